@@ -1,0 +1,94 @@
+# minqing - case dispatch daemon for county grid governance and 12345 hotlines.
+#
+#   make            build everything into build/
+#   make run        install what is missing, build, run the broker with demo workers
+#   make test       install what is missing, build with ASan+UBSan, run every test
+#   make fuzz       fuzz the protocol decoder for FUZZ_SECONDS (default 60)
+#   make install    PREFIX=/usr/local DESTDIR=
+#   make clean
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+FUZZ_SECONDS ?= 60
+
+PKGS    := libzmq msgpack sqlite3 libsystemd inih jansson
+WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla -Wundef
+DEFS    := -D_GNU_SOURCE
+INCS    := -Iproto -Iworkers -Idaemon
+
+# SAN=1 builds a separate tree with AddressSanitizer and UBSan, for the tests.
+ifeq ($(SAN),1)
+O       := build/san
+OPT     := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+else
+O       := build
+OPT     := -O2 -g
+endif
+
+# pkg-config only once the libraries exist (before `make deps` they may not).
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS  += $(WARN) $(DEFS) $(INCS) $(OPT) $(PKG_CFLAGS)
+LDFLAGS += $(OPT)
+LDLIBS  += $(PKG_LIBS) -lm
+
+PROTO_SRC := proto/msg.c proto/mpread.c proto/utf8.c proto/codec.c
+PROTO_OBJ := $(PROTO_SRC:%.c=$(O)/%.o)
+
+UNIT_TESTS := test_codec
+UNIT_BINS  := $(UNIT_TESTS:%=$(O)/tests/%)
+
+.PHONY: all deps run test test-bins fuzz fuzz-bin install uninstall clean
+all: $(O)/libproto.a
+
+deps:
+	@sh scripts/deps.sh build
+
+$(O)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(O)/libproto.a: $(PROTO_OBJ)
+	$(AR) rcs $@ $^
+
+$(O)/tests/test_%: $(O)/tests/test_%.o $(O)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+
+run: deps all
+	@echo "make run: the broker arrives with the broker-core issue; nothing to run yet."
+
+test-bins: $(UNIT_BINS)
+
+test:
+	@sh scripts/deps.sh test
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory SAN=1 test-bins
+	@$(MAKE) --no-print-directory fuzz-bin
+	@sh tests/run.sh
+
+# libFuzzer needs clang; the fuzz tree is separate from both gcc trees.
+FUZZ_CFLAGS := $(WARN) $(DEFS) $(INCS) -O1 -g -fsanitize=fuzzer,address,undefined \
+               -fno-sanitize-recover=all -fno-omit-frame-pointer
+fuzz-bin: build/fuzz/fuzz_decode
+
+build/fuzz/fuzz_decode: fuzz/fuzz_decode.c $(PROTO_SRC) $(wildcard proto/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -o $@ fuzz/fuzz_decode.c $(PROTO_SRC) $(PKG_LIBS) -lm
+
+fuzz:
+	@sh scripts/deps.sh test
+	@$(MAKE) --no-print-directory fuzz-bin
+	sh scripts/fuzz.sh build/fuzz/fuzz_decode fuzz/corpus/decode $(FUZZ_SECONDS)
+
+install: all
+	@echo "install: nothing to install until the broker lands"
+
+uninstall:
+	@true
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

@@ -1,0 +1,61 @@
+#!/bin/sh
+# run.sh - the test runner behind `make test`.
+#
+# Runs every unit-test binary (cmocka, TAP output), every end-to-end script in
+# tests/e2e (TAP output), and the decoder fuzzer for FUZZ_TEST_SECONDS. Each TAP
+# "ok" counts as passed and each "not ok" as failed; a program that exits
+# non-zero (a sanitizer report, a crash, a timeout) counts one failure more.
+# The last line is "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+
+SAN=build/san
+export ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_leaks=1:${ASAN_OPTIONS:-}"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
+export CMOCKA_MESSAGE_OUTPUT=TAP
+export MQ_BIN="$SAN"          # e2e scripts run the sanitized programs
+FUZZ_TEST_SECONDS=${FUZZ_TEST_SECONDS:-30}
+ONLY=${1:-}
+
+passed=0 failed=0
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+
+# run NAME LIMIT_SECONDS CMD...
+run() {
+  name=$1 limit=$2
+  shift 2
+  case "$name" in *"$ONLY"*) ;; *) return ;; esac
+  echo "== $name"
+  timeout --kill-after=10 "$limit" "$@" >"$out" 2>&1
+  rc=$?
+  cat "$out"
+  ok=$(grep -c '^ok ' "$out")
+  bad=$(grep -c '^not ok ' "$out")
+  if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
+    bad=1
+    [ "$rc" -eq 124 ] && echo "# $name: timed out after ${limit}s"
+    echo "not ok - $name exited with status $rc"
+  fi
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+}
+
+for t in "$SAN"/tests/test_*; do
+  [ -x "$t" ] && run "$(basename "$t")" 300 "$t"
+done
+for t in tests/e2e/*.sh; do
+  [ -f "$t" ] && run "$(basename "$t" .sh)" 300 sh "$t"
+done
+if [ "$FUZZ_TEST_SECONDS" -gt 0 ]; then
+  run fuzz_decode $((FUZZ_TEST_SECONDS + 120)) sh -c '
+    if sh scripts/fuzz.sh build/fuzz/fuzz_decode fuzz/corpus/decode "$1"; then
+      echo "ok 1 - fuzz_decode: no finding in $1 s"
+    else
+      echo "not ok 1 - fuzz_decode found a crash"; exit 1
+    fi' fuzz "$FUZZ_TEST_SECONDS"
+fi
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
