@@ -34,14 +34,21 @@ CFLAGS  += $(WARN) $(DEFS) $(INCS) $(OPT) $(PKG_CFLAGS)
 LDFLAGS += $(OPT)
 LDLIBS  += $(PKG_LIBS) -lm
 
-PROTO_SRC := proto/msg.c proto/mpread.c proto/utf8.c proto/codec.c
-PROTO_OBJ := $(PROTO_SRC:%.c=$(O)/%.o)
+PROTO_SRC  := proto/msg.c proto/mpread.c proto/utf8.c proto/codec.c
+PROTO_OBJ  := $(PROTO_SRC:%.c=$(O)/%.o)
+# the broker's modules, without main.c, so tests can link them
+CORE_SRC   := daemon/config.c daemon/log.c daemon/store.c daemon/fsm.c daemon/route.c \
+              daemon/session.c daemon/dispatch.c daemon/outbox.c daemon/apply.c daemon/broker.c
+CORE_OBJ   := $(CORE_SRC:%.c=$(O)/%.o)
+LIB_SRC    := $(wildcard workers/mq_*.c)
+LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
 
-UNIT_TESTS := test_codec
+PROGRAMS   := $(O)/minqingd
+UNIT_TESTS := test_codec test_config test_libminqing
 UNIT_BINS  := $(UNIT_TESTS:%=$(O)/tests/%)
 
 .PHONY: all deps run test test-bins fuzz fuzz-bin install uninstall clean
-all: $(O)/libproto.a
+all: $(O)/libproto.a $(O)/libminqing.a $(PROGRAMS)
 
 deps:
 	@sh scripts/deps.sh build
@@ -53,13 +60,23 @@ $(O)/%.o: %.c
 $(O)/libproto.a: $(PROTO_OBJ)
 	$(AR) rcs $@ $^
 
-$(O)/tests/test_%: $(O)/tests/test_%.o $(O)/libproto.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+$(O)/libcore.a: $(CORE_OBJ)
+	$(AR) rcs $@ $^
+
+# libminqing carries the codec, so adapters link one library
+$(O)/libminqing.a: $(LIB_OBJ) $(PROTO_OBJ)
+	$(AR) rcs $@ $^
+
+$(O)/minqingd: $(O)/daemon/main.o $(O)/libcore.a $(O)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/tests/test_%: $(O)/tests/test_%.o $(O)/libcore.a $(O)/libminqing.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 
 run: deps all
 	@echo "make run: the broker arrives with the broker-core issue; nothing to run yet."
 
-test-bins: $(UNIT_BINS)
+test-bins: $(UNIT_BINS) $(PROGRAMS)
 
 test:
 	@sh scripts/deps.sh test

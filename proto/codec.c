@@ -200,6 +200,9 @@ static const field_t fields[MF_COUNT] = {
     [MF_LADDER] = ENUM("ladder", OFF(ladder), msg_ladder_names, LADDER_COUNT),
     [MF_STATE] = ENUM("state", OFF(state), msg_state_names, STATE_COUNT),
     [MF_CASE] = {.name = "case", .type = T_CASE, .off = OFF(kase)},
+    [MF_KIND] = TOKEN("kind", OFF(kind), 32),
+    [MF_AT] = INT("at", OFF(at), 0, INT64_MAX),
+    [MF_ACTOR] = TEXT("actor", OFF(actor), 1, 64),
 };
 
 static const field_t case_fields[CF_COUNT] = {
@@ -256,6 +259,9 @@ static const use_t *const commands[MSG_CMD_COUNT] = {
     [MSG_ACK] = (const use_t[]){R(MF_RE), O(MF_CASE_ID), O(MF_ASSIGNMENT_ID), O(MF_STATE),
         O(MF_HEARTBEAT_MS), END},
     [MSG_ERROR] = (const use_t[]){O(MF_RE), R(MF_CODE), R(MF_REASON_TEXT), END},
+    [MSG_EVENT] = (const use_t[]){R(MF_CASE_ID), R(MF_KIND), R(MF_AT), O(MF_DEPARTMENT),
+        O(MF_STATE), O(MF_ACTOR), O(MF_NOTE), O(MF_ASSIGNMENT_ID), O(MF_LEVEL), O(MF_LADDER),
+        O(MF_TARGET), O(MF_GRID_CODE), O(MF_COMMUNITY), O(MF_STREET), O(MF_OVERDUE_S), END},
 };
 
 /* ---- lifecycle ------------------------------------------------------- */

@@ -30,6 +30,8 @@ typedef enum {
     MSG_CONTACTED, MSG_PROGRESS, MSG_RESOLVED, MSG_RETURNED, MSG_ESCALATE,
     /* either way */
     MSG_ACK, MSG_ERROR,
+    /* broker -> event subscribers (PUB), after a topic frame */
+    MSG_EVENT,
     MSG_CMD_COUNT
 } msg_cmd_t;
 
@@ -97,8 +99,9 @@ typedef struct {
     uint64_t case_id, assignment_id, escalation_id;
     const char *department, *worker, *note, *result, *summary, *comment;
     const char *reason_text, *target, *grid_code, *community, *street;
+    const char *kind, *actor;       /* EVENT: "contacted", "worker:water-1" */
     uint32_t capacity, heartbeat_ms, code, level, attempt;
-    int64_t received_at, contact_due, resolve_due, due_at, overdue_s;
+    int64_t received_at, contact_due, resolve_due, due_at, overdue_s, at;
     bool duplicate;
     msg_rating_t rating;
     msg_return_t return_reason;
@@ -117,7 +120,7 @@ typedef enum {
     MF_CAPACITY, MF_HEARTBEAT_MS, MF_CODE, MF_LEVEL, MF_ATTEMPT,
     MF_RECEIVED_AT, MF_CONTACT_DUE, MF_RESOLVE_DUE, MF_DUE_AT, MF_OVERDUE_S,
     MF_DUPLICATE, MF_RATING, MF_RETURN_REASON, MF_CANCEL_REASON, MF_ROLE,
-    MF_LADDER, MF_STATE, MF_CASE,
+    MF_LADDER, MF_STATE, MF_CASE, MF_KIND, MF_AT, MF_ACTOR,
     MF_COUNT
 } msg_field_t;
 

@@ -1,0 +1,456 @@
+/*
+ * apply.c - requests turned into store writes (see apply.h).
+ *
+ * Every state change writes its audit event here, next to the change itself,
+ * so no path can change a case without leaving a trace. Refusals are decided
+ * before the first write, so a refused request changes nothing.
+ */
+#include "apply.h"
+#include "fsm.h"
+#include "route.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONTACT_DEADLINE_MS (30 * 60 * 1000)    /* 网格员30分钟内联系居民 */
+#define MAX_CASE_ASSIGNMENTS 256
+
+/* ---- bookkeeping ----------------------------------------------------- */
+
+void apply_reset(apply_t *a, int64_t now)
+{
+    a->now = now;
+    a->nfx = 0;
+    a->npubs = 0;
+    a->why[0] = '\0';
+}
+
+void apply_free(apply_t *a)
+{
+    free(a->fx);
+    free(a->pubs);
+    a->fx = NULL, a->pubs = NULL;
+    a->nfx = a->capfx = a->npubs = a->cappubs = 0;
+}
+
+/* Grow a list; lists only grow, and are reused pass after pass. */
+static void *grow(void *v, size_t *cap, size_t n, size_t size)
+{
+    if (n < *cap)
+        return v;
+    size_t c = *cap ? *cap * 2 : 64;
+    void *nv = realloc(v, c * size);
+    if (nv)
+        *cap = c;
+    return nv;
+}
+
+static msg_err_t push_fx(apply_t *a, fx_kind_t kind, int dept, uint64_t asg)
+{
+    fx_t *v = grow(a->fx, &a->capfx, a->nfx, sizeof *v);
+    if (!v)
+        return ERR_STORE_FAILED;
+    a->fx = v;
+    a->fx[a->nfx++] = (fx_t){kind, dept, asg};
+    return MSG_OK;
+}
+
+static void push_pub(apply_t *a, const char *kind, int dept, uint64_t case_id, uint64_t asg,
+                     msg_state_t state, const char *actor)
+{
+    pub_t *v = grow(a->pubs, &a->cappubs, a->npubs, sizeof *v);
+    if (!v)
+        return;                 /* the event stream is best effort; the store is not */
+    a->pubs = v;
+    pub_t *p = &a->pubs[a->npubs++];
+    snprintf(p->kind, sizeof p->kind, "%s", kind);
+    snprintf(p->actor, sizeof p->actor, "%s", actor ? actor : "broker");
+    p->dept = dept, p->case_id = case_id, p->asg = asg, p->state = state;
+}
+
+static msg_err_t refuse(apply_t *a, msg_err_t code, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->why, sizeof a->why, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+static msg_err_t store_failed(apply_t *a)
+{
+    snprintf(a->why, sizeof a->why, "store: %s", store_errmsg(a->store));
+    return store_errcode(a->store);
+}
+
+static int dept_index(const apply_t *a, const char *id)
+{
+    return config_dept_find(a->cfg, id);
+}
+
+/* Lower-case wire name of a command, for event kinds ("contacted"). */
+static void lower_name(msg_cmd_t cmd, char *out, size_t len)
+{
+    const char *n = msg_cmd_name(cmd);
+    size_t i = 0;
+    for (; n && n[i] && i + 1 < len; i++)
+        out[i] = (char)tolower((unsigned char)n[i]);
+    out[i] = '\0';
+}
+
+/* Write an audit event and queue it for the event stream. */
+static msg_err_t event(apply_t *a, uint64_t case_id, uint64_t asg, const char *kind,
+                       int dept, const char *actor, msg_state_t from, msg_state_t to,
+                       const char *detail)
+{
+    store_event_t e = {
+        .case_id = case_id, .assignment_id = asg, .at = a->now, .kind = kind,
+        .department = dept >= 0 ? a->cfg->depts[dept].id : NULL, .actor = actor,
+        .detail = detail, .from = from, .to = to,
+    };
+    if (store_event_add(a->store, &e))
+        return store_failed(a);
+    push_pub(a, kind, dept, case_id, asg, to, actor);
+    return MSG_OK;
+}
+
+/* ---- case helpers ---------------------------------------------------- */
+
+static msg_err_t add_assignment(apply_t *a, const store_case_t *c, int dept, msg_role_t role,
+                                const char *actor)
+{
+    store_assignment_t as = {
+        .case_id = c->id, .role = role, .state = STATE_RECEIVED, .round = c->redo_count,
+        .created_at = a->now, .updated_at = a->now,
+    };
+    snprintf(as.department, sizeof as.department, "%s", a->cfg->depts[dept].id);
+    if (store_assignment_insert(a->store, &as))
+        return store_failed(a);
+    msg_err_t rc = event(a, c->id, as.id, "routed", dept, actor, STATE_NONE, STATE_RECEIVED,
+                         msg_role_names[role]);
+    return rc ? rc : push_fx(a, FX_WAIT, dept, as.id);
+}
+
+/* Derive the case state from its current round of assignments, write the
+ * case row if anything changed, and record a transition from `was`. */
+static msg_err_t settle_case(apply_t *a, store_case_t *c, msg_state_t was, bool dirty,
+                             const char *actor)
+{
+    store_assignment_t v[MAX_CASE_ASSIGNMENTS];
+    msg_state_t states[MAX_CASE_ASSIGNMENTS];
+    int n = store_case_assignments(a->store, c->id, v, MAX_CASE_ASSIGNMENTS);
+    if (n < 0)
+        return store_failed(a);
+    size_t k = 0;
+    for (int i = 0; i < n; i++)
+        if (v[i].round == c->redo_count)
+            states[k++] = v[i].state;
+    c->state = fsm_case_derive(c->state, states, k);
+    if (c->state == STATE_RESOLVED && was != STATE_RESOLVED)
+        c->resolved_at = a->now;
+    if (c->state == was && !dirty)
+        return MSG_OK;
+    if (store_case_update(a->store, c))
+        return store_failed(a);
+    if (c->state == was)
+        return MSG_OK;
+    return event(a, c->id, 0, msg_state_name(c->state), -1, actor, was, c->state, NULL);
+}
+
+static void ack(msg_t *reply, const char *re, uint64_t case_id, uint64_t asg, msg_state_t st)
+{
+    msg_reset(reply, MSG_ACK);
+    reply->re = re;
+    MSG_SET(reply, MF_RE);
+    reply->case_id = case_id;
+    MSG_SET(reply, MF_CASE_ID);
+    if (asg) {
+        reply->assignment_id = asg;
+        MSG_SET(reply, MF_ASSIGNMENT_ID);
+    }
+    if (st != STATE_NONE) {
+        reply->state = st;
+        MSG_SET(reply, MF_STATE);
+    }
+}
+
+/* A message seen before: answer as the first time, apply nothing. */
+static int replay(apply_t *a, const char *scope, const msg_t *in, msg_t *reply, msg_err_t *rc)
+{
+    store_applied_t prev;
+    int found = store_applied_find(a->store, scope, in->msg_id, &prev);
+    if (found < 0)
+        *rc = store_failed(a);
+    else if (found == 1 && prev.cmd != in->cmd)
+        *rc = refuse(a, ERR_INVALID_VALUE, "msg_id %s was already used for a %s",
+                     in->msg_id, msg_cmd_name(prev.cmd));
+    else if (found == 1) {
+        ack(reply, in->msg_id, prev.case_id, prev.assignment_id, prev.state);
+        *rc = MSG_OK;
+    }
+    return found;
+}
+
+/* ---- SUBMIT ---------------------------------------------------------- */
+
+msg_err_t apply_submit(apply_t *a, const msg_t *in, msg_t *reply)
+{
+    const msg_case_t *rec = &in->kase;
+    uint64_t id;
+    int found = store_case_lookup(a->store, rec->channel, rec->external_id, &id);
+    if (found < 0)
+        return store_failed(a);
+    msg_reset(reply, MSG_SUBMIT_OK);
+    reply->re = in->msg_id;
+    MSG_SET(reply, MF_RE), MSG_SET(reply, MF_CASE_ID), MSG_SET(reply, MF_DUPLICATE);
+    if (found) {
+        reply->case_id = id;
+        reply->duplicate = true;
+        return MSG_OK;
+    }
+    route_t r;
+    route_case(a->cfg, rec->service_code, rec->grid_code, &r);
+    store_case_t c = {
+        .priority = rec->priority, .state = STATE_RECEIVED, .received_at = a->now,
+        .contact_due = a->now + CONTACT_DEADLINE_MS,
+    };
+    snprintf(c.lead, sizeof c.lead, "%s", a->cfg->depts[r.depts[0]].id);
+    snprintf(c.grid_code, sizeof c.grid_code, "%s", rec->grid_code);
+    snprintf(c.street, sizeof c.street, "%s", r.street);
+    snprintf(c.community, sizeof c.community, "%s", r.community);
+    snprintf(c.service_code, sizeof c.service_code, "%s", rec->service_code);
+    if (store_case_insert(a->store, rec, &c))
+        return store_failed(a);
+    char actor[48];
+    snprintf(actor, sizeof actor, "intake:%s", rec->channel);
+    msg_err_t rc = event(a, c.id, 0, "received", -1, actor, STATE_NONE, STATE_RECEIVED, NULL);
+    for (int i = 0; rc == MSG_OK && i < r.ndepts; i++)
+        rc = add_assignment(a, &c, r.depts[i], i == 0 ? ROLE_LEAD : ROLE_CO, "router");
+    reply->case_id = c.id;
+    reply->duplicate = false;
+    return rc;
+}
+
+/* ---- worker outcomes ------------------------------------------------- */
+
+static const char *outcome_detail(const msg_t *in)
+{
+    switch (in->cmd) {
+    case MSG_RESOLVED: return in->summary;
+    case MSG_RETURNED: return msg_return_names[in->return_reason];
+    default: return MSG_HAS(in, MF_NOTE) ? in->note : NULL;
+    }
+}
+
+/* Check an outcome against the assignment before anything is written. */
+static msg_err_t check_outcome(apply_t *a, int dept, const msg_t *in, store_assignment_t *as,
+                               msg_state_t *next)
+{
+    int found = store_assignment_get(a->store, in->assignment_id, as);
+    if (found < 0)
+        return store_failed(a);
+    if (!found)
+        return refuse(a, ERR_UNKNOWN_ASSIGNMENT, "no assignment %llu",
+                      (unsigned long long)in->assignment_id);
+    if (strcmp(as->department, a->cfg->depts[dept].id) != 0)
+        return refuse(a, ERR_NOT_YOUR_ASSIGNMENT, "assignment %llu belongs to %s, not %s",
+                      (unsigned long long)as->id, as->department, a->cfg->depts[dept].id);
+    if (fsm_outcome(in->cmd, as->state, next) != MSG_OK)
+        return refuse(a, ERR_ILLEGAL_TRANSITION, "assignment %llu is %s: %s is not allowed",
+                      (unsigned long long)as->id, msg_state_name(as->state),
+                      msg_cmd_name(in->cmd));
+    return MSG_OK;
+}
+
+static msg_err_t record_outcome(apply_t *a, const char *scope, const char *worker,
+                                const msg_t *in, const store_assignment_t *as)
+{
+    store_applied_t rec = {
+        .scope = scope, .msg_id = in->msg_id, .cmd = in->cmd, .case_id = as->case_id,
+        .assignment_id = as->id, .state = as->state, .at = a->now, .worker = worker,
+        .result = in->cmd == MSG_RESOLVED ? in->result : NULL,
+        .summary = in->cmd == MSG_RESOLVED ? in->summary : NULL,
+        .reason = in->cmd == MSG_RETURNED ? msg_return_names[in->return_reason] : NULL,
+        .note = MSG_HAS(in, MF_NOTE) ? in->note : NULL,
+    };
+    return store_applied_add(a->store, &rec) ? store_failed(a) : MSG_OK;
+}
+
+msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *in, msg_t *reply)
+{
+    const char *scope = a->cfg->depts[dept].id;
+    msg_err_t rc;
+    if (replay(a, scope, in, reply, &rc) != 0)
+        return rc;
+    store_assignment_t as;
+    store_case_t c;
+    msg_state_t next;
+    if ((rc = check_outcome(a, dept, in, &as, &next)))
+        return rc;
+    if (store_case_get(a->store, as.case_id, &c) != 1)
+        return store_failed(a);
+    msg_state_t from = as.state, was = c.state;
+    bool case_dirty = false;
+    as.state = next;
+    snprintf(as.worker, sizeof as.worker, "%s", worker);
+    as.updated_at = a->now;
+    if (store_assignment_update(a->store, &as))
+        return store_failed(a);
+    char kind[24];
+    lower_name(in->cmd, kind, sizeof kind);
+    rc = event(a, c.id, as.id, kind, dept, worker, from, next == from ? STATE_NONE : next,
+               outcome_detail(in));
+    if (!rc && (in->cmd == MSG_CONTACTED || in->cmd == MSG_RESOLVED) && !c.contacted_at)
+        c.contacted_at = a->now, case_dirty = true;
+    if (!rc && in->cmd == MSG_RETURNED) {
+        c.state = STATE_RETURNED;           /* held until someone takes the work */
+        if (dept != a->cfg->manual_dept)
+            rc = add_assignment(a, &c, a->cfg->manual_dept, as.role, "router");
+    }
+    if (!rc && (in->cmd == MSG_RESOLVED || in->cmd == MSG_RETURNED))
+        rc = push_fx(a, FX_RELEASE, dept, as.id);
+    if (!rc && (in->cmd == MSG_ACCEPT || in->cmd == MSG_CONTACTED))
+        rc = push_fx(a, FX_ACCEPTED, dept, as.id);
+    if (!rc)
+        rc = settle_case(a, &c, was, case_dirty, worker);
+    if (!rc)
+        rc = record_outcome(a, scope, worker, in, &as);
+    ack(reply, in->msg_id, c.id, as.id, as.state);
+    return rc;
+}
+
+/* ---- admin and intake commands on a case ----------------------------- */
+
+/* Mark open assignments of the current round cancelled; `only_dept` >= 0
+ * limits it to one department, `only_lead` to the lead role. */
+static msg_err_t supersede(apply_t *a, const store_case_t *c, int only_dept, bool only_lead,
+                           const char *actor, int *count)
+{
+    store_assignment_t v[MAX_CASE_ASSIGNMENTS];
+    int n = store_case_assignments(a->store, c->id, v, MAX_CASE_ASSIGNMENTS);
+    if (n < 0)
+        return store_failed(a);
+    *count = 0;
+    for (int i = 0; i < n; i++) {
+        int d = dept_index(a, v[i].department);
+        if (v[i].round != c->redo_count || !fsm_assignment_open(v[i].state) ||
+            (only_dept >= 0 && d != only_dept) || (only_lead && v[i].role != ROLE_LEAD))
+            continue;
+        msg_state_t from = v[i].state;
+        v[i].state = STATE_CANCELLED;
+        v[i].updated_at = a->now;
+        if (store_assignment_update(a->store, &v[i]))
+            return store_failed(a);
+        msg_err_t rc = event(a, c->id, v[i].id, "superseded", d, actor, from, STATE_CANCELLED, NULL);
+        if (!rc)
+            rc = push_fx(a, FX_RELEASE, d, v[i].id);
+        if (rc)
+            return rc;
+        (*count)++;
+    }
+    return MSG_OK;
+}
+
+static msg_err_t do_feedback(apply_t *a, store_case_t *c, const msg_t *in, const char *actor)
+{
+    c->rating = in->rating;
+    msg_err_t rc = event(a, c->id, 0, "feedback", -1, actor, STATE_NONE, STATE_NONE,
+                         msg_rating_names[in->rating]);
+    if (rc || in->rating != RATING_UNSATISFIED)
+        return rc;
+    /* 重办: an unsatisfied resident reopens the case to its lead department */
+    int lead = dept_index(a, c->lead);
+    c->redo_count++;
+    c->closed_at = 0;
+    c->state = STATE_RECEIVED;
+    rc = event(a, c->id, 0, "redo", -1, actor, STATE_NONE, STATE_NONE, NULL);
+    return rc ? rc : add_assignment(a, c, lead >= 0 ? lead : a->cfg->manual_dept, ROLE_LEAD, actor);
+}
+
+static msg_err_t do_reassign(apply_t *a, store_case_t *c, int dept, const char *actor)
+{
+    int n;
+    msg_err_t rc = supersede(a, c, a->cfg->manual_dept, false, actor, &n);
+    if (!rc && n == 0)
+        rc = supersede(a, c, -1, true, actor, &n);
+    if (rc)
+        return rc;
+    snprintf(c->lead, sizeof c->lead, "%s", a->cfg->depts[dept].id);
+    c->state = STATE_RECEIVED;              /* leaves `returned` */
+    return add_assignment(a, c, dept, ROLE_LEAD, actor);
+}
+
+msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg_t *reply)
+{
+    msg_err_t rc;
+    if (replay(a, scope, in, reply, &rc) != 0)
+        return rc;
+    store_case_t c;
+    int found = store_case_get(a->store, in->case_id, &c);
+    if (found < 0)
+        return store_failed(a);
+    if (!found)
+        return refuse(a, ERR_UNKNOWN_CASE, "no case %llu", (unsigned long long)in->case_id);
+    if (fsm_case_command(in->cmd, c.state) != MSG_OK)
+        return refuse(a, ERR_ILLEGAL_TRANSITION, "case %llu is %s: %s is not allowed",
+                      (unsigned long long)c.id, msg_state_name(c.state), msg_cmd_name(in->cmd));
+    int dept = in->cmd == MSG_REASSIGN ? dept_index(a, in->department) : -1;
+    if (in->cmd == MSG_REASSIGN && dept < 0)
+        return refuse(a, ERR_UNKNOWN_DEPARTMENT, "no department %s", in->department);
+    msg_state_t was = c.state;
+    int n;
+    switch (in->cmd) {
+    case MSG_FEEDBACK: rc = do_feedback(a, &c, in, scope); break;
+    case MSG_CLOSE:
+        c.state = STATE_CLOSED, c.closed_at = a->now;
+        rc = MSG_OK;
+        break;
+    case MSG_REASSIGN: rc = do_reassign(a, &c, dept, scope); break;
+    case MSG_CANCEL:
+        rc = supersede(a, &c, -1, false, scope, &n);
+        c.state = STATE_CANCELLED;
+        break;
+    default: return refuse(a, ERR_UNKNOWN_COMMAND, "not a case command");
+    }
+    if (!rc)
+        rc = settle_case(a, &c, was, true, scope);
+    store_applied_t rec = {
+        .scope = scope, .msg_id = in->msg_id, .cmd = in->cmd, .case_id = c.id,
+        .state = c.state, .at = a->now,
+        .reason = in->cmd == MSG_FEEDBACK ? msg_rating_names[in->rating]
+                : in->cmd == MSG_CANCEL ? msg_cancel_names[in->cancel_reason] : NULL,
+        .note = MSG_HAS(in, MF_COMMENT) ? in->comment : NULL,
+    };
+    if (!rc && store_applied_add(a->store, &rec))
+        rc = store_failed(a);
+    ack(reply, in->msg_id, c.id, 0, c.state);
+    return rc;
+}
+
+/* ---- dispatch -------------------------------------------------------- */
+
+msg_err_t apply_dispatched(apply_t *a, store_assignment_t *as, const char *worker)
+{
+    msg_state_t from = as->state;
+    as->attempt++;
+    snprintf(as->worker, sizeof as->worker, "%s", worker);
+    as->updated_at = a->now;
+    if (as->state == STATE_RECEIVED)
+        as->state = STATE_DISPATCHED;
+    if (store_assignment_update(a->store, as))
+        return store_failed(a);
+    char detail[32];
+    snprintf(detail, sizeof detail, "attempt %u", as->attempt);
+    int dept = dept_index(a, as->department);
+    msg_err_t rc = event(a, as->case_id, as->id, "dispatched", dept, worker, from,
+                         as->state == from ? STATE_NONE : as->state, detail);
+    if (rc)
+        return rc;
+    store_case_t c;
+    if (store_case_get(a->store, as->case_id, &c) != 1)
+        return store_failed(a);
+    return settle_case(a, &c, c.state, false, "broker");
+}

@@ -1,0 +1,67 @@
+/*
+ * apply.h - applying one decoded request to the store: SUBMIT, a worker's
+ * outcome, an admin's case command, and the record of a dispatch. Each call
+ * writes inside the broker's open transaction, fills the reply to send once
+ * that transaction commits, and lists the in-memory effects (queue this
+ * assignment, release that one) and the events to publish after the commit.
+ * No sockets here: the broker loop owns those, and tests and the fuzzer can
+ * drive this layer with a real store and no network.
+ */
+#ifndef MQ_APPLY_H
+#define MQ_APPLY_H
+
+#include "config.h"
+#include "msg.h"
+#include "store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum {
+    FX_WAIT,        /* queue asg for a worker of dept */
+    FX_RELEASE,     /* asg is finished or superseded: free its holder's credit */
+    FX_ACCEPTED,    /* asg was accepted by its holder */
+} fx_kind_t;
+
+typedef struct {
+    fx_kind_t kind;
+    int dept;
+    uint64_t asg;
+} fx_t;
+
+/* An event for the PUB stream, published after the commit. */
+typedef struct {
+    char kind[24];              /* "received", "contacted", "returned", ... */
+    int dept;                   /* -1 when the event is the case's, not one department's */
+    uint64_t case_id, asg;
+    msg_state_t state;
+    char actor[80];
+} pub_t;
+
+typedef struct {
+    store_t *store;
+    const config_t *cfg;
+    int64_t now;                /* wall clock, unix ms */
+    fx_t *fx;
+    size_t nfx, capfx;
+    pub_t *pubs;
+    size_t npubs, cappubs;
+    char why[200];              /* reason of the last refusal */
+} apply_t;
+
+/* Start a pass: empty the effect and event lists, set the time. */
+void apply_reset(apply_t *a, int64_t now);
+/* Free the lists. */
+void apply_free(apply_t *a);
+/* The results below: MSG_OK with *reply filled; a 2xx refusal with a->why
+ * (nothing was written); or ERR_STORE_FAILED/ERR_STORE_FULL, after which the
+ * transaction must be rolled back. */
+msg_err_t apply_submit(apply_t *a, const msg_t *in, msg_t *reply);
+/* An outcome from a worker of department `dept` labelled `worker`. */
+msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *in, msg_t *reply);
+/* FEEDBACK, CLOSE, REASSIGN or CANCEL from a client with role `scope`. */
+msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg_t *reply);
+/* Record that assignment *asg was sent to `worker` (attempt, state, event). */
+msg_err_t apply_dispatched(apply_t *a, store_assignment_t *asg, const char *worker);
+
+#endif

@@ -1,0 +1,696 @@
+/*
+ * broker.c - the event loop of minqingd (see broker.h).
+ *
+ * One pass of the loop: poll; read what has arrived on the intake and worker
+ * sockets (a bounded batch of each); apply it inside the open transaction;
+ * commit once; then, and only then, send the acks and publish the events;
+ * then hand waiting assignments to workers with credit. Group commit is what
+ * makes this fast without weakening durability: one fsync answers a batch.
+ *
+ * A DISPATCH is sent before the transaction that records it commits. That is
+ * safe: the assignment itself is durable already, and if the broker dies
+ * before the record commits, the assignment is simply offered again after
+ * the restart (workers treat a repeated assignment_id idempotently).
+ */
+#include "broker.h"
+#include "apply.h"
+#include "codec.h"
+#include "dispatch.h"
+#include "fsm.h"
+#include "log.h"
+#include "outbox.h"
+#include "session.h"
+#include "store.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <zmq.h>
+
+#define BATCH 512               /* messages per socket per pass */
+#define MAX_FRAMES 5            /* routing id + 3 protocol frames + 1 too many */
+
+struct broker_t {
+    config_t *cfg;
+    store_t *store;
+    void *ctx, *intake, *workers, *events;
+    codec_t *dec, *enc;
+    sessions_t *sessions;
+    dispatch_t *dispatch;
+    outbox_t *outbox;
+    apply_t apply;
+    bool txn;                   /* a write transaction is open */
+    volatile sig_atomic_t stop;
+    int64_t last_housekeeping;
+    struct {
+        uint64_t passes, commits, batch_max, refused, submitted;
+    } stats;
+};
+
+typedef struct {
+    zmq_msg_t part[MAX_FRAMES];
+    size_t n;
+    bool too_many;
+} inmsg_t;
+
+/* ---- clocks ---------------------------------------------------------- */
+
+static int64_t clock_ms(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
+static int64_t wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
+
+/* ---- sockets --------------------------------------------------------- */
+
+static int set_int(void *s, int opt, int v)
+{
+    return zmq_setsockopt(s, opt, &v, sizeof v);
+}
+
+static void *open_socket(broker_t *self, int type, const char *endpoint, const char *what,
+                         char *err, size_t errlen)
+{
+    void *s = zmq_socket(self->ctx, type);
+    int64_t maxmsg = 2 * MSG_MAX_BODY;      /* larger bodies still get TOO_LARGE */
+    if (!s || set_int(s, ZMQ_LINGER, 2000) ||
+        zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
+        set_int(s, ZMQ_SNDHWM, 100000) || set_int(s, ZMQ_RCVHWM, 100000) ||
+        (type == ZMQ_ROUTER && (set_int(s, ZMQ_ROUTER_MANDATORY, 1) ||
+                                set_int(s, ZMQ_ROUTER_HANDOVER, 1)))) {
+        snprintf(err, errlen, "%s socket: %s", what, zmq_strerror(errno));
+        if (s)
+            zmq_close(s);
+        return NULL;
+    }
+    if (zmq_bind(s, endpoint) != 0) {
+        snprintf(err, errlen, "cannot bind the %s endpoint %s: %s", what, endpoint,
+                 zmq_strerror(errno));
+        zmq_close(s);
+        return NULL;
+    }
+    return s;
+}
+
+/* Encode msg and send it now to the peer `id` on sock (not transactional). */
+static int send_now(broker_t *self, void *sock, const void *id, size_t idlen, const msg_t *msg)
+{
+    codec_frame_t frames[3];
+    codec_error_t cerr;
+    if (codec_encode(self->enc, msg, frames, &cerr) != 0) {
+        log_say(LOG_ERR, "broker.bug", cerr.reason);
+        return -1;
+    }
+    return outbox_send_now(sock, id, idlen, frames, 3);
+}
+
+/* Queue msg for after the commit; `re` marks it as the answer to a request. */
+static void send_later(broker_t *self, void *sock, const void *id, size_t idlen,
+                       const msg_t *msg, const char *re)
+{
+    codec_frame_t frames[3];
+    codec_error_t cerr;
+    if (codec_encode(self->enc, msg, frames, &cerr) != 0)
+        log_say(LOG_ERR, "broker.bug", cerr.reason);
+    else if (outbox_add(self->outbox, sock, id, idlen, frames, 3, re) != 0)
+        log_say(LOG_ERR, "broker.oom", "cannot queue a reply");
+}
+
+static void send_error(broker_t *self, void *sock, const void *id, size_t idlen,
+                       const char *re, msg_err_t code, const char *reason)
+{
+    msg_t err;
+    msg_reset(&err, MSG_ERROR);
+    err.code = (uint32_t)code;
+    err.reason_text = reason;
+    MSG_SET(&err, MF_CODE), MSG_SET(&err, MF_REASON_TEXT);
+    if (re) {
+        err.re = re;
+        MSG_SET(&err, MF_RE);
+    }
+    self->stats.refused++;
+    send_now(self, sock, id, idlen, &err);
+}
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+typedef struct {
+    broker_t *self;
+    int64_t since;
+    size_t loaded, stranded;
+} loader_t;
+
+static void load_one(void *arg, const store_assignment_t *a)
+{
+    loader_t *l = arg;
+    int dept = config_dept_find(l->self->cfg, a->department);
+    if (dept < 0) {
+        l->stranded++;
+        return;
+    }
+    if (a->state == STATE_ACCEPTED || a->state == STATE_CONTACTED)
+        dispatch_orphan(l->self->dispatch, dept, a->id, l->since);
+    else
+        dispatch_wait(l->self->dispatch, dept, a->id, false);
+    l->loaded++;
+}
+
+static int load_open(broker_t *self, char *err, size_t errlen)
+{
+    loader_t l = {.self = self, .since = mono_ms()};
+    if (store_open_assignments(self->store, load_one, &l)) {
+        snprintf(err, errlen, "loading open assignments: %s", store_errmsg(self->store));
+        return -1;
+    }
+    log_rec_t r;
+    log_begin(&r, LOG_INFO, "broker.loaded");
+    log_u64(&r, "open_assignments", l.loaded);
+    log_end(&r);
+    if (l.stranded) {
+        log_begin(&r, LOG_WARNING, "broker.stranded");
+        log_u64(&r, "assignments", l.stranded);
+        log_str(&r, "msg", "open assignments of departments no longer configured wait "
+                "until the department is configured again or an admin reassigns them");
+        log_end(&r);
+    }
+    return 0;
+}
+
+broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
+{
+    broker_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        config_destroy(&cfg);
+        return NULL;
+    }
+    self->cfg = cfg;
+    self->store = store_open(cfg->database, err, errlen);
+    self->ctx = zmq_ctx_new();
+    self->dec = codec_new();
+    self->enc = codec_new();
+    self->sessions = sessions_new();
+    self->dispatch = dispatch_new(cfg->ndepts);
+    self->outbox = outbox_new();
+    self->apply.store = self->store;
+    self->apply.cfg = cfg;
+    if (!self->store || !self->ctx || !self->dec || !self->enc || !self->sessions ||
+        !self->dispatch || !self->outbox) {
+        if (self->store)
+            snprintf(err, errlen, "out of memory");
+        broker_destroy(&self);
+        return NULL;
+    }
+    if (!(self->intake = open_socket(self, ZMQ_ROUTER, cfg->intake_endpoint, "intake", err, errlen)) ||
+        !(self->workers = open_socket(self, ZMQ_ROUTER, cfg->worker_endpoint, "workers", err, errlen)) ||
+        !(self->events = open_socket(self, ZMQ_PUB, cfg->events_endpoint, "events", err, errlen)) ||
+        load_open(self, err, errlen)) {
+        broker_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void broker_destroy(broker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    broker_t *self = *self_p;
+    if (self->store) {
+        if (self->txn && store_commit(self->store) == 0)
+            outbox_flush(self->outbox);
+        else if (self->txn)
+            store_rollback(self->store);
+        store_checkpoint(self->store);
+        store_close(&self->store);
+    }
+    if (self->intake) zmq_close(self->intake);
+    if (self->workers) zmq_close(self->workers);
+    if (self->events) zmq_close(self->events);
+    if (self->ctx) zmq_ctx_term(self->ctx);
+    codec_destroy(&self->dec);
+    codec_destroy(&self->enc);
+    sessions_destroy(&self->sessions);
+    dispatch_destroy(&self->dispatch);
+    outbox_destroy(&self->outbox);
+    apply_free(&self->apply);
+    config_destroy(&self->cfg);
+    free(self);
+    *self_p = NULL;
+}
+
+void broker_stop(broker_t *self)
+{
+    self->stop = 1;
+}
+
+/* ---- receiving ------------------------------------------------------- */
+
+/* Read one multipart message without blocking: 1 read, 0 nothing, -1 error. */
+static int recv_msg(void *sock, inmsg_t *in)
+{
+    in->n = 0;
+    in->too_many = false;
+    for (;;) {
+        zmq_msg_t scratch, *m = in->n < MAX_FRAMES ? &in->part[in->n] : &scratch;
+        zmq_msg_init(m);
+        if (zmq_msg_recv(m, sock, in->n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
+            zmq_msg_close(m);
+            return (errno == EAGAIN || errno == EINTR) && in->n == 0 ? 0 : -1;
+        }
+        bool more = zmq_msg_more(m);
+        if (m == &scratch) {
+            in->too_many = true;
+            zmq_msg_close(m);
+        } else {
+            in->n++;
+        }
+        if (!more)
+            return 1;
+    }
+}
+
+static void close_msg(inmsg_t *in)
+{
+    for (size_t i = 0; i < in->n; i++)
+        zmq_msg_close(&in->part[i]);
+}
+
+/* Decode the protocol frames (after the routing id). 0 ok, else an ERROR was sent. */
+static int decode(broker_t *self, void *sock, inmsg_t *in, msg_t *msg)
+{
+    codec_frame_t frames[MAX_FRAMES];
+    codec_error_t cerr;
+    size_t n = in->n - 1;
+    for (size_t i = 0; i < n; i++)
+        frames[i] = (codec_frame_t){zmq_msg_data(&in->part[i + 1]), zmq_msg_size(&in->part[i + 1])};
+    if (in->too_many)
+        n = MAX_FRAMES + 1;         /* the codec refuses any count but 3 */
+    if (codec_decode(self->dec, frames, n < MAX_FRAMES ? n : MAX_FRAMES, msg, &cerr) == 0)
+        return 0;
+    if (in->too_many)
+        snprintf(cerr.reason, sizeof cerr.reason, "more than 3 frames");
+    send_error(self, sock, zmq_msg_data(&in->part[0]), zmq_msg_size(&in->part[0]), msg->msg_id,
+               cerr.code, cerr.reason);
+    return -1;
+}
+
+/* ---- intake ---------------------------------------------------------- */
+
+static void reply_applied(broker_t *self, void *sock, const zmq_msg_t *id, const msg_t *in,
+                          const msg_t *reply, msg_err_t rc)
+{
+    if (rc == MSG_OK) {
+        send_later(self, sock, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
+                   reply, in->msg_id);
+        return;
+    }
+    if (rc == ERR_STORE_FAILED || rc == ERR_STORE_FULL) {
+        /* the transaction is spoiled: roll back, and every reply in this pass
+         * becomes an ERROR (this one included, via the outbox) */
+        log_say(LOG_ERR, "store.failed", self->apply.why);
+        store_rollback(self->store);
+        self->txn = false;
+        outbox_fail(self->outbox, self->enc, rc, rc == ERR_STORE_FULL
+                    ? "the broker's disk is full; retry later" : "the broker could not store this; retry later");
+        self->apply.nfx = self->apply.npubs = 0;
+        send_error(self, sock, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
+                   in->msg_id, rc, "not stored; retry later with the same msg_id");
+        return;
+    }
+    send_error(self, sock, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
+               in->msg_id, rc, self->apply.why);
+}
+
+/* A transaction must be open before anything is applied. */
+static bool ensure_txn(broker_t *self)
+{
+    if (!self->txn && store_begin(self->store) == 0)
+        self->txn = true;
+    return self->txn;
+}
+
+static void on_intake(broker_t *self, inmsg_t *in)
+{
+    msg_t msg, reply;
+    const zmq_msg_t *id = &in->part[0];
+    if (in->n < 2 || decode(self, self->intake, in, &msg))
+        return;
+    if (msg.cmd != MSG_SUBMIT && msg.cmd != MSG_FEEDBACK && msg.cmd != MSG_CLOSE &&
+        msg.cmd != MSG_REASSIGN && msg.cmd != MSG_CANCEL) {
+        send_error(self, self->intake, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
+                   msg.msg_id, ERR_UNKNOWN_COMMAND, "not an intake command on this endpoint");
+        return;
+    }
+    if (!ensure_txn(self)) {
+        send_error(self, self->intake, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
+                   msg.msg_id, ERR_STORE_FAILED, "the store is unavailable; retry later");
+        return;
+    }
+    msg_err_t rc;
+    if (msg.cmd == MSG_SUBMIT) {
+        rc = apply_submit(&self->apply, &msg, &reply);
+        self->stats.submitted += rc == MSG_OK;
+    } else {
+        rc = apply_case_command(&self->apply, msg.cmd == MSG_FEEDBACK ? "intake" : "admin",
+                                &msg, &reply);
+    }
+    reply_applied(self, self->intake, id, &msg, &reply, rc);
+}
+
+/* ---- workers --------------------------------------------------------- */
+
+static void send_to_session(broker_t *self, session_t *s, const msg_t *msg)
+{
+    if (send_now(self, self->workers, s->id, s->idlen, msg) == 0)
+        s->last_send = mono_ms();
+}
+
+static void session_gone(broker_t *self, session_t *s, const char *why)
+{
+    size_t moved = dispatch_release(self->dispatch, s, mono_ms());
+    log_rec_t r;
+    log_begin(&r, LOG_WARNING, "worker.lost");
+    log_str(&r, "worker", s->name);
+    log_str(&r, "department", s->dept >= 0 ? self->cfg->depts[s->dept].id : "-");
+    log_str(&r, "reason", why);
+    log_u64(&r, "requeued", moved);
+    log_end(&r);
+    sessions_remove(self->sessions, s);
+}
+
+static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const msg_t *msg)
+{
+    int dept = config_dept_find(self->cfg, msg->department);
+    const void *idd = zmq_msg_data((zmq_msg_t *)id);
+    size_t idlen = zmq_msg_size((zmq_msg_t *)id);
+    if (dept < 0) {
+        send_error(self, self->workers, idd, idlen, msg->msg_id, ERR_UNKNOWN_DEPARTMENT,
+                   "no such department in the broker's config");
+        return;
+    }
+    int64_t now = mono_ms();
+    if (s && s->dept != dept)           /* same peer, new department: start over */
+        dispatch_release(self->dispatch, s, now);
+    if (!s && !(s = sessions_add(self->sessions, idd, idlen)))
+        return;
+    s->dept = dept;
+    s->capacity = msg->capacity;
+    s->registered_at = now;
+    s->last_recv = now;
+    static unsigned serial;
+    snprintf(s->name, sizeof s->name, "%s:%s#%u", self->cfg->depts[dept].id,
+             MSG_HAS(msg, MF_WORKER) ? msg->worker : "worker", ++serial);
+    msg_t ack;
+    msg_reset(&ack, MSG_ACK);
+    ack.re = msg->msg_id;
+    ack.heartbeat_ms = (uint32_t)self->cfg->heartbeat_ms;
+    MSG_SET(&ack, MF_RE), MSG_SET(&ack, MF_HEARTBEAT_MS);
+    send_to_session(self, s, &ack);
+    log_rec_t r;
+    log_begin(&r, LOG_INFO, "worker.registered");
+    log_str(&r, "worker", s->name);
+    log_str(&r, "department", self->cfg->depts[dept].id);
+    log_u64(&r, "capacity", s->capacity);
+    log_end(&r);
+}
+
+static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const msg_t *msg)
+{
+    msg_t reply;
+    if (!ensure_txn(self)) {
+        send_error(self, self->workers, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
+                   msg->msg_id, ERR_STORE_FAILED, "the store is unavailable; retry later");
+        return;
+    }
+    msg_err_t rc = apply_outcome(&self->apply, s->dept, s->name, msg, &reply);
+    if (rc == ERR_NOT_YOUR_ASSIGNMENT) {
+        log_rec_t r;
+        log_begin(&r, LOG_WARNING, "security.foreign_assignment");
+        log_str(&r, "worker", s->name);
+        log_str(&r, "msg", self->apply.why);
+        log_end(&r);
+    }
+    reply_applied(self, self->workers, id, msg, &reply, rc);
+}
+
+static void on_worker(broker_t *self, inmsg_t *in)
+{
+    msg_t msg;
+    const zmq_msg_t *id = &in->part[0];
+    const void *idd = zmq_msg_data((zmq_msg_t *)id);
+    size_t idlen = zmq_msg_size((zmq_msg_t *)id);
+    session_t *s = sessions_find(self->sessions, idd, idlen);
+    if (s)
+        s->last_recv = mono_ms();
+    if (in->n < 2 || decode(self, self->workers, in, &msg))
+        return;
+    if (msg.cmd == MSG_REGISTER) {
+        on_register(self, s, id, &msg);
+        return;
+    }
+    if (!s) {
+        /* a broker restart forgets every session: tell the peer to register */
+        if (msg.cmd == MSG_HEARTBEAT) {
+            msg_t bye;
+            msg_reset(&bye, MSG_DISCONNECT);
+            bye.reason_text = "unknown worker: register again";
+            MSG_SET(&bye, MF_REASON_TEXT);
+            send_now(self, self->workers, idd, idlen, &bye);
+        } else if (msg.cmd != MSG_DISCONNECT) {
+            send_error(self, self->workers, idd, idlen, msg.msg_id, ERR_NOT_REGISTERED,
+                       "register first");
+        }
+        return;
+    }
+    switch (msg.cmd) {
+    case MSG_HEARTBEAT:
+    case MSG_ACK:
+        break;
+    case MSG_DISCONNECT:
+        session_gone(self, s, "disconnected");
+        break;
+    case MSG_ACCEPT: case MSG_CONTACTED: case MSG_PROGRESS: case MSG_RESOLVED: case MSG_RETURNED:
+        on_outcome(self, s, id, &msg);
+        break;
+    default:
+        send_error(self, self->workers, idd, idlen, msg.msg_id, ERR_UNKNOWN_COMMAND,
+                   "not a worker command on this endpoint");
+    }
+}
+
+/* ---- housekeeping: liveness and heartbeats --------------------------- */
+
+static void housekeeping(broker_t *self, int64_t now)
+{
+    int64_t hb = self->cfg->heartbeat_ms;
+    if (now - self->last_housekeeping < hb / 4)
+        return;
+    self->last_housekeeping = now;
+    msg_t beat;
+    msg_reset(&beat, MSG_HEARTBEAT);
+    for (size_t i = 0; i < sessions_count(self->sessions);) {
+        session_t *s = sessions_at(self->sessions, i);
+        if (now - s->last_recv > hb * self->cfg->liveness) {
+            session_gone(self, s, "silent past the liveness window");
+            continue;               /* removal moved another session into slot i */
+        }
+        if (now - s->last_send >= hb)
+            send_to_session(self, s, &beat);
+        i++;
+    }
+}
+
+/* ---- after the commit ------------------------------------------------ */
+
+static void apply_effects(broker_t *self)
+{
+    for (size_t i = 0; i < self->apply.nfx; i++) {
+        fx_t *fx = &self->apply.fx[i];
+        switch (fx->kind) {
+        case FX_WAIT: dispatch_wait(self->dispatch, fx->dept, fx->asg, false); break;
+        case FX_RELEASE: dispatch_unbind(self->dispatch, fx->asg); break;
+        case FX_ACCEPTED: dispatch_mark_accepted(self->dispatch, fx->asg); break;
+        }
+    }
+}
+
+static void publish(broker_t *self)
+{
+    for (size_t i = 0; i < self->apply.npubs; i++) {
+        const pub_t *p = &self->apply.pubs[i];
+        const char *dept = p->dept >= 0 ? self->cfg->depts[p->dept].id : "-";
+        char topic[64];
+        snprintf(topic, sizeof topic, "%s.%s", p->kind, dept);
+        msg_t ev;
+        msg_reset(&ev, MSG_EVENT);
+        ev.case_id = p->case_id, ev.kind = p->kind, ev.at = self->apply.now, ev.actor = p->actor;
+        MSG_SET(&ev, MF_CASE_ID), MSG_SET(&ev, MF_KIND), MSG_SET(&ev, MF_AT), MSG_SET(&ev, MF_ACTOR);
+        if (p->dept >= 0)
+            ev.department = dept, MSG_SET(&ev, MF_DEPARTMENT);
+        if (p->state != STATE_NONE)
+            ev.state = p->state, MSG_SET(&ev, MF_STATE);
+        if (p->asg)
+            ev.assignment_id = p->asg, MSG_SET(&ev, MF_ASSIGNMENT_ID);
+        send_now(self, self->events, topic, strlen(topic), &ev);
+
+        log_rec_t r;
+        log_begin(&r, LOG_INFO, p->kind);
+        log_u64(&r, "case_id", p->case_id);
+        if (p->asg)
+            log_u64(&r, "assignment_id", p->asg);
+        log_str(&r, "department", dept);
+        if (p->state != STATE_NONE)
+            log_str(&r, "state", msg_state_name(p->state));
+        log_str(&r, "actor", p->actor);
+        log_end(&r);
+    }
+}
+
+/* Commit the pass; on success apply effects, publish and send the replies. */
+static void end_pass(broker_t *self)
+{
+    if (self->txn && store_dirty(self->store)) {
+        if (store_commit(self->store) != 0) {
+            msg_err_t code = store_errcode(self->store);
+            log_say(LOG_ERR, "store.commit_failed", store_errmsg(self->store));
+            store_rollback(self->store);
+            outbox_fail(self->outbox, self->enc, code, "the broker could not commit; retry later");
+            self->apply.nfx = self->apply.npubs = 0;
+        } else {
+            self->stats.commits++;
+        }
+        self->txn = false;
+    }
+    apply_effects(self);
+    publish(self);
+    size_t n = outbox_count(self->outbox);
+    if (n > self->stats.batch_max)
+        self->stats.batch_max = n;
+    outbox_flush(self->outbox);
+}
+
+/* ---- dispatch -------------------------------------------------------- */
+
+static int build_dispatch(broker_t *self, const store_assignment_t *a, msg_t *m)
+{
+    store_case_t c;
+    if (store_case_get(self->store, a->case_id, &c) != 1 ||
+        store_case_record(self->store, a->case_id, &m->kase) != 1)
+        return -1;
+    m->cmd = MSG_DISPATCH;
+    m->assignment_id = a->id, m->case_id = a->case_id;
+    m->department = a->department, m->role = a->role, m->attempt = a->attempt;
+    m->received_at = c.received_at, m->contact_due = c.contact_due;
+    int bits[] = {MF_ASSIGNMENT_ID, MF_CASE_ID, MF_DEPARTMENT, MF_ROLE, MF_ATTEMPT,
+                  MF_RECEIVED_AT, MF_CONTACT_DUE, MF_CASE};
+    for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
+        MSG_SET(m, bits[i]);
+    if (c.resolve_due)
+        m->resolve_due = c.resolve_due, MSG_SET(m, MF_RESOLVE_DUE);
+    return 0;
+}
+
+/* Send one assignment to s: 1 sent, 0 skipped (no longer open), -1 the
+ * worker could not take it (errno says why), -2 the store failed. */
+static int deliver(broker_t *self, uint64_t asg, session_t *s)
+{
+    store_assignment_t a;
+    if (store_assignment_get(self->store, asg, &a) != 1 || !fsm_assignment_open(a.state))
+        return 0;
+    if (!ensure_txn(self))
+        return -2;
+    apply_reset(&self->apply, wall_ms());
+    msg_t m;
+    msg_reset(&m, MSG_DISPATCH);
+    if (apply_dispatched(&self->apply, &a, s->name) != MSG_OK || build_dispatch(self, &a, &m)) {
+        log_say(LOG_ERR, "store.failed", self->apply.why);
+        return -2;
+    }
+    if (send_now(self, self->workers, s->id, s->idlen, &m) != 0)
+        return -1;
+    s->last_send = mono_ms();
+    dispatch_bind(self->dispatch, asg, s);
+    /* The record of this dispatch commits with the next pass; its events go
+     * out now, like the DISPATCH itself (see the note at the top). */
+    publish(self);
+    return 1;
+}
+
+static void dispatch_dept(broker_t *self, int dept)
+{
+    uint64_t asg;
+    session_t *s;
+    int guard = BATCH;
+    while (guard-- > 0 && dispatch_waiting(self->dispatch, dept) &&
+           (s = sessions_best(self->sessions, dept, INT64_MIN)) != NULL) {
+        if (!dispatch_take(self->dispatch, dept, s->registered_at, &asg))
+            return;                 /* only orphans this worker may not take */
+        int rc = deliver(self, asg, s);
+        if (rc < 0) {
+            dispatch_wait(self->dispatch, dept, asg, true);
+            if (rc == -1 && errno == EHOSTUNREACH)
+                session_gone(self, s, "unreachable");
+            return;                 /* EAGAIN (full) or store trouble: next pass */
+        }
+    }
+}
+
+static void dispatch_all(broker_t *self)
+{
+    for (size_t d = 0; d < self->cfg->ndepts; d++)
+        dispatch_dept(self, (int)d);
+}
+
+/* ---- the loop -------------------------------------------------------- */
+
+static void drain(broker_t *self, void *sock, void (*handle)(broker_t *, inmsg_t *))
+{
+    inmsg_t in;
+    for (int i = 0; i < BATCH; i++) {
+        int rc = recv_msg(sock, &in);
+        if (rc <= 0)
+            return;
+        handle(self, &in);
+        close_msg(&in);
+    }
+}
+
+int broker_run(broker_t *self)
+{
+    zmq_pollitem_t items[] = {
+        {self->intake, 0, ZMQ_POLLIN, 0},
+        {self->workers, 0, ZMQ_POLLIN, 0},
+    };
+    log_say(LOG_NOTICE, "broker.ready", "serving");
+    while (!self->stop) {
+        long timeout = (self->txn && store_dirty(self->store)) ? 0 : (long)(self->cfg->heartbeat_ms / 4);
+        if (zmq_poll(items, 2, timeout) < 0 && errno != EINTR) {
+            log_say(LOG_CRIT, "broker.poll", zmq_strerror(errno));
+            return -1;
+        }
+        self->stats.passes++;
+        apply_reset(&self->apply, wall_ms());
+        drain(self, self->intake, on_intake);
+        drain(self, self->workers, on_worker);
+        housekeeping(self, mono_ms());
+        end_pass(self);
+        dispatch_all(self);
+    }
+    log_rec_t r;
+    log_begin(&r, LOG_NOTICE, "broker.stopping");
+    log_u64(&r, "passes", self->stats.passes);
+    log_u64(&r, "commits", self->stats.commits);
+    log_u64(&r, "cases_submitted", self->stats.submitted);
+    log_u64(&r, "largest_batch", self->stats.batch_max);
+    log_u64(&r, "refused", self->stats.refused);
+    log_end(&r);
+    return 0;
+}

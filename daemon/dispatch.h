@@ -1,0 +1,50 @@
+/*
+ * dispatch.h - which assignments wait for a worker, and which worker holds
+ * which assignment. In memory only: the database says what is open, this says
+ * who has it now, and it is rebuilt from the database on start.
+ *
+ * Each department has two queues. `ready` assignments go to any live worker
+ * with credit. `orphaned` ones were accepted by a worker that died; they go
+ * only to a worker that registers after the death (the restarted adapter,
+ * most likely), never to a busy colleague who never saw them.
+ */
+#ifndef MQ_DISPATCH_H
+#define MQ_DISPATCH_H
+
+#include "session.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct dispatch_t dispatch_t;
+
+/* Create queues for ndepts departments; NULL when out of memory. */
+dispatch_t *dispatch_new(size_t ndepts);
+/* Free everything; *self_p = NULL. */
+void dispatch_destroy(dispatch_t **self_p);
+/* Queue an assignment for any worker of dept; `front` puts it first. 0 or -1 (memory). */
+int dispatch_wait(dispatch_t *self, int dept, uint64_t asg, bool front);
+/* Queue an accepted assignment whose worker died at `since`. 0 or -1 (memory). */
+int dispatch_orphan(dispatch_t *self, int dept, uint64_t asg, int64_t since);
+/* Next assignment of dept that a worker registered at `registered_at` may
+ * take: orphans first when eligible, then ready ones. false when none. */
+bool dispatch_take(dispatch_t *self, int dept, int64_t registered_at, uint64_t *asg);
+/* Record that s holds asg (s->inflight grows). 0 or -1 (memory). */
+int dispatch_bind(dispatch_t *self, uint64_t asg, session_t *s);
+/* Forget who holds asg (its inflight shrinks); returns that session or NULL. */
+session_t *dispatch_unbind(dispatch_t *self, uint64_t asg);
+/* The session holding asg, or NULL. */
+session_t *dispatch_holder(const dispatch_t *self, uint64_t asg);
+/* Mark asg as accepted by its holder (it becomes an orphan if the holder dies). */
+void dispatch_mark_accepted(dispatch_t *self, uint64_t asg);
+/* A session died at `now`: requeue what it held (unaccepted first in line,
+ * accepted as orphans) and zero its inflight. Returns how many were requeued. */
+size_t dispatch_release(dispatch_t *self, session_t *s, int64_t now);
+/* Assignments waiting (ready + orphaned) in dept, and in all departments. */
+size_t dispatch_waiting(const dispatch_t *self, int dept);
+size_t dispatch_waiting_total(const dispatch_t *self);
+/* Assignments currently held by workers. */
+size_t dispatch_held(const dispatch_t *self);
+
+#endif

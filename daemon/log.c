@@ -1,0 +1,198 @@
+/*
+ * log.c - structured logging to journald or to stderr as logfmt (see log.h).
+ *
+ * journald is used natively only when JOURNAL_STREAM matches the device and
+ * inode of our stderr, as sd_journal_print(3) documents: that is the one
+ * reliable sign that systemd connected stderr to the journal.
+ */
+#include "log.h"
+#include "utf8.h"
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <systemd/sd-journal.h>
+#include <time.h>
+
+static const char *ident = "minqing";
+static int level = LOG_INFO;
+static bool journal;
+
+static bool stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(2, &st) != 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void log_open(const char *name, int lvl)
+{
+    ident = name;
+    level = lvl;
+    journal = stderr_is_journal();
+}
+
+void log_set_level(int lvl)
+{
+    level = lvl;
+}
+
+bool log_to_journal(void)
+{
+    return journal;
+}
+
+int log_level_from_name(const char *name)
+{
+    static const struct { const char *n; int l; } t[] = {
+        {"debug", LOG_DEBUG}, {"info", LOG_INFO}, {"notice", LOG_NOTICE},
+        {"warning", LOG_WARNING}, {"err", LOG_ERR}, {"error", LOG_ERR}, {"crit", LOG_CRIT},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (strcmp(t[i].n, name) == 0)
+            return t[i].l;
+    return -1;
+}
+
+void log_begin(log_rec_t *r, int prio, const char *event)
+{
+    r->prio = prio;
+    r->on = prio <= level;
+    r->n = 0;
+    r->msgid = NULL;
+    log_str(r, "event", event);
+}
+
+void log_str(log_rec_t *r, const char *key, const char *val)
+{
+    if (!r->on || r->n >= LOG_MAX_FIELDS)
+        return;
+    r->keys[r->n] = key;
+    snprintf(r->vals[r->n], sizeof r->vals[0], "%s", val ? val : "");
+    r->n++;
+}
+
+void log_u64(log_rec_t *r, const char *key, uint64_t val)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%" PRIu64, val);
+    log_str(r, key, b);
+}
+
+void log_i64(log_rec_t *r, const char *key, int64_t val)
+{
+    char b[24];
+    snprintf(b, sizeof b, "%" PRId64, val);
+    log_str(r, key, b);
+}
+
+/* Phones keep their first 3 and last 4 digits; names their first character. */
+void log_mask(const char *val, char *out, size_t outlen)
+{
+    size_t len = strlen(val), digits = 0;
+    for (size_t i = 0; i < len; i++)
+        digits += isdigit((unsigned char)val[i]) != 0;
+    if (digits >= 7 && digits * 2 >= len) {
+        snprintf(out, outlen, "%.3s****%s", val, val + len - 4);
+        return;
+    }
+    size_t first = len ? utf8_seqlen((unsigned char)val[0]) : 0;
+    if (first > len)
+        first = len;
+    snprintf(out, outlen, "%.*s*", (int)first, val);
+}
+
+void log_pii(log_rec_t *r, const char *key, const char *val)
+{
+    char m[64];
+    log_mask(val ? val : "", m, sizeof m);
+    log_str(r, key, m);
+}
+
+void log_msgid(log_rec_t *r, const char *id128)
+{
+    r->msgid = id128;
+}
+
+/* logfmt: key=value, quoting values with spaces, quotes or '='. */
+static size_t logfmt(const log_rec_t *r, char *buf, size_t len)
+{
+    size_t off = 0;
+    for (int i = 0; i < r->n && off < len; i++) {
+        const char *v = r->vals[i];
+        bool quote = *v == '\0' || strpbrk(v, " \"=\t") != NULL;
+        off += (size_t)snprintf(buf + off, len - off, "%s%s=%s", i ? " " : "", r->keys[i],
+                                quote ? "\"" : "");
+        for (const char *p = v; *p && off + 2 < len; p++) {
+            if (*p == '"' || *p == '\\')
+                buf[off++] = '\\';
+            buf[off++] = *p == '\n' ? ' ' : *p;
+        }
+        if (quote && off + 1 < len)
+            buf[off++] = '"';
+        buf[off < len ? off : len - 1] = '\0';
+    }
+    return off;
+}
+
+static void write_journal(const log_rec_t *r, const char *line)
+{
+    char message[4200], fields[LOG_MAX_FIELDS + 3][240];
+    struct iovec iov[LOG_MAX_FIELDS + 4];
+    int n = 0;
+    snprintf(message, sizeof message, "MESSAGE=%s", line);
+    iov[0] = (struct iovec){message, strlen(message)};
+    snprintf(fields[n++], sizeof fields[0], "PRIORITY=%d", r->prio);
+    snprintf(fields[n++], sizeof fields[0], "SYSLOG_IDENTIFIER=%s", ident);
+    if (r->msgid)
+        snprintf(fields[n++], sizeof fields[0], "MESSAGE_ID=%.32s", r->msgid);
+    for (int i = 0; i < r->n; i++) {
+        char key[64];
+        const char *k = strcmp(r->keys[i], "event") == 0 ? "minqing_event" : r->keys[i];
+        size_t j = 0;
+        for (; k[j] && j + 1 < sizeof key; j++)
+            key[j] = (char)toupper((unsigned char)k[j]);
+        key[j] = '\0';
+        snprintf(fields[n++], sizeof fields[0], "%s=%s", key, r->vals[i]);
+    }
+    for (int i = 0; i < n; i++)
+        iov[i + 1] = (struct iovec){fields[i], strlen(fields[i])};
+    sd_journal_sendv(iov, n + 1);
+}
+
+void log_end(log_rec_t *r)
+{
+    if (!r->on)
+        return;
+    char line[4096];
+    logfmt(r, line, sizeof line);
+    if (journal) {
+        write_journal(r, line);
+        return;
+    }
+    static const char *const names[] = {"emerg", "alert", "crit", "err", "warning",
+                                        "notice", "info", "debug"};
+    struct timespec ts;
+    struct tm tm;
+    char when[40];
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    fprintf(stderr, "ts=%s.%03ld level=%s %s\n", when, ts.tv_nsec / 1000000,
+            names[r->prio & 7], line);
+}
+
+void log_say(int prio, const char *event, const char *text)
+{
+    log_rec_t r;
+    log_begin(&r, prio, event);
+    log_str(&r, "msg", text);
+    log_end(&r);
+}

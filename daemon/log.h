@@ -1,0 +1,53 @@
+/*
+ * log.h - the one logging module. A record is built field by field and
+ * written once: as native journald fields (CASE_ID=, DEPARTMENT=, ...) when
+ * stderr is the journal, else as one logfmt line on stderr. Personal data has
+ * its own setter that masks it, so an unmasked phone number cannot reach a
+ * log by accident of formatting.
+ */
+#ifndef MQ_LOG_H
+#define MQ_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <syslog.h>         /* LOG_ERR, LOG_WARNING, ... */
+
+#define LOG_MAX_FIELDS 24
+
+typedef struct {
+    int prio;
+    bool on;                /* false when filtered out by level: setters do nothing */
+    int n;
+    const char *keys[LOG_MAX_FIELDS];
+    char vals[LOG_MAX_FIELDS][160];
+    const char *msgid;
+} log_rec_t;
+
+/* Choose the sink (journald if JOURNAL_STREAM names our stderr) and the level. */
+void log_open(const char *ident, int level);
+/* Change the level: records above it are dropped. */
+void log_set_level(int level);
+/* Level from a name ("debug", "info", "notice", "warning", "err", "crit"); -1 if unknown. */
+int log_level_from_name(const char *name);
+/* True when logs go to journald natively. */
+bool log_to_journal(void);
+/* Start a record of `event` (e.g. "case.received") at prio. */
+void log_begin(log_rec_t *r, int prio, const char *event);
+/* Add fields. Keys are lower_snake; journald gets them upper-cased. */
+void log_str(log_rec_t *r, const char *key, const char *val);
+void log_u64(log_rec_t *r, const char *key, uint64_t val);
+void log_i64(log_rec_t *r, const char *key, int64_t val);
+/* Add a field of personal data, masked: "138****5678", "张*". */
+void log_pii(log_rec_t *r, const char *key, const char *val);
+/* Tag the record with a journald MESSAGE_ID (a 32-hex-digit id). */
+void log_msgid(log_rec_t *r, const char *id128);
+/* Write the record. */
+void log_end(log_rec_t *r);
+/* Shorthand: one record with a message text. */
+void log_say(int prio, const char *event, const char *text);
+
+/* Mask a phone number or a name into out (>= 64 bytes). */
+void log_mask(const char *val, char *out, size_t outlen);
+
+#endif

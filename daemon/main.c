@@ -1,0 +1,98 @@
+/*
+ * main.c - minqingd: parse the command line, load the config, run the broker
+ * until SIGTERM or SIGINT.
+ */
+#include "broker.h"
+#include "config.h"
+#include "log.h"
+
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static broker_t *running;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    if (running)
+        broker_stop(running);
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+        "usage: minqingd [-c FILE] [--check-config] [-l LEVEL]\n"
+        "  -c, --config FILE    configuration file (default %s)\n"
+        "      --check-config   validate the configuration and exit\n"
+        "  -l, --log-level L    debug, info, notice, warning, err (default info)\n"
+        "  -h, --help           this help\n"
+        "exit status: 0 clean stop or valid config, 1 runtime failure, 2 bad config or usage\n",
+        CONFIG_DEFAULT_PATH);
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;            /* no SA_RESTART: zmq_poll must wake */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"log-level", required_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *path = CONFIG_DEFAULT_PATH;
+    bool check = false;
+    int level = LOG_INFO, c;
+    while ((c = getopt_long(argc, argv, "c:l:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': path = optarg; break;
+        case 'C': check = true; break;
+        case 'l':
+            if ((level = log_level_from_name(optarg)) < 0) {
+                fprintf(stderr, "minqingd: unknown log level '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    log_open("minqingd", level);
+    char err[8192] = "";
+    config_t *cfg = config_load(path, err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "%s", err);
+        if (err[0] && err[strlen(err) - 1] != '\n')
+            fputc('\n', stderr);
+        return 2;
+    }
+    if (check) {
+        printf("%s: ok (%zu departments, %zu routes)\n", path, cfg->ndepts, cfg->nroutes);
+        config_destroy(&cfg);
+        return 0;
+    }
+    broker_t *b = broker_new(cfg, err, sizeof err);
+    if (!b) {
+        log_say(LOG_CRIT, "broker.start_failed", err);
+        return 1;
+    }
+    running = b;
+    install_signals();
+    int rc = broker_run(b);
+    running = NULL;
+    broker_destroy(&b);
+    log_say(LOG_NOTICE, "broker.stopped", rc == 0 ? "clean" : "after an error");
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,661 @@
+/*
+ * store.c - SQLite persistence for the broker (see store.h for the contract).
+ *
+ * Every statement is prepared once at open and reused. Enums are stored as
+ * their wire names, so an operator reading the file with sqlite3 sees
+ * "contacted", not 4. The events table refuses UPDATE and DELETE: the audit
+ * trail is append-only by construction, not by convention.
+ */
+#include "store.h"
+
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+enum {
+    Q_CASE_LOOKUP, Q_CASE_INSERT, Q_CASE_GET, Q_CASE_UPDATE, Q_CASE_RECORD,
+    Q_ASG_INSERT, Q_ASG_GET, Q_ASG_UPDATE, Q_ASG_OF_CASE, Q_ASG_OPEN,
+    Q_EVENT_ADD, Q_APPLIED_FIND, Q_APPLIED_ADD,
+    Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
+    Q_COUNT
+};
+
+static const char *const sql[Q_COUNT] = {
+    [Q_CASE_LOOKUP] = "SELECT id FROM cases WHERE channel = ?1 AND external_id = ?2",
+    [Q_CASE_INSERT] =
+        "INSERT INTO cases (channel, external_id, service_code, description, grid_code,"
+        " street, community, priority, lat, lon, address_string, first_name, last_name,"
+        " phone, email, media_url, requested_datetime, lead_department, state,"
+        " received_at, contact_due, resolve_due)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)",
+    [Q_CASE_GET] =
+        "SELECT id, lead_department, grid_code, street, community, service_code, priority,"
+        " state, received_at, contact_due, resolve_due, contacted_at, resolved_at,"
+        " closed_at, rating, redo_count FROM cases WHERE id = ?1",
+    [Q_CASE_UPDATE] =
+        "UPDATE cases SET state = ?2, contacted_at = ?3, resolved_at = ?4, closed_at = ?5,"
+        " rating = ?6, redo_count = ?7, lead_department = ?8 WHERE id = ?1",
+    [Q_CASE_RECORD] =
+        "SELECT service_code, description, address_string, first_name, last_name, phone,"
+        " email, media_url, requested_datetime, external_id, channel, grid_code, lat, lon,"
+        " priority FROM cases WHERE id = ?1",
+    [Q_ASG_INSERT] =
+        "INSERT INTO assignments (case_id, department, role, state, attempt, worker,"
+        " created_at, updated_at, round) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [Q_ASG_GET] =
+        "SELECT id, case_id, department, role, state, attempt, worker, created_at, updated_at, round"
+        " FROM assignments WHERE id = ?1",
+    [Q_ASG_UPDATE] =
+        "UPDATE assignments SET state = ?2, attempt = ?3, worker = ?4, updated_at = ?5 WHERE id = ?1",
+    [Q_ASG_OF_CASE] =
+        "SELECT id, case_id, department, role, state, attempt, worker, created_at, updated_at, round"
+        " FROM assignments WHERE case_id = ?1 ORDER BY id",
+    [Q_ASG_OPEN] =
+        "SELECT id, case_id, department, role, state, attempt, worker, created_at, updated_at, round"
+        " FROM assignments WHERE state NOT IN ('resolved', 'returned', 'cancelled') ORDER BY id",
+    [Q_EVENT_ADD] =
+        "INSERT INTO events (case_id, assignment_id, at, kind, department, actor,"
+        " from_state, to_state, detail) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [Q_APPLIED_FIND] =
+        "SELECT kind, case_id, assignment_id, state, at FROM outcomes"
+        " WHERE scope = ?1 AND msg_id = ?2",
+    [Q_APPLIED_ADD] =
+        "INSERT INTO outcomes (scope, msg_id, kind, case_id, assignment_id, state, at,"
+        " worker, result, summary, reason, note) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+    [Q_BEGIN] = "BEGIN IMMEDIATE",
+    [Q_COMMIT] = "COMMIT",
+    [Q_ROLLBACK] = "ROLLBACK",
+};
+
+/* Schema migrations: migrations[v] takes a database from user_version v to v+1. */
+static const char *const migrations[STORE_SCHEMA_VERSION] = {
+    "CREATE TABLE cases ("
+    "  id INTEGER PRIMARY KEY,"
+    "  channel TEXT NOT NULL, external_id TEXT NOT NULL,"
+    "  service_code TEXT NOT NULL, description TEXT NOT NULL,"
+    "  grid_code TEXT NOT NULL, street TEXT NOT NULL, community TEXT NOT NULL,"
+    "  priority TEXT NOT NULL, lat REAL, lon REAL,"
+    "  address_string TEXT, first_name TEXT, last_name TEXT, phone TEXT, email TEXT,"
+    "  media_url TEXT, requested_datetime TEXT,"
+    "  lead_department TEXT NOT NULL, state TEXT NOT NULL,"
+    "  received_at INTEGER NOT NULL, contact_due INTEGER, resolve_due INTEGER,"
+    "  contacted_at INTEGER, resolved_at INTEGER, closed_at INTEGER,"
+    "  rating TEXT, redo_count INTEGER NOT NULL DEFAULT 0,"
+    "  UNIQUE (channel, external_id));"
+    "CREATE INDEX cases_state ON cases (state);"
+    "CREATE TABLE assignments ("
+    "  id INTEGER PRIMARY KEY,"
+    "  case_id INTEGER NOT NULL REFERENCES cases (id),"
+    "  department TEXT NOT NULL, role TEXT NOT NULL, state TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL DEFAULT 0, worker TEXT,"
+    "  created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+    /* round: the case's redo count when it was made; a redo (重办) starts a new round */
+    "  round INTEGER NOT NULL DEFAULT 0);"
+    "CREATE INDEX assignments_case ON assignments (case_id);"
+    "CREATE INDEX assignments_open ON assignments (state)"
+    "  WHERE state NOT IN ('resolved', 'returned', 'cancelled');"
+    /* outcomes: what workers (scope = department) and clients (scope = role)
+     * sent, keyed by msg_id so a repeat is answered, not applied again */
+    "CREATE TABLE outcomes ("
+    "  scope TEXT NOT NULL, msg_id TEXT NOT NULL, kind TEXT NOT NULL,"
+    "  case_id INTEGER NOT NULL, assignment_id INTEGER, state TEXT, at INTEGER NOT NULL,"
+    "  worker TEXT, result TEXT, summary TEXT, reason TEXT, note TEXT,"
+    "  PRIMARY KEY (scope, msg_id));"
+    "CREATE INDEX outcomes_case ON outcomes (case_id);"
+    "CREATE TABLE events ("
+    "  id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL, assignment_id INTEGER,"
+    "  at INTEGER NOT NULL, kind TEXT NOT NULL, department TEXT, actor TEXT NOT NULL,"
+    "  from_state TEXT, to_state TEXT, detail TEXT);"
+    "CREATE INDEX events_case ON events (case_id, id);"
+    "CREATE TRIGGER events_no_update BEFORE UPDATE ON events"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
+    "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
+    "  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
+};
+
+struct store_t {
+    sqlite3 *db;
+    sqlite3_stmt *q[Q_COUNT];
+    bool in_txn, dirty;
+    int last_rc;
+    char errmsg[256];
+};
+
+/* ---- errors ---------------------------------------------------------- */
+
+static int fail(store_t *self, int rc)
+{
+    self->last_rc = rc;
+    snprintf(self->errmsg, sizeof self->errmsg, "%s", sqlite3_errmsg(self->db));
+    return -1;
+}
+
+msg_err_t store_errcode(const store_t *self)
+{
+    int rc = self->last_rc & 0xff;
+    return rc == SQLITE_FULL ? ERR_STORE_FULL : ERR_STORE_FAILED;
+}
+
+const char *store_errmsg(const store_t *self)
+{
+    return self->errmsg;
+}
+
+/* ---- open, migrate, close ------------------------------------------- */
+
+static int exec(sqlite3 *db, const char *text, char *err, size_t errlen)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(db, text, NULL, NULL, &msg) == SQLITE_OK)
+        return 0;
+    snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+    sqlite3_free(msg);
+    return -1;
+}
+
+static int user_version(sqlite3 *db, int *v)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    *v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Bring the schema to STORE_SCHEMA_VERSION, one migration per transaction. */
+static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+{
+    int v;
+    if (user_version(db, &v)) {
+        snprintf(err, errlen, "%s: cannot read the schema version: %s (is it a minqing database?)",
+                 path, sqlite3_errmsg(db));
+        return -1;
+    }
+    if (v > STORE_SCHEMA_VERSION) {
+        snprintf(err, errlen, "%s: schema version %d is newer than this minqingd (%d); "
+                 "refusing to touch it: run a newer minqingd", path, v, STORE_SCHEMA_VERSION);
+        return -1;
+    }
+    for (; v < STORE_SCHEMA_VERSION; v++) {
+        char bump[64], why[200];
+        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
+        if (exec(db, "BEGIN IMMEDIATE", why, sizeof why) ||
+            exec(db, migrations[v], why, sizeof why) || exec(db, bump, why, sizeof why) ||
+            exec(db, "COMMIT", why, sizeof why)) {
+            exec(db, "ROLLBACK", bump, sizeof bump);
+            snprintf(err, errlen, "%s: migration to schema %d failed: %s", path, v + 1, why);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A file that exists but is not an empty or SQLite file is never initialised
+ * over: SQLite would happily treat a zero-length file as new, but anything
+ * else must carry the header or we refuse. */
+static int check_header(const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;                       /* new database */
+    char head[16] = {0};
+    size_t n = fread(head, 1, sizeof head, f);
+    fclose(f);
+    if (n == 0)
+        return 0;
+    if (n < sizeof head || memcmp(head, "SQLite format 3", 16) != 0) {
+        snprintf(err, errlen, "%s: not a SQLite database (corrupt or truncated?); "
+                 "refusing to start rather than overwrite it: restore it from a backup", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int configure(store_t *self, const char *path, char *err, size_t errlen)
+{
+    char why[200];
+    /* synchronous=FULL in WAL mode: COMMIT waits for the WAL fsync, so an
+     * acknowledged case survives kill -9 and power loss alike. */
+    if (exec(self->db, "PRAGMA journal_mode = WAL", why, sizeof why) ||
+        exec(self->db, "PRAGMA synchronous = FULL", why, sizeof why) ||
+        exec(self->db, "PRAGMA foreign_keys = ON", why, sizeof why) ||
+        exec(self->db, "PRAGMA wal_autocheckpoint = 10000", why, sizeof why)) {
+        snprintf(err, errlen, "%s: %s (corrupt, or not a database?)", path, why);
+        return -1;
+    }
+    sqlite3_busy_timeout(self->db, 5000);
+    if (migrate(self->db, path, err, errlen))
+        return -1;
+    if (exec(self->db, "PRAGMA quick_check(1)", why, sizeof why)) {
+        snprintf(err, errlen, "%s: integrity check failed: %s", path, why);
+        return -1;
+    }
+    for (int i = 0; i < Q_COUNT; i++)
+        if (sqlite3_prepare_v3(self->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->q[i],
+                               NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "%s: preparing statement %d: %s", path, i,
+                     sqlite3_errmsg(self->db));
+            return -1;
+        }
+    return 0;
+}
+
+store_t *store_open(const char *path, char *err, size_t errlen)
+{
+    if (check_header(path, err, errlen))
+        return NULL;
+    store_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    mode_t old = umask(077);                /* residents' data: owner only */
+    int rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    umask(old);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: cannot open: %s", path,
+                 self->db ? sqlite3_errmsg(self->db) : "out of memory");
+        store_close(&self);
+        return NULL;
+    }
+    if (configure(self, path, err, errlen)) {
+        store_close(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void store_close(store_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    store_t *self = *self_p;
+    if (self->in_txn)
+        store_rollback(self);
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(self->q[i]);
+    sqlite3_close(self->db);
+    free(self);
+    *self_p = NULL;
+}
+
+int store_checkpoint(store_t *self)
+{
+    int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    return rc == SQLITE_OK ? 0 : fail(self, rc);
+}
+
+/* ---- statements ------------------------------------------------------ */
+
+/* Run a statement that returns no rows, then reset it. */
+static int run(store_t *self, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (rc != SQLITE_DONE)
+        return fail(self, rc);
+    return 0;
+}
+
+/* Run a writing statement inside the transaction. */
+static int run_write(store_t *self, sqlite3_stmt *st)
+{
+    if (run(self, st))
+        return -1;
+    self->dirty = true;
+    return 0;
+}
+
+/* Step a query expected to give at most one row: 1 row, 0 none, -1 error.
+ * On 1 the caller reads the columns and then calls done(). */
+static int step_one(store_t *self, sqlite3_stmt *st)
+{
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return rc == SQLITE_DONE ? 0 : fail(self, rc);
+}
+
+static void done(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (s)
+        sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_id(sqlite3_stmt *st, int i, uint64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(st, i, (sqlite3_int64)v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+/* Times are unix ms; 0 means "not yet" and is stored as NULL. */
+static void bind_time(sqlite3_stmt *st, int i, int64_t v)
+{
+    if (v)
+        sqlite3_bind_int64(st, i, v);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static void bind_enum(sqlite3_stmt *st, int i, const char *const *names, int count, int v)
+{
+    bind_text(st, i, v >= 0 && v < count ? names[v] : NULL);
+}
+
+static void copy_col(char *dst, size_t len, sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    snprintf(dst, len, "%s", s ? (const char *)s : "");
+}
+
+static int col_enum(sqlite3_stmt *st, int col, const char *const *names, int count)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    int v = s ? msg_enum_from_name(names, count, (const char *)s) : 0;
+    return v < 0 ? 0 : v;
+}
+
+/* ---- transactions ---------------------------------------------------- */
+
+int store_begin(store_t *self)
+{
+    if (run(self, self->q[Q_BEGIN]))
+        return -1;
+    self->in_txn = true;
+    self->dirty = false;
+    return 0;
+}
+
+int store_commit(store_t *self)
+{
+    if (run(self, self->q[Q_COMMIT]))
+        return -1;
+    self->in_txn = false;
+    self->dirty = false;
+    return 0;
+}
+
+void store_rollback(store_t *self)
+{
+    if (sqlite3_get_autocommit(self->db) == 0)
+        run(self, self->q[Q_ROLLBACK]);
+    self->in_txn = false;
+    self->dirty = false;
+}
+
+bool store_dirty(const store_t *self)
+{
+    return self->dirty;
+}
+
+/* ---- cases ----------------------------------------------------------- */
+
+int store_case_lookup(store_t *self, const char *channel, const char *external_id, uint64_t *id)
+{
+    sqlite3_stmt *st = self->q[Q_CASE_LOOKUP];
+    bind_text(st, 1, channel);
+    bind_text(st, 2, external_id);
+    int rc = step_one(self, st);
+    if (rc == 1) {
+        *id = (uint64_t)sqlite3_column_int64(st, 0);
+        done(st);
+    }
+    return rc;
+}
+
+int store_case_insert(store_t *self, const msg_case_t *rec, store_case_t *meta)
+{
+    sqlite3_stmt *st = self->q[Q_CASE_INSERT];
+    const char *texts[] = {rec->channel, rec->external_id, rec->service_code, rec->description,
+                           rec->grid_code, meta->street, meta->community};
+    for (int i = 0; i < 7; i++)
+        bind_text(st, i + 1, texts[i]);
+    bind_enum(st, 8, msg_priority_names, PRIO_COUNT, rec->priority);
+    if (MSG_HAS(rec, CF_LAT))
+        sqlite3_bind_double(st, 9, rec->lat);
+    if (MSG_HAS(rec, CF_LONG))
+        sqlite3_bind_double(st, 10, rec->lon);
+    const char *opt[] = {rec->address_string, rec->first_name, rec->last_name, rec->phone,
+                         rec->email, rec->media_url, rec->requested_datetime};
+    int bits[] = {CF_ADDRESS_STRING, CF_FIRST_NAME, CF_LAST_NAME, CF_PHONE, CF_EMAIL,
+                  CF_MEDIA_URL, CF_REQUESTED_DATETIME};
+    for (int i = 0; i < 7; i++)
+        bind_text(st, 11 + i, MSG_HAS(rec, bits[i]) ? opt[i] : NULL);
+    bind_text(st, 18, meta->lead);
+    bind_enum(st, 19, msg_state_names, STATE_COUNT, meta->state);
+    sqlite3_bind_int64(st, 20, meta->received_at);
+    bind_time(st, 21, meta->contact_due);
+    bind_time(st, 22, meta->resolve_due);
+    if (run_write(self, st))
+        return -1;
+    meta->id = (uint64_t)sqlite3_last_insert_rowid(self->db);
+    return 0;
+}
+
+int store_case_get(store_t *self, uint64_t id, store_case_t *c)
+{
+    sqlite3_stmt *st = self->q[Q_CASE_GET];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+    int rc = step_one(self, st);
+    if (rc != 1)
+        return rc;
+    memset(c, 0, sizeof *c);
+    c->id = (uint64_t)sqlite3_column_int64(st, 0);
+    copy_col(c->lead, sizeof c->lead, st, 1);
+    copy_col(c->grid_code, sizeof c->grid_code, st, 2);
+    copy_col(c->street, sizeof c->street, st, 3);
+    copy_col(c->community, sizeof c->community, st, 4);
+    copy_col(c->service_code, sizeof c->service_code, st, 5);
+    c->priority = (msg_priority_t)col_enum(st, 6, msg_priority_names, PRIO_COUNT);
+    c->state = (msg_state_t)col_enum(st, 7, msg_state_names, STATE_COUNT);
+    int64_t *times[] = {&c->received_at, &c->contact_due, &c->resolve_due, &c->contacted_at,
+                        &c->resolved_at, &c->closed_at};
+    for (int i = 0; i < 6; i++)
+        *times[i] = sqlite3_column_int64(st, 8 + i);
+    c->rating = (msg_rating_t)col_enum(st, 14, msg_rating_names, RATING_COUNT);
+    c->redo_count = sqlite3_column_int(st, 15);
+    done(st);
+    return 1;
+}
+
+int store_case_update(store_t *self, const store_case_t *c)
+{
+    sqlite3_stmt *st = self->q[Q_CASE_UPDATE];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)c->id);
+    bind_enum(st, 2, msg_state_names, STATE_COUNT, c->state);
+    bind_time(st, 3, c->contacted_at);
+    bind_time(st, 4, c->resolved_at);
+    bind_time(st, 5, c->closed_at);
+    bind_enum(st, 6, msg_rating_names, RATING_COUNT, c->rating);
+    sqlite3_bind_int(st, 7, c->redo_count);
+    bind_text(st, 8, c->lead);
+    return run_write(self, st);
+}
+
+int store_case_record(store_t *self, uint64_t id, msg_case_t *out)
+{
+    sqlite3_stmt *st = self->q[Q_CASE_RECORD];
+    done(st);                               /* release the previous record */
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+    int rc = step_one(self, st);
+    if (rc != 1)
+        return rc;
+    memset(out, 0, sizeof *out);
+    const char **texts[] = {&out->service_code, &out->description, &out->address_string,
+                            &out->first_name, &out->last_name, &out->phone, &out->email,
+                            &out->media_url, &out->requested_datetime, &out->external_id,
+                            &out->channel, &out->grid_code};
+    int bits[] = {CF_SERVICE_CODE, CF_DESCRIPTION, CF_ADDRESS_STRING, CF_FIRST_NAME,
+                  CF_LAST_NAME, CF_PHONE, CF_EMAIL, CF_MEDIA_URL, CF_REQUESTED_DATETIME,
+                  CF_EXTERNAL_ID, CF_CHANNEL, CF_GRID_CODE};
+    for (int i = 0; i < 12; i++) {
+        *texts[i] = (const char *)sqlite3_column_text(st, i);
+        if (*texts[i])
+            MSG_SET(out, bits[i]);
+    }
+    if (sqlite3_column_type(st, 12) != SQLITE_NULL) {
+        out->lat = sqlite3_column_double(st, 12);
+        MSG_SET(out, CF_LAT);
+    }
+    if (sqlite3_column_type(st, 13) != SQLITE_NULL) {
+        out->lon = sqlite3_column_double(st, 13);
+        MSG_SET(out, CF_LONG);
+    }
+    out->priority = (msg_priority_t)col_enum(st, 14, msg_priority_names, PRIO_COUNT);
+    MSG_SET(out, CF_PRIORITY);
+    return 1;                               /* the row stays current until the next call */
+}
+
+/* ---- assignments ----------------------------------------------------- */
+
+static void read_assignment(sqlite3_stmt *st, store_assignment_t *a)
+{
+    memset(a, 0, sizeof *a);
+    a->id = (uint64_t)sqlite3_column_int64(st, 0);
+    a->case_id = (uint64_t)sqlite3_column_int64(st, 1);
+    copy_col(a->department, sizeof a->department, st, 2);
+    a->role = (msg_role_t)col_enum(st, 3, msg_role_names, ROLE_COUNT);
+    a->state = (msg_state_t)col_enum(st, 4, msg_state_names, STATE_COUNT);
+    a->attempt = (uint32_t)sqlite3_column_int(st, 5);
+    copy_col(a->worker, sizeof a->worker, st, 6);
+    a->created_at = sqlite3_column_int64(st, 7);
+    a->updated_at = sqlite3_column_int64(st, 8);
+    a->round = sqlite3_column_int(st, 9);
+}
+
+int store_assignment_insert(store_t *self, store_assignment_t *a)
+{
+    sqlite3_stmt *st = self->q[Q_ASG_INSERT];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)a->case_id);
+    bind_text(st, 2, a->department);
+    bind_enum(st, 3, msg_role_names, ROLE_COUNT, a->role);
+    bind_enum(st, 4, msg_state_names, STATE_COUNT, a->state);
+    sqlite3_bind_int(st, 5, (int)a->attempt);
+    bind_text(st, 6, a->worker[0] ? a->worker : NULL);
+    sqlite3_bind_int64(st, 7, a->created_at);
+    sqlite3_bind_int64(st, 8, a->updated_at);
+    sqlite3_bind_int(st, 9, a->round);
+    if (run_write(self, st))
+        return -1;
+    a->id = (uint64_t)sqlite3_last_insert_rowid(self->db);
+    return 0;
+}
+
+int store_assignment_get(store_t *self, uint64_t id, store_assignment_t *out)
+{
+    sqlite3_stmt *st = self->q[Q_ASG_GET];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+    int rc = step_one(self, st);
+    if (rc == 1) {
+        read_assignment(st, out);
+        done(st);
+    }
+    return rc;
+}
+
+int store_assignment_update(store_t *self, const store_assignment_t *a)
+{
+    sqlite3_stmt *st = self->q[Q_ASG_UPDATE];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)a->id);
+    bind_enum(st, 2, msg_state_names, STATE_COUNT, a->state);
+    sqlite3_bind_int(st, 3, (int)a->attempt);
+    bind_text(st, 4, a->worker[0] ? a->worker : NULL);
+    sqlite3_bind_int64(st, 5, a->updated_at);
+    return run_write(self, st);
+}
+
+int store_case_assignments(store_t *self, uint64_t case_id, store_assignment_t *out, int max)
+{
+    sqlite3_stmt *st = self->q[Q_ASG_OF_CASE];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)case_id);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (n < max)
+            read_assignment(st, &out[n++]);
+    done(st);
+    return rc == SQLITE_DONE ? n : fail(self, rc);
+}
+
+int store_open_assignments(store_t *self, void (*fn)(void *arg, const store_assignment_t *a),
+                           void *arg)
+{
+    sqlite3_stmt *st = self->q[Q_ASG_OPEN];
+    store_assignment_t a;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        read_assignment(st, &a);
+        fn(arg, &a);
+    }
+    done(st);
+    return rc == SQLITE_DONE ? 0 : fail(self, rc);
+}
+
+/* ---- audit trail and applied messages -------------------------------- */
+
+int store_event_add(store_t *self, const store_event_t *e)
+{
+    sqlite3_stmt *st = self->q[Q_EVENT_ADD];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)e->case_id);
+    bind_id(st, 2, e->assignment_id);
+    sqlite3_bind_int64(st, 3, e->at);
+    bind_text(st, 4, e->kind);
+    bind_text(st, 5, e->department);
+    bind_text(st, 6, e->actor ? e->actor : "broker");
+    bind_enum(st, 7, msg_state_names, STATE_COUNT, e->from);
+    bind_enum(st, 8, msg_state_names, STATE_COUNT, e->to);
+    bind_text(st, 9, e->detail);
+    return run_write(self, st);
+}
+
+int store_applied_find(store_t *self, const char *scope, const char *msg_id, store_applied_t *out)
+{
+    sqlite3_stmt *st = self->q[Q_APPLIED_FIND];
+    bind_text(st, 1, scope);
+    bind_text(st, 2, msg_id);
+    int rc = step_one(self, st);
+    if (rc != 1)
+        return rc;
+    memset(out, 0, sizeof *out);
+    const unsigned char *kind = sqlite3_column_text(st, 0);
+    out->cmd = kind ? msg_cmd_from_name((const char *)kind, strlen((const char *)kind)) : MSG_NONE;
+    out->case_id = (uint64_t)sqlite3_column_int64(st, 1);
+    out->assignment_id = (uint64_t)sqlite3_column_int64(st, 2);
+    out->state = (msg_state_t)col_enum(st, 3, msg_state_names, STATE_COUNT);
+    out->at = sqlite3_column_int64(st, 4);
+    done(st);
+    return 1;
+}
+
+int store_applied_add(store_t *self, const store_applied_t *a)
+{
+    sqlite3_stmt *st = self->q[Q_APPLIED_ADD];
+    bind_text(st, 1, a->scope);
+    bind_text(st, 2, a->msg_id);
+    bind_text(st, 3, msg_cmd_name(a->cmd));
+    sqlite3_bind_int64(st, 4, (sqlite3_int64)a->case_id);
+    bind_id(st, 5, a->assignment_id);
+    bind_enum(st, 6, msg_state_names, STATE_COUNT, a->state);
+    sqlite3_bind_int64(st, 7, a->at);
+    const char *texts[] = {a->worker, a->result, a->summary, a->reason, a->note};
+    for (int i = 0; i < 5; i++)
+        bind_text(st, 8 + i, texts[i]);
+    return run_write(self, st);
+}

@@ -1,0 +1,115 @@
+/*
+ * store.h - the only code that speaks SQL: schema and migrations, prepared
+ * statements, and the one write transaction the broker keeps open per pass of
+ * its loop (group commit). Knows nothing of ZeroMQ.
+ *
+ * Durability: WAL journal with synchronous=FULL, so a COMMIT has reached the
+ * disk (fsync of the WAL) before store_commit returns; the broker acknowledges
+ * nothing before that. Speed comes from putting many messages in one commit.
+ */
+#ifndef MQ_STORE_H
+#define MQ_STORE_H
+
+#include "msg.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 1
+
+typedef struct store_t store_t;
+
+/* The case row without its record (what the state machine needs). */
+typedef struct {
+    uint64_t id;
+    char lead[33];
+    char grid_code[65], street[65], community[65];
+    char service_code[65];
+    msg_priority_t priority;
+    msg_state_t state;
+    int64_t received_at, contact_due, resolve_due;
+    int64_t contacted_at, resolved_at, closed_at;     /* 0 when not yet */
+    msg_rating_t rating;
+    int redo_count;
+} store_case_t;
+
+typedef struct {
+    uint64_t id, case_id;
+    char department[33];
+    msg_role_t role;
+    msg_state_t state;          /* STATE_RECEIVED means waiting for a worker */
+    uint32_t attempt;
+    int round;                  /* the case's redo_count when it was created */
+    char worker[65];
+    int64_t created_at, updated_at;
+} store_assignment_t;
+
+typedef struct {
+    uint64_t case_id, assignment_id;    /* assignment_id 0 when none */
+    int64_t at;
+    const char *kind, *department, *actor, *detail;   /* may be NULL */
+    msg_state_t from, to;               /* STATE_NONE when not a transition */
+} store_event_t;
+
+/* An applied outcome or request: what the broker answered, for a repeat. */
+typedef struct {
+    const char *scope, *msg_id;         /* scope: department, or "intake"/"admin" */
+    msg_cmd_t cmd;
+    uint64_t case_id, assignment_id;
+    msg_state_t state;
+    int64_t at;
+    const char *worker, *result, *summary, *reason, *note;
+} store_applied_t;
+
+/* Open (creating or migrating) the database at path. NULL on error, with the
+ * reason in err: unreadable, not a database, corrupt, or a future schema. */
+store_t *store_open(const char *path, char *err, size_t errlen);
+/* Close the database (rolling back an open transaction); *self_p = NULL. */
+void store_close(store_t **self_p);
+/* Begin, commit, roll back the write transaction. */
+int store_begin(store_t *self);
+int store_commit(store_t *self);
+void store_rollback(store_t *self);
+/* True while a transaction holds writes not yet committed. */
+bool store_dirty(const store_t *self);
+/* Protocol error code for the last failure: ERR_STORE_FULL or ERR_STORE_FAILED. */
+msg_err_t store_errcode(const store_t *self);
+/* SQLite's message for the last failure. */
+const char *store_errmsg(const store_t *self);
+/* Checkpoint the WAL into the main file (on clean shutdown). */
+int store_checkpoint(store_t *self);
+
+/* Id of the case with this (channel, external_id): 1 found, 0 not, -1 error. */
+int store_case_lookup(store_t *self, const char *channel, const char *external_id, uint64_t *id);
+/* Insert a case: the record plus the row fields in meta; meta->id is set. */
+int store_case_insert(store_t *self, const msg_case_t *rec, store_case_t *meta);
+/* Read a case row: 1 found, 0 not, -1 error. */
+int store_case_get(store_t *self, uint64_t id, store_case_t *out);
+/* Write back state, times, rating and redo count of a case row. */
+int store_case_update(store_t *self, const store_case_t *c);
+/* Read the full record of a case for DISPATCH; strings stay valid until the
+ * next call. 1 found, 0 not, -1 error. */
+int store_case_record(store_t *self, uint64_t id, msg_case_t *out);
+
+/* Insert an assignment; a->id is set. */
+int store_assignment_insert(store_t *self, store_assignment_t *a);
+/* Read one assignment: 1 found, 0 not, -1 error. */
+int store_assignment_get(store_t *self, uint64_t id, store_assignment_t *out);
+/* Write back state, attempt, worker and updated_at. */
+int store_assignment_update(store_t *self, const store_assignment_t *a);
+/* The assignments of a case, at most max; returns how many, or -1. */
+int store_case_assignments(store_t *self, uint64_t case_id, store_assignment_t *out, int max);
+/* Call fn for every assignment not resolved, returned or cancelled, in id order. */
+int store_open_assignments(store_t *self, void (*fn)(void *arg, const store_assignment_t *a),
+                           void *arg);
+
+/* Append to the audit trail. */
+int store_event_add(store_t *self, const store_event_t *e);
+/* Find an applied message by (scope, msg_id): 1 found (out filled; its strings
+ * are NULL), 0 not, -1 error. */
+int store_applied_find(store_t *self, const char *scope, const char *msg_id, store_applied_t *out);
+/* Record an applied message (an outcome or an admin/intake request). */
+int store_applied_add(store_t *self, const store_applied_t *a);
+
+#endif

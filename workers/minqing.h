@@ -1,0 +1,105 @@
+/*
+ * minqing.h - libminqing, the client library for minqing adapters.
+ *
+ * Two sides of the broker in one small API:
+ *   - mq_worker_*: a department worker. It registers with a capacity, receives
+ *     assignments, reports outcomes; heartbeats, re-registration and resending
+ *     unacknowledged outcomes after a reconnect are handled inside.
+ *   - mq_client_*: an intake client. It submits cases and gets their ids, one at
+ *     a time or with many submissions in flight.
+ * Every state-changing message carries a msg_id generated here, so a retry after
+ * a lost ack is always safe: the broker applies it once and acks it again.
+ * Functions return 0 on success and -1 on error unless stated; mq_strerror()
+ * then says why. The objects are not thread-safe: use one per thread.
+ */
+#ifndef MINQING_H
+#define MINQING_H
+
+#include "msg.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef struct mq_worker_t mq_worker_t;
+typedef struct mq_client_t mq_client_t;
+
+/* One assignment handed to a worker. Strings stay valid until the next call
+ * of mq_worker_next on the same worker. */
+typedef struct {
+    uint64_t assignment_id, case_id;
+    const char *department;
+    msg_role_t role;
+    uint32_t attempt;           /* > 1 when delivered again (reconnect, restart) */
+    int64_t received_at, contact_due, resolve_due;  /* unix ms; resolve_due 0 if none */
+    msg_case_t kase;            /* the case record, with personal data */
+} mq_assignment_t;
+
+/* An escalation notice, for supervision workers. */
+typedef struct {
+    uint64_t escalation_id, case_id;
+    uint32_t level;
+    msg_ladder_t ladder;
+    const char *target, *department, *grid_code, *community, *street;
+    int64_t due_at, overdue_s;
+} mq_escalation_t;
+
+typedef enum { MQ_NOTHING = 0, MQ_ASSIGNMENT, MQ_ESCALATION } mq_event_t;
+
+/* Connect a worker of `department` to the broker's worker endpoint and register
+ * with `capacity` (1..10000). `name` (may be NULL) labels it in the broker log.
+ * Returns NULL on a bad argument or when out of memory; connecting is lazy. */
+mq_worker_t *mq_worker_new(const char *endpoint, const char *department,
+                           unsigned capacity, const char *name);
+/* Send DISCONNECT, close and free the worker; set *self_p to NULL. */
+void mq_worker_destroy(mq_worker_t **self_p);
+/* Wait up to timeout_ms (-1: forever) for the next assignment or escalation.
+ * Returns MQ_ASSIGNMENT (filled *a), MQ_ESCALATION (filled *e), MQ_NOTHING on
+ * timeout, or -1 on a fatal error. Heartbeats and resends happen in here. */
+int mq_worker_next(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int timeout_ms);
+/* A file descriptor that becomes readable when mq_worker_next may have work;
+ * for the adapter's own poll loop (ZMQ_FD semantics: edge-triggered, call
+ * mq_worker_next with timeout 0 until it returns MQ_NOTHING). */
+int mq_worker_fd(mq_worker_t *self);
+/* Report outcomes of an assignment. They are queued and sent at once; each is
+ * resent until the broker acknowledges it. */
+int mq_worker_accept(mq_worker_t *self, uint64_t assignment_id);
+int mq_worker_contacted(mq_worker_t *self, uint64_t assignment_id, const char *note);
+int mq_worker_progress(mq_worker_t *self, uint64_t assignment_id, const char *note);
+int mq_worker_resolved(mq_worker_t *self, uint64_t assignment_id, const char *result,
+                       const char *summary);
+int mq_worker_returned(mq_worker_t *self, uint64_t assignment_id, msg_return_t reason,
+                       const char *note);
+/* Acknowledge an escalation notice. */
+int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e);
+/* Outcomes sent but not yet acknowledged by the broker. */
+unsigned mq_worker_unacked(const mq_worker_t *self);
+/* Outcomes the broker refused with an ERROR (1xx-3xx) since the worker began. */
+unsigned mq_worker_refused(const mq_worker_t *self);
+/* Wait up to timeout_ms for every outcome to be acknowledged; 0 when none is left. */
+int mq_worker_flush(mq_worker_t *self, int timeout_ms);
+
+/* Connect an intake client to the broker's intake endpoint. */
+mq_client_t *mq_client_new(const char *endpoint);
+/* Close and free the client; set *self_p to NULL. */
+void mq_client_destroy(mq_client_t **self_p);
+/* Submit a case and wait up to timeout_ms for its id; resends with the same
+ * msg_id until then. *duplicate (may be NULL) is true when (channel,
+ * external_id) was known. On ERROR, mq_client_error() gives its code. */
+int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
+                     uint64_t *case_id, bool *duplicate);
+/* Send a SUBMIT without waiting; its msg_id is written to msg_id (>= 32 bytes). */
+int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_id);
+/* Receive one reply (SUBMIT_OK, ACK or ERROR) within timeout_ms into *reply;
+ * 1 when one came, 0 on timeout, -1 on error. Strings in *reply stay valid
+ * until the next receive on this client. */
+int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms);
+/* Send an already filled request (FEEDBACK, CLOSE, REASSIGN, CANCEL) and wait
+ * for its ACK or ERROR; msg_id is filled in here when absent. */
+int mq_client_request(mq_client_t *self, msg_t *request, msg_t *reply, int timeout_ms);
+/* Code of the last ERROR a client call got (0 if none). */
+msg_err_t mq_client_error(const mq_client_t *self);
+
+/* Why the last call on this thread failed. */
+const char *mq_strerror(void);
+
+#endif
