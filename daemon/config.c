@@ -1,0 +1,902 @@
+/*
+ * config.c - load and check minqing.conf (see config.h for the contract and
+ * examples/minqing.conf for the format).
+ *
+ * inih splits the file into sections and key = value pairs; this file checks
+ * them. Debian's inih gives the handler no line number, so the text reaches
+ * inih through our own reader, one physical line per call, and the reader
+ * counts. The reader also classifies each line by inih's own rules (comment,
+ * section, key, indented continuation, junk), so every unparsable line and
+ * every unknown section is reported, not only the first one inih returns.
+ *
+ * Problems are collected, not fatal: the whole file is checked and every
+ * problem is reported with its line, in line order. Names may point forward
+ * (a route to a department declared further down), so [departments],
+ * [routes], [streets] and [communities] are only gathered while parsing and
+ * built into the config, and cross-checked, after the last line.
+ */
+#include "config.h"
+#include "utf8.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_FILE_BYTES (1024 * 1024)
+#define MAX_PROBLEMS 100            /* more are counted, not kept */
+#define MAX_NAME_CHARS 64           /* display names, as on the wire */
+#define IPC_PATH_MAX 107            /* sizeof(sun_path) - 1 on Linux */
+
+typedef enum {
+    SEC_NONE,                       /* before the first section header */
+    SEC_BROKER, SEC_DEPTS, SEC_ROUTES, SEC_STREETS, SEC_COMMUNITIES,
+    SEC_SKIP,                       /* unknown or broken header: already reported */
+    SEC_COUNT
+} section_t;
+
+static const char *const section_names[SEC_COUNT] = {
+    [SEC_BROKER] = "broker", [SEC_DEPTS] = "departments", [SEC_ROUTES] = "routes",
+    [SEC_STREETS] = "streets", [SEC_COMMUNITIES] = "communities",
+};
+
+/* ---- [broker] keys, one table row each ---------------------------------- */
+
+typedef enum { V_ENDPOINT, V_PATH, V_DURATION, V_NUMBER, V_DEPT } vkind_t;
+
+enum {
+    K_INTAKE, K_WORKERS, K_EVENTS, K_DATABASE, K_HEARTBEAT, K_LIVENESS,
+    K_AUTO_CLOSE, K_MANUAL, K_COUNT
+};
+
+static const struct broker_key {
+    const char *name;
+    vkind_t kind;
+    bool required;
+    size_t off;                     /* field in config_t */
+    int64_t min, max;               /* V_DURATION (ms), V_NUMBER */
+    const char *want;               /* the range, for messages */
+} broker_keys[K_COUNT] = {
+    [K_INTAKE] = {"intake", V_ENDPOINT, true, offsetof(config_t, intake_endpoint), 0, 0, NULL},
+    [K_WORKERS] = {"workers", V_ENDPOINT, true, offsetof(config_t, worker_endpoint), 0, 0, NULL},
+    [K_EVENTS] = {"events", V_ENDPOINT, true, offsetof(config_t, events_endpoint), 0, 0, NULL},
+    [K_DATABASE] = {"database", V_PATH, true, offsetof(config_t, database), 0, 0, NULL},
+    [K_HEARTBEAT] = {"heartbeat", V_DURATION, false, offsetof(config_t, heartbeat_ms),
+                     100, 60000, "100ms..60s"},
+    [K_LIVENESS] = {"liveness", V_NUMBER, false, offsetof(config_t, liveness), 1, 100, "1..100"},
+    [K_AUTO_CLOSE] = {"auto_close", V_DURATION, false, offsetof(config_t, auto_close_ms),
+                      0, INT64_MAX, "0 for off, or a duration such as 3d"},
+    [K_MANUAL] = {"manual_department", V_DEPT, true, 0, 0, 0, NULL},
+};
+
+/* ---- list sections: [departments], [routes], [streets], [communities] --- */
+
+typedef bool key_check_fn(const char *key);
+static key_check_fn dept_id_ok, service_code_ok, street_code_ok, community_code_ok;
+
+static const struct list_section {
+    const char *noun;               /* "duplicate department 'x'" */
+    const char *key_noun;           /* "bad department id 'X'" */
+    key_check_fn *key_ok;
+    const char *key_want;
+    bool named;                     /* the value is a display name */
+} list_sections[SEC_COUNT] = {
+    [SEC_DEPTS] = {"department", "department id", dept_id_ok,
+                   "1..32 of a-z 0-9 _ . -", true},
+    [SEC_ROUTES] = {"route", "service code", service_code_ok,
+                    "1..64 of A-Z a-z 0-9 _ . -", false},
+    [SEC_STREETS] = {"street", "street code", street_code_ok,
+                     "1..32 of A-Z a-z 0-9 _, e.g. CG01", true},
+    [SEC_COMMUNITIES] = {"community", "community code", community_code_ok,
+                         "STREET-COMMUNITY, e.g. CG01-XH02", true},
+};
+
+typedef struct {
+    int line;
+    char *key, *value;              /* taken (set NULL) when built into the config */
+} entry_t;
+
+typedef struct {
+    entry_t *v;
+    size_t n, cap;
+} entries_t;
+
+/* ---- the parser ---------------------------------------------------------- */
+
+typedef struct {
+    int line;
+    size_t seq;                     /* keeps problems on one line in order */
+    char *msg;
+} problem_t;
+
+typedef struct {
+    config_t *cfg;
+    const char *name;               /* the file name in messages */
+    const char *text;               /* the input, and the reader's place in it */
+    size_t len, pos;
+    int lineno;
+    section_t section;
+    int section_line[SEC_COUNT];    /* first header of each section, 0 if none */
+    bool have_prev;                 /* inih has a previous key: indented lines continue it */
+    bool continuation;              /* the current line is such a continuation */
+    int key_line[K_COUNT];          /* where each [broker] key was set */
+    char *manual_dept;
+    entries_t lists[SEC_COUNT];
+    problem_t *problems;
+    size_t nproblems, dropped;
+    bool oom;
+} parser_t;
+
+static void problem_at(parser_t *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+#define problem(p, ...) problem_at((p), (p)->lineno, __VA_ARGS__)
+
+static void problem_at(parser_t *p, int line, const char *fmt, ...)
+{
+    if (!p->problems && !(p->problems = calloc(MAX_PROBLEMS, sizeof *p->problems))) {
+        p->oom = true;
+        return;
+    }
+    if (p->nproblems == MAX_PROBLEMS) {
+        p->dropped++;
+        return;
+    }
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    problem_t *pr = &p->problems[p->nproblems];
+    if (!(pr->msg = strdup(msg))) {
+        p->oom = true;
+        return;
+    }
+    pr->line = line;
+    pr->seq = p->nproblems++;
+}
+
+static bool problem_on_line(const parser_t *p, int line)
+{
+    for (size_t i = 0; i < p->nproblems; i++)
+        if (p->problems[i].line == line)
+            return true;
+    return false;
+}
+
+static char *xstrdup(parser_t *p, const char *s)
+{
+    char *d = strdup(s);
+    if (!d)
+        p->oom = true;
+    return d;
+}
+
+/* ---- small checks -------------------------------------------------------- */
+
+static bool is_dept_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+}
+
+static bool is_code_char(int c)
+{
+    return is_dept_char(c) || (c >= 'A' && c <= 'Z');
+}
+
+/* a part of a grid code: as in the protocol's grid_code, no '.' or '-' */
+static bool is_part_char(int c)
+{
+    return is_code_char(c) && c != '.' && c != '-';
+}
+
+static size_t span(const char *s, bool (*ok)(int c))
+{
+    size_t n = 0;
+    while (s[n] && ok((unsigned char)s[n]))
+        n++;
+    return n;
+}
+
+static bool dept_id_ok(const char *key)
+{
+    size_t n = span(key, is_dept_char);
+    return n >= 1 && n <= 32 && !key[n];
+}
+
+static bool service_code_ok(const char *key)
+{
+    size_t n = span(key, is_code_char);
+    return n >= 1 && n <= 64 && !key[n];
+}
+
+static bool street_code_ok(const char *key)
+{
+    size_t n = span(key, is_part_char);
+    return n >= 1 && n <= 32 && !key[n];
+}
+
+static bool community_code_ok(const char *key)
+{
+    size_t n = span(key, is_part_char);
+    return n >= 1 && n <= 32 && key[n] == '-' && street_code_ok(key + n + 1);
+}
+
+static bool printable_ascii(const char *s)
+{
+    for (; *s; s++)
+        if (*s < 0x21 || *s > 0x7e)
+            return false;
+    return true;
+}
+
+/* Leading decimal digits of s, or -1 if there are none or they overflow. */
+static int64_t parse_digits(const char *s, const char **end)
+{
+    int64_t v = 0;
+    const char *q = s;
+    *end = s;
+    for (; *q >= '0' && *q <= '9'; q++) {
+        int d = *q - '0';
+        if (v > (INT64_MAX - d) / 10)
+            return -1;
+        v = v * 10 + d;
+    }
+    *end = q;
+    return q == s ? -1 : v;
+}
+
+int64_t config_parse_duration(const char *text)
+{
+    /* Fixed-length units only. Working days need the holiday calendar and
+     * are not a fixed number of ms; they will get a parser of their own. */
+    static const struct { const char *unit; int64_t ms; } units[] = {
+        {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000},
+    };
+    const char *unit;
+    int64_t n = text ? parse_digits(text, &unit) : -1;
+    if (n < 0)
+        return -1;
+    if (!*unit)
+        return n == 0 ? 0 : -1;
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (!strcmp(unit, units[i].unit))
+            return n > INT64_MAX / units[i].ms ? -1 : n * units[i].ms;
+    return -1;
+}
+
+static bool tcp_ok(const char *hostport)
+{
+    const char *colon = strrchr(hostport, ':'), *end;
+    if (!colon || colon == hostport)
+        return false;
+    if (!strcmp(colon + 1, "*"))
+        return true;
+    int64_t port = parse_digits(colon + 1, &end);
+    return port >= 1 && port <= 65535 && !*end;
+}
+
+/* NULL if v is an endpoint zmq can bind, else what is wrong with it. */
+static const char *endpoint_problem(const char *v)
+{
+    const char *want = "want ipc://PATH, tcp://HOST:PORT or inproc://NAME";
+    if (!printable_ascii(v))
+        return want;
+    if (!strncmp(v, "ipc://", 6))
+        return !v[6] ? want : strlen(v + 6) > IPC_PATH_MAX ? "ipc path longer than 107 bytes" : NULL;
+    if (!strncmp(v, "inproc://", 9))
+        return v[9] ? NULL : want;
+    if (!strncmp(v, "tcp://", 6))
+        return tcp_ok(v + 6) ? NULL : "want tcp://HOST:PORT, PORT 1..65535 or *";
+    return want;
+}
+
+/* NULL if a display name is fine, else what is wrong with it. */
+static const char *display_name_problem(const char *s)
+{
+    size_t chars;
+    if (!*s)
+        return "has no display name";
+    if (!utf8_valid(s, strlen(s), &chars))
+        return "has a display name that is not valid UTF-8";
+    for (const char *c = s; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return "has a control character in its display name";
+    return chars > MAX_NAME_CHARS ? "has a display name longer than 64 characters" : NULL;
+}
+
+/* ---- the reader: one physical line per call, classified as inih will ---- */
+
+/* inih's rule for where a token ends: at one of `chars`, at a ';' after
+ * whitespace (an inline comment), or at the end. */
+static const char *ini_find(const char *s, const char *end, const char *chars)
+{
+    bool was_space = false;
+    for (; s < end; s++) {
+        if ((chars && strchr(chars, *s)) || (was_space && *s == ';'))
+            break;
+        was_space = isspace((unsigned char)*s);
+    }
+    return s;
+}
+
+static section_t section_find(const char *name, size_t len)
+{
+    for (int s = SEC_BROKER; s < SEC_SKIP; s++)
+        if (strlen(section_names[s]) == len && !memcmp(section_names[s], name, len))
+            return (section_t)s;
+    return SEC_SKIP;
+}
+
+static void section_header(parser_t *p, const char *s, const char *end)
+{
+    const char *close = ini_find(s, end, "]");
+    if (close == end || *close != ']') {
+        problem(p, "cannot parse section header (no closing ']')");
+        p->section = SEC_SKIP;          /* inih stays in the old section; we stop caring */
+        return;
+    }
+    p->have_prev = false;
+    p->section = section_find(s, (size_t)(close - s));
+    if (p->section == SEC_SKIP)
+        problem(p, "unknown section [%.*s]", (int)(close - s), s);
+    else if (!p->section_line[p->section])
+        p->section_line[p->section] = p->lineno;
+}
+
+static void classify(parser_t *p, const char *line)
+{
+    const char *s = line, *end = line + strlen(line);
+    if (p->lineno == 1 && !strncmp(s, "\xEF\xBB\xBF", 3))
+        s += 3;                         /* inih skips a UTF-8 BOM */
+    while (s < end && isspace((unsigned char)*s))
+        s++;
+    while (end > s && isspace((unsigned char)end[-1]))
+        end--;
+    p->continuation = false;
+    if (s == end || *s == ';' || *s == '#')
+        return;
+    if (p->have_prev && s > line) {
+        p->continuation = true;         /* inih calls the handler with the previous key */
+        return;
+    }
+    if (*s == '[') {
+        section_header(p, s + 1, end);
+        return;
+    }
+    const char *sep = ini_find(s, end, "=:");
+    if (sep == end || *sep == ';')
+        problem(p, "cannot parse line (want 'key = value' or '[section]')");
+    else
+        p->have_prev = sep > s;         /* inih keeps the key name unless it is empty */
+}
+
+static bool is_comment(const char *s, const char *end)
+{
+    while (s < end && isspace((unsigned char)*s))
+        s++;
+    return s < end && (*s == ';' || *s == '#');
+}
+
+static char *blank_line(char *buf)
+{
+    buf[0] = '\n';
+    buf[1] = '\0';
+    return buf;
+}
+
+static char *read_line(char *buf, int num, void *stream)
+{
+    parser_t *p = stream;
+    if (p->pos >= p->len || num < 2)
+        return NULL;
+    const char *s = p->text + p->pos;
+    const char *nl = memchr(s, '\n', p->len - p->pos);
+    size_t n = nl ? (size_t)(nl - s) + 1 : p->len - p->pos;
+    p->pos += n;
+    p->lineno++;
+    if (memchr(s, '\0', n)) {
+        problem(p, "NUL byte in line");
+        return blank_line(buf);
+    }
+    if (n > (size_t)num - 1) {          /* inih would split it: refuse, or drop a comment */
+        if (!is_comment(s, s + n))
+            problem(p, "line too long (more than %d bytes)", num - 2);
+        return blank_line(buf);
+    }
+    memcpy(buf, s, n);
+    buf[n] = '\0';
+    classify(p, buf);
+    return buf;
+}
+
+/* ---- the handler ---------------------------------------------------------- */
+
+static void broker_value(parser_t *p, const struct broker_key *k, const char *value)
+{
+    void *field = (char *)p->cfg + k->off;
+    const char *why;
+    int64_t n;
+    switch (k->kind) {
+    case V_ENDPOINT:
+        if ((why = endpoint_problem(value)))
+            problem(p, "bad endpoint '%s' for %s (%s)", value, k->name, why);
+        else
+            *(char **)field = xstrdup(p, value);
+        break;
+    case V_PATH:
+        if (!*value)
+            problem(p, "missing value for %s", k->name);
+        else
+            *(char **)field = xstrdup(p, value);
+        break;
+    case V_DURATION:
+        n = config_parse_duration(value);
+        if (n < k->min || n > k->max)
+            problem(p, "bad duration '%s' for %s (want %s)", value, k->name, k->want);
+        else
+            *(int64_t *)field = n;
+        break;
+    case V_NUMBER:
+        n = parse_digits(value, &why);
+        if (n < k->min || n > k->max || *why)
+            problem(p, "bad number '%s' for %s (want %s)", value, k->name, k->want);
+        else
+            *(int *)field = (int)n;
+        break;
+    case V_DEPT:
+        p->manual_dept = xstrdup(p, value);  /* resolved once every department is known */
+        break;
+    }
+}
+
+static void broker_entry(parser_t *p, const char *key, const char *value)
+{
+    int k = 0;
+    while (k < K_COUNT && strcmp(broker_keys[k].name, key))
+        k++;
+    if (k == K_COUNT)
+        problem(p, "unknown key '%s' in [broker]", key);
+    else if (p->key_line[k])
+        problem(p, "duplicate key '%s' in [broker] (first on line %d)", key, p->key_line[k]);
+    else {
+        p->key_line[k] = p->lineno;
+        broker_value(p, &broker_keys[k], value);
+    }
+}
+
+static const entry_t *entries_find(const entries_t *list, const char *key)
+{
+    for (size_t i = 0; i < list->n; i++)
+        if (!strcmp(list->v[i].key, key))
+            return &list->v[i];
+    return NULL;
+}
+
+static void entries_push(parser_t *p, entries_t *list, const char *key, const char *value)
+{
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? list->cap * 2 : 16;
+        entry_t *v = realloc(list->v, cap * sizeof *v);
+        if (!v) {
+            p->oom = true;
+            return;
+        }
+        list->v = v, list->cap = cap;
+    }
+    entry_t *e = &list->v[list->n++];
+    e->line = p->lineno;
+    e->key = xstrdup(p, key);
+    e->value = xstrdup(p, value);
+    if (!e->key || !e->value)
+        list->n--, free(e->key), free(e->value);
+}
+
+/* Entries with a bad key are kept, so one typo does not also turn every
+ * route naming that department into an "unknown department". */
+static void list_entry(parser_t *p, const char *key, const char *value)
+{
+    const struct list_section *ls = &list_sections[p->section];
+    entries_t *list = &p->lists[p->section];
+    const entry_t *first = entries_find(list, key);
+    const char *why;
+    if (first) {
+        problem(p, "duplicate %s '%s' (first on line %d)", ls->noun, key, first->line);
+        return;
+    }
+    if (!ls->key_ok(key))
+        problem(p, "bad %s '%s' (want %s)", ls->key_noun, key, ls->key_want);
+    if (ls->named && (why = display_name_problem(value)))
+        problem(p, "%s '%s' %s", ls->noun, key, why);
+    entries_push(p, list, key, value);
+}
+
+static int on_entry(void *user, const char *section, const char *name, const char *value)
+{
+    parser_t *p = user;
+    (void)section;                      /* p->section mirrors it, and knows what was reported */
+    if (p->continuation)
+        problem(p, "indented line is read as a continuation of '%s' "
+                   "(multi-line values are not supported: do not indent)", name);
+    else if (!*name)
+        problem(p, "missing key before '='");
+    else if (p->section == SEC_NONE)
+        problem(p, "key '%s' is outside any section", name);
+    else if (p->section == SEC_BROKER)
+        broker_entry(p, name, value);
+    else if (p->section != SEC_SKIP)
+        list_entry(p, name, value);
+    return 1;                           /* inih's own error slot is for syntax only */
+}
+
+/* ---- after the last line: build the lists, resolve names ---------------- */
+
+static char *take(char **s)
+{
+    char *t = *s;
+    *s = NULL;
+    return t;
+}
+
+static void check_broker(parser_t *p)
+{
+    const char *ep[] = {[K_INTAKE] = p->cfg->intake_endpoint,
+                        [K_WORKERS] = p->cfg->worker_endpoint,
+                        [K_EVENTS] = p->cfg->events_endpoint};
+    for (int k = 0; k < K_COUNT; k++)
+        if (broker_keys[k].required && !p->key_line[k])
+            problem_at(p, p->section_line[SEC_BROKER],
+                       "missing required key '%s' in [broker]", broker_keys[k].name);
+    for (int a = K_INTAKE; a <= K_EVENTS; a++)
+        for (int b = K_INTAKE; b < a; b++)
+            if (ep[a] && ep[b] && !strcmp(ep[a], ep[b]))
+                problem_at(p, p->key_line[a], "endpoint '%s' for %s is already used by %s",
+                           ep[a], broker_keys[a].name, broker_keys[b].name);
+}
+
+static void build_depts(parser_t *p)
+{
+    entries_t *list = &p->lists[SEC_DEPTS];
+    config_t *cfg = p->cfg;
+    if (list->n && !(cfg->depts = calloc(list->n, sizeof *cfg->depts))) {
+        p->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < list->n; i++) {
+        cfg->depts[i].id = take(&list->v[i].key);
+        cfg->depts[i].name = take(&list->v[i].value);
+    }
+    cfg->ndepts = list->n;
+    if (p->manual_dept && (cfg->manual_dept = config_dept_find(cfg, p->manual_dept)) < 0)
+        problem_at(p, p->key_line[K_MANUAL], "manual_department '%s' is not a department",
+                   p->manual_dept);
+}
+
+static void build_places(parser_t *p, section_t sec, config_place_t **places, size_t *n)
+{
+    entries_t *list = &p->lists[sec];
+    if (list->n && !(*places = calloc(list->n, sizeof **places))) {
+        p->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < list->n; i++) {
+        (*places)[i].code = take(&list->v[i].key);
+        (*places)[i].name = take(&list->v[i].value);
+    }
+    *n = list->n;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+/* Split "lead, co, ..." in place; the count may exceed max, names holds max. */
+static int split_depts(char *value, char **names, int max)
+{
+    int n = 0;
+    for (char *item = value, *comma; item; item = comma ? comma + 1 : NULL) {
+        if ((comma = strchr(item, ',')))
+            *comma = '\0';
+        if (n < max)
+            names[n] = trim(item);
+        n++;
+    }
+    return n;
+}
+
+/* Resolve the i-th name of a route; each mistake is reported once. */
+static void route_add(parser_t *p, const entry_t *e, config_route_t *r, char **names, int i)
+{
+    int seen = 0, d;
+    for (int j = 0; j < i; j++)
+        seen += !strcmp(names[j], names[i]);
+    if (seen > 1 || (seen && !*names[i]))
+        return;
+    if (!*names[i])
+        problem_at(p, e->line, "route '%s' has an empty department name", r->service_code);
+    else if (seen)
+        problem_at(p, e->line, "route '%s' names department '%s' twice",
+                   r->service_code, names[i]);
+    else if ((d = config_dept_find(p->cfg, names[i])) < 0)
+        problem_at(p, e->line, "route '%s': unknown department '%s'",
+                   r->service_code, names[i]);
+    else if (i == 0)
+        r->lead = d;
+    else
+        r->co[r->nco++] = d;
+}
+
+static void resolve_route(parser_t *p, const entry_t *e, config_route_t *r)
+{
+    char *names[1 + CONFIG_MAX_ROUTE_DEPTS];
+    int n = *e->value ? split_depts(e->value, names, 1 + CONFIG_MAX_ROUTE_DEPTS) : 0;
+    r->lead = -1;
+    if (n == 0)
+        problem_at(p, e->line, "route '%s' names no department", r->service_code);
+    else if (n > 1 + CONFIG_MAX_ROUTE_DEPTS)
+        problem_at(p, e->line, "route '%s' has %d co-handling departments (at most %d)",
+                   r->service_code, n - 1, CONFIG_MAX_ROUTE_DEPTS);
+    else
+        for (int i = 0; i < n; i++)
+            route_add(p, e, r, names, i);
+}
+
+static void build_routes(parser_t *p)
+{
+    entries_t *list = &p->lists[SEC_ROUTES];
+    config_t *cfg = p->cfg;
+    if (list->n && !(cfg->routes = calloc(list->n, sizeof *cfg->routes))) {
+        p->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < list->n; i++) {
+        cfg->routes[i].service_code = take(&list->v[i].key);
+        resolve_route(p, &list->v[i], &cfg->routes[i]);
+        if (!strcmp(cfg->routes[i].service_code, "default"))
+            cfg->default_route = (int)i;
+    }
+    cfg->nroutes = list->n;
+    if (cfg->default_route < 0)
+        problem_at(p, p->section_line[SEC_ROUTES],
+                   "no default route (add 'default = DEPARTMENT' to [routes])");
+}
+
+static void finish(parser_t *p)
+{
+    check_broker(p);
+    build_depts(p);
+    build_routes(p);
+    build_places(p, SEC_STREETS, &p->cfg->streets, &p->cfg->nstreets);
+    build_places(p, SEC_COMMUNITIES, &p->cfg->communities, &p->cfg->ncommunities);
+}
+
+/* ---- reporting ------------------------------------------------------------ */
+
+static int problem_cmp(const void *a, const void *b)
+{
+    const problem_t *x = a, *y = b;
+    unsigned lx = x->line ? (unsigned)x->line : UINT_MAX;   /* file-wide ones last */
+    unsigned ly = y->line ? (unsigned)y->line : UINT_MAX;
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static void report(char *errbuf, size_t errlen, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Append one line; one that does not fit is cut short, and the rest dropped. */
+static void report(char *errbuf, size_t errlen, size_t *used, const char *fmt, ...)
+{
+    if (!errbuf || *used + 1 >= errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int w = vsnprintf(errbuf + *used, errlen - *used, fmt, ap);
+    va_end(ap);
+    *used = w < 0 || (size_t)w >= errlen - *used ? errlen : *used + (size_t)w;
+}
+
+static void problems_write(parser_t *p, char *errbuf, size_t errlen)
+{
+    size_t used = 0;
+    qsort(p->problems, p->nproblems, sizeof *p->problems, problem_cmp);
+    for (size_t i = 0; i < p->nproblems; i++) {
+        const problem_t *pr = &p->problems[i];
+        if (pr->line)
+            report(errbuf, errlen, &used, "%s:%d: %s\n", p->name, pr->line, pr->msg);
+        else
+            report(errbuf, errlen, &used, "%s: %s\n", p->name, pr->msg);
+    }
+    if (p->dropped)
+        report(errbuf, errlen, &used, "%s: %zu more problems not shown\n", p->name, p->dropped);
+    if (p->oom)
+        report(errbuf, errlen, &used, "%s: out of memory\n", p->name);
+}
+
+/* ---- lifecycle ------------------------------------------------------------ */
+
+static config_t *config_new(const char *path)
+{
+    config_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return NULL;
+    if (!(self->path = strdup(path))) {
+        free(self);
+        return NULL;
+    }
+    self->heartbeat_ms = 1000;
+    self->liveness = 3;
+    self->auto_close_ms = 0;
+    self->manual_dept = -1;
+    self->default_route = -1;
+    return self;
+}
+
+static void parser_free(parser_t *p)
+{
+    for (int s = 0; s < SEC_COUNT; s++) {
+        for (size_t i = 0; i < p->lists[s].n; i++)
+            free(p->lists[s].v[i].key), free(p->lists[s].v[i].value);
+        free(p->lists[s].v);
+    }
+    for (size_t i = 0; i < p->nproblems; i++)
+        free(p->problems[i].msg);
+    free(p->problems);
+    free(p->manual_dept);
+}
+
+static config_t *parse(const char *text, size_t len, const char *name,
+                       char *errbuf, size_t errlen)
+{
+    parser_t p = {.name = name, .text = text, .len = len, .section = SEC_NONE};
+    if (!(p.cfg = config_new(name)))
+        p.oom = true;
+    else {
+        int rc = ini_parse_stream(read_line, &p, on_entry, &p);
+        if (rc == -2)
+            p.oom = true;
+        else if (rc != 0 && !problem_on_line(&p, rc))
+            problem_at(&p, rc > 0 ? rc : 0, "cannot parse line");   /* our mirror missed it */
+        if (!p.oom)
+            finish(&p);
+    }
+    config_t *cfg = p.cfg;
+    if (p.nproblems || p.dropped || p.oom) {
+        problems_write(&p, errbuf, errlen);
+        config_destroy(&cfg);
+    }
+    parser_free(&p);
+    return cfg;
+}
+
+static char *slurp(FILE *f, size_t *len, const char **why)
+{
+    size_t cap = 64 * 1024, n = 0;
+    char *buf = malloc(cap), *bigger;
+    *why = "out of memory";
+    while (buf) {
+        n += fread(buf + n, 1, cap - n, f);
+        if (ferror(f)) {
+            *why = strerror(errno);
+            break;
+        }
+        if (n > MAX_FILE_BYTES) {
+            *why = "file too large (more than 1 MiB)";
+            break;
+        }
+        if (n < cap) {
+            *len = n;
+            return buf;
+        }
+        if (!(bigger = realloc(buf, cap * 2)))
+            break;
+        buf = bigger, cap *= 2;
+    }
+    free(buf);
+    return NULL;
+}
+
+config_t *config_load(const char *path, char *errbuf, size_t errlen)
+{
+    size_t used = 0, len = 0;
+    const char *why;
+    if (errbuf && errlen)
+        errbuf[0] = '\0';
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        report(errbuf, errlen, &used, "%s: cannot open: %s\n", path, strerror(errno));
+        return NULL;
+    }
+    char *text = slurp(f, &len, &why);
+    fclose(f);
+    if (!text) {
+        report(errbuf, errlen, &used, "%s: cannot read: %s\n", path, why);
+        return NULL;
+    }
+    config_t *self = parse(text, len, path, errbuf, errlen);
+    free(text);
+    return self;
+}
+
+config_t *config_load_string(const char *text, const char *name, char *errbuf, size_t errlen)
+{
+    if (errbuf && errlen)
+        errbuf[0] = '\0';
+    if (!name)
+        name = "(string)";
+    return parse(text ? text : "", text ? strlen(text) : 0, name, errbuf, errlen);
+}
+
+void config_destroy(config_t **self_p)
+{
+    config_t *self = self_p ? *self_p : NULL;
+    if (!self)
+        return;
+    for (size_t i = 0; i < self->ndepts; i++)
+        free(self->depts[i].id), free(self->depts[i].name);
+    for (size_t i = 0; i < self->nroutes; i++)
+        free(self->routes[i].service_code);
+    for (size_t i = 0; i < self->nstreets; i++)
+        free(self->streets[i].code), free(self->streets[i].name);
+    for (size_t i = 0; i < self->ncommunities; i++)
+        free(self->communities[i].code), free(self->communities[i].name);
+    free(self->depts);
+    free(self->routes);
+    free(self->streets);
+    free(self->communities);
+    free(self->intake_endpoint);
+    free(self->worker_endpoint);
+    free(self->events_endpoint);
+    free(self->database);
+    free(self->path);
+    free(self);
+    *self_p = NULL;
+}
+
+/* ---- lookups -------------------------------------------------------------- */
+
+int config_dept_find(const config_t *self, const char *id)
+{
+    for (size_t i = 0; self && id && i < self->ndepts; i++)
+        if (!strcmp(self->depts[i].id, id))
+            return (int)i;
+    return -1;
+}
+
+const config_route_t *config_route(const config_t *self, const char *service_code)
+{
+    if (!self)
+        return NULL;
+    for (size_t i = 0; service_code && i < self->nroutes; i++)
+        if (!strcmp(self->routes[i].service_code, service_code))
+            return &self->routes[i];
+    return self->default_route >= 0 ? &self->routes[self->default_route] : NULL;
+}
+
+static const char *place_name(const config_place_t *places, size_t n, const char *code)
+{
+    for (size_t i = 0; code && i < n; i++)
+        if (!strcmp(places[i].code, code))
+            return places[i].name;
+    return code;
+}
+
+const char *config_street_name(const config_t *self, const char *code)
+{
+    return self ? place_name(self->streets, self->nstreets, code) : code;
+}
+
+const char *config_community_name(const config_t *self, const char *code)
+{
+    return self ? place_name(self->communities, self->ncommunities, code) : code;
+}
