@@ -300,6 +300,7 @@ typedef struct {
     codec_error_t *err;
 } dec_t;
 
+__attribute__((format(printf, 3, 4)))
 static int fail(codec_error_t *err, msg_err_t code, const char *fmt, ...)
 {
     va_list ap;
@@ -312,6 +313,8 @@ static int fail(codec_error_t *err, msg_err_t code, const char *fmt, ...)
 
 static int fail_read(dec_t *d, int rc, const char *where, const char *want)
 {
+    if (rc == MP_TYPE && mpread_peek(&d->r) == MP_NONE)
+        return fail(d->err, ERR_MALFORMED, "%s: not msgpack (byte 0xc1)", where);
     if (rc == MP_TYPE)
         return fail(d->err, ERR_WRONG_TYPE, "%s: expected %s", where, want);
     if (rc == MP_RANGE)
@@ -448,6 +451,7 @@ static int decode_map(dec_t *d, const field_t *table, const use_t *uses,
     if (n > MSG_MAX_KEYS)
         return fail(d->err, ERR_TOO_LONG, "%s: map of %u entries, at most %d",
                     *prefix ? "case" : "body", n, MSG_MAX_KEYS);
+    uint64_t seen = 0;          /* keys given, nil or not: a nil must not hide a repeat */
     for (uint32_t i = 0; i < n; i++) {
         const char *key;
         uint32_t klen;
@@ -463,8 +467,9 @@ static int decode_map(dec_t *d, const field_t *table, const use_t *uses,
         }
         const field_t *f = &table[u->field];
         snprintf(where, sizeof where, "%s%s", prefix, f->name);
-        if ((*present >> u->field) & 1u)
+        if ((seen >> u->field) & 1u)
             return fail(d->err, ERR_DUPLICATE_KEY, "%s: given twice", where);
+        seen |= (uint64_t)1 << u->field;
         if (mpread_peek(&d->r) == MP_NIL) {    /* nil means absent */
             mpread_nil(&d->r);
             continue;
@@ -493,10 +498,11 @@ static void salvage_msg_id(dec_t *d, const codec_frame_t *body, msg_t *msg)
     for (uint32_t i = 0; i < n; i++) {
         if (mpread_str(&d->r, &key, &klen))
             return;
-        if (klen == 6 && memcmp(key, "msg_id", 6) == 0 &&
-            mpread_str(&d->r, &val, &vlen) == 0 && vlen >= 1 && vlen <= 64 &&
-            check_printable(val, vlen) && d->codec->used + vlen + 1 <= ARENA_SIZE) {
-            msg->msg_id = arena_put(d->codec, val, vlen);
+        if (klen == 6 && memcmp(key, "msg_id", 6) == 0) {
+            /* the first msg_id decides: a bad one is not replaced by a later one */
+            if (mpread_str(&d->r, &val, &vlen) == 0 && vlen >= 1 && vlen <= 64 &&
+                check_printable(val, vlen) && d->codec->used + vlen + 1 <= ARENA_SIZE)
+                msg->msg_id = arena_put(d->codec, val, vlen);
             return;
         }
         if (mpread_skip(&d->r, MSG_MAX_DEPTH))
@@ -534,9 +540,8 @@ int codec_decode(codec_t *self, const codec_frame_t *frames, size_t nframes,
     if (nframes != 3)
         return fail(err, ERR_MALFORMED, "%zu frames, expected 3: signature, command, body", nframes);
     msg->cmd = msg_cmd_from_name(frames[1].data, frames[1].size);
-    if (msg->cmd == MSG_NONE)
-        return fail(err, ERR_UNKNOWN_COMMAND, "unknown command");
-    int rc = decode_body(&d, &frames[2], msg);
+    int rc = msg->cmd == MSG_NONE ? fail(err, ERR_UNKNOWN_COMMAND, "unknown command")
+                                  : decode_body(&d, &frames[2], msg);
     if (rc && frames[2].size <= MSG_MAX_BODY)
         salvage_msg_id(&d, &frames[2], msg);
     return rc;

@@ -11,7 +11,7 @@
 void mpread_init(mpread_t *r, const void *buf, size_t len)
 {
     r->p = buf;
-    r->end = r->p + len;
+    r->end = len ? r->p + len : r->p;   /* an empty frame may come as NULL */
 }
 
 size_t mpread_left(const mpread_t *r)

@@ -40,7 +40,7 @@ typedef enum {
  * trouble, retry later with the same msg_id. */
 typedef enum {
     MSG_OK = 0,
-    ERR_MALFORMED = 100,        /* frame count, not msgpack, body not a map */
+    ERR_MALFORMED = 100,        /* frame count, signature, not msgpack, truncated */
     ERR_BAD_VERSION = 101,      /* signature frame is not MINQING/1 */
     ERR_UNKNOWN_COMMAND = 102,
     ERR_MISSING_FIELD = 103,
