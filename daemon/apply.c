@@ -9,7 +9,6 @@
 #include "fsm.h"
 #include "route.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,14 +90,17 @@ static int dept_index(const apply_t *a, const char *id)
     return config_dept_find(a->cfg, id);
 }
 
-/* Lower-case wire name of a command, for event kinds ("contacted"). */
-static void lower_name(msg_cmd_t cmd, char *out, size_t len)
+/* Event kind of a worker outcome: the state it names, in the past tense. */
+static const char *outcome_kind(msg_cmd_t cmd)
 {
-    const char *n = msg_cmd_name(cmd);
-    size_t i = 0;
-    for (; n && n[i] && i + 1 < len; i++)
-        out[i] = (char)tolower((unsigned char)n[i]);
-    out[i] = '\0';
+    switch (cmd) {
+    case MSG_ACCEPT: return "accepted";
+    case MSG_CONTACTED: return "contacted";
+    case MSG_PROGRESS: return "progress";
+    case MSG_RESOLVED: return "resolved";
+    case MSG_RETURNED: return "returned";
+    default: return "outcome";
+    }
 }
 
 /* Write an audit event and queue it for the event stream. */
@@ -299,14 +301,15 @@ msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *i
     as.updated_at = a->now;
     if (store_assignment_update(a->store, &as))
         return store_failed(a);
-    char kind[24];
-    lower_name(in->cmd, kind, sizeof kind);
-    rc = event(a, c.id, as.id, kind, dept, worker, from, next == from ? STATE_NONE : next,
-               outcome_detail(in));
+    rc = event(a, c.id, as.id, outcome_kind(in->cmd), dept, worker, from,
+               next == from ? STATE_NONE : next, outcome_detail(in));
     if (!rc && (in->cmd == MSG_CONTACTED || in->cmd == MSG_RESOLVED) && !c.contacted_at)
         c.contacted_at = a->now, case_dirty = true;
     if (!rc && in->cmd == MSG_RETURNED) {
         c.state = STATE_RETURNED;           /* held until someone takes the work */
+        if (as.role == ROLE_LEAD)           /* a redo must not go back to who said "not ours" */
+            snprintf(c.lead, sizeof c.lead, "%s", a->cfg->depts[a->cfg->manual_dept].id);
+        case_dirty = true;
         if (dept != a->cfg->manual_dept)
             rc = add_assignment(a, &c, a->cfg->manual_dept, as.role, "router");
     }
@@ -327,13 +330,14 @@ msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *i
 /* Mark open assignments of the current round cancelled; `only_dept` >= 0
  * limits it to one department, `only_lead` to the lead role. */
 static msg_err_t supersede(apply_t *a, const store_case_t *c, int only_dept, bool only_lead,
-                           const char *actor, int *count)
+                           const char *actor, int *count, bool *had_lead)
 {
     store_assignment_t v[MAX_CASE_ASSIGNMENTS];
     int n = store_case_assignments(a->store, c->id, v, MAX_CASE_ASSIGNMENTS);
     if (n < 0)
         return store_failed(a);
     *count = 0;
+    *had_lead = false;
     for (int i = 0; i < n; i++) {
         int d = dept_index(a, v[i].department);
         if (v[i].round != c->redo_count || !fsm_assignment_open(v[i].state) ||
@@ -350,6 +354,7 @@ static msg_err_t supersede(apply_t *a, const store_case_t *c, int only_dept, boo
         if (rc)
             return rc;
         (*count)++;
+        *had_lead |= v[i].role == ROLE_LEAD;
     }
     return MSG_OK;
 }
@@ -366,21 +371,25 @@ static msg_err_t do_feedback(apply_t *a, store_case_t *c, const msg_t *in, const
     c->redo_count++;
     c->closed_at = 0;
     c->state = STATE_RECEIVED;
-    rc = event(a, c->id, 0, "redo", -1, actor, STATE_NONE, STATE_NONE, NULL);
+    rc = event(a, c->id, 0, "reopened", -1, actor, STATE_NONE, STATE_NONE, "redo");
     return rc ? rc : add_assignment(a, c, lead >= 0 ? lead : a->cfg->manual_dept, ROLE_LEAD, actor);
 }
 
+/* REASSIGN takes the work the manual dispatch centre holds (or, when it holds
+ * none, the lead's) and gives it to dept, in the same role. */
 static msg_err_t do_reassign(apply_t *a, store_case_t *c, int dept, const char *actor)
 {
     int n;
-    msg_err_t rc = supersede(a, c, a->cfg->manual_dept, false, actor, &n);
+    bool lead;
+    msg_err_t rc = supersede(a, c, a->cfg->manual_dept, false, actor, &n, &lead);
     if (!rc && n == 0)
-        rc = supersede(a, c, -1, true, actor, &n);
+        rc = supersede(a, c, -1, true, actor, &n, &lead);
     if (rc)
         return rc;
-    snprintf(c->lead, sizeof c->lead, "%s", a->cfg->depts[dept].id);
+    if (n == 0 || lead)
+        snprintf(c->lead, sizeof c->lead, "%s", a->cfg->depts[dept].id);
     c->state = STATE_RECEIVED;              /* leaves `returned` */
-    return add_assignment(a, c, dept, ROLE_LEAD, actor);
+    return add_assignment(a, c, dept, n == 0 || lead ? ROLE_LEAD : ROLE_CO, actor);
 }
 
 msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg_t *reply)
@@ -402,6 +411,7 @@ msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg
         return refuse(a, ERR_UNKNOWN_DEPARTMENT, "no department %s", in->department);
     msg_state_t was = c.state;
     int n;
+    bool lead;
     switch (in->cmd) {
     case MSG_FEEDBACK: rc = do_feedback(a, &c, in, scope); break;
     case MSG_CLOSE:
@@ -410,7 +420,7 @@ msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg
         break;
     case MSG_REASSIGN: rc = do_reassign(a, &c, dept, scope); break;
     case MSG_CANCEL:
-        rc = supersede(a, &c, -1, false, scope, &n);
+        rc = supersede(a, &c, -1, false, scope, &n, &lead);
         c.state = STATE_CANCELLED;
         break;
     default: return refuse(a, ERR_UNKNOWN_COMMAND, "not a case command");

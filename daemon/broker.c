@@ -375,7 +375,9 @@ static void send_to_session(broker_t *self, session_t *s, const msg_t *msg)
 
 static void session_gone(broker_t *self, session_t *s, const char *why)
 {
-    size_t moved = dispatch_release(self->dispatch, s, mono_ms());
+    /* accepted work goes to a worker registered after this one last spoke:
+     * a restarted adapter usually registers before the old session expires */
+    size_t moved = dispatch_release(self->dispatch, s, s->last_recv);
     log_rec_t r;
     log_begin(&r, LOG_WARNING, "worker.lost");
     log_str(&r, "worker", s->name);
@@ -384,6 +386,23 @@ static void session_gone(broker_t *self, session_t *s, const char *why)
     log_u64(&r, "requeued", moved);
     log_end(&r);
     sessions_remove(self->sessions, s);
+}
+
+/* "water:adapter-1#7": the department, the worker's own label cut to safe
+ * ASCII (it lands in logs and in events, whose actor is at most 64 chars),
+ * and a serial that tells two sessions of one adapter apart. */
+static void name_session(session_t *s, const char *dept, const char *label)
+{
+    static unsigned serial;
+    char safe[17];              /* 32 (dept) + 1 + 16 + 1 + 10 (serial) <= 64 */
+    size_t i = 0;
+    for (; label[i] && i + 1 < sizeof safe; i++) {
+        char ch = label[i];
+        safe[i] = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' ? ch : '_';
+    }
+    safe[i] = '\0';
+    snprintf(s->name, sizeof s->name, "%s:%s#%u", dept, safe, ++serial);
 }
 
 static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const msg_t *msg)
@@ -405,9 +424,7 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
     s->capacity = msg->capacity;
     s->registered_at = now;
     s->last_recv = now;
-    static unsigned serial;
-    snprintf(s->name, sizeof s->name, "%s:%s#%u", self->cfg->depts[dept].id,
-             MSG_HAS(msg, MF_WORKER) ? msg->worker : "worker", ++serial);
+    name_session(s, self->cfg->depts[dept].id, MSG_HAS(msg, MF_WORKER) ? msg->worker : "worker");
     msg_t ack;
     msg_reset(&ack, MSG_ACK);
     ack.re = msg->msg_id;
@@ -431,6 +448,12 @@ static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const 
         return;
     }
     msg_err_t rc = apply_outcome(&self->apply, s->dept, s->name, msg, &reply);
+    /* A worker that takes up an assignment holds it, even if the broker had
+     * given up on it (a slow worker's late ACCEPT): bind it here so that the
+     * queued copy is not handed to a second worker. */
+    if (rc == MSG_OK && msg->cmd != MSG_RESOLVED && msg->cmd != MSG_RETURNED &&
+        dispatch_holder(self->dispatch, msg->assignment_id) != s)
+        dispatch_bind(self->dispatch, msg->assignment_id, s);
     if (rc == ERR_NOT_YOUR_ASSIGNMENT) {
         log_rec_t r;
         log_begin(&r, LOG_WARNING, "security.foreign_assignment");
@@ -474,6 +497,15 @@ static void on_worker(broker_t *self, inmsg_t *in)
     case MSG_HEARTBEAT:
     case MSG_ACK:
         break;
+    case MSG_ERROR: {
+        log_rec_t r;
+        log_begin(&r, LOG_WARNING, "worker.error");
+        log_str(&r, "worker", s->name);
+        log_u64(&r, "code", msg.code);
+        log_str(&r, "reason", msg.reason_text);
+        log_end(&r);
+        break;
+    }
     case MSG_DISCONNECT:
         session_gone(self, s, "disconnected");
         break;
@@ -603,6 +635,8 @@ static int build_dispatch(broker_t *self, const store_assignment_t *a, msg_t *m)
 static int deliver(broker_t *self, uint64_t asg, session_t *s)
 {
     store_assignment_t a;
+    if (dispatch_holder(self->dispatch, asg))
+        return 0;                   /* taken up meanwhile by a worker's own ACCEPT */
     if (store_assignment_get(self->store, asg, &a) != 1 || !fsm_assignment_open(a.state))
         return 0;
     if (!ensure_txn(self))
@@ -684,6 +718,13 @@ int broker_run(broker_t *self)
         end_pass(self);
         dispatch_all(self);
     }
+    /* tell every worker to register again with whichever broker comes next */
+    msg_t bye;
+    msg_reset(&bye, MSG_DISCONNECT);
+    bye.reason_text = "broker stopping";
+    MSG_SET(&bye, MF_REASON_TEXT);
+    for (size_t i = 0; i < sessions_count(self->sessions); i++)
+        send_to_session(self, sessions_at(self->sessions, i), &bye);
     log_rec_t r;
     log_begin(&r, LOG_NOTICE, "broker.stopping");
     log_u64(&r, "passes", self->stats.passes);
