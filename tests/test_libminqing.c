@@ -1,0 +1,1079 @@
+/*
+ * test_libminqing.c - libminqing (workers/) against a fake broker.
+ *
+ * The real broker is not needed to check the library's side of the protocol:
+ * a ROUTER socket bound to an ipc:// endpoint in a fresh mkdtemp directory
+ * plays the broker. It decodes what the library sends with the real codec (so
+ * every message is also checked for validity) and answers, ignores, refuses
+ * or falls silent as each test needs.
+ *
+ * Worker tests run in one thread: the library only acts inside its calls, so
+ * a test pumps the worker (mq_worker_next with a short timeout) and reads the
+ * fake broker in turns, which keeps them deterministic. Client calls block
+ * until their reply, so there the fake broker is served from a pthread.
+ *
+ * The timings are the library's real ones (REGISTER every 1 s, outcome resent
+ * after 5 s, retry 1 s after ERROR 5xx, backoff from 250 ms); tests wait as
+ * long as those need and no longer, and every wait is bounded.
+ */
+#include "codec.h"
+#include "minqing.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+/* ---- the fake broker --------------------------------------------------- */
+
+typedef struct {
+    char dir[64], path[96], endpoint[128];
+    char late_path[96], late_endpoint[128];     /* bound on demand */
+    void *ctx, *router;
+    codec_t *codec;
+    zmq_msg_t part[4];
+    char ident[256];                /* routing id of the last sender */
+    size_t ident_len;
+    msg_t in;                       /* the last message received */
+    char why[256];                  /* what was wrong with it */
+    bool answer_heartbeats;         /* like a live broker; off for silence */
+} fake_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static fake_t *fake_new(void)
+{
+    fake_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    strcpy(f->dir, "/tmp/mq-test-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/broker", f->dir);
+    snprintf(f->endpoint, sizeof f->endpoint, "ipc://%s", f->path);
+    snprintf(f->late_path, sizeof f->late_path, "%s/late", f->dir);
+    snprintf(f->late_endpoint, sizeof f->late_endpoint, "ipc://%s", f->late_path);
+    f->ctx = zmq_ctx_new();
+    f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
+    int linger = 0;
+    zmq_setsockopt(f->router, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_bind(f->router, f->endpoint), 0);
+    f->codec = codec_new();
+    assert_non_null(f->codec);
+    for (int i = 0; i < 4; i++)
+        zmq_msg_init(&f->part[i]);
+    f->answer_heartbeats = true;
+    return f;
+}
+
+/* The broker dies (its socket and connections go) ... */
+static void fake_close(fake_t *f)
+{
+    zmq_close(f->router);
+    f->router = NULL;
+}
+
+/* ... and comes back on the same endpoint. */
+static void fake_reopen(fake_t *f)
+{
+    f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
+    int linger = 0;
+    zmq_setsockopt(f->router, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_bind(f->router, f->endpoint), 0);
+}
+
+static void fake_destroy(fake_t *f)
+{
+    zmq_close(f->router);
+    zmq_ctx_term(f->ctx);
+    for (int i = 0; i < 4; i++)
+        zmq_msg_close(&f->part[i]);
+    codec_destroy(&f->codec);
+    unlink(f->path);
+    unlink(f->late_path);
+    rmdir(f->dir);
+    free(f);
+}
+
+/* Receive one message within timeout_ms into f->in: 1, 0 on timeout, -1
+ * when what the library sent is not a valid message (f->why says how). No
+ * cmocka asserts here: the client tests call it from a thread. */
+static int fake_recv(fake_t *f, int timeout_ms)
+{
+    zmq_pollitem_t item = {.socket = f->router, .events = ZMQ_POLLIN};
+    if (zmq_poll(&item, 1, timeout_ms) <= 0)
+        return 0;
+    size_t n = 0;
+    int more = 1;
+    while (more) {
+        zmq_msg_t *m = &f->part[n < 4 ? n : 3];
+        if (zmq_msg_recv(m, f->router, 0) < 0)
+            return snprintf(f->why, sizeof f->why, "recv: %s", zmq_strerror(errno)), -1;
+        more = zmq_msg_more(m);
+        n++;
+    }
+    f->ident_len = zmq_msg_size(&f->part[0]);
+    if (f->ident_len > sizeof f->ident)
+        return snprintf(f->why, sizeof f->why, "routing id too long"), -1;
+    memcpy(f->ident, zmq_msg_data(&f->part[0]), f->ident_len);
+    if (n != 4)
+        return snprintf(f->why, sizeof f->why, "%zu frames after the routing id", n - 1), -1;
+    codec_frame_t frames[3];
+    for (int i = 0; i < 3; i++)
+        frames[i] = (codec_frame_t){zmq_msg_data(&f->part[i + 1]), zmq_msg_size(&f->part[i + 1])};
+    codec_error_t err;
+    if (codec_decode(f->codec, frames, 3, &f->in, &err))
+        return snprintf(f->why, sizeof f->why, "invalid message: %s", err.reason), -1;
+    return 1;
+}
+
+/* fake_recv for the test's own thread: a bad message fails the test. */
+static int fake_get(fake_t *f, int timeout_ms)
+{
+    int rc = fake_recv(f, timeout_ms);
+    if (rc < 0)
+        fail_msg("the library sent %s", f->why);
+    return rc;
+}
+
+/* Send raw frames to the last sender. */
+static void fake_send_frames(fake_t *f, const codec_frame_t *frames, size_t n)
+{
+    assert_int_equal(zmq_send(f->router, f->ident, f->ident_len, ZMQ_SNDMORE), (int)f->ident_len);
+    for (size_t i = 0; i < n; i++)
+        assert_true(zmq_send(f->router, frames[i].data, frames[i].size,
+                             i + 1 < n ? ZMQ_SNDMORE : 0) >= 0);
+}
+
+static void fake_send(fake_t *f, const msg_t *m)
+{
+    codec_frame_t frames[3];
+    codec_error_t err;
+    if (codec_encode(f->codec, m, frames, &err))
+        fail_msg("fake broker cannot encode: %s", err.reason);
+    fake_send_frames(f, frames, 3);
+}
+
+static void send_ack(fake_t *f, const char *re, uint32_t heartbeat_ms)
+{
+    msg_t m;
+    msg_reset(&m, MSG_ACK);
+    m.re = re;
+    MSG_SET(&m, MF_RE);
+    if (heartbeat_ms) {
+        m.heartbeat_ms = heartbeat_ms;
+        MSG_SET(&m, MF_HEARTBEAT_MS);
+    }
+    fake_send(f, &m);
+}
+
+static void send_error(fake_t *f, const char *re, msg_err_t code, const char *reason)
+{
+    msg_t m;
+    msg_reset(&m, MSG_ERROR);
+    m.code = code;
+    m.reason_text = reason;
+    MSG_SET(&m, MF_CODE), MSG_SET(&m, MF_REASON_TEXT);
+    if (re) {
+        m.re = re;
+        MSG_SET(&m, MF_RE);
+    }
+    fake_send(f, &m);
+}
+
+static void send_cmd(fake_t *f, msg_cmd_t cmd)
+{
+    msg_t m;
+    msg_reset(&m, cmd);
+    fake_send(f, &m);
+}
+
+/* ---- driving a worker ------------------------------------------------- */
+
+#define SET(m, bit, field, v) ((m)->field = (v), MSG_SET((m), (bit)))
+
+static const char DEPT[] = "water";
+
+/* Let the worker run for up to ms; it must not produce an event. */
+static void pump(mq_worker_t *w, int ms)
+{
+    mq_assignment_t a;
+    mq_escalation_t e;
+    assert_int_equal(mq_worker_next(w, &a, &e, ms), MQ_NOTHING);
+}
+
+/* Pump the worker until the fake broker receives `cmd`, within timeout_ms;
+ * returns f->in. HEARTBEATs on the way are answered (while the fake is
+ * "alive") and skipped; any other message fails the test. */
+static const msg_t *expect(fake_t *f, mq_worker_t *w, msg_cmd_t cmd, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    while (now_ms() < deadline) {
+        while (fake_get(f, 0)) {
+            if (f->in.cmd == cmd)
+                return &f->in;
+            if (f->in.cmd != MSG_HEARTBEAT)
+                fail_msg("expected %s, got %s", msg_cmd_name(cmd), msg_cmd_name(f->in.cmd));
+            if (f->answer_heartbeats)
+                send_cmd(f, MSG_HEARTBEAT);
+        }
+        pump(w, 10);
+    }
+    fail_msg("no %s within %d ms", msg_cmd_name(cmd), timeout_ms);
+    return NULL;
+}
+
+/* A worker of DEPT, registered with the fake broker. */
+static mq_worker_t *registered_worker(fake_t *f, uint32_t heartbeat_ms)
+{
+    mq_worker_t *w = mq_worker_new(f->endpoint, DEPT, 4, "water-1");
+    assert_non_null(w);
+    const msg_t *reg = expect(f, w, MSG_REGISTER, 1000);
+    send_ack(f, reg->msg_id, heartbeat_ms);
+    pump(w, 20);
+    return w;
+}
+
+static void copy_id(char *dst, const char *src)
+{
+    assert_non_null(src);
+    assert_true(strlen(src) <= 64);
+    strcpy(dst, src);
+}
+
+/* Pump until the worker has no outcome left unacknowledged. */
+static void expect_unacked(mq_worker_t *w, unsigned n, int timeout_ms)
+{
+    int64_t deadline = now_ms() + timeout_ms;
+    while (mq_worker_unacked(w) != n && now_ms() < deadline)
+        pump(w, 10);
+    assert_int_equal(mq_worker_unacked(w), n);
+}
+
+static int setup(void **state)
+{
+    *state = fake_new();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fake_destroy(*state);
+    return 0;
+}
+
+/* ---- worker tests ----------------------------------------------------- */
+
+static void worker_rejects_bad_arguments(void **state)
+{
+    fake_t *f = *state;
+    assert_null(mq_worker_new(NULL, DEPT, 1, NULL));
+    assert_null(mq_worker_new("nowhere", DEPT, 1, NULL));
+    assert_null(mq_worker_new(f->endpoint, NULL, 1, NULL));
+    assert_null(mq_worker_new(f->endpoint, DEPT, 0, NULL));
+    assert_null(mq_worker_new(f->endpoint, DEPT, 10001, NULL));
+    assert_null(mq_worker_new(f->endpoint, "水务", 1, NULL));       /* not a token */
+    assert_non_null(strstr(mq_strerror(), "department"));
+    char longname[80];
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    assert_null(mq_worker_new(f->endpoint, DEPT, 1, longname));
+    assert_non_null(strstr(mq_strerror(), "worker"));
+    mq_worker_t *w = mq_worker_new(f->endpoint, DEPT, 1, NULL);
+    assert_non_null(w);
+    mq_worker_destroy(&w);
+    assert_null(w);
+    mq_worker_destroy(&w);          /* twice is harmless */
+    mq_worker_destroy(NULL);
+}
+
+/* REGISTER carries the worker's identity, is resent with the same msg_id
+ * until acknowledged, and holds outcomes back until then. */
+static void worker_registers(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = mq_worker_new(f->endpoint, DEPT, 4, "water-1");
+    assert_non_null(w);
+    int64_t t0 = now_ms();
+    assert_int_equal(mq_worker_accept(w, 7), 0);
+    assert_int_equal(mq_worker_unacked(w), 1);
+
+    const msg_t *reg = expect(f, w, MSG_REGISTER, 1000);
+    assert_true(now_ms() - t0 < 500);   /* sent once connected, not a second later */
+    assert_string_equal(reg->department, DEPT);
+    assert_int_equal(reg->capacity, 4);
+    assert_string_equal(reg->worker, "water-1");
+    assert_true(strncmp(reg->msg_id, "water-", 6) == 0);
+    char id[65];
+    copy_id(id, reg->msg_id);
+
+    t0 = now_ms();                  /* unanswered: sent again, nothing else */
+    reg = expect(f, w, MSG_REGISTER, 1500);
+    assert_string_equal(reg->msg_id, id);
+    assert_true(now_ms() - t0 >= 800);
+
+    send_ack(f, id, 1000);
+    const msg_t *acc = expect(f, w, MSG_ACCEPT, 1000);
+    assert_int_equal(acc->assignment_id, 7);
+    assert_true(strncmp(acc->msg_id, "water-", 6) == 0);
+    assert_string_not_equal(acc->msg_id, id);
+    send_ack(f, acc->msg_id, 0);
+    expect_unacked(w, 0, 500);
+    mq_worker_destroy(&w);
+    while (fake_get(f, 500) && f->in.cmd == MSG_HEARTBEAT)
+        ;
+    assert_int_equal(f->in.cmd, MSG_DISCONNECT);   /* goodbye */
+}
+
+/* A broker that is not there yet is waited for: the worker registers once
+ * it comes up. */
+static void worker_waits_for_broker(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = mq_worker_new(f->late_endpoint, DEPT, 2, NULL);
+    pump(w, 300);
+    assert_int_equal(fake_recv(f, 0), 0);
+    assert_int_equal(zmq_bind(f->router, f->late_endpoint), 0);
+    const msg_t *reg = expect(f, w, MSG_REGISTER, 3000);
+    send_ack(f, reg->msg_id, 1000);
+    assert_int_equal(mq_worker_accept(w, 9), 0);
+    send_ack(f, expect(f, w, MSG_ACCEPT, 1000)->msg_id, 0);
+    expect_unacked(w, 0, 500);
+    mq_worker_destroy(&w);
+}
+
+/* A long department is cut so that ids stay within 64 characters; two
+ * workers of one department never share ids. */
+static void worker_ids_are_unique_and_short(void **state)
+{
+    fake_t *f = *state;
+    const char *dept = "abcdefghijklmnopqrstuvwxyz012345";     /* 32, the maximum */
+    mq_worker_t *w1 = mq_worker_new(f->endpoint, dept, 1, NULL);
+    mq_worker_t *w2 = mq_worker_new(f->endpoint, dept, 1, NULL);
+    char id1[65];
+    copy_id(id1, expect(f, w1, MSG_REGISTER, 1000)->msg_id);
+    const char *id2 = expect(f, w2, MSG_REGISTER, 1000)->msg_id;
+    assert_string_not_equal(id1, id2);
+    assert_true(strlen(id1) <= 64 && strlen(id2) <= 64);
+    mq_worker_destroy(&w1);
+    mq_worker_destroy(&w2);
+}
+
+static void fill_case(msg_case_t *c)
+{
+    SET(c, CF_SERVICE_CODE, service_code, "water.leak");
+    SET(c, CF_DESCRIPTION, description, "自来水管破裂，楼道积水。");
+    SET(c, CF_ADDRESS_STRING, address_string, "城关街道西湖社区3号楼");
+    SET(c, CF_FIRST_NAME, first_name, "小明");
+    SET(c, CF_PHONE, phone, "+86 138-0000-0000");
+    SET(c, CF_EXTERNAL_ID, external_id, "12345-20240501-0042");
+    SET(c, CF_CHANNEL, channel, "hotline");
+    SET(c, CF_GRID_CODE, grid_code, "CG01-XH02-G07");
+    SET(c, CF_LAT, lat, 36.06);
+    SET(c, CF_LONG, lon, 103.83);
+    SET(c, CF_PRIORITY, priority, PRIO_HIGH);
+}
+
+static void send_dispatch(fake_t *f, uint64_t assignment_id)
+{
+    msg_t m;
+    msg_reset(&m, MSG_DISPATCH);
+    SET(&m, MF_ASSIGNMENT_ID, assignment_id, assignment_id);
+    SET(&m, MF_CASE_ID, case_id, 900);
+    SET(&m, MF_DEPARTMENT, department, DEPT);
+    SET(&m, MF_ROLE, role, ROLE_LEAD);
+    SET(&m, MF_ATTEMPT, attempt, 2);
+    SET(&m, MF_RECEIVED_AT, received_at, 1714550400000);
+    SET(&m, MF_CONTACT_DUE, contact_due, 1714552200000);
+    SET(&m, MF_RESOLVE_DUE, resolve_due, 1714809600000);
+    MSG_SET(&m, MF_CASE);
+    fill_case(&m.kase);
+    fake_send(f, &m);
+}
+
+static void send_escalate(fake_t *f, const char *msg_id, uint64_t escalation_id)
+{
+    msg_t m;
+    msg_reset(&m, MSG_ESCALATE);
+    SET(&m, MF_MSG_ID, msg_id, msg_id);
+    SET(&m, MF_ESCALATION_ID, escalation_id, escalation_id);
+    SET(&m, MF_CASE_ID, case_id, 900);
+    SET(&m, MF_LEVEL, level, 2);
+    SET(&m, MF_LADDER, ladder, LADDER_CONTACT);
+    SET(&m, MF_TARGET, target, "street.CG01");
+    SET(&m, MF_DEPARTMENT, department, DEPT);
+    SET(&m, MF_GRID_CODE, grid_code, "CG01-XH02-G07");
+    SET(&m, MF_COMMUNITY, community, "西湖社区");
+    SET(&m, MF_STREET, street, "城关街道");
+    SET(&m, MF_DUE_AT, due_at, 1714552200000);
+    SET(&m, MF_OVERDUE_S, overdue_s, 1800);
+    fake_send(f, &m);
+}
+
+/* An adapter with its own poll loop: it waits on mq_worker_fd and calls
+ * mq_worker_next with timeout 0. REGISTER still goes out as soon as the
+ * connection is up, and a DISPATCH wakes the fd. */
+static void worker_fd_loop(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = mq_worker_new(f->endpoint, DEPT, 1, NULL);
+    mq_assignment_t a;
+    mq_escalation_t e;
+    int64_t t0 = now_ms();
+    int got = 0;
+    while (!got && now_ms() - t0 < 1000) {
+        struct pollfd p = {.fd = mq_worker_fd(w), .events = POLLIN};
+        assert_true(p.fd >= 0);
+        poll(&p, 1, 20);
+        assert_int_equal(mq_worker_next(w, &a, &e, 0), MQ_NOTHING);
+        got = fake_get(f, 0);
+    }
+    assert_true(got);
+    assert_int_equal(f->in.cmd, MSG_REGISTER);
+    assert_true(now_ms() - t0 < 500);
+    send_ack(f, f->in.msg_id, 1000);
+    send_dispatch(f, 70);
+    int rc = MQ_NOTHING;
+    t0 = now_ms();
+    while (rc == MQ_NOTHING && now_ms() - t0 < 1000) {
+        struct pollfd p = {.fd = mq_worker_fd(w), .events = POLLIN};
+        poll(&p, 1, 500);
+        rc = mq_worker_next(w, &a, &e, 0);
+    }
+    assert_int_equal(rc, MQ_ASSIGNMENT);
+    assert_int_equal(a.assignment_id, 70);
+    mq_worker_destroy(&w);
+}
+
+/* Garbage from the broker is skipped; DISPATCH and ESCALATE come out whole. */
+static void worker_receives_events(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    codec_frame_t junk[3] = {{"MINQING/1", 9}, {"DISPATCH", 8}, {"\x81\xa1x", 3}};
+    fake_send_frames(f, junk, 2);                   /* two frames */
+    fake_send_frames(f, junk, 3);                   /* truncated map */
+    codec_frame_t old[3] = {{"MINQING/0", 9}, {"HEARTBEAT", 9}, {"\x80", 1}};
+    fake_send_frames(f, old, 3);                    /* another version */
+    send_dispatch(f, 4242);
+
+    mq_assignment_t a;
+    mq_escalation_t e;
+    assert_int_equal(mq_worker_next(w, &a, &e, 1000), MQ_ASSIGNMENT);
+    assert_int_equal(a.assignment_id, 4242);
+    assert_int_equal(a.case_id, 900);
+    assert_string_equal(a.department, DEPT);
+    assert_int_equal(a.role, ROLE_LEAD);
+    assert_int_equal(a.attempt, 2);
+    assert_int_equal(a.received_at, 1714550400000);
+    assert_int_equal(a.contact_due, 1714552200000);
+    assert_int_equal(a.resolve_due, 1714809600000);
+    assert_string_equal(a.kase.service_code, "water.leak");
+    assert_string_equal(a.kase.description, "自来水管破裂，楼道积水。");
+    assert_string_equal(a.kase.address_string, "城关街道西湖社区3号楼");
+    assert_string_equal(a.kase.first_name, "小明");
+    assert_string_equal(a.kase.phone, "+86 138-0000-0000");
+    assert_string_equal(a.kase.external_id, "12345-20240501-0042");
+    assert_string_equal(a.kase.channel, "hotline");
+    assert_string_equal(a.kase.grid_code, "CG01-XH02-G07");
+    assert_true(a.kase.lat == 36.06 && a.kase.lon == 103.83);
+    assert_int_equal(a.kase.priority, PRIO_HIGH);
+    assert_false(MSG_HAS(&a.kase, CF_EMAIL));
+
+    /* reporting an outcome does not disturb the assignment's strings */
+    assert_int_equal(mq_worker_progress(w, a.assignment_id, a.kase.description), 0);
+    assert_string_equal(a.kase.description, "自来水管破裂，楼道积水。");
+    const msg_t *pr = expect(f, w, MSG_PROGRESS, 1000);
+    assert_string_equal(pr->note, "自来水管破裂，楼道积水。");
+    send_ack(f, pr->msg_id, 0);
+    expect_unacked(w, 0, 500);
+
+    send_escalate(f, "esc-msg-1", 77);
+    assert_int_equal(mq_worker_next(w, &a, &e, 1000), MQ_ESCALATION);
+    assert_int_equal(e.escalation_id, 77);
+    assert_int_equal(e.case_id, 900);
+    assert_int_equal(e.level, 2);
+    assert_int_equal(e.ladder, LADDER_CONTACT);
+    assert_string_equal(e.target, "street.CG01");
+    assert_string_equal(e.department, DEPT);
+    assert_string_equal(e.grid_code, "CG01-XH02-G07");
+    assert_string_equal(e.community, "西湖社区");
+    assert_string_equal(e.street, "城关街道");
+    assert_int_equal(e.due_at, 1714552200000);
+    assert_int_equal(e.overdue_s, 1800);
+    mq_worker_destroy(&w);
+}
+
+/* ESCALATE is answered by ACK {re = its msg_id}, which nobody answers: the
+ * ACK is sent once and not queued. The broker's copies are not handed out
+ * again, and are acknowledged again once the adapter has acknowledged. */
+static void worker_acknowledges_escalations(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    mq_assignment_t a;
+    mq_escalation_t e, unknown = {.escalation_id = 5};
+    assert_int_equal(mq_worker_ack_escalation(w, &unknown), -1);
+    assert_non_null(strstr(mq_strerror(), "escalation 5"));
+
+    send_escalate(f, "esc-msg-1", 77);
+    send_escalate(f, "esc-msg-1b", 77);         /* a copy before the ack */
+    assert_int_equal(mq_worker_next(w, &a, &e, 1000), MQ_ESCALATION);
+    assert_int_equal(e.escalation_id, 77);
+    assert_int_equal(mq_worker_next(w, &a, &e, 100), MQ_NOTHING);
+    assert_int_equal(mq_worker_ack_escalation(w, &e), 0);
+    assert_int_equal(mq_worker_unacked(w), 0);
+    const msg_t *ack = expect(f, w, MSG_ACK, 1000);
+    assert_string_equal(ack->re, "esc-msg-1b");     /* the latest copy */
+    assert_int_equal(ack->present, (uint64_t)1 << MF_RE);
+
+    send_escalate(f, "esc-msg-1c", 77);         /* our ACK was lost */
+    assert_int_equal(mq_worker_next(w, &a, &e, 100), MQ_NOTHING);
+    assert_string_equal(expect(f, w, MSG_ACK, 1000)->re, "esc-msg-1c");
+    assert_int_equal(mq_worker_ack_escalation(w, &e), 0);   /* again: harmless */
+    assert_string_equal(expect(f, w, MSG_ACK, 1000)->re, "esc-msg-1c");
+
+    send_escalate(f, "esc-msg-2", 78);          /* a new one is handed out */
+    assert_int_equal(mq_worker_next(w, &a, &e, 1000), MQ_ESCALATION);
+    assert_int_equal(e.escalation_id, 78);
+    assert_int_equal(mq_worker_flush(w, 0), 0);
+    mq_worker_destroy(&w);
+}
+
+/* Outcomes with bad fields fail at once instead of being refused later. */
+static void worker_checks_outcomes(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    char longnote[1100];
+    memset(longnote, 'n', sizeof longnote - 1);
+    longnote[sizeof longnote - 1] = '\0';
+    assert_int_equal(mq_worker_progress(w, 1, NULL), -1);
+    assert_non_null(strstr(mq_strerror(), "note"));
+    assert_int_equal(mq_worker_progress(w, 1, longnote), -1);
+    assert_non_null(strstr(mq_strerror(), "note"));
+    assert_int_equal(mq_worker_returned(w, 1, RETURN_NONE, NULL), -1);
+    assert_int_equal(mq_worker_resolved(w, 1, "fixed", NULL), -1);
+    assert_int_equal(mq_worker_resolved(w, 1, "not a token", "done"), -1);
+    assert_int_equal(mq_worker_accept(w, 0), -1);
+    assert_int_equal(mq_worker_accept(NULL, 1), -1);
+    assert_int_equal(mq_worker_unacked(w), 0);
+
+    assert_int_equal(mq_worker_returned(w, 3, RETURN_WRONG_DEPARTMENT, "电力问题"), 0);
+    const msg_t *ret = expect(f, w, MSG_RETURNED, 1000);
+    assert_int_equal(ret->return_reason, RETURN_WRONG_DEPARTMENT);
+    assert_string_equal(ret->note, "电力问题");
+    send_ack(f, ret->msg_id, 0);
+    assert_int_equal(mq_worker_resolved(w, 3, "fixed", "换了水管"), 0);
+    const msg_t *res = expect(f, w, MSG_RESOLVED, 1000);
+    assert_string_equal(res->result, "fixed");
+    assert_string_equal(res->summary, "换了水管");
+    send_ack(f, res->msg_id, 0);
+    expect_unacked(w, 0, 500);
+    mq_worker_destroy(&w);
+}
+
+/* An outcome the broker ignores is sent again after 5 s with the same msg_id,
+ * and leaves the queue when acknowledged. */
+static void worker_resends_unacked(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    assert_int_equal(mq_worker_accept(w, 11), 0);
+    char id[65];
+    copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+    int64_t t0 = now_ms();
+    const msg_t *again = expect(f, w, MSG_ACCEPT, 6500);
+    assert_true(now_ms() - t0 >= 4500);
+    assert_string_equal(again->msg_id, id);
+    assert_int_equal(again->assignment_id, 11);
+    assert_int_equal(mq_worker_unacked(w), 1);
+    send_ack(f, id, 0);
+    assert_int_equal(mq_worker_flush(w, 1000), 0);
+    assert_int_equal(mq_worker_unacked(w), 0);
+    mq_worker_destroy(&w);
+}
+
+/* ERROR 5xx: the same outcome again after 1 s. ERROR 1xx-3xx: dropped and
+ * counted, with the broker's reason in mq_strerror. */
+static void worker_retries_and_refuses(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    assert_int_equal(mq_worker_accept(w, 21), 0);
+    char id[65];
+    copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+    send_error(f, id, ERR_SHUTTING_DOWN, "broker is stopping");
+    int64_t t0 = now_ms();
+    assert_int_equal(mq_worker_progress(w, 21, "在修"), 0);
+    char id2[65];
+    copy_id(id2, expect(f, w, MSG_PROGRESS, 1000)->msg_id);
+    send_error(f, id2, ERR_RATE_LIMITED, "slow down");
+    assert_string_equal(expect(f, w, MSG_ACCEPT, 2000)->msg_id, id);
+    int64_t waited = now_ms() - t0;
+    assert_true(waited >= 800 && waited < 3000);
+    assert_string_equal(expect(f, w, MSG_PROGRESS, 1000)->msg_id, id2);
+    send_ack(f, id, 0);
+    send_ack(f, id2, 0);
+    expect_unacked(w, 0, 500);
+    assert_int_equal(mq_worker_refused(w), 0);
+
+    assert_int_equal(mq_worker_contacted(w, 21, "已电话联系"), 0);
+    const msg_t *c = expect(f, w, MSG_CONTACTED, 1000);
+    assert_string_equal(c->note, "已电话联系");
+    send_error(f, c->msg_id, ERR_ILLEGAL_TRANSITION, "assignment 21 is not accepted");
+    expect_unacked(w, 0, 500);
+    assert_int_equal(mq_worker_refused(w), 1);
+    assert_non_null(strstr(mq_strerror(), "ILLEGAL_TRANSITION"));
+    assert_non_null(strstr(mq_strerror(), "not accepted"));
+    mq_worker_destroy(&w);
+}
+
+/* DISCONNECT or ERROR 200 from the broker: register again on the same
+ * socket, then resend every unacknowledged outcome with its msg_id. */
+static void worker_reregisters(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = mq_worker_new(f->endpoint, DEPT, 4, NULL);
+    char reg1[65], id[65], ident[256];
+    copy_id(reg1, expect(f, w, MSG_REGISTER, 1000)->msg_id);
+    assert_null(f->in.worker);
+    memcpy(ident, f->ident, f->ident_len);
+    send_ack(f, reg1, 1000);
+    assert_int_equal(mq_worker_accept(w, 31), 0);
+    copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+
+    send_cmd(f, MSG_DISCONNECT);
+    const msg_t *reg = expect(f, w, MSG_REGISTER, 1000);
+    assert_string_not_equal(reg->msg_id, reg1);
+    assert_memory_equal(f->ident, ident, f->ident_len);     /* same socket */
+    send_ack(f, reg->msg_id, 1000);
+    assert_string_equal(expect(f, w, MSG_ACCEPT, 1000)->msg_id, id);
+
+    send_error(f, NULL, ERR_NOT_REGISTERED, "who are you?");
+    reg = expect(f, w, MSG_REGISTER, 1000);
+    send_ack(f, reg->msg_id, 1000);
+    assert_string_equal(expect(f, w, MSG_ACCEPT, 1000)->msg_id, id);
+    send_ack(f, id, 0);
+    expect_unacked(w, 0, 500);
+    assert_int_equal(mq_worker_refused(w), 0);
+    mq_worker_destroy(&w);
+}
+
+/* An idle worker sends HEARTBEAT every heartbeat_ms. */
+static void worker_heartbeats_when_idle(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 100);
+    f->answer_heartbeats = false;
+    const msg_t *hb = expect(f, w, MSG_HEARTBEAT, 500);
+    assert_int_equal(hb->present, 0);
+    send_cmd(f, MSG_HEARTBEAT);
+    int64_t t1 = now_ms();
+    expect(f, w, MSG_HEARTBEAT, 500);
+    send_cmd(f, MSG_HEARTBEAT);
+    int64_t t2 = now_ms();
+    expect(f, w, MSG_HEARTBEAT, 500);
+    int64_t t3 = now_ms();
+    assert_true(t2 - t1 >= 70 && t3 - t2 >= 70);
+    mq_worker_destroy(&w);
+}
+
+/* A silent broker is given up after 3 heartbeats: the worker reconnects on a
+ * new socket after the backoff, registers and resends its outcomes. */
+static void worker_reconnects_after_silence(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 100);
+    char ident[256], id[65];
+    size_t ident_len = f->ident_len;
+    memcpy(ident, f->ident, ident_len);
+    assert_int_equal(mq_worker_accept(w, 41), 0);
+    copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+
+    f->answer_heartbeats = false;
+    int64_t t0 = now_ms();
+    const msg_t *reg = expect(f, w, MSG_REGISTER, 2000);
+    assert_true(now_ms() - t0 >= 450);     /* 3 beats of silence + backoff */
+    assert_false(f->ident_len == ident_len && memcmp(f->ident, ident, ident_len) == 0);
+    f->answer_heartbeats = true;
+    send_ack(f, reg->msg_id, 100);
+    const msg_t *acc = expect(f, w, MSG_ACCEPT, 1000);
+    assert_string_equal(acc->msg_id, id);
+    send_ack(f, id, 0);
+    expect_unacked(w, 0, 500);
+    assert_true(mq_worker_fd(w) >= 0);
+    mq_worker_destroy(&w);
+}
+
+static int64_t thread_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* With the broker gone (connection down, sends refused), waiting costs no
+ * CPU in any state; when it is back, the worker registers again. */
+static void worker_idles_without_broker(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 100);
+    fake_close(f);
+    int64_t cpu = thread_cpu_ms();
+    pump(w, 1000);                      /* READY, dead, BACKOFF, REGISTERING */
+    cpu = thread_cpu_ms() - cpu;
+    assert_true(cpu < 150);
+    fake_reopen(f);
+    const msg_t *reg = expect(f, w, MSG_REGISTER, 5000);
+    send_ack(f, reg->msg_id, 100);
+    pump(w, 20);
+    mq_worker_destroy(&w);
+}
+
+/* flush waits for acks; events arriving meanwhile are kept for next. */
+static void worker_flush_keeps_events(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    assert_int_equal(mq_worker_flush(w, 0), 0);             /* nothing queued */
+    assert_int_equal(mq_worker_accept(w, 51), 0);
+    char id[65];
+    copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+    assert_int_equal(mq_worker_flush(w, 200), -1);
+    assert_non_null(strstr(mq_strerror(), "unacknowledged"));
+
+    send_dispatch(f, 52);
+    send_escalate(f, "esc-msg-2", 77);
+    send_ack(f, id, 0);
+    assert_int_equal(mq_worker_flush(w, 1000), 0);
+    mq_assignment_t a;
+    mq_escalation_t e;
+    assert_int_equal(mq_worker_next(w, &a, &e, 0), MQ_ASSIGNMENT);
+    assert_int_equal(a.assignment_id, 52);
+    assert_string_equal(a.kase.phone, "+86 138-0000-0000");
+    assert_int_equal(mq_worker_next(w, &a, &e, 0), MQ_ESCALATION);
+    assert_int_equal(e.escalation_id, 77);
+    assert_string_equal(e.street, "城关街道");
+    assert_int_equal(mq_worker_next(w, &a, &e, 0), MQ_NOTHING);
+    mq_worker_destroy(&w);
+}
+
+/* A worker destroyed with a stash and a queue frees them (ASan checks). */
+static void worker_destroy_frees_queues(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    for (uint64_t i = 1; i <= 50; i++)
+        assert_int_equal(mq_worker_accept(w, i), 0);
+    send_dispatch(f, 60);
+    assert_int_equal(mq_worker_flush(w, 100), -1);
+    assert_int_equal(mq_worker_unacked(w), 50);
+    mq_worker_destroy(&w);
+}
+
+/* ---- the intake client ------------------------------------------------ */
+
+typedef enum { SERVE_OK, SERVE_IGNORE_FIRST, SERVE_ERROR, SERVE_STALE_FIRST } serve_mode_t;
+
+typedef struct {
+    fake_t *f;
+    serve_mode_t mode;
+    int replies;                    /* stop after this many replies */
+    int seen;
+    char ids[4][65];                /* msg_ids of the first requests */
+    char service_code[65];
+    char error[256];                /* a bad message from the library */
+} server_t;
+
+static void reply_to(server_t *s)
+{
+    fake_t *f = s->f;
+    msg_t m;
+    if (s->mode == SERVE_ERROR) {
+        send_error(f, f->in.msg_id, ERR_INVALID_VALUE, "case.phone: must be digits");
+        return;
+    }
+    if (s->mode == SERVE_STALE_FIRST && s->seen == 1) {
+        msg_reset(&m, MSG_SUBMIT_OK);
+        SET(&m, MF_RE, re, "someone-else");
+        SET(&m, MF_CASE_ID, case_id, 1);
+        SET(&m, MF_DUPLICATE, duplicate, false);
+        fake_send(f, &m);
+    }
+    if (f->in.cmd != MSG_SUBMIT) {
+        msg_reset(&m, MSG_ACK);
+        SET(&m, MF_RE, re, f->in.msg_id);
+        SET(&m, MF_CASE_ID, case_id, f->in.case_id);
+        SET(&m, MF_STATE, state, STATE_CLOSED);
+        fake_send(f, &m);
+        return;
+    }
+    msg_reset(&m, MSG_SUBMIT_OK);
+    SET(&m, MF_RE, re, f->in.msg_id);
+    SET(&m, MF_CASE_ID, case_id, 999 + (uint64_t)s->seen);    /* 1000 for the first */
+    SET(&m, MF_DUPLICATE, duplicate, false);
+    fake_send(f, &m);
+}
+
+static void *serve(void *arg)
+{
+    server_t *s = arg;
+    int64_t deadline = now_ms() + 5000;
+    int replied = 0;
+    while (replied < s->replies && now_ms() < deadline) {
+        int rc = fake_recv(s->f, 50);
+        if (rc < 0) {
+            snprintf(s->error, sizeof s->error, "%s", s->f->why);
+            break;
+        }
+        if (rc == 0)
+            continue;
+        if (s->seen < 4)
+            strcpy(s->ids[s->seen], s->f->in.msg_id);
+        if (s->seen == 0 && s->f->in.cmd == MSG_SUBMIT)
+            strcpy(s->service_code, s->f->in.kase.service_code);
+        s->seen++;
+        if (s->mode == SERVE_IGNORE_FIRST && s->seen == 1)
+            continue;
+        reply_to(s);
+        replied++;
+    }
+    return NULL;
+}
+
+static void case_for_submit(msg_case_t *c)
+{
+    /* strings only: the client marks them present itself */
+    *c = (msg_case_t){.service_code = "road.pothole", .description = "路面塌陷",
+                      .external_id = "wx-88", .channel = "wechat",
+                      .grid_code = "CG01-XH02-G07"};
+}
+
+/* Run one blocking client call against a server thread. */
+static pthread_t start_server(server_t *s, fake_t *f, serve_mode_t mode, int replies)
+{
+    *s = (server_t){.f = f, .mode = mode, .replies = replies};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, serve, s), 0);
+    return t;
+}
+
+static void join_server(pthread_t t, server_t *s)
+{
+    pthread_join(t, NULL);
+    if (s->error[0])
+        fail_msg("the library sent %s", s->error);
+}
+
+static void client_submits(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    assert_non_null(c);
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_OK, 1);
+    msg_case_t k;
+    case_for_submit(&k);
+    uint64_t case_id = 0;
+    bool dup = true;
+    assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, &dup), 0);
+    join_server(t, &s);
+    assert_int_equal(case_id, 1000);
+    assert_false(dup);
+    assert_int_equal(mq_client_error(c), 0);
+    assert_string_equal(s.service_code, "road.pothole");
+    assert_true(strlen(s.ids[0]) < 32);
+    mq_client_destroy(&c);
+    assert_null(c);
+}
+
+/* The first SUBMIT is lost: the same bytes go again a second later. */
+static void client_resubmits_same_id(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_IGNORE_FIRST, 1);
+    msg_case_t k;
+    case_for_submit(&k);
+    uint64_t case_id = 0;
+    int64_t t0 = now_ms();
+    assert_int_equal(mq_client_submit(c, &k, 3000, &case_id, NULL), 0);
+    assert_true(now_ms() - t0 >= 900);
+    join_server(t, &s);
+    assert_int_equal(s.seen, 2);
+    assert_string_equal(s.ids[0], s.ids[1]);
+    assert_int_equal(case_id, 1001);
+    mq_client_destroy(&c);
+}
+
+static void client_gets_error(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_ERROR, 1);
+    msg_case_t k;
+    case_for_submit(&k);
+    uint64_t case_id = 0;
+    assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), -1);
+    join_server(t, &s);
+    assert_int_equal(mq_client_error(c), ERR_INVALID_VALUE);
+    assert_non_null(strstr(mq_strerror(), "case.phone"));
+    assert_int_equal(case_id, 0);
+    mq_client_destroy(&c);
+}
+
+/* A reply naming another msg_id is stale and dropped. */
+static void client_drops_stale_replies(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_STALE_FIRST, 1);
+    msg_case_t k;
+    case_for_submit(&k);
+    uint64_t case_id = 0;
+    assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), 0);
+    join_server(t, &s);
+    assert_int_equal(case_id, 1000);
+    mq_client_destroy(&c);
+}
+
+static void client_times_out(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    msg_case_t k;
+    case_for_submit(&k);
+    int64_t t0 = now_ms();
+    assert_int_equal(mq_client_submit(c, &k, 300, NULL, NULL), -1);
+    assert_true(now_ms() - t0 >= 290);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(mq_client_error(c), 0);
+    assert_non_null(strstr(mq_strerror(), "no reply"));
+    k.channel = NULL;               /* a required field: refused before sending */
+    assert_int_equal(mq_client_submit(c, &k, 300, NULL, NULL), -1);
+    assert_non_null(strstr(mq_strerror(), "channel"));
+    assert_int_equal(mq_client_submit(c, NULL, 300, NULL, NULL), -1);
+    mq_client_destroy(&c);
+    assert_null(mq_client_new("no-endpoint"));
+}
+
+/* Many submissions in flight; replies matched by re, in any order. */
+static void client_windowed(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    msg_case_t k;
+    case_for_submit(&k);
+    char ids[3][32];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(mq_client_send_submit(c, &k, ids[i]), 0);
+    assert_string_not_equal(ids[0], ids[1]);
+    assert_string_not_equal(ids[1], ids[2]);
+    char got[3][65];
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fake_get(f, 1000), 1);
+        strcpy(got[i], f->in.msg_id);
+        assert_string_equal(got[i], ids[i]);
+    }
+    for (int i = 2; i >= 0; i--) {
+        msg_t m;
+        msg_reset(&m, MSG_SUBMIT_OK);
+        SET(&m, MF_RE, re, got[i]);
+        SET(&m, MF_CASE_ID, case_id, 500 + (uint64_t)i);
+        SET(&m, MF_DUPLICATE, duplicate, false);
+        fake_send(f, &m);
+    }
+    send_error(f, got[0], ERR_RATE_LIMITED, "slow down");
+    for (int i = 2; i >= 0; i--) {
+        msg_t r;
+        assert_int_equal(mq_client_recv(c, &r, 1000), 1);
+        assert_int_equal(r.cmd, MSG_SUBMIT_OK);
+        assert_string_equal(r.re, ids[i]);
+        assert_int_equal(r.case_id, 500 + (uint64_t)i);
+    }
+    msg_t r;
+    assert_int_equal(mq_client_recv(c, &r, 1000), 1);
+    assert_int_equal(r.cmd, MSG_ERROR);
+    assert_int_equal(mq_client_error(c), ERR_RATE_LIMITED);
+    assert_int_equal(mq_client_recv(c, &r, 50), 0);
+    mq_client_destroy(&c);
+}
+
+/* FEEDBACK gets a msg_id when it has none, and its ACK back. */
+static void client_requests(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_OK, 1);
+    msg_t req, reply;
+    msg_reset(&req, MSG_FEEDBACK);
+    req.case_id = 1000;
+    req.rating = RATING_SATISFIED;
+    req.comment = "很满意";
+    assert_int_equal(mq_client_request(c, &req, &reply, 2000), 0);
+    join_server(t, &s);
+    assert_non_null(req.msg_id);
+    assert_string_equal(req.msg_id, s.ids[0]);
+    assert_int_equal(reply.cmd, MSG_ACK);
+    assert_string_equal(reply.re, req.msg_id);
+    assert_int_equal(reply.state, STATE_CLOSED);
+
+    msg_t bad;
+    msg_reset(&bad, MSG_SUBMIT);
+    assert_int_equal(mq_client_request(c, &bad, &reply, 100), -1);
+    msg_reset(&bad, MSG_CANCEL);        /* no case_id, no reason */
+    assert_int_equal(mq_client_request(c, &bad, &reply, 100), -1);
+    assert_non_null(strstr(mq_strerror(), "required"));
+    mq_client_destroy(&c);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(worker_rejects_bad_arguments),
+        T(worker_registers),
+        T(worker_ids_are_unique_and_short),
+        T(worker_waits_for_broker),
+        T(worker_fd_loop),
+        T(worker_receives_events),
+        T(worker_acknowledges_escalations),
+        T(worker_checks_outcomes),
+        T(worker_resends_unacked),
+        T(worker_retries_and_refuses),
+        T(worker_reregisters),
+        T(worker_heartbeats_when_idle),
+        T(worker_reconnects_after_silence),
+        T(worker_idles_without_broker),
+        T(worker_flush_keeps_events),
+        T(worker_destroy_frees_queues),
+        T(client_submits),
+        T(client_resubmits_same_id),
+        T(client_gets_error),
+        T(client_drops_stale_replies),
+        T(client_times_out),
+        T(client_windowed),
+        T(client_requests),
+    };
+#undef T
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,330 @@
+/*
+ * mq_client.c - the intake half of libminqing: submit cases and send the
+ * requests that follow them (FEEDBACK, CLOSE, REASSIGN, CANCEL).
+ *
+ * Every request carries a msg_id, and a lost request or a lost reply looks the
+ * same to the sender, so the answer to both is to send the same bytes again:
+ * the broker applies a msg_id once and answers repeats from memory. The
+ * blocking calls therefore resend their request every second until the reply
+ * whose `re` names it arrives or the caller's timeout passes; replies naming
+ * anything else are answers to requests already given up on, and are dropped.
+ * For throughput, mq_client_send_submit and mq_client_recv let the caller keep
+ * many submissions in flight and match replies itself.
+ *
+ * The context and socket are made in mq_client_new (one context per client,
+ * nothing shared). Unlike the worker's, the socket has no ZMQ_IMMEDIATE: a
+ * request made before the connection is up (just after mq_client_new, or
+ * while the broker restarts) waits in ZeroMQ's queue instead of failing, and
+ * the copies a resend adds are harmless because of the msg_id. The encoded
+ * request stays in the codec's buffer while it is being resent; replies decode
+ * into the same codec's arena, which is separate.
+ *
+ * Callers fill msg_case_t and msg_t without setting `present` bits for
+ * strings and ids: a non-NULL string or a non-zero id or enum is taken as
+ * present (none of those fields has 0 or NULL as a valid value). Bits the
+ * caller did set are kept, which is how lat/long (0 is a place) are given.
+ */
+#include "minqing.h"
+#include "mq_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define RESEND_EVERY_MS 1000
+
+struct mq_client_t {
+    void *ctx, *sock;
+    codec_t *codec;
+    zmq_msg_t part[3];
+    msg_t in;                       /* the last reply; strings in the codec */
+    mq_ids_t ids;
+    char id[MQ_CLIENT_ID_SIZE];     /* msg_id of the submission in flight */
+    char req_id[MQ_CLIENT_ID_SIZE]; /* msg_id given to a request without one */
+    codec_frame_t out[3];           /* the encoded request, for resending */
+    msg_err_t error;
+    unsigned malformed;
+};
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+static int open_socket(mq_client_t *self, const char *endpoint)
+{
+    if (!(self->codec = codec_new()))
+        return mq_fail("out of memory");
+    if (!(self->ctx = zmq_ctx_new()))
+        return mq_fail("cannot create a zmq context: %s", zmq_strerror(errno));
+    if (!(self->sock = mq_dealer_new(self->ctx, false)))
+        return -1;
+    if (zmq_connect(self->sock, endpoint))
+        return mq_fail("cannot connect to %s: %s", endpoint, zmq_strerror(errno));
+    return 0;
+}
+
+mq_client_t *mq_client_new(const char *endpoint)
+{
+    if (!endpoint || !strstr(endpoint, "://")) {
+        mq_fail("mq_client_new: need an endpoint such as tcp://host:port");
+        return NULL;
+    }
+    mq_client_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return mq_fail("out of memory"), NULL;
+    for (int i = 0; i < 3; i++)
+        zmq_msg_init(&self->part[i]);
+    mq_ids_init(&self->ids, NULL);
+    if (open_socket(self, endpoint))
+        mq_client_destroy(&self);
+    return self;
+}
+
+void mq_client_destroy(mq_client_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    mq_client_t *self = *self_p;
+    mq_socket_close(&self->sock);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    for (int i = 0; i < 3; i++)
+        zmq_msg_close(&self->part[i]);
+    codec_destroy(&self->codec);
+    free(self);
+    *self_p = NULL;
+}
+
+msg_err_t mq_client_error(const mq_client_t *self)
+{
+    return self ? self->error : MSG_OK;
+}
+
+/* ---- building requests ----------------------------------------------- */
+
+/* A non-NULL string is a present field: callers need not set those bits. */
+static void mark_case_strings(msg_case_t *c)
+{
+    static const struct { msg_case_field_t bit; size_t off; } strs[] = {
+        {CF_SERVICE_CODE, offsetof(msg_case_t, service_code)},
+        {CF_DESCRIPTION, offsetof(msg_case_t, description)},
+        {CF_ADDRESS_STRING, offsetof(msg_case_t, address_string)},
+        {CF_FIRST_NAME, offsetof(msg_case_t, first_name)},
+        {CF_LAST_NAME, offsetof(msg_case_t, last_name)},
+        {CF_PHONE, offsetof(msg_case_t, phone)},
+        {CF_EMAIL, offsetof(msg_case_t, email)},
+        {CF_MEDIA_URL, offsetof(msg_case_t, media_url)},
+        {CF_REQUESTED_DATETIME, offsetof(msg_case_t, requested_datetime)},
+        {CF_EXTERNAL_ID, offsetof(msg_case_t, external_id)},
+        {CF_CHANNEL, offsetof(msg_case_t, channel)},
+        {CF_GRID_CODE, offsetof(msg_case_t, grid_code)},
+    };
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+        if (*(const char *const *)(const void *)((const char *)c + strs[i].off))
+            MSG_SET(c, strs[i].bit);
+}
+
+/* The same for a request: a set field is a present field (0 and NULL are
+ * never valid values of these fields). */
+static void mark_request_fields(msg_t *r)
+{
+    if (r->case_id)
+        MSG_SET(r, MF_CASE_ID);
+    if (r->comment)
+        MSG_SET(r, MF_COMMENT);
+    if (r->department)
+        MSG_SET(r, MF_DEPARTMENT);
+    if (r->rating != RATING_NONE)
+        MSG_SET(r, MF_RATING);
+    if (r->cancel_reason != CANCEL_NONE)
+        MSG_SET(r, MF_CANCEL_REASON);
+}
+
+static int encode(mq_client_t *self, const msg_t *m)
+{
+    codec_error_t err;
+    if (codec_encode(self->codec, m, self->out, &err))
+        return mq_fail("%s: %s", msg_cmd_name(m->cmd), err.reason);
+    return 0;
+}
+
+static int send_out(mq_client_t *self)
+{
+    if (mq_send_frames(self->sock, self->out))
+        return mq_fail("send: %s", zmq_strerror(errno));
+    return 0;
+}
+
+/* Encode SUBMIT {msg_id, case} with a fresh id into self->out. */
+static int encode_submit(mq_client_t *self, const msg_case_t *kase)
+{
+    if (!kase)
+        return mq_fail("SUBMIT: no case");
+    msg_t m;
+    msg_reset(&m, MSG_SUBMIT);
+    mq_ids_next(&self->ids, self->id, sizeof self->id);
+    m.msg_id = self->id;
+    m.kase = *kase;
+    mark_case_strings(&m.kase);
+    MSG_SET(&m, MF_MSG_ID), MSG_SET(&m, MF_CASE);
+    return encode(self, &m);
+}
+
+/* ---- replies --------------------------------------------------------- */
+
+static bool is_reply(msg_cmd_t cmd)
+{
+    return cmd == MSG_SUBMIT_OK || cmd == MSG_ACK || cmd == MSG_ERROR;
+}
+
+/* Read one reply that is waiting into self->in: 1 when one came, 0 when none
+ * is waiting, -1 on error. Malformed messages and non-replies are skipped. */
+static int read_reply(mq_client_t *self)
+{
+    codec_frame_t frames[3];
+    codec_error_t err;
+    size_t n;
+    int rc;
+    while ((rc = mq_recv_frames(self->sock, self->part, frames, &n)) == 1) {
+        if (n != 3 || codec_decode(self->codec, frames, n, &self->in, &err))
+            self->malformed++;
+        else if (is_reply(self->in.cmd))
+            return 1;
+    }
+    return rc;
+}
+
+/* Send self->out and wait for the reply naming `id`, resending every second.
+ * 1 with the reply in self->in, 0 on timeout, -1 on error. */
+static int exchange(mq_client_t *self, const char *id, int timeout_ms)
+{
+    int64_t deadline = mq_deadline(timeout_ms);
+    int64_t resend = mq_now() + RESEND_EVERY_MS;
+    if (send_out(self))
+        return -1;
+    for (;;) {
+        int rc;
+        while ((rc = read_reply(self)) == 1)
+            if (MSG_HAS(&self->in, MF_RE) && strcmp(self->in.re, id) == 0)
+                return 1;           /* else a stale reply: dropped */
+        if (rc < 0)
+            return -1;
+        int64_t now = mq_now();
+        if (now >= deadline)
+            return 0;
+        if (now >= resend) {
+            send_out(self);         /* a failed resend is one more loss */
+            resend = now + RESEND_EVERY_MS;
+        }
+        int64_t wake = resend < deadline ? resend : deadline;
+        if (mq_poll(self->sock, ZMQ_POLLIN, wake - now) < 0)
+            return -1;
+    }
+}
+
+/* Judge the reply in self->in to a request that wants `want`. */
+static int verdict(mq_client_t *self, const char *what, msg_cmd_t want)
+{
+    const msg_t *r = &self->in;
+    if (r->cmd == MSG_ERROR) {
+        self->error = (msg_err_t)r->code;
+        return mq_fail("%s refused: %s (%u): %s", what, msg_err_name(self->error), r->code,
+                       r->reason_text);
+    }
+    if (r->cmd != want)
+        return mq_fail("%s: the broker answered %s", what, msg_cmd_name(r->cmd));
+    return 0;
+}
+
+static int timed_out(const char *what, const char *id, int timeout_ms)
+{
+    errno = ETIMEDOUT;
+    return mq_fail("%s %s: no reply within %d ms", what, id, timeout_ms);
+}
+
+/* ---- the API --------------------------------------------------------- */
+
+int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
+                     uint64_t *case_id, bool *duplicate)
+{
+    if (!self)
+        return mq_fail("mq_client_submit: client is NULL");
+    self->error = MSG_OK;
+    if (encode_submit(self, kase))
+        return -1;
+    int rc = exchange(self, self->id, timeout_ms);
+    if (rc <= 0)
+        return rc < 0 ? -1 : timed_out("SUBMIT", self->id, timeout_ms);
+    if (verdict(self, "SUBMIT", MSG_SUBMIT_OK))
+        return -1;
+    if (case_id)
+        *case_id = self->in.case_id;
+    if (duplicate)
+        *duplicate = self->in.duplicate;
+    return 0;
+}
+
+int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_id)
+{
+    if (!self || !msg_id)
+        return mq_fail("mq_client_send_submit: client and msg_id buffer are required");
+    self->error = MSG_OK;
+    if (encode_submit(self, kase) || send_out(self))
+        return -1;
+    memcpy(msg_id, self->id, sizeof self->id);
+    return 0;
+}
+
+int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms)
+{
+    if (!self || !reply)
+        return mq_fail("mq_client_recv: client and reply are required");
+    self->error = MSG_OK;
+    int64_t deadline = mq_deadline(timeout_ms);
+    for (;;) {
+        int rc = read_reply(self);
+        if (rc < 0)
+            return -1;
+        if (rc == 1) {
+            if (self->in.cmd == MSG_ERROR)
+                self->error = (msg_err_t)self->in.code;
+            *reply = self->in;
+            return 1;
+        }
+        int64_t now = mq_now();
+        if (now >= deadline)
+            return 0;
+        if (mq_poll(self->sock, ZMQ_POLLIN, deadline == INT64_MAX ? -1 : deadline - now) < 0)
+            return -1;
+    }
+}
+
+static bool is_request(msg_cmd_t cmd)
+{
+    return cmd == MSG_FEEDBACK || cmd == MSG_CLOSE || cmd == MSG_REASSIGN ||
+           cmd == MSG_CANCEL;
+}
+
+int mq_client_request(mq_client_t *self, msg_t *request, msg_t *reply, int timeout_ms)
+{
+    if (!self || !request)
+        return mq_fail("mq_client_request: client and request are required");
+    self->error = MSG_OK;
+    const char *what = msg_cmd_name(request->cmd);
+    if (!is_request(request->cmd))
+        return mq_fail("mq_client_request: %s is not FEEDBACK, CLOSE, REASSIGN or CANCEL",
+                       what ? what : "an unknown command");
+    if (!request->msg_id || !*request->msg_id) {
+        mq_ids_next(&self->ids, self->req_id, sizeof self->req_id);
+        request->msg_id = self->req_id;
+    }
+    MSG_SET(request, MF_MSG_ID);
+    mark_request_fields(request);
+    if (encode(self, request))
+        return -1;
+    int rc = exchange(self, request->msg_id, timeout_ms);
+    if (rc <= 0)
+        return rc < 0 ? -1 : timed_out(what, request->msg_id, timeout_ms);
+    if (reply)
+        *reply = self->in;
+    return verdict(self, what, MSG_ACK);
+}

@@ -1,0 +1,171 @@
+/*
+ * mq_common.c - the common core of libminqing: error text, msg_ids, the clock,
+ * and frame I/O on ZeroMQ sockets.
+ *
+ * The worker (mq_worker.c) and the intake client (mq_client.c) both speak
+ * protocol v1 through the codec over DEALER sockets; what they have in common
+ * lives here so that each half reads as its own state machine.
+ *
+ * msg_ids must never repeat, even after the adapter restarts, because the
+ * broker answers a repeated msg_id from its memory instead of applying the
+ * message again. An id is "<tag>-<pid>-<32 random bits>-<counter>" (hex): the
+ * pid separates processes alive at the same time, the random part separates a
+ * process from its predecessors with the same pid, the counter orders one
+ * process's messages.
+ */
+#include "minqing.h"
+#include "mq_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Thread_local char last_error[256];
+
+const char *mq_strerror(void)
+{
+    return last_error[0] ? last_error : "no error";
+}
+
+int mq_fail(const char *fmt, ...)
+{
+    int saved = errno;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    va_end(ap);
+    errno = saved;
+    return -1;
+}
+
+/* ---- msg_ids ---------------------------------------------------------- */
+
+/* 32 bits from the kernel; a clock-and-address mix only if both sources fail. */
+static uint32_t random32(void)
+{
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof r, GRND_NONBLOCK) == (ssize_t)sizeof r)
+        return r;
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, &r, sizeof r);
+        close(fd);
+        if (n == (ssize_t)sizeof r)
+            return r;
+    }
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec ^ (uint32_t)(uintptr_t)&r;
+}
+
+void mq_ids_init(mq_ids_t *ids, const char *tag)
+{
+    unsigned pid = (unsigned)getpid();
+    uint32_t r = random32();
+    if (tag && *tag)
+        snprintf(ids->prefix, sizeof ids->prefix, "%.*s-%x-%08" PRIx32 "-",
+                 MQ_ID_TAG_MAX, tag, pid, r);
+    else
+        snprintf(ids->prefix, sizeof ids->prefix, "%x-%08" PRIx32 "-", pid, r);
+    ids->counter = 0;
+}
+
+void mq_ids_next(mq_ids_t *ids, char *out, size_t size)
+{
+    snprintf(out, size, "%s%" PRIx64, ids->prefix, ++ids->counter);
+}
+
+/* ---- time ------------------------------------------------------------- */
+
+int64_t mq_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t mq_deadline(int timeout_ms)
+{
+    return timeout_ms < 0 ? INT64_MAX : mq_now() + timeout_ms;
+}
+
+/* ---- sockets ---------------------------------------------------------- */
+
+void *mq_dealer_new(void *ctx, bool immediate)
+{
+    void *sock = zmq_socket(ctx, ZMQ_DEALER);
+    if (!sock) {
+        mq_fail("cannot create a socket: %s", zmq_strerror(errno));
+        return NULL;
+    }
+    int linger = 0, on = 1;
+    zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    if (immediate)
+        zmq_setsockopt(sock, ZMQ_IMMEDIATE, &on, sizeof on);
+    return sock;
+}
+
+void mq_socket_close(void **sock_p)
+{
+    if (*sock_p)
+        zmq_close(*sock_p);
+    *sock_p = NULL;
+}
+
+int mq_send_frames(void *sock, const codec_frame_t frames[3])
+{
+    /* ZeroMQ takes a multipart message whole or not at all, so only the
+     * first frame can fail with EAGAIN. */
+    if (zmq_send(sock, frames[0].data, frames[0].size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(sock, frames[1].data, frames[1].size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0 ||
+        zmq_send(sock, frames[2].data, frames[2].size, ZMQ_DONTWAIT) < 0)
+        return -1;
+    return 0;
+}
+
+int mq_send_body(void *sock, msg_cmd_t cmd, const void *body, size_t size)
+{
+    const char *name = msg_cmd_name(cmd);
+    codec_frame_t frames[3] = {
+        {MSG_SIGNATURE, strlen(MSG_SIGNATURE)}, {name, strlen(name)}, {body, size}};
+    return mq_send_frames(sock, frames);
+}
+
+int mq_recv_frames(void *sock, zmq_msg_t part[3], codec_frame_t frames[3], size_t *nframes)
+{
+    size_t n = 0;
+    bool more = true;
+    while (more) {
+        /* frames past the third are read into the last slot and dropped */
+        zmq_msg_t *m = &part[n < 3 ? n : 2];
+        if (zmq_msg_recv(m, sock, ZMQ_DONTWAIT) < 0) {
+            if (errno == EAGAIN && n == 0)
+                return 0;
+            return mq_fail("receive: %s", zmq_strerror(errno));
+        }
+        if (n < 3)
+            frames[n] = (codec_frame_t){zmq_msg_data(m), zmq_msg_size(m)};
+        more = zmq_msg_more(m);
+        n++;
+    }
+    *nframes = n;
+    return 1;
+}
+
+int mq_poll(void *sock, short events, int64_t wait_ms)
+{
+    zmq_pollitem_t item = {.socket = sock, .events = events};
+    long wait = wait_ms < 0 ? -1 : wait_ms > 3600000 ? 3600000 : (long)wait_ms;
+    int rc = zmq_poll(&item, 1, wait);
+    if (rc < 0 && errno == EINTR)
+        return mq_fail("interrupted by a signal");
+    if (rc < 0)
+        return mq_fail("poll: %s", zmq_strerror(errno));
+    return rc > 0 ? item.revents : 0;
+}

@@ -1,0 +1,71 @@
+/*
+ * mq_internal.h - what the two halves of libminqing share: the thread-local
+ * error text, msg_id generation, the monotonic clock and moving protocol
+ * messages on and off a ZeroMQ socket.
+ *
+ * Not installed and not part of the API: mq_worker.c and mq_client.c include
+ * it, mq_common.c implements it. Every helper is non-blocking; waiting is done
+ * by the callers, who know their deadlines.
+ */
+#ifndef MQ_INTERNAL_H
+#define MQ_INTERNAL_H
+
+#include "codec.h"
+#include "msg.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <zmq.h>
+
+#define MQ_ID_SIZE 65           /* a msg_id: at most 64 printable ASCII + NUL */
+#define MQ_CLIENT_ID_SIZE 32    /* client ids fit mq_client_send_submit's buffer */
+#define MQ_ID_TAG_MAX 24        /* characters of the department kept in an id */
+
+/* Generates msg_ids "<tag>-<pid hex>-<random hex>-<counter hex>" (or without
+ * the tag), unique across restarts thanks to the random part. */
+typedef struct {
+    char prefix[48];
+    uint64_t counter;
+} mq_ids_t;
+
+/* Start a generator; `tag` may be NULL and is cut to MQ_ID_TAG_MAX chars. */
+void mq_ids_init(mq_ids_t *ids, const char *tag);
+/* Write the next id into out (size bytes, at least MQ_CLIENT_ID_SIZE). */
+void mq_ids_next(mq_ids_t *ids, char *out, size_t size);
+
+/* Milliseconds on the monotonic clock. */
+int64_t mq_now(void);
+
+/* Record why the call failed, for mq_strerror(); returns -1. errno survives. */
+int mq_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A DEALER socket with ZMQ_LINGER 0, not yet connected; with `immediate`,
+ * ZMQ_IMMEDIATE too (nothing is queued for a connection that is not up).
+ * NULL with the reason recorded. */
+void *mq_dealer_new(void *ctx, bool immediate);
+/* Close a socket (NULL is fine) and set *sock_p to NULL. */
+void mq_socket_close(void **sock_p);
+
+/* Send three frames without blocking. 0 when queued; -1 when not (errno says
+ * why: EAGAIN when the send queue is full). Nothing is recorded: callers that
+ * retry anyway treat a failed send as a lost message. */
+int mq_send_frames(void *sock, const codec_frame_t frames[3]);
+/* The same for a stored body under a command name. */
+int mq_send_body(void *sock, msg_cmd_t cmd, const void *body, size_t size);
+
+/* Receive one message without blocking into part[] (initialised zmq_msg_t's,
+ * reused from call to call) and point frames[] at it. 1 when one came (with
+ * *nframes, more than 3 when the sender sent too many), 0 when none is
+ * waiting, -1 on a socket error (recorded). */
+int mq_recv_frames(void *sock, zmq_msg_t part[3], codec_frame_t frames[3], size_t *nframes);
+
+/* Wait up to wait_ms (-1: forever) for `events` on sock. The events that
+ * occurred (ZMQ_POLLIN, ZMQ_POLLOUT), 0 on timeout, -1 on error (recorded;
+ * errno EINTR when a signal came). */
+int mq_poll(void *sock, short events, int64_t wait_ms);
+
+/* Deadline for a timeout in ms (-1: none, INT64_MAX). */
+int64_t mq_deadline(int timeout_ms);
+
+#endif

@@ -1,0 +1,860 @@
+/*
+ * mq_worker.c - the worker half of libminqing: one department adapter's
+ * session with the broker, kept alive across broker restarts and network loss.
+ *
+ * A worker is a small state machine, driven only from inside mq_worker_next,
+ * mq_worker_flush and the outcome calls (there is no background thread):
+ *
+ *   BACKOFF --timer: connect--> REGISTERING --ACK re=REGISTER--> READY
+ *      ^                          |    ^                          |
+ *      +--- silence (3 beats) ----+    +-- DISCONNECT, ERROR 200 -+
+ *      +------------------------ silence ------------------------+
+ *
+ * REGISTER is resent every second (same msg_id) until acknowledged. The
+ * socket has ZMQ_IMMEDIATE, so nothing queues for a connection that is not up:
+ * a REGISTER that finds no connection is sent as soon as the socket becomes
+ * writable. In READY a HEARTBEAT goes out whenever nothing else did for
+ * heartbeat_ms; anything received counts as a sign of life, and 3 heartbeats
+ * of silence mean the broker is gone: the socket is closed (queued messages
+ * dropped, LINGER 0) and a new one connects after a backoff of 250 ms doubling
+ * to 8 s. While registering, the broker is given at least 3 s.
+ *
+ * Outcomes (ACCEPT ... RETURNED) are queued in creation order and stay there
+ * until the broker acknowledges their msg_id. They are sent when READY,
+ * resent 5 s after each send, 1 s after an ERROR 5xx, 301 or 302, and all at
+ * once after every registration; any other ERROR (1xx-3xx) drops one and
+ * counts it as refused, with its reason left in mq_strerror. Queue nodes are
+ * recycled, so steady traffic does not allocate. ACKs usually come back in
+ * order, so the search from the head is short.
+ *
+ * Escalations work the other way round (PROTOCOL.md 5.16): the broker resends
+ * an ESCALATE until it gets ACK {re = its msg_id}, and nobody answers that
+ * ACK. So the ACK is sent once, not queued; if it is lost, the copy that
+ * follows is acknowledged again here without bothering the adapter. Copies of
+ * an escalation already handed out are not handed out again (the last
+ * MAX_ESCALATIONS escalation_ids are remembered).
+ *
+ * The socket changes on every reconnect, and with it mq_worker_fd's answer.
+ * The zmq context and socket are created on first use, not in mq_worker_new,
+ * so an adapter may fork (daemonise) after creating its worker. One context
+ * per worker: nothing is shared between objects or threads.
+ *
+ * Strings of a returned assignment point into a codec's arena. Two codecs take
+ * turns: after an event is returned, decoding moves to the other one, so
+ * mq_worker_flush and the outcome calls never overwrite the strings the
+ * adapter is still reading. Events that arrive during a flush are kept as raw
+ * bodies and decoded when mq_worker_next hands them out.
+ */
+#include "minqing.h"
+#include "mq_internal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REGISTER_EVERY_MS    1000   /* REGISTER resend while unanswered */
+#define RESEND_AFTER_MS      5000   /* an outcome not acknowledged */
+#define RETRY_AFTER_MS       1000   /* after an ERROR 5xx, 301 or 302 */
+#define DEFAULT_HEARTBEAT_MS 1000   /* until the broker's ACK names one */
+#define LIVENESS             3      /* heartbeats of silence = broker dead */
+#define BACKOFF_MIN_MS       250
+#define BACKOFF_MAX_MS       8000
+#define DISCONNECT_LINGER_MS 100    /* destroy: time for DISCONNECT to leave */
+#define MAX_ESCALATIONS      1024   /* escalations remembered for their ack */
+
+typedef enum { W_BACKOFF, W_REGISTERING, W_READY } wstate_t;
+
+/* A queued outcome: its encoded body, kept for resending. */
+typedef struct outcome_s {
+    struct outcome_s *next;
+    msg_cmd_t cmd;
+    uint64_t assignment_id;         /* for error text */
+    int64_t due;                    /* next send (ms); 0: at registration */
+    char msg_id[MQ_ID_SIZE];
+    char *body;
+    size_t size, cap;
+} outcome_t;
+
+/* An event received during mq_worker_flush, waiting for mq_worker_next. */
+typedef struct event_s {
+    struct event_s *next;
+    msg_cmd_t cmd;
+    size_t size;
+    char body[];
+} event_t;
+
+/* An escalation handed out: the ACK needs the msg_id of its latest copy. */
+typedef struct {
+    uint64_t escalation_id;         /* 0: free slot */
+    bool acked;                     /* by the adapter */
+    char msg_id[MQ_ID_SIZE];
+} esc_ref_t;
+
+struct mq_worker_t {
+    char *endpoint, *department, *name;
+    unsigned capacity;
+    void *ctx, *sock;               /* created on first use */
+    codec_t *codec[2];
+    int rx;                         /* codec that decodes next */
+    zmq_msg_t part[3];
+    msg_t in;
+    wstate_t state;
+    bool started;
+    bool reg_blocked;               /* REGISTER found no connection: wait POLLOUT */
+    char refusal[200];              /* registration refused: why */
+    char reg_id[MQ_ID_SIZE];
+    uint32_t heartbeat_ms;
+    int64_t last_send, last_recv, reg_due, reconnect_at, backoff_ms;
+    mq_ids_t ids;
+    outcome_t *head, **tail, *spare;
+    unsigned unacked, refused, malformed;
+    event_t *stash, **stash_tail;
+    esc_ref_t *escs;                /* ring of MAX_ESCALATIONS, lazily */
+    size_t esc_next;
+};
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+static bool valid_args(const char *endpoint, const char *department, unsigned capacity)
+{
+    return endpoint && strstr(endpoint, "://") && department && *department &&
+           capacity >= 1 && capacity <= 10000;
+}
+
+static void register_msg(const mq_worker_t *self, msg_t *m)
+{
+    msg_reset(m, MSG_REGISTER);
+    m->msg_id = self->reg_id;
+    m->department = self->department;
+    m->capacity = self->capacity;
+    MSG_SET(m, MF_MSG_ID), MSG_SET(m, MF_DEPARTMENT), MSG_SET(m, MF_CAPACITY);
+    if (self->name) {
+        m->worker = self->name;
+        MSG_SET(m, MF_WORKER);
+    }
+}
+
+/* Encode m and decode it again: the decoder's checks (lengths, charsets,
+ * ranges) catch a bad field here rather than as a refusal from the broker. */
+static int encode_checked(mq_worker_t *self, msg_t *m, codec_frame_t frames[3])
+{
+    codec_error_t err;
+    msg_t check;
+    if (codec_encode(self->codec[0], m, frames, &err) ||
+        codec_decode(self->codec[self->rx], frames, 3, &check, &err))
+        return mq_fail("%s: %s", msg_cmd_name(m->cmd), err.reason);
+    return 0;
+}
+
+mq_worker_t *mq_worker_new(const char *endpoint, const char *department,
+                           unsigned capacity, const char *name)
+{
+    if (!valid_args(endpoint, department, capacity)) {
+        mq_fail("mq_worker_new: need an endpoint, a department and a capacity of 1..10000");
+        return NULL;
+    }
+    mq_worker_t *self = calloc(1, sizeof *self);
+    if (!self)
+        return mq_fail("out of memory"), NULL;
+    self->endpoint = strdup(endpoint);
+    self->department = strdup(department);
+    self->name = name && *name ? strdup(name) : NULL;
+    self->codec[0] = codec_new();
+    self->codec[1] = codec_new();
+    self->capacity = capacity;
+    self->tail = &self->head;
+    self->stash_tail = &self->stash;
+    self->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
+    self->backoff_ms = BACKOFF_MIN_MS;
+    for (int i = 0; i < 3; i++)
+        zmq_msg_init(&self->part[i]);
+    msg_t m;
+    codec_frame_t frames[3];
+    if (!self->endpoint || !self->department || (name && *name && !self->name) ||
+        !self->codec[0] || !self->codec[1]) {
+        mq_fail("out of memory");
+        mq_worker_destroy(&self);
+    } else {
+        strcpy(self->reg_id, "check");
+        register_msg(self, &m);
+        if (encode_checked(self, &m, frames))   /* department, name */
+            mq_worker_destroy(&self);
+    }
+    return self;
+}
+
+static void free_outcomes(outcome_t *o)
+{
+    while (o) {
+        outcome_t *next = o->next;
+        free(o->body);
+        free(o);
+        o = next;
+    }
+}
+
+/* Tell the broker we leave, and give the message a moment to go out. */
+static void say_goodbye(mq_worker_t *self)
+{
+    msg_t m;
+    codec_frame_t frames[3];
+    codec_error_t err;
+    msg_reset(&m, MSG_DISCONNECT);
+    if (codec_encode(self->codec[0], &m, frames, &err) == 0 &&
+        mq_send_frames(self->sock, frames) == 0) {
+        int linger = DISCONNECT_LINGER_MS;
+        zmq_setsockopt(self->sock, ZMQ_LINGER, &linger, sizeof linger);
+    }
+}
+
+void mq_worker_destroy(mq_worker_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    mq_worker_t *self = *self_p;
+    if (self->sock && self->state != W_BACKOFF)
+        say_goodbye(self);
+    mq_socket_close(&self->sock);
+    if (self->ctx)
+        zmq_ctx_term(self->ctx);
+    free_outcomes(self->head);
+    free_outcomes(self->spare);
+    while (self->stash) {
+        event_t *next = self->stash->next;
+        free(self->stash);
+        self->stash = next;
+    }
+    for (int i = 0; i < 3; i++)
+        zmq_msg_close(&self->part[i]);
+    codec_destroy(&self->codec[0]);
+    codec_destroy(&self->codec[1]);
+    free(self->escs);
+    free(self->endpoint);
+    free(self->department);
+    free(self->name);
+    free(self);
+    *self_p = NULL;
+}
+
+/* First use: the context and an unconnected socket; the first service pass
+ * connects at once (BACKOFF with a timer already due). */
+static int start(mq_worker_t *self)
+{
+    if (self->started)
+        return 0;
+    self->ctx = zmq_ctx_new();
+    if (!self->ctx)
+        return mq_fail("cannot create a zmq context: %s", zmq_strerror(errno));
+    self->sock = mq_dealer_new(self->ctx, true);
+    if (!self->sock)
+        return -1;
+    mq_ids_init(&self->ids, self->department);
+    self->state = W_BACKOFF;
+    self->reconnect_at = mq_now();
+    self->started = true;
+    return 0;
+}
+
+/* ---- sending --------------------------------------------------------- */
+
+/* Send a message built on the spot; a failed send is a lost message, which
+ * the protocol's resends already cover. -1 (errno EAGAIN: no connection)
+ * when it was not sent. */
+static int send_msg(mq_worker_t *self, const msg_t *m, int64_t now)
+{
+    codec_frame_t frames[3];
+    codec_error_t err;
+    if (codec_encode(self->codec[0], m, frames, &err) || mq_send_frames(self->sock, frames))
+        return -1;
+    self->last_send = now;
+    return 0;
+}
+
+static void send_register(mq_worker_t *self, int64_t now)
+{
+    msg_t m;
+    register_msg(self, &m);
+    self->reg_blocked = send_msg(self, &m, now) && errno == EAGAIN;
+    self->reg_due = now + REGISTER_EVERY_MS;
+}
+
+/* Start a registration round with a new msg_id; outcomes wait for its ACK. */
+static void begin_registration(mq_worker_t *self, int64_t now)
+{
+    mq_ids_next(&self->ids, self->reg_id, sizeof self->reg_id);
+    self->state = W_REGISTERING;
+    send_register(self, now);
+}
+
+static void send_outcome(mq_worker_t *self, outcome_t *o, int64_t now)
+{
+    if (mq_send_body(self->sock, o->cmd, o->body, o->size) == 0)
+        self->last_send = now;
+    o->due = now + RESEND_AFTER_MS;
+}
+
+static void send_due_outcomes(mq_worker_t *self, int64_t now)
+{
+    for (outcome_t *o = self->head; o; o = o->next)
+        if (o->due <= now)
+            send_outcome(self, o, now);
+}
+
+/* A heartbeat that finds no connection is lost, not retried before the next
+ * is due: the attempt resets the clock, or the loop would spin on it. */
+static void send_heartbeat(mq_worker_t *self, int64_t now)
+{
+    msg_t m;
+    msg_reset(&m, MSG_HEARTBEAT);
+    send_msg(self, &m, now);
+    self->last_send = now;
+}
+
+/* ---- connection ------------------------------------------------------ */
+
+/* The broker seems dead: drop the socket and everything queued on it, and
+ * connect a fresh one after the backoff. */
+static int reconnect(mq_worker_t *self, int64_t now)
+{
+    mq_socket_close(&self->sock);
+    self->sock = mq_dealer_new(self->ctx, true);
+    if (!self->sock)
+        return -1;
+    self->state = W_BACKOFF;
+    self->reconnect_at = now + self->backoff_ms;
+    self->backoff_ms *= 2;
+    if (self->backoff_ms > BACKOFF_MAX_MS)
+        self->backoff_ms = BACKOFF_MAX_MS;
+    return 0;
+}
+
+static int connect_now(mq_worker_t *self, int64_t now)
+{
+    if (zmq_connect(self->sock, self->endpoint))
+        return mq_fail("cannot connect to %s: %s", self->endpoint, zmq_strerror(errno));
+    self->last_recv = now;
+    begin_registration(self, now);
+    return 0;
+}
+
+/* Silence after which the broker is presumed dead. While registering it is
+ * at least three REGISTER rounds, so a slow first ACK is not a death. */
+static int64_t liveness_ms(const mq_worker_t *self)
+{
+    int64_t ms = (int64_t)LIVENESS * self->heartbeat_ms;
+    if (self->state == W_REGISTERING && ms < LIVENESS * REGISTER_EVERY_MS)
+        ms = LIVENESS * REGISTER_EVERY_MS;
+    return ms;
+}
+
+static void registered(mq_worker_t *self, const msg_t *ack, int64_t now)
+{
+    self->state = W_READY;
+    self->reg_blocked = false;
+    self->heartbeat_ms = MSG_HAS(ack, MF_HEARTBEAT_MS) ? ack->heartbeat_ms
+                                                      : DEFAULT_HEARTBEAT_MS;
+    self->backoff_ms = BACKOFF_MIN_MS;
+    for (outcome_t *o = self->head; o; o = o->next)
+        o->due = now;
+    send_due_outcomes(self, now);
+}
+
+/* True when a connection is up (ZMQ_IMMEDIATE: only then can we send). */
+static bool writable(void *sock)
+{
+    int events = 0;
+    size_t size = sizeof events;
+    return zmq_getsockopt(sock, ZMQ_EVENTS, &events, &size) == 0 && (events & ZMQ_POLLOUT);
+}
+
+/* Do whatever is due: connect, register (also as soon as a connection is up),
+ * resend, heartbeat, or give the broker up. */
+static int service(mq_worker_t *self, int64_t now)
+{
+    switch (self->state) {
+    case W_BACKOFF:
+        return now >= self->reconnect_at ? connect_now(self, now) : 0;
+    case W_REGISTERING:
+        if (now - self->last_recv >= liveness_ms(self))
+            return reconnect(self, now);
+        if (now >= self->reg_due || (self->reg_blocked && writable(self->sock)))
+            send_register(self, now);
+        return 0;
+    case W_READY:
+        if (now - self->last_recv >= liveness_ms(self))
+            return reconnect(self, now);
+        send_due_outcomes(self, now);
+        if (now - self->last_send >= self->heartbeat_ms)
+            send_heartbeat(self, now);
+        return 0;
+    }
+    return 0;
+}
+
+/* When service() next has something to do. */
+static int64_t next_timer(const mq_worker_t *self)
+{
+    if (self->state == W_BACKOFF)
+        return self->reconnect_at;
+    int64_t t = self->last_recv + liveness_ms(self);
+    if (self->state == W_REGISTERING)
+        return t < self->reg_due ? t : self->reg_due;
+    if (self->last_send + self->heartbeat_ms < t)
+        t = self->last_send + self->heartbeat_ms;
+    for (const outcome_t *o = self->head; o; o = o->next)
+        if (o->due < t)
+            t = o->due;
+    return t;
+}
+
+/* ---- the outcome queue ----------------------------------------------- */
+
+/* Link pointing at the outcome the broker answers with `re`, or NULL. */
+static outcome_t **find_outcome(mq_worker_t *self, const char *re)
+{
+    for (outcome_t **link = &self->head; *link; link = &(*link)->next)
+        if (strcmp((*link)->msg_id, re) == 0)
+            return link;
+    return NULL;
+}
+
+static void drop_outcome(mq_worker_t *self, outcome_t **link)
+{
+    outcome_t *o = *link;
+    *link = o->next;
+    if (self->tail == &o->next)
+        self->tail = link;
+    o->next = self->spare;
+    self->spare = o;
+    self->unacked--;
+}
+
+static outcome_t *take_node(mq_worker_t *self)
+{
+    outcome_t *o = self->spare;
+    if (o) {
+        self->spare = o->next;
+    } else if (!(o = calloc(1, sizeof *o))) {
+        mq_fail("out of memory");
+        return NULL;
+    }
+    o->next = NULL;
+    return o;
+}
+
+static int keep_body(outcome_t *o, const codec_frame_t *body)
+{
+    if (body->size > o->cap) {
+        char *p = realloc(o->body, body->size);
+        if (!p)
+            return mq_fail("out of memory");
+        o->body = p;
+        o->cap = body->size;
+    }
+    memcpy(o->body, body->data, body->size);
+    o->size = body->size;
+    return 0;
+}
+
+/* Give m a fresh msg_id, check and store it, and send it if registered. */
+static int queue_outcome(mq_worker_t *self, msg_t *m)
+{
+    if (!self)
+        return mq_fail("%s: worker is NULL", msg_cmd_name(m->cmd));
+    if (start(self))
+        return -1;
+    outcome_t *o = take_node(self);
+    if (!o)
+        return -1;
+    codec_frame_t frames[3];
+    mq_ids_next(&self->ids, o->msg_id, sizeof o->msg_id);
+    m->msg_id = o->msg_id;
+    MSG_SET(m, MF_MSG_ID);
+    if (encode_checked(self, m, frames) || keep_body(o, &frames[2])) {
+        o->next = self->spare;
+        self->spare = o;
+        return -1;
+    }
+    o->cmd = m->cmd;
+    o->assignment_id = m->assignment_id;
+    *self->tail = o;
+    self->tail = &o->next;
+    self->unacked++;
+    o->due = 0;
+    if (self->state == W_READY)
+        send_outcome(self, o, mq_now());
+    return 0;
+}
+
+static int outcome(mq_worker_t *self, msg_cmd_t cmd, uint64_t assignment_id,
+                   const char *note)
+{
+    msg_t m;
+    msg_reset(&m, cmd);
+    m.assignment_id = assignment_id;
+    MSG_SET(&m, MF_ASSIGNMENT_ID);
+    if (note) {
+        m.note = note;
+        MSG_SET(&m, MF_NOTE);
+    }
+    return queue_outcome(self, &m);
+}
+
+int mq_worker_accept(mq_worker_t *self, uint64_t assignment_id)
+{
+    return outcome(self, MSG_ACCEPT, assignment_id, NULL);
+}
+
+int mq_worker_contacted(mq_worker_t *self, uint64_t assignment_id, const char *note)
+{
+    return outcome(self, MSG_CONTACTED, assignment_id, note);
+}
+
+int mq_worker_progress(mq_worker_t *self, uint64_t assignment_id, const char *note)
+{
+    return outcome(self, MSG_PROGRESS, assignment_id, note);
+}
+
+int mq_worker_resolved(mq_worker_t *self, uint64_t assignment_id, const char *result,
+                       const char *summary)
+{
+    msg_t m;
+    msg_reset(&m, MSG_RESOLVED);
+    m.assignment_id = assignment_id;
+    m.result = result;
+    m.summary = summary;
+    MSG_SET(&m, MF_ASSIGNMENT_ID);
+    if (result)
+        MSG_SET(&m, MF_RESULT);
+    if (summary)
+        MSG_SET(&m, MF_SUMMARY);
+    return queue_outcome(self, &m);
+}
+
+int mq_worker_returned(mq_worker_t *self, uint64_t assignment_id, msg_return_t reason,
+                       const char *note)
+{
+    msg_t m;
+    msg_reset(&m, MSG_RETURNED);
+    m.assignment_id = assignment_id;
+    m.return_reason = reason;
+    MSG_SET(&m, MF_ASSIGNMENT_ID);
+    if (reason != RETURN_NONE)
+        MSG_SET(&m, MF_RETURN_REASON);
+    if (note) {
+        m.note = note;
+        MSG_SET(&m, MF_NOTE);
+    }
+    return queue_outcome(self, &m);
+}
+
+/* ---- escalations ----------------------------------------------------- */
+
+static esc_ref_t *find_escalation(mq_worker_t *self, uint64_t escalation_id)
+{
+    for (size_t i = 0; self->escs && i < MAX_ESCALATIONS; i++)
+        if (self->escs[i].escalation_id == escalation_id)
+            return &self->escs[i];
+    return NULL;
+}
+
+/* ACK {re} for an ESCALATE, once: the broker's resend makes up for a loss,
+ * and before registration nothing but REGISTER may be sent. */
+static void send_escalation_ack(mq_worker_t *self, const char *msg_id, int64_t now)
+{
+    msg_t m;
+    if (self->state != W_READY)
+        return;
+    msg_reset(&m, MSG_ACK);
+    m.re = msg_id;
+    MSG_SET(&m, MF_RE);
+    send_msg(self, &m, now);
+}
+
+/* An ESCALATE arrived: 1 when it is new and goes to the adapter, 0 for a copy
+ * (acknowledged again if the adapter already did), -1 when out of memory.
+ * The oldest is forgotten when the ring is full. */
+static int take_escalation(mq_worker_t *self, const msg_t *m, int64_t now)
+{
+    if (!self->escs && !(self->escs = calloc(MAX_ESCALATIONS, sizeof *self->escs)))
+        return mq_fail("out of memory: an escalation was dropped");
+    esc_ref_t *ref = find_escalation(self, m->escalation_id);
+    bool fresh = !ref;
+    if (fresh) {
+        ref = &self->escs[self->esc_next];
+        self->esc_next = (self->esc_next + 1) % MAX_ESCALATIONS;
+        *ref = (esc_ref_t){.escalation_id = m->escalation_id};
+    }
+    snprintf(ref->msg_id, sizeof ref->msg_id, "%s", m->msg_id);
+    if (ref->acked)
+        send_escalation_ack(self, ref->msg_id, now);
+    return fresh;
+}
+
+int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e)
+{
+    if (!self || !e)
+        return mq_fail("mq_worker_ack_escalation: worker and escalation are required");
+    esc_ref_t *ref = find_escalation(self, e->escalation_id);
+    if (!ref)
+        return mq_fail("escalation %" PRIu64 " was not received by this worker (or is "
+                       "too old to remember)", e->escalation_id);
+    ref->acked = true;
+    send_escalation_ack(self, ref->msg_id, mq_now());
+    return 0;
+}
+
+/* ---- receiving ------------------------------------------------------- */
+
+static void on_ack(mq_worker_t *self, const msg_t *m, int64_t now)
+{
+    if (self->state == W_REGISTERING && strcmp(m->re, self->reg_id) == 0) {
+        registered(self, m, now);
+        return;
+    }
+    outcome_t **link = find_outcome(self, m->re);
+    if (link)
+        drop_outcome(self, link);
+}
+
+static void refuse_outcome(mq_worker_t *self, outcome_t **link, const msg_t *m)
+{
+    const outcome_t *o = *link;
+    mq_fail("%s for assignment %" PRIu64 " refused: %s (%u): %s", msg_cmd_name(o->cmd),
+            o->assignment_id, msg_err_name((msg_err_t)m->code), m->code, m->reason_text);
+    self->refused++;
+    drop_outcome(self, link);
+}
+
+/* Worth sending again later (PROTOCOL.md 8.2): broker trouble, or a limit. */
+static bool retryable(uint32_t code)
+{
+    return code >= 500 || code == ERR_RATE_LIMITED || code == ERR_TOO_MANY_IN_FLIGHT;
+}
+
+static void on_error(mq_worker_t *self, const msg_t *m, int64_t now)
+{
+    bool retry = retryable(m->code);
+    if (m->code == ERR_NOT_REGISTERED) {
+        /* the broker restarted; one registration round answers them all */
+        if (self->state == W_READY)
+            begin_registration(self, now);
+        return;
+    }
+    if (!MSG_HAS(m, MF_RE))
+        return;
+    if (self->state == W_REGISTERING && strcmp(m->re, self->reg_id) == 0) {
+        if (retry)
+            self->reg_due = now + RETRY_AFTER_MS;
+        else
+            snprintf(self->refusal, sizeof self->refusal, "registration refused: %s (%u): %s",
+                     msg_err_name((msg_err_t)m->code), m->code, m->reason_text);
+        return;
+    }
+    outcome_t **link = find_outcome(self, m->re);
+    if (link && retry)
+        (*link)->due = now + RETRY_AFTER_MS;
+    else if (link)
+        refuse_outcome(self, link, m);
+}
+
+/* Act on one decoded message; MQ_ASSIGNMENT or MQ_ESCALATION when it is an
+ * event for the adapter, MQ_NOTHING when not, -1 on error. */
+static int handle(mq_worker_t *self, const msg_t *m, int64_t now)
+{
+    switch (m->cmd) {
+    case MSG_ACK:
+        on_ack(self, m, now);
+        break;
+    case MSG_ERROR:
+        on_error(self, m, now);
+        break;
+    case MSG_DISCONNECT:
+        if (self->state == W_READY)
+            begin_registration(self, now);
+        break;
+    case MSG_DISPATCH:
+        return MQ_ASSIGNMENT;
+    case MSG_ESCALATE: {
+        int rc = take_escalation(self, m, now);
+        return rc > 0 ? MQ_ESCALATION : rc;
+    }
+    default:                        /* HEARTBEAT, or nothing for a worker */
+        break;
+    }
+    return MQ_NOTHING;
+}
+
+static int stash_event(mq_worker_t *self, msg_cmd_t cmd, const codec_frame_t *body)
+{
+    event_t *ev = malloc(sizeof *ev + body->size);
+    if (!ev)
+        return mq_fail("out of memory: an event was lost");
+    ev->next = NULL;
+    ev->cmd = cmd;
+    ev->size = body->size;
+    memcpy(ev->body, body->data, body->size);
+    *self->stash_tail = ev;
+    self->stash_tail = &ev->next;
+    return 0;
+}
+
+/* Fill the adapter's struct from the decoded event in self->in, and move
+ * decoding to the other codec so that its strings survive until the next
+ * mq_worker_next. */
+static int deliver(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e)
+{
+    const msg_t *m = &self->in;
+    self->rx ^= 1;
+    if (m->cmd == MSG_DISPATCH) {
+        *a = (mq_assignment_t){
+            .assignment_id = m->assignment_id, .case_id = m->case_id,
+            .department = m->department, .role = m->role, .attempt = m->attempt,
+            .received_at = m->received_at, .contact_due = m->contact_due,
+            .resolve_due = MSG_HAS(m, MF_RESOLVE_DUE) ? m->resolve_due : 0,
+            .kase = m->kase};
+        return MQ_ASSIGNMENT;
+    }
+    *e = (mq_escalation_t){
+        .escalation_id = m->escalation_id, .case_id = m->case_id, .level = m->level,
+        .ladder = m->ladder, .target = m->target, .department = m->department,
+        .grid_code = m->grid_code, .community = m->community, .street = m->street,
+        .due_at = m->due_at, .overdue_s = m->overdue_s};
+    return MQ_ESCALATION;
+}
+
+/* Read everything waiting on the socket. An event is returned at once, or
+ * stashed when `stash` (flushing). MQ_NOTHING when the socket is empty. */
+static int drain(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, bool stash)
+{
+    codec_frame_t frames[3];
+    codec_error_t err;
+    size_t n;
+    int rc;
+    while ((rc = mq_recv_frames(self->sock, self->part, frames, &n)) == 1) {
+        int64_t now = mq_now();
+        self->last_recv = now;      /* even a bad message is a sign of life */
+        if (n != 3 || codec_decode(self->codec[self->rx], frames, n, &self->in, &err)) {
+            self->malformed++;
+            continue;
+        }
+        int ev = handle(self, &self->in, now);
+        if (ev < 0)
+            return -1;
+        if (ev == MQ_NOTHING)
+            continue;
+        if (!stash)
+            return deliver(self, a, e);
+        if (stash_event(self, self->in.cmd, &frames[2]))
+            return -1;
+    }
+    return rc;
+}
+
+/* Hand out the oldest event kept by a flush. */
+static int unstash(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e)
+{
+    event_t *ev = self->stash;
+    self->stash = ev->next;
+    if (!self->stash)
+        self->stash_tail = &self->stash;
+    const char *name = msg_cmd_name(ev->cmd);
+    codec_frame_t frames[3] = {{MSG_SIGNATURE, strlen(MSG_SIGNATURE)},
+                               {name, strlen(name)}, {ev->body, ev->size}};
+    codec_error_t err;
+    int rc = codec_decode(self->codec[self->rx], frames, 3, &self->in, &err);
+    free(ev);
+    if (rc)     /* it decoded once already */
+        return mq_fail("internal: a kept event no longer decodes: %s", err.reason);
+    return deliver(self, a, e);
+}
+
+/* ---- the loop -------------------------------------------------------- */
+
+/* Sleep on the socket until it is readable, or writable when a REGISTER is
+ * waiting for the connection to come up, or until wait_ms passed. */
+static int await_socket(mq_worker_t *self, int64_t wait_ms)
+{
+    bool blocked = self->state == W_REGISTERING && self->reg_blocked;
+    return mq_poll(self->sock, ZMQ_POLLIN | (blocked ? ZMQ_POLLOUT : 0), wait_ms) < 0 ? -1 : 0;
+}
+
+/* Service the session, read, and wait, until `deadline` or an event. With
+ * `stash` (flushing), events are kept for later and the loop ends instead
+ * when no outcome is left unacknowledged. */
+static int run(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int64_t deadline,
+               bool stash)
+{
+    for (;;) {
+        if (service(self, mq_now()))
+            return -1;
+        int rc = drain(self, a, e, stash);
+        if (rc != MQ_NOTHING)
+            return rc;
+        if (self->refusal[0]) {
+            mq_fail("%s", self->refusal);
+            self->refusal[0] = '\0';
+            return -1;
+        }
+        if (stash && self->unacked == 0)
+            return MQ_NOTHING;
+        int64_t now = mq_now(), wake = next_timer(self);
+        if (now >= deadline)
+            return MQ_NOTHING;
+        if (wake > deadline)
+            wake = deadline;
+        if (await_socket(self, wake > now ? wake - now : 0) < 0)
+            return -1;
+    }
+}
+
+int mq_worker_next(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int timeout_ms)
+{
+    if (!self || !a || !e)
+        return mq_fail("mq_worker_next: worker, assignment and escalation are required");
+    int64_t deadline = mq_deadline(timeout_ms);
+    if (start(self))
+        return -1;
+    if (self->stash)
+        return unstash(self, a, e);
+    return run(self, a, e, deadline, false);
+}
+
+int mq_worker_flush(mq_worker_t *self, int timeout_ms)
+{
+    if (!self)
+        return mq_fail("mq_worker_flush: worker is NULL");
+    int64_t deadline = mq_deadline(timeout_ms);
+    if (self->unacked == 0)
+        return 0;
+    if (run(self, NULL, NULL, deadline, true) < 0)
+        return -1;
+    if (self->unacked > 0)
+        return mq_fail("%u outcome(s) still unacknowledged after %d ms", self->unacked,
+                       timeout_ms);
+    return 0;
+}
+
+int mq_worker_fd(mq_worker_t *self)
+{
+    if (!self)
+        return mq_fail("mq_worker_fd: worker is NULL");
+    if (start(self))
+        return -1;
+    int fd;
+    size_t size = sizeof fd;
+    if (zmq_getsockopt(self->sock, ZMQ_FD, &fd, &size))
+        return mq_fail("ZMQ_FD: %s", zmq_strerror(errno));
+    return fd;
+}
+
+unsigned mq_worker_unacked(const mq_worker_t *self)
+{
+    return self ? self->unacked : 0;
+}
+
+unsigned mq_worker_refused(const mq_worker_t *self)
+{
+    return self ? self->refused : 0;
+}
