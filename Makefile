@@ -43,7 +43,7 @@ CORE_OBJ   := $(CORE_SRC:%.c=$(O)/%.o)
 LIB_SRC    := $(wildcard workers/mq_*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
 
-PROGRAMS   := $(O)/minqingd
+PROGRAMS   := $(O)/minqingd $(O)/loadgen $(O)/simworker
 UNIT_TESTS := test_codec test_config test_libminqing
 UNIT_BINS  := $(UNIT_TESTS:%=$(O)/tests/%)
 
@@ -68,6 +68,9 @@ $(O)/libminqing.a: $(LIB_OBJ) $(PROTO_OBJ)
 	$(AR) rcs $@ $^
 
 $(O)/minqingd: $(O)/daemon/main.o $(O)/libcore.a $(O)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/loadgen $(O)/simworker: $(O)/%: $(O)/bench/%.o $(O)/libminqing.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/tests/test_%: $(O)/tests/test_%.o $(O)/libcore.a $(O)/libminqing.a

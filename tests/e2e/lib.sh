@@ -91,3 +91,16 @@ kill9()    { kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 
 # sanitizer reports in the broker log fail the test
 no_sanitizer_reports() { ! grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$T"/*.log; }
+
+# start_worker DEPT NAME [simworker options...]: sets WORKER_PID; log in $T/w-NAME.log
+start_worker() {
+  dept=$1 name=$2; shift 2
+  "$BIN/simworker" -e "ipc://$T/workers.sock" -d "$dept" -n "$name" -o "$T/w-$name.log" "$@" \
+    >>"$T/worker-$name.out" 2>&1 &
+  WORKER_PID=$!
+  PIDS="$PIDS $WORKER_PID"
+}
+
+# count of cases in STATE
+cases_in() { sql "select count(*) from cases where state = '$1'"; }
+all_resolved() { [ "$(sql "select count(*) from cases where state != 'resolved'")" = 0 ] && [ "$(sql 'select count(*) from cases')" = "$1" ]; }

@@ -1,0 +1,122 @@
+/*
+ * simworker.c - a simulated department worker on libminqing: it takes each
+ * assignment through the configured steps (accept, contacted, resolved) and
+ * logs every outcome it sends, so tests can compare the database with what
+ * workers really said. Also the demo worker of `make run` (with -D).
+ */
+#include "minqing.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    stop = 1;
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+        "usage: simworker -e ENDPOINT -d DEPT [-c CAPACITY] [-s STEPS] [-o LOGFILE]\n"
+        "                 [-n NAME] [-D DELAY_MS] [-x EXIT_AFTER]\n"
+        "  STEPS: comma-separated of accept, contacted, progress, resolved, returned\n"
+        "  (default accept,contacted,resolved; '-' holds assignments without a word).\n"
+        "  Logs 'assignment_id case_id step attempt' per assignment received and outcome sent. -x exits after that many\n"
+        "  assignments. SIGTERM/SIGINT: flush outcomes and leave.\n");
+    exit(2);
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+static int step(mq_worker_t *w, const char *s, const mq_assignment_t *a, char *summary)
+{
+    if (strcmp(s, "accept") == 0) return mq_worker_accept(w, a->assignment_id);
+    if (strcmp(s, "contacted") == 0) return mq_worker_contacted(w, a->assignment_id, "已电话联系居民");
+    if (strcmp(s, "progress") == 0) return mq_worker_progress(w, a->assignment_id, "正在处理");
+    if (strcmp(s, "returned") == 0)
+        return mq_worker_returned(w, a->assignment_id, RETURN_WRONG_DEPARTMENT, "非本部门职责");
+    if (strcmp(s, "resolved") == 0) {
+        sprintf(summary, "已处理完毕：案件%" PRIu64, a->case_id);
+        return mq_worker_resolved(w, a->assignment_id, "fixed", summary);
+    }
+    return -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *endpoint = NULL, *dept = NULL, *logpath = NULL, *name = "sim";
+    char steps[256] = "accept,contacted,resolved";
+    long capacity = 8, delay = 0, exit_after = 0;
+    int opt;
+    while ((opt = getopt(argc, argv, "e:d:c:s:o:n:D:x:h")) != -1) {
+        switch (opt) {
+        case 'e': endpoint = optarg; break;
+        case 'd': dept = optarg; break;
+        case 'c': capacity = atol(optarg); break;
+        case 's': snprintf(steps, sizeof steps, "%s", optarg); break;
+        case 'o': logpath = optarg; break;
+        case 'n': name = optarg; break;
+        case 'D': delay = atol(optarg); break;
+        case 'x': exit_after = atol(optarg); break;
+        default: usage();
+        }
+    }
+    if (!endpoint || !dept || capacity < 1)
+        usage();
+    signal(SIGTERM, on_signal);
+    signal(SIGINT, on_signal);
+    FILE *log = logpath ? fopen(logpath, "a") : NULL;
+    mq_worker_t *w = mq_worker_new(endpoint, dept, (unsigned)capacity, name);
+    if (!w) {
+        fprintf(stderr, "simworker: %s\n", mq_strerror());
+        return 1;
+    }
+    mq_assignment_t a;
+    mq_escalation_t e;
+    long taken = 0;
+    char summary[128], list[256];
+    while (!stop) {
+        int got = mq_worker_next(w, &a, &e, 200);
+        if (got == MQ_ESCALATION) {
+            mq_worker_ack_escalation(w, &e);
+            continue;
+        }
+        if (got != MQ_ASSIGNMENT)
+            continue;
+        taken++;
+        if (log)
+            fprintf(log, "%" PRIu64 " %" PRIu64 " received %u\n", a.assignment_id, a.case_id, a.attempt);
+        snprintf(list, sizeof list, "%s", steps);
+        for (char *save, *s = strtok_r(list, ",", &save); s && strcmp(s, "-"); s = strtok_r(NULL, ",", &save)) {
+            if (delay)
+                sleep_ms(delay);
+            if (step(w, s, &a, summary) != 0) {
+                fprintf(stderr, "simworker: %s on %" PRIu64 ": %s\n", s, a.assignment_id, mq_strerror());
+                continue;
+            }
+            if (log)
+                fprintf(log, "%" PRIu64 " %" PRIu64 " %s %u\n", a.assignment_id, a.case_id, s, a.attempt);
+        }
+        if (log)
+            fflush(log);
+        if (exit_after && taken >= exit_after)
+            break;
+    }
+    mq_worker_flush(w, 3000);
+    mq_worker_destroy(&w);
+    if (log)
+        fclose(log);
+    return 0;
+}
