@@ -202,15 +202,18 @@ msg_err_t apply_submit(apply_t *a, const msg_t *in, msg_t *reply)
 {
     const msg_case_t *rec = &in->kase;
     uint64_t id;
-    int found = store_case_lookup(a->store, rec->channel, rec->external_id, &id);
+    char first_msg_id[65];
+    int found = store_case_lookup(a->store, rec->channel, rec->external_id, &id, first_msg_id);
     if (found < 0)
         return store_failed(a);
     msg_reset(reply, MSG_SUBMIT_OK);
     reply->re = in->msg_id;
     MSG_SET(reply, MF_RE), MSG_SET(reply, MF_CASE_ID), MSG_SET(reply, MF_DUPLICATE);
     if (found) {
+        /* a resend of the same SUBMIT gets the first answer; another report
+         * of the same (channel, external_id) learns it is a duplicate */
         reply->case_id = id;
-        reply->duplicate = true;
+        reply->duplicate = strcmp(first_msg_id, in->msg_id) != 0;
         return MSG_OK;
     }
     route_t r;
@@ -224,7 +227,7 @@ msg_err_t apply_submit(apply_t *a, const msg_t *in, msg_t *reply)
     snprintf(c.street, sizeof c.street, "%s", r.street);
     snprintf(c.community, sizeof c.community, "%s", r.community);
     snprintf(c.service_code, sizeof c.service_code, "%s", rec->service_code);
-    if (store_case_insert(a->store, rec, &c))
+    if (store_case_insert(a->store, rec, in->msg_id, &c))
         return store_failed(a);
     char actor[48];
     snprintf(actor, sizeof actor, "intake:%s", rec->channel);
@@ -306,10 +309,13 @@ msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *i
     if (!rc && (in->cmd == MSG_CONTACTED || in->cmd == MSG_RESOLVED) && !c.contacted_at)
         c.contacted_at = a->now, case_dirty = true;
     if (!rc && in->cmd == MSG_RETURNED) {
-        c.state = STATE_RETURNED;           /* held until someone takes the work */
-        if (as.role == ROLE_LEAD)           /* a redo must not go back to who said "not ours" */
+        if (as.role == ROLE_LEAD) {
+            /* held until someone takes the work; and a redo must not go back
+             * to the department that said "not ours" */
+            c.state = STATE_RETURNED;
             snprintf(c.lead, sizeof c.lead, "%s", a->cfg->depts[a->cfg->manual_dept].id);
-        case_dirty = true;
+            case_dirty = true;
+        }
         if (dept != a->cfg->manual_dept)
             rc = add_assignment(a, &c, a->cfg->manual_dept, as.role, "router");
     }
@@ -327,36 +333,28 @@ msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *i
 
 /* ---- admin and intake commands on a case ----------------------------- */
 
-/* Mark open assignments of the current round cancelled; `only_dept` >= 0
- * limits it to one department, `only_lead` to the lead role. */
-static msg_err_t supersede(apply_t *a, const store_case_t *c, int only_dept, bool only_lead,
-                           const char *actor, int *count, bool *had_lead)
+/* Withdraw one open assignment (REASSIGN, CANCEL): it is cancelled, its
+ * holder's credit freed, and the audit trail says so. */
+static msg_err_t withdraw(apply_t *a, store_assignment_t *as, const char *actor)
 {
-    store_assignment_t v[MAX_CASE_ASSIGNMENTS];
-    int n = store_case_assignments(a->store, c->id, v, MAX_CASE_ASSIGNMENTS);
-    if (n < 0)
+    int d = dept_index(a, as->department);
+    msg_state_t from = as->state;
+    as->state = STATE_CANCELLED;
+    as->updated_at = a->now;
+    if (store_assignment_update(a->store, as))
         return store_failed(a);
-    *count = 0;
-    *had_lead = false;
-    for (int i = 0; i < n; i++) {
-        int d = dept_index(a, v[i].department);
-        if (v[i].round != c->redo_count || !fsm_assignment_open(v[i].state) ||
-            (only_dept >= 0 && d != only_dept) || (only_lead && v[i].role != ROLE_LEAD))
-            continue;
-        msg_state_t from = v[i].state;
-        v[i].state = STATE_CANCELLED;
-        v[i].updated_at = a->now;
-        if (store_assignment_update(a->store, &v[i]))
-            return store_failed(a);
-        msg_err_t rc = event(a, c->id, v[i].id, "superseded", d, actor, from, STATE_CANCELLED, NULL);
-        if (!rc)
-            rc = push_fx(a, FX_RELEASE, d, v[i].id);
-        if (rc)
-            return rc;
-        (*count)++;
-        *had_lead |= v[i].role == ROLE_LEAD;
-    }
-    return MSG_OK;
+    msg_err_t rc = event(a, as->case_id, as->id, "superseded", d, actor, from, STATE_CANCELLED, NULL);
+    return rc ? rc : push_fx(a, FX_RELEASE, d, as->id);
+}
+
+/* The open assignments of the case's current round; -1 on a store error. */
+static int open_assignments(apply_t *a, const store_case_t *c, store_assignment_t *v)
+{
+    int n = store_case_assignments(a->store, c->id, v, MAX_CASE_ASSIGNMENTS), k = 0;
+    for (int i = 0; i < n; i++)
+        if (v[i].round == c->redo_count && fsm_assignment_open(v[i].state))
+            v[k++] = v[i];
+    return n < 0 ? -1 : k;
 }
 
 static msg_err_t do_feedback(apply_t *a, store_case_t *c, const msg_t *in, const char *actor)
@@ -375,21 +373,44 @@ static msg_err_t do_feedback(apply_t *a, store_case_t *c, const msg_t *in, const
     return rc ? rc : add_assignment(a, c, lead >= 0 ? lead : a->cfg->manual_dept, ROLE_LEAD, actor);
 }
 
-/* REASSIGN takes the work the manual dispatch centre holds (or, when it holds
- * none, the lead's) and gives it to dept, in the same role. */
+/* REASSIGN moves one share of the work to dept, in the same role: the share
+ * the manual dispatch centre holds (its lead share first), or else the lead
+ * share wherever it is. Other shares are left alone. */
 static msg_err_t do_reassign(apply_t *a, store_case_t *c, int dept, const char *actor)
 {
-    int n;
-    bool lead;
-    msg_err_t rc = supersede(a, c, a->cfg->manual_dept, false, actor, &n, &lead);
-    if (!rc && n == 0)
-        rc = supersede(a, c, -1, true, actor, &n, &lead);
+    store_assignment_t v[MAX_CASE_ASSIGNMENTS], *pick = NULL;
+    int n = open_assignments(a, c, v);
+    if (n < 0)
+        return store_failed(a);
+    const char *manual = a->cfg->depts[a->cfg->manual_dept].id;
+    for (int i = 0; i < n; i++)
+        if (strcmp(v[i].department, manual) == 0 && (!pick || v[i].role == ROLE_LEAD))
+            pick = &v[i];
+    for (int i = 0; i < n && !pick; i++)
+        if (v[i].role == ROLE_LEAD)
+            pick = &v[i];
+    msg_role_t role = pick ? pick->role : ROLE_LEAD;
+    msg_err_t rc = pick ? withdraw(a, pick, actor) : MSG_OK;
     if (rc)
         return rc;
-    if (n == 0 || lead)
+    if (role == ROLE_LEAD) {
         snprintf(c->lead, sizeof c->lead, "%s", a->cfg->depts[dept].id);
-    c->state = STATE_RECEIVED;              /* leaves `returned` */
-    return add_assignment(a, c, dept, n == 0 || lead ? ROLE_LEAD : ROLE_CO, actor);
+        c->state = STATE_RECEIVED;          /* leaves `returned` */
+    }
+    return add_assignment(a, c, dept, role, actor);
+}
+
+static msg_err_t do_cancel(apply_t *a, store_case_t *c, const char *actor)
+{
+    store_assignment_t v[MAX_CASE_ASSIGNMENTS];
+    int n = open_assignments(a, c, v);
+    if (n < 0)
+        return store_failed(a);
+    msg_err_t rc = MSG_OK;
+    for (int i = 0; i < n && !rc; i++)
+        rc = withdraw(a, &v[i], actor);
+    c->state = STATE_CANCELLED;
+    return rc;
 }
 
 msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg_t *reply)
@@ -410,8 +431,6 @@ msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg
     if (in->cmd == MSG_REASSIGN && dept < 0)
         return refuse(a, ERR_UNKNOWN_DEPARTMENT, "no department %s", in->department);
     msg_state_t was = c.state;
-    int n;
-    bool lead;
     switch (in->cmd) {
     case MSG_FEEDBACK: rc = do_feedback(a, &c, in, scope); break;
     case MSG_CLOSE:
@@ -419,10 +438,7 @@ msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg
         rc = MSG_OK;
         break;
     case MSG_REASSIGN: rc = do_reassign(a, &c, dept, scope); break;
-    case MSG_CANCEL:
-        rc = supersede(a, &c, -1, false, scope, &n, &lead);
-        c.state = STATE_CANCELLED;
-        break;
+    case MSG_CANCEL: rc = do_cancel(a, &c, scope); break;
     default: return refuse(a, ERR_UNKNOWN_COMMAND, "not a case command");
     }
     if (!rc)

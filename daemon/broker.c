@@ -658,23 +658,34 @@ static int deliver(broker_t *self, uint64_t asg, session_t *s)
     return 1;
 }
 
-static void dispatch_dept(broker_t *self, int dept)
+/* Hand one waiting assignment of dept to s; false when the pass should stop
+ * for this department (nothing to take, or the worker could not take it). */
+static bool dispatch_one(broker_t *self, int dept, session_t *s)
 {
     uint64_t asg;
+    if (!dispatch_take(self->dispatch, dept, s->registered_at, &asg))
+        return false;
+    int rc = deliver(self, asg, s);
+    if (rc >= 0)
+        return true;
+    dispatch_wait(self->dispatch, dept, asg, true);
+    if (rc == -1 && errno == EHOSTUNREACH)
+        session_gone(self, s, "unreachable");
+    return false;                   /* EAGAIN (full) or store trouble: next pass */
+}
+
+static void dispatch_dept(broker_t *self, int dept)
+{
     session_t *s;
+    int64_t since;
     int guard = BATCH;
+    /* orphans first, to a worker registered after their holder's last word */
+    while (guard-- > 0 && dispatch_orphan_since(self->dispatch, dept, &since) &&
+           (s = sessions_best(self->sessions, dept, since)) && dispatch_one(self, dept, s))
+        ;
     while (guard-- > 0 && dispatch_waiting(self->dispatch, dept) &&
-           (s = sessions_best(self->sessions, dept, INT64_MIN)) != NULL) {
-        if (!dispatch_take(self->dispatch, dept, s->registered_at, &asg))
-            return;                 /* only orphans this worker may not take */
-        int rc = deliver(self, asg, s);
-        if (rc < 0) {
-            dispatch_wait(self->dispatch, dept, asg, true);
-            if (rc == -1 && errno == EHOSTUNREACH)
-                session_gone(self, s, "unreachable");
-            return;                 /* EAGAIN (full) or store trouble: next pass */
-        }
-    }
+           (s = sessions_best(self->sessions, dept, INT64_MIN)) && dispatch_one(self, dept, s))
+        ;
 }
 
 static void dispatch_all(broker_t *self)

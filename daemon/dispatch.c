@@ -158,6 +158,14 @@ bool dispatch_take(dispatch_t *self, int dept, int64_t registered_at, uint64_t *
     return false;
 }
 
+bool dispatch_orphan_since(const dispatch_t *self, int dept, int64_t *since)
+{
+    if (!dept_ok(self, dept) || self->orphans[dept].n == 0)
+        return false;
+    *since = self->orphans[dept].since[self->orphans[dept].head];
+    return true;
+}
+
 size_t dispatch_waiting(const dispatch_t *self, int dept)
 {
     return dept_ok(self, dept) ? self->ready[dept].n + self->orphans[dept].n : 0;

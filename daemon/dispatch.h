@@ -30,6 +30,8 @@ int dispatch_orphan(dispatch_t *self, int dept, uint64_t asg, int64_t since);
 /* Next assignment of dept that a worker registered at `registered_at` may
  * take: orphans first when eligible, then ready ones. false when none. */
 bool dispatch_take(dispatch_t *self, int dept, int64_t registered_at, uint64_t *asg);
+/* When the first orphan of dept died (the since of dispatch_orphan); false if none. */
+bool dispatch_orphan_since(const dispatch_t *self, int dept, int64_t *since);
 /* Record that s holds asg (s->inflight grows). 0 or -1 (memory). */
 int dispatch_bind(dispatch_t *self, uint64_t asg, session_t *s);
 /* Forget who holds asg (its inflight shrinks); returns that session or NULL. */

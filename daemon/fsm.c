@@ -89,7 +89,8 @@ msg_err_t fsm_case_command(msg_cmd_t cmd, msg_state_t cur)
     case MSG_CLOSE:    ok = S(STATE_RESOLVED); break;
     case MSG_REASSIGN: ok = S(STATE_RECEIVED) | S(STATE_DISPATCHED) | S(STATE_ACCEPTED) |
                             S(STATE_CONTACTED) | S(STATE_RETURNED); break;
-    case MSG_CANCEL:   ok = ~(S(STATE_CLOSED) | S(STATE_CANCELLED) | S(STATE_NONE)); break;
+    case MSG_CANCEL:   ok = S(STATE_RECEIVED) | S(STATE_DISPATCHED) | S(STATE_ACCEPTED) |
+                            S(STATE_CONTACTED) | S(STATE_RETURNED); break;
     default:           ok = 0; break;
     }
     return (ok & S(cur)) ? MSG_OK : ERR_ILLEGAL_TRANSITION;

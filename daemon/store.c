@@ -24,13 +24,13 @@ enum {
 };
 
 static const char *const sql[Q_COUNT] = {
-    [Q_CASE_LOOKUP] = "SELECT id FROM cases WHERE channel = ?1 AND external_id = ?2",
+    [Q_CASE_LOOKUP] = "SELECT id, submit_msg_id FROM cases WHERE channel = ?1 AND external_id = ?2",
     [Q_CASE_INSERT] =
         "INSERT INTO cases (channel, external_id, service_code, description, grid_code,"
         " street, community, priority, lat, lon, address_string, first_name, last_name,"
         " phone, email, media_url, requested_datetime, lead_department, state,"
-        " received_at, contact_due, resolve_due)"
-        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22)",
+        " received_at, contact_due, resolve_due, submit_msg_id)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)",
     [Q_CASE_GET] =
         "SELECT id, lead_department, grid_code, street, community, service_code, priority,"
         " state, received_at, contact_due, resolve_due, contacted_at, resolved_at,"
@@ -84,6 +84,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  received_at INTEGER NOT NULL, contact_due INTEGER, resolve_due INTEGER,"
     "  contacted_at INTEGER, resolved_at INTEGER, closed_at INTEGER,"
     "  rating TEXT, redo_count INTEGER NOT NULL DEFAULT 0,"
+    "  submit_msg_id TEXT,"
     "  UNIQUE (channel, external_id));"
     "CREATE INDEX cases_state ON cases (state);"
     "CREATE TABLE assignments ("
@@ -408,7 +409,8 @@ bool store_dirty(const store_t *self)
 
 /* ---- cases ----------------------------------------------------------- */
 
-int store_case_lookup(store_t *self, const char *channel, const char *external_id, uint64_t *id)
+int store_case_lookup(store_t *self, const char *channel, const char *external_id, uint64_t *id,
+                      char *msg_id)
 {
     sqlite3_stmt *st = self->q[Q_CASE_LOOKUP];
     bind_text(st, 1, channel);
@@ -416,12 +418,13 @@ int store_case_lookup(store_t *self, const char *channel, const char *external_i
     int rc = step_one(self, st);
     if (rc == 1) {
         *id = (uint64_t)sqlite3_column_int64(st, 0);
+        copy_col(msg_id, 65, st, 1);
         done(st);
     }
     return rc;
 }
 
-int store_case_insert(store_t *self, const msg_case_t *rec, store_case_t *meta)
+int store_case_insert(store_t *self, const msg_case_t *rec, const char *msg_id, store_case_t *meta)
 {
     sqlite3_stmt *st = self->q[Q_CASE_INSERT];
     const char *texts[] = {rec->channel, rec->external_id, rec->service_code, rec->description,
@@ -444,6 +447,7 @@ int store_case_insert(store_t *self, const msg_case_t *rec, store_case_t *meta)
     sqlite3_bind_int64(st, 20, meta->received_at);
     bind_time(st, 21, meta->contact_due);
     bind_time(st, 22, meta->resolve_due);
+    bind_text(st, 23, msg_id);
     if (run_write(self, st))
         return -1;
     meta->id = (uint64_t)sqlite3_last_insert_rowid(self->db);

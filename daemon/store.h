@@ -80,10 +80,13 @@ const char *store_errmsg(const store_t *self);
 /* Checkpoint the WAL into the main file (on clean shutdown). */
 int store_checkpoint(store_t *self);
 
-/* Id of the case with this (channel, external_id): 1 found, 0 not, -1 error. */
-int store_case_lookup(store_t *self, const char *channel, const char *external_id, uint64_t *id);
-/* Insert a case: the record plus the row fields in meta; meta->id is set. */
-int store_case_insert(store_t *self, const msg_case_t *rec, store_case_t *meta);
+/* Id of the case with this (channel, external_id), and the msg_id of the
+ * SUBMIT that created it (into msg_id, >= 65 bytes): 1 found, 0 not, -1 error. */
+int store_case_lookup(store_t *self, const char *channel, const char *external_id, uint64_t *id,
+                      char *msg_id);
+/* Insert a case: the record plus the row fields in meta; meta->id is set.
+ * msg_id is the SUBMIT's, kept to tell a resend from a duplicate report. */
+int store_case_insert(store_t *self, const msg_case_t *rec, const char *msg_id, store_case_t *meta);
 /* Read a case row: 1 found, 0 not, -1 error. */
 int store_case_get(store_t *self, uint64_t id, store_case_t *out);
 /* Write back state, times, rating and redo count of a case row. */

@@ -1,7 +1,7 @@
 #!/bin/sh
 # malformed.sh - every class of malformed or illegal message gets an ERROR
 # with a code and a reason, changes nothing, and the broker keeps serving.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 write_config
 start_broker || exit 1
 $PY "$ROOT/tests/e2e/malformed.py" "$T"

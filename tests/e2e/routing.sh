@@ -3,7 +3,7 @@
 # Every case reaches exactly the departments its route names; the outcomes in
 # the database are the ones the workers sent; each case's audit trail lists
 # every transition in order.
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../lib.sh"
 N=1000
 write_config
 start_broker || exit 1

@@ -104,3 +104,6 @@ start_worker() {
 # count of cases in STATE
 cases_in() { sql "select count(*) from cases where state = '$1'"; }
 all_resolved() { [ "$(sql "select count(*) from cases where state != 'resolved'")" = 0 ] && [ "$(sql 'select count(*) from cases')" = "$1" ]; }
+
+# count_in FILE PATTERN: lines of FILE matching PATTERN (0 when FILE is missing)
+count_in() { cat "$1" 2>/dev/null | grep -c -- "$2"; }

@@ -1,0 +1,736 @@
+/*
+ * test_store.c - unit tests for the SQLite store (daemon/store.c).
+ *
+ * The store is where an acknowledged case must survive, so each test opens
+ * a real database in a fresh temporary directory and checks what reaches
+ * the file: its permissions (residents' personal data: owner only), the
+ * schema version, every row type read back as written, the uniqueness of
+ * (channel, external_id), the audit trail refusing UPDATE and DELETE from
+ * any connection, commit and rollback across a reopen, and the refusals of
+ * a file that is not ours (garbage, or a schema from a newer minqingd).
+ *
+ * A second, plain sqlite3 connection looks at the file where the store's
+ * API has no query. A disk-full error is produced with a small SQLite VFS
+ * shim (installed as the default VFS before the store opens) whose writes
+ * fail with SQLITE_FULL on demand, since a real full disk cannot be made
+ * in a test.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+
+static char g_dir[64];
+static char g_path[128];            /* g_dir/minqing.db */
+static char g_err[512];
+static store_t *g_st;
+static char g_msg_id[65];           /* the SUBMIT msg_id a lookup reports */
+
+/* ---- a temporary directory per test ---------------------------------- */
+
+static void path_in_dir(char *out, size_t len, const char *name)
+{
+    snprintf(out, len, "%s/%s", g_dir, name);
+}
+
+static void remove_dir(void)
+{
+    DIR *d = opendir(g_dir);
+    if (!d)
+        return;
+    struct dirent *e;
+    char p[512];
+    while ((e = readdir(d)) != NULL)
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
+            path_in_dir(p, sizeof p, e->d_name);
+            unlink(p);
+        }
+    closedir(d);
+    rmdir(g_dir);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "/tmp/mq-test-store-XXXXXX");
+    if (!mkdtemp(g_dir))
+        return -1;
+    path_in_dir(g_path, sizeof g_path, "minqing.db");
+    g_st = store_open(g_path, g_err, sizeof g_err);
+    if (g_st)
+        return 0;
+    fprintf(stderr, "store_open: %s\n", g_err);
+    remove_dir();
+    return -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    store_close(&g_st);
+    remove_dir();
+    return 0;
+}
+
+static void reopen(void)
+{
+    store_close(&g_st);
+    assert_null(g_st);
+    g_st = store_open(g_path, g_err, sizeof g_err);
+    if (!g_st)
+        fail_msg("reopen: %s", g_err);
+}
+
+static void begin(void)
+{
+    assert_int_equal(store_begin(g_st), 0);
+}
+
+static void commit(void)
+{
+    if (store_commit(g_st) != 0)
+        fail_msg("commit: %s", store_errmsg(g_st));
+}
+
+static void assert_contains(const char *hay, const char *needle)
+{
+    if (!strstr(hay, needle))
+        fail_msg("expected \"%s\" in \"%s\"", needle, hay);
+}
+
+/* ---- a second connection to look at the file --------------------------- */
+
+static sqlite3 *peek_open(void)
+{
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(g_path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK)
+        fail_msg("sqlite3_open %s: %s", g_path, db ? sqlite3_errmsg(db) : "?");
+    sqlite3_busy_timeout(db, 2000);
+    return db;
+}
+
+/* First column of the first row of `q`, as text ("" for NULL or no row). */
+static const char *peek(const char *q)
+{
+    static char out[2048];
+    sqlite3 *db = peek_open();
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK) {
+        snprintf(out, sizeof out, "%s", sqlite3_errmsg(db));
+        sqlite3_close(db);
+        fail_msg("%s: %s", q, out);
+    }
+    const unsigned char *t = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+    snprintf(out, sizeof out, "%s", t ? (const char *)t : "");
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+    return out;
+}
+
+/* Run `q` on a second connection: 0, or -1 with its message in g_err. */
+static int peek_exec(const char *q)
+{
+    sqlite3 *db = peek_open();
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, q, NULL, NULL, &msg);
+    snprintf(g_err, sizeof g_err, "%s", msg ? msg : "");
+    sqlite3_free(msg);
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+/* ---- fixtures ---------------------------------------------------------- */
+
+/* A full case record: every optional field present but email and media. */
+static msg_case_t record(const char *channel, const char *external_id)
+{
+    msg_case_t r = {
+        .service_code = "water.leak", .description = "水管爆裂，楼道积水",
+        .address_string = "城关街道西湖社区3号楼", .first_name = "明", .last_name = "李",
+        .phone = "13800000000", .requested_datetime = "2024-05-01T08:30:00+08:00",
+        .external_id = external_id, .channel = channel, .grid_code = "CG01-XH02-G0031",
+        .lat = 36.0611, .lon = 103.8343, .priority = PRIO_HIGH,
+    };
+    int bits[] = {CF_SERVICE_CODE, CF_DESCRIPTION, CF_ADDRESS_STRING, CF_FIRST_NAME,
+                  CF_LAST_NAME, CF_PHONE, CF_REQUESTED_DATETIME, CF_EXTERNAL_ID, CF_CHANNEL,
+                  CF_GRID_CODE, CF_LAT, CF_LONG, CF_PRIORITY};
+    for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
+        MSG_SET(&r, bits[i]);
+    return r;
+}
+
+static store_case_t case_meta(void)
+{
+    return (store_case_t){
+        .lead = "water", .street = "CG01", .community = "CG01-XH02",
+        .state = STATE_RECEIVED, .received_at = 1714523400000,
+        .contact_due = 1714525200000, .resolve_due = 1714782600000,
+    };
+}
+
+/* Insert a case and return its id. */
+static uint64_t add_case(const char *channel, const char *external_id)
+{
+    msg_case_t r = record(channel, external_id);
+    store_case_t m = case_meta();
+    if (store_case_insert(g_st, &r, "submit-1", &m) != 0)
+        fail_msg("case insert: %s", store_errmsg(g_st));
+    assert_true(m.id > 0);
+    return m.id;
+}
+
+static uint64_t add_assignment(uint64_t case_id, const char *dept, msg_role_t role,
+                               msg_state_t st)
+{
+    store_assignment_t a = {.case_id = case_id, .role = role, .state = st,
+                            .created_at = 1000, .updated_at = 1000};
+    snprintf(a.department, sizeof a.department, "%s", dept);
+    if (store_assignment_insert(g_st, &a) != 0)
+        fail_msg("assignment insert: %s", store_errmsg(g_st));
+    assert_true(a.id > 0);
+    return a.id;
+}
+
+static int case_exists(uint64_t id)
+{
+    store_case_t c;
+    return store_case_get(g_st, id, &c);
+}
+
+/* ---- opening ------------------------------------------------------------ */
+
+static void assert_mode_0600(const char *name)
+{
+    char p[256];
+    struct stat sb;
+    path_in_dir(p, sizeof p, name);
+    if (stat(p, &sb) != 0)
+        fail_msg("%s: not there", p);
+    if ((sb.st_mode & 07777) != 0600)
+        fail_msg("%s: mode %o, want 600", p, (unsigned)(sb.st_mode & 07777));
+}
+
+static void open_new_database(void **state)
+{
+    (void)state;
+    assert_mode_0600("minqing.db");
+    assert_mode_0600("minqing.db-wal");             /* the WAL holds the same data */
+    char want[16];
+    snprintf(want, sizeof want, "%d", STORE_SCHEMA_VERSION);
+    assert_string_equal(peek("PRAGMA user_version"), want);
+    assert_string_equal(peek("PRAGMA journal_mode"), "wal");
+    assert_string_equal(peek("SELECT group_concat(name, ',') FROM (SELECT name FROM"
+                             " sqlite_master WHERE type = 'table' ORDER BY name)"),
+                        "assignments,cases,events,outcomes");
+    assert_false(store_dirty(g_st));
+    /* opening it again migrates nothing and keeps the version */
+    reopen();
+    assert_string_equal(peek("PRAGMA user_version"), want);
+}
+
+/* ---- cases ------------------------------------------------------------- */
+
+static void case_round_trip(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t id = add_case("hotline", "E-1");
+    assert_true(store_dirty(g_st));
+    uint64_t found = 0;
+    assert_int_equal(store_case_lookup(g_st, "hotline", "E-1", &found, g_msg_id), 1);
+    assert_int_equal(found, id);
+    assert_string_equal(g_msg_id, "submit-1");
+
+    store_case_t c;
+    assert_int_equal(store_case_get(g_st, id, &c), 1);
+    assert_int_equal(c.id, id);
+    assert_string_equal(c.lead, "water");
+    assert_string_equal(c.grid_code, "CG01-XH02-G0031");
+    assert_string_equal(c.street, "CG01");
+    assert_string_equal(c.community, "CG01-XH02");
+    assert_string_equal(c.service_code, "water.leak");
+    assert_int_equal(c.priority, PRIO_HIGH);
+    assert_int_equal(c.state, STATE_RECEIVED);
+    assert_int_equal(c.received_at, 1714523400000);
+    assert_int_equal(c.contact_due, 1714525200000);
+    assert_int_equal(c.resolve_due, 1714782600000);
+    assert_int_equal(c.contacted_at, 0);
+    assert_int_equal(c.resolved_at, 0);
+    assert_int_equal(c.closed_at, 0);
+    assert_int_equal(c.rating, RATING_NONE);
+    assert_int_equal(c.redo_count, 0);
+
+    c.state = STATE_CLOSED;
+    c.contacted_at = 1714523500000;
+    c.resolved_at = 1714530000000;
+    c.closed_at = 1714540000000;
+    c.rating = RATING_BASICALLY_SATISFIED;
+    c.redo_count = 2;
+    snprintf(c.lead, sizeof c.lead, "urban");
+    assert_int_equal(store_case_update(g_st, &c), 0);
+    store_case_t back;
+    assert_int_equal(store_case_get(g_st, id, &back), 1);
+    assert_memory_equal(&back, &c, sizeof c);
+    commit();
+    assert_false(store_dirty(g_st));
+    assert_string_equal(peek("SELECT state || ',' || rating || ',' || priority FROM cases"),
+                        "closed,basically_satisfied,high");
+}
+
+static void case_record_round_trip(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t id = add_case("wechat", "W-7");
+    msg_case_t r, want = record("wechat", "W-7");
+    assert_int_equal(store_case_record(g_st, id, &r), 1);
+    assert_int_equal(r.present, want.present);
+    const char *got_s[] = {r.service_code, r.description, r.address_string, r.first_name,
+                           r.last_name, r.phone, r.requested_datetime, r.external_id,
+                           r.channel, r.grid_code};
+    const char *want_s[] = {want.service_code, want.description, want.address_string,
+                            want.first_name, want.last_name, want.phone,
+                            want.requested_datetime, want.external_id, want.channel,
+                            want.grid_code};
+    for (size_t i = 0; i < sizeof got_s / sizeof got_s[0]; i++)
+        assert_string_equal(got_s[i], want_s[i]);
+    assert_null(r.email);
+    assert_null(r.media_url);
+    assert_true(r.lat == want.lat && r.lon == want.lon);
+    assert_int_equal(r.priority, PRIO_HIGH);
+    assert_int_equal(store_case_record(g_st, id + 1, &r), 0);
+    commit();
+}
+
+static void case_key_unique(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t a = add_case("hotline", "E-1");
+    uint64_t b = add_case("wechat", "E-1");         /* same id, other channel: fine */
+    assert_int_not_equal(a, b);
+    msg_case_t r = record("hotline", "E-1");
+    store_case_t m = case_meta();
+    assert_int_equal(store_case_insert(g_st, &r, "submit-1", &m), -1);
+    assert_int_equal(store_errcode(g_st), ERR_STORE_FAILED);
+    assert_contains(store_errmsg(g_st), "UNIQUE");
+    /* the refused insert spoiled nothing: the transaction goes on */
+    uint64_t id = 0;
+    assert_int_equal(store_case_lookup(g_st, "hotline", "E-1", &id, g_msg_id), 1);
+    assert_int_equal(id, a);
+    assert_int_equal(store_case_lookup(g_st, "wechat", "E-1", &id, g_msg_id), 1);
+    assert_int_equal(id, b);
+    assert_int_equal(store_case_lookup(g_st, "hotline", "E-2", &id, g_msg_id), 0);
+    assert_int_equal(store_case_lookup(g_st, "qrcode", "E-1", &id, g_msg_id), 0);
+    assert_int_equal(case_exists(b + 1), 0);
+    commit();
+    assert_string_equal(peek("SELECT count(*) FROM cases"), "2");
+}
+
+/* ---- assignments ------------------------------------------------------- */
+
+static void assignment_round_trip(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t c = add_case("hotline", "E-1");
+    store_assignment_t a = {.case_id = c, .department = "traffic", .role = ROLE_CO,
+                            .state = STATE_RECEIVED, .attempt = 0, .round = 1,
+                            .created_at = 111, .updated_at = 222};
+    assert_int_equal(store_assignment_insert(g_st, &a), 0);
+    store_assignment_t got;
+    assert_int_equal(store_assignment_get(g_st, a.id, &got), 1);
+    assert_memory_equal(&got, &a, sizeof a);
+
+    a.state = STATE_DISPATCHED;
+    a.attempt = 3;
+    snprintf(a.worker, sizeof a.worker, "traffic:w1#4");
+    a.updated_at = 333;
+    assert_int_equal(store_assignment_update(g_st, &a), 0);
+    assert_int_equal(store_assignment_get(g_st, a.id, &got), 1);
+    assert_memory_equal(&got, &a, sizeof a);
+    assert_int_equal(store_assignment_get(g_st, a.id + 1, &got), 0);
+    commit();
+    assert_string_equal(peek("SELECT department || ',' || role || ',' || state || ',' ||"
+                             " attempt || ',' || worker || ',' || round FROM assignments"),
+                        "traffic,co,dispatched,3,traffic:w1#4,1");
+}
+
+static void collect_open(void *arg, const store_assignment_t *a)
+{
+    char *out = arg;
+    size_t len = strlen(out);
+    snprintf(out + len, 256 - len, "%s%llu:%s:%s", len ? "," : "", (unsigned long long)a->id,
+             a->department, msg_state_name(a->state));
+}
+
+static void assignments_of_case_and_open(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t c1 = add_case("hotline", "E-1"), c2 = add_case("hotline", "E-2");
+    static const struct { int c; const char *dept; msg_role_t role; msg_state_t st; } rows[] = {
+        {1, "urban", ROLE_LEAD, STATE_RECEIVED}, {1, "traffic", ROLE_CO, STATE_RESOLVED},
+        {2, "water", ROLE_LEAD, STATE_ACCEPTED}, {1, "dispatch", ROLE_LEAD, STATE_RETURNED},
+        {2, "urban", ROLE_CO, STATE_CANCELLED}, {1, "water", ROLE_CO, STATE_CONTACTED},
+        {2, "traffic", ROLE_CO, STATE_DISPATCHED},
+    };
+    uint64_t ids[7];
+    for (size_t i = 0; i < 7; i++)
+        ids[i] = add_assignment(rows[i].c == 1 ? c1 : c2, rows[i].dept, rows[i].role, rows[i].st);
+    for (size_t i = 1; i < 7; i++)
+        assert_true(ids[i] > ids[i - 1]);
+
+    store_assignment_t v[8];
+    assert_int_equal(store_case_assignments(g_st, c1, v, 8), 4);
+    uint64_t want1[] = {ids[0], ids[1], ids[3], ids[5]};
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(v[i].id, want1[i]);
+    assert_string_equal(v[2].department, "dispatch");
+    assert_int_equal(v[2].state, STATE_RETURNED);
+    assert_int_equal(v[1].role, ROLE_CO);
+    assert_int_equal(store_case_assignments(g_st, c2, v, 2), 2);   /* capped at max */
+    assert_int_equal(v[1].id, ids[4]);
+    assert_int_equal(store_case_assignments(g_st, c2 + 1, v, 8), 0);
+
+    char open[256] = "";
+    assert_int_equal(store_open_assignments(g_st, collect_open, open), 0);
+    char want[256];
+    snprintf(want, sizeof want, "%llu:urban:received,%llu:water:accepted,%llu:water:contacted,"
+             "%llu:traffic:dispatched", (unsigned long long)ids[0], (unsigned long long)ids[2],
+             (unsigned long long)ids[5], (unsigned long long)ids[6]);
+    assert_string_equal(open, want);
+    commit();
+}
+
+/* ---- the audit trail --------------------------------------------------- */
+
+#define EVENT_ROWS \
+    "SELECT group_concat(r, ';') FROM (SELECT case_id || '|' || ifnull(assignment_id, '-')" \
+    " || '|' || at || '|' || kind || '|' || ifnull(department, '-') || '|' || actor" \
+    " || '|' || ifnull(from_state, '-') || '|' || ifnull(to_state, '-') || '|'" \
+    " || ifnull(detail, '-') AS r FROM events ORDER BY id)"
+
+static void events_append_only(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t c = add_case("hotline", "E-1");
+    uint64_t a = add_assignment(c, "water", ROLE_LEAD, STATE_RECEIVED);
+    store_event_t e1 = {.case_id = c, .at = 5, .kind = "received", .actor = "intake:hotline",
+                        .to = STATE_RECEIVED};
+    store_event_t e2 = {.case_id = c, .assignment_id = a, .at = 6, .kind = "routed",
+                        .department = "water", .from = STATE_NONE, .to = STATE_RECEIVED,
+                        .detail = "lead"};
+    store_event_t e3 = {.case_id = c, .assignment_id = a, .at = 7, .kind = "accept",
+                        .department = "water", .actor = "water:w1#1",
+                        .from = STATE_DISPATCHED, .to = STATE_ACCEPTED};
+    assert_int_equal(store_event_add(g_st, &e1), 0);
+    assert_int_equal(store_event_add(g_st, &e2), 0);
+    assert_int_equal(store_event_add(g_st, &e3), 0);
+    commit();
+    const char *want = "1|-|5|received|-|intake:hotline|-|received|-;"
+                       "1|1|6|routed|water|broker|-|received|lead;"
+                       "1|1|7|accept|water|water:w1#1|dispatched|accepted|-";
+    assert_string_equal(peek(EVENT_ROWS), want);
+
+    assert_int_equal(peek_exec("UPDATE events SET kind = 'forged' WHERE id = 2"), -1);
+    assert_contains(g_err, "append-only");
+    assert_int_equal(peek_exec("DELETE FROM events WHERE id = 1"), -1);
+    assert_contains(g_err, "append-only");
+    assert_int_equal(peek_exec("DELETE FROM events"), -1);
+    assert_string_equal(peek(EVENT_ROWS), want);
+    /* appending is still allowed, from the store */
+    begin();
+    assert_int_equal(store_event_add(g_st, &e1), 0);
+    commit();
+    assert_string_equal(peek("SELECT count(*) FROM events"), "4");
+}
+
+/* ---- applied messages -------------------------------------------------- */
+
+static void applied_find_add(void **state)
+{
+    (void)state;
+    begin();
+    store_applied_t got;
+    assert_int_equal(store_applied_find(g_st, "water", "m-1", &got), 0);
+    store_applied_t a = {.scope = "water", .msg_id = "m-1", .cmd = MSG_RESOLVED, .case_id = 4,
+                         .assignment_id = 9, .state = STATE_RESOLVED, .at = 1234,
+                         .worker = "water:w1#1", .result = "fixed", .summary = "换了阀门"};
+    assert_int_equal(store_applied_add(g_st, &a), 0);
+    store_applied_t b = {.scope = "admin", .msg_id = "m-1", .cmd = MSG_CANCEL, .case_id = 5,
+                         .state = STATE_CANCELLED, .at = 1300, .reason = "duplicate"};
+    assert_int_equal(store_applied_add(g_st, &b), 0);
+
+    assert_int_equal(store_applied_find(g_st, "water", "m-1", &got), 1);
+    assert_int_equal(got.cmd, MSG_RESOLVED);
+    assert_int_equal(got.case_id, 4);
+    assert_int_equal(got.assignment_id, 9);
+    assert_int_equal(got.state, STATE_RESOLVED);
+    assert_int_equal(got.at, 1234);
+    assert_null(got.scope);
+    assert_null(got.msg_id);
+    assert_null(got.worker);
+    assert_int_equal(store_applied_find(g_st, "admin", "m-1", &got), 1);
+    assert_int_equal(got.cmd, MSG_CANCEL);
+    assert_int_equal(got.assignment_id, 0);
+    assert_int_equal(got.state, STATE_CANCELLED);
+    assert_int_equal(store_applied_find(g_st, "urban", "m-1", &got), 0);
+    assert_int_equal(store_applied_find(g_st, "water", "m-2", &got), 0);
+    /* a (scope, msg_id) is recorded once */
+    assert_int_equal(store_applied_add(g_st, &a), -1);
+    assert_int_equal(store_errcode(g_st), ERR_STORE_FAILED);
+    commit();
+    assert_string_equal(peek("SELECT kind || ',' || worker || ',' || result || ',' || summary"
+                             " FROM outcomes WHERE scope = 'water'"),
+                        "RESOLVED,water:w1#1,fixed,换了阀门");
+}
+
+/* ---- transactions ------------------------------------------------------ */
+
+static void commit_survives_reopen(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t c = add_case("hotline", "E-1");
+    uint64_t a = add_assignment(c, "water", ROLE_LEAD, STATE_RECEIVED);
+    commit();
+    reopen();
+    uint64_t id = 0;
+    assert_int_equal(store_case_lookup(g_st, "hotline", "E-1", &id, g_msg_id), 1);
+    assert_int_equal(id, c);
+    store_assignment_t got;
+    assert_int_equal(store_assignment_get(g_st, a, &got), 1);
+    assert_string_equal(got.department, "water");
+}
+
+static void rollback_discards(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t kept = add_case("hotline", "E-1");
+    commit();
+    begin();
+    uint64_t c = add_case("hotline", "E-2");
+    assert_true(store_dirty(g_st));
+    store_rollback(g_st);
+    assert_false(store_dirty(g_st));
+    uint64_t id = 0;
+    assert_int_equal(store_case_lookup(g_st, "hotline", "E-2", &id, g_msg_id), 0);
+    assert_int_equal(case_exists(c), 0);
+    assert_int_equal(case_exists(kept), 1);
+    /* a new transaction works after a rollback */
+    begin();
+    add_case("hotline", "E-3");
+    commit();
+    reopen();
+    assert_int_equal(case_exists(kept), 1);
+    assert_int_equal(store_case_lookup(g_st, "hotline", "E-2", &id, g_msg_id), 0);
+    assert_int_equal(store_case_lookup(g_st, "hotline", "E-3", &id, g_msg_id), 1);
+}
+
+/* Closing with a transaction open rolls it back. */
+static void close_rolls_back(void **state)
+{
+    (void)state;
+    begin();
+    add_case("hotline", "E-1");
+    reopen();
+    uint64_t id = 0;
+    assert_int_equal(store_case_lookup(g_st, "hotline", "E-1", &id, g_msg_id), 0);
+}
+
+/* ---- files that are not ours ------------------------------------------- */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+/* store_open refuses `path`, naming `want`, and leaves the file as it was. */
+static void refused(const char *path, const char *content, const char *want)
+{
+    g_err[0] = '\0';
+    store_t *st = store_open(path, g_err, sizeof g_err);
+    if (st) {
+        store_close(&st);
+        fail_msg("%s: opened, but wanted \"%s\"", path, want);
+    }
+    assert_contains(g_err, want);
+    assert_contains(g_err, path);
+    if (content) {
+        char buf[256] = "";
+        FILE *f = fopen(path, "rb");
+        assert_non_null(f);
+        size_t n = fread(buf, 1, sizeof buf - 1, f);
+        fclose(f);
+        buf[n] = '\0';
+        assert_string_equal(buf, content);
+    }
+}
+
+static void refuses_garbage(void **state)
+{
+    (void)state;
+    static const char *const junk[] = {
+        "this is a text file, not a database at all\n",
+        "SQLite format",            /* shorter than the header */
+        "SQLite format 2\0 and more",
+    };
+    char p[256];
+    path_in_dir(p, sizeof p, "junk.db");
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        write_file(p, junk[i]);
+        refused(p, junk[i], "not a SQLite database");
+    }
+    /* an empty file is a new database */
+    write_file(p, "");
+    store_t *st = store_open(p, g_err, sizeof g_err);
+    if (!st)
+        fail_msg("empty file: %s", g_err);
+    store_close(&st);
+}
+
+static void refuses_newer_schema(void **state)
+{
+    (void)state;
+    store_close(&g_st);
+    assert_int_equal(peek_exec("PRAGMA user_version = 99"), 0);
+    refused(g_path, NULL, "newer");
+    assert_contains(g_err, "99");
+    assert_string_equal(peek("PRAGMA user_version"), "99");     /* untouched */
+}
+
+/* ---- a full disk -------------------------------------------------------- */
+
+/* The default VFS with one change: while g_disk_full, writes fail as on a
+ * full disk. The shim swaps each opened file's method table for a copy with
+ * xWrite replaced (the unix VFS uses one table for databases, another for
+ * journals: a few pairs are kept). */
+static bool g_disk_full;
+static sqlite3_vfs g_shim, *g_real_vfs;
+static struct {
+    const sqlite3_io_methods *real;
+    sqlite3_io_methods shim;
+} g_io[4];
+
+static int shim_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
+{
+    size_t i = 0;
+    while (&g_io[i].shim != f->pMethods)
+        i++;
+    return g_disk_full ? SQLITE_FULL : g_io[i].real->xWrite(f, buf, n, off);
+}
+
+static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+    (void)vfs;
+    int rc = g_real_vfs->xOpen(g_real_vfs, name, f, flags, out);
+    if (rc != SQLITE_OK || !f->pMethods)
+        return rc;
+    size_t i = 0, n = sizeof g_io / sizeof g_io[0];
+    while (i < n && g_io[i].real && g_io[i].real != f->pMethods)
+        i++;
+    if (i == n) {                           /* more tables than expected */
+        f->pMethods->xClose(f);
+        return SQLITE_CANTOPEN;
+    }
+    if (!g_io[i].real) {
+        g_io[i].real = f->pMethods;
+        g_io[i].shim = *f->pMethods;
+        g_io[i].shim.xWrite = shim_write;
+    }
+    f->pMethods = &g_io[i].shim;
+    return SQLITE_OK;
+}
+
+static int teardown_full(void **state)
+{
+    g_disk_full = false;
+    teardown(state);
+    sqlite3_vfs_unregister(&g_shim);
+    return 0;
+}
+
+static int setup_full(void **state)
+{
+    g_real_vfs = sqlite3_vfs_find(NULL);
+    if (!g_real_vfs)
+        return -1;
+    g_shim = *g_real_vfs;
+    g_shim.zName = "mq-test-full";
+    g_shim.xOpen = shim_open;
+    g_shim.pNext = NULL;
+    if (sqlite3_vfs_register(&g_shim, 1) != SQLITE_OK)
+        return -1;
+    if (setup(state) == 0)
+        return 0;
+    teardown_full(state);
+    return -1;
+}
+
+static void disk_full_is_store_full(void **state)
+{
+    (void)state;
+    /* the commit is what writes: it fails, and says the disk is full */
+    begin();
+    add_case("hotline", "E-1");
+    g_disk_full = true;
+    assert_int_equal(store_commit(g_st), -1);
+    assert_int_equal(store_errcode(g_st), ERR_STORE_FULL);
+    store_rollback(g_st);
+    assert_false(store_dirty(g_st));
+    /* once there is room again, the store works, and the lost case is gone */
+    g_disk_full = false;
+    begin();
+    add_case("hotline", "E-2");
+    commit();
+    /* any other failure is STORE_FAILED, not STORE_FULL */
+    begin();
+    msg_case_t r = record("hotline", "E-2");
+    store_case_t m = case_meta();
+    assert_int_equal(store_case_insert(g_st, &r, "submit-1", &m), -1);
+    assert_int_equal(store_errcode(g_st), ERR_STORE_FAILED);
+    store_rollback(g_st);
+    reopen();
+    uint64_t id;
+    assert_int_equal(store_case_lookup(g_st, "hotline", "E-1", &id, g_msg_id), 0);
+    assert_int_equal(store_case_lookup(g_st, "hotline", "E-2", &id, g_msg_id), 1);
+}
+
+int main(void)
+{
+#define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(open_new_database),
+        T(case_round_trip),
+        T(case_record_round_trip),
+        T(case_key_unique),
+        T(assignment_round_trip),
+        T(assignments_of_case_and_open),
+        T(events_append_only),
+        T(applied_find_add),
+        T(commit_survives_reopen),
+        T(rollback_discards),
+        T(close_rolls_back),
+        T(refuses_garbage),
+        T(refuses_newer_schema),
+        cmocka_unit_test_setup_teardown(disk_full_is_store_full, setup_full, teardown_full),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
