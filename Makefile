@@ -77,7 +77,7 @@ $(O)/tests/test_%: $(O)/tests/test_%.o $(O)/libcore.a $(O)/libminqing.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 
 run: deps all
-	@echo "make run: the broker arrives with the broker-core issue; nothing to run yet."
+	@sh scripts/run-demo.sh
 
 test-bins: $(UNIT_BINS) $(PROGRAMS)
 
