@@ -91,6 +91,11 @@ int main(int argc, char **argv)
         int got = mq_worker_next(w, &a, &e, 200);
         if (got == MQ_ESCALATION) {
             mq_worker_ack_escalation(w, &e);
+            if (log) {
+                fprintf(log, "%" PRIu64 " %" PRIu64 " escalation L%u %s %s %s\n", e.escalation_id,
+                        e.case_id, e.level, msg_ladder_names[e.ladder], e.target, e.street);
+                fflush(log);
+            }
             continue;
         }
         if (got != MQ_ASSIGNMENT)

@@ -6,15 +6,17 @@
  * before the first write, so a refused request changes nothing.
  */
 #include "apply.h"
+#include "deadline.h"
+#include "escalation.h"
 #include "fsm.h"
 #include "route.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define CONTACT_DEADLINE_MS (30 * 60 * 1000)    /* 网格员30分钟内联系居民 */
 #define MAX_CASE_ASSIGNMENTS 256
 
 /* ---- bookkeeping ----------------------------------------------------- */
@@ -24,6 +26,7 @@ void apply_reset(apply_t *a, int64_t now)
     a->now = now;
     a->nfx = 0;
     a->npubs = 0;
+    a->nfired = 0;
     a->why[0] = '\0';
 }
 
@@ -31,8 +34,9 @@ void apply_free(apply_t *a)
 {
     free(a->fx);
     free(a->pubs);
-    a->fx = NULL, a->pubs = NULL;
-    a->nfx = a->capfx = a->npubs = a->cappubs = 0;
+    free(a->fired);
+    a->fx = NULL, a->pubs = NULL, a->fired = NULL;
+    a->nfx = a->capfx = a->npubs = a->cappubs = a->nfired = a->capfired = 0;
 }
 
 /* Grow a list; lists only grow, and are reused pass after pass. */
@@ -53,12 +57,22 @@ static msg_err_t push_fx(apply_t *a, fx_kind_t kind, int dept, uint64_t asg)
     if (!v)
         return ERR_STORE_FAILED;
     a->fx = v;
-    a->fx[a->nfx++] = (fx_t){kind, dept, asg};
+    a->fx[a->nfx++] = (fx_t){.kind = kind, .dept = dept, .asg = asg};
     return MSG_OK;
 }
 
+static msg_err_t push_timer(apply_t *a, uint64_t case_id, int ladder, int64_t at)
+{
+    msg_err_t rc = push_fx(a, FX_TIMER, -1, 0);
+    if (rc == MSG_OK) {
+        fx_t *fx = &a->fx[a->nfx - 1];
+        fx->case_id = case_id, fx->ladder = ladder, fx->at = at;
+    }
+    return rc;
+}
+
 static void push_pub(apply_t *a, const char *kind, int dept, uint64_t case_id, uint64_t asg,
-                     msg_state_t state, const char *actor)
+                     msg_state_t state, const char *actor, const char *note)
 {
     pub_t *v = grow(a->pubs, &a->cappubs, a->npubs, sizeof *v);
     if (!v)
@@ -67,7 +81,9 @@ static void push_pub(apply_t *a, const char *kind, int dept, uint64_t case_id, u
     pub_t *p = &a->pubs[a->npubs++];
     snprintf(p->kind, sizeof p->kind, "%s", kind);
     snprintf(p->actor, sizeof p->actor, "%s", actor ? actor : "broker");
+    utf8_cut(p->note, sizeof p->note, note ? note : "");
     p->dept = dept, p->case_id = case_id, p->asg = asg, p->state = state;
+    p->fired = -1;
 }
 
 static msg_err_t refuse(apply_t *a, msg_err_t code, const char *fmt, ...)
@@ -103,10 +119,11 @@ static const char *outcome_kind(msg_cmd_t cmd)
     }
 }
 
-/* Write an audit event and queue it for the event stream. */
-static msg_err_t event(apply_t *a, uint64_t case_id, uint64_t asg, const char *kind,
-                       int dept, const char *actor, msg_state_t from, msg_state_t to,
-                       const char *detail)
+/* Write an audit event and queue it for the event stream, with its detail
+ * as the event's note when note_public. */
+static msg_err_t record_event(apply_t *a, uint64_t case_id, uint64_t asg, const char *kind,
+                              int dept, const char *actor, msg_state_t from, msg_state_t to,
+                              const char *detail, bool note_public)
 {
     store_event_t e = {
         .case_id = case_id, .assignment_id = asg, .at = a->now, .kind = kind,
@@ -115,8 +132,16 @@ static msg_err_t event(apply_t *a, uint64_t case_id, uint64_t asg, const char *k
     };
     if (store_event_add(a->store, &e))
         return store_failed(a);
-    push_pub(a, kind, dept, case_id, asg, to, actor);
+    push_pub(a, kind, dept, case_id, asg, to, actor, note_public ? detail : NULL);
     return MSG_OK;
+}
+
+/* An event whose detail the broker wrote itself, so it may be published. */
+static msg_err_t event(apply_t *a, uint64_t case_id, uint64_t asg, const char *kind,
+                       int dept, const char *actor, msg_state_t from, msg_state_t to,
+                       const char *detail)
+{
+    return record_event(a, case_id, asg, kind, dept, actor, from, to, detail, true);
 }
 
 /* ---- case helpers ---------------------------------------------------- */
@@ -151,8 +176,12 @@ static msg_err_t settle_case(apply_t *a, store_case_t *c, msg_state_t was, bool 
         if (v[i].round == c->redo_count)
             states[k++] = v[i].state;
     c->state = fsm_case_derive(c->state, states, k);
-    if (c->state == STATE_RESOLVED && was != STATE_RESOLVED)
+    if (c->state == STATE_RESOLVED && was != STATE_RESOLVED) {
         c->resolved_at = a->now;
+        msg_err_t rc = apply_arm(a, c);     /* auto-close, when configured */
+        if (rc)
+            return rc;
+    }
     if (c->state == was && !dirty)
         return MSG_OK;
     if (store_case_update(a->store, c))
@@ -220,7 +249,8 @@ msg_err_t apply_submit(apply_t *a, const msg_t *in, msg_t *reply)
     route_case(a->cfg, rec->service_code, rec->grid_code, &r);
     store_case_t c = {
         .priority = rec->priority, .state = STATE_RECEIVED, .received_at = a->now,
-        .contact_due = a->now + CONTACT_DEADLINE_MS,
+        .contact_due = deadline_due(a->cfg, LADDER_CONTACT, rec->service_code, rec->priority, a->now),
+        .resolve_due = deadline_due(a->cfg, LADDER_RESOLVE, rec->service_code, rec->priority, a->now),
     };
     snprintf(c.lead, sizeof c.lead, "%s", a->cfg->depts[r.depts[0]].id);
     snprintf(c.grid_code, sizeof c.grid_code, "%s", rec->grid_code);
@@ -234,6 +264,8 @@ msg_err_t apply_submit(apply_t *a, const msg_t *in, msg_t *reply)
     msg_err_t rc = event(a, c.id, 0, "received", -1, actor, STATE_NONE, STATE_RECEIVED, NULL);
     for (int i = 0; rc == MSG_OK && i < r.ndepts; i++)
         rc = add_assignment(a, &c, r.depts[i], i == 0 ? ROLE_LEAD : ROLE_CO, "router");
+    if (rc == MSG_OK)
+        rc = apply_arm(a, &c);
     reply->case_id = c.id;
     reply->duplicate = false;
     return rc;
@@ -304,8 +336,11 @@ msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *i
     as.updated_at = a->now;
     if (store_assignment_update(a->store, &as))
         return store_failed(a);
-    rc = event(a, c.id, as.id, outcome_kind(in->cmd), dept, worker, from,
-               next == from ? STATE_NONE : next, outcome_detail(in));
+    /* a worker's words may name the resident: the audit trail keeps them,
+     * the event stream (open to every monitor) gets only the return reason */
+    rc = record_event(a, c.id, as.id, outcome_kind(in->cmd), dept, worker, from,
+                      next == from ? STATE_NONE : next, outcome_detail(in),
+                      in->cmd == MSG_RETURNED);
     if (!rc && (in->cmd == MSG_CONTACTED || in->cmd == MSG_RESOLVED) && !c.contacted_at)
         c.contacted_at = a->now, case_dirty = true;
     if (!rc && in->cmd == MSG_RETURNED) {
@@ -367,8 +402,14 @@ static msg_err_t do_feedback(apply_t *a, store_case_t *c, const msg_t *in, const
     /* 重办: an unsatisfied resident reopens the case to its lead department */
     int lead = dept_index(a, c->lead);
     c->redo_count++;
-    c->closed_at = 0;
+    c->closed_at = c->contacted_at = 0;
     c->state = STATE_RECEIVED;
+    /* a redo is a new round: new deadlines, ladders from the bottom */
+    c->contact_due = deadline_due(a->cfg, LADDER_CONTACT, c->service_code, c->priority, a->now);
+    c->resolve_due = deadline_due(a->cfg, LADDER_RESOLVE, c->service_code, c->priority, a->now);
+    c->contact_level = c->resolve_level = 0;
+    if ((rc = apply_arm(a, c)))
+        return rc;
     rc = event(a, c->id, 0, "reopened", -1, actor, STATE_NONE, STATE_NONE, "redo");
     return rc ? rc : add_assignment(a, c, lead >= 0 ? lead : a->cfg->manual_dept, ROLE_LEAD, actor);
 }
@@ -479,4 +520,125 @@ msg_err_t apply_dispatched(apply_t *a, store_assignment_t *as, const char *worke
     if (store_case_get(a->store, as->case_id, &c) != 1)
         return store_failed(a);
     return settle_case(a, &c, c.state, false, "broker");
+}
+
+/* ---- deadlines and escalations --------------------------------------- */
+
+/* Whether a ladder still runs for a case: contact made ends the contact
+ * ladder, resolution ends the resolution ladder. */
+static bool ladder_running(const store_case_t *c, int ladder)
+{
+    bool open = c->state != STATE_RESOLVED && c->state != STATE_CLOSED &&
+                c->state != STATE_CANCELLED;
+    if (ladder == LADDER_CONTACT)
+        return open && !c->contacted_at && c->contact_due;
+    return open && c->resolve_due;
+}
+
+static int *ladder_level(store_case_t *c, int ladder)
+{
+    return ladder == LADDER_CONTACT ? &c->contact_level : &c->resolve_level;
+}
+
+static int64_t ladder_due(const store_case_t *c, int ladder)
+{
+    return ladder == LADDER_CONTACT ? c->contact_due : c->resolve_due;
+}
+
+msg_err_t apply_arm(apply_t *a, const store_case_t *c)
+{
+    msg_err_t rc = MSG_OK;
+    int level;
+    int64_t at;
+    for (int l = LADDER_CONTACT; l <= LADDER_RESOLVE && !rc; l++) {
+        store_case_t tmp = *c;
+        if (ladder_running(c, l) &&
+            escalation_next(a->cfg, l, ladder_due(c, l), *ladder_level(&tmp, l), &level, &at))
+            rc = push_timer(a, c->id, l, at);
+    }
+    if (!rc && c->state == STATE_RESOLVED && a->cfg->auto_close_ms > 0)
+        rc = push_timer(a, c->id, TIMERS_CLOSE, c->resolved_at + a->cfg->auto_close_ms);
+    return rc;
+}
+
+static msg_err_t auto_close(apply_t *a, store_case_t *c)
+{
+    if (c->state != STATE_RESOLVED || a->cfg->auto_close_ms <= 0)
+        return MSG_OK;
+    int64_t at = c->resolved_at + a->cfg->auto_close_ms;
+    if (at > a->now)
+        return push_timer(a, c->id, TIMERS_CLOSE, at);
+    c->state = STATE_CLOSED;
+    c->closed_at = a->now;
+    return settle_case(a, c, STATE_RESOLVED, true, "broker:auto_close");
+}
+
+static msg_err_t record_fired(apply_t *a, store_case_t *c, int ladder, int level,
+                              const config_level_t *rung, fired_t **out)
+{
+    int64_t due = ladder_due(c, ladder);
+    store_escalation_t e = {
+        .case_id = c->id, .round = c->redo_count, .level = level, .ladder = (msg_ladder_t)ladder,
+        .target = rung->target, .department = c->lead, .due_at = due, .fired_at = a->now,
+        .overdue_s = (a->now - due) / 1000,
+    };
+    int added = store_escalation_add(a->store, &e);
+    if (added < 0)
+        return store_failed(a);
+    *ladder_level(c, ladder) = level;
+    if (store_case_update(a->store, c))
+        return store_failed(a);
+    *out = NULL;
+    if (!added)
+        return MSG_OK;              /* fired before: the row says so; nothing to tell */
+    fired_t *v = grow(a->fired, &a->capfired, a->nfired, sizeof *v);
+    if (!v)
+        return ERR_STORE_FAILED;
+    a->fired = v;
+    fired_t *f = &a->fired[a->nfired++];
+    *f = (fired_t){.id = e.id, .case_id = c->id, .level = level, .ladder = e.ladder,
+                   .rung = rung, .due = due, .overdue_s = e.overdue_s};
+    snprintf(f->lead, sizeof f->lead, "%s", c->lead);
+    snprintf(f->grid, sizeof f->grid, "%s", c->grid_code);
+    snprintf(f->street, sizeof f->street, "%s", c->street);
+    snprintf(f->community, sizeof f->community, "%s", c->community);
+    *out = f;
+    return MSG_OK;
+}
+
+msg_err_t apply_timer(apply_t *a, uint64_t case_id, int ladder)
+{
+    store_case_t c;
+    int found = store_case_get(a->store, case_id, &c);
+    if (found <= 0)
+        return found < 0 ? store_failed(a) : MSG_OK;
+    if (ladder == TIMERS_CLOSE)
+        return auto_close(a, &c);
+    int level;
+    int64_t at;
+    if (!ladder_running(&c, ladder) ||
+        !escalation_next(a->cfg, ladder, ladder_due(&c, ladder), *ladder_level(&c, ladder),
+                         &level, &at))
+        return MSG_OK;
+    if (at > a->now)
+        return push_timer(a, c.id, ladder, at);     /* an early or stale hint */
+    const config_level_t *rung = escalation_level(a->cfg, ladder, level);
+    fired_t *f = NULL;
+    msg_err_t rc = record_fired(a, &c, ladder, level, rung, &f);
+    if (rc)
+        return rc;
+    if (f) {
+        char detail[160];
+        snprintf(detail, sizeof detail, "%s L%d %s overdue %llds", msg_ladder_names[ladder], level,
+                 rung->target, (long long)f->overdue_s);
+        if ((rc = event(a, c.id, 0, "escalated", dept_index(a, c.lead), "broker:deadline",
+                        STATE_NONE, STATE_NONE, detail)))
+            return rc;
+        pub_t *p = a->npubs ? &a->pubs[a->npubs - 1] : NULL;
+        if (p && p->case_id == c.id && strcmp(p->kind, "escalated") == 0)
+            p->fired = (int)(f - a->fired);     /* (unless the stream's list ran out of memory) */
+    }
+    if (escalation_next(a->cfg, ladder, ladder_due(&c, ladder), level, &level, &at))
+        return push_timer(a, c.id, ladder, at);
+    return MSG_OK;
 }

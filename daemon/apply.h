@@ -13,6 +13,7 @@
 #include "config.h"
 #include "msg.h"
 #include "store.h"
+#include "timers.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -21,13 +22,28 @@ typedef enum {
     FX_WAIT,        /* queue asg for a worker of dept */
     FX_RELEASE,     /* asg is finished or superseded: free its holder's credit */
     FX_ACCEPTED,    /* asg was accepted by its holder */
+    FX_TIMER,       /* look at case_id's ladder again at `at` */
 } fx_kind_t;
 
 typedef struct {
     fx_kind_t kind;
     int dept;
     uint64_t asg;
+    uint64_t case_id;       /* FX_TIMER */
+    int ladder;             /* FX_TIMER: LADDER_CONTACT, LADDER_RESOLVE or TIMERS_CLOSE */
+    int64_t at;             /* FX_TIMER */
 } fx_t;
+
+/* An escalation rung that fired: for the log line and the ESCALATE notice,
+ * both sent after the commit that records it. */
+typedef struct {
+    uint64_t id, case_id;
+    int level;
+    msg_ladder_t ladder;
+    const config_level_t *rung;
+    int64_t due, overdue_s;
+    char lead[33], grid[65], street[65], community[65];
+} fired_t;
 
 /* An event for the PUB stream, published after the commit. */
 typedef struct {
@@ -36,6 +52,8 @@ typedef struct {
     uint64_t case_id, asg;
     msg_state_t state;
     char actor[80];
+    char note[160];             /* the audit event's detail, cut to fit */
+    int fired;                  /* `escalated`: index into apply_t.fired, else -1 */
 } pub_t;
 
 typedef struct {
@@ -46,6 +64,8 @@ typedef struct {
     size_t nfx, capfx;
     pub_t *pubs;
     size_t npubs, cappubs;
+    fired_t *fired;
+    size_t nfired, capfired;
     char why[200];              /* reason of the last refusal */
 } apply_t;
 
@@ -63,5 +83,12 @@ msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *i
 msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg_t *reply);
 /* Record that assignment *asg was sent to `worker` (attempt, state, event). */
 msg_err_t apply_dispatched(apply_t *a, store_assignment_t *asg, const char *worker);
+/* A timer hint for (case_id, ladder) came due: fire the ladder's next rung if
+ * it is due (adding to a->fired), close the case if auto-close is due, or
+ * re-arm the hint for later. Does nothing for a case the ladder no longer
+ * concerns. */
+msg_err_t apply_timer(apply_t *a, uint64_t case_id, int ladder);
+/* The first timer hints of a case row (at start, and when dues change). */
+msg_err_t apply_arm(apply_t *a, const store_case_t *c);
 
 #endif

@@ -14,13 +14,16 @@
  */
 #include "broker.h"
 #include "apply.h"
+#include "clock.h"
 #include "codec.h"
 #include "dispatch.h"
+#include "escalation.h"
 #include "fsm.h"
 #include "log.h"
 #include "outbox.h"
 #include "session.h"
 #include "store.h"
+#include "timers.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -31,6 +34,7 @@
 #include <zmq.h>
 
 #define BATCH 512               /* messages per socket per pass */
+#define TIMER_BATCH 2000        /* deadlines fired per pass, so a burst cannot starve intake */
 #define MAX_FRAMES 5            /* routing id + 3 protocol frames + 1 too many */
 
 struct broker_t {
@@ -42,6 +46,10 @@ struct broker_t {
     dispatch_t *dispatch;
     outbox_t *outbox;
     apply_t apply;
+    mqclock_t clock;
+    timers_t *timers;
+    timers_entry_t *popped;     /* hints taken this pass, re-armed if the commit fails */
+    size_t npopped, cappopped;
     bool txn;                   /* a write transaction is open */
     volatile sig_atomic_t stop;
     int64_t last_housekeeping;
@@ -66,7 +74,6 @@ static int64_t clock_ms(clockid_t id)
 }
 
 static int64_t mono_ms(void) { return clock_ms(CLOCK_MONOTONIC); }
-static int64_t wall_ms(void) { return clock_ms(CLOCK_REALTIME); }
 
 /* ---- sockets --------------------------------------------------------- */
 
@@ -162,13 +169,43 @@ static void load_one(void *arg, const store_assignment_t *a)
     l->loaded++;
 }
 
+/* Move the timer hints apply listed into the heap. */
+static void arm_timers(broker_t *self)
+{
+    apply_t *a = &self->apply;
+    size_t keep = 0;
+    for (size_t i = 0; i < a->nfx; i++) {
+        if (a->fx[i].kind == FX_TIMER)
+            timers_push(self->timers, a->fx[i].at, a->fx[i].case_id, a->fx[i].ladder);
+        else
+            a->fx[keep++] = a->fx[i];
+    }
+    a->nfx = keep;
+}
+
+static void load_case(void *arg, const store_case_t *c)
+{
+    broker_t *self = arg;
+    apply_arm(&self->apply, c);
+    arm_timers(self);
+}
+
 static int load_open(broker_t *self, char *err, size_t errlen)
 {
     loader_t l = {.self = self, .since = mono_ms()};
-    if (store_open_assignments(self->store, load_one, &l)) {
-        snprintf(err, errlen, "loading open assignments: %s", store_errmsg(self->store));
+    int64_t t0 = mono_ms();
+    apply_reset(&self->apply, clock_now(&self->clock));
+    if (store_open_assignments(self->store, load_one, &l) ||
+        store_open_cases(self->store, load_case, self)) {
+        snprintf(err, errlen, "loading open work: %s", store_errmsg(self->store));
         return -1;
     }
+    log_rec_t t;
+    log_begin(&t, LOG_INFO, "broker.timers");
+    log_u64(&t, "pending", timers_count(self->timers));
+    log_u64(&t, "bytes", timers_bytes(self->timers));
+    log_i64(&t, "rebuild_ms", mono_ms() - t0);
+    log_end(&t);
     log_rec_t r;
     log_begin(&r, LOG_INFO, "broker.loaded");
     log_u64(&r, "open_assignments", l.loaded);
@@ -192,6 +229,8 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     self->cfg = cfg;
+    clock_init(&self->clock, NULL, NULL, NULL);
+    self->timers = timers_new();
     self->store = store_open(cfg->database, err, errlen);
     self->ctx = zmq_ctx_new();
     self->dec = codec_new();
@@ -202,7 +241,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
     self->apply.store = self->store;
     self->apply.cfg = cfg;
     if (!self->store || !self->ctx || !self->dec || !self->enc || !self->sessions ||
-        !self->dispatch || !self->outbox) {
+        !self->dispatch || !self->outbox || !self->timers) {
         if (self->store)
             snprintf(err, errlen, "out of memory");
         broker_destroy(&self);
@@ -241,6 +280,8 @@ void broker_destroy(broker_t **self_p)
     dispatch_destroy(&self->dispatch);
     outbox_destroy(&self->outbox);
     apply_free(&self->apply);
+    timers_destroy(&self->timers);
+    free(self->popped);
     config_destroy(&self->cfg);
     free(self);
     *self_p = NULL;
@@ -304,6 +345,31 @@ static int decode(broker_t *self, void *sock, inmsg_t *in, msg_t *msg)
 
 /* ---- intake ---------------------------------------------------------- */
 
+/* The pass's writes were rolled back: drop what it would have done after the
+ * commit, and look at the timers it consumed again in a second. */
+static void forget_pass(broker_t *self)
+{
+    self->apply.nfx = self->apply.npubs = self->apply.nfired = 0;
+    int64_t retry = clock_now(&self->clock) + 1000;
+    for (size_t i = 0; i < self->npopped; i++)
+        timers_push(self->timers, retry, timers_case(&self->popped[i]),
+                    timers_ladder(&self->popped[i]));
+    self->npopped = 0;
+}
+
+/* A store write failed: the transaction is spoiled. Roll it back; every reply
+ * of this pass becomes an ERROR, and the timers it consumed are re-armed. */
+static void abandon_pass(broker_t *self, msg_err_t rc, const char *why)
+{
+    log_say(LOG_ERR, "store.failed", why);
+    store_rollback(self->store);
+    self->txn = false;
+    outbox_fail(self->outbox, self->enc, rc, rc == ERR_STORE_FULL
+                ? "the broker's disk is full; retry later"
+                : "the broker could not store this; retry later");
+    forget_pass(self);
+}
+
 static void reply_applied(broker_t *self, void *sock, const zmq_msg_t *id, const msg_t *in,
                           const msg_t *reply, msg_err_t rc)
 {
@@ -313,14 +379,7 @@ static void reply_applied(broker_t *self, void *sock, const zmq_msg_t *id, const
         return;
     }
     if (rc == ERR_STORE_FAILED || rc == ERR_STORE_FULL) {
-        /* the transaction is spoiled: roll back, and every reply in this pass
-         * becomes an ERROR (this one included, via the outbox) */
-        log_say(LOG_ERR, "store.failed", self->apply.why);
-        store_rollback(self->store);
-        self->txn = false;
-        outbox_fail(self->outbox, self->enc, rc, rc == ERR_STORE_FULL
-                    ? "the broker's disk is full; retry later" : "the broker could not store this; retry later");
-        self->apply.nfx = self->apply.npubs = 0;
+        abandon_pass(self, rc, self->apply.why);
         send_error(self, sock, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
                    in->msg_id, rc, "not stored; retry later with the same msg_id");
         return;
@@ -550,8 +609,62 @@ static void apply_effects(broker_t *self)
         case FX_WAIT: dispatch_wait(self->dispatch, fx->dept, fx->asg, false); break;
         case FX_RELEASE: dispatch_unbind(self->dispatch, fx->asg); break;
         case FX_ACCEPTED: dispatch_mark_accepted(self->dispatch, fx->asg); break;
+        case FX_TIMER: timers_push(self->timers, fx->at, fx->case_id, fx->ladder); break;
         }
     }
+}
+
+/* The fields an escalation carries on the event stream and in ESCALATE. */
+static void escalation_fields(broker_t *self, const fired_t *f, msg_t *m)
+{
+    m->level = (uint32_t)f->level, m->ladder = f->ladder, m->target = f->rung->target;
+    m->grid_code = f->grid, m->overdue_s = f->overdue_s;
+    m->community = config_community_name(self->cfg, f->community);
+    m->street = config_street_name(self->cfg, f->street);
+    int bits[] = {MF_LEVEL, MF_LADDER, MF_TARGET, MF_GRID_CODE, MF_COMMUNITY, MF_STREET,
+                  MF_OVERDUE_S};
+    for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
+        MSG_SET(m, bits[i]);
+}
+
+/* An escalation's one log line, and its notice to the target's worker. */
+static void announce_fired(broker_t *self, const fired_t *f)
+{
+    log_rec_t r;
+    log_begin(&r, escalation_priority(f->level), "escalated");
+    log_msgid(&r, ESCALATION_MESSAGE_ID);
+    log_u64(&r, "case_id", f->case_id);
+    log_str(&r, "department", f->lead);
+    log_str(&r, "grid", f->grid);
+    log_str(&r, "community", config_community_name(self->cfg, f->community));
+    log_str(&r, "street", config_street_name(self->cfg, f->street));
+    log_i64(&r, "level", f->level);
+    log_str(&r, "ladder", msg_ladder_names[f->ladder]);
+    log_str(&r, "target", f->rung->target);
+    log_i64(&r, "overdue_s", f->overdue_s);
+    log_end(&r);
+    if (f->rung->dept < 0)
+        return;
+    session_t *s = sessions_best(self->sessions, f->rung->dept, INT64_MIN);
+    if (!s) {
+        log_begin(&r, LOG_WARNING, "escalation.undelivered");
+        log_u64(&r, "case_id", f->case_id);
+        log_str(&r, "target", f->rung->target);
+        log_str(&r, "msg", "no live worker of the target's department; the escalation is "
+                "recorded and logged only");
+        log_end(&r);
+        return;
+    }
+    msg_t m;
+    char msg_id[32];
+    msg_reset(&m, MSG_ESCALATE);
+    snprintf(msg_id, sizeof msg_id, "esc-%llu", (unsigned long long)f->id);
+    m.msg_id = msg_id, m.escalation_id = f->id, m.case_id = f->case_id;
+    m.department = f->lead, m.due_at = f->due;
+    MSG_SET(&m, MF_MSG_ID), MSG_SET(&m, MF_ESCALATION_ID), MSG_SET(&m, MF_CASE_ID);
+    MSG_SET(&m, MF_DEPARTMENT), MSG_SET(&m, MF_DUE_AT);
+    escalation_fields(self, f, &m);
+    send_to_session(self, s, &m);
 }
 
 static void publish(broker_t *self)
@@ -571,6 +684,13 @@ static void publish(broker_t *self)
             ev.state = p->state, MSG_SET(&ev, MF_STATE);
         if (p->asg)
             ev.assignment_id = p->asg, MSG_SET(&ev, MF_ASSIGNMENT_ID);
+        if (p->note[0])
+            ev.note = p->note, MSG_SET(&ev, MF_NOTE);
+        if (p->fired >= 0) {
+            escalation_fields(self, &self->apply.fired[p->fired], &ev);
+            send_now(self, self->events, topic, strlen(topic), &ev);
+            continue;               /* its log line is log_fired's, at WARNING and up */
+        }
         send_now(self, self->events, topic, strlen(topic), &ev);
 
         log_rec_t r;
@@ -590,18 +710,16 @@ static void publish(broker_t *self)
 static void end_pass(broker_t *self)
 {
     if (self->txn && store_dirty(self->store)) {
-        if (store_commit(self->store) != 0) {
-            msg_err_t code = store_errcode(self->store);
-            log_say(LOG_ERR, "store.commit_failed", store_errmsg(self->store));
-            store_rollback(self->store);
-            outbox_fail(self->outbox, self->enc, code, "the broker could not commit; retry later");
-            self->apply.nfx = self->apply.npubs = 0;
-        } else {
+        if (store_commit(self->store) != 0)
+            abandon_pass(self, store_errcode(self->store), store_errmsg(self->store));
+        else
             self->stats.commits++;
-        }
         self->txn = false;
     }
     apply_effects(self);
+    for (size_t i = 0; i < self->apply.nfired; i++)
+        announce_fired(self, &self->apply.fired[i]);
+    self->npopped = 0;
     publish(self);
     size_t n = outbox_count(self->outbox);
     if (n > self->stats.batch_max)
@@ -641,7 +759,7 @@ static int deliver(broker_t *self, uint64_t asg, session_t *s)
         return 0;
     if (!ensure_txn(self))
         return -2;
-    apply_reset(&self->apply, wall_ms());
+    apply_reset(&self->apply, clock_now(&self->clock));
     msg_t m;
     msg_reset(&m, MSG_DISPATCH);
     if (apply_dispatched(&self->apply, &a, s->name) != MSG_OK || build_dispatch(self, &a, &m)) {
@@ -694,6 +812,54 @@ static void dispatch_all(broker_t *self)
         dispatch_dept(self, (int)d);
 }
 
+/* ---- deadlines ------------------------------------------------------- */
+
+static void remember_popped(broker_t *self, const timers_entry_t *e)
+{
+    if (self->npopped == self->cappopped) {
+        size_t cap = self->cappopped ? self->cappopped * 2 : 256;
+        timers_entry_t *v = realloc(self->popped, cap * sizeof *v);
+        if (!v)
+            return;
+        self->popped = v, self->cappopped = cap;
+    }
+    self->popped[self->npopped++] = *e;
+}
+
+/* Fire what is due: at most TIMER_BATCH hints a pass, inside the pass's
+ * transaction, so their records commit with everything else. */
+static void fire_timers(broker_t *self)
+{
+    timers_entry_t e;
+    int64_t now = self->apply.now;
+    for (int i = 0; i < TIMER_BATCH && timers_peek(self->timers, &e) && e.due <= now; i++) {
+        if (!ensure_txn(self))
+            return;
+        timers_pop(self->timers, &e);
+        remember_popped(self, &e);
+        msg_err_t rc = apply_timer(&self->apply, timers_case(&e), timers_ladder(&e));
+        if (rc != MSG_OK) {
+            abandon_pass(self, rc, self->apply.why);
+            return;
+        }
+    }
+}
+
+/* How long poll may sleep: until the next deadline, at most a quarter heartbeat. */
+static long poll_timeout(broker_t *self)
+{
+    if (self->txn && store_dirty(self->store))
+        return 0;
+    long t = (long)(self->cfg->heartbeat_ms / 4);
+    timers_entry_t e;
+    if (timers_peek(self->timers, &e)) {
+        int64_t wait = e.due - clock_now(&self->clock);
+        if (wait < t)
+            t = wait < 0 ? 0 : (long)wait;
+    }
+    return t;
+}
+
 /* ---- the loop -------------------------------------------------------- */
 
 static void drain(broker_t *self, void *sock, void (*handle)(broker_t *, inmsg_t *))
@@ -716,15 +882,15 @@ int broker_run(broker_t *self)
     };
     log_say(LOG_NOTICE, "broker.ready", "serving");
     while (!self->stop) {
-        long timeout = (self->txn && store_dirty(self->store)) ? 0 : (long)(self->cfg->heartbeat_ms / 4);
-        if (zmq_poll(items, 2, timeout) < 0 && errno != EINTR) {
+        if (zmq_poll(items, 2, poll_timeout(self)) < 0 && errno != EINTR) {
             log_say(LOG_CRIT, "broker.poll", zmq_strerror(errno));
             return -1;
         }
         self->stats.passes++;
-        apply_reset(&self->apply, wall_ms());
+        apply_reset(&self->apply, clock_now(&self->clock));
         drain(self, self->intake, on_intake);
         drain(self, self->workers, on_worker);
+        fire_timers(self);
         housekeeping(self, mono_ms());
         end_pass(self);
         dispatch_all(self);

@@ -11,16 +11,22 @@
  *
  * Problems are collected, not fatal: the whole file is checked and every
  * problem is reported with its line, in line order. Names may point forward
- * (a route to a department declared further down), so [departments],
- * [routes], [streets] and [communities] are only gathered while parsing and
- * built into the config, and cross-checked, after the last line.
+ * (a route to a department declared further down, a ladder to a target
+ * mapped further down), so the list sections - [departments], [routes],
+ * [streets], [communities], [deadlines], [ladder.contact], [ladder.resolve]
+ * and [targets] - are only gathered while parsing and built into the config,
+ * and cross-checked, after the last line. [broker] and [calendar] are applied
+ * as they come; [calendar] reads the holiday file there and then, and that
+ * file's own "FILE:LINE: what" errors join ours as they are.
  */
 #include "config.h"
+#include "msg.h"
 #include "utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -31,10 +37,16 @@
 #define MAX_PROBLEMS 100            /* more are counted, not kept */
 #define MAX_NAME_CHARS 64           /* display names, as on the wire */
 #define IPC_PATH_MAX 107            /* sizeof(sun_path) - 1 on Linux */
+#define MAX_LEVELS 16               /* rungs of a ladder, as on the wire (level 1..16) */
+#define DAY_MS INT64_C(86400000)
+#define HOUR_MS INT64_C(3600000)
+#define MAX_DAYS 366                /* the longest deadline or ladder offset */
+#define DEFAULT_CONTACT_MS (30 * 60 * 1000)     /* 网格员30分钟内联系居民 */
 
 typedef enum {
     SEC_NONE,                       /* before the first section header */
     SEC_BROKER, SEC_DEPTS, SEC_ROUTES, SEC_STREETS, SEC_COMMUNITIES,
+    SEC_DEADLINES, SEC_CALENDAR, SEC_LADDER_CONTACT, SEC_LADDER_RESOLVE, SEC_TARGETS,
     SEC_SKIP,                       /* unknown or broken header: already reported */
     SEC_COUNT
 } section_t;
@@ -42,6 +54,14 @@ typedef enum {
 static const char *const section_names[SEC_COUNT] = {
     [SEC_BROKER] = "broker", [SEC_DEPTS] = "departments", [SEC_ROUTES] = "routes",
     [SEC_STREETS] = "streets", [SEC_COMMUNITIES] = "communities",
+    [SEC_DEADLINES] = "deadlines", [SEC_CALENDAR] = "calendar",
+    [SEC_LADDER_CONTACT] = "ladder.contact", [SEC_LADDER_RESOLVE] = "ladder.resolve",
+    [SEC_TARGETS] = "targets",
+};
+
+/* The section of each ladder, indexed by msg_ladder_t. */
+static const section_t ladder_sections[LADDER_COUNT] = {
+    [LADDER_CONTACT] = SEC_LADDER_CONTACT, [LADDER_RESOLVE] = SEC_LADDER_RESOLVE,
 };
 
 /* ---- [broker] keys, one table row each ---------------------------------- */
@@ -73,10 +93,19 @@ static const struct broker_key {
     [K_MANUAL] = {"manual_department", V_DEPT, true, 0, 0, 0, NULL},
 };
 
-/* ---- list sections: [departments], [routes], [streets], [communities] --- */
+/* ---- [calendar] keys ------------------------------------------------------ */
+
+enum { CK_WEEKDAYS, CK_HOURS, CK_HOLIDAYS, CK_COUNT };
+
+static const char *const calendar_keys[CK_COUNT] = {
+    [CK_WEEKDAYS] = "weekdays", [CK_HOURS] = "hours", [CK_HOLIDAYS] = "holidays",
+};
+
+/* ---- list sections: the rest --------------------------------------------- */
 
 typedef bool key_check_fn(const char *key);
-static key_check_fn dept_id_ok, service_code_ok, street_code_ok, community_code_ok;
+static key_check_fn dept_id_ok, service_code_ok, street_code_ok, community_code_ok,
+    deadline_key_ok, level_key_ok, target_ok;
 
 static const struct list_section {
     const char *noun;               /* "duplicate department 'x'" */
@@ -93,6 +122,13 @@ static const struct list_section {
                      "1..32 of A-Z a-z 0-9 _, e.g. CG01", true},
     [SEC_COMMUNITIES] = {"community", "community code", community_code_ok,
                          "STREET-COMMUNITY, e.g. CG01-XH02", true},
+    [SEC_DEADLINES] = {"deadline", "deadline rule", deadline_key_ok,
+                       "[SERVICE_CODE.][low|normal|high|urgent.]contact|resolve", false},
+    [SEC_LADDER_CONTACT] = {"contact ladder level", "contact ladder level", level_key_ok,
+                            "1..16", false},
+    [SEC_LADDER_RESOLVE] = {"resolve ladder level", "resolve ladder level", level_key_ok,
+                            "1..16", false},
+    [SEC_TARGETS] = {"target", "target", target_ok, "1..64 of a-z 0-9 _ . -", false},
 };
 
 typedef struct {
@@ -110,6 +146,7 @@ typedef struct {
 typedef struct {
     int line;
     size_t seq;                     /* keeps problems on one line in order */
+    bool raw;                       /* another file's "FILE:LINE: what", written as it is */
     char *msg;
 } problem_t;
 
@@ -124,6 +161,7 @@ typedef struct {
     bool have_prev;                 /* inih has a previous key: indented lines continue it */
     bool continuation;              /* the current line is such a continuation */
     int key_line[K_COUNT];          /* where each [broker] key was set */
+    int calendar_line[CK_COUNT];    /* where each [calendar] key was set */
     char *manual_dept;
     entries_t lists[SEC_COUNT];
     problem_t *problems;
@@ -135,7 +173,7 @@ static void problem_at(parser_t *p, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 #define problem(p, ...) problem_at((p), (p)->lineno, __VA_ARGS__)
 
-static void problem_at(parser_t *p, int line, const char *fmt, ...)
+static void problem_put(parser_t *p, int line, bool raw, const char *msg)
 {
     if (!p->problems && !(p->problems = calloc(MAX_PROBLEMS, sizeof *p->problems))) {
         p->oom = true;
@@ -145,18 +183,24 @@ static void problem_at(parser_t *p, int line, const char *fmt, ...)
         p->dropped++;
         return;
     }
-    char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     problem_t *pr = &p->problems[p->nproblems];
     if (!(pr->msg = strdup(msg))) {
         p->oom = true;
         return;
     }
     pr->line = line;
+    pr->raw = raw;
     pr->seq = p->nproblems++;
+}
+
+static void problem_at(parser_t *p, int line, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    problem_put(p, line, false, msg);
 }
 
 static bool problem_on_line(const parser_t *p, int line)
@@ -249,10 +293,68 @@ static int64_t parse_digits(const char *s, const char **end)
     return q == s ? -1 : v;
 }
 
+/* an escalation target, as on the wire: a token of 1..64 */
+static bool target_ok(const char *key)
+{
+    size_t n = span(key, is_dept_char);
+    return n >= 1 && n <= 64 && !key[n];
+}
+
+/* a ladder level: 1..16, no leading zero */
+static bool level_key_ok(const char *key)
+{
+    const char *end;
+    int64_t n = parse_digits(key, &end);
+    return n >= 1 && n <= MAX_LEVELS && !*end && key[0] != '0';
+}
+
+/* Strip `word` from the end of the first *n bytes of key: the whole of it,
+ * or ".word" after something. */
+static bool strip_word(const char *key, size_t *n, const char *word)
+{
+    size_t w = strlen(word);
+    if (*n == w && !memcmp(key, word, w)) {
+        *n = 0;
+        return true;
+    }
+    if (*n > w + 1 && key[*n - w - 1] == '.' && !memcmp(key + *n - w, word, w)) {
+        *n -= w + 1;
+        return true;
+    }
+    return false;
+}
+
+/* Split a [deadlines] key "[SERVICE_CODE.][PRIORITY.]LADDER": the service
+ * code is the first *code_len bytes of key (0: any), *priority -1 for any.
+ * A code ending in ".urgent" and the like reads as that priority. */
+static bool deadline_key_split(const char *key, int *ladder, int *priority, size_t *code_len)
+{
+    size_t n = strlen(key);
+    *ladder = *priority = -1;
+    for (int l = LADDER_CONTACT; l <= LADDER_RESOLVE && *ladder < 0; l++)
+        if (strip_word(key, &n, msg_ladder_names[l]))
+            *ladder = l;
+    for (int pr = 0; pr < PRIO_COUNT && *ladder >= 0 && n && *priority < 0; pr++)
+        if (strip_word(key, &n, msg_priority_names[pr]))
+            *priority = pr;
+    *code_len = n;
+    for (size_t i = 0; i < n; i++)
+        if (!is_code_char((unsigned char)key[i]))
+            return false;
+    return *ladder >= 0 && n <= 64;
+}
+
+static bool deadline_key_ok(const char *key)
+{
+    int ladder, priority;
+    size_t code_len;
+    return deadline_key_split(key, &ladder, &priority, &code_len);
+}
+
 int64_t config_parse_duration(const char *text)
 {
-    /* Fixed-length units only. Working days need the holiday calendar and
-     * are not a fixed number of ms; they will get a parser of their own. */
+    /* Fixed-length units only. Working days and hours need the holiday
+     * calendar and are not a fixed number of ms: see config_parse_dur. */
     static const struct { const char *unit; int64_t ms; } units[] = {
         {"ms", 1}, {"s", 1000}, {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 86400 * 1000},
     };
@@ -266,6 +368,49 @@ int64_t config_parse_duration(const char *text)
         if (!strcmp(unit, units[i].unit))
             return n > INT64_MAX / units[i].ms ? -1 : n * units[i].ms;
     return -1;
+}
+
+/* The wall-clock units, or wd (a count of working days) or wh (ms of
+ * working time); *out is left alone when text is bad. */
+int config_parse_dur(const char *text, config_dur_t *out)
+{
+    const char *unit;
+    int64_t n = text ? parse_digits(text, &unit) : -1;
+    if (n < 0 || !out)
+        return -1;
+    if (!strcmp(unit, "wd")) {
+        *out = (config_dur_t){DUR_WORKDAYS, n};
+        return 0;
+    }
+    if (!strcmp(unit, "wh")) {
+        if (n > INT64_MAX / HOUR_MS)
+            return -1;
+        *out = (config_dur_t){DUR_WORKHOURS, n * HOUR_MS};
+        return 0;
+    }
+    if ((n = config_parse_duration(text)) < 0)
+        return -1;
+    *out = (config_dur_t){DUR_WALL, n};
+    return 0;
+}
+
+/* A deadline lasts more than nothing and at most MAX_DAYS days' worth. */
+static bool deadline_dur_ok(const config_dur_t *d)
+{
+    int64_t max = d->kind == DUR_WORKDAYS ? MAX_DAYS : MAX_DAYS * DAY_MS;
+    return d->amount > 0 && d->amount <= max;
+}
+
+/* A ladder offset: a wall-clock duration with an optional sign, at most
+ * MAX_DAYS days either way; false if bad. */
+static bool parse_offset(const char *text, int64_t *ms)
+{
+    int sign = *text == '-' ? -1 : 1;
+    int64_t n = config_parse_duration(text + (*text == '-' || *text == '+'));
+    if (n < 0 || n > MAX_DAYS * DAY_MS)
+        return false;
+    *ms = sign * n;
+    return true;
 }
 
 static bool tcp_ok(const char *hostport)
@@ -468,6 +613,63 @@ static void broker_entry(parser_t *p, const char *key, const char *value)
     }
 }
 
+/* Read the holiday file; its own errors ("FILE:LINE: what", one a line) are
+ * reported as they are, at the line of the holidays key. */
+static void load_holidays(parser_t *p, const char *path)
+{
+    char err[4096] = "";
+    bool said = false;
+    if (calendar_load(&p->cfg->calendar, path, err, sizeof err) == 0)
+        return;
+    for (char *line = err, *nl; line; line = nl ? nl + 1 : NULL) {
+        if ((nl = strchr(line, '\n')))
+            *nl = '\0';
+        if (*line)
+            problem_put(p, p->lineno, true, line), said = true;
+    }
+    if (!said)
+        problem(p, "cannot load holidays from '%s'", path);
+}
+
+static void calendar_value(parser_t *p, int k, const char *value)
+{
+    calendar_t *cal = &p->cfg->calendar;
+    switch (k) {
+    case CK_WEEKDAYS:
+        if (calendar_set_weekdays(cal, value) < 0)
+            problem(p, "bad weekdays '%s' (want a range or a list of mon tue wed thu fri "
+                       "sat sun, e.g. mon-fri or mon,tue,sat)", value);
+        break;
+    case CK_HOURS:
+        if (calendar_set_hours(cal, value) < 0)
+            problem(p, "bad hours '%s' (want 1..%d windows HH:MM-HH:MM, in order and not "
+                       "overlapping, e.g. 09:00-12:00, 13:30-17:30)", value, CALENDAR_MAX_WINDOWS);
+        break;
+    case CK_HOLIDAYS:
+        if (!*value)
+            problem(p, "missing value for holidays");
+        else
+            load_holidays(p, value);
+        break;
+    }
+}
+
+static void calendar_entry(parser_t *p, const char *key, const char *value)
+{
+    int k = 0;
+    while (k < CK_COUNT && strcmp(calendar_keys[k], key))
+        k++;
+    if (k == CK_COUNT)
+        problem(p, "unknown key '%s' in [calendar]", key);
+    else if (p->calendar_line[k])
+        problem(p, "duplicate key '%s' in [calendar] (first on line %d)", key,
+                p->calendar_line[k]);
+    else {
+        p->calendar_line[k] = p->lineno;
+        calendar_value(p, k, value);
+    }
+}
+
 static const entry_t *entries_find(const entries_t *list, const char *key)
 {
     for (size_t i = 0; i < list->n; i++)
@@ -527,6 +729,8 @@ static int on_entry(void *user, const char *section, const char *name, const cha
         problem(p, "key '%s' is outside any section", name);
     else if (p->section == SEC_BROKER)
         broker_entry(p, name, value);
+    else if (p->section == SEC_CALENDAR)
+        calendar_entry(p, name, value);
     else if (p->section != SEC_SKIP)
         list_entry(p, name, value);
     return 1;                           /* inih's own error slot is for syntax only */
@@ -670,6 +874,209 @@ static void build_routes(parser_t *p)
                    "no default route (add 'default = DEPARTMENT' to [routes])");
 }
 
+/* One [deadlines] line into the next free rule; false if it is bad. */
+static bool deadline_rule(parser_t *p, const entry_t *e, config_deadline_t *d)
+{
+    size_t code_len;
+    if (!deadline_key_split(e->key, &d->ladder, &d->priority, &code_len))
+        return false;                   /* reported as it was read */
+    if (config_parse_dur(e->value, &d->dur) < 0 || !deadline_dur_ok(&d->dur)) {
+        problem_at(p, e->line, "bad duration '%s' for deadline '%s' (want e.g. 30m, 4h, 2d, "
+                               "5wd for working days or 8wh for working hours; above 0, at "
+                               "most %dd, %dwd or %dwh)", e->value, e->key, MAX_DAYS, MAX_DAYS,
+                   MAX_DAYS * 24);
+        return false;
+    }
+    if (code_len && !(d->service_code = strndup(e->key, code_len))) {
+        p->oom = true;
+        return false;
+    }
+    return true;
+}
+
+/* [deadlines], plus the built-in "contact = 30m" unless the file gives a
+ * plain contact rule: without one every case still has a contact deadline. */
+static void build_deadlines(parser_t *p)
+{
+    entries_t *list = &p->lists[SEC_DEADLINES];
+    config_t *cfg = p->cfg;
+    bool plain_contact = false;
+    if (!(cfg->deadlines = calloc(list->n + 1, sizeof *cfg->deadlines))) {
+        p->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < list->n; i++) {
+        config_deadline_t *d = &cfg->deadlines[cfg->ndeadlines];
+        if (!deadline_rule(p, &list->v[i], d))
+            continue;
+        plain_contact |= !d->service_code && d->priority < 0 && d->ladder == LADDER_CONTACT;
+        cfg->ndeadlines++;
+    }
+    if (!plain_contact)
+        cfg->deadlines[cfg->ndeadlines++] = (config_deadline_t){
+            NULL, -1, LADDER_CONTACT, {DUR_WALL, DEFAULT_CONTACT_MS}};
+}
+
+/* Check [targets]: each names one known department. */
+static void check_targets(parser_t *p)
+{
+    const entries_t *list = &p->lists[SEC_TARGETS];
+    for (size_t i = 0; i < list->n; i++) {
+        const entry_t *e = &list->v[i];
+        if (!*e->value)
+            problem_at(p, e->line, "target '%s' names no department", e->key);
+        else if (!dept_id_ok(e->value))
+            problem_at(p, e->line, "target '%s': bad department id '%s' (want one department)",
+                       e->key, e->value);
+        else if (config_dept_find(p->cfg, e->value) < 0)
+            problem_at(p, e->line, "target '%s': unknown department '%s'", e->key, e->value);
+    }
+}
+
+/* The department [targets] names for a ladder target, or -1. */
+static int target_dept(const parser_t *p, const char *target)
+{
+    const entry_t *e = entries_find(&p->lists[SEC_TARGETS], target);
+    return e ? config_dept_find(p->cfg, e->value) : -1;
+}
+
+/* Fill in one rung; false if out of memory. */
+static bool level_add(parser_t *p, config_level_t *lv, int64_t offset_ms, const char *target)
+{
+    lv->offset_ms = offset_ms;
+    lv->dept = target_dept(p, target);
+    if (!(lv->target = strdup(target)))
+        p->oom = true;
+    return lv->target != NULL;
+}
+
+/* Split "OFFSET TARGET" in place; false unless it is exactly two words. */
+static bool split_level(char *value, char **offset, char **target)
+{
+    char *s = value;
+    char **words[2] = {offset, target};
+    for (int i = 0; i < 2; i++) {
+        while (isspace((unsigned char)*s))
+            s++;
+        *words[i] = s;
+        while (*s && !isspace((unsigned char)*s))
+            s++;
+        if (s == *words[i])
+            return false;
+        if (*s)
+            *s++ = '\0';
+    }
+    while (isspace((unsigned char)*s))
+        s++;
+    return !*s;
+}
+
+/* Level keys run 1, 2, 3... in file order; only the first slip is reported. */
+static bool level_in_order(parser_t *p, const entry_t *e, const char *ladder, size_t i)
+{
+    char want[24];
+    snprintf(want, sizeof want, "%zu", i + 1);
+    if (!level_key_ok(e->key) || !strcmp(e->key, want))
+        return true;                    /* a bad key was reported as it was read */
+    problem_at(p, e->line, "%s ladder level '%s' is out of order (want level %s here: "
+                           "levels are numbered 1, 2, 3... in order)", ladder, e->key, want);
+    return false;
+}
+
+/* An offset as the config would say it, in its largest whole unit. */
+static const char *offset_text(int64_t ms, char *buf, size_t len)
+{
+    static const struct { const char *unit; int64_t ms; } units[] = {
+        {"d", DAY_MS}, {"h", HOUR_MS}, {"m", 60 * 1000}, {"s", 1000}, {"ms", 1},
+    };
+    size_t u = 0;
+    while (ms && ms % units[u].ms)
+        u++;
+    snprintf(buf, len, "%" PRId64 "%s", ms / units[u].ms, ms ? units[u].unit : "");
+    return buf;
+}
+
+/* One line of a ladder section; prev is the last good level, or NULL. */
+static bool ladder_level(parser_t *p, const entry_t *e, const char *ladder,
+                         const config_level_t *prev, config_level_t *lv)
+{
+    char was[32], *offset, *target, *words = xstrdup(p, e->value);
+    int64_t ms;
+    bool ok = false;
+    if (!words)
+        return false;
+    if (!split_level(words, &offset, &target))
+        problem_at(p, e->line, "%s ladder level '%s': bad value '%s' (want OFFSET TARGET, "
+                               "e.g. 30m street)", ladder, e->key, e->value);
+    else if (!parse_offset(offset, &ms))
+        problem_at(p, e->line, "%s ladder level '%s': bad offset '%s' (want [-]N with ms, s, "
+                               "m, h or d, at most %dd; wd and wh are for [deadlines] only)",
+                   ladder, e->key, offset, MAX_DAYS);
+    else if (!target_ok(target))
+        problem_at(p, e->line, "%s ladder level '%s': bad target '%s' (want 1..64 of "
+                               "a-z 0-9 _ . -)", ladder, e->key, target);
+    else if (prev && ms <= prev->offset_ms)
+        problem_at(p, e->line, "%s ladder level '%s': offset %s is not after the previous "
+                               "level's %s (offsets must increase)", ladder, e->key, offset,
+                   offset_text(prev->offset_ms, was, sizeof was));
+    else
+        ok = level_add(p, lv, ms, target);
+    free(words);
+    return ok;
+}
+
+/* A ladder from its section; an empty section is a ladder with no rungs. */
+static void build_ladder_from(parser_t *p, int ladder)
+{
+    const entries_t *list = &p->lists[ladder_sections[ladder]];
+    config_t *cfg = p->cfg;
+    const char *name = msg_ladder_names[ladder];
+    bool in_order = true;
+    if (list->n && !(cfg->ladders[ladder] = calloc(list->n, sizeof *cfg->ladders[ladder]))) {
+        p->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < list->n; i++) {
+        const entry_t *e = &list->v[i];
+        config_level_t *lv = &cfg->ladders[ladder][cfg->nlevels[ladder]];
+        const config_level_t *prev = cfg->nlevels[ladder] ? lv - 1 : NULL;
+        in_order = in_order && level_in_order(p, e, name, i);
+        if (ladder_level(p, e, name, prev, lv))
+            cfg->nlevels[ladder]++;
+    }
+}
+
+/* A ladder without a section: community secretary, street office, county
+ * supervision (社区 -> 街道 -> 县督办), 0, 30m and 2h after the contact
+ * deadline; 0, 1d and 3d after the resolution deadline. */
+static void build_default_ladder(parser_t *p, int ladder)
+{
+    static const char *const targets[] = {"community", "street", "county"};
+    static const int64_t offsets[LADDER_COUNT][3] = {
+        [LADDER_CONTACT] = {0, 30 * 60 * 1000, 2 * HOUR_MS},
+        [LADDER_RESOLVE] = {0, DAY_MS, 3 * DAY_MS},
+    };
+    config_t *cfg = p->cfg;
+    if (!(cfg->ladders[ladder] = calloc(3, sizeof *cfg->ladders[ladder]))) {
+        p->oom = true;
+        return;
+    }
+    for (int i = 0; i < 3; i++)
+        if (level_add(p, &cfg->ladders[ladder][i], offsets[ladder][i], targets[i]))
+            cfg->nlevels[ladder]++;
+}
+
+/* Both ladders, their targets resolved through [targets]. */
+static void build_ladders(parser_t *p)
+{
+    check_targets(p);
+    for (int l = LADDER_CONTACT; l <= LADDER_RESOLVE; l++)
+        if (p->section_line[ladder_sections[l]])
+            build_ladder_from(p, l);
+        else
+            build_default_ladder(p, l);
+}
+
 static void finish(parser_t *p)
 {
     check_broker(p);
@@ -677,6 +1084,8 @@ static void finish(parser_t *p)
     build_routes(p);
     build_places(p, SEC_STREETS, &p->cfg->streets, &p->cfg->nstreets);
     build_places(p, SEC_COMMUNITIES, &p->cfg->communities, &p->cfg->ncommunities);
+    build_deadlines(p);
+    build_ladders(p);
 }
 
 /* ---- reporting ------------------------------------------------------------ */
@@ -712,7 +1121,9 @@ static void problems_write(parser_t *p, char *errbuf, size_t errlen)
     qsort(p->problems, p->nproblems, sizeof *p->problems, problem_cmp);
     for (size_t i = 0; i < p->nproblems; i++) {
         const problem_t *pr = &p->problems[i];
-        if (pr->line)
+        if (pr->raw)
+            report(errbuf, errlen, &used, "%s\n", pr->msg);
+        else if (pr->line)
             report(errbuf, errlen, &used, "%s:%d: %s\n", p->name, pr->line, pr->msg);
         else
             report(errbuf, errlen, &used, "%s: %s\n", p->name, pr->msg);
@@ -739,6 +1150,7 @@ static config_t *config_new(const char *path)
     self->auto_close_ms = 0;
     self->manual_dept = -1;
     self->default_route = -1;
+    calendar_init(&self->calendar);
     return self;
 }
 
@@ -850,6 +1262,15 @@ void config_destroy(config_t **self_p)
         free(self->streets[i].code), free(self->streets[i].name);
     for (size_t i = 0; i < self->ncommunities; i++)
         free(self->communities[i].code), free(self->communities[i].name);
+    for (size_t i = 0; i < self->ndeadlines; i++)
+        free(self->deadlines[i].service_code);
+    for (int l = 0; l < LADDER_COUNT; l++) {
+        for (size_t i = 0; i < self->nlevels[l]; i++)
+            free(self->ladders[l][i].target);
+        free(self->ladders[l]);
+    }
+    free(self->deadlines);
+    calendar_free(&self->calendar);
     free(self->depts);
     free(self->routes);
     free(self->streets);
@@ -881,6 +1302,29 @@ const config_route_t *config_route(const config_t *self, const char *service_cod
         if (!strcmp(self->routes[i].service_code, service_code))
             return &self->routes[i];
     return self->default_route >= 0 ? &self->routes[self->default_route] : NULL;
+}
+
+/* How specific a rule is for this case: 3 service code and priority, 2 code,
+ * 1 priority, 0 neither; -1 if it does not apply. */
+static int deadline_rank(const config_deadline_t *d, int ladder, const char *service_code,
+                         int priority)
+{
+    if (d->ladder != ladder || (d->priority >= 0 && d->priority != priority))
+        return -1;
+    if (d->service_code && (!service_code || strcmp(d->service_code, service_code)))
+        return -1;
+    return 2 * (d->service_code != NULL) + (d->priority >= 0);
+}
+
+const config_dur_t *config_deadline(const config_t *self, int ladder, const char *service_code,
+                                    int priority)
+{
+    const config_dur_t *best = NULL;
+    int best_rank = -1, rank;
+    for (size_t i = 0; self && i < self->ndeadlines; i++)
+        if ((rank = deadline_rank(&self->deadlines[i], ladder, service_code, priority)) > best_rank)
+            best = &self->deadlines[i].dur, best_rank = rank;
+    return best;
 }
 
 static const char *place_name(const config_place_t *places, size_t n, const char *code)

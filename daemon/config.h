@@ -8,6 +8,8 @@
 #ifndef MQ_CONFIG_H
 #define MQ_CONFIG_H
 
+#include "calendar.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,6 +34,31 @@ typedef struct {
     char *name;                 /* "城关街道" */
 } config_place_t;
 
+/* A duration as the config states it: wall-clock time, or time counted in
+ * the work calendar. */
+typedef enum { DUR_WALL, DUR_WORKDAYS, DUR_WORKHOURS } config_dur_kind_t;
+
+typedef struct {
+    config_dur_kind_t kind;
+    int64_t amount;             /* WALL: ms; WORKDAYS: days; WORKHOURS: ms of working time */
+} config_dur_t;
+
+/* One deadline rule of [deadlines]: the most specific match wins
+ * (service code and priority > service code > priority > default). */
+typedef struct {
+    char *service_code;         /* NULL: any */
+    int priority;               /* msg_priority_t, or -1: any */
+    int ladder;                 /* msg_ladder_t: LADDER_CONTACT or LADDER_RESOLVE */
+    config_dur_t dur;
+} config_deadline_t;
+
+/* One rung of an escalation ladder ([ladder.contact], [ladder.resolve]). */
+typedef struct {
+    int64_t offset_ms;          /* from the deadline; negative: a reminder (催办) */
+    char *target;               /* "community", "street", "county", ... */
+    int dept;                   /* department whose workers get ESCALATE, or -1 ([targets]) */
+} config_level_t;
+
 typedef struct {
     char *path;                 /* the file it came from */
     /* [broker] */
@@ -49,6 +76,12 @@ typedef struct {
     int default_route;          /* index into routes of "default" */
     config_place_t *streets, *communities;
     size_t nstreets, ncommunities;
+    /* [deadlines], [calendar], [ladder.contact], [ladder.resolve], [targets] */
+    config_deadline_t *deadlines;
+    size_t ndeadlines;
+    calendar_t calendar;
+    config_level_t *ladders[3];         /* indexed by msg_ladder_t; levels in order */
+    size_t nlevels[3];
 } config_t;
 
 /* Load and validate FILE. NULL on error, with every problem ("FILE:LINE: what")
@@ -64,6 +97,13 @@ int config_dept_find(const config_t *self, const char *id);
 const config_route_t *config_route(const config_t *self, const char *service_code);
 /* Parse a duration with a unit ("250ms", "2s", "30m", "4h", "3d") into ms; -1 if bad. */
 int64_t config_parse_duration(const char *text);
+/* Parse a deadline duration: the units above, or "5wd" (working days) or
+ * "8wh" (working hours); 0 on success, -1 if bad. */
+int config_parse_dur(const char *text, config_dur_t *out);
+/* The deadline rule for a case: ladder LADDER_CONTACT or LADDER_RESOLVE;
+ * NULL when none applies (then that ladder does not run for the case). */
+const config_dur_t *config_deadline(const config_t *self, int ladder, const char *service_code,
+                                    int priority);
 /* Display name of a street or community code, or the code itself when unnamed. */
 const char *config_street_name(const config_t *self, const char *code);
 const char *config_community_name(const config_t *self, const char *code);

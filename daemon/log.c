@@ -185,7 +185,7 @@ void log_end(log_rec_t *r)
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "ts=%s.%03ld level=%s %s\n", when, ts.tv_nsec / 1000000,
+    fprintf(stderr, "ts=%s.%03ld severity=%s %s\n", when, ts.tv_nsec / 1000000,
             names[r->prio & 7], line);
 }
 

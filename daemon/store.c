@@ -16,7 +16,8 @@
 #include <sys/stat.h>
 
 enum {
-    Q_CASE_LOOKUP, Q_CASE_INSERT, Q_CASE_GET, Q_CASE_UPDATE, Q_CASE_RECORD,
+    Q_CASE_LOOKUP, Q_CASE_INSERT, Q_CASE_GET, Q_CASE_UPDATE, Q_CASE_RECORD, Q_CASE_OPEN,
+    Q_ESC_ADD,
     Q_ASG_INSERT, Q_ASG_GET, Q_ASG_UPDATE, Q_ASG_OF_CASE, Q_ASG_OPEN,
     Q_EVENT_ADD, Q_APPLIED_FIND, Q_APPLIED_ADD,
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
@@ -34,10 +35,18 @@ static const char *const sql[Q_COUNT] = {
     [Q_CASE_GET] =
         "SELECT id, lead_department, grid_code, street, community, service_code, priority,"
         " state, received_at, contact_due, resolve_due, contacted_at, resolved_at,"
-        " closed_at, rating, redo_count FROM cases WHERE id = ?1",
+        " closed_at, rating, redo_count, contact_level, resolve_level FROM cases WHERE id = ?1",
     [Q_CASE_UPDATE] =
         "UPDATE cases SET state = ?2, contacted_at = ?3, resolved_at = ?4, closed_at = ?5,"
-        " rating = ?6, redo_count = ?7, lead_department = ?8 WHERE id = ?1",
+        " rating = ?6, redo_count = ?7, lead_department = ?8, contact_due = ?9,"
+        " resolve_due = ?10, contact_level = ?11, resolve_level = ?12 WHERE id = ?1",
+    [Q_CASE_OPEN] =
+        "SELECT id, state, contact_due, resolve_due, contacted_at, resolved_at,"
+        " contact_level, resolve_level FROM cases"
+        " WHERE state NOT IN ('closed', 'cancelled') ORDER BY id",
+    [Q_ESC_ADD] =
+        "INSERT OR IGNORE INTO escalations (case_id, round, ladder, level, target, department,"
+        " due_at, fired_at, overdue_s) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
     [Q_CASE_RECORD] =
         "SELECT service_code, description, address_string, first_name, last_name, phone,"
         " email, media_url, requested_datetime, external_id, channel, grid_code, lat, lon,"
@@ -85,8 +94,19 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  contacted_at INTEGER, resolved_at INTEGER, closed_at INTEGER,"
     "  rating TEXT, redo_count INTEGER NOT NULL DEFAULT 0,"
     "  submit_msg_id TEXT,"
+    /* the last escalation level fired on each ladder, in the current round */
+    "  contact_level INTEGER NOT NULL DEFAULT 0, resolve_level INTEGER NOT NULL DEFAULT 0,"
     "  UNIQUE (channel, external_id));"
     "CREATE INDEX cases_state ON cases (state);"
+    "CREATE INDEX cases_open ON cases (id) WHERE state NOT IN ('closed', 'cancelled');"
+    /* one row per (case, round, ladder, level): the UNIQUE key is what makes
+     * an escalation fire exactly once, across restarts and kill -9 */
+    "CREATE TABLE escalations ("
+    "  id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL REFERENCES cases (id),"
+    "  round INTEGER NOT NULL, ladder TEXT NOT NULL, level INTEGER NOT NULL,"
+    "  target TEXT NOT NULL, department TEXT, due_at INTEGER NOT NULL,"
+    "  fired_at INTEGER NOT NULL, overdue_s INTEGER NOT NULL,"
+    "  UNIQUE (case_id, round, ladder, level));"
     "CREATE TABLE assignments ("
     "  id INTEGER PRIMARY KEY,"
     "  case_id INTEGER NOT NULL REFERENCES cases (id),"
@@ -476,6 +496,8 @@ int store_case_get(store_t *self, uint64_t id, store_case_t *c)
         *times[i] = sqlite3_column_int64(st, 8 + i);
     c->rating = (msg_rating_t)col_enum(st, 14, msg_rating_names, RATING_COUNT);
     c->redo_count = sqlite3_column_int(st, 15);
+    c->contact_level = sqlite3_column_int(st, 16);
+    c->resolve_level = sqlite3_column_int(st, 17);
     done(st);
     return 1;
 }
@@ -491,6 +513,10 @@ int store_case_update(store_t *self, const store_case_t *c)
     bind_enum(st, 6, msg_rating_names, RATING_COUNT, c->rating);
     sqlite3_bind_int(st, 7, c->redo_count);
     bind_text(st, 8, c->lead);
+    bind_time(st, 9, c->contact_due);
+    bind_time(st, 10, c->resolve_due);
+    sqlite3_bind_int(st, 11, c->contact_level);
+    sqlite3_bind_int(st, 12, c->resolve_level);
     return run_write(self, st);
 }
 
@@ -662,4 +688,47 @@ int store_applied_add(store_t *self, const store_applied_t *a)
     for (int i = 0; i < 5; i++)
         bind_text(st, 8 + i, texts[i]);
     return run_write(self, st);
+}
+
+/* ---- deadlines ------------------------------------------------------- */
+
+int store_open_cases(store_t *self, void (*fn)(void *arg, const store_case_t *c), void *arg)
+{
+    sqlite3_stmt *st = self->q[Q_CASE_OPEN];
+    store_case_t c;
+    int rc;
+    memset(&c, 0, sizeof c);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        c.id = (uint64_t)sqlite3_column_int64(st, 0);
+        c.state = (msg_state_t)col_enum(st, 1, msg_state_names, STATE_COUNT);
+        c.contact_due = sqlite3_column_int64(st, 2);
+        c.resolve_due = sqlite3_column_int64(st, 3);
+        c.contacted_at = sqlite3_column_int64(st, 4);
+        c.resolved_at = sqlite3_column_int64(st, 5);
+        c.contact_level = sqlite3_column_int(st, 6);
+        c.resolve_level = sqlite3_column_int(st, 7);
+        fn(arg, &c);
+    }
+    done(st);
+    return rc == SQLITE_DONE ? 0 : fail(self, rc);
+}
+
+int store_escalation_add(store_t *self, store_escalation_t *e)
+{
+    sqlite3_stmt *st = self->q[Q_ESC_ADD];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)e->case_id);
+    sqlite3_bind_int(st, 2, e->round);
+    bind_enum(st, 3, msg_ladder_names, LADDER_COUNT, e->ladder);
+    sqlite3_bind_int(st, 4, e->level);
+    bind_text(st, 5, e->target);
+    bind_text(st, 6, e->department);
+    sqlite3_bind_int64(st, 7, e->due_at);
+    sqlite3_bind_int64(st, 8, e->fired_at);
+    sqlite3_bind_int64(st, 9, e->overdue_s);
+    if (run_write(self, st))
+        return -1;
+    if (sqlite3_changes(self->db) != 1)
+        return 0;
+    e->id = (uint64_t)sqlite3_last_insert_rowid(self->db);
+    return 1;
 }

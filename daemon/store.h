@@ -32,7 +32,18 @@ typedef struct {
     int64_t contacted_at, resolved_at, closed_at;     /* 0 when not yet */
     msg_rating_t rating;
     int redo_count;
+    int contact_level, resolve_level;   /* escalation levels fired this round */
 } store_case_t;
+
+/* One fired escalation rung. */
+typedef struct {
+    uint64_t id;                        /* set by store_escalation_add */
+    uint64_t case_id;
+    int round, level;
+    msg_ladder_t ladder;
+    const char *target, *department;
+    int64_t due_at, fired_at, overdue_s;
+} store_escalation_t;
 
 typedef struct {
     uint64_t id, case_id;
@@ -89,7 +100,7 @@ int store_case_lookup(store_t *self, const char *channel, const char *external_i
 int store_case_insert(store_t *self, const msg_case_t *rec, const char *msg_id, store_case_t *meta);
 /* Read a case row: 1 found, 0 not, -1 error. */
 int store_case_get(store_t *self, uint64_t id, store_case_t *out);
-/* Write back state, times, rating and redo count of a case row. */
+/* Write back state, times, due times, levels, rating and redo count of a case row. */
 int store_case_update(store_t *self, const store_case_t *c);
 /* Read the full record of a case for DISPATCH; strings stay valid until the
  * next call. 1 found, 0 not, -1 error. */
@@ -106,6 +117,13 @@ int store_case_assignments(store_t *self, uint64_t case_id, store_assignment_t *
 /* Call fn for every assignment not resolved, returned or cancelled, in id order. */
 int store_open_assignments(store_t *self, void (*fn)(void *arg, const store_assignment_t *a),
                            void *arg);
+
+/* Call fn for every case not closed or cancelled (id, state, due times,
+ * contacted_at, resolved_at and levels filled), in id order. */
+int store_open_cases(store_t *self, void (*fn)(void *arg, const store_case_t *c), void *arg);
+/* Record a fired escalation: 1 recorded, 0 it had fired already (nothing
+ * written), -1 error. */
+int store_escalation_add(store_t *self, store_escalation_t *e);
 
 /* Append to the audit trail. */
 int store_event_add(store_t *self, const store_event_t *e);

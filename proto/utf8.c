@@ -4,6 +4,8 @@
  */
 #include "utf8.h"
 
+#include <string.h>
+
 size_t utf8_seqlen(unsigned char b)
 {
     if (b < 0x80) return 1;
@@ -37,4 +39,17 @@ bool utf8_valid(const char *str, size_t len, size_t *chars)
     if (chars)
         *chars = n;
     return true;
+}
+
+void utf8_cut(char *dst, size_t size, const char *src)
+{
+    size_t n = 0;
+    while (src[n]) {
+        size_t k = utf8_seqlen((unsigned char)src[n]);
+        if (n + k >= size)
+            break;
+        n += k;
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
 }

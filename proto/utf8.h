@@ -12,5 +12,7 @@
 bool utf8_valid(const char *s, size_t len, size_t *chars);
 /* Length in bytes of the UTF-8 sequence starting with byte b (1 for invalid). */
 size_t utf8_seqlen(unsigned char b);
+/* Copy src into dst (size bytes), cut at a character boundary, NUL-terminated. */
+void utf8_cut(char *dst, size_t size, const char *src);
 
 #endif

@@ -278,7 +278,8 @@ static const char *asgs(uint64_t case_id)
     return out;
 }
 
-/* The effects of the last call: "wait:urban:1,release:traffic:2,accepted:urban:1". */
+/* The dispatch effects of the last call: "wait:urban:1,release:traffic:2,
+ * accepted:urban:1" (timer hints are left to timers()). */
 static const char *effects(void)
 {
     static const char *const kinds[] = {[FX_WAIT] = "wait", [FX_RELEASE] = "release",
@@ -288,7 +289,9 @@ static const char *effects(void)
     out[0] = '\0';
     for (size_t i = 0; i < g.a.nfx; i++) {
         const fx_t *f = &g.a.fx[i];
-        len += (size_t)snprintf(out + len, sizeof out - len, "%s%s:%s:%llu", i ? "," : "",
+        if (f->kind == FX_TIMER)
+            continue;
+        len += (size_t)snprintf(out + len, sizeof out - len, "%s%s:%s:%llu", len ? "," : "",
                                 kinds[f->kind], g.cfg->depts[f->dept].id,
                                 (unsigned long long)f->asg);
     }

@@ -1,7 +1,8 @@
 /*
  * test_config.c - the configuration loader: the demo config loads, lookups
  * work, and every kind of mistake is refused with "FILE:LINE: what", all of
- * them at once. Run from the repository root (examples/minqing.conf).
+ * them at once. Run from the repository root (examples/minqing.conf and
+ * examples/holidays.txt).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +16,11 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "msg.h"
+
+#define MIN_MS (60 * 1000)
+#define HOUR_MS (60 * MIN_MS)
+#define DAY_MS (24 * (int64_t)HOUR_MS)
 
 /* A small valid config; the error tests change one line or append some. */
 #define VALID                                   \
@@ -104,7 +110,7 @@ static void test_example_loads(void **state)
     assert_int_equal(cfg->heartbeat_ms, 1000);
     assert_int_equal(cfg->liveness, 3);
     assert_int_equal(cfg->auto_close_ms, 0);
-    assert_int_equal(cfg->ndepts, 17);
+    assert_int_equal(cfg->ndepts, 18);
     assert_int_equal(cfg->nroutes, 27);
     assert_int_equal(cfg->nstreets, 2);
     assert_int_equal(cfg->ncommunities, 3);
@@ -155,6 +161,71 @@ static void test_example_places(void **state)
     const char *unnamed = "ZZ09";
     assert_ptr_equal(config_street_name(cfg, unnamed), unnamed);
     assert_string_equal(config_community_name(cfg, "CG01"), "CG01");  /* a street is no community */
+    config_destroy(&cfg);
+}
+
+static void assert_dur(const config_dur_t *d, config_dur_kind_t kind, int64_t amount)
+{
+    assert_non_null(d);
+    assert_int_equal(d->kind, kind);
+    assert_int_equal(d->amount, amount);
+}
+
+static void assert_level(const config_t *cfg, int ladder, size_t i, int64_t offset_ms,
+                         const char *target, const char *dept)
+{
+    assert_true(i < cfg->nlevels[ladder]);
+    const config_level_t *lv = &cfg->ladders[ladder][i];
+    assert_int_equal(lv->offset_ms, offset_ms);
+    assert_string_equal(lv->target, target);
+    if (dept)
+        assert_int_equal(lv->dept, config_dept_find(cfg, dept));
+    else
+        assert_int_equal(lv->dept, -1);
+}
+
+static void test_example_deadlines_and_calendar(void **state)
+{
+    (void)state;
+    config_t *cfg = config_load("examples/minqing.conf", err, sizeof err);
+    if (!cfg)
+        fail_msg("examples/minqing.conf refused:\n%s", err);
+    assert_int_equal(cfg->ndeadlines, 21);
+    assert_string_equal(cfg->depts[config_dept_find(cfg, "supervision")].name, "督办中心");
+    assert_dur(config_deadline(cfg, LADDER_CONTACT, "road.pothole", PRIO_NORMAL), DUR_WALL, 30 * MIN_MS);
+    assert_dur(config_deadline(cfg, LADDER_CONTACT, "road.pothole", PRIO_URGENT), DUR_WALL, 10 * MIN_MS);
+    assert_dur(config_deadline(cfg, LADDER_CONTACT, "gas.smell", PRIO_NORMAL), DUR_WALL, 10 * MIN_MS);
+    assert_dur(config_deadline(cfg, LADDER_CONTACT, "gas.smell", PRIO_URGENT), DUR_WALL, 5 * MIN_MS);
+    assert_dur(config_deadline(cfg, LADDER_RESOLVE, "road.pothole", PRIO_NORMAL), DUR_WORKDAYS, 5);
+    assert_dur(config_deadline(cfg, LADDER_RESOLVE, "road.pothole", PRIO_LOW), DUR_WORKDAYS, 10);
+    assert_dur(config_deadline(cfg, LADDER_RESOLVE, "water.leak", PRIO_HIGH), DUR_WALL, 2 * DAY_MS);
+    assert_dur(config_deadline(cfg, LADDER_RESOLVE, "water.leak", PRIO_URGENT), DUR_WALL, 4 * HOUR_MS);
+    assert_dur(config_deadline(cfg, LADDER_RESOLVE, "noise.construction", PRIO_NORMAL),
+               DUR_WORKHOURS, 8 * HOUR_MS);
+    /* a code without a route of its own: its cases go the default way, with its deadlines */
+    assert_string_equal(config_route(cfg, "water.main.burst")->service_code, "default");
+    assert_dur(config_deadline(cfg, LADDER_RESOLVE, "water.main.burst", PRIO_NORMAL), DUR_WALL,
+               12 * HOUR_MS);
+
+    assert_int_equal(cfg->calendar.weekdays, 0x3e);             /* mon-fri */
+    assert_int_equal(cfg->calendar.nhours, 2);
+    assert_int_equal(cfg->calendar.hours[0].start, 8 * 60 + 30);
+    assert_int_equal(cfg->calendar.hours[0].end, 12 * 60);
+    assert_int_equal(cfg->calendar.hours[1].start, 14 * 60);
+    assert_int_equal(cfg->calendar.hours[1].end, 17 * 60 + 30);
+    assert_int_equal(cfg->calendar.nholidays, 33);
+    assert_int_equal(cfg->calendar.nmakeup, 6);
+
+    assert_null(cfg->ladders[LADDER_NONE]);
+    assert_int_equal(cfg->nlevels[LADDER_CONTACT], 3);
+    assert_level(cfg, LADDER_CONTACT, 0, 0, "community", "supervision");
+    assert_level(cfg, LADDER_CONTACT, 1, 30 * MIN_MS, "street", "supervision");
+    assert_level(cfg, LADDER_CONTACT, 2, 2 * HOUR_MS, "county", "supervision");
+    assert_int_equal(cfg->nlevels[LADDER_RESOLVE], 4);
+    assert_level(cfg, LADDER_RESOLVE, 0, -4 * HOUR_MS, "department", NULL);
+    assert_level(cfg, LADDER_RESOLVE, 1, 0, "community", "supervision");
+    assert_level(cfg, LADDER_RESOLVE, 2, DAY_MS, "street", "supervision");
+    assert_level(cfg, LADDER_RESOLVE, 3, 3 * DAY_MS, "county", "supervision");
     config_destroy(&cfg);
 }
 
@@ -436,6 +507,397 @@ static void test_error_long_line(void **state)
     assert_int_equal(count_lines(err), 1);
 }
 
+/* ---- deadlines, calendar, ladders ---------------------------------------- */
+
+static void test_dur(void **state)
+{
+    (void)state;
+    config_dur_t d;
+    const struct { const char *text; config_dur_kind_t kind; int64_t amount; } good[] = {
+        {"0", DUR_WALL, 0}, {"250ms", DUR_WALL, 250}, {"2s", DUR_WALL, 2000},
+        {"30m", DUR_WALL, 30 * MIN_MS}, {"4h", DUR_WALL, 4 * HOUR_MS}, {"3d", DUR_WALL, 3 * DAY_MS},
+        {"5wd", DUR_WORKDAYS, 5}, {"0wd", DUR_WORKDAYS, 0}, {"8wh", DUR_WORKHOURS, 28800000},
+        {"1wh", DUR_WORKHOURS, HOUR_MS}, {"9223372036854775807wd", DUR_WORKDAYS, INT64_MAX},
+    };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        if (config_parse_dur(good[i].text, &d) != 0)
+            fail_msg("duration \"%s\" refused", good[i].text);
+        assert_int_equal(d.kind, good[i].kind);
+        assert_int_equal(d.amount, good[i].amount);
+    }
+    const char *bad[] = {"", "5", "wd", "-1wd", "+1wd", "1.5wd", "5 wd", "5WD", "5w", "5dw",
+                         "5wdd", "5whs", "2562047788016wh", "99999999999999999999wd",
+                         "9223372036854775807s", "-30m"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        d = (config_dur_t){DUR_WORKHOURS, 42};
+        if (config_parse_dur(bad[i], &d) != -1)
+            fail_msg("duration \"%s\" accepted", bad[i]);
+        assert_int_equal(d.amount, 42);                 /* untouched */
+    }
+    assert_int_equal(config_parse_dur(NULL, &d), -1);
+    assert_int_equal(config_parse_dur("5wd", NULL), -1);
+    assert_int_equal(config_parse_dur("2562047788015wh", &d), 0);       /* the largest */
+    assert_int_equal(d.amount, 2562047788015 * (int64_t)HOUR_MS);
+    assert_int_equal(config_parse_duration("5wd"), -1);                 /* not a fixed length */
+    assert_int_equal(config_parse_duration("8wh"), -1);
+}
+
+static void test_deadline_defaults(void **state)
+{
+    (void)state;
+    config_t *cfg = accepted(VALID);
+    assert_int_equal(cfg->ndeadlines, 1);
+    for (int pr = 0; pr < PRIO_COUNT; pr++) {
+        assert_dur(config_deadline(cfg, LADDER_CONTACT, "water.leak", pr), DUR_WALL, 30 * MIN_MS);
+        assert_null(config_deadline(cfg, LADDER_RESOLVE, "water.leak", pr));
+    }
+    assert_dur(config_deadline(cfg, LADDER_CONTACT, NULL, PRIO_NORMAL), DUR_WALL, 30 * MIN_MS);
+    assert_null(config_deadline(cfg, LADDER_NONE, "water.leak", PRIO_NORMAL));
+    assert_null(config_deadline(cfg, LADDER_COUNT, "water.leak", PRIO_NORMAL));
+    assert_null(config_deadline(NULL, LADDER_CONTACT, "water.leak", PRIO_NORMAL));
+    config_destroy(&cfg);
+
+    /* rules without a plain contact rule keep the built-in one underneath */
+    cfg = accepted(VALID "[deadlines]\nresolve = 5wd\nurgent.contact = 10m\n");
+    assert_int_equal(cfg->ndeadlines, 3);
+    assert_dur(config_deadline(cfg, LADDER_CONTACT, "x", PRIO_NORMAL), DUR_WALL, 30 * MIN_MS);
+    assert_dur(config_deadline(cfg, LADDER_CONTACT, "x", PRIO_URGENT), DUR_WALL, 10 * MIN_MS);
+    assert_dur(config_deadline(cfg, LADDER_RESOLVE, "x", PRIO_LOW), DUR_WORKDAYS, 5);
+    config_destroy(&cfg);
+
+    /* a plain contact rule replaces it; an empty section changes nothing */
+    cfg = accepted(VALID "[deadlines]\ncontact = 1h\n");
+    assert_int_equal(cfg->ndeadlines, 1);
+    assert_dur(config_deadline(cfg, LADDER_CONTACT, "x", PRIO_NORMAL), DUR_WALL, HOUR_MS);
+    config_destroy(&cfg);
+    cfg = accepted(VALID "[deadlines]\n");
+    assert_int_equal(cfg->ndeadlines, 1);
+    config_destroy(&cfg);
+}
+
+/* The most specific rule wins, whatever the order of the lines. */
+static void test_deadline_precedence(void **state)
+{
+    (void)state;
+    const char *orders[] = {
+        VALID "[deadlines]\n"
+              "contact = 30m\nurgent.contact = 10m\nwater.leak.contact = 20m\n"
+              "water.leak.urgent.contact = 5m\nresolve = 5wd\nwater.leak.resolve = 2d\n",
+        VALID "[deadlines]\n"
+              "water.leak.resolve = 2d\nwater.leak.urgent.contact = 5m\nwater.leak.contact = 20m\n"
+              "urgent.contact = 10m\nresolve = 5wd\ncontact = 30m\n",
+    };
+    for (size_t o = 0; o < 2; o++) {
+        config_t *cfg = accepted(orders[o]);
+        assert_int_equal(cfg->ndeadlines, 6);
+        assert_dur(config_deadline(cfg, LADDER_CONTACT, "water.leak", PRIO_URGENT), DUR_WALL, 5 * MIN_MS);
+        assert_dur(config_deadline(cfg, LADDER_CONTACT, "water.leak", PRIO_HIGH), DUR_WALL, 20 * MIN_MS);
+        assert_dur(config_deadline(cfg, LADDER_CONTACT, "water.leak", PRIO_NORMAL), DUR_WALL, 20 * MIN_MS);
+        assert_dur(config_deadline(cfg, LADDER_CONTACT, "road.pothole", PRIO_URGENT), DUR_WALL, 10 * MIN_MS);
+        assert_dur(config_deadline(cfg, LADDER_CONTACT, NULL, PRIO_URGENT), DUR_WALL, 10 * MIN_MS);
+        assert_dur(config_deadline(cfg, LADDER_CONTACT, "road.pothole", PRIO_LOW), DUR_WALL, 30 * MIN_MS);
+        assert_dur(config_deadline(cfg, LADDER_CONTACT, "water", PRIO_NORMAL), DUR_WALL, 30 * MIN_MS);
+        assert_dur(config_deadline(cfg, LADDER_CONTACT, "water.leak.x", PRIO_URGENT), DUR_WALL, 10 * MIN_MS);
+        assert_dur(config_deadline(cfg, LADDER_RESOLVE, "water.leak", PRIO_URGENT), DUR_WALL, 2 * DAY_MS);
+        assert_dur(config_deadline(cfg, LADDER_RESOLVE, "road.pothole", PRIO_URGENT), DUR_WORKDAYS, 5);
+        config_destroy(&cfg);
+    }
+    /* service code alone beats priority alone; no plain resolve: no deadline */
+    config_t *cfg = accepted(VALID "[deadlines]\nurgent.resolve = 1d\nwater.leak.resolve = 3d\n");
+    assert_dur(config_deadline(cfg, LADDER_RESOLVE, "water.leak", PRIO_URGENT), DUR_WALL, 3 * DAY_MS);
+    assert_dur(config_deadline(cfg, LADDER_RESOLVE, "road.pothole", PRIO_URGENT), DUR_WALL, DAY_MS);
+    assert_null(config_deadline(cfg, LADDER_RESOLVE, "road.pothole", PRIO_NORMAL));
+    config_destroy(&cfg);
+}
+
+/* How keys split into service code, priority and ladder. */
+static void test_deadline_keys(void **state)
+{
+    (void)state;
+    config_t *cfg = accepted(VALID "[deadlines]\n"
+                                   "normal.resolve = 5wd\n"             /* 14 */
+                                   "x.urgent.contact = 1m\n"            /* 15: code x, urgent */
+                                   "urgent.urgent.contact = 2m\n"       /* 16: code urgent */
+                                   "contact.resolve = 3d\n"             /* 17: code contact */
+                                   "Water_Leak-2.low.resolve = 8wh\n"   /* 18 */
+                                   "no.route.here.resolve = 1d\n");     /* 19: no route: fine */
+    const struct { const char *code; int priority, ladder; } want[] = {
+        {NULL, PRIO_NORMAL, LADDER_RESOLVE}, {"x", PRIO_URGENT, LADDER_CONTACT},
+        {"urgent", PRIO_URGENT, LADDER_CONTACT}, {"contact", -1, LADDER_RESOLVE},
+        {"Water_Leak-2", PRIO_LOW, LADDER_RESOLVE}, {"no.route.here", -1, LADDER_RESOLVE},
+    };
+    assert_int_equal(cfg->ndeadlines, 7);                   /* and the built-in contact */
+    for (size_t i = 0; i < 6; i++) {
+        const config_deadline_t *d = &cfg->deadlines[i];
+        if (want[i].code)
+            assert_string_equal(d->service_code, want[i].code);
+        else
+            assert_null(d->service_code);
+        assert_int_equal(d->priority, want[i].priority);
+        assert_int_equal(d->ladder, want[i].ladder);
+    }
+    assert_null(cfg->deadlines[6].service_code);
+    assert_int_equal(cfg->deadlines[6].priority, -1);
+    assert_null(config_deadline(cfg, LADDER_RESOLVE, "x.urgent", PRIO_URGENT));
+    assert_dur(config_deadline(cfg, LADDER_CONTACT, "x", PRIO_URGENT), DUR_WALL, MIN_MS);
+    assert_dur(config_deadline(cfg, LADDER_RESOLVE, "no.route.here", PRIO_LOW), DUR_WALL, DAY_MS);
+    config_destroy(&cfg);
+}
+
+static void test_error_deadlines(void **state)
+{
+    (void)state;
+    const char *bad_keys[] = {"Contact", "contacts", "contact.x", ".contact", "urgent.",
+                              "water.leak", "water/leak.contact", "x..urgent.resolve.",
+                              "water leak.contact", "urgent.contact.resolve.x"};
+    for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
+        char text[512], want[256];
+        snprintf(text, sizeof text, VALID "[deadlines]\n%s = 30m\n", bad_keys[i]);
+        snprintf(want, sizeof want, "t.conf:14: bad deadline rule '%s' (want "
+                 "[SERVICE_CODE.][low|normal|high|urgent.]contact|resolve)\n", bad_keys[i]);
+        refused(text, want);
+        assert_int_equal(count_lines(err), 1);
+    }
+    char text[512], code[80];
+    memset(code, 'a', 65), code[65] = '\0';
+    snprintf(text, sizeof text, VALID "[deadlines]\n%s.urgent.contact = 1h\n", code);
+    refused(text, "t.conf:14: bad deadline rule 'aaaa");
+    memset(code, 'a', 64), code[64] = '\0';                 /* 64 is fine */
+    snprintf(text, sizeof text, VALID "[deadlines]\n%s.urgent.contact = 1h\n", code);
+    config_t *cfg = accepted(text);
+    config_destroy(&cfg);
+
+    refused(VALID "[deadlines]\nurgent.contact = 10m\nurgent.contact = 5m\n",
+            "t.conf:15: duplicate deadline 'urgent.contact' (first on line 14)");
+    const char *bad_durs[] = {"0", "0wd", "0wh", "-5m", "+5m", "5x", "", "1.5d", "5 wd",
+                              "367d", "367wd", "8785wh", "9000h"};
+    for (size_t i = 0; i < sizeof bad_durs / sizeof bad_durs[0]; i++) {
+        char want[128];
+        snprintf(text, sizeof text, VALID "[deadlines]\nwater.leak.resolve = %s\n", bad_durs[i]);
+        snprintf(want, sizeof want, "t.conf:14: bad duration '%s' for deadline 'water.leak.resolve' "
+                 "(want e.g. 30m, 4h, 2d, 5wd", bad_durs[i]);
+        refused(text, want);
+        assert_int_equal(count_lines(err), 1);
+    }
+    cfg = accepted(VALID "[deadlines]\na.resolve = 366d\nb.resolve = 366wd\nc.resolve = 8784wh\n"
+                         "d.resolve = 1ms\n");
+    config_destroy(&cfg);
+}
+
+/* a temporary file with this text; the caller unlinks it */
+static void temp_file(char *path, const char *text)
+{
+    strcpy(path, "/tmp/test_config_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_calendar(void **state)
+{
+    (void)state;
+    config_t *cfg = accepted(VALID);                        /* calendar_init's defaults */
+    assert_int_equal(cfg->calendar.weekdays, 0x3e);
+    assert_int_equal(cfg->calendar.nhours, 2);
+    assert_int_equal(cfg->calendar.hours[1].start, 13 * 60 + 30);
+    assert_int_equal(cfg->calendar.nholidays + cfg->calendar.nmakeup, 0);
+    config_destroy(&cfg);
+
+    char path[64], text[512];
+    temp_file(path, "# test\n2026-10-01 holiday\n2026-10-02 holiday\n2026-10-10 workday\n");
+    snprintf(text, sizeof text, VALID "[calendar]\nweekdays = mon,tue,sat\n"
+                                      "hours = 08:00-12:00\nholidays = %s\n", path);
+    cfg = accepted(text);
+    assert_int_equal(cfg->calendar.weekdays, (1 << 1) | (1 << 2) | (1 << 6));
+    assert_int_equal(cfg->calendar.nhours, 1);
+    assert_int_equal(cfg->calendar.hours[0].start, 8 * 60);
+    assert_int_equal(cfg->calendar.hours[0].end, 12 * 60);
+    assert_int_equal(cfg->calendar.nholidays, 2);
+    assert_int_equal(cfg->calendar.nmakeup, 1);
+    assert_int_equal(cfg->calendar.makeup[0], 20261010);
+    config_destroy(&cfg);
+    unlink(path);
+}
+
+static void test_error_calendar(void **state)
+{
+    (void)state;
+    refused(VALID "[calendar]\nweekend = sat\n", "t.conf:14: unknown key 'weekend' in [calendar]");
+    refused(VALID "[calendar]\nweekdays = mon-fri\nweekdays = mon-sat\n",
+            "t.conf:15: duplicate key 'weekdays' in [calendar] (first on line 14)");
+    refused(VALID "[calendar]\nweekdays = monday\n", "t.conf:14: bad weekdays 'monday' (want ");
+    refused(VALID "[calendar]\nweekdays =\n", "t.conf:14: bad weekdays '' (want ");
+    refused(VALID "[calendar]\nhours = 9-5\n", "t.conf:14: bad hours '9-5' (want 1..4 windows");
+    refused(VALID "[calendar]\nhours = 09:00-12:00, 11:00-17:00\n",
+            "t.conf:14: bad hours '09:00-12:00, 11:00-17:00'");
+    refused(VALID "[calendar]\nholidays =\n", "t.conf:14: missing value for holidays\n");
+    refused(VALID "[calendar]\nholidays = /nonexistent/holidays.txt\n",
+            "/nonexistent/holidays.txt");
+    assert_null(strstr(err, "t.conf"));                     /* the calendar's own words */
+
+    /* the holiday file's errors come as they are, in the place of the holidays line */
+    char path[64], text[512], want[128];
+    temp_file(path, "2026-10-01 holiday\n2026-13-01 holiday\n");
+    snprintf(text, sizeof text, VALID "[broker]\ncolour = red\n"  /* 14 */
+                                      "[calendar]\nholidays = %s\n"   /* 16 */
+                                      "[broker]\nshade = blue\n", path);  /* 18 */
+    config_t *cfg = config_load_string(text, "t.conf", err, sizeof err);
+    assert_null(cfg);
+    snprintf(want, sizeof want, "t.conf:14: unknown key 'colour' in [broker]\n%s:2: ", path);
+    assert_contains(err, want);
+    assert_contains(err, "\nt.conf:18: unknown key 'shade' in [broker]\n");
+    assert_int_equal(count_lines(err), 3);
+    unlink(path);
+}
+
+static void test_ladder_defaults(void **state)
+{
+    (void)state;
+    config_t *cfg = accepted(VALID);
+    assert_int_equal(cfg->nlevels[LADDER_CONTACT], 3);
+    assert_level(cfg, LADDER_CONTACT, 0, 0, "community", NULL);
+    assert_level(cfg, LADDER_CONTACT, 1, 30 * MIN_MS, "street", NULL);
+    assert_level(cfg, LADDER_CONTACT, 2, 2 * HOUR_MS, "county", NULL);
+    assert_int_equal(cfg->nlevels[LADDER_RESOLVE], 3);
+    assert_level(cfg, LADDER_RESOLVE, 0, 0, "community", NULL);
+    assert_level(cfg, LADDER_RESOLVE, 1, DAY_MS, "street", NULL);
+    assert_level(cfg, LADDER_RESOLVE, 2, 3 * DAY_MS, "county", NULL);
+    assert_int_equal(cfg->nlevels[LADDER_NONE], 0);
+    config_destroy(&cfg);
+
+    /* the default ladders go through [targets] too; one given ladder leaves the other */
+    cfg = accepted(VALID "[targets]\nstreet = urban\ncounty = dispatch\n"
+                         "[ladder.resolve]\n1 = 2d county\n");
+    assert_level(cfg, LADDER_CONTACT, 0, 0, "community", NULL);
+    assert_level(cfg, LADDER_CONTACT, 1, 30 * MIN_MS, "street", "urban");
+    assert_level(cfg, LADDER_CONTACT, 2, 2 * HOUR_MS, "county", "dispatch");
+    assert_int_equal(cfg->nlevels[LADDER_RESOLVE], 1);
+    assert_level(cfg, LADDER_RESOLVE, 0, 2 * DAY_MS, "county", "dispatch");
+    config_destroy(&cfg);
+}
+
+static void test_ladders_and_targets(void **state)
+{
+    (void)state;
+    config_t *cfg = accepted("[ladder.contact]\n"
+                             "1 = -1h department\n"
+                             "2 = -30m department\n"
+                             "3 = +0 community.secretary\n"
+                             "4 = 250ms street\n"
+                             "5 = 1d county\n"
+                             "[ladder.resolve]\n"           /* empty: no escalation */
+                             "[targets]\n"
+                             "community.secretary = water\n"
+                             "county = supervision\n"       /* declared below */
+                             "unused-target = urban\n"      /* on no ladder: fine */
+                             VALID
+                             "[departments]\nsupervision = 督办中心\n");
+    assert_int_equal(cfg->nlevels[LADDER_CONTACT], 5);
+    assert_level(cfg, LADDER_CONTACT, 0, -HOUR_MS, "department", NULL);
+    assert_level(cfg, LADDER_CONTACT, 1, -30 * MIN_MS, "department", NULL);
+    assert_level(cfg, LADDER_CONTACT, 2, 0, "community.secretary", "water");
+    assert_level(cfg, LADDER_CONTACT, 3, 250, "street", NULL);
+    assert_level(cfg, LADDER_CONTACT, 4, DAY_MS, "county", "supervision");
+    assert_int_equal(cfg->nlevels[LADDER_RESOLVE], 0);
+    assert_null(cfg->ladders[LADDER_RESOLVE]);
+    config_destroy(&cfg);
+
+    char text[2048] = VALID "[ladder.contact]\n";            /* 16 levels: the most */
+    for (int i = 1; i <= 16; i++)
+        snprintf(text + strlen(text), sizeof text - strlen(text), "%d = %dm level%d\n", i, i, i);
+    cfg = accepted(text);
+    assert_int_equal(cfg->nlevels[LADDER_CONTACT], 16);
+    assert_level(cfg, LADDER_CONTACT, 15, 16 * MIN_MS, "level16", NULL);
+    config_destroy(&cfg);
+    strcat(text, "17 = 17m level17\n");
+    refused(text, "t.conf:30: bad contact ladder level '17' (want 1..16)\n");
+    assert_int_equal(count_lines(err), 1);
+}
+
+static void test_error_ladders(void **state)
+{
+    (void)state;
+    refused(VALID "[ladder.contact]\n1 = 0 a\n3 = 1h b\n4 = 2h c\n",
+            "t.conf:15: contact ladder level '3' is out of order (want level 2 here: "
+            "levels are numbered 1, 2, 3... in order)\n");
+    assert_int_equal(count_lines(err), 1);                  /* the first slip only */
+    refused(VALID "[ladder.resolve]\n2 = 0 a\n1 = 1h b\n",
+            "t.conf:14: resolve ladder level '2' is out of order (want level 1 here");
+    assert_int_equal(count_lines(err), 1);
+    refused(VALID "[ladder.contact]\n1 = 0 a\n1 = 1h b\n",
+            "t.conf:15: duplicate contact ladder level '1' (first on line 14)");
+    const char *bad_keys[] = {"0", "01", "17", "a", "-1", "1a"};
+    for (size_t i = 0; i < sizeof bad_keys / sizeof bad_keys[0]; i++) {
+        char text[512], want[128];
+        snprintf(text, sizeof text, VALID "[ladder.resolve]\n%s = 0 a\n", bad_keys[i]);
+        snprintf(want, sizeof want, "t.conf:14: bad resolve ladder level '%s' (want 1..16)\n",
+                 bad_keys[i]);
+        refused(text, want);
+        assert_int_equal(count_lines(err), 1);
+    }
+    refused(VALID "[ladder.contact]\n1 = 30m\n",
+            "t.conf:14: contact ladder level '1': bad value '30m' (want OFFSET TARGET, e.g. 30m street)");
+    refused(VALID "[ladder.contact]\n1 = 30m street county\n",
+            "t.conf:14: contact ladder level '1': bad value '30m street county'");
+    refused(VALID "[ladder.contact]\n1 =\n", "t.conf:14: contact ladder level '1': bad value ''");
+    const char *bad_offsets[] = {"5wd", "1wh", "1.5h", "--1h", "+-1h", "-", "5", "367d", "-367d",
+                                 "1H", "9223372036854775807ms"};
+    for (size_t i = 0; i < sizeof bad_offsets / sizeof bad_offsets[0]; i++) {
+        char text[512], want[128];
+        snprintf(text, sizeof text, VALID "[ladder.contact]\n1 = %s street\n", bad_offsets[i]);
+        snprintf(want, sizeof want, "t.conf:14: contact ladder level '1': bad offset '%s' (want ",
+                 bad_offsets[i]);
+        refused(text, want);
+    }
+    config_t *cfg = accepted(VALID "[ladder.contact]\n1 = -366d a\n2 = 366d b\n");
+    config_destroy(&cfg);
+    refused(VALID "[ladder.contact]\n1 = 0 Street\n",
+            "t.conf:14: contact ladder level '1': bad target 'Street' (want 1..64 of a-z 0-9 _ . -)");
+    refused(VALID "[ladder.contact]\n1 = 0 a/b\n", "t.conf:14: contact ladder level '1': bad target 'a/b'");
+    refused(VALID "[ladder.contact]\n1 = 1h a\n2 = 60m b\n",
+            "t.conf:15: contact ladder level '2': offset 60m is not after the previous level's 1h "
+            "(offsets must increase)");
+    refused(VALID "[ladder.resolve]\n1 = 0 a\n2 = -30m b\n3 = 1d c\n4 = 1d d\n",
+            "t.conf:15: resolve ladder level '2': offset -30m is not after the previous level's 0 "
+            "(offsets must increase)\n"
+            "t.conf:17: resolve ladder level '4': offset 1d is not after the previous level's 1d");
+    refused(VALID "[ladder.resolve]\n1 = -90s a\n2 = -2m b\n",
+            "t.conf:15: resolve ladder level '2': offset -2m is not after the previous level's -90s");
+    refused(VALID "[ladder.Contact]\n", "t.conf:13: unknown section [ladder.Contact]");
+}
+
+static void test_error_targets(void **state)
+{
+    (void)state;
+    refused(VALID "[targets]\ncommunity = supervison\n",
+            "t.conf:14: target 'community': unknown department 'supervison'\n");
+    assert_int_equal(count_lines(err), 1);
+    refused(VALID "[targets]\ncommunity =\n", "t.conf:14: target 'community' names no department");
+    refused(VALID "[targets]\ncommunity = water, urban\n",
+            "t.conf:14: target 'community': bad department id 'water, urban' (want one department)");
+    refused(VALID "[targets]\nCommunity = water\n",
+            "t.conf:14: bad target 'Community' (want 1..64 of a-z 0-9 _ . -)");
+    refused(VALID "[targets]\nstreet = water\nstreet = urban\n",
+            "t.conf:15: duplicate target 'street' (first on line 14)");
+    /* every new kind of mistake at once, in line order */
+    refused(VALID "[deadlines]\n"                       /* 13 */
+                  "contact = soon\n"                    /* 14 */
+                  "[ladder.contact]\n"                  /* 15 */
+                  "2 = 0 community\n"                   /* 16 */
+                  "[calendar]\n"                        /* 17 */
+                  "hours = always\n"                    /* 18 */
+                  "[targets]\n"                         /* 19 */
+                  "community = nobody\n",               /* 20 */
+            "t.conf:14: bad duration 'soon' for deadline 'contact'");
+    assert_contains(err, "\nt.conf:16: contact ladder level '2' is out of order");
+    assert_contains(err, "\nt.conf:18: bad hours 'always'");
+    assert_contains(err, "\nt.conf:20: target 'community': unknown department 'nobody'\n");
+    assert_int_equal(count_lines(err), 4);
+}
+
 /* ---- reporting ---------------------------------------------------------- */
 
 static void test_all_errors_reported_in_line_order(void **state)
@@ -515,6 +977,7 @@ int main(void)
         cmocka_unit_test(test_example_loads),
         cmocka_unit_test(test_example_routes),
         cmocka_unit_test(test_example_places),
+        cmocka_unit_test(test_example_deadlines_and_calendar),
         cmocka_unit_test(test_durations),
         cmocka_unit_test(test_defaults_and_values),
         cmocka_unit_test(test_inline_comments_and_utf8),
@@ -537,6 +1000,17 @@ int main(void)
         cmocka_unit_test(test_error_unparsable_lines),
         cmocka_unit_test(test_error_bad_keys_and_names),
         cmocka_unit_test(test_error_long_line),
+        cmocka_unit_test(test_dur),
+        cmocka_unit_test(test_deadline_defaults),
+        cmocka_unit_test(test_deadline_precedence),
+        cmocka_unit_test(test_deadline_keys),
+        cmocka_unit_test(test_error_deadlines),
+        cmocka_unit_test(test_calendar),
+        cmocka_unit_test(test_error_calendar),
+        cmocka_unit_test(test_ladder_defaults),
+        cmocka_unit_test(test_ladders_and_targets),
+        cmocka_unit_test(test_error_ladders),
+        cmocka_unit_test(test_error_targets),
         cmocka_unit_test(test_all_errors_reported_in_line_order),
         cmocka_unit_test(test_small_errbuf),
         cmocka_unit_test(test_load_missing_file),

@@ -232,7 +232,7 @@ static void open_new_database(void **state)
     assert_string_equal(peek("PRAGMA journal_mode"), "wal");
     assert_string_equal(peek("SELECT group_concat(name, ',') FROM (SELECT name FROM"
                              " sqlite_master WHERE type = 'table' ORDER BY name)"),
-                        "assignments,cases,events,outcomes");
+                        "assignments,cases,escalations,events,outcomes");
     assert_false(store_dirty(g_st));
     /* opening it again migrates nothing and keeps the version */
     reopen();

@@ -1,0 +1,278 @@
+/*
+ * calendar.c - working days and working hours (see calendar.h).
+ *
+ * Days are walked one at a time in local time with mktime, which keeps the
+ * arithmetic right across month ends and any daylight-saving change; a
+ * deadline is at most a few hundred days out, so walking is cheap.
+ */
+#include "calendar.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define MAX_WALK_DAYS 3660          /* ten years: a calendar with no working day ends here */
+#define DAY_MS (24 * 3600 * 1000LL)
+
+void calendar_init(calendar_t *cal)
+{
+    memset(cal, 0, sizeof *cal);
+    cal->weekdays = 0x3e;           /* Monday to Friday */
+    cal->hours[0].start = 9 * 60, cal->hours[0].end = 12 * 60;
+    cal->hours[1].start = 13 * 60 + 30, cal->hours[1].end = 17 * 60 + 30;
+    cal->nhours = 2;
+}
+
+void calendar_free(calendar_t *cal)
+{
+    free(cal->holidays);
+    free(cal->makeup);
+    cal->holidays = cal->makeup = NULL;
+    cal->nholidays = cal->nmakeup = 0;
+}
+
+/* ---- parsing --------------------------------------------------------- */
+
+static int weekday_index(const char *s, size_t len)
+{
+    static const char *const names[] = {"sun", "mon", "tue", "wed", "thu", "fri", "sat"};
+    for (int i = 0; i < 7; i++)
+        if (len == 3 && strncasecmp(s, names[i], 3) == 0)
+            return i;
+    return -1;
+}
+
+int calendar_set_weekdays(calendar_t *cal, const char *text)
+{
+    uint8_t mask = 0;
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        int a = weekday_index(p, 3), b = a;
+        p += 3;
+        if (*p == '-') {
+            b = weekday_index(p + 1, 3);
+            p += 4;
+        }
+        if (a < 0 || b < 0 || (*p && *p != ',' && *p != ' '))
+            return -1;
+        for (int d = a;; d = (d + 1) % 7) {     /* "fri-mon" wraps over the weekend */
+            mask |= (uint8_t)(1u << d);
+            if (d == b)
+                break;
+        }
+    }
+    if (!mask)
+        return -1;
+    cal->weekdays = mask;
+    return 0;
+}
+
+/* "HH:MM" at p into minutes; the number of characters read, or -1. */
+static int parse_hhmm(const char *p, int *minutes)
+{
+    if (!isdigit((unsigned char)p[0]) || !isdigit((unsigned char)p[1]) || p[2] != ':' ||
+        !isdigit((unsigned char)p[3]) || !isdigit((unsigned char)p[4]))
+        return -1;
+    int h = (p[0] - '0') * 10 + p[1] - '0', m = (p[3] - '0') * 10 + p[4] - '0';
+    if (h > 24 || m > 59 || (h == 24 && m))
+        return -1;
+    *minutes = h * 60 + m;
+    return 5;
+}
+
+int calendar_set_hours(calendar_t *cal, const char *text)
+{
+    int n = 0, start, end;
+    const char *p = text;
+    calendar_window_t hours[CALENDAR_MAX_WINDOWS];
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (!*p)
+            break;
+        int k = parse_hhmm(p, &start);
+        if (k < 0 || p[k] != '-' || n == CALENDAR_MAX_WINDOWS)
+            return -1;
+        p += k + 1;
+        if ((k = parse_hhmm(p, &end)) < 0 || end <= start || (n && start < hours[n - 1].end))
+            return -1;              /* windows must be in order and apart */
+        p += k;
+        hours[n].start = start, hours[n].end = end;
+        n++;
+    }
+    if (!n)
+        return -1;
+    memcpy(cal->hours, hours, sizeof hours);
+    cal->nhours = n;
+    return 0;
+}
+
+static int cmp_i32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int push_day(int32_t **v, size_t *n, int32_t day)
+{
+    int32_t *nv = realloc(*v, (*n + 1) * sizeof **v);
+    if (!nv)
+        return -1;
+    *v = nv;
+    (*v)[(*n)++] = day;
+    return 0;
+}
+
+/* One line of a holiday file; 0 ok (or blank), else a reason. */
+static const char *holiday_line(calendar_t *cal, char *line)
+{
+    char *hash = strchr(line, '#');
+    if (hash)
+        *hash = '\0';
+    int y, m, d;
+    char kind[16], extra;
+    int got = sscanf(line, " %4d-%2d-%2d %15s %c", &y, &m, &d, kind, &extra);
+    if (got == EOF)
+        return NULL;                /* blank or comment */
+    if (got != 4 || m < 1 || m > 12 || d < 1 || d > 31 || y < 1970)
+        return "expected 'YYYY-MM-DD holiday' or 'YYYY-MM-DD workday'";
+    int32_t day = y * 10000 + m * 100 + d;
+    if (strcmp(kind, "holiday") == 0)
+        return push_day(&cal->holidays, &cal->nholidays, day) ? "out of memory" : NULL;
+    if (strcmp(kind, "workday") == 0)
+        return push_day(&cal->makeup, &cal->nmakeup, day) ? "out of memory" : NULL;
+    return "the kind must be 'holiday' or 'workday'";
+}
+
+int calendar_load(calendar_t *cal, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open the holiday file", path);
+        return -1;
+    }
+    char line[256];
+    int lineno = 0, rc = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        const char *why = holiday_line(cal, line);
+        if (why) {
+            snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
+            rc = -1;
+            break;
+        }
+    }
+    fclose(f);
+    if (cal->nholidays)
+        qsort(cal->holidays, cal->nholidays, sizeof *cal->holidays, cmp_i32);
+    if (cal->nmakeup)
+        qsort(cal->makeup, cal->nmakeup, sizeof *cal->makeup, cmp_i32);
+    return rc;
+}
+
+/* ---- days ------------------------------------------------------------ */
+
+static bool has_day(const int32_t *v, size_t n, int32_t day)
+{
+    return n && bsearch(&day, v, n, sizeof *v, cmp_i32) != NULL;
+}
+
+bool calendar_is_workday(const calendar_t *cal, int32_t yyyymmdd, int weekday)
+{
+    if (has_day(cal->makeup, cal->nmakeup, yyyymmdd))
+        return true;
+    if (has_day(cal->holidays, cal->nholidays, yyyymmdd))
+        return false;
+    return (cal->weekdays >> weekday) & 1u;
+}
+
+/* A local day: its midnight in unix ms, date and weekday. */
+typedef struct {
+    int64_t midnight;
+    int32_t ymd;
+    int wday;
+    struct tm tm;
+} day_t;
+
+static void day_of(int64_t ms, day_t *d)
+{
+    time_t t = (time_t)(ms / 1000);
+    localtime_r(&t, &d->tm);
+    d->tm.tm_hour = d->tm.tm_min = d->tm.tm_sec = 0;
+    d->tm.tm_isdst = -1;
+    d->midnight = (int64_t)mktime(&d->tm) * 1000;
+    d->ymd = (d->tm.tm_year + 1900) * 10000 + (d->tm.tm_mon + 1) * 100 + d->tm.tm_mday;
+    d->wday = d->tm.tm_wday;
+}
+
+static void next_day(day_t *d)
+{
+    /* noon of the next day is safely inside it whatever the clocks do */
+    day_of(d->midnight + DAY_MS + DAY_MS / 2, d);
+}
+
+static bool works(const calendar_t *cal, const day_t *d)
+{
+    return calendar_is_workday(cal, d->ymd, d->wday);
+}
+
+/* ---- deadlines ------------------------------------------------------- */
+
+/* The first working moment at or after ms. */
+static int64_t next_working_time(const calendar_t *cal, int64_t ms)
+{
+    day_t d;
+    day_of(ms, &d);
+    int64_t tod = ms - d.midnight;
+    for (int i = 0; i < MAX_WALK_DAYS; i++, next_day(&d), tod = 0) {
+        if (!works(cal, &d))
+            continue;
+        for (int w = 0; w < cal->nhours; w++) {
+            int64_t s = cal->hours[w].start * 60000LL, e = cal->hours[w].end * 60000LL;
+            if (tod < e)
+                return d.midnight + (tod > s ? tod : s);
+        }
+    }
+    return ms;
+}
+
+int64_t calendar_add_workdays(const calendar_t *cal, int64_t start_ms, int64_t n)
+{
+    int64_t from = next_working_time(cal, start_ms);
+    day_t d;
+    day_of(from, &d);
+    int64_t tod = from - d.midnight;
+    for (int i = 0; n > 0 && i < MAX_WALK_DAYS; i++) {
+        next_day(&d);
+        n -= works(cal, &d);
+    }
+    return d.midnight + tod;
+}
+
+int64_t calendar_add_workhours(const calendar_t *cal, int64_t start_ms, int64_t work_ms)
+{
+    day_t d;
+    day_of(start_ms, &d);
+    int64_t tod = start_ms - d.midnight;
+    for (int i = 0; i < MAX_WALK_DAYS; i++, next_day(&d), tod = 0) {
+        if (!works(cal, &d))
+            continue;
+        for (int w = 0; w < cal->nhours; w++) {
+            int64_t s = cal->hours[w].start * 60000LL, e = cal->hours[w].end * 60000LL;
+            int64_t from = tod > s ? tod : s;
+            if (from >= e)
+                continue;
+            if (work_ms <= e - from)
+                return d.midnight + from + work_ms;
+            work_ms -= e - from;
+        }
+    }
+    return start_ms + work_ms;
+}

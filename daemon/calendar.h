@@ -1,0 +1,50 @@
+/*
+ * calendar.h - the work calendar: which days are working days (weekdays,
+ * minus public holidays, plus the make-up working days on weekends that
+ * Chinese holidays bring, 调休) and which hours of them are working hours.
+ * Deadlines given in working days or working hours are computed here, in
+ * local time. Pure: no clock, no I/O except reading the holiday file.
+ */
+#ifndef MQ_CALENDAR_H
+#define MQ_CALENDAR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CALENDAR_MAX_WINDOWS 4
+
+typedef struct {
+    int start, end;                     /* minutes after midnight */
+} calendar_window_t;
+
+typedef struct {
+    uint8_t weekdays;                   /* bit d: weekday d (0 = Sunday) works */
+    calendar_window_t hours[CALENDAR_MAX_WINDOWS];
+    int nhours;
+    int32_t *holidays;                  /* yyyymmdd, sorted: days off */
+    size_t nholidays;
+    int32_t *makeup;                    /* yyyymmdd, sorted: weekend days worked */
+    size_t nmakeup;
+} calendar_t;
+
+/* Monday to Friday, 09:00-12:00 and 13:30-17:30, no holidays. */
+void calendar_init(calendar_t *cal);
+/* Free the holiday lists (the calendar itself is the caller's). */
+void calendar_free(calendar_t *cal);
+/* Parse "mon-fri" or "mon,tue,sat" into cal->weekdays; -1 if bad. */
+int calendar_set_weekdays(calendar_t *cal, const char *text);
+/* Parse "09:00-12:00, 13:30-17:30" into cal->hours; -1 if bad or overlapping. */
+int calendar_set_hours(calendar_t *cal, const char *text);
+/* Read a holiday file: lines "YYYY-MM-DD holiday" or "YYYY-MM-DD workday"
+ * ('#' comments). -1 on error, with "FILE:LINE: what" in err. */
+int calendar_load(calendar_t *cal, const char *path, char *err, size_t errlen);
+/* Whether the local date yyyymmdd (a weekday 0..6) is a working day. */
+bool calendar_is_workday(const calendar_t *cal, int32_t yyyymmdd, int weekday);
+/* start + n working days, same time of day; a start outside working time
+ * counts from the next working time. Unix ms in and out. */
+int64_t calendar_add_workdays(const calendar_t *cal, int64_t start_ms, int64_t n);
+/* start + work_ms of working time. Unix ms in and out. */
+int64_t calendar_add_workhours(const calendar_t *cal, int64_t start_ms, int64_t work_ms);
+
+#endif

@@ -1,0 +1,28 @@
+/*
+ * escalation.h - the escalation ladder: which rung of a case's contact or
+ * resolution ladder fires next, and when (deadline + the rung's offset;
+ * negative offsets are reminders before the deadline, 催办). Levels are
+ * numbered from 1 and fire in order, each once per case and round. Pure.
+ */
+#ifndef MQ_ESCALATION_H
+#define MQ_ESCALATION_H
+
+#include "config.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* journald MESSAGE_ID of every escalation line:
+ * journalctl MESSAGE_ID=8d3c5e0a4f1b4a27b6e2c9d17f30a5e1 lists escalations alone. */
+#define ESCALATION_MESSAGE_ID "8d3c5e0a4f1b4a27b6e2c9d17f30a5e1"
+
+/* The rung after `fired` rungs have fired, for a case due at `due`: true with
+ * its level (1-based) and the time it fires; false when the ladder is done. */
+bool escalation_next(const config_t *cfg, int ladder, int64_t due, int fired,
+                     int *level, int64_t *at);
+/* The rung itself (level 1-based), or NULL. */
+const config_level_t *escalation_level(const config_t *cfg, int ladder, int level);
+/* Log priority of a level: LOG_WARNING for 1, LOG_ERR for 2, LOG_CRIT for 3 and up. */
+int escalation_priority(int level);
+
+#endif
