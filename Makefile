@@ -45,7 +45,8 @@ LIB_SRC    := $(wildcard workers/mq_*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
 
 PROGRAMS   := $(O)/minqingd $(O)/loadgen $(O)/simworker
-UNIT_TESTS := test_codec test_config test_libminqing test_fsm test_dispatch test_store test_apply
+UNIT_TESTS := test_codec test_config test_libminqing test_fsm test_dispatch test_store test_apply \
+              test_calendar test_clock test_timers test_escalation
 UNIT_BINS  := $(UNIT_TESTS:%=$(O)/tests/%)
 
 .PHONY: all deps run test test-bins fuzz fuzz-bin install uninstall clean

@@ -717,10 +717,12 @@ static void end_pass(broker_t *self)
         self->txn = false;
     }
     apply_effects(self);
+    log_hold();
     for (size_t i = 0; i < self->apply.nfired; i++)
         announce_fired(self, &self->apply.fired[i]);
     self->npopped = 0;
     publish(self);
+    log_release();
     size_t n = outbox_count(self->outbox);
     if (n > self->stats.batch_max)
         self->stats.batch_max = n;

@@ -54,13 +54,16 @@ int calendar_set_weekdays(calendar_t *cal, const char *text)
             p++;
         if (!*p)
             break;
-        int a = weekday_index(p, 3), b = a;
+        int a = weekday_index(p, strnlen(p, 3)), b = a;
+        if (a < 0)
+            return -1;              /* checked before stepping over it: "tu" is short */
         p += 3;
         if (*p == '-') {
-            b = weekday_index(p + 1, 3);
+            if ((b = weekday_index(p + 1, strnlen(p + 1, 3))) < 0)
+                return -1;
             p += 4;
         }
-        if (a < 0 || b < 0 || (*p && *p != ',' && *p != ' '))
+        if (*p && *p != ',' && *p != ' ')
             return -1;
         for (int d = a;; d = (d + 1) % 7) {     /* "fri-mon" wraps over the weekend */
             mask |= (uint8_t)(1u << d);
@@ -104,7 +107,10 @@ int calendar_set_hours(calendar_t *cal, const char *text)
         if ((k = parse_hhmm(p, &end)) < 0 || end <= start || (n && start < hours[n - 1].end))
             return -1;              /* windows must be in order and apart */
         p += k;
-        hours[n].start = start, hours[n].end = end;
+        if (*p && *p != ',' && *p != ' ')
+            return -1;              /* "12:0013:00" is not two windows */
+        hours[n].start = start;
+        hours[n].end = end;
         n++;
     }
     if (!n)
@@ -130,6 +136,16 @@ static int push_day(int32_t **v, size_t *n, int32_t day)
     return 0;
 }
 
+/* Whether y-m-d exists (no February 30th): mktime normalises impossible dates. */
+static bool real_date(int y, int m, int d)
+{
+    if (y < 1970 || y > 9999 || m < 1 || m > 12 || d < 1 || d > 31)
+        return false;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_hour = 12,
+                    .tm_isdst = -1};
+    return mktime(&tm) != (time_t)-1 && tm.tm_mday == d && tm.tm_mon == m - 1;
+}
+
 /* One line of a holiday file; 0 ok (or blank), else a reason. */
 static const char *holiday_line(calendar_t *cal, char *line)
 {
@@ -141,8 +157,8 @@ static const char *holiday_line(calendar_t *cal, char *line)
     int got = sscanf(line, " %4d-%2d-%2d %15s %c", &y, &m, &d, kind, &extra);
     if (got == EOF)
         return NULL;                /* blank or comment */
-    if (got != 4 || m < 1 || m > 12 || d < 1 || d > 31 || y < 1970)
-        return "expected 'YYYY-MM-DD holiday' or 'YYYY-MM-DD workday'";
+    if (got != 4 || !real_date(y, m, d))
+        return "expected 'YYYY-MM-DD holiday' or 'YYYY-MM-DD workday' with a real date";
     int32_t day = y * 10000 + m * 100 + d;
     if (strcmp(kind, "holiday") == 0)
         return push_day(&cal->holidays, &cal->nholidays, day) ? "out of memory" : NULL;
@@ -158,9 +174,10 @@ int calendar_load(calendar_t *cal, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: cannot open the holiday file", path);
         return -1;
     }
-    char line[256];
+    char *line = NULL;
+    size_t cap = 0;
     int lineno = 0, rc = 0;
-    while (fgets(line, sizeof line, f)) {
+    while (getline(&line, &cap, f) >= 0) {  /* any length: comments may be long */
         lineno++;
         const char *why = holiday_line(cal, line);
         if (why) {
@@ -169,6 +186,7 @@ int calendar_load(calendar_t *cal, const char *path, char *err, size_t errlen)
             break;
         }
     }
+    free(line);
     fclose(f);
     if (cal->nholidays)
         qsort(cal->holidays, cal->nholidays, sizeof *cal->holidays, cmp_i32);
@@ -186,6 +204,8 @@ static bool has_day(const int32_t *v, size_t n, int32_t day)
 
 bool calendar_is_workday(const calendar_t *cal, int32_t yyyymmdd, int weekday)
 {
+    if (weekday < 0 || weekday > 6)
+        return false;
     if (has_day(cal->makeup, cal->nmakeup, yyyymmdd))
         return true;
     if (has_day(cal->holidays, cal->nholidays, yyyymmdd))

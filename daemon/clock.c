@@ -25,6 +25,7 @@ void clock_init(mqclock_t *c, clock_source_t wall, clock_source_t mono, void *ar
     c->arg = arg;
     c->now_us = c->wall(c->arg);
     c->last_mono = c->mono(c->arg);
+    c->slew_budget = 0;
 }
 
 int64_t clock_now(mqclock_t *c)
@@ -35,12 +36,17 @@ int64_t clock_now(mqclock_t *c)
         elapsed = 0;                /* cannot happen with CLOCK_MONOTONIC; be safe */
     c->last_mono = mono;
     int64_t est = c->now_us + elapsed;
-    int64_t diff = c->wall(c->arg) - est, room = elapsed / SLEW_DIVISOR;
+    /* room to slew is 1% of elapsed time, kept across readings so that a
+     * clock read every few microseconds still absorbs a step */
+    c->slew_budget += elapsed;
+    int64_t room = c->slew_budget / SLEW_DIVISOR;
+    c->slew_budget -= room * SLEW_DIVISOR;
+    int64_t diff = c->wall(c->arg) - est;
     if (diff > room)
         diff = room;
     if (diff < -room)
         diff = -room;
-    c->now_us = est + diff;         /* diff >= -elapsed/100: never backwards */
+    c->now_us = est + diff;         /* diff >= -room > -elapsed: never backwards */
     return c->now_us / 1000;
 }
 

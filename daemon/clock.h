@@ -23,6 +23,7 @@ typedef struct {
     void *arg;
     int64_t now_us;             /* the clock's time: unix µs */
     int64_t last_mono;          /* monotonic µs at the last reading */
+    int64_t slew_budget;        /* elapsed µs not yet turned into slewing room */
 } mqclock_t;
 
 /* Start the clock at the system time. NULL sources mean CLOCK_REALTIME and

@@ -9,6 +9,7 @@
 #include "utf8.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,10 +18,14 @@
 #include <sys/uio.h>
 #include <systemd/sd-journal.h>
 #include <time.h>
+#include <unistd.h>
 
 static const char *ident = "minqing";
 static int level = LOG_INFO;
 static bool journal;
+static bool holding;
+static char *held;                  /* lines waiting for log_release */
+static size_t nheld, capheld;
 
 static bool stderr_is_journal(void)
 {
@@ -167,6 +172,32 @@ static void write_journal(const log_rec_t *r, const char *line)
     sd_journal_sendv(iov, n + 1);
 }
 
+static void write_all(const char *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(2, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;                 /* nowhere to complain about a failing stderr */
+        p += n, len -= (size_t)n;
+    }
+}
+
+static bool hold_room(size_t len)
+{
+    if (nheld + len <= capheld)
+        return true;
+    size_t cap = capheld ? capheld * 2 : 65536;
+    while (cap < nheld + len)
+        cap *= 2;
+    char *p = realloc(held, cap);
+    if (!p)
+        return false;
+    held = p, capheld = cap;
+    return true;
+}
+
 void log_end(log_rec_t *r)
 {
     if (!r->on)
@@ -181,12 +212,31 @@ void log_end(log_rec_t *r)
                                         "notice", "info", "debug"};
     struct timespec ts;
     struct tm tm;
-    char when[40];
+    char when[40], out[4200];
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "ts=%s.%03ld severity=%s %s\n", when, ts.tv_nsec / 1000000,
-            names[r->prio & 7], line);
+    int n = snprintf(out, sizeof out, "ts=%s.%03ld severity=%s %s\n", when,
+                     ts.tv_nsec / 1000000, names[r->prio & 7], line);
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof out ? (size_t)n : sizeof out - 1;
+    if (holding && hold_room(len)) {
+        memcpy(held + nheld, out, len);
+        nheld += len;
+        return;
+    }
+    write_all(out, len);
+}
+
+void log_hold(void)
+{
+    holding = !journal;
+}
+
+void log_release(void)
+{
+    holding = false;
+    write_all(held, nheld);
+    nheld = 0;
 }
 
 void log_say(int prio, const char *event, const char *text)

@@ -44,6 +44,11 @@ void log_pii(log_rec_t *r, const char *key, const char *val);
 void log_msgid(log_rec_t *r, const char *id128);
 /* Write the record. */
 void log_end(log_rec_t *r);
+/* Hold stderr lines until log_release, which writes them with one write(2):
+ * the lines that report a commit reach the file together and at once, so a
+ * kill -9 cannot land between a commit and half of its lines. */
+void log_hold(void);
+void log_release(void);
 /* Shorthand: one record with a message text. */
 void log_say(int prio, const char *event, const char *text);
 
