@@ -201,7 +201,7 @@ static int load_open(broker_t *self, char *err, size_t errlen)
         return -1;
     }
     log_rec_t t;
-    log_begin(&t, LOG_INFO, "broker.timers");
+    log_begin(&t, LOG_NOTICE, "broker.timers");
     log_u64(&t, "pending", timers_count(self->timers));
     log_u64(&t, "bytes", timers_bytes(self->timers));
     log_i64(&t, "rebuild_ms", mono_ms() - t0);
