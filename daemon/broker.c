@@ -37,6 +37,16 @@
 #define TIMER_BATCH 2000        /* deadlines fired per pass, so a burst cannot starve intake */
 #define MAX_FRAMES 5            /* routing id + 3 protocol frames + 1 too many */
 
+/* An ESCALATE on its way: resent every NOTICE_RESEND_MS until a worker of
+ * the target's department acknowledges it. */
+typedef struct {
+    fired_t fired;
+    int64_t sent;               /* monotonic ms, 0 = not sent yet */
+} notice_t;
+
+#define NOTICE_RESEND_MS 5000
+#define MAX_NOTICES 100000      /* beyond this the oldest notice is dropped (it stays logged) */
+
 struct broker_t {
     config_t *cfg;
     store_t *store;
@@ -50,6 +60,8 @@ struct broker_t {
     timers_t *timers;
     timers_entry_t *popped;     /* hints taken this pass, re-armed if the commit fails */
     size_t npopped, cappopped;
+    notice_t *notices;          /* ESCALATEs not yet acknowledged by a supervision worker */
+    size_t nnotices, capnotices;
     bool txn;                   /* a write transaction is open */
     volatile sig_atomic_t stop;
     int64_t last_housekeeping;
@@ -63,6 +75,9 @@ typedef struct {
     size_t n;
     bool too_many;
 } inmsg_t;
+
+static void queue_notice(broker_t *self, const fired_t *f);
+static void notice_acked(broker_t *self, const char *re);
 
 /* ---- clocks ---------------------------------------------------------- */
 
@@ -282,6 +297,7 @@ void broker_destroy(broker_t **self_p)
     apply_free(&self->apply);
     timers_destroy(&self->timers);
     free(self->popped);
+    free(self->notices);
     config_destroy(&self->cfg);
     free(self);
     *self_p = NULL;
@@ -554,7 +570,9 @@ static void on_worker(broker_t *self, inmsg_t *in)
     }
     switch (msg.cmd) {
     case MSG_HEARTBEAT:
+        break;
     case MSG_ACK:
+        notice_acked(self, msg.re);
         break;
     case MSG_ERROR: {
         log_rec_t r;
@@ -643,28 +661,64 @@ static void announce_fired(broker_t *self, const fired_t *f)
     log_str(&r, "target", f->rung->target);
     log_i64(&r, "overdue_s", f->overdue_s);
     log_end(&r);
-    if (f->rung->dept < 0)
-        return;
-    session_t *s = sessions_best(self->sessions, f->rung->dept, INT64_MIN);
-    if (!s) {
-        log_begin(&r, LOG_WARNING, "escalation.undelivered");
-        log_u64(&r, "case_id", f->case_id);
-        log_str(&r, "target", f->rung->target);
-        log_str(&r, "msg", "no live worker of the target's department; the escalation is "
-                "recorded and logged only");
-        log_end(&r);
-        return;
+    if (f->rung->dept >= 0)
+        queue_notice(self, f);
+}
+
+static void queue_notice(broker_t *self, const fired_t *f)
+{
+    if (self->nnotices == MAX_NOTICES) {
+        log_say(LOG_WARNING, "escalation.notice_dropped",
+                "too many unacknowledged ESCALATE notices; dropping the oldest (it was logged)");
+        memmove(self->notices, self->notices + 1, --self->nnotices * sizeof *self->notices);
     }
-    msg_t m;
-    char msg_id[32];
-    msg_reset(&m, MSG_ESCALATE);
-    snprintf(msg_id, sizeof msg_id, "esc-%llu", (unsigned long long)f->id);
-    m.msg_id = msg_id, m.escalation_id = f->id, m.case_id = f->case_id;
-    m.department = f->lead, m.due_at = f->due;
-    MSG_SET(&m, MF_MSG_ID), MSG_SET(&m, MF_ESCALATION_ID), MSG_SET(&m, MF_CASE_ID);
-    MSG_SET(&m, MF_DEPARTMENT), MSG_SET(&m, MF_DUE_AT);
-    escalation_fields(self, f, &m);
-    send_to_session(self, s, &m);
+    if (self->nnotices == self->capnotices) {
+        size_t cap = self->capnotices ? self->capnotices * 2 : 64;
+        notice_t *v = realloc(self->notices, cap * sizeof *v);
+        if (!v)
+            return;
+        self->notices = v, self->capnotices = cap;
+    }
+    self->notices[self->nnotices++] = (notice_t){.fired = *f, .sent = 0};
+}
+
+/* Send the notices that are new or unacknowledged for too long to a live
+ * worker of their target's department; those with none wait for one. */
+static void send_notices(broker_t *self, int64_t now)
+{
+    for (size_t i = 0; i < self->nnotices; i++) {
+        notice_t *n = &self->notices[i];
+        if (n->sent && now - n->sent < NOTICE_RESEND_MS)
+            continue;
+        const fired_t *f = &n->fired;
+        session_t *s = sessions_best(self->sessions, f->rung->dept, INT64_MIN);
+        if (!s)
+            continue;
+        msg_t m;
+        char msg_id[32];
+        msg_reset(&m, MSG_ESCALATE);
+        snprintf(msg_id, sizeof msg_id, "esc-%llu", (unsigned long long)f->id);
+        m.msg_id = msg_id, m.escalation_id = f->id, m.case_id = f->case_id;
+        m.department = f->lead, m.due_at = f->due;
+        MSG_SET(&m, MF_MSG_ID), MSG_SET(&m, MF_ESCALATION_ID), MSG_SET(&m, MF_CASE_ID);
+        MSG_SET(&m, MF_DEPARTMENT), MSG_SET(&m, MF_DUE_AT);
+        escalation_fields(self, f, &m);
+        send_to_session(self, s, &m);
+        n->sent = now;
+    }
+}
+
+/* A supervision worker acknowledged "esc-<id>". */
+static void notice_acked(broker_t *self, const char *re)
+{
+    unsigned long long id;
+    if (!re || sscanf(re, "esc-%llu", &id) != 1)
+        return;
+    for (size_t i = 0; i < self->nnotices; i++)
+        if (self->notices[i].fired.id == id) {
+            self->notices[i] = self->notices[--self->nnotices];
+            return;
+        }
 }
 
 static void publish(broker_t *self)
@@ -723,6 +777,7 @@ static void end_pass(broker_t *self)
     self->npopped = 0;
     publish(self);
     log_release();
+    send_notices(self, mono_ms());
     size_t n = outbox_count(self->outbox);
     if (n > self->stats.batch_max)
         self->stats.batch_max = n;
