@@ -16,7 +16,7 @@ PKGS    := libzmq msgpack sqlite3 libsystemd inih jansson
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla -Wundef
 DEFS    := -D_GNU_SOURCE
-INCS    := -Iproto -Iworkers -Idaemon
+INCS    := -Iproto -Iworkers -Idaemon -Icli
 
 # SAN=1 builds a separate tree with AddressSanitizer and UBSan, for the tests.
 ifeq ($(SAN),1)
@@ -38,13 +38,17 @@ PROTO_SRC  := proto/msg.c proto/mpread.c proto/utf8.c proto/codec.c
 PROTO_OBJ  := $(PROTO_SRC:%.c=$(O)/%.o)
 # the broker's modules, without main.c, so tests can link them
 CORE_SRC   := daemon/config.c daemon/calendar.c daemon/clock.c daemon/deadline.c \
-              daemon/escalation.c daemon/timers.c daemon/log.c daemon/store.c daemon/fsm.c daemon/route.c \
+              daemon/escalation.c daemon/timers.c daemon/service.c daemon/log.c daemon/store.c daemon/fsm.c daemon/route.c \
               daemon/session.c daemon/dispatch.c daemon/outbox.c daemon/apply.c daemon/broker.c
 CORE_OBJ   := $(CORE_SRC:%.c=$(O)/%.o)
 LIB_SRC    := $(wildcard workers/mq_*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
 
-PROGRAMS   := $(O)/minqingd $(O)/loadgen $(O)/simworker
+CLI_SRC    := $(wildcard cli/*.c)
+CLI_OBJ    := $(CLI_SRC:%.c=$(O)/%.o)
+PROGRAMS   := $(O)/minqingd $(O)/loadgen $(O)/simworker \
+              $(if $(wildcard workers/minqing_worker.c),$(O)/minqing-worker) \
+              $(if $(CLI_SRC),$(O)/minqing)
 UNIT_TESTS := test_codec test_config test_libminqing test_fsm test_dispatch test_store test_apply \
               test_calendar test_clock test_timers test_escalation
 UNIT_BINS  := $(UNIT_TESTS:%=$(O)/tests/%)
@@ -70,6 +74,13 @@ $(O)/libminqing.a: $(LIB_OBJ) $(PROTO_OBJ)
 	$(AR) rcs $@ $^
 
 $(O)/minqingd: $(O)/daemon/main.o $(O)/libcore.a $(O)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(O)/minqing-worker: $(O)/workers/minqing_worker.o $(O)/libminqing.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# the CLI reads the broker's config and database; it changes state only through the broker
+$(O)/minqing: $(CLI_OBJ) $(O)/libcore.a $(O)/libminqing.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/loadgen $(O)/simworker: $(O)/%: $(O)/bench/%.o $(O)/libminqing.a

@@ -597,7 +597,10 @@ static msg_err_t record_fired(apply_t *a, store_case_t *c, int ladder, int level
     a->fired = v;
     fired_t *f = &a->fired[a->nfired++];
     *f = (fired_t){.id = e.id, .case_id = c->id, .level = level, .ladder = e.ladder,
-                   .rung = rung, .due = due, .overdue_s = e.overdue_s};
+                   .due = due, .overdue_s = e.overdue_s};
+    snprintf(f->target, sizeof f->target, "%s", rung->target);
+    snprintf(f->target_dept, sizeof f->target_dept, "%s",
+             rung->dept >= 0 ? a->cfg->depts[rung->dept].id : "");
     snprintf(f->lead, sizeof f->lead, "%s", c->lead);
     snprintf(f->grid, sizeof f->grid, "%s", c->grid_code);
     snprintf(f->street, sizeof f->street, "%s", c->street);

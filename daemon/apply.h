@@ -40,7 +40,8 @@ typedef struct {
     uint64_t id, case_id;
     int level;
     msg_ladder_t ladder;
-    const config_level_t *rung;
+    char target[65];            /* the rung's target, e.g. "street" */
+    char target_dept[33];       /* department of its notice ([targets]), "" for none */
     int64_t due, overdue_s;
     char lead[33], grid[65], street[65], community[65];
 } fired_t;

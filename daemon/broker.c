@@ -21,6 +21,7 @@
 #include "fsm.h"
 #include "log.h"
 #include "outbox.h"
+#include "service.h"
 #include "session.h"
 #include "store.h"
 #include "timers.h"
@@ -63,8 +64,8 @@ struct broker_t {
     notice_t *notices;          /* ESCALATEs not yet acknowledged by a supervision worker */
     size_t nnotices, capnotices;
     bool txn;                   /* a write transaction is open */
-    volatile sig_atomic_t stop;
-    int64_t last_housekeeping;
+    volatile sig_atomic_t stop, reload;
+    int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms;
     struct {
         uint64_t passes, commits, batch_max, refused, submitted;
     } stats;
@@ -306,6 +307,11 @@ void broker_destroy(broker_t **self_p)
 void broker_stop(broker_t *self)
 {
     self->stop = 1;
+}
+
+void broker_reload(broker_t *self)
+{
+    self->reload = 1;
 }
 
 /* ---- receiving ------------------------------------------------------- */
@@ -635,7 +641,7 @@ static void apply_effects(broker_t *self)
 /* The fields an escalation carries on the event stream and in ESCALATE. */
 static void escalation_fields(broker_t *self, const fired_t *f, msg_t *m)
 {
-    m->level = (uint32_t)f->level, m->ladder = f->ladder, m->target = f->rung->target;
+    m->level = (uint32_t)f->level, m->ladder = f->ladder, m->target = f->target;
     m->grid_code = f->grid, m->overdue_s = f->overdue_s;
     m->community = config_community_name(self->cfg, f->community);
     m->street = config_street_name(self->cfg, f->street);
@@ -658,10 +664,10 @@ static void announce_fired(broker_t *self, const fired_t *f)
     log_str(&r, "street", config_street_name(self->cfg, f->street));
     log_i64(&r, "level", f->level);
     log_str(&r, "ladder", msg_ladder_names[f->ladder]);
-    log_str(&r, "target", f->rung->target);
+    log_str(&r, "target", f->target);
     log_i64(&r, "overdue_s", f->overdue_s);
     log_end(&r);
-    if (f->rung->dept >= 0)
+    if (f->target_dept[0])
         queue_notice(self, f);
 }
 
@@ -691,7 +697,8 @@ static void send_notices(broker_t *self, int64_t now)
         if (n->sent && now - n->sent < NOTICE_RESEND_MS)
             continue;
         const fired_t *f = &n->fired;
-        session_t *s = sessions_best(self->sessions, f->rung->dept, INT64_MIN);
+        int dept = config_dept_find(self->cfg, f->target_dept);   /* by id: reloads renumber */
+        session_t *s = dept >= 0 ? sessions_best(self->sessions, dept, INT64_MIN) : NULL;
         if (!s)
             continue;
         msg_t m;
@@ -931,13 +938,173 @@ static void drain(broker_t *self, void *sock, void (*handle)(broker_t *, inmsg_t
     }
 }
 
+/* ---- systemd: status, watchdog, reload -------------------------------- */
+
+static void status_line(broker_t *self, char *buf, size_t len)
+{
+    uint64_t open = 0, overdue = 0;
+    store_counts(self->store, clock_now(&self->clock), &open, &overdue);
+    snprintf(buf, len, "open %llu, overdue %llu, workers %zu, waiting assignments %zu",
+             (unsigned long long)open, (unsigned long long)overdue,
+             sessions_count(self->sessions), dispatch_waiting_total(self->dispatch));
+}
+
+/* The watchdog is kicked from the loop itself, so a stuck loop gets restarted;
+ * the status line is refreshed every 10 s, only when systemd listens. */
+static void tell_systemd(broker_t *self, int64_t now)
+{
+    if (self->watchdog_ms && now - self->last_watchdog >= self->watchdog_ms) {
+        service_watchdog();
+        self->last_watchdog = now;
+    }
+    if (getenv("NOTIFY_SOCKET") && now - self->last_status >= 10000) {
+        char st[160];
+        status_line(self, st, sizeof st);
+        service_status(st);
+        self->last_status = now;
+    }
+}
+
+static bool same_departments(const config_t *a, const config_t *b)
+{
+    if (a->ndepts != b->ndepts)
+        return false;
+    for (size_t i = 0; i < a->ndepts; i++)
+        if (strcmp(a->depts[i].id, b->depts[i].id) != 0)
+            return false;
+    return true;
+}
+
+static void rebind_one(void *arg, const store_assignment_t *a)
+{
+    void **ctx = arg;
+    broker_t *self = ctx[0];
+    dispatch_t *fresh = ctx[1];
+    int dept = config_dept_find(self->cfg, a->department);
+    session_t *holder = dispatch_holder(self->dispatch, a->id);
+    if (dept < 0)
+        return;
+    if (holder) {
+        dispatch_bind(fresh, a->id, holder);
+        if (a->state == STATE_ACCEPTED || a->state == STATE_CONTACTED)
+            dispatch_mark_accepted(fresh, a->id);
+    } else if (a->state == STATE_ACCEPTED || a->state == STATE_CONTACTED) {
+        dispatch_orphan(fresh, dept, a->id, INT64_MIN);   /* their death times are not kept */
+    } else {
+        dispatch_wait(fresh, dept, a->id, false);
+    }
+}
+
+/* The departments changed: renumber sessions, drop those whose department
+ * is gone, and rebuild the queues from the database (who holds what is kept). */
+static void remap_departments(broker_t *self, const config_t *old)
+{
+    for (size_t i = 0; i < sessions_count(self->sessions);) {
+        session_t *s = sessions_at(self->sessions, i);
+        int dept = config_dept_find(self->cfg, old->depts[s->dept].id);
+        if (dept < 0) {
+            msg_t bye;
+            msg_reset(&bye, MSG_DISCONNECT);
+            bye.reason_text = "department removed from the broker's config";
+            MSG_SET(&bye, MF_REASON_TEXT);
+            send_to_session(self, s, &bye);
+            dispatch_release(self->dispatch, s, mono_ms());
+            sessions_remove(self->sessions, s);
+            continue;
+        }
+        s->dept = dept;
+        s->inflight = 0;            /* counted again by the binds below */
+        i++;
+    }
+    dispatch_t *fresh = dispatch_new(self->cfg->ndepts);
+    void *ctx[2] = {self, fresh};
+    if (fresh && store_open_assignments(self->store, rebind_one, ctx) == 0) {
+        dispatch_destroy(&self->dispatch);
+        self->dispatch = fresh;
+    } else {
+        dispatch_destroy(&fresh);
+        log_say(LOG_ERR, "config.reload", "could not rebuild the queues; restart minqingd");
+    }
+}
+
+/* Re-arm every deadline under the new ladders (due times stay as given). */
+static void rearm_timers(broker_t *self)
+{
+    timers_t *fresh = timers_new(), *old = self->timers;
+    if (!fresh)
+        return;
+    self->timers = fresh;
+    apply_reset(&self->apply, clock_now(&self->clock));
+    if (store_open_cases(self->store, load_case, self) != 0) {
+        self->timers = old;
+        timers_destroy(&fresh);
+        return;
+    }
+    timers_destroy(&old);
+}
+
+static void warn_restart_needed(const config_t *old, const config_t *fresh)
+{
+    const char *what[][3] = {
+        {"intake", old->intake_endpoint, fresh->intake_endpoint},
+        {"workers", old->worker_endpoint, fresh->worker_endpoint},
+        {"events", old->events_endpoint, fresh->events_endpoint},
+        {"database", old->database, fresh->database},
+    };
+    for (size_t i = 0; i < sizeof what / sizeof what[0]; i++)
+        if (strcmp(what[i][1], what[i][2]) != 0) {
+            log_rec_t r;
+            log_begin(&r, LOG_WARNING, "config.restart_needed");
+            log_str(&r, "key", what[i][0]);
+            log_str(&r, "running", what[i][1]);
+            log_str(&r, "configured", what[i][2]);
+            log_str(&r, "msg", "endpoints and the database change only on restart");
+            log_end(&r);
+        }
+}
+
+static void reload(broker_t *self)
+{
+    self->reload = 0;
+    service_reloading();
+    char err[8192] = "";
+    config_t *fresh = config_load(self->cfg->path, err, sizeof err);
+    if (!fresh) {
+        for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
+            log_say(LOG_ERR, "config.invalid", line);
+        log_say(LOG_ERR, "config.kept", "the new file has errors; the running config stays");
+    } else {
+        warn_restart_needed(self->cfg, fresh);
+        config_t *old = self->cfg;
+        self->cfg = fresh;
+        self->apply.cfg = fresh;
+        if (!same_departments(old, fresh))
+            remap_departments(self, old);
+        rearm_timers(self);
+        config_destroy(&old);
+        log_rec_t r;
+        log_begin(&r, LOG_NOTICE, "config.reloaded");
+        log_str(&r, "file", fresh->path);
+        log_u64(&r, "departments", fresh->ndepts);
+        log_u64(&r, "routes", fresh->nroutes);
+        log_end(&r);
+    }
+    char st[160];
+    status_line(self, st, sizeof st);
+    service_reloaded(st);
+}
+
 int broker_run(broker_t *self)
 {
     zmq_pollitem_t items[] = {
         {self->intake, 0, ZMQ_POLLIN, 0},
         {self->workers, 0, ZMQ_POLLIN, 0},
     };
+    char st[160];
+    status_line(self, st, sizeof st);
+    self->watchdog_ms = service_watchdog_ms();
     log_say(LOG_NOTICE, "broker.ready", "serving");
+    service_ready(st);
     while (!self->stop) {
         if (zmq_poll(items, 2, poll_timeout(self)) < 0 && errno != EINTR) {
             log_say(LOG_CRIT, "broker.poll", zmq_strerror(errno));
@@ -950,8 +1117,12 @@ int broker_run(broker_t *self)
         fire_timers(self);
         housekeeping(self, mono_ms());
         end_pass(self);
+        if (self->reload)
+            reload(self);           /* between a commit and the next writes */
         dispatch_all(self);
+        tell_systemd(self, mono_ms());
     }
+    service_stopping();
     /* tell every worker to register again with whichever broker comes next */
     msg_t bye;
     msg_reset(&bye, MSG_DISCONNECT);

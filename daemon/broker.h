@@ -22,5 +22,9 @@ void broker_destroy(broker_t **self_p);
 int broker_run(broker_t *self);
 /* Ask the loop to stop after the current pass (async-signal-safe). */
 void broker_stop(broker_t *self);
+/* Ask the loop to reload the config file between passes (async-signal-safe).
+ * Departments, routes, deadlines, the calendar and the ladders change at
+ * once; an invalid file is refused whole and the old config stays. */
+void broker_reload(broker_t *self);
 
 #endif

@@ -14,10 +14,13 @@
 
 static broker_t *running;
 
-static void on_stop(int sig)
+static void on_signal(int sig)
 {
-    (void)sig;
-    if (running)
+    if (!running)
+        return;
+    if (sig == SIGHUP)
+        broker_reload(running);
+    else
         broker_stop(running);
 }
 
@@ -37,9 +40,10 @@ static void install_signals(void)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;            /* no SA_RESTART: zmq_poll must wake */
+    sa.sa_handler = on_signal;          /* no SA_RESTART: zmq_poll must wake */
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 

@@ -17,7 +17,7 @@
 
 enum {
     Q_CASE_LOOKUP, Q_CASE_INSERT, Q_CASE_GET, Q_CASE_UPDATE, Q_CASE_RECORD, Q_CASE_OPEN,
-    Q_ESC_ADD,
+    Q_ESC_ADD, Q_COUNTS,
     Q_ASG_INSERT, Q_ASG_GET, Q_ASG_UPDATE, Q_ASG_OF_CASE, Q_ASG_OPEN,
     Q_EVENT_ADD, Q_APPLIED_FIND, Q_APPLIED_ADD,
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
@@ -44,6 +44,10 @@ static const char *const sql[Q_COUNT] = {
         "SELECT id, state, contact_due, resolve_due, contacted_at, resolved_at,"
         " contact_level, resolve_level FROM cases"
         " WHERE state NOT IN ('closed', 'cancelled') ORDER BY id",
+    [Q_COUNTS] =
+        "SELECT count(*), coalesce(sum(CASE WHEN (contacted_at IS NULL AND contact_due < ?1)"
+        " OR (state != 'resolved' AND resolve_due < ?1) THEN 1 ELSE 0 END), 0) FROM cases"
+        " WHERE state NOT IN ('closed', 'cancelled')",
     [Q_ESC_ADD] =
         "INSERT OR IGNORE INTO escalations (case_id, round, ladder, level, target, department,"
         " due_at, fired_at, overdue_s) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
@@ -731,4 +735,17 @@ int store_escalation_add(store_t *self, store_escalation_t *e)
         return 0;
     e->id = (uint64_t)sqlite3_last_insert_rowid(self->db);
     return 1;
+}
+
+int store_counts(store_t *self, int64_t now, uint64_t *open, uint64_t *overdue)
+{
+    sqlite3_stmt *st = self->q[Q_COUNTS];
+    sqlite3_bind_int64(st, 1, now);
+    int rc = step_one(self, st);
+    if (rc != 1)
+        return rc < 0 ? -1 : 0;
+    *open = (uint64_t)sqlite3_column_int64(st, 0);
+    *overdue = (uint64_t)sqlite3_column_int64(st, 1);
+    done(st);
+    return 0;
 }

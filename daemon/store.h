@@ -125,6 +125,10 @@ int store_open_cases(store_t *self, void (*fn)(void *arg, const store_case_t *c)
  * written), -1 error. */
 int store_escalation_add(store_t *self, store_escalation_t *e);
 
+/* Cases not closed or cancelled, and those of them past a deadline (contact
+ * not made, or not resolved) at `now`. 0 or -1. */
+int store_counts(store_t *self, int64_t now, uint64_t *open, uint64_t *overdue);
+
 /* Append to the audit trail. */
 int store_event_add(store_t *self, const store_event_t *e);
 /* Find an applied message by (scope, msg_id): 1 found (out filled; its strings
