@@ -271,6 +271,70 @@ msg_err_t apply_submit(apply_t *a, const msg_t *in, msg_t *reply)
     return rc;
 }
 
+/* ---- IMPORT ---------------------------------------------------------- */
+
+/* The assignment state that goes with an imported case's state. */
+static msg_state_t imported_share(msg_state_t st)
+{
+    switch (st) {
+    case STATE_RESOLVED: case STATE_CLOSED: return STATE_RESOLVED;
+    case STATE_CANCELLED: return STATE_CANCELLED;
+    case STATE_RETURNED: return STATE_RETURNED;
+    default: return STATE_RECEIVED;         /* open: dispatched anew */
+    }
+}
+
+msg_err_t apply_import(apply_t *a, const msg_t *in, msg_t *reply)
+{
+    const msg_case_t *rec = &in->kase;
+    uint64_t id;
+    char first[65];
+    int found = store_case_lookup(a->store, rec->channel, rec->external_id, &id, first);
+    if (found < 0)
+        return store_failed(a);
+    msg_reset(reply, MSG_SUBMIT_OK);
+    reply->re = in->msg_id;
+    MSG_SET(reply, MF_RE), MSG_SET(reply, MF_CASE_ID), MSG_SET(reply, MF_DUPLICATE);
+    reply->case_id = id;
+    reply->duplicate = found && strcmp(first, in->msg_id) != 0;
+    if (found)
+        return MSG_OK;
+    route_t r;
+    route_case(a->cfg, rec->service_code, rec->grid_code, &r);
+    int lead = MSG_HAS(in, MF_DEPARTMENT) ? dept_index(a, in->department) : r.depts[0];
+    if (lead < 0)
+        return refuse(a, ERR_UNKNOWN_DEPARTMENT, "no department %s", in->department);
+    int64_t t = in->received_at;
+    store_case_t c = {
+        .priority = rec->priority, .state = in->state, .received_at = t,
+        .contact_due = deadline_due(a->cfg, LADDER_CONTACT, rec->service_code, rec->priority, t),
+        .resolve_due = deadline_due(a->cfg, LADDER_RESOLVE, rec->service_code, rec->priority, t),
+        .contacted_at = in->contacted_at, .resolved_at = in->resolved_at,
+        .closed_at = in->closed_at, .rating = in->rating,
+    };
+    snprintf(c.lead, sizeof c.lead, "%s", a->cfg->depts[lead].id);
+    snprintf(c.grid_code, sizeof c.grid_code, "%s", rec->grid_code);
+    snprintf(c.street, sizeof c.street, "%s", r.street);
+    snprintf(c.community, sizeof c.community, "%s", r.community);
+    snprintf(c.service_code, sizeof c.service_code, "%s", rec->service_code);
+    if (store_case_insert(a->store, rec, in->msg_id, &c) || store_case_update(a->store, &c))
+        return store_failed(a);
+    store_assignment_t as = {
+        .case_id = c.id, .role = ROLE_LEAD, .state = imported_share(in->state),
+        .created_at = t, .updated_at = a->now,
+    };
+    snprintf(as.department, sizeof as.department, "%s", c.lead);
+    if (store_assignment_insert(a->store, &as))
+        return store_failed(a);
+    msg_err_t rc = event(a, c.id, as.id, "imported", lead, "import", STATE_NONE, in->state, NULL);
+    if (!rc && as.state == STATE_RECEIVED)
+        rc = push_fx(a, FX_WAIT, lead, as.id);
+    if (!rc)
+        rc = apply_arm(a, &c);
+    reply->case_id = c.id;
+    return rc;
+}
+
 /* ---- worker outcomes ------------------------------------------------- */
 
 static const char *outcome_detail(const msg_t *in)

@@ -78,6 +78,10 @@ void apply_free(apply_t *a);
  * (nothing was written); or ERR_STORE_FAILED/ERR_STORE_FULL, after which the
  * transaction must be rolled back. */
 msg_err_t apply_submit(apply_t *a, const msg_t *in, msg_t *reply);
+/* IMPORT: a historical case with its final state and times (migration from
+ * an older system). Idempotent by (channel, external_id) like SUBMIT; a case
+ * still open is routed and dispatched like a new one. */
+msg_err_t apply_import(apply_t *a, const msg_t *in, msg_t *reply);
 /* An outcome from a worker of department `dept` labelled `worker`. */
 msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *in, msg_t *reply);
 /* FEEDBACK, CLOSE, REASSIGN or CANCEL from a client with role `scope`. */

@@ -425,7 +425,7 @@ static void on_intake(broker_t *self, inmsg_t *in)
     if (in->n < 2 || decode(self, self->intake, in, &msg))
         return;
     if (msg.cmd != MSG_SUBMIT && msg.cmd != MSG_FEEDBACK && msg.cmd != MSG_CLOSE &&
-        msg.cmd != MSG_REASSIGN && msg.cmd != MSG_CANCEL) {
+        msg.cmd != MSG_REASSIGN && msg.cmd != MSG_CANCEL && msg.cmd != MSG_IMPORT) {
         send_error(self, self->intake, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
                    msg.msg_id, ERR_UNKNOWN_COMMAND, "not an intake command on this endpoint");
         return;
@@ -439,6 +439,8 @@ static void on_intake(broker_t *self, inmsg_t *in)
     if (msg.cmd == MSG_SUBMIT) {
         rc = apply_submit(&self->apply, &msg, &reply);
         self->stats.submitted += rc == MSG_OK;
+    } else if (msg.cmd == MSG_IMPORT) {
+        rc = apply_import(&self->apply, &msg, &reply);
     } else {
         rc = apply_case_command(&self->apply, msg.cmd == MSG_FEEDBACK ? "intake" : "admin",
                                 &msg, &reply);

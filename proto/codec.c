@@ -203,6 +203,9 @@ static const field_t fields[MF_COUNT] = {
     [MF_KIND] = TOKEN("kind", OFF(kind), 32),
     [MF_AT] = INT("at", OFF(at), 0, INT64_MAX),
     [MF_ACTOR] = TEXT("actor", OFF(actor), 1, 64),
+    [MF_CONTACTED_AT] = INT("contacted_at", OFF(contacted_at), 0, INT64_MAX),
+    [MF_RESOLVED_AT] = INT("resolved_at", OFF(resolved_at), 0, INT64_MAX),
+    [MF_CLOSED_AT] = INT("closed_at", OFF(closed_at), 0, INT64_MAX),
 };
 
 static const field_t case_fields[CF_COUNT] = {
@@ -262,6 +265,8 @@ static const use_t *const commands[MSG_CMD_COUNT] = {
     [MSG_EVENT] = (const use_t[]){R(MF_CASE_ID), R(MF_KIND), R(MF_AT), O(MF_DEPARTMENT),
         O(MF_STATE), O(MF_ACTOR), O(MF_NOTE), O(MF_ASSIGNMENT_ID), O(MF_LEVEL), O(MF_LADDER),
         O(MF_TARGET), O(MF_GRID_CODE), O(MF_COMMUNITY), O(MF_STREET), O(MF_OVERDUE_S), END},
+    [MSG_IMPORT] = (const use_t[]){R(MF_MSG_ID), R(MF_CASE), R(MF_STATE), R(MF_RECEIVED_AT),
+        O(MF_DEPARTMENT), O(MF_CONTACTED_AT), O(MF_RESOLVED_AT), O(MF_CLOSED_AT), O(MF_RATING), END},
 };
 
 /* ---- lifecycle ------------------------------------------------------- */

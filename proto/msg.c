@@ -18,7 +18,7 @@ static const char *const cmd_names[MSG_CMD_COUNT] = {
     [MSG_PROGRESS] = "PROGRESS",     [MSG_RESOLVED] = "RESOLVED",
     [MSG_RETURNED] = "RETURNED",     [MSG_ESCALATE] = "ESCALATE",
     [MSG_ACK] = "ACK",               [MSG_ERROR] = "ERROR",
-    [MSG_EVENT] = "EVENT",
+    [MSG_EVENT] = "EVENT",           [MSG_IMPORT] = "IMPORT",
 };
 
 const char *const msg_priority_names[PRIO_COUNT] = {"normal", "low", "high", "urgent"};

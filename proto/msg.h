@@ -32,6 +32,8 @@ typedef enum {
     MSG_ACK, MSG_ERROR,
     /* broker -> event subscribers (PUB), after a topic frame */
     MSG_EVENT,
+    /* admin client -> broker: a historical case, migrated from an older system */
+    MSG_IMPORT,
     MSG_CMD_COUNT
 } msg_cmd_t;
 
@@ -102,6 +104,7 @@ typedef struct {
     const char *kind, *actor;       /* EVENT: "contacted", "worker:water-1" */
     uint32_t capacity, heartbeat_ms, code, level, attempt;
     int64_t received_at, contact_due, resolve_due, due_at, overdue_s, at;
+    int64_t contacted_at, resolved_at, closed_at;   /* IMPORT: the case's history */
     bool duplicate;
     msg_rating_t rating;
     msg_return_t return_reason;
@@ -121,6 +124,7 @@ typedef enum {
     MF_RECEIVED_AT, MF_CONTACT_DUE, MF_RESOLVE_DUE, MF_DUE_AT, MF_OVERDUE_S,
     MF_DUPLICATE, MF_RATING, MF_RETURN_REASON, MF_CANCEL_REASON, MF_ROLE,
     MF_LADDER, MF_STATE, MF_CASE, MF_KIND, MF_AT, MF_ACTOR,
+    MF_CONTACTED_AT, MF_RESOLVED_AT, MF_CLOSED_AT,
     MF_COUNT
 } msg_field_t;
 

@@ -222,6 +222,18 @@ static void fixture(msg_t *m, msg_cmd_t cmd)
         SET(m, MF_STREET, street, "玄武门街道");
         SET(m, MF_OVERDUE_S, overdue_s, 3600);
         break;
+    case MSG_IMPORT:
+        SET(m, MF_MSG_ID, msg_id, "import-2019-000123");
+        MSG_SET(m, MF_CASE);
+        fill_case(&m->kase);
+        SET(m, MF_STATE, state, STATE_CLOSED);
+        SET(m, MF_RECEIVED_AT, received_at, INT64_C(1561939200000));
+        SET(m, MF_DEPARTMENT, department, "water");
+        SET(m, MF_CONTACTED_AT, contacted_at, INT64_C(1561940100000));
+        SET(m, MF_RESOLVED_AT, resolved_at, INT64_C(1562025600000));
+        SET(m, MF_CLOSED_AT, closed_at, INT64_C(1562112000000));
+        SET(m, MF_RATING, rating, RATING_BASICALLY_SATISFIED);
+        break;
     default:
         fail_msg("no fixture for command %d", (int)cmd);
     }
@@ -660,6 +672,15 @@ static void rt_error(void **state)
     assert_string_equal(g_msg.reason_text, "department: 未知部门 water_suply");
 }
 
+static void rt_import(void **state)
+{
+    (void)state;
+    roundtrip(MSG_IMPORT);
+    assert_int_equal(g_msg.state, STATE_CLOSED);
+    assert_true(g_msg.closed_at == INT64_C(1562112000000));
+    assert_int_equal(g_msg.rating, RATING_BASICALLY_SATISFIED);
+}
+
 static void rt_event(void **state)
 {
     (void)state;
@@ -933,6 +954,7 @@ static const char *const optional_keys[MSG_CMD_COUNT] = {
     [MSG_ACK] = " case_id assignment_id state heartbeat_ms ",
     [MSG_EVENT] = " department state actor note assignment_id level ladder target grid_code "
                   "community street overdue_s ",
+    [MSG_IMPORT] = " department contacted_at resolved_at closed_at rating ",
 };
 static const char CASE_OPTIONAL[] = " address_string first_name last_name phone email "
                                     "media_url requested_datetime lat long priority ";
@@ -1832,6 +1854,7 @@ int main(void)
         cmocka_unit_test(rt_ack),
         cmocka_unit_test(rt_error),
         cmocka_unit_test(rt_event),
+        cmocka_unit_test(rt_import),
         cmocka_unit_test(rt_every_command_has_fixture),
         cmocka_unit_test(equal_sees_differences),
         cmocka_unit_test(decode_resets_message),
