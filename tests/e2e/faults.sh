@@ -1,0 +1,76 @@
+#!/bin/sh
+# faults.sh - the quick fault-injection suite:
+#  - a full disk: intake answers ERROR 501, the broker stays up, committed
+#    cases stay intact, and it serves again once space returns;
+#  - a corrupt, a truncated, and a future-schema database at start: the broker
+#    refuses to start with a clear message and never touches the file;
+#  - kill -9 of workers under load: every case still reaches resolved.
+. "$(dirname "$0")/../lib.sh"
+
+# 1. full disk, on a small filesystem the test makes itself (needs root)
+if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=3m tmpfs "$T/small" 2>/dev/null; then
+  trap 'umount "$T/small" 2>/dev/null; cleanup' EXIT
+  write_config
+  sed -i "s|^database = .*|database = $T/small/minqing.db|" "$T/minqing.conf"
+  start_broker || exit 1
+  $PY "$ROOT/tests/e2e/full_disk.py" "ipc://$T/intake.sock" full 5000 > "$T/full.txt"
+  check "the disk filled up and intake answered ERROR 501" grep -q '^full 501' "$T/full.txt"
+  check "the broker stayed up" kill -0 "$BROKER_PID"
+  acked=$(grep -c '^acked' "$T/full.txt")
+  stored=$(sqlite3 "$T/small/minqing.db" "select count(*) from cases")
+  check "all $acked acknowledged cases are intact ($stored stored)" test "$stored" = "$acked"
+  check "the database passes an integrity check" test "$(sqlite3 "$T/small/minqing.db" 'pragma quick_check')" = ok
+  mount -o remount,size=16m "$T/small"     # space returns
+  $PY "$ROOT/tests/e2e/full_disk.py" "ipc://$T/intake.sock" again 20 > "$T/again.txt"
+  check "once space returns it serves again" test "$(grep -c '^acked' "$T/again.txt")" = 20
+  stop_pid "$BROKER_PID"
+  umount "$T/small"
+  trap cleanup EXIT
+else
+  ok "full disk # SKIP needs root to mount a small tmpfs"
+fi
+
+# 2. a database that is not one: refused, never overwritten
+refuses() {   # refuses FILE PATTERN: minqingd exits non-zero, names the problem, leaves FILE as it was
+  sum=$(md5sum < "$1")
+  sed -i "s|^database = .*|database = $1|" "$T/minqing.conf"
+  "$BIN/minqingd" -c "$T/minqing.conf" > "$T/refuse.log" 2>&1
+  rc=$?
+  [ $rc -ne 0 ] && grep -q "$2" "$T/refuse.log" && [ "$(md5sum < "$1")" = "$sum" ]
+}
+write_config
+head -c 100000 /dev/urandom > "$T/garbage.db"
+check "a corrupt file is refused, untouched" refuses "$T/garbage.db" "not a SQLite database"
+write_config
+start_broker || exit 1
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2000 -p t >/dev/null
+stop_pid "$BROKER_PID"
+cp "$T/minqing.db" "$T/truncated.db"
+truncate -s $(( $(stat -c %s "$T/minqing.db") / 2 )) "$T/truncated.db"
+check "a truncated database is refused, untouched" refuses "$T/truncated.db" "malformed\|integrity\|corrupt"
+cp "$T/minqing.db" "$T/future.db"
+sqlite3 "$T/future.db" "pragma user_version = 99"
+check "a database from a future schema is refused, untouched" refuses "$T/future.db" "newer than this minqingd"
+diag "$(cat "$T/refuse.log")"
+
+# 3. kill -9 of workers under load
+rm -f "$T"/minqing.db*
+write_config
+start_broker || exit 1
+for d in urban traffic security hrss dispatch; do start_worker $d $d -c 16; done
+start_worker water water1 -c 4 -D 20
+W1=$WORKER_PID
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 600 -r 300 -p k -c water.leak,road.pothole,wage.arrears >/dev/null &
+LG=$!
+sleep 0.7
+kill9 "$W1"
+start_worker water water2 -c 4 -D 20
+W2=$WORKER_PID
+sleep 0.7
+kill9 "$W2"
+start_worker water water3 -c 16
+wait "$LG"
+check "every case resolved although its workers were killed" wait_for 60 all_resolved 600
+stop_pid "$BROKER_PID"
+check "no sanitizer report" no_sanitizer_reports
+finish
