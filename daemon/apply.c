@@ -225,49 +225,62 @@ static int replay(apply_t *a, const char *scope, const msg_t *in, msg_t *reply, 
     return found;
 }
 
-/* ---- SUBMIT ---------------------------------------------------------- */
+/* ---- SUBMIT and IMPORT ----------------------------------------------- */
 
-msg_err_t apply_submit(apply_t *a, const msg_t *in, msg_t *reply)
+/* The idempotency check both share: 1 when (channel, external_id) is known
+ * (the reply is filled and nothing more is to be done), 0 when the case is
+ * new, or a store error. A resend of the same request gets the first answer;
+ * another report of the same case learns it is a duplicate. */
+static int known_case(apply_t *a, const msg_t *in, msg_t *reply, msg_err_t *rc)
 {
-    const msg_case_t *rec = &in->kase;
-    uint64_t id;
+    uint64_t id = 0;
     char first_msg_id[65];
-    int found = store_case_lookup(a->store, rec->channel, rec->external_id, &id, first_msg_id);
-    if (found < 0)
-        return store_failed(a);
+    int found = store_case_lookup(a->store, in->kase.channel, in->kase.external_id, &id,
+                                  first_msg_id);
+    *rc = found < 0 ? store_failed(a) : MSG_OK;
     msg_reset(reply, MSG_SUBMIT_OK);
     reply->re = in->msg_id;
     MSG_SET(reply, MF_RE), MSG_SET(reply, MF_CASE_ID), MSG_SET(reply, MF_DUPLICATE);
-    if (found) {
-        /* a resend of the same SUBMIT gets the first answer; another report
-         * of the same (channel, external_id) learns it is a duplicate */
-        reply->case_id = id;
-        reply->duplicate = strcmp(first_msg_id, in->msg_id) != 0;
-        return MSG_OK;
-    }
+    reply->case_id = id;
+    reply->duplicate = found == 1 && strcmp(first_msg_id, in->msg_id) != 0;
+    return found;
+}
+
+/* Insert a new case row received at t with its lead, routed place and deadlines. */
+static msg_err_t insert_case(apply_t *a, const msg_t *in, const route_t *r, int lead,
+                             int64_t t, store_case_t *c)
+{
+    const msg_case_t *rec = &in->kase;
+    c->priority = rec->priority;
+    c->received_at = t;
+    c->contact_due = deadline_due(a->cfg, LADDER_CONTACT, rec->service_code, rec->priority, t);
+    c->resolve_due = deadline_due(a->cfg, LADDER_RESOLVE, rec->service_code, rec->priority, t);
+    snprintf(c->lead, sizeof c->lead, "%s", a->cfg->depts[lead].id);
+    snprintf(c->grid_code, sizeof c->grid_code, "%s", rec->grid_code);
+    snprintf(c->street, sizeof c->street, "%s", r->street);
+    snprintf(c->community, sizeof c->community, "%s", r->community);
+    snprintf(c->service_code, sizeof c->service_code, "%s", rec->service_code);
+    return store_case_insert(a->store, rec, in->msg_id, c) ? store_failed(a) : MSG_OK;
+}
+
+msg_err_t apply_submit(apply_t *a, const msg_t *in, msg_t *reply)
+{
+    msg_err_t rc;
+    if (known_case(a, in, reply, &rc) != 0)
+        return rc;
     route_t r;
-    route_case(a->cfg, rec->service_code, rec->grid_code, &r);
-    store_case_t c = {
-        .priority = rec->priority, .state = STATE_RECEIVED, .received_at = a->now,
-        .contact_due = deadline_due(a->cfg, LADDER_CONTACT, rec->service_code, rec->priority, a->now),
-        .resolve_due = deadline_due(a->cfg, LADDER_RESOLVE, rec->service_code, rec->priority, a->now),
-    };
-    snprintf(c.lead, sizeof c.lead, "%s", a->cfg->depts[r.depts[0]].id);
-    snprintf(c.grid_code, sizeof c.grid_code, "%s", rec->grid_code);
-    snprintf(c.street, sizeof c.street, "%s", r.street);
-    snprintf(c.community, sizeof c.community, "%s", r.community);
-    snprintf(c.service_code, sizeof c.service_code, "%s", rec->service_code);
-    if (store_case_insert(a->store, rec, in->msg_id, &c))
-        return store_failed(a);
+    route_case(a->cfg, in->kase.service_code, in->kase.grid_code, &r);
+    store_case_t c = {.state = STATE_RECEIVED};
+    if ((rc = insert_case(a, in, &r, r.depts[0], a->now, &c)))
+        return rc;
     char actor[48];
-    snprintf(actor, sizeof actor, "intake:%s", rec->channel);
-    msg_err_t rc = event(a, c.id, 0, "received", -1, actor, STATE_NONE, STATE_RECEIVED, NULL);
+    snprintf(actor, sizeof actor, "intake:%s", in->kase.channel);
+    rc = event(a, c.id, 0, "received", -1, actor, STATE_NONE, STATE_RECEIVED, NULL);
     for (int i = 0; rc == MSG_OK && i < r.ndepts; i++)
         rc = add_assignment(a, &c, r.depts[i], i == 0 ? ROLE_LEAD : ROLE_CO, "router");
     if (rc == MSG_OK)
         rc = apply_arm(a, &c);
     reply->case_id = c.id;
-    reply->duplicate = false;
     return rc;
 }
 
@@ -286,47 +299,30 @@ static msg_state_t imported_share(msg_state_t st)
 
 msg_err_t apply_import(apply_t *a, const msg_t *in, msg_t *reply)
 {
-    const msg_case_t *rec = &in->kase;
-    uint64_t id;
-    char first[65];
-    int found = store_case_lookup(a->store, rec->channel, rec->external_id, &id, first);
-    if (found < 0)
-        return store_failed(a);
-    msg_reset(reply, MSG_SUBMIT_OK);
-    reply->re = in->msg_id;
-    MSG_SET(reply, MF_RE), MSG_SET(reply, MF_CASE_ID), MSG_SET(reply, MF_DUPLICATE);
-    reply->case_id = id;
-    reply->duplicate = found && strcmp(first, in->msg_id) != 0;
-    if (found)
-        return MSG_OK;
+    msg_err_t rc;
+    if (known_case(a, in, reply, &rc) != 0)
+        return rc;
     route_t r;
-    route_case(a->cfg, rec->service_code, rec->grid_code, &r);
+    route_case(a->cfg, in->kase.service_code, in->kase.grid_code, &r);
     int lead = MSG_HAS(in, MF_DEPARTMENT) ? dept_index(a, in->department) : r.depts[0];
     if (lead < 0)
         return refuse(a, ERR_UNKNOWN_DEPARTMENT, "no department %s", in->department);
-    int64_t t = in->received_at;
     store_case_t c = {
-        .priority = rec->priority, .state = in->state, .received_at = t,
-        .contact_due = deadline_due(a->cfg, LADDER_CONTACT, rec->service_code, rec->priority, t),
-        .resolve_due = deadline_due(a->cfg, LADDER_RESOLVE, rec->service_code, rec->priority, t),
-        .contacted_at = in->contacted_at, .resolved_at = in->resolved_at,
+        .state = in->state, .contacted_at = in->contacted_at, .resolved_at = in->resolved_at,
         .closed_at = in->closed_at, .rating = in->rating,
     };
-    snprintf(c.lead, sizeof c.lead, "%s", a->cfg->depts[lead].id);
-    snprintf(c.grid_code, sizeof c.grid_code, "%s", rec->grid_code);
-    snprintf(c.street, sizeof c.street, "%s", r.street);
-    snprintf(c.community, sizeof c.community, "%s", r.community);
-    snprintf(c.service_code, sizeof c.service_code, "%s", rec->service_code);
-    if (store_case_insert(a->store, rec, in->msg_id, &c) || store_case_update(a->store, &c))
+    if ((rc = insert_case(a, in, &r, lead, in->received_at, &c)))
+        return rc;
+    if (store_case_update(a->store, &c))        /* the history: contacted, resolved, ... */
         return store_failed(a);
     store_assignment_t as = {
         .case_id = c.id, .role = ROLE_LEAD, .state = imported_share(in->state),
-        .created_at = t, .updated_at = a->now,
+        .created_at = in->received_at, .updated_at = a->now,
     };
     snprintf(as.department, sizeof as.department, "%s", c.lead);
     if (store_assignment_insert(a->store, &as))
         return store_failed(a);
-    msg_err_t rc = event(a, c.id, as.id, "imported", lead, "import", STATE_NONE, in->state, NULL);
+    rc = event(a, c.id, as.id, "imported", lead, "import", STATE_NONE, in->state, NULL);
     if (!rc && as.state == STATE_RECEIVED)
         rc = push_fx(a, FX_WAIT, lead, as.id);
     if (!rc)
