@@ -116,10 +116,50 @@ fuzz:
 	sh scripts/fuzz.sh build/fuzz/fuzz_decode fuzz/corpus/decode $(FUZZ_SECONDS)
 
 install: all
-	@echo "install: nothing to install until the broker lands"
+	@set -e; d='$(DESTDIR)'; p='$(PREFIX)'; g='$(O)/install'; \
+	mkdir -p "$$g"; \
+	for b in minqingd minqing minqing-worker; do \
+	  if [ -x '$(O)'/$$b ]; then install -D -m 0755 '$(O)'/$$b "$$d$$p/bin/$$b"; \
+	  else echo "install: $(O)/$$b was not built; skipping it"; fi; \
+	done; \
+	for u in minqingd.service minqing-worker@.service; do \
+	  sed "s|/usr/bin/|$$p/bin/|g" systemd/$$u > "$$g/$$u"; \
+	  install -D -m 0644 "$$g/$$u" "$$d$$p/lib/systemd/system/$$u"; \
+	done; \
+	install -D -m 0644 systemd/minqing.sysusers "$$d$$p/lib/sysusers.d/minqing.conf"; \
+	install -D -m 0644 systemd/minqing.tmpfiles "$$d$$p/lib/tmpfiles.d/minqing.conf"; \
+	for m in man/*.[158]; do \
+	  install -D -m 0644 "$$m" "$$d$$p/share/man/man$${m##*.}/$${m##*/}"; \
+	done; \
+	install -D -m 0644 '$(O)'/libminqing.a "$$d$$p/lib/libminqing.a"; \
+	install -D -m 0644 workers/minqing.h "$$d$$p/include/minqing/minqing.h"; \
+	install -D -m 0644 proto/msg.h "$$d$$p/include/minqing/msg.h"; \
+	sed -e 's|ipc://var/|ipc:///run/minqing/|g' \
+	    -e 's|^\(database *= *\)var/|\1/var/lib/minqing/|' \
+	    -e 's|^\(holidays *= *\)examples/|\1/etc/minqing/|' \
+	    -e 's|^; This copy is the demo config used by `make run`, so its paths are relative$$|; Installed by `make install` from examples/minqing.conf: the production paths|' \
+	    -e 's|^; to the repository root. The installed one lives at /etc/minqing/minqing.conf.$$|; are /run/minqing (sockets), /var/lib/minqing (database), /etc/minqing.|' \
+	    examples/minqing.conf > "$$g/minqing.conf"; \
+	for f in "$$g/minqing.conf:minqing.conf" examples/holidays.txt:holidays.txt \
+	         examples/worker.conf:workers/example.conf; do \
+	  if [ -e "$$d/etc/minqing/$${f#*:}" ]; then echo "install: keeping $$d/etc/minqing/$${f#*:}"; \
+	  else install -D -m 0644 "$${f%%:*}" "$$d/etc/minqing/$${f#*:}"; fi; \
+	done; \
+	echo "installed under $$d$$p; next: systemd-sysusers; systemd-tmpfiles --create;" \
+	     "systemctl daemon-reload; systemctl enable --now minqingd (docs/operations.md)"
 
 uninstall:
-	@true
+	@d='$(DESTDIR)'; p='$(PREFIX)'; \
+	rm -f "$$d$$p/bin/minqingd" "$$d$$p/bin/minqing" "$$d$$p/bin/minqing-worker" \
+	      "$$d$$p/lib/systemd/system/minqingd.service" \
+	      "$$d$$p/lib/systemd/system/minqing-worker@.service" \
+	      "$$d$$p/lib/sysusers.d/minqing.conf" "$$d$$p/lib/tmpfiles.d/minqing.conf" \
+	      "$$d$$p/lib/libminqing.a" \
+	      "$$d$$p/include/minqing/minqing.h" "$$d$$p/include/minqing/msg.h"; \
+	for m in man/*.[158]; do rm -f "$$d$$p/share/man/man$${m##*.}/$${m##*/}"; done; \
+	rmdir "$$d$$p/include/minqing" 2>/dev/null; \
+	echo "uninstalled from $$d$$p; kept $$d/etc/minqing and /var/lib/minqing (config, database):" \
+	     "remove them by hand if you mean to"
 
 clean:
 	rm -rf build

@@ -13,7 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 enum {
     Q_CASE_LOOKUP, Q_CASE_INSERT, Q_CASE_GET, Q_CASE_UPDATE, Q_CASE_RECORD, Q_CASE_OPEN,
@@ -142,6 +146,7 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 };
 
 struct store_t {
+    int lockfd;                 /* flock on "<database>.lock": one broker per database */
     sqlite3 *db;
     sqlite3_stmt *q[Q_COUNT];
     bool in_txn, dirty;
@@ -270,6 +275,24 @@ static int configure(store_t *self, const char *path, char *err, size_t errlen)
     return 0;
 }
 
+/* A second broker on the same database would bind over the first one's ipc://
+ * sockets and fight it for the write lock: refuse it up front. */
+static int lock_database(store_t *self, const char *path, char *err, size_t errlen)
+{
+    char lock[4096];
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    self->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (self->lockfd < 0) {
+        snprintf(err, errlen, "%s: cannot open: %s", lock, strerror(errno));
+        return -1;
+    }
+    if (flock(self->lockfd, LOCK_EX | LOCK_NB) != 0) {
+        snprintf(err, errlen, "%s: another minqingd is already running on this database", path);
+        return -1;
+    }
+    return 0;
+}
+
 store_t *store_open(const char *path, char *err, size_t errlen)
 {
     if (check_header(path, err, errlen))
@@ -277,6 +300,11 @@ store_t *store_open(const char *path, char *err, size_t errlen)
     store_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->lockfd = -1;
+    if (strcmp(path, ":memory:") != 0 && lock_database(self, path, err, errlen)) {
+        store_close(&self);
         return NULL;
     }
     mode_t old = umask(077);                /* residents' data: owner only */
@@ -305,6 +333,8 @@ void store_close(store_t **self_p)
     for (int i = 0; i < Q_COUNT; i++)
         sqlite3_finalize(self->q[i]);
     sqlite3_close(self->db);
+    if (self->lockfd >= 0)
+        close(self->lockfd);        /* releases the flock */
     free(self);
     *self_p = NULL;
 }

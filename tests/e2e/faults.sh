@@ -4,7 +4,8 @@
 #    cases stay intact, and it serves again once space returns;
 #  - a corrupt, a truncated, and a future-schema database at start: the broker
 #    refuses to start with a clear message and never touches the file;
-#  - kill -9 of workers under load: every case still reaches resolved.
+#  - kill -9 of workers under load: every case still reaches resolved;
+#  - a second broker on the same database refuses to start.
 . "$(dirname "$0")/../lib.sh"
 
 # 1. full disk, on a small filesystem the test makes itself (needs root)
@@ -57,6 +58,9 @@ diag "$(cat "$T/refuse.log")"
 rm -f "$T"/minqing.db*
 write_config
 start_broker || exit 1
+"$BIN/minqingd" -c "$T/minqing.conf" > "$T/second.log" 2>&1
+check "a second broker on the same database refuses to start" \
+  sh -c "[ $? -ne 0 ] && grep -q 'another minqingd is already running' '$T/second.log'"
 for d in urban traffic security hrss dispatch; do start_worker $d $d -c 16; done
 start_worker water water1 -c 4 -D 20
 W1=$WORKER_PID
