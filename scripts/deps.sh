@@ -7,7 +7,7 @@ BUILD="build-essential pkg-config libzmq3-dev libczmq-dev libmsgpack-dev libsqli
 libsystemd-dev libinih-dev libjansson-dev sqlite3"
 TEST="libcmocka-dev clang libclang-rt-14-dev python3 python3-zmq python3-msgpack valgrind
 systemd procps"
-BENCH="beanstalkd redis-server"
+BENCH="beanstalkd redis-server libhiredis-dev"
 
 case "${1:-build}" in
   build) want="$BUILD" ;;

@@ -1,7 +1,8 @@
 #!/bin/sh
 # run-demo.sh - what `make run` starts: the broker on examples/minqing.conf
-# (state in var/), one demo worker per department, and a trickle of sample
-# cases, so a newcomer can watch cases flow through the log. Ctrl-C stops all.
+# (state in var/), one minqing-worker per department running the example
+# scripts, and a trickle of sample cases, so a newcomer can watch cases flow
+# through the log. Ctrl-C stops all.
 set -eu
 cd "$(dirname "$0")/.."
 B=${B:-build}
@@ -21,8 +22,14 @@ trap stop INT TERM EXIT
 pids="$pids $!"
 i=0
 while [ ! -S var/workers.sock ] && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
+# one minqing-worker per department: the water bureau texts its grid workers
+# (the SMS stub), every other department files cases in a ledger (var/cases.txt)
+export MINQING_APPEND_FILE=var/cases.txt
 for d in $DEPTS; do
-  "$B/simworker" -e ipc://var/workers.sock -d "$d" -c 4 -D 1500 -n demo-"$d" 2>&1 &
+  script=examples/worker-append.sh
+  [ "$d" = water ] && script=examples/worker-sms.sh
+  "$B/minqing-worker" --endpoint ipc://var/workers.sock --department "$d" \
+    --exec "sleep 1; sh $script" --concurrency 2 --capacity 8 --name demo 2>&1 &
   pids="$pids $!"
 done
 sleep 1

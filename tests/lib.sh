@@ -86,7 +86,9 @@ start_broker() {
     { diag "broker did not start"; tail -5 "$T/broker.log"; return 1; }
 }
 
-stop_pid() { kill -TERM "$1" 2>/dev/null; wait_for 10 sh -c "! kill -0 $1" || kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
+# gone PID: the process has exited (a zombie not yet reaped counts as gone)
+gone() { [ ! -d "/proc/$1" ] || grep -q ') Z' "/proc/$1/stat" 2>/dev/null; }
+stop_pid() { kill -TERM "$1" 2>/dev/null; wait_for 10 gone "$1" || kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 kill9()    { kill -9 "$1" 2>/dev/null; wait "$1" 2>/dev/null; }
 
 # sanitizer reports in the broker log fail the test

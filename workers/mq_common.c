@@ -145,8 +145,10 @@ int mq_recv_frames(void *sock, zmq_msg_t part[3], codec_frame_t frames[3], size_
         /* frames past the third are read into the last slot and dropped */
         zmq_msg_t *m = &part[n < 3 ? n : 2];
         if (zmq_msg_recv(m, sock, ZMQ_DONTWAIT) < 0) {
-            if (errno == EAGAIN && n == 0)
-                return 0;
+            if ((errno == EAGAIN || errno == EINTR) && n == 0)
+                return 0;           /* nothing, or a signal: the caller polls again */
+            if (errno == EINTR)
+                continue;           /* the rest of a message is already here */
             return mq_fail("receive: %s", zmq_strerror(errno));
         }
         if (n < 3)
@@ -164,7 +166,7 @@ int mq_poll(void *sock, short events, int64_t wait_ms)
     long wait = wait_ms < 0 ? -1 : wait_ms > 3600000 ? 3600000 : (long)wait_ms;
     int rc = zmq_poll(&item, 1, wait);
     if (rc < 0 && errno == EINTR)
-        return mq_fail("interrupted by a signal");
+        return 0;                   /* a signal is not an error: report "nothing yet" */
     if (rc < 0)
         return mq_fail("poll: %s", zmq_strerror(errno));
     return rc > 0 ? item.revents : 0;

@@ -1,0 +1,234 @@
+#!/bin/sh
+# exec_adapter.sh - minqing-worker, the generic exec adapter, one per department,
+# each running a different command for its cases:
+#  1. water: examples/worker-append.sh (from a config file): every case resolved,
+#     one line per case in the append file;
+#  2. hrss: a command that exits 3: run 1 + --retries 2 times with a backoff of
+#     1 s then 2 s, then returned (reason other, the failure in the note);
+#  3. security: a command that hangs, --timeout 1s: SIGTERM to its process
+#     group, retried, returned, no process of the group left; stubborn: one that
+#     ignores SIGTERM is SIGKILLed 5 s later;
+#  4. traffic: a command that prints only garbage: each line logged with its
+#     number and what is wrong, never its text; returned (--on-failure return);
+#  5. urban: examples/worker-sms.sh: cases contacted; the SMS text on stderr
+#     has no phone number;
+#  6. a case with every field of the record reaches the command as JSON (lat and
+#     long as numbers) with its MINQING_* variables; its contact deadline passes,
+#     and the escalation notice runs a supervision adapter's command, which
+#     acknowledges it;
+#  7. a redelivery after a broker restart is ignored while the command runs;
+#     SIGTERM waits for the running command, flushes its outcome, exits 0; a
+#     command that resolved is done whatever its exit status.
+# No phone number in any adapter log, no sanitizer report, all in < 60 s.
+. "$(dirname "$0")/../lib.sh"
+T0=$(now_ms)
+S=$ROOT/tests/e2e/scripts
+EP=ipc://$T/workers.sock
+PHONE='138[0-9]\{8\}\|13912345678'
+export MINQING_APPEND_FILE="$T/cases.txt"
+
+# start_adapter NAME ARGS...: minqing-worker, log in $T/mw-NAME.log; sets ADAPTER_PID
+start_adapter() {
+  name=$1; shift
+  "$BIN/minqing-worker" --name "$name" "$@" >>"$T/mw-$name.log" 2>&1 &
+  ADAPTER_PID=$!
+  PIDS="$PIDS $ADAPTER_PID"
+}
+# gone PID: the process has exited (a zombie that nobody waited for yet counts)
+gone() { ! ps -o stat= -p "$1" 2>/dev/null | grep -qv '^Z'; }
+# reap PID: wait up to 15 s for it to exit; its exit status in STOP_RC
+reap() {
+  wait_for 15 gone "$1" || kill -9 "$1" 2>/dev/null
+  wait "$1"
+  STOP_RC=$?
+}
+# stop PID: SIGTERM (once: a second one means "stop now"), then reap
+stop() { kill -TERM "$1" 2>/dev/null; reap "$1"; }
+submit() { "$BIN/loadgen" -e "ipc://$T/intake.sock" -n "$1" -p "$2" -c "$3" -t 30 >>"$T/loadgen.out" 2>&1; }
+assigned() { sql "select count(*) from assignments where department = '$1' and state = '$2'"; }
+is() { [ "$(assigned "$1" "$2")" = "$3" ]; }
+logged() { grep -c -- "$2" "$T/mw-$1.log"; }
+# group_gone PGID: no live (non-zombie) process is left in the process group
+group_gone() { ! ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'; }
+
+# 0. usage: --help, bad values, a bad config file
+"$BIN/minqing-worker" --help >"$T/help.txt" 2>&1
+rc=$?
+check "--help exits 0 and documents the exit codes" sh -c "[ $rc = 0 ] && grep -q '^Exit status' '$T/help.txt'"
+"$BIN/minqing-worker" --endpoint "$EP" --department water --exec true --concurrency 0 2>/dev/null
+check "a bad --concurrency is a usage error (exit 2)" test $? = 2
+printf 'endpoint = %s\ndepartment = water\nexec = true\ncolour = blue\n' "$EP" > "$T/bad.ini"
+"$BIN/minqing-worker" -c "$T/bad.ini" 2>"$T/bad.out"
+rc=$?
+check "an unknown key in the config file: exit 2, FILE:LINE named" \
+  sh -c "[ $rc = 2 ] && grep -q 'bad.ini:4: unknown key' '$T/bad.out'"
+
+write_config
+sed -i 's/^hrss = 人社局$/hrss = 人社局\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \
+  "$T/minqing.conf"
+cat >> "$T/minqing.conf" <<CONF
+test.hang = security
+test.stubborn = stubborn
+test.garbage = traffic
+test.sms = urban
+test.dump = dump
+
+[deadlines]
+contact = 30m
+test.dump.contact = 1s
+test.dump.resolve = 1h
+
+[ladder.contact]
+1 = 0 community
+
+[targets]
+community = supervision
+CONF
+start_broker || exit 1
+
+timeout 10 "$BIN/minqing-worker" --endpoint "$EP" --department nosuch --exec true >"$T/mw-nosuch.log" 2>&1
+rc=$?
+check "a department the broker does not know: exit 1, the refusal logged" \
+  sh -c "[ $rc = 1 ] && grep -q 'event=worker.failed.*UNKNOWN_DEPARTMENT' '$T/mw-nosuch.log'"
+
+cat > "$T/water.ini" <<INI
+; the water department files its cases in a ledger
+[worker]
+endpoint = $EP
+department = water
+exec = $ROOT/examples/worker-append.sh
+concurrency = 4
+timeout = 30s
+INI
+start_adapter water -c "$T/water.ini" --capacity 8
+WATER=$ADAPTER_PID
+start_adapter hrss --endpoint "$EP" --department hrss --exec "sh '$S/fail.sh' '$T/runs-fail.txt'" \
+  --concurrency 2 --retries 2
+HRSS=$ADAPTER_PID
+start_adapter security --endpoint "$EP" --department security --concurrency 2 --timeout 1s \
+  --retries 1 --exec "sh '$S/hang.sh' '$T/runs-hang.txt'"
+SECURITY=$ADAPTER_PID
+start_adapter stubborn --endpoint "$EP" --department stubborn --timeout 1s --retries 0 \
+  --exec "sh '$S/hang.sh' '$T/runs-stubborn.txt' ignore-term"
+STUBBORN=$ADAPTER_PID
+start_adapter traffic --endpoint "$EP" --department traffic --concurrency 2 --on-failure return \
+  --exec "sh '$S/garbage.sh'"
+TRAFFIC=$ADAPTER_PID
+start_adapter urban --endpoint "$EP" --department urban --concurrency 2 --capacity 10 \
+  --exec "$ROOT/examples/worker-sms.sh"
+URBAN=$ADAPTER_PID
+start_adapter dump --endpoint "$EP" --department dump --exec "sh '$S/dump.sh' '$T'"
+DUMP=$ADAPTER_PID
+start_adapter supervision --endpoint "$EP" --department supervision --exec "sh '$S/dump.sh' '$T'"
+SUPERVISION=$ADAPTER_PID
+
+submit 20 good water.leak && submit 2 fail wage.arrears && submit 2 hang test.hang &&
+  submit 1 stub test.stubborn && submit 2 junk test.garbage && submit 3 sms test.sms
+check "loadgen: all 30 submissions acknowledged" test $? = 0
+
+# 1. the good script
+check "water: all 20 cases resolved" wait_for 20 is water resolved 20
+sql "select case_id, id from assignments where department = 'water' order by case_id" | tr '|' ' ' > "$T/water.txt"
+awk '{ print $1, $2 }' "$T/cases.txt" | sort -n > "$T/filed.txt"
+check "the append file has one line per case, naming its case and assignment" cmp -s "$T/water.txt" "$T/filed.txt"
+bad=$(sql "select count(*) from (select assignment_id, group_concat(kind) k from
+  (select assignment_id, kind from events where department = 'water' order by id) group by assignment_id)
+  where k != 'routed,dispatched,accepted,contacted,resolved'")
+check "each water assignment went accepted, contacted, resolved ($bad differ)" test "$bad" = 0
+bad=$(sql "select count(*) from outcomes where scope = 'water' and kind = 'RESOLVED'
+  and (result != 'fixed' or summary != '已登记台账，案件' || case_id)")
+check "the resolutions carry the script's result and summary ($bad differ)" test "$bad" = 0
+
+# 2. a failing script: 3 runs, 1 s then 2 s apart, then returned
+check "hrss: both assignments returned" wait_for 20 is hrss returned 2
+check "each ran 3 times (1 + --retries 2)" test "$(awk '$2 == 3' "$T/runs-fail.txt" | wc -l)" = 2 -a \
+  "$(wc -l < "$T/runs-fail.txt")" = 6
+gaps=$(sort -k1,1n -k2,2n "$T/runs-fail.txt" | awk '$1 == a { printf "%d ", $3 - t } { a = $1; t = $3 }')
+diag "gaps between runs (ms): $gaps"
+check "backoff: 1 s before the 2nd run, 2 s before the 3rd" sh -c "echo $gaps | awk '{ exit !(\$1 >= 950 && \$2 >= 1950 && \$3 >= 950 && \$4 >= 1950) }'"
+n=$(sql "select count(*) from outcomes where scope = 'hrss' and kind = 'RETURNED' and reason = 'other'
+  and note like '%failed 3 times; last: exited with status 3'")
+check "RETURNED with reason other and a note naming the failure ($n of 2)" test "$n" = 2
+check "the audit trail has the returns" test "$(sql "select count(*) from events where department = 'hrss' and kind = 'returned'")" = 2
+check "the returned cases went on to the manual dispatch centre" \
+  test "$(sql "select count(distinct case_id) from assignments where department = 'dispatch'")" -ge 2
+check "the log names the reason of each failed run" test "$(logged hrss 'event=cmd.failed .*reason="exited with status 3"')" = 6
+check "the command's stderr is in the log, prefixed with its ids" \
+  test "$(logged hrss 'event=cmd.stderr assignment_id=[0-9]* case_id=[0-9]* department=hrss .*text="fail.sh: the department system is down"')" = 6
+
+# 3. hanging scripts: killed by process group, retried, returned
+check "security: both hanging assignments returned" wait_for 20 is security returned 2
+check "each was run twice (1 + --retries 1)" test "$(wc -l < "$T/runs-hang.txt")" = 4
+check "each run timed out and got SIGTERM" test "$(logged security 'event=cmd.timeout .*SIGTERM to the process group')" = 4
+n=$(sql "select count(*) from outcomes where scope = 'security' and kind = 'RETURNED' and note like '%timed out after 1000 ms (killed with SIGTERM)'")
+check "the note says it timed out ($n of 2)" test "$n" = 2
+left=0
+for g in $(awk '{ print $3 }' "$T/runs-hang.txt"); do group_gone "$g" || left=$((left + 1)); done
+check "no process of the killed groups is left ($left groups remain)" test "$left" = 0
+check "stubborn: a command that ignores SIGTERM is returned" wait_for 20 is stubborn returned 1
+check "it got SIGKILL 5 s after SIGTERM" sh -c "[ \$(grep -c 'event=cmd.kill ' '$T/mw-stubborn.log') = 1 ]"
+n=$(sql "select count(*) from outcomes where scope = 'stubborn' and note like '%killed with SIGKILL%'")
+check "the note says it was killed with SIGKILL" test "$n" = 1
+check "its process group is gone" group_gone "$(awk '{ print $3 }' "$T/runs-stubborn.txt")"
+
+# 4. garbage: logged line by line, the case returned, never its text
+check "traffic: both garbage assignments returned" wait_for 20 is traffic returned 2
+check "--on-failure return: one run each" test "$(logged traffic 'event=cmd.started')" = 2
+check "6 garbage lines logged per run" test "$(logged traffic 'event=cmd.garbage')" = 12
+check "line 1: not JSON" test "$(logged traffic 'event=cmd.garbage .*line=1 .*reason="not JSON: invalid JSON at column')" = 2
+check "line 2: not an object" test "$(logged traffic 'event=cmd.garbage .*line=2 .*reason="not a JSON object"')" = 2
+check "line 3: unknown event" test "$(logged traffic 'event=cmd.garbage .*line=3 .*reason="unknown \\"event')" = 2
+check "line 4: resolved without a summary" test "$(logged traffic 'event=cmd.garbage .*line=4 .*summary\\" is missing')" = 2
+check "line 6: truncated JSON at the end of output" test "$(logged traffic 'event=cmd.garbage .*line=6 .*truncated JSON')" = 2
+n=$(sql "select count(*) from outcomes where scope = 'traffic' and kind = 'RETURNED' and note like '%printed only garbage (6 lines)'")
+check "returned with a note saying it printed only garbage ($n of 2)" test "$n" = 2
+
+# 5. the SMS stub
+check "urban: the 3 SMS cases contacted" wait_for 20 is urban contacted 3
+check "each was accepted, then contacted" test "$(sql "select count(*) from outcomes where scope = 'urban' and kind in ('ACCEPT', 'CONTACTED')")" = 6
+missing=0
+for c in $(sql "select case_id from assignments where department = 'urban'"); do
+  grep -q "event=cmd.stderr .*text=\"sms-stub: to the grid worker of urban: 【12345】请于[0-2][0-9]:[0-5][0-9]前联系居民，案件号$c，地址" "$T/mw-urban.log" ||
+    missing=$((missing + 1))
+done
+check "the SMS text for each case is on stderr ($missing missing)" test "$missing" = 0
+check "and has no phone number" sh -c "! grep 'sms-stub' '$T/mw-urban.log' | grep -q '$PHONE'"
+
+# 6. every field of the record, the variables, an escalation
+FULL=$($PY "$S/submit_full.py" "$T")
+check "a case with every field submitted (case $FULL)" test -n "$FULL"
+check "the supervision adapter ran the escalation notice and acknowledged it" \
+  wait_for 10 grep -q "event=escalation.acked escalation_id=[0-9]* case_id=$FULL " "$T/mw-supervision.log"
+check "the command got the case as JSON, every field, lat/long as numbers, and its variables" \
+  $PY "$S/check_input.py" "$T" "$FULL"
+
+# 7. a redelivery while the command runs; SIGTERM while it runs
+stop "$WATER"
+check "water: SIGTERM with nothing running: exit 0" test "$STOP_RC" = 0
+start_adapter slow --endpoint "$EP" --department water --capacity 4 --exec "sh '$S/slow.sh' '$T/runs-slow.txt' 6"
+SLOW=$ADAPTER_PID
+submit 1 slow water.leak
+check "slow: the case accepted" wait_for 10 is water accepted 1
+kill9 "$BROKER_PID"
+start_broker || exit 1
+check "after a broker restart, the redelivery is ignored while the command runs" \
+  wait_for 10 grep -q 'event=assignment.ignored .*attempt=[0-9]* reason="duplicate: already running' "$T/mw-slow.log"
+kill -TERM "$SLOW"
+check "SIGTERM: the adapter waits for the running command" wait_for 5 grep -q 'event=worker.stopping running=1' "$T/mw-slow.log"
+reap "$SLOW"
+check "then exits 0" test "$STOP_RC" = 0
+check "its outcome was flushed: the case is resolved" is water resolved 21
+check "the command ran once" test "$(wc -l < "$T/runs-slow.txt")" = 1
+check "it resolved, then exited 4: done, not failed" sh -c "grep -q 'event=cmd.done .*reported resolved' '$T/mw-slow.log' &&
+  ! grep -q 'event=cmd.failed' '$T/mw-slow.log'"
+
+rcs=""
+for p in $HRSS $SECURITY $STUBBORN $TRAFFIC $URBAN $DUMP $SUPERVISION; do stop "$p"; rcs="$rcs$STOP_RC"; done
+check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 0000000
+stop "$BROKER_PID"
+check "no phone number in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '$PHONE'"
+check "no name of a resident in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '张'"
+check "no sanitizer report" no_sanitizer_reports
+elapsed=$(( $(now_ms) - T0 ))
+check "the whole test ran in < 60 s ($elapsed ms)" test "$elapsed" -lt 60000
+finish

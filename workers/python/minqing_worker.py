@@ -1,0 +1,974 @@
+#!/usr/bin/python3
+"""minqing_worker - a department worker for the minqing broker, in Python.
+
+Written from proto/PROTOCOL.md (MQP/1) alone, with pyzmq and msgpack
+(Debian: python3-zmq, python3-msgpack). Importable:
+
+    import minqing_worker as mq
+
+    def on_dispatch(w, d, first):            # d: the DISPATCH body (with the case record)
+        if first:                            # a redelivery of a known assignment is not new work
+            w.accept(d["assignment_id"])
+
+    w = mq.Worker("ipc:///run/minqing/workers.sock", "water", capacity=8,
+                  on_dispatch=on_dispatch,
+                  on_outcome=lambda w, o, ok, reply: ...)
+    w.run()
+
+What the Worker does for you (section numbers are the spec's):
+
+* REGISTER and its ACK; re-register on DISCONNECT and ERROR 200 (5.7, 5.9);
+* heartbeats every heartbeat_ms, liveness 3 (5.8); on a dead broker (or an
+  unanswered REGISTER) a new socket, with backoff 250 ms doubling to 8 s,
+  reset by a REGISTER ACK;
+* DISPATCH idempotent by assignment_id (5.10), ESCALATE by escalation_id and
+  ACKed on every copy (5.16);
+* outcomes (ACCEPT, CONTACTED, PROGRESS, RESOLVED, RETURNED) with fresh
+  msg_ids, kept until ACKed, resent with the same msg_id after a timeout and
+  after every REGISTER ACK, retried on 5xx, 301 and 302, dropped (and
+  reported to on_outcome) on any other ERROR (8.2, 9);
+* every message it sends is checked against the spec's types and limits
+  first (4, 5), and every message it receives before it is acted on (3.5).
+
+Logging never prints personal data: messages are named by their ids only,
+the case record is never logged (6.1). Lines starting with "spec-drift:" say
+that the broker sent something PROTOCOL.md does not allow.
+
+CLI (same log format as bench/simworker):
+
+    minqing_worker.py --endpoint E --department D [--capacity N] [--name N]
+                      [--steps accept,contacted,resolved] [--log FILE]
+                      [--delay MS] [-v]
+
+--log gets "<assignment_id> <case_id> received <attempt>" for every DISPATCH
+and "<assignment_id> <case_id> <step> <attempt>" for every outcome the broker
+acknowledged (an outcome it refused is not logged there: it changed nothing).
+"""
+
+import argparse
+import collections
+import heapq
+import itertools
+import logging
+import math
+import os
+import random
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+
+import msgpack
+import zmq
+
+__all__ = ["Worker", "ProtocolError", "WorkerError", "encode", "decode",
+           "outcome_body", "SIGNATURE"]
+
+SIGNATURE = b"MINQING/1"
+MAX_BODY = 65536              # 3.3
+MAX_ENTRIES = 64              # 4.2
+MAX_DEPTH = 8                 # 4.2, unknown values
+MAX_ID = 2 ** 53 - 1          # 4.4
+MAX_I64 = 2 ** 63 - 1
+MIN_I64 = -2 ** 63
+LIVENESS = 3                  # 5.8, 11: workers use 3
+DEFAULT_HEARTBEAT_MS = 1000   # 5.8: until the REGISTER ACK
+BACKOFF_MIN, BACKOFF_MAX = 0.25, 8.0
+REGISTER_RESEND_S = 1.0       # 5.7: RECOMMENDED every second
+MAXMSGSIZE = 131072           # 3.3
+
+log = logging.getLogger("minqing_worker")
+
+COMMANDS = frozenset([
+    "SUBMIT", "SUBMIT_OK", "FEEDBACK", "CLOSE", "REASSIGN", "CANCEL", "IMPORT",
+    "REGISTER", "HEARTBEAT", "DISCONNECT", "DISPATCH", "ACCEPT", "CONTACTED",
+    "PROGRESS", "RESOLVED", "RETURNED", "ESCALATE", "ACK", "ERROR", "EVENT"])
+
+OUTCOMES = ("ACCEPT", "CONTACTED", "PROGRESS", "RESOLVED", "RETURNED")
+STATES = ("received", "dispatched", "accepted", "contacted", "resolved",
+          "closed", "returned", "cancelled")
+RETURN_REASONS = ("wrong_department", "wrong_locality", "duplicate",
+                  "insufficient_info", "other")
+
+
+class ProtocolError(ValueError):
+    """A message (ours or the broker's) breaks PROTOCOL.md; code per section 9."""
+
+    def __init__(self, code, reason, re_=None):
+        ValueError.__init__(self, "%d %s" % (code, reason))
+        self.code, self.reason, self.re = code, reason, re_
+
+
+class WorkerError(RuntimeError):
+    """The broker refused the registration for good (204, 300, other 1xx-3xx)."""
+
+
+# ---------------------------------------------------------------------------
+# Field checks (section 4.3). Each returns None or raises ProtocolError.
+
+_TOKEN = re.compile(r"[A-Za-z0-9_.\-]+\Z")
+_GRID = re.compile(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+-[A-Za-z0-9_]+\Z")
+_PHONE = re.compile(r"[0-9+\- ()]+\Z")
+_DATETIME = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?"
+    r"(Z|[+-](\d{2}):(\d{2}))\Z")
+
+
+def _is_int(v):
+    return type(v) is int          # bool is an int subclass: not an integer here
+
+
+def _str(name, v):
+    if not isinstance(v, str):
+        raise ProtocolError(104, "%s: not a string" % name)
+    try:
+        v.encode("utf-8")            # strict: lone surrogates fail
+    except UnicodeEncodeError:
+        raise ProtocolError(106, "%s: not UTF-8" % name)
+    if "\0" in v:
+        raise ProtocolError(107, "%s: NUL character" % name)
+
+
+def _length(name, v, lo, hi):
+    if len(v) > hi:
+        raise ProtocolError(105, "%s: %d characters, at most %d" % (name, len(v), hi))
+    if len(v) < lo:
+        raise ProtocolError(107, "%s: %d characters, at least %d" % (name, len(v), lo))
+
+
+def _chk_text(name, v, lo, hi):
+    _str(name, v)
+    _length(name, v, lo, hi)
+
+
+def _chk_printable(name, v, lo, hi):
+    _str(name, v)
+    _length(name, v, lo, hi)
+    if any(not 0x21 <= ord(c) <= 0x7E for c in v):
+        raise ProtocolError(107, "%s: not printable ASCII" % name)
+
+
+def _chk_token(name, v, lo, hi):
+    _str(name, v)
+    _length(name, v, lo, hi)
+    if not _TOKEN.match(v):
+        raise ProtocolError(107, "%s: not a token" % name)
+
+
+def _chk_grid(name, v, lo=5, hi=64):
+    _str(name, v)
+    _length(name, v, lo, hi)
+    if not _GRID.match(v):
+        raise ProtocolError(107, "%s: not a grid code" % name)
+
+
+def _chk_uint(name, v, lo, hi):
+    if not _is_int(v):
+        raise ProtocolError(104, "%s: not an integer" % name)
+    if not lo <= v <= hi:
+        raise ProtocolError(107, "%s: out of range %d..%d" % (name, lo, hi))
+
+
+_chk_int = _chk_uint
+
+
+def _chk_number(name, v, lo, hi):
+    if not (_is_int(v) or type(v) is float):
+        raise ProtocolError(104, "%s: not a number" % name)
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ProtocolError(107, "%s: not finite" % name)
+    if not lo <= v <= hi:
+        raise ProtocolError(107, "%s: out of range" % name)
+
+
+def _chk_bool(name, v, *_):
+    if type(v) is not bool:
+        raise ProtocolError(104, "%s: not a bool" % name)
+
+
+def _chk_enum(name, v, names):
+    if not isinstance(v, str):
+        raise ProtocolError(104, "%s: not a string" % name)
+    _str(name, v)
+    if v not in names:
+        raise ProtocolError(107, "%s: not one of the names" % name)
+
+
+def _chk_phone(name, v, lo=3, hi=32):
+    _str(name, v)
+    _length(name, v, lo, hi)
+    if not _PHONE.match(v) or sum(c.isdigit() for c in v) < 3:
+        raise ProtocolError(107, "%s: not a phone number" % name)
+
+
+def _chk_email(name, v, lo=3, hi=254):
+    _chk_printable(name, v, lo, hi)
+    if v.count("@") != 1 or v[0] == "@" or v[-1] == "@":
+        raise ProtocolError(107, "%s: not an e-mail address" % name)
+
+
+def _chk_url(name, v, lo=8, hi=2048):
+    _chk_printable(name, v, lo, hi)
+    if not (v.startswith("http://") or v.startswith("https://")):
+        raise ProtocolError(107, "%s: not an http(s) URL" % name)
+
+
+def _chk_datetime(name, v, lo=20, hi=40):
+    _str(name, v)
+    _length(name, v, lo, hi)
+    m = _DATETIME.match(v)
+    if not m:
+        raise ProtocolError(107, "%s: not ISO 8601 with a zone" % name)
+    y, mo, d, h, mi, s = (int(m.group(i)) for i in range(1, 7))
+    if not (1900 <= y <= 9999 and 1 <= mo <= 12 and 1 <= d <= 31 and h <= 23
+            and mi <= 59 and s <= 60):
+        raise ProtocolError(107, "%s: out of range" % name)
+    if m.group(9) is not None and (int(m.group(9)) > 23 or int(m.group(10)) > 59):
+        raise ProtocolError(107, "%s: bad zone" % name)
+
+
+def _chk_case(name, v, *_):
+    if not isinstance(v, dict):
+        raise ProtocolError(104, "%s: not a map" % name)
+    _check_map(v, CASE_FIELDS, name + ".")
+
+
+def F(key, req, check, *args):
+    return (key, req, check, args)
+
+
+ID = (1, MAX_ID)
+TIME = (0, MAX_I64)
+
+# Section 6
+CASE_FIELDS = [
+    F("service_code", True, _chk_token, 1, 64),
+    F("description", True, _chk_text, 1, 4000),
+    F("external_id", True, _chk_printable, 1, 128),
+    F("channel", True, _chk_token, 1, 32),
+    F("grid_code", True, _chk_grid),
+    F("address_string", False, _chk_text, 0, 512),
+    F("first_name", False, _chk_text, 0, 64),
+    F("last_name", False, _chk_text, 0, 64),
+    F("phone", False, _chk_phone),
+    F("email", False, _chk_email),
+    F("media_url", False, _chk_url),
+    F("requested_datetime", False, _chk_datetime),
+    F("lat", False, _chk_number, -90, 90),
+    F("long", False, _chk_number, -180, 180),
+    F("priority", False, _chk_enum, ("low", "normal", "high", "urgent")),
+]
+
+MSG_ID = F("msg_id", True, _chk_printable, 1, 64)
+ASSIGNMENT = F("assignment_id", True, _chk_uint, *ID)
+
+# Section 5: the commands a worker sends or receives, keys in table order
+# (the reference encoder's order, Appendix A).
+SCHEMAS = {
+    "REGISTER": [MSG_ID, F("department", True, _chk_token, 1, 32),
+                 F("capacity", True, _chk_uint, 1, 10000),
+                 F("worker", False, _chk_text, 1, 64)],
+    "HEARTBEAT": [],
+    "DISCONNECT": [F("reason", False, _chk_text, 0, 256)],
+    "DISPATCH": [ASSIGNMENT, F("case_id", True, _chk_uint, *ID),
+                 F("department", True, _chk_token, 1, 32),
+                 F("role", True, _chk_enum, ("lead", "co")),
+                 F("attempt", True, _chk_uint, 1, 1000000),
+                 F("received_at", True, _chk_int, *TIME),
+                 F("contact_due", True, _chk_int, *TIME),
+                 F("resolve_due", False, _chk_int, *TIME),
+                 F("case", True, _chk_case)],
+    "ACCEPT": [MSG_ID, ASSIGNMENT],
+    "CONTACTED": [MSG_ID, ASSIGNMENT, F("note", False, _chk_text, 0, 1000)],
+    "PROGRESS": [MSG_ID, ASSIGNMENT, F("note", True, _chk_text, 0, 1000)],
+    "RESOLVED": [MSG_ID, ASSIGNMENT, F("result", True, _chk_token, 1, 32),
+                 F("summary", True, _chk_text, 1, 2000)],
+    "RETURNED": [MSG_ID, ASSIGNMENT, F("reason", True, _chk_enum, RETURN_REASONS),
+                 F("note", False, _chk_text, 0, 1000)],
+    "ESCALATE": [MSG_ID, F("escalation_id", True, _chk_uint, *ID),
+                 F("case_id", True, _chk_uint, *ID),
+                 F("level", True, _chk_uint, 1, 16),
+                 F("ladder", True, _chk_enum, ("contact", "resolve")),
+                 F("target", True, _chk_token, 1, 64),
+                 F("department", True, _chk_token, 1, 32),
+                 F("grid_code", True, _chk_grid),
+                 F("community", True, _chk_text, 1, 64),
+                 F("street", True, _chk_text, 1, 64),
+                 F("due_at", True, _chk_int, *TIME),
+                 F("overdue_s", True, _chk_int, MIN_I64, MAX_I64)],
+    "ACK": [F("re", True, _chk_printable, 1, 64),
+            F("case_id", False, _chk_uint, *ID),
+            F("assignment_id", False, _chk_uint, *ID),
+            F("state", False, _chk_enum, STATES),
+            F("heartbeat_ms", False, _chk_uint, 100, 600000)],
+    "ERROR": [F("re", False, _chk_printable, 1, 64),
+              F("code", True, _chk_uint, 100, 599),
+              F("reason", True, _chk_text, 0, 256)],
+}
+
+# What a worker may send (5.19) and what it accepts from the broker (2.3).
+SENDABLE = frozenset(["REGISTER", "HEARTBEAT", "DISCONNECT", "ACK", "ERROR"] + list(OUTCOMES))
+RECEIVABLE = frozenset(["HEARTBEAT", "DISCONNECT", "DISPATCH", "ESCALATE", "ACK", "ERROR"])
+
+
+def _depth(v):
+    if isinstance(v, dict):
+        return 1 + max([0] + [max(_depth(k), _depth(x)) for k, x in v.items()])
+    if isinstance(v, (list, tuple)):
+        return 1 + max([0] + [_depth(x) for x in v])
+    return 0
+
+
+def _check_map(m, fields, prefix=""):
+    if len(m) > MAX_ENTRIES:
+        raise ProtocolError(105, "%smap of %d entries, at most %d" % (prefix, len(m), MAX_ENTRIES))
+    known = {f[0]: f for f in fields}
+    for k, v in m.items():
+        if not isinstance(k, str):
+            raise ProtocolError(104, "%skey: not a string" % prefix)
+        _str(prefix + "key", k)
+        f = known.get(k)
+        if f is None:
+            if _depth(v) > MAX_DEPTH:
+                raise ProtocolError(111, "%s%s: nested too deep" % (prefix, k))
+            continue
+        if v is None:
+            continue
+        f[2](prefix + k, v, *f[3])
+    for key, req, _, _ in fields:
+        if req and m.get(key) is None:
+            raise ProtocolError(103, "%s%s: missing" % (prefix, key))
+
+
+def encode(command, body):
+    """The three frames of COMMAND with BODY, after checking BODY against the
+    spec. Keys whose value is None are left out (4.2: nil means absent);
+    keys the command does not define are refused (we never send them)."""
+    if command not in SENDABLE:
+        raise ProtocolError(102, "%s: a worker does not send it" % command)
+    fields = SCHEMAS[command]
+    names = [f[0] for f in fields]
+    unknown = [k for k in body if k not in names]
+    if unknown:
+        raise ProtocolError(104, "%s: unknown key %s" % (command, unknown[0]))
+    clean = {k: body[k] for k in names if body.get(k) is not None}   # table order
+    _check_map(clean, fields)
+    packed = msgpack.packb(clean, use_bin_type=True)
+    if len(packed) > MAX_BODY:
+        raise ProtocolError(108, "%s: body of %d bytes, at most %d" % (command, len(packed), MAX_BODY))
+    return [SIGNATURE, command.encode("ascii"), packed]
+
+
+def _pairs_to_dict(pairs):
+    d = {}
+    for k, v in pairs:
+        try:
+            if k in d:
+                raise ProtocolError(109, "duplicate key")
+        except TypeError:                     # unhashable key (a map or array): allowed only
+            raise ProtocolError(104, "key: not a string")   # in unknown values; refuse anyway
+        d[k] = v
+    return d
+
+
+def _read_msg_id(body):
+    """The body's msg_id, if it can be read (for ERROR re)."""
+    try:
+        m = msgpack.unpackb(body, raw=False, strict_map_key=False)
+    except Exception:
+        return None
+    v = m.get("msg_id") if isinstance(m, dict) else None
+    try:
+        _chk_printable("msg_id", v, 1, 64)
+        return v
+    except ProtocolError:
+        return None
+
+
+def decode(frames, accept=RECEIVABLE):
+    """(command, body) of a received message, checked in the order of
+    section 3.5; raises ProtocolError with the spec's code."""
+    if not frames or not frames[0].startswith(b"MINQING/"):
+        raise ProtocolError(100, "not an MQP signature")
+    if frames[0] != SIGNATURE:
+        raise ProtocolError(101, "version 1 spoken here")
+    if len(frames) != 3:
+        raise ProtocolError(100, "%d frames, not 3" % len(frames))
+    cmd = frames[1].decode("ascii", "replace")
+    if cmd not in COMMANDS:
+        raise ProtocolError(102, "unknown command", _read_msg_id(frames[2]))
+    body = frames[2]
+    if len(body) > MAX_BODY:
+        raise ProtocolError(108, "body of %d bytes" % len(body))
+    if not body or body[:1] == b"\xc1":
+        raise ProtocolError(100, "empty or not MessagePack")
+    try:
+        m = msgpack.unpackb(body, raw=False, strict_map_key=False,
+                            object_pairs_hook=_pairs_to_dict)
+    except ProtocolError as e:
+        e.re = _read_msg_id(body)
+        raise
+    except msgpack.ExtraData:
+        raise ProtocolError(110, "bytes after the body map", _read_msg_id(body))
+    except UnicodeDecodeError:
+        raise ProtocolError(106, "a string is not UTF-8", _read_msg_id(body))
+    except (ValueError, msgpack.UnpackException, RecursionError):
+        raise ProtocolError(100, "not well-formed MessagePack", _read_msg_id(body))
+    if not isinstance(m, dict):
+        raise ProtocolError(104, "body: not a map")
+    re_ = m.get("msg_id") if isinstance(m.get("msg_id"), str) else None
+    if cmd not in accept:
+        raise ProtocolError(102, "%s: not accepted by a worker" % cmd, re_)
+    try:
+        _check_map(m, SCHEMAS[cmd])
+    except ProtocolError as e:
+        e.re = re_
+        raise
+    return cmd, m
+
+
+def outcome_body(command, msg_id, assignment_id, **fields):
+    """The body of an outcome, keys in the order of the spec's tables."""
+    body = {"msg_id": msg_id, "assignment_id": assignment_id}
+    body.update(fields)
+    return body
+
+
+def _safe(s, limit=120):
+    """A broker's ERROR reason, for our log: ASCII only, bounded (6.1: the spec
+    says reasons never quote values; we do not rely on it)."""
+    s = "".join(c if 0x20 <= ord(c) < 0x7F else "?" for c in str(s)[:limit])
+    return s
+
+
+def _default_id_prefix(name):
+    p = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "_.-"))[:20]
+    return p or "worker"
+
+
+# ---------------------------------------------------------------------------
+
+class Outcome(object):
+    """One outcome request, kept until it is ACKed or dropped."""
+    __slots__ = ("command", "msg_id", "assignment_id", "frames", "created",
+                 "sent_at", "next_send", "tries", "blocked", "context")
+
+    def __init__(self, command, msg_id, assignment_id, frames, context):
+        self.command, self.msg_id, self.assignment_id = command, msg_id, assignment_id
+        self.frames, self.context = frames, context
+        self.created = time.monotonic()
+        self.sent_at = None
+        self.next_send = 0.0
+        self.tries = 0
+        self.blocked = False            # True after ERROR 302: wait for a reply
+
+
+class Worker(object):
+    """An MQP/1 worker for one department. Call run() (or step()) from one
+    thread; the callbacks run inside it. The outcome methods (accept(), ...)
+    may also be called from other threads: they then only queue the request,
+    which the loop sends on its next pass (the socket stays in one thread).
+
+    on_dispatch(worker, dispatch, first): every DISPATCH; first is False for a
+        redelivery of an assignment this process already has (do not start a
+        second piece of work: section 5.10).
+    on_outcome(worker, outcome, ok, reply): an outcome was ACKed (ok True,
+        reply the ACK body) or dropped on an ERROR (ok False, reply the ERROR
+        body). outcome.context is what the caller passed.
+    on_escalate(worker, escalate): once per escalation_id (the ACK is sent
+        for every copy by the Worker).
+    on_register(worker, session): after each REGISTER ACK.
+    """
+
+    def __init__(self, endpoint, department, capacity=10, name=None,
+                 on_dispatch=None, on_outcome=None, on_escalate=None,
+                 on_register=None, resend_s=2.0, retry_s=1.0, id_factory=None,
+                 context=None):
+        self.endpoint = endpoint
+        self.department = department
+        self.capacity = capacity
+        self.name = name or ("%s@%s" % (department, socket.gethostname()))[:64]
+        # check what REGISTER will carry now, not at the first connect
+        encode("REGISTER", {"msg_id": "x", "department": department,
+                            "capacity": capacity, "worker": self.name})
+        self.on_dispatch = on_dispatch
+        self.on_outcome = on_outcome
+        self.on_escalate = on_escalate
+        self.on_register = on_register
+        self.resend_s = resend_s
+        self.retry_s = retry_s
+        prefix = "%s-%x-%08x" % (_default_id_prefix(self.name), os.getpid(),
+                                 random.SystemRandom().getrandbits(32))
+        self._counter = itertools.count(1)
+        self._loop_thread = None
+        self._inbox = collections.deque()   # outcomes queued by other threads
+        self._later = []                      # heap of (when, seq, fn): call_later
+        self._id_factory = id_factory or (lambda: self._next_id(prefix))
+        self.ctx = context or zmq.Context.instance()
+        self.sock = None
+        self.registered = False
+        self.sessions = 0                 # REGISTER ACKs received so far
+        self.heartbeat_ms = DEFAULT_HEARTBEAT_MS
+        self.pending = collections.OrderedDict()   # msg_id -> Outcome
+        self.assignments = {}             # assignment_id -> last DISPATCH (without the case)
+        self.escalations = set()          # escalation_ids acted on
+        self.terminal_sent = set()        # assignment_ids with RESOLVED/RETURNED sent
+        self.session_held = set()         # delivered in this session, not finished
+        self.drift = 0                    # spec-drift warnings logged
+        self.stopping = False
+        self._backoff = BACKOFF_MIN
+        self._reconnect_at = 0.0
+        self._reg_id = None
+        self._reg_next = 0.0
+        self._conn_at = 0.0
+        self._last_in = 0.0
+        self._last_out = 0.0
+
+    # -- ids -----------------------------------------------------------------
+    def _next_id(self, prefix):
+        return "%s-%x" % (prefix, next(self._counter))
+
+    def new_msg_id(self):
+        mid = self._id_factory()
+        _chk_printable("msg_id", mid, 1, 64)
+        return mid
+
+    def _drift(self, fmt, *args):
+        self.drift += 1
+        log.warning("spec-drift: " + fmt, *args)
+
+    # -- socket ----------------------------------------------------------------
+    def _connect(self):
+        s = self.ctx.socket(zmq.DEALER)
+        s.setsockopt(zmq.LINGER, 0)
+        s.setsockopt(zmq.IMMEDIATE, 1)
+        s.setsockopt(zmq.MAXMSGSIZE, MAXMSGSIZE)
+        s.connect(self.endpoint)
+        self.sock = s
+        now = time.monotonic()
+        self._conn_at = self._last_in = self._last_out = now
+        self.heartbeat_ms = DEFAULT_HEARTBEAT_MS
+        self._register(new_id=True)
+
+    def _close(self):
+        if self.sock is not None:
+            self.sock.close(0)            # LINGER 0: drop what was queued for a dead broker
+            self.sock = None
+        self.registered = False
+
+    def _reconnect(self, why):
+        log.info("reconnecting in %.2fs: %s", self._backoff, why)
+        self._close()
+        self._reconnect_at = time.monotonic() + self._backoff
+        self._backoff = min(self._backoff * 2, BACKOFF_MAX)
+
+    def _send(self, frames):
+        if self.sock is None:
+            return False
+        try:
+            self.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=True)
+        except zmq.Again:                 # no connection up (ZMQ_IMMEDIATE) or HWM
+            return False
+        self._last_out = time.monotonic()
+        return True
+
+    def _register(self, new_id):
+        if new_id or self._reg_id is None:
+            self._reg_id = self.new_msg_id()
+        self.registered = False
+        frames = encode("REGISTER", {"msg_id": self._reg_id, "department": self.department,
+                                     "capacity": self.capacity, "worker": self.name})
+        sent = self._send(frames)
+        self._reg_next = time.monotonic() + (REGISTER_RESEND_S if sent else 0.1)
+
+    # -- outcomes --------------------------------------------------------------
+    def send_outcome(self, command, assignment_id, context=None, msg_id=None, **fields):
+        """Queue an outcome (checked against the spec now; ProtocolError if it
+        breaks it); sent at once when registered. Returns its msg_id."""
+        if command not in OUTCOMES:
+            raise ProtocolError(102, "%s is not an outcome" % command)
+        mid = msg_id or self.new_msg_id()
+        frames = encode(command, outcome_body(command, mid, assignment_id, **fields))
+        o = Outcome(command, mid, assignment_id, frames, context)
+        if self._loop_thread not in (None, threading.get_ident()):
+            self._inbox.append(o)
+            return mid
+        self._add(o)
+        return mid
+
+    def _add(self, o):
+        if o.msg_id in self.pending:
+            raise ProtocolError(107, "msg_id already pending")
+        self.pending[o.msg_id] = o
+        command, assignment_id = o.command, o.assignment_id
+        if command in ("RESOLVED", "RETURNED"):
+            self.terminal_sent.add(assignment_id)
+            self.session_held.discard(assignment_id)
+        if self.registered:
+            self._transmit(o)
+
+    def accept(self, assignment_id, context=None):
+        return self.send_outcome("ACCEPT", assignment_id, context)
+
+    def contacted(self, assignment_id, note=None, context=None):
+        return self.send_outcome("CONTACTED", assignment_id, context, note=note)
+
+    def progress(self, assignment_id, note, context=None):
+        return self.send_outcome("PROGRESS", assignment_id, context, note=note)
+
+    def resolved(self, assignment_id, result, summary, context=None):
+        return self.send_outcome("RESOLVED", assignment_id, context, result=result, summary=summary)
+
+    def returned(self, assignment_id, reason, note=None, context=None):
+        return self.send_outcome("RETURNED", assignment_id, context, reason=reason, note=note)
+
+    def _transmit(self, o):
+        now = time.monotonic()
+        if self._send(o.frames):
+            o.tries += 1
+            o.sent_at = now
+            o.next_send = now + self.resend_s
+        else:
+            o.next_send = now + 0.1
+        o.blocked = False
+
+    def _resend_all(self):
+        for o in list(self.pending.values()):
+            self._transmit(o)
+
+    def _finish(self, o, ok, reply):
+        self.pending.pop(o.msg_id, None)
+        if not ok:
+            self.session_held.discard(o.assignment_id)
+        if self.on_outcome:
+            self.on_outcome(self, o, ok, reply)
+
+    # -- receiving -------------------------------------------------------------
+    def _handle(self, frames):
+        self._last_in = time.monotonic()     # any message is a sign of life (5.8)
+        try:
+            cmd, m = decode(frames)
+        except ProtocolError as e:
+            self._drift("broker sent an invalid message: %d %s", e.code, _safe(e.reason))
+            name = frames[1] if len(frames) > 1 else b""
+            if e.code not in (100, 101, 108) and name not in (b"ACK", b"ERROR", b"HEARTBEAT",
+                                                               b"DISCONNECT", b"SUBMIT_OK"):
+                body = {"code": e.code, "reason": e.reason[:256]}
+                if e.re:
+                    body["re"] = e.re
+                self._send(encode("ERROR", body))   # 5.18: MAY answer; the broker logs it
+            return
+        getattr(self, "_on_" + cmd)(m)
+
+    def _on_HEARTBEAT(self, m):
+        pass
+
+    def _on_DISCONNECT(self, m):
+        # 5.9: consider ourselves unregistered and register again (unless a
+        # REGISTER is already on its way: this may answer an older HEARTBEAT)
+        if self.registered or time.monotonic() >= self._reg_next:
+            log.info("broker sent DISCONNECT: registering again")
+            self._register(new_id=True)
+
+    def _on_ACK(self, m):
+        re_ = m["re"]
+        if re_ == self._reg_id and not self.registered and self.sock is not None:
+            hb = m.get("heartbeat_ms")
+            if hb is None:
+                self._drift("REGISTER ACK without heartbeat_ms (5.17)")
+                hb = DEFAULT_HEARTBEAT_MS
+            self.heartbeat_ms = hb
+            self.registered = True
+            self.sessions += 1
+            self.session_held = set()
+            self._backoff = BACKOFF_MIN
+            log.info("registered department=%s capacity=%d heartbeat_ms=%d session=%d pending=%d",
+                     self.department, self.capacity, hb, self.sessions, len(self.pending))
+            if self.on_register:
+                self.on_register(self, self.sessions)
+            self._resend_all()               # 8.2: every unanswered request after a REGISTER ACK
+            return
+        o = self.pending.get(re_)
+        if o is None:
+            return                           # 8.2: a reply we do not expect (a second copy)
+        for k in ("case_id", "assignment_id", "state"):
+            if k not in m:
+                self._drift("ACK of %s %s without %s (5.17)", o.command, re_, k)
+        if m.get("assignment_id") not in (None, o.assignment_id):
+            self._drift("ACK of %s names assignment %s, not %s", o.command,
+                        m.get("assignment_id"), o.assignment_id)
+        self._finish(o, True, m)
+        self._unblock()
+
+    def _unblock(self):
+        for o in list(self.pending.values()):
+            if o.blocked and self.registered:
+                self._transmit(o)
+
+    def _on_ERROR(self, m):
+        code, re_ = m["code"], m.get("re")
+        o = self.pending.get(re_) if re_ is not None else None
+        if code == 200:
+            # 5.7: register again; pending outcomes are resent after the ACK.
+            if self.registered or time.monotonic() >= self._reg_next:
+                log.info("ERROR 200 NOT_REGISTERED: registering again")
+                self._register(new_id=True)
+            if o is not None:
+                o.next_send = float("inf")   # wait for the REGISTER ACK
+            return
+        if re_ == self._reg_id and not self.registered:
+            if code // 100 == 5 or code == 301 or code == 302:
+                self._reg_next = time.monotonic() + self.retry_s
+                log.warning("REGISTER refused for now: %d %s", code, _safe(m["reason"]))
+                return
+            raise WorkerError("REGISTER refused: %d %s" % (code, _safe(m["reason"])))
+        if o is None:
+            if re_ is None:
+                log.warning("broker ERROR %d without re: %s", code, _safe(m["reason"]))
+            return
+        now = time.monotonic()
+        if code // 100 == 5 or code == 301:
+            o.next_send = now + self.retry_s          # retry later, same msg_id
+            log.info("%s %s: ERROR %d, retrying", o.command, o.assignment_id, code)
+            return
+        if code == 302:
+            o.blocked = True                           # resend once replies arrive
+            o.next_send = now + self.resend_s * 2      # or at the latest then
+            return
+        # 1xx, 2xx, 3xx (and 4xx, reserved): do not resend unchanged
+        log.warning("dropped %s assignment=%s msg_id=%s: ERROR %d %s", o.command,
+                    o.assignment_id, o.msg_id, code, _safe(m["reason"]))
+        self._finish(o, False, m)
+        self._unblock()
+
+    def _on_DISPATCH(self, m):
+        aid = m["assignment_id"]
+        if m["department"] != self.department:
+            self._drift("DISPATCH of assignment %d for department %s, we registered for %s (5.10)",
+                        aid, _safe(m["department"]), self.department)
+        if not self.registered:
+            self._drift("DISPATCH of assignment %d before the REGISTER ACK", aid)
+        first = aid not in self.assignments
+        self.assignments[aid] = {k: v for k, v in m.items() if k != "case"}   # no PD kept
+        # Capacity (5.7): the broker's credit for this session counts at least
+        # the first deliveries (attempt 1) it made to it that we have not
+        # finished. A hand-over (attempt > 1) may be finished by a colleague
+        # without our knowing, so it is left out of this lower bound.
+        if aid not in self.terminal_sent and m["attempt"] == 1:
+            self.session_held.add(aid)
+            if len(self.session_held) > self.capacity:
+                self._drift("%d assignments held in this session, capacity %d (5.7)",
+                            len(self.session_held), self.capacity)
+        if self.on_dispatch:
+            self.on_dispatch(self, m, first)
+
+    def _on_ESCALATE(self, m):
+        self._send(encode("ACK", {"re": m["msg_id"]}))     # every copy (5.16)
+        eid = m["escalation_id"]
+        if eid in self.escalations:
+            return
+        self.escalations.add(eid)
+        if self.on_escalate:
+            self.on_escalate(self, m)
+
+    # -- the loop --------------------------------------------------------------
+    def call_later(self, delay, fn):
+        """Run fn() in the loop thread after DELAY seconds (loop thread only)."""
+        heapq.heappush(self._later, (time.monotonic() + delay, next(self._counter), fn))
+
+    def step(self, timeout=0.1):
+        """One pass: connect if due, wait up to TIMEOUT seconds for messages,
+        handle them, run the timers."""
+        self._loop_thread = threading.get_ident()
+        while self._inbox:
+            self._add(self._inbox.popleft())
+        self._run_later()
+        now = time.monotonic()
+        if self.sock is None:
+            if now < self._reconnect_at:
+                nap = min(timeout, self._reconnect_at - now)
+                if self._later:
+                    nap = max(0.0, min(nap, self._later[0][0] - now))
+                time.sleep(nap)
+                return
+            self._connect()
+        hb = self.heartbeat_ms / 1000.0
+        wait = min(timeout, hb / 4)
+        if self._later:
+            wait = max(0.0, min(wait, self._later[0][0] - now))
+        if self.sock.poll(int(wait * 1000)):
+            for _ in range(1000):
+                try:
+                    frames = self.sock.recv_multipart(flags=zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                self._handle(frames)
+                if self.sock is None:
+                    return
+        self._timers()
+
+    def _run_later(self):
+        now = time.monotonic()
+        while self._later and self._later[0][0] <= now:
+            heapq.heappop(self._later)[2]()
+
+    def _timers(self):
+        self._run_later()
+        if self.sock is None:
+            return
+        now = time.monotonic()
+        hb = self.heartbeat_ms / 1000.0
+        if now - self._last_in >= LIVENESS * hb:
+            self._reconnect("nothing from the broker for %.1fs" % (now - self._last_in)
+                            if self.registered else "REGISTER not answered")
+            return
+        if not self.registered:
+            if now >= self._reg_next:
+                self._register(new_id=False)  # same msg_id: REGISTER may be resent (5.7)
+            return
+        for o in list(self.pending.values()):
+            if o.next_send <= now:
+                self._transmit(o)
+        if now - self._last_out >= hb:
+            self._send(encode("HEARTBEAT", {}))
+
+    def run(self, stop=None):
+        """Run until stop() returns true (or self.stopping is set)."""
+        while not self.stopping and not (stop and stop()):
+            self.step()
+
+    def close(self, reason="worker stopping"):
+        """Leave: DISCONNECT if registered, then close the socket."""
+        if self.sock is not None and self.registered:
+            self._send(encode("DISCONNECT", {"reason": reason}))
+            self.sock.setsockopt(zmq.LINGER, 200)
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+        self.registered = False
+
+
+# ---------------------------------------------------------------------------
+# CLI: work every assignment through STEPS, like bench/simworker.
+
+STEPS = ("accept", "contacted", "progress", "resolved", "returned")
+
+
+class StepRunner(object):
+    def __init__(self, steps, logfile, delay=0.0):
+        self.steps = steps
+        self.delay = delay
+        self.log = logfile
+        self.jobs = {}            # assignment_id -> [case_id, attempt, next step index]
+
+    def _line(self, *parts):
+        if self.log:
+            self.log.write(" ".join(str(p) for p in parts) + "\n")
+            self.log.flush()
+
+    def on_dispatch(self, w, d, first):
+        aid, cid = d["assignment_id"], d["case_id"]
+        self._line(aid, cid, "received", d["attempt"])
+        if first:
+            self.jobs[aid] = [cid, d["attempt"], 0]
+            self._next(w, aid)
+
+    def _next(self, w, aid):
+        if self.delay > 0:
+            w.call_later(self.delay, lambda: self._advance(w, aid))
+        else:
+            self._advance(w, aid)
+
+    def _advance(self, w, aid):
+        job = self.jobs.get(aid)
+        if job is None:
+            return
+        cid, _, i = job
+        if i >= len(self.steps):
+            del self.jobs[aid]
+            return
+        s = self.steps[i]
+        if s == "accept":
+            w.accept(aid, context=s)
+        elif s == "contacted":
+            w.contacted(aid, context=s)
+        elif s == "progress":
+            w.progress(aid, "处理中", context=s)
+        elif s == "resolved":
+            w.resolved(aid, "fixed", "已处理完毕：案件%d" % cid, context=s)
+        elif s == "returned":
+            w.returned(aid, "wrong_department", context=s)
+
+    def on_outcome(self, w, o, ok, reply):
+        aid = o.assignment_id
+        job = self.jobs.get(aid)
+        if job is None:
+            return
+        if not ok:
+            log.warning("assignment %d: %s refused (%d), stopping work on it",
+                        aid, o.context, reply["code"])
+            del self.jobs[aid]
+            return
+        self._line(aid, job[0], o.context, job[1])
+        job[2] += 1
+        state = reply.get("state")
+        # a handed-over assignment may already be contacted (11: DISPATCH carries
+        # no state; the ACCEPT ACK does): do not send a second CONTACTED
+        while job[2] < len(self.steps) and self.steps[job[2]] == "contacted" and state == "contacted":
+            job[2] += 1
+        if state in ("resolved", "returned", "cancelled"):
+            job[2] = len(self.steps)
+        self._next(w, aid)
+
+    def on_escalate(self, w, e):
+        self._line(e["escalation_id"], e["case_id"], "escalation",
+                   "L%d" % e["level"], e["ladder"], e["target"])
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="an MQP/1 department worker")
+    p.add_argument("--endpoint", required=True)
+    p.add_argument("--department", required=True)
+    p.add_argument("--capacity", type=int, default=10)
+    p.add_argument("--name")
+    p.add_argument("--steps", default="accept,contacted,resolved")
+    p.add_argument("--delay", type=int, default=0, metavar="MS",
+                   help="pause before each step, in milliseconds (like simworker -D)")
+    p.add_argument("--log", help="outcome log, one line per DISPATCH and per outcome ACKed")
+    p.add_argument("--verbose", "-v", action="store_true")
+    a = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
+                        format="%(asctime)s minqing_worker[%(process)d] %(levelname)s %(message)s")
+    steps = [s for s in a.steps.split(",") if s]
+    bad = [s for s in steps if s not in STEPS]
+    if bad or not steps:
+        p.error("--steps: comma-separated of %s" % ", ".join(STEPS))
+    logfile = open(a.log, "a", encoding="utf-8") if a.log else None
+    runner = StepRunner(steps, logfile, a.delay / 1000.0)
+    try:
+        w = Worker(a.endpoint, a.department, a.capacity, a.name,
+                   on_dispatch=runner.on_dispatch, on_outcome=runner.on_outcome,
+                   on_escalate=runner.on_escalate)
+    except ProtocolError as e:
+        p.error("invalid registration: %s" % e.reason)
+
+    def stop(*_):
+        w.stopping = True
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        w.run()
+    except WorkerError as e:
+        log.error("%s", e)
+        return 1
+    finally:
+        w.close()
+        if logfile:
+            logfile.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
