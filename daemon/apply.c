@@ -216,7 +216,7 @@ static int replay(apply_t *a, const char *scope, const msg_t *in, msg_t *reply, 
     if (found < 0)
         *rc = store_failed(a);
     else if (found == 1 && prev.cmd != in->cmd)
-        *rc = refuse(a, ERR_INVALID_VALUE, "msg_id %s was already used for a %s",
+        *rc = refuse(a, ERR_INVALID_VALUE, "msg_id %s was already used for another command (%s)",
                      in->msg_id, msg_cmd_name(prev.cmd));
     else if (found == 1) {
         ack(reply, in->msg_id, prev.case_id, prev.assignment_id, prev.state);

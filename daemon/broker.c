@@ -64,6 +64,7 @@ struct broker_t {
     notice_t *notices;          /* ESCALATEs not yet acknowledged by a supervision worker */
     size_t nnotices, capnotices;
     bool txn;                   /* a write transaction is open */
+    bool store_down;            /* the last BEGIN failed (logged once) */
     volatile sig_atomic_t stop, reload;
     int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms;
     struct {
@@ -413,9 +414,16 @@ static void reply_applied(broker_t *self, void *sock, const zmq_msg_t *id, const
 /* A transaction must be open before anything is applied. */
 static bool ensure_txn(broker_t *self)
 {
-    if (!self->txn && store_begin(self->store) == 0)
-        self->txn = true;
-    return self->txn;
+    if (self->txn)
+        return true;
+    bool ok = store_begin(self->store) == 0;
+    if (ok != !self->store_down) {      /* log the change, not every failed attempt */
+        log_say(ok ? LOG_NOTICE : LOG_ERR, ok ? "store.recovered" : "store.unavailable",
+                ok ? "the database takes writes again" : store_errmsg(self->store));
+        self->store_down = !ok;
+    }
+    self->txn = ok;
+    return ok;
 }
 
 static void on_intake(broker_t *self, inmsg_t *in)
@@ -772,11 +780,14 @@ static void publish(broker_t *self)
 /* Commit the pass; on success apply effects, publish and send the replies. */
 static void end_pass(broker_t *self)
 {
-    if (self->txn && store_dirty(self->store)) {
+    if (self->txn) {
+        /* a transaction with no writes commits too: an idle broker must not
+         * sit on the write lock (nor pin a snapshot the WAL cannot pass) */
+        bool dirty = store_dirty(self->store);
         if (store_commit(self->store) != 0)
             abandon_pass(self, store_errcode(self->store), store_errmsg(self->store));
         else
-            self->stats.commits++;
+            self->stats.commits += dirty;
         self->txn = false;
     }
     apply_effects(self);

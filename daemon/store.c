@@ -151,6 +151,7 @@ struct store_t {
     sqlite3_stmt *q[Q_COUNT];
     bool in_txn, dirty;
     int last_rc;
+    char record[4 * MSG_MAX_BODY];  /* strings of the last store_case_record */
     char errmsg[256];
 };
 
@@ -557,7 +558,6 @@ int store_case_update(store_t *self, const store_case_t *c)
 int store_case_record(store_t *self, uint64_t id, msg_case_t *out)
 {
     sqlite3_stmt *st = self->q[Q_CASE_RECORD];
-    done(st);                               /* release the previous record */
     sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
     int rc = step_one(self, st);
     if (rc != 1)
@@ -570,10 +570,18 @@ int store_case_record(store_t *self, uint64_t id, msg_case_t *out)
     int bits[] = {CF_SERVICE_CODE, CF_DESCRIPTION, CF_ADDRESS_STRING, CF_FIRST_NAME,
                   CF_LAST_NAME, CF_PHONE, CF_EMAIL, CF_MEDIA_URL, CF_REQUESTED_DATETIME,
                   CF_EXTERNAL_ID, CF_CHANNEL, CF_GRID_CODE};
+    /* Copied out so the statement is reset at once: a statement left running
+     * would pin an old snapshot, and with it the schema, for good. */
+    size_t used = 0;
     for (int i = 0; i < 12; i++) {
-        *texts[i] = (const char *)sqlite3_column_text(st, i);
-        if (*texts[i])
-            MSG_SET(out, bits[i]);
+        const char *t = (const char *)sqlite3_column_text(st, i);
+        size_t len = t ? strlen(t) + 1 : 0;
+        if (!t || used + len > sizeof self->record)
+            continue;
+        memcpy(self->record + used, t, len);
+        *texts[i] = self->record + used;
+        used += len;
+        MSG_SET(out, bits[i]);
     }
     if (sqlite3_column_type(st, 12) != SQLITE_NULL) {
         out->lat = sqlite3_column_double(st, 12);
@@ -585,7 +593,8 @@ int store_case_record(store_t *self, uint64_t id, msg_case_t *out)
     }
     out->priority = (msg_priority_t)col_enum(st, 14, msg_priority_names, PRIO_COUNT);
     MSG_SET(out, CF_PRIORITY);
-    return 1;                               /* the row stays current until the next call */
+    done(st);
+    return 1;
 }
 
 /* ---- assignments ----------------------------------------------------- */

@@ -102,8 +102,8 @@ int store_case_insert(store_t *self, const msg_case_t *rec, const char *msg_id, 
 int store_case_get(store_t *self, uint64_t id, store_case_t *out);
 /* Write back state, times, due times, levels, rating and redo count of a case row. */
 int store_case_update(store_t *self, const store_case_t *c);
-/* Read the full record of a case for DISPATCH; strings stay valid until the
- * next call. 1 found, 0 not, -1 error. */
+/* Read the full record of a case for DISPATCH; its strings live in the store
+ * and stay valid until the next call. 1 found, 0 not, -1 error. */
 int store_case_record(store_t *self, uint64_t id, msg_case_t *out);
 
 /* Insert an assignment; a->id is set. */

@@ -78,6 +78,7 @@ DEFAULT_HEARTBEAT_MS = 1000   # 5.8: until the REGISTER ACK
 BACKOFF_MIN, BACKOFF_MAX = 0.25, 8.0
 REGISTER_RESEND_S = 1.0       # 5.7: RECOMMENDED every second
 MAXMSGSIZE = 131072           # 3.3
+MAX_AGE_S = 23 * 3600         # 8.2: never resend a request older than the broker's 24 h
 
 log = logging.getLogger("minqing_worker")
 
@@ -313,25 +314,37 @@ SENDABLE = frozenset(["REGISTER", "HEARTBEAT", "DISCONNECT", "ACK", "ERROR"] + l
 RECEIVABLE = frozenset(["HEARTBEAT", "DISCONNECT", "DISPATCH", "ESCALATE", "ACK", "ERROR"])
 
 
-def _depth(v):
+def _too_deep(v, level=1):
+    """True if V nests more than MAX_DEPTH arrays and maps, V itself being
+    level 1 (4.2). Stops looking below MAX_DEPTH + 1, so hostile nesting
+    cannot exhaust the Python stack."""
     if isinstance(v, dict):
-        return 1 + max([0] + [max(_depth(k), _depth(x)) for k, x in v.items()])
-    if isinstance(v, (list, tuple)):
-        return 1 + max([0] + [_depth(x) for x in v])
-    return 0
+        items = [x for kv in v.items() for x in kv] + list(getattr(v, "odd_keys", ()))
+    elif isinstance(v, (list, tuple)):
+        items = v
+    else:
+        return False
+    if level > MAX_DEPTH:
+        return True
+    return any(_too_deep(x, level + 1) for x in items)
 
 
 def _check_map(m, fields, prefix=""):
     if len(m) > MAX_ENTRIES:
         raise ProtocolError(105, "%smap of %d entries, at most %d" % (prefix, len(m), MAX_ENTRIES))
     known = {f[0]: f for f in fields}
+    if getattr(m, "odd_keys", None):
+        raise ProtocolError(104, "%skey: not a string" % prefix)
+    for k in getattr(m, "dups", ()):
+        if k in known:
+            raise ProtocolError(109, "%s%s: given twice" % (prefix, k))
     for k, v in m.items():
         if not isinstance(k, str):
             raise ProtocolError(104, "%skey: not a string" % prefix)
         _str(prefix + "key", k)
         f = known.get(k)
         if f is None:
-            if _depth(v) > MAX_DEPTH:
+            if _too_deep(v):
                 raise ProtocolError(111, "%s%s: nested too deep" % (prefix, k))
             continue
         if v is None:
@@ -361,14 +374,24 @@ def encode(command, body):
     return [SIGNATURE, command.encode("ascii"), packed]
 
 
-def _pairs_to_dict(pairs):
-    d = {}
+class _Map(dict):
+    """A decoded map that remembers what a dict cannot hold: keys given twice
+    (109 if the key is known, 4.2) and unhashable keys (maps, arrays: 104 in
+    the body and the case; allowed inside unknown values)."""
+    __slots__ = ("dups", "odd_keys")
+
+
+def _pairs_to_map(pairs):
+    d = _Map()
+    d.dups, d.odd_keys = set(), []
     for k, v in pairs:
         try:
             if k in d:
-                raise ProtocolError(109, "duplicate key")
-        except TypeError:                     # unhashable key (a map or array): allowed only
-            raise ProtocolError(104, "key: not a string")   # in unknown values; refuse anyway
+                d.dups.add(k)
+                continue                      # the first one is kept
+        except TypeError:
+            d.odd_keys.append(k)
+            continue
         d[k] = v
     return d
 
@@ -376,7 +399,7 @@ def _pairs_to_dict(pairs):
 def _read_msg_id(body):
     """The body's msg_id, if it can be read (for ERROR re)."""
     try:
-        m = msgpack.unpackb(body, raw=False, strict_map_key=False)
+        m = msgpack.unpackb(body, raw=False, strict_map_key=False, unicode_errors="surrogateescape")
     except Exception:
         return None
     v = m.get("msg_id") if isinstance(m, dict) else None
@@ -405,16 +428,19 @@ def decode(frames, accept=RECEIVABLE):
     if not body or body[:1] == b"\xc1":
         raise ProtocolError(100, "empty or not MessagePack")
     try:
-        m = msgpack.unpackb(body, raw=False, strict_map_key=False,
-                            object_pairs_hook=_pairs_to_dict)
+        # surrogateescape: bad UTF-8 becomes lone surrogates, which _str()
+        # refuses (106) in keys and known fields; inside unknown values it is
+        # not checked (4.2)
+        m = msgpack.unpackb(body, raw=False, strict_map_key=False, unicode_errors="surrogateescape",
+                            object_pairs_hook=_pairs_to_map)
     except ProtocolError as e:
         e.re = _read_msg_id(body)
         raise
     except msgpack.ExtraData:
         raise ProtocolError(110, "bytes after the body map", _read_msg_id(body))
-    except UnicodeDecodeError:
-        raise ProtocolError(106, "a string is not UTF-8", _read_msg_id(body))
-    except (ValueError, msgpack.UnpackException, RecursionError):
+    except (msgpack.exceptions.StackError, RecursionError):
+        raise ProtocolError(111, "nested too deep", _read_msg_id(body))
+    except (ValueError, msgpack.UnpackException):
         raise ProtocolError(100, "not well-formed MessagePack", _read_msg_id(body))
     if not isinstance(m, dict):
         raise ProtocolError(104, "body: not a map")
@@ -476,7 +502,8 @@ class Worker(object):
         second piece of work: section 5.10).
     on_outcome(worker, outcome, ok, reply): an outcome was ACKed (ok True,
         reply the ACK body) or dropped on an ERROR (ok False, reply the ERROR
-        body). outcome.context is what the caller passed.
+        body; code 0 when it went unanswered for 23 hours, 8.2).
+        outcome.context is what the caller passed.
     on_escalate(worker, escalate): once per escalation_id (the ACK is sent
         for every copy by the Worker).
     on_register(worker, session): after each REGISTER ACK.
@@ -824,6 +851,11 @@ class Worker(object):
             self._reconnect("nothing from the broker for %.1fs" % (now - self._last_in)
                             if self.registered else "REGISTER not answered")
             return
+        for o in list(self.pending.values()):
+            if now - o.created > MAX_AGE_S:
+                log.warning("dropped %s assignment=%s msg_id=%s: unanswered for 23 hours",
+                            o.command, o.assignment_id, o.msg_id)
+                self._finish(o, False, {"code": 0, "reason": "unanswered for 23 hours"})
         if not self.registered:
             if now >= self._reg_next:
                 self._register(new_id=False)  # same msg_id: REGISTER may be resent (5.7)

@@ -1,0 +1,436 @@
+#!/bin/sh
+# python_worker.sh - the Python worker (workers/python/minqing_worker.py),
+# written from proto/PROTOCOL.md alone, against the real broker.
+#
+# 1. Conformance against a fake broker (a Python ROUTER): the worker's ACCEPT
+#    is byte for byte Appendix A of PROTOCOL.md, it reads Appendix A's ACK,
+#    its HEARTBEAT is Appendix A's, and it follows sections 5.7-5.16 and 8.2
+#    (idempotent DISPATCH, resend on timeout / 5xx / after re-registration,
+#    drop on 203, ESCALATE ACKed on every copy).
+# 2. routing.sh's scenario with Python workers for every department (two for
+#    water): 300 cases, all resolved, outcomes in the database = outcomes the
+#    workers logged, each assignment's trail routed, dispatched, accepted,
+#    contacted, resolved; with one kill -9 of the broker mid-run, after which
+#    the workers re-register and everything still resolves.
+# 3. The broker's answers to the worker module against the spec (202, 203,
+#    205, 107, 200, 204, DISCONNECT, idempotent ACK).
+# The test only reads the broker's database: a schema change under a running
+# minqingd (CREATE TABLE, PRAGMA user_version) leaves it answering ERROR 500
+# to every later request, so routing.sh's "create table expected" is a CTE here.
+. "$(dirname "$0")/../lib.sh"
+N=300
+diag_lines() { sed 's/^/# /'; }
+WORKER=$ROOT/workers/python/minqing_worker.py
+SPEC=$ROOT/proto/PROTOCOL.md
+
+# --- 1. conformance against a fake broker ---------------------------------
+"$PY" - "$WORKER" "$SPEC" "ipc://$T/fake.sock" >"$T/conformance.txt" 2>"$T/conformance.err" <<'PY'
+import os, re, sys, threading, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import zmq, msgpack
+import logging
+logging.basicConfig(level=logging.ERROR)     # the drops and drifts below are provoked
+import minqing_worker as mq
+
+spec = open(sys.argv[2], encoding="utf-8").read()
+endpoint = sys.argv[3]
+
+def spec_hex(title):
+    """The bytes of the code block after TITLE in PROTOCOL.md (hex columns only)."""
+    at = spec.index(title)
+    block = spec[spec.index("```", at) + 3:]
+    block = block[:block.index("```")]
+    out = b""
+    for line in block.splitlines():
+        m = re.match(r"((?:[0-9a-f]{2} )*[0-9a-f]{2})(\s{2,}|$)", line.strip() + "  ")
+        if m:
+            out += bytes.fromhex(m.group(1))
+    return out
+
+def report(ok, what):
+    print("%d %s" % (1 if ok else 0, what), flush=True)
+
+appendix = spec[spec.index("## Appendix A"):]
+spec = appendix
+a_sig, a_cmd, a_body = spec_hex("Frame 1, 9 bytes"), spec_hex("Frame 2, 6 bytes"), spec_hex("Frame 3, 33 bytes")
+a_ack = spec_hex("this 55-byte body")
+report(len(a_sig) == 9 and len(a_cmd) == 6 and len(a_body) == 33 and len(a_ack) == 55,
+       "Appendix A parsed from PROTOCOL.md (9, 6, 33 and 55 bytes)")
+
+ctx = zmq.Context.instance()
+router = ctx.socket(zmq.ROUTER)
+router.setsockopt(zmq.LINGER, 0)
+router.bind(endpoint)
+
+ids = iter(["reg-1", "w1-000001"] + ["w1-%06d" % i for i in range(2, 1000)])
+events = []                          # what the worker's callbacks saw
+w = mq.Worker(endpoint, "water", capacity=4, name="water@test",
+              id_factory=lambda: next(ids), resend_s=1.0, retry_s=0.3,
+              on_dispatch=lambda w, d, first: (events.append(("dispatch", d["assignment_id"], first)),
+                                               first and w.accept(d["assignment_id"])),
+              on_outcome=lambda w, o, ok, r: events.append(("outcome", o.msg_id, ok, r.get("state"), r.get("code"))),
+              on_escalate=lambda w, e: events.append(("escalate", e["escalation_id"])))
+stop = threading.Event()
+t = threading.Thread(target=lambda: w.run(stop.is_set), daemon=True)
+t.start()
+
+beat = {"rid": None, "last": 0.0}     # the fake broker's own heartbeats (5.8)
+
+def recv(timeout=3.0, skip_heartbeats=True):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if beat["rid"] is not None and time.monotonic() - beat["last"] >= 0.2:
+            router.send_multipart([beat["rid"], mq.SIGNATURE, b"HEARTBEAT", b"\x80"])
+            beat["last"] = time.monotonic()
+        if router.poll(50):
+            f = router.recv_multipart()
+            if skip_heartbeats and len(f) == 4 and f[2] == b"HEARTBEAT":
+                continue
+            return f
+    return None
+
+def send(rid, cmd, body):
+    raw = body if isinstance(body, bytes) else msgpack.packb(body)
+    router.send_multipart([rid, mq.SIGNATURE, cmd.encode(), raw])
+
+def body(f):
+    return msgpack.unpackb(f[3], raw=False)
+
+f = recv()
+report(f is not None and f[1:3] == [b"MINQING/1", b"REGISTER"] and body(f) ==
+       {"msg_id": "reg-1", "department": "water", "capacity": 4, "worker": "water@test"},
+       "REGISTER carries msg_id, department, capacity, worker")
+rid = f[0]
+report(list(body(f)) == ["msg_id", "department", "capacity", "worker"], "REGISTER keys in the order of the table (5.7)")
+f2 = recv(2.5)
+report(f2 is not None and f2[2] == b"REGISTER" and body(f2)["msg_id"] == "reg-1",
+       "an unanswered REGISTER is resent with the same msg_id")
+send(rid, "ACK", {"re": "reg-1", "heartbeat_ms": 400})
+beat["rid"] = rid
+
+dispatch = {"assignment_id": 42, "case_id": 1001, "department": "water", "role": "lead",
+            "attempt": 1, "received_at": 1714523400000, "contact_due": 1714525200000,
+            "case": {"service_code": "water.leak", "description": "楼下漏水", "external_id": "HL-1",
+                     "channel": "hotline12345", "grid_code": "CG01-XH02-G0031",
+                     "phone": "13800000000", "first_name": "张"}}
+send(rid, "DISPATCH", dispatch)
+f = recv()
+report(f is not None and f[1:] == [a_sig, a_cmd, a_body],
+       "the worker's ACCEPT of assignment 42 (msg_id w1-000001) is byte for byte Appendix A")
+if f is not None and f[1:] != [a_sig, a_cmd, a_body]:
+    print("# got %s" % [x.hex() for x in f[1:]], file=sys.stderr)
+
+hb = recv(1.0, skip_heartbeats=False)
+while hb is not None and hb[2] != b"HEARTBEAT":
+    hb = recv(1.0, skip_heartbeats=False)
+report(hb is not None and hb[1:] == [b"MINQING/1", bytes.fromhex("48 45 41 52 54 42 45 41 54"), b"\x80"],
+       "HEARTBEAT is Appendix A's three frames, sent within heartbeat_ms of silence")
+
+again = recv(1.5)
+report(again is not None and again[2] == b"ACCEPT" and again[3] == a_body,
+       "an unACKed ACCEPT is resent after the timeout with the same msg_id")
+send(rid, "DISPATCH", dict(dispatch, attempt=2))      # a redelivery
+f = recv(0.6)
+report(f is None, "a second DISPATCH of assignment 42 starts no second piece of work")
+router.send_multipart([rid, b"MINQING/1", b"ACK", a_ack])  # Appendix A's ACK bytes
+time.sleep(0.3)
+report(("outcome", "w1-000001", True, "accepted", None) in events,
+       "Appendix A's ACK is read as the ACK of that ACCEPT (state accepted)")
+report(events.count(("dispatch", 42, True)) == 1 and ("dispatch", 42, False) in events,
+       "DISPATCH is idempotent by assignment_id")
+f = recv(1.6)
+report(f is None, "an ACKed outcome is not resent")
+
+# ERROR 503 -> same msg_id again; ERROR 203 -> dropped
+mid = w.contacted(42)
+f = recv()
+send(rid, "ERROR", {"re": mid, "code": 503, "reason": "shutting down"})
+f = recv(1.0)
+report(f is not None and f[2] == b"CONTACTED" and body(f)["msg_id"] == mid, "ERROR 5xx: resent with the same msg_id")
+send(rid, "ERROR", {"re": mid, "code": 203, "reason": "illegal transition"})
+f = recv(1.6)
+time.sleep(0.1)
+report(f is None and ("outcome", mid, False, None, 203) in events, "ERROR 203: dropped, not resent")
+send(rid, "ERROR", {"re": "never-sent", "code": 500, "reason": "x"})
+send(rid, "ACK", {"re": mid, "case_id": 1001, "assignment_id": 42, "state": "contacted"})
+f = recv(0.5)
+report(f is None, "replies whose re is not expected are ignored")
+
+# DISCONNECT -> REGISTER again; pending outcomes resent only after its ACK
+mid = w.resolved(42, "fixed", "已处理")
+f = recv()
+send(rid, "DISCONNECT", {})
+f = recv()
+report(f is not None and f[2] == b"REGISTER", "DISCONNECT: the worker registers again")
+f2 = recv(0.5)
+report(f2 is None or f2[2] == b"REGISTER", "nothing but REGISTER is sent before the REGISTER ACK")
+send(rid, "ACK", {"re": body(f)["msg_id"], "heartbeat_ms": 400})
+f = recv()
+report(f is not None and f[2] == b"RESOLVED" and body(f)["msg_id"] == mid,
+       "after the REGISTER ACK the unanswered RESOLVED is resent with its msg_id")
+send(rid, "ACK", {"re": mid, "case_id": 1001, "assignment_id": 42, "state": "resolved"})
+
+# ERROR 200 -> REGISTER again
+mid = w.progress(42, "x")
+f = recv()
+send(rid, "ERROR", {"re": mid, "code": 200, "reason": "not registered"})
+f = recv()
+report(f is not None and f[2] == b"REGISTER", "ERROR 200: the worker registers again")
+send(rid, "ACK", {"re": body(f)["msg_id"], "heartbeat_ms": 400})
+f = recv()
+report(f is not None and f[2] == b"PROGRESS" and body(f)["msg_id"] == mid, "... and resends the request")
+send(rid, "ERROR", {"re": mid, "code": 203, "reason": "x"})
+
+# ESCALATE: ACK {re} on every copy, acted on once
+esc = {"msg_id": "b-7", "escalation_id": 9, "case_id": 1001, "level": 2, "ladder": "contact",
+       "target": "street.CG01", "department": "water", "grid_code": "CG01-XH02-G0031",
+       "community": "西湖社区", "street": "城关街道", "due_at": 1714525200000, "overdue_s": 1800}
+send(rid, "ESCALATE", esc)
+a1 = recv()
+send(rid, "ESCALATE", esc)
+a2 = recv()
+time.sleep(0.1)
+report(all(a is not None and a[2] == b"ACK" and body(a) == {"re": "b-7"} for a in (a1, a2))
+       and events.count(("escalate", 9)) == 1, "ESCALATE: ACK {re} on every copy, acted on once")
+
+# a bad DISPATCH is not acted on
+send(rid, "DISPATCH", dict(dispatch, assignment_id=43, attempt=0))
+f = recv(0.5)
+report((f is None or f[2] != b"ACCEPT") and ("dispatch", 43, True) not in events,
+       "a DISPATCH out of the spec's limits (attempt 0) is not acted on")
+
+# sender-side limits
+try:
+    w.resolved(42, "fixed", "x" * 2001)
+    report(False, "a RESOLVED summary over 2000 characters is refused before sending")
+except mq.ProtocolError as e:
+    report(e.code == 105, "a RESOLVED summary over 2000 characters is refused before sending")
+
+# the broker goes silent: after liveness x heartbeat_ms a new socket registers
+beat["rid"] = None
+f = recv(3.0)
+while f is not None and f[2] != b"REGISTER":
+    f = recv(3.0)
+report(f is not None and f[0] != rid, "a silent broker: the worker reconnects with a new socket and registers")
+stop.set()
+t.join(2)
+w.close()
+report(True, "conformance script ran to the end")
+PY
+while read -r res what; do
+  if [ "$res" = 1 ]; then ok "conformance: $what"; else not_ok "conformance: $what"; fi
+done < "$T/conformance.txt"
+grep -q "^1 conformance script ran to the end" "$T/conformance.txt" || not_ok "conformance script ran to the end"
+[ -s "$T/conformance.err" ] && sed 's/^/# /' "$T/conformance.err"
+
+# --- 2. routing.sh with Python workers, one kill -9 -----------------------
+write_config
+start_broker || exit 1
+# start_pyworker DEPT NAME CAPACITY: each step waits DELAY ms, so that the
+# kill -9 finds assignments in every state
+DELAY=${DELAY:-150}
+start_pyworker() {
+  "$PY" "$WORKER" --endpoint "ipc://$T/workers.sock" --department "$1" --name "$2" \
+    --capacity "$3" --delay "$DELAY" --log "$T/w-$2.log" -v >>"$T/pyworker-$2.out" 2>&1 &
+  PIDS="$PIDS $!"
+}
+NAMES="water-a water-b urban traffic security hrss dispatch"
+start_pyworker water water-a 8
+start_pyworker water water-b 8
+for d in urban traffic security hrss dispatch; do start_pyworker $d $d 16; done
+registered() { for n in $NAMES; do [ "$(count_in "$T/pyworker-$n.out" ' registered ')" -ge "$1" ] || return 1; done; }
+check "all 7 Python workers registered" wait_for 10 registered 1
+sleep 2
+reconnects=$(cat "$T"/pyworker-*.out | grep -c -E 'reconnecting|registering again')
+check "idle for 2 s (4 heartbeats), no worker lost its session: the broker heartbeats ($reconnects)" test "$reconnects" = 0
+
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n $N -r 100 -o "$T/acks.txt" -t 60 \
+  -c water.leak,road.pothole,noise.night,wage.arrears,water.outage,streetlight.out >"$T/loadgen.out" 2>&1 &
+LOADGEN=$!
+PIDS="$PIDS $LOADGEN"
+sleep 1.5
+before=$(sql "select count(*) from cases")
+open=$(sql "select group_concat(state || ':' || n, ' ') from (select state, count(*) n from assignments
+  where state not in ('resolved', 'returned', 'cancelled') group by state)")
+KILL_AT=$(now_ms)
+kill9 "$BROKER_PID"
+diag "kill -9 with $before cases stored; open assignments: $open"
+start_broker || exit 1
+check "every Python worker registered again after the kill -9" wait_for 15 registered 2
+wait "$LOADGEN"
+check "loadgen: all $N submissions acknowledged across the kill" test $? = 0
+diag "$(cat "$T/loadgen.out")"
+check "all $N cases resolved" wait_for 40 all_resolved $N
+
+# 1. routes
+wrong=$(sql "with expected (service_code, department) as (values ('water.leak','water'), ('water.outage','water'),
+       ('road.pothole','urban'), ('road.pothole','traffic'), ('noise.night','security'),
+       ('noise.night','urban'), ('wage.arrears','hrss'), ('streetlight.out','dispatch'))
+  select count(*) from cases c where
+  (select group_concat(department) from (select department from assignments where case_id = c.id order by department))
+  is not (select group_concat(department) from (select department from expected where service_code = c.service_code order by department))")
+check "every case reached exactly the departments its route names ($wrong wrong)" test "$wrong" = 0
+check "both water workers shared the load" sh -c "[ -s '$T/w-water-a.log' ] && [ -s '$T/w-water-b.log' ]"
+
+# 2. outcomes: what the database holds is what the workers logged
+cat "$T"/w-*.log | awk '$3 != "received" { print $1, toupper($3) }' | sort > "$T/sent.txt"
+sql "select assignment_id, kind from outcomes where scope != 'intake' and scope != 'admin'" \
+  | tr '|' ' ' | sort > "$T/stored.txt"
+check "outcomes stored = outcomes the Python workers logged ($(wc -l < "$T/sent.txt") of them)" \
+  cmp -s "$T/sent.txt" "$T/stored.txt"
+cmp -s "$T/sent.txt" "$T/stored.txt" || diff "$T/sent.txt" "$T/stored.txt" | head -10 | diag_lines
+bad=$(sql "select count(*) from outcomes where kind = 'RESOLVED' and (result != 'fixed' or summary != '已处理完毕：案件' || case_id)")
+check "every resolution carries the worker's result and summary ($bad differ)" test "$bad" = 0
+# each worker sent each step of an assignment at most once (DISPATCH is
+# idempotent by assignment_id, 5.10, however often it came)
+no_step_twice() {
+  for f in "$T"/w-*.log; do
+    [ -z "$(awk '$3 != "received" { print $1, $3 }' "$f" | sort | uniq -d)" ] || return 1
+  done
+}
+check "no worker sent a step of an assignment twice, redeliveries included" no_step_twice
+
+# 3. audit trail. Assignments and cases that lived entirely before or
+# entirely after the kill have exactly routing.sh's trail. Those in flight at
+# the kill may show what PROTOCOL.md allows a restart to do:
+# * a later delivery (5.10, 8.4): a 'dispatched' event with its state absent,
+#   and, when the other water worker gets it, an '=' ACCEPT of an accepted
+#   assignment (an 'accepted' event, state absent, 5.20);
+# * no 'dispatched' at all: the DISPATCH went out but its delivery was not yet
+#   committed (5.10), and the worker's resent ACCEPT took the assignment
+#   straight from 'received' (7.2), before the broker delivered it again.
+trails="with t as (select assignment_id a, group_concat(kind) k_all,
+    group_concat(case when kind in ('dispatched', 'accepted') and to_state is null then null else kind end) k,
+    min(at) first_at, max(at) last_at
+  from (select * from events where assignment_id is not null order by id) group by assignment_id)"
+bad=$(sql "$trails select count(*) from t where not (
+  ((last_at < $KILL_AT or first_at > $KILL_AT) and k_all = 'routed,dispatched,accepted,contacted,resolved')
+  or (first_at <= $KILL_AT and last_at >= $KILL_AT
+      and k in ('routed,dispatched,accepted,contacted,resolved', 'routed,accepted,contacted,resolved')))")
+check "each assignment's trail is routed, dispatched, accepted, contacted, resolved (what a restart allows aside: $bad differ)" test "$bad" = 0
+[ "$bad" = 0 ] || sql "$trails select a, k_all from t where not (
+  ((last_at < $KILL_AT or first_at > $KILL_AT) and k_all = 'routed,dispatched,accepted,contacted,resolved')
+  or (first_at <= $KILL_AT and last_at >= $KILL_AT
+      and k in ('routed,dispatched,accepted,contacted,resolved', 'routed,accepted,contacted,resolved'))) limit 5" | diag_lines
+redelivered=$(sql "select count(distinct assignment_id) from events where kind = 'dispatched' and to_state is null")
+undelivered=$(sql "$trails select count(*) from t where k = 'routed,accepted,contacted,resolved'")
+inflight=$(sql "$trails select count(*) from t where first_at <= $KILL_AT and last_at >= $KILL_AT")
+total=$(sql "select count(*) from assignments")
+diag "$inflight of $total assignments were in flight at the kill: $redelivered delivered again, $undelivered accepted before their delivery was recorded"
+check "the kill -9 hit assignments in flight ($redelivered delivered again)" test "$redelivered" -gt 0
+ctrails="with t as (select c.id, (select group_concat(kind) from (select kind from events
+    where case_id = c.id and assignment_id is null order by id)) k,
+    (select min(at) from events where case_id = c.id) first_at, (select max(at) from events where case_id = c.id) last_at
+  from cases c)"
+bad=$(sql "$ctrails select count(*) from t where not (k = 'received,dispatched,accepted,contacted,resolved'
+  or (first_at <= $KILL_AT and last_at >= $KILL_AT and k = 'received,accepted,contacted,resolved'))")
+check "each case's trail is received, dispatched, accepted, contacted, resolved (same exception: $bad differ)" test "$bad" = 0
+bad=$(sql "select count(*) from (select from_state, lag(to_state) over (partition by case_id order by id) prev
+  from events where assignment_id is null) where prev is not null and from_state is not prev")
+check "each case transition starts where the previous one ended ($bad breaks)" test "$bad" = 0
+
+# 4. the workers saw nothing the spec forbids, and logged no personal data
+drift=$(cat "$T"/pyworker-*.out | grep -c 'spec-drift:')
+check "no spec drift seen by the Python workers ($drift)" test "$drift" = 0
+[ "$drift" = 0 ] || cat "$T"/pyworker-*.out | grep 'spec-drift:' | sed 's/.*spec-drift: //' | sort | uniq -c | head -10 | diag_lines
+check "worker logs hold no personal data (phone numbers, descriptions)" \
+  sh -c "! cat '$T'/pyworker-*.out '$T'/w-*.log | grep -q -E '138[0-9]{8}|居民反映'"
+dropped=$(cat "$T"/pyworker-*.out | grep -c 'dropped ')
+diag "outcomes dropped on an ERROR: $dropped"
+[ "$dropped" = 0 ] || cat "$T"/pyworker-*.out | grep 'dropped ' |
+  awk '{ for (i = 5; i <= NF; i++) if ($i == "ERROR") print "ERROR", $(i+1) }' | sort | uniq -c | diag_lines
+
+# --- 3. the broker's answers to the worker, against sections 5.7-5.15, 8.1 --
+water_aid=$(sql "select assignment_id from outcomes where kind = 'ACCEPT' and state = 'accepted'
+  and assignment_id in (select id from assignments where department = 'water') limit 1")
+water_mid=$(sql "select msg_id from outcomes where kind = 'ACCEPT' and assignment_id = $water_aid")
+urban_aid=$(sql "select id from assignments where department = 'urban' limit 1")
+max_aid=$(sql "select max(id) from assignments")
+"$PY" - "$WORKER" "ipc://$T/workers.sock" "$water_aid" "$water_mid" "$urban_aid" "$max_aid" \
+  >"$T/broker-answers.txt" 2>"$T/broker-answers.err" <<'PY'
+import os, sys, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import zmq, msgpack
+import logging
+logging.basicConfig(level=getattr(logging, os.environ.get("PROBE_LOG", "ERROR")), format="probe: %(message)s")
+import minqing_worker as mq
+endpoint, water_aid, water_mid, urban_aid, max_aid = sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+
+def report(ok, what):
+    print("%d %s" % (1 if ok else 0, what), flush=True)
+
+done = {}
+w = mq.Worker(endpoint, "water", capacity=1, name="water-probe",
+              on_dispatch=lambda w, d, first: None,
+              on_outcome=lambda w, o, ok, r: done.__setitem__(o.msg_id, (ok, r)))
+
+def until(cond, timeout=5.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end and not cond():
+        w.step(0.05)
+    return cond()
+
+report(until(lambda: w.registered) and w.heartbeat_ms == 500,
+       "REGISTER ACK carries heartbeat_ms = the configured 500 ms")
+
+def outcome(expect_code, what, cmd, aid, msg_id=None, **kw):
+    done.pop(msg_id, None)
+    mid = w.send_outcome(cmd, aid, msg_id=msg_id, **kw)
+    got = until(lambda: mid in done)
+    ok, r = done.get(mid, (None, {}))
+    res = (ok is True) if expect_code is None else (ok is False and r.get("code") == expect_code)
+    report(got and res, "%s (got %s)" % (what, "ACK %s" % r.get("state") if ok else r.get("code")))
+    return r
+
+outcome(205, "ACCEPT of another department's assignment: ERROR 205", "ACCEPT", urban_aid)
+outcome(202, "ACCEPT of an unknown assignment: ERROR 202", "ACCEPT", max_aid + 1000)
+outcome(203, "CONTACTED of a resolved assignment: ERROR 203", "CONTACTED", water_aid)
+outcome(203, "PROGRESS of a resolved assignment: ERROR 203", "PROGRESS", water_aid, note="x")
+r = outcome(None, "a resent ACCEPT (same msg_id, another worker of the department) gets the first ACK", "ACCEPT",
+            water_aid, msg_id=water_mid)
+report(r.get("state") == "accepted" and r.get("assignment_id") == water_aid and "case_id" in r,
+       "... with the state as it was then (accepted) and case_id, assignment_id (8.1, 5.15)")
+outcome(107, "a msg_id used for another command: ERROR 107", "CONTACTED", water_aid, msg_id=water_mid)
+w.close()
+
+# a peer without a session (5.7), on a raw DEALER
+ctx = zmq.Context.instance()
+s = ctx.socket(zmq.DEALER)
+s.setsockopt(zmq.LINGER, 0)
+s.connect(endpoint)
+def rx(timeout=2.0):
+    if s.poll(int(timeout * 1000)):
+        f = s.recv_multipart()
+        return f[1].decode(), msgpack.unpackb(f[2], raw=False)
+    return None, None
+s.send_multipart([mq.SIGNATURE, b"ACCEPT", msgpack.packb({"msg_id": "probe-1", "assignment_id": water_aid})])
+cmd, b = rx()
+report(cmd == "ERROR" and b.get("code") == 200 and b.get("re") == "probe-1",
+       "no session: ACCEPT gets ERROR 200 with re (got %s %s)" % (cmd, b and b.get("code")))
+s.send_multipart(mq.encode("HEARTBEAT", {}))
+cmd, b = rx()
+report(cmd == "DISCONNECT", "no session: HEARTBEAT gets DISCONNECT (got %s)" % cmd)
+s.send_multipart(mq.encode("DISCONNECT", {}))
+cmd, b = rx(0.5)
+report(cmd is None, "no session: DISCONNECT is ignored (got %s)" % cmd)
+s.close()
+
+# REGISTER for a department the broker does not know
+w = mq.Worker(endpoint, "nosuch", capacity=1, name="probe")
+try:
+    until(lambda: False, 3.0)
+    report(False, "REGISTER of an unknown department: ERROR 204 (no answer)")
+except mq.WorkerError as e:
+    report(" 204 " in " %s " % e, "REGISTER of an unknown department: ERROR 204 (%s)" % str(e).split(":")[0])
+w.close()
+report(True, "broker probe ran to the end")
+PY
+while read -r res what; do
+  if [ "$res" = 1 ]; then ok "broker: $what"; else not_ok "broker: $what"; fi
+done < "$T/broker-answers.txt"
+grep -q "^1 broker probe ran to the end" "$T/broker-answers.txt" || not_ok "broker probe ran to the end"
+[ -s "$T/broker-answers.err" ] && sed 's/^/# /' "$T/broker-answers.err"
+
+stop_pid "$BROKER_PID"
+check "no sanitizer report" no_sanitizer_reports
+finish
