@@ -25,27 +25,35 @@ typedef struct {
 static const char *const default_codes = "water.leak,road.pothole,noise.night,wage.arrears,"
                                          "water.outage,streetlight.out";
 
-static int64_t now_us(void)
+static int64_t now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t now_us(void)
+{
+    return now_ns() / 1000;
 }
 
 static void usage(void)
 {
     fprintf(stderr,
         "usage: loadgen -e ENDPOINT -n N [-w WINDOW] [-p PREFIX] [-c CODES] [-o ACKFILE]\n"
-        "               [-t TIMEOUT_S] [-r RATE]\n"
+        "               [-t TIMEOUT_S] [-r RATE] [-M]\n"
         "  submits N cases (external ids PREFIX-0..N-1, service codes cycling through\n"
         "  the comma-separated CODES), WINDOW in flight (default 64), at most RATE/s\n"
-        "  (default unpaced); writes 'external_id case_id latency_us' per ack to ACKFILE.\n");
+        "  (default unpaced); writes 'external_id case_id latency_us' per ack to ACKFILE.\n"
+        "  -M stamps each sent case with ' mono_ns=NS' (CLOCK_MONOTONIC at send) at the\n"
+        "  end of its description, for `simworker -L`, and prints one more line:\n"
+        "  'loadgen: start_mono_ns=NS end_mono_ns=NS'.\n");
     exit(2);
 }
 
 /* ~600 bytes of realistic UTF-8: a resident's report in Chinese. */
 static void fill_case(msg_case_t *c, long i, const char *prefix, char **codes, int ncodes,
-                      char *ext, char *grid, char *desc, char *phone)
+                      char *ext, char *grid, char *desc, char *phone, bool stamp)
 {
     static const char *const streets[] = {"CG01", "XG02"};
     static const char *const comms[] = {"XH01", "DJ02", "BT03"};
@@ -56,6 +64,8 @@ static void fill_case(msg_case_t *c, long i, const char *prefix, char **codes, i
             "楼下积水严重，老人和孩子出行不便，夜间照明不足，存在安全隐患。希望相关部门"
             "尽快派人到现场查看处理，并及时反馈处理结果。联系时请先打电话，白天在家。"
             "（编号%ld，测试数据）", i % 120 + 1, i);
+    if (stamp)      /* the send time, for the submit-to-dispatch latency */
+        sprintf(desc + strlen(desc), " mono_ns=%" PRId64, now_ns());
     sprintf(phone, "138%08ld", i % 100000000);
     c->service_code = codes[i % ncodes];
     c->description = desc;
@@ -75,8 +85,9 @@ int main(int argc, char **argv)
     const char *endpoint = NULL, *prefix = "lg", *ackpath = NULL;
     char *codes_arg = strdup(default_codes);
     long n = 0, window = 64, timeout_s = 600, rate = 0;
+    bool stamp = false;
     int opt;
-    while ((opt = getopt(argc, argv, "e:n:w:p:c:o:t:r:h")) != -1) {
+    while ((opt = getopt(argc, argv, "e:n:w:p:c:o:t:r:Mh")) != -1) {
         switch (opt) {
         case 'e': endpoint = optarg; break;
         case 'n': n = atol(optarg); break;
@@ -86,6 +97,7 @@ int main(int argc, char **argv)
         case 'o': ackpath = optarg; break;
         case 't': timeout_s = atol(optarg); break;
         case 'r': rate = atol(optarg); break;
+        case 'M': stamp = true; break;
         default: usage();
         }
     }
@@ -112,7 +124,7 @@ int main(int argc, char **argv)
         slots[s].idx = -1;
 
     long next = 0, acked = 0, dups = 0, errors = 0, resent = 0;
-    int64_t start = now_us(), deadline = start + timeout_s * 1000000;
+    int64_t start_ns = now_ns(), start = start_ns / 1000, deadline = start + timeout_s * 1000000;
     char ext[64], grid[80], desc[1024], phone[32];
     msg_case_t c;
     msg_t reply;
@@ -130,14 +142,24 @@ int main(int argc, char **argv)
                 sl->idx = next++;
             else
                 resent++;
-            fill_case(&c, sl->idx, prefix, codes, ncodes, ext, grid, desc, phone);
+            fill_case(&c, sl->idx, prefix, codes, ncodes, ext, grid, desc, phone, stamp);
             if (mq_client_send_submit(client, &c, sl->msg_id) != 0) {
                 fprintf(stderr, "loadgen: %s\n", mq_strerror());
                 return 1;
             }
             sl->sent_us = t;
         }
-        int got = mq_client_recv(client, &reply, 100);
+        /* paced: wake for the next send slot rather than a whole 100 ms later,
+         * which would turn the pace into bursts of a window each */
+        int wait_ms = 100;
+        bool slot_free = false;
+        for (long s = 0; s < window && !slot_free; s++)
+            slot_free = slots[s].idx < 0;
+        if (rate > 0 && next < n && slot_free) {
+            int64_t due = next * 1000000 / rate - (now_us() - start);
+            wait_ms = due <= 0 ? 0 : due >= 100000 ? 100 : (int)((due + 999) / 1000);
+        }
+        int got = mq_client_recv(client, &reply, wait_ms);
         for (; got == 1; got = mq_client_recv(client, &reply, 0)) {
             if (!MSG_HAS(&reply, MF_RE))
                 continue;
@@ -175,9 +197,12 @@ int main(int argc, char **argv)
         if (ack)
             fflush(ack);
     }
-    double secs = (double)(now_us() - start) / 1e6;
+    int64_t end_ns = now_ns();
+    double secs = (double)(end_ns / 1000 - start) / 1e6;
     printf("loadgen: %ld of %ld acked in %.2f s = %.0f cases/s; duplicates %ld, resent %ld, "
            "refused %ld\n", acked, n, secs, acked / secs, dups, resent, errors);
+    if (stamp)
+        printf("loadgen: start_mono_ns=%" PRId64 " end_mono_ns=%" PRId64 "\n", start_ns, end_ns);
     if (ack)
         fclose(ack);
     mq_client_destroy(&client);

@@ -26,12 +26,34 @@ static void usage(void)
 {
     fprintf(stderr,
         "usage: simworker -e ENDPOINT -d DEPT [-c CAPACITY] [-s STEPS] [-o LOGFILE]\n"
-        "                 [-n NAME] [-D DELAY_MS] [-x EXIT_AFTER]\n"
+        "                 [-n NAME] [-D DELAY_MS] [-x EXIT_AFTER] [-L LATFILE]\n"
         "  STEPS: comma-separated of accept, contacted, progress, resolved, returned\n"
         "  (default accept,contacted,resolved; '-' holds assignments without a word).\n"
         "  Logs 'assignment_id case_id step attempt' per assignment received and outcome sent. -x exits after that many\n"
-        "  assignments. SIGTERM/SIGINT: flush outcomes and leave.\n");
+        "  assignments. SIGTERM/SIGINT: flush outcomes and leave.\n"
+        "  -L (benchmarks, with `loadgen -M`): writes one line per first delivery, the\n"
+        "  CLOCK_MONOTONIC ns from the case's ' mono_ns=NS' stamp to its receipt here;\n"
+        "  waits up to 60 s for the last acks and prints 'simworker: NAME taken=N\n"
+        "  unacked=N refused=N done_mono_ns=NS' (when the last outcome was acknowledged).\n");
     exit(2);
+}
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The send time loadgen -M put at the end of the description, or -1. */
+static int64_t stamp_of(const char *desc)
+{
+    const char *p = desc ? strstr(desc, " mono_ns=") : NULL;
+    if (!p)
+        return -1;
+    char *end;
+    long long v = strtoll(p + 9, &end, 10);
+    return end == p + 9 ? -1 : (int64_t)v;
 }
 
 static void sleep_ms(long ms)
@@ -56,11 +78,11 @@ static int step(mq_worker_t *w, const char *s, const mq_assignment_t *a, char *s
 
 int main(int argc, char **argv)
 {
-    const char *endpoint = NULL, *dept = NULL, *logpath = NULL, *name = "sim";
+    const char *endpoint = NULL, *dept = NULL, *logpath = NULL, *name = "sim", *latpath = NULL;
     char steps[256] = "accept,contacted,resolved";
     long capacity = 8, delay = 0, exit_after = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "e:d:c:s:o:n:D:x:h")) != -1) {
+    while ((opt = getopt(argc, argv, "e:d:c:s:o:n:D:x:L:h")) != -1) {
         switch (opt) {
         case 'e': endpoint = optarg; break;
         case 'd': dept = optarg; break;
@@ -70,6 +92,7 @@ int main(int argc, char **argv)
         case 'n': name = optarg; break;
         case 'D': delay = atol(optarg); break;
         case 'x': exit_after = atol(optarg); break;
+        case 'L': latpath = optarg; break;
         default: usage();
         }
     }
@@ -78,6 +101,11 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     signal(SIGINT, on_signal);
     FILE *log = logpath ? fopen(logpath, "a") : NULL;
+    FILE *lat = latpath ? fopen(latpath, "w") : NULL;
+    if (latpath && !lat) {
+        perror(latpath);
+        return 1;
+    }
     mq_worker_t *w = mq_worker_new(endpoint, dept, (unsigned)capacity, name);
     if (!w) {
         fprintf(stderr, "simworker: %s\n", mq_strerror());
@@ -100,6 +128,11 @@ int main(int argc, char **argv)
         }
         if (got != MQ_ASSIGNMENT)
             continue;
+        if (lat && a.attempt == 1) {
+            int64_t sent = stamp_of(a.kase.description);
+            if (sent >= 0)
+                fprintf(lat, "%" PRId64 "\n", now_ns() - sent);
+        }
         taken++;
         if (log)
             fprintf(log, "%" PRIu64 " %" PRIu64 " received %u\n", a.assignment_id, a.case_id, a.attempt);
@@ -119,7 +152,12 @@ int main(int argc, char **argv)
         if (exit_after && taken >= exit_after)
             break;
     }
-    mq_worker_flush(w, 3000);
+    int flushed = mq_worker_flush(w, lat ? 60000 : 3000);
+    if (lat) {
+        printf("simworker: %s taken=%ld unacked=%u refused=%u done_mono_ns=%" PRId64 "\n", name,
+               taken, flushed == 0 ? 0 : mq_worker_unacked(w), mq_worker_refused(w), now_ns());
+        fclose(lat);
+    }
     mq_worker_destroy(&w);
     if (log)
         fclose(log);
