@@ -89,6 +89,10 @@ int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
                      uint64_t *case_id, bool *duplicate);
 /* Send a SUBMIT without waiting; its msg_id is written to msg_id (>= 32 bytes). */
 int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_id);
+/* Send any intake request (IMPORT, FEEDBACK, ...) without waiting: its fields
+ * and their `present` bits are the caller's; msg_id (>= 32 bytes) gets the id
+ * given to it (replies carry it in `re`). */
+int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id);
 /* Receive one reply (SUBMIT_OK, ACK or ERROR) within timeout_ms into *reply;
  * 1 when one came, 0 on timeout, -1 on error. Strings in *reply stay valid
  * until the next receive on this client. */

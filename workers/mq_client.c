@@ -274,6 +274,22 @@ int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_i
     return 0;
 }
 
+int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id)
+{
+    if (!self || !request || !msg_id)
+        return mq_fail("mq_client_send: client, request and msg_id buffer are required");
+    self->error = MSG_OK;
+    mq_ids_next(&self->ids, self->id, sizeof self->id);
+    request->msg_id = self->id;
+    MSG_SET(request, MF_MSG_ID);
+    if (MSG_HAS(request, MF_CASE))
+        mark_case_strings(&request->kase);
+    if (encode(self, request) || send_out(self))
+        return -1;
+    memcpy(msg_id, self->id, sizeof self->id);
+    return 0;
+}
+
 int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms)
 {
     if (!self || !reply)

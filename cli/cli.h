@@ -1,0 +1,144 @@
+/*
+ * cli.h - what the modules of the `minqing` command-line tool share.
+ *
+ * One module per command (submit.c, show.c, list.c, stats.c, tail.c), each
+ * with its own options, help text and SQL, and a few shared helpers:
+ *   db.c     the config, the database opened read-only, times in and out,
+ *            option-parsing glue and error messages that say what to do;
+ *   table.c  aligned text tables that count a Chinese character as two
+ *            columns, and terminal-safe text;
+ *   mask.c   masking of residents' personal data (phone 138****5678, name 张*).
+ * The CLI never writes the database: it changes state only through the
+ * broker (submit), like any other intake client.
+ */
+#ifndef MQ_CLI_H
+#define MQ_CLI_H
+
+#include "config.h"
+#include "msg.h"
+
+#include <getopt.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+/* Exit codes, documented in `minqing --help`. */
+enum {
+    CLI_OK = 0,
+    CLI_RUNTIME = 1,            /* broker unreachable, database missing, I/O */
+    CLI_USAGE = 2,              /* bad option or argument, invalid case */
+    CLI_NOT_FOUND = 3,          /* no such case */
+};
+
+/* The state every command starts from: the config path (-c, before or after
+ * the command name) and, once loaded, the config. */
+typedef struct {
+    const char *config_path;
+    config_t *cfg;
+} cli_t;
+
+/* ---- commands (each in its own module) -------------------------------- */
+
+int cmd_submit(cli_t *cli, int argc, char **argv);
+int cmd_show(cli_t *cli, int argc, char **argv);
+int cmd_list(cli_t *cli, int argc, char **argv);
+int cmd_stats(cli_t *cli, int argc, char **argv);
+int cmd_tail(cli_t *cli, int argc, char **argv);
+int cmd_import(cli_t *cli, int argc, char **argv);
+int cmd_backup(cli_t *cli, int argc, char **argv);
+
+/* ---- submit.c: the case record from JSON ------------------------------- */
+
+struct json_t;
+/* Fill *kase from a JSON object with the Open311 field names (its strings stay
+ * owned by `obj`); `src` names the input in messages. Every problem is
+ * printed; CLI_OK or CLI_USAGE. */
+int cli_case_from_json(struct json_t *obj, const char *src, msg_case_t *kase);
+
+/* ---- db.c: config, database, time, errors ----------------------------- */
+
+/* Print "minqing CMD: <message>" on stderr; returns `code`. */
+int cli_fail(int code, const char *cmd, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* A usage error: the message and "try 'minqing CMD --help'"; returns CLI_USAGE. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* getopt_long with our own messages: returns the option, -1 at the end, or
+ * '?' after printing a usage error for a bad option or missing argument.
+ * `shortopts` must start with ':'. -c FILE is handled here for every
+ * command (it sets cli->config_path) and never returned. */
+int cli_getopt(cli_t *cli, const char *cmd, int argc, char **argv, const char *shortopts,
+               const struct option *longopts);
+/* Load cli->config_path into cli->cfg; CLI_OK, or CLI_RUNTIME after saying why. */
+int cli_load_config(cli_t *cli, const char *cmd);
+/* Open the broker's database read-only (a WAL reader that never writes).
+ * NULL after printing what is wrong and what to do (exit CLI_RUNTIME). */
+sqlite3 *cli_db_open(const cli_t *cli, const char *cmd);
+/* Print a failed statement's error; returns CLI_RUNTIME. */
+int cli_db_fail(sqlite3 *db, const char *cmd, const char *what);
+/* Check that an ipc:// endpoint's socket file exists (other transports pass);
+ * CLI_OK, or CLI_RUNTIME after saying the broker seems down. */
+int cli_endpoint_check(const cli_t *cli, const char *cmd, const char *endpoint, const char *key);
+
+/* Unix time in ms now. */
+int64_t cli_now_ms(void);
+/* "2026-11-01 08:00:05" in local time, or "-" for 0. buf >= 32 bytes. */
+const char *cli_time(int64_t ms, char *buf, size_t size);
+/* The same with milliseconds: "2026-11-01 08:00:05.123". */
+const char *cli_time_ms(int64_t ms, char *buf, size_t size);
+/* Parse "2026-11-01", "2026-11-01T08:00[:SS]" (or a space for T; local
+ * time) or unix ms (digits only) into unix ms; 0 on success, -1 if bad. */
+int cli_parse_time(const char *s, int64_t *ms);
+/* Parse a decimal count in [min, max]; 0 on success, -1 if bad. */
+int cli_parse_long(const char *s, long min, long max, long *out);
+
+/* Display name of a department id ("水务局"), or the id when unknown. */
+const char *cli_dept_name(const config_t *cfg, const char *id);
+/* A department given by id or display name: its id, or NULL when unknown. */
+const char *cli_dept_lookup(const config_t *cfg, const char *what);
+
+/* ---- table.c: aligned tables, safe text ------------------------------- */
+
+typedef struct table_t table_t;
+
+typedef enum { ALIGN_LEFT, ALIGN_RIGHT } table_align_t;
+
+/* A table of `ncols` columns; NULL when out of memory. */
+table_t *table_new(size_t ncols);
+void table_free(table_t **self_p);
+/* Set a column's alignment (default left). */
+void table_align(table_t *self, size_t col, table_align_t align);
+/* Append one cell (copied, made terminal-safe); rows fill left to right.
+ * NULL is shown as "-". -1 when out of memory. */
+int table_add(table_t *self, const char *cell);
+int table_addf(table_t *self, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Rows added so far (the first row is usually the header). */
+size_t table_rows(const table_t *self);
+/* Print with columns padded to their widest cell, `indent` spaces first. */
+void table_print(const table_t *self, FILE *out, int indent);
+
+/* Columns a UTF-8 string takes on a terminal (CJK and fullwidth count 2). */
+size_t cli_width(const char *s);
+/* A copy of s with control characters (C0, DEL, C1) replaced by '?' and
+ * invalid UTF-8 bytes by '?', so that text from residents or workers cannot
+ * drive the terminal; newlines kept when keep_newlines. Caller frees; NULL
+ * when out of memory. */
+char *cli_clean(const char *s, bool keep_newlines);
+
+/* ---- mask.c: personal data -------------------------------------------- */
+
+/* Masks write into out (size bytes, cut at a character boundary). */
+/* 13812345678 -> 138****5678: the first 3 and last 4 digits stay when there
+ * are at least 8; else only the last 2. Other characters stay. */
+void mask_phone(const char *phone, char *out, size_t size);
+/* 张三 -> 张*: the first character stays, every other one but spaces is '*'. */
+void mask_name(const char *name, char *out, size_t size);
+/* zhang@example.com -> z***@example.com */
+void mask_email(const char *email, char *out, size_t size);
+/* The first third of the characters (at most 8) and "***". */
+void mask_address(const char *address, char *out, size_t size);
+/* Free text: every run of 7 or more digits (a phone or ID number inside a
+ * description or a note) masked as mask_phone does; the rest unchanged. */
+void mask_text(const char *text, char *out, size_t size);
+
+#endif

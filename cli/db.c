@@ -1,0 +1,318 @@
+/*
+ * db.c - what every command of the CLI needs: the config, the broker's
+ * database opened read-only, times in and out, option parsing and error
+ * messages that say what to do.
+ *
+ * The database is opened with SQLITE_OPEN_READONLY and `PRAGMA query_only`:
+ * the CLI is a WAL reader next to the running broker. It sees the last
+ * committed state, never blocks the broker's writes, and never writes
+ * itself; state changes go through the broker (`minqing submit`).
+ */
+#include "cli.h"
+#include "store.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- errors ---------------------------------------------------------- */
+
+static void vsay(const char *cmd, const char *fmt, va_list ap)
+{
+    fprintf(stderr, cmd ? "minqing %s: " : "minqing: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+}
+
+int cli_fail(int code, const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(cmd, fmt, ap);
+    va_end(ap);
+    return code;
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsay(cmd, fmt, ap);
+    va_end(ap);
+    if (cmd)
+        fprintf(stderr, "Try 'minqing %s --help'.\n", cmd);
+    else
+        fprintf(stderr, "Try 'minqing --help'.\n");
+    return CLI_USAGE;
+}
+
+int cli_getopt(cli_t *cli, const char *cmd, int argc, char **argv, const char *shortopts,
+               const struct option *longopts)
+{
+    for (;;) {
+        opterr = 0;
+        int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+        if (c == 'c') {
+            cli->config_path = optarg;
+            continue;
+        }
+        if (c == '?' || c == ':') {
+            const char *arg = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+            char name[64];
+            if (optopt && (optopt < 256 && isprint(optopt)) && strncmp(arg, "--", 2) != 0)
+                snprintf(name, sizeof name, "-%c", optopt);
+            else
+                snprintf(name, sizeof name, "%.*s", (int)strcspn(arg, "="), arg);
+            if (c == ':')
+                cli_usage(cmd, "option '%s' needs a value", name);
+            else
+                cli_usage(cmd, "unknown option '%s'", name);
+            return '?';
+        }
+        return c;
+    }
+}
+
+/* ---- config ---------------------------------------------------------- */
+
+int cli_load_config(cli_t *cli, const char *cmd)
+{
+    char err[4096];
+    cli->cfg = config_load(cli->config_path, err, sizeof err);
+    if (cli->cfg)
+        return CLI_OK;
+    size_t n = strlen(err);
+    while (n && err[n - 1] == '\n')
+        err[--n] = '\0';
+    if (access(cli->config_path, F_OK) != 0)
+        return cli_fail(CLI_RUNTIME, cmd, "%s\nGive the broker's config with -c FILE (default %s).",
+                        err, CONFIG_DEFAULT_PATH);
+    return cli_fail(CLI_RUNTIME, cmd, "the config does not load:\n%s\n"
+                    "Fix it (minqingd --check-config -c %s lists every problem), or give "
+                    "another one with -c FILE.", err, cli->config_path);
+}
+
+const char *cli_dept_name(const config_t *cfg, const char *id)
+{
+    int i = id ? config_dept_find(cfg, id) : -1;
+    return i >= 0 ? cfg->depts[i].name : id;
+}
+
+const char *cli_dept_lookup(const config_t *cfg, const char *what)
+{
+    for (size_t i = 0; i < cfg->ndepts; i++)
+        if (strcmp(cfg->depts[i].id, what) == 0 || strcmp(cfg->depts[i].name, what) == 0)
+            return cfg->depts[i].id;
+    return NULL;
+}
+
+/* ---- endpoints ------------------------------------------------------- */
+
+int cli_endpoint_check(const cli_t *cli, const char *cmd, const char *endpoint, const char *key)
+{
+    if (strncmp(endpoint, "ipc://", 6) != 0)
+        return CLI_OK;
+    const char *path = endpoint + 6;
+    if (access(path, F_OK) == 0)
+        return CLI_OK;
+    if (errno == EACCES)
+        return cli_fail(CLI_RUNTIME, cmd, "cannot reach %s: %s. Run minqing as the minqing "
+                        "user or root (sudo -u minqing minqing ...).", path, strerror(errno));
+    return cli_fail(CLI_RUNTIME, cmd, "the broker is not running: no socket at %s (the "
+                    "[broker] %s endpoint of %s). Start it (systemctl start minqingd) or "
+                    "give its config with -c FILE.%s", path, key, cli->config_path,
+                    path[0] != '/' ? " (The path is relative to the current directory.)" : "");
+}
+
+/* ---- the database ---------------------------------------------------- */
+
+int cli_db_fail(sqlite3 *db, const char *cmd, const char *what)
+{
+    return cli_fail(CLI_RUNTIME, cmd, "reading the database (%s): %s. If the broker is "
+                    "writing heavily, try again.", what, sqlite3_errmsg(db));
+}
+
+static int scalar(sqlite3 *db, const char *sql, long *out)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *out = (long)sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+sqlite3 *cli_db_open(const cli_t *cli, const char *cmd)
+{
+    const char *path = cli->cfg->database;
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        int e = errno;
+        if (e == ENOENT)
+            cli_fail(CLI_RUNTIME, cmd, "database %s not found (the [broker] database of %s). "
+                     "minqingd creates it when it first starts: is that the config it runs "
+                     "with (else give it with -c FILE), and has it started (systemctl status "
+                     "minqingd)?%s", path, cli->config_path,
+                     path[0] != '/' ? " The path is relative: minqing reads it from the "
+                     "current directory, minqingd from its own (under systemd "
+                     "/var/lib/minqing); an absolute path in the config avoids the doubt." : "");
+        else
+            cli_fail(CLI_RUNTIME, cmd, "cannot reach database %s: %s. Run minqing as the "
+                     "minqing user or root (sudo -u minqing minqing ...).", path, strerror(e));
+        return NULL;
+    }
+    if (access(path, R_OK) != 0) {
+        cli_fail(CLI_RUNTIME, cmd, "cannot read database %s: %s. It holds residents' data and "
+                 "is readable by its owner only: run minqing as the minqing user or root "
+                 "(sudo -u minqing minqing ...).", path, strerror(errno));
+        return NULL;
+    }
+    sqlite3 *db = NULL;
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+        cli_fail(CLI_RUNTIME, cmd, "cannot open database %s: %s.", path,
+                 db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return NULL;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    sqlite3_exec(db, "PRAGMA query_only = 1", NULL, NULL, NULL);
+    static const char *const tables[] = {"cases", "assignments", "events", "escalations",
+                                         "outcomes"};
+    char missing[128] = "";
+    long version = 0;
+    for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
+        char q[160];
+        long n = 0;
+        snprintf(q, sizeof q, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                 "name = '%s'", tables[i]);
+        if (scalar(db, q, &n)) {
+            cli_fail(CLI_RUNTIME, cmd, "cannot read database %s: %s. Is it the broker's "
+                     "database ([broker] database in %s)?", path, sqlite3_errmsg(db),
+                     cli->config_path);
+            sqlite3_close(db);
+            return NULL;
+        }
+        if (!n)
+            snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s",
+                     missing[0] ? ", " : "", tables[i]);
+    }
+    if (missing[0] || scalar(db, "PRAGMA user_version", &version) || version < 1) {
+        cli_fail(CLI_RUNTIME, cmd, "%s is not a minqing database, or one from an older "
+                 "development build (missing: %s): check [broker] database in %s.", path,
+                 missing[0] ? missing : "schema version", cli->config_path);
+        sqlite3_close(db);
+        return NULL;
+    }
+    if (version > STORE_SCHEMA_VERSION) {
+        cli_fail(CLI_RUNTIME, cmd, "database %s has schema %ld, newer than this minqing "
+                 "knows (%d): install the minqing that came with the running minqingd.",
+                 path, version, STORE_SCHEMA_VERSION);
+        sqlite3_close(db);
+        return NULL;
+    }
+    return db;
+}
+
+/* ---- time ------------------------------------------------------------ */
+
+int64_t cli_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const char *fmt_time(int64_t ms, char *buf, size_t size, bool with_ms)
+{
+    if (ms <= 0) {
+        snprintf(buf, size, "-");
+        return buf;
+    }
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!localtime_r(&t, &tm)) {
+        snprintf(buf, size, "%lld", (long long)ms);
+        return buf;
+    }
+    char s[32];
+    strftime(s, sizeof s, "%Y-%m-%d %H:%M:%S", &tm);
+    if (with_ms)
+        snprintf(buf, size, "%s.%03d", s, (int)(ms % 1000));
+    else
+        snprintf(buf, size, "%s", s);
+    return buf;
+}
+
+const char *cli_time(int64_t ms, char *buf, size_t size)
+{
+    return fmt_time(ms, buf, size, false);
+}
+
+const char *cli_time_ms(int64_t ms, char *buf, size_t size)
+{
+    return fmt_time(ms, buf, size, true);
+}
+
+/* Read exactly `n` digits at *p into *v. */
+static int digits(const char **p, int n, int *v)
+{
+    *v = 0;
+    for (int i = 0; i < n; i++, (*p)++) {
+        if (!isdigit((unsigned char)**p))
+            return -1;
+        *v = *v * 10 + (**p - '0');
+    }
+    return 0;
+}
+
+int cli_parse_time(const char *s, int64_t *ms)
+{
+    if (!s || !*s)
+        return -1;
+    size_t n = strlen(s);
+    if (strspn(s, "0123456789") == n) {
+        if (n > 15)                     /* beyond year 30000: surely a mistake */
+            return -1;
+        *ms = strtoll(s, NULL, 10);
+        return 0;
+    }
+    const char *p = s;
+    int y, mo, d, h = 0, mi = 0, sec = 0;
+    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
+        digits(&p, 2, &d))
+        return -1;
+    if (*p == 'T' || *p == ' ') {
+        p++;
+        if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
+            return -1;
+        if (*p == ':' && (p++, digits(&p, 2, &sec)))
+            return -1;
+    }
+    if (*p || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
+        return -1;
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
+                    .tm_min = mi, .tm_sec = sec, .tm_isdst = -1};
+    time_t t = mktime(&tm);
+    if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)   /* 2026-02-30 */
+        return -1;
+    *ms = (int64_t)t * 1000;
+    return 0;
+}
+
+int cli_parse_long(const char *s, long min, long max, long *out)
+{
+    if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 18)
+        return -1;
+    long long v = strtoll(s, NULL, 10);
+    if (v < min || v > max)
+        return -1;
+    *out = (long)v;
+    return 0;
+}

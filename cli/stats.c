@@ -1,0 +1,800 @@
+/*
+ * stats.c - `minqing stats`: the figures a 12345 / grid platform is judged
+ * by (接诉即办: response, resolution, satisfaction), per department and per
+ * community, and the red and black lists (红黑榜) of departments.
+ *
+ * docs/stats.md is the normative definition of every figure; in short:
+ *   - the cohort is the cases received in [--since, --until); every figure
+ *     is about those cases and their assignments, as of now;
+ *   - assignment figures (response, resolution, on-time resolution, return)
+ *     count each department's shares (派单), all rounds, all roles;
+ *   - case figures (satisfaction, redo, escalations) count cases, for the
+ *     case's lead department (主办) and its community;
+ *   - a deadline figure counts an assignment once it is decided: done (on
+ *     time or late), or its deadline passed while the department still held
+ *     it; one still within its deadline, or handed back (returned, withdrawn)
+ *     before it, is not counted either way.
+ * The deadline of an assignment is its round's: the case's stored
+ * contact_due / resolve_due for the current round; earlier rounds' are not
+ * kept in the database (a redo overwrites them), so they are computed again
+ * from the config's [deadlines] and the round's start (receipt, or the redo:
+ * when the round's first assignment was made, in the same transaction as the
+ * `reopened` event), which is exact unless the rules changed since.
+ *
+ * The database is read in one read transaction, so the three queries see
+ * one snapshot; nothing is written.
+ */
+#include "cli.h"
+#include "deadline.h"
+#include "msg.h"
+
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CMD "stats"
+#define MAX_LEVEL 16                /* rungs of a ladder, as on the wire */
+#define LIST_SIZE 5                 /* red and black lists: best and worst five */
+#define DEFAULT_MIN_ASSIGNMENTS 5
+
+static void help(void)
+{
+    printf(
+        "usage: minqing stats [-c FILE] [--since T] [--until T] [--min-assignments N]\n"
+        "                     [--json | --csv]\n"
+        "\n"
+        "Per department and per community, for the cases received in the period:\n"
+        "  received       cases (a department: cases in which it had a share)\n"
+        "  response       assignments contacted by the contact deadline / assignments\n"
+        "                 whose response is decided (响应率)\n"
+        "  resolution     assignments resolved / assignments not returned or withdrawn\n"
+        "                 (办结率)\n"
+        "  on-time        assignments resolved by the resolution deadline / those whose\n"
+        "                 resolution is decided (按时办结率)\n"
+        "  satisfaction   (satisfied + basically satisfied) / rated cases (满意率), for\n"
+        "                 the lead department\n"
+        "  returns        assignments returned / assignments (退单率)\n"
+        "  redo           cases redone / cases resolved at least once (重办率), for the\n"
+        "                 lead department\n"
+        "  escalations    rungs fired at or after a deadline, by level (督办); reminders\n"
+        "                 before a deadline (催办) are counted apart\n"
+        "Then the red list and the black list (红黑榜): the best and the worst five\n"
+        "departments by score = 100 x the mean of response, on-time and satisfaction\n"
+        "(those with a base), among departments with at least N assignments; with\n"
+        "fewer than ten ranked, each list takes half of them, so none is on both.\n"
+        "Rates show as percent with their counts (66.7%% 2/3); '-' when nothing counts.\n"
+        "docs/stats.md defines every figure exactly.\n"
+        "\n"
+        "Options:\n"
+        "      --since T              cases received at or after T\n"
+        "      --until T              cases received before T\n"
+        "  -m, --min-assignments N    rank only departments with N or more assignments\n"
+        "                             in the period (default %d)\n"
+        "  -j, --json                 JSON (every count, rate and the lists)\n"
+        "      --csv                  CSV, one row per department and community\n"
+        "  -c, --config FILE          the broker's config, for the database and the\n"
+        "                             display names (default %s)\n"
+        "  -h, --help                 this help\n"
+        "\n"
+        "Times T: 2026-11-01 (local midnight), 2026-11-01T08:00[:SS] (local time), or\n"
+        "unix ms. --since 2026-11-01 --until 2026-12-01 is November. Figures that\n"
+        "depend on deadlines are as of the moment the command runs.\n"
+        "\n"
+        "Read-only: the database is opened read-only and never written.\n"
+        "Exit status: 0 done; 1 database missing or unreadable; 2 bad option.\n",
+        DEFAULT_MIN_ASSIGNMENTS, CONFIG_DEFAULT_PATH);
+}
+
+/* ---- the queries (cohort: ?1 <= received_at < ?2) --------------------- */
+
+/* Every assignment of the cohort, with the times the trail gives it. */
+static const char *const assignments_sql =
+    "SELECT a.department, c.community, a.state, a.round, c.redo_count, c.service_code,"
+    "  c.priority, c.received_at, c.contact_due, c.resolve_due, c.contacted_at, c.resolved_at,"
+    "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id"
+    "     AND e.kind IN ('contacted', 'resolved')),"
+    "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id"
+    "     AND e.kind = 'resolved'),"
+    "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id"
+    "     AND e.to_state IN ('returned', 'cancelled')),"
+    "  (SELECT min(r.created_at) FROM assignments r WHERE r.case_id = a.case_id"
+    "     AND r.round = a.round),"
+    "  EXISTS (SELECT 1 FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id"
+    "     AND e.kind = 'imported'),"
+    "  a.case_id"
+    " FROM assignments a JOIN cases c ON c.id = a.case_id"
+    " WHERE c.received_at >= ?1 AND c.received_at < ?2"
+    " ORDER BY a.case_id, a.id";
+
+enum {
+    A_DEPT, A_COMMUNITY, A_STATE, A_ROUND, A_REDO, A_SERVICE, A_PRIORITY, A_RECEIVED,
+    A_CONTACT_DUE, A_RESOLVE_DUE, A_CASE_CONTACTED, A_CASE_RESOLVED, A_CONTACT_AT,
+    A_RESOLVE_AT, A_ENDED_AT, A_ROUND_START, A_IMPORTED, A_CASE_ID,
+};
+
+/* Every case of the cohort, for the case figures. */
+static const char *const cases_sql =
+    "SELECT c.lead_department, c.community, c.rating, c.redo_count, c.resolved_at"
+    " FROM cases c WHERE c.received_at >= ?1 AND c.received_at < ?2";
+
+/* Every escalation of the cohort's cases. */
+static const char *const escalations_sql =
+    "SELECT coalesce(e.department, c.lead_department), c.community, e.level, e.overdue_s"
+    " FROM escalations e JOIN cases c ON c.id = e.case_id"
+    " WHERE c.received_at >= ?1 AND c.received_at < ?2";
+
+/* ---- figures ---------------------------------------------------------- */
+
+typedef struct {
+    long num, den;
+} ratio_t;
+
+typedef struct {
+    char *key;                      /* department id or community code */
+    long received, lead_cases, assignments;
+    ratio_t response, resolution, on_time, satisfaction, returns, redo;
+    long esc[MAX_LEVEL], esc_total, reminders;
+    int64_t last_case;              /* counting distinct cases per department */
+    double score;
+    bool scored, ranked;
+} agg_t;
+
+typedef struct {
+    agg_t *v;
+    size_t n, cap;
+} group_t;
+
+typedef struct {
+    const config_t *cfg;
+    int64_t now, since, until;
+    long min_assignments;
+    int levels;                     /* escalation levels to show: config's, or more if seen */
+    group_t depts, communities;
+    agg_t **red, **black;
+    size_t nlist;
+} stats_t;
+
+static agg_t *find(group_t *g, const char *key)
+{
+    for (size_t i = 0; i < g->n; i++)
+        if (strcmp(g->v[i].key, key) == 0)
+            return &g->v[i];
+    if (g->n == g->cap) {
+        size_t cap = g->cap ? g->cap * 2 : 32;
+        agg_t *v = realloc(g->v, cap * sizeof *v);
+        if (!v)
+            return NULL;
+        g->v = v, g->cap = cap;
+    }
+    agg_t *a = &g->v[g->n];
+    memset(a, 0, sizeof *a);
+    if (!(a->key = strdup(key)))
+        return NULL;
+    g->n++;
+    return a;
+}
+
+static void group_free(group_t *g)
+{
+    for (size_t i = 0; i < g->n; i++)
+        free(g->v[i].key);
+    free(g->v);
+    memset(g, 0, sizeof *g);
+}
+
+static bool has(const ratio_t *r)
+{
+    return r->den > 0;
+}
+
+static double rate(const ratio_t *r)
+{
+    return r->den ? (double)r->num / (double)r->den : 0;
+}
+
+/* One deadline figure for one assignment: counted once decided (docs/stats.md). */
+static void deadline_figure(ratio_t *r, int64_t due, int64_t done, int64_t ended, int64_t now)
+{
+    if (!due)
+        return;                     /* no rule: this ladder does not run for the case */
+    if (done) {
+        r->den++;
+        r->num += done <= due;
+    } else if (ended) {
+        r->den += ended > due;      /* handed back after the deadline: a miss */
+    } else {
+        r->den += now > due;        /* still held: a miss once the deadline passed */
+    }
+}
+
+static int64_t col_time(sqlite3_stmt *st, int col)
+{
+    return sqlite3_column_type(st, col) == SQLITE_NULL ? 0 : sqlite3_column_int64(st, col);
+}
+
+static const char *col_text(sqlite3_stmt *st, int col)
+{
+    const unsigned char *s = sqlite3_column_text(st, col);
+    return s ? (const char *)s : "";
+}
+
+/* The deadline of an assignment's round on a ladder (0: none). */
+static int64_t round_due(const stats_t *s, sqlite3_stmt *st, int ladder)
+{
+    int round = sqlite3_column_int(st, A_ROUND);
+    if (round == sqlite3_column_int(st, A_REDO))
+        return col_time(st, ladder == LADDER_CONTACT ? A_CONTACT_DUE : A_RESOLVE_DUE);
+    int64_t start = round == 0 ? col_time(st, A_RECEIVED) : col_time(st, A_ROUND_START);
+    if (!start)
+        return 0;
+    int prio = msg_enum_from_name(msg_priority_names, PRIO_COUNT, col_text(st, A_PRIORITY));
+    return deadline_due(s->cfg, ladder, col_text(st, A_SERVICE), prio < 0 ? PRIO_NORMAL : prio,
+                        start);
+}
+
+static void count_assignment(const stats_t *s, agg_t *a, sqlite3_stmt *st)
+{
+    const char *state = col_text(st, A_STATE);
+    bool returned = strcmp(state, "returned") == 0, resolved = strcmp(state, "resolved") == 0;
+    bool withdrawn = strcmp(state, "cancelled") == 0;
+    int64_t contact_at = col_time(st, A_CONTACT_AT), resolve_at = col_time(st, A_RESOLVE_AT);
+    if (sqlite3_column_int(st, A_IMPORTED) && !contact_at && !resolve_at) {
+        /* an imported case brings its history as case times, not as events */
+        resolve_at = resolved ? col_time(st, A_CASE_RESOLVED) : 0;
+        contact_at = col_time(st, A_CASE_CONTACTED) ? col_time(st, A_CASE_CONTACTED) : resolve_at;
+    }
+    int64_t ended = col_time(st, A_ENDED_AT);
+    a->assignments++;
+    a->returns.den++;
+    a->returns.num += returned;
+    if (!returned && !withdrawn) {
+        a->resolution.den++;
+        a->resolution.num += resolved;
+    }
+    deadline_figure(&a->response, round_due(s, st, LADDER_CONTACT), contact_at, ended, s->now);
+    deadline_figure(&a->on_time, round_due(s, st, LADDER_RESOLVE), resolve_at, ended, s->now);
+}
+
+static int read_assignments(stats_t *s, sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, assignments_sql, -1, &st, NULL) != SQLITE_OK)
+        return cli_db_fail(db, CMD, "assignments");
+    sqlite3_bind_int64(st, 1, s->since);
+    sqlite3_bind_int64(st, 2, s->until);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        agg_t *d = find(&s->depts, col_text(st, A_DEPT));
+        agg_t *c = find(&s->communities, col_text(st, A_COMMUNITY));
+        if (!d || !c) {
+            sqlite3_finalize(st);
+            return cli_fail(CLI_RUNTIME, CMD, "out of memory");
+        }
+        int64_t case_id = sqlite3_column_int64(st, A_CASE_ID);
+        if (d->last_case != case_id)    /* rows come by case: one count per case */
+            d->received++, d->last_case = case_id;
+        count_assignment(s, d, st);
+        count_assignment(s, c, st);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? CLI_OK : cli_db_fail(db, CMD, "assignments");
+}
+
+static void count_case(agg_t *a, sqlite3_stmt *st)
+{
+    const char *rating = (const char *)sqlite3_column_text(st, 2);
+    int redo = sqlite3_column_int(st, 3);
+    if (rating) {
+        a->satisfaction.den++;
+        a->satisfaction.num += strcmp(rating, "satisfied") == 0 ||
+                               strcmp(rating, "basically_satisfied") == 0;
+    }
+    if (redo > 0 || sqlite3_column_type(st, 4) != SQLITE_NULL) {
+        a->redo.den++;
+        a->redo.num += redo > 0;
+    }
+}
+
+static int read_cases(stats_t *s, sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, cases_sql, -1, &st, NULL) != SQLITE_OK)
+        return cli_db_fail(db, CMD, "cases");
+    sqlite3_bind_int64(st, 1, s->since);
+    sqlite3_bind_int64(st, 2, s->until);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        agg_t *d = find(&s->depts, col_text(st, 0));
+        agg_t *c = find(&s->communities, col_text(st, 1));
+        if (!d || !c) {
+            sqlite3_finalize(st);
+            return cli_fail(CLI_RUNTIME, CMD, "out of memory");
+        }
+        d->lead_cases++;
+        c->received++;
+        c->lead_cases++;
+        count_case(d, st);
+        count_case(c, st);
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? CLI_OK : cli_db_fail(db, CMD, "cases");
+}
+
+static void count_escalation(agg_t *a, int level, int64_t overdue_s)
+{
+    if (overdue_s < 0) {
+        a->reminders++;
+        return;
+    }
+    a->esc_total++;
+    if (level >= 1 && level <= MAX_LEVEL)
+        a->esc[level - 1]++;
+}
+
+static int read_escalations(stats_t *s, sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, escalations_sql, -1, &st, NULL) != SQLITE_OK)
+        return cli_db_fail(db, CMD, "escalations");
+    sqlite3_bind_int64(st, 1, s->since);
+    sqlite3_bind_int64(st, 2, s->until);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        agg_t *d = find(&s->depts, col_text(st, 0));
+        agg_t *c = find(&s->communities, col_text(st, 1));
+        if (!d || !c) {
+            sqlite3_finalize(st);
+            return cli_fail(CLI_RUNTIME, CMD, "out of memory");
+        }
+        int level = sqlite3_column_int(st, 2);
+        int64_t over = sqlite3_column_int64(st, 3);
+        count_escalation(d, level, over);
+        count_escalation(c, level, over);
+        if (over >= 0 && level > s->levels && level <= MAX_LEVEL)
+            s->levels = level;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? CLI_OK : cli_db_fail(db, CMD, "escalations");
+}
+
+/* ---- score and lists ------------------------------------------------- */
+
+/* 100 x the mean of response, on-time resolution and satisfaction, over
+ * those that have a base (docs/stats.md). */
+static void score(agg_t *a)
+{
+    const ratio_t *parts[] = {&a->response, &a->on_time, &a->satisfaction};
+    double sum = 0;
+    int n = 0;
+    for (size_t i = 0; i < 3; i++)
+        if (has(parts[i]))
+            sum += rate(parts[i]), n++;
+    a->scored = n > 0;
+    a->score = n ? 100.0 * sum / n : 0;
+}
+
+/* Best first: higher score, then more assignments (more evidence), then id. */
+static int by_best(const void *x, const void *y)
+{
+    const agg_t *a = *(agg_t *const *)x, *b = *(agg_t *const *)y;
+    if (a->score != b->score)
+        return a->score > b->score ? -1 : 1;
+    if (a->assignments != b->assignments)
+        return a->assignments > b->assignments ? -1 : 1;
+    return strcmp(a->key, b->key);
+}
+
+/* Worst first: lower score, then more assignments, then id. */
+static int by_worst(const void *x, const void *y)
+{
+    const agg_t *a = *(agg_t *const *)x, *b = *(agg_t *const *)y;
+    if (a->score != b->score)
+        return a->score < b->score ? -1 : 1;
+    if (a->assignments != b->assignments)
+        return a->assignments > b->assignments ? -1 : 1;
+    return strcmp(a->key, b->key);
+}
+
+static int rank(stats_t *s)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < s->depts.n; i++) {
+        agg_t *a = &s->depts.v[i];
+        score(a);
+        a->ranked = a->scored && a->assignments >= s->min_assignments;
+        n += a->ranked;
+    }
+    s->nlist = n / 2 < LIST_SIZE ? n / 2 : LIST_SIZE;
+    s->red = calloc(n ? n : 1, sizeof *s->red);
+    s->black = calloc(n ? n : 1, sizeof *s->black);
+    if (!s->red || !s->black)
+        return cli_fail(CLI_RUNTIME, CMD, "out of memory");
+    for (size_t i = 0, k = 0; i < s->depts.n; i++)
+        if (s->depts.v[i].ranked)
+            s->red[k] = s->black[k] = &s->depts.v[i], k++;
+    if (n > 1) {
+        qsort(s->red, n, sizeof *s->red, by_best);
+        qsort(s->black, n, sizeof *s->black, by_worst);
+    }
+    return CLI_OK;
+}
+
+/* 1-based place of a on a list, or 0. */
+static size_t place(agg_t *const *list, size_t n, const agg_t *a)
+{
+    for (size_t i = 0; i < n; i++)
+        if (list[i] == a)
+            return i + 1;
+    return 0;
+}
+
+static bool active(const agg_t *a)
+{
+    return a->received || a->lead_cases || a->assignments || a->esc_total || a->reminders;
+}
+
+static int by_key(const void *x, const void *y)
+{
+    return strcmp(((const agg_t *)x)->key, ((const agg_t *)y)->key);
+}
+
+/* ---- output: JSON ---------------------------------------------------- */
+
+static double round_to(double v, double unit)
+{
+    return round(v / unit) * unit;
+}
+
+static json_t *j_ratio(const ratio_t *r)
+{
+    return json_pack("{s:I, s:I, s:o}", "num", (json_int_t)r->num, "den", (json_int_t)r->den,
+                     "rate", has(r) ? json_real(round_to(rate(r), 0.0001)) : json_null());
+}
+
+static json_t *j_time(int64_t ms)
+{
+    return ms > 0 && ms < INT64_MAX ? json_integer(ms) : json_null();
+}
+
+static json_t *j_figures(const stats_t *s, const agg_t *a)
+{
+    json_t *levels = json_object();
+    for (int l = 1; l <= s->levels; l++) {
+        char k[8];
+        snprintf(k, sizeof k, "%d", l);
+        json_object_set_new(levels, k, json_integer(a->esc[l - 1]));
+    }
+    return json_pack("{s:I, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:o}, s:I}",
+                     "received", (json_int_t)a->received,
+                     "assignments", (json_int_t)a->assignments,
+                     "response", j_ratio(&a->response),
+                     "resolution", j_ratio(&a->resolution),
+                     "on_time_resolution", j_ratio(&a->on_time),
+                     "satisfaction", j_ratio(&a->satisfaction),
+                     "return", j_ratio(&a->returns),
+                     "redo", j_ratio(&a->redo),
+                     "escalations", "total", (json_int_t)a->esc_total, "by_level", levels,
+                     "reminders", (json_int_t)a->reminders);
+}
+
+static json_t *j_list(const stats_t *s, agg_t *const *list)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < s->nlist; i++)
+        json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:f}", "rank", (json_int_t)(i + 1),
+                              "id", list[i]->key, "name", cli_dept_name(s->cfg, list[i]->key),
+                              "score", round_to(list[i]->score, 0.01)));
+    return arr;
+}
+
+static int print_json(const stats_t *s)
+{
+    json_t *depts = json_array(), *comms = json_array();
+    for (size_t i = 0; i < s->depts.n; i++) {
+        const agg_t *a = &s->depts.v[i];
+        if (!active(a))
+            continue;
+        json_t *o = json_pack("{s:s, s:s, s:I}", "id", a->key,
+                              "name", cli_dept_name(s->cfg, a->key),
+                              "lead_cases", (json_int_t)a->lead_cases);
+        json_t *f = j_figures(s, a);
+        json_object_update(o, f);
+        json_decref(f);
+        json_object_set_new(o, "score", a->scored ? json_real(round_to(a->score, 0.01))
+                                                  : json_null());
+        json_object_set_new(o, "ranked", json_boolean(a->ranked));
+        json_array_append_new(depts, o);
+    }
+    for (size_t i = 0; i < s->communities.n; i++) {
+        const agg_t *a = &s->communities.v[i];
+        json_t *o = json_pack("{s:s, s:s}", "code", a->key,
+                              "name", config_community_name(s->cfg, a->key));
+        json_t *f = j_figures(s, a);
+        json_object_update(o, f);
+        json_decref(f);
+        json_array_append_new(comms, o);
+    }
+    json_t *root = json_pack("{s:o, s:o, s:I, s:I, s:i, s:o, s:o, s:o, s:o}",
+                             "since", j_time(s->since), "until", j_time(s->until),
+                             "as_of", (json_int_t)s->now,
+                             "min_assignments", (json_int_t)s->min_assignments,
+                             "levels", s->levels, "departments", depts, "communities", comms,
+                             "red_list", j_list(s, s->red), "black_list", j_list(s, s->black));
+    if (!root)
+        return cli_fail(CLI_RUNTIME, CMD, "out of memory");
+    int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
+                        JSON_REAL_PRECISION(10));
+    putchar('\n');
+    json_decref(root);
+    return rc ? cli_fail(CLI_RUNTIME, CMD, "cannot write the output") : CLI_OK;
+}
+
+/* ---- output: CSV ----------------------------------------------------- */
+
+static void csv_text(const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, stdout);
+        return;
+    }
+    putchar('"');
+    for (; *s; s++) {
+        if (*s == '"')
+            putchar('"');
+        putchar(*s);
+    }
+    putchar('"');
+}
+
+static void csv_ratio(const ratio_t *r)
+{
+    printf(",%ld,%ld,", r->num, r->den);
+    if (has(r))
+        printf("%.4f", rate(r));
+}
+
+static void csv_row(const stats_t *s, const char *scope, const agg_t *a, const char *name,
+                    bool dept)
+{
+    printf("%s,", scope);
+    csv_text(a->key);
+    putchar(',');
+    csv_text(name);
+    printf(",%ld,%ld,%ld", a->received, a->lead_cases, a->assignments);
+    csv_ratio(&a->response);
+    csv_ratio(&a->resolution);
+    csv_ratio(&a->on_time);
+    csv_ratio(&a->satisfaction);
+    csv_ratio(&a->returns);
+    csv_ratio(&a->redo);
+    printf(",%ld", a->esc_total);
+    for (int l = 1; l <= s->levels; l++)
+        printf(",%ld", a->esc[l - 1]);
+    printf(",%ld,", a->reminders);
+    if (dept && a->scored)
+        printf("%.2f", a->score);
+    size_t r = dept ? place(s->red, s->nlist, a) : 0, b = dept ? place(s->black, s->nlist, a) : 0;
+    if (r)
+        printf(",red,%zu\n", r);
+    else if (b)
+        printf(",black,%zu\n", b);
+    else
+        printf(",,\n");
+}
+
+static int print_csv(const stats_t *s)
+{
+    printf("scope,id,name,received,lead_cases,assignments");
+    const char *rates[] = {"response", "resolution", "on_time_resolution", "satisfaction",
+                           "return", "redo"};
+    for (size_t i = 0; i < 6; i++)
+        printf(",%s_num,%s_den,%s_rate", rates[i], rates[i], rates[i]);
+    printf(",escalations");
+    for (int l = 1; l <= s->levels; l++)
+        printf(",escalations_l%d", l);
+    printf(",reminders,score,list,rank\n");
+    for (size_t i = 0; i < s->depts.n; i++)
+        if (active(&s->depts.v[i]))
+            csv_row(s, "department", &s->depts.v[i], cli_dept_name(s->cfg, s->depts.v[i].key),
+                    true);
+    for (size_t i = 0; i < s->communities.n; i++)
+        csv_row(s, "community", &s->communities.v[i],
+                config_community_name(s->cfg, s->communities.v[i].key), false);
+    return CLI_OK;
+}
+
+/* ---- output: table --------------------------------------------------- */
+
+static void t_ratio(table_t *t, const ratio_t *r)
+{
+    if (has(r))
+        table_addf(t, "%.1f%% %ld/%ld", 100.0 * rate(r), r->num, r->den);
+    else
+        table_add(t, "-");
+}
+
+static void t_section(const stats_t *s, const group_t *g, bool dept)
+{
+    size_t ncols = 10 + (size_t)s->levels + (dept ? 1 : 0);
+    table_t *t = table_new(ncols);
+    if (!t)
+        return;
+    table_add(t, dept ? "department" : "community");
+    const char *head[] = {"received", "assignments", "response", "resolution", "on-time",
+                          "satisfaction", "returns", "redo"};
+    for (size_t i = 0; i < 8; i++)
+        table_add(t, head[i]);
+    for (int l = 1; l <= s->levels; l++)
+        table_addf(t, l == 1 ? "esc L%d" : "L%d", l);
+    table_add(t, "reminders");
+    if (dept)
+        table_add(t, "score");
+    for (size_t c = 1; c < ncols; c++)
+        table_align(t, c, ALIGN_RIGHT);
+    for (size_t i = 0; i < g->n; i++) {
+        const agg_t *a = &g->v[i];
+        if (!active(a))
+            continue;
+        const char *name = dept ? cli_dept_name(s->cfg, a->key)
+                                : config_community_name(s->cfg, a->key);
+        if (strcmp(name, a->key) == 0)
+            table_add(t, a->key);       /* no display name in the config */
+        else
+            table_addf(t, "%s (%s)", name, a->key);
+        table_addf(t, "%ld", a->received);
+        table_addf(t, "%ld", a->assignments);
+        t_ratio(t, &a->response);
+        t_ratio(t, &a->resolution);
+        t_ratio(t, &a->on_time);
+        t_ratio(t, &a->satisfaction);
+        t_ratio(t, &a->returns);
+        t_ratio(t, &a->redo);
+        for (int l = 1; l <= s->levels; l++)
+            table_addf(t, "%ld", a->esc[l - 1]);
+        table_addf(t, "%ld", a->reminders);
+        if (dept && a->scored)
+            table_addf(t, "%.1f", a->score);
+        else if (dept)
+            table_add(t, "-");
+    }
+    if (table_rows(t) > 1)
+        table_print(t, stdout, 2);
+    else
+        printf("  (no cases in the period)\n");
+    table_free(&t);
+}
+
+static void t_list(const stats_t *s, const char *title, agg_t *const *list)
+{
+    printf("\n%s\n", title);
+    if (!s->nlist) {
+        printf("  (fewer than two departments ranked: at least %ld assignments and a score "
+               "each)\n", s->min_assignments);
+        return;
+    }
+    table_t *t = table_new(4);
+    if (!t)
+        return;
+    table_align(t, 0, ALIGN_RIGHT), table_align(t, 2, ALIGN_RIGHT);
+    table_align(t, 3, ALIGN_RIGHT);
+    for (size_t i = 0; i < s->nlist; i++) {
+        table_addf(t, "%zu", i + 1);
+        table_addf(t, "%s (%s)", cli_dept_name(s->cfg, list[i]->key), list[i]->key);
+        table_addf(t, "%.1f", list[i]->score);
+        table_addf(t, "%ld assignment%s", list[i]->assignments,
+                   list[i]->assignments == 1 ? "" : "s");
+    }
+    table_print(t, stdout, 2);
+    table_free(&t);
+}
+
+static int print_table(const stats_t *s)
+{
+    char a[32], b[32], now[32];
+    if (s->since > 0 || s->until < INT64_MAX)
+        printf("Cases received from %s to %s", s->since > 0 ? cli_time(s->since, a, sizeof a) :
+               "the start", s->until < INT64_MAX ? cli_time(s->until, b, sizeof b) : "now");
+    else
+        printf("All cases");
+    printf(", as of %s (local time)\n\n部门 Departments\n", cli_time(s->now, now, sizeof now));
+    t_section(s, &s->depts, true);
+    printf("\n社区 Communities\n");
+    t_section(s, &s->communities, false);
+    char title[128];
+    snprintf(title, sizeof title, "红榜 Red list: the best %zu by score", s->nlist);
+    t_list(s, s->nlist ? title : "红榜 Red list", s->red);
+    snprintf(title, sizeof title, "黑榜 Black list: the worst %zu by score", s->nlist);
+    t_list(s, s->nlist ? title : "黑榜 Black list", s->black);
+    printf("\nscore = 100 x mean(response, on-time, satisfaction) over those with a base;\n"
+           "ranked: departments with %ld or more assignments. Rates: percent and counts;\n"
+           "'-': nothing to count yet. Every figure is defined in docs/stats.md.\n",
+           s->min_assignments);
+    return CLI_OK;
+}
+
+/* ---- the command ----------------------------------------------------- */
+
+static int compute(stats_t *s, sqlite3 *db)
+{
+    /* configured departments first, in config order */
+    for (size_t i = 0; i < s->cfg->ndepts; i++)
+        if (!find(&s->depts, s->cfg->depts[i].id))
+            return cli_fail(CLI_RUNTIME, CMD, "out of memory");
+    for (int l = LADDER_CONTACT; l <= LADDER_RESOLVE; l++)
+        if ((int)s->cfg->nlevels[l] > s->levels)
+            s->levels = (int)s->cfg->nlevels[l];
+    if (s->levels > MAX_LEVEL)
+        s->levels = MAX_LEVEL;
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);    /* one snapshot for every query */
+    int rc = read_assignments(s, db);
+    if (rc == CLI_OK)
+        rc = read_cases(s, db);
+    if (rc == CLI_OK)
+        rc = read_escalations(s, db);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    if (rc == CLI_OK && s->communities.n > 1)
+        qsort(s->communities.v, s->communities.n, sizeof *s->communities.v, by_key);
+    return rc == CLI_OK ? rank(s) : rc;
+}
+
+int cmd_stats(cli_t *cli, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"since", required_argument, NULL, 'S'},
+        {"until", required_argument, NULL, 'U'},
+        {"min-assignments", required_argument, NULL, 'm'},
+        {"json", no_argument, NULL, 'j'},
+        {"csv", no_argument, NULL, 'C'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    stats_t s = {.since = 0, .until = INT64_MAX, .min_assignments = DEFAULT_MIN_ASSIGNMENTS};
+    char format = 't';
+    int c;
+    while ((c = cli_getopt(cli, CMD, argc, argv, ":hc:m:j", opts)) != -1) {
+        switch (c) {
+        case 'h': help(); return CLI_OK;
+        case 'S':
+        case 'U':
+            if (cli_parse_time(optarg, c == 'S' ? &s.since : &s.until))
+                return cli_usage(CMD, "'%s' is not a time: use 2026-11-01, 2026-11-01T08:00 or "
+                                 "unix ms", optarg);
+            break;
+        case 'm':
+            if (cli_parse_long(optarg, 0, 1000000000L, &s.min_assignments))
+                return cli_usage(CMD, "--min-assignments takes a count");
+            break;
+        case 'j':
+        case 'C':
+            if (format != 't' && format != c)
+                return cli_usage(CMD, "--json and --csv exclude each other");
+            format = (char)c;
+            break;
+        default: return CLI_USAGE;
+        }
+    }
+    if (optind < argc)
+        return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    if (s.since >= s.until)
+        return cli_usage(CMD, "--since must be before --until");
+    int rc = cli_load_config(cli, CMD);
+    if (rc)
+        return rc;
+    s.cfg = cli->cfg;
+    s.now = cli_now_ms();
+    sqlite3 *db = cli_db_open(cli, CMD);
+    if (!db)
+        return CLI_RUNTIME;
+    rc = compute(&s, db);
+    sqlite3_close(db);
+    if (rc == CLI_OK)
+        rc = format == 'j' ? print_json(&s) : format == 'C' ? print_csv(&s) : print_table(&s);
+    group_free(&s.depts);
+    group_free(&s.communities);
+    free(s.red);
+    free(s.black);
+    return rc;
+}

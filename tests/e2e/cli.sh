@@ -1,0 +1,285 @@
+#!/bin/sh
+# cli.sh - the minqing command-line tool driven as a user drives it:
+# submit -> show -> list -> stats, and tail, against a real broker and workers.
+#
+# The stats scenario (contact deadline 2 s, resolution deadline 4 s) is
+# scripted so that every figure is known in advance:
+#   A, B  water.leak/outage  西湖社区  water contacts and resolves at once;
+#                                     rated satisfied, basically satisfied; closed
+#   C     water.leak         南门社区  the same, rated unsatisfied: redone (重办),
+#                                     and the redo is again done at once
+#   D     road.pothole       南门社区  urban (lead, slow: each step 2 s, so contact
+#                                     at 4 s and resolution at 6 s are both late)
+#                                     + traffic (co, at once)
+#   E     wage.arrears       桥山社区  hrss returns it (退单); the dispatch centre
+#                                     takes it over and resolves it; rated satisfied
+#   G     noise.day          桥山社区  urban alone, slow as for D
+#   H     pet.lost           西湖社区  security, which has no worker: overdue
+# and the figures computed by hand below are compared with `stats --json`.
+. "$(dirname "$0")/../lib.sh"
+MQ="$BIN/minqing"
+CONF="$T/minqing.conf"
+# heartbeat 3 s, liveness 3: the slow workers' 6 s of sleeping stay under 9 s
+HEARTBEAT=3s write_config "auto_close = 0"
+cat >> "$CONF" <<CONF
+noise.day = urban
+pet.lost = security
+
+[deadlines]
+contact = 2s
+resolve = 4s
+
+[ladder.contact]
+1 = 0 community
+2 = 30m street
+
+[ladder.resolve]
+1 = 0 community
+
+[streets]
+CG01 = 城关街道
+DG02 = 东关街道
+
+[communities]
+CG01-XH02 = 西湖社区
+CG01-NM05 = 南门社区
+DG02-QS01 = 桥山社区
+CONF
+
+# mq ARGS: the CLI on this config; its stderr goes to a log the sanitizer check reads
+mq() { "$MQ" -c "$CONF" "$@" 2>>"$T/cli.log"; }
+# mq_err ARGS: the same, stderr kept in $T/err.log for checking
+mq_err() { "$MQ" -c "$CONF" "$@" 2>"$T/err.log"; rc=$?; cat "$T/err.log" >>"$T/cli.log"; return $rc; }
+# intake.py CMD CASE_ID [RATING]: FEEDBACK or CLOSE, the way a 12345 platform sends them
+cat > "$T/intake.py" <<'PY'
+import sys, uuid, zmq, msgpack
+endpoint, cmd, case_id = sys.argv[1], sys.argv[2], int(sys.argv[3])
+body = {"msg_id": "clitest-" + uuid.uuid4().hex, "case_id": case_id}
+if cmd == "FEEDBACK":
+    body["rating"] = sys.argv[4]
+s = zmq.Context.instance().socket(zmq.DEALER)
+s.setsockopt(zmq.LINGER, 0)
+s.connect(endpoint)
+s.send_multipart([b"MINQING/1", cmd.encode(), msgpack.packb(body)])
+if not s.poll(5000):
+    sys.exit("no reply")
+sig, reply, raw = s.recv_multipart()
+print(reply.decode(), msgpack.unpackb(raw))
+sys.exit(0 if reply == b"ACK" else 1)
+PY
+intake() { $PY "$T/intake.py" "ipc://$T/intake.sock" "$@" >>"$T/intake.out" 2>&1; }
+# case_json FILE SERVICE GRID EXTERNAL_ID [EXTRA JSON FIELDS]
+case_json() {
+  printf '{"service_code": "%s", "grid_code": "%s", "external_id": "%s", "channel": "hotline12345", "description": "居民反映：%s"%s}\n' \
+    "$2" "$3" "$4" "$2" "${5:+, $5}" > "$T/$1"
+}
+code() { "$@" >/dev/null 2>>"$T/cli.log"; echo $?; }
+
+# 1. usage, before anything runs
+for c in "" submit show list stats tail; do
+  check "minqing $c --help exits 0" test "$(code "$MQ" $c --help)" = 0
+done
+check "a bad option exits 2" test "$(code "$MQ" -c "$CONF" list --frobnicate)" = 2
+check "an option without its value exits 2" test "$(code "$MQ" -c "$CONF" stats --since)" = 2
+check "a bad time exits 2" test "$(code "$MQ" -c "$CONF" list --since 2026-02-30)" = 2
+check "a bad state exits 2" test "$(code "$MQ" -c "$CONF" list --state done)" = 2
+check "show without a number exits 2" test "$(code "$MQ" -c "$CONF" show abc)" = 2
+check "--json and --csv together exit 2" test "$(code "$MQ" -c "$CONF" stats --json --csv)" = 2
+check "an unknown command exits 2" test "$(code "$MQ" -c "$CONF" frobnicate)" = 2
+mq_err stats; rc=$?
+check "stats on a missing database exits 1" test "$rc" = 1
+check "... saying it is not found and what to do" \
+  sh -c "grep -q 'database $T/minqing.db not found' '$T/err.log' && grep -q -- '-c FILE' '$T/err.log' && grep -q 'systemctl status minqingd' '$T/err.log'"
+mq_err show 1; rc=$?
+check "show on a missing database exits 1" test "$rc" = 1
+case_json a.json water.leak CG01-XH02-G0031 HL-A '"phone": "13812345678", "last_name": "张", "first_name": "三", "address_string": "城关街道西湖社区幸福路12号3单元501", "lat": 36.06, "long": 103.83'
+mq_err submit "$T/a.json"; rc=$?
+check "submit with no broker running exits 1, naming the socket" \
+  sh -c "[ $rc = 1 ] && grep -q 'no socket at $T/intake.sock' '$T/err.log'"
+mq_err tail; rc=$?
+check "tail with no broker running exits 1" test "$rc" = 1
+check "a missing config exits 1" test "$(code "$MQ" -c "$T/nonexistent.conf" list)" = 1
+
+# 2. the broker and its workers
+LOG_LEVEL=info start_broker || exit 1
+start_worker water water
+start_worker traffic traffic
+start_worker hrss hrss -s returned
+start_worker dispatch dispatch
+start_worker urban urban-a -c 1 -D 2000
+start_worker urban urban-b -c 1 -D 2000
+check "6 workers registered" wait_for 10 sh -c "[ \$(grep -c 'worker.registered' '$T/broker.log') -ge 6 ]"
+mq tail --kind received,escalated --count 13 > "$T/tail.out" &
+TAIL=$!
+PIDS="$PIDS $TAIL"
+sleep 1                             # let the subscription reach the broker
+
+# 3. submit
+A=$(mq submit "$T/a.json")
+check "submit prints the new case's id ($A)" sh -c "echo '$A' | grep -qx '[0-9][0-9]*'"
+check "submitting it again prints the same id, as a duplicate" test "$(mq submit - < "$T/a.json")" = "$A (duplicate)"
+case_json b.json water.outage CG01-XH02-G0032 HL-B
+case_json c.json water.leak CG01-NM05-G0007 HL-C
+case_json d.json road.pothole CG01-NM05-G0008 HL-D
+case_json e.json wage.arrears DG02-QS01-G0001 HL-E
+case_json g.json noise.day DG02-QS01-G0002 HL-G
+case_json h.json pet.lost CG01-XH02-G0033 HL-H
+B=$(mq submit "$T/b.json"); C=$(mq submit "$T/c.json"); D=$(mq submit "$T/d.json")
+E=$(mq submit "$T/e.json"); G=$(mq submit "$T/g.json"); H=$(mq submit "$T/h.json")
+diag "cases: A=$A B=$B C=$C D=$D E=$E G=$G H=$H"
+check "7 cases stored" test "$(sql 'select count(*) from cases')" = 7
+case_json bad.json water.leak bad HL-BAD
+mq_err submit "$T/bad.json"; rc=$?
+check "a case the broker refuses exits 2 with the broker's reason" \
+  sh -c "[ $rc = 2 ] && grep -q 'INVALID_VALUE (107): case.grid_code' '$T/err.log'"
+echo '{"service_code": "water.leak", "lon": 103.8}' > "$T/typo.json"
+mq_err submit "$T/typo.json"; rc=$?
+check "an unknown field and missing fields are named, exit 2" \
+  sh -c "[ $rc = 2 ] && grep -q \"unknown field 'lon'\" '$T/err.log' && grep -q \"required field 'grid_code' is missing\" '$T/err.log'"
+
+# 4. feedback, close, redo
+in_state() { [ "$(sql "select count(*) from cases where id in ($1) and state = '$2'")" = "$3" ]; }
+check "A, B, C and E resolved" wait_for 15 in_state "$A,$B,$C,$E" resolved 4
+intake FEEDBACK "$A" satisfied && intake FEEDBACK "$B" basically_satisfied &&
+  intake FEEDBACK "$C" unsatisfied && intake FEEDBACK "$E" satisfied &&
+  intake CLOSE "$A" && intake CLOSE "$B"
+check "feedback and close acknowledged" test $? = 0
+check "C redone (重办) and resolved again" wait_for 15 sh -c \
+  "[ \"\$(sqlite3 '$T/minqing.db' \"select redo_count || state from cases where id = $C\")\" = 1resolved ]"
+check "D and G resolved by the slow urban workers" wait_for 20 in_state "$D,$G" resolved 2
+check "5 escalations fired (D, G for urban; H for security)" \
+  wait_for 10 sh -c "[ \$(sqlite3 '$T/minqing.db' 'select count(*) from escalations') = 5 ]"
+
+# 5. show
+mq show "$A" > "$T/show.txt"
+check "show exits 0" test $? = 0
+check "show masks the phone (138****5678)" sh -c "grep -q 'phone  *138\*\*\*\*5678' '$T/show.txt' && ! grep -q 13812345678 '$T/show.txt'"
+check "show masks the name (张*)" grep -q 'name  *张\*$' "$T/show.txt"
+check "show hides the location and cuts the address" sh -c "grep -q 'location  *(hidden)' '$T/show.txt' && ! grep -q 幸福路 '$T/show.txt'"
+sed -n '/^Audit trail/,$p' "$T/show.txt" | tail -n +3 | awk '{print $3}' > "$T/trail.txt"
+sql "select kind from events where case_id = $A order by id" > "$T/trail.db"
+check "show lists the whole trail in order ($(wc -l < "$T/trail.db") events)" cmp -s "$T/trail.txt" "$T/trail.db"
+check "the trail names the actors and local times" sh -c \
+  "grep -q \"^  $(date +%Y-%m-%d) [0-9:.]* *received  .*intake:hotline12345  *-> received\" '$T/show.txt' && grep -q 'routed .*router' '$T/show.txt' && grep -q 'closed .*admin' '$T/show.txt'"
+mq show --unmask "$A" > "$T/show-unmasked.txt"
+check "show --unmask shows the phone and name in full" sh -c "grep -q 'phone  *13812345678' '$T/show-unmasked.txt' && grep -q 'name  *张三$' '$T/show-unmasked.txt'"
+check "show of an unknown case exits 3" test "$(code "$MQ" -c "$CONF" show 999999)" = 3
+
+# 6. list
+rows() { mq list "$@" | tail -n +2 | wc -l; }
+check "list --state resolved: C, D, E, G" test "$(rows --state resolved)" = 4
+check "list --state closed: A, B" test "$(rows --state closed)" = 2
+check "list: all 7, newest first" test "$(mq list | tail -n +2 | awk '{print $1}' | tr '\n' ' ')" = "$H $G $E $D $C $B $A "
+check "list --department urban: D, G" test "$(rows --department urban)" = 2
+check "list -d 城管局 (a display name): D, G" test "$(rows -d 城管局)" = 2
+check "list --community 桥山社区: E, G" test "$(rows --community 桥山社区)" = 2
+check "list --overdue: H alone, contact and resolve" test "$(mq list --overdue | tail -n +2 | awk '{print $1, $NF}')" = "$H contact,resolve"
+check "list --since tomorrow: none" test "$(rows --since "$(date -d tomorrow +%Y-%m-%d)")" = 0
+check "list --until unix ms of C's receipt: A, B" test "$(rows --until "$(sql "select received_at from cases where id = $C")")" = 2
+check "list --limit 3 shows 3" test "$(rows --limit 3)" = 3
+
+# 7. stats: every figure of the departments and communities, computed by hand
+mq stats --json --min-assignments 1 > "$T/stats.json"
+check "stats --json exits 0" test $? = 0
+$PY - "$T/stats.json" > "$T/stats.check" 2>&1 <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+def r(n, d): return (n, d)
+# received, lead_cases, assignments, response, resolution, on_time, satisfaction,
+# return, redo, escalations {level: n}, score
+D = {
+  "water":    (3, 3, 4, r(4,4), r(4,4), r(4,4), r(2,3), r(0,4), r(1,3), {}, 88.89),
+  "urban":    (2, 2, 2, r(0,2), r(2,2), r(0,2), r(0,0), r(0,2), r(0,2), {"1": 3}, 0.0),
+  "traffic":  (1, 0, 1, r(1,1), r(1,1), r(1,1), r(0,0), r(0,1), r(0,0), {}, 100.0),
+  "hrss":     (1, 0, 1, r(0,0), r(0,0), r(0,0), r(0,0), r(1,1), r(0,0), {}, None),
+  "dispatch": (1, 1, 1, r(1,1), r(1,1), r(1,1), r(1,1), r(0,1), r(0,1), {}, 100.0),
+  "security": (1, 1, 1, r(0,1), r(0,1), r(0,1), r(0,0), r(0,1), r(0,0), {"1": 2}, 0.0),
+}
+C = {
+  "CG01-XH02": ("西湖社区", 3, 3, r(2,3), r(2,3), r(2,3), r(2,2), r(0,3), r(0,2), {"1": 2}),
+  "CG01-NM05": ("南门社区", 2, 4, r(3,4), r(4,4), r(3,4), r(0,1), r(0,4), r(1,2), {"1": 1}),
+  "DG02-QS01": ("桥山社区", 2, 3, r(1,2), r(2,2), r(1,2), r(1,1), r(1,3), r(0,2), {"1": 2}),
+}
+bad = []
+def cmp(where, name, got, want):
+    if got != want:
+        bad.append(f"{where} {name}: got {got}, want {want}")
+def ratios(where, o, want):
+    for name, w in zip(("response", "resolution", "on_time_resolution", "satisfaction",
+                        "return", "redo"), want):
+        f = o[name]
+        cmp(where, name, (f["num"], f["den"]), w)
+        rate = None if w[1] == 0 else round(w[0] / w[1], 4)
+        cmp(where, name + ".rate", f["rate"], rate)
+def escalations(where, o, want):
+    levels = {k: v for k, v in o["escalations"]["by_level"].items() if v}
+    cmp(where, "escalations.by_level", levels, want)
+    cmp(where, "escalations.total", o["escalations"]["total"], sum(want.values()))
+    cmp(where, "reminders", o["reminders"], 0)
+depts = {d["id"]: d for d in s["departments"]}
+cmp("departments", "ids", sorted(depts), sorted(D))
+for k, w in D.items():
+    o = depts.get(k)
+    if not o:
+        continue
+    cmp(k, "received", o["received"], w[0]); cmp(k, "lead_cases", o["lead_cases"], w[1])
+    cmp(k, "assignments", o["assignments"], w[2]); ratios(k, o, w[3:9])
+    escalations(k, o, w[9]); cmp(k, "score", o["score"], w[10])
+cmp("water", "name", depts["water"]["name"], "水务局")
+comms = {c["code"]: c for c in s["communities"]}
+cmp("communities", "codes", sorted(comms), sorted(C))
+for k, w in C.items():
+    o = comms.get(k)
+    if not o:
+        continue
+    cmp(k, "name", o["name"], w[0]); cmp(k, "received", o["received"], w[1])
+    cmp(k, "assignments", o["assignments"], w[2]); ratios(k, o, w[3:9])
+    escalations(k, o, w[9])
+# ranked: water 88.89, urban 0 (2 assignments), traffic 100, dispatch 100, security 0;
+# five ranked, so each list takes two; ties go to more assignments, then the id
+cmp("red_list", "ids", [x["id"] for x in s["red_list"]], ["dispatch", "traffic"])
+cmp("black_list", "ids", [x["id"] for x in s["black_list"]], ["urban", "security"])
+cmp("hrss", "ranked", depts["hrss"]["ranked"], False)
+for b in bad:
+    print(b)
+sys.exit(1 if bad else 0)
+PY
+check "stats --json: every figure equals the hand-computed one" test $? = 0
+[ -s "$T/stats.check" ] && diag "$(cat "$T/stats.check")"
+mq stats > "$T/stats.txt"
+check "stats prints a table with display names, counts and the lists" sh -c \
+  "grep -q '水务局 (water) .* 66.7% 2/3' '$T/stats.txt' && grep -q '红榜' '$T/stats.txt' && grep -q '黑榜' '$T/stats.txt' && grep -q '南门社区 (CG01-NM05)' '$T/stats.txt'"
+check "stats with the default threshold ranks nobody (1 to 4 assignments each)" \
+  grep -q 'fewer than two departments ranked' "$T/stats.txt"
+mq stats --csv --min-assignments 1 > "$T/stats.csv"
+check "stats --csv: a header and one row per department and community" sh -c \
+  "head -1 '$T/stats.csv' | grep -q '^scope,id,name,received,lead_cases,assignments,response_num' && [ \$(wc -l < '$T/stats.csv') = 10 ]"
+check "stats --csv: water's row" grep -q '^department,water,水务局,3,3,4,4,4,1.0000,4,4,1.0000,4,4,1.0000,2,3,0.6667,0,4,0.0000,1,3,0.3333,0,0,0,0,88.89,,$' "$T/stats.csv"
+check "stats --csv: the lists" sh -c "grep -q '^department,dispatch,.*,red,1$' '$T/stats.csv' && grep -q '^department,security,.*,black,2$' '$T/stats.csv'"
+mq stats --json --since "$(date -d tomorrow +%Y-%m-%d)" > "$T/stats-empty.json"
+check "stats --since tomorrow: no department, no community" $PY -c "
+import json, sys
+s = json.load(open('$T/stats-empty.json'))
+sys.exit(len(s['departments']) + len(s['communities']))"
+
+# 8. tail
+check "tail printed 13 events and stopped (--count)" wait_for 10 sh -c "! kill -0 $TAIL"
+kill -9 "$TAIL" 2>/dev/null
+wait "$TAIL"; rc=$?
+check "tail exited 0" test "$rc" = 0
+check "tail: 8 received (7 cases and C's redo), 5 escalated" sh -c \
+  "[ \$(grep -c ' received ' '$T/tail.out') = 8 ] && [ \$(grep -c ' escalated ' '$T/tail.out') = 5 ]"
+check "tail: an escalation line names level, ladder, target, street, community, overdue" \
+  grep -Eq "escalated +case $G +城管局\(urban\) +actor=broker:deadline +level=1 +ladder=contact +target=community +street=东关街道 +community=桥山社区 +grid=DG02-QS01-G0002 +overdue=[0-9]+s" "$T/tail.out"
+"$MQ" -c "$CONF" tail > "$T/tail2.out" 2>"$T/tail2.log" &
+TAIL2=$!
+PIDS="$PIDS $TAIL2"
+wait_for 10 grep -q following "$T/tail2.log"      # its Ctrl-C handler is in place
+kill -INT "$TAIL2"
+wait_for 5 sh -c "! kill -0 $TAIL2" || kill -9 "$TAIL2"
+wait "$TAIL2"; rc=$?
+check "tail stops on Ctrl-C (SIGINT) with exit 0" test "$rc" = 0
+
+stop_pid "$BROKER_PID"
+check "no sanitizer report (broker, workers, CLI)" no_sanitizer_reports
+finish
