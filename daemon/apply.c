@@ -307,6 +307,12 @@ msg_err_t apply_import(apply_t *a, const msg_t *in, msg_t *reply)
     int lead = MSG_HAS(in, MF_DEPARTMENT) ? dept_index(a, in->department) : r.depts[0];
     if (lead < 0)
         return refuse(a, ERR_UNKNOWN_DEPARTMENT, "no department %s", in->department);
+    /* history is in the past: 2000-01-01 up to a day ahead (clocks differ) */
+    const int64_t first = INT64_C(946684800000), last = a->now + 86400000;
+    const int64_t times[] = {in->received_at, in->contacted_at, in->resolved_at, in->closed_at};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
+        if ((i == 0 || times[i]) && (times[i] < first || times[i] > last))
+            return refuse(a, ERR_INVALID_VALUE, "a time of the case is outside 2000-01-01 .. now");
     store_case_t c = {
         .state = in->state, .contacted_at = in->contacted_at, .resolved_at = in->resolved_at,
         .closed_at = in->closed_at, .rating = in->rating,
@@ -380,7 +386,8 @@ msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *i
 {
     const char *scope = a->cfg->depts[dept].id;
     msg_err_t rc;
-    if (replay(a, scope, in, reply, &rc) != 0)
+    a->replayed = replay(a, scope, in, reply, &rc) != 0;
+    if (a->replayed)
         return rc;
     store_assignment_t as;
     store_case_t c;

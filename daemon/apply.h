@@ -68,6 +68,7 @@ typedef struct {
     fired_t *fired;
     size_t nfired, capfired;
     char why[200];              /* reason of the last refusal */
+    bool replayed;              /* the last outcome was a repeat, answered from memory */
 } apply_t;
 
 /* Start a pass: empty the effect and event lists, set the time. */

@@ -43,6 +43,7 @@
 typedef struct {
     fired_t fired;
     int64_t sent;               /* monotonic ms, 0 = not sent yet */
+    unsigned tries;             /* sends so far: each resend goes to the next worker */
 } notice_t;
 
 #define NOTICE_RESEND_MS 5000
@@ -317,6 +318,8 @@ void broker_reload(broker_t *self)
 
 /* ---- receiving ------------------------------------------------------- */
 
+static void close_msg(inmsg_t *in);
+
 /* Read one multipart message without blocking: 1 read, 0 nothing, -1 error. */
 static int recv_msg(void *sock, inmsg_t *in)
 {
@@ -327,7 +330,11 @@ static int recv_msg(void *sock, inmsg_t *in)
         zmq_msg_init(m);
         if (zmq_msg_recv(m, sock, in->n == 0 ? ZMQ_DONTWAIT : 0) < 0) {
             zmq_msg_close(m);
-            return (errno == EAGAIN || errno == EINTR) && in->n == 0 ? 0 : -1;
+            if (in->n > 0 && errno == EINTR)
+                continue;           /* the rest of the message is already queued */
+            close_msg(in);
+            in->n = 0;
+            return errno == EAGAIN || errno == EINTR ? 0 : -1;
         }
         bool more = zmq_msg_more(m);
         if (m == &scratch) {
@@ -515,6 +522,7 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
     s->capacity = msg->capacity;
     s->registered_at = now;
     s->last_recv = now;
+    s->heartbeat_ms = self->cfg->heartbeat_ms;
     name_session(s, self->cfg->depts[dept].id, MSG_HAS(msg, MF_WORKER) ? msg->worker : "worker");
     msg_t ack;
     msg_reset(&ack, MSG_ACK);
@@ -542,8 +550,8 @@ static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const 
     /* A worker that takes up an assignment holds it, even if the broker had
      * given up on it (a slow worker's late ACCEPT): bind it here so that the
      * queued copy is not handed to a second worker. */
-    if (rc == MSG_OK && msg->cmd != MSG_RESOLVED && msg->cmd != MSG_RETURNED &&
-        dispatch_holder(self->dispatch, msg->assignment_id) != s)
+    if (rc == MSG_OK && !self->apply.replayed && msg->cmd != MSG_RESOLVED &&
+        msg->cmd != MSG_RETURNED && dispatch_holder(self->dispatch, msg->assignment_id) != s)
         dispatch_bind(self->dispatch, msg->assignment_id, s);
     if (rc == ERR_NOT_YOUR_ASSIGNMENT) {
         log_rec_t r;
@@ -615,14 +623,14 @@ static void on_worker(broker_t *self, inmsg_t *in)
 
 static void housekeeping(broker_t *self, int64_t now)
 {
-    int64_t hb = self->cfg->heartbeat_ms;
-    if (now - self->last_housekeeping < hb / 4)
+    if (now - self->last_housekeeping < self->cfg->heartbeat_ms / 4)
         return;
     self->last_housekeeping = now;
     msg_t beat;
     msg_reset(&beat, MSG_HEARTBEAT);
     for (size_t i = 0; i < sessions_count(self->sessions);) {
         session_t *s = sessions_at(self->sessions, i);
+        int64_t hb = s->heartbeat_ms;
         if (now - s->last_recv > hb * self->cfg->liveness) {
             session_gone(self, s, "silent past the liveness window");
             continue;               /* removal moved another session into slot i */
@@ -685,8 +693,8 @@ static void queue_notice(broker_t *self, const fired_t *f)
 {
     if (self->nnotices == MAX_NOTICES) {
         log_say(LOG_WARNING, "escalation.notice_dropped",
-                "too many unacknowledged ESCALATE notices; dropping the oldest (it was logged)");
-        memmove(self->notices, self->notices + 1, --self->nnotices * sizeof *self->notices);
+                "too many unacknowledged ESCALATE notices; this one is recorded and logged only");
+        return;
     }
     if (self->nnotices == self->capnotices) {
         size_t cap = self->capnotices ? self->capnotices * 2 : 64;
@@ -696,6 +704,22 @@ static void queue_notice(broker_t *self, const fired_t *f)
         self->notices = v, self->capnotices = cap;
     }
     self->notices[self->nnotices++] = (notice_t){.fired = *f, .sent = 0};
+}
+
+/* The k-th live worker of dept, round robin: a resend goes to another worker
+ * than the one that did not answer. Notices do not use credit. */
+static session_t *notice_worker(broker_t *self, int dept, unsigned k)
+{
+    size_t n = sessions_of_dept(self->sessions, dept), seen = 0;
+    if (!n)
+        return NULL;
+    k %= (unsigned)n;
+    for (size_t i = 0; i < sessions_count(self->sessions); i++) {
+        session_t *s = sessions_at(self->sessions, i);
+        if (s->dept == dept && seen++ == k)
+            return s;
+    }
+    return NULL;
 }
 
 /* Send the notices that are new or unacknowledged for too long to a live
@@ -708,9 +732,10 @@ static void send_notices(broker_t *self, int64_t now)
             continue;
         const fired_t *f = &n->fired;
         int dept = config_dept_find(self->cfg, f->target_dept);   /* by id: reloads renumber */
-        session_t *s = dept >= 0 ? sessions_best(self->sessions, dept, INT64_MIN) : NULL;
+        session_t *s = dept >= 0 ? notice_worker(self, dept, n->tries) : NULL;
         if (!s)
             continue;
+        n->tries++;
         msg_t m;
         char msg_id[32];
         msg_reset(&m, MSG_ESCALATE);
@@ -832,21 +857,28 @@ static int deliver(broker_t *self, uint64_t asg, session_t *s)
     store_assignment_t a;
     if (dispatch_holder(self->dispatch, asg))
         return 0;                   /* taken up meanwhile by a worker's own ACCEPT */
-    if (store_assignment_get(self->store, asg, &a) != 1 || !fsm_assignment_open(a.state))
+    int found = store_assignment_get(self->store, asg, &a);
+    if (found < 0)
+        return -2;                  /* a read error must not drop it: requeue */
+    if (!found || !fsm_assignment_open(a.state))
         return 0;
     if (!ensure_txn(self))
         return -2;
     apply_reset(&self->apply, clock_now(&self->clock));
     msg_t m;
     msg_reset(&m, MSG_DISPATCH);
-    if (apply_dispatched(&self->apply, &a, s->name) != MSG_OK || build_dispatch(self, &a, &m)) {
-        log_say(LOG_ERR, "store.failed", self->apply.why);
+    msg_err_t rc = apply_dispatched(&self->apply, &a, s->name);
+    if (rc != MSG_OK || build_dispatch(self, &a, &m)) {
+        /* half a dispatch record must not commit with the next pass */
+        abandon_pass(self, rc != MSG_OK ? rc : ERR_STORE_FAILED, "recording a dispatch failed");
         return -2;
     }
     if (send_now(self, self->workers, s->id, s->idlen, &m) != 0)
         return -1;
     s->last_send = mono_ms();
     dispatch_bind(self->dispatch, asg, s);
+    if (a.state == STATE_ACCEPTED || a.state == STATE_CONTACTED)
+        dispatch_mark_accepted(self->dispatch, asg);     /* still an orphan if s dies too */
     /* The record of this dispatch commits with the next pass; its events go
      * out now, like the DISPATCH itself (see the note at the top). */
     publish(self);

@@ -16,7 +16,9 @@ static int64_t read_clock(clockid_t id)
 }
 
 static int64_t real_wall(void *arg) { (void)arg; return read_clock(CLOCK_REALTIME); }
-static int64_t real_mono(void *arg) { (void)arg; return read_clock(CLOCK_MONOTONIC); }
+/* CLOCK_BOOTTIME: unlike CLOCK_MONOTONIC it keeps counting while the host is
+ * suspended or the VM paused, so deadlines are not late by the pause */
+static int64_t real_mono(void *arg) { (void)arg; return read_clock(CLOCK_BOOTTIME); }
 
 void clock_init(mqclock_t *c, clock_source_t wall, clock_source_t mono, void *arg)
 {

@@ -10,7 +10,7 @@ int64_t deadline_add(const calendar_t *cal, const config_dur_t *d, int64_t start
     case DUR_WORKHOURS: return calendar_add_workhours(cal, start, d->amount);
     case DUR_WALL: break;
     }
-    return start + d->amount;
+    return d->amount > INT64_MAX - start ? INT64_MAX : start + d->amount;   /* saturate */
 }
 
 int64_t deadline_due(const config_t *cfg, int ladder, const char *service_code, int priority,

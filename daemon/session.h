@@ -18,6 +18,7 @@ typedef struct {
     int dept;                   /* index into config departments */
     uint32_t capacity, inflight;
     int64_t registered_at;      /* monotonic ms */
+    int64_t heartbeat_ms;       /* the interval it was told at REGISTER (a reload keeps it) */
     int64_t last_recv, last_send;
     char name[80];              /* label for logs and the audit trail */
 } session_t;
