@@ -48,6 +48,7 @@ int cmd_stats(cli_t *cli, int argc, char **argv);
 int cmd_tail(cli_t *cli, int argc, char **argv);
 int cmd_import(cli_t *cli, int argc, char **argv);
 int cmd_backup(cli_t *cli, int argc, char **argv);
+int cmd_keygen(cli_t *cli, int argc, char **argv);
 
 /* ---- submit.c: the case record from JSON ------------------------------- */
 

@@ -26,6 +26,7 @@ static const command_t commands[] = {
     {"tail", cmd_tail, "follow the broker's event stream until Ctrl-C"},
     {"import", cmd_import, "migrate historical cases (JSON lines) through the broker, in batches"},
     {"backup", cmd_backup, "copy the live database to FILE with SQLite's online backup"},
+    {"keygen", cmd_keygen, "write a CURVE keypair (zcert files) for the broker or a client"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

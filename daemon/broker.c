@@ -14,6 +14,7 @@
  */
 #include "broker.h"
 #include "apply.h"
+#include "auth.h"
 #include "clock.h"
 #include "codec.h"
 #include "dispatch.h"
@@ -53,6 +54,7 @@ struct broker_t {
     config_t *cfg;
     store_t *store;
     void *ctx, *intake, *workers, *events;
+    auth_t *auth;
     codec_t *dec, *enc;
     sessions_t *sessions;
     dispatch_t *dispatch;
@@ -113,6 +115,10 @@ static void *open_socket(broker_t *self, int type, const char *endpoint, const c
         snprintf(err, errlen, "%s socket: %s", what, zmq_strerror(errno));
         if (s)
             zmq_close(s);
+        return NULL;
+    }
+    if (auth_secure(self->auth, s, endpoint, err, errlen) != 0) {
+        zmq_close(s);
         return NULL;
     }
     if (zmq_bind(s, endpoint) != 0) {
@@ -238,6 +244,21 @@ static int load_open(broker_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* Plain TCP carries residents' personal data in clear: say so at every start. */
+static void warn_plain_tcp(const config_t *cfg)
+{
+    const char *eps[] = {cfg->intake_endpoint, cfg->worker_endpoint, cfg->events_endpoint};
+    for (size_t i = 0; i < 3; i++)
+        if (!cfg->server_cert && strncmp(eps[i], "tcp://", 6) == 0) {
+            log_rec_t r;
+            log_begin(&r, LOG_WARNING, "security.plain_tcp");
+            log_str(&r, "endpoint", eps[i]);
+            log_str(&r, "msg", "no CURVE on this TCP endpoint (allow_plain_tcp = yes): "
+                    "anyone on the network can read cases and act as any client");
+            log_end(&r);
+        }
+}
+
 broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
 {
     broker_t *self = calloc(1, sizeof *self);
@@ -265,6 +286,11 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
         broker_destroy(&self);
         return NULL;
     }
+    if (!(self->auth = auth_new(self->ctx, cfg, err, errlen))) {
+        broker_destroy(&self);
+        return NULL;
+    }
+    warn_plain_tcp(cfg);
     if (!(self->intake = open_socket(self, ZMQ_ROUTER, cfg->intake_endpoint, "intake", err, errlen)) ||
         !(self->workers = open_socket(self, ZMQ_ROUTER, cfg->worker_endpoint, "workers", err, errlen)) ||
         !(self->events = open_socket(self, ZMQ_PUB, cfg->events_endpoint, "events", err, errlen)) ||
@@ -288,6 +314,7 @@ void broker_destroy(broker_t **self_p)
         store_checkpoint(self->store);
         store_close(&self->store);
     }
+    auth_destroy(&self->auth);
     if (self->intake) zmq_close(self->intake);
     if (self->workers) zmq_close(self->workers);
     if (self->events) zmq_close(self->events);
@@ -433,12 +460,49 @@ static bool ensure_txn(broker_t *self)
     return ok;
 }
 
+/* The role the peer's key gives it (AUTH_LOCAL on ipc://, no key). */
+static auth_role_t peer_role(broker_t *self, inmsg_t *in, const char **dept)
+{
+    /* the ZAP user id travels as metadata on every frame the peer sent */
+    const char *uid = in->n > 1 ? zmq_msg_gets(&in->part[1], "User-Id") : NULL;
+    return auth_role(self->auth, uid, dept);
+}
+
+/* Refuse a message the peer's key does not allow, and log it as a security event. */
+static void forbid(broker_t *self, void *sock, inmsg_t *in, const msg_t *msg, const char *why)
+{
+    log_rec_t r;
+    log_begin(&r, LOG_WARNING, "security.refused");
+    log_str(&r, "command", msg_cmd_name(msg->cmd));
+    log_str(&r, "msg", why);
+    log_end(&r);
+    send_error(self, sock, zmq_msg_data(&in->part[0]), zmq_msg_size(&in->part[0]), msg->msg_id,
+               ERR_FORBIDDEN, why);
+}
+
+/* What an intake peer's role allows: intake clients submit and rate; admins
+ * (and local peers) may also close, reassign, cancel and import. */
+static const char *intake_forbidden(auth_role_t role, msg_cmd_t cmd)
+{
+    if (role == AUTH_LOCAL || role == AUTH_ADMIN)
+        return NULL;
+    if (role == AUTH_INTAKE)
+        return cmd == MSG_SUBMIT || cmd == MSG_FEEDBACK ? NULL
+               : "this command needs an admin key";
+    return role == AUTH_REVOKED ? "this key is no longer allowed" : "a worker key cannot use intake";
+}
+
 static void on_intake(broker_t *self, inmsg_t *in)
 {
     msg_t msg, reply;
     const zmq_msg_t *id = &in->part[0];
     if (in->n < 2 || decode(self, self->intake, in, &msg))
         return;
+    const char *dept, *no = intake_forbidden(peer_role(self, in, &dept), msg.cmd);
+    if (no) {
+        forbid(self, self->intake, in, &msg, no);
+        return;
+    }
     if (msg.cmd != MSG_SUBMIT && msg.cmd != MSG_FEEDBACK && msg.cmd != MSG_CLOSE &&
         msg.cmd != MSG_REASSIGN && msg.cmd != MSG_CANCEL && msg.cmd != MSG_IMPORT) {
         send_error(self, self->intake, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
@@ -574,6 +638,19 @@ static void on_worker(broker_t *self, inmsg_t *in)
         s->last_recv = mono_ms();
     if (in->n < 2 || decode(self, self->workers, in, &msg))
         return;
+    const char *key_dept;
+    auth_role_t role = peer_role(self, in, &key_dept);
+    if (role != AUTH_LOCAL && role != AUTH_WORKER) {
+        if (s)
+            session_gone(self, s, "its key is no longer allowed");
+        forbid(self, self->workers, in, &msg, role == AUTH_REVOKED
+               ? "this key is no longer allowed" : "not a worker key");
+        return;
+    }
+    if (msg.cmd == MSG_REGISTER && role == AUTH_WORKER && strcmp(key_dept, msg.department) != 0) {
+        forbid(self, self->workers, in, &msg, "this key belongs to another department");
+        return;
+    }
     if (msg.cmd == MSG_REGISTER) {
         on_register(self, s, id, &msg);
         return;
@@ -1120,6 +1197,8 @@ static void reload(broker_t *self)
         log_say(LOG_ERR, "config.kept", "the new file has errors; the running config stays");
     } else {
         warn_restart_needed(self->cfg, fresh);
+        if (auth_reload(self->auth, fresh, err, sizeof err) != 0)
+            log_say(LOG_ERR, "security.keys_kept", err);
         config_t *old = self->cfg;
         self->cfg = fresh;
         self->apply.cfg = fresh;
@@ -1144,18 +1223,21 @@ int broker_run(broker_t *self)
     zmq_pollitem_t items[] = {
         {self->intake, 0, ZMQ_POLLIN, 0},
         {self->workers, 0, ZMQ_POLLIN, 0},
+        {auth_socket(self->auth), 0, ZMQ_POLLIN, 0},
     };
+    int nitems = auth_socket(self->auth) ? 3 : 2;
     char st[160];
     status_line(self, st, sizeof st);
     self->watchdog_ms = service_watchdog_ms();
     log_say(LOG_NOTICE, "broker.ready", "serving");
     service_ready(st);
     while (!self->stop) {
-        if (zmq_poll(items, 2, poll_timeout(self)) < 0 && errno != EINTR) {
+        if (zmq_poll(items, nitems, poll_timeout(self)) < 0 && errno != EINTR) {
             log_say(LOG_CRIT, "broker.poll", zmq_strerror(errno));
             return -1;
         }
         self->stats.passes++;
+        auth_serve(self->auth);
         apply_reset(&self->apply, clock_now(&self->clock));
         drain(self, self->intake, on_intake);
         drain(self, self->workers, on_worker);

@@ -66,11 +66,11 @@ static const section_t ladder_sections[LADDER_COUNT] = {
 
 /* ---- [broker] keys, one table row each ---------------------------------- */
 
-typedef enum { V_ENDPOINT, V_PATH, V_DURATION, V_NUMBER, V_DEPT } vkind_t;
+typedef enum { V_ENDPOINT, V_PATH, V_DURATION, V_NUMBER, V_DEPT, V_BOOL } vkind_t;
 
 enum {
     K_INTAKE, K_WORKERS, K_EVENTS, K_DATABASE, K_HEARTBEAT, K_LIVENESS,
-    K_AUTO_CLOSE, K_MANUAL, K_COUNT
+    K_AUTO_CLOSE, K_MANUAL, K_SERVER_CERT, K_KEYS, K_PLAIN_TCP, K_INTAKE_RATE, K_COUNT
 };
 
 static const struct broker_key {
@@ -91,6 +91,12 @@ static const struct broker_key {
     [K_AUTO_CLOSE] = {"auto_close", V_DURATION, false, offsetof(config_t, auto_close_ms),
                       0, INT64_MAX, "0 for off, or a duration such as 3d"},
     [K_MANUAL] = {"manual_department", V_DEPT, true, 0, 0, 0, NULL},
+    [K_SERVER_CERT] = {"server_cert", V_PATH, false, offsetof(config_t, server_cert), 0, 0, NULL},
+    [K_KEYS] = {"keys", V_PATH, false, offsetof(config_t, keys_dir), 0, 0, NULL},
+    [K_PLAIN_TCP] = {"allow_plain_tcp", V_BOOL, false, offsetof(config_t, allow_plain_tcp),
+                     0, 1, "yes or no"},
+    [K_INTAKE_RATE] = {"intake_rate", V_NUMBER, false, offsetof(config_t, intake_rate),
+                       1, 1000000, "1..1000000 messages a second per connection"},
 };
 
 /* ---- [calendar] keys ------------------------------------------------------ */
@@ -594,6 +600,12 @@ static void broker_value(parser_t *p, const struct broker_key *k, const char *va
         break;
     case V_DEPT:
         p->manual_dept = xstrdup(p, value);  /* resolved once every department is known */
+        break;
+    case V_BOOL:
+        if (strcmp(value, "yes") == 0 || strcmp(value, "no") == 0)
+            *(int *)field = strcmp(value, "yes") == 0;
+        else
+            problem(p, "bad value '%s' for %s (want %s)", value, k->name, k->want);
         break;
     }
 }
@@ -1148,6 +1160,7 @@ static config_t *config_new(const char *path)
     self->heartbeat_ms = 1000;
     self->liveness = 3;
     self->auto_close_ms = 0;
+    self->intake_rate = 5000;
     self->manual_dept = -1;
     self->default_route = -1;
     calendar_init(&self->calendar);
@@ -1279,6 +1292,8 @@ void config_destroy(config_t **self_p)
     free(self->worker_endpoint);
     free(self->events_endpoint);
     free(self->database);
+    free(self->server_cert);
+    free(self->keys_dir);
     free(self->path);
     free(self);
     *self_p = NULL;

@@ -68,6 +68,10 @@ typedef struct {
     int liveness;               /* heartbeats missed before a peer is dead */
     int64_t auto_close_ms;      /* auto_close = 0 (off) or a duration */
     int manual_dept;            /* index of manual_department */
+    char *server_cert;          /* zcert file of the broker's CURVE keypair (secret in FILE_secret) */
+    char *keys_dir;             /* allowlists: DIR/intake, DIR/admin, DIR/workers/<dept> */
+    int allow_plain_tcp;        /* tcp:// without CURVE, loudly */
+    int intake_rate;            /* messages a second per intake connection */
     /* [departments], [routes], [streets], [communities] */
     config_dept_t *depts;
     size_t ndepts;

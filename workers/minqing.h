@@ -78,6 +78,13 @@ unsigned mq_worker_refused(const mq_worker_t *self);
 /* Wait up to timeout_ms for every outcome to be acknowledged; 0 when none is left. */
 int mq_worker_flush(mq_worker_t *self, int timeout_ms);
 
+/* Use CURVE on a tcp:// endpoint: server_cert is the broker's public
+ * certificate, client_cert this client's certificate (with its _secret file
+ * beside it), both zcert files from `minqing keygen`. Call it right after
+ * mq_worker_new / mq_client_new. 0, or -1 (mq_strerror says why). */
+int mq_worker_set_certs(mq_worker_t *self, const char *server_cert, const char *client_cert);
+int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *client_cert);
+
 /* Connect an intake client to the broker's intake endpoint. */
 mq_client_t *mq_client_new(const char *endpoint);
 /* Close and free the client; set *self_p to NULL. */

@@ -36,6 +36,8 @@
 
 struct mq_client_t {
     void *ctx, *sock;
+    char *endpoint;                 /* kept to reconnect with CURVE keys */
+    mq_curve_t curve;
     codec_t *codec;
     zmq_msg_t part[3];
     msg_t in;                       /* the last reply; strings in the codec */
@@ -55,7 +57,7 @@ static int open_socket(mq_client_t *self, const char *endpoint)
         return mq_fail("out of memory");
     if (!(self->ctx = zmq_ctx_new()))
         return mq_fail("cannot create a zmq context: %s", zmq_strerror(errno));
-    if (!(self->sock = mq_dealer_new(self->ctx, false)))
+    if (!(self->sock = mq_dealer_new(self->ctx, false, &self->curve)))
         return -1;
     if (zmq_connect(self->sock, endpoint))
         return mq_fail("cannot connect to %s: %s", endpoint, zmq_strerror(errno));
@@ -74,7 +76,7 @@ mq_client_t *mq_client_new(const char *endpoint)
     for (int i = 0; i < 3; i++)
         zmq_msg_init(&self->part[i]);
     mq_ids_init(&self->ids, NULL);
-    if (open_socket(self, endpoint))
+    if (!(self->endpoint = strdup(endpoint)) || open_socket(self, endpoint))
         mq_client_destroy(&self);
     return self;
 }
@@ -90,6 +92,7 @@ void mq_client_destroy(mq_client_t **self_p)
     for (int i = 0; i < 3; i++)
         zmq_msg_close(&self->part[i]);
     codec_destroy(&self->codec);
+    free(self->endpoint);
     free(self);
     *self_p = NULL;
 }
@@ -343,4 +346,19 @@ int mq_client_request(mq_client_t *self, msg_t *request, msg_t *reply, int timeo
     if (reply)
         *reply = self->in;
     return verdict(self, what, MSG_ACK);
+}
+
+int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *client_cert)
+{
+    if (!self)
+        return mq_fail("mq_client_set_certs: no client");
+    if (mq_curve_load(&self->curve, server_cert, client_cert))
+        return -1;
+    /* the socket mq_client_new connected carries no keys: replace it */
+    mq_socket_close(&self->sock);
+    if (!(self->sock = mq_dealer_new(self->ctx, false, &self->curve)))
+        return -1;
+    if (zmq_connect(self->sock, self->endpoint))
+        return mq_fail("cannot connect to %s: %s", self->endpoint, zmq_strerror(errno));
+    return 0;
 }

@@ -16,6 +16,8 @@
 #include "minqing.h"
 #include "mq_internal.h"
 
+#include <czmq.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -97,7 +99,27 @@ int64_t mq_deadline(int timeout_ms)
 
 /* ---- sockets ---------------------------------------------------------- */
 
-void *mq_dealer_new(void *ctx, bool immediate)
+int mq_curve_load(mq_curve_t *curve, const char *server_cert, const char *client_cert)
+{
+    zcert_t *server = server_cert ? zcert_load(server_cert) : NULL;
+    zcert_t *client = client_cert ? zcert_load(client_cert) : NULL;
+    int rc = 0;
+    if (!server || !client)
+        rc = mq_fail("cannot read the certificate %s", !server ? server_cert : client_cert);
+    else if (!strcmp(zcert_secret_txt(client), "0000000000000000000000000000000000000000"))
+        rc = mq_fail("%s_secret: the client's secret key is missing", client_cert);
+    if (rc == 0) {
+        snprintf(curve->server, sizeof curve->server, "%s", zcert_public_txt(server));
+        snprintf(curve->public_key, sizeof curve->public_key, "%s", zcert_public_txt(client));
+        snprintf(curve->secret_key, sizeof curve->secret_key, "%s", zcert_secret_txt(client));
+        curve->on = true;
+    }
+    zcert_destroy(&server);
+    zcert_destroy(&client);
+    return rc;
+}
+
+void *mq_dealer_new(void *ctx, bool immediate, const mq_curve_t *curve)
 {
     void *sock = zmq_socket(ctx, ZMQ_DEALER);
     if (!sock) {
@@ -108,6 +130,14 @@ void *mq_dealer_new(void *ctx, bool immediate)
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     if (immediate)
         zmq_setsockopt(sock, ZMQ_IMMEDIATE, &on, sizeof on);
+    if (curve && curve->on &&
+        (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, curve->server, 40) ||
+         zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, curve->public_key, 40) ||
+         zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, curve->secret_key, 40))) {
+        mq_fail("CURVE keys: %s", zmq_strerror(errno));
+        zmq_close(sock);
+        return NULL;
+    }
     return sock;
 }
 

@@ -40,10 +40,20 @@ int64_t mq_now(void);
 /* Record why the call failed, for mq_strerror(); returns -1. errno survives. */
 int mq_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* CURVE keys of a client (Z85), from zcert files; `on` when set. */
+typedef struct {
+    bool on;
+    char server[41], public_key[41], secret_key[41];
+} mq_curve_t;
+
+/* Load the broker's public certificate and the client's certificate (with its
+ * _secret file). 0, or -1 with the reason recorded. */
+int mq_curve_load(mq_curve_t *curve, const char *server_cert, const char *client_cert);
+
 /* A DEALER socket with ZMQ_LINGER 0, not yet connected; with `immediate`,
- * ZMQ_IMMEDIATE too (nothing is queued for a connection that is not up).
- * NULL with the reason recorded. */
-void *mq_dealer_new(void *ctx, bool immediate);
+ * ZMQ_IMMEDIATE too (nothing is queued for a connection that is not up); a
+ * CURVE client when curve->on (curve may be NULL). NULL with the reason recorded. */
+void *mq_dealer_new(void *ctx, bool immediate, const mq_curve_t *curve);
 /* Close a socket (NULL is fine) and set *sock_p to NULL. */
 void mq_socket_close(void **sock_p);
 

@@ -95,6 +95,7 @@ struct mq_worker_t {
     char *endpoint, *department, *name;
     unsigned capacity;
     void *ctx, *sock;               /* created on first use */
+    mq_curve_t curve;
     codec_t *codec[2];
     int rx;                         /* codec that decodes next */
     zmq_msg_t part[3];
@@ -246,7 +247,7 @@ static int start(mq_worker_t *self)
     self->ctx = zmq_ctx_new();
     if (!self->ctx)
         return mq_fail("cannot create a zmq context: %s", zmq_strerror(errno));
-    self->sock = mq_dealer_new(self->ctx, true);
+    self->sock = mq_dealer_new(self->ctx, true, &self->curve);
     if (!self->sock)
         return -1;
     mq_ids_init(&self->ids, self->department);
@@ -318,7 +319,7 @@ static void send_heartbeat(mq_worker_t *self, int64_t now)
 static int reconnect(mq_worker_t *self, int64_t now)
 {
     mq_socket_close(&self->sock);
-    self->sock = mq_dealer_new(self->ctx, true);
+    self->sock = mq_dealer_new(self->ctx, true, &self->curve);
     if (!self->sock)
         return -1;
     self->state = W_BACKOFF;
@@ -857,4 +858,13 @@ unsigned mq_worker_unacked(const mq_worker_t *self)
 unsigned mq_worker_refused(const mq_worker_t *self)
 {
     return self ? self->refused : 0;
+}
+
+int mq_worker_set_certs(mq_worker_t *self, const char *server_cert, const char *client_cert)
+{
+    if (!self)
+        return mq_fail("mq_worker_set_certs: no worker");
+    if (self->started)
+        return mq_fail("mq_worker_set_certs: call it before the worker's first use");
+    return mq_curve_load(&self->curve, server_cert, client_cert);
 }

@@ -1,0 +1,269 @@
+/*
+ * auth.c - CURVE allowlists and the ZAP handler (see auth.h).
+ *
+ * A small handler of our own rather than CZMQ's zauth actor: zauth runs in a
+ * thread and keys one allowlist, while the broker needs a role per key and
+ * answers ZAP from its own poll loop. CZMQ is still used for what it is good
+ * at here: reading and writing zcert key files.
+ */
+#include "auth.h"
+
+#include <czmq.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct {
+    char key[41];               /* Z85 public key */
+    auth_role_t role;
+    char dept[33];
+} entry_t;
+
+struct auth_t {
+    zcert_t *server;            /* NULL when no server_cert is configured */
+    bool plain_ok;
+    void *zap;                  /* REP on inproc://zeromq.zap.01, or NULL */
+    void *ctx;
+    entry_t *keys;
+    size_t nkeys;
+};
+
+/* ---- allowlists ------------------------------------------------------ */
+
+static int add_key(entry_t **v, size_t *n, const char *path, auth_role_t role, const char *dept)
+{
+    zcert_t *cert = zcert_load(path);
+    if (!cert)
+        return -1;
+    entry_t *nv = realloc(*v, (*n + 1) * sizeof *nv);
+    if (!nv) {
+        zcert_destroy(&cert);
+        return -1;
+    }
+    *v = nv;
+    entry_t *e = &(*v)[(*n)++];
+    snprintf(e->key, sizeof e->key, "%s", zcert_public_txt(cert));
+    e->role = role;
+    snprintf(e->dept, sizeof e->dept, "%s", dept ? dept : "");
+    zcert_destroy(&cert);
+    return 0;
+}
+
+/* Every public certificate in dir (files named *_secret are skipped). */
+static int load_dir(entry_t **v, size_t *n, const char *dir, auth_role_t role, const char *dept,
+                    char *err, size_t errlen)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return 0;                   /* no such list: nobody of that role */
+    struct dirent *de;
+    int rc = 0;
+    while (rc == 0 && (de = readdir(d))) {
+        size_t len = strlen(de->d_name);
+        if (de->d_name[0] == '.' || (len > 7 && strcmp(de->d_name + len - 7, "_secret") == 0))
+            continue;
+        char path[4096];
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (add_key(v, n, path, role, dept) != 0) {
+            snprintf(err, errlen, "%s: not a certificate (make one with minqing keygen)", path);
+            rc = -1;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+static int load_lists(const config_t *cfg, entry_t **v, size_t *n, char *err, size_t errlen)
+{
+    *v = NULL, *n = 0;
+    if (!cfg->keys_dir)
+        return 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/intake", cfg->keys_dir);
+    if (load_dir(v, n, dir, AUTH_INTAKE, NULL, err, errlen))
+        return -1;
+    snprintf(dir, sizeof dir, "%s/admin", cfg->keys_dir);
+    if (load_dir(v, n, dir, AUTH_ADMIN, NULL, err, errlen))
+        return -1;
+    for (size_t i = 0; i < cfg->ndepts; i++) {
+        snprintf(dir, sizeof dir, "%s/workers/%s", cfg->keys_dir, cfg->depts[i].id);
+        if (load_dir(v, n, dir, AUTH_WORKER, cfg->depts[i].id, err, errlen))
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- lifecycle ------------------------------------------------------- */
+
+static int load_server(auth_t *self, const char *path, char *err, size_t errlen)
+{
+    char secret[4096];
+    struct stat st;
+    snprintf(secret, sizeof secret, "%s_secret", path);
+    if (stat(secret, &st) != 0) {
+        snprintf(err, errlen, "%s: cannot read the server's secret key (make it with "
+                 "minqing keygen)", secret);
+        return -1;
+    }
+    if (st.st_mode & 077) {
+        snprintf(err, errlen, "%s: the secret key is readable by others (mode %03o); "
+                 "refusing to start: chmod 600 it", secret, (unsigned)(st.st_mode & 0777));
+        return -1;
+    }
+    self->server = zcert_load(path);
+    if (!self->server || !strcmp(zcert_secret_txt(self->server),
+                                 "0000000000000000000000000000000000000000")) {
+        snprintf(err, errlen, "%s: not a certificate with its secret key", path);
+        return -1;
+    }
+    return 0;
+}
+
+auth_t *auth_new(void *ctx, const config_t *cfg, char *err, size_t errlen)
+{
+    auth_t *self = calloc(1, sizeof *self);
+    if (!self) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    self->ctx = ctx;
+    self->plain_ok = cfg->allow_plain_tcp;
+    if ((cfg->server_cert && load_server(self, cfg->server_cert, err, errlen)) ||
+        load_lists(cfg, &self->keys, &self->nkeys, err, errlen)) {
+        auth_destroy(&self);
+        return NULL;
+    }
+    return self;
+}
+
+void auth_destroy(auth_t **self_p)
+{
+    if (!self_p || !*self_p)
+        return;
+    auth_t *self = *self_p;
+    if (self->zap)
+        zmq_close(self->zap);
+    zcert_destroy(&self->server);
+    free(self->keys);
+    free(self);
+    *self_p = NULL;
+}
+
+int auth_reload(auth_t *self, const config_t *cfg, char *err, size_t errlen)
+{
+    entry_t *v;
+    size_t n;
+    if (load_lists(cfg, &v, &n, err, errlen)) {
+        free(v);
+        return -1;
+    }
+    free(self->keys);
+    self->keys = v, self->nkeys = n;
+    return 0;
+}
+
+size_t auth_keys(const auth_t *self)
+{
+    return self->nkeys;
+}
+
+/* ---- sockets --------------------------------------------------------- */
+
+int auth_secure(auth_t *self, void *sock, const char *endpoint, char *err, size_t errlen)
+{
+    if (strncmp(endpoint, "tcp://", 6) != 0)
+        return 0;
+    if (!self->server) {
+        if (self->plain_ok)
+            return 0;               /* the broker warns at every start */
+        snprintf(err, errlen, "%s: a tcp:// endpoint needs CURVE: set server_cert and keys "
+                 "in [broker] (or allow_plain_tcp = yes, not recommended)", endpoint);
+        return -1;
+    }
+    if (!self->zap) {
+        /* ZAP requests of every CURVE socket of this context come here */
+        self->zap = zmq_socket(self->ctx, ZMQ_REP);
+        if (!self->zap || zmq_bind(self->zap, "inproc://zeromq.zap.01") != 0) {
+            snprintf(err, errlen, "ZAP handler: %s", zmq_strerror(errno));
+            return -1;
+        }
+    }
+    int on = 1;
+    zcert_apply(self->server, sock);
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &on, sizeof on) ||
+        zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "minqing", 7)) {
+        snprintf(err, errlen, "%s: CURVE: %s", endpoint, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+void *auth_socket(auth_t *self)
+{
+    return self->zap;
+}
+
+static const entry_t *find(const auth_t *self, const char *key)
+{
+    for (size_t i = 0; i < self->nkeys; i++)
+        if (strcmp(self->keys[i].key, key) == 0)
+            return &self->keys[i];
+    return NULL;
+}
+
+/* One ZAP request (RFC 27): version, request id, domain, address, identity,
+ * mechanism, credentials; the reply's user id is the client's Z85 key. */
+static void serve_one(auth_t *self)
+{
+    zmsg_t *req = zmsg_recv_nowait(self->zap);
+    if (!req)
+        return;
+    char *version = zmsg_popstr(req), *id = zmsg_popstr(req);
+    free(zmsg_popstr(req));         /* domain */
+    free(zmsg_popstr(req));         /* address */
+    free(zmsg_popstr(req));         /* identity */
+    char *mech = zmsg_popstr(req);
+    zframe_t *cred = zmsg_pop(req);
+    char key[41] = "";
+    if (mech && strcmp(mech, "CURVE") == 0 && cred && zframe_size(cred) == 32)
+        zmq_z85_encode(key, zframe_data(cred), 32);
+    bool ok = key[0] && find(self, key);
+    zmsg_t *rep = zmsg_new();
+    zmsg_addstr(rep, "1.0");
+    zmsg_addstr(rep, id ? id : "");
+    zmsg_addstr(rep, ok ? "200" : "400");
+    zmsg_addstr(rep, ok ? "OK" : "unknown key");
+    zmsg_addstr(rep, ok ? key : "");
+    zmsg_addmem(rep, "", 0);
+    zmsg_send(&rep, self->zap);
+    free(version), free(id), free(mech);
+    zframe_destroy(&cred);
+    zmsg_destroy(&req);
+}
+
+void auth_serve(auth_t *self)
+{
+    for (int i = 0; self->zap && i < 64; i++) {
+        int events = 0;
+        size_t len = sizeof events;
+        if (zmq_getsockopt(self->zap, ZMQ_EVENTS, &events, &len) || !(events & ZMQ_POLLIN))
+            return;
+        serve_one(self);
+    }
+}
+
+auth_role_t auth_role(const auth_t *self, const char *user_id, const char **dept)
+{
+    *dept = NULL;
+    if (!user_id || !*user_id)
+        return AUTH_LOCAL;
+    const entry_t *e = find(self, user_id);
+    if (!e)
+        return AUTH_REVOKED;
+    *dept = e->dept;
+    return e->role;
+}

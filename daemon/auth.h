@@ -1,0 +1,49 @@
+/*
+ * auth.h - who may talk to the broker. On tcp:// endpoints the sockets are
+ * CURVE servers and this module is their ZAP handler (RFC 27): a peer gets in
+ * only with a public key on an allowlist, and the key, not anything the peer
+ * claims, decides its role: intake client, admin, or worker of one department.
+ * The role is looked up again for every message, so removing a key and
+ * reloading shuts a connected peer out at once. Keys are CZMQ zcert files
+ * (`minqing keygen`). ipc:// endpoints are protected by file permissions and
+ * carry no key: their peers are trusted as local.
+ */
+#ifndef MQ_AUTH_H
+#define MQ_AUTH_H
+
+#include "config.h"
+
+#include <stddef.h>
+
+typedef enum {
+    AUTH_LOCAL,         /* ipc:// or inproc://: no key, file permissions decide */
+    AUTH_INTAKE,        /* may SUBMIT and FEEDBACK */
+    AUTH_ADMIN,         /* may do anything on the intake endpoint */
+    AUTH_WORKER,        /* a worker of one department */
+    AUTH_REVOKED,       /* a key no longer on any list */
+} auth_role_t;
+
+typedef struct auth_t auth_t;
+
+/* Load the server certificate and the allowlists of cfg and start the ZAP
+ * handler on ctx. NULL on error (unreadable key, a secret key readable by
+ * others, ...), with the reason in err. */
+auth_t *auth_new(void *ctx, const config_t *cfg, char *err, size_t errlen);
+/* Stop the handler and free everything; *self_p = NULL. */
+void auth_destroy(auth_t **self_p);
+/* Make sock a CURVE server if endpoint is tcp:// (before it binds); refuse
+ * plain TCP unless the config allows it. 0, or -1 with the reason in err. */
+int auth_secure(auth_t *self, void *sock, const char *endpoint, char *err, size_t errlen);
+/* The ZAP socket, for the broker's poll (NULL when no endpoint uses CURVE). */
+void *auth_socket(auth_t *self);
+/* Answer the ZAP requests that are waiting. */
+void auth_serve(auth_t *self);
+/* Re-read the allowlists of cfg (the server key stays). 0, or -1 with err. */
+int auth_reload(auth_t *self, const config_t *cfg, char *err, size_t errlen);
+/* The role of a peer from the User-Id of its message (NULL: no key, local);
+ * for AUTH_WORKER, *dept gets its department id. */
+auth_role_t auth_role(const auth_t *self, const char *user_id, const char **dept);
+/* Allowed keys loaded (for the log). */
+size_t auth_keys(const auth_t *self);
+
+#endif

@@ -1,0 +1,198 @@
+"""The hostile-input suite against a live broker on TCP with CURVE.
+
+Usage: security.py DIR BROKER_PID FLOOD_SECONDS
+DIR holds keys/ (server, intake1, admin1, water1, hrss1, stranger) and ports.
+Prints TAP lines.
+"""
+import os
+import random
+import signal
+import socket
+import sys
+import threading
+import time
+import zmq
+import msgpack
+
+d, broker_pid, flood_s = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+ports = dict(l.split() for l in open(os.path.join(d, "ports")))
+ctx = zmq.Context()
+n = failed = 0
+SIG = b"MINQING/1"
+
+
+def tap(good, what):
+    global n, failed
+    n += 1
+    failed += 0 if good else 1
+    print(("ok" if good else "not ok"), n, "-", what, flush=True)
+
+
+def cert(name):
+    """Read a CZMQ zcert file (ZPL) - public key, and secret when present."""
+    keys = {}
+    for path, field in ((name, "public-key"), (name + "_secret", "secret-key")):
+        if os.path.exists(path):
+            for line in open(path):
+                if field in line:
+                    keys[field] = line.split('"')[1].encode()
+    return keys
+
+
+def client(port, who=None, server="server"):
+    s = ctx.socket(zmq.DEALER)
+    s.setsockopt(zmq.LINGER, 0)
+    if who:
+        me, srv = cert(os.path.join(d, "keys", who)), cert(os.path.join(d, "keys", server))
+        s.curve_serverkey = srv["public-key"]
+        s.curve_publickey = me["public-key"]
+        s.curve_secretkey = me["secret-key"]
+    s.connect("tcp://127.0.0.1:%s" % port)
+    return s
+
+
+def ask(s, cmd, body, timeout=3000, raw=None):
+    s.send_multipart([SIG, cmd, raw if raw is not None else msgpack.packb(body)])
+    while s.poll(timeout):
+        f = s.recv_multipart()
+        if f[1] in (b"HEARTBEAT", b"DISPATCH"):
+            continue
+        return f[1].decode(), msgpack.unpackb(f[2], raw=False)
+    return None, None
+
+
+def case(ext, desc="楼道水管漏水"):
+    return {"service_code": "water.leak", "description": desc, "external_id": ext,
+            "channel": "hotline", "grid_code": "CG01-XH01-G0001", "phone": "13812345678"}
+
+
+intake = client(ports["intake"], "intake1")
+cmd, b = ask(intake, b"SUBMIT", {"msg_id": "s1", "case": case("sec-1")})
+tap(cmd == "SUBMIT_OK", "an intake client with an allowed key submits a case")
+case_id = b["case_id"] if b else 0
+
+for who, what in ((None, "no key"), ("stranger", "an unknown key")):
+    s = client(ports["intake"], who)
+    cmd, _ = ask(s, b"SUBMIT", {"msg_id": "x", "case": case("sec-x")}, timeout=1500)
+    tap(cmd is None, "a client with %s is refused (no answer, no case)" % what)
+    s.close()
+
+cmd, b = ask(intake, b"CLOSE", {"msg_id": "c1", "case_id": case_id})
+tap(cmd == "ERROR" and b["code"] == 300, "an intake key may not CLOSE (ERROR 300): %s" % b)
+admin = client(ports["intake"], "admin1")
+cmd, b = ask(admin, b"CANCEL", {"msg_id": "a1", "case_id": case_id + 1000, "reason": "duplicate"})
+tap(cmd == "ERROR" and b["code"] == 201, "an admin key passes the role check (201 for an unknown case)")
+
+water = client(ports["workers"], "water1")
+cmd, b = ask(water, b"REGISTER", {"msg_id": "r1", "department": "hrss", "capacity": 4})
+tap(cmd == "ERROR" and b["code"] == 300, "a water key cannot register as hrss (ERROR 300)")
+cmd, b = ask(water, b"REGISTER", {"msg_id": "r2", "department": "water", "capacity": 4})
+tap(cmd == "ACK", "the water key registers as water")
+asg = None
+for _ in range(20):
+    if water.poll(500):
+        f = water.recv_multipart()
+        if f[1] == b"DISPATCH":
+            asg = msgpack.unpackb(f[2], raw=False)["assignment_id"]
+            break
+tap(asg is not None, "the water worker receives the water case")
+hrss = client(ports["workers"], "hrss1")
+ask(hrss, b"REGISTER", {"msg_id": "h1", "department": "hrss", "capacity": 4})
+cmd, b = ask(hrss, b"ACCEPT", {"msg_id": "h2", "assignment_id": asg or 1})
+tap(cmd == "ERROR" and b["code"] == 205, "an hrss worker cannot act on water's case (205)")
+
+# capture: what crosses the wire between an intake client and the broker
+captured = bytearray()
+lsock = socket.socket()
+lsock.bind(("127.0.0.1", 0))
+lsock.listen(1)
+pport = lsock.getsockname()[1]
+
+
+def proxy():
+    c, _ = lsock.accept()
+    u = socket.create_connection(("127.0.0.1", int(ports["intake"])))
+    c.settimeout(0.05), u.settimeout(0.05)
+    end = time.time() + 4
+    while time.time() < end:
+        for a, z in ((c, u), (u, c)):
+            try:
+                data = a.recv(65536)
+                if data:
+                    captured.extend(data)
+                    z.sendall(data)
+            except socket.timeout:
+                pass
+
+
+t = threading.Thread(target=proxy, daemon=True)
+t.start()
+spy = client(pport, "intake1")
+secret_text = "机密描述XYZZY-" + "张三住在幸福小区"
+cmd, b = ask(spy, b"SUBMIT", {"msg_id": "p1", "case": case("sec-spy", secret_text)})
+t.join()
+tap(cmd == "SUBMIT_OK", "a case submitted through a recording proxy is stored")
+tap(len(captured) > 0 and b"XYZZY" not in captured and secret_text.encode() not in captured
+    and b"13812345678" not in captured, "the bytes on the wire (%d) hold no plaintext of the case" % len(captured))
+
+# the flood: random frames at full speed, legitimate clients served meanwhile
+served = [0, 0]
+
+
+def legit():
+    s = client(ports["intake"], "intake1")
+    i = 0
+    end = time.time() + flood_s
+    while time.time() < end:
+        i += 1
+        cmd, _ = ask(s, b"SUBMIT", {"msg_id": "l%d" % i, "case": case("legit-%d" % i)}, timeout=5000)
+        served[0 if cmd == "SUBMIT_OK" else 1] += 1
+        time.sleep(0.02)
+
+
+lt = threading.Thread(target=legit)
+lt.start()
+flooder = client(ports["intake"], "intake1")
+flooder.setsockopt(zmq.SNDHWM, 10000)
+sent = 0
+rnd = random.Random(7)
+end = time.time() + flood_s
+while time.time() < end:
+    kind = rnd.randrange(4)
+    if kind == 0:
+        frames = [os.urandom(rnd.randrange(1, 40)) for _ in range(rnd.randrange(1, 5))]
+    elif kind == 1:
+        frames = [SIG, b"SUBMIT", os.urandom(rnd.randrange(0, 300))]
+    elif kind == 2:
+        frames = [SIG, rnd.choice([b"CLOSE", b"FROB", b"IMPORT", b"ACCEPT"]), msgpack.packb({"msg_id": "f"})]
+    else:
+        frames = [b"MINQING/9", b"SUBMIT", b"\x80"]
+    try:
+        flooder.send_multipart(frames, flags=zmq.NOBLOCK)
+        sent += 1
+    except zmq.Again:
+        time.sleep(0.001)
+    while flooder.poll(0):
+        flooder.recv_multipart()
+lt.join()
+print("# flood: %d hostile messages in %.0f s; legitimate SUBMITs answered %d, failed %d"
+      % (sent, flood_s, served[0], served[1]), flush=True)
+tap(served[0] > 0 and served[1] == 0, "legitimate clients kept being served during the flood")
+try:
+    os.kill(broker_pid, 0)
+    alive = True
+except OSError:
+    alive = False
+tap(alive, "the broker survived the flood")
+
+# revocation: take intake1 off the list, reload: the connected client is shut out
+os.rename(os.path.join(d, "keys", "intake", "intake1"), os.path.join(d, "intake1.revoked"))
+os.kill(broker_pid, signal.SIGHUP)
+time.sleep(1.5)
+cmd, b = ask(intake, b"SUBMIT", {"msg_id": "s9", "case": case("sec-9")})
+tap(cmd == "ERROR" and b["code"] == 300, "after its key is removed and the broker reloads, a connected client is refused (300)")
+fresh = client(ports["intake"], "intake1")
+cmd, _ = ask(fresh, b"SUBMIT", {"msg_id": "s10", "case": case("sec-10")}, timeout=1500)
+tap(cmd is None, "and a new connection with the revoked key gets no answer")
+print("1..%d" % n)
+sys.exit(1 if failed else 0)

@@ -1,0 +1,46 @@
+#!/bin/sh
+# security.sh - only known clients and workers get in (CURVE + ZAP on TCP),
+# the key decides the role, hostile input is refused while legitimate
+# clients are served, and the wire carries no plaintext case.
+. "$(dirname "$0")/../lib.sh"
+FLOOD=${FLOOD:-30}
+K="$T/keys"
+mkdir -p "$K/intake" "$K/admin" "$K/workers/water" "$K/workers/hrss"
+for k in server stranger; do "$BIN/minqing" keygen "$K/$k" >/dev/null; done
+"$BIN/minqing" keygen "$K/intake/intake1" >/dev/null
+"$BIN/minqing" keygen "$K/admin/admin1" >/dev/null
+"$BIN/minqing" keygen "$K/workers/water/water1" >/dev/null
+"$BIN/minqing" keygen "$K/workers/hrss/hrss1" >/dev/null
+# the clients' copies: the test reads each keypair where it was made
+for k in intake1:intake admin1:admin water1:workers/water hrss1:workers/hrss; do
+  cp "$K/${k#*:}/${k%%:*}" "$K/${k%%:*}"; cp "$K/${k#*:}/${k%%:*}_secret" "$K/${k%%:*}_secret"
+  rm "$K/${k#*:}/${k%%:*}_secret"          # the broker's lists hold public keys only
+done
+free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+pi=$(free_port); pw=$(free_port); pe=$(free_port)
+printf 'intake %s\nworkers %s\nevents %s\n' "$pi" "$pw" "$pe" > "$T/ports"
+write_config "server_cert = $K/server
+keys = $K"
+sed -i "s|^intake = .*|intake = tcp://127.0.0.1:$pi|; s|^workers = .*|workers = tcp://127.0.0.1:$pw|; s|^events = .*|events = tcp://127.0.0.1:$pe|" "$T/minqing.conf"
+
+# refusals at start
+chmod 644 "$K/server_secret"
+"$BIN/minqingd" -c "$T/minqing.conf" > "$T/start.log" 2>&1
+check "a secret key readable by others: the broker refuses to start" \
+  sh -c "[ $? -ne 0 ] && grep -q 'readable by others' '$T/start.log'"
+chmod 600 "$K/server_secret"
+cp "$T/minqing.conf" "$T/plain.conf"
+sed -i '/^server_cert = /d' "$T/plain.conf"
+"$BIN/minqingd" -c "$T/plain.conf" > "$T/plain.log" 2>&1
+check "plain TCP is refused unless the config allows it" \
+  sh -c "[ $? -ne 0 ] && grep -q 'needs CURVE' '$T/plain.log'"
+
+start_broker || exit 1
+$PY "$ROOT/tests/e2e/security.py" "$T" "$BROKER_PID" "$FLOOD"
+rc=$?
+check "the broker logged each refusal as a security event" grep -q 'event=security.refused' "$T/broker.log"
+cases=$(sql "select count(*) from cases where external_id not like 'legit-%'")
+check "hostile messages changed no state: only the 2 legitimate test cases exist ($cases)" test "$cases" = 2
+stop_pid "$BROKER_PID"
+check "no sanitizer report" no_sanitizer_reports
+finish && [ $rc -eq 0 ]
