@@ -53,7 +53,7 @@ UNIT_TESTS := test_codec test_config test_libminqing test_fsm test_dispatch test
               test_calendar test_clock test_timers test_escalation
 UNIT_BINS  := $(UNIT_TESTS:%=$(O)/tests/%)
 
-.PHONY: all deps run test test-bins fuzz fuzz-bin install uninstall clean
+.PHONY: all deps run test test-bins fuzz fuzz-long fuzz-bin install uninstall clean
 all: $(O)/libproto.a $(O)/libminqing.a $(PROGRAMS)
 
 deps:
@@ -104,16 +104,25 @@ test:
 # libFuzzer needs clang; the fuzz tree is separate from both gcc trees.
 FUZZ_CFLAGS := $(WARN) $(DEFS) $(INCS) -O1 -g -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=all -fno-omit-frame-pointer
-fuzz-bin: build/fuzz/fuzz_decode
+fuzz-bin: build/fuzz/fuzz_decode build/fuzz/fuzz_apply
 
 build/fuzz/fuzz_decode: fuzz/fuzz_decode.c $(PROTO_SRC) $(wildcard proto/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -o $@ fuzz/fuzz_decode.c $(PROTO_SRC) $(PKG_LIBS) -lm
 
+build/fuzz/fuzz_apply: fuzz/fuzz_apply.c $(PROTO_SRC) $(CORE_SRC) $(wildcard proto/*.h daemon/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -o $@ fuzz/fuzz_apply.c $(PROTO_SRC) $(CORE_SRC) $(PKG_LIBS) -lm
+
 fuzz:
 	@sh scripts/deps.sh test
 	@$(MAKE) --no-print-directory fuzz-bin
 	sh scripts/fuzz.sh build/fuzz/fuzz_decode fuzz/corpus/decode $(FUZZ_SECONDS)
+	sh scripts/fuzz.sh build/fuzz/fuzz_apply fuzz/corpus/apply $(FUZZ_SECONDS)
+
+# each target for 10 minutes, outside CI
+fuzz-long:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=600
 
 install: all
 	@set -e; d='$(DESTDIR)'; p='$(PREFIX)'; g='$(O)/install'; \

@@ -86,6 +86,7 @@ static void push_pub(apply_t *a, const char *kind, int dept, uint64_t case_id, u
     p->fired = -1;
 }
 
+__attribute__((format(printf, 3, 4)))
 static msg_err_t refuse(apply_t *a, msg_err_t code, const char *fmt, ...)
 {
     va_list ap;

@@ -2,7 +2,8 @@
 # run.sh - the test runner behind `make test`.
 #
 # Runs every unit-test binary (cmocka, TAP output), every end-to-end script in
-# tests/e2e (TAP output), and the decoder fuzzer for FUZZ_TEST_SECONDS. Each TAP
+# tests/e2e (TAP output), and both fuzzers (decoder, message handling on an
+# in-memory store) for FUZZ_TEST_SECONDS each. Each TAP
 # "ok" counts as passed and each "not ok" as failed; a program that exits
 # non-zero (a sanitizer report, a crash, a timeout) counts one failure more.
 # The last line is "N passed, N failed".
@@ -14,7 +15,7 @@ export ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_leaks=1:${ASAN_OPTI
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export MQ_BIN="$SAN"          # e2e scripts run the sanitized programs
-FUZZ_TEST_SECONDS=${FUZZ_TEST_SECONDS:-30}
+FUZZ_TEST_SECONDS=${FUZZ_TEST_SECONDS:-20}
 ONLY=${1:-}
 
 passed=0 failed=0
@@ -48,12 +49,14 @@ for t in tests/e2e/*.sh; do
   [ -f "$t" ] && run "$(basename "$t" .sh)" 300 sh "$t"
 done
 if [ "$FUZZ_TEST_SECONDS" -gt 0 ]; then
-  run fuzz_decode $((FUZZ_TEST_SECONDS + 120)) sh -c '
-    if sh scripts/fuzz.sh build/fuzz/fuzz_decode fuzz/corpus/decode "$1"; then
-      echo "ok 1 - fuzz_decode: no finding in $1 s"
-    else
-      echo "not ok 1 - fuzz_decode found a crash"; exit 1
-    fi' fuzz "$FUZZ_TEST_SECONDS"
+  for target in decode apply; do
+    run "fuzz_$target" $((FUZZ_TEST_SECONDS + 120)) sh -c '
+      if sh scripts/fuzz.sh "build/fuzz/fuzz_$1" "fuzz/corpus/$1" "$2"; then
+        echo "ok 1 - fuzz_$1: no finding in $2 s"
+      else
+        echo "not ok 1 - fuzz_$1 found a crash"; exit 1
+      fi' fuzz "$target" "$FUZZ_TEST_SECONDS"
+  done
 fi
 
 echo
