@@ -15,7 +15,7 @@ export ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_leaks=1:${ASAN_OPTI
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export MQ_BIN="$SAN"          # e2e scripts run the sanitized programs
-FUZZ_TEST_SECONDS=${FUZZ_TEST_SECONDS:-20}
+FUZZ_TEST_SECONDS=${FUZZ_TEST_SECONDS:-30}
 ONLY=${1:-}
 
 passed=0 failed=0
