@@ -22,6 +22,7 @@
 #include "fsm.h"
 #include "log.h"
 #include "outbox.h"
+#include "ratelimit.h"
 #include "service.h"
 #include "session.h"
 #include "store.h"
@@ -55,6 +56,7 @@ struct broker_t {
     store_t *store;
     void *ctx, *intake, *workers, *events;
     auth_t *auth;
+    ratelimit_t *rates;         /* per intake connection */
     codec_t *dec, *enc;
     sessions_t *sessions;
     dispatch_t *dispatch;
@@ -286,7 +288,8 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
         broker_destroy(&self);
         return NULL;
     }
-    if (!(self->auth = auth_new(self->ctx, cfg, err, errlen))) {
+    if (!(self->rates = ratelimit_new(4096)) ||
+        !(self->auth = auth_new(self->ctx, cfg, err, errlen))) {
         broker_destroy(&self);
         return NULL;
     }
@@ -315,6 +318,7 @@ void broker_destroy(broker_t **self_p)
         store_close(&self->store);
     }
     auth_destroy(&self->auth);
+    ratelimit_destroy(&self->rates);
     if (self->intake) zmq_close(self->intake);
     if (self->workers) zmq_close(self->workers);
     if (self->events) zmq_close(self->events);
@@ -496,6 +500,14 @@ static void on_intake(broker_t *self, inmsg_t *in)
 {
     msg_t msg, reply;
     const zmq_msg_t *id = &in->part[0];
+    /* the rate counts every message, well formed or not: it is what floods look like */
+    if (!ratelimit_allow(self->rates, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
+                         mono_ms(), self->cfg->intake_rate)) {
+        send_error(self, self->intake, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
+                   NULL, ERR_RATE_LIMITED, "over this connection's rate (intake_rate); "
+                   "retry later with the same msg_id");
+        return;
+    }
     if (in->n < 2 || decode(self, self->intake, in, &msg))
         return;
     const char *dept, *no = intake_forbidden(peer_role(self, in, &dept), msg.cmd);

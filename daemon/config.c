@@ -1160,7 +1160,7 @@ static config_t *config_new(const char *path)
     self->heartbeat_ms = 1000;
     self->liveness = 3;
     self->auto_close_ms = 0;
-    self->intake_rate = 5000;
+    self->intake_rate = 100000;
     self->manual_dept = -1;
     self->default_route = -1;
     calendar_init(&self->calendar);

@@ -155,6 +155,7 @@ lt.start()
 flooder = client(ports["intake"], "intake1")
 flooder.setsockopt(zmq.SNDHWM, 10000)
 sent = 0
+codes = {}
 rnd = random.Random(7)
 end = time.time() + flood_s
 while time.time() < end:
@@ -173,11 +174,17 @@ while time.time() < end:
     except zmq.Again:
         time.sleep(0.001)
     while flooder.poll(0):
-        flooder.recv_multipart()
+        f = flooder.recv_multipart()
+        if f[1] == b"ERROR":
+            code = msgpack.unpackb(f[2], raw=False).get("code")
+            codes[code] = codes.get(code, 0) + 1
 lt.join()
 print("# flood: %d hostile messages in %.0f s; legitimate SUBMITs answered %d, failed %d"
       % (sent, flood_s, served[0], served[1]), flush=True)
+print("# refusals by code: %s" % sorted(codes.items()), flush=True)
 tap(served[0] > 0 and served[1] == 0, "legitimate clients kept being served during the flood")
+tap(codes.get(301, 0) > 0, "the flooding connection was rate limited with ERROR 301")
+tap(len(set(codes) - {301}) >= 3, "and its other messages were refused each with a code")
 try:
     os.kill(broker_pid, 0)
     alive = True

@@ -20,7 +20,8 @@ free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0
 pi=$(free_port); pw=$(free_port); pe=$(free_port)
 printf 'intake %s\nworkers %s\nevents %s\n' "$pi" "$pw" "$pe" > "$T/ports"
 write_config "server_cert = $K/server
-keys = $K"
+keys = $K
+intake_rate = 2000"
 sed -i "s|^intake = .*|intake = tcp://127.0.0.1:$pi|; s|^workers = .*|workers = tcp://127.0.0.1:$pw|; s|^events = .*|events = tcp://127.0.0.1:$pe|" "$T/minqing.conf"
 
 # refusals at start
