@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 N=1000
 write_config
-start_broker || exit 1
+LOG_LEVEL=info start_broker || exit 1       # every event logged: none may carry a phone
 start_worker water water-a -c 8
 start_worker water water-b -c 8
 for d in urban traffic security hrss dispatch; do start_worker $d $d -c 16; done
@@ -51,5 +51,10 @@ bad=$(sql "select count(*) from events e join cases c on c.id = e.case_id where 
 check "no event is older than its case" test "$bad" = 0
 
 stop_pid "$BROKER_PID"
+# loadgen gives case i the phone 138 + i (8 digits), the name 张三 and an address
+check "the broker logged every event ($(grep -c 'event=' "$T/broker.log") lines)" \
+  test "$(grep -c 'event=dispatched' "$T/broker.log")" -ge "$N"
+check "no log line carries a resident's phone, name or address" \
+  sh -c "! grep -h -E '138[0-9]{8}|张三|幸福小区' '$T'/*.log '$T'/*.out 2>/dev/null"
 check "no sanitizer report" no_sanitizer_reports
 finish
