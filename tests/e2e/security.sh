@@ -37,11 +37,15 @@ check "plain TCP is refused unless the config allows it" \
   sh -c "[ $? -ne 0 ] && grep -q 'needs CURVE' '$T/plain.log'"
 
 start_broker || exit 1
-$PY "$ROOT/tests/e2e/security.py" "$T" "$BROKER_PID" "$FLOOD"
-rc=$?
+$PY "$ROOT/tests/e2e/security.py" "$T" "$BROKER_PID" "$FLOOD" | tee "$T/security.out"
+rc=$(tail -n 1 "$T/security.out" | grep -q '^1\.\.' && ! grep -q '^not ok' "$T/security.out" && echo 0 || echo 1)
 check "the broker logged each refusal as a security event" grep -q 'event=security.refused' "$T/broker.log"
 cases=$(sql "select count(*) from cases where external_id not like 'legit-%'")
 check "hostile messages changed no state: only the 2 legitimate test cases exist ($cases)" test "$cases" = 2
 stop_pid "$BROKER_PID"
+refused=$(sed -n 's/.*event=broker.stopping.* refused=\([0-9]*\).*/\1/p' "$T/broker.log")
+flood=$(sed -n 's/^# flood: \([0-9]*\) hostile.*/\1/p' "$T/security.out")
+check "every hostile message was refused and counted ($refused refusals for $flood sent)" \
+  test "${refused:-0}" -ge "${flood:-1}"
 check "no sanitizer report" no_sanitizer_reports
 finish && [ $rc -eq 0 ]
