@@ -8,36 +8,17 @@
 #   - the broker's RSS once serving;
 #   - the lag from deadline to escalation line for the burst (p50, p99, max).
 # Usage: sh bench/deadlines.sh   (OPEN=... BURST=... to change the sizes)
-set -eu
-cd "$(dirname "$0")/.."
 OPEN=${OPEN:-1000000}
 BURST=${BURST:-10000}
-B=${B:-build}
-T=$(mktemp -d /tmp/minqing-bench.XXXXXX)
-trap 'kill $PID 2>/dev/null; rm -rf "$T"' EXIT
-PID=""
-cat > "$T/minqing.conf" <<CONF
-[broker]
-intake = ipc://$T/intake.sock
-workers = ipc://$T/workers.sock
-events = ipc://$T/events.sock
-database = $T/minqing.db
-manual_department = dispatch
-[departments]
-dispatch = 12345派单中心
-water = 水务局
-[routes]
-default = dispatch
-[deadlines]
+. "$(dirname "$0")/common.sh"
+bench_config "[deadlines]
 contact = 30m
 [ladder.contact]
-1 = 0 community
-CONF
+1 = 0 community"
 
 # the schema, from the broker itself
-"$B/minqingd" -c "$T/minqing.conf" -l warning 2>/dev/null & PID=$!
-i=0; while [ ! -S "$T/intake.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
-kill "$PID"; wait "$PID" 2>/dev/null || true
+bench_start warning
+bench_stop
 
 now=$(date +%s%3N)
 burst_due=$(( (now / 1000 + 40) * 1000 ))          # a whole second, 40 s from now
@@ -56,8 +37,7 @@ COMMIT;
 SQL
 
 start=$(date +%s%3N)
-"$B/minqingd" -c "$T/minqing.conf" -l notice 2> "$T/broker.log" & PID=$!
-i=0; while ! grep -q broker.ready "$T/broker.log" 2>/dev/null && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+bench_start notice
 ready=$(( $(date +%s%3N) - start ))
 sleep 1
 rss_kb=$(awk '/VmRSS/ { print $2 }' /proc/$PID/status)
@@ -68,7 +48,7 @@ rebuild=$(echo "$timers" | sed -n 's/.*rebuild_ms=\([0-9]*\).*/\1/p')
 
 # wait for the burst, then measure each line's lag behind its deadline
 while [ "$(date +%s%3N)" -lt $((burst_due + 4000)) ]; do sleep 0.5; done
-kill -TERM "$PID"; wait "$PID" 2>/dev/null || true; PID=""
+bench_stop
 sqlite3 "$T/minqing.db" "select case_id, due_at from escalations" | tr '|' ' ' | sort > "$T/due.txt"
 grep 'event=escalated' "$T/broker.log" | /usr/bin/python3 -c '
 import sys, datetime

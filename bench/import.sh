@@ -2,27 +2,9 @@
 # import.sh - `minqing import` of N historical cases (default 1,300,000:
 # Lanzhou's five-year volume), ~600 bytes each, through a release broker.
 # Usage: sh bench/import.sh   (N=... to change)
-set -eu
-cd "$(dirname "$0")/.."
 N=${N:-1300000}
-B=${B:-build}
-T=$(mktemp -d /tmp/minqing-bench.XXXXXX)
-PID=""
-trap '[ -n "$PID" ] && kill $PID 2>/dev/null; rm -rf "$T"' EXIT
-cat > "$T/minqing.conf" <<CONF
-[broker]
-intake = ipc://$T/intake.sock
-workers = ipc://$T/workers.sock
-events = ipc://$T/events.sock
-database = $T/minqing.db
-manual_department = dispatch
-[departments]
-dispatch = 12345派单中心
-water = 水务局
-[routes]
-water.leak = water
-default = dispatch
-CONF
+. "$(dirname "$0")/common.sh"
+bench_config
 /usr/bin/python3 - "$N" > "$T/hist.jsonl" <<'PY'
 import json, sys
 desc = "居民反映小区楼道水管漏水，积水严重，影响出行，已由水务局派人维修并回访，居民表示满意。" * 3
@@ -35,7 +17,6 @@ for i in range(int(sys.argv[1])):
         "closed_at": t + 172800000, "rating": "satisfied"}, ensure_ascii=False))
 PY
 echo "bench: $N lines, $(du -h "$T/hist.jsonl" | cut -f1)"
-"$B/minqingd" -c "$T/minqing.conf" -l warning 2> "$T/broker.log" & PID=$!
-i=0; while [ ! -S "$T/intake.sock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+bench_start warning
 "$B/minqing" -c "$T/minqing.conf" import "$T/hist.jsonl"
 echo "bench: $(sqlite3 "$T/minqing.db" 'select count(*) from cases') cases in the database"
