@@ -3,7 +3,8 @@
 #   make            build everything into build/
 #   make run        install what is missing, build, run the broker with demo workers
 #   make test       install what is missing, build with ASan+UBSan, run every test
-#   make fuzz       fuzz the protocol decoder for FUZZ_SECONDS (default 60)
+#   make fuzz       fuzz the decoder and the message handling, FUZZ_SECONDS each (60)
+#   make bench      minqing side by side with beanstalkd and Redis
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make clean
 
@@ -53,7 +54,7 @@ UNIT_TESTS := test_codec test_config test_libminqing test_fsm test_dispatch test
               test_calendar test_clock test_timers test_escalation
 UNIT_BINS  := $(UNIT_TESTS:%=$(O)/tests/%)
 
-.PHONY: all deps run test test-bins fuzz fuzz-long fuzz-bin install uninstall clean
+.PHONY: all deps run test test-bins fuzz fuzz-long fuzz-bin bench install uninstall clean
 all: $(O)/libproto.a $(O)/libminqing.a $(PROGRAMS)
 
 deps:
@@ -100,6 +101,13 @@ test:
 	@$(MAKE) --no-print-directory SAN=1 test-bins
 	@$(MAKE) --no-print-directory fuzz-bin
 	@sh tests/run.sh
+
+# minqing side by side with beanstalkd and Redis (installed from Debian, run on
+# loopback): a Markdown table, and a last line a script can read
+bench:
+	@sh scripts/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	sh bench/run.sh
 
 # libFuzzer needs clang; the fuzz tree is separate from both gcc trees.
 FUZZ_CFLAGS := $(WARN) $(DEFS) $(INCS) -O1 -g -fsanitize=fuzzer,address,undefined \

@@ -1,0 +1,251 @@
+/*
+ * peers.h - what the peer benchmarks (beanstalk_bench.c, redis_bench.c) share:
+ * the clock, the case content (the same ~600 bytes of UTF-8 that loadgen
+ * sends to minqing, with the same ' mono_ns=NS' send stamp), the options and
+ * the result line that bench/run.sh reads.
+ *
+ * Header-only (static inline) so each peer benchmark is one translation unit.
+ */
+#ifndef MINQING_BENCH_PEERS_H
+#define MINQING_BENCH_PEERS_H
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PEER_MAX_WORKERS 16
+#define PEER_MAX_CAP 256
+
+static inline int64_t peer_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline int64_t peer_unix_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static inline void peer_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
+    nanosleep(&ts, NULL);
+}
+
+/* The four departments, one per service code (minqing's bench config routes
+ * each code to its department; the peers have no routing, any worker takes
+ * any case, and the worker's department is what it writes in its outcomes). */
+static const char *const peer_codes[4] = {"water.leak", "road.pothole", "wage.arrears",
+                                          "info.consult"};
+static const char *const peer_depts[4] = {"water", "urban", "hrss", "dispatch"};
+
+/* One case, field for field what loadgen's fill_case() sends to minqing. */
+typedef struct {
+    char ext[64], grid[80], desc[1024], phone[32];
+    const char *service_code, *channel, *first_name, *last_name, *address, *priority;
+} peer_case_t;
+
+static inline void peer_fill_case(peer_case_t *c, long i)
+{
+    static const char *const streets[] = {"CG01", "XG02"};
+    static const char *const comms[] = {"XH01", "DJ02", "BT03"};
+    snprintf(c->ext, sizeof c->ext, "pb-%ld", i);
+    snprintf(c->grid, sizeof c->grid, "%s-%s-G%04ld", streets[i % 2], comms[i % 3], i % 997);
+    int len = snprintf(c->desc, sizeof c->desc,
+                       "居民反映：小区%ld号楼附近出现问题，已持续三天，影响周边住户正常生活。"
+                       "楼下积水严重，老人和孩子出行不便，夜间照明不足，存在安全隐患。希望相关部门"
+                       "尽快派人到现场查看处理，并及时反馈处理结果。联系时请先打电话，白天在家。"
+                       "（编号%ld，测试数据）", i % 120 + 1, i);
+    /* the send time, for the submit-to-dispatch latency (taken last) */
+    snprintf(c->desc + len, sizeof c->desc - (size_t)len, " mono_ns=%" PRId64, peer_now_ns());
+    snprintf(c->phone, sizeof c->phone, "138%08ld", i % 100000000);
+    c->service_code = peer_codes[i % 4];
+    c->channel = "hotline";
+    c->first_name = "张";
+    c->last_name = "三";
+    c->address = "城关区西湖街道幸福小区";
+    c->priority = i % 10 == 0 ? "urgent" : "normal";
+}
+
+/* The send stamp in a description (or any text holding one), -1 if none. */
+static inline int64_t peer_stamp_of(const char *text, size_t len)
+{
+    static const char key[] = " mono_ns=";
+    const size_t klen = sizeof key - 1;
+    for (size_t i = 0; i + klen < len; i++) {
+        if (memcmp(text + i, key, klen) != 0)
+            continue;
+        int64_t v = 0;
+        size_t j = i + klen;
+        if (j >= len || text[j] < '0' || text[j] > '9')
+            return -1;
+        for (; j < len && text[j] >= '0' && text[j] <= '9'; j++)
+            v = v * 10 + (text[j] - '0');
+        return v;
+    }
+    return -1;
+}
+
+/* Options common to both peer benchmarks. */
+typedef struct {
+    int port;
+    long n, window, rate, workers, cap, timeout_s;
+    const char *latpath;
+    bool find_port, probe;
+} peer_opts_t;
+
+static inline void peer_usage(const char *prog, const char *what)
+{
+    fprintf(stderr,
+        "usage: %s -p PORT -n N [-w WINDOW] [-r RATE] [-W WORKERS] [-c CAP] [-t TIMEOUT_S]\n"
+        "          [-L LATFILE]\n"
+        "       %s -F            print a free TCP port on 127.0.0.1\n"
+        "       %s -p PORT -P    wait up to 10 s for the server on 127.0.0.1:PORT to answer\n"
+        "  %s\n"
+        "  One producer submits N cases, WINDOW unacknowledged at most (default 64), at\n"
+        "  most RATE/s (default unpaced); WORKERS department workers (default 4) each\n"
+        "  hold up to CAP cases (default 16), write three outcomes per case and complete\n"
+        "  it. LATFILE gets one line per case: ns from its send stamp to its receipt by\n"
+        "  a worker. Prints 'RESULT acked=.. lifecycles=.. n=.. start_mono_ns=..\n"
+        "  submit_end_mono_ns=.. done_mono_ns=.. errors=..'; exit 0 when all N finished.\n",
+        prog, prog, prog, what);
+    exit(2);
+}
+
+static inline void peer_parse(int argc, char **argv, peer_opts_t *o, const char *what)
+{
+    *o = (peer_opts_t){.window = 64, .workers = 4, .cap = 16, .timeout_s = 300};
+    int opt;
+    while ((opt = getopt(argc, argv, "p:n:w:r:W:c:t:L:FPh")) != -1) {
+        switch (opt) {
+        case 'p': o->port = atoi(optarg); break;
+        case 'n': o->n = atol(optarg); break;
+        case 'w': o->window = atol(optarg); break;
+        case 'r': o->rate = atol(optarg); break;
+        case 'W': o->workers = atol(optarg); break;
+        case 'c': o->cap = atol(optarg); break;
+        case 't': o->timeout_s = atol(optarg); break;
+        case 'L': o->latpath = optarg; break;
+        case 'F': o->find_port = true; break;
+        case 'P': o->probe = true; break;
+        default: peer_usage(argv[0], what);
+        }
+    }
+    if (o->find_port)
+        return;
+    if (o->port <= 0 || o->port > 65535)
+        peer_usage(argv[0], what);
+    if (o->probe)
+        return;
+    if (o->n <= 0 || o->window <= 0 || o->rate < 0 || o->workers < 1 ||
+        o->workers > PEER_MAX_WORKERS || o->cap < 1 || o->cap > PEER_MAX_CAP || o->timeout_s < 1)
+        peer_usage(argv[0], what);
+}
+
+/* Print a TCP port that was free on 127.0.0.1 a moment ago. */
+static inline int peer_print_free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t sl = sizeof sa;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
+        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
+        perror("free port");
+        return 1;
+    }
+    printf("%d\n", ntohs(sa.sin_port));
+    close(fd);
+    return 0;
+}
+
+/* A TCP connection to 127.0.0.1:port with Nagle off; -1 on failure. */
+static inline int peer_connect(int port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    struct timeval tv = {5, 0};         /* no write blocks for long; reads poll first */
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+/* Latencies, one array per worker, written to LATFILE at the end. */
+typedef struct {
+    int64_t *v;
+    long len, cap;
+} peer_lat_t;
+
+static inline void peer_lat_add(peer_lat_t *l, int64_t ns)
+{
+    if (l->len < l->cap)
+        l->v[l->len++] = ns;
+}
+
+static inline int peer_lat_write(const char *path, const peer_lat_t *lats, long nlats)
+{
+    if (!path)
+        return 0;
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        perror(path);
+        return -1;
+    }
+    for (long w = 0; w < nlats; w++)
+        for (long i = 0; i < lats[w].len; i++)
+            fprintf(f, "%" PRId64 "\n", lats[w].v[i]);
+    return fclose(f);
+}
+
+/* Finished lifecycles across the workers, and when the last one finished. */
+typedef struct {
+    atomic_long done;
+    atomic_llong done_ns;
+    atomic_int stop;            /* the producer gave up or the time ran out */
+    atomic_long errors;
+} peer_progress_t;
+
+static inline void peer_finished(peer_progress_t *p, long count, long n)
+{
+    long total = atomic_fetch_add(&p->done, count) + count;
+    if (total >= n)
+        atomic_store(&p->done_ns, (long long)peer_now_ns());
+}
+
+static inline void peer_result(const char *prog, long acked, long lifecycles, long n,
+                               int64_t start_ns, int64_t submit_end_ns, int64_t done_ns,
+                               long errors)
+{
+    printf("%s: RESULT acked=%ld lifecycles=%ld n=%ld start_mono_ns=%" PRId64
+           " submit_end_mono_ns=%" PRId64 " done_mono_ns=%" PRId64 " errors=%ld\n",
+           prog, acked, lifecycles, n, start_ns, submit_end_ns, done_ns, errors);
+    fflush(stdout);
+}
+
+#endif

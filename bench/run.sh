@@ -1,0 +1,297 @@
+#!/bin/sh
+# run.sh - minqing side by side with beanstalkd and Redis, durable and not.
+#
+# One producer submits N cases (~600 bytes of UTF-8 each, WINDOW unacknowledged
+# at most; a case counts once acknowledged durably); four department workers
+# each write three outcomes per case (accepted, contacted, resolved) and
+# complete it. For each system and mode, on a fresh server and data directory:
+#   - saturation: N cases as fast as they go -> lifecycles/s (first send to the
+#     last outcome acknowledged), submit->dispatch latency p50/p99/p99.9, the
+#     server's peak RSS (VmHWM) and CPU seconds (utime+stime) over the run;
+#   - paced: PACE_N cases at PACE/s -> the same latencies at equal load.
+# Latency: the producer puts CLOCK_MONOTONIC ns into the case's description at
+# send; the worker takes it from its receipt time (one machine, one clock).
+# Systems: minqing (minqingd, build/loadgen, 4 build/simworker), beanstalkd -f 0
+# (fsync every write), Redis appendfsync always; and, labelled non-durable,
+# beanstalkd -f 50 and Redis appendfsync everysec. Servers listen on 127.0.0.1
+# only (minqing too: tcp:// endpoints, as the peers), are started here and
+# stopped by PID. Repeats REPEAT times and reports the median of each figure.
+#
+# Prints one Markdown table (with minqing/peer ratios); its last line is
+#   bench: minqing=<lifecycles/s> beanstalkd_f0=<...> redis_always=<...>
+# Usage: sh bench/run.sh   (environment: N=100000 WINDOW=64 PACE=1000 PACE_N=10000
+#        REPEAT=1 CAP=16 RUN_TIMEOUT=240 B=build KEEP=1 to keep the temp dir)
+set -eu
+cd "$(dirname "$0")/.."
+N=${N:-100000}
+WINDOW=${WINDOW:-64}
+PACE=${PACE:-1000}
+PACE_N=${PACE_N:-10000}
+REPEAT=${REPEAT:-1}
+CAP=${CAP:-16}
+RUN_TIMEOUT=${RUN_TIMEOUT:-240}
+B=${B:-build}
+for v in N WINDOW PACE PACE_N REPEAT CAP RUN_TIMEOUT; do
+  eval "x=\$$v"
+  case "$x" in ''|*[!0-9]*) echo "run.sh: $v must be a positive integer" >&2; exit 2 ;; esac
+  [ "$x" -gt 0 ] || { echo "run.sh: $v must be a positive integer" >&2; exit 2; }
+done
+
+T=$(mktemp -d /tmp/minqing-sbs.XXXXXX)
+PIDS=""                 # every process started here; only these are ever signalled
+cleanup() {
+  for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
+  if [ -n "${KEEP:-}" ]; then echo "run.sh: kept $T" >&2; else rm -rf "$T"; fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+say() { echo "bench: $*" >&2; }
+die() { echo "run.sh: $*" >&2; exit 1; }
+HZ=$(getconf CLK_TCK)
+
+# ---- binaries ----------------------------------------------------------------
+for b in minqingd loadgen simworker; do
+  [ -x "$B/$b" ] || die "$B/$b is missing: run 'make bench' (or make $B/minqingd $B/loadgen $B/simworker)"
+done
+"$B/loadgen" -h 2>&1 | grep -q -- ' -M' || die "$B/loadgen has no -M: rebuild it (make $B/loadgen)"
+"$B/simworker" -h 2>&1 | grep -q -- '-L LATFILE' || die "$B/simworker has no -L: rebuild it (make $B/simworker)"
+command -v beanstalkd >/dev/null || die "beanstalkd is missing: sh scripts/deps.sh bench"
+command -v redis-server >/dev/null || die "redis-server is missing: sh scripts/deps.sh bench"
+# the peer clients: built by `make bench`; built here when missing or stale
+CFL="-std=c11 -Wall -Wextra -D_GNU_SOURCE -O2 -g"
+for p in beanstalk_bench redis_bench; do
+  if [ ! -x "$B/$p" ] || [ "bench/$p.c" -nt "$B/$p" ] || [ bench/peers.h -nt "$B/$p" ]; then
+    say "building $B/$p"
+    if [ $p = redis_bench ]; then
+      # shellcheck disable=SC2046
+      cc $CFL $(pkg-config --cflags hiredis) -o "$B/$p" "bench/$p.c" $(pkg-config --libs hiredis) -lpthread
+    else
+      cc $CFL -o "$B/$p" "bench/$p.c" -lpthread
+    fi
+  fi
+done
+
+# ---- process helpers ---------------------------------------------------------
+now_ms() { date +%s%3N; }
+alive() { kill -0 "$1" 2>/dev/null; }
+# wait_gone PID SECONDS: 0 once PID has exited (reaped), 1 (and killed) past SECONDS
+wait_gone() {
+  limit=$(( $(now_ms) + $2 * 1000 ))
+  while alive "$1"; do
+    if [ "$(now_ms)" -ge "$limit" ]; then
+      kill -TERM "$1" 2>/dev/null || true; sleep 1; kill -9 "$1" 2>/dev/null || true
+      wait "$1" 2>/dev/null || true
+      return 1
+    fi
+    sleep 0.05
+  done
+  wait "$1" 2>/dev/null || true
+  return 0
+}
+stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait_gone "$1" 10 || true; }
+free_port() { "$B/beanstalk_bench" -F; }
+# "peak_rss_kb cpu_ticks" of a live process
+proc_figures() {
+  rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || true)
+  cpu=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}' || true)
+  echo "${rss:-0} ${cpu:-0}"
+}
+# pcts FILE: "p50 p99 p99.9" in ms (nearest rank) of the ns values in FILE
+pcts() {
+  sort -n "$1" | awk '
+    function at(p,  i) { i = int(p * NR); if (i < p * NR) i++; if (i < 1) i = 1; return a[i] / 1e6 }
+    { a[NR] = $1 }
+    END { if (NR == 0) print "nan nan nan"; else printf "%.3f %.3f %.3f\n", at(0.5), at(0.99), at(0.999) }'
+}
+# result SYSTEM PHASE REP LIFECYCLES N START_NS DONE_NS LATFILE RSS_KB CPU_TICKS
+# appends "rate p50 p99 p999 rss_mib cpu_s complete" to $T/res.SYSTEM.PHASE
+result() {
+  set -- "$@" "$(pcts "$8")"
+  # shellcheck disable=SC2086
+  echo "$4 $5 $6 $7 ${11} $9 ${10}" | awk -v hz="$HZ" '{
+      secs = ($4 - $3) / 1e9; rate = secs > 0 ? $1 / secs : 0
+      printf "%.0f %s %s %s %.1f %.2f %d\n", rate, $5, $6, $7, $8 / 1024, $9 / hz, ($1 >= $2) }' \
+    >> "$T/res.$1.$2"
+  tail -1 "$T/res.$1.$2" | awk -v s="$1" -v p="$2" -v r="$3" \
+    '{ printf "bench:   %s %s #%s: %s lifecycles/s, p50 %s p99 %s p99.9 %s ms, RSS %s MiB, CPU %s s%s\n",
+       s, p, r, $1, $2, $3, $4, $5, $6, $7 ? "" : " (INCOMPLETE)" }' >&2
+}
+
+# ---- minqing -----------------------------------------------------------------
+DEPTS="water urban hrss dispatch"
+CODES="water.leak,road.pothole,wage.arrears,info.consult"
+
+# run_minqing PHASE REP COUNT RATE(0 = unpaced)
+run_minqing() {
+  d="$T/minqing.$1.$2"; mkdir -p "$d"
+  pi=$(free_port); pw=$(free_port); pe=$(free_port)
+  cat > "$d/minqing.conf" <<CONF
+[broker]
+intake = tcp://127.0.0.1:$pi
+workers = tcp://127.0.0.1:$pw
+events = tcp://127.0.0.1:$pe
+database = $d/minqing.db
+manual_department = dispatch
+; plain TCP on 127.0.0.1 like the peers' (no CURVE: they have no encryption either)
+allow_plain_tcp = yes
+
+[departments]
+water = 水务局
+urban = 城管局
+hrss = 人社局
+dispatch = 12345派单中心
+
+[routes]
+water.leak = water
+road.pothole = urban
+wage.arrears = hrss
+info.consult = dispatch
+default = dispatch
+CONF
+  "$B/minqingd" -c "$d/minqing.conf" -l notice 2> "$d/broker.log" & bpid=$!; PIDS="$PIDS $bpid"
+  i=0
+  while ! grep -q broker.ready "$d/broker.log" 2>/dev/null; do
+    alive "$bpid" && [ $i -lt 300 ] || { cat "$d/broker.log" >&2; die "minqingd did not start"; }
+    sleep 0.1; i=$((i + 1))
+  done
+  # loadgen cycles through the 4 codes: department j gets COUNT/4 (+1 for j < COUNT%4)
+  wpids=""; j=0
+  for dept in $DEPTS; do
+    cnt=$(( $3 / 4 + (j < $3 % 4 ? 1 : 0) )); j=$((j + 1))
+    [ "$cnt" -gt 0 ] || continue            # (-x 0 would mean "never leave")
+    "$B/simworker" -e "tcp://127.0.0.1:$pw" -d "$dept" -n "$dept" -c "$CAP" -x "$cnt" \
+      -L "$d/lat.$dept" > "$d/w.$dept.out" 2>&1 & wpids="$wpids $!"; PIDS="$PIDS $!"
+  done
+  sleep 1                                   # let the workers register
+  rate=""; [ "$4" -gt 0 ] && rate="-r $4"
+  # shellcheck disable=SC2086
+  "$B/loadgen" -e "tcp://127.0.0.1:$pi" -n "$3" -w "$WINDOW" -c "$CODES" -p "mq$2" -M \
+    -t "$RUN_TIMEOUT" $rate > "$d/loadgen.out" 2>&1 & lpid=$!; PIDS="$PIDS $lpid"
+  wait_gone "$lpid" $((RUN_TIMEOUT + 10)) || say "loadgen overran its time"
+  for w in $wpids; do wait_gone "$w" "$RUN_TIMEOUT" || say "a simworker overran its time"; done
+  fig=$(proc_figures "$bpid")
+  stop_pid "$bpid"
+  start_ns=$(sed -n 's/.*start_mono_ns=\([0-9]*\).*/\1/p' "$d/loadgen.out")
+  done_ns=$(cat "$d"/w.*.out | sed -n 's/.*done_mono_ns=\([0-9]*\).*/\1/p' | sort -n | tail -1)
+  # finished lifecycles: taken and every outcome acknowledged
+  life=$(cat "$d"/w.*.out | sed -n 's/.*taken=\([0-9]*\) unacked=0 refused=0 .*/\1/p' |
+         awk '{ s += $1 } END { print s + 0 }')
+  [ -n "$start_ns" ] && [ -n "$done_ns" ] || { cat "$d/loadgen.out" "$d"/w.*.out >&2; start_ns=0; done_ns=0; life=0; }
+  cat "$d"/lat.* > "$d/lat.all"
+  # shellcheck disable=SC2086
+  result minqing "$1" "$2" "$life" "$3" "$start_ns" "$done_ns" "$d/lat.all" $fig
+}
+
+# ---- peers -------------------------------------------------------------------
+# run_peer SYSTEM PHASE REP COUNT RATE: SYSTEM is beanstalkd_f0, beanstalkd_f50,
+# redis_always or redis_everysec
+run_peer() {
+  d="$T/$1.$2.$3"; mkdir -p "$d/data"
+  port=$(free_port)
+  case "$1" in
+    beanstalkd_f*)
+      beanstalkd -l 127.0.0.1 -p "$port" -b "$d/data" -f "${1#beanstalkd_f}" 2> "$d/server.log" &
+      spid=$!; client=beanstalk_bench ;;
+    redis_*)
+      redis-server --bind 127.0.0.1 --port "$port" --dir "$d/data" --appendonly yes \
+        --appendfsync "${1#redis_}" --save '' --daemonize no --logfile "$d/server.log" &
+      spid=$!; client=redis_bench ;;
+  esac
+  PIDS="$PIDS $spid"
+  "$B/$client" -p "$port" -P || die "$1 did not start (log: $(tail -3 "$d/server.log" 2>/dev/null))"
+  alive "$spid" || die "$1 exited at start"
+  rate=""; [ "$5" -gt 0 ] && rate="-r $5"
+  # shellcheck disable=SC2086
+  "$B/$client" -p "$port" -n "$4" -w "$WINDOW" -c "$CAP" -W 4 -t "$RUN_TIMEOUT" $rate \
+    -L "$d/lat" > "$d/client.out" 2>&1 & cpid=$!; PIDS="$PIDS $cpid"
+  wait_gone "$cpid" $((RUN_TIMEOUT + 10)) || say "$client overran its time"
+  fig=$(proc_figures "$spid")
+  stop_pid "$spid"
+  line=$(grep RESULT "$d/client.out" || true)
+  [ -n "$line" ] || { cat "$d/client.out" >&2; line="lifecycles=0 start_mono_ns=0 done_mono_ns=0"; }
+  life=$(echo "$line" | sed -n 's/.* lifecycles=\([0-9]*\).*/\1/p')
+  start_ns=$(echo "$line" | sed -n 's/.*start_mono_ns=\([0-9]*\).*/\1/p')
+  done_ns=$(echo "$line" | sed -n 's/.*done_mono_ns=\([0-9]*\).*/\1/p')
+  touch "$d/lat"
+  # shellcheck disable=SC2086
+  result "$1" "$2" "$3" "${life:-0}" "$4" "${start_ns:-0}" "${done_ns:-0}" "$d/lat" $fig
+}
+
+run_one() {   # SYSTEM PHASE REP COUNT RATE
+  pace=""; [ "$5" -gt 0 ] && pace=" at $5/s"
+  say "$1 $2 run $3 of $REPEAT: $4 cases$pace"
+  if [ "$1" = minqing ]; then run_minqing "$2" "$3" "$4" "$5"; else run_peer "$@"; fi
+}
+
+SYSTEMS="minqing beanstalkd_f0 redis_always beanstalkd_f50 redis_everysec"
+say "N=$N WINDOW=$WINDOW CAP=$CAP, paced: PACE_N=$PACE_N at $PACE/s, REPEAT=$REPEAT ($(nproc) cores)"
+t0=$(now_ms)
+rep=1
+while [ $rep -le "$REPEAT" ]; do
+  for s in $SYSTEMS; do
+    run_one "$s" sat "$rep" "$N" 0
+    run_one "$s" paced "$rep" "$PACE_N" "$PACE"
+  done
+  rep=$((rep + 1))
+done
+say "all runs took $(( ($(now_ms) - t0) / 1000 )) s"
+
+# ---- the table ---------------------------------------------------------------
+# med SYSTEM PHASE COLUMN: the median of that column over the repeats
+med() {
+  awk -v c="$3" '{ print $c }' "$T/res.$1.$2" | sort -g | awk '
+    { v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# complete SYSTEM PHASE: 1 when every repeat finished all its cases
+complete() { awk '{ s += $7 } END { print (s == NR) ? 1 : 0 }' "$T/res.$1.$2"; }
+# figures SYSTEM: the 9 table figures, space-separated
+figures() {
+  echo "$(med "$1" sat 1) $(med "$1" sat 2) $(med "$1" sat 3) $(med "$1" sat 4)" \
+       "$(med "$1" paced 2) $(med "$1" paced 3) $(med "$1" paced 4)" \
+       "$(med "$1" sat 5) $(med "$1" sat 6)"
+}
+label() {
+  case "$1" in
+    minqing) echo "minqing (SQLite WAL, synchronous=FULL) | yes" ;;
+    beanstalkd_f0) echo "beanstalkd -f 0 (fsync every write) | yes" ;;
+    redis_always) echo "Redis appendfsync always | yes" ;;
+    beanstalkd_f50) echo "beanstalkd -f 50 (NON-DURABLE: fsync at most every 50 ms) | **no**" ;;
+    redis_everysec) echo "Redis appendfsync everysec (NON-DURABLE) | **no**" ;;
+  esac
+}
+pace_note() {    # a paced run that fell behind its pace is marked
+  r=$(med "$1" paced 1)
+  awk -v r="$r" -v p="$PACE" 'BEGIN { if (r < 0.95 * p) printf " (behind: %.0f/s)", r }'
+}
+
+echo
+echo "minqing side by side: N=$N cases, window $WINDOW, 4 department workers (capacity $CAP);" \
+     "paced: $PACE_N cases at $PACE/s; median of $REPEAT run(s); latency = submit->dispatch, ms"
+echo
+echo "| system | durable | lifecycles/s | p50 ms | p99 ms | p99.9 ms | paced p50 ms | paced p99 ms | paced p99.9 ms | peak RSS MiB | CPU s |"
+echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+for s in $SYSTEMS; do
+  # shellcheck disable=SC2046
+  set -- $(figures "$s")
+  inc=""; [ "$(complete "$s" sat)$(complete "$s" paced)" = 11 ] || inc=" (INCOMPLETE)"
+  echo "| $(label "$s" | sed "s/ | /$inc | /") | $1 | $2 | $3 | $4 | $5 | $6 | $7$(pace_note "$s") | $8 | $9 |"
+done
+mq=$(figures minqing)
+for s in beanstalkd_f0 redis_always beanstalkd_f50 redis_everysec; do
+  name=$(label "$s" | sed 's/ [(|].*//')
+  case "$s" in *f50|*everysec) name="$name (non-durable)" ;; esac
+  echo "$mq $(figures "$s")" | awk -v n="$name" '
+    function r(a, b) { return (b > 0) ? sprintf("%.2f×", a / b) : "-" }
+    { printf "| minqing / %s | | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n,
+        r($1, $10), r($2, $11), r($3, $12), r($4, $13), r($5, $14), r($6, $15), r($7, $16),
+        r($8, $17), r($9, $18) }'
+done
+echo
+echo "lifecycles/s: N / (first submit sent -> last outcome acknowledged). Ratio rows: minqing's" \
+     "figure / the peer's (above 1 is better for lifecycles/s, below 1 for latency, RSS, CPU)." \
+     "RSS and CPU: the server process over the saturation run (CPU = utime+stime)."
+rw=$(cat "$T"/redis_*.sat.*/server.log 2>/dev/null | grep -c "Background append only file rewriting started" || true)
+[ "${rw:-0}" -gt 0 ] && echo "Redis rewrote its AOF $rw time(s) in the saturation runs, in forked children whose CPU" \
+  "is not in utime+stime."
+echo "bench: minqing=$(med minqing sat 1) beanstalkd_f0=$(med beanstalkd_f0 sat 1) redis_always=$(med redis_always sat 1)"
