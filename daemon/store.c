@@ -309,7 +309,9 @@ store_t *store_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     mode_t old = umask(077);                /* residents' data: owner only */
-    int rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    /* NOMUTEX: the broker uses its connection from one thread only */
+    int rc = sqlite3_open_v2(path, &self->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     umask(old);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot open: %s", path,
