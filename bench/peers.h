@@ -248,4 +248,21 @@ static inline void peer_result(const char *prog, long acked, long lifecycles, lo
     fflush(stdout);
 }
 
+/* After the workers joined: write their latencies, print the RESULT line, free
+ * the latencies; the exit status of the run (0 when every case completed). */
+static inline int peer_finish(const char *prog, const peer_opts_t *o, peer_lat_t *lats,
+                              peer_progress_t *p, long acked, int64_t start_ns,
+                              int64_t submit_end_ns, long errors)
+{
+    if (peer_lat_write(o->latpath, lats, o->workers))
+        errors++;
+    long done_count = atomic_load(&p->done);
+    errors += atomic_load(&p->errors);
+    peer_result(prog, acked, done_count, o->n, start_ns, submit_end_ns,
+                done_count >= o->n ? (int64_t)atomic_load(&p->done_ns) : peer_now_ns(), errors);
+    for (long i = 0; i < o->workers; i++)
+        free(lats[i].v);
+    return acked == o->n && done_count >= o->n && errors == 0 ? 0 : 1;
+}
+
 #endif

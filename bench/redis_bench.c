@@ -310,13 +310,5 @@ done:
     peer_lat_t lats[PEER_MAX_WORKERS];
     for (long i = 0; i < o.workers; i++)
         lats[i] = ws[i].lat;
-    if (peer_lat_write(o.latpath, lats, o.workers))
-        errors++;
-    long done_count = atomic_load(&prog.done);
-    errors += atomic_load(&prog.errors);
-    peer_result(PROG, acked, done_count, o.n, start, submit_end,
-                done_count >= o.n ? (int64_t)atomic_load(&prog.done_ns) : peer_now_ns(), errors);
-    for (long i = 0; i < o.workers; i++)
-        free(ws[i].lat.v);
-    return acked == o.n && done_count >= o.n && errors == 0 ? 0 : 1;
+    return peer_finish(PROG, &o, lats, &prog, acked, start, submit_end, errors);
 }
