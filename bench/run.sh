@@ -224,7 +224,7 @@ run_one() {   # SYSTEM PHASE REP COUNT RATE
   if [ "$1" = minqing ]; then run_minqing "$2" "$3" "$4" "$5"; else run_peer "$@"; fi
 }
 
-SYSTEMS="minqing beanstalkd_f0 redis_always beanstalkd_f50 redis_everysec"
+SYSTEMS=${SYSTEMS:-"minqing beanstalkd_f0 redis_always beanstalkd_f50 redis_everysec"}
 say "N=$N WINDOW=$WINDOW CAP=$CAP, paced: PACE_N=$PACE_N at $PACE/s, REPEAT=$REPEAT ($(nproc) cores)"
 t0=$(now_ms)
 rep=1

@@ -28,6 +28,10 @@ enum {
     Q_COUNT
 };
 
+/* An assignment still open: the condition of the partial index
+ * assignments_open, repeated word for word where a query should use it. */
+#define ASG_OPEN "state <> 'resolved' AND state <> 'returned' AND state <> 'cancelled'"
+
 static const char *const sql[Q_COUNT] = {
     [Q_CASE_LOOKUP] = "SELECT id, submit_msg_id FROM cases WHERE channel = ?1 AND external_id = ?2",
     [Q_CASE_INSERT] =
@@ -72,7 +76,7 @@ static const char *const sql[Q_COUNT] = {
         " FROM assignments WHERE case_id = ?1 ORDER BY id",
     [Q_ASG_OPEN] =
         "SELECT id, case_id, department, role, state, attempt, worker, created_at, updated_at, round"
-        " FROM assignments WHERE state NOT IN ('resolved', 'returned', 'cancelled') ORDER BY id",
+        " FROM assignments WHERE " ASG_OPEN " ORDER BY id",
     [Q_EVENT_ADD] =
         "INSERT INTO events (case_id, assignment_id, at, kind, department, actor,"
         " from_state, to_state, detail) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
@@ -143,6 +147,12 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;"
     "CREATE TRIGGER events_no_delete BEFORE DELETE ON events"
     "  BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;",
+    /* 2: SQLite evaluates a NOT IN of three or more constants through a
+     * temporary b-tree, opened and freed again on every UPDATE that touches
+     * the partial index: a third of the broker's time went to that malloc and
+     * brk churn. The same condition as plain comparisons costs nothing. */
+    "DROP INDEX assignments_open;"
+    "CREATE INDEX assignments_open ON assignments (state) WHERE " ASG_OPEN ";",
 };
 
 struct store_t {
