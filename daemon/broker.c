@@ -55,6 +55,7 @@ struct broker_t {
     config_t *cfg;
     store_t *store;
     void *ctx, *intake, *workers, *events;
+    long subscriptions;         /* live subscriptions on the event stream (XPUB) */
     auth_t *auth;
     ratelimit_t *rates;         /* per intake connection */
     codec_t *dec, *enc;
@@ -113,7 +114,8 @@ static void *open_socket(broker_t *self, int type, const char *endpoint, const c
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
         set_int(s, ZMQ_SNDHWM, 100000) || set_int(s, ZMQ_RCVHWM, 100000) ||
         (type == ZMQ_ROUTER && (set_int(s, ZMQ_ROUTER_MANDATORY, 1) ||
-                                set_int(s, ZMQ_ROUTER_HANDOVER, 1)))) {
+                                set_int(s, ZMQ_ROUTER_HANDOVER, 1))) ||
+        (type == ZMQ_XPUB && set_int(s, ZMQ_XPUB_VERBOSER, 1))) {
         snprintf(err, errlen, "%s socket: %s", what, zmq_strerror(errno));
         if (s)
             zmq_close(s);
@@ -296,7 +298,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
     warn_plain_tcp(cfg);
     if (!(self->intake = open_socket(self, ZMQ_ROUTER, cfg->intake_endpoint, "intake", err, errlen)) ||
         !(self->workers = open_socket(self, ZMQ_ROUTER, cfg->worker_endpoint, "workers", err, errlen)) ||
-        !(self->events = open_socket(self, ZMQ_PUB, cfg->events_endpoint, "events", err, errlen)) ||
+        !(self->events = open_socket(self, ZMQ_XPUB, cfg->events_endpoint, "events", err, errlen)) ||
         load_open(self, err, errlen)) {
         broker_destroy(&self);
         return NULL;
@@ -852,11 +854,50 @@ static void notice_acked(broker_t *self, const char *re)
         }
 }
 
+/* An event's line in the log, at INFO; an escalation's is log_fired's, at
+ * WARNING and up. */
+static void log_published(const pub_t *p, const char *dept)
+{
+    if (p->fired >= 0)
+        return;
+    log_rec_t r;
+    log_begin(&r, LOG_INFO, p->kind);
+    log_u64(&r, "case_id", p->case_id);
+    if (p->asg)
+        log_u64(&r, "assignment_id", p->asg);
+    log_str(&r, "department", dept);
+    if (p->state != STATE_NONE)
+        log_str(&r, "state", msg_state_name(p->state));
+    log_str(&r, "actor", p->actor);
+    log_end(&r);
+}
+
+/* The event stream is an XPUB socket in verbose mode: every subscribe and
+ * unsubscribe (a monitor leaving unsubscribes too) arrives here, so the
+ * broker knows when nobody listens and spares itself encoding ~8 events
+ * per case for no one. */
+static void count_subscriptions(broker_t *self)
+{
+    for (int i = 0; i < 1000; i++) {
+        unsigned char buf[1];
+        int n = zmq_recv(self->events, buf, sizeof buf, ZMQ_DONTWAIT);
+        if (n < 1)
+            return;
+        self->subscriptions += buf[0] == 1 ? 1 : buf[0] == 0 ? -1 : 0;
+        if (self->subscriptions < 0)
+            self->subscriptions = 0;
+    }
+}
+
 static void publish(broker_t *self)
 {
     for (size_t i = 0; i < self->apply.npubs; i++) {
         const pub_t *p = &self->apply.pubs[i];
         const char *dept = p->dept >= 0 ? self->cfg->depts[p->dept].id : "-";
+        if (!self->subscriptions) {
+            log_published(p, dept);
+            continue;
+        }
         char topic[64];
         snprintf(topic, sizeof topic, "%s.%s", p->kind, dept);
         msg_t ev;
@@ -871,23 +912,10 @@ static void publish(broker_t *self)
             ev.assignment_id = p->asg, MSG_SET(&ev, MF_ASSIGNMENT_ID);
         if (p->note[0])
             ev.note = p->note, MSG_SET(&ev, MF_NOTE);
-        if (p->fired >= 0) {
+        if (p->fired >= 0)
             escalation_fields(self, &self->apply.fired[p->fired], &ev);
-            send_now(self, self->events, topic, strlen(topic), &ev);
-            continue;               /* its log line is log_fired's, at WARNING and up */
-        }
         send_now(self, self->events, topic, strlen(topic), &ev);
-
-        log_rec_t r;
-        log_begin(&r, LOG_INFO, p->kind);
-        log_u64(&r, "case_id", p->case_id);
-        if (p->asg)
-            log_u64(&r, "assignment_id", p->asg);
-        log_str(&r, "department", dept);
-        if (p->state != STATE_NONE)
-            log_str(&r, "state", msg_state_name(p->state));
-        log_str(&r, "actor", p->actor);
-        log_end(&r);
+        log_published(p, dept);
     }
 }
 
@@ -1235,9 +1263,10 @@ int broker_run(broker_t *self)
     zmq_pollitem_t items[] = {
         {self->intake, 0, ZMQ_POLLIN, 0},
         {self->workers, 0, ZMQ_POLLIN, 0},
+        {self->events, 0, ZMQ_POLLIN, 0},
         {auth_socket(self->auth), 0, ZMQ_POLLIN, 0},
     };
-    int nitems = auth_socket(self->auth) ? 3 : 2;
+    int nitems = auth_socket(self->auth) ? 4 : 3;
     char st[160];
     status_line(self, st, sizeof st);
     self->watchdog_ms = service_watchdog_ms();
@@ -1250,6 +1279,7 @@ int broker_run(broker_t *self)
         }
         self->stats.passes++;
         auth_serve(self->auth);
+        count_subscriptions(self);
         apply_reset(&self->apply, clock_now(&self->clock));
         drain(self, self->intake, on_intake);
         drain(self, self->workers, on_worker);
