@@ -369,8 +369,9 @@ static msg_err_t check_outcome(apply_t *a, int dept, const msg_t *in, store_assi
     return MSG_OK;
 }
 
-static msg_err_t record_outcome(apply_t *a, const char *scope, const char *worker,
-                                const msg_t *in, const store_assignment_t *as)
+/* Claim the outcome's msg_id: 0 new (recorded), 1 seen before, -1 error. */
+static int record_outcome(apply_t *a, const char *scope, const char *worker,
+                          const msg_t *in, const store_assignment_t *as)
 {
     store_applied_t rec = {
         .scope = scope, .msg_id = in->msg_id, .cmd = in->cmd, .case_id = as->case_id,
@@ -380,28 +381,20 @@ static msg_err_t record_outcome(apply_t *a, const char *scope, const char *worke
         .reason = in->cmd == MSG_RETURNED ? msg_return_names[in->return_reason] : NULL,
         .note = MSG_HAS(in, MF_NOTE) ? in->note : NULL,
     };
-    return store_applied_add(a->store, &rec) ? store_failed(a) : MSG_OK;
+    return store_applied_add(a->store, &rec);
 }
 
-msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *in, msg_t *reply)
+/* Apply a legal outcome seen for the first time (and already recorded) to
+ * its assignment, which moves from `from` to as.state, and to its case. */
+static msg_err_t apply_new_outcome(apply_t *a, int dept, const char *worker, const msg_t *in,
+                                   store_assignment_t as, msg_state_t from, msg_t *reply)
 {
-    const char *scope = a->cfg->depts[dept].id;
-    msg_err_t rc;
-    a->replayed = replay(a, scope, in, reply, &rc) != 0;
-    if (a->replayed)
-        return rc;
-    store_assignment_t as;
     store_case_t c;
-    msg_state_t next;
-    if ((rc = check_outcome(a, dept, in, &as, &next)))
-        return rc;
+    msg_err_t rc;
     if (store_case_get(a->store, as.case_id, &c) != 1)
         return store_failed(a);
-    msg_state_t from = as.state, was = c.state;
+    msg_state_t next = as.state, was = c.state;
     bool case_dirty = false;
-    as.state = next;
-    snprintf(as.worker, sizeof as.worker, "%s", worker);
-    as.updated_at = a->now;
     if (store_assignment_update(a->store, &as))
         return store_failed(a);
     /* a worker's words may name the resident: the audit trail keeps them,
@@ -428,10 +421,37 @@ msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *i
         rc = push_fx(a, FX_ACCEPTED, dept, as.id);
     if (!rc)
         rc = settle_case(a, &c, was, case_dirty, worker);
-    if (!rc)
-        rc = record_outcome(a, scope, worker, in, &as);
     ack(reply, in->msg_id, c.id, as.id, as.state);
     return rc;
+}
+
+/* A new msg_id, the common case, costs no lookup: it is claimed (INSERT OR
+ * IGNORE) once the outcome is known to be legal. Only a refused outcome or
+ * a claim that finds its msg_id taken is looked up as a resend, which gets
+ * the first answer and changes nothing. */
+msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *in, msg_t *reply)
+{
+    const char *scope = a->cfg->depts[dept].id;
+    store_assignment_t as;
+    msg_state_t next;
+    a->replayed = false;
+    msg_err_t rc = check_outcome(a, dept, in, &as, &next);
+    if (rc == ERR_STORE_FAILED)
+        return rc;
+    if (rc == MSG_OK) {
+        msg_state_t from = as.state;
+        as.state = next;
+        snprintf(as.worker, sizeof as.worker, "%s", worker);
+        as.updated_at = a->now;
+        int seen = record_outcome(a, scope, worker, in, &as);
+        if (seen < 0)
+            return store_failed(a);
+        if (!seen)
+            return apply_new_outcome(a, dept, worker, in, as, from, reply);
+    }
+    msg_err_t again;
+    a->replayed = replay(a, scope, in, reply, &again) != 0;
+    return a->replayed ? again : rc;
 }
 
 /* ---- admin and intake commands on a case ----------------------------- */

@@ -84,7 +84,7 @@ static const char *const sql[Q_COUNT] = {
         "SELECT kind, case_id, assignment_id, state, at FROM outcomes"
         " WHERE scope = ?1 AND msg_id = ?2",
     [Q_APPLIED_ADD] =
-        "INSERT INTO outcomes (scope, msg_id, kind, case_id, assignment_id, state, at,"
+        "INSERT OR IGNORE INTO outcomes (scope, msg_id, kind, case_id, assignment_id, state, at,"
         " worker, result, summary, reason, note) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
@@ -755,7 +755,12 @@ int store_applied_add(store_t *self, const store_applied_t *a)
     const char *texts[] = {a->worker, a->result, a->summary, a->reason, a->note};
     for (int i = 0; i < 5; i++)
         bind_text(st, 8 + i, texts[i]);
-    return run_write(self, st);
+    if (run(self, st))
+        return -1;
+    if (sqlite3_changes(self->db) != 1)
+        return 1;
+    self->dirty = true;
+    return 0;
 }
 
 /* ---- deadlines ------------------------------------------------------- */

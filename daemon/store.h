@@ -134,7 +134,8 @@ int store_event_add(store_t *self, const store_event_t *e);
 /* Find an applied message by (scope, msg_id): 1 found (out filled; its strings
  * are NULL), 0 not, -1 error. */
 int store_applied_find(store_t *self, const char *scope, const char *msg_id, store_applied_t *out);
-/* Record an applied message (an outcome or an admin/intake request). */
+/* Record an applied message (an outcome or an admin/intake request): 0
+ * recorded, 1 its (scope, msg_id) was recorded before (nothing written), -1 error. */
 int store_applied_add(store_t *self, const store_applied_t *a);
 
 #endif

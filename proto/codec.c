@@ -366,6 +366,18 @@ static int decode_str(dec_t *d, const field_t *f, const char *where, const char 
     return 0;
 }
 
+/* "case.name" for error messages; built for every key decoded, so by hand
+ * rather than with snprintf (a tenth of the decoder's time). */
+static void field_path(char *out, size_t size, const char *prefix, const char *name)
+{
+    size_t p = strlen(prefix), n = strlen(name);
+    if (p + n >= size)
+        n = p >= size ? 0 : size - 1 - p, p = p >= size ? size - 1 : p;
+    memcpy(out, prefix, p);
+    memcpy(out + p, name, n);
+    out[p + n] = '\0';
+}
+
 static int decode_map(dec_t *d, const field_t *table, const use_t *uses,
                       void *base, uint64_t *present, const char *prefix);
 
@@ -471,7 +483,7 @@ static int decode_map(dec_t *d, const field_t *table, const use_t *uses,
             continue;
         }
         const field_t *f = &table[u->field];
-        snprintf(where, sizeof where, "%s%s", prefix, f->name);
+        field_path(where, sizeof where, prefix, f->name);
         if ((seen >> u->field) & 1u)
             return fail(d->err, ERR_DUPLICATE_KEY, "%s: given twice", where);
         seen |= (uint64_t)1 << u->field;
