@@ -155,7 +155,18 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE INDEX assignments_open ON assignments (state) WHERE " ASG_OPEN ";"
     /* no query can use it (they all ask "open?", which cases_open answers),
      * yet every change of a case's state paid for it */
-    "DROP INDEX cases_state;",
+    "DROP INDEX cases_state;"
+    /* outcomes are only ever looked up by their key: keyed storage (one
+     * b-tree, not a table plus its key index) and no index by case */
+    "CREATE TABLE outcomes_v2 ("
+    "  scope TEXT NOT NULL, msg_id TEXT NOT NULL, kind TEXT NOT NULL,"
+    "  case_id INTEGER NOT NULL, assignment_id INTEGER, state TEXT, at INTEGER NOT NULL,"
+    "  worker TEXT, result TEXT, summary TEXT, reason TEXT, note TEXT,"
+    "  PRIMARY KEY (scope, msg_id)) WITHOUT ROWID;"
+    "INSERT INTO outcomes_v2 SELECT scope, msg_id, kind, case_id, assignment_id, state, at,"
+    "  worker, result, summary, reason, note FROM outcomes;"
+    "DROP TABLE outcomes;"
+    "ALTER TABLE outcomes_v2 RENAME TO outcomes;",
 };
 
 struct store_t {
