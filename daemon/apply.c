@@ -587,7 +587,8 @@ msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg
 
 /* ---- dispatch -------------------------------------------------------- */
 
-msg_err_t apply_dispatched(apply_t *a, store_assignment_t *as, const char *worker)
+msg_err_t apply_dispatched(apply_t *a, store_assignment_t *as, const char *worker,
+                           store_case_t *c)
 {
     msg_state_t from = as->state;
     as->attempt++;
@@ -604,10 +605,9 @@ msg_err_t apply_dispatched(apply_t *a, store_assignment_t *as, const char *worke
                          as->state == from ? STATE_NONE : as->state, detail);
     if (rc)
         return rc;
-    store_case_t c;
-    if (store_case_get(a->store, as->case_id, &c) != 1)
+    if (store_case_get(a->store, as->case_id, c) != 1)
         return store_failed(a);
-    return settle_case(a, &c, c.state, false, "broker");
+    return settle_case(a, c, c->state, false, "broker");
 }
 
 /* ---- deadlines and escalations --------------------------------------- */

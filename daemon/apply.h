@@ -87,8 +87,10 @@ msg_err_t apply_import(apply_t *a, const msg_t *in, msg_t *reply);
 msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *in, msg_t *reply);
 /* FEEDBACK, CLOSE, REASSIGN or CANCEL from a client with role `scope`. */
 msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg_t *reply);
-/* Record that assignment *asg was sent to `worker` (attempt, state, event). */
-msg_err_t apply_dispatched(apply_t *a, store_assignment_t *asg, const char *worker);
+/* Record that assignment *asg was sent to `worker` (attempt, state, event);
+ * *c is left holding its case, as the DISPATCH needs it. */
+msg_err_t apply_dispatched(apply_t *a, store_assignment_t *asg, const char *worker,
+                           store_case_t *c);
 /* A timer hint for (case_id, ladder) came due: fire the ladder's next rung if
  * it is due (adding to a->fired), close the case if auto-close is due, or
  * re-arm the hint for later. Does nothing for a case the ladder no longer

@@ -238,7 +238,8 @@ static void dispatched(uint64_t asg, const char *worker)
     store_assignment_t as;
     assert_int_equal(store_assignment_get(g.st, asg, &as), 1);
     pass_begin();
-    assert_int_equal(pass_end(apply_dispatched(&g.a, &as, worker)), MSG_OK);
+    store_case_t c;
+    assert_int_equal(pass_end(apply_dispatched(&g.a, &as, worker, &c)), MSG_OK);
 }
 
 /* ---- what was written ---------------------------------------------------- */
