@@ -541,6 +541,75 @@ static void rollback_discards(void **state)
     assert_int_equal(store_case_lookup(g_st, "hotline", "E-3", &id, g_msg_id), 1);
 }
 
+/* Rows updated inside a transaction are held until commit: every read of
+ * this store sees them at once, a rollback forgets them, and more of them
+ * than the cache holds still all reach the database. */
+static void held_rows_written_at_commit(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t c = add_case("hotline", "E-1");
+    uint64_t a = add_assignment(c, "water", ROLE_LEAD, STATE_DISPATCHED);
+    commit();
+
+    begin();
+    store_case_t kase;
+    assert_int_equal(store_case_get(g_st, c, &kase), 1);
+    kase.state = STATE_ACCEPTED;
+    assert_int_equal(store_case_update(g_st, &kase), 0);
+    store_assignment_t asg;
+    assert_int_equal(store_assignment_get(g_st, a, &asg), 1);
+    asg.state = STATE_ACCEPTED;
+    assert_int_equal(store_assignment_update(g_st, &asg), 0);
+    assert_true(store_dirty(g_st));
+    assert_string_equal(peek("SELECT state FROM cases"), "received");   /* not committed */
+    store_case_t got;
+    assert_int_equal(store_case_get(g_st, c, &got), 1);
+    assert_int_equal(got.state, STATE_ACCEPTED);
+    store_assignment_t v[4];
+    assert_int_equal(store_case_assignments(g_st, c, v, 4), 1);
+    assert_int_equal(v[0].state, STATE_ACCEPTED);
+    char open[256] = "";
+    assert_int_equal(store_open_assignments(g_st, collect_open, open), 0);
+    char want[64];
+    snprintf(want, sizeof want, "%llu:water:accepted", (unsigned long long)a);
+    assert_string_equal(open, want);
+    store_rollback(g_st);
+    assert_int_equal(store_case_get(g_st, c, &got), 1);
+    assert_int_equal(got.state, STATE_RECEIVED);
+    assert_int_equal(store_assignment_get(g_st, a, &asg), 1);
+    assert_int_equal(asg.state, STATE_DISPATCHED);
+
+    /* more updated rows than the cache holds (1024 cases) */
+    enum { MANY = 1500 };
+    static uint64_t ids[MANY];
+    begin();
+    for (int i = 0; i < MANY; i++) {
+        char ext[16];
+        snprintf(ext, sizeof ext, "M-%d", i);
+        ids[i] = add_case("hotline", ext);
+    }
+    commit();
+    begin();
+    for (int i = 0; i < MANY; i++) {
+        assert_int_equal(store_case_get(g_st, ids[i], &got), 1);
+        got.state = STATE_CONTACTED;
+        got.contacted_at = 1000 + i;
+        assert_int_equal(store_case_update(g_st, &got), 0);
+    }
+    for (int i = 0; i < MANY; i++) {
+        assert_int_equal(store_case_get(g_st, ids[i], &got), 1);
+        assert_int_equal(got.contacted_at, 1000 + i);
+    }
+    commit();
+    assert_string_equal(peek("SELECT count(*) || ',' || sum(contacted_at) FROM cases"
+                             " WHERE state = 'contacted'"), "1500,2624250");
+    /* outside a transaction an update is written at once */
+    got.state = STATE_RESOLVED;
+    assert_int_equal(store_case_update(g_st, &got), 0);
+    assert_string_equal(peek("SELECT count(*) FROM cases WHERE state = 'resolved'"), "1");
+}
+
 /* Closing with a transaction open rolls it back. */
 static void close_rolls_back(void **state)
 {
@@ -727,6 +796,7 @@ int main(void)
         T(applied_find_add),
         T(commit_survives_reopen),
         T(rollback_discards),
+        T(held_rows_written_at_commit),
         T(close_rolls_back),
         T(refuses_garbage),
         T(refuses_newer_schema),
