@@ -8,6 +8,7 @@
  */
 #include "store.h"
 #include "rowcache.h"
+#include "walbuf.h"
 
 #include <sqlite3.h>
 #include <stdarg.h>
@@ -153,7 +154,10 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      * the partial index: a third of the broker's time went to that malloc and
      * brk churn. The same condition as plain comparisons costs nothing. */
     "DROP INDEX assignments_open;"
-    "CREATE INDEX assignments_open ON assignments (state) WHERE " ASG_OPEN ";"
+    /* keyed by id, not state: an assignment's entry stays where it is as it
+     * goes dispatched -> accepted -> contacted, instead of moving between
+     * four regions of the index (four pages more in every commit) */
+    "CREATE INDEX assignments_open ON assignments (id) WHERE " ASG_OPEN ";"
     /* no query can use it (they all ask "open?", which cases_open answers),
      * yet every change of a case's state paid for it */
     "DROP INDEX cases_state;"
@@ -359,7 +363,8 @@ store_t *store_open(const char *path, char *err, size_t errlen)
     sqlite3_config(SQLITE_CONFIG_SINGLETHREAD);
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     mode_t old = umask(077);                /* residents' data: owner only */
-    int rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+    int rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                             walbuf_register());
     umask(old);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot open: %s", path,

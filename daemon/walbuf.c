@@ -1,0 +1,241 @@
+/*
+ * walbuf.c - a SQLite VFS over the default one that gathers the writes of
+ * each WAL commit into one system call.
+ *
+ * SQLite writes a WAL frame as two calls, its 24-byte header and then the
+ * page, so a commit touching 11 pages costs 22 pwrite() calls before its
+ * fsync; at 1,500 commits a second that was a tenth of the broker's time.
+ * This shim keeps contiguous writes to the -wal file in a buffer and writes
+ * them in one call as soon as the bytes have to be in the file: when SQLite
+ * syncs, reads, truncates or closes the file, asks its size or passes it a
+ * file control. SQLite makes no assumption about written but unsynced data,
+ * and the sync still comes before the commit returns, so durability is
+ * exactly what it was. Every other file (the database, the shared-memory
+ * index) and every other call goes straight to the default VFS.
+ */
+#include "walbuf.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WALBUF_BYTES (1 << 20)  /* a commit of up to ~250 pages held at once */
+#define WRITE_MAX 0x1f000       /* bytes per write: below the unix VFS's 0x1ffff */
+
+typedef struct {
+    sqlite3_file base;
+    sqlite3_file *real;         /* the default VFS's file, right after this struct */
+    unsigned char *buf;         /* NULL: not a WAL file, nothing is held */
+    size_t len;
+    sqlite3_int64 at;           /* file offset of buf[0] */
+} wbfile_t;
+
+static sqlite3_vfs walbuf_vfs;
+
+static sqlite3_vfs *real_vfs(void)
+{
+    return walbuf_vfs.pAppData;
+}
+
+/* Write out what is held, in pieces the unix VFS takes whole: it masks a
+ * write's length to 17 bits (and would report a longer one as a full disk). */
+static int flush(wbfile_t *f)
+{
+    int rc = SQLITE_OK;
+    for (size_t done = 0, n; rc == SQLITE_OK && done < f->len; done += n) {
+        n = f->len - done < WRITE_MAX ? f->len - done : WRITE_MAX;
+        rc = f->real->pMethods->xWrite(f->real, f->buf + done, (int)n,
+                                       f->at + (sqlite3_int64)done);
+    }
+    f->len = 0;
+    return rc;
+}
+
+static int wb_write(sqlite3_file *file, const void *data, int n, sqlite3_int64 off)
+{
+    wbfile_t *f = (wbfile_t *)file;
+    if (!f->buf)
+        return f->real->pMethods->xWrite(f->real, data, n, off);
+    if (f->len && (off != f->at + (sqlite3_int64)f->len || f->len + (size_t)n > WALBUF_BYTES)) {
+        int rc = flush(f);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    if ((size_t)n > WALBUF_BYTES)
+        return f->real->pMethods->xWrite(f->real, data, n, off);
+    if (!f->len)
+        f->at = off;
+    memcpy(f->buf + f->len, data, (size_t)n);
+    f->len += (size_t)n;
+    return SQLITE_OK;
+}
+
+static int wb_close(sqlite3_file *file)
+{
+    wbfile_t *f = (wbfile_t *)file;
+    int rc = flush(f);
+    int rc2 = f->real->pMethods->xClose(f->real);
+    free(f->buf);
+    f->buf = NULL;
+    return rc != SQLITE_OK ? rc : rc2;
+}
+
+/* The calls after which the bytes must be in the file: write them first. */
+#define FLUSHED(f, call)                            \
+    do {                                            \
+        int rc_ = flush((wbfile_t *)(f));           \
+        if (rc_ != SQLITE_OK)                       \
+            return rc_;                             \
+        return call;                                \
+    } while (0)
+#define REAL(f) (((wbfile_t *)(f))->real)
+
+static int wb_read(sqlite3_file *f, void *p, int n, sqlite3_int64 off)
+{
+    FLUSHED(f, REAL(f)->pMethods->xRead(REAL(f), p, n, off));
+}
+
+static int wb_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+    FLUSHED(f, REAL(f)->pMethods->xTruncate(REAL(f), size));
+}
+
+static int wb_sync(sqlite3_file *f, int flags)
+{
+    FLUSHED(f, REAL(f)->pMethods->xSync(REAL(f), flags));
+}
+
+static int wb_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+    FLUSHED(f, REAL(f)->pMethods->xFileSize(REAL(f), size));
+}
+
+static int wb_control(sqlite3_file *f, int op, void *arg)
+{
+    FLUSHED(f, REAL(f)->pMethods->xFileControl(REAL(f), op, arg));
+}
+
+/* ---- the rest passes straight through -------------------------------- */
+
+static int wb_lock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xLock(REAL(f), l); }
+static int wb_unlock(sqlite3_file *f, int l) { return REAL(f)->pMethods->xUnlock(REAL(f), l); }
+static int wb_reserved(sqlite3_file *f, int *out)
+{
+    return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+static int wb_sector(sqlite3_file *f) { return REAL(f)->pMethods->xSectorSize(REAL(f)); }
+static int wb_device(sqlite3_file *f)
+{
+    return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+static int wb_shm_map(sqlite3_file *f, int pg, int sz, int extend, void volatile **pp)
+{
+    return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, extend, pp);
+}
+static int wb_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+    return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+static void wb_shm_barrier(sqlite3_file *f) { REAL(f)->pMethods->xShmBarrier(REAL(f)); }
+static int wb_shm_unmap(sqlite3_file *f, int del)
+{
+    return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+static int wb_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **pp)
+{
+    return REAL(f)->pMethods->xFetch(REAL(f), off, n, pp);
+}
+static int wb_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+    return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
+}
+
+static const sqlite3_io_methods wb_methods = {
+    .iVersion = 3,
+    .xClose = wb_close, .xRead = wb_read, .xWrite = wb_write, .xTruncate = wb_truncate,
+    .xSync = wb_sync, .xFileSize = wb_size, .xLock = wb_lock, .xUnlock = wb_unlock,
+    .xCheckReservedLock = wb_reserved, .xFileControl = wb_control, .xSectorSize = wb_sector,
+    .xDeviceCharacteristics = wb_device, .xShmMap = wb_shm_map, .xShmLock = wb_shm_lock,
+    .xShmBarrier = wb_shm_barrier, .xShmUnmap = wb_shm_unmap, .xFetch = wb_fetch,
+    .xUnfetch = wb_unfetch,
+};
+
+static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out)
+{
+    (void)vfs;
+    wbfile_t *f = (wbfile_t *)file;
+    memset(f, 0, sizeof *f);
+    f->real = (sqlite3_file *)&f[1];
+    if ((flags & SQLITE_OPEN_WAL) && !(f->buf = malloc(WALBUF_BYTES)))
+        return SQLITE_NOMEM;
+    int rc = real_vfs()->xOpen(real_vfs(), name, f->real, flags, out);
+    if (rc != SQLITE_OK || !f->real->pMethods) {
+        free(f->buf);
+        f->buf = NULL;
+        return rc;
+    }
+    f->base.pMethods = &wb_methods;
+    return SQLITE_OK;
+}
+
+/* The VFS calls that are not about one open file: the default VFS's own. */
+static int wb_delete(sqlite3_vfs *v, const char *name, int sync)
+{
+    (void)v;
+    return real_vfs()->xDelete(real_vfs(), name, sync);
+}
+static int wb_access(sqlite3_vfs *v, const char *name, int flags, int *out)
+{
+    (void)v;
+    return real_vfs()->xAccess(real_vfs(), name, flags, out);
+}
+static int wb_fullpath(sqlite3_vfs *v, const char *name, int n, char *out)
+{
+    (void)v;
+    return real_vfs()->xFullPathname(real_vfs(), name, n, out);
+}
+static int wb_random(sqlite3_vfs *v, int n, char *out)
+{
+    (void)v;
+    return real_vfs()->xRandomness(real_vfs(), n, out);
+}
+static int wb_sleep(sqlite3_vfs *v, int us)
+{
+    (void)v;
+    return real_vfs()->xSleep(real_vfs(), us);
+}
+static int wb_time(sqlite3_vfs *v, double *out)
+{
+    (void)v;
+    return real_vfs()->xCurrentTime(real_vfs(), out);
+}
+static int wb_last_error(sqlite3_vfs *v, int n, char *out)
+{
+    (void)v;
+    return real_vfs()->xGetLastError(real_vfs(), n, out);
+}
+static int wb_time64(sqlite3_vfs *v, sqlite3_int64 *out)
+{
+    (void)v;
+    return real_vfs()->xCurrentTimeInt64(real_vfs(), out);
+}
+
+const char *walbuf_register(void)
+{
+    /* found anew each time, so that a VFS registered as the default since
+     * (the tests' full-disk shim) sits under this one; re-registered, since
+     * SQLite links registered VFSes through the struct being rewritten */
+    sqlite3_vfs_unregister(&walbuf_vfs);
+    sqlite3_vfs *real = sqlite3_vfs_find(NULL);
+    if (!real || real->iVersion < 2)
+        return NULL;
+    walbuf_vfs = (sqlite3_vfs){
+        .iVersion = 2, .szOsFile = (int)sizeof(wbfile_t) + real->szOsFile,
+        .mxPathname = real->mxPathname, .zName = "minqing-walbuf", .pAppData = real,
+        .xOpen = wb_open, .xDelete = wb_delete, .xAccess = wb_access,
+        .xFullPathname = wb_fullpath, .xRandomness = wb_random, .xSleep = wb_sleep,
+        .xCurrentTime = wb_time, .xGetLastError = wb_last_error,
+        .xCurrentTimeInt64 = wb_time64,
+    };
+    return sqlite3_vfs_register(&walbuf_vfs, 0) == SQLITE_OK ? walbuf_vfs.zName : NULL;
+}

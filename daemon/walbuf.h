@@ -1,0 +1,12 @@
+/*
+ * walbuf.h - a SQLite VFS over the default one that writes each WAL commit's
+ * frames with one system call instead of two per page (see walbuf.c).
+ */
+#ifndef MQ_WALBUF_H
+#define MQ_WALBUF_H
+
+/* Register the VFS over the current default one; its name, for
+ * sqlite3_open_v2, or NULL if it cannot be (then open with the default). */
+const char *walbuf_register(void);
+
+#endif
