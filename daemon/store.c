@@ -154,9 +154,9 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      * the partial index: a third of the broker's time went to that malloc and
      * brk churn. The same condition as plain comparisons costs nothing. */
     "DROP INDEX assignments_open;"
-    /* keyed by id, not state: an assignment's entry stays where it is as it
-     * goes dispatched -> accepted -> contacted, instead of moving between
-     * four regions of the index (four pages more in every commit) */
+    /* keyed by id, not state: an entry stays in place while its assignment
+     * goes dispatched -> accepted -> contacted, rather than moving between
+     * the regions of four states, and the startup scan wants id order */
     "CREATE INDEX assignments_open ON assignments (id) WHERE " ASG_OPEN ";"
     /* no query can use it (they all ask "open?", which cases_open answers),
      * yet every change of a case's state paid for it */
