@@ -3,6 +3,8 @@
 #   make            build everything into build/
 #   make run        install what is missing, build, run the broker with demo workers
 #   make test       install what is missing, build with ASan+UBSan, run every test
+#   make test-faults          the fault-injection tests (kill -9, full disk, bad databases)
+#   make test-faults LONG=1   the same with ROUNDS (50) broker kills and a DURATION (600) s soak
 #   make fuzz       fuzz the decoder and the message handling, FUZZ_SECONDS each (60)
 #   make bench      minqing side by side with beanstalkd and Redis
 #   make install    PREFIX=/usr/local DESTDIR=
@@ -23,6 +25,10 @@ INCS    := -Iproto -Iworkers -Idaemon -Icli
 ifeq ($(SAN),1)
 O       := build/san
 OPT     := -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# LSAN=1: LeakSanitizer alone (no ASan quarantine, so RSS stays meaningful), for the soak
+else ifeq ($(LSAN),1)
+O       := build/lsan
+OPT     := -O2 -g -fsanitize=leak -fno-omit-frame-pointer
 else
 O       := build
 OPT     := -O2 -g
@@ -54,7 +60,7 @@ UNIT_TESTS := test_codec test_config test_libminqing test_fsm test_dispatch test
               test_calendar test_clock test_timers test_escalation
 UNIT_BINS  := $(UNIT_TESTS:%=$(O)/tests/%)
 
-.PHONY: all deps run test test-bins fuzz fuzz-long fuzz-bin bench install uninstall clean
+.PHONY: all deps run test test-bins test-faults test-faults-long fuzz fuzz-long fuzz-bin bench install uninstall clean
 all: $(O)/libproto.a $(O)/libminqing.a $(PROGRAMS)
 
 deps:
@@ -101,6 +107,28 @@ test:
 	@$(MAKE) --no-print-directory SAN=1 test-bins
 	@$(MAKE) --no-print-directory fuzz-bin
 	@sh tests/run.sh
+
+# The fault-injection suite (README, "Fault injection"): the fault scripts of
+# `make test` alone; LONG=1 runs the broker kill -9 test for ROUNDS rounds and
+# the DURATION-second soak at 1,000 cases/s on a LeakSanitizer broker.
+FAULT_SCRIPTS := tests/e2e/kill9.sh tests/e2e/escalation_kill9.sh tests/e2e/faults.sh \
+                 tests/e2e/failover.sh
+ROUNDS   ?= 50
+DURATION ?= 600
+test-faults:
+	@sh scripts/deps.sh test
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory SAN=1 test-bins
+ifeq ($(LONG),1)
+	@$(MAKE) --no-print-directory LSAN=1 build/lsan/minqingd
+	@ROUNDS=$(ROUNDS) DURATION=$(DURATION) TEST_TIMEOUT=$$(( $(DURATION) + 600 )) \
+	  sh tests/run.sh -s $(FAULT_SCRIPTS) tests/faults/soak.sh
+else
+	@sh tests/run.sh -s $(FAULT_SCRIPTS)
+endif
+
+test-faults-long:
+	@$(MAKE) --no-print-directory test-faults LONG=1
 
 # minqing side by side with beanstalkd and Redis (installed from Debian, run on
 # loopback): a Markdown table, and a last line a script can read

@@ -109,3 +109,23 @@ all_resolved() { [ "$(sql "select count(*) from cases where state != 'resolved'"
 
 # count_in FILE PATTERN: lines of FILE matching PATTERN (0 when FILE is missing)
 count_in() { cat "$1" 2>/dev/null | grep -c -- "$2"; }
+
+# --- helpers of the fault-injection suite (make test-faults) ---
+
+# log_ms LINE: the unix ms of a broker log line's ts= (local time, as the broker writes it)
+log_ms() { date -d "$(echo "$1" | sed -n 's/^ts=\([^ ]*\).*/\1/p')" +%s%3N; }
+
+# logged_escalations LOGFILE: "case_id ladder level" of every event=escalated line, sorted
+logged_escalations() {
+  grep -h 'event=escalated' "$1" |
+    sed -n 's/.* case_id=\([0-9]*\) .* level=\([0-9]*\) ladder=\([a-z]*\) .*/\1 \3 \2/p' | sort
+}
+
+# rss_kb PID: the resident set (VmRSS) of a live process in kB, empty when it is gone
+rss_kb() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status" 2>/dev/null; }
+
+# min_med_max FILE: "min median max" of the numbers in FILE, one a line ("- - -" when empty)
+min_med_max() {
+  sort -n "$1" | awk '{ v[NR] = $1 } END {
+    if (NR == 0) print "- - -"; else print v[1], v[int((NR + 1) / 2)], v[NR] }'
+}

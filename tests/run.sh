@@ -7,6 +7,11 @@
 # "ok" counts as passed and each "not ok" as failed; a program that exits
 # non-zero (a sanitizer report, a crash, a timeout) counts one failure more.
 # The last line is "N passed, N failed".
+#
+#   sh tests/run.sh [PATTERN]          everything (PATTERN: only names containing it)
+#   sh tests/run.sh -s SCRIPT...       only these TAP scripts (make test-faults), no
+#                                      unit tests, no fuzzing
+# TEST_TIMEOUT: seconds each test program may run (300).
 set -u
 cd "$(dirname "$0")/.."
 
@@ -16,6 +21,14 @@ export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export MQ_BIN="$SAN"          # e2e scripts run the sanitized programs
 FUZZ_TEST_SECONDS=${FUZZ_TEST_SECONDS:-30}
+TEST_TIMEOUT=${TEST_TIMEOUT:-300}
+SCRIPTS=""
+if [ "${1:-}" = "-s" ]; then
+  shift
+  [ $# -gt 0 ] || { echo "run.sh: -s needs at least one script" >&2; exit 2; }
+  SCRIPTS="$*"
+  set --
+fi
 ONLY=${1:-}
 
 passed=0 failed=0
@@ -42,12 +55,24 @@ run() {
   failed=$((failed + bad))
 }
 
-for t in "$SAN"/tests/test_*; do
-  [ -x "$t" ] && run "$(basename "$t")" 300 "$t"
-done
-for t in tests/e2e/*.sh; do
-  [ -f "$t" ] && run "$(basename "$t" .sh)" 300 sh "$t"
-done
+if [ -n "$SCRIPTS" ]; then
+  for t in $SCRIPTS; do
+    if [ -f "$t" ]; then
+      run "$(basename "$t" .sh)" "$TEST_TIMEOUT" sh "$t"
+    else
+      echo "not ok - $t: no such script"
+      failed=$((failed + 1))
+    fi
+  done
+  FUZZ_TEST_SECONDS=0
+else
+  for t in "$SAN"/tests/test_*; do
+    [ -x "$t" ] && run "$(basename "$t")" "$TEST_TIMEOUT" "$t"
+  done
+  for t in tests/e2e/*.sh; do
+    [ -f "$t" ] && run "$(basename "$t" .sh)" "$TEST_TIMEOUT" sh "$t"
+  done
+fi
 if [ "$FUZZ_TEST_SECONDS" -gt 0 ]; then
   for target in decode apply; do
     run "fuzz_$target" $((FUZZ_TEST_SECONDS + 120)) sh -c '
