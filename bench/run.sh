@@ -224,7 +224,12 @@ run_one() {   # SYSTEM PHASE REP COUNT RATE
   if [ "$1" = minqing ]; then run_minqing "$2" "$3" "$4" "$5"; else run_peer "$@"; fi
 }
 
-SYSTEMS=${SYSTEMS:-"minqing beanstalkd_f0 redis_always beanstalkd_f50 redis_everysec"}
+ALL="minqing beanstalkd_f0 redis_always beanstalkd_f50 redis_everysec"
+SYSTEMS=${SYSTEMS:-$ALL}
+for s in $SYSTEMS; do
+  case " $ALL " in *" $s "*) ;; *) die "SYSTEMS: unknown system '$s' (known: $ALL)" ;; esac
+done
+ran() { case " $SYSTEMS " in *" $1 "*) return 0 ;; esac; return 1; }
 say "N=$N WINDOW=$WINDOW CAP=$CAP, paced: PACE_N=$PACE_N at $PACE/s, REPEAT=$REPEAT ($(nproc) cores)"
 t0=$(now_ms)
 rep=1
@@ -240,6 +245,7 @@ say "all runs took $(( ($(now_ms) - t0) / 1000 )) s"
 # ---- the table ---------------------------------------------------------------
 # med SYSTEM PHASE COLUMN: the median of that column over the repeats
 med() {
+  [ -f "$T/res.$1.$2" ] || { echo 0; return; }     # a system SYSTEMS left out
   awk -v c="$3" '{ print $c }' "$T/res.$1.$2" | sort -g | awk '
     { v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
@@ -279,6 +285,7 @@ for s in $SYSTEMS; do
 done
 mq=$(figures minqing)
 for s in beanstalkd_f0 redis_always beanstalkd_f50 redis_everysec; do
+  ran minqing && ran "$s" || continue
   name=$(label "$s" | sed 's/ [(|].*//')
   case "$s" in *f50|*everysec) name="$name (non-durable)" ;; esac
   echo "$mq $(figures "$s")" | awk -v n="$name" '
