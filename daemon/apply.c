@@ -436,8 +436,8 @@ msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *i
     msg_state_t next;
     a->replayed = false;
     msg_err_t rc = check_outcome(a, dept, in, &as, &next);
-    if (rc == ERR_STORE_FAILED)
-        return rc;
+    if (rc == ERR_STORE_FAILED || rc == ERR_STORE_FULL)
+        return rc;              /* not a refusal: the pass is lost, no replay */
     if (rc == MSG_OK) {
         msg_state_t from = as.state;
         as.state = next;

@@ -186,6 +186,7 @@ struct store_t {
     sqlite3_stmt *q[Q_COUNT];
     rowcache_t *cases, *asgs;   /* updated rows not yet written (see HELD_ROWS) */
     bool in_txn, dirty;
+    bool lost;                  /* SQLite ended the transaction itself (see txn_lost) */
     int last_rc;
     char record[4 * MSG_MAX_BODY];  /* strings of the last store_case_record */
     char errmsg[256];
@@ -197,10 +198,26 @@ static int write_assignment(store_t *self, const store_assignment_t *a);
 
 /* ---- errors ---------------------------------------------------------- */
 
+/* After some errors (a full disk, an I/O error) SQLite rolls the whole
+ * transaction back by itself and returns to autocommit, where every later
+ * statement would commit on its own: half a pass on disk. Once that is seen,
+ * the held rows are dropped, nothing more is written, and the commit fails,
+ * until the caller rolls back. */
+static bool txn_lost(store_t *self)
+{
+    if (self->in_txn && !self->lost && sqlite3_get_autocommit(self->db)) {
+        self->lost = true;
+        rowcache_clear(self->cases);
+        rowcache_clear(self->asgs);
+    }
+    return self->lost;
+}
+
 static int fail(store_t *self, int rc)
 {
     self->last_rc = rc;
     snprintf(self->errmsg, sizeof self->errmsg, "%s", sqlite3_errmsg(self->db));
+    txn_lost(self);
     return -1;
 }
 
@@ -238,20 +255,27 @@ static int user_version(sqlite3 *db, int *v)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
-/* Bring the schema to STORE_SCHEMA_VERSION, one migration per transaction. */
-static int migrate(sqlite3 *db, const char *path, char *err, size_t errlen)
+/* The database's schema version, refusing one newer than this binary's
+ * before anything (not even its journal mode) is changed. */
+static int check_version(sqlite3 *db, const char *path, int *v, char *err, size_t errlen)
 {
-    int v;
-    if (user_version(db, &v)) {
+    if (user_version(db, v)) {
         snprintf(err, errlen, "%s: cannot read the schema version: %s (is it a minqing database?)",
                  path, sqlite3_errmsg(db));
         return -1;
     }
-    if (v > STORE_SCHEMA_VERSION) {
+    if (*v > STORE_SCHEMA_VERSION) {
         snprintf(err, errlen, "%s: schema version %d is newer than this minqingd (%d); "
-                 "refusing to touch it: run a newer minqingd", path, v, STORE_SCHEMA_VERSION);
+                 "refusing to touch it: run a newer minqingd", path, *v, STORE_SCHEMA_VERSION);
         return -1;
     }
+    return 0;
+}
+
+/* Bring the schema from version v to STORE_SCHEMA_VERSION, one migration per
+ * transaction. */
+static int migrate(sqlite3 *db, const char *path, int v, char *err, size_t errlen)
+{
     for (; v < STORE_SCHEMA_VERSION; v++) {
         char bump[64], why[200];
         snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
@@ -290,6 +314,9 @@ static int check_header(const char *path, char *err, size_t errlen)
 static int configure(store_t *self, const char *path, char *err, size_t errlen)
 {
     char why[200];
+    int version;
+    if (check_version(self->db, path, &version, err, errlen))
+        return -1;
     /* synchronous=FULL in WAL mode: COMMIT waits for the WAL fsync, so an
      * acknowledged case survives kill -9 and power loss alike. */
     if (exec(self->db, "PRAGMA journal_mode = WAL", why, sizeof why) ||
@@ -300,7 +327,7 @@ static int configure(store_t *self, const char *path, char *err, size_t errlen)
         return -1;
     }
     sqlite3_busy_timeout(self->db, 5000);
-    if (migrate(self->db, path, err, errlen))
+    if (migrate(self->db, path, version, err, errlen))
         return -1;
     if (exec(self->db, "PRAGMA quick_check(1)", why, sizeof why)) {
         snprintf(err, errlen, "%s: integrity check failed: %s", path, why);
@@ -419,6 +446,10 @@ static int run(store_t *self, sqlite3_stmt *st)
 /* Run a writing statement inside the transaction. */
 static int run_write(store_t *self, sqlite3_stmt *st)
 {
+    if (txn_lost(self)) {       /* the first error stays the one reported */
+        sqlite3_clear_bindings(st);
+        return -1;
+    }
     if (run(self, st))
         return -1;
     self->dirty = true;
@@ -498,13 +529,14 @@ int store_begin(store_t *self)
     if (run(self, self->q[Q_BEGIN]))
         return -1;
     self->in_txn = true;
+    self->lost = false;
     self->dirty = false;
     return 0;
 }
 
 int store_commit(store_t *self)
 {
-    if (write_held(self) || run(self, self->q[Q_COMMIT]))
+    if (txn_lost(self) || write_held(self) || run(self, self->q[Q_COMMIT]))
         return -1;
     self->in_txn = false;
     self->dirty = false;
@@ -519,6 +551,7 @@ void store_rollback(store_t *self)
         run(self, self->q[Q_ROLLBACK]);
     self->in_txn = false;
     self->dirty = false;
+    self->lost = false;
 }
 
 bool store_dirty(const store_t *self)
@@ -554,6 +587,8 @@ static int hold(store_t *self, rowcache_t *rows, uint64_t id, const void *row)
 {
     if (!self->in_txn)
         return write_row(self, rows, row);
+    if (txn_lost(self))
+        return -1;
     if (rowcache_put(rows, id, row) != 0) {
         if (write_held(self))
             return -1;
@@ -859,11 +894,13 @@ int store_applied_add(store_t *self, const store_applied_t *a)
     const char *texts[] = {a->worker, a->result, a->summary, a->reason, a->note};
     for (int i = 0; i < 5; i++)
         bind_text(st, 8 + i, texts[i]);
-    if (run(self, st))
+    bool was_dirty = self->dirty;
+    if (run_write(self, st))
         return -1;
-    if (sqlite3_changes(self->db) != 1)
+    if (sqlite3_changes(self->db) != 1) {
+        self->dirty = was_dirty;    /* a claim that found its msg_id taken wrote nothing */
         return 1;
-    self->dirty = true;
+    }
     return 0;
 }
 

@@ -37,17 +37,36 @@ static sqlite3_vfs *real_vfs(void)
     return walbuf_vfs.pAppData;
 }
 
-/* Write out what is held, in pieces the unix VFS takes whole: it masks a
- * write's length to 17 bits (and would report a longer one as a full disk). */
-static int flush(wbfile_t *f)
+/* Write len bytes at off in pieces the unix VFS takes whole (it masks a
+ * write's length to 17 bits, and would report a longer one as a full disk);
+ * *done says how many went out, also on failure. */
+static int write_pieces(wbfile_t *f, const unsigned char *p, size_t len, sqlite3_int64 off,
+                        size_t *done)
 {
     int rc = SQLITE_OK;
-    for (size_t done = 0, n; rc == SQLITE_OK && done < f->len; done += n) {
-        n = f->len - done < WRITE_MAX ? f->len - done : WRITE_MAX;
-        rc = f->real->pMethods->xWrite(f->real, f->buf + done, (int)n,
-                                       f->at + (sqlite3_int64)done);
+    size_t n;
+    for (*done = 0; rc == SQLITE_OK && *done < len; *done += n) {
+        n = len - *done < WRITE_MAX ? len - *done : WRITE_MAX;
+        rc = f->real->pMethods->xWrite(f->real, p + *done, (int)n, off + (sqlite3_int64)*done);
+        if (rc != SQLITE_OK)
+            n = 0;
     }
-    f->len = 0;
+    return rc;
+}
+
+/* Write out what is held. What a failed write (a full disk) could not write
+ * stays held: SQLite was told those bytes were written, so they go out with
+ * the next flush, before anything written after them, or never reach a
+ * commit (SQLite rolls its transaction back on the error it gets here). */
+static int flush(wbfile_t *f)
+{
+    if (!f->len)
+        return SQLITE_OK;       /* also every file that is not a WAL (no buffer) */
+    size_t done;
+    int rc = write_pieces(f, f->buf, f->len, f->at, &done);
+    memmove(f->buf, f->buf + done, f->len - done);
+    f->at += (sqlite3_int64)done;
+    f->len -= done;
     return rc;
 }
 
@@ -61,8 +80,10 @@ static int wb_write(sqlite3_file *file, const void *data, int n, sqlite3_int64 o
         if (rc != SQLITE_OK)
             return rc;
     }
-    if ((size_t)n > WALBUF_BYTES)
-        return f->real->pMethods->xWrite(f->real, data, n, off);
+    if ((size_t)n > WALBUF_BYTES) {     /* SQLite writes 64 kB + 24 at most: never */
+        size_t done;
+        return write_pieces(f, data, (size_t)n, off, &done);
+    }
     if (!f->len)
         f->at = off;
     memcpy(f->buf + f->len, data, (size_t)n);

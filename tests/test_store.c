@@ -680,9 +680,11 @@ static void refuses_newer_schema(void **state)
     (void)state;
     store_close(&g_st);
     assert_int_equal(peek_exec("PRAGMA user_version = 99"), 0);
+    assert_int_equal(peek_exec("PRAGMA journal_mode = DELETE"), 0);
     refused(g_path, NULL, "newer");
     assert_contains(g_err, "99");
     assert_string_equal(peek("PRAGMA user_version"), "99");     /* untouched */
+    assert_string_equal(peek("PRAGMA journal_mode"), "delete"); /* not even its mode */
 }
 
 /* ---- a full disk -------------------------------------------------------- */
@@ -738,7 +740,10 @@ static int teardown_full(void **state)
 
 static int setup_full(void **state)
 {
-    g_real_vfs = sqlite3_vfs_find(NULL);
+    /* "unix" by name: once a shim is unregistered, SQLite's default becomes
+     * the VFS registered before it, which may be the store's walbuf, and a
+     * shim copied from that would sit both over and under it */
+    g_real_vfs = sqlite3_vfs_find("unix");
     if (!g_real_vfs)
         return -1;
     g_shim = *g_real_vfs;
@@ -782,6 +787,64 @@ static void disk_full_is_store_full(void **state)
     assert_int_equal(store_case_lookup(g_st, "hotline", "E-2", &id, g_msg_id), 1);
 }
 
+/* A page cache of 10 pages for every connection to the test database (kept
+ * in its header), so that a transaction's writes spill to the WAL at once. */
+static void tiny_page_cache(void)
+{
+    store_close(&g_st);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(g_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA default_cache_size = 10", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    reopen();
+}
+
+/* A write that fails on a full disk in the middle of a transaction (a page
+ * spill) can make SQLite roll the whole transaction back by itself. The
+ * store must not go on as if it were open: a later write would commit on its
+ * own, half a pass on disk while the broker answers ERROR for all of it. */
+static void failure_mid_transaction_writes_nothing_after(void **state)
+{
+    (void)state;
+    tiny_page_cache();
+    begin();
+    uint64_t first = add_case("hotline", "K-0");
+    commit();
+    begin();
+    char ext[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(ext, sizeof ext, "S-%d", i);
+        add_case("hotline", ext);
+    }
+    store_case_t c;
+    assert_int_equal(store_case_get(g_st, first, &c), 1);
+    c.state = STATE_ACCEPTED;
+    assert_int_equal(store_case_update(g_st, &c), 0);     /* held */
+    uint64_t open, overdue;
+    g_disk_full = true;         /* the status line writes the held rows: it fails */
+    assert_int_equal(store_counts(g_st, 0, &open, &overdue), -1);
+    g_disk_full = false;
+    assert_int_equal(store_errcode(g_st), ERR_STORE_FULL);
+    /* the pass goes on (another message): nothing may land */
+    msg_case_t r = record("hotline", "LATE");
+    store_case_t m = case_meta();
+    assert_int_equal(store_case_insert(g_st, &r, "submit-late", &m), -1);
+    assert_int_equal(store_commit(g_st), -1);
+    assert_int_equal(store_errcode(g_st), ERR_STORE_FULL);   /* the first error, still */
+    store_rollback(g_st);
+    reopen();
+    uint64_t id;
+    assert_int_equal(store_case_lookup(g_st, "hotline", "LATE", &id, g_msg_id), 0);
+    assert_int_equal(store_case_lookup(g_st, "hotline", "S-1", &id, g_msg_id), 0);
+    assert_int_equal(store_case_get(g_st, first, &c), 1);
+    assert_int_equal(c.state, STATE_RECEIVED);
+    /* and the store takes a transaction again */
+    begin();
+    add_case("hotline", "K-1");
+    commit();
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -801,6 +864,8 @@ int main(void)
         T(refuses_garbage),
         T(refuses_newer_schema),
         cmocka_unit_test_setup_teardown(disk_full_is_store_full, setup_full, teardown_full),
+        cmocka_unit_test_setup_teardown(failure_mid_transaction_writes_nothing_after, setup_full,
+                                        teardown_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
