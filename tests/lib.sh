@@ -75,6 +75,21 @@ default = dispatch
 CONF
 }
 
+# fast_ladder: append a 2 s contact deadline and a 3-level contact ladder
+# (community at once, street at +1 s, county at +2 s) to the config
+fast_ladder() {
+  cat >> "$T/minqing.conf" <<CONF
+
+[deadlines]
+contact = 2s
+
+[ladder.contact]
+1 = 0 community
+2 = 1s street
+3 = 2s county
+CONF
+}
+
 # start_broker: start minqingd on $T/minqing.conf; sets BROKER_PID
 ready_count() { cat "$T/broker.log" 2>/dev/null | grep -c 'event=broker.ready'; }
 start_broker() {

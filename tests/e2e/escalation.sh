@@ -8,15 +8,8 @@
 . "$(dirname "$0")/../lib.sh"
 write_config "auto_close = 0"
 # the deadline rules, the ladder, and where notices go
+fast_ladder
 cat >> "$T/minqing.conf" <<CONF
-
-[deadlines]
-contact = 2s
-
-[ladder.contact]
-1 = 0 community
-2 = 1s street
-3 = 2s county
 
 [targets]
 community = supervision

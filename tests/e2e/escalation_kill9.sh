@@ -8,16 +8,7 @@ N=${N:-3000}
 SEED=${SEED:-$(date +%s)}
 diag "seed $SEED"
 write_config
-cat >> "$T/minqing.conf" <<CONF
-
-[deadlines]
-contact = 2s
-
-[ladder.contact]
-1 = 0 community
-2 = 1s street
-3 = 2s county
-CONF
+fast_ladder
 start_broker || exit 1
 t0=$(now_ms)
 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n "$N" -p burst -c water.leak >/dev/null   # no water worker

@@ -21,16 +21,7 @@ RATE=${RATE:-133}
 SEED=${SEED:-$(date +%s)}
 diag "seed $SEED (SEED=$SEED ROUNDS=$ROUNDS N=$N RATE=$RATE sh $0 reproduces the pauses)"
 write_config
-cat >> "$T/minqing.conf" <<CONF
-
-[deadlines]
-contact = 2s
-
-[ladder.contact]
-1 = 0 community
-2 = 1s street
-3 = 2s county
-CONF
+fast_ladder
 # the ladder above as "level offset_ms", for the checks
 RUNGS="1 0
 2 1000
