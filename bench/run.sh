@@ -75,16 +75,19 @@ done
 # ---- process helpers ---------------------------------------------------------
 now_ms() { date +%s%3N; }
 alive() { kill -0 "$1" 2>/dev/null; }
-# wait_gone PID SECONDS: 0 once PID has exited (reaped), 1 (and killed) past SECONDS
+# wait_gone PID SECONDS: 0 once PID has exited (reaped), 1 (and killed) past SECONDS.
+# It looks 5 times a second and counts its looks rather than reading a clock:
+# a `date` 20 times a second forks beside the processes being measured, and
+# showed up in their latency tails.
 wait_gone() {
-  limit=$(( $(now_ms) + $2 * 1000 ))
+  looks=$(( $2 * 5 ))
   while alive "$1"; do
-    if [ "$(now_ms)" -ge "$limit" ]; then
+    if [ "$looks" -le 0 ]; then
       kill -TERM "$1" 2>/dev/null || true; sleep 1; kill -9 "$1" 2>/dev/null || true
       wait "$1" 2>/dev/null || true
       return 1
     fi
-    sleep 0.05
+    sleep 0.2; looks=$((looks - 1))
   done
   wait "$1" 2>/dev/null || true
   return 0
