@@ -718,6 +718,9 @@ static void housekeeping(broker_t *self, int64_t now)
     if (now - self->last_housekeeping < self->cfg->heartbeat_ms / 4)
         return;
     self->last_housekeeping = now;
+    char why[160];
+    if (store_checkpoint_error(self->store, why, sizeof why))
+        log_say(LOG_ERR, "store.checkpoint_failed", why);
     msg_t beat;
     msg_reset(&beat, MSG_HEARTBEAT);
     for (size_t i = 0; i < sessions_count(self->sessions);) {
@@ -1296,6 +1299,8 @@ int broker_run(broker_t *self)
         if (self->reload)
             reload(self);           /* between a commit and the next writes */
         dispatch_all(self);
+        if (!self->txn && store_maintain(self->store) != 0)
+            log_say(LOG_ERR, "store.checkpoint_failed", store_errmsg(self->store));
         tell_systemd(self, mono_ms());
     }
     service_stopping();
@@ -1310,6 +1315,7 @@ int broker_run(broker_t *self)
     log_begin(&r, LOG_NOTICE, "broker.stopping");
     log_u64(&r, "passes", self->stats.passes);
     log_u64(&r, "commits", self->stats.commits);
+    log_u64(&r, "checkpoints", store_checkpoints(self->store));
     log_u64(&r, "cases_submitted", self->stats.submitted);
     log_u64(&r, "largest_batch", self->stats.batch_max);
     log_u64(&r, "refused", self->stats.refused);

@@ -90,6 +90,14 @@ msg_err_t store_errcode(const store_t *self);
 const char *store_errmsg(const store_t *self);
 /* Checkpoint the WAL into the main file (on clean shutdown). */
 int store_checkpoint(store_t *self);
+/* Between transactions, when nothing waits: finish the WAL checkpoint the
+ * background thread left (a few fsyncs at most). 0, or -1 (store_errmsg). */
+int store_maintain(store_t *self);
+/* True, with SQLite's message in buf, when a background checkpoint failed
+ * since the last call (the WAL then grows until one succeeds). */
+bool store_checkpoint_error(store_t *self, char *buf, size_t len);
+/* Background checkpoints completed so far. */
+unsigned long store_checkpoints(store_t *self);
 
 /* Id of the case with this (channel, external_id), and the msg_id of the
  * SUBMIT that created it (into msg_id, >= 65 bytes): 1 found, 0 not, -1 error. */
