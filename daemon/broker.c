@@ -923,6 +923,13 @@ static void publish(broker_t *self)
     }
 }
 
+/* Between transactions: the store's upkeep (see store_maintain). */
+static void maintain(broker_t *self, bool idle)
+{
+    if (store_maintain(self->store, idle) != 0)
+        log_say(LOG_ERR, "store.checkpoint_failed", store_errmsg(self->store));
+}
+
 /* Commit the pass; on success apply effects, publish and send the replies. */
 static void end_pass(broker_t *self)
 {
@@ -948,6 +955,8 @@ static void end_pass(broker_t *self)
     if (n > self->stats.batch_max)
         self->stats.batch_max = n;
     outbox_flush(self->outbox);
+    if (!self->txn)
+        maintain(self, false);      /* after the replies: they do not wait for it */
 }
 
 /* ---- dispatch -------------------------------------------------------- */
@@ -1299,8 +1308,8 @@ int broker_run(broker_t *self)
         if (self->reload)
             reload(self);           /* between a commit and the next writes */
         dispatch_all(self);
-        if (!self->txn && store_maintain(self->store) != 0)
-            log_say(LOG_ERR, "store.checkpoint_failed", store_errmsg(self->store));
+        if (!self->txn)
+            maintain(self, true);
         tell_systemd(self, mono_ms());
     }
     service_stopping();

@@ -13,11 +13,14 @@
  * append to the WAL.
  *
  * A WAL starts over from its beginning only when a checkpoint has copied all
- * of it and a new write transaction begins; under steady load the thread
- * simply checkpoints again after the next commit while the WAL is long, and
- * each round has less left to copy. Should it fall behind or fail (a full
- * disk), checkpointer_poke tells the writer to checkpoint itself past a hard
- * limit, which is what SQLite would have done on its own.
+ * of it before a write transaction begins. The broker commits while the
+ * thread copies, and usually has its next transaction open by the time the
+ * thread is done, so after each pass checkpointer_poke asks the writer to
+ * copy what is left itself, between two of its transactions (store_maintain):
+ * a few frames, or none (then no fsync), and the next transaction starts the
+ * WAL over. Should the
+ * thread fall behind or fail (a full disk), the store checkpoints in its own
+ * commit past a hard limit, which is what SQLite would have done anyway.
  *
  * Durability is SQLite's: the checkpoint connection runs synchronous=FULL, so
  * the WAL is synced before its pages are copied and the database file before
@@ -38,7 +41,7 @@ struct checkpointer_t {
     pthread_cond_t wake;
     bool started, due, stop;
     bool busy;                  /* a checkpoint is running */
-    bool passed;                /* one has finished: the writer should finish the job */
+    bool passed;                /* one has finished: the writer copies what is left */
     int pages;                  /* the WAL length that calls for a checkpoint */
     unsigned long runs, failed;
     bool new_error;
@@ -59,9 +62,9 @@ static void *run(void *arg)
         pthread_mutex_unlock(&self->lock);
         int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         pthread_mutex_lock(&self->lock);
-        self->runs++;
         self->busy = false;
         self->passed = rc == SQLITE_OK;
+        self->runs += rc == SQLITE_OK;
         /* BUSY: another checkpoint (the writer's own, past the limit) runs */
         if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
             self->failed++;
@@ -131,15 +134,16 @@ void checkpointer_destroy(checkpointer_t **self_p)
     *self_p = NULL;
 }
 
-bool checkpointer_poke(checkpointer_t *self, int pages, int limit)
+bool checkpointer_poke(checkpointer_t *self, int pages)
 {
-    if (pages < self->pages)
-        return false;
     pthread_mutex_lock(&self->lock);
-    bool finish = self->passed || pages >= limit;
-    if (finish)
+    bool finish = false;
+    if (pages < self->pages)
+        self->passed = false;       /* the WAL started over: nothing left to finish */
+    else if (self->passed) {
         self->passed = false;
-    else if (!self->busy) {
+        finish = true;
+    } else if (!self->busy) {
         self->due = true;
         pthread_cond_signal(&self->wake);
     }
@@ -147,10 +151,10 @@ bool checkpointer_poke(checkpointer_t *self, int pages, int limit)
     return finish;
 }
 
-void checkpointer_counts(checkpointer_t *self, unsigned long *runs, unsigned long *failed)
+void checkpointer_counts(checkpointer_t *self, unsigned long *done, unsigned long *failed)
 {
     pthread_mutex_lock(&self->lock);
-    *runs = self->runs;
+    *done = self->runs;
     *failed = self->failed;
     pthread_mutex_unlock(&self->lock);
 }

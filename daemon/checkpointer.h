@@ -21,11 +21,12 @@ checkpointer_t *checkpointer_new(const char *path, const char *vfs, int pages,
  * connection; *self_p = NULL. */
 void checkpointer_destroy(checkpointer_t **self_p);
 /* After a commit that left `pages` frames in the WAL: wake the thread when
- * they are enough. True when the WAL has grown past `limit` all the same (the
- * thread cannot keep up, or fails), and the caller should checkpoint itself. */
-bool checkpointer_poke(checkpointer_t *self, int pages, int limit);
-/* How many checkpoints the thread has run, and how many of them failed. */
-void checkpointer_counts(checkpointer_t *self, unsigned long *runs, unsigned long *failed);
+ * they are enough. True once the thread has finished a pass: the writer
+ * should copy what is left itself, between transactions, so that the WAL
+ * starts over. */
+bool checkpointer_poke(checkpointer_t *self, int pages);
+/* How many checkpoints the thread has completed, and how many failed. */
+void checkpointer_counts(checkpointer_t *self, unsigned long *done, unsigned long *failed);
 /* True, with SQLite's message in buf, when a checkpoint failed since the
  * last call: the thread does not log, its owner does. */
 bool checkpointer_error(checkpointer_t *self, char *buf, size_t len);

@@ -188,12 +188,14 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
  * automatic checkpoint would. */
 #define CKPT_PAGES 1000
 #define CKPT_LIMIT 20000
+#define CKPT_PATIENCE 16        /* commits store_maintain waits for an idle moment */
 
 struct store_t {
     int lockfd;                 /* flock on "<database>.lock": one broker per database */
     sqlite3 *db;
     checkpointer_t *ckpt;       /* NULL for :memory: */
     bool ckpt_due;              /* the checkpointer asks the writer to finish (store_maintain) */
+    unsigned ckpt_waited;       /* commits since it asked */
     sqlite3_stmt *q[Q_COUNT];
     rowcache_t *cases, *asgs;   /* updated rows not yet written (see HELD_ROWS) */
     bool in_txn, dirty;
@@ -375,22 +377,53 @@ static int lock_database(store_t *self, const char *path, char *err, size_t errl
 static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 {
     store_t *self = arg;
-    if ((self->ckpt_due && pages < CKPT_LIMIT) || !checkpointer_poke(self->ckpt, pages, CKPT_LIMIT))
-        return SQLITE_OK;
-    if (pages >= CKPT_LIMIT)        /* the thread fell behind: what SQLite would do */
+    if (!self->ckpt)
+        return SQLITE_OK;           /* stopped for the shutdown checkpoint */
+    if (pages >= CKPT_LIMIT) {      /* the thread fell behind: what SQLite would do */
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-    else
-        self->ckpt_due = true;      /* out of this commit, while the loop is idle */
+        self->ckpt_due = false;
+    } else if (self->ckpt_due) {
+        self->ckpt_waited++;
+    } else if (checkpointer_poke(self->ckpt, pages)) {
+        self->ckpt_due = true;      /* out of this commit: store_maintain */
+        self->ckpt_waited = 0;
+    }
     return SQLITE_OK;
+}
+
+/* Once per process, before the first open: each connection is used by one
+ * thread only (the broker's loop, the checkpointer's), so SQLite needs no
+ * mutex per connection, only its global ones; its memory statistics (a
+ * global lock around every malloc) are pure cost. False when this SQLite
+ * cannot be used from two threads: then it checkpoints inside commits. */
+static bool sqlite_setup(void)
+{
+    static int threads = -1;
+    if (threads < 0) {
+        int rc = sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+        sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+        /* MISUSE: SQLite was already in use (a test's VFS shim), in its
+         * compiled-in mode, serialized unless built without threads */
+        threads = sqlite3_threadsafe() != 0 && (rc == SQLITE_OK || rc == SQLITE_MISUSE);
+    }
+    return threads;
 }
 
 /* Checkpoints go to a thread of their own (checkpointer.c); the hook replaces
  * SQLite's automatic checkpoint, which would run inside our commits. */
-static int start_checkpointer(store_t *self, const char *path, char *err, size_t errlen)
+static int start_checkpointer(store_t *self, const char *path, const char *vfs, char *err,
+                              size_t errlen)
 {
+    char why[200];
     if (strcmp(path, ":memory:") == 0)
         return 0;
-    self->ckpt = checkpointer_new(path, walbuf_register(), CKPT_PAGES, err, errlen);
+    if (!sqlite_setup()) {
+        if (!exec(self->db, "PRAGMA wal_autocheckpoint = 10000", why, sizeof why))
+            return 0;
+        snprintf(err, errlen, "%s: %s", path, why);
+        return -1;
+    }
+    self->ckpt = checkpointer_new(path, vfs, CKPT_PAGES, err, errlen);
     if (!self->ckpt)
         return -1;
     sqlite3_wal_hook(self->db, wal_hook, self);
@@ -418,17 +451,10 @@ store_t *store_open(const char *path, char *err, size_t errlen)
         store_close(&self);
         return NULL;
     }
-    /* Each connection is used by one thread only (the broker's loop, the
-     * checkpointer's), so SQLite needs no mutex per connection, only its
-     * global ones; its memory statistics (a global lock around every malloc)
-     * are pure cost. Only possible before the first open; later calls (a
-     * second store in one test process) are refused harmlessly with
-     * SQLITE_MISUSE. */
-    sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    sqlite_setup();
+    const char *vfs = walbuf_register();
     mode_t old = umask(077);                /* residents' data: owner only */
-    int rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
-                             walbuf_register());
+    int rc = sqlite3_open_v2(path, &self->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, vfs);
     umask(old);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot open: %s", path,
@@ -436,7 +462,7 @@ store_t *store_open(const char *path, char *err, size_t errlen)
         store_close(&self);
         return NULL;
     }
-    if (configure(self, path, err, errlen) || start_checkpointer(self, path, err, errlen)) {
+    if (configure(self, path, err, errlen) || start_checkpointer(self, path, vfs, err, errlen)) {
         store_close(&self);
         return NULL;
     }
@@ -466,10 +492,11 @@ void store_close(store_t **self_p)
  * write transaction begins. The thread's checkpoint rarely gets there (the
  * broker commits while it copies), so the writer copies the last few frames
  * itself: a couple of fsyncs, paid between the loop's passes rather than
- * inside the commit whose reply waits. */
-int store_maintain(store_t *self)
+ * inside the commit whose reply waits; when the loop is never idle, after
+ * CKPT_PATIENCE commits all the same. */
+int store_maintain(store_t *self, bool idle)
 {
-    if (!self->ckpt_due || self->in_txn)
+    if (!self->ckpt_due || self->in_txn || (!idle && self->ckpt_waited < CKPT_PATIENCE))
         return 0;
     self->ckpt_due = false;
     int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -491,6 +518,7 @@ unsigned long store_checkpoints(store_t *self)
 
 int store_checkpoint(store_t *self)
 {
+    checkpointer_destroy(&self->ckpt);     /* its checkpoint would make this one BUSY */
     int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
     return rc == SQLITE_OK ? 0 : fail(self, rc);
 }

@@ -88,11 +88,13 @@ bool store_dirty(const store_t *self);
 msg_err_t store_errcode(const store_t *self);
 /* SQLite's message for the last failure. */
 const char *store_errmsg(const store_t *self);
-/* Checkpoint the WAL into the main file (on clean shutdown). */
+/* Checkpoint the WAL into the main file and truncate it (on clean shutdown:
+ * the background checkpoints stop). */
 int store_checkpoint(store_t *self);
-/* Between transactions, when nothing waits: finish the WAL checkpoint the
- * background thread left (a few fsyncs at most). 0, or -1 (store_errmsg). */
-int store_maintain(store_t *self);
+/* Between transactions: finish the WAL checkpoint the background thread
+ * left (a few fsyncs); `idle`: nothing waits, else only once it has waited
+ * a while. 0, or -1 (store_errmsg). */
+int store_maintain(store_t *self, bool idle);
 /* True, with SQLite's message in buf, when a background checkpoint failed
  * since the last call (the WAL then grows until one succeeds). */
 bool store_checkpoint_error(store_t *self, char *buf, size_t len);

@@ -190,10 +190,16 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
     if ((flags & SQLITE_OPEN_WAL) && !(f->buf = malloc(WALBUF_BYTES)))
         return SQLITE_NOMEM;
     int rc = real_vfs()->xOpen(real_vfs(), name, f->real, flags, out);
-    if (rc != SQLITE_OK || !f->real->pMethods) {
+    /* Without powersafe overwrite SQLite pads a commit to a sector and may
+     * write the padding after its sync: held here, those bytes would be
+     * missing when another connection (the checkpointer) reads the frame.
+     * Such a WAL goes straight through. */
+    if (rc != SQLITE_OK || !f->real->pMethods ||
+        !(f->real->pMethods->xDeviceCharacteristics(f->real) & SQLITE_IOCAP_POWERSAFE_OVERWRITE)) {
         free(f->buf);
         f->buf = NULL;
-        return rc;
+        if (rc != SQLITE_OK || !f->real->pMethods)
+            return rc;
     }
     f->base.pMethods = &wb_methods;
     return SQLITE_OK;
@@ -244,10 +250,13 @@ static int wb_time64(sqlite3_vfs *v, sqlite3_int64 *out)
 const char *walbuf_register(void)
 {
     /* found anew each time, so that a VFS registered as the default since
-     * (the tests' full-disk shim) sits under this one; re-registered, since
-     * SQLite links registered VFSes through the struct being rewritten */
-    sqlite3_vfs_unregister(&walbuf_vfs);
+     * (the tests' full-disk shim) sits under this one; re-registered only
+     * then (SQLite links registered VFSes through the struct rewritten here,
+     * which a checkpoint thread may be reading) */
     sqlite3_vfs *real = sqlite3_vfs_find(NULL);
+    if (real && real == walbuf_vfs.pAppData && sqlite3_vfs_find(walbuf_vfs.zName) == &walbuf_vfs)
+        return walbuf_vfs.zName;
+    sqlite3_vfs_unregister(&walbuf_vfs);
     if (!real || real->iVersion < 2)
         return NULL;
     walbuf_vfs = (sqlite3_vfs){

@@ -516,11 +516,24 @@ static void commit_survives_reopen(void **state)
     assert_string_equal(got.department, "water");
 }
 
-/* Under steady commits the WAL is copied back into the database file by the
- * checkpoint thread, and starts over, so it stays a few MB however long the
- * broker runs: SQLite's own checkpoint, which would do it inside a commit,
- * is off, and the writer's fallback only comes at 20,000 frames (80 MB). */
-static void wal_stays_short_under_load(void **state)
+/* The WAL's checkpoint sequence (header bytes 12-15, big-endian): how many
+ * times it has started over from its beginning. */
+static unsigned wal_restarts(const char *wal)
+{
+    unsigned char h[16] = {0};
+    FILE *f = fopen(wal, "rb");
+    if (!f || fread(h, 1, sizeof h, f) != sizeof h)
+        fail_msg("cannot read the header of %s", wal);
+    fclose(f);
+    return (unsigned)h[12] << 24 | (unsigned)h[13] << 16 | (unsigned)h[14] << 8 | h[15];
+}
+
+/* Under steady commits the checkpoint thread copies the WAL back into the
+ * database file and the WAL starts over, again and again, so it stays a few
+ * MB however long the broker runs. Without it (SQLite's own checkpoint is
+ * off, the writer's fallback comes at 20,000 frames) these 4,000 commits
+ * (~14,000 frames) would leave a 56 MB WAL that never started over. */
+static void wal_starts_over_under_load(void **state)
 {
     (void)state;
     char wal[160], ext[32];
@@ -531,15 +544,15 @@ static void wal_stays_short_under_load(void **state)
         snprintf(ext, sizeof ext, "W-%d", i);
         add_case("hotline", ext);
         commit();
-        if (store_maintain(g_st) != 0)
+        if (store_maintain(g_st, true) != 0)
             fail_msg("maintain: %s", store_errmsg(g_st));
     }
-    struct stat sw, sd;
-    assert_int_equal(stat(wal, &sw), 0);
-    assert_int_equal(stat(g_path, &sd), 0);
-    if (sw.st_size > 4 * 1000 * 4120)
-        fail_msg("the WAL grew to %lld bytes", (long long)sw.st_size);
+    unsigned restarts = wal_restarts(wal);
+    if (restarts < 2)
+        fail_msg("the WAL started over %u times", restarts);
     assert_true(store_checkpoints(g_st) > 0);
+    struct stat sd;
+    assert_int_equal(stat(g_path, &sd), 0);
     assert_true(sd.st_size > 1000 * 1000);  /* the cases reached the database file */
     char buf[64];
     assert_false(store_checkpoint_error(g_st, buf, sizeof buf));
@@ -890,7 +903,7 @@ int main(void)
         T(applied_find_add),
         T(commit_survives_reopen),
         T(rollback_discards),
-        T(wal_stays_short_under_load),
+        T(wal_starts_over_under_load),
         T(held_rows_written_at_commit),
         T(close_rolls_back),
         T(refuses_garbage),
