@@ -18,9 +18,9 @@
  * thread is done, so after each pass checkpointer_poke asks the writer to
  * copy what is left itself, between two of its transactions (store_maintain):
  * a few frames, or none (then no fsync), and the next transaction starts the
- * WAL over. Should the
- * thread fall behind or fail (a full disk), the store checkpoints in its own
- * commit past a hard limit, which is what SQLite would have done anyway.
+ * WAL over. Should the thread fall behind or fail (a full disk), the store
+ * checkpoints in its own commit past a hard limit, which is what SQLite would
+ * have done anyway.
  *
  * Durability is SQLite's: the checkpoint connection runs synchronous=FULL, so
  * the WAL is synced before its pages are copied and the database file before
@@ -64,7 +64,7 @@ static void *run(void *arg)
         pthread_mutex_lock(&self->lock);
         self->busy = false;
         self->passed = rc == SQLITE_OK;
-        self->runs += rc == SQLITE_OK;
+        self->runs += rc == SQLITE_OK;      /* completed passes */
         /* BUSY: another checkpoint (the writer's own, past the limit) runs */
         if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
             self->failed++;

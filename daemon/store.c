@@ -510,10 +510,10 @@ bool store_checkpoint_error(store_t *self, char *buf, size_t len)
 
 unsigned long store_checkpoints(store_t *self)
 {
-    unsigned long runs = 0, failed = 0;
+    unsigned long done = 0, failed = 0;
     if (self->ckpt)
-        checkpointer_counts(self->ckpt, &runs, &failed);
-    return runs - failed;
+        checkpointer_counts(self->ckpt, &done, &failed);
+    return done;
 }
 
 int store_checkpoint(store_t *self)
