@@ -93,8 +93,9 @@ $(O)/minqing: $(CLI_OBJ) $(O)/libcore.a $(O)/libminqing.a
 $(O)/loadgen $(O)/simworker: $(O)/%: $(O)/bench/%.o $(O)/libminqing.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# one ZeroMQ hop's latency, the floor under submit->dispatch (bench/README.md)
-$(O)/zmq_hop: $(O)/bench/zmq_hop.o
+# the floors under submit->dispatch (bench/README.md): one ZeroMQ hop, one
+# durable write to this disk
+$(O)/zmq_hop $(O)/fsync_floor: $(O)/%: $(O)/bench/%.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/tests/test_%: $(O)/tests/test_%.o $(O)/libcore.a $(O)/libminqing.a
@@ -138,7 +139,7 @@ test-faults-long:
 # loopback): a Markdown table, and a last line a script can read
 bench:
 	@sh scripts/deps.sh bench
-	@$(MAKE) --no-print-directory all build/zmq_hop
+	@$(MAKE) --no-print-directory all build/zmq_hop build/fsync_floor
 	sh bench/run.sh
 
 # libFuzzer needs clang; the fuzz tree is separate from both gcc trees.

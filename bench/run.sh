@@ -19,14 +19,14 @@
 #
 # Prints one Markdown table (with minqing/peer ratios); its last line is
 #   bench: minqing=<lifecycles/s> beanstalkd_f0=<...> redis_always=<...>
-# Usage: sh bench/run.sh   (environment: N=100000 WINDOW=64 PACE=1000 PACE_N=10000
+# Usage: sh bench/run.sh   (environment: N=100000 WINDOW=64 PACE=1000 PACE_N=30000
 #        REPEAT=1 CAP=16 RUN_TIMEOUT=240 B=build KEEP=1 to keep the temp dir)
 set -eu
 cd "$(dirname "$0")/.."
 N=${N:-100000}
 WINDOW=${WINDOW:-64}
 PACE=${PACE:-1000}
-PACE_N=${PACE_N:-10000}
+PACE_N=${PACE_N:-30000}
 REPEAT=${REPEAT:-1}
 CAP=${CAP:-16}
 RUN_TIMEOUT=${RUN_TIMEOUT:-240}

@@ -8,25 +8,13 @@
  * The sender stamps CLOCK_MONOTONIC ns into each message; the receiver, a
  * forked child, subtracts it on receipt and prints p50/p90/p99/p99.9 in ms.
  */
+#include "floor.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include <zmq.h>
-
-static long long now_ns(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return t.tv_sec * 1000000000LL + t.tv_nsec;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    long long x = *(const long long *)a, y = *(const long long *)b;
-    return x < y ? -1 : x > y;
-}
 
 static int receive(void *sock, int n)
 {
@@ -37,26 +25,21 @@ static int receive(void *sock, int n)
         long long t;
         if (zmq_recv(sock, &t, sizeof t, 0) != (int)sizeof t)
             return 1;
-        d[i] = now_ns() - t;
+        d[i] = floor_now_ns() - t;
     }
-    qsort(d, (size_t)n, sizeof *d, cmp);
-    printf("zmq_hop: %d messages, one hop PUSH->PULL over tcp: p50 %.3f p90 %.3f p99 %.3f "
-           "p99.9 %.3f ms\n", n, d[n / 2] / 1e6, d[n * 9 / 10] / 1e6, d[n * 99 / 100] / 1e6,
-           d[n * 999 / 1000] / 1e6);
+    char what[80];
+    snprintf(what, sizeof what, "zmq_hop: %d messages, one hop PUSH->PULL over tcp", n);
+    floor_report(what, d, n);
     free(d);
     return 0;
 }
 
 static void send_paced(void *sock, int n, int rate)
 {
-    long long start = now_ns(), gap = 1000000000LL / rate;
+    long long start = floor_now_ns();
     for (int i = 0; i < n; i++) {
-        long long due = start + i * gap, wait;
-        while ((wait = due - now_ns()) > 0) {
-            struct timespec ts = {wait / 1000000000LL, wait % 1000000000LL};
-            nanosleep(&ts, NULL);
-        }
-        long long t = now_ns();
+        floor_pace(start, i, rate);
+        long long t = floor_now_ns();
         zmq_send(sock, &t, sizeof t, 0);
     }
 }
