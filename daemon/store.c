@@ -257,6 +257,25 @@ static int exec(sqlite3 *db, const char *text, char *err, size_t errlen)
     return -1;
 }
 
+/* quick_check reports damage as result rows, not as an error: anything but
+ * one "ok" row refuses the file, with SQLite's description of the damage. */
+static int quick_check(sqlite3 *db, char *why, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &st, NULL);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *r = (const char *)sqlite3_column_text(st, 0);
+        rc = r && strcmp(r, "ok") == 0 ? 0 : -1;
+        if (rc)
+            snprintf(why, len, "%s", r ? r : "no verdict");
+    } else {
+        snprintf(why, len, "%s", sqlite3_errmsg(db));
+        rc = -1;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 static int user_version(sqlite3 *db, int *v)
 {
     sqlite3_stmt *st;
@@ -339,12 +358,13 @@ static int configure(store_t *self, const char *path, char *err, size_t errlen)
         return -1;
     }
     sqlite3_busy_timeout(self->db, 5000);
-    if (migrate(self->db, path, version, err, errlen))
-        return -1;
-    if (exec(self->db, "PRAGMA quick_check(1)", why, sizeof why)) {
+    /* before any migration writes to a file that may be damaged */
+    if (quick_check(self->db, why, sizeof why)) {
         snprintf(err, errlen, "%s: integrity check failed: %s", path, why);
         return -1;
     }
+    if (migrate(self->db, path, version, err, errlen))
+        return -1;
     for (int i = 0; i < Q_COUNT; i++)
         if (sqlite3_prepare_v3(self->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->q[i],
                                NULL) != SQLITE_OK) {

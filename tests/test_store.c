@@ -7,7 +7,8 @@
  * schema version, every row type read back as written, the uniqueness of
  * (channel, external_id), the audit trail refusing UPDATE and DELETE from
  * any connection, commit and rollback across a reopen, and the refusals of
- * a file that is not ours (garbage, or a schema from a newer minqingd).
+ * a file that is not ours (garbage, or a schema from a newer minqingd) or
+ * that is damaged.
  *
  * A second, plain sqlite3 connection looks at the file where the store's
  * API has no query. A disk-full error is produced with a small SQLite VFS
@@ -731,6 +732,32 @@ static void refuses_newer_schema(void **state)
     assert_string_equal(peek("PRAGMA journal_mode"), "delete"); /* not even its mode */
 }
 
+/* A file whose header and schema read well but one of whose b-trees is
+ * damaged: the broker would start on it, and fail later on some case. The
+ * startup check refuses it and writes nothing to it. */
+static void refuses_damaged_tree(void **state)
+{
+    (void)state;
+    begin();
+    add_case("hotline", "D-1");
+    commit();
+    store_close(&g_st);
+    long root = atol(peek("SELECT rootpage FROM sqlite_schema WHERE name = 'events'"));
+    long page = atol(peek("PRAGMA page_size"));
+    assert_true(root > 1 && page >= 512);
+    FILE *f = fopen(g_path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (root - 1) * page, SEEK_SET), 0);
+    assert_int_equal(fputc(0x7f, f), 0x7f);     /* no such b-tree page type */
+    assert_int_equal(fclose(f), 0);
+    refused(g_path, NULL, "integrity check failed");
+    f = fopen(g_path, "rb");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (root - 1) * page, SEEK_SET), 0);
+    assert_int_equal(fgetc(f), 0x7f);
+    fclose(f);
+}
+
 /* ---- a full disk -------------------------------------------------------- */
 
 /* The default VFS with one change: while g_disk_full, writes fail as on a
@@ -908,6 +935,7 @@ int main(void)
         T(close_rolls_back),
         T(refuses_garbage),
         T(refuses_newer_schema),
+        T(refuses_damaged_tree),
         cmocka_unit_test_setup_teardown(disk_full_is_store_full, setup_full, teardown_full),
         cmocka_unit_test_setup_teardown(failure_mid_transaction_writes_nothing_after, setup_full,
                                         teardown_full),
