@@ -89,7 +89,7 @@ static const struct broker_key {
                      100, 60000, "100ms..60s"},
     [K_LIVENESS] = {"liveness", V_NUMBER, false, offsetof(config_t, liveness), 1, 100, "1..100"},
     [K_AUTO_CLOSE] = {"auto_close", V_DURATION, false, offsetof(config_t, auto_close_ms),
-                      0, INT64_MAX, "0 for off, or a duration such as 3d"},
+                      0, MAX_DAYS * DAY_MS, "0 for off, or a duration up to 366d such as 3d"},
     [K_MANUAL] = {"manual_department", V_DEPT, true, 0, 0, 0, NULL},
     [K_SERVER_CERT] = {"server_cert", V_PATH, false, offsetof(config_t, server_cert), 0, 0, NULL},
     [K_KEYS] = {"keys", V_PATH, false, offsetof(config_t, keys_dir), 0, 0, NULL},

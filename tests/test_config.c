@@ -358,6 +358,11 @@ static void test_error_bad_duration(void **state)
     refused(VALID "[broker]\nheartbeat = 50ms\n", "t.conf:14: bad duration '50ms' for heartbeat");
     refused(VALID "[broker]\nheartbeat = 2m\n", "t.conf:14: bad duration '2m' for heartbeat");
     refused(VALID "[broker]\nauto_close = 1.5h\n", "t.conf:14: bad duration '1.5h' for auto_close");
+    /* a resolved case's close time is resolved_at + auto_close: it must not overflow */
+    refused(VALID "[broker]\nauto_close = 367d\n", "t.conf:14: bad duration '367d' for auto_close");
+    refused(VALID "[broker]\nauto_close = 9223372036854775807ms\n",
+            "bad duration '9223372036854775807ms' for auto_close (want 0 for off, or a duration up "
+            "to 366d such as 3d)");
 }
 
 static void test_error_bad_number(void **state)
