@@ -282,23 +282,19 @@ void dispatch_mark_accepted(dispatch_t *self, uint64_t asg)
         sl->accepted = true;
 }
 
-size_t dispatch_release(dispatch_t *self, session_t *s, int64_t now)
+/* Requeue up to *cap of the assignments s holds (fewer, and *cap lowered,
+ * when memory is short); how many there were. */
+static size_t release_batch(dispatch_t *self, session_t *s, int64_t now, size_t *cap)
 {
     /* Collect first, then erase: erasing shifts entries, and across the
      * wrap-around a shifted entry could land behind a running scan. */
-    size_t n = 0, cap = s->inflight + 1;
-    slot_t one, *held = malloc(cap * sizeof *held);
+    size_t n = 0;
+    slot_t one, *held = malloc(*cap * sizeof *held);
     if (!held)                      /* out of memory: one at a time, rescanning */
-        held = &one, cap = 1;
-    for (size_t i = 0; i < self->nslots && n < cap; i++)
+        held = &one, *cap = 1;
+    for (size_t i = 0; i < self->nslots && n < *cap; i++)
         if (self->slots[i].key && self->slots[i].holder == s)
             held[n++] = self->slots[i];
-    if (held == &one && n == 1) {
-        erase(self, (size_t)(find(self, one.key) - self->slots));
-        one.accepted ? dispatch_orphan(self, s->dept, one.key, now)
-                     : dispatch_wait(self, s->dept, one.key, true);
-        return 1 + dispatch_release(self, s, now);
-    }
     for (size_t k = 0; k < n; k++) {
         erase(self, (size_t)(find(self, held[k].key) - self->slots));
         if (held[k].accepted)
@@ -308,6 +304,19 @@ size_t dispatch_release(dispatch_t *self, session_t *s, int64_t now)
     }
     if (held != &one)
         free(held);
-    s->inflight = 0;
     return n;
+}
+
+size_t dispatch_release(dispatch_t *self, session_t *s, int64_t now)
+{
+    /* s->inflight sizes the first batch; a full batch scans again rather
+     * than trust that count, so no binding outlives its session */
+    size_t total = 0, first = (size_t)s->inflight + 1, cap, n;
+    do {
+        cap = total ? 64 : first;
+        n = release_batch(self, s, now, &cap);
+        total += n;
+    } while (n == cap);             /* fewer than it could take: that was all */
+    s->inflight = 0;
+    return total;
 }

@@ -282,6 +282,23 @@ static void release_requeues(void **state)
     assert_int_equal(dispatch_waiting_total(g_d), 0);
 }
 
+/* A session's inflight is a count kept beside the bindings: when it says
+ * less than the session holds, release still finds every binding, so none
+ * is left pointing at a session about to be freed. */
+static void release_finds_more_than_inflight(void **state)
+{
+    (void)state;
+    session_t dead = worker(1, 100);
+    for (uint64_t asg = 1; asg <= 200; asg++)
+        assert_int_equal(dispatch_bind(g_d, asg, &dead), 0);
+    dead.inflight = 1;
+    assert_int_equal(dispatch_release(g_d, &dead, 50), 200);
+    assert_int_equal(dispatch_held(g_d), 0);
+    for (uint64_t asg = 1; asg <= 200; asg++)
+        assert_null(dispatch_holder(g_d, asg));
+    assert_int_equal(dispatch_waiting(g_d, 1), 200);
+}
+
 /* A rebound assignment is no longer accepted: it goes back as ready work. */
 static void rebind_forgets_accepted(void **state)
 {
@@ -442,6 +459,7 @@ int main(void)
         T(orphans_only_after_death),
         T(bind_unbind_inflight),
         T(release_requeues),
+        T(release_finds_more_than_inflight),
         T(rebind_forgets_accepted),
         T(release_of_idle_worker),
         T(holder_map_random),
