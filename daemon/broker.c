@@ -1156,56 +1156,110 @@ static bool same_departments(const config_t *a, const config_t *b)
     return true;
 }
 
-static void rebind_one(void *arg, const store_assignment_t *a)
+/* The queues for a new department list, built beside the running ones. */
+typedef struct {
+    broker_t *self;
+    const config_t *old, *cfg;
+    dispatch_t *fresh;
+    size_t stranded;            /* open, of a department the new list lacks */
+    bool failed;
+} rebind_t;
+
+/* A holder whose department the new list keeps (sessions of a removed one
+ * are about to go). */
+static session_t *kept_holder(rebind_t *r, uint64_t asg)
 {
-    void **ctx = arg;
-    broker_t *self = ctx[0];
-    dispatch_t *fresh = ctx[1];
-    int dept = config_dept_find(self->cfg, a->department);
-    session_t *holder = dispatch_holder(self->dispatch, a->id);
-    if (dept < 0)
-        return;
-    if (holder) {
-        dispatch_bind(fresh, a->id, holder);
-        if (a->state == STATE_ACCEPTED || a->state == STATE_CONTACTED)
-            dispatch_mark_accepted(fresh, a->id);
-    } else if (a->state == STATE_ACCEPTED || a->state == STATE_CONTACTED) {
-        dispatch_orphan(fresh, dept, a->id, INT64_MIN);   /* their death times are not kept */
-    } else {
-        dispatch_wait(fresh, dept, a->id, false);
-    }
+    session_t *s = dispatch_holder(r->self->dispatch, asg);
+    return s && config_dept_find(r->cfg, r->old->depts[s->dept].id) >= 0 ? s : NULL;
 }
 
-/* The departments changed: renumber sessions, drop those whose department
- * is gone, and rebuild the queues from the database (who holds what is kept). */
-static void remap_departments(broker_t *self, const config_t *old)
+static void rebind_one(void *arg, const store_assignment_t *a)
 {
+    rebind_t *r = arg;
+    int dept = config_dept_find(r->cfg, a->department);
+    if (dept < 0) {
+        r->stranded++;
+        return;
+    }
+    session_t *holder = kept_holder(r, a->id);
+    bool accepted = a->state == STATE_ACCEPTED || a->state == STATE_CONTACTED;
+    int rc;
+    if (holder) {
+        rc = dispatch_bind(r->fresh, a->id, holder);
+        if (accepted)
+            dispatch_mark_accepted(r->fresh, a->id);
+    } else if (accepted) {
+        rc = dispatch_orphan(r->fresh, dept, a->id, INT64_MIN);  /* death times are not kept */
+    } else {
+        rc = dispatch_wait(r->fresh, dept, a->id, false);
+    }
+    r->failed |= rc != 0;
+}
+
+/* Build the queues for cfg's departments from the database (who holds what
+ * is kept); NULL, with every session as it was, if that fails. *stranded:
+ * the open assignments of departments that cfg no longer has. */
+static dispatch_t *rebuild_queues(broker_t *self, const config_t *old, const config_t *cfg,
+                                  size_t *stranded)
+{
+    size_t n = sessions_count(self->sessions);
+    unsigned *was = malloc((n + 1) * sizeof *was);
+    rebind_t r = {self, old, cfg, dispatch_new(cfg->ndepts), 0, false};
+    if (!was || !r.fresh) {
+        free(was);
+        dispatch_destroy(&r.fresh);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        session_t *s = sessions_at(self->sessions, i);
+        was[i] = s->inflight;
+        s->inflight = 0;            /* counted again by the binds */
+    }
+    if (store_open_assignments(self->store, rebind_one, &r) != 0 || r.failed) {
+        for (size_t i = 0; i < n; i++)
+            sessions_at(self->sessions, i)->inflight = was[i];
+        dispatch_destroy(&r.fresh);
+    }
+    free(was);
+    *stranded = r.stranded;
+    return r.fresh;
+}
+
+/* The departments changed: rebuild the queues, renumber the sessions and
+ * drop those whose department is gone. -1, and nothing changed, when the
+ * queues cannot be rebuilt: the running config must then stay. */
+static int remap_departments(broker_t *self, const config_t *old, const config_t *cfg)
+{
+    size_t stranded;
+    dispatch_t *fresh = rebuild_queues(self, old, cfg, &stranded);
+    if (!fresh)
+        return -1;
+    if (stranded) {
+        log_rec_t r;
+        log_begin(&r, LOG_WARNING, "config.stranded");
+        log_u64(&r, "open_assignments", stranded);
+        log_str(&r, "msg", "their department is no longer configured; they wait until it is "
+                "again (or reassign their cases)");
+        log_end(&r);
+    }
+    dispatch_destroy(&self->dispatch);
+    self->dispatch = fresh;
     for (size_t i = 0; i < sessions_count(self->sessions);) {
         session_t *s = sessions_at(self->sessions, i);
-        int dept = config_dept_find(self->cfg, old->depts[s->dept].id);
-        if (dept < 0) {
-            msg_t bye;
-            msg_reset(&bye, MSG_DISCONNECT);
-            bye.reason_text = "department removed from the broker's config";
-            MSG_SET(&bye, MF_REASON_TEXT);
-            send_to_session(self, s, &bye);
-            dispatch_release(self->dispatch, s, mono_ms());
-            sessions_remove(self->sessions, s);
+        int dept = config_dept_find(cfg, old->depts[s->dept].id);
+        if (dept >= 0) {
+            s->dept = dept;
+            i++;
             continue;
         }
-        s->dept = dept;
-        s->inflight = 0;            /* counted again by the binds below */
-        i++;
+        msg_t bye;
+        msg_reset(&bye, MSG_DISCONNECT);
+        bye.reason_text = "department removed from the broker's config";
+        MSG_SET(&bye, MF_REASON_TEXT);
+        send_to_session(self, s, &bye);
+        session_gone(self, s, bye.reason_text);  /* it holds nothing in the new queues */
     }
-    dispatch_t *fresh = dispatch_new(self->cfg->ndepts);
-    void *ctx[2] = {self, fresh};
-    if (fresh && store_open_assignments(self->store, rebind_one, ctx) == 0) {
-        dispatch_destroy(&self->dispatch);
-        self->dispatch = fresh;
-    } else {
-        dispatch_destroy(&fresh);
-        log_say(LOG_ERR, "config.reload", "could not rebuild the queues; restart minqingd");
-    }
+    return 0;
 }
 
 /* Re-arm every deadline under the new ladders (due times stay as given). */
@@ -1254,6 +1308,11 @@ static void reload(broker_t *self)
         for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
             log_say(LOG_ERR, "config.invalid", line);
         log_say(LOG_ERR, "config.kept", "the new file has errors; the running config stays");
+    } else if (!same_departments(self->cfg, fresh) &&
+               remap_departments(self, self->cfg, fresh) != 0) {
+        log_say(LOG_ERR, "config.kept", "could not rebuild the dispatch queues for the new "
+                "departments (out of memory, or the database failed); the running config stays");
+        config_destroy(&fresh);
     } else {
         warn_restart_needed(self->cfg, fresh);
         if (auth_reload(self->auth, fresh, err, sizeof err) != 0)
@@ -1261,8 +1320,6 @@ static void reload(broker_t *self)
         config_t *old = self->cfg;
         self->cfg = fresh;
         self->apply.cfg = fresh;
-        if (!same_departments(old, fresh))
-            remap_departments(self, old);
         rearm_timers(self);
         config_destroy(&old);
         log_rec_t r;
