@@ -169,14 +169,12 @@ static msg_err_t settle_case(apply_t *a, store_case_t *c, msg_state_t was, bool 
 {
     store_assignment_t v[MAX_CASE_ASSIGNMENTS];
     msg_state_t states[MAX_CASE_ASSIGNMENTS];
-    int n = store_case_assignments(a->store, c->id, v, MAX_CASE_ASSIGNMENTS);
+    int n = store_round_assignments(a->store, c->id, c->redo_count, v, MAX_CASE_ASSIGNMENTS);
     if (n < 0)
         return store_failed(a);
-    size_t k = 0;
     for (int i = 0; i < n; i++)
-        if (v[i].round == c->redo_count)
-            states[k++] = v[i].state;
-    c->state = fsm_case_derive(c->state, states, k);
+        states[i] = v[i].state;
+    c->state = fsm_case_derive(c->state, states, (size_t)n);
     if (c->state == STATE_RESOLVED && was != STATE_RESOLVED) {
         c->resolved_at = a->now;
         msg_err_t rc = apply_arm(a, c);     /* auto-close, when configured */
@@ -473,9 +471,9 @@ static msg_err_t withdraw(apply_t *a, store_assignment_t *as, const char *actor)
 /* The open assignments of the case's current round; -1 on a store error. */
 static int open_assignments(apply_t *a, const store_case_t *c, store_assignment_t *v)
 {
-    int n = store_case_assignments(a->store, c->id, v, MAX_CASE_ASSIGNMENTS), k = 0;
+    int n = store_round_assignments(a->store, c->id, c->redo_count, v, MAX_CASE_ASSIGNMENTS), k = 0;
     for (int i = 0; i < n; i++)
-        if (v[i].round == c->redo_count && fsm_assignment_open(v[i].state))
+        if (fsm_assignment_open(v[i].state))
             v[k++] = v[i];
     return n < 0 ? -1 : k;
 }

@@ -122,8 +122,10 @@ int store_assignment_insert(store_t *self, store_assignment_t *a);
 int store_assignment_get(store_t *self, uint64_t id, store_assignment_t *out);
 /* Write back state, attempt, worker and updated_at. */
 int store_assignment_update(store_t *self, const store_assignment_t *a);
-/* The assignments of a case, at most max; returns how many, or -1. */
-int store_case_assignments(store_t *self, uint64_t case_id, store_assignment_t *out, int max);
+/* The assignments of a case's round that are not returned or cancelled (those
+ * that decide its state), in id order; how many, or -1 (also past max). */
+int store_round_assignments(store_t *self, uint64_t case_id, int round, store_assignment_t *out,
+                            int max);
 /* Call fn for every assignment not resolved, returned or cancelled, in id order. */
 int store_open_assignments(store_t *self, void (*fn)(void *arg, const store_assignment_t *a),
                            void *arg);

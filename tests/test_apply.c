@@ -263,20 +263,16 @@ static store_assignment_t get_asg(uint64_t id)
     return a;
 }
 
-/* The assignments of a case: "1:urban:lead:received:r0,2:traffic:co:received:r0". */
+/* Every assignment of a case, all rounds:
+ * "1:urban:lead:received:r0,2:traffic:co:received:r0". */
+static const char *query(const char *q, bool all);
 static const char *asgs(uint64_t case_id)
 {
-    static char out[1024];
-    store_assignment_t v[16];
-    int n = store_case_assignments(g.st, case_id, v, 16);
-    size_t len = 0;
-    out[0] = '\0';
-    for (int i = 0; i < n; i++)
-        len += (size_t)snprintf(out + len, sizeof out - len, "%s%llu:%s:%s:%s:r%d",
-                                i ? "," : "", (unsigned long long)v[i].id, v[i].department,
-                                msg_role_names[v[i].role] ? msg_role_names[v[i].role] : "?",
-                                msg_state_name(v[i].state), v[i].round);
-    return out;
+    char q[256];
+    snprintf(q, sizeof q, "SELECT id || ':' || department || ':' || role || ':' || state ||"
+             " ':r' || round FROM assignments WHERE case_id = %llu ORDER BY id",
+             (unsigned long long)case_id);
+    return query(q, true);
 }
 
 /* The dispatch effects of the last call: "wait:urban:1,release:traffic:2,
@@ -745,6 +741,25 @@ static void reassign_replaces_lead_only(void **state)
     assert_int_equal(case_state(c), STATE_ACCEPTED);
 }
 
+/* A case handed back and forth hundreds of times still takes its state from
+ * its live shares: the superseded ones before them do not crowd them out. */
+static void long_history_still_settles(void **state)
+{
+    (void)state;
+    uint64_t c = submit("water.leak");
+    const char *to[] = {"urban", "water"};
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(case_cmd(MSG_REASSIGN, c, to[i % 2]), MSG_OK);
+    uint64_t last = 301;                /* the 300th REASSIGN's share, with water */
+    assert_string_equal(get_asg(last).department, "water");
+    dispatched(last, "water:w1#1");
+    assert_int_equal(outcome(g.water, MSG_ACCEPT, last), MSG_OK);
+    assert_int_equal(outcome(g.water, MSG_CONTACTED, last), MSG_OK);
+    assert_int_equal(case_state(c), STATE_CONTACTED);
+    assert_int_equal(outcome(g.water, MSG_RESOLVED, last), MSG_OK);
+    assert_int_equal(case_state(c), STATE_RESOLVED);
+}
+
 static void feedback_unsatisfied_redoes(void **state)
 {
     (void)state;
@@ -893,6 +908,7 @@ int main(void)
         T(co_return_keeps_case_state),
         T(reassign_returned_case),
         T(reassign_replaces_lead_only),
+        T(long_history_still_settles),
         T(reassign_moves_one_share),
         T(feedback_unsatisfied_redoes),
         T(feedback_unsatisfied_reopens_closed),

@@ -393,24 +393,35 @@ static void assignments_of_case_and_open(void **state)
     for (size_t i = 1; i < 7; i++)
         assert_true(ids[i] > ids[i - 1]);
 
+    /* a round's live shares: not the returned one, nor another round's */
+    store_assignment_t redo = {.case_id = c1, .role = ROLE_LEAD, .state = STATE_RECEIVED,
+                               .created_at = 1000, .updated_at = 1000, .round = 1};
+    snprintf(redo.department, sizeof redo.department, "urban");
+    assert_int_equal(store_assignment_insert(g_st, &redo), 0);
     store_assignment_t v[8];
-    assert_int_equal(store_case_assignments(g_st, c1, v, 8), 4);
-    uint64_t want1[] = {ids[0], ids[1], ids[3], ids[5]};
-    for (int i = 0; i < 4; i++)
+    assert_int_equal(store_round_assignments(g_st, c1, 0, v, 8), 3);
+    uint64_t want1[] = {ids[0], ids[1], ids[5]};
+    for (int i = 0; i < 3; i++)
         assert_int_equal(v[i].id, want1[i]);
-    assert_string_equal(v[2].department, "dispatch");
-    assert_int_equal(v[2].state, STATE_RETURNED);
+    assert_string_equal(v[2].department, "water");
+    assert_int_equal(v[2].state, STATE_CONTACTED);
     assert_int_equal(v[1].role, ROLE_CO);
-    assert_int_equal(store_case_assignments(g_st, c2, v, 2), 2);   /* capped at max */
-    assert_int_equal(v[1].id, ids[4]);
-    assert_int_equal(store_case_assignments(g_st, c2 + 1, v, 8), 0);
+    assert_int_equal(store_round_assignments(g_st, c1, 1, v, 8), 1);
+    assert_int_equal(v[0].id, redo.id);
+    assert_int_equal(store_round_assignments(g_st, c2, 0, v, 8), 2);  /* not the cancelled */
+    assert_int_equal(v[1].id, ids[6]);
+    assert_int_equal(store_round_assignments(g_st, c2 + 1, 0, v, 8), 0);
+    /* more than the caller can hold is an error, not the first few */
+    assert_int_equal(store_round_assignments(g_st, c2, 0, v, 1), -1);
+    assert_non_null(strstr(store_errmsg(g_st), "more than 1 live assignments"));
 
     char open[256] = "";
     assert_int_equal(store_open_assignments(g_st, collect_open, open), 0);
     char want[256];
     snprintf(want, sizeof want, "%llu:urban:received,%llu:water:accepted,%llu:water:contacted,"
-             "%llu:traffic:dispatched", (unsigned long long)ids[0], (unsigned long long)ids[2],
-             (unsigned long long)ids[5], (unsigned long long)ids[6]);
+             "%llu:traffic:dispatched,%llu:urban:received", (unsigned long long)ids[0],
+             (unsigned long long)ids[2], (unsigned long long)ids[5], (unsigned long long)ids[6],
+             (unsigned long long)redo.id);
     assert_string_equal(open, want);
     commit();
 }
@@ -612,7 +623,7 @@ static void held_rows_written_at_commit(void **state)
     assert_int_equal(store_case_get(g_st, c, &got), 1);
     assert_int_equal(got.state, STATE_ACCEPTED);
     store_assignment_t v[4];
-    assert_int_equal(store_case_assignments(g_st, c, v, 4), 1);
+    assert_int_equal(store_round_assignments(g_st, c, 0, v, 4), 1);
     assert_int_equal(v[0].state, STATE_ACCEPTED);
     char open[256] = "";
     assert_int_equal(store_open_assignments(g_st, collect_open, open), 0);
