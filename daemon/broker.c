@@ -980,7 +980,10 @@ static int build_dispatch(broker_t *self, const store_assignment_t *a, const sto
 }
 
 /* Send one assignment to s: 1 sent, 0 skipped (no longer open), -1 the
- * worker could not take it (errno says why), -2 the store failed. */
+ * worker could not take it (errno says why), -2 the store failed. The record
+ * (attempt, worker, the `dispatched` event) is written once the DISPATCH has
+ * left: a worker that vanished or is full gets none, so the audit trail
+ * never shows a delivery that did not happen. */
 static int deliver(broker_t *self, uint64_t asg, session_t *s)
 {
     store_assignment_t a;
@@ -993,22 +996,26 @@ static int deliver(broker_t *self, uint64_t asg, session_t *s)
         return 0;
     if (!ensure_txn(self))
         return -2;
-    apply_reset(&self->apply, clock_now(&self->clock));
+    store_case_t c;
+    store_assignment_t sent = a;
+    sent.attempt++;                 /* what apply_dispatched will record */
     msg_t m;
     msg_reset(&m, MSG_DISPATCH);
-    store_case_t c;
-    msg_err_t rc = apply_dispatched(&self->apply, &a, s->name, &c);
-    if (rc != MSG_OK || build_dispatch(self, &a, &c, &m)) {
-        /* half a dispatch record must not commit with the next pass */
-        abandon_pass(self, rc != MSG_OK ? rc : ERR_STORE_FAILED, "recording a dispatch failed");
+    if (store_case_get(self->store, a.case_id, &c) != 1 || build_dispatch(self, &sent, &c, &m))
         return -2;
-    }
     if (send_now(self, self->workers, s->id, s->idlen, &m) != 0)
         return -1;
     s->last_send = mono_ms();
     dispatch_bind(self->dispatch, asg, s);
     if (a.state == STATE_ACCEPTED || a.state == STATE_CONTACTED)
         dispatch_mark_accepted(self->dispatch, asg);     /* still an orphan if s dies too */
+    apply_reset(&self->apply, clock_now(&self->clock));
+    msg_err_t rc = apply_dispatched(&self->apply, &a, s->name, &c);
+    if (rc != MSG_OK) {
+        /* the worker has it, and keeps it; only the record is lost */
+        abandon_pass(self, rc, "recording a dispatch failed");
+        return 1;
+    }
     /* The record of this dispatch commits with the next pass; its events go
      * out now, like the DISPATCH itself (see the note at the top). */
     publish(self);

@@ -4,7 +4,8 @@
 #    of its department within the liveness window (heartbeat x liveness);
 #  - a worker killed after ACCEPT: its accepted assignments wait for the next
 #    worker of the department that registers, not for a busy colleague;
-#  - a department with no live worker: its cases wait, and go out when one registers.
+#  - a department with no live worker: its cases wait, and go out when one registers;
+#  - a DISPATCH that cannot leave (its worker died unnoticed) is not recorded.
 . "$(dirname "$0")/../lib.sh"
 HEARTBEAT=500ms     # liveness 3: a silent worker is dead after 1.5 s
 write_config
@@ -51,6 +52,24 @@ check "security's assignments wait while no security worker is connected" \
 start_worker security late -c 10
 start_worker urban urban -c 10
 check "delivered once a worker registers, and resolved" wait_for 20 sh -c "[ \$(grep -c ' resolved ' '$T/w-late.log' 2>/dev/null) = 3 ]"
+
+# 4. a worker dies, and the broker learns it from a DISPATCH that cannot
+# leave (before the liveness window ends): nothing is recorded for it
+start_worker traffic ghost -c 10 -s -
+GHOST=$WORKER_PID
+sleep 1             # registered
+kill9 "$GHOST"
+sleep 0.3
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p d -c road.pothole -t 10 >>"$T/loadgen.out" 2>&1
+check "the dead worker is dropped when its DISPATCH finds no peer" \
+  wait_for 5 grep -q 'event=worker.lost worker=traffic:ghost#[0-9]* department=traffic reason=unreachable' "$T/broker.log"
+start_worker traffic next -c 10
+check "the next traffic worker resolves it" wait_for 10 sh -c "grep -q ' resolved ' '$T/w-next.log'"
+q="from assignments a join cases c on c.id = a.case_id where c.external_id = 'd-0' and a.department = 'traffic'"
+check "its first delivery is attempt 1: the failed one was not counted" \
+  test "$(sql "select attempt $q")" = 1
+check "and the audit trail shows one dispatch, not two" \
+  test "$(sql "select count(*) from events where kind = 'dispatched' and assignment_id = (select a.id $q)")" = 1
 
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
