@@ -551,12 +551,13 @@ msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg
         return store_failed(a);
     if (!found)
         return refuse(a, ERR_UNKNOWN_CASE, "no case %llu", (unsigned long long)in->case_id);
-    if (fsm_case_command(in->cmd, c.state) != MSG_OK)
-        return refuse(a, ERR_ILLEGAL_TRANSITION, "case %llu is %s: %s is not allowed",
-                      (unsigned long long)c.id, msg_state_name(c.state), msg_cmd_name(in->cmd));
+    /* the objects a command names before the state it finds (PROTOCOL.md 3.5) */
     int dept = in->cmd == MSG_REASSIGN ? dept_index(a, in->department) : -1;
     if (in->cmd == MSG_REASSIGN && dept < 0)
         return refuse(a, ERR_UNKNOWN_DEPARTMENT, "no department %s", in->department);
+    if (fsm_case_command(in->cmd, c.state) != MSG_OK)
+        return refuse(a, ERR_ILLEGAL_TRANSITION, "case %llu is %s: %s is not allowed",
+                      (unsigned long long)c.id, msg_state_name(c.state), msg_cmd_name(in->cmd));
     msg_state_t was = c.state;
     switch (in->cmd) {
     case MSG_FEEDBACK: rc = do_feedback(a, &c, in, scope); break;

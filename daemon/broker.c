@@ -400,7 +400,7 @@ static int decode(broker_t *self, void *sock, inmsg_t *in, msg_t *msg)
         n = MAX_FRAMES + 1;         /* the codec refuses any count but 3 */
     if (codec_decode(self->dec, frames, n < MAX_FRAMES ? n : MAX_FRAMES, msg, &cerr) == 0)
         return 0;
-    if (in->too_many)
+    if (in->too_many && cerr.code == ERR_MALFORMED)    /* a version error says more */
         snprintf(cerr.reason, sizeof cerr.reason, "more than 3 frames");
     send_error(self, sock, zmq_msg_data(&in->part[0]), zmq_msg_size(&in->part[0]), msg->msg_id,
                cerr.code, cerr.reason);

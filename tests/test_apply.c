@@ -851,6 +851,8 @@ static void cancel_withdraws_everything(void **state)
     assert_int_equal(outcome(g.traffic, MSG_ACCEPT, 2), ERR_ILLEGAL_TRANSITION);
     assert_int_equal(case_cmd(MSG_CANCEL, c, NULL), ERR_ILLEGAL_TRANSITION);
     assert_int_equal(case_cmd(MSG_REASSIGN, c, "water"), ERR_ILLEGAL_TRANSITION);
+    /* a department that does not exist is named first, whatever the state */
+    assert_int_equal(case_cmd(MSG_REASSIGN, c, "nowhere"), ERR_UNKNOWN_DEPARTMENT);
     assert_rows_equal(rows(), before);
 }
 

@@ -63,6 +63,9 @@ expect_error(intake, [b"HTTP/1.1", b"SUBMIT", body({})], 100, "wrong signature")
 expect_error(intake, [b"MINQING/2", b"SUBMIT", body({})], 101, "future protocol version")
 expect_error(intake, [SIG, b"SUBMIT"], 100, "two frames")
 expect_error(intake, [SIG, b"SUBMIT", body({}), b"extra"], 100, "four frames")
+cmd, b = ask(intake, [b"MINQING/2", b"SUBMIT", body({}), b"extra"])
+tap(cmd == "ERROR" and b.get("code") == 101 and "MINQING/1" in b.get("reason", ""),
+    "four frames of a future version -> ERROR 101 naming the version spoken (got %s %s)" % (cmd, b))
 expect_error(intake, [SIG, b"FROBNICATE", body({"msg_id": "u1"})], 102, "unknown command", re="u1")
 expect_error(intake, [SIG, b"ACCEPT", body({"msg_id": "a1", "assignment_id": 1})], 102,
              "worker command on the intake endpoint")
