@@ -674,6 +674,36 @@ static void worker_reregisters(void **state)
     mq_worker_destroy(&w);
 }
 
+/* A registration round starts again from the 1000 ms of PROTOCOL.md 5.8,
+ * not from the heartbeat_ms of the session that ended: after a DISCONNECT
+ * from a broker that had set 60 s, REGISTER is resent every second, and a
+ * broker silent for 3 s is given up (a new socket registers), not 180 s. */
+static void worker_reregisters_at_default_interval(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 60000);
+    char ident[256], reg1[65];
+    size_t ident_len = f->ident_len;
+    memcpy(ident, f->ident, ident_len);
+
+    f->answer_heartbeats = false;
+    send_cmd(f, MSG_DISCONNECT);
+    int64_t t0 = now_ms();
+    copy_id(reg1, expect(f, w, MSG_REGISTER, 1000)->msg_id);
+    int64_t t1 = now_ms();
+    assert_string_equal(expect(f, w, MSG_REGISTER, 1500)->msg_id, reg1);
+    assert_true(now_ms() - t1 >= 800);                      /* resent after ~1 s */
+    while (f->ident_len == ident_len && memcmp(f->ident, ident, ident_len) == 0) {
+        const msg_t *reg = expect(f, w, MSG_REGISTER, 1500);
+        assert_true(now_ms() - t0 < 4500);  /* 3 s silence + 250 ms backoff */
+        if (f->ident_len == ident_len && memcmp(f->ident, ident, ident_len) == 0)
+            assert_string_equal(reg->msg_id, reg1);
+    }
+    assert_true(now_ms() - t0 >= 2800);
+    assert_string_not_equal(f->in.msg_id, reg1);            /* a new round */
+    mq_worker_destroy(&w);
+}
+
 /* An idle worker sends HEARTBEAT every heartbeat_ms. */
 static void worker_heartbeats_when_idle(void **state)
 {
@@ -1061,6 +1091,7 @@ int main(void)
         T(worker_resends_unacked),
         T(worker_retries_and_refuses),
         T(worker_reregisters),
+        T(worker_reregisters_at_default_interval),
         T(worker_heartbeats_when_idle),
         T(worker_reconnects_after_silence),
         T(worker_idles_without_broker),

@@ -280,10 +280,14 @@ static void send_register(mq_worker_t *self, int64_t now)
     self->reg_due = now + REGISTER_EVERY_MS;
 }
 
-/* Start a registration round with a new msg_id; outcomes wait for its ACK. */
+/* Start a registration round with a new msg_id; outcomes wait for its ACK.
+ * The last session's heartbeat_ms (up to 600 s) ended with it: until this
+ * round's ACK the interval is 1000 (PROTOCOL.md 5.8), or a silent broker
+ * would be given up only after 3 of the old beats. */
 static void begin_registration(mq_worker_t *self, int64_t now)
 {
     mq_ids_next(&self->ids, self->reg_id, sizeof self->reg_id);
+    self->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
     self->state = W_REGISTERING;
     send_register(self, now);
 }
