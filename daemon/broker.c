@@ -467,12 +467,17 @@ static bool ensure_txn(broker_t *self)
     return ok;
 }
 
+/* The peer's key (its ZAP user id), or NULL on ipc:// where there is none. */
+static const char *peer_key(inmsg_t *in)
+{
+    /* the ZAP user id travels as metadata on every frame the peer sent */
+    return in->n > 1 ? zmq_msg_gets(&in->part[1], "User-Id") : NULL;
+}
+
 /* The role the peer's key gives it (AUTH_LOCAL on ipc://, no key). */
 static auth_role_t peer_role(broker_t *self, inmsg_t *in, const char **dept)
 {
-    /* the ZAP user id travels as metadata on every frame the peer sent */
-    const char *uid = in->n > 1 ? zmq_msg_gets(&in->part[1], "User-Id") : NULL;
-    return auth_role(self->auth, uid, dept);
+    return auth_role(self->auth, peer_key(in), dept);
 }
 
 /* Refuse a message the peer's key does not allow, and log it as a security event. */
@@ -582,7 +587,8 @@ static void name_session(session_t *s, const char *dept, const char *label)
     snprintf(s->name, sizeof s->name, "%s:%s#%u", dept, safe, ++serial);
 }
 
-static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const msg_t *msg)
+static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const msg_t *msg,
+                        const char *key)
 {
     int dept = config_dept_find(self->cfg, msg->department);
     const void *idd = zmq_msg_data((zmq_msg_t *)id);
@@ -602,6 +608,7 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
     s->registered_at = now;
     s->last_recv = now;
     s->heartbeat_ms = self->cfg->heartbeat_ms;
+    snprintf(s->key, sizeof s->key, "%s", key ? key : "");
     name_session(s, self->cfg->depts[dept].id, MSG_HAS(msg, MF_WORKER) ? msg->worker : "worker");
     msg_t ack;
     msg_reset(&ack, MSG_ACK);
@@ -667,7 +674,7 @@ static void on_worker(broker_t *self, inmsg_t *in)
         return;
     }
     if (msg.cmd == MSG_REGISTER) {
-        on_register(self, s, id, &msg);
+        on_register(self, s, id, &msg, peer_key(in));
         return;
     }
     if (!s) {
@@ -1269,6 +1276,23 @@ static int remap_departments(broker_t *self, const config_t *old, const config_t
     return 0;
 }
 
+/* The key lists were reloaded: end the sessions of keys no longer allowed to
+ * work for their department now, not at their next message, so that no
+ * DISPATCH goes to a revoked key meanwhile. */
+static void drop_revoked(broker_t *self)
+{
+    for (size_t i = 0; i < sessions_count(self->sessions);) {
+        session_t *s = sessions_at(self->sessions, i);
+        const char *dept = NULL;
+        auth_role_t role = s->key[0] ? auth_role(self->auth, s->key, &dept) : AUTH_LOCAL;
+        if (role == AUTH_LOCAL ||
+            (role == AUTH_WORKER && dept && strcmp(dept, self->cfg->depts[s->dept].id) == 0))
+            i++;
+        else
+            session_gone(self, s, "its key is no longer allowed");
+    }
+}
+
 /* Re-arm every deadline under the new ladders (due times stay as given). */
 static void rearm_timers(broker_t *self)
 {
@@ -1327,6 +1351,7 @@ static void reload(broker_t *self)
         config_t *old = self->cfg;
         self->cfg = fresh;
         self->apply.cfg = fresh;
+        drop_revoked(self);
         rearm_timers(self);
         config_destroy(&old);
         log_rec_t r;

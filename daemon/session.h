@@ -21,6 +21,7 @@ typedef struct {
     int64_t heartbeat_ms;       /* the interval it was told at REGISTER (a reload keeps it) */
     int64_t last_recv, last_send;
     char name[80];              /* label for logs and the audit trail */
+    char key[48];               /* its CURVE public key (Z85), "" on ipc:// */
 } session_t;
 
 typedef struct sessions_t sessions_t;

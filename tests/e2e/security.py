@@ -192,10 +192,25 @@ except OSError:
     alive = False
 tap(alive, "the broker survived the flood")
 
-# revocation: take intake1 off the list, reload: the connected client is shut out
+# revocation: take intake1 and hrss1 off the lists, reload: the connected
+# client is shut out, and the worker is cut off at once, not at its next message
+# (hrss: a department with no backlog, so the new case would go straight to it)
+w1 = client(ports["workers"], "hrss1")
+cmd, _ = ask(w1, b"REGISTER", {"msg_id": "r9", "department": "hrss", "capacity": 4})
+tap(cmd == "ACK", "an hrss worker registers just before its key is revoked")
 os.rename(os.path.join(d, "keys", "intake", "intake1"), os.path.join(d, "intake1.revoked"))
+os.rename(os.path.join(d, "keys", "workers", "hrss", "hrss1"), os.path.join(d, "hrss1.revoked"))
 os.kill(broker_pid, signal.SIGHUP)
-time.sleep(1.5)
+time.sleep(0.3)
+cmd, b = ask(admin, b"SUBMIT", {"msg_id": "a9", "case": dict(case("sec-after"), service_code="wage.arrears")})
+tap(cmd == "SUBMIT_OK", "an admin submits an hrss case after the reload")
+dispatched = False
+end = time.time() + 0.8            # inside the silent worker's liveness window (1.5 s)
+while time.time() < end and not dispatched:
+    if w1.poll(100):
+        dispatched = w1.recv_multipart()[1] == b"DISPATCH"
+tap(not dispatched, "the revoked worker, silent since, is not sent the new case: its session ended at the reload")
+time.sleep(1.0)
 cmd, b = ask(intake, b"SUBMIT", {"msg_id": "s9", "case": case("sec-9")})
 tap(cmd == "ERROR" and b["code"] == 300, "after its key is removed and the broker reloads, a connected client is refused (300)")
 fresh = client(ports["intake"], "intake1")

@@ -41,7 +41,9 @@ $PY "$ROOT/tests/e2e/security.py" "$T" "$BROKER_PID" "$FLOOD" | tee "$T/security
 rc=$(tail -n 1 "$T/security.out" | grep -q '^1\.\.' && ! grep -q '^not ok' "$T/security.out" && echo 0 || echo 1)
 check "the broker logged each refusal as a security event" grep -q 'event=security.refused' "$T/broker.log"
 cases=$(sql "select count(*) from cases where external_id not like 'legit-%'")
-check "hostile messages changed no state: only the 2 legitimate test cases exist ($cases)" test "$cases" = 2
+check "hostile messages changed no state: only the 3 legitimate test cases exist ($cases)" test "$cases" = 3
+check "the revoked worker's session ended at the reload, and the log says why" \
+  grep -q 'event=worker.lost worker=hrss:worker#[0-9]* department=hrss reason="its key is no longer allowed"' "$T/broker.log"
 stop_pid "$BROKER_PID"
 refused=$(sed -n 's/.*event=broker.stopping.* refused=\([0-9]*\).*/\1/p' "$T/broker.log")
 flood=$(sed -n 's/^# flood: \([0-9]*\) hostile.*/\1/p' "$T/security.out")
