@@ -50,7 +50,7 @@ typedef struct {
 
 #define NOTICE_RESEND_MS 5000
 #define DISPATCH_LINGER_MS 2    /* see poll_timeout */
-#define MAX_NOTICES 100000      /* beyond this the oldest notice is dropped (it stays logged) */
+#define MAX_NOTICES 100000      /* beyond this a new notice waits in the database for a restart */
 
 struct broker_t {
     config_t *cfg;
@@ -219,13 +219,28 @@ static void load_case(void *arg, const store_case_t *c)
     arm_timers(self);
 }
 
+/* An ESCALATE not acknowledged before the last stop goes out again. */
+static void load_notice(void *arg, const store_notice_t *n)
+{
+    fired_t f = {.id = n->id, .case_id = n->case_id, .level = n->level, .ladder = n->ladder,
+                 .due = n->due_at, .overdue_s = n->overdue_s};
+    snprintf(f.target, sizeof f.target, "%s", n->target);
+    snprintf(f.target_dept, sizeof f.target_dept, "%s", n->notify);
+    snprintf(f.lead, sizeof f.lead, "%s", n->lead);
+    snprintf(f.grid, sizeof f.grid, "%s", n->grid);
+    snprintf(f.street, sizeof f.street, "%s", n->street);
+    snprintf(f.community, sizeof f.community, "%s", n->community);
+    queue_notice(arg, &f);
+}
+
 static int load_open(broker_t *self, char *err, size_t errlen)
 {
     loader_t l = {.self = self, .since = mono_ms()};
     int64_t t0 = mono_ms();
     apply_reset(&self->apply, clock_now(&self->clock));
     if (store_open_assignments(self->store, load_one, &l) ||
-        store_open_cases(self->store, load_case, self)) {
+        store_open_cases(self->store, load_case, self) ||
+        store_unnotified_escalations(self->store, load_notice, self)) {
         snprintf(err, errlen, "loading open work: %s", store_errmsg(self->store));
         return -1;
     }
@@ -238,6 +253,7 @@ static int load_open(broker_t *self, char *err, size_t errlen)
     log_rec_t r;
     log_begin(&r, LOG_INFO, "broker.loaded");
     log_u64(&r, "open_assignments", l.loaded);
+    log_u64(&r, "unacknowledged_notices", self->nnotices);
     log_end(&r);
     if (l.stranded) {
         log_begin(&r, LOG_WARNING, "broker.stranded");
@@ -852,7 +868,8 @@ static void send_notices(broker_t *self, int64_t now)
     }
 }
 
-/* A supervision worker acknowledged "esc-<id>". */
+/* A supervision worker acknowledged "esc-<id>": recorded with the pass, so
+ * that a restart sends only what no one acknowledged. */
 static void notice_acked(broker_t *self, const char *re)
 {
     unsigned long long id;
@@ -861,8 +878,12 @@ static void notice_acked(broker_t *self, const char *re)
     for (size_t i = 0; i < self->nnotices; i++)
         if (self->notices[i].fired.id == id) {
             self->notices[i] = self->notices[--self->nnotices];
-            return;
+            break;
         }
+    if (!ensure_txn(self))
+        return;                     /* sent again after a restart: at least once */
+    if (store_escalation_notified(self->store, id, clock_now(&self->clock)) != 0)
+        abandon_pass(self, store_errcode(self->store), store_errmsg(self->store));
 }
 
 /* An event's line in the log, at INFO; an escalation's is log_fired's, at

@@ -25,7 +25,7 @@
 
 enum {
     Q_CASE_LOOKUP, Q_CASE_INSERT, Q_CASE_GET, Q_CASE_UPDATE, Q_CASE_RECORD, Q_CASE_OPEN,
-    Q_ESC_ADD, Q_COUNTS,
+    Q_ESC_ADD, Q_ESC_NOTIFIED, Q_ESC_UNNOTIFIED, Q_COUNTS,
     Q_ASG_INSERT, Q_ASG_GET, Q_ASG_UPDATE, Q_ASG_OF_CASE, Q_ASG_OPEN,
     Q_EVENT_ADD, Q_APPLIED_FIND, Q_APPLIED_ADD,
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
@@ -62,7 +62,13 @@ static const char *const sql[Q_COUNT] = {
         " WHERE state NOT IN ('closed', 'cancelled')",
     [Q_ESC_ADD] =
         "INSERT OR IGNORE INTO escalations (case_id, round, ladder, level, target, department,"
-        " due_at, fired_at, overdue_s) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+        " due_at, fired_at, overdue_s, notify) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+    [Q_ESC_NOTIFIED] = "UPDATE escalations SET notified_at = ?2 WHERE id = ?1",
+    [Q_ESC_UNNOTIFIED] =
+        "SELECT e.id, e.case_id, e.level, e.ladder, e.target, e.notify, e.due_at, e.overdue_s,"
+        " c.lead_department, c.grid_code, c.street, c.community FROM escalations e"
+        " JOIN cases c ON c.id = e.case_id"
+        " WHERE e.notified_at IS NULL AND e.notify IS NOT NULL ORDER BY e.id",
     [Q_CASE_RECORD] =
         "SELECT service_code, description, address_string, first_name, last_name, phone,"
         " email, media_url, requested_datetime, external_id, channel, grid_code, lat, lon,"
@@ -175,6 +181,14 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  worker, result, summary, reason, note FROM outcomes;"
     "DROP TABLE outcomes;"
     "ALTER TABLE outcomes_v2 RENAME TO outcomes;",
+    /* 3: an ESCALATE notice lived in memory only, so a restart before a
+     * supervision worker acknowledged it lost it: the row now says where it
+     * goes and when it was acknowledged (rows from before say nothing, and
+     * are not announced again) */
+    "ALTER TABLE escalations ADD COLUMN notify TEXT;"
+    "ALTER TABLE escalations ADD COLUMN notified_at INTEGER;"
+    "CREATE INDEX escalations_unnotified ON escalations (id)"
+    "  WHERE notified_at IS NULL AND notify IS NOT NULL;",
 };
 
 /* Rows changed in one transaction that are held back until its commit. A
@@ -637,6 +651,13 @@ static int col_enum(sqlite3_stmt *st, int col, const char *const *names, int cou
     return v < 0 ? 0 : v;
 }
 
+/* A text column, "" for NULL; valid until the statement moves on. */
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
 /* ---- transactions ---------------------------------------------------- */
 
 int store_begin(store_t *self)
@@ -1066,12 +1087,45 @@ int store_escalation_add(store_t *self, store_escalation_t *e)
     sqlite3_bind_int64(st, 7, e->due_at);
     sqlite3_bind_int64(st, 8, e->fired_at);
     sqlite3_bind_int64(st, 9, e->overdue_s);
+    bind_text(st, 10, e->notify && *e->notify ? e->notify : NULL);
     if (run_write(self, st))
         return -1;
     if (sqlite3_changes(self->db) != 1)
         return 0;
     e->id = (uint64_t)sqlite3_last_insert_rowid(self->db);
     return 1;
+}
+
+int store_escalation_notified(store_t *self, uint64_t id, int64_t at)
+{
+    sqlite3_stmt *st = self->q[Q_ESC_NOTIFIED];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+    sqlite3_bind_int64(st, 2, at);
+    return run_write(self, st);
+}
+
+int store_unnotified_escalations(store_t *self, void (*fn)(void *arg, const store_notice_t *n),
+                                 void *arg)
+{
+    if (write_held(self))
+        return -1;
+    sqlite3_stmt *st = self->q[Q_ESC_UNNOTIFIED];
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_notice_t n = {
+            .id = (uint64_t)sqlite3_column_int64(st, 0),
+            .case_id = (uint64_t)sqlite3_column_int64(st, 1),
+            .level = sqlite3_column_int(st, 2),
+            .ladder = (msg_ladder_t)col_enum(st, 3, msg_ladder_names, LADDER_COUNT),
+            .target = col_text(st, 4), .notify = col_text(st, 5),
+            .due_at = sqlite3_column_int64(st, 6), .overdue_s = sqlite3_column_int64(st, 7),
+            .lead = col_text(st, 8), .grid = col_text(st, 9), .street = col_text(st, 10),
+            .community = col_text(st, 11),
+        };
+        fn(arg, &n);
+    }
+    done(st);
+    return rc == SQLITE_DONE ? 0 : fail(self, rc);
 }
 
 int store_counts(store_t *self, int64_t now, uint64_t *open, uint64_t *overdue)

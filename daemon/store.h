@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 typedef struct store_t store_t;
 
@@ -42,8 +42,20 @@ typedef struct {
     int round, level;
     msg_ladder_t ladder;
     const char *target, *department;
+    const char *notify;                 /* department told by ESCALATE; NULL or "": none */
     int64_t due_at, fired_at, overdue_s;
 } store_escalation_t;
+
+/* A fired escalation whose ESCALATE no worker has acknowledged yet; the
+ * strings live until the callback returns. */
+typedef struct {
+    uint64_t id, case_id;
+    int level;
+    msg_ladder_t ladder;
+    const char *target, *notify;
+    int64_t due_at, overdue_s;
+    const char *lead, *grid, *street, *community;    /* of its case */
+} store_notice_t;
 
 typedef struct {
     uint64_t id, case_id;
@@ -136,6 +148,12 @@ int store_open_cases(store_t *self, void (*fn)(void *arg, const store_case_t *c)
 /* Record a fired escalation: 1 recorded, 0 it had fired already (nothing
  * written), -1 error. */
 int store_escalation_add(store_t *self, store_escalation_t *e);
+/* A worker acknowledged escalation id's ESCALATE at `at`; 0, or -1. */
+int store_escalation_notified(store_t *self, uint64_t id, int64_t at);
+/* Call fn for every escalation with a notice not yet acknowledged, oldest
+ * first (after a restart they are sent again); 0, or -1. */
+int store_unnotified_escalations(store_t *self, void (*fn)(void *arg, const store_notice_t *n),
+                                 void *arg);
 
 /* Cases not closed or cancelled, and those of them past a deadline (contact
  * not made, or not resolved) at `now`. 0 or -1. */

@@ -4,7 +4,8 @@
 # (±200 ms); contacted cases never escalate; each escalation appears exactly
 # once in the log, in the database and on the event stream, and reaches the
 # supervision worker as an ESCALATE notice naming grid, community and street,
-# even when that worker connects only after the escalations fired.
+# even when that worker connects only after the escalations fired and the
+# broker restarted meanwhile; an acknowledged notice is not sent again.
 . "$(dirname "$0")/../lib.sh"
 write_config "auto_close = 0"
 # the deadline rules, the ladder, and where notices go
@@ -59,11 +60,23 @@ check "lines name case, department, grid, community, street, overdue seconds" \
 # the event stream: the same 15, once each
 check "15 escalated events on the event stream, none twice" \
   sh -c "[ \$(wc -l < '$T/events.txt') = 15 ] && [ \$(sort '$T/events.txt' | uniq -d | wc -l) = 0 ]"
-# the supervision worker, started only now: the notices waited for it
+# the supervision worker, started only now and after a restart of the
+# broker: the notices waited for it in the database
+stop_pid "$BROKER_PID"
+LOG_LEVEL=info start_broker || exit 1
+check "the broker restarted with 15 unacknowledged notices" \
+  grep -q 'event=broker.loaded .*unacknowledged_notices=15' "$T/broker.log"
 start_worker supervision sup -c 50
 check "the supervision worker, connected after the fact, got the 15 notices" \
   wait_for 10 sh -c "[ \$(cat '$T/w-sup.log' 2>/dev/null | grep -c escalation) = 15 ]"
 check "notices name the street" grep -q 'escalation L2 contact street 城关街道' "$T/w-sup.log"
+check "each acknowledgement is recorded" \
+  wait_for 5 sh -c "[ \$(sqlite3 '$T/minqing.db' 'select count(*) from escalations where notified_at is null') = 0 ]"
+# acknowledged notices are not sent again by the next start
+stop_pid "$BROKER_PID"
+start_broker || exit 1
+sleep 1.5
+check "after another restart, none is sent twice" test "$(grep -c escalation "$T/w-sup.log")" = 15
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
 finish
