@@ -265,6 +265,27 @@ static int load_open(broker_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* Past the holiday file's last day only the weekdays count, and 春节 or 国庆
+ * would be working days for every deadline: say so at start and reload. */
+static void warn_holidays_end(const config_t *cfg, int64_t now_ms)
+{
+    int32_t last = calendar_last_day(&cfg->calendar);
+    time_t t = (time_t)(now_ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    int32_t today = (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+    if (!last || last >= today)
+        return;
+    char day[16];
+    snprintf(day, sizeof day, "%04d-%02d-%02d", last / 10000, last / 100 % 100, last % 100);
+    log_rec_t r;
+    log_begin(&r, LOG_WARNING, "calendar.holidays_ended");
+    log_str(&r, "last_listed", day);
+    log_str(&r, "msg", "the holiday file lists no day from today on: holidays count as "
+            "working days until this year's file is installed and the broker reloaded");
+    log_end(&r);
+}
+
 /* Plain TCP carries residents' personal data in clear: say so at every start. */
 static void warn_plain_tcp(const config_t *cfg)
 {
@@ -313,6 +334,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     warn_plain_tcp(cfg);
+    warn_holidays_end(cfg, clock_now(&self->clock));
     if (!(self->intake = open_socket(self, ZMQ_ROUTER, cfg->intake_endpoint, "intake", err, errlen)) ||
         !(self->workers = open_socket(self, ZMQ_ROUTER, cfg->worker_endpoint, "workers", err, errlen)) ||
         !(self->events = open_socket(self, ZMQ_XPUB, cfg->events_endpoint, "events", err, errlen)) ||
@@ -1373,6 +1395,7 @@ static void reload(broker_t *self)
         self->cfg = fresh;
         self->apply.cfg = fresh;
         drop_revoked(self);
+        warn_holidays_end(fresh, clock_now(&self->clock));
         rearm_timers(self);
         config_destroy(&old);
         log_rec_t r;

@@ -8,13 +8,17 @@
 #include "calendar.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define MAX_WALK_DAYS 3660          /* ten years: a calendar with no working day ends here */
+#define HOLIDAY_FILE_MAX (1 << 20)  /* a century of holidays is 40 kB */
+#define HOLIDAY_ERRORS_MAX 20       /* lines reported of a file that is wrong throughout */
 #define DAY_MS (24 * 3600 * 1000LL)
 
 void calendar_init(calendar_t *cal)
@@ -167,24 +171,69 @@ static const char *holiday_line(calendar_t *cal, char *line)
     return "the kind must be 'holiday' or 'workday'";
 }
 
+/* Append "FILE[:LINE]: what" as one more line of err (the caller splits them). */
+static void say(char *err, size_t errlen, const char *path, int lineno, const char *what)
+{
+    size_t used = strlen(err);
+    if (used + 1 >= errlen)
+        return;
+    const char *nl = used ? "\n" : "";
+    if (lineno)
+        snprintf(err + used, errlen - used, "%s%s:%d: %s", nl, path, lineno, what);
+    else
+        snprintf(err + used, errlen - used, "%s%s: %s", nl, path, what);
+}
+
+/* A day both off and worked is a typo in one of the two lines. */
+static int conflicts(const calendar_t *cal, const char *path, char *err, size_t errlen)
+{
+    int n = 0;
+    for (size_t i = 0; i < cal->nmakeup; i++)
+        if (bsearch(&cal->makeup[i], cal->holidays, cal->nholidays, sizeof *cal->holidays,
+                    cmp_i32)) {
+            char what[80];
+            int32_t d = cal->makeup[i];
+            snprintf(what, sizeof what, "%04d-%02d-%02d is listed both as holiday and as workday",
+                     d / 10000, d / 100 % 100, d % 100);
+            say(err, errlen, path, 0, what);
+            n++;
+        }
+    return n;
+}
+
 int calendar_load(calendar_t *cal, const char *path, char *err, size_t errlen)
 {
+    *err = '\0';
     FILE *f = fopen(path, "r");
-    if (!f) {
-        snprintf(err, errlen, "%s: cannot open the holiday file", path);
+    struct stat st;
+    if (!f || fstat(fileno(f), &st) != 0) {
+        char what[160];
+        snprintf(what, sizeof what, "cannot open the holiday file: %s", strerror(errno));
+        say(err, errlen, path, 0, what);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size > HOLIDAY_FILE_MAX) {
+        say(err, errlen, path, 0, S_ISREG(st.st_mode) ? "larger than 1 MB: not a holiday file"
+                                                        : "not a regular file");
+        fclose(f);
         return -1;
     }
     char *line = NULL;
     size_t cap = 0;
-    int lineno = 0, rc = 0;
+    int lineno = 0, bad = 0;
     while (getline(&line, &cap, f) >= 0) {  /* any length: comments may be long */
-        lineno++;
         const char *why = holiday_line(cal, line);
-        if (why) {
-            snprintf(err, errlen, "%s:%d: %s", path, lineno, why);
-            rc = -1;
-            break;
-        }
+        lineno++;
+        if (why && ++bad <= HOLIDAY_ERRORS_MAX)
+            say(err, errlen, path, lineno, why);
+    }
+    if (ferror(f)) {
+        char what[160];
+        snprintf(what, sizeof what, "read error after line %d: %s", lineno, strerror(errno));
+        say(err, errlen, path, 0, what);
+        bad++;
     }
     free(line);
     fclose(f);
@@ -192,7 +241,15 @@ int calendar_load(calendar_t *cal, const char *path, char *err, size_t errlen)
         qsort(cal->holidays, cal->nholidays, sizeof *cal->holidays, cmp_i32);
     if (cal->nmakeup)
         qsort(cal->makeup, cal->nmakeup, sizeof *cal->makeup, cmp_i32);
-    return rc;
+    bad += conflicts(cal, path, err, errlen);
+    return bad ? -1 : 0;
+}
+
+int32_t calendar_last_day(const calendar_t *cal)
+{
+    int32_t h = cal->nholidays ? cal->holidays[cal->nholidays - 1] : 0;
+    int32_t m = cal->nmakeup ? cal->makeup[cal->nmakeup - 1] : 0;
+    return h > m ? h : m;
 }
 
 /* ---- days ------------------------------------------------------------ */

@@ -452,6 +452,7 @@ static void load_missing_file(void **state)
     calendar_init(&cal);
     assert_int_equal(calendar_load(&cal, path, err, sizeof err), -1);
     assert_non_null(strstr(err, path));
+    assert_non_null(strstr(err, "No such file or directory"));
     assert_int_equal(cal.nholidays, 0);
     calendar_free(&cal);
 }
@@ -507,17 +508,67 @@ static void is_workday_kinds(void **state)
     calendar_free(&cal);
 }
 
+/* A day listed both ways is a typo in one of the lines: which one the county
+ * meant cannot be guessed, so the file is refused, naming the date. */
 static void workday_listed_twice(void **state)
 {
     (void)state;
-    /* a day listed both ways works (make-up days win) */
     char path[128], err[256] = "";
     write_file("both.txt", "2026-10-10 holiday\n2026-10-10 workday\n", path, sizeof path);
     calendar_t cal;
     calendar_init(&cal);
-    assert_int_equal(calendar_load(&cal, path, err, sizeof err), 0);
+    assert_int_equal(calendar_load(&cal, path, err, sizeof err), -1);
     unlink(path);
-    assert_true(workday(&cal, "2026-10-10"));
+    assert_non_null(strstr(err, "2026-10-10 is listed both as holiday and as workday"));
+    assert_non_null(strstr(err, path));
+    calendar_free(&cal);
+}
+
+/* Every bad line is reported, not only the first, each with its number. */
+static void load_reports_every_bad_line(void **state)
+{
+    (void)state;
+    char path[128], err[512] = "";
+    write_file("bad2.txt", "2026-10-01 holiday\n2026-13-01 holiday\n2026-10-02 vacation\n",
+               path, sizeof path);
+    calendar_t cal;
+    calendar_init(&cal);
+    assert_int_equal(calendar_load(&cal, path, err, sizeof err), -1);
+    unlink(path);
+    char want[160];
+    snprintf(want, sizeof want, "%s:2: ", path);
+    assert_non_null(strstr(err, want));
+    snprintf(want, sizeof want, "\n%s:3: the kind must be", path);
+    assert_non_null(strstr(err, want));
+    calendar_free(&cal);
+}
+
+/* Not a regular file (a device or a directory by mistake): refused at once,
+ * not read for ever or taken as empty. */
+static void load_refuses_non_files(void **state)
+{
+    (void)state;
+    const char *paths[] = {"/dev/zero", tmpdir};
+    for (size_t i = 0; i < 2; i++) {
+        char err[256] = "";
+        calendar_t cal;
+        calendar_init(&cal);
+        assert_int_equal(calendar_load(&cal, paths[i], err, sizeof err), -1);
+        assert_non_null(strstr(err, "not a regular file"));
+        calendar_free(&cal);
+    }
+}
+
+/* The last day a file lists: past it, only the weekdays count. */
+static void last_listed_day(void **state)
+{
+    (void)state;
+    calendar_t cal;
+    calendar_init(&cal);
+    assert_int_equal(calendar_last_day(&cal), 0);
+    calendar_free(&cal);
+    load_national_day(&cal);
+    assert_int_equal(calendar_last_day(&cal), 20270101);
     calendar_free(&cal);
 }
 
@@ -783,6 +834,9 @@ int main(void)
         cmocka_unit_test(load_missing_file),
         cmocka_unit_test(is_workday_kinds),
         cmocka_unit_test(workday_listed_twice),
+        cmocka_unit_test(load_reports_every_bad_line),
+        cmocka_unit_test(load_refuses_non_files),
+        cmocka_unit_test(last_listed_day),
         cmocka_unit_test(weekdays_change_workdays),
         cmocka_unit_test(workdays_plain),
         cmocka_unit_test(workdays_weekend),

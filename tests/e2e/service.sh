@@ -2,11 +2,15 @@
 # service.sh - minqingd as a systemd service, with the test playing systemd:
 #  - Type=notify: READY=1 only once the sockets are bound, WATCHDOG=1 at the
 #    configured interval, STOPPING=1 on SIGTERM;
+#  - a holiday file whose last day has passed is reported at start;
 #  - SIGHUP reloads a good config (new routes apply at once) and refuses a
 #    broken one (errors logged with file and line, the old config stays);
 #  - SIGTERM under load: exit 0 within 5 s, nothing acknowledged is lost.
 . "$(dirname "$0")/../lib.sh"
 write_config
+# a holiday file that has run out (2020's): the broker warns at start
+printf '2020-10-01 holiday\n2020-09-27 workday\n' > "$T/holidays.txt"
+printf '\n[calendar]\nholidays = %s\n' "$T/holidays.txt" >> "$T/minqing.conf"
 $PY "$ROOT/tests/e2e/notify.py" "$T/notify.sock" 8 > "$T/notify.txt" &
 NPID=$!
 PIDS="$PIDS $NPID"
@@ -14,6 +18,8 @@ wait_for 5 grep -q listening "$T/notify.txt"
 NOTIFY_SOCKET="$T/notify.sock" WATCHDOG_USEC=600000 start_broker || exit 1
 sleep 2
 check "READY=1 was sent" grep -q ' READY=1' "$T/notify.txt"
+check "a holiday file that has run out is reported at start" \
+  grep -q 'event=calendar.holidays_ended last_listed=2020-10-01 ' "$T/broker.log"
 # when READY=1 arrived, the intake socket took a connection: a SUBMIT made right away is answered
 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p ready -t 5 >/dev/null
 check "the intake socket answers once READY=1 is out" test $? = 0
