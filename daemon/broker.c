@@ -50,6 +50,7 @@ typedef struct {
 
 #define NOTICE_RESEND_MS 5000
 #define DISPATCH_LINGER_MS 2    /* see poll_timeout */
+#define STORE_RETRY_MS 1000     /* due timers, while BEGIN fails: a retry a second, not a spin */
 #define MAX_NOTICES 100000      /* beyond this a new notice waits in the database for a restart */
 
 struct broker_t {
@@ -1156,6 +1157,8 @@ static long poll_timeout(broker_t *self)
     timers_entry_t e;
     if (timers_peek(self->timers, &e)) {
         int64_t wait = e.due - clock_now(&self->clock);
+        if (self->store_down && wait < STORE_RETRY_MS)
+            wait = STORE_RETRY_MS;  /* due timers wait for a database that refuses writes */
         if (wait < t)
             t = wait < 0 ? 0 : (long)wait;
     }
