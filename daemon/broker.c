@@ -1339,6 +1339,30 @@ static void drop_revoked(broker_t *self)
     }
 }
 
+/* A case remembers how many rungs of a ladder fired, not which: when a
+ * reload changes a rung other than by adding rungs at the end, a case past
+ * that rung repeats or skips one. Say so, so the change can wait for a quiet
+ * moment or be made by appending. */
+static void warn_ladders_renumbered(const config_t *old, const config_t *fresh)
+{
+    for (int l = 0; l < LADDER_COUNT; l++) {
+        size_t n = old->nlevels[l], same = 0;
+        while (same < n && same < fresh->nlevels[l] &&
+               old->ladders[l][same].offset_ms == fresh->ladders[l][same].offset_ms &&
+               strcmp(old->ladders[l][same].target, fresh->ladders[l][same].target) == 0)
+            same++;
+        if (same == n)
+            continue;               /* unchanged, or rungs added at the end */
+        log_rec_t r;
+        log_begin(&r, LOG_WARNING, "config.ladder_renumbered");
+        log_str(&r, "ladder", msg_ladder_names[l]);
+        log_u64(&r, "first_changed_level", same + 1);
+        log_str(&r, "msg", "cases already past this level go on by level number: for them "
+                "a rung may repeat or be skipped");
+        log_end(&r);
+    }
+}
+
 /* Re-arm every deadline under the new ladders (due times stay as given). */
 static void rearm_timers(broker_t *self)
 {
@@ -1392,6 +1416,7 @@ static void reload(broker_t *self)
         config_destroy(&fresh);
     } else {
         warn_restart_needed(self->cfg, fresh);
+        warn_ladders_renumbered(self->cfg, fresh);
         if (auth_reload(self->auth, fresh, err, sizeof err) != 0)
             log_say(LOG_ERR, "security.keys_kept", err);
         config_t *old = self->cfg;
