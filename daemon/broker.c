@@ -50,6 +50,7 @@ typedef struct {
 
 #define NOTICE_RESEND_MS 5000
 #define DISPATCH_LINGER_MS 2    /* see poll_timeout */
+#define CLOCK_SKEW_SAY_MS 1000  /* a step of the system clock worth showing (status_line) */
 #define STORE_RETRY_MS 1000     /* due timers, while BEGIN fails: a retry a second, not a spin */
 #define MAX_NOTICES 100000      /* beyond this a new notice waits in the database for a restart */
 
@@ -1185,9 +1186,13 @@ static void status_line(broker_t *self, char *buf, size_t len)
 {
     uint64_t open = 0, overdue = 0;
     store_counts(self->store, clock_now(&self->clock), &open, &overdue);
-    snprintf(buf, len, "open %llu, overdue %llu, workers %zu, waiting assignments %zu",
-             (unsigned long long)open, (unsigned long long)overdue,
-             sessions_count(self->sessions), dispatch_waiting_total(self->dispatch));
+    int n = snprintf(buf, len, "open %llu, overdue %llu, workers %zu, waiting assignments %zu",
+                     (unsigned long long)open, (unsigned long long)overdue,
+                     sessions_count(self->sessions), dispatch_waiting_total(self->dispatch));
+    int64_t skew = clock_skew(&self->clock);
+    if ((skew >= CLOCK_SKEW_SAY_MS || skew <= -CLOCK_SKEW_SAY_MS) && n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, ", clock %lld s %s the system's (absorbing)",
+                 (long long)(skew < 0 ? -skew : skew) / 1000, skew > 0 ? "behind" : "ahead of");
 }
 
 /* The watchdog is kicked from the loop itself, so a stuck loop gets restarted;
