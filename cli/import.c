@@ -9,17 +9,19 @@
 #include "cli.h"
 #include "minqing.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #define CMD "import"
+#define RESEND_MS 5000          /* PROTOCOL.md 8.2: resend what is unanswered after 1 to 5 s */
 
 static void help(void)
 {
     printf(
-        "usage: minqing import [-c FILE] [--window N] FILE.jsonl | -\n"
+        "usage: minqing import [-c FILE] [--window N] [--timeout SECONDS] FILE.jsonl | -\n"
         "\n"
         "Import historical cases, one JSON object per line: the case's Open311 fields\n"
         "(as for minqing submit) plus its history:\n"
@@ -29,23 +31,30 @@ static void help(void)
         "  department    the lead department (default: the route's)\n"
         "  contacted_at, resolved_at, closed_at   times, as received_at\n"
         "  rating        satisfied, basically_satisfied or unsatisfied\n"
-        "Cases still open are routed and dispatched like new ones; their deadlines\n"
-        "count from received_at. Progress goes to stderr; the summary to stdout.\n"
+        "A history field given as null is absent. Cases still open are routed and\n"
+        "dispatched like new ones; their deadlines count from received_at. Progress goes\n"
+        "to stderr; the summary to stdout.\n"
         "\n"
         "Options:\n"
-        "  -c, --config FILE  the broker's config (default %s)\n"
-        "  -w, --window N     requests in flight (default 512)\n"
-        "  -h, --help         this help\n"
+        "  -c, --config FILE      the broker's config (default %s)\n"
+        "  -w, --window N         requests in flight (default 512)\n"
+        "  -t, --timeout SECONDS  give up when the broker has answered no line for this\n"
+        "                         long (default 60); unanswered lines are sent again\n"
+        "  -h, --help             this help\n"
         "\n"
-        "Exit status: 0 every line imported (or already there); 1 broker unreachable;\n"
-        "2 usage error, or some lines refused (each is printed with its line number).\n",
+        "Exit status: 0 every line imported (or already there); 1 the file unreadable,\n"
+        "the broker unreachable, or no line answered for the timeout (running the\n"
+        "import again is safe); 2 usage error, or some lines refused (each is printed\n"
+        "with its line number) while the others were imported.\n",
         CONFIG_DEFAULT_PATH);
 }
 
 typedef struct {
     long line;                  /* 0 = free */
     char msg_id[40];
-    char *text;                 /* the line, to resend after a 5xx */
+    char *text;                 /* the line, to send again */
+    int64_t due;                /* monotonic ms: sent again if still unanswered by then */
+    int tries;                  /* sends so far; the backoff grows with them */
 } slot_t;
 
 typedef struct {
@@ -54,14 +63,29 @@ typedef struct {
     slot_t *slots;
     long window, inflight;
     long done, dups, refused, lines;
-    struct timespec start;
+    long timeout_ms;            /* give up after this long without progress */
+    int64_t start, progress;    /* monotonic ms; progress: a line last sent or answered */
+    int64_t hold_until;         /* monotonic ms: nothing goes out before (after a 301) */
+    char last_error[160];       /* the broker's last "retry later", for the give-up message */
 } import_t;
 
-static double elapsed(const import_t *im)
+static int64_t mono_ms(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - im->start.tv_sec) + (double)(now.tv_nsec - im->start.tv_nsec) / 1e9;
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+static double elapsed(const import_t *im)
+{
+    return (double)(mono_ms() - im->start) / 1e3;
+}
+
+/* 1, 2, 4, 8, then 16 s: a broker short of disk or restarting is not hammered. */
+static int64_t backoff_ms(int tries)
+{
+    int doublings = tries < 1 ? 0 : tries > 5 ? 4 : tries - 1;
+    return (int64_t)1000 << doublings;
 }
 
 /* A time field: unix ms or a local time string; absent is 0. */
@@ -77,6 +101,18 @@ static int take_time(json_t *obj, const char *key, long line, int64_t *out)
         return cli_fail(CLI_USAGE, CMD, "line %ld: %s must be unix ms or \"YYYY-MM-DDTHH:MM\"",
                         line, key), -1;
     return 0;
+}
+
+/* A text field of the history: NULL when absent or null. Anything else that
+ * is not a string is refused rather than dropped, so that no history is lost
+ * without a word. */
+static int take_string(json_t *obj, const char *key, const char *src, const char **out)
+{
+    json_t *v = json_object_get(obj, key);
+    *out = json_string_value(v);
+    if (v && !json_is_null(v) && !*out)
+        return cli_fail(CLI_USAGE, CMD, "%s: %s must be a string", src, key);
+    return CLI_OK;
 }
 
 /* Build the IMPORT request for one line; the history keys are taken out of
@@ -99,11 +135,14 @@ static int to_request(json_t *obj, long line, msg_t *m, char dept[33])
         take_time(obj, "resolved_at", line, &m->resolved_at) ||
         take_time(obj, "closed_at", line, &m->closed_at))
         return CLI_USAGE;
-    const char *rating = json_string_value(json_object_get(obj, "rating"));
-    if (rating && (m->rating = (msg_rating_t)msg_enum_from_name(msg_rating_names, RATING_COUNT,
-                                                                 rating)) <= 0)
-        return cli_fail(CLI_USAGE, CMD, "%s: unknown rating '%s'", src, rating);
-    const char *d = json_string_value(json_object_get(obj, "department"));
+    const char *rating, *d;
+    if (take_string(obj, "rating", src, &rating) || take_string(obj, "department", src, &d))
+        return CLI_USAGE;
+    int rt = rating ? msg_enum_from_name(msg_rating_names, RATING_COUNT, rating) : RATING_NONE;
+    if (rating && rt <= RATING_NONE)
+        return cli_fail(CLI_USAGE, CMD, "%s: rating must be satisfied, basically_satisfied or "
+                        "unsatisfied", src);
+    m->rating = (msg_rating_t)rt;
     if (d) {            /* copied: the key is taken out of the object below */
         snprintf(dept, 33, "%s", d);
         m->department = dept;
@@ -121,7 +160,9 @@ static int to_request(json_t *obj, long line, msg_t *m, char dept[33])
     return cli_case_from_json(obj, src, &m->kase);
 }
 
-/* Send the line in slot s. CLI_OK, CLI_USAGE (a bad line: counted refused), or CLI_RUNTIME. */
+/* Send the line in slot s (again), to be sent once more if unanswered by
+ * s->due. CLI_OK, CLI_USAGE (a bad line, said why) or CLI_RUNTIME (not sent:
+ * mq_strerror says why). */
 static int send_slot(import_t *im, slot_t *s)
 {
     json_error_t jerr;
@@ -136,7 +177,9 @@ static int send_slot(import_t *im, slot_t *s)
     char dept[33];
     int rc = to_request(obj, s->line, &m, dept);
     if (rc == CLI_OK && mq_client_send(im->client, &m, s->msg_id) != 0)
-        rc = cli_fail(CLI_RUNTIME, CMD, "sending line %ld: %s", s->line, mq_strerror());
+        rc = CLI_RUNTIME;
+    s->tries++;
+    s->due = mono_ms() + RESEND_MS;
     json_decref(obj);
     return rc;
 }
@@ -157,6 +200,51 @@ static void free_slot(import_t *im, slot_t *s)
     im->inflight--;
 }
 
+/* A line answered for good: imported (or already there), or refused. */
+static void answered(import_t *im, slot_t *s, const msg_t *r)
+{
+    if (r->cmd == MSG_SUBMIT_OK) {
+        im->done++;
+        im->dups += r->duplicate;
+    } else if (r->cmd == MSG_ERROR) {
+        cli_fail(CLI_USAGE, CMD, "line %ld refused: %s", s->line, r->reason_text);
+        im->refused++;
+    } else {
+        return;
+    }
+    free_slot(im, s);
+    im->progress = mono_ms();
+    im->last_error[0] = '\0';
+    if ((im->done + im->refused) % 100000 == 0)
+        fprintf(stderr, "minqing import: %ld imported, %.0f per second\n", im->done,
+                (double)im->done / elapsed(im));
+}
+
+/* An ERROR that says "later" (5xx, 301, 302): the line goes again after its
+ * backoff. A 301 names no request (the broker sends it before decoding), so
+ * any request in flight may be the refused one: each is sent again after its
+ * backoff unless answered first, and nothing goes out for a second while the
+ * broker's bucket refills. */
+static void retry_later(import_t *im, slot_t *s, const msg_t *r)
+{
+    int64_t now = mono_ms();
+    snprintf(im->last_error, sizeof im->last_error, "%s (%u): %s",
+             msg_err_name((msg_err_t)r->code), r->code, r->reason_text ? r->reason_text : "");
+    if (r->code == ERR_RATE_LIMITED)
+        im->hold_until = now + 1000;
+    for (long i = 0; i < im->window; i++) {
+        slot_t *t = &im->slots[i];
+        if (t->line && (t == s || !s))
+            t->due = now + backoff_ms(t->tries);
+    }
+}
+
+static bool is_later(const msg_t *r)
+{
+    return r->cmd == MSG_ERROR && (r->code >= 500 || r->code == ERR_RATE_LIMITED ||
+                                   r->code == ERR_TOO_MANY_IN_FLIGHT);
+}
+
 /* Take the replies that have come (waiting up to wait_ms for the first). */
 static int collect(import_t *im, int wait_ms)
 {
@@ -165,60 +253,91 @@ static int collect(import_t *im, int wait_ms)
     while ((got = mq_client_recv(im->client, &r, wait_ms)) == 1) {
         wait_ms = 0;
         slot_t *s = slot_of(im, r.re);
-        if (!s)
-            continue;
-        if (r.cmd == MSG_SUBMIT_OK) {
-            im->done++;
-            im->dups += r.duplicate;
-            free_slot(im, s);
-        } else if (r.cmd == MSG_ERROR && r.code >= 500) {
-            if (send_slot(im, s) == CLI_RUNTIME)    /* the broker will take it later */
-                return CLI_RUNTIME;
-        } else if (r.cmd == MSG_ERROR) {
-            cli_fail(CLI_USAGE, CMD, "line %ld refused: %s", s->line, r.reason_text);
-            im->refused++;
-            free_slot(im, s);
-        }
-        if ((im->done + im->refused) % 100000 == 0)
-            fprintf(stderr, "minqing import: %ld imported, %.0f per second\n", im->done,
-                    (double)im->done / elapsed(im));
+        if (!s && r.re)
+            continue;               /* to a copy of a line already answered */
+        if (is_later(&r))
+            retry_later(im, s, &r);
+        else if (s)
+            answered(im, s, &r);
     }
     return got < 0 ? cli_fail(CLI_RUNTIME, CMD, "%s", mq_strerror()) : CLI_OK;
 }
 
-static int run(import_t *im, FILE *in)
+/* Send again what is due: lost to a broker restart, refused by a 301 that
+ * could not say which, or after a 5xx. mq_client_send gives each copy a new
+ * msg_id; that is safe as IMPORT is idempotent by (channel, external_id), but
+ * a line whose earlier copy was applied after all counts as already there. */
+static void resend_due(import_t *im)
+{
+    int64_t now = mono_ms();
+    for (long i = 0; now >= im->hold_until && i < im->window; i++)
+        if (im->slots[i].line && now >= im->slots[i].due)
+            (void)send_slot(im, &im->slots[i]);     /* a failed send is one more loss */
+}
+
+/* Wait a moment for replies and resend what is due. Every wait goes through
+ * here, so the import gives up once the broker has answered no line for the
+ * timeout (stopped, or failing every request) instead of waiting forever. */
+static int step(import_t *im)
+{
+    if (im->inflight && mono_ms() - im->progress >= im->timeout_ms)
+        return cli_fail(CLI_RUNTIME, CMD, "no line answered for %ld s, %ld waiting%s%s. Is "
+                        "minqingd running? Running the import again is safe.",
+                        im->timeout_ms / 1000, im->inflight,
+                        *im->last_error ? "; the broker's last answer: " : "", im->last_error);
+    int rc = collect(im, 100);
+    if (rc == CLI_OK)
+        resend_due(im);
+    return rc;
+}
+
+/* Send a new line from a free slot; a bad line is counted refused. */
+static int send_line(import_t *im, const char *line)
+{
+    while (im->inflight == im->window || mono_ms() < im->hold_until) {
+        int rc = step(im);
+        if (rc != CLI_OK)
+            return rc;
+    }
+    slot_t *s = im->slots;
+    while (s->line)
+        s++;
+    if (!(s->text = strdup(line)))
+        return cli_fail(CLI_RUNTIME, CMD, "out of memory");
+    s->line = im->lines;
+    s->tries = 0;
+    im->inflight++;
+    im->progress = mono_ms();
+    int rc = send_slot(im, s);
+    if (rc == CLI_RUNTIME)
+        cli_fail(CLI_RUNTIME, CMD, "sending line %ld: %s", s->line, mq_strerror());
+    im->refused += rc == CLI_USAGE;
+    if (rc != CLI_OK)
+        free_slot(im, s);
+    return rc == CLI_USAGE ? CLI_OK : rc;
+}
+
+static int run(import_t *im, FILE *in, const char *name)
 {
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     int rc = CLI_OK;
-    while (rc != CLI_RUNTIME && (len = getline(&line, &cap, in)) >= 0) {
+    while (rc == CLI_OK && (len = getline(&line, &cap, in)) >= 0) {
         im->lines++;
-        if (strspn(line, " \t\r\n") == (size_t)len)
-            continue;
-        while (rc != CLI_RUNTIME && im->inflight == im->window)
-            rc = collect(im, 1000);
-        slot_t *s = slot_of(im, NULL);
-        for (long i = 0; !s && i < im->window; i++)
-            if (!im->slots[i].line)
-                s = &im->slots[i];
-        s->line = im->lines;
-        s->text = strdup(line);
-        im->inflight++;
-        int sent = send_slot(im, s);
-        if (sent != CLI_OK) {
-            im->refused += sent == CLI_USAGE;
-            free_slot(im, s);
-            rc = sent == CLI_RUNTIME ? sent : rc;
-        }
+        if (strspn(line, " \t\r\n") != (size_t)len)
+            rc = send_line(im, line);
     }
+    /* getline says -1 at the end and on an error alike; the lines already
+     * sent are still waited for, so that the summary is true */
+    bool unreadable = rc == CLI_OK && ferror(in);
+    if (unreadable)
+        cli_fail(CLI_RUNTIME, CMD, "%s: cannot read line %ld: %s", name, im->lines + 1,
+                 strerror(errno));
     free(line);
-    for (int idle = 0; rc != CLI_RUNTIME && im->inflight > 0 && idle < 60; idle++)
-        rc = collect(im, 1000);
-    if (rc != CLI_RUNTIME && im->inflight > 0)
-        rc = cli_fail(CLI_RUNTIME, CMD, "%ld lines unanswered after 60 s: is minqingd running? "
-                      "Run the import again: it is safe", im->inflight);
-    return rc;
+    while (rc == CLI_OK && im->inflight > 0)
+        rc = step(im);
+    return unreadable ? CLI_RUNTIME : rc;
 }
 
 int cmd_import(cli_t *cli, int argc, char **argv)
@@ -226,17 +345,24 @@ int cmd_import(cli_t *cli, int argc, char **argv)
     static const struct option opts[] = {
         {"config", required_argument, NULL, 'c'},
         {"window", required_argument, NULL, 'w'},
+        {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    import_t im = {.cli = cli, .window = 512};
+    import_t im = {.cli = cli, .window = 512, .timeout_ms = 60000};
+    long timeout_s;
     int c;
-    while ((c = cli_getopt(cli, CMD, argc, argv, ":hc:w:", opts)) != -1) {
+    while ((c = cli_getopt(cli, CMD, argc, argv, ":hc:w:t:", opts)) != -1) {
         switch (c) {
         case 'h': help(); return CLI_OK;
         case 'w':
             if (cli_parse_long(optarg, 1, 4096, &im.window))
                 return cli_usage(CMD, "--window takes 1 to 4096");
+            break;
+        case 't':
+            if (cli_parse_long(optarg, 1, 3600, &timeout_s))
+                return cli_usage(CMD, "--timeout takes seconds, 1 to 3600");
+            im.timeout_ms = timeout_s * 1000;
             break;
         default: return CLI_USAGE;
         }
@@ -246,16 +372,17 @@ int cmd_import(cli_t *cli, int argc, char **argv)
     const char *path = argv[optind];
     FILE *in = strcmp(path, "-") ? fopen(path, "r") : stdin;
     if (!in)
-        return cli_fail(CLI_USAGE, CMD, "%s: cannot open", path);
+        return cli_fail(CLI_RUNTIME, CMD, "cannot open %s: %s", path, strerror(errno));
     int rc = cli_load_config(cli, CMD);
     if (rc == CLI_OK)
         rc = cli_endpoint_check(cli, CMD, cli->cfg->intake_endpoint, "intake");
     if (rc == CLI_OK && !(im.client = mq_client_new(cli->cfg->intake_endpoint)))
         rc = cli_fail(CLI_RUNTIME, CMD, "cannot connect: %s", mq_strerror());
-    im.slots = calloc((size_t)im.window, sizeof *im.slots);
-    clock_gettime(CLOCK_MONOTONIC, &im.start);
+    if (rc == CLI_OK && !(im.slots = calloc((size_t)im.window, sizeof *im.slots)))
+        rc = cli_fail(CLI_RUNTIME, CMD, "out of memory");
+    im.start = im.progress = mono_ms();
     if (rc == CLI_OK)
-        rc = run(&im, in);
+        rc = run(&im, in, in == stdin ? "standard input" : path);
     double secs = elapsed(&im);
     printf("imported %ld cases (%ld already there, %ld lines refused) in %.1f s = %.0f per second\n",
            im.done, im.dups, im.refused, secs, secs > 0 ? (double)im.done / secs : 0.0);

@@ -13,32 +13,48 @@
 static void help(void)
 {
     printf(
-        "usage: minqing keygen NAME\n"
+        "usage: minqing keygen [--force] NAME\n"
         "\n"
         "Write a CURVE keypair: NAME (public certificate) and NAME_secret (secret,\n"
         "mode 0600). For the broker: server_cert = NAME in [broker]. For a client:\n"
         "copy NAME into the broker's keys directory, under intake/, admin/ or\n"
         "workers/<department>/, and reload the broker (systemctl reload minqingd).\n"
         "\n"
-        "Exit status: 0 written; 1 a file could not be written; 2 usage.\n");
+        "Options:\n"
+        "  -f, --force   replace an existing NAME and NAME_secret (whoever uses the old\n"
+        "                keypair is locked out)\n"
+        "  -h, --help    this help\n"
+        "\n"
+        "Exit status: 0 written; 1 NAME or NAME_secret exists (without --force), or a\n"
+        "file could not be written; 2 usage.\n");
 }
 
 int cmd_keygen(cli_t *cli, int argc, char **argv)
 {
-    static const struct option opts[] = {{"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {
+        {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool force = false;
     int c;
-    while ((c = cli_getopt(cli, CMD, argc, argv, ":hc:", opts)) != -1) {
-        if (c == 'h') {
-            help();
-            return CLI_OK;
+    while ((c = cli_getopt(cli, CMD, argc, argv, ":hc:f", opts)) != -1) {
+        switch (c) {
+        case 'h': help(); return CLI_OK;
+        case 'f': force = true; break;
+        default: return CLI_USAGE;
         }
-        return CLI_USAGE;
     }
     if (argc - optind != 1)
         return cli_usage(CMD, "give the name of the certificate file to write");
     const char *name = argv[optind];
     char secret[4096];
     snprintf(secret, sizeof secret, "%s_secret", name);
+    struct stat st;
+    const char *there = lstat(name, &st) == 0 ? name : lstat(secret, &st) == 0 ? secret : NULL;
+    if (there && !force)    /* replacing a key in use locks its broker or clients out */
+        return cli_fail(CLI_RUNTIME, CMD, "%s exists: not replacing a keypair that may be in "
+                        "use. Choose another NAME, or give --force to replace it.", there);
     zcert_t *cert = zcert_new();
     mode_t old = umask(077);
     int rc = cert && zcert_save_public(cert, name) == 0 && zcert_save_secret(cert, secret) == 0

@@ -5,7 +5,8 @@
  *   minqing [-c FILE] COMMAND [OPTIONS] [ARGS]
  *
  * Each command lives in its own module (submit.c, show.c, list.c, stats.c,
- * tail.c) with its own --help; -c FILE may also follow the command name.
+ * tail.c, import.c, backup.c, keygen.c) with its own --help; -c FILE may also
+ * follow the command name.
  */
 #include "cli.h"
 
@@ -30,6 +31,16 @@ static const command_t commands[] = {
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
+/* "submit, show, ...": the names, from the table, for the messages that list them. */
+static const char *command_names(void)
+{
+    static char names[160];
+    size_t n = 0;
+    for (size_t i = 0; i < NCOMMANDS && n < sizeof names; i++)
+        n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", commands[i].name);
+    return names;
+}
+
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -50,8 +61,8 @@ static void usage(FILE *out)
         "  -h, --help         this help; 'minqing COMMAND --help' for a command's\n"
         "\n"
         "show, list and stats read the broker's database directly, read-only (run them\n"
-        "on the broker's host as the minqing user or root); submit and tail talk to the\n"
-        "running broker. Times are shown in local time.\n"
+        "on the broker's host as the minqing user or root); submit, import and tail talk\n"
+        "to the running broker. Times are shown in local time.\n"
         "\n"
         "Exit status:\n"
         "  0  success\n"
@@ -78,7 +89,7 @@ int main(int argc, char **argv)
         return CLI_USAGE;               /* cli_getopt said why */
     }
     if (optind >= argc)
-        return cli_usage(NULL, "no command given (submit, show, list, stats, tail)");
+        return cli_usage(NULL, "no command given (%s)", command_names());
     const char *name = argv[optind];
     if (strcmp(name, "help") == 0) {
         if (optind + 1 >= argc) {
@@ -107,5 +118,5 @@ int main(int argc, char **argv)
             return cli_fail(CLI_RUNTIME, name, "cannot write the output");
         return rc;
     }
-    return cli_usage(NULL, "no command '%s' (submit, show, list, stats, tail)", name);
+    return cli_usage(NULL, "no command '%s' (%s)", name, command_names());
 }

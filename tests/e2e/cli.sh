@@ -76,9 +76,25 @@ case_json() {
 code() { "$@" >/dev/null 2>>"$T/cli.log"; echo $?; }
 
 # 1. usage, before anything runs
-for c in "" submit show list stats tail; do
+CMDS=$("$MQ" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z]*\) .*/\1/p')
+for c in "" $CMDS; do
   check "minqing $c --help exits 0" test "$(code "$MQ" $c --help)" = 0
 done
+# man_entries CMD...: the man page has an entry for each
+man_entries() { for c in "$@"; do grep -Eq "^\.BI? $c( |\$)" "$ROOT/man/minqing.1" || return 1; done; }
+# man_options CMD: the man page names each long option of CMD's --help
+man_options() {
+  for o in $("$MQ" "$1" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+    grep -qF -- "$(printf '%s' "$o" | sed 's/-/\\-/g')" "$ROOT/man/minqing.1" || return 1
+  done
+}
+check "the man page has every command" man_entries $CMDS
+for c in import keygen; do
+  check "... and the options of $c" man_options $c
+done
+"$MQ" 2>"$T/err.log"; rc=$?
+check "no command: exit 2, naming every command" \
+  sh -c "[ $rc = 2 ] && grep -qF 'no command given ($(echo $CMDS | sed 's/ /, /g'))' '$T/err.log'"
 check "a bad option exits 2" test "$(code "$MQ" -c "$CONF" list --frobnicate)" = 2
 check "an option without its value exits 2" test "$(code "$MQ" -c "$CONF" stats --since)" = 2
 check "a bad time exits 2" test "$(code "$MQ" -c "$CONF" list --since 2026-02-30)" = 2
@@ -99,6 +115,20 @@ check "submit with no broker running exits 1, naming the socket" \
 mq_err tail; rc=$?
 check "tail with no broker running exits 1" test "$rc" = 1
 check "a missing config exits 1" test "$(code "$MQ" -c "$T/nonexistent.conf" list)" = 1
+mq_err keygen "$T/client"; rc=$?
+check "keygen writes NAME (mode 644) and NAME_secret (mode 600)" \
+  sh -c "[ $rc = 0 ] && [ \$(stat -c %a '$T/client') = 644 ] && [ \$(stat -c %a '$T/client_secret') = 600 ]"
+cp "$T/client_secret" "$T/client_secret.first"
+mq_err keygen "$T/client"; rc=$?
+check "keygen of an existing NAME: exit 1, the keypair kept" sh -c \
+  "[ $rc = 1 ] && grep -q '$T/client exists' '$T/err.log' && cmp -s '$T/client_secret' '$T/client_secret.first'"
+rm "$T/client"
+mq_err keygen "$T/client"; rc=$?
+check "... and of a NAME_secret left alone" sh -c \
+  "[ $rc = 1 ] && grep -q '$T/client_secret exists' '$T/err.log' && cmp -s '$T/client_secret' '$T/client_secret.first'"
+mq_err keygen --force "$T/client"; rc=$?
+check "keygen --force replaces it" \
+  sh -c "[ $rc = 0 ] && [ -s '$T/client' ] && ! cmp -s '$T/client_secret' '$T/client_secret.first'"
 
 # 2. the broker and its workers
 LOG_LEVEL=info start_broker || exit 1

@@ -1,8 +1,10 @@
 #!/bin/sh
 # import.sh - `minqing import` migrates historical cases through the broker:
 # closed cases keep their history, open ones are dispatched like new ones, a
-# bad line is refused by number, a second run creates nothing; and
-# `minqing backup` copies the live database (mode 0600) while the broker runs.
+# bad line (a history value of the wrong kind too) is refused by number while
+# the others go in, a second run creates nothing, a file that cannot be read
+# fails with the reason; and `minqing backup` copies the live database (mode
+# 0600) while the broker runs. import_retry.sh: a broker that does not answer.
 . "$(dirname "$0")/../lib.sh"
 N=2000
 write_config
@@ -32,6 +34,33 @@ check "open imported cases are dispatched and resolved" \
 check "backup copies the live database" test "$(sqlite3 "$T/copy.db" 'select count(*) from cases')" = $N
 check "the copy is mode 0600" test "$(stat -c %a "$T/copy.db")" = 600
 check "the copy passes an integrity check" test "$(sqlite3 "$T/copy.db" 'pragma integrity_check')" = ok
+
+# import_err ARGS: the import, stderr kept in $T/err.log; sets rc
+import_err() { "$BIN/minqing" -c "$T/minqing.conf" import "$@" > "$T/out.log" 2> "$T/err.log"; rc=$?; }
+H='"service_code": "water.leak", "description": "历史案件", "channel": "legacy", "grid_code": "CG01-XH01-G0001", "state": "closed", "received_at": 1561939200000'
+cat > "$T/values.jsonl" <<JSON
+{$H, "external_id": "v1", "rating": "basically_satisfied", "department": "water"}
+{$H, "external_id": "v2", "rating": "very_satisfied"}
+{$H, "external_id": "v3", "rating": 3}
+{$H, "external_id": "v4", "department": ["water"]}
+{$H, "external_id": "v5", "rating": null, "department": null}
+JSON
+import_err "$T/values.jsonl"
+check "a bad rating or department: exit 2, the other lines imported" sh -c "[ $rc = 2 ] && \
+  [ \"\$(sqlite3 '$T/minqing.db' \"select group_concat(external_id || ':' || ifnull(rating, '-')) from (select * from cases where channel = 'legacy' order by external_id)\")\" = 'v1:basically_satisfied,v5:-' ]"
+check "... each refused line named by its number" sh -c "grep -q 'line 2: rating must be satisfied, basically_satisfied or unsatisfied' '$T/err.log' && \
+  grep -q 'line 3: rating must be a string' '$T/err.log' && grep -q 'line 4: department must be a string' '$T/err.log'"
+import_err "$T/missing.jsonl"
+check "a file that cannot be opened: exit 1, with the reason" \
+  sh -c "[ $rc = 1 ] && grep -q 'cannot open $T/missing.jsonl: No such file or directory' '$T/err.log'"
+mkdir "$T/dir.jsonl"
+import_err "$T/dir.jsonl"
+check "a directory: exit 1, not an empty import" \
+  sh -c "[ $rc = 1 ] && grep -q '$T/dir.jsonl: cannot read line 1: Is a directory' '$T/err.log'"
+import_err - < "$T/dir.jsonl"
+check "standard input that cannot be read: exit 1" \
+  sh -c "[ $rc = 1 ] && grep -q 'standard input: cannot read line 1: Is a directory' '$T/err.log'"
+
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
 finish

@@ -1,0 +1,74 @@
+#!/bin/sh
+# import_retry.sh - `minqing import` against a broker that leaves requests
+# unanswered: over its intake_rate (ERROR 301, which names no request),
+# stopped (SIGSTOP), and killed and restarted with requests in its queue. The
+# import never waits forever, and no line is lost. Every wait is bounded: an
+# import that hangs is killed after 20 s and fails its check.
+. "$(dirname "$0")/../lib.sh"
+MQ="$BIN/minqing"
+write_config "intake_rate = 100"
+start_broker || exit 1
+
+# cases FILE PREFIX N: N closed historical cases, external ids PREFIX-0 ...
+cases() {
+  $PY - "$2" "$3" > "$T/$1" <<'PY'
+import json, sys
+for i in range(int(sys.argv[2])):
+    print(json.dumps({"service_code": "water.leak", "description": "历史案件：楼道积水。",
+        "channel": "legacy", "external_id": "%s-%d" % (sys.argv[1], i),
+        "grid_code": "CG01-XH01-G0001", "state": "closed", "received_at": 1561939200000 + i},
+        ensure_ascii=False))
+PY
+}
+stored() { sql "select count(*) from cases where external_id like '$1-%'"; }
+# imp FILE [OPTIONS]: the import, killed after 20 s; sets rc and secs
+imp() {
+  f=$1; shift
+  t0=$(now_ms)
+  timeout -s KILL 20 "$MQ" -c "$T/minqing.conf" import "$@" "$T/$f" > "$T/$f.out" 2> "$T/$f.err"
+  rc=$? secs=$(( ($(now_ms) - t0) / 1000 ))
+}
+
+# 1. 400 lines at 100 a second, 150 in flight: most are refused with a 301
+cases rate.jsonl rate 400
+imp rate.jsonl --window 150
+check "over intake_rate: every line imported after the 301s, exit 0 (exit $rc, $secs s)" \
+  sh -c "[ $rc = 0 ] && [ $(stored rate) = 400 ]"
+
+# 2. a stopped broker: the import gives up after --timeout, and a second run
+# once the broker goes on finds every line
+cases stop.jsonl stop 300
+kill -STOP "$BROKER_PID"
+imp stop.jsonl --timeout 2
+check "a stopped broker: exit 1 after --timeout 2 (exit $rc, $secs s)" sh -c "[ $rc = 1 ] && [ $secs -le 6 ]"
+check "... saying that no line was answered and that a rerun is safe" \
+  grep -q "no line answered for 2 s, 300 waiting.*Running the import again is safe" "$T/stop.jsonl.err"
+kill -CONT "$BROKER_PID"
+imp stop.jsonl
+check "run again: every line there, exit 0 (exit $rc)" sh -c "[ $rc = 0 ] && [ $(stored stop) = 300 ]"
+
+# 3. the broker killed with requests in its socket and started again: they are
+# lost, and the import sends them again. The lines come through a fifo so that
+# the connection is up (line 1 answered) before the broker stops.
+cases restart.jsonl restart 200
+mkfifo "$T/fifo"
+"$MQ" -c "$T/minqing.conf" import - < "$T/fifo" > "$T/restart.out" 2> "$T/restart.err" &
+IMP=$!
+PIDS="$PIDS $IMP"
+exec 3> "$T/fifo"
+head -1 "$T/restart.jsonl" >&3
+wait_for 10 sh -c "[ \$(sqlite3 '$T/minqing.db' \"select count(*) from cases where external_id like 'restart-%'\") = 1 ]"
+kill -STOP "$BROKER_PID"
+tail -n +2 "$T/restart.jsonl" >&3
+sleep 1                             # sent, into the stopped broker's socket
+kill9 "$BROKER_PID"
+exec 3>&-                           # before the new broker can inherit it
+start_broker || exit 1
+wait_for 20 gone "$IMP" || kill -9 "$IMP"
+wait "$IMP"; rc=$?
+check "a broker restarted under the import: the lost lines sent again, exit 0 (exit $rc)" \
+  sh -c "[ $rc = 0 ] && [ $(stored restart) = 200 ]"
+
+stop_pid "$BROKER_PID"
+check "no sanitizer report" no_sanitizer_reports
+finish
