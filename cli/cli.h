@@ -15,6 +15,7 @@
 #define MQ_CLI_H
 
 #include "config.h"
+#include "mask.h"            /* personal data, masked as libminqing masks it */
 #include "msg.h"
 
 #include <getopt.h>
@@ -125,21 +126,5 @@ size_t cli_width(const char *s);
  * drive the terminal; newlines kept when keep_newlines. Caller frees; NULL
  * when out of memory. */
 char *cli_clean(const char *s, bool keep_newlines);
-
-/* ---- mask.c: personal data -------------------------------------------- */
-
-/* Masks write into out (size bytes, cut at a character boundary). */
-/* 13812345678 -> 138****5678: the first 3 and last 4 digits stay when there
- * are at least 8; else only the last 2. Other characters stay. */
-void mask_phone(const char *phone, char *out, size_t size);
-/* 张三 -> 张*: the first character stays, every other one but spaces is '*'. */
-void mask_name(const char *name, char *out, size_t size);
-/* zhang@example.com -> z***@example.com */
-void mask_email(const char *email, char *out, size_t size);
-/* The first third of the characters (at most 8) and "***". */
-void mask_address(const char *address, char *out, size_t size);
-/* Free text: every run of 7 or more digits (a phone or ID number inside a
- * description or a note) masked as mask_phone does; the rest unchanged. */
-void mask_text(const char *text, char *out, size_t size);
 
 #endif

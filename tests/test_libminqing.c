@@ -28,6 +28,8 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1076,6 +1078,133 @@ static void client_requests(void **state)
     mq_client_destroy(&c);
 }
 
+/* ---- signals ---------------------------------------------------------- */
+
+/* A caller that waits without a timeout and stops on a signal (its handler
+ * sets a flag) must get control back when the signal comes. The signal goes
+ * to this thread 200 ms into the wait; a wait that goes on regardless would
+ * hang the test, so a watchdog ends the program 5 s later instead. */
+static volatile sig_atomic_t caught;
+
+static void on_usr1(int sig)
+{
+    (void)sig;
+    caught = 1;
+}
+
+typedef struct {
+    pthread_t target;
+    const char *what;
+    atomic_bool returned;
+} interrupter_t;
+
+static void *interrupt_wait(void *arg)
+{
+    interrupter_t *in = arg;
+    usleep(200 * 1000);
+    pthread_kill(in->target, SIGUSR1);
+    for (int i = 0; i < 50 && !atomic_load(&in->returned); i++)
+        usleep(100 * 1000);
+    if (!atomic_load(&in->returned)) {
+        printf("not ok - %s went on waiting after a signal\n", in->what);
+        fflush(stdout);
+        _exit(1);
+    }
+    return NULL;
+}
+
+/* Start the interrupter before a wait without timeout on this thread. */
+static pthread_t interrupt_soon(interrupter_t *in, const char *what)
+{
+    struct sigaction sa = {.sa_handler = on_usr1};     /* no SA_RESTART, like tail.c */
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+    caught = 0;
+    in->target = pthread_self();
+    in->what = what;
+    atomic_store(&in->returned, false);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, interrupt_wait, in), 0);
+    return t;
+}
+
+/* The wait returned: the signal came, no sooner and not much later. */
+static void interrupted(pthread_t t, interrupter_t *in, int64_t t0)
+{
+    atomic_store(&in->returned, true);
+    pthread_join(t, NULL);
+    assert_true(caught);
+    assert_true(now_ms() - t0 >= 150);
+    assert_true(now_ms() - t0 < 1000);
+}
+
+/* mq_worker_next(-1) returns MQ_NOTHING; mq_worker_flush(-1) returns -1
+ * with errno EINTR, its outcome still queued. */
+static void worker_signal_ends_wait(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    mq_assignment_t a;
+    mq_escalation_t e;
+    interrupter_t in;
+    int64_t t0 = now_ms();
+    pthread_t t = interrupt_soon(&in, "mq_worker_next(-1)");
+    int rc = mq_worker_next(w, &a, &e, -1);
+    interrupted(t, &in, t0);
+    assert_int_equal(rc, MQ_NOTHING);
+
+    assert_int_equal(mq_worker_accept(w, 81), 0);
+    t0 = now_ms();
+    t = interrupt_soon(&in, "mq_worker_flush(-1)");
+    rc = mq_worker_flush(w, -1);
+    interrupted(t, &in, t0);
+    assert_int_equal(rc, -1);
+    assert_int_equal(errno, EINTR);
+    assert_non_null(strstr(mq_strerror(), "signal"));
+    assert_int_equal(mq_worker_unacked(w), 1);
+    mq_worker_destroy(&w);
+}
+
+/* mq_client_recv(-1) returns 0; mq_client_submit(-1) -1 with errno EINTR. */
+static void client_signal_ends_wait(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    msg_t r;
+    interrupter_t in;
+    int64_t t0 = now_ms();
+    pthread_t t = interrupt_soon(&in, "mq_client_recv(-1)");
+    int rc = mq_client_recv(c, &r, -1);
+    interrupted(t, &in, t0);
+    assert_int_equal(rc, 0);
+
+    msg_case_t k;
+    case_for_submit(&k);
+    t0 = now_ms();
+    t = interrupt_soon(&in, "mq_client_submit(-1)");
+    rc = mq_client_submit(c, &k, -1, NULL, NULL);
+    interrupted(t, &in, t0);
+    assert_int_equal(rc, -1);
+    assert_int_equal(errno, EINTR);
+    assert_non_null(strstr(mq_strerror(), "signal"));
+    mq_client_destroy(&c);
+}
+
+/* ---- masking ---------------------------------------------------------- */
+
+/* What an adapter logs from a command keeps no phone or ID number whole. */
+static void mask_text_hides_numbers(void **state)
+{
+    (void)state;
+    char out[128];
+    mq_mask_text("居民13812345678来电，身份证620102199001011234，3号楼", out, sizeof out);
+    assert_string_equal(out, "居民138****5678来电，身份证620***********1234，3号楼");
+    mq_mask_text("case 4242, room 12, 2024-05-01", out, sizeof out);
+    assert_string_equal(out, "case 4242, room 12, 2024-05-01");
+    mq_mask_text("tel 13812345678", out, 9);    /* cut: masked as the whole number is */
+    assert_string_equal(out, "tel 138*");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1104,6 +1233,9 @@ int main(void)
         T(client_times_out),
         T(client_windowed),
         T(client_requests),
+        T(worker_signal_ends_wait),
+        T(client_signal_ends_wait),
+        T(mask_text_hides_numbers),
     };
 #undef T
     return cmocka_run_group_tests(tests, NULL, NULL);

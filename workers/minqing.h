@@ -54,7 +54,9 @@ mq_worker_t *mq_worker_new(const char *endpoint, const char *department,
 void mq_worker_destroy(mq_worker_t **self_p);
 /* Wait up to timeout_ms (-1: forever) for the next assignment or escalation.
  * Returns MQ_ASSIGNMENT (filled *a), MQ_ESCALATION (filled *e), MQ_NOTHING on
- * timeout, or -1 on a fatal error. Heartbeats and resends happen in here. */
+ * timeout or when a signal was caught (so that a loop whose handler sets a
+ * stop flag sees it, even with -1), or -1 on a fatal error. Heartbeats and
+ * resends happen in here. */
 int mq_worker_next(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int timeout_ms);
 /* A file descriptor that becomes readable when mq_worker_next may have work;
  * for the adapter's own poll loop (ZMQ_FD semantics: edge-triggered, call
@@ -75,7 +77,9 @@ int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e);
 unsigned mq_worker_unacked(const mq_worker_t *self);
 /* Outcomes the broker refused with an ERROR (1xx-3xx) since the worker began. */
 unsigned mq_worker_refused(const mq_worker_t *self);
-/* Wait up to timeout_ms for every outcome to be acknowledged; 0 when none is left. */
+/* Wait up to timeout_ms (-1: forever) for every outcome to be acknowledged; 0
+ * when none is left. A caught signal ends the wait: -1 with errno EINTR (call
+ * it again to go on waiting). */
 int mq_worker_flush(mq_worker_t *self, int timeout_ms);
 
 /* Use CURVE on a tcp:// endpoint: server_cert is the broker's public
@@ -89,9 +93,11 @@ int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *
 mq_client_t *mq_client_new(const char *endpoint);
 /* Close and free the client; set *self_p to NULL. */
 void mq_client_destroy(mq_client_t **self_p);
-/* Submit a case and wait up to timeout_ms for its id; resends with the same
- * msg_id until then. *duplicate (may be NULL) is true when (channel,
- * external_id) was known. On ERROR, mq_client_error() gives its code. */
+/* Submit a case and wait up to timeout_ms (-1: forever) for its id; resends
+ * with the same msg_id until then. *duplicate (may be NULL) is true when
+ * (channel, external_id) was known. On ERROR, mq_client_error() gives its
+ * code. A caught signal ends the wait: -1 with errno EINTR (submitting again
+ * is safe: the broker knows the case by channel and external_id). */
 int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
                      uint64_t *case_id, bool *duplicate);
 /* Send a SUBMIT without waiting; its msg_id is written to msg_id (>= 32 bytes). */
@@ -100,17 +106,27 @@ int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_i
  * and their `present` bits are the caller's; msg_id (>= 32 bytes) gets the id
  * given to it (replies carry it in `re`). */
 int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id);
-/* Receive one reply (SUBMIT_OK, ACK or ERROR) within timeout_ms into *reply;
- * 1 when one came, 0 on timeout, -1 on error. Strings in *reply stay valid
- * until the next receive on this client. */
+/* Receive one reply (SUBMIT_OK, ACK or ERROR) within timeout_ms (-1: forever)
+ * into *reply; 1 when one came, 0 on timeout or when a signal was caught (so
+ * that a caller's stop flag is seen, even with -1), -1 on error. Strings in
+ * *reply stay valid until the next receive on this client. */
 int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms);
 /* Send an already filled request (FEEDBACK, CLOSE, REASSIGN, CANCEL) and wait
- * for its ACK or ERROR; msg_id is filled in here when absent. */
+ * up to timeout_ms (-1: forever) for its ACK or ERROR; msg_id is filled in
+ * here when absent. A caught signal ends the wait: -1 with errno EINTR (the
+ * request may be sent again with the same msg_id). */
 int mq_client_request(mq_client_t *self, msg_t *request, msg_t *reply, int timeout_ms);
 /* Code of the last ERROR a client call got (0 if none). */
 msg_err_t mq_client_error(const mq_client_t *self);
 
 /* Why the last call on this thread failed. */
 const char *mq_strerror(void);
+
+/* Copy free text into out (size bytes, cut at a character boundary) with
+ * every run of 7 or more digits masked as `minqing show` masks it
+ * (13812345678 -> 138****5678): for an adapter that logs text it did not
+ * write, where a phone or ID number may hide. Names and addresses cannot be
+ * recognised in free text and pass unchanged. */
+void mq_mask_text(const char *text, char *out, size_t size);
 
 #endif

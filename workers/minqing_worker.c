@@ -20,7 +20,7 @@
  *   job list ──at most --concurrency──▶ /bin/sh -c CMD, own process group
  *        stdin  ◀── the case as JSON (written as the pipe takes it)
  *        stdout ──▶ line buffers ──▶ events ──▶ mq_worker_accept/... (garbage logged)
- *        stderr ──▶ one log line per line, prefixed with the job's ids
+ *        stderr ──▶ one log line per line, prefixed with the job's ids, digit runs masked
  *   SIGCHLD / SIGTERM ──▶ signalfd ──▶ reap / stop taking work
  *
  * A command that fails (non-zero exit, a signal, cannot start, past --timeout,
@@ -31,14 +31,17 @@
  * assignment that already reported resolved or returned is done whatever the
  * exit code. A command that exits 0 after contacted/progress leaves its case
  * open with the department (it still counts against --capacity). On SIGTERM no
- * new command starts, running ones get up to 10 s, outcomes are flushed. Work
- * not started or not finished stays with the broker, which delivers it again.
+ * new command starts, running ones get up to 10 s, outcomes are flushed (exit
+ * 1 when one is left unacknowledged). Work not started or not finished stays
+ * with the broker, which delivers it again.
  *
  * Logs are logfmt lines on stderr and never carry personal data: a job is
  * named by assignment_id, case_id and department, a bad stdout line by its
  * number and what is wrong with it, never by its text. The command's own
- * stderr is passed on as it is (event=cmd.stderr): what it writes there is the
- * command's responsibility.
+ * stderr is passed on (event=cmd.stderr) with every run of 7 or more digits
+ * masked, as `minqing show` masks free text (13812345678 -> 138****5678);
+ * names and addresses cannot be recognised there, so keeping them out of
+ * stderr stays the command's responsibility.
  */
 #include "minqing.h"
 
@@ -99,6 +102,8 @@ static const char usage_text[] =
     "  {\"event\":\"returned\",\"reason\":\"wrong_department\",\"note\":\"...\"}\n"
     "(reasons: wrong_department, wrong_locality, duplicate, insufficient_info, other).\n"
     "Other lines are logged as garbage (by number, never by content) and ignored.\n"
+    "Each stderr line is logged (event=cmd.stderr) with every run of 7 or more digits\n"
+    "masked (138****5678); names and addresses are not recognised: keep them out.\n"
     "stdin: {\"type\":\"assignment\",\"assignment_id\",\"case_id\",\"department\",\"role\",\n"
     "  \"attempt\",\"received_at\",\"contact_due\",\"resolve_due\" (unix ms or null),\n"
     "  \"case\":{every field of the record present, lat/long as numbers}}.\n"
@@ -141,7 +146,9 @@ static const char usage_text[] =
     "flush outcomes and exit; unfinished work stays with the broker. A second signal\n"
     "stops the wait: running commands are killed (and stay with the broker too).\n"
     "Exit status: 0 clean stop on SIGTERM/SIGINT; 1 runtime failure (e.g. the broker\n"
-    "refused the registration); 2 usage or configuration error.\n";
+    "refused the registration, or outcomes were still unacknowledged after the 5 s\n"
+    "flush at the stop: those assignments are delivered and run again); 2 usage or\n"
+    "configuration error.\n";
 
 static int64_t now_ms(void)
 {
@@ -1056,17 +1063,23 @@ static void on_stdout_line(adapter_t *ad, job_t *j, unsigned lineno, char *line,
     log_garbage(ad, j, lineno, len, why);
 }
 
-/* One line of the command's stderr, passed on with the job's ids. */
+/* One line of the command's stderr, passed on with the job's ids. The log
+ * goes to the journal, which holds no personal data, and a command may well
+ * echo the case it was given: what looks like a phone or ID number is masked.
+ * The whole line is masked before it is cut to the record's size, so that a
+ * number at the cut is still seen whole. */
 static void on_stderr_line(adapter_t *ad, job_t *j, unsigned lineno, char *line, size_t len,
                            bool whole)
 {
     (void)lineno, (void)whole;
     rec_t r;
+    char masked[LOG_LINE];
     line[len] = '\0';
+    mq_mask_text(line, masked, sizeof masked);
     rec_begin(&r, LOG_INFO, "cmd.stderr");
     rec_job(&r, ad, j);
     rec_fmt(&r, "pid", "%d", (int)j->run.pid);
-    rec_str(&r, "text", line);
+    rec_str(&r, "text", masked);
     rec_end(&r);
 }
 
@@ -1458,17 +1471,22 @@ static void log_started(const adapter_t *ad)
     rec_end(&r);
 }
 
-/* Leave: flush what the broker has not acknowledged, say goodbye. */
-static void shut_down(adapter_t *ad, int rc)
+/* Leave: flush what the broker has not acknowledged, say goodbye. An
+ * outcome left unacknowledged is no clean stop: the broker delivers its
+ * assignment again and the command runs again, so the exit status says so. */
+static int shut_down(adapter_t *ad, int rc)
 {
     abandon_all(ad);
-    if (rc == 0 && mq_worker_flush(ad->w, FLUSH_MS))
+    if (rc == 0 && mq_worker_flush(ad->w, FLUSH_MS)) {
         log_say(LOG_ERR, "worker.flush_failed", "reason", mq_strerror());
+        rc = 1;
+    }
     mq_worker_destroy(&ad->w);
     rec_t r;
     rec_begin(&r, rc ? LOG_CRIT : LOG_NOTICE, "worker.stopped");
     rec_fmt(&r, "exit", "%d", rc ? 1 : 0);
     rec_end(&r);
+    return rc;
 }
 
 /* fds 0-2 must be open, so that no pipe of ours lands on them. */
@@ -1510,7 +1528,7 @@ int main(int argc, char **argv)
         log_started(&ad);
         if ((rc = run(&ad)))
             log_say(LOG_CRIT, "worker.failed", "reason", mq_strerror());
-        shut_down(&ad, rc);
+        rc = shut_down(&ad, rc);
     }
     mq_worker_destroy(&ad.w);
     close_fd(&ad.sig_fd);

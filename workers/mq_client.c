@@ -197,7 +197,8 @@ static int read_reply(mq_client_t *self)
 }
 
 /* Send self->out and wait for the reply naming `id`, resending every second.
- * 1 with the reply in self->in, 0 on timeout, -1 on error. */
+ * 1 with the reply in self->in, 0 on timeout, -1 on error (errno EINTR when a
+ * signal ended the wait). */
 static int exchange(mq_client_t *self, const char *id, int timeout_ms)
 {
     int64_t deadline = mq_deadline(timeout_ms);
@@ -313,7 +314,7 @@ int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms)
         if (now >= deadline)
             return 0;
         if (mq_poll(self->sock, ZMQ_POLLIN, deadline == INT64_MAX ? -1 : deadline - now) < 0)
-            return -1;
+            return errno == EINTR ? 0 : -1;
     }
 }
 

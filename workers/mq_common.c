@@ -1,6 +1,6 @@
 /*
- * mq_common.c - the common core of libminqing: error text, msg_ids, the clock,
- * and frame I/O on ZeroMQ sockets.
+ * mq_common.c - the common core of libminqing: error text, msg_ids, masking of
+ * personal data, the clock, and frame I/O on ZeroMQ sockets.
  *
  * The worker (mq_worker.c) and the intake client (mq_client.c) both speak
  * protocol v1 through the codec over DEALER sockets; what they have in common
@@ -14,6 +14,7 @@
  * process's messages.
  */
 #include "minqing.h"
+#include "mask.h"
 #include "mq_internal.h"
 
 #include <czmq.h>
@@ -81,6 +82,13 @@ void mq_ids_init(mq_ids_t *ids, const char *tag)
 void mq_ids_next(mq_ids_t *ids, char *out, size_t size)
 {
     snprintf(out, size, "%s%" PRIx64, ids->prefix, ++ids->counter);
+}
+
+/* ---- personal data ---------------------------------------------------- */
+
+void mq_mask_text(const char *text, char *out, size_t size)
+{
+    mask_text(text, out, size);     /* proto/mask.c: as `minqing show` masks */
 }
 
 /* ---- time ------------------------------------------------------------- */
@@ -196,7 +204,7 @@ int mq_poll(void *sock, short events, int64_t wait_ms)
     long wait = wait_ms < 0 ? -1 : wait_ms > 3600000 ? 3600000 : (long)wait_ms;
     int rc = zmq_poll(&item, 1, wait);
     if (rc < 0 && errno == EINTR)
-        return 0;                   /* a signal is not an error: report "nothing yet" */
+        return mq_fail("interrupted by a signal");
     if (rc < 0)
         return mq_fail("poll: %s", zmq_strerror(errno));
     return rc > 0 ? item.revents : 0;

@@ -72,7 +72,8 @@ int mq_recv_frames(void *sock, zmq_msg_t part[3], codec_frame_t frames[3], size_
 
 /* Wait up to wait_ms (-1: forever) for `events` on sock. The events that
  * occurred (ZMQ_POLLIN, ZMQ_POLLOUT), 0 on timeout, -1 on error (recorded;
- * errno EINTR when a signal came). */
+ * errno EINTR when a signal came: the callers end their wait then, so that a
+ * caller whose handler set a stop flag sees it even without a timeout). */
 int mq_poll(void *sock, short events, int64_t wait_ms);
 
 /* Deadline for a timeout in ms (-1: none, INT64_MAX). */

@@ -785,9 +785,10 @@ static int await_socket(mq_worker_t *self, int64_t wait_ms)
     return mq_poll(self->sock, ZMQ_POLLIN | (blocked ? ZMQ_POLLOUT : 0), wait_ms) < 0 ? -1 : 0;
 }
 
-/* Service the session, read, and wait, until `deadline` or an event. With
- * `stash` (flushing), events are kept for later and the loop ends instead
- * when no outcome is left unacknowledged. */
+/* Service the session, read, and wait, until `deadline`, an event or a
+ * signal (MQ_NOTHING; -1 with errno EINTR when flushing). With `stash`
+ * (flushing), events are kept for later and the loop ends instead when no
+ * outcome is left unacknowledged. */
 static int run(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int64_t deadline,
                bool stash)
 {
@@ -810,7 +811,7 @@ static int run(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int64_
         if (wake > deadline)
             wake = deadline;
         if (await_socket(self, wake > now ? wake - now : 0) < 0)
-            return -1;
+            return errno == EINTR && !stash ? MQ_NOTHING : -1;
     }
 }
 

@@ -18,7 +18,11 @@
 #     acknowledges it;
 #  7. a redelivery after a broker restart is ignored while the command runs;
 #     SIGTERM waits for the running command, flushes its outcome, exits 0; a
-#     command that resolved is done whatever its exit status.
+#     command that resolved is done whatever its exit status;
+#  8. echo: a command that prints the resident's phone on stderr: the line is
+#     logged with the number masked (138****NNNN);
+#  9. a stop whose flush fails (the broker is gone) exits 1, not 0: the
+#     RESOLVED was lost, and the command runs again on the redelivery.
 # No phone number in any adapter log, no sanitizer report, all in < 60 s.
 . "$(dirname "$0")/../lib.sh"
 T0=$(now_ms)
@@ -64,7 +68,7 @@ check "an unknown key in the config file: exit 2, FILE:LINE named" \
   sh -c "[ $rc = 2 ] && grep -q 'bad.ini:4: unknown key' '$T/bad.out'"
 
 write_config
-sed -i 's/^hrss = 人社局$/hrss = 人社局\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \
+sed -i 's/^hrss = 人社局$/hrss = 人社局\necho = 测试回显部门\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \
   "$T/minqing.conf"
 cat >> "$T/minqing.conf" <<CONF
 test.hang = security
@@ -72,6 +76,7 @@ test.stubborn = stubborn
 test.garbage = traffic
 test.sms = urban
 test.dump = dump
+test.echo = echo
 
 [deadlines]
 contact = 30m
@@ -119,12 +124,15 @@ start_adapter urban --endpoint "$EP" --department urban --concurrency 2 --capaci
 URBAN=$ADAPTER_PID
 start_adapter dump --endpoint "$EP" --department dump --exec "sh '$S/dump.sh' '$T'"
 DUMP=$ADAPTER_PID
+start_adapter echo --endpoint "$EP" --department echo --exec "sh '$S/echo_phone.sh'"
+ECHO=$ADAPTER_PID
 start_adapter supervision --endpoint "$EP" --department supervision --exec "sh '$S/dump.sh' '$T'"
 SUPERVISION=$ADAPTER_PID
 
 submit 20 good water.leak && submit 2 fail wage.arrears && submit 2 hang test.hang &&
-  submit 1 stub test.stubborn && submit 2 junk test.garbage && submit 3 sms test.sms
-check "loadgen: all 30 submissions acknowledged" test $? = 0
+  submit 1 stub test.stubborn && submit 2 junk test.garbage && submit 3 sms test.sms &&
+  submit 2 echo test.echo
+check "loadgen: all 32 submissions acknowledged" test $? = 0
 
 # 1. the good script
 check "water: all 20 cases resolved" wait_for 20 is water resolved 20
@@ -222,9 +230,34 @@ check "the command ran once" test "$(wc -l < "$T/runs-slow.txt")" = 1
 check "it resolved, then exited 4: done, not failed" sh -c "grep -q 'event=cmd.done .*reported resolved' '$T/mw-slow.log' &&
   ! grep -q 'event=cmd.failed' '$T/mw-slow.log'"
 
+# 8. a phone number on the command's stderr
+check "echo: both cases resolved" wait_for 10 is echo resolved 2
+check "the stderr lines are logged with the phone masked" \
+  test "$(logged echo 'event=cmd.stderr .*text="echo_phone.sh: calling the resident at 138\*\*\*\*[0-9]\{4\}"')" = 2
+check "and without the number" sh -c "! grep -q '$PHONE' '$T/mw-echo.log'"
+
+# 9. the broker gone at the stop: the RESOLVED cannot be flushed
+start_adapter lost --endpoint "$EP" --department water --exec "sh '$S/slow.sh' '$T/runs-lost.txt' 3"
+LOST=$ADAPTER_PID
+submit 1 lost water.leak
+check "lost: the case accepted" wait_for 10 is water accepted 1
+kill9 "$BROKER_PID"
+check "its command resolved with the broker gone" \
+  wait_for 10 grep -q 'event=outcome.sent .*outcome=resolved' "$T/mw-lost.log"
+stop "$LOST"
+check "SIGTERM with the RESOLVED unacknowledged: exit 1, not a clean stop ($STOP_RC)" test "$STOP_RC" = 1
+check "the log says the flush failed and the exit status" sh -c "grep -q 'event=worker.flush_failed' '$T/mw-lost.log' &&
+  grep -q 'event=worker.stopped exit=1' '$T/mw-lost.log'"
+start_broker || exit 1
+start_adapter again --endpoint "$EP" --department water --exec "sh '$S/slow.sh' '$T/runs-lost.txt' 0"
+AGAIN=$ADAPTER_PID
+check "the broker delivers it again, and it is resolved" wait_for 15 is water resolved 22
+check "the command ran a second time for it" sh -c "[ \$(wc -l < '$T/runs-lost.txt') = 2 ] &&
+  [ \$(awk '{ print \$1 }' '$T/runs-lost.txt' | sort -u | wc -l) = 1 ]"
+
 rcs=""
-for p in $HRSS $SECURITY $STUBBORN $TRAFFIC $URBAN $DUMP $SUPERVISION; do stop "$p"; rcs="$rcs$STOP_RC"; done
-check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 0000000
+for p in $HRSS $SECURITY $STUBBORN $TRAFFIC $URBAN $DUMP $SUPERVISION $ECHO $AGAIN; do stop "$p"; rcs="$rcs$STOP_RC"; done
+check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 000000000
 stop "$BROKER_PID"
 check "no phone number in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '$PHONE'"
 check "no name of a resident in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '张'"

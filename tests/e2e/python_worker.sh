@@ -7,6 +7,10 @@
 #    its HEARTBEAT is Appendix A's, and it follows sections 5.7-5.16 and 8.2
 #    (idempotent DISPATCH, resend on timeout / 5xx / after re-registration,
 #    drop on 203, ESCALATE ACKed on every copy).
+# 1b. Bounded memory against a fake broker: after 10,000 assignments (half
+#    resolved, half left open) and 1,500 escalations the worker remembers at
+#    most max(4 x capacity, 4096) assignments and 1024 escalations, nothing of
+#    a resolved one but its id, and a late copy still starts no second work.
 # 2. routing.sh's scenario with Python workers for every department (two for
 #    water): 300 cases, all resolved, outcomes in the database = outcomes the
 #    workers logged, each assignment's trail routed, dispatched, accepted,
@@ -222,6 +226,145 @@ while read -r res what; do
 done < "$T/conformance.txt"
 grep -q "^1 conformance script ran to the end" "$T/conformance.txt" || not_ok "conformance script ran to the end"
 [ -s "$T/conformance.err" ] && sed 's/^/# /' "$T/conformance.err"
+
+# --- 1b. bounded memory: 10,000 assignments through one worker ------------
+"$PY" - "$WORKER" "ipc://$T/bounded.sock" >"$T/bounded.txt" 2>"$T/bounded.err" <<'PY'
+import os, sys, threading, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import zmq, msgpack
+import logging
+logging.basicConfig(level=logging.ERROR)     # the capacity drifts below are provoked
+import minqing_worker as mq
+
+endpoint = sys.argv[2]
+N, ESCALATIONS = 10000, 1500
+WINDOW = 200                         # in flight at once: under ZeroMQ's HWM of 1000
+BOUND = 4096                         # max(4 x capacity 8, 4096), as minqing-worker
+
+def report(ok, what):
+    print("%d %s" % (1 if ok else 0, what), flush=True)
+
+ctx = zmq.Context.instance()
+router = ctx.socket(zmq.ROUTER)
+router.setsockopt(zmq.LINGER, 0)
+router.bind(endpoint)
+
+firsts = {}                          # assignment_id -> first flags seen
+acted = []                           # escalation_ids acted on
+
+def on_dispatch(w, d, first):
+    aid = d["assignment_id"]
+    firsts.setdefault(aid, []).append(first)
+    if first:
+        w.accept(aid)
+        if aid % 2 == 0:             # odd ones stay open, as if withdrawn unseen (11)
+            w.resolved(aid, "fixed", "已处理")
+
+w = mq.Worker(endpoint, "water", capacity=8, name="water@bounded", on_dispatch=on_dispatch,
+              on_escalate=lambda w, e: acted.append(e["escalation_id"]))
+stop = threading.Event()
+t = threading.Thread(target=lambda: w.run(stop.is_set), daemon=True)
+t.start()
+
+def send(rid, cmd, body):
+    router.send_multipart([rid, mq.SIGNATURE, cmd.encode(), msgpack.packb(body)])
+
+def dispatch(rid, aid, attempt=1):
+    send(rid, "DISPATCH", {"assignment_id": aid, "case_id": aid, "department": "water",
+                           "role": "lead", "attempt": attempt, "received_at": 1714523400000,
+                           "contact_due": 1714525200000,
+                           "case": {"service_code": "water.leak", "description": "楼下漏水",
+                                    "external_id": "B-%d" % aid, "channel": "hotline12345",
+                                    "grid_code": "CG01-XH02-G0031", "phone": "13800000000"}})
+
+def escalate(rid, eid, msg_id=None):
+    send(rid, "ESCALATE", {"msg_id": msg_id or "e-%d" % eid, "escalation_id": eid, "case_id": eid,
+                           "level": 1, "ladder": "contact", "target": "community.CG01",
+                           "department": "water", "grid_code": "CG01-XH02-G0031",
+                           "community": "西湖社区", "street": "城关街道",
+                           "due_at": 1714525200000, "overdue_s": 60})
+
+STATE = {"ACCEPT": "accepted", "RESOLVED": "resolved"}
+
+def serve(deadline, want):
+    """Answer what the worker sends until `want` outcomes and ACKs came; the count."""
+    got = 0
+    while got < want and time.monotonic() < deadline:
+        if not router.poll(100):
+            continue
+        f = router.recv_multipart()
+        b = msgpack.unpackb(f[3], raw=False)
+        cmd = f[2].decode()
+        if cmd in STATE:
+            send(f[0], "ACK", {"re": b["msg_id"], "case_id": b["assignment_id"],
+                               "assignment_id": b["assignment_id"], "state": STATE[cmd]})
+        if cmd in STATE or cmd == "ACK":
+            got += 1
+    return got
+
+def settle(done):
+    """The worker thread handles the last answers after the fake sent them:
+    wait for DONE(), at most 2 s."""
+    end = time.monotonic() + 2.0
+    while not done() and time.monotonic() < end:
+        time.sleep(0.01)
+
+def pipeline(deadline, items, send_one, replies):
+    """Send ITEMS a window at a time, serving the worker's answers in between."""
+    answered = 0
+    for i in range(0, len(items), WINDOW):
+        batch = items[i:i + WINDOW]
+        for x in batch:
+            send_one(x)
+        answered += serve(deadline, sum(replies(x) for x in batch))
+    return answered
+
+deadline = time.monotonic() + 60
+f = router.recv_multipart()
+rid = f[0]
+send(rid, "ACK", {"re": msgpack.unpackb(f[3], raw=False)["msg_id"], "heartbeat_ms": 5000})
+t0 = time.monotonic()
+answered = pipeline(deadline, range(1, N + 1), lambda aid: dispatch(rid, aid),
+                    lambda aid: 1 if aid % 2 else 2)
+answered += pipeline(deadline, range(1, ESCALATIONS + 1), lambda eid: escalate(rid, eid), lambda eid: 1)
+settle(lambda: not w.pending and len(acted) == ESCALATIONS)
+print("# %d assignments and %d escalations served in %.1f s" % (N, ESCALATIONS, time.monotonic() - t0))
+report(answered == N + N // 2 + ESCALATIONS and not w.pending,
+       "%d assignments (half resolved, half left open) and %d escalations all answered" % (N, ESCALATIONS))
+report(len(w.assignments) <= BOUND,
+       "open assignments remembered: %d, at most %d" % (len(w.assignments), BOUND))
+report(all(aid % 2 for aid in w.assignments),
+       "a resolved assignment is no longer kept with its DISPATCH")
+report(len(getattr(w, "finished", ())) <= BOUND and len(w.terminal_sent) == 0,
+       "finished ids remembered: %d, at most %d; RESOLVEDs pending: %d"
+       % (len(getattr(w, "finished", ())), BOUND, len(w.terminal_sent)))
+report(len(w.session_held) <= BOUND, "held in this session: %d, at most %d" % (len(w.session_held), BOUND))
+report(len(w.escalations) <= 1024 and len(acted) == ESCALATIONS,
+       "escalations remembered: %d of %d, at most 1024" % (len(w.escalations), ESCALATIONS))
+
+# what is remembered still makes a late copy harmless
+dispatch(rid, N)                     # resolved a moment ago
+dispatch(rid, N - 1, attempt=2)      # still open
+escalate(rid, ESCALATIONS, "e-again")
+serve(time.monotonic() + 1.0, 1)
+settle(lambda: len(firsts[N]) > 1 and len(firsts[N - 1]) > 1)
+time.sleep(0.1)                      # and no second escalation
+report(firsts[N] == [True, False] and firsts[N - 1] == [True, False] and len(acted) == ESCALATIONS,
+       "a late copy of a recent DISPATCH or ESCALATE starts no second piece of work")
+stop.set()
+t.join(2)
+w.close()
+report(True, "bounded-memory script ran to the end")
+PY
+while read -r res what; do
+  case "$res" in
+    1) ok "bounded memory: $what" ;;
+    0) not_ok "bounded memory: $what" ;;
+    *) diag "$what" ;;
+  esac
+done < "$T/bounded.txt"
+grep -q "^1 bounded-memory script ran to the end" "$T/bounded.txt" || not_ok "bounded-memory script ran to the end"
+[ -s "$T/bounded.err" ] && sed 's/^/# /' "$T/bounded.err"
 
 # --- 2. routing.sh with Python workers, one kill -9 -----------------------
 write_config

@@ -22,7 +22,10 @@ What the Worker does for you (section numbers are the spec's):
   unanswered REGISTER) a new socket, with backoff 250 ms doubling to 8 s,
   reset by a REGISTER ACK;
 * DISPATCH idempotent by assignment_id (5.10), ESCALATE by escalation_id and
-  ACKed on every copy (5.16);
+  ACKed on every copy (5.16), in bounded memory as the C side does: the last
+  max(4 x capacity, 4096) assignments are remembered (only by its id once an
+  outcome's ACK says one is resolved, returned or cancelled) and the last
+  1024 escalations, so that a worker that runs for months does not grow;
 * outcomes (ACCEPT, CONTACTED, PROGRESS, RESOLVED, RETURNED) with fresh
   msg_ids, kept until ACKed, resent with the same msg_id after a timeout and
   after every REGISTER ACK, retried on 5xx, 301 and 302, dropped (and
@@ -79,6 +82,8 @@ BACKOFF_MIN, BACKOFF_MAX = 0.25, 8.0
 REGISTER_RESEND_S = 1.0       # 5.7: RECOMMENDED every second
 MAXMSGSIZE = 131072           # 3.3
 MAX_AGE_S = 23 * 3600         # 8.2: never resend a request older than the broker's 24 h
+SEEN_MIN = 4096               # assignments remembered at least (as minqing-worker)
+MAX_ESCALATIONS = 1024        # escalation_ids remembered (as libminqing)
 
 log = logging.getLogger("minqing_worker")
 
@@ -88,6 +93,8 @@ COMMANDS = frozenset([
     "PROGRESS", "RESOLVED", "RETURNED", "ESCALATE", "ACK", "ERROR", "EVENT"])
 
 OUTCOMES = ("ACCEPT", "CONTACTED", "PROGRESS", "RESOLVED", "RETURNED")
+TERMINAL = ("RESOLVED", "RETURNED")
+FINAL_STATES = ("resolved", "returned", "cancelled")     # 7.1: not open
 STATES = ("received", "dispatched", "accepted", "contacted", "resolved",
           "closed", "returned", "cancelled")
 RETURN_REASONS = ("wrong_department", "wrong_locality", "duplicate",
@@ -474,6 +481,29 @@ def _default_id_prefix(name):
     return p or "worker"
 
 
+class _Recent(collections.OrderedDict):
+    """A dict (or, through add and discard, a set) of at most LIMIT keys that
+    drops the oldest first, like the C side's rings of finished assignments
+    and of escalations: a worker that runs for months keeps a bounded memory,
+    and a late copy of anything recent is still recognised."""
+
+    def __init__(self, limit):
+        collections.OrderedDict.__init__(self)
+        self.limit = limit
+
+    def __setitem__(self, key, value):
+        collections.OrderedDict.__setitem__(self, key, value)
+        self.move_to_end(key)
+        while len(self) > self.limit:
+            self.popitem(last=False)
+
+    def add(self, key):
+        self[key] = None
+
+    def discard(self, key):
+        self.pop(key, None)
+
+
 # ---------------------------------------------------------------------------
 
 class Outcome(object):
@@ -539,10 +569,14 @@ class Worker(object):
         self.sessions = 0                 # REGISTER ACKs received so far
         self.heartbeat_ms = DEFAULT_HEARTBEAT_MS
         self.pending = collections.OrderedDict()   # msg_id -> Outcome
-        self.assignments = {}             # assignment_id -> last DISPATCH (without the case)
-        self.escalations = set()          # escalation_ids acted on
-        self.terminal_sent = set()        # assignment_ids with RESOLVED/RETURNED sent
-        self.session_held = set()         # delivered in this session, not finished
+        # Bounded: the broker holds at most `capacity` assignments open here, so
+        # more than that are ones withdrawn without our knowing (11), oldest first.
+        self.remember = max(4 * capacity, SEEN_MIN)
+        self.assignments = _Recent(self.remember)  # open: assignment_id -> last DISPATCH (without the case)
+        self.finished = _Recent(self.remember)     # assignment_ids that reached a final state
+        self.escalations = _Recent(MAX_ESCALATIONS)  # escalation_ids acted on
+        self.terminal_sent = set()        # assignment_ids with RESOLVED/RETURNED pending
+        self.session_held = _Recent(self.remember)  # delivered in this session, not finished
         self.drift = 0                    # spec-drift warnings logged
         self.stopping = False
         self._backoff = BACKOFF_MIN
@@ -630,7 +664,7 @@ class Worker(object):
             raise ProtocolError(107, "msg_id already pending")
         self.pending[o.msg_id] = o
         command, assignment_id = o.command, o.assignment_id
-        if command in ("RESOLVED", "RETURNED"):
+        if command in TERMINAL:
             self.terminal_sent.add(assignment_id)
             self.session_held.discard(assignment_id)
         if self.registered:
@@ -667,10 +701,27 @@ class Worker(object):
 
     def _finish(self, o, ok, reply):
         self.pending.pop(o.msg_id, None)
-        if not ok:
+        if o.command in TERMINAL:
+            self.terminal_sent.discard(o.assignment_id)
+        if ok and self._final(o, reply):
+            self._forget(o.assignment_id)
+        elif not ok:
             self.session_held.discard(o.assignment_id)
         if self.on_outcome:
             self.on_outcome(self, o, ok, reply)
+
+    @staticmethod
+    def _final(o, ack):
+        """Whether the ACK leaves the assignment no longer open (7.1); one
+        without its state (a drift, logged) is taken at the outcome's word."""
+        state = ack.get("state")
+        return state in FINAL_STATES if state is not None else o.command in TERMINAL
+
+    def _forget(self, assignment_id):
+        """A final state (7.1): only the id is kept, for a late DISPATCH copy."""
+        self.assignments.discard(assignment_id)
+        self.session_held.discard(assignment_id)
+        self.finished.add(assignment_id)
 
     # -- receiving -------------------------------------------------------------
     def _handle(self, frames):
@@ -709,7 +760,7 @@ class Worker(object):
             self.heartbeat_ms = hb
             self.registered = True
             self.sessions += 1
-            self.session_held = set()
+            self.session_held = _Recent(self.remember)
             self._backoff = BACKOFF_MIN
             log.info("registered department=%s capacity=%d heartbeat_ms=%d session=%d pending=%d",
                      self.department, self.capacity, hb, self.sessions, len(self.pending))
@@ -777,13 +828,15 @@ class Worker(object):
                         aid, _safe(m["department"]), self.department)
         if not self.registered:
             self._drift("DISPATCH of assignment %d before the REGISTER ACK", aid)
-        first = aid not in self.assignments
-        self.assignments[aid] = {k: v for k, v in m.items() if k != "case"}   # no PD kept
+        done = aid in self.finished
+        first = not done and aid not in self.assignments
+        if not done:
+            self.assignments[aid] = {k: v for k, v in m.items() if k != "case"}   # no PD kept
         # Capacity (5.7): the broker's credit for this session counts at least
         # the first deliveries (attempt 1) it made to it that we have not
         # finished. A hand-over (attempt > 1) may be finished by a colleague
         # without our knowing, so it is left out of this lower bound.
-        if aid not in self.terminal_sent and m["attempt"] == 1:
+        if not done and aid not in self.terminal_sent and m["attempt"] == 1:
             self.session_held.add(aid)
             if len(self.session_held) > self.capacity:
                 self._drift("%d assignments held in this session, capacity %d (5.7)",

@@ -8,7 +8,7 @@
  * more digits, which is where phone and ID numbers hide. `--unmask` shows all
  * of it; docs/stats.md and `minqing show --help` explain why that is allowed.
  */
-#include "cli.h"
+#include "mask.h"
 #include "utf8.h"
 
 #include <ctype.h>

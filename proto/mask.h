@@ -1,0 +1,26 @@
+/*
+ * mask.h - masking of residents' personal data (个人信息保护法), the way
+ * Chinese service platforms show a resident to staff. Shared by the CLI
+ * (`minqing show`, `list`) and libminqing (adapters' logs), so that the two
+ * can never mask differently.
+ */
+#ifndef MQ_MASK_H
+#define MQ_MASK_H
+
+#include <stddef.h>
+
+/* Masks write into out (size bytes, cut at a character boundary). */
+/* 13812345678 -> 138****5678: the first 3 and last 4 digits stay when there
+ * are at least 8; else only the last 2. Other characters stay. */
+void mask_phone(const char *phone, char *out, size_t size);
+/* 张三 -> 张*: the first character stays, every other one but spaces is '*'. */
+void mask_name(const char *name, char *out, size_t size);
+/* zhang@example.com -> z***@example.com */
+void mask_email(const char *email, char *out, size_t size);
+/* The first third of the characters (at most 8) and "***". */
+void mask_address(const char *address, char *out, size_t size);
+/* Free text: every run of 7 or more digits (a phone or ID number inside a
+ * description or a note) masked as mask_phone does; the rest unchanged. */
+void mask_text(const char *text, char *out, size_t size);
+
+#endif
