@@ -696,6 +696,13 @@ static void on_worker(broker_t *self, inmsg_t *in)
     const void *idd = zmq_msg_data((zmq_msg_t *)id);
     size_t idlen = zmq_msg_size((zmq_msg_t *)id);
     session_t *s = sessions_find(self->sessions, idd, idlen);
+    const char *key = peer_key(in);
+    if (s && in->n > 1 && strcmp(s->key, key ? key : "") != 0) {
+        /* another key took over the routing id (ZMQ_ROUTER_HANDOVER): it is
+         * not the worker that registered, and gets none of its work */
+        session_gone(self, s, "another key took over its routing id");
+        s = NULL;
+    }
     if (s)
         s->last_recv = mono_ms();
     if (in->n < 2 || decode(self, self->workers, in, &msg))
@@ -714,7 +721,7 @@ static void on_worker(broker_t *self, inmsg_t *in)
         return;
     }
     if (msg.cmd == MSG_REGISTER) {
-        on_register(self, s, id, &msg, peer_key(in));
+        on_register(self, s, id, &msg, key);
         return;
     }
     if (!s) {

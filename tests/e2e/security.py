@@ -39,9 +39,11 @@ def cert(name):
     return keys
 
 
-def client(port, who=None, server="server"):
+def client(port, who=None, server="server", ident=None):
     s = ctx.socket(zmq.DEALER)
     s.setsockopt(zmq.LINGER, 0)
+    if ident:
+        s.setsockopt(zmq.ROUTING_ID, ident)
     if who:
         me, srv = cert(os.path.join(d, "keys", who)), cert(os.path.join(d, "keys", server))
         s.curve_serverkey = srv["public-key"]
@@ -100,6 +102,18 @@ hrss = client(ports["workers"], "hrss1")
 ask(hrss, b"REGISTER", {"msg_id": "h1", "department": "hrss", "capacity": 4})
 cmd, b = ask(hrss, b"ACCEPT", {"msg_id": "h2", "assignment_id": asg or 1})
 tap(cmd == "ERROR" and b["code"] == 205, "an hrss worker cannot act on water's case (205)")
+# a session belongs to the key that registered it: a peer with another key
+# that connects with the same routing id does not become that worker
+pinned = client(ports["workers"], "water1", ident=b"water-adapter-1")
+cmd, _ = ask(pinned, b"REGISTER", {"msg_id": "p1", "department": "water", "capacity": 4})
+tap(cmd == "ACK", "a water worker with a fixed routing id registers")
+thief = client(ports["workers"], "hrss1", ident=b"water-adapter-1")
+time.sleep(0.3)                     # the broker hands the routing id over to the new connection
+cmd, b = ask(thief, b"ACCEPT", {"msg_id": "t1", "assignment_id": asg or 1})
+tap(cmd == "ERROR" and b["code"] == 200,
+    "an hrss key that takes over that routing id is not the water worker (ERROR 200): %s" % b)
+thief.close()
+pinned.close()
 
 # capture: what crosses the wire between an intake client and the broker
 captured = bytearray()
