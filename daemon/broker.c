@@ -749,7 +749,7 @@ static void on_worker(broker_t *self, inmsg_t *in)
         log_begin(&r, LOG_WARNING, "worker.error");
         log_str(&r, "worker", s->name);
         log_u64(&r, "code", msg.code);
-        log_str(&r, "reason", msg.reason_text);
+        log_text(&r, "reason", msg.reason_text);
         log_end(&r);
         break;
     }

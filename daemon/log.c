@@ -6,7 +6,7 @@
  * reliable sign that systemd connected stderr to the journal.
  */
 #include "log.h"
-#include "utf8.h"
+#include "mask.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -98,26 +98,10 @@ void log_i64(log_rec_t *r, const char *key, int64_t val)
     log_str(r, key, b);
 }
 
-/* Phones keep their first 3 and last 4 digits; names their first character. */
-void log_mask(const char *val, char *out, size_t outlen)
+void log_text(log_rec_t *r, const char *key, const char *val)
 {
-    size_t len = strlen(val), digits = 0;
-    for (size_t i = 0; i < len; i++)
-        digits += isdigit((unsigned char)val[i]) != 0;
-    if (digits >= 7 && digits * 2 >= len) {
-        snprintf(out, outlen, "%.3s****%s", val, val + len - 4);
-        return;
-    }
-    size_t first = len ? utf8_seqlen((unsigned char)val[0]) : 0;
-    if (first > len)
-        first = len;
-    snprintf(out, outlen, "%.*s*", (int)first, val);
-}
-
-void log_pii(log_rec_t *r, const char *key, const char *val)
-{
-    char m[64];
-    log_mask(val ? val : "", m, sizeof m);
+    char m[sizeof r->vals[0]];     /* a field's room: the rest is cut */
+    mask_text(val ? val : "", m, sizeof m);
     log_str(r, key, m);
 }
 
@@ -126,19 +110,34 @@ void log_msgid(log_rec_t *r, const char *id128)
     r->msgid = id128;
 }
 
-/* logfmt: key=value, quoting values with spaces, quotes or '='. */
+static bool needs_quotes(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= ' ' || *p == 0x7f || *p == '"' || *p == '=')
+            return true;
+    return *v == '\0';
+}
+
+/* logfmt: key=value, quoting values with spaces, quotes, '=' or control
+ * characters; those are escaped (\n, \xNN), so that a value a peer sent can
+ * never start a line, or a record, of its own. */
 static size_t logfmt(const log_rec_t *r, char *buf, size_t len)
 {
     size_t off = 0;
     for (int i = 0; i < r->n && off < len; i++) {
         const char *v = r->vals[i];
-        bool quote = *v == '\0' || strpbrk(v, " \"=\t") != NULL;
+        bool quote = needs_quotes(v);
         off += (size_t)snprintf(buf + off, len - off, "%s%s=%s", i ? " " : "", r->keys[i],
                                 quote ? "\"" : "");
-        for (const char *p = v; *p && off + 2 < len; p++) {
+        for (const unsigned char *p = (const unsigned char *)v; *p && off + 5 < len; p++) {
             if (*p == '"' || *p == '\\')
                 buf[off++] = '\\';
-            buf[off++] = *p == '\n' ? ' ' : *p;
+            if (*p == '\n')
+                off += (size_t)snprintf(buf + off, len - off, "\\n");
+            else if (*p < ' ' || *p == 0x7f)
+                off += (size_t)snprintf(buf + off, len - off, "\\x%02x", *p);
+            else
+                buf[off++] = (char)*p;
         }
         if (quote && off + 1 < len)
             buf[off++] = '"';

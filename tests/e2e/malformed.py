@@ -156,6 +156,11 @@ tap(cmd == "ACK" and b.get("state") == "accepted", "the refused outcomes changed
 cmd, b = worker_ask(worker, [SIG, b"ACCEPT", body({"msg_id": "w7", "assignment_id": asg})])
 tap(cmd == "ACK" and b.get("state") == "accepted", "a repeated ACCEPT (same msg_id) is acked again")
 
+# a worker's ERROR reason is a peer's free text: it is logged (checked by
+# malformed.sh) with digit runs masked and control characters escaped
+worker.send_multipart([SIG, b"ERROR", body({"re": "x", "code": 500,
+                       "reason": "SMS to 13812345678 failed\rts=0 severity=crit event=forged\nnext"})])
+
 # a fresh client is still served
 fresh = sock("intake")
 cmd, b = ask(fresh, [SIG, b"SUBMIT", body({"msg_id": "z1", "case": dict(CASE, external_id="x-2")})])
