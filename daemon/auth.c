@@ -10,6 +10,7 @@
 
 #include <czmq.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -55,8 +56,14 @@ static int load_dir(entry_t **v, size_t *n, const char *dir, auth_role_t role, c
                     char *err, size_t errlen)
 {
     DIR *d = opendir(dir);
-    if (!d)
+    if (!d && errno == ENOENT)
         return 0;                   /* no such list: nobody of that role */
+    if (!d) {
+        /* a list that exists but cannot be read must not empty the allowlist
+         * (a reload would cut every worker off): refuse, say why */
+        snprintf(err, errlen, "%s: cannot read this key list: %s", dir, strerror(errno));
+        return -1;
+    }
     struct dirent *de;
     int rc = 0;
     while (rc == 0 && (de = readdir(d))) {

@@ -1443,6 +1443,7 @@ static void reload(broker_t *self)
         log_str(&r, "file", fresh->path);
         log_u64(&r, "departments", fresh->ndepts);
         log_u64(&r, "routes", fresh->nroutes);
+        log_u64(&r, "keys", auth_keys(self->auth));
         log_end(&r);
     }
     char st[160];
@@ -1462,7 +1463,11 @@ int broker_run(broker_t *self)
     char st[160];
     status_line(self, st, sizeof st);
     self->watchdog_ms = service_watchdog_ms();
-    log_say(LOG_NOTICE, "broker.ready", "serving");
+    log_rec_t ready;
+    log_begin(&ready, LOG_NOTICE, "broker.ready");
+    log_u64(&ready, "keys", auth_keys(self->auth));     /* 0: ipc:// only, or no lists */
+    log_str(&ready, "msg", "serving");
+    log_end(&ready);
     service_ready(st);
     while (!self->stop) {
         if (zmq_poll(items, nitems, poll_timeout(self)) < 0 && errno != EINTR) {

@@ -36,7 +36,14 @@ sed -i '/^server_cert = /d' "$T/plain.conf"
 check "plain TCP is refused unless the config allows it" \
   sh -c "[ $? -ne 0 ] && grep -q 'needs CURVE' '$T/plain.log'"
 
+mv "$K/admin" "$K/admin.d" && : > "$K/admin"          # a key list that cannot be read
+"$BIN/minqingd" -c "$T/minqing.conf" > "$T/list.log" 2>&1
+check "a key list that cannot be read: the broker refuses to start, naming it" \
+  sh -c "[ $? -ne 0 ] && grep -q '$K/admin: cannot read this key list' '$T/list.log'"
+rm "$K/admin" && mv "$K/admin.d" "$K/admin"
+
 start_broker || exit 1
+check "the broker says how many keys it admits (4: intake, admin, water, hrss)" grep -q 'event=broker.ready keys=4 ' "$T/broker.log"
 $PY "$ROOT/tests/e2e/security.py" "$T" "$BROKER_PID" "$FLOOD" | tee "$T/security.out"
 rc=$(tail -n 1 "$T/security.out" | grep -q '^1\.\.' && ! grep -q '^not ok' "$T/security.out" && echo 0 || echo 1)
 check "the broker logged each refusal as a security event" grep -q 'event=security.refused' "$T/broker.log"
