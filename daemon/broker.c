@@ -51,6 +51,7 @@ typedef struct {
 #define NOTICE_RESEND_MS 5000
 #define DISPATCH_LINGER_MS 2    /* see poll_timeout */
 #define CLOCK_SKEW_SAY_MS 1000  /* a step of the system clock worth showing (status_line) */
+#define STOP_LATENCY_MS 1000    /* the longest poll: a signal between check and poll waits this */
 #define STORE_RETRY_MS 1000     /* due timers, while BEGIN fails: a retry a second, not a spin */
 #define MAX_NOTICES 100000      /* beyond this a new notice waits in the database for a restart */
 
@@ -1160,6 +1161,13 @@ static void fire_timers(broker_t *self)
 static long poll_timeout(broker_t *self)
 {
     long t = (long)(self->cfg->heartbeat_ms / 4);
+    if (t > STOP_LATENCY_MS)
+        t = STOP_LATENCY_MS;        /* a SIGTERM just before the poll waits no longer */
+    if (self->watchdog_ms) {        /* nor the watchdog's next kick */
+        int64_t kick = self->last_watchdog + self->watchdog_ms - mono_ms();
+        if (kick < t)
+            t = kick < 0 ? 0 : (long)kick;
+    }
     if (self->txn && store_dirty(self->store) && t > DISPATCH_LINGER_MS)
         t = DISPATCH_LINGER_MS;
     timers_entry_t e;

@@ -30,6 +30,7 @@
 #include "checkpointer.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,7 +107,14 @@ checkpointer_t *checkpointer_new(const char *path, const char *vfs, int pages,
         checkpointer_destroy(&self);
         return NULL;
     }
-    if (pthread_create(&self->thread, NULL, run, self) != 0) {
+    /* signals are the loop's: a SIGTERM taken by this thread would leave the
+     * loop asleep in its poll */
+    sigset_t all, was;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &was);
+    int rc = pthread_create(&self->thread, NULL, run, self);
+    pthread_sigmask(SIG_SETMASK, &was, NULL);
+    if (rc != 0) {
         snprintf(err, errlen, "%s: cannot start the checkpoint thread", path);
         checkpointer_destroy(&self);
         return NULL;
