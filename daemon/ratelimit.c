@@ -54,10 +54,11 @@ bool ratelimit_allow(ratelimit_t *self, const void *id, size_t len, int64_t now_
         len = ID_MAX;
     bucket_t *b = &self->v[hash(id, len) & self->mask];
     if (b->len != len || memcmp(b->id, id, len) != 0) {
-        memcpy(b->id, id, len);                 /* a new connection, or a collision */
+        /* a new connection, or a collision: the slot changes hands but keeps
+         * its tokens, so that two connections sharing it cannot refill each
+         * other's bucket (an idle slot refills below anyway) */
+        memcpy(b->id, id, len);
         b->len = len;
-        b->tokens = rate;
-        b->at = now_ms;
     }
     b->tokens += (double)(now_ms - b->at) * rate / 1000.0;
     if (b->tokens > rate)

@@ -2,8 +2,8 @@
  * ratelimit.h - a token bucket per intake connection (by ZeroMQ routing id):
  * `rate` messages a second, with a burst of one second's worth. A client over
  * its rate gets ERROR 301 RATE_LIMITED, never a silent drop. The table has a
- * fixed size; a connection that loses its slot to another starts afresh,
- * which errs on the side of serving.
+ * fixed size; connections whose ids share a slot share its bucket, so that
+ * opening more connections cannot buy a higher rate.
  */
 #ifndef MQ_RATELIMIT_H
 #define MQ_RATELIMIT_H
