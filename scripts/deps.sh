@@ -28,8 +28,10 @@ if [ "$(id -u)" = 0 ]; then SUDO=""
 elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"
 else echo "deps: need root or sudo to install:$missing" >&2; exit 1
 fi
-export DEBIAN_FRONTEND=noninteractive
+# passed through env: sudo's env_reset would drop an exported variable, and a
+# package's configuration question would then stop a scripted install
+APT="env DEBIAN_FRONTEND=noninteractive apt-get"
 # A fresh machine has no package lists yet; refresh them before the first install.
-$SUDO apt-get update -qq
+$SUDO $APT update -qq
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -qq --no-install-recommends $missing
+$SUDO $APT install -y -qq --no-install-recommends $missing
