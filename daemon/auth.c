@@ -180,17 +180,34 @@ size_t auth_keys(const auth_t *self)
 
 /* ---- sockets --------------------------------------------------------- */
 
+/* Plain TCP carries personal data in clear: only where the config says so. */
+static int plain_tcp_refused(bool has_server, bool plain_ok, const char *endpoint, char *err,
+                             size_t errlen)
+{
+    if (strncmp(endpoint, "tcp://", 6) != 0 || has_server || plain_ok)
+        return 0;                   /* with plain_ok the broker warns at every start */
+    snprintf(err, errlen, "%s: a tcp:// endpoint needs CURVE: set server_cert and keys "
+             "in [broker] (or allow_plain_tcp = yes, not recommended)", endpoint);
+    return -1;
+}
+
+int auth_check(const config_t *cfg, char *err, size_t errlen)
+{
+    auth_t *a = auth_new(NULL, cfg, err, errlen);
+    const char *eps[] = {cfg->intake_endpoint, cfg->worker_endpoint, cfg->events_endpoint};
+    int rc = a ? 0 : -1;
+    for (size_t i = 0; i < 3 && rc == 0; i++)
+        rc = plain_tcp_refused(a->server != NULL, a->plain_ok, eps[i], err, errlen);
+    auth_destroy(&a);
+    return rc;
+}
+
 int auth_secure(auth_t *self, void *sock, const char *endpoint, char *err, size_t errlen)
 {
-    if (strncmp(endpoint, "tcp://", 6) != 0)
-        return 0;
-    if (!self->server) {
-        if (self->plain_ok)
-            return 0;               /* the broker warns at every start */
-        snprintf(err, errlen, "%s: a tcp:// endpoint needs CURVE: set server_cert and keys "
-                 "in [broker] (or allow_plain_tcp = yes, not recommended)", endpoint);
+    if (plain_tcp_refused(self->server != NULL, self->plain_ok, endpoint, err, errlen))
         return -1;
-    }
+    if (strncmp(endpoint, "tcp://", 6) != 0 || !self->server)
+        return 0;
     if (!self->zap) {
         /* ZAP requests of every CURVE socket of this context come here */
         self->zap = zmq_socket(self->ctx, ZMQ_REP);

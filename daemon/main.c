@@ -2,6 +2,7 @@
  * main.c - minqingd: parse the command line, load the config, run the broker
  * until SIGTERM or SIGINT.
  */
+#include "auth.h"
 #include "broker.h"
 #include "config.h"
 #include "log.h"
@@ -80,6 +81,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s", err);
         if (err[0] && err[strlen(err) - 1] != '\n')
             fputc('\n', stderr);
+        return 2;
+    }
+    if (auth_check(cfg, err, sizeof err) != 0) {
+        /* a configuration error too: exit 2, which systemd does not retry */
+        fprintf(stderr, "%s: %s\n", path, err);
+        config_destroy(&cfg);
         return 2;
     }
     if (check) {

@@ -52,9 +52,9 @@ static size_t slot_of(const char *id)
 static void colliding_ids_share_one_bucket(void **state)
 {
     (void)state;
-    char b[16] = "";
+    char b[24] = "";
     for (int i = 1; i < 10000 && !*b; i++) {
-        char c[16];
+        char c[24];
         snprintf(c, sizeof c, "peer-%d", i);
         if (slot_of(c) == slot_of("peer-0"))
             snprintf(b, sizeof b, "%s", c);

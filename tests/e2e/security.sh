@@ -27,19 +27,22 @@ sed -i "s|^intake = .*|intake = tcp://127.0.0.1:$pi|; s|^workers = .*|workers = 
 # refusals at start
 chmod 644 "$K/server_secret"
 "$BIN/minqingd" -c "$T/minqing.conf" > "$T/start.log" 2>&1
-check "a secret key readable by others: the broker refuses to start" \
-  sh -c "[ $? -ne 0 ] && grep -q 'readable by others' '$T/start.log'"
+check "a secret key readable by others: the broker refuses to start (exit 2, a config error)" \
+  sh -c "[ $? -eq 2 ] && grep -q 'readable by others' '$T/start.log'"
+"$BIN/minqingd" --check-config -c "$T/minqing.conf" > "$T/check.log" 2>&1
+check "and --check-config says so, rather than ok" \
+  sh -c "[ $? -eq 2 ] && grep -q 'readable by others' '$T/check.log'"
 chmod 600 "$K/server_secret"
 cp "$T/minqing.conf" "$T/plain.conf"
 sed -i '/^server_cert = /d' "$T/plain.conf"
-"$BIN/minqingd" -c "$T/plain.conf" > "$T/plain.log" 2>&1
-check "plain TCP is refused unless the config allows it" \
-  sh -c "[ $? -ne 0 ] && grep -q 'needs CURVE' '$T/plain.log'"
+"$BIN/minqingd" --check-config -c "$T/plain.conf" > "$T/plain.log" 2>&1
+check "plain TCP is refused unless the config allows it (--check-config, exit 2)" \
+  sh -c "[ $? -eq 2 ] && grep -q 'needs CURVE' '$T/plain.log'"
 
 mv "$K/admin" "$K/admin.d" && : > "$K/admin"          # a key list that cannot be read
 "$BIN/minqingd" -c "$T/minqing.conf" > "$T/list.log" 2>&1
 check "a key list that cannot be read: the broker refuses to start, naming it" \
-  sh -c "[ $? -ne 0 ] && grep -q '$K/admin: cannot read this key list' '$T/list.log'"
+  sh -c "[ $? -eq 2 ] && grep -q '$K/admin: cannot read this key list' '$T/list.log'"
 rm "$K/admin" && mv "$K/admin.d" "$K/admin"
 
 start_broker || exit 1
