@@ -75,6 +75,7 @@ struct broker_t {
     size_t nnotices, capnotices;
     bool txn;                   /* a write transaction is open */
     bool store_down;            /* the last BEGIN failed (logged once) */
+    bool hints_lost;            /* a timer hint could not be kept: rebuild them (rebuild_hints) */
     volatile sig_atomic_t stop, reload;
     int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms;
     struct {
@@ -201,6 +202,15 @@ static void load_one(void *arg, const store_assignment_t *a)
     l->loaded++;
 }
 
+/* A timer hint into the heap. Out of memory it would be lost, and with it
+ * that case's next escalation: remember to rebuild them all from the
+ * database (rebuild_hints), which is where the ladders really live. */
+static void push_hint(broker_t *self, int64_t due, uint64_t case_id, int ladder)
+{
+    if (timers_push(self->timers, due, case_id, ladder) != 0)
+        self->hints_lost = true;
+}
+
 /* Move the timer hints apply listed into the heap. */
 static void arm_timers(broker_t *self)
 {
@@ -208,7 +218,7 @@ static void arm_timers(broker_t *self)
     size_t keep = 0;
     for (size_t i = 0; i < a->nfx; i++) {
         if (a->fx[i].kind == FX_TIMER)
-            timers_push(self->timers, a->fx[i].at, a->fx[i].case_id, a->fx[i].ladder);
+            push_hint(self, a->fx[i].at, a->fx[i].case_id, a->fx[i].ladder);
         else
             a->fx[keep++] = a->fx[i];
     }
@@ -457,8 +467,7 @@ static void forget_pass(broker_t *self)
     self->apply.nfx = self->apply.npubs = self->apply.nfired = 0;
     int64_t retry = clock_now(&self->clock) + 1000;
     for (size_t i = 0; i < self->npopped; i++)
-        timers_push(self->timers, retry, timers_case(&self->popped[i]),
-                    timers_ladder(&self->popped[i]));
+        push_hint(self, retry, timers_case(&self->popped[i]), timers_ladder(&self->popped[i]));
     self->npopped = 0;
 }
 
@@ -801,7 +810,7 @@ static void apply_effects(broker_t *self)
         case FX_WAIT: dispatch_wait(self->dispatch, fx->dept, fx->asg, false); break;
         case FX_RELEASE: dispatch_unbind(self->dispatch, fx->asg); break;
         case FX_ACCEPTED: dispatch_mark_accepted(self->dispatch, fx->asg); break;
-        case FX_TIMER: timers_push(self->timers, fx->at, fx->case_id, fx->ladder); break;
+        case FX_TIMER: push_hint(self, fx->at, fx->case_id, fx->ladder); break;
         }
     }
 }
@@ -1125,8 +1134,10 @@ static void remember_popped(broker_t *self, const timers_entry_t *e)
     if (self->npopped == self->cappopped) {
         size_t cap = self->cappopped ? self->cappopped * 2 : 256;
         timers_entry_t *v = realloc(self->popped, cap * sizeof *v);
-        if (!v)
+        if (!v) {
+            self->hints_lost = true;    /* a rolled-back pass could not re-arm it */
             return;
+        }
         self->popped = v, self->cappopped = cap;
     }
     self->popped[self->npopped++] = *e;
@@ -1383,20 +1394,34 @@ static void warn_ladders_renumbered(const config_t *old, const config_t *fresh)
     }
 }
 
-/* Re-arm every deadline under the new ladders (due times stay as given). */
-static void rearm_timers(broker_t *self)
+/* Re-arm every deadline from the open cases, under the ladders of the
+ * config (due times stay as given); -1, with the old heap kept, on failure. */
+static int rearm_timers(broker_t *self)
 {
     timers_t *fresh = timers_new(), *old = self->timers;
     if (!fresh)
-        return;
+        return -1;
     self->timers = fresh;
     apply_reset(&self->apply, clock_now(&self->clock));
     if (store_open_cases(self->store, load_case, self) != 0) {
         self->timers = old;
         timers_destroy(&fresh);
-        return;
+        return -1;
     }
     timers_destroy(&old);
+    return 0;
+}
+
+/* A hint was lost for want of memory: rebuild the heap from the database,
+ * again after each pass until it succeeds. */
+static void rebuild_hints(broker_t *self)
+{
+    self->hints_lost = false;
+    if (rearm_timers(self) != 0)
+        self->hints_lost = true;
+    if (!self->hints_lost)
+        log_say(LOG_WARNING, "timers.rebuilt", "a deadline hint was lost for want of memory; "
+                "every open case's deadlines were re-armed from the database");
 }
 
 static void warn_restart_needed(const config_t *old, const config_t *fresh)
@@ -1444,7 +1469,8 @@ static void reload(broker_t *self)
         self->apply.cfg = fresh;
         drop_revoked(self);
         warn_holidays_end(fresh, clock_now(&self->clock));
-        rearm_timers(self);
+        if (rearm_timers(self) != 0)
+            self->hints_lost = true;        /* rebuilt after the next pass */
         config_destroy(&old);
         log_rec_t r;
         log_begin(&r, LOG_NOTICE, "config.reloaded");
@@ -1494,6 +1520,8 @@ int broker_run(broker_t *self)
         if (self->reload)
             reload(self);           /* between a commit and the next writes */
         dispatch_all(self);
+        if (self->hints_lost && !self->txn)
+            rebuild_hints(self);
         if (!self->txn)
             maintain(self, true);
         tell_systemd(self, mono_ms());
