@@ -37,7 +37,7 @@ static void help(void)
         "\n"
         "Options:\n"
         "  -c, --config FILE      the broker's config (default %s)\n"
-        "  -w, --window N         requests in flight (default 512)\n"
+        "  -w, --window N         requests in flight, 1 to 1000 (default 512)\n"
         "  -t, --timeout SECONDS  give up when the broker has answered no line for this\n"
         "                         long (default 60); unanswered lines are sent again\n"
         "  -h, --help             this help\n"
@@ -356,8 +356,10 @@ int cmd_import(cli_t *cli, int argc, char **argv)
         switch (c) {
         case 'h': help(); return CLI_OK;
         case 'w':
-            if (cli_parse_long(optarg, 1, 4096, &im.window))
-                return cli_usage(CMD, "--window takes 1 to 4096");
+            /* at most ZeroMQ's default send queue (1000): a first send past it
+             * would fail at once and stop the import */
+            if (cli_parse_long(optarg, 1, 1000, &im.window))
+                return cli_usage(CMD, "--window takes 1 to 1000");
             break;
         case 't':
             if (cli_parse_long(optarg, 1, 3600, &timeout_s))

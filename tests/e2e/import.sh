@@ -60,6 +60,9 @@ check "a directory: exit 1, not an empty import" \
 import_err - < "$T/dir.jsonl"
 check "standard input that cannot be read: exit 1" \
   sh -c "[ $rc = 1 ] && grep -q 'standard input: cannot read line 1: Is a directory' '$T/err.log'"
+import_err --window 2000 "$T/missing.jsonl"
+check "a window past ZeroMQ's send queue (1000) is refused: exit 2" \
+  sh -c "[ $rc = 2 ] && grep -q 'window takes 1 to 1000' '$T/err.log'"
 
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
