@@ -246,6 +246,18 @@ static void load_notice(void *arg, const store_notice_t *n)
     queue_notice(arg, &f);
 }
 
+/* Open assignments of departments the config no longer has: at start and
+ * at a reload that drops a department, they wait, and the log says so. */
+static void warn_stranded(const char *event, const char *field, size_t n)
+{
+    log_rec_t r;
+    log_begin(&r, LOG_WARNING, event);
+    log_u64(&r, field, n);
+    log_str(&r, "msg", "open assignments of departments no longer configured wait "
+            "until the department is configured again or an admin reassigns them");
+    log_end(&r);
+}
+
 static int load_open(broker_t *self, char *err, size_t errlen)
 {
     loader_t l = {.self = self, .since = mono_ms()};
@@ -268,13 +280,8 @@ static int load_open(broker_t *self, char *err, size_t errlen)
     log_u64(&r, "open_assignments", l.loaded);
     log_u64(&r, "unacknowledged_notices", self->nnotices);
     log_end(&r);
-    if (l.stranded) {
-        log_begin(&r, LOG_WARNING, "broker.stranded");
-        log_u64(&r, "assignments", l.stranded);
-        log_str(&r, "msg", "open assignments of departments no longer configured wait "
-                "until the department is configured again or an admin reassigns them");
-        log_end(&r);
-    }
+    if (l.stranded)
+        warn_stranded("broker.stranded", "assignments", l.stranded);
     return 0;
 }
 
@@ -1325,14 +1332,8 @@ static int remap_departments(broker_t *self, const config_t *old, const config_t
     dispatch_t *fresh = rebuild_queues(self, old, cfg, &stranded);
     if (!fresh)
         return -1;
-    if (stranded) {
-        log_rec_t r;
-        log_begin(&r, LOG_WARNING, "config.stranded");
-        log_u64(&r, "open_assignments", stranded);
-        log_str(&r, "msg", "their department is no longer configured; they wait until it is "
-                "again (or reassign their cases)");
-        log_end(&r);
-    }
+    if (stranded)
+        warn_stranded("config.stranded", "open_assignments", stranded);
     dispatch_destroy(&self->dispatch);
     self->dispatch = fresh;
     for (size_t i = 0; i < sessions_count(self->sessions);) {
