@@ -14,14 +14,19 @@
  * index) and every other call goes straight to the default VFS.
  *
  * It also drops a sync of the WAL when nothing was written to it, through
- * any connection, since a sync of it last succeeded. Every checkpoint syncs
- * the WAL before it copies frames; under synchronous=FULL each of those
- * frames was synced by its own commit, so that sync is a device flush that
- * makes nothing more durable, and the broker pays it in its loop each time it
- * copies the WAL's last frames (store_maintain), 15 times a second at 1,000
- * cases/s. The rule needs no knowledge of the pragma: a write counted before
- * a sync began is in the file once that sync returns, and a sync with no
- * write counted since the last one has nothing to make durable.
+ * any of this process's connections, since a sync of it last succeeded.
+ * Every checkpoint syncs the WAL before it copies frames; under
+ * synchronous=FULL each of those frames was synced by its own commit, so
+ * that sync is a device flush that makes nothing more durable. The broker
+ * paid it in its loop each time it copied the WAL's last frames
+ * (store_maintain) and on the checkpoint thread, about 15 times a second each
+ * at 1,000 cases/s. A write counted before a sync began is in the file once
+ * that sync returns, and a sync with no write counted since the last one has
+ * nothing to make durable. What this process cannot count is a writer
+ * elsewhere: another program writing to the live database with a weaker
+ * synchronous setting would have its frames copied unsynced, which is one
+ * more reason the tools open it read-only (docs/operations.md). The sync's
+ * flags are not compared: on Linux SQLite makes every sync one fdatasync.
  */
 #include "walbuf.h"
 
@@ -65,7 +70,7 @@ static sqlite3_vfs *real_vfs(void)
 }
 
 /* The shared state of the WAL called name, made on its first open; NULL
- * when out of memory (then that handle syncs every time). */
+ * when out of memory. */
 static walsync_t *walsync_get(const char *name)
 {
     pthread_mutex_lock(&walsyncs_lock);
@@ -314,8 +319,14 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
         if (rc != SQLITE_OK || !f->real->pMethods)
             return rc;
     }
-    if (f->buf)
-        f->sync = walsync_get(name);
+    /* a handle without the shared state could not count its writes, and
+     * the other handle would drop syncs they need: no open rather than that */
+    if (f->buf && !(f->sync = walsync_get(name))) {
+        f->real->pMethods->xClose(f->real);
+        free(f->buf);
+        f->buf = NULL;
+        return SQLITE_NOMEM;
+    }
     f->base.pMethods = &wb_methods;
     return SQLITE_OK;
 }
