@@ -31,8 +31,8 @@
 #include "walbuf.h"
 
 #include <pthread.h>
-#include <stdbool.h>
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
