@@ -30,6 +30,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "io_shim.h"
 #include "store.h"
 
 static char g_dir[64];
@@ -772,22 +773,19 @@ static void refuses_damaged_tree(void **state)
 /* ---- a full disk -------------------------------------------------------- */
 
 /* The default VFS with one change: while g_disk_full, writes fail as on a
- * full disk. The shim swaps each opened file's method table for a copy with
- * xWrite replaced (the unix VFS uses one table for databases, another for
- * journals: a few pairs are kept). */
+ * full disk (each opened file gets a method table with xWrite replaced). */
 static bool g_disk_full;
 static sqlite3_vfs g_shim, *g_real_vfs;
-static struct {
-    const sqlite3_io_methods *real;
-    sqlite3_io_methods shim;
-} g_io[4];
+static io_shim_t g_io[IO_SHIM_PAIRS];
 
 static int shim_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 {
-    size_t i = 0;
-    while (&g_io[i].shim != f->pMethods)
-        i++;
-    return g_disk_full ? SQLITE_FULL : g_io[i].real->xWrite(f, buf, n, off);
+    return g_disk_full ? SQLITE_FULL : io_shim_real(g_io, f)->xWrite(f, buf, n, off);
+}
+
+static void edit_io(sqlite3_io_methods *m)
+{
+    m->xWrite = shim_write;
 }
 
 static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
@@ -796,20 +794,7 @@ static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int fl
     int rc = g_real_vfs->xOpen(g_real_vfs, name, f, flags, out);
     if (rc != SQLITE_OK || !f->pMethods)
         return rc;
-    size_t i = 0, n = sizeof g_io / sizeof g_io[0];
-    while (i < n && g_io[i].real && g_io[i].real != f->pMethods)
-        i++;
-    if (i == n) {                           /* more tables than expected */
-        f->pMethods->xClose(f);
-        return SQLITE_CANTOPEN;
-    }
-    if (!g_io[i].real) {
-        g_io[i].real = f->pMethods;
-        g_io[i].shim = *f->pMethods;
-        g_io[i].shim.xWrite = shim_write;
-    }
-    f->pMethods = &g_io[i].shim;
-    return SQLITE_OK;
+    return io_shim_swap(g_io, f, edit_io);
 }
 
 static int teardown_full(void **state)

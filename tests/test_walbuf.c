@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "io_shim.h"
 #include "walbuf.h"
 
 static sqlite3_vfs g_shim, *g_unix;
@@ -29,22 +30,10 @@ static bool g_sync_fails;
 static char g_dir[64], g_path[96];
 
 /* The WAL files open through the shim, told apart from the database by the
- * open flags. Each opened file's method table is swapped for a copy with
- * xSync and xClose replaced (the unix VFS uses one table for databases and
- * WALs, another for rollback journals: a few pairs are kept). */
+ * open flags; each opened file gets a method table with xSync and xClose
+ * replaced. */
 static sqlite3_file *g_wals[8];
-static struct {
-    const sqlite3_io_methods *real;
-    sqlite3_io_methods shim;
-} g_io[4];
-
-static const sqlite3_io_methods *real_io(sqlite3_file *f)
-{
-    size_t i = 0;
-    while (&g_io[i].shim != f->pMethods)
-        i++;
-    return g_io[i].real;
-}
+static io_shim_t g_io[IO_SHIM_PAIRS];
 
 static bool is_wal(sqlite3_file *f)
 {
@@ -62,7 +51,7 @@ static int shim_sync(sqlite3_file *f, int flags)
         g_wal_syncs++;
     else
         g_db_syncs++;
-    return real_io(f)->xSync(f, flags);
+    return io_shim_real(g_io, f)->xSync(f, flags);
 }
 
 static int shim_close(sqlite3_file *f)
@@ -70,7 +59,13 @@ static int shim_close(sqlite3_file *f)
     for (size_t i = 0; i < sizeof g_wals / sizeof g_wals[0]; i++)
         if (g_wals[i] == f)
             g_wals[i] = NULL;
-    return real_io(f)->xClose(f);
+    return io_shim_real(g_io, f)->xClose(f);
+}
+
+static void edit_io(sqlite3_io_methods *m)
+{
+    m->xSync = shim_sync;
+    m->xClose = shim_close;
 }
 
 static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
@@ -79,26 +74,14 @@ static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int fl
     int rc = g_unix->xOpen(g_unix, name, f, flags, out);
     if (rc != SQLITE_OK || !f->pMethods)
         return rc;
-    size_t i = 0, n = sizeof g_io / sizeof g_io[0];
-    while (i < n && g_io[i].real && g_io[i].real != f->pMethods)
-        i++;
-    if (i == n) {                           /* more tables than expected */
-        f->pMethods->xClose(f);
-        return SQLITE_CANTOPEN;
-    }
-    if (!g_io[i].real) {
-        g_io[i].real = f->pMethods;
-        g_io[i].shim = *f->pMethods;
-        g_io[i].shim.xSync = shim_sync;
-        g_io[i].shim.xClose = shim_close;
-    }
+    if ((rc = io_shim_swap(g_io, f, edit_io)) != SQLITE_OK)
+        return rc;
     if (flags & SQLITE_OPEN_WAL)
         for (size_t k = 0; k < sizeof g_wals / sizeof g_wals[0]; k++)
             if (!g_wals[k]) {
                 g_wals[k] = f;
                 break;
             }
-    f->pMethods = &g_io[i].shim;
     return SQLITE_OK;
 }
 
