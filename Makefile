@@ -76,9 +76,14 @@ $(O)/libproto.a: $(PROTO_OBJ)
 $(O)/libcore.a: $(CORE_OBJ)
 	$(AR) rcs $@ $^
 
-# libminqing carries the codec, so adapters link one library
+# libminqing carries the codec, so adapters link one library. Its objects are
+# joined into one and every name but the API's (mq_*, and msg_* of msg.h) made
+# local: an adapter may have its own utf8_valid or codec_new without a clash.
+LIB_API    := --keep-global-symbol='mq_*' --keep-global-symbol='msg_*'
 $(O)/libminqing.a: $(LIB_OBJ) $(PROTO_OBJ)
-	$(AR) rcs $@ $^
+	$(LD) -r -o $(O)/workers/libminqing.o $^
+	objcopy -w $(LIB_API) $(O)/workers/libminqing.o
+	rm -f $@ && $(AR) rcs $@ $(O)/workers/libminqing.o
 
 $(O)/minqingd: $(O)/daemon/main.o $(O)/libcore.a $(O)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -87,7 +92,7 @@ $(O)/minqing-worker: $(O)/workers/minqing_worker.o $(O)/libminqing.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # the CLI reads the broker's config and database; it changes state only through the broker
-$(O)/minqing: $(CLI_OBJ) $(O)/libcore.a $(O)/libminqing.a
+$(O)/minqing: $(CLI_OBJ) $(O)/libcore.a $(O)/libminqing.a $(O)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(O)/loadgen $(O)/simworker: $(O)/%: $(O)/bench/%.o $(O)/libminqing.a
@@ -98,7 +103,7 @@ $(O)/loadgen $(O)/simworker: $(O)/%: $(O)/bench/%.o $(O)/libminqing.a
 $(O)/zmq_hop $(O)/fsync_floor: $(O)/%: $(O)/bench/%.o
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/tests/test_%: $(O)/tests/test_%.o $(O)/libcore.a $(O)/libminqing.a
+$(O)/tests/test_%: $(O)/tests/test_%.o $(O)/libcore.a $(O)/libminqing.a $(O)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 
 run: deps all

@@ -52,6 +52,35 @@ check "/etc/minqing/workers/example.conf 0644" mode_is 644 "$D/etc/minqing/worke
 check "nothing outside DESTDIR/usr and DESTDIR/etc" \
   test "$(ls "$D" | tr '\n' ' ')" = "etc usr "
 
+# an adapter built on the installed header and library alone; the library
+# shows it only its API, so the adapter's own utf8_valid or codec_new (names
+# of the library's insides) neither clash nor get called by the library
+L=$D/usr/lib/libminqing.a
+extra=$(nm -g --defined-only "$L" | awk 'NF == 3 && $3 !~ /^(mq|msg)_/ { print $3 }' | tr '\n' ' ')
+check "libminqing.a defines no global names but mq_* and msg_* (others:${extra:- none})" \
+  test -z "$extra"
+cat > "$T/adapter.c" <<'EOF'
+#include <minqing.h>
+#include <stdio.h>
+int utf8_valid(const char *s);
+void *codec_new(void);
+int utf8_valid(const char *s) { return s == NULL; }
+void *codec_new(void) { return NULL; }
+int main(void)
+{
+    char out[64];
+    mq_mask_text("居民电话13812345678", out, sizeof out);
+    printf("%s %d\n", out, codec_new() == NULL && !utf8_valid(out));
+    return 0;
+}
+EOF
+cc -std=c11 -Wall -Werror -I"$D/usr/include/minqing" -o "$T/adapter" "$T/adapter.c" "$L" \
+  $(pkg-config --libs libzmq libczmq) > "$T/adapter.log" 2>&1
+check "an adapter with its own utf8_valid and codec_new links with libminqing.a" test $? = 0
+sed 's/^/# /' "$T/adapter.log"
+check "and the library masks with its own code (13812345678 -> 138****5678)" \
+  sh -c "[ \"\$('$T/adapter' 2>&1)\" = '居民电话138****5678 1' ]"
+
 U=$D/usr/lib/systemd/system
 check "minqingd.service starts /usr/bin/minqingd" \
   grep -qx 'ExecStart=/usr/bin/minqingd -c /etc/minqing/minqing.conf' "$U/minqingd.service"
