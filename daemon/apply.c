@@ -669,6 +669,7 @@ static msg_err_t record_fired(apply_t *a, store_case_t *c, int ladder, int level
         .target = rung->target, .department = c->lead, .due_at = due, .fired_at = a->now,
         .overdue_s = (a->now - due) / 1000,
         .notify = rung->dept >= 0 ? a->cfg->depts[rung->dept].id : NULL,
+        .offset_ms = rung->offset_ms,
     };
     int added = store_escalation_add(a->store, &e);
     if (added < 0)

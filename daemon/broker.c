@@ -258,6 +258,78 @@ static void warn_stranded(const char *event, const char *field, size_t n)
     log_end(&r);
 }
 
+/* ---- ladders: what the cases' fired-rung counts refer to --------------- */
+
+/* Save ladder l of cfg if the database's differs, moving the open cases'
+ * counts onto it (escalation_remap): the open cases moved, or -1. *before:
+ * the rungs saved before it changed; 0 when it did not, or none were saved
+ * (a database from before: its counts were made under cfg's). */
+static int save_ladder(broker_t *self, const config_t *cfg, int l, int *before)
+{
+    store_rung_t old[CONFIG_MAX_LEVELS], fresh[CONFIG_MAX_LEVELS];
+    int64_t offsets[CONFIG_MAX_LEVELS];
+    int map[CONFIG_MAX_LEVELS + 1];
+    int n = (int)cfg->nlevels[l], nold = store_rungs_get(self->store, l, old, CONFIG_MAX_LEVELS);
+    bool same = nold == n;
+    *before = 0;
+    if (nold < 0)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        fresh[i].offset_ms = cfg->ladders[l][i].offset_ms;
+        snprintf(fresh[i].target, sizeof fresh[i].target, "%s", cfg->ladders[l][i].target);
+        same = same && old[i].offset_ms == fresh[i].offset_ms &&
+               strcmp(old[i].target, fresh[i].target) == 0;
+    }
+    if (same)
+        return 0;
+    for (int i = 0; i < nold; i++)
+        offsets[i] = old[i].offset_ms;
+    escalation_remap(cfg, l, offsets, nold, map);
+    *before = nold;
+    return store_rungs_set(self->store, l, fresh, n, map, nold + 1);
+}
+
+/* The database keeps the ladders that the cases' counts of fired rungs refer
+ * to. When cfg's differ (a reload, or a start with an edited file), save
+ * them and move each open case onto them, in one transaction: a case goes on
+ * after the last rung it fired. 0, or -1 with nothing changed. */
+static int sync_ladders(broker_t *self, const config_t *cfg)
+{
+    int moved[LADDER_COUNT] = {0}, before[LADDER_COUNT] = {0};
+    if (store_begin(self->store))
+        return -1;
+    for (int l = LADDER_CONTACT; l <= LADDER_RESOLVE; l++)
+        if ((moved[l] = save_ladder(self, cfg, l, &before[l])) < 0) {
+            store_rollback(self->store);
+            return -1;
+        }
+    if (store_commit(self->store)) {
+        store_rollback(self->store);
+        return -1;
+    }
+    for (int l = LADDER_CONTACT; l <= LADDER_RESOLVE; l++) {
+        if (!before[l])
+            continue;
+        log_rec_t r;
+        log_begin(&r, LOG_NOTICE, "config.ladder_changed");
+        log_str(&r, "ladder", msg_ladder_names[l]);
+        log_u64(&r, "rungs_before", (uint64_t)before[l]);
+        log_u64(&r, "rungs_after", cfg->nlevels[l]);
+        log_u64(&r, "open_cases_moved", (uint64_t)moved[l]);
+        log_str(&r, "msg", "open cases go on after the last rung they fired");
+        log_end(&r);
+    }
+    return 0;
+}
+
+static int load_ladders(broker_t *self, char *err, size_t errlen)
+{
+    if (sync_ladders(self, self->cfg) == 0)
+        return 0;
+    snprintf(err, errlen, "saving the escalation ladders: %s", store_errmsg(self->store));
+    return -1;
+}
+
 static int load_open(broker_t *self, char *err, size_t errlen)
 {
     loader_t l = {.self = self, .since = mono_ms()};
@@ -358,7 +430,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
     if (!(self->intake = open_socket(self, ZMQ_ROUTER, cfg->intake_endpoint, "intake", err, errlen)) ||
         !(self->workers = open_socket(self, ZMQ_ROUTER, cfg->worker_endpoint, "workers", err, errlen)) ||
         !(self->events = open_socket(self, ZMQ_XPUB, cfg->events_endpoint, "events", err, errlen)) ||
-        load_open(self, err, errlen)) {
+        load_ladders(self, err, errlen) || load_open(self, err, errlen)) {
         broker_destroy(&self);
         return NULL;
     }
@@ -1371,30 +1443,6 @@ static void drop_revoked(broker_t *self)
     }
 }
 
-/* A case remembers how many rungs of a ladder fired, not which: when a
- * reload changes a rung other than by adding rungs at the end, a case past
- * that rung repeats or skips one. Say so, so the change can wait for a quiet
- * moment or be made by appending. */
-static void warn_ladders_renumbered(const config_t *old, const config_t *fresh)
-{
-    for (int l = 0; l < LADDER_COUNT; l++) {
-        size_t n = old->nlevels[l], same = 0;
-        while (same < n && same < fresh->nlevels[l] &&
-               old->ladders[l][same].offset_ms == fresh->ladders[l][same].offset_ms &&
-               strcmp(old->ladders[l][same].target, fresh->ladders[l][same].target) == 0)
-            same++;
-        if (same == n)
-            continue;               /* unchanged, or rungs added at the end */
-        log_rec_t r;
-        log_begin(&r, LOG_WARNING, "config.ladder_renumbered");
-        log_str(&r, "ladder", msg_ladder_names[l]);
-        log_u64(&r, "first_changed_level", same + 1);
-        log_str(&r, "msg", "cases already past this level go on by level number: for them "
-                "a rung may repeat or be skipped");
-        log_end(&r);
-    }
-}
-
 /* Re-arm every deadline from the open cases, under the ladders of the
  * config (due times stay as given); -1, with the old heap kept, on failure. */
 static int rearm_timers(broker_t *self)
@@ -1455,14 +1503,20 @@ static void reload(broker_t *self)
         for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
             log_say(LOG_ERR, "config.invalid", line);
         log_say(LOG_ERR, "config.kept", "the new file has errors; the running config stays");
+    } else if (sync_ladders(self, fresh) != 0) {
+        log_say(LOG_ERR, "config.kept", "could not save the new escalation ladders "
+                "(the database failed); the running config stays");
+        config_destroy(&fresh);
     } else if (!same_departments(self->cfg, fresh) &&
                remap_departments(self, self->cfg, fresh) != 0) {
         log_say(LOG_ERR, "config.kept", "could not rebuild the dispatch queues for the new "
                 "departments (out of memory, or the database failed); the running config stays");
+        if (sync_ladders(self, self->cfg) != 0)     /* the saved ladders back to the running */
+            log_say(LOG_ERR, "config.ladders_unsaved", "could not save the running escalation "
+                    "ladders back: cases fired under them may repeat or skip a rung");
         config_destroy(&fresh);
     } else {
         warn_restart_needed(self->cfg, fresh);
-        warn_ladders_renumbered(self->cfg, fresh);
         if (auth_reload(self->auth, fresh, err, sizeof err) != 0)
             log_say(LOG_ERR, "security.keys_kept", err);
         config_t *old = self->cfg;

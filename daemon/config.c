@@ -37,7 +37,6 @@
 #define MAX_PROBLEMS 100            /* more are counted, not kept */
 #define MAX_NAME_CHARS 64           /* display names, as on the wire */
 #define IPC_PATH_MAX 107            /* sizeof(sun_path) - 1 on Linux */
-#define MAX_LEVELS 16               /* rungs of a ladder, as on the wire (level 1..16) */
 #define DAY_MS INT64_C(86400000)
 #define HOUR_MS INT64_C(3600000)
 #define MAX_DAYS 366                /* the longest deadline or ladder offset */
@@ -311,7 +310,7 @@ static bool level_key_ok(const char *key)
 {
     const char *end;
     int64_t n = parse_digits(key, &end);
-    return n >= 1 && n <= MAX_LEVELS && !*end && key[0] != '0';
+    return n >= 1 && n <= CONFIG_MAX_LEVELS && !*end && key[0] != '0';
 }
 
 /* Strip `word` from the end of the first *n bytes of key: the whole of it,

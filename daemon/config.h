@@ -52,6 +52,9 @@ typedef struct {
     config_dur_t dur;
 } config_deadline_t;
 
+/* Rungs of a ladder at most, as on the wire (level 1..16). */
+#define CONFIG_MAX_LEVELS 16
+
 /* One rung of an escalation ladder ([ladder.contact], [ladder.resolve]). */
 typedef struct {
     int64_t offset_ms;          /* from the deadline; negative: a reminder (催办) */

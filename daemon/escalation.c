@@ -23,6 +23,19 @@ bool escalation_next(const config_t *cfg, int ladder, int64_t due, int fired,
     return true;
 }
 
+void escalation_remap(const config_t *cfg, int ladder, const int64_t *old_offsets, int nold,
+                      int *map)
+{
+    const config_level_t *rungs = cfg->ladders[ladder];
+    int n = (int)cfg->nlevels[ladder], passed = 0;
+    map[0] = 0;
+    for (int k = 1; k <= nold; k++) {
+        while (passed < n && rungs[passed].offset_ms <= old_offsets[k - 1])
+            passed++;
+        map[k] = passed;
+    }
+}
+
 int escalation_priority(int level)
 {
     return level <= 1 ? LOG_WARNING : level == 2 ? LOG_ERR : LOG_CRIT;

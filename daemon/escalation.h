@@ -20,6 +20,13 @@
  * its level (1-based) and the time it fires; false when the ladder is done. */
 bool escalation_next(const config_t *cfg, int ladder, int64_t due, int fired,
                      int *level, int64_t *at);
+/* Where a case stands on a changed ladder. For k = 0..nold, map[k] is the
+ * number of rungs of the config's ladder at or before the old ladder's k-th
+ * rung (offsets as given), so a case that had fired k old rungs goes on after
+ * the last of them: a rung inserted before it is passed over, a removed one
+ * counts no more. */
+void escalation_remap(const config_t *cfg, int ladder, const int64_t *old_offsets, int nold,
+                      int *map);
 /* The rung itself (level 1-based), or NULL. */
 const config_level_t *escalation_level(const config_t *cfg, int ladder, int level);
 /* Log priority of a level: LOG_WARNING for 1, LOG_ERR for 2, LOG_CRIT for 3 and up. */

@@ -28,6 +28,7 @@ enum {
     Q_ESC_ADD, Q_ESC_NOTIFIED, Q_ESC_UNNOTIFIED, Q_COUNTS,
     Q_ASG_INSERT, Q_ASG_GET, Q_ASG_UPDATE, Q_ASG_OF_CASE, Q_ASG_OPEN,
     Q_EVENT_ADD, Q_APPLIED_FIND, Q_APPLIED_ADD,
+    Q_RUNGS_GET, Q_RUNGS_CLEAR, Q_RUNGS_ADD, Q_CONTACT_MOVE, Q_RESOLVE_MOVE, Q_LEVELS_SETTLE,
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
     Q_COUNT
 };
@@ -62,7 +63,8 @@ static const char *const sql[Q_COUNT] = {
         " WHERE state NOT IN ('closed', 'cancelled')",
     [Q_ESC_ADD] =
         "INSERT OR IGNORE INTO escalations (case_id, round, ladder, level, target, department,"
-        " due_at, fired_at, overdue_s, notify) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+        " due_at, fired_at, overdue_s, notify, offset_ms)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
     [Q_ESC_NOTIFIED] = "UPDATE escalations SET notified_at = ?2 WHERE id = ?1",
     [Q_ESC_UNNOTIFIED] =
         "SELECT e.id, e.case_id, e.level, e.ladder, e.target, e.notify, e.due_at, e.overdue_s,"
@@ -97,6 +99,19 @@ static const char *const sql[Q_COUNT] = {
     [Q_APPLIED_ADD] =
         "INSERT OR IGNORE INTO outcomes (scope, msg_id, kind, case_id, assignment_id, state, at,"
         " worker, result, summary, reason, note) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)",
+    [Q_RUNGS_GET] = "SELECT offset_ms, target FROM ladders WHERE ladder = ?1 ORDER BY level",
+    [Q_RUNGS_CLEAR] = "DELETE FROM ladders WHERE ladder = ?1",
+    [Q_RUNGS_ADD] = "INSERT INTO ladders (ladder, level, offset_ms, target) VALUES (?1,?2,?3,?4)",
+    /* moved counts are parked negative, so that no case moves twice */
+    [Q_CONTACT_MOVE] =
+        "UPDATE cases SET contact_level = -?2 WHERE contact_level = ?1"
+        " AND state NOT IN ('closed', 'cancelled')",
+    [Q_RESOLVE_MOVE] =
+        "UPDATE cases SET resolve_level = -?2 WHERE resolve_level = ?1"
+        " AND state NOT IN ('closed', 'cancelled')",
+    [Q_LEVELS_SETTLE] =
+        "UPDATE cases SET contact_level = abs(contact_level), resolve_level = abs(resolve_level)"
+        " WHERE (contact_level < 0 OR resolve_level < 0) AND state NOT IN ('closed', 'cancelled')",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -189,6 +204,30 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "ALTER TABLE escalations ADD COLUMN notified_at INTEGER;"
     "CREATE INDEX escalations_unnotified ON escalations (id)"
     "  WHERE notified_at IS NULL AND notify IS NOT NULL;",
+    /* 4: a case's fired-level count meant "the first N rungs of the ladder
+     * configured now", so a reload that inserted or removed a rung made a
+     * case repeat or skip one. The database now keeps the ladders the counts
+     * refer to (the broker moves the counts when the config's differ), and
+     * an escalation is unique by its rung, (offset, target), not by a level
+     * number that a changed ladder gives to another rung. Rows from before
+     * have no offset and take no part in that key. */
+    "CREATE TABLE escalations_v4 ("
+    "  id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL REFERENCES cases (id),"
+    "  round INTEGER NOT NULL, ladder TEXT NOT NULL, level INTEGER NOT NULL,"
+    "  target TEXT NOT NULL, department TEXT, due_at INTEGER NOT NULL,"
+    "  fired_at INTEGER NOT NULL, overdue_s INTEGER NOT NULL,"
+    "  notify TEXT, notified_at INTEGER, offset_ms INTEGER,"
+    "  UNIQUE (case_id, round, ladder, offset_ms, target));"
+    "INSERT INTO escalations_v4 SELECT id, case_id, round, ladder, level, target, department,"
+    "  due_at, fired_at, overdue_s, notify, notified_at, NULL FROM escalations;"
+    "DROP TABLE escalations;"
+    "ALTER TABLE escalations_v4 RENAME TO escalations;"
+    "CREATE INDEX escalations_unnotified ON escalations (id)"
+    "  WHERE notified_at IS NULL AND notify IS NOT NULL;"
+    "CREATE TABLE ladders ("
+    "  ladder TEXT NOT NULL, level INTEGER NOT NULL,"
+    "  offset_ms INTEGER NOT NULL, target TEXT NOT NULL,"
+    "  PRIMARY KEY (ladder, level)) WITHOUT ROWID;",
 };
 
 /* Rows changed in one transaction that are held back until its commit. A
@@ -1088,6 +1127,7 @@ int store_escalation_add(store_t *self, store_escalation_t *e)
     sqlite3_bind_int64(st, 8, e->fired_at);
     sqlite3_bind_int64(st, 9, e->overdue_s);
     bind_text(st, 10, e->notify && *e->notify ? e->notify : NULL);
+    sqlite3_bind_int64(st, 11, e->offset_ms);
     if (run_write(self, st))
         return -1;
     if (sqlite3_changes(self->db) != 1)
@@ -1126,6 +1166,70 @@ int store_unnotified_escalations(store_t *self, void (*fn)(void *arg, const stor
     }
     done(st);
     return rc == SQLITE_DONE ? 0 : fail(self, rc);
+}
+
+/* ---- the ladders the fired-level counts refer to ------------------- */
+
+int store_rungs_get(store_t *self, msg_ladder_t ladder, store_rung_t *out, int max)
+{
+    if (write_held(self))
+        return -1;
+    sqlite3_stmt *st = self->q[Q_RUNGS_GET];
+    bind_enum(st, 1, msg_ladder_names, LADDER_COUNT, ladder);
+    int n = 0, rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max) {
+        out[n].offset_ms = sqlite3_column_int64(st, 0);
+        copy_col(out[n].target, sizeof out[n].target, st, 1);
+        n++;
+    }
+    done(st);
+    if (rc == SQLITE_ROW) {
+        snprintf(self->errmsg, sizeof self->errmsg, "more than %d %s ladder rungs saved", max,
+                 msg_ladder_names[ladder]);
+        return -1;
+    }
+    return rc == SQLITE_DONE ? n : fail(self, rc);
+}
+
+/* Move the counts of one ladder; the number of open cases moved, or -1. */
+static int move_levels(store_t *self, msg_ladder_t ladder, const int *map, int nmap)
+{
+    sqlite3_stmt *st = self->q[ladder == LADDER_CONTACT ? Q_CONTACT_MOVE : Q_RESOLVE_MOVE];
+    int moved = 0;
+    for (int old = 1; old < nmap; old++) {
+        if (map[old] == old)
+            continue;
+        sqlite3_bind_int(st, 1, old);
+        sqlite3_bind_int(st, 2, map[old]);
+        if (run_write(self, st))
+            return -1;
+        moved += sqlite3_changes(self->db);
+    }
+    return moved;
+}
+
+int store_rungs_set(store_t *self, msg_ladder_t ladder, const store_rung_t *rungs, int n,
+                    const int *map, int nmap)
+{
+    if (write_held(self))
+        return -1;
+    sqlite3_stmt *st = self->q[Q_RUNGS_CLEAR];
+    bind_enum(st, 1, msg_ladder_names, LADDER_COUNT, ladder);
+    if (run_write(self, st))
+        return -1;
+    st = self->q[Q_RUNGS_ADD];
+    for (int i = 0; i < n; i++) {
+        bind_enum(st, 1, msg_ladder_names, LADDER_COUNT, ladder);
+        sqlite3_bind_int(st, 2, i + 1);
+        sqlite3_bind_int64(st, 3, rungs[i].offset_ms);
+        bind_text(st, 4, rungs[i].target);
+        if (run_write(self, st))
+            return -1;
+    }
+    int moved = move_levels(self, ladder, map, nmap);
+    if (moved < 0 || run_write(self, self->q[Q_LEVELS_SETTLE]))
+        return -1;
+    return moved;
 }
 
 int store_counts(store_t *self, int64_t now, uint64_t *open, uint64_t *overdue)

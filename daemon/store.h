@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 typedef struct store_t store_t;
 
@@ -44,7 +44,14 @@ typedef struct {
     const char *target, *department;
     const char *notify;                 /* department told by ESCALATE; NULL or "": none */
     int64_t due_at, fired_at, overdue_s;
+    int64_t offset_ms;                  /* the rung's, from due_at: with target, its identity */
 } store_escalation_t;
+
+/* A ladder rung as the database keeps it (the ladders table). */
+typedef struct {
+    int64_t offset_ms;
+    char target[65];
+} store_rung_t;
 
 /* A fired escalation whose ESCALATE no worker has acknowledged yet; the
  * strings live until the callback returns. */
@@ -145,8 +152,8 @@ int store_open_assignments(store_t *self, void (*fn)(void *arg, const store_assi
 /* Call fn for every case not closed or cancelled (id, state, due times,
  * contacted_at, resolved_at and levels filled), in id order. */
 int store_open_cases(store_t *self, void (*fn)(void *arg, const store_case_t *c), void *arg);
-/* Record a fired escalation: 1 recorded, 0 it had fired already (nothing
- * written), -1 error. */
+/* Record a fired escalation: 1 recorded, 0 that rung (offset and target) had
+ * fired already for the case's round (nothing written), -1 error. */
 int store_escalation_add(store_t *self, store_escalation_t *e);
 /* A worker acknowledged escalation id's ESCALATE at `at`; 0, or -1. */
 int store_escalation_notified(store_t *self, uint64_t id, int64_t at);
@@ -154,6 +161,13 @@ int store_escalation_notified(store_t *self, uint64_t id, int64_t at);
  * first (after a restart they are sent again); 0, or -1. */
 int store_unnotified_escalations(store_t *self, void (*fn)(void *arg, const store_notice_t *n),
                                  void *arg);
+/* The rungs of a ladder that the cases' fired-level counts refer to, into out
+ * (at most max): their number (0: none saved yet), or -1. */
+int store_rungs_get(store_t *self, msg_ladder_t ladder, store_rung_t *out, int max);
+/* In the transaction: save a ladder's n rungs, and move every open case's
+ * count of that ladder from k to map[k] (for k < nmap). Open cases moved, or -1. */
+int store_rungs_set(store_t *self, msg_ladder_t ladder, const store_rung_t *rungs, int n,
+                    const int *map, int nmap);
 
 /* Cases not closed or cancelled, and those of them past a deadline (contact
  * not made, or not resolved) at `now`. 0 or -1. */

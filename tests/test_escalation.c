@@ -195,6 +195,45 @@ static void level_out_of_range(void **state)
     assert_null(escalation_level(&cfg, 1000, 1));
 }
 
+/* A reload or restart with a changed ladder: each count of fired rungs moves
+ * to after the same offset on the new ladder, so nothing already fired
+ * repeats and nothing after it is skipped. */
+static void remap_after_the_last_fired_offset(void **state)
+{
+    (void)state;
+    config_t cfg;
+    make_config(&cfg);                  /* contact: 0 community, 1s street, 2s county */
+    int map[8];
+    /* the same ladder: counts stay */
+    int64_t same[] = {0, 1000, 2000};
+    escalation_remap(&cfg, LADDER_CONTACT, same, 3, map);
+    for (int k = 0; k <= 3; k++)
+        assert_int_equal(map[k], k);
+    /* the old ladder lacked the street rung: a case past community (1) has
+     * street next, one past county (2) has nothing left */
+    int64_t no_street[] = {0, 2000};
+    escalation_remap(&cfg, LADDER_CONTACT, no_street, 2, map);
+    assert_int_equal(map[0], 0);
+    assert_int_equal(map[1], 1);
+    assert_int_equal(map[2], 3);
+    /* the old ladder had a rung at 500 ms that is gone, and a reminder
+     * before the deadline: fired through 500 ms is fired through community */
+    int64_t more[] = {-MIN_MS, 0, 500, 1000};
+    escalation_remap(&cfg, LADDER_CONTACT, more, 4, map);
+    assert_int_equal(map[1], 0);        /* the reminder: nothing on the new ladder yet */
+    assert_int_equal(map[2], 1);
+    assert_int_equal(map[3], 1);        /* street at 1s is still ahead */
+    assert_int_equal(map[4], 2);
+    /* a rung moved later: fired through the old 1500 ms is before 2s county */
+    int64_t moved[] = {0, 1500};
+    escalation_remap(&cfg, LADDER_CONTACT, moved, 2, map);
+    assert_int_equal(map[2], 2);
+    /* to an empty ladder, everything counts 0 */
+    cfg.nlevels[LADDER_RESOLVE] = 0;
+    escalation_remap(&cfg, LADDER_RESOLVE, same, 3, map);
+    assert_int_equal(map[3], 0);
+}
+
 static void priorities(void **state)
 {
     (void)state;
@@ -228,6 +267,7 @@ int main(void)
         cmocka_unit_test(ladders_are_separate),
         cmocka_unit_test(level_lookup),
         cmocka_unit_test(level_out_of_range),
+        cmocka_unit_test(remap_after_the_last_fired_offset),
         cmocka_unit_test(priorities),
         cmocka_unit_test(message_id_format),
     };

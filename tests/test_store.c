@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -234,7 +235,7 @@ static void open_new_database(void **state)
     assert_string_equal(peek("PRAGMA journal_mode"), "wal");
     assert_string_equal(peek("SELECT group_concat(name, ',') FROM (SELECT name FROM"
                              " sqlite_master WHERE type = 'table' ORDER BY name)"),
-                        "assignments,cases,escalations,events,outcomes");
+                        "assignments,cases,escalations,events,ladders,outcomes");
     assert_false(store_dirty(g_st));
     /* opening it again migrates nothing and keeps the version */
     reopen();
@@ -527,6 +528,125 @@ static void commit_survives_reopen(void **state)
     store_assignment_t got;
     assert_int_equal(store_assignment_get(g_st, a, &got), 1);
     assert_string_equal(got.department, "water");
+}
+
+/* ---- ladders and escalations ------------------------------------------ */
+
+static uint64_t add_case_at(const char *external_id, msg_state_t state, int contact_level)
+{
+    uint64_t id = add_case("hotline", external_id);
+    store_case_t c;
+    assert_int_equal(store_case_get(g_st, id, &c), 1);
+    c.state = state;
+    c.contact_level = contact_level;
+    c.resolve_level = 1;
+    assert_int_equal(store_case_update(g_st, &c), 0);
+    return id;
+}
+
+static int contact_level_of(uint64_t id)
+{
+    store_case_t c;
+    assert_int_equal(store_case_get(g_st, id, &c), 1);
+    return c.contact_level;
+}
+
+/* A changed ladder is saved with the counts that refer to it: each open case
+ * moves once (1 -> 2 and 2 -> 3 leave no case at 3 that was at 1), closed
+ * cases and the other ladder stay, and the ladder is there after a reopen. */
+static void ladder_saved_with_moved_counts(void **state)
+{
+    (void)state;
+    store_rung_t got[16];
+    assert_int_equal(store_rungs_get(g_st, LADDER_CONTACT, got, 16), 0);   /* none yet */
+    begin();
+    uint64_t a = add_case_at("L-1", STATE_DISPATCHED, 1);
+    uint64_t b = add_case_at("L-2", STATE_DISPATCHED, 2);
+    uint64_t c = add_case_at("L-3", STATE_CLOSED, 2);
+    commit();
+    const store_rung_t rungs[] = {{-60000, "community"}, {0, "community"}, {1000, "street"},
+                                  {2000, "county"}};
+    const int map[] = {0, 2, 3};
+    begin();
+    assert_int_equal(store_rungs_set(g_st, LADDER_CONTACT, rungs, 4, map, 3), 2);
+    commit();
+    assert_int_equal(contact_level_of(a), 2);
+    assert_int_equal(contact_level_of(b), 3);
+    assert_int_equal(contact_level_of(c), 2);                 /* closed: as it was */
+    assert_string_equal(peek("SELECT group_concat(resolve_level) FROM cases"), "1,1,1");
+    reopen();
+    assert_int_equal(store_rungs_get(g_st, LADDER_CONTACT, got, 16), 4);
+    assert_int_equal(got[0].offset_ms, -60000);
+    assert_string_equal(got[2].target, "street");
+    assert_int_equal(got[3].offset_ms, 2000);
+    assert_int_equal(store_rungs_get(g_st, LADDER_RESOLVE, got, 16), 0);
+    assert_int_equal(store_rungs_get(g_st, LADDER_CONTACT, got, 3), -1);    /* too many */
+    /* saved again, shorter: the old rungs are gone */
+    begin();
+    assert_int_equal(store_rungs_set(g_st, LADDER_CONTACT, rungs + 2, 2, map, 1), 0);
+    commit();
+    assert_int_equal(store_rungs_get(g_st, LADDER_CONTACT, got, 16), 2);
+    assert_string_equal(got[0].target, "street");
+}
+
+/* An escalation is one per rung (offset and target) and round: a changed
+ * ladder that gives level 2 to another rung does not make that rung's
+ * escalation look fired already. */
+static void escalation_unique_by_rung(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t id = add_case("hotline", "U-1");
+    store_escalation_t e = {.case_id = id, .round = 0, .level = 2, .ladder = LADDER_CONTACT,
+                            .target = "street", .department = "water", .due_at = 1000,
+                            .fired_at = 2000, .overdue_s = 1, .offset_ms = 1000};
+    assert_int_equal(store_escalation_add(g_st, &e), 1);
+    assert_int_equal(store_escalation_add(g_st, &e), 0);     /* the same rung again */
+    e.offset_ms = 2000;
+    e.target = "county";
+    assert_int_equal(store_escalation_add(g_st, &e), 1);     /* level 2 of a changed ladder */
+    e.round = 1;
+    assert_int_equal(store_escalation_add(g_st, &e), 1);     /* a redo's round */
+    commit();
+    assert_string_equal(peek("SELECT group_concat(offset_ms || ' ' || target) FROM escalations"),
+                        "1000 street,2000 county,2000 county");
+}
+
+/* A schema 3 database (escalations unique by level, no ladders) migrates:
+ * its escalations stay, without an offset, and take no part in the new key. */
+static void migrates_schema_3(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t id = add_case("hotline", "M-1");
+    commit();
+    store_close(&g_st);
+    char q[1024];
+    snprintf(q, sizeof q,
+             "DROP TABLE ladders; DROP TABLE escalations;"
+             "CREATE TABLE escalations (id INTEGER PRIMARY KEY, case_id INTEGER NOT NULL"
+             " REFERENCES cases (id), round INTEGER NOT NULL, ladder TEXT NOT NULL,"
+             " level INTEGER NOT NULL, target TEXT NOT NULL, department TEXT,"
+             " due_at INTEGER NOT NULL, fired_at INTEGER NOT NULL, overdue_s INTEGER NOT NULL,"
+             " notify TEXT, notified_at INTEGER, UNIQUE (case_id, round, ladder, level));"
+             "INSERT INTO escalations VALUES (7, %" PRIu64 ", 0, 'contact', 1, 'community',"
+             " 'water', 1000, 1000, 0, 'supervision', NULL);"
+             "PRAGMA user_version = 3;", id);
+    assert_int_equal(peek_exec(q), 0);
+    reopen();
+    char want[16];
+    snprintf(want, sizeof want, "%d", STORE_SCHEMA_VERSION);
+    assert_string_equal(peek("PRAGMA user_version"), want);
+    assert_string_equal(peek("SELECT id || ' ' || level || ' ' || target || ' ' ||"
+                             " coalesce(offset_ms, 'none') || ' ' || notify FROM escalations"),
+                        "7 1 community none supervision");
+    store_escalation_t e = {.case_id = id, .level = 1, .ladder = LADDER_CONTACT,
+                            .target = "community", .due_at = 1000, .fired_at = 1000};
+    begin();
+    assert_int_equal(store_escalation_add(g_st, &e), 1);
+    assert_int_equal(store_escalation_add(g_st, &e), 0);
+    commit();
+    assert_string_equal(peek("SELECT count(*) FROM ladders"), "0");
 }
 
 /* The WAL's checkpoint sequence (header bytes 12-15, big-endian): how many
@@ -925,6 +1045,9 @@ int main(void)
         T(events_append_only),
         T(applied_find_add),
         T(commit_survives_reopen),
+        T(ladder_saved_with_moved_counts),
+        T(escalation_unique_by_rung),
+        T(migrates_schema_3),
         T(rollback_discards),
         T(wal_starts_over_under_load),
         T(held_rows_written_at_commit),
