@@ -20,6 +20,7 @@
 #include "dispatch.h"
 #include "escalation.h"
 #include "fsm.h"
+#include "ladders.h"
 #include "log.h"
 #include "outbox.h"
 #include "ratelimit.h"
@@ -260,74 +261,38 @@ static void warn_stranded(const char *event, const char *field, size_t n)
 
 /* ---- ladders: what the cases' fired-rung counts refer to --------------- */
 
-/* Save ladder l of cfg if the database's differs, moving the open cases'
- * counts onto it (escalation_remap): the open cases moved, or -1. *before:
- * the rungs saved before it changed; 0 when it did not, or none were saved
- * (a database from before: its counts were made under cfg's). */
-static int save_ladder(broker_t *self, const config_t *cfg, int l, int *before)
+static void log_ladders_changed(const ladders_t *lad, const config_t *cfg)
 {
-    store_rung_t old[CONFIG_MAX_LEVELS], fresh[CONFIG_MAX_LEVELS];
-    int64_t offsets[CONFIG_MAX_LEVELS];
-    int map[CONFIG_MAX_LEVELS + 1];
-    int n = (int)cfg->nlevels[l], nold = store_rungs_get(self->store, l, old, CONFIG_MAX_LEVELS);
-    bool same = nold == n;
-    *before = 0;
-    if (nold < 0)
-        return -1;
-    for (int i = 0; i < n; i++) {
-        fresh[i].offset_ms = cfg->ladders[l][i].offset_ms;
-        snprintf(fresh[i].target, sizeof fresh[i].target, "%s", cfg->ladders[l][i].target);
-        same = same && old[i].offset_ms == fresh[i].offset_ms &&
-               strcmp(old[i].target, fresh[i].target) == 0;
-    }
-    if (same)
-        return 0;
-    for (int i = 0; i < nold; i++)
-        offsets[i] = old[i].offset_ms;
-    escalation_remap(cfg, l, offsets, nold, map);
-    *before = nold;
-    return store_rungs_set(self->store, l, fresh, n, map, nold + 1);
-}
-
-/* The database keeps the ladders that the cases' counts of fired rungs refer
- * to. When cfg's differ (a reload, or a start with an edited file), save
- * them and move each open case onto them, in one transaction: a case goes on
- * after the last rung it fired. 0, or -1 with nothing changed. */
-static int sync_ladders(broker_t *self, const config_t *cfg)
-{
-    int moved[LADDER_COUNT] = {0}, before[LADDER_COUNT] = {0};
-    if (store_begin(self->store))
-        return -1;
-    for (int l = LADDER_CONTACT; l <= LADDER_RESOLVE; l++)
-        if ((moved[l] = save_ladder(self, cfg, l, &before[l])) < 0) {
-            store_rollback(self->store);
-            return -1;
-        }
-    if (store_commit(self->store)) {
-        store_rollback(self->store);
-        return -1;
-    }
     for (int l = LADDER_CONTACT; l <= LADDER_RESOLVE; l++) {
-        if (!before[l])
-            continue;
+        if (!lad->changed[l] || !lad->nsaved[l])
+            continue;               /* none saved before: nothing moved */
         log_rec_t r;
         log_begin(&r, LOG_NOTICE, "config.ladder_changed");
         log_str(&r, "ladder", msg_ladder_names[l]);
-        log_u64(&r, "rungs_before", (uint64_t)before[l]);
+        log_u64(&r, "rungs_before", (uint64_t)lad->nsaved[l]);
         log_u64(&r, "rungs_after", cfg->nlevels[l]);
-        log_u64(&r, "open_cases_moved", (uint64_t)moved[l]);
+        log_u64(&r, "open_cases_moved", (uint64_t)lad->moved[l]);
         log_str(&r, "msg", "open cases go on after the last rung they fired");
         log_end(&r);
     }
-    return 0;
 }
 
+/* At start: the config's ladders saved, and open cases moved onto them if
+ * the file was edited while the broker was down (ladders.h). */
 static int load_ladders(broker_t *self, char *err, size_t errlen)
 {
-    if (sync_ladders(self, self->cfg) == 0)
-        return 0;
-    snprintf(err, errlen, "saving the escalation ladders: %s", store_errmsg(self->store));
-    return -1;
+    ladders_t lad;
+    int changed = ladders_diff(&lad, self->store, self->cfg);
+    if (changed > 0 && (store_begin(self->store) || ladders_save(&lad, self->store, self->cfg) ||
+                        store_commit(self->store)))
+        changed = -1;
+    if (changed < 0) {
+        snprintf(err, errlen, "saving the escalation ladders: %s", store_errmsg(self->store));
+        store_rollback(self->store);
+        return -1;
+    }
+    log_ladders_changed(&lad, self->cfg);
+    return 0;
 }
 
 static int load_open(broker_t *self, char *err, size_t errlen)
@@ -1366,48 +1331,62 @@ static void rebind_one(void *arg, const store_assignment_t *a)
     r->failed |= rc != 0;
 }
 
-/* Build the queues for cfg's departments from the database (who holds what
- * is kept); NULL, with every session as it was, if that fails. *stranded:
- * the open assignments of departments that cfg no longer has. */
-static dispatch_t *rebuild_queues(broker_t *self, const config_t *old, const config_t *cfg,
-                                  size_t *stranded)
+/* The queues for a new department list, built beside the running ones, and
+ * the sessions' counts from before the binds counted them again. */
+typedef struct {
+    dispatch_t *fresh;
+    unsigned *was;
+    size_t n, stranded;         /* sessions; open assignments of departments cfg lacks */
+} requeue_t;
+
+/* Put the sessions' counts back and drop the new queues. */
+static void requeue_abandon(broker_t *self, requeue_t *q)
 {
-    size_t n = sessions_count(self->sessions);
-    unsigned *was = malloc((n + 1) * sizeof *was);
+    for (size_t i = 0; q->was && i < q->n; i++)
+        sessions_at(self->sessions, i)->inflight = q->was[i];
+    dispatch_destroy(&q->fresh);
+    free(q->was);
+    q->was = NULL;
+}
+
+/* Build the queues for cfg's departments from the database (who holds what
+ * is kept): 0, or -1 with every session as it was. */
+static int requeue_build(broker_t *self, const config_t *old, const config_t *cfg, requeue_t *q)
+{
+    q->n = sessions_count(self->sessions);
+    q->was = malloc((q->n + 1) * sizeof *q->was);
     rebind_t r = {self, old, cfg, dispatch_new(cfg->ndepts), 0, false};
-    if (!was || !r.fresh) {
-        free(was);
-        dispatch_destroy(&r.fresh);
-        return NULL;
+    q->fresh = r.fresh;
+    if (!q->was || !q->fresh) {
+        q->n = 0;                   /* no count taken yet: none to put back */
+        requeue_abandon(self, q);
+        return -1;
     }
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < q->n; i++) {
         session_t *s = sessions_at(self->sessions, i);
-        was[i] = s->inflight;
+        q->was[i] = s->inflight;
         s->inflight = 0;            /* counted again by the binds */
     }
     if (store_open_assignments(self->store, rebind_one, &r) != 0 || r.failed) {
-        for (size_t i = 0; i < n; i++)
-            sessions_at(self->sessions, i)->inflight = was[i];
-        dispatch_destroy(&r.fresh);
+        requeue_abandon(self, q);
+        return -1;
     }
-    free(was);
-    *stranded = r.stranded;
-    return r.fresh;
+    q->stranded = r.stranded;
+    return 0;
 }
 
-/* The departments changed: rebuild the queues, renumber the sessions and
- * drop those whose department is gone. -1, and nothing changed, when the
- * queues cannot be rebuilt: the running config must then stay. */
-static int remap_departments(broker_t *self, const config_t *old, const config_t *cfg)
+/* Run on the new queues: renumber the sessions and drop those whose
+ * department is gone. */
+static void requeue_install(broker_t *self, const config_t *old, const config_t *cfg,
+                            requeue_t *q)
 {
-    size_t stranded;
-    dispatch_t *fresh = rebuild_queues(self, old, cfg, &stranded);
-    if (!fresh)
-        return -1;
-    if (stranded)
-        warn_stranded("config.stranded", "open_assignments", stranded);
+    if (q->stranded)
+        warn_stranded("config.stranded", "open_assignments", q->stranded);
     dispatch_destroy(&self->dispatch);
-    self->dispatch = fresh;
+    self->dispatch = q->fresh;
+    q->fresh = NULL;
+    free(q->was);
+    q->was = NULL;
     for (size_t i = 0; i < sessions_count(self->sessions);) {
         session_t *s = sessions_at(self->sessions, i);
         int dept = config_dept_find(cfg, old->depts[s->dept].id);
@@ -1423,7 +1402,46 @@ static int remap_departments(broker_t *self, const config_t *old, const config_t
         send_to_session(self, s, &bye);
         session_gone(self, s, bye.reason_text);  /* it holds nothing in the new queues */
     }
-    return 0;
+}
+
+/* What a reload changes in the database and the queues: fresh's ladders
+ * saved (open cases moved onto them) and its departments' queues built, both
+ * or neither. 0, or -1 with config.kept logged and everything as it was. */
+static int take_config(broker_t *self, const config_t *fresh)
+{
+    ladders_t lad;
+    requeue_t q = {0};
+    bool depts = !same_departments(self->cfg, fresh);
+    int changed = ladders_diff(&lad, self->store, fresh);
+    const char *why = NULL;
+    bool db = true;                 /* the store's error says why */
+    if (changed < 0)
+        why = "could not read the saved escalation ladders";
+    else if (changed && (store_begin(self->store) || ladders_save(&lad, self->store, fresh)))
+        why = "could not save the new escalation ladders";
+    else if (depts && requeue_build(self, self->cfg, fresh, &q)) {
+        why = "could not rebuild the dispatch queues for the new departments (out of memory, "
+              "or the database failed)";
+        db = false;
+    } else if (changed && store_commit(self->store))
+        why = "could not save the new escalation ladders";
+    if (!why) {
+        if (depts)
+            requeue_install(self, self->cfg, fresh, &q);
+        log_ladders_changed(&lad, fresh);
+        return 0;
+    }
+    requeue_abandon(self, &q);
+    if (changed > 0)
+        store_rollback(self->store);
+    log_rec_t r;
+    log_begin(&r, LOG_ERR, "config.kept");
+    log_str(&r, "msg", why);
+    if (db)
+        log_str(&r, "error", store_errmsg(self->store));
+    log_str(&r, "result", "the running config stays");
+    log_end(&r);
+    return -1;
 }
 
 /* The key lists were reloaded: end the sessions of keys no longer allowed to
@@ -1503,17 +1521,7 @@ static void reload(broker_t *self)
         for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
             log_say(LOG_ERR, "config.invalid", line);
         log_say(LOG_ERR, "config.kept", "the new file has errors; the running config stays");
-    } else if (sync_ladders(self, fresh) != 0) {
-        log_say(LOG_ERR, "config.kept", "could not save the new escalation ladders "
-                "(the database failed); the running config stays");
-        config_destroy(&fresh);
-    } else if (!same_departments(self->cfg, fresh) &&
-               remap_departments(self, self->cfg, fresh) != 0) {
-        log_say(LOG_ERR, "config.kept", "could not rebuild the dispatch queues for the new "
-                "departments (out of memory, or the database failed); the running config stays");
-        if (sync_ladders(self, self->cfg) != 0)     /* the saved ladders back to the running */
-            log_say(LOG_ERR, "config.ladders_unsaved", "could not save the running escalation "
-                    "ladders back: cases fired under them may repeat or skip a rung");
+    } else if (take_config(self, fresh) != 0) {
         config_destroy(&fresh);
     } else {
         warn_restart_needed(self->cfg, fresh);

@@ -19,6 +19,7 @@
 #include <string.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -104,10 +105,10 @@ static const char *const sql[Q_COUNT] = {
     [Q_RUNGS_ADD] = "INSERT INTO ladders (ladder, level, offset_ms, target) VALUES (?1,?2,?3,?4)",
     /* moved counts are parked negative, so that no case moves twice */
     [Q_CONTACT_MOVE] =
-        "UPDATE cases SET contact_level = -?2 WHERE contact_level = ?1"
+        "UPDATE cases SET contact_level = -?3 WHERE contact_level BETWEEN ?1 AND ?2 AND contact_level != ?3"
         " AND state NOT IN ('closed', 'cancelled')",
     [Q_RESOLVE_MOVE] =
-        "UPDATE cases SET resolve_level = -?2 WHERE resolve_level = ?1"
+        "UPDATE cases SET resolve_level = -?3 WHERE resolve_level BETWEEN ?1 AND ?2 AND resolve_level != ?3"
         " AND state NOT IN ('closed', 'cancelled')",
     [Q_LEVELS_SETTLE] =
         "UPDATE cases SET contact_level = abs(contact_level), resolve_level = abs(resolve_level)"
@@ -1191,16 +1192,20 @@ int store_rungs_get(store_t *self, msg_ladder_t ladder, store_rung_t *out, int m
     return rc == SQLITE_DONE ? n : fail(self, rc);
 }
 
-/* Move the counts of one ladder; the number of open cases moved, or -1. */
+/* Move the counts of one ladder; the number of open cases moved, or -1.
+ * A count past the old ladder's end (a database that outlived a shorter
+ * ladder) moves as its last rung does. */
 static int move_levels(store_t *self, msg_ladder_t ladder, const int *map, int nmap)
 {
     sqlite3_stmt *st = self->q[ladder == LADDER_CONTACT ? Q_CONTACT_MOVE : Q_RESOLVE_MOVE];
     int moved = 0;
     for (int old = 1; old < nmap; old++) {
-        if (map[old] == old)
+        bool last = old == nmap - 1;
+        if (map[old] == old && !last)
             continue;
         sqlite3_bind_int(st, 1, old);
-        sqlite3_bind_int(st, 2, map[old]);
+        sqlite3_bind_int(st, 2, last ? INT_MAX : old);
+        sqlite3_bind_int(st, 3, map[old]);
         if (run_write(self, st))
             return -1;
         moved += sqlite3_changes(self->db);

@@ -165,7 +165,9 @@ int store_unnotified_escalations(store_t *self, void (*fn)(void *arg, const stor
  * (at most max): their number (0: none saved yet), or -1. */
 int store_rungs_get(store_t *self, msg_ladder_t ladder, store_rung_t *out, int max);
 /* In the transaction: save a ladder's n rungs, and move every open case's
- * count of that ladder from k to map[k] (for k < nmap). Open cases moved, or -1. */
+ * count of that ladder from k to map[k], for 0 < k < nmap (a count past
+ * nmap - 1 as nmap - 1). Open cases moved (some perhaps to where they
+ * were), or -1. */
 int store_rungs_set(store_t *self, msg_ladder_t ladder, const store_rung_t *rungs, int n,
                     const int *map, int nmap);
 

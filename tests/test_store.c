@@ -589,6 +589,28 @@ static void ladder_saved_with_moved_counts(void **state)
     assert_string_equal(got[0].target, "street");
 }
 
+/* A count past the saved ladder's end (a database that outlived a shorter
+ * ladder) moves as the last rung's count does, so that rungs appended to the
+ * ladder are not passed over; counts already there stay, and are not
+ * reported as moved. */
+static void counts_past_the_end_move_as_the_last(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t at3 = add_case_at("P-3", STATE_DISPATCHED, 3);
+    uint64_t at4 = add_case_at("P-4", STATE_DISPATCHED, 4);
+    uint64_t at9 = add_case_at("P-9", STATE_DISPATCHED, 9);
+    commit();
+    const store_rung_t rungs[] = {{0, "a"}, {1000, "b"}, {2000, "c"}, {3000, "d"}, {4000, "e"}};
+    const int same[] = {0, 1, 2, 3};        /* three rungs saved; d and e appended */
+    begin();
+    assert_int_equal(store_rungs_set(g_st, LADDER_CONTACT, rungs, 5, same, 4), 2);
+    commit();
+    assert_int_equal(contact_level_of(at3), 3);
+    assert_int_equal(contact_level_of(at4), 3);
+    assert_int_equal(contact_level_of(at9), 3);
+}
+
 /* An escalation is one per rung (offset and target) and round: a changed
  * ladder that gives level 2 to another rung does not make that rung's
  * escalation look fired already. */
@@ -1046,6 +1068,7 @@ int main(void)
         T(applied_find_add),
         T(commit_survives_reopen),
         T(ladder_saved_with_moved_counts),
+        T(counts_past_the_end_move_as_the_last),
         T(escalation_unique_by_rung),
         T(migrates_schema_3),
         T(rollback_discards),

@@ -5,6 +5,7 @@
 # is passed over, one inserted after it fires once, and removing rungs before
 # it neither fires the rest again nor skips them. In the end every case has
 # escalated to community, street, district and county, each exactly once.
+# A reload that changes no ladder writes nothing to the database.
 . "$(dirname "$0")/../lib.sh"
 write_config "auto_close = 0"
 cat >> "$T/minqing.conf" <<CONF
@@ -56,6 +57,18 @@ check "16 escalations: each case once to each of community, street, district, co
   [ \$(sqlite3 '$T/minqing.db' 'select count(distinct case_id || target) from escalations') = 16 ] &&
   [ \$(sqlite3 '$T/minqing.db' \"select count(*) from escalations where target = 'reminder'\") = 0 ]"
 check "16 escalation lines in the log" test "$(grep -c 'event=escalated' "$T/broker.log")" = 16
+# a reload that changes no ladder writes nothing, so it goes through while
+# another connection holds the database's write lock
+(echo 'BEGIN IMMEDIATE;'; sleep 4; echo 'COMMIT;') | sqlite3 "$T/minqing.db" &
+LOCK=$!
+PIDS="$PIDS $LOCK"
+sleep 0.5
+sed -i 's/^heartbeat = .*/heartbeat = 600ms/' "$T/minqing.conf"
+n=$(grep -c 'event=config.reloaded' "$T/broker.log")
+kill -HUP "$BROKER_PID"
+check "a reload that changes no ladder does not wait for the database's write lock" \
+  wait_for 2 sh -c "[ \$(grep -c 'event=config.reloaded' '$T/broker.log') -gt $n ]"
+wait "$LOCK"
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
 finish
