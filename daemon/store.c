@@ -29,7 +29,7 @@ enum {
     Q_ESC_ADD, Q_ESC_NOTIFIED, Q_ESC_UNNOTIFIED, Q_COUNTS,
     Q_ASG_INSERT, Q_ASG_GET, Q_ASG_UPDATE, Q_ASG_OF_CASE, Q_ASG_OPEN,
     Q_EVENT_ADD, Q_APPLIED_FIND, Q_APPLIED_ADD,
-    Q_RUNGS_GET, Q_RUNGS_CLEAR, Q_RUNGS_ADD, Q_CONTACT_MOVE, Q_RESOLVE_MOVE, Q_LEVELS_SETTLE,
+    Q_RUNGS_GET, Q_RUNGS_CLEAR, Q_RUNGS_ADD, Q_CONTACT_MOVE, Q_RESOLVE_MOVE, Q_LEVELS_SETTLE, Q_ESC_ADOPT,
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
     Q_COUNT
 };
@@ -113,6 +113,11 @@ static const char *const sql[Q_COUNT] = {
     [Q_LEVELS_SETTLE] =
         "UPDATE cases SET contact_level = abs(contact_level), resolve_level = abs(resolve_level)"
         " WHERE (contact_level < 0 OR resolve_level < 0) AND state NOT IN ('closed', 'cancelled')",
+    /* an open case's escalations from before schema 4 take their rung's offset */
+    [Q_ESC_ADOPT] =
+        "UPDATE OR IGNORE escalations SET offset_ms = ?3 WHERE offset_ms IS NULL"
+        " AND ladder = ?1 AND level = ?2 AND target = ?4"
+        " AND case_id IN (SELECT id FROM cases WHERE state NOT IN ('closed', 'cancelled'))",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -1213,6 +1218,17 @@ static int move_levels(store_t *self, msg_ladder_t ladder, const int *map, int n
     return moved;
 }
 
+/* Run statement q with (ladder, level, offset, target) bound. */
+static int run_rung(store_t *self, int q, msg_ladder_t ladder, int level, const store_rung_t *r)
+{
+    sqlite3_stmt *st = self->q[q];
+    bind_enum(st, 1, msg_ladder_names, LADDER_COUNT, ladder);
+    sqlite3_bind_int(st, 2, level);
+    sqlite3_bind_int64(st, 3, r->offset_ms);
+    bind_text(st, 4, r->target);
+    return run_write(self, st);
+}
+
 int store_rungs_set(store_t *self, msg_ladder_t ladder, const store_rung_t *rungs, int n,
                     const int *map, int nmap)
 {
@@ -1222,15 +1238,13 @@ int store_rungs_set(store_t *self, msg_ladder_t ladder, const store_rung_t *rung
     bind_enum(st, 1, msg_ladder_names, LADDER_COUNT, ladder);
     if (run_write(self, st))
         return -1;
-    st = self->q[Q_RUNGS_ADD];
-    for (int i = 0; i < n; i++) {
-        bind_enum(st, 1, msg_ladder_names, LADDER_COUNT, ladder);
-        sqlite3_bind_int(st, 2, i + 1);
-        sqlite3_bind_int64(st, 3, rungs[i].offset_ms);
-        bind_text(st, 4, rungs[i].target);
-        if (run_write(self, st))
+    /* none saved before: the counts and the escalations on record were made
+     * under these rungs, so rows without an offset take theirs */
+    bool adopt = nmap <= 1;
+    for (int i = 0; i < n; i++)
+        if (run_rung(self, Q_RUNGS_ADD, ladder, i + 1, &rungs[i]) ||
+            (adopt && run_rung(self, Q_ESC_ADOPT, ladder, i + 1, &rungs[i])))
             return -1;
-    }
     int moved = move_levels(self, ladder, map, nmap);
     if (moved < 0 || run_write(self, self->q[Q_LEVELS_SETTLE]))
         return -1;

@@ -166,8 +166,9 @@ int store_unnotified_escalations(store_t *self, void (*fn)(void *arg, const stor
 int store_rungs_get(store_t *self, msg_ladder_t ladder, store_rung_t *out, int max);
 /* In the transaction: save a ladder's n rungs, and move every open case's
  * count of that ladder from k to map[k], for 0 < k < nmap (a count past
- * nmap - 1 as nmap - 1). Open cases moved (some perhaps to where they
- * were), or -1. */
+ * nmap - 1 as nmap - 1). With nmap <= 1 (none saved before) an open case's
+ * escalations from before schema 4 take the offset of the rung with their
+ * level and target. Open cases moved, or -1. */
 int store_rungs_set(store_t *self, msg_ladder_t ladder, const store_rung_t *rungs, int n,
                     const int *map, int nmap);
 

@@ -635,12 +635,15 @@ static void escalation_unique_by_rung(void **state)
 }
 
 /* A schema 3 database (escalations unique by level, no ladders) migrates:
- * its escalations stay, without an offset, and take no part in the new key. */
+ * its escalations stay, without an offset, until the first ladder saved
+ * gives an open case's rows their rung's offset, by level and target; then
+ * that rung counts as fired. A closed case's rows are left as they are. */
 static void migrates_schema_3(void **state)
 {
     (void)state;
     begin();
     uint64_t id = add_case("hotline", "M-1");
+    uint64_t shut = add_case_at("M-2", STATE_CLOSED, 1);
     commit();
     store_close(&g_st);
     char q[1024];
@@ -653,7 +656,9 @@ static void migrates_schema_3(void **state)
              " notify TEXT, notified_at INTEGER, UNIQUE (case_id, round, ladder, level));"
              "INSERT INTO escalations VALUES (7, %" PRIu64 ", 0, 'contact', 1, 'community',"
              " 'water', 1000, 1000, 0, 'supervision', NULL);"
-             "PRAGMA user_version = 3;", id);
+             "INSERT INTO escalations VALUES (8, %" PRIu64 ", 0, 'contact', 1, 'community',"
+             " 'water', 1000, 1000, 0, NULL, NULL);"
+             "PRAGMA user_version = 3;", id, shut);
     assert_int_equal(peek_exec(q), 0);
     reopen();
     char want[16];
@@ -662,13 +667,22 @@ static void migrates_schema_3(void **state)
     assert_string_equal(peek("SELECT id || ' ' || level || ' ' || target || ' ' ||"
                              " coalesce(offset_ms, 'none') || ' ' || notify FROM escalations"),
                         "7 1 community none supervision");
-    store_escalation_t e = {.case_id = id, .level = 1, .ladder = LADDER_CONTACT,
-                            .target = "community", .due_at = 1000, .fired_at = 1000};
-    begin();
-    assert_int_equal(store_escalation_add(g_st, &e), 1);
-    assert_int_equal(store_escalation_add(g_st, &e), 0);
-    commit();
     assert_string_equal(peek("SELECT count(*) FROM ladders"), "0");
+    const store_rung_t rungs[] = {{-500, "community"}, {1000, "street"}};
+    const int none[] = {0};
+    begin();
+    assert_int_equal(store_rungs_set(g_st, LADDER_CONTACT, rungs, 2, none, 1), 0);
+    commit();
+    assert_string_equal(peek("SELECT group_concat(id || ':' || coalesce(offset_ms, 'none'))"
+                             " FROM escalations"), "7:-500,8:none");
+    store_escalation_t e = {.case_id = id, .level = 1, .ladder = LADDER_CONTACT,
+                            .target = "community", .due_at = 1000, .fired_at = 1000,
+                            .offset_ms = -500};
+    begin();
+    assert_int_equal(store_escalation_add(g_st, &e), 0);     /* fired before the upgrade */
+    e.level = 2, e.target = "street", e.offset_ms = 1000;
+    assert_int_equal(store_escalation_add(g_st, &e), 1);
+    commit();
 }
 
 /* The WAL's checkpoint sequence (header bytes 12-15, big-endian): how many
