@@ -3,8 +3,12 @@
 # a worker per department resolving everything, the broker built with
 # LeakSanitizer alone (build/lsan: `make LSAN=1 build/lsan/minqingd`):
 #  - its RSS (VmRSS) is sampled every SAMPLE (10) s into $T/rss.txt; after the
-#    warm-up (WARMUP, 60 s, at most half the run) no sample exceeds the last
-#    warm-up sample by more than RSS_LIMIT_PCT (5) %;
+#    warm-up (WARMUP, 60 s, at most half the run) the RSS it holds, in two
+#    samples in a row, and the final one exceed the last warm-up sample by no
+#    more than RSS_LIMIT_PCT (5) %. Growth is what stays: a leak holds every
+#    byte it takes, while one sample's spike that is gone by the next (a host
+#    stall, then one pass with a few hundred messages and their buffers) is
+#    reported, not counted;
 #  - every case is acknowledged, at the rate asked, and resolved;
 #  - on SIGTERM it exits with status 0, logs broker.stopped clean, and
 #    LeakSanitizer reports nothing.
@@ -87,19 +91,26 @@ check "the broker kept the pace: ${rate:-?} cases/s of $RATE asked (at least 95 
 check "the broker was up through the whole run" kill -0 "$BROKER_PID"
 check "all $N cases resolved" wait_for 120 all_resolved "$N"
 
-# RSS: the last warm-up sample against every later one
+# RSS: the last warm-up sample against what is held after it (the higher of
+# each two samples in a row counts only as far as the lower) and the final one
 warm=$(awk -v w="$WARMUP" '$1 <= w { r = $2 } END { print r + 0 }' "$T/rss.txt")
 # shellcheck disable=SC2046
-set -- $(awk -v w="$WARMUP" '$1 >= w { if ($2 > m) m = $2; f = $2; n++ } END { print m + 0, f + 0, n + 0 }' "$T/rss.txt")
-max=$1 final=$2 after=$3
-growth=$(awk -v w="$warm" -v m="$max" 'BEGIN { printf "%.2f", (w > 0) ? (m - w) * 100 / w : 0 }')
+set -- $(awk -v w="$WARMUP" '$1 >= w {
+    if ($2 > m) m = $2
+    if (n && (h2 = ($2 < p ? $2 : p)) > h) h = h2
+    p = $2; f = $2; n++
+  } END { print m + 0, h + 0, f + 0, n + 0 }' "$T/rss.txt")
+max=$1 held=$2 final=$3 after=$4
+pct() { awk -v w="$warm" -v m="$1" 'BEGIN { printf "%.2f", (w > 0) ? (m - w) * 100 / w : 0 }'; }
+growth=$(pct "$held")
 diag "rss (s:kB): $(awk '{ printf "%s:%s ", $1, $2 }' "$T/rss.txt")"
-diag "figures: RSS warm-up ($WARMUP s) $warm kB, max after it $max kB, final $final kB," \
-  "growth $growth % (limit $RSS_LIMIT_PCT %), $after samples after the warm-up"
+diag "figures: RSS warm-up ($WARMUP s) $warm kB; after it held $held kB (+$growth %)," \
+  "final $final kB (+$(pct "$final") %), one sample's max $max kB (+$(pct "$max") %);" \
+  "limit $RSS_LIMIT_PCT %, $after samples after the warm-up"
 check "RSS sampled through the run ($(wc -l < "$T/rss.txt") samples, $after after the warm-up)" \
   test "$after" -ge $(( (DURATION - WARMUP) / SAMPLE ))
-check "RSS after the warm-up stays within +$RSS_LIMIT_PCT % of $warm kB (max $max kB, +$growth %)" \
-  test $((max * 100)) -le $((warm * (100 + RSS_LIMIT_PCT)))
+check "RSS held after the warm-up, and the final one, within +$RSS_LIMIT_PCT % of $warm kB (held $held kB, +$growth %; final $final kB)" \
+  test $((held * 100)) -le $((warm * (100 + RSS_LIMIT_PCT))) -a $((final * 100)) -le $((warm * (100 + RSS_LIMIT_PCT)))
 cpu=$(sed 's/^.*) //' "/proc/$BROKER_PID/stat" 2>/dev/null | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($12 + $13) / hz }')
 diag "figures: broker CPU ${cpu:-?} s over the run; database $(du -m "$T/minqing.db" | cut -f1) MB"
 
