@@ -75,19 +75,18 @@ default = dispatch
 CONF
 }
 
-# fast_ladder: append a 2 s contact deadline and a 3-level contact ladder
-# (community at once, street at +1 s, county at +2 s) to the config
+# contact_ladder DEADLINE RUNGS: append a contact deadline and the contact
+# ladder's RUNGS ("N = OFFSET TARGET" lines) to the config
+contact_ladder() {
+  printf '\n[deadlines]\ncontact = %s\n\n[ladder.contact]\n%s\n' "$1" "$2" >> "$T/minqing.conf"
+}
+
+# fast_ladder: a 2 s contact deadline and a 3-level contact ladder
+# (community at once, street at +1 s, county at +2 s)
 fast_ladder() {
-  cat >> "$T/minqing.conf" <<CONF
-
-[deadlines]
-contact = 2s
-
-[ladder.contact]
-1 = 0 community
+  contact_ladder 2s "1 = 0 community
 2 = 1s street
-3 = 2s county
-CONF
+3 = 2s county"
 }
 
 # start_broker: start minqingd on $T/minqing.conf; sets BROKER_PID

@@ -8,16 +8,9 @@
 # A reload that changes no ladder writes nothing to the database.
 . "$(dirname "$0")/../lib.sh"
 write_config "auto_close = 0"
-cat >> "$T/minqing.conf" <<CONF
-
-[deadlines]
-contact = 1s
-
-[ladder.contact]
-1 = 0 community
+contact_ladder 1s "1 = 0 community
 2 = 2s street
-3 = 6s county
-CONF
+3 = 6s county"
 # ladder LINES: the config's contact ladder replaced by LINES
 ladder() {
   sed -i '/^\[ladder.contact\]/,$d' "$T/minqing.conf"
