@@ -348,6 +348,18 @@ static int user_version(sqlite3 *db, int *v)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* How many tables, indexes, views and triggers the file holds; -1 when it
+ * cannot be read. */
+static int schema_objects(sqlite3 *db)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM sqlite_master", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int n = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int(st, 0) : -1;
+    sqlite3_finalize(st);
+    return n;
+}
+
 /* The database's schema version, refusing one newer than this binary's
  * before anything (not even its journal mode) is changed. */
 static int check_version(sqlite3 *db, const char *path, int *v, char *err, size_t errlen)
@@ -360,6 +372,16 @@ static int check_version(sqlite3 *db, const char *path, int *v, char *err, size_
     if (*v > STORE_SCHEMA_VERSION) {
         snprintf(err, errlen, "%s: schema version %d is newer than this minqingd (%d); "
                  "refusing to touch it: run a newer minqingd", path, *v, STORE_SCHEMA_VERSION);
+        return -1;
+    }
+    /* Version 0 with tables in it, or a negative one, is another program's
+     * database (a mistyped `database =`): creating ours inside it would mix
+     * the two, and even switching it to WAL would change it. */
+    int objects = *v == 0 ? schema_objects(db) : 0;
+    if (*v < 0 || objects != 0) {
+        snprintf(err, errlen, "%s: a SQLite database, but not minqing's (schema version %d, "
+                 "%d tables or indexes of its own); refusing to touch it: check `database =`",
+                 path, *v, objects);
         return -1;
     }
     return 0;

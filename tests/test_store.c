@@ -900,6 +900,37 @@ static void refuses_newer_schema(void **state)
     assert_string_equal(peek("PRAGMA journal_mode"), "delete"); /* not even its mode */
 }
 
+/* Another program's database (a mistyped `database =`): schema version 0
+ * with tables of its own, or a negative version. Refused, and not even its
+ * journal mode changes. */
+static void refuses_foreign_database(void **state)
+{
+    (void)state;
+    static const char *const setups[] = {
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT);"
+        "INSERT INTO notes (body) VALUES ('keep me')",
+        "CREATE TABLE cases (id INTEGER PRIMARY KEY); PRAGMA user_version = -3",
+    };
+    char p[256], mode[32];
+    path_in_dir(p, sizeof p, "other.db");
+    for (size_t i = 0; i < sizeof setups / sizeof setups[0]; i++) {
+        unlink(p);
+        sqlite3 *db = NULL;
+        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, setups[i], NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        refused(p, NULL, "not minqing's");
+        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        snprintf(mode, sizeof mode, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        assert_string_equal(mode, "delete");
+    }
+}
+
 /* A file whose header and schema read well but one of whose b-trees is
  * damaged: the broker would start on it, and fail later on some case. The
  * startup check refuses it and writes nothing to it. */
@@ -1091,6 +1122,7 @@ int main(void)
         T(close_rolls_back),
         T(refuses_garbage),
         T(refuses_newer_schema),
+        T(refuses_foreign_database),
         T(refuses_damaged_tree),
         cmocka_unit_test_setup_teardown(disk_full_is_store_full, setup_full, teardown_full),
         cmocka_unit_test_setup_teardown(failure_mid_transaction_writes_nothing_after, setup_full,
