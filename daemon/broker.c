@@ -229,7 +229,8 @@ static void arm_timers(broker_t *self)
 static void load_case(void *arg, const store_case_t *c)
 {
     broker_t *self = arg;
-    apply_arm(&self->apply, c);
+    if (apply_arm(&self->apply, c) != MSG_OK)
+        self->hints_lost = true;    /* out of memory: rebuild_hints tries again */
     arm_timers(self);
 }
 
@@ -483,7 +484,29 @@ static void close_msg(inmsg_t *in)
         zmq_msg_close(&in->part[i]);
 }
 
-/* Decode the protocol frames (after the routing id). 0 ok, else an ERROR was sent. */
+/* Commands no peer answers with an ERROR of its body (PROTOCOL.md 2.3), so
+ * that two peers cannot loop on errors. */
+static bool never_answered(msg_cmd_t cmd)
+{
+    return cmd == MSG_ACK || cmd == MSG_ERROR || cmd == MSG_HEARTBEAT ||
+           cmd == MSG_DISCONNECT || cmd == MSG_SUBMIT_OK;
+}
+
+/* A malformed ACK, ERROR, HEARTBEAT, DISCONNECT or SUBMIT_OK: logged, not
+ * answered. The reason names fields, never their text (PROTOCOL.md 5.18). */
+static void drop_unanswerable(broker_t *self, const msg_t *msg, const codec_error_t *cerr)
+{
+    self->stats.refused++;
+    log_rec_t r;
+    log_begin(&r, LOG_WARNING, "msg.dropped");
+    log_str(&r, "command", msg_cmd_name(msg->cmd));
+    log_u64(&r, "code", cerr->code);
+    log_text(&r, "reason", cerr->reason);
+    log_end(&r);
+}
+
+/* Decode the protocol frames (after the routing id). 0 ok, else an ERROR was
+ * sent, or the message dropped unanswered. */
 static int decode(broker_t *self, void *sock, inmsg_t *in, msg_t *msg)
 {
     codec_frame_t frames[MAX_FRAMES];
@@ -497,6 +520,10 @@ static int decode(broker_t *self, void *sock, inmsg_t *in, msg_t *msg)
         return 0;
     if (in->too_many && cerr.code == ERR_MALFORMED)    /* a version error says more */
         snprintf(cerr.reason, sizeof cerr.reason, "more than 3 frames");
+    if (never_answered(msg->cmd)) {
+        drop_unanswerable(self, msg, &cerr);
+        return -1;
+    }
     send_error(self, sock, zmq_msg_data(&in->part[0]), zmq_msg_size(&in->part[0]), msg->msg_id,
                cerr.code, cerr.reason);
     return -1;
@@ -695,8 +722,11 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
     int64_t now = mono_ms();
     if (s && s->dept != dept)           /* same peer, new department: start over */
         dispatch_release(self->dispatch, s, now);
-    if (!s && !(s = sessions_add(self->sessions, idd, idlen)))
+    if (!s && !(s = sessions_add(self->sessions, idd, idlen))) {
+        send_error(self, self->workers, idd, idlen, msg->msg_id, ERR_STORE_FAILED,
+                   "out of memory for a new session; register again later");
         return;
+    }
     s->dept = dept;
     s->capacity = msg->capacity;
     s->registered_at = now;

@@ -161,6 +161,13 @@ tap(cmd == "ACK" and b.get("state") == "accepted", "a repeated ACCEPT (same msg_
 worker.send_multipart([SIG, b"ERROR", body({"re": "x", "code": 500,
                        "reason": "SMS to 13812345678 failed\rts=0 severity=crit event=forged\nnext"})])
 
+# a malformed ACK or ERROR is never answered (PROTOCOL.md 2.3: no error
+# loops); the next answer the worker gets is the one to its next request
+worker.send_multipart([SIG, b"ACK", body({"msg_id": "w8"})])            # no re
+worker.send_multipart([SIG, b"ERROR", body({"re": "x", "code": "500"})])  # code a string
+worker_error(worker, [SIG, b"ACCEPT", body({"msg_id": "w9", "assignment_id": 434343})], 202,
+             "after a malformed ACK and ERROR, the first answer is to the next request", "w9")
+
 # a fresh client is still served
 fresh = sock("intake")
 cmd, b = ask(fresh, [SIG, b"SUBMIT", body({"msg_id": "z1", "case": dict(CASE, external_id="x-2")})])

@@ -15,6 +15,9 @@ reason_logged() {
   ! grep -q 13812345678 "$T/broker.log" && ! grep -q "$(printf '\r')" "$T/broker.log"
 }
 check "a worker's ERROR reason is logged masked and escaped, on its own line" reason_logged
+check "the malformed ACK and ERROR are logged as dropped" \
+  sh -c "grep -q 'event=msg.dropped command=ACK code=103' '$T/broker.log' &&
+         grep -q 'event=msg.dropped command=ERROR code=104' '$T/broker.log'"
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
 finish && [ $rc -eq 0 ]
