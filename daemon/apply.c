@@ -415,8 +415,8 @@ static msg_err_t apply_new_outcome(apply_t *a, int dept, const char *worker, con
     }
     if (!rc && (in->cmd == MSG_RESOLVED || in->cmd == MSG_RETURNED))
         rc = push_fx(a, FX_RELEASE, dept, as.id);
-    if (!rc && (in->cmd == MSG_ACCEPT || in->cmd == MSG_CONTACTED))
-        rc = push_fx(a, FX_ACCEPTED, dept, as.id);
+    if (!rc && fsm_assignment_taken_up(as.state))
+        rc = push_fx(a, FX_ACCEPTED, dept, as.id);      /* PROGRESS takes over too */
     if (!rc)
         rc = settle_case(a, &c, was, case_dirty, worker);
     ack(reply, in->msg_id, c.id, as.id, as.state);

@@ -196,7 +196,7 @@ static void load_one(void *arg, const store_assignment_t *a)
         l->stranded++;
         return;
     }
-    if (a->state == STATE_ACCEPTED || a->state == STATE_CONTACTED)
+    if (fsm_assignment_taken_up(a->state))
         dispatch_orphan(l->self->dispatch, dept, a->id, l->since);
     else
         dispatch_wait(l->self->dispatch, dept, a->id, false);
@@ -763,6 +763,11 @@ static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const 
     if (rc == MSG_OK && !self->apply.replayed && msg->cmd != MSG_RESOLVED &&
         msg->cmd != MSG_RETURNED && dispatch_holder(self->dispatch, msg->assignment_id) != s)
         dispatch_bind(self->dispatch, msg->assignment_id, s);
+    /* Marked now, not after the commit: a DISCONNECT later in this pass must
+     * orphan it, not hand it to a colleague who never saw it. A rolled-back
+     * pass leaves it marked, which is right too: the worker resends. */
+    if (rc == MSG_OK && !self->apply.replayed && fsm_assignment_taken_up(reply.state))
+        dispatch_mark_accepted(self->dispatch, msg->assignment_id);
     if (rc == ERR_NOT_YOUR_ASSIGNMENT) {
         log_rec_t r;
         log_begin(&r, LOG_WARNING, "security.foreign_assignment");
@@ -1150,7 +1155,7 @@ static int deliver(broker_t *self, uint64_t asg, session_t *s)
         return -1;
     s->last_send = mono_ms();
     dispatch_bind(self->dispatch, asg, s);
-    if (a.state == STATE_ACCEPTED || a.state == STATE_CONTACTED)
+    if (fsm_assignment_taken_up(a.state))
         dispatch_mark_accepted(self->dispatch, asg);     /* still an orphan if s dies too */
     apply_reset(&self->apply, clock_now(&self->clock));
     msg_err_t rc = apply_dispatched(&self->apply, &a, s->name, &c);
@@ -1169,13 +1174,13 @@ static int deliver(broker_t *self, uint64_t asg, session_t *s)
  * for this department (nothing to take, or the worker could not take it). */
 static bool dispatch_one(broker_t *self, int dept, session_t *s)
 {
-    uint64_t asg;
-    if (!dispatch_take(self->dispatch, dept, s->registered_at, &asg))
+    dispatch_item_t item;
+    if (!dispatch_take(self->dispatch, dept, s->registered_at, &item))
         return false;
-    int rc = deliver(self, asg, s);
+    int rc = deliver(self, item.asg, s);
     if (rc >= 0)
         return true;
-    dispatch_wait(self->dispatch, dept, asg, true);
+    (void)dispatch_putback(self->dispatch, dept, &item);    /* its slot is free: cannot fail */
     if (rc == -1 && errno == EHOSTUNREACH)
         session_gone(self, s, "unreachable");
     return false;                   /* EAGAIN (full) or store trouble: next pass */
@@ -1347,7 +1352,7 @@ static void rebind_one(void *arg, const store_assignment_t *a)
         return;
     }
     session_t *holder = kept_holder(r, a->id);
-    bool accepted = a->state == STATE_ACCEPTED || a->state == STATE_CONTACTED;
+    bool accepted = fsm_assignment_taken_up(a->state);
     int rc;
     if (holder) {
         rc = dispatch_bind(r->fresh, a->id, holder);

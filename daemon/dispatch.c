@@ -70,6 +70,27 @@ static int ring_push(ring_t *r, uint64_t x, int64_t since, bool front, bool with
     return 0;
 }
 
+/* Insert keeping the ring in order of `since` (equal ones in arrival order).
+ * Deaths are not noticed in the order the holders fell silent (a DISCONNECT
+ * now, a liveness timeout for an older silence later), and dispatch_take
+ * looks only at the head. Nearly always the new one goes last. */
+static int ring_insert_sorted(ring_t *r, uint64_t x, int64_t since)
+{
+    if (r->n == r->cap && ring_grow(r, true))
+        return -1;
+    size_t i = r->n;
+    for (; i > 0 && r->since[(r->head + i - 1) % r->cap] > since; i--) {
+        size_t from = (r->head + i - 1) % r->cap, to = (r->head + i) % r->cap;
+        r->v[to] = r->v[from];
+        r->since[to] = r->since[from];
+    }
+    size_t at = (r->head + i) % r->cap;
+    r->v[at] = x;
+    r->since[at] = since;
+    r->n++;
+    return 0;
+}
+
 static uint64_t ring_pop(ring_t *r)
 {
     uint64_t x = r->v[r->head];
@@ -137,25 +158,32 @@ int dispatch_orphan(dispatch_t *self, int dept, uint64_t asg, int64_t since)
 {
     if (!dept_ok(self, dept))
         return -1;
-    return ring_push(&self->orphans[dept], asg, since, false, true);
+    return ring_insert_sorted(&self->orphans[dept], asg, since);
 }
 
-bool dispatch_take(dispatch_t *self, int dept, int64_t registered_at, uint64_t *asg)
+bool dispatch_take(dispatch_t *self, int dept, int64_t registered_at, dispatch_item_t *item)
 {
     if (!dept_ok(self, dept))
         return false;
     ring_t *o = &self->orphans[dept];
-    /* orphans are queued in order of death, so if the first is too recent
+    /* orphans are kept in order of death, so if the first is too recent
      * for this worker, all of them are */
     if (o->n && o->since[o->head] < registered_at) {
-        *asg = ring_pop(o);
+        *item = (dispatch_item_t){.orphan = true, .since = o->since[o->head]};
+        item->asg = ring_pop(o);
         return true;
     }
     if (self->ready[dept].n) {
-        *asg = ring_pop(&self->ready[dept]);
+        *item = (dispatch_item_t){.asg = ring_pop(&self->ready[dept])};
         return true;
     }
     return false;
+}
+
+int dispatch_putback(dispatch_t *self, int dept, const dispatch_item_t *item)
+{
+    return item->orphan ? dispatch_orphan(self, dept, item->asg, item->since)
+                        : dispatch_wait(self, dept, item->asg, true);
 }
 
 bool dispatch_orphan_since(const dispatch_t *self, int dept, int64_t *since)

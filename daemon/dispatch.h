@@ -25,11 +25,22 @@ dispatch_t *dispatch_new(size_t ndepts);
 void dispatch_destroy(dispatch_t **self_p);
 /* Queue an assignment for any worker of dept; `front` puts it first. 0 or -1 (memory). */
 int dispatch_wait(dispatch_t *self, int dept, uint64_t asg, bool front);
-/* Queue an accepted assignment whose worker died at `since`. 0 or -1 (memory). */
+/* Queue an accepted assignment whose worker was last heard from at `since`;
+ * the queue stays in order of `since`. 0 or -1 (memory). */
 int dispatch_orphan(dispatch_t *self, int dept, uint64_t asg, int64_t since);
+/* An assignment taken from a queue, and which queue, so that it can go back. */
+typedef struct {
+    uint64_t asg;
+    bool orphan;                /* from the orphans, whose holder died at `since` */
+    int64_t since;
+} dispatch_item_t;
+
 /* Next assignment of dept that a worker registered at `registered_at` may
  * take: orphans first when eligible, then ready ones. false when none. */
-bool dispatch_take(dispatch_t *self, int dept, int64_t registered_at, uint64_t *asg);
+bool dispatch_take(dispatch_t *self, int dept, int64_t registered_at, dispatch_item_t *item);
+/* Put back, first in its queue, an item dispatch_take gave that could not be
+ * delivered. 0 or -1 (memory). */
+int dispatch_putback(dispatch_t *self, int dept, const dispatch_item_t *item);
 /* When the first orphan of dept died (the since of dispatch_orphan); false if none. */
 bool dispatch_orphan_since(const dispatch_t *self, int dept, int64_t *since);
 /* Record that s holds asg (s->inflight grows). 0 or -1 (memory). */

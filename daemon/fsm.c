@@ -49,6 +49,11 @@ bool fsm_assignment_open(msg_state_t s)
     return s != STATE_RESOLVED && s != STATE_RETURNED && s != STATE_CANCELLED;
 }
 
+bool fsm_assignment_taken_up(msg_state_t s)
+{
+    return s == STATE_ACCEPTED || s == STATE_CONTACTED;
+}
+
 msg_state_t fsm_case_derive(msg_state_t cur, const msg_state_t *asg, size_t n)
 {
     if (cur == STATE_CLOSED || cur == STATE_CANCELLED)

@@ -27,5 +27,8 @@ msg_state_t fsm_case_derive(msg_state_t cur, const msg_state_t *asg, size_t n);
 msg_err_t fsm_case_command(msg_cmd_t cmd, msg_state_t cur);
 /* True for an assignment still to be worked (not resolved, returned, cancelled). */
 bool fsm_assignment_open(msg_state_t s);
+/* True for an assignment a worker has taken up (accepted or contacted): it
+ * goes back only to that worker's successor, never to a colleague. */
+bool fsm_assignment_taken_up(msg_state_t s);
 
 #endif

@@ -510,7 +510,7 @@ static void outcomes_to_resolved(void **state)
 
     assert_int_equal(outcome(g.urban, MSG_PROGRESS, 1), MSG_OK);
     assert_int_equal(get_asg(1).state, STATE_CONTACTED);
-    assert_string_equal(effects(), "");
+    assert_string_equal(effects(), "accepted:urban:1");    /* a PROGRESS takes over too */
     assert_string_equal(new_events(), "progress:urban");
 
     assert_int_equal(outcome(g.urban, MSG_RESOLVED, 1), MSG_OK);

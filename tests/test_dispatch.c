@@ -66,8 +66,8 @@ static session_t worker(int dept, int64_t registered_at)
 /* The next assignment a worker registered at `reg` gets from dept, or 0. */
 static uint64_t take(int dept, int64_t reg)
 {
-    uint64_t asg = 0;
-    return dispatch_take(g_d, dept, reg, &asg) ? asg : 0;
+    dispatch_item_t item;
+    return dispatch_take(g_d, dept, reg, &item) ? item.asg : 0;
 }
 
 /* Take everything a worker registered at `reg` may take, as "1,2,3". */
@@ -120,12 +120,12 @@ static void departments_apart(void **state)
     assert_string_equal(drain(2, 0), "20");
     assert_string_equal(drain(0, 0), "10,11");
     /* departments out of range are refused, not written past */
-    uint64_t asg;
+    dispatch_item_t item;
     assert_int_equal(dispatch_wait(g_d, NDEPTS, 1, false), -1);
     assert_int_equal(dispatch_wait(g_d, -1, 1, false), -1);
     assert_int_equal(dispatch_orphan(g_d, NDEPTS, 1, 0), -1);
-    assert_false(dispatch_take(g_d, NDEPTS, 0, &asg));
-    assert_false(dispatch_take(g_d, -1, 0, &asg));
+    assert_false(dispatch_take(g_d, NDEPTS, 0, &item));
+    assert_false(dispatch_take(g_d, -1, 0, &item));
     assert_int_equal(dispatch_waiting(g_d, NDEPTS), 0);
     assert_int_equal(dispatch_waiting(g_d, -1), 0);
 }
@@ -212,6 +212,44 @@ static void orphans_only_after_death(void **state)
     assert_int_equal(take(0, 2001), 31);
     assert_int_equal(dispatch_waiting(g_d, 0), 0);
     assert_int_equal(orphan_since(0), -1);
+}
+
+/* A death noticed late (a liveness timeout for an older silence) queues its
+ * work by when the holder fell silent, ahead of a later DISCONNECT's: the
+ * adapter that restarted in between gets it. */
+static void orphans_in_order_of_silence(void **state)
+{
+    (void)state;
+    assert_int_equal(dispatch_orphan(g_d, 0, 40, 210), 0);     /* B disconnected at 210 */
+    assert_int_equal(dispatch_orphan(g_d, 0, 41, 100), 0);     /* A silent since 100 */
+    assert_int_equal(dispatch_orphan(g_d, 0, 42, 100), 0);
+    assert_int_equal(dispatch_orphan(g_d, 0, 43, 300), 0);
+    assert_int_equal(orphan_since(0), 100);
+    assert_string_equal(drain(0, 150), "41,42");                /* A restarted at 150 */
+    assert_int_equal(orphan_since(0), 210);
+    assert_string_equal(drain(0, 400), "40,43");
+}
+
+/* An assignment that could not be delivered goes back where it came from:
+ * an orphan stays an orphan, out of a colleague's reach. */
+static void putback_keeps_the_queue(void **state)
+{
+    (void)state;
+    dispatch_item_t item;
+    assert_int_equal(dispatch_orphan(g_d, 0, 50, 1000), 0);
+    wait_all(0, (uint64_t[]){51}, 1, false);
+    assert_true(dispatch_take(g_d, 0, 2000, &item));
+    assert_true(item.orphan && item.asg == 50 && item.since == 1000);
+    assert_int_equal(dispatch_putback(g_d, 0, &item), 0);
+    assert_int_equal(take(0, 500), 51);                         /* a colleague: ready work only */
+    assert_int_equal(take(0, 500), 0);
+    assert_true(dispatch_take(g_d, 0, 2000, &item));
+    assert_true(item.orphan && item.asg == 50);
+    wait_all(0, (uint64_t[]){52, 53}, 2, false);
+    assert_true(dispatch_take(g_d, 0, 0, &item));
+    assert_true(!item.orphan && item.asg == 52);
+    assert_int_equal(dispatch_putback(g_d, 0, &item), 0);
+    assert_string_equal(drain(0, 0), "52,53");                  /* first in line again */
 }
 
 /* ---- bindings -------------------------------------------------------- */
@@ -457,6 +495,8 @@ int main(void)
         T(queue_matches_reference),
         T(waiting_counts),
         T(orphans_only_after_death),
+        T(orphans_in_order_of_silence),
+        T(putback_keeps_the_queue),
         T(bind_unbind_inflight),
         T(release_requeues),
         T(release_finds_more_than_inflight),

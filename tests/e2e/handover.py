@@ -1,0 +1,136 @@
+"""Accepted work whose worker's session ends goes only to a worker that
+registered afterwards (PROTOCOL.md 8.4), however the worker took it up and
+however the session ended.
+
+Usage: handover.py DIR   (DIR holds intake.sock and workers.sock)
+Prints TAP lines. Uses Debian's python3-zmq and python3-msgpack.
+"""
+import sys
+import time
+import zmq
+import msgpack
+
+d = sys.argv[1]
+ctx = zmq.Context()
+SIG = b"MINQING/1"
+n = failed = 0
+serial = 0
+
+
+def tap(good, what):
+    global n, failed
+    n += 1
+    failed += 0 if good else 1
+    print(("ok" if good else "not ok"), n, "-", what, flush=True)
+
+
+def mid(prefix):
+    global serial
+    serial += 1
+    return "%s-%d" % (prefix, serial)
+
+
+class Peer:
+    """A DEALER on one endpoint that files DISPATCHes apart from replies."""
+
+    def __init__(self, name):
+        self.s = ctx.socket(zmq.DEALER)
+        self.s.setsockopt(zmq.LINGER, 0)
+        self.s.connect("ipc://%s/%s.sock" % (d, name))
+        self.dispatched = []
+
+    def send(self, cmd, body):
+        self.s.send_multipart([SIG, cmd, msgpack.packb(body)])
+
+    def pump(self, seconds, want_re=None):
+        """Read for up to `seconds` (heartbeating), until the reply to want_re."""
+        end = time.time() + seconds
+        while time.time() < end:
+            if not self.s.poll(200):
+                continue
+            f = self.s.recv_multipart()
+            b = msgpack.unpackb(f[2], raw=False)
+            if f[1] == b"DISPATCH":
+                self.dispatched.append((b["assignment_id"], b["attempt"]))
+            elif f[1] == b"HEARTBEAT":
+                self.send(b"HEARTBEAT", {})
+            elif want_re is not None and b.get("re") == want_re:
+                return f[1].decode(), b
+        return None, None
+
+    def ask(self, cmd, body):
+        body = dict(body, msg_id=mid(cmd.decode().lower()))
+        self.send(cmd, body)
+        return self.pump(5, body["msg_id"])
+
+    def got(self, asg):
+        return [a for a in self.dispatched if a[0] == asg]
+
+
+def worker():
+    w = Peer("workers")
+    cmd, _ = w.ask(b"REGISTER", {"department": "water", "capacity": 4})
+    return w if cmd == "ACK" else None
+
+
+def pump_all(peers, seconds):
+    end = time.time() + seconds
+    while time.time() < end:
+        for p in peers:
+            p.pump(0.05)
+
+
+intake = Peer("intake")
+
+
+def submit(ext):
+    cmd, b = intake.ask(b"SUBMIT", {"case": {
+        "service_code": "water.leak", "description": "水管漏水", "external_id": ext,
+        "channel": "hotline", "grid_code": "CG01-XH02-G0031"}})
+    return b["case_id"] if cmd == "SUBMIT_OK" else 0
+
+
+def first_dispatch(w):
+    end = time.time() + 5
+    while not w.dispatched and time.time() < end:
+        w.pump(0.2)
+    return w.dispatched[0][0] if w.dispatched else 0
+
+
+# 1. ACCEPT and DISCONNECT in one breath: the broker reads both in one pass,
+# and must orphan the assignment even though the ACCEPT is not yet committed
+holder = worker()
+tap(holder is not None, "the holder registers")
+submit("h-1")
+asg = first_dispatch(holder)
+tap(asg > 0, "the holder receives the case")
+colleague = worker()
+tap(colleague is not None, "a colleague registers")
+holder.send(b"ACCEPT", {"msg_id": mid("accept"), "assignment_id": asg})
+holder.send(b"DISCONNECT", {})
+pump_all([colleague], 2)
+tap(not colleague.got(asg), "an ACCEPT followed at once by DISCONNECT: the colleague does not get it "
+    "(got %s)" % colleague.got(asg))
+successor = worker()
+pump_all([colleague, successor], 2)
+tap([a[1] for a in successor.got(asg)] == [2], "the worker registered afterwards gets it, attempt 2 "
+    "(got %s)" % successor.got(asg))
+
+# 2. a take-over by PROGRESS: the worker that took it over disconnects
+cmd, b = successor.ask(b"ACCEPT", {"assignment_id": asg})
+tap(cmd == "ACK" and b.get("state") == "accepted", "the successor accepts it")
+taker = worker()
+cmd, b = taker.ask(b"PROGRESS", {"assignment_id": asg, "note": "我来跟进"})
+tap(cmd == "ACK", "a colleague takes it over with PROGRESS")
+cmd, _ = taker.ask(b"DISCONNECT", {})
+pump_all([colleague, successor], 2)
+tap(not colleague.got(asg) and len(successor.got(asg)) == 1,
+    "the taker disconnects: no colleague registered before gets it (got %s, %s)"
+    % (colleague.got(asg), successor.got(asg)))
+last = worker()
+pump_all([colleague, successor, last], 2)
+tap([a[1] for a in last.got(asg)] == [3], "the worker registered afterwards gets it, attempt 3 "
+    "(got %s)" % last.got(asg))
+
+print("1..%d" % n)
+sys.exit(1 if failed else 0)

@@ -1,0 +1,13 @@
+#!/bin/sh
+# handover.sh - accepted work whose worker's session ends waits for a worker
+# that registers afterwards, whether the worker took it up by ACCEPT or by a
+# PROGRESS take-over, and even when its DISCONNECT came in the ACCEPT's pass.
+. "$(dirname "$0")/../lib.sh"
+write_config
+start_broker || exit 1
+$PY "$ROOT/tests/e2e/handover.py" "$T"
+rc=$?
+check "broker still running" kill -0 "$BROKER_PID"
+stop_pid "$BROKER_PID"
+check "no sanitizer report" no_sanitizer_reports
+finish && [ $rc -eq 0 ]
