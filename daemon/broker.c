@@ -54,7 +54,7 @@ typedef struct {
 #define CLOCK_SKEW_SAY_MS 1000  /* a step of the system clock worth showing (status_line) */
 #define STOP_LATENCY_MS 1000    /* the longest poll: a signal between check and poll waits this */
 #define STORE_RETRY_MS 1000     /* due timers, while BEGIN fails: a retry a second, not a spin */
-#define MAX_NOTICES 100000      /* beyond this a new notice waits in the database for a restart */
+#define MAX_NOTICES 100000      /* beyond this a new notice waits in the database (reload_notices) */
 
 struct broker_t {
     config_t *cfg;
@@ -77,6 +77,7 @@ struct broker_t {
     bool txn;                   /* a write transaction is open */
     bool store_down;            /* the last BEGIN failed (logged once) */
     bool hints_lost;            /* a timer hint could not be kept: rebuild them (rebuild_hints) */
+    bool notices_dropped;       /* a notice waits in the database only (reload_notices) */
     volatile sig_atomic_t stop, reload;
     int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms;
     struct {
@@ -930,18 +931,59 @@ static void announce_fired(broker_t *self, const fired_t *f)
 static void queue_notice(broker_t *self, const fired_t *f)
 {
     if (self->nnotices == MAX_NOTICES) {
-        log_say(LOG_WARNING, "escalation.notice_dropped",
-                "too many unacknowledged ESCALATE notices; this one is recorded and logged only");
+        if (!self->notices_dropped)
+            log_say(LOG_WARNING, "escalation.notices_held",
+                    "too many unacknowledged ESCALATE notices; new ones wait in the database "
+                    "until half of these are acknowledged");
+        self->notices_dropped = true;
         return;
     }
     if (self->nnotices == self->capnotices) {
         size_t cap = self->capnotices ? self->capnotices * 2 : 64;
         notice_t *v = realloc(self->notices, cap * sizeof *v);
-        if (!v)
+        if (!v) {
+            self->notices_dropped = true;   /* reloaded after the next pass */
             return;
+        }
         self->notices = v, self->capnotices = cap;
     }
     self->notices[self->nnotices++] = (notice_t){.fired = *f, .sent = 0};
+}
+
+static int notice_by_id(const void *a, const void *b)
+{
+    uint64_t x = ((const notice_t *)a)->fired.id, y = ((const notice_t *)b)->fired.id;
+    return (x > y) - (x < y);
+}
+
+/* Notices were held back (too many, or no memory): once half the list is
+ * acknowledged, load the unacknowledged ones from the database again. The
+ * ones still listed keep when they were last sent, so only the held ones go
+ * out now. Kept as it was if the database cannot be read. */
+static void reload_notices(broker_t *self)
+{
+    notice_t *old = self->notices;
+    size_t nold = self->nnotices, capold = self->capnotices;
+    qsort(old, nold, sizeof *old, notice_by_id);
+    self->notices = NULL, self->nnotices = self->capnotices = 0;
+    self->notices_dropped = false;
+    if (store_unnotified_escalations(self->store, load_notice, self) != 0) {
+        free(self->notices);
+        self->notices = old, self->nnotices = nold, self->capnotices = capold;
+        self->notices_dropped = true;
+        log_say(LOG_ERR, "escalation.reload", store_errmsg(self->store));
+        return;
+    }
+    for (size_t i = 0; i < self->nnotices; i++) {
+        notice_t *was = bsearch(&self->notices[i], old, nold, sizeof *old, notice_by_id);
+        if (was)
+            self->notices[i].sent = was->sent, self->notices[i].tries = was->tries;
+    }
+    free(old);
+    log_rec_t r;
+    log_begin(&r, LOG_NOTICE, "escalation.notices_reloaded");
+    log_u64(&r, "unacknowledged_notices", self->nnotices);
+    log_end(&r);
 }
 
 /* The k-th live worker of dept, round robin: a resend goes to another worker
@@ -1620,6 +1662,8 @@ int broker_run(broker_t *self)
         dispatch_all(self);
         if (self->hints_lost && !self->txn)
             rebuild_hints(self);
+        if (self->notices_dropped && !self->txn && self->nnotices <= MAX_NOTICES / 2)
+            reload_notices(self);
         if (!self->txn)
             maintain(self, true);
         tell_systemd(self, mono_ms());
