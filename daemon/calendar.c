@@ -2,8 +2,10 @@
  * calendar.c - working days and working hours (see calendar.h).
  *
  * Days are walked one at a time in local time with mktime, which keeps the
- * arithmetic right across month ends and any daylight-saving change; a
- * deadline is at most a few hundred days out, so walking is cheap.
+ * arithmetic right across month ends; times within a day are wall-clock
+ * times turned into instants by mktime too, so a 09:00 window opens at 09:00
+ * on a day the clocks change. A deadline is at most a few hundred days out,
+ * so walking is cheap.
  */
 #include "calendar.h"
 
@@ -289,6 +291,25 @@ static void day_of(int64_t ms, day_t *d)
     d->wday = d->tm.tm_wday;
 }
 
+/* The wall-clock time of ms within its local day, in ms since 00:00. */
+static int64_t wall_of(int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    return ((tm.tm_hour * 60 + tm.tm_min) * 60 + tm.tm_sec) * 1000LL + ms % 1000;
+}
+
+/* The instant of wall-clock time `wall` (ms since 00:00) on day d. */
+static int64_t instant(const day_t *d, int64_t wall)
+{
+    struct tm tm = d->tm;
+    tm.tm_hour = (int)(wall / 3600000), tm.tm_min = (int)(wall / 60000 % 60);
+    tm.tm_sec = (int)(wall / 1000 % 60);
+    tm.tm_isdst = -1;
+    return (int64_t)mktime(&tm) * 1000 + wall % 1000;
+}
+
 static void next_day(day_t *d)
 {
     /* noon of the next day is safely inside it whatever the clocks do */
@@ -307,14 +328,14 @@ static int64_t next_working_time(const calendar_t *cal, int64_t ms)
 {
     day_t d;
     day_of(ms, &d);
-    int64_t tod = ms - d.midnight;
+    int64_t tod = wall_of(ms);
     for (int i = 0; i < MAX_WALK_DAYS; i++, next_day(&d), tod = 0) {
         if (!works(cal, &d))
             continue;
         for (int w = 0; w < cal->nhours; w++) {
             int64_t s = cal->hours[w].start * 60000LL, e = cal->hours[w].end * 60000LL;
             if (tod < e)
-                return d.midnight + (tod > s ? tod : s);
+                return tod > s ? ms : instant(&d, s);     /* inside a window (day 0): now */
         }
     }
     return ms;
@@ -325,19 +346,21 @@ int64_t calendar_add_workdays(const calendar_t *cal, int64_t start_ms, int64_t n
     int64_t from = next_working_time(cal, start_ms);
     day_t d;
     day_of(from, &d);
-    int64_t tod = from - d.midnight;
+    int64_t tod = wall_of(from);
+    if (n <= 0)
+        return from;
     for (int i = 0; n > 0 && i < MAX_WALK_DAYS; i++) {
         next_day(&d);
         n -= works(cal, &d);
     }
-    return d.midnight + tod;
+    return instant(&d, tod);
 }
 
 int64_t calendar_add_workhours(const calendar_t *cal, int64_t start_ms, int64_t work_ms)
 {
     day_t d;
     day_of(start_ms, &d);
-    int64_t tod = start_ms - d.midnight;
+    int64_t tod = wall_of(start_ms);
     for (int i = 0; i < MAX_WALK_DAYS; i++, next_day(&d), tod = 0) {
         if (!works(cal, &d))
             continue;
@@ -347,7 +370,7 @@ int64_t calendar_add_workhours(const calendar_t *cal, int64_t start_ms, int64_t 
             if (from >= e)
                 continue;
             if (work_ms <= e - from)
-                return d.midnight + from + work_ms;
+                return instant(&d, from + work_ms);
             work_ms -= e - from;
         }
     }

@@ -805,14 +805,46 @@ static void workhours_custom_hours(void **state)
     calendar_free(&cal);
 }
 
+/* Local time is TZ for the rest of a test; the suite's zone comes back
+ * with use_china_time. */
+static void use_tz(const char *tz)
+{
+    setenv("TZ", tz, 1);
+    tzset();
+}
+
+static void use_china_time(void)
+{
+    use_tz(access("/usr/share/zoneinfo/Asia/Shanghai", R_OK) == 0 ? "Asia/Shanghai" : "CST-8");
+}
+
+/* Where the clocks change (a county office abroad, a zone that may bring DST
+ * back), windows stay at their wall-clock times on the day of the change. */
+static void windows_on_dst_days(void **state)
+{
+    (void)state;
+    if (access("/usr/share/zoneinfo/Europe/Berlin", R_OK) != 0)
+        skip();
+    use_tz("Europe/Berlin");
+    calendar_t cal;
+    calendar_init(&cal);
+    assert_int_equal(calendar_set_weekdays(&cal, "sun-sat"), 0);
+    assert_int_equal(calendar_set_hours(&cal, "09:00-12:00, 14:00-17:00"), 0);
+    /* 2026-03-29: 02:00 -> 03:00, a 23-hour day */
+    assert_at(calendar_add_workhours(&cal, at("2026-03-29 07:00"), HOUR_MS), "2026-03-29 10:00");
+    assert_at(calendar_add_workhours(&cal, at("2026-03-29 11:30"), HOUR_MS), "2026-03-29 14:30");
+    assert_at(calendar_add_workdays(&cal, at("2026-03-28 10:00"), 1), "2026-03-29 10:00");
+    assert_at(calendar_add_workdays(&cal, at("2026-03-29 16:00"), 1), "2026-03-30 16:00");
+    /* 2026-10-25: 03:00 -> 02:00, a 25-hour day */
+    assert_at(calendar_add_workhours(&cal, at("2026-10-25 06:00"), 2 * HOUR_MS), "2026-10-25 11:00");
+    assert_at(calendar_add_workdays(&cal, at("2026-10-24 15:00"), 1), "2026-10-25 15:00");
+    calendar_free(&cal);
+    use_china_time();
+}
+
 int main(void)
 {
-    /* local time is China Standard Time whatever the machine says */
-    if (access("/usr/share/zoneinfo/Asia/Shanghai", R_OK) == 0)
-        setenv("TZ", "Asia/Shanghai", 1);
-    else
-        setenv("TZ", "CST-8", 1);
-    tzset();
+    use_china_time();       /* whatever the machine says */
     /* line-buffered, so a sanitizer abort keeps the results printed so far */
     setvbuf(stdout, NULL, _IOLBF, 0);
 
@@ -852,6 +884,7 @@ int main(void)
         cmocka_unit_test(workhours_outside),
         cmocka_unit_test(workhours_month_year_end),
         cmocka_unit_test(workhours_custom_hours),
+        cmocka_unit_test(windows_on_dst_days),
         /* last: weekdays_short_token aborts the process under ASan while the
          * overread it pins is there; load_holidays_only pins qsort(NULL, 0),
          * which aborted under UBSan */
