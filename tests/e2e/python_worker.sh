@@ -6,7 +6,8 @@
 #    is byte for byte Appendix A of PROTOCOL.md, it reads Appendix A's ACK,
 #    its HEARTBEAT is Appendix A's, and it follows sections 5.7-5.16 and 8.2
 #    (idempotent DISPATCH, resend on timeout / 5xx / after re-registration,
-#    drop on 203, ESCALATE ACKed on every copy).
+#    drop on 203, ESCALATE ACKed on every copy; every new REGISTER round on
+#    heartbeat_ms 1000).
 # 1b. Bounded memory against a fake broker: after 10,000 assignments (half
 #    resolved, half left open) and 1,500 escalations the worker remembers at
 #    most max(4 x capacity, 4096) assignments and 1024 escalations, nothing of
@@ -216,6 +217,32 @@ f = recv(3.0)
 while f is not None and f[2] != b"REGISTER":
     f = recv(3.0)
 report(f is not None and f[0] != rid, "a silent broker: the worker reconnects with a new socket and registers")
+
+# Every new REGISTER round runs on the default 1000 ms (5.8) until its ACK,
+# not on the last session's heartbeat_ms (here 600 s): a broker that goes
+# silent after a DISCONNECT or an ERROR 200 is given up after 3 s.
+for trigger in ("DISCONNECT", "ERROR 200"):
+    rid = f[0] if f is not None else rid
+    send(rid, "ACK", {"re": body(f)["msg_id"], "heartbeat_ms": 600000})
+    time.sleep(0.2)
+    hb_before = w.heartbeat_ms
+    if trigger == "DISCONNECT":
+        send(rid, "DISCONNECT", {})
+    else:
+        send(rid, "ERROR", {"code": 200, "reason": "not registered"})
+    t0 = time.monotonic()
+    f = recv()
+    again = f is not None and f[0] == rid and f[2] == b"REGISTER"
+    time.sleep(0.1)
+    hb_after = w.heartbeat_ms
+    while f is not None and f[0] == rid and time.monotonic() - t0 < 6:   # resent every second
+        f = recv(1.5)
+    took = time.monotonic() - t0
+    report(hb_before == 600000 and again and hb_after == 1000 and f is not None and f[2] == b"REGISTER"
+           and took < 4.5,
+           "%s after a session of heartbeat_ms 600000: the new REGISTER round uses 1000 ms, and an "
+           "unanswered REGISTER means a new socket after %.1f s (heartbeat_ms %s, then %s)"
+           % (trigger, took, hb_before, hb_after))
 stop.set()
 t.join(2)
 w.close()

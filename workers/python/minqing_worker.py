@@ -18,9 +18,10 @@ Written from proto/PROTOCOL.md (MQP/1) alone, with pyzmq and msgpack
 What the Worker does for you (section numbers are the spec's):
 
 * REGISTER and its ACK; re-register on DISCONNECT and ERROR 200 (5.7, 5.9);
-* heartbeats every heartbeat_ms, liveness 3 (5.8); on a dead broker (or an
-  unanswered REGISTER) a new socket, with backoff 250 ms doubling to 8 s,
-  reset by a REGISTER ACK;
+* heartbeats every heartbeat_ms, liveness 3 (5.8), heartbeat_ms back to 1000
+  at every new REGISTER until its ACK; on a dead broker (or an unanswered
+  REGISTER) a new socket, with backoff 250 ms doubling to 8 s, reset by a
+  REGISTER ACK;
 * DISPATCH idempotent by assignment_id (5.10), ESCALATE by escalation_id and
   ACKed on every copy (5.16), in bounded memory as the C side does: the last
   max(4 x capacity, 4096) assignments are remembered (only by its id once an
@@ -610,8 +611,7 @@ class Worker(object):
         self.sock = s
         now = time.monotonic()
         self._conn_at = self._last_in = self._last_out = now
-        self.heartbeat_ms = DEFAULT_HEARTBEAT_MS
-        self._register(new_id=True)
+        self._register(new_id=True)       # heartbeat_ms back to 1000 until its ACK
 
     def _close(self):
         if self.sock is not None:
@@ -638,6 +638,11 @@ class Worker(object):
     def _register(self, new_id):
         if new_id or self._reg_id is None:
             self._reg_id = self.new_msg_id()
+            # A new registration round: the last session's heartbeat_ms (up to
+            # 600 s) ended with it. Until this round's ACK the interval is 1000
+            # (5.8), or a broker that went silent would be given up only after
+            # 3 of the old beats.
+            self.heartbeat_ms = DEFAULT_HEARTBEAT_MS
         self.registered = False
         frames = encode("REGISTER", {"msg_id": self._reg_id, "department": self.department,
                                      "capacity": self.capacity, "worker": self.name})
