@@ -6,8 +6,8 @@
 #    is byte for byte Appendix A of PROTOCOL.md, it reads Appendix A's ACK,
 #    its HEARTBEAT is Appendix A's, and it follows sections 5.7-5.16 and 8.2
 #    (idempotent DISPATCH, resend on timeout / 5xx / after re-registration,
-#    drop on 203, ESCALATE ACKed on every copy; every new REGISTER round on
-#    heartbeat_ms 1000).
+#    drop on 203, ESCALATE ACKed on every copy; nothing but REGISTER
+#    before the REGISTER ACK; every new REGISTER round on heartbeat_ms 1000).
 # 1b. Bounded memory against a fake broker: after 10,000 assignments (half
 #    resolved, half left open) and 1,500 escalations the worker remembers at
 #    most max(4 x capacity, 4096) assignments and 1024 escalations, nothing of
@@ -197,6 +197,34 @@ a2 = recv()
 time.sleep(0.1)
 report(all(a is not None and a[2] == b"ACK" and body(a) == {"re": "b-7"} for a in (a1, a2))
        and events.count(("escalate", 9)) == 1, "ESCALATE: ACK {re} on every copy, acted on once")
+
+# between a DISCONNECT and the ACK of the new REGISTER the worker sends
+# nothing but REGISTER (5.7): no ACK of an ESCALATE, none of a copy of one it
+# handled, no ERROR for an undecodable message
+send(rid, "DISCONNECT", {})
+f = recv()
+report(f is not None and f[2] == b"REGISTER", "DISCONNECT: the worker registers again")
+reg = body(f)["msg_id"]
+send(rid, "ESCALATE", dict(esc, msg_id="b-11", escalation_id=11))     # new
+send(rid, "ESCALATE", esc)                                             # handled before
+send(rid, "DISPATCH", dict(dispatch, assignment_id=44, attempt=0))     # out of limits
+send(rid, "ESCALATE", {"msg_id": "b-12", "escalation_id": 12})         # missing fields
+sent = []
+end = time.monotonic() + 1.5
+while time.monotonic() < end:
+    g = recv(0.1)
+    if g is not None:
+        sent.append(g[2].decode())
+report(sent and set(sent) == {"REGISTER"},
+       "before the REGISTER ACK nothing but REGISTER is sent: no ACK, no ERROR (sent %s)" % sent)
+time.sleep(0.1)
+report(events.count(("escalate", 11)) == 1, "an ESCALATE that came before the REGISTER ACK is handled")
+send(rid, "ACK", {"re": reg, "heartbeat_ms": 400})
+send(rid, "ESCALATE", dict(esc, msg_id="b-11", escalation_id=11))
+f = recv()
+time.sleep(0.1)
+report(f is not None and f[2] == b"ACK" and body(f) == {"re": "b-11"} and events.count(("escalate", 11)) == 1,
+       "... and ACKed at its first copy after the REGISTER ACK, not handled twice")
 
 # a bad DISPATCH is not acted on
 send(rid, "DISPATCH", dict(dispatch, assignment_id=43, attempt=0))

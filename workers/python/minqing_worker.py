@@ -18,6 +18,7 @@ Written from proto/PROTOCOL.md (MQP/1) alone, with pyzmq and msgpack
 What the Worker does for you (section numbers are the spec's):
 
 * REGISTER and its ACK; re-register on DISCONNECT and ERROR 200 (5.7, 5.9);
+  until the REGISTER ACK nothing but REGISTER goes out (5.7);
 * heartbeats every heartbeat_ms, liveness 3 (5.8), heartbeat_ms back to 1000
   at every new REGISTER until its ACK; on a dead broker (or an unanswered
   REGISTER) a new socket, with backoff 250 ms doubling to 8 s, reset by a
@@ -319,6 +320,8 @@ SCHEMAS = {
 
 # What a worker may send (5.19) and what it accepts from the broker (2.3).
 SENDABLE = frozenset(["REGISTER", "HEARTBEAT", "DISCONNECT", "ACK", "ERROR"] + list(OUTCOMES))
+# 5.7: before its REGISTER is ACKed a worker sends nothing else (frame 2's bytes).
+UNREGISTERED_SENDABLE = frozenset([b"REGISTER", b"HEARTBEAT", b"DISCONNECT"])
 RECEIVABLE = frozenset(["HEARTBEAT", "DISCONNECT", "DISPATCH", "ESCALATE", "ACK", "ERROR"])
 
 
@@ -628,6 +631,8 @@ class Worker(object):
     def _send(self, frames):
         if self.sock is None:
             return False
+        if not self.registered and frames[1] not in UNREGISTERED_SENDABLE:
+            return False                  # 5.7: only these before the REGISTER ACK
         try:
             self.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=True)
         except zmq.Again:                 # no connection up (ZMQ_IMMEDIATE) or HWM
@@ -736,8 +741,9 @@ class Worker(object):
         except ProtocolError as e:
             self._drift("broker sent an invalid message: %d %s", e.code, _safe(e.reason))
             name = frames[1] if len(frames) > 1 else b""
-            if e.code not in (100, 101, 108) and name not in (b"ACK", b"ERROR", b"HEARTBEAT",
-                                                               b"DISCONNECT", b"SUBMIT_OK"):
+            # 5.7: not before the REGISTER ACK (the answer is only a MAY)
+            if self.registered and e.code not in (100, 101, 108) and \
+                    name not in (b"ACK", b"ERROR", b"HEARTBEAT", b"DISCONNECT", b"SUBMIT_OK"):
                 body = {"code": e.code, "reason": e.reason[:256]}
                 if e.re:
                     body["re"] = e.re
@@ -850,7 +856,7 @@ class Worker(object):
             self.on_dispatch(self, m, first)
 
     def _on_ESCALATE(self, m):
-        self._send(encode("ACK", {"re": m["msg_id"]}))     # every copy (5.16)
+        self._send(encode("ACK", {"re": m["msg_id"]}))     # every copy (5.16), once registered
         eid = m["escalation_id"]
         if eid in self.escalations:
             return
