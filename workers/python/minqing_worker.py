@@ -23,8 +23,10 @@ What the Worker does for you (section numbers are the spec's):
   at every new REGISTER until its ACK; on a dead broker (or an unanswered
   REGISTER) a new socket, with backoff 250 ms doubling to 8 s, reset by a
   REGISTER ACK;
-* DISPATCH idempotent by assignment_id (5.10), ESCALATE by escalation_id and
-  ACKed on every copy (5.16), in bounded memory as the C side does: the last
+* DISPATCH idempotent by assignment_id (5.10), ESCALATE by escalation_id,
+  ACKed once on_escalate has returned (not when it raises: the broker's
+  resend hands the notice over again) and on every later copy (5.16), in
+  bounded memory as the C side does: the last
   max(4 x capacity, 4096) assignments are remembered (only by its id once an
   outcome's ACK says one is resolved, returned or cancelled) and the last
   1024 escalations, so that a worker that runs for months does not grow;
@@ -480,6 +482,19 @@ def _safe(s, limit=120):
     return s
 
 
+def _mask_digits(m):
+    d = m.group()
+    first, last = (3, 4) if len(d) >= 8 else (0, 2)
+    return d[:first] + "*" * (len(d) - first - last) + d[len(d) - last:]
+
+
+def _masked(s, limit=200):
+    """An exception's text, for our log: _safe, and every run of 7 or more
+    digits masked as minqing-worker masks a command's stderr (proto/mask.c:
+    13812345678 -> 138****5678), since a callback's message may quote a case."""
+    return re.sub(r"[0-9]{7,}", _mask_digits, _safe(s, limit))
+
+
 def _default_id_prefix(name):
     p = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "_.-"))[:20]
     return p or "worker"
@@ -538,8 +553,17 @@ class Worker(object):
         reply the ACK body) or dropped on an ERROR (ok False, reply the ERROR
         body; code 0 when it went unanswered for 23 hours, 8.2).
         outcome.context is what the caller passed.
-    on_escalate(worker, escalate): once per escalation_id (the ACK is sent
-        for every copy by the Worker).
+    on_escalate(worker, escalate): once per escalation_id that it handled:
+        the Worker ACKs the ESCALATE only after on_escalate returns, and every
+        later copy of it without calling on_escalate again. If on_escalate
+        raises (an Exception), the failure is logged and the notice is not
+        ACKed: the broker sends it again (every 5 s, maybe to another worker
+        of the department) and the next copy here is handed to on_escalate
+        again. So a notice is acted on at least once, not lost when the
+        callback fails or the process dies in it; make acting on it twice
+        harmless (by escalation_id, 5.16). Without on_escalate every notice
+        is ACKed as it comes. No ACK goes out before the REGISTER ACK (5.7):
+        a notice handled meanwhile is ACKed at its next copy.
     on_register(worker, session): after each REGISTER ACK.
     """
 
@@ -856,13 +880,30 @@ class Worker(object):
             self.on_dispatch(self, m, first)
 
     def _on_ESCALATE(self, m):
-        self._send(encode("ACK", {"re": m["msg_id"]}))     # every copy (5.16), once registered
+        # 5.16: the broker records the ACK as "notified" and never sends the
+        # notice again, so it is ACKed only once on_escalate has returned: a
+        # callback that raises, or a process that dies in it, leaves the
+        # notice unacknowledged, and the broker's resend (every 5 s, maybe to
+        # a colleague) hands it out again. A copy of one acted on is ACKed
+        # again without bothering the callback (the first ACK may be lost).
         eid = m["escalation_id"]
-        if eid in self.escalations:
-            return
-        self.escalations.add(eid)
-        if self.on_escalate:
-            self.on_escalate(self, m)
+        if eid not in self.escalations:
+            if self.on_escalate:
+                try:
+                    self.on_escalate(self, m)
+                except Exception as e:
+                    log.warning("on_escalate failed for escalation %d (case %d): %s: %s; "
+                                "not acknowledged, the broker sends it again",
+                                eid, m["case_id"], type(e).__name__, _masked(e))
+                    return
+            self.escalations.add(eid)
+        self._ack_escalation(m["msg_id"])
+
+    def _ack_escalation(self, msg_id):
+        """ACK {re} for an ESCALATE, once per copy; not before the REGISTER
+        ACK (5.7): a notice acted on meanwhile is ACKed at its next copy."""
+        if self.registered:
+            self._send(encode("ACK", {"re": msg_id}))
 
     # -- the loop --------------------------------------------------------------
     def call_later(self, delay, fn):
