@@ -6,7 +6,9 @@
 #    is byte for byte Appendix A of PROTOCOL.md, it reads Appendix A's ACK,
 #    its HEARTBEAT is Appendix A's, and it follows sections 5.7-5.16 and 8.2
 #    (idempotent DISPATCH, resend on timeout / 5xx / after re-registration,
-#    drop on 203, ESCALATE ACKed on every copy).
+#    drop on 203, ESCALATE ACKed on every copy once on_escalate returned, not
+#    when it raised, and handed to it again then; nothing but REGISTER
+#    before the REGISTER ACK; every new REGISTER round on heartbeat_ms 1000).
 # 1b. Bounded memory against a fake broker: after 10,000 assignments (half
 #    resolved, half left open) and 1,500 escalations the worker remembers at
 #    most max(4 x capacity, 4096) assignments and 1024 escalations, nothing of
@@ -68,12 +70,20 @@ router.bind(endpoint)
 
 ids = iter(["reg-1", "w1-000001"] + ["w1-%06d" % i for i in range(2, 1000)])
 events = []                          # what the worker's callbacks saw
+fail_once = set()                    # escalation_ids whose next on_escalate raises
+
+def on_escalate(w, e):
+    events.append(("escalate", e["escalation_id"]))
+    if e["escalation_id"] in fail_once:
+        fail_once.discard(e["escalation_id"])
+        raise RuntimeError("the supervision desk is unreachable")
+
 w = mq.Worker(endpoint, "water", capacity=4, name="water@test",
               id_factory=lambda: next(ids), resend_s=1.0, retry_s=0.3,
               on_dispatch=lambda w, d, first: (events.append(("dispatch", d["assignment_id"], first)),
                                                first and w.accept(d["assignment_id"])),
               on_outcome=lambda w, o, ok, r: events.append(("outcome", o.msg_id, ok, r.get("state"), r.get("code"))),
-              on_escalate=lambda w, e: events.append(("escalate", e["escalation_id"])))
+              on_escalate=on_escalate)
 stop = threading.Event()
 t = threading.Thread(target=lambda: w.run(stop.is_set), daemon=True)
 t.start()
@@ -197,6 +207,54 @@ time.sleep(0.1)
 report(all(a is not None and a[2] == b"ACK" and body(a) == {"re": "b-7"} for a in (a1, a2))
        and events.count(("escalate", 9)) == 1, "ESCALATE: ACK {re} on every copy, acted on once")
 
+# ESCALATE whose on_escalate raises: no ACK (the broker would record the
+# notice as delivered and never send it again), and the next copy is handed
+# to on_escalate again; ACKed once it returns
+esc10 = dict(esc, msg_id="b-10", escalation_id=10)
+fail_once.add(10)
+send(rid, "ESCALATE", esc10)
+f = recv(0.8)
+report(f is None and events.count(("escalate", 10)) == 1,
+       "ESCALATE whose on_escalate raises is not ACKed (got %s)" % (f and f[2]))
+send(rid, "ESCALATE", esc10)
+a1 = recv()
+time.sleep(0.1)
+report(a1 is not None and a1[2] == b"ACK" and body(a1) == {"re": "b-10"} and events.count(("escalate", 10)) == 2,
+       "its next copy goes to on_escalate again, and is ACKed once on_escalate returns")
+send(rid, "ESCALATE", esc10)
+a2 = recv()
+time.sleep(0.1)
+report(a2 is not None and a2[2] == b"ACK" and events.count(("escalate", 10)) == 2,
+       "a later copy of the handled notice is ACKed without calling on_escalate")
+
+# between a DISCONNECT and the ACK of the new REGISTER the worker sends
+# nothing but REGISTER (5.7): no ACK of an ESCALATE, none of a copy of one it
+# handled, no ERROR for an undecodable message
+send(rid, "DISCONNECT", {})
+f = recv()
+report(f is not None and f[2] == b"REGISTER", "DISCONNECT: the worker registers again")
+reg = body(f)["msg_id"]
+send(rid, "ESCALATE", dict(esc, msg_id="b-11", escalation_id=11))     # new
+send(rid, "ESCALATE", esc)                                             # handled before
+send(rid, "DISPATCH", dict(dispatch, assignment_id=44, attempt=0))     # out of limits
+send(rid, "ESCALATE", {"msg_id": "b-12", "escalation_id": 12})         # missing fields
+sent = []
+end = time.monotonic() + 1.5
+while time.monotonic() < end:
+    g = recv(0.1)
+    if g is not None:
+        sent.append(g[2].decode())
+report(sent and set(sent) == {"REGISTER"},
+       "before the REGISTER ACK nothing but REGISTER is sent: no ACK, no ERROR (sent %s)" % sent)
+time.sleep(0.1)
+report(events.count(("escalate", 11)) == 1, "an ESCALATE that came before the REGISTER ACK is handled")
+send(rid, "ACK", {"re": reg, "heartbeat_ms": 400})
+send(rid, "ESCALATE", dict(esc, msg_id="b-11", escalation_id=11))
+f = recv()
+time.sleep(0.1)
+report(f is not None and f[2] == b"ACK" and body(f) == {"re": "b-11"} and events.count(("escalate", 11)) == 1,
+       "... and ACKed at its first copy after the REGISTER ACK, not handled twice")
+
 # a bad DISPATCH is not acted on
 send(rid, "DISPATCH", dict(dispatch, assignment_id=43, attempt=0))
 f = recv(0.5)
@@ -216,6 +274,32 @@ f = recv(3.0)
 while f is not None and f[2] != b"REGISTER":
     f = recv(3.0)
 report(f is not None and f[0] != rid, "a silent broker: the worker reconnects with a new socket and registers")
+
+# Every new REGISTER round runs on the default 1000 ms (5.8) until its ACK,
+# not on the last session's heartbeat_ms (here 600 s): a broker that goes
+# silent after a DISCONNECT or an ERROR 200 is given up after 3 s.
+for trigger in ("DISCONNECT", "ERROR 200"):
+    rid = f[0] if f is not None else rid
+    send(rid, "ACK", {"re": body(f)["msg_id"], "heartbeat_ms": 600000})
+    time.sleep(0.2)
+    hb_before = w.heartbeat_ms
+    if trigger == "DISCONNECT":
+        send(rid, "DISCONNECT", {})
+    else:
+        send(rid, "ERROR", {"code": 200, "reason": "not registered"})
+    t0 = time.monotonic()
+    f = recv()
+    again = f is not None and f[0] == rid and f[2] == b"REGISTER"
+    time.sleep(0.1)
+    hb_after = w.heartbeat_ms
+    while f is not None and f[0] == rid and time.monotonic() - t0 < 6:   # resent every second
+        f = recv(1.5)
+    took = time.monotonic() - t0
+    report(hb_before == 600000 and again and hb_after == 1000 and f is not None and f[2] == b"REGISTER"
+           and took < 4.5,
+           "%s after a session of heartbeat_ms 600000: the new REGISTER round uses 1000 ms, and an "
+           "unanswered REGISTER means a new socket after %.1f s (heartbeat_ms %s, then %s)"
+           % (trigger, took, hb_before, hb_after))
 stop.set()
 t.join(2)
 w.close()

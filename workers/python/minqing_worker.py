@@ -18,11 +18,16 @@ Written from proto/PROTOCOL.md (MQP/1) alone, with pyzmq and msgpack
 What the Worker does for you (section numbers are the spec's):
 
 * REGISTER and its ACK; re-register on DISCONNECT and ERROR 200 (5.7, 5.9);
-* heartbeats every heartbeat_ms, liveness 3 (5.8); on a dead broker (or an
-  unanswered REGISTER) a new socket, with backoff 250 ms doubling to 8 s,
-  reset by a REGISTER ACK;
-* DISPATCH idempotent by assignment_id (5.10), ESCALATE by escalation_id and
-  ACKed on every copy (5.16), in bounded memory as the C side does: the last
+  until the REGISTER ACK nothing but REGISTER goes out (5.7);
+* heartbeats every heartbeat_ms, liveness 3 (5.8), heartbeat_ms back to 1000
+  at every new REGISTER until its ACK; on a dead broker (or an unanswered
+  REGISTER) a new socket, with backoff 250 ms doubling to 8 s, reset by a
+  REGISTER ACK;
+* CURVE on tcp:// with the broker's and the worker's zcert files (10);
+* DISPATCH idempotent by assignment_id (5.10), ESCALATE by escalation_id,
+  ACKed once on_escalate has returned (not when it raises: the broker's
+  resend hands the notice over again) and on every later copy (5.16), in
+  bounded memory as the C side does: the last
   max(4 x capacity, 4096) assignments are remembered (only by its id once an
   outcome's ACK says one is resolved, returned or cancelled) and the last
   1024 escalations, so that a worker that runs for months does not grow;
@@ -41,7 +46,13 @@ CLI (same log format as bench/simworker):
 
     minqing_worker.py --endpoint E --department D [--capacity N] [--name N]
                       [--steps accept,contacted,resolved] [--log FILE]
-                      [--delay MS] [-v]
+                      [--delay MS] [--server-cert FILE --cert FILE] [-v]
+
+--server-cert and --cert (as minqing-worker's) name CZMQ certificate files
+from `minqing keygen`: the broker's public one, and this worker's NAME (its
+secret key in NAME_secret, whose public NAME is in the broker's
+keys/workers/<department>/). A tcp:// endpoint needs them: the broker
+refuses plain TCP unless its config allows it.
 
 --log gets "<assignment_id> <case_id> received <attempt>" for every DISPATCH
 and "<assignment_id> <case_id> <step> <attempt>" for every outcome the broker
@@ -65,9 +76,10 @@ import time
 
 import msgpack
 import zmq
+import zmq.utils.z85
 
-__all__ = ["Worker", "ProtocolError", "WorkerError", "encode", "decode",
-           "outcome_body", "SIGNATURE"]
+__all__ = ["Worker", "ProtocolError", "WorkerError", "CertError", "encode", "decode",
+           "outcome_body", "read_cert", "SIGNATURE"]
 
 SIGNATURE = b"MINQING/1"
 MAX_BODY = 65536              # 3.3
@@ -111,6 +123,85 @@ class ProtocolError(ValueError):
 
 class WorkerError(RuntimeError):
     """The broker refused the registration for good (204, 300, other 1xx-3xx)."""
+
+
+class CertError(ValueError):
+    """A CURVE certificate file cannot be read or lacks a key (section 10)."""
+
+
+# ---------------------------------------------------------------------------
+# CURVE certificates (section 10): CZMQ zcert files, as `minqing keygen NAME`
+# writes them: NAME with the public key, NAME_secret with both keys, in ZPL
+# (ZeroMQ RFC 4): "#" comments, 4 spaces of indent per level, a section on a
+# line of its own, "name = value" properties, values quoted or bare.
+
+_Z85_ZERO = "0" * 40                  # CZMQ's text for "no secret key"
+
+
+def _zpl(path):
+    """The properties of a ZPL file: {"section/.../name": value}."""
+    props, stack = {}, []
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CertError("cannot read the certificate %s: %s" % (path, getattr(e, "strerror", None) or e))
+    for n, line in enumerate(lines, 1):
+        body = line.lstrip(" ")
+        if not body.strip() or body.startswith("#"):
+            continue
+        indent = len(line) - len(body)
+        if indent % 4 or indent // 4 > len(stack):
+            raise CertError("%s:%d: not ZPL (indent)" % (path, n))
+        stack = stack[:indent // 4]
+        m = re.match(r"([A-Za-z0-9$\-_@.&+/]+)\s*(?:=\s*(.*))?\Z", body.rstrip())
+        if not m:
+            raise CertError("%s:%d: not ZPL" % (path, n))
+        name, value = m.group(1), m.group(2)
+        if value is None:
+            stack.append(name)
+            continue
+        if value[:1] in ("\"", "'"):
+            end = value.find(value[0], 1)
+            if end < 0:
+                raise CertError("%s:%d: not ZPL (unterminated quote)" % (path, n))
+            value = value[1:end]
+        else:
+            value = re.split(r"[\s#]", value, 1)[0]
+        props["/".join(stack + [name])] = value
+    return props
+
+
+def _z85_key(path, props, name):
+    v = props.get("curve/" + name)
+    if v is None or v == _Z85_ZERO:
+        return None
+    try:
+        ok = len(v) == 40 and len(zmq.utils.z85.decode(v.encode("ascii"))) == 32
+    except Exception:
+        ok = False
+    if not ok:
+        raise CertError("%s: curve %s is not a 40-character Z85 key" % (path, name))
+    return v.encode("ascii")
+
+
+def read_cert(path, secret=False):
+    """The Z85 keys of a CZMQ certificate, as CZMQ's zcert_load finds them:
+    PATH_secret when it exists, else PATH. Returns {"public": bytes,
+    "secret": bytes or None}; with SECRET true a missing secret key is an
+    error (a client's own certificate). Raises CertError."""
+    where = path + "_secret" if os.path.exists(path + "_secret") else path
+    props = _zpl(where)
+    keys = {"public": _z85_key(where, props, "public-key"),
+            "secret": _z85_key(where, props, "secret-key")}
+    if keys["public"] is None:
+        raise CertError("%s: no curve public-key" % where)
+    if secret and keys["secret"] is None:
+        raise CertError("%s_secret: the client's secret key is missing" % path)
+    if keys["secret"] is not None and zmq.has("curve") and \
+            zmq.curve_public(keys["secret"]) != keys["public"]:   # a hand-edited pair
+        raise CertError("%s: the public and secret keys are not a pair" % where)
+    return keys
 
 
 # ---------------------------------------------------------------------------
@@ -318,6 +409,8 @@ SCHEMAS = {
 
 # What a worker may send (5.19) and what it accepts from the broker (2.3).
 SENDABLE = frozenset(["REGISTER", "HEARTBEAT", "DISCONNECT", "ACK", "ERROR"] + list(OUTCOMES))
+# 5.7: before its REGISTER is ACKed a worker sends nothing else (frame 2's bytes).
+UNREGISTERED_SENDABLE = frozenset([b"REGISTER", b"HEARTBEAT", b"DISCONNECT"])
 RECEIVABLE = frozenset(["HEARTBEAT", "DISCONNECT", "DISPATCH", "ESCALATE", "ACK", "ERROR"])
 
 
@@ -476,6 +569,19 @@ def _safe(s, limit=120):
     return s
 
 
+def _mask_digits(m):
+    d = m.group()
+    first, last = (3, 4) if len(d) >= 8 else (0, 2)
+    return d[:first] + "*" * (len(d) - first - last) + d[len(d) - last:]
+
+
+def _masked(s, limit=200):
+    """An exception's text, for our log: _safe, and every run of 7 or more
+    digits masked as minqing-worker masks a command's stderr (proto/mask.c:
+    13812345678 -> 138****5678), since a callback's message may quote a case."""
+    return re.sub(r"[0-9]{7,}", _mask_digits, _safe(s, limit))
+
+
 def _default_id_prefix(name):
     p = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "_.-"))[:20]
     return p or "worker"
@@ -534,16 +640,43 @@ class Worker(object):
         reply the ACK body) or dropped on an ERROR (ok False, reply the ERROR
         body; code 0 when it went unanswered for 23 hours, 8.2).
         outcome.context is what the caller passed.
-    on_escalate(worker, escalate): once per escalation_id (the ACK is sent
-        for every copy by the Worker).
+    on_escalate(worker, escalate): once per escalation_id that it handled:
+        the Worker ACKs the ESCALATE only after on_escalate returns, and every
+        later copy of it without calling on_escalate again. If on_escalate
+        raises (an Exception), the failure is logged and the notice is not
+        ACKed: the broker sends it again (every 5 s, maybe to another worker
+        of the department) and the next copy here is handed to on_escalate
+        again. So a notice is acted on at least once, not lost when the
+        callback fails or the process dies in it; make acting on it twice
+        harmless (by escalation_id, 5.16). Without on_escalate every notice
+        is ACKed as it comes. No ACK goes out before the REGISTER ACK (5.7):
+        a notice handled meanwhile is ACKed at its next copy.
     on_register(worker, session): after each REGISTER ACK.
+
+    server_cert, cert: CURVE on a tcp:// endpoint (section 10), as
+        minqing-worker's --server-cert and --cert: the broker's public
+        certificate and this worker's, CZMQ zcert files from `minqing keygen
+        NAME` (give NAME: its secret key is read from NAME_secret). The
+        worker's public key must be in the broker's keys/workers/<department>/.
+        CertError if one cannot be read; a key the broker does not admit gets
+        no answer at all (10), so the worker keeps reconnecting with backoff.
     """
 
     def __init__(self, endpoint, department, capacity=10, name=None,
                  on_dispatch=None, on_outcome=None, on_escalate=None,
                  on_register=None, resend_s=2.0, retry_s=1.0, id_factory=None,
-                 context=None):
+                 context=None, server_cert=None, cert=None):
         self.endpoint = endpoint
+        # CURVE (10): both certificates or neither, read now, not at the first connect
+        self.curve = None
+        if (server_cert is None) != (cert is None):
+            raise CertError("CURVE needs both server_cert (the broker's public certificate) "
+                            "and cert (this worker's, with its _secret beside it)")
+        if server_cert is not None:
+            if not zmq.has("curve"):
+                raise CertError("this libzmq (%s) was built without CURVE" % zmq.zmq_version())
+            mine = read_cert(cert, secret=True)
+            self.curve = (read_cert(server_cert)["public"], mine["public"], mine["secret"])
         self.department = department
         self.capacity = capacity
         self.name = name or ("%s@%s" % (department, socket.gethostname()))[:64]
@@ -606,12 +739,13 @@ class Worker(object):
         s.setsockopt(zmq.LINGER, 0)
         s.setsockopt(zmq.IMMEDIATE, 1)
         s.setsockopt(zmq.MAXMSGSIZE, MAXMSGSIZE)
+        if self.curve:                    # a CURVE client of the broker (10)
+            s.curve_serverkey, s.curve_publickey, s.curve_secretkey = self.curve
         s.connect(self.endpoint)
         self.sock = s
         now = time.monotonic()
         self._conn_at = self._last_in = self._last_out = now
-        self.heartbeat_ms = DEFAULT_HEARTBEAT_MS
-        self._register(new_id=True)
+        self._register(new_id=True)       # heartbeat_ms back to 1000 until its ACK
 
     def _close(self):
         if self.sock is not None:
@@ -628,6 +762,8 @@ class Worker(object):
     def _send(self, frames):
         if self.sock is None:
             return False
+        if not self.registered and frames[1] not in UNREGISTERED_SENDABLE:
+            return False                  # 5.7: only these before the REGISTER ACK
         try:
             self.sock.send_multipart(frames, flags=zmq.NOBLOCK, copy=True)
         except zmq.Again:                 # no connection up (ZMQ_IMMEDIATE) or HWM
@@ -638,6 +774,11 @@ class Worker(object):
     def _register(self, new_id):
         if new_id or self._reg_id is None:
             self._reg_id = self.new_msg_id()
+            # A new registration round: the last session's heartbeat_ms (up to
+            # 600 s) ended with it. Until this round's ACK the interval is 1000
+            # (5.8), or a broker that went silent would be given up only after
+            # 3 of the old beats.
+            self.heartbeat_ms = DEFAULT_HEARTBEAT_MS
         self.registered = False
         frames = encode("REGISTER", {"msg_id": self._reg_id, "department": self.department,
                                      "capacity": self.capacity, "worker": self.name})
@@ -731,8 +872,9 @@ class Worker(object):
         except ProtocolError as e:
             self._drift("broker sent an invalid message: %d %s", e.code, _safe(e.reason))
             name = frames[1] if len(frames) > 1 else b""
-            if e.code not in (100, 101, 108) and name not in (b"ACK", b"ERROR", b"HEARTBEAT",
-                                                               b"DISCONNECT", b"SUBMIT_OK"):
+            # 5.7: not before the REGISTER ACK (the answer is only a MAY)
+            if self.registered and e.code not in (100, 101, 108) and \
+                    name not in (b"ACK", b"ERROR", b"HEARTBEAT", b"DISCONNECT", b"SUBMIT_OK"):
                 body = {"code": e.code, "reason": e.reason[:256]}
                 if e.re:
                     body["re"] = e.re
@@ -845,13 +987,30 @@ class Worker(object):
             self.on_dispatch(self, m, first)
 
     def _on_ESCALATE(self, m):
-        self._send(encode("ACK", {"re": m["msg_id"]}))     # every copy (5.16)
+        # 5.16: the broker records the ACK as "notified" and never sends the
+        # notice again, so it is ACKed only once on_escalate has returned: a
+        # callback that raises, or a process that dies in it, leaves the
+        # notice unacknowledged, and the broker's resend (every 5 s, maybe to
+        # a colleague) hands it out again. A copy of one acted on is ACKed
+        # again without bothering the callback (the first ACK may be lost).
         eid = m["escalation_id"]
-        if eid in self.escalations:
-            return
-        self.escalations.add(eid)
-        if self.on_escalate:
-            self.on_escalate(self, m)
+        if eid not in self.escalations:
+            if self.on_escalate:
+                try:
+                    self.on_escalate(self, m)
+                except Exception as e:
+                    log.warning("on_escalate failed for escalation %d (case %d): %s: %s; "
+                                "not acknowledged, the broker sends it again",
+                                eid, m["case_id"], type(e).__name__, _masked(e))
+                    return
+            self.escalations.add(eid)
+        self._ack_escalation(m["msg_id"])
+
+    def _ack_escalation(self, msg_id):
+        """ACK {re} for an ESCALATE, once per copy; not before the REGISTER
+        ACK (5.7): a notice acted on meanwhile is ACKed at its next copy."""
+        if self.registered:
+            self._send(encode("ACK", {"re": msg_id}))
 
     # -- the loop --------------------------------------------------------------
     def call_later(self, delay, fn):
@@ -1022,10 +1181,16 @@ def main(argv=None):
     p.add_argument("--delay", type=int, default=0, metavar="MS",
                    help="pause before each step, in milliseconds (like simworker -D)")
     p.add_argument("--log", help="outcome log, one line per DISPATCH and per outcome ACKed")
+    p.add_argument("--server-cert", metavar="FILE",
+                   help="CURVE on tcp://: the broker's public certificate (minqing keygen)")
+    p.add_argument("--cert", metavar="FILE",
+                   help="CURVE on tcp://: this worker's certificate, its secret key in FILE_secret")
     p.add_argument("--verbose", "-v", action="store_true")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
                         format="%(asctime)s minqing_worker[%(process)d] %(levelname)s %(message)s")
+    if (a.server_cert is None) != (a.cert is None):
+        p.error("--server-cert and --cert go together")
     steps = [s for s in a.steps.split(",") if s]
     bad = [s for s in steps if s not in STEPS]
     if bad or not steps:
@@ -1035,9 +1200,12 @@ def main(argv=None):
     try:
         w = Worker(a.endpoint, a.department, a.capacity, a.name,
                    on_dispatch=runner.on_dispatch, on_outcome=runner.on_outcome,
-                   on_escalate=runner.on_escalate)
+                   on_escalate=runner.on_escalate,
+                   server_cert=a.server_cert, cert=a.cert)
     except ProtocolError as e:
         p.error("invalid registration: %s" % e.reason)
+    except CertError as e:
+        p.error(str(e))
 
     def stop(*_):
         w.stopping = True

@@ -1,0 +1,83 @@
+#!/bin/sh
+# python_curve.sh - the Python worker (workers/python/minqing_worker.py) over
+# tcp://127.0.0.1 with CURVE (PROTOCOL.md 10), against the real broker:
+# --server-cert and --cert (as minqing-worker's) take the zcert files that
+# `minqing keygen` writes; with the broker's key and a key on its
+# keys/workers/water/ list the worker registers and works cases; with an
+# unknown key, or without CURVE, it gets no answer at all and never
+# registers; the water key cannot register as another department (300); a
+# certificate without its secret half is refused before connecting.
+. "$(dirname "$0")/../lib.sh"
+WORKER=$ROOT/workers/python/minqing_worker.py
+K="$T/keys" C="$T/certs"
+mkdir -p "$K/workers/water" "$C"
+"$BIN/minqing" keygen "$K/server" >/dev/null
+"$BIN/minqing" keygen "$C/stranger" >/dev/null
+"$BIN/minqing" keygen "$K/workers/water/water1" >/dev/null
+# the worker's copy of its keypair; the broker's list holds the public key only
+mv "$K/workers/water/water1_secret" "$C/"
+cp "$K/workers/water/water1" "$C/"
+cp "$C/water1" "$C/public-only"                 # a certificate without its _secret
+pw=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+EP=tcp://127.0.0.1:$pw
+write_config "server_cert = $K/server
+keys = $K"
+sed -i "s|^workers = .*|workers = $EP|" "$T/minqing.conf"
+"$BIN/minqingd" --check-config -c "$T/minqing.conf" >/dev/null || { not_ok "config valid"; finish; exit 1; }
+
+# pyworker NAME DEPARTMENT [options...]: in the background, output in $T/NAME.out
+pyworker() {
+  name=$1 dept=$2; shift 2
+  "$PY" "$WORKER" --endpoint "$EP" --department "$dept" --name "$name" --capacity 8 \
+    --log "$T/w-$name.log" -v "$@" >>"$T/$name.out" 2>&1 &
+  PY_PID=$!
+  PIDS="$PIDS $PY_PID"
+}
+
+# refused before connecting: exit 2 (usage), saying why
+"$PY" "$WORKER" --endpoint "$EP" --department water --server-cert "$K/server" >"$T/half.out" 2>&1
+check "--server-cert without --cert: exit 2" sh -c "[ $? = 2 ] && grep -q 'go together' '$T/half.out'"
+"$PY" "$WORKER" --endpoint "$EP" --department water --server-cert "$K/server" \
+  --cert "$C/public-only" >"$T/nosecret.out" 2>&1
+check "a --cert without its _secret file: exit 2, naming it" \
+  sh -c "[ $? = 2 ] && grep -q 'public-only_secret: the client.s secret key is missing' '$T/nosecret.out'"
+"$PY" "$WORKER" --endpoint "$EP" --department water --server-cert "$T/nosuch" \
+  --cert "$C/water1" >"$T/nofile.out" 2>&1
+check "a --server-cert that cannot be read: exit 2, naming it" \
+  sh -c "[ $? = 2 ] && grep -q 'cannot read the certificate $T/nosuch' '$T/nofile.out'"
+
+start_broker || exit 1
+check "the broker admits 1 key" grep -q 'event=broker.ready keys=1 ' "$T/broker.log"
+
+pyworker water1 water --server-cert "$K/server" --cert "$C/water1"
+GOOD=$PY_PID
+pyworker stranger water --server-cert "$K/server" --cert "$C/stranger"
+STRANGER=$PY_PID
+pyworker plain water
+PLAIN=$PY_PID
+check "with the broker's certificate and a key on workers/water/, the worker registers over CURVE" \
+  wait_for 10 grep -q ' registered department=water' "$T/water1.out"
+
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 5 -p curve -c water.leak >/dev/null
+check "it works the 5 water cases to resolved" wait_for 15 all_resolved 5
+n=$(sql "select count(*) from outcomes where scope = 'water'")
+check "15 outcomes stored (accept, contacted, resolved x 5), as it logged them ($n)" \
+  sh -c "[ $n = 15 ] && [ \$(grep -vc ' received ' '$T/w-water1.log') = 15 ]"
+
+"$PY" "$WORKER" --endpoint "$EP" --department hrss --server-cert "$K/server" \
+  --cert "$C/water1" -v >"$T/as-hrss.out" 2>&1
+check "the water key registering as hrss: REGISTER refused with 300, exit 1" \
+  sh -c "[ $? = 1 ] && grep -q 'REGISTER refused: 300' '$T/as-hrss.out'"
+
+# 3 s without an answer to REGISTER: a new socket (5.8); twice at least
+unanswered() { [ "$(count_in "$T/$1.out" 'REGISTER not answered')" -ge 2 ]; }
+never_registered() { wait_for 15 unanswered "$1" && ! grep -q ' registered ' "$T/$1.out"; }
+check "a key on no list gets no answer: the worker never registers, it keeps reconnecting" never_registered stranger
+check "without CURVE on tcp:// no answer either" never_registered plain
+check "the CURVE worker kept its session all along" \
+  sh -c "[ \$(grep -c ' registered ' '$T/water1.out') = 1 ] && ! grep -q reconnecting '$T/water1.out'"
+check "no spec drift seen by the worker" sh -c "! grep -q 'spec-drift:' '$T/water1.out'"
+for p in $GOOD $STRANGER $PLAIN; do stop_pid "$p"; done
+stop_pid "$BROKER_PID"
+check "no sanitizer report" no_sanitizer_reports
+finish

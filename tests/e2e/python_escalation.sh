@@ -1,0 +1,112 @@
+#!/bin/sh
+# python_escalation.sh - the Python worker (workers/python/minqing_worker.py)
+# as a supervision worker against the real broker: an ESCALATE is ACKed only
+# after on_escalate has returned (PROTOCOL.md 5.16: the broker records the
+# ACK as "notified" and never sends the notice again), so a notice survives
+# a worker that dies inside on_escalate and a callback that raises.
+#
+# With a 2 s contact deadline and a 3-rung ladder (fast_ladder), 2 water cases
+# that nobody contacts fire 6 escalations for the supervision department.
+# sup-a dies (os._exit) inside its first on_escalate; sup-b, started after
+# that, raises in the first on_escalate of each escalation_id and succeeds in
+# the next. Every notice, the one sup-a died on included, must reach sup-b's
+# on_escalate twice (the broker's 5 s resend after the failure) and end
+# acknowledged in the broker's database, acknowledged only after the
+# successful call.
+. "$(dirname "$0")/../lib.sh"
+WORKER=$ROOT/workers/python/minqing_worker.py
+write_config "auto_close = 0"
+fast_ladder
+cat >> "$T/minqing.conf" <<CONF
+
+[targets]
+community = supervision
+street = supervision
+county = supervision
+
+[streets]
+CG01 = 城关街道
+[communities]
+CG01-XH01 = 西湖社区
+CONF
+sed -i 's/^hrss = 人社局$/hrss = 人社局\nsupervision = 督办中心/' "$T/minqing.conf"
+"$BIN/minqingd" --check-config -c "$T/minqing.conf" >/dev/null || { not_ok "config valid"; finish; exit 1; }
+
+# sup.py WORKER ENDPOINT NAME MODE RECORD: a supervision worker whose
+# on_escalate writes "escalation_id call unix_ms die|fail|ok" to RECORD.
+# MODE die: exits at once (os._exit 3) in its first call, after 0.3 s (long
+# enough for anything it sent before to reach the broker). MODE flaky: raises
+# in the first call for each escalation_id, returns in later ones.
+cat > "$T/sup.py" <<'PY'
+import logging, os, signal, sys, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import minqing_worker as mq
+endpoint, name, mode, record = sys.argv[2:6]
+logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+calls = {}
+out = open(record, "a")
+
+def on_escalate(w, e):
+    eid = e["escalation_id"]
+    calls[eid] = calls.get(eid, 0) + 1
+    at = int(time.time() * 1000)
+    verdict = "die" if mode == "die" else "fail" if calls[eid] == 1 else "ok"
+    out.write("%d %d %d %s\n" % (eid, calls[eid], at, verdict))
+    out.flush()
+    if verdict == "die":
+        time.sleep(0.3)
+        os._exit(3)
+    if verdict == "fail":
+        raise RuntimeError("the supervision desk is unreachable")
+
+w = mq.Worker(endpoint, "supervision", capacity=4, name=name, on_escalate=on_escalate)
+signal.signal(signal.SIGTERM, lambda *_: setattr(w, "stopping", True))
+try:
+    w.run()
+finally:
+    w.close()
+PY
+start_sup() {
+  "$PY" "$T/sup.py" "$WORKER" "ipc://$T/workers.sock" "$1" "$2" "$T/calls-$1.txt" >>"$T/$1.out" 2>&1 &
+  SUP_PID=$!
+  PIDS="$PIDS $SUP_PID"
+}
+
+LOG_LEVEL=info start_broker || exit 1
+start_sup sup-a die
+A_PID=$SUP_PID
+check "sup-a registered" wait_for 10 grep -q ' registered ' "$T/sup-a.out"
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -p pyesc -c water.leak >/dev/null    # water has no worker
+check "sup-a died inside on_escalate" wait_for 10 gone "$A_PID"
+wait "$A_PID" 2>/dev/null
+died=$(awk '$4 == "die" { print $1 }' "$T/calls-sup-a.txt" 2>/dev/null)
+diag "sup-a died in on_escalate for escalation ${died:-none}"
+start_sup sup-b flaky
+B_PID=$SUP_PID
+check "6 escalations fired (2 cases x 3 rungs)" wait_for 10 sh -c "[ \$(sqlite3 '$T/minqing.db' 'select count(*) from escalations') = 6 ]"
+all_acked() { [ "$(sql 'select count(*) from escalations where notified_at is null')" = 0 ]; }
+check "every escalation ends acknowledged in the broker's database" wait_for 40 all_acked
+sleep 0.5
+
+# what sup-b's on_escalate saw: per escalation "fail ok", in that order
+per_eid=$(sort -n -k1,1 -k2,2 "$T/calls-sup-b.txt" 2>/dev/null |
+  awk '{ v[$1] = v[$1] (v[$1] == "" ? "" : " ") $4 } END { for (e in v) print e, v[e] }' | sort -n)
+diag "sup-b's calls: $(echo "$per_eid" | tr '\n' ';')"
+n_ok=$(echo "$per_eid" | grep -c ' fail ok$')
+check "each of the 6 went to sup-b's on_escalate twice: it raised, then the broker's resend came and it returned ($n_ok)" \
+  sh -c "[ $n_ok = 6 ] && [ \$(echo '$per_eid' | wc -l) = 6 ]"
+check "the notice sup-a died on (${died:-none}) was not lost: sup-b handled it" \
+  sh -c "[ -n '$died' ] && echo '$per_eid' | grep -q '^$died fail ok$'"
+# the broker recorded each ACK after the successful call began, and not at the failed one
+sql "select id, notified_at from escalations order by id" | tr '|' ' ' > "$T/notified.txt"
+late=$(awk 'NR == FNR { if ($4 == "fail") fail[$1] = $3; else if ($4 == "ok") ok[$1] = $3; next }
+  { if (!($1 in ok) || $2 < ok[$1] - 100 || $2 < fail[$1] + 1000) bad++ } END { print bad + 0 }' \
+  "$T/calls-sup-b.txt" "$T/notified.txt")
+check "each ACK reached the broker after on_escalate returned, none at the call that raised ($late early)" test "$late" = 0
+check "sup-b logged each of the 6 failures" test "$(count_in "$T/sup-b.out" 'on_escalate failed for escalation')" = 6
+check "sup-b kept running" sh -c "! grep -q ') Z' /proc/$B_PID/stat 2>/dev/null && [ -d /proc/$B_PID ]"
+check "no spec drift seen by the workers" sh -c "! grep -q 'spec-drift:' '$T'/sup-*.out"
+stop_pid "$B_PID"
+stop_pid "$BROKER_PID"
+check "no sanitizer report" no_sanitizer_reports
+finish
