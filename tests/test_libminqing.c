@@ -556,6 +556,40 @@ static void worker_acknowledges_escalations(void **state)
     mq_worker_destroy(&w);
 }
 
+/* An adapter that could not act on a notice releases it: the broker's next
+ * copy is handed out again, as a new notice, instead of being taken for a copy
+ * of one still being handled (which would leave it unacknowledged for good). */
+static void worker_releases_escalations(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    mq_assignment_t a;
+    mq_escalation_t e, unknown = {.escalation_id = 5};
+    assert_int_equal(mq_worker_release_escalation(w, &unknown), -1);
+    assert_non_null(strstr(mq_strerror(), "escalation 5"));
+    assert_int_equal(mq_worker_release_escalation(w, NULL), -1);
+
+    send_escalate(f, "esc-msg-1", 77);
+    assert_int_equal(mq_worker_next(w, &a, &e, 1000), MQ_ESCALATION);
+    send_escalate(f, "esc-msg-1b", 77);         /* a copy: still being handled */
+    assert_int_equal(mq_worker_next(w, &a, &e, 100), MQ_NOTHING);
+    assert_int_equal(mq_worker_release_escalation(w, &e), 0);
+    while (fake_get(f, 100))                    /* no ACK for a released notice */
+        assert_int_equal(f->in.cmd, MSG_HEARTBEAT);
+
+    send_escalate(f, "esc-msg-1c", 77);         /* the broker's resend */
+    assert_int_equal(mq_worker_next(w, &a, &e, 1000), MQ_ESCALATION);
+    assert_int_equal(e.escalation_id, 77);
+    assert_int_equal(mq_worker_ack_escalation(w, &e), 0);
+    assert_string_equal(expect(f, w, MSG_ACK, 1000)->re, "esc-msg-1c");
+    assert_int_equal(mq_worker_release_escalation(w, &e), -1);     /* acted on */
+    assert_non_null(strstr(mq_strerror(), "already acknowledged"));
+    send_escalate(f, "esc-msg-1d", 77);         /* so a copy is only acknowledged */
+    assert_int_equal(mq_worker_next(w, &a, &e, 100), MQ_NOTHING);
+    assert_string_equal(expect(f, w, MSG_ACK, 1000)->re, "esc-msg-1d");
+    mq_worker_destroy(&w);
+}
+
 /* Outcomes with bad fields fail at once instead of being refused later. */
 static void worker_checks_outcomes(void **state)
 {
@@ -1216,6 +1250,7 @@ int main(void)
         T(worker_fd_loop),
         T(worker_receives_events),
         T(worker_acknowledges_escalations),
+        T(worker_releases_escalations),
         T(worker_checks_outcomes),
         T(worker_resends_unacked),
         T(worker_retries_and_refuses),

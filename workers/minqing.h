@@ -73,6 +73,9 @@ int mq_worker_returned(mq_worker_t *self, uint64_t assignment_id, msg_return_t r
                        const char *note);
 /* Acknowledge an escalation notice. */
 int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e);
+/* Give up on a notice not acknowledged (acting on it failed): the broker's
+ * next copy, within 5 s, comes out of mq_worker_next again as a new notice. */
+int mq_worker_release_escalation(mq_worker_t *self, const mq_escalation_t *e);
 /* Outcomes sent but not yet acknowledged by the broker. */
 unsigned mq_worker_unacked(const mq_worker_t *self);
 /* Outcomes the broker refused with an ERROR (1xx-3xx) since the worker began. */

@@ -32,7 +32,8 @@
  * ACK. So the ACK is sent once, not queued; if it is lost, the copy that
  * follows is acknowledged again here without bothering the adapter. Copies of
  * an escalation already handed out are not handed out again (the last
- * MAX_ESCALATIONS escalation_ids are remembered).
+ * MAX_ESCALATIONS escalation_ids are remembered), unless the adapter released
+ * it: then the next copy is a new notice, and the adapter tries again.
  *
  * The socket changes on every reconnect, and with it mq_worker_fd's answer.
  * The zmq context and socket are created on first use, not in mq_worker_new,
@@ -556,9 +557,10 @@ int mq_worker_returned(mq_worker_t *self, uint64_t assignment_id, msg_return_t r
 
 /* ---- escalations ----------------------------------------------------- */
 
+/* 0 names no escalation: it marks a free slot. */
 static esc_ref_t *find_escalation(mq_worker_t *self, uint64_t escalation_id)
 {
-    for (size_t i = 0; self->escs && i < MAX_ESCALATIONS; i++)
+    for (size_t i = 0; escalation_id && self->escs && i < MAX_ESCALATIONS; i++)
         if (self->escs[i].escalation_id == escalation_id)
             return &self->escs[i];
     return NULL;
@@ -607,6 +609,23 @@ int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e)
                        "too old to remember)", e->escalation_id);
     ref->acked = true;
     send_escalation_ack(self, ref->msg_id, mq_now());
+    return 0;
+}
+
+/* The adapter could not act on the notice: forget it, so that the broker's
+ * next copy is handed out as new instead of being taken for a copy of one
+ * being handled. An acknowledged notice stays: it was acted on. */
+int mq_worker_release_escalation(mq_worker_t *self, const mq_escalation_t *e)
+{
+    if (!self || !e)
+        return mq_fail("mq_worker_release_escalation: worker and escalation are required");
+    esc_ref_t *ref = find_escalation(self, e->escalation_id);
+    if (!ref)
+        return mq_fail("escalation %" PRIu64 " was not received by this worker (or is "
+                       "too old to remember)", e->escalation_id);
+    if (ref->acked)
+        return mq_fail("escalation %" PRIu64 " is already acknowledged", e->escalation_id);
+    ref->escalation_id = 0;
     return 0;
 }
 
