@@ -28,6 +28,8 @@
  * a backoff of 1 s, 2 s, 4 s ... up to --retries times, and then the
  * assignment is RETURNED (reason "other", the failure in the note) so that the
  * manual dispatch centre sees it; with --on-failure return at once. An
+ * escalation notice that still fails is released unacknowledged: libminqing
+ * hands the broker's next copy (every 5 s) out again, and it runs again. An
  * assignment that already reported resolved or returned is done whatever the
  * exit code. A command that exits 0 after contacted/progress leaves its case
  * open with the department (it still counts against --capacity). On SIGTERM no
@@ -114,7 +116,9 @@ static const char usage_text[] =
     "  {\"type\":\"escalation\",\"escalation_id\",\"case_id\",\"level\",\"ladder\",\"target\",\n"
     "  \"department\",\"grid_code\",\"community\",\"street\",\"due_at\",\"overdue_s\"} and\n"
     "  MINQING_ESCALATION_ID, MINQING_LEVEL; a notice is acknowledged when CMD exits 0,\n"
-    "  and its stdout is ignored.\n"
+    "  and its stdout is ignored. A failed run is retried as below; after the last one\n"
+    "  the notice stays unacknowledged, and the broker's next copy (within 5 s) runs\n"
+    "  CMD again.\n"
     "\n"
     "A command fails when it exits non-zero, is killed, cannot start, runs past\n"
     "--timeout (then its process group gets SIGTERM, and SIGKILL 5 s later), or\n"
@@ -720,13 +724,24 @@ static void take_assignment(adapter_t *ad, const mq_assignment_t *a)
               "attempt", attempt);
 }
 
+/* Hand a notice back to libminqing unacknowledged: the broker resends it
+ * every 5 s, and the next copy then runs the command again instead of being
+ * taken for a copy of a notice already being handled. */
+static bool release_escalation(adapter_t *ad, uint64_t escalation_id)
+{
+    mq_escalation_t e = {.escalation_id = escalation_id};
+    return mq_worker_release_escalation(ad->w, &e) == 0;
+}
+
 static void take_escalation(adapter_t *ad, const mq_escalation_t *e)
 {
     if (refuse_delivery(ad, JOB_ESCALATION, e->escalation_id, e->case_id, 0))
         return;
     job_t *j = job_new(ad, JOB_ESCALATION, e->escalation_id, e->case_id, escalation_json(e));
     if (!j) {
-        log_say(LOG_ERR, "escalation.dropped", "reason", "out of memory: not acknowledged");
+        release_escalation(ad, e->escalation_id);
+        log_say(LOG_ERR, "escalation.dropped", "reason",
+                "out of memory: not acknowledged, the broker sends it again");
         return;
     }
     add_var(j, "MINQING_LEVEL", "%" PRIu32, e->level);
@@ -1227,8 +1242,11 @@ static bool failed(adapter_t *ad, job_t *j, const char *why, int64_t now)
         return true;
     }
     if (j->kind == JOB_ESCALATION) {
+        bool released = release_escalation(ad, j->id);
         log_end_of(ad, j, LOG_ERR, "escalation.failed", "reason",
-                   "not acknowledged: the broker resends the notice to the department");
+                   released ? "not acknowledged: the broker resends the notice, and the "
+                              "command runs again for it"
+                            : mq_strerror());
         return false;
     }
     if (retry && ad->stopping) {
