@@ -63,7 +63,9 @@ int mq_worker_next(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, in
  * mq_worker_next with timeout 0 until it returns MQ_NOTHING). */
 int mq_worker_fd(mq_worker_t *self);
 /* Report outcomes of an assignment. They are queued and sent at once; each is
- * resent until the broker acknowledges it. */
+ * resent until the broker acknowledges it, for 23 hours at most: an older one
+ * could be applied twice (PROTOCOL.md 8.2), so it is dropped and counted by
+ * mq_worker_refused. */
 int mq_worker_accept(mq_worker_t *self, uint64_t assignment_id);
 int mq_worker_contacted(mq_worker_t *self, uint64_t assignment_id, const char *note);
 int mq_worker_progress(mq_worker_t *self, uint64_t assignment_id, const char *note);
@@ -78,7 +80,9 @@ int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e);
 int mq_worker_release_escalation(mq_worker_t *self, const mq_escalation_t *e);
 /* Outcomes sent but not yet acknowledged by the broker. */
 unsigned mq_worker_unacked(const mq_worker_t *self);
-/* Outcomes the broker refused with an ERROR (1xx-3xx) since the worker began. */
+/* Outcomes dropped since the worker began: refused by the broker with an
+ * ERROR (1xx-3xx), or unacknowledged for 23 hours. mq_strerror() says why the
+ * last one was, after the call that dropped it (usually mq_worker_next). */
 unsigned mq_worker_refused(const mq_worker_t *self);
 /* Wait up to timeout_ms (-1: forever) for every outcome to be acknowledged; 0
  * when none is left. A caught signal ends the wait: -1 with errno EINTR (call
