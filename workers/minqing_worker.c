@@ -84,6 +84,7 @@ extern char **environ;
 
 typedef struct {
     char *endpoint, *department, *exec, *name;
+    char *server_cert, *cert;               /* CURVE: both or neither */
     long concurrency, capacity, retries;    /* capacity 0: same as concurrency */
     int64_t timeout_ms;
     bool on_failure_return;
@@ -139,6 +140,11 @@ static const char usage_text[] =
     "  --retries K         runs again after a failure (default 2)\n"
     "  --on-failure retry|return   retry (default), or return the assignment at once\n"
     "  --name NAME         this worker's name in the broker's logs\n"
+    "  --server-cert FILE  the broker's public certificate (from `minqing keygen`),\n"
+    "                      for CURVE, which a tcp:// endpoint requires\n"
+    "  --cert FILE         this worker's certificate, its secret key in FILE_secret;\n"
+    "                      its public key must be in the broker's\n"
+    "                      keys/workers/D/ (both or neither of these two)\n"
     "  --log-level L       debug, info (default), notice, warning, err, crit\n"
     "  -c, --config FILE   INI file with the keys above (no section, or [worker]);\n"
     "                      options on the command line win over the file. A line\n"
@@ -222,6 +228,8 @@ static int set_option(config_t *c, const char *key, const char *v, char *why, si
     else if (!strcmp(key, "department")) rc = set_string(&c->department, v);
     else if (!strcmp(key, "exec")) rc = *v ? set_string(&c->exec, v) : -1;
     else if (!strcmp(key, "name")) rc = set_string(&c->name, v);
+    else if (!strcmp(key, "server-cert")) rc = *v ? set_string(&c->server_cert, v) : -1;
+    else if (!strcmp(key, "cert")) rc = *v ? set_string(&c->cert, v) : -1;
     else if (!strcmp(key, "concurrency")) rc = parse_long(v, 1, 1000, &c->concurrency);
     else if (!strcmp(key, "capacity")) rc = parse_long(v, 1, 10000, &c->capacity);
     else if (!strcmp(key, "retries")) rc = parse_long(v, 0, 100, &c->retries);
@@ -329,6 +337,7 @@ static int parse_args(int argc, char **argv, config_t *c)
         {"timeout", required_argument, NULL, 'o'}, {"capacity", required_argument, NULL, 'o'},
         {"name", required_argument, NULL, 'o'}, {"on-failure", required_argument, NULL, 'o'},
         {"retries", required_argument, NULL, 'o'}, {"log-level", required_argument, NULL, 'o'},
+        {"server-cert", required_argument, NULL, 'o'}, {"cert", required_argument, NULL, 'o'},
         {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *file = NULL, **kv = calloc((size_t)argc * 2, sizeof *kv);
@@ -356,6 +365,9 @@ static int parse_args(int argc, char **argv, config_t *c)
         return rc;
     if (!c->endpoint || !c->department || !c->exec)
         return usage_error("--endpoint, --department and --exec are required");
+    if (!c->server_cert != !c->cert)
+        return usage_error("--server-cert and --cert go together: the broker's certificate "
+                           "and this worker's");
     if (!c->capacity)
         c->capacity = c->concurrency;
     return 0;
@@ -367,6 +379,8 @@ static void config_free(config_t *c)
     free(c->department);
     free(c->exec);
     free(c->name);
+    free(c->server_cert);
+    free(c->cert);
 }
 
 /* ---- logging: one logfmt line per record ------------------------------- */
@@ -1485,8 +1499,19 @@ static void log_started(const adapter_t *ad)
     rec_fmt(&r, "timeout_ms", "%" PRId64, c->timeout_ms);
     rec_str(&r, "on_failure", c->on_failure_return ? "return" : "retry");
     rec_fmt(&r, "retries", "%ld", c->retries);
+    rec_str(&r, "curve", c->cert ? "yes" : "no");
     rec_fmt(&r, "pid", "%d", (int)getpid());
     rec_end(&r);
+    if (!c->cert && strncmp(c->endpoint, "tcp://", 6) == 0)
+        log_say(LOG_WARNING, "worker.plain_tcp", "reason",
+                "tcp:// without --server-cert and --cert: unless the broker allows plain "
+                "TCP, it never answers, and this worker never registers");
+}
+
+/* The worker's new socket is a CURVE client when certificates are given. */
+static int load_certs(adapter_t *ad)
+{
+    return ad->cfg.cert ? mq_worker_set_certs(ad->w, ad->cfg.server_cert, ad->cfg.cert) : 0;
 }
 
 /* Leave: flush what the broker has not acknowledged, say goodbye. An
@@ -1539,7 +1564,8 @@ int main(int argc, char **argv)
         rc = 1;
     } else if (!(ad.w = mq_worker_new(ad.cfg.endpoint, ad.cfg.department,
                                       (unsigned)ad.cfg.capacity,
-                                      ad.cfg.name ? ad.cfg.name : "minqing-worker"))) {
+                                      ad.cfg.name ? ad.cfg.name : "minqing-worker")) ||
+               load_certs(&ad)) {
         fprintf(stderr, "minqing-worker: %s\n", mq_strerror());
         rc = 2;
     } else {
