@@ -14,7 +14,10 @@
  *
  * The timings are the library's real ones (REGISTER every 1 s, outcome resent
  * after 5 s, retry 1 s after ERROR 5xx, backoff from 250 ms); tests wait as
- * long as those need and no longer, and every wait is bounded.
+ * long as those need and no longer, and every wait is bounded. Only the
+ * 23 hours after which an outcome is given up are not waited for: that test
+ * moves the worker's clock forward (mq_worker_clock_offset_ms, reset by
+ * teardown).
  */
 #include "codec.h"
 #include "minqing.h"
@@ -36,6 +39,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
+
+/* The worker's clock is mq_now() plus this (mq_worker.c): a test moves it. */
+extern int64_t mq_worker_clock_offset_ms;
 
 /* ---- the fake broker --------------------------------------------------- */
 
@@ -274,6 +280,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    mq_worker_clock_offset_ms = 0;
     fake_destroy(*state);
     return 0;
 }
@@ -556,6 +563,40 @@ static void worker_acknowledges_escalations(void **state)
     mq_worker_destroy(&w);
 }
 
+/* An adapter that could not act on a notice releases it: the broker's next
+ * copy is handed out again, as a new notice, instead of being taken for a copy
+ * of one still being handled (which would leave it unacknowledged for good). */
+static void worker_releases_escalations(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    mq_assignment_t a;
+    mq_escalation_t e, unknown = {.escalation_id = 5};
+    assert_int_equal(mq_worker_release_escalation(w, &unknown), -1);
+    assert_non_null(strstr(mq_strerror(), "escalation 5"));
+    assert_int_equal(mq_worker_release_escalation(w, NULL), -1);
+
+    send_escalate(f, "esc-msg-1", 77);
+    assert_int_equal(mq_worker_next(w, &a, &e, 1000), MQ_ESCALATION);
+    send_escalate(f, "esc-msg-1b", 77);         /* a copy: still being handled */
+    assert_int_equal(mq_worker_next(w, &a, &e, 100), MQ_NOTHING);
+    assert_int_equal(mq_worker_release_escalation(w, &e), 0);
+    while (fake_get(f, 100))                    /* no ACK for a released notice */
+        assert_int_equal(f->in.cmd, MSG_HEARTBEAT);
+
+    send_escalate(f, "esc-msg-1c", 77);         /* the broker's resend */
+    assert_int_equal(mq_worker_next(w, &a, &e, 1000), MQ_ESCALATION);
+    assert_int_equal(e.escalation_id, 77);
+    assert_int_equal(mq_worker_ack_escalation(w, &e), 0);
+    assert_string_equal(expect(f, w, MSG_ACK, 1000)->re, "esc-msg-1c");
+    assert_int_equal(mq_worker_release_escalation(w, &e), -1);     /* acted on */
+    assert_non_null(strstr(mq_strerror(), "already acknowledged"));
+    send_escalate(f, "esc-msg-1d", 77);         /* so a copy is only acknowledged */
+    assert_int_equal(mq_worker_next(w, &a, &e, 100), MQ_NOTHING);
+    assert_string_equal(expect(f, w, MSG_ACK, 1000)->re, "esc-msg-1d");
+    mq_worker_destroy(&w);
+}
+
 /* Outcomes with bad fields fail at once instead of being refused later. */
 static void worker_checks_outcomes(void **state)
 {
@@ -642,6 +683,47 @@ static void worker_retries_and_refuses(void **state)
     assert_int_equal(mq_worker_refused(w), 1);
     assert_non_null(strstr(mq_strerror(), "ILLEGAL_TRANSITION"));
     assert_non_null(strstr(mq_strerror(), "not accepted"));
+    mq_worker_destroy(&w);
+}
+
+/* The library's clock jumps by `ms`: to the worker the broker fell silent
+ * meanwhile, so it reconnects and registers again, and is acknowledged here. */
+static void time_passes(fake_t *f, mq_worker_t *w, int64_t ms)
+{
+    mq_worker_clock_offset_ms += ms;
+    send_ack(f, expect(f, w, MSG_REGISTER, 2000)->msg_id, 1000);
+}
+
+/* An outcome unacknowledged for 23 hours is not resent (PROTOCOL.md 8.2: the
+ * broker remembers a msg_id for 24 hours, so an older copy could be applied
+ * twice): it is dropped and counted as refused, with the reason in
+ * mq_strerror. A younger one is resent as before. */
+static void worker_gives_up_old_outcomes(void **state)
+{
+    fake_t *f = *state;
+    const int64_t hour = 3600000;
+    mq_worker_t *w = registered_worker(f, 1000);
+    assert_int_equal(mq_worker_accept(w, 61), 0);
+    char id[65];
+    copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+
+    time_passes(f, w, 23 * hour - 60000);           /* 1 minute short of 23 h */
+    assert_string_equal(expect(f, w, MSG_ACCEPT, 1000)->msg_id, id);
+    assert_int_equal(mq_worker_accept(w, 62), 0);
+    assert_int_equal(expect(f, w, MSG_ACCEPT, 1000)->assignment_id, 62);
+    assert_int_equal(mq_worker_refused(w), 0);
+
+    time_passes(f, w, 61000);                       /* 61's 23 h are over */
+    assert_int_equal(expect(f, w, MSG_ACCEPT, 1000)->assignment_id, 62);
+    assert_int_equal(mq_worker_unacked(w), 1);
+    assert_int_equal(mq_worker_refused(w), 1);
+    assert_non_null(strstr(mq_strerror(), "ACCEPT for assignment 61 given up"));
+    assert_non_null(strstr(mq_strerror(), "23 hours"));
+    send_ack(f, id, 0);                             /* a late ACK is ignored */
+    assert_int_equal(mq_worker_flush(w, 200), -1);
+    assert_int_equal(mq_worker_unacked(w), 1);
+    while (fake_get(f, 0))                          /* 61 was not sent again */
+        assert_int_equal(f->in.cmd, MSG_HEARTBEAT);
     mq_worker_destroy(&w);
 }
 
@@ -1216,9 +1298,11 @@ int main(void)
         T(worker_fd_loop),
         T(worker_receives_events),
         T(worker_acknowledges_escalations),
+        T(worker_releases_escalations),
         T(worker_checks_outcomes),
         T(worker_resends_unacked),
         T(worker_retries_and_refuses),
+        T(worker_gives_up_old_outcomes),
         T(worker_reregisters),
         T(worker_reregisters_at_default_interval),
         T(worker_heartbeats_when_idle),

@@ -50,20 +50,29 @@ typedef enum { MQ_NOTHING = 0, MQ_ASSIGNMENT, MQ_ESCALATION } mq_event_t;
  * Returns NULL on a bad argument or when out of memory; connecting is lazy. */
 mq_worker_t *mq_worker_new(const char *endpoint, const char *department,
                            unsigned capacity, const char *name);
-/* Send DISCONNECT, close and free the worker; set *self_p to NULL. */
+/* Send DISCONNECT, close and free the worker; set *self_p to NULL. Outcomes
+ * not yet acknowledged are dropped with it: call mq_worker_flush first. */
 void mq_worker_destroy(mq_worker_t **self_p);
 /* Wait up to timeout_ms (-1: forever) for the next assignment or escalation.
  * Returns MQ_ASSIGNMENT (filled *a), MQ_ESCALATION (filled *e), MQ_NOTHING on
  * timeout or when a signal was caught (so that a loop whose handler sets a
- * stop flag sees it, even with -1), or -1 on a fatal error. Heartbeats and
- * resends happen in here. */
+ * stop flag sees it, even with -1), or -1 on a fatal error. Heartbeats,
+ * resends, registration and reconnection happen only inside this call (and
+ * mq_worker_flush): let no more than 250 ms pass between two calls (less if
+ * the broker's heartbeat is shorter). After 3 heartbeats without a call, the
+ * broker takes the worker for dead, and the worker the broker (it reconnects). */
 int mq_worker_next(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int timeout_ms);
 /* A file descriptor that becomes readable when mq_worker_next may have work;
  * for the adapter's own poll loop (ZMQ_FD semantics: edge-triggered, call
- * mq_worker_next with timeout 0 until it returns MQ_NOTHING). */
+ * mq_worker_next with timeout 0 until it returns MQ_NOTHING). The fd changes
+ * when the worker reconnects: fetch it again after every mq_worker_next or
+ * mq_worker_flush, never keep it. It does not wake for the worker's timers:
+ * poll with a timeout of at most 250 ms (see mq_worker_next). */
 int mq_worker_fd(mq_worker_t *self);
 /* Report outcomes of an assignment. They are queued and sent at once; each is
- * resent until the broker acknowledges it. */
+ * resent until the broker acknowledges it, for 23 hours at most: an older one
+ * could be applied twice (PROTOCOL.md 8.2), so it is dropped and counted by
+ * mq_worker_refused. */
 int mq_worker_accept(mq_worker_t *self, uint64_t assignment_id);
 int mq_worker_contacted(mq_worker_t *self, uint64_t assignment_id, const char *note);
 int mq_worker_progress(mq_worker_t *self, uint64_t assignment_id, const char *note);
@@ -73,9 +82,14 @@ int mq_worker_returned(mq_worker_t *self, uint64_t assignment_id, msg_return_t r
                        const char *note);
 /* Acknowledge an escalation notice. */
 int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e);
+/* Give up on a notice not acknowledged (acting on it failed): the broker's
+ * next copy, within 5 s, comes out of mq_worker_next again as a new notice. */
+int mq_worker_release_escalation(mq_worker_t *self, const mq_escalation_t *e);
 /* Outcomes sent but not yet acknowledged by the broker. */
 unsigned mq_worker_unacked(const mq_worker_t *self);
-/* Outcomes the broker refused with an ERROR (1xx-3xx) since the worker began. */
+/* Outcomes dropped since the worker began: refused by the broker with an
+ * ERROR (1xx-3xx), or unacknowledged for 23 hours. mq_strerror() says why the
+ * last one was, after the call that dropped it (usually mq_worker_next). */
 unsigned mq_worker_refused(const mq_worker_t *self);
 /* Wait up to timeout_ms (-1: forever) for every outcome to be acknowledged; 0
  * when none is left. A caught signal ends the wait: -1 with errno EINTR (call

@@ -28,6 +28,8 @@
  * a backoff of 1 s, 2 s, 4 s ... up to --retries times, and then the
  * assignment is RETURNED (reason "other", the failure in the note) so that the
  * manual dispatch centre sees it; with --on-failure return at once. An
+ * escalation notice that still fails is released unacknowledged: libminqing
+ * hands the broker's next copy (every 5 s) out again, and it runs again. An
  * assignment that already reported resolved or returned is done whatever the
  * exit code. A command that exits 0 after contacted/progress leaves its case
  * open with the department (it still counts against --capacity). On SIGTERM no
@@ -82,6 +84,7 @@ extern char **environ;
 
 typedef struct {
     char *endpoint, *department, *exec, *name;
+    char *server_cert, *cert;               /* CURVE: both or neither */
     long concurrency, capacity, retries;    /* capacity 0: same as concurrency */
     int64_t timeout_ms;
     bool on_failure_return;
@@ -114,7 +117,9 @@ static const char usage_text[] =
     "  {\"type\":\"escalation\",\"escalation_id\",\"case_id\",\"level\",\"ladder\",\"target\",\n"
     "  \"department\",\"grid_code\",\"community\",\"street\",\"due_at\",\"overdue_s\"} and\n"
     "  MINQING_ESCALATION_ID, MINQING_LEVEL; a notice is acknowledged when CMD exits 0,\n"
-    "  and its stdout is ignored.\n"
+    "  and its stdout is ignored. A failed run is retried as below; after the last one\n"
+    "  the notice stays unacknowledged, and the broker's next copy (within 5 s) runs\n"
+    "  CMD again.\n"
     "\n"
     "A command fails when it exits non-zero, is killed, cannot start, runs past\n"
     "--timeout (then its process group gets SIGTERM, and SIGKILL 5 s later), or\n"
@@ -135,6 +140,11 @@ static const char usage_text[] =
     "  --retries K         runs again after a failure (default 2)\n"
     "  --on-failure retry|return   retry (default), or return the assignment at once\n"
     "  --name NAME         this worker's name in the broker's logs\n"
+    "  --server-cert FILE  the broker's public certificate (from `minqing keygen`),\n"
+    "                      for CURVE, which a tcp:// endpoint requires\n"
+    "  --cert FILE         this worker's certificate, its secret key in FILE_secret;\n"
+    "                      its public key must be in the broker's\n"
+    "                      keys/workers/D/ (both or neither of these two)\n"
     "  --log-level L       debug, info (default), notice, warning, err, crit\n"
     "  -c, --config FILE   INI file with the keys above (no section, or [worker]);\n"
     "                      options on the command line win over the file. A line\n"
@@ -218,6 +228,8 @@ static int set_option(config_t *c, const char *key, const char *v, char *why, si
     else if (!strcmp(key, "department")) rc = set_string(&c->department, v);
     else if (!strcmp(key, "exec")) rc = *v ? set_string(&c->exec, v) : -1;
     else if (!strcmp(key, "name")) rc = set_string(&c->name, v);
+    else if (!strcmp(key, "server-cert")) rc = *v ? set_string(&c->server_cert, v) : -1;
+    else if (!strcmp(key, "cert")) rc = *v ? set_string(&c->cert, v) : -1;
     else if (!strcmp(key, "concurrency")) rc = parse_long(v, 1, 1000, &c->concurrency);
     else if (!strcmp(key, "capacity")) rc = parse_long(v, 1, 10000, &c->capacity);
     else if (!strcmp(key, "retries")) rc = parse_long(v, 0, 100, &c->retries);
@@ -325,6 +337,7 @@ static int parse_args(int argc, char **argv, config_t *c)
         {"timeout", required_argument, NULL, 'o'}, {"capacity", required_argument, NULL, 'o'},
         {"name", required_argument, NULL, 'o'}, {"on-failure", required_argument, NULL, 'o'},
         {"retries", required_argument, NULL, 'o'}, {"log-level", required_argument, NULL, 'o'},
+        {"server-cert", required_argument, NULL, 'o'}, {"cert", required_argument, NULL, 'o'},
         {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0}};
     const char *file = NULL, **kv = calloc((size_t)argc * 2, sizeof *kv);
@@ -352,6 +365,9 @@ static int parse_args(int argc, char **argv, config_t *c)
         return rc;
     if (!c->endpoint || !c->department || !c->exec)
         return usage_error("--endpoint, --department and --exec are required");
+    if (!c->server_cert != !c->cert)
+        return usage_error("--server-cert and --cert go together: the broker's certificate "
+                           "and this worker's");
     if (!c->capacity)
         c->capacity = c->concurrency;
     return 0;
@@ -363,6 +379,8 @@ static void config_free(config_t *c)
     free(c->department);
     free(c->exec);
     free(c->name);
+    free(c->server_cert);
+    free(c->cert);
 }
 
 /* ---- logging: one logfmt line per record ------------------------------- */
@@ -720,13 +738,24 @@ static void take_assignment(adapter_t *ad, const mq_assignment_t *a)
               "attempt", attempt);
 }
 
+/* Hand a notice back to libminqing unacknowledged: the broker resends it
+ * every 5 s, and the next copy then runs the command again instead of being
+ * taken for a copy of a notice already being handled. */
+static bool release_escalation(adapter_t *ad, uint64_t escalation_id)
+{
+    mq_escalation_t e = {.escalation_id = escalation_id};
+    return mq_worker_release_escalation(ad->w, &e) == 0;
+}
+
 static void take_escalation(adapter_t *ad, const mq_escalation_t *e)
 {
     if (refuse_delivery(ad, JOB_ESCALATION, e->escalation_id, e->case_id, 0))
         return;
     job_t *j = job_new(ad, JOB_ESCALATION, e->escalation_id, e->case_id, escalation_json(e));
     if (!j) {
-        log_say(LOG_ERR, "escalation.dropped", "reason", "out of memory: not acknowledged");
+        release_escalation(ad, e->escalation_id);
+        log_say(LOG_ERR, "escalation.dropped", "reason",
+                "out of memory: not acknowledged, the broker sends it again");
         return;
     }
     add_var(j, "MINQING_LEVEL", "%" PRIu32, e->level);
@@ -1227,8 +1256,11 @@ static bool failed(adapter_t *ad, job_t *j, const char *why, int64_t now)
         return true;
     }
     if (j->kind == JOB_ESCALATION) {
+        bool released = release_escalation(ad, j->id);
         log_end_of(ad, j, LOG_ERR, "escalation.failed", "reason",
-                   "not acknowledged: the broker resends the notice to the department");
+                   released ? "not acknowledged: the broker resends the notice, and the "
+                              "command runs again for it"
+                            : mq_strerror());
         return false;
     }
     if (retry && ad->stopping) {
@@ -1467,8 +1499,19 @@ static void log_started(const adapter_t *ad)
     rec_fmt(&r, "timeout_ms", "%" PRId64, c->timeout_ms);
     rec_str(&r, "on_failure", c->on_failure_return ? "return" : "retry");
     rec_fmt(&r, "retries", "%ld", c->retries);
+    rec_str(&r, "curve", c->cert ? "yes" : "no");
     rec_fmt(&r, "pid", "%d", (int)getpid());
     rec_end(&r);
+    if (!c->cert && strncmp(c->endpoint, "tcp://", 6) == 0)
+        log_say(LOG_WARNING, "worker.plain_tcp", "reason",
+                "tcp:// without --server-cert and --cert: unless the broker allows plain "
+                "TCP, it never answers, and this worker never registers");
+}
+
+/* The worker's new socket is a CURVE client when certificates are given. */
+static int load_certs(adapter_t *ad)
+{
+    return ad->cfg.cert ? mq_worker_set_certs(ad->w, ad->cfg.server_cert, ad->cfg.cert) : 0;
 }
 
 /* Leave: flush what the broker has not acknowledged, say goodbye. An
@@ -1521,7 +1564,8 @@ int main(int argc, char **argv)
         rc = 1;
     } else if (!(ad.w = mq_worker_new(ad.cfg.endpoint, ad.cfg.department,
                                       (unsigned)ad.cfg.capacity,
-                                      ad.cfg.name ? ad.cfg.name : "minqing-worker"))) {
+                                      ad.cfg.name ? ad.cfg.name : "minqing-worker")) ||
+               load_certs(&ad)) {
         fprintf(stderr, "minqing-worker: %s\n", mq_strerror());
         rc = 2;
     } else {

@@ -23,7 +23,10 @@
  * until the broker acknowledges their msg_id. They are sent when READY,
  * resent 5 s after each send, 1 s after an ERROR 5xx, 301 or 302, and all at
  * once after every registration; any other ERROR (1xx-3xx) drops one and
- * counts it as refused, with its reason left in mq_strerror. Queue nodes are
+ * counts it as refused, with its reason left in mq_strerror. So does an
+ * outcome still unacknowledged 23 hours after it was made: the broker
+ * remembers a msg_id for 24 hours, and a later copy could be applied twice
+ * (PROTOCOL.md 8.2; the hour is a margin for the two clocks). Queue nodes are
  * recycled, so steady traffic does not allocate. ACKs usually come back in
  * order, so the search from the head is short.
  *
@@ -32,7 +35,8 @@
  * ACK. So the ACK is sent once, not queued; if it is lost, the copy that
  * follows is acknowledged again here without bothering the adapter. Copies of
  * an escalation already handed out are not handed out again (the last
- * MAX_ESCALATIONS escalation_ids are remembered).
+ * MAX_ESCALATIONS escalation_ids are remembered), unless the adapter released
+ * it: then the next copy is a new notice, and the adapter tries again.
  *
  * The socket changes on every reconnect, and with it mq_worker_fd's answer.
  * The zmq context and socket are created on first use, not in mq_worker_new,
@@ -50,6 +54,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +68,7 @@
 #define BACKOFF_MAX_MS       8000
 #define DISCONNECT_LINGER_MS 100    /* destroy: time for DISCONNECT to leave */
 #define MAX_ESCALATIONS      1024   /* escalations remembered for their ack */
+#define MAX_AGE_MS   (23 * 3600000LL)   /* an outcome is resent no longer than this */
 
 typedef enum { W_BACKOFF, W_REGISTERING, W_READY } wstate_t;
 
@@ -70,6 +77,7 @@ typedef struct outcome_s {
     struct outcome_s *next;
     msg_cmd_t cmd;
     uint64_t assignment_id;         /* for error text */
+    int64_t created;                /* when queued (ms), for MAX_AGE_MS */
     int64_t due;                    /* next send (ms); 0: at registration */
     char msg_id[MQ_ID_SIZE];
     char *body;
@@ -114,6 +122,23 @@ struct mq_worker_t {
     esc_ref_t *escs;                /* ring of MAX_ESCALATIONS, lazily */
     size_t esc_next;
 };
+
+/* ---- the clock ------------------------------------------------------- */
+
+/* Every timer here reads now_ms(): mq_now() plus this offset, which only
+ * tests set (declaring it themselves), to let 23 hours pass in a moment. */
+int64_t mq_worker_clock_offset_ms;
+
+static int64_t now_ms(void)
+{
+    return mq_now() + mq_worker_clock_offset_ms;
+}
+
+/* Deadline for a timeout in ms (-1: none, INT64_MAX). */
+static int64_t deadline_in(int timeout_ms)
+{
+    return timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
+}
 
 /* ---- lifecycle ------------------------------------------------------- */
 
@@ -252,7 +277,7 @@ static int start(mq_worker_t *self)
         return -1;
     mq_ids_init(&self->ids, self->department);
     self->state = W_BACKOFF;
-    self->reconnect_at = mq_now();
+    self->reconnect_at = now_ms();
     self->started = true;
     return 0;
 }
@@ -481,14 +506,16 @@ static int queue_outcome(mq_worker_t *self, msg_t *m)
         self->spare = o;
         return -1;
     }
+    int64_t now = now_ms();
     o->cmd = m->cmd;
     o->assignment_id = m->assignment_id;
+    o->created = now;
     *self->tail = o;
     self->tail = &o->next;
     self->unacked++;
     o->due = 0;
     if (self->state == W_READY)
-        send_outcome(self, o, mq_now());
+        send_outcome(self, o, now);
     return 0;
 }
 
@@ -556,9 +583,10 @@ int mq_worker_returned(mq_worker_t *self, uint64_t assignment_id, msg_return_t r
 
 /* ---- escalations ----------------------------------------------------- */
 
+/* 0 names no escalation: it marks a free slot. */
 static esc_ref_t *find_escalation(mq_worker_t *self, uint64_t escalation_id)
 {
-    for (size_t i = 0; self->escs && i < MAX_ESCALATIONS; i++)
+    for (size_t i = 0; escalation_id && self->escs && i < MAX_ESCALATIONS; i++)
         if (self->escs[i].escalation_id == escalation_id)
             return &self->escs[i];
     return NULL;
@@ -606,7 +634,24 @@ int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e)
         return mq_fail("escalation %" PRIu64 " was not received by this worker (or is "
                        "too old to remember)", e->escalation_id);
     ref->acked = true;
-    send_escalation_ack(self, ref->msg_id, mq_now());
+    send_escalation_ack(self, ref->msg_id, now_ms());
+    return 0;
+}
+
+/* The adapter could not act on the notice: forget it, so that the broker's
+ * next copy is handed out as new instead of being taken for a copy of one
+ * being handled. An acknowledged notice stays: it was acted on. */
+int mq_worker_release_escalation(mq_worker_t *self, const mq_escalation_t *e)
+{
+    if (!self || !e)
+        return mq_fail("mq_worker_release_escalation: worker and escalation are required");
+    esc_ref_t *ref = find_escalation(self, e->escalation_id);
+    if (!ref)
+        return mq_fail("escalation %" PRIu64 " was not received by this worker (or is "
+                       "too old to remember)", e->escalation_id);
+    if (ref->acked)
+        return mq_fail("escalation %" PRIu64 " is already acknowledged", e->escalation_id);
+    ref->escalation_id = 0;
     return 0;
 }
 
@@ -623,13 +668,34 @@ static void on_ack(mq_worker_t *self, const msg_t *m, int64_t now)
         drop_outcome(self, link);
 }
 
-static void refuse_outcome(mq_worker_t *self, outcome_t **link, const msg_t *m)
+/* Drop an outcome for good, counted as refused; mq_strerror says why. */
+__attribute__((format(printf, 3, 4)))
+static void give_up(mq_worker_t *self, outcome_t **link, const char *fmt, ...)
 {
     const outcome_t *o = *link;
-    mq_fail("%s for assignment %" PRIu64 " refused: %s (%u): %s", msg_cmd_name(o->cmd),
-            o->assignment_id, msg_err_name((msg_err_t)m->code), m->code, m->reason_text);
+    char why[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof why, fmt, ap);
+    va_end(ap);
+    mq_fail("%s for assignment %" PRIu64 " %s", msg_cmd_name(o->cmd), o->assignment_id, why);
     self->refused++;
     drop_outcome(self, link);
+}
+
+static void refuse_outcome(mq_worker_t *self, outcome_t **link, const msg_t *m)
+{
+    give_up(self, link, "refused: %s (%u): %s", msg_err_name((msg_err_t)m->code), m->code,
+            m->reason_text);
+}
+
+/* Outcomes older than MAX_AGE_MS are not resent (PROTOCOL.md 8.2). The
+ * queue is in creation order: the old ones are at its head. */
+static void expire_outcomes(mq_worker_t *self, int64_t now)
+{
+    while (self->head && now - self->head->created > MAX_AGE_MS)
+        give_up(self, &self->head, "given up: unacknowledged for 23 hours, longer than the "
+                "broker remembers a msg_id (PROTOCOL.md 8.2)");
 }
 
 /* Worth sending again later (PROTOCOL.md 8.2): broker trouble, or a limit. */
@@ -738,7 +804,7 @@ static int drain(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, bool
     size_t n;
     int rc;
     while ((rc = mq_recv_frames(self->sock, self->part, frames, &n)) == 1) {
-        int64_t now = mq_now();
+        int64_t now = now_ms();
         self->last_recv = now;      /* even a bad message is a sign of life */
         if (n != 3 || codec_decode(self->codec[self->rx], frames, n, &self->in, &err)) {
             self->malformed++;
@@ -793,7 +859,8 @@ static int run(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int64_
                bool stash)
 {
     for (;;) {
-        if (service(self, mq_now()))
+        expire_outcomes(self, now_ms());
+        if (service(self, now_ms()))
             return -1;
         int rc = drain(self, a, e, stash);
         if (rc != MQ_NOTHING)
@@ -805,7 +872,7 @@ static int run(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int64_
         }
         if (stash && self->unacked == 0)
             return MQ_NOTHING;
-        int64_t now = mq_now(), wake = next_timer(self);
+        int64_t now = now_ms(), wake = next_timer(self);
         if (now >= deadline)
             return MQ_NOTHING;
         if (wake > deadline)
@@ -819,7 +886,7 @@ int mq_worker_next(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, in
 {
     if (!self || !a || !e)
         return mq_fail("mq_worker_next: worker, assignment and escalation are required");
-    int64_t deadline = mq_deadline(timeout_ms);
+    int64_t deadline = deadline_in(timeout_ms);
     if (start(self))
         return -1;
     if (self->stash)
@@ -831,7 +898,7 @@ int mq_worker_flush(mq_worker_t *self, int timeout_ms)
 {
     if (!self)
         return mq_fail("mq_worker_flush: worker is NULL");
-    int64_t deadline = mq_deadline(timeout_ms);
+    int64_t deadline = deadline_in(timeout_ms);
     if (self->unacked == 0)
         return 0;
     if (run(self, NULL, NULL, deadline, true) < 0)

@@ -1,0 +1,114 @@
+#!/bin/sh
+# exec_curve.sh - minqing-worker on a tcp:// workers endpoint, where the
+# broker is a CURVE server (PROTOCOL.md 10): with --server-cert and --cert (or
+# the config file's server-cert and cert) a department adapter resolves its
+# cases and a supervision adapter acknowledges escalation notices; one of the
+# two options alone, a missing certificate or a missing secret is a usage
+# error (exit 2); a key the broker does not know, the wrong server key or no
+# key at all gets no connection (no registration, no case); a key of another
+# department gets its registration refused (exit 1, FORBIDDEN logged).
+. "$(dirname "$0")/../lib.sh"
+K=$T/keys C=$T/client
+mkdir -p "$K/workers/water" "$K/workers/supervision" "$C"
+"$BIN/minqing" keygen "$K/server" >/dev/null
+for k in water1:water sup1:supervision stranger:; do
+  "$BIN/minqing" keygen "$C/${k%%:*}" >/dev/null
+  # the broker's list holds the public key only
+  [ -n "${k#*:}" ] && cp "$C/${k%%:*}" "$K/workers/${k#*:}/"
+done
+cp "$C/water1" "$C/nosecret"
+PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+EP=tcp://127.0.0.1:$PORT
+write_config "server_cert = $K/server
+keys = $K"
+sed -i "s|^workers = .*|workers = $EP|; s/^hrss = 人社局$/hrss = 人社局\nsupervision = 督办中心/" "$T/minqing.conf"
+printf '\n[deadlines]\ncontact = 30m\nwage.arrears.contact = 1s\n\n[ladder.contact]\n1 = 0 community\n' >> "$T/minqing.conf"
+printf '\n[targets]\ncommunity = supervision\n' >> "$T/minqing.conf"
+export MINQING_APPEND_FILE="$T/cases.txt"
+
+# mw NAME ARGS...: minqing-worker in the foreground, log in $T/mw-NAME.log, exit status in RC
+mw() { name=$1; shift; timeout 10 "$BIN/minqing-worker" --name "$name" "$@" >"$T/mw-$name.log" 2>&1; RC=$?; }
+# start NAME ARGS...: minqing-worker in the background; sets PID
+start() {
+  name=$1; shift
+  "$BIN/minqing-worker" --name "$name" "$@" >"$T/mw-$name.log" 2>&1 &
+  PID=$!
+  PIDS="$PIDS $PID"
+}
+says() { grep -q -- "$2" "$T/mw-$1.log"; }
+# kept_out NAME PID: the adapter still runs (and tries to connect), and no case reached it
+kept_out() { ! gone "$2" && ! says "$1" 'event=assignment'; }
+W="--endpoint $EP --exec true"
+
+# 1. usage and configuration errors, before any connection
+mw only-cert $W --department water --cert "$C/water1"
+check "--cert without --server-cert: exit 2, the pair named" \
+  sh -c "[ $RC = 2 ] && grep -q -- '--server-cert and --cert go together' '$T/mw-only-cert.log'"
+printf 'endpoint = %s\ndepartment = water\nexec = true\nserver-cert = %s\n' "$EP" "$K/server" > "$T/half.ini"
+mw half -c "$T/half.ini"
+check "server-cert in the config file without cert: exit 2" \
+  sh -c "[ $RC = 2 ] && grep -q 'go together' '$T/mw-half.log'"
+mw missing $W --department water --server-cert "$K/nosuch" --cert "$C/water1"
+check "a certificate that cannot be read: exit 2, the file named" \
+  sh -c "[ $RC = 2 ] && grep -q 'cannot read the certificate $K/nosuch' '$T/mw-missing.log'"
+mw nosecret $W --department water --server-cert "$K/server" --cert "$C/nosecret"
+check "a certificate without its _secret file: exit 2, said so" \
+  sh -c "[ $RC = 2 ] && grep -q 'nosecret_secret: the client.s secret key is missing' '$T/mw-nosecret.log'"
+
+# 2. the adapters with their keys: one from a config file, one from options
+LOG_LEVEL=info start_broker || exit 1
+cat > "$T/water.ini" <<INI
+[worker]
+endpoint = $EP
+department = water
+exec = $ROOT/examples/worker-append.sh
+server_cert = $K/server
+cert = $C/water1
+INI
+start water -c "$T/water.ini"
+WATER=$PID
+start sup --endpoint "$EP" --department supervision --exec 'cat >/dev/null' \
+  --server-cert "$K/server" --cert "$C/sup1"
+SUP=$PID
+check "both adapters register over CURVE" wait_for 10 sh -c "
+  grep -q 'event=worker.registered worker=water:' '$T/broker.log' &&
+  grep -q 'event=worker.registered worker=supervision:' '$T/broker.log'"
+check "and say so when they start (curve=yes)" sh -c "
+  grep -q 'event=worker.started .*curve=yes' '$T/mw-water.log' &&
+  grep -q 'event=worker.started .*curve=yes' '$T/mw-sup.log'"
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 3 -p tcp -c water.leak -t 30 >/dev/null 2>&1 &&
+  "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -p esc -c wage.arrears -t 30 >/dev/null 2>&1
+check "3 water and 2 hrss cases submitted (hrss has no worker)" test $? = 0
+resolved() { [ "$(sql "select count(*) from assignments where department = 'water' and state = 'resolved'")" = 3 ]; }
+check "water: the 3 cases resolved through minqing-worker over CURVE" wait_for 15 resolved
+check "each is in the adapter's ledger" test "$(wc -l < "$T/cases.txt")" = 3
+acked() { [ "$(sql 'select count(*) from escalations where notified_at is not null')" = 2 ]; }
+check "supervision: both escalation notices acknowledged over CURVE" wait_for 15 acked
+check "the adapter ran its command for each and acknowledged it" \
+  test "$(grep -c 'event=escalation.acked ' "$T/mw-sup.log")" = 2
+
+# 3. keys the broker refuses, all trying at once for the 2 waiting hrss cases
+H="--endpoint $EP --department hrss --exec true"
+start stranger $H --server-cert "$K/server" --cert "$C/stranger"
+STRANGER=$PID
+start wrongserver $H --server-cert "$C/stranger" --cert "$C/water1"
+WRONGSERVER=$PID
+start plain $H
+PLAIN=$PID
+mw otherdept $H --server-cert "$K/server" --cert "$C/water1"
+check "a key of another department: registration refused, exit 1, FORBIDDEN logged" \
+  sh -c "[ $RC = 1 ] && grep -q 'event=worker.failed .*registration refused: FORBIDDEN' '$T/mw-otherdept.log'"
+sleep 4
+check "an unknown key gets no connection: no registration, no case" kept_out stranger "$STRANGER"
+check "the wrong server key: the same" kept_out wrongserver "$WRONGSERVER"
+check "no key at all: the same" kept_out plain "$PLAIN"
+check "and a warning at its start says why" says plain 'event=worker.plain_tcp .*never registers'
+check "the broker registered no hrss worker" sh -c "! grep -q 'event=worker.registered worker=hrss:' '$T/broker.log'"
+rcs=""
+for p in $STRANGER $WRONGSERVER $PLAIN $WATER $SUP; do
+  kill -TERM "$p"; wait_for 15 gone "$p"; wait "$p"; rcs="$rcs$?"
+done
+check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 00000
+stop_pid "$BROKER_PID"
+check "no sanitizer report" no_sanitizer_reports
+finish
