@@ -21,6 +21,7 @@
  */
 #include "codec.h"
 #include "minqing.h"
+#include "mq_internal.h"       /* mq_worker_clock_offset_ms */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,8 +41,6 @@
 #include <unistd.h>
 #include <zmq.h>
 
-/* The worker's clock is mq_now() plus this (mq_worker.c): a test moves it. */
-extern int64_t mq_worker_clock_offset_ms;
 
 /* ---- the fake broker --------------------------------------------------- */
 

@@ -79,4 +79,8 @@ int mq_poll(void *sock, short events, int64_t wait_ms);
 /* Deadline for a timeout in ms (-1: none, INT64_MAX). */
 int64_t mq_deadline(int timeout_ms);
 
+/* Added to mq_now() by every timer of a worker (mq_worker.c): only tests set
+ * it, to let 23 hours pass in a moment. Not in minqing.h: not for adapters. */
+extern int64_t mq_worker_clock_offset_ms;
+
 #endif

@@ -125,8 +125,7 @@ struct mq_worker_t {
 
 /* ---- the clock ------------------------------------------------------- */
 
-/* Every timer here reads now_ms(): mq_now() plus this offset, which only
- * tests set (declaring it themselves), to let 23 hours pass in a moment. */
+/* Every timer here reads now_ms() (see mq_internal.h). */
 int64_t mq_worker_clock_offset_ms;
 
 static int64_t now_ms(void)
