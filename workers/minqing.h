@@ -103,8 +103,13 @@ int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
 /* Send a SUBMIT without waiting; its msg_id is written to msg_id (>= 32 bytes). */
 int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_id);
 /* Send any intake request (IMPORT, FEEDBACK, ...) without waiting: its fields
- * and their `present` bits are the caller's; msg_id (>= 32 bytes) gets the id
- * given to it (replies carry it in `re`). */
+ * and their `present` bits are the caller's. A request without msg_id gets a
+ * fresh one, written to msg_id (>= 32 bytes); replies carry it in `re`. A
+ * request with its msg_id set is sent with it (msg_id may then be NULL and is
+ * not written): that is how an unanswered request is sent again (PROTOCOL.md
+ * 8.2), so that the broker answers the copy as it answered the first. The
+ * request itself is left as it was given. An id is for one request only, and
+ * not for longer than the broker's 24 hours of memory. */
 int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id);
 /* Receive one reply (SUBMIT_OK, ACK or ERROR) within timeout_ms (-1: forever)
  * into *reply; 1 when one came, 0 on timeout or when a signal was caught (so

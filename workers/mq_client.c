@@ -280,17 +280,25 @@ int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_i
 
 int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id)
 {
-    if (!self || !request || !msg_id)
-        return mq_fail("mq_client_send: client, request and msg_id buffer are required");
+    bool fresh = request && (!request->msg_id || !*request->msg_id);
+    if (!self || !request || (fresh && !msg_id))
+        return mq_fail("mq_client_send: client, request and (for a request without msg_id) "
+                       "msg_id buffer are required");
     self->error = MSG_OK;
-    mq_ids_next(&self->ids, self->id, sizeof self->id);
-    request->msg_id = self->id;
-    MSG_SET(request, MF_MSG_ID);
-    if (MSG_HAS(request, MF_CASE))
-        mark_case_strings(&request->kase);
-    if (encode(self, request) || send_out(self))
+    /* sent from a copy, so that a fresh id is not left in the caller's
+     * request, where a later, different request would reuse it */
+    msg_t m = *request;
+    if (fresh) {
+        mq_ids_next(&self->ids, self->id, sizeof self->id);
+        m.msg_id = self->id;
+    }
+    MSG_SET(&m, MF_MSG_ID);
+    if (MSG_HAS(&m, MF_CASE))
+        mark_case_strings(&m.kase);
+    if (encode(self, &m) || send_out(self))
         return -1;
-    memcpy(msg_id, self->id, sizeof self->id);
+    if (fresh)
+        memcpy(msg_id, self->id, sizeof self->id);
     return 0;
 }
 
