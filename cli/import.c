@@ -17,6 +17,7 @@
 
 #define CMD "import"
 #define RESEND_MS 5000          /* PROTOCOL.md 8.2: resend what is unanswered after 1 to 5 s */
+#define ID_LIFE_MS (24LL * 3600 * 1000)  /* PROTOCOL.md 8.2: no resend past the broker's memory */
 
 static void help(void)
 {
@@ -51,7 +52,8 @@ static void help(void)
 
 typedef struct {
     long line;                  /* 0 = free */
-    char msg_id[40];
+    char msg_id[40];            /* every copy of the line has it; "" before the first */
+    int64_t id_since;           /* monotonic ms: msg_id first sent */
     char *text;                 /* the line, to send again */
     int64_t due;                /* monotonic ms: sent again if still unanswered by then */
     int tries;                  /* sends so far; the backoff grows with them */
@@ -160,6 +162,21 @@ static int to_request(json_t *obj, long line, msg_t *m, char dept[33])
     return cli_case_from_json(obj, src, &m->kase);
 }
 
+/* The msg_id a copy of the line in s goes with: the line's own (PROTOCOL.md
+ * 8.2), so that the broker answers a copy as it answered the first, and the
+ * line counts as imported whichever answer comes, not as "already there"
+ * because its first copy was applied while the answer was on its way. NULL,
+ * for a fresh id, at the first send and past the broker's 24 hours of memory
+ * (the broker then still knows the case by channel and external_id). */
+static const char *slot_id(slot_t *s, int64_t now)
+{
+    if (s->msg_id[0] && now - s->id_since < ID_LIFE_MS)
+        return s->msg_id;
+    s->msg_id[0] = '\0';
+    s->id_since = now;
+    return NULL;
+}
+
 /* Send the line in slot s (again), to be sent once more if unanswered by
  * s->due. CLI_OK, CLI_USAGE (a bad line, said why) or CLI_RUNTIME (not sent:
  * mq_strerror says why). */
@@ -176,10 +193,12 @@ static int send_slot(import_t *im, slot_t *s)
     msg_t m;
     char dept[33];
     int rc = to_request(obj, s->line, &m, dept);
+    int64_t now = mono_ms();
+    m.msg_id = slot_id(s, now);
     if (rc == CLI_OK && mq_client_send(im->client, &m, s->msg_id) != 0)
         rc = CLI_RUNTIME;
     s->tries++;
-    s->due = mono_ms() + RESEND_MS;
+    s->due = now + RESEND_MS;
     json_decref(obj);
     return rc;
 }
@@ -263,10 +282,9 @@ static int collect(import_t *im, int wait_ms)
     return got < 0 ? cli_fail(CLI_RUNTIME, CMD, "%s", mq_strerror()) : CLI_OK;
 }
 
-/* Send again what is due: lost to a broker restart, refused by a 301 that
- * could not say which, or after a 5xx. mq_client_send gives each copy a new
- * msg_id; that is safe as IMPORT is idempotent by (channel, external_id), but
- * a line whose earlier copy was applied after all counts as already there. */
+/* Send again what is due: lost to a broker restart, unanswered by a broker
+ * slower than RESEND_MS, refused by a 301 that could not say which, or after
+ * a 5xx. Each copy has the line's msg_id (send_slot). */
 static void resend_due(import_t *im)
 {
     int64_t now = mono_ms();
@@ -305,6 +323,7 @@ static int send_line(import_t *im, const char *line)
     if (!(s->text = strdup(line)))
         return cli_fail(CLI_RUNTIME, CMD, "out of memory");
     s->line = im->lines;
+    s->msg_id[0] = '\0';
     s->tries = 0;
     im->inflight++;
     im->progress = mono_ms();
