@@ -89,7 +89,13 @@ int mq_worker_flush(mq_worker_t *self, int timeout_ms);
 int mq_worker_set_certs(mq_worker_t *self, const char *server_cert, const char *client_cert);
 int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *client_cert);
 
-/* Connect an intake client to the broker's intake endpoint. */
+/* Connect an intake client to the broker's intake endpoint. With CURVE
+ * (mq_client_set_certs), the broker answers a key it does not admit with
+ * silence, so the client watches its handshakes: when the broker refuses the
+ * key or the handshake cannot succeed, every wait ends at once with -1,
+ * errno EACCES (the key is on none of the broker's allowlists) or EPROTO (no
+ * CURVE on that endpoint, or a server certificate that is not the broker's),
+ * and mq_strerror() says which. */
 mq_client_t *mq_client_new(const char *endpoint);
 /* Close and free the client; set *self_p to NULL. */
 void mq_client_destroy(mq_client_t **self_p);
