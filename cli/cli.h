@@ -5,6 +5,8 @@
  * with its own options, help text and SQL, and a few shared helpers:
  *   db.c     the config, the database opened read-only, times in and out,
  *            option-parsing glue and error messages that say what to do;
+ *   connect.c  the broker's endpoints with CURVE: which certificates, and
+ *            why the broker refused a key;
  *   table.c  aligned text tables that count a Chinese character as two
  *            columns, and terminal-safe text;
  *   mask.c   masking of residents' personal data (phone 138****5678, name 张*).
@@ -34,11 +36,26 @@ enum {
 };
 
 /* The state every command starts from: the config path (-c, before or after
- * the command name) and, once loaded, the config. */
+ * the command name), the CURVE certificates given (--server-cert, --cert; for
+ * the commands that talk to the broker) and, once loaded, the config. */
 typedef struct {
     const char *config_path;
+    const char *server_cert, *cert;
     config_t *cfg;
 } cli_t;
+
+/* The options of the commands that talk to the broker over CURVE, for their
+ * option tables and help texts; cli_getopt handles them. */
+enum { CLI_OPT_SERVER_CERT = 0x100, CLI_OPT_CERT };
+#define CLI_CERT_OPTIONS                                                   \
+    {"server-cert", required_argument, NULL, CLI_OPT_SERVER_CERT},         \
+    {"cert", required_argument, NULL, CLI_OPT_CERT}
+#define CLI_CERT_HELP                                                                      \
+    "      --cert FILE        this client's certificate, for a tcp:// endpoint (made by\n" \
+    "                         minqing keygen; the secret key in FILE_secret)\n"           \
+    "      --server-cert FILE\n"                                                           \
+    "                         the broker's public certificate (default: server_cert\n"    \
+    "                         in the config)\n"
 
 /* ---- commands (each in its own module) -------------------------------- */
 
@@ -68,7 +85,8 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
 /* getopt_long with our own messages: returns the option, -1 at the end, or
  * '?' after printing a usage error for a bad option or missing argument.
  * `shortopts` must start with ':'. -c FILE is handled here for every
- * command (it sets cli->config_path) and never returned. */
+ * command (it sets cli->config_path) and never returned; so are
+ * CLI_CERT_OPTIONS, for the commands that list them. */
 int cli_getopt(cli_t *cli, const char *cmd, int argc, char **argv, const char *shortopts,
                const struct option *longopts);
 /* Load cli->config_path into cli->cfg; CLI_OK, or CLI_RUNTIME after saying why. */
@@ -98,6 +116,45 @@ int cli_parse_long(const char *s, long min, long max, long *out);
 const char *cli_dept_name(const config_t *cfg, const char *id);
 /* A department given by id or display name: its id, or NULL when unknown. */
 const char *cli_dept_lookup(const config_t *cfg, const char *what);
+
+/* ---- connect.c: the broker's endpoints, with CURVE --------------------- */
+
+/* The CURVE keys a command uses on one endpoint. */
+typedef struct {
+    bool on;                    /* both certificates loaded: connect as a CURVE client */
+    const char *server_path, *client_path;
+    char server[41], public_key[41], secret_key[41];   /* Z85 */
+} cli_curve_t;
+
+/* The keys for `endpoint`. On a tcp:// endpoint whose broker uses CURVE
+ * (server_cert in the config, or --server-cert), the --server-cert and
+ * --cert files, loaded; none on a plain one. `lists` names the allowlist
+ * the client's key belongs on ("keys/admin/"), for the messages. CLI_OK, or
+ * CLI_USAGE (a certificate missing, or given for ipc://) or CLI_RUNTIME (one
+ * unreadable) after saying why. */
+int cli_curve(const cli_t *cli, const char *cmd, const char *endpoint, const char *lists,
+              cli_curve_t *c);
+/* Make sock, not yet connected, a CURVE client when c->on; CLI_OK or
+ * CLI_RUNTIME after saying why. */
+int cli_curve_apply(const cli_curve_t *c, void *sock, const char *cmd);
+/* A PAIR socket that receives sock's handshake events; call it before
+ * connecting sock. NULL when ZeroMQ cannot monitor it. */
+void *cli_handshake_watch(void *ctx, void *sock);
+/* Read the events that came (*failed counts the handshakes that failed
+ * in a row). CLI_OK, or CLI_RUNTIME after saying why the handshake cannot
+ * succeed: the key refused, not CURVE there, or a wrong server key. */
+int cli_handshake_check(void *monitor, unsigned *failed, const cli_t *cli, const char *cmd,
+                        const char *endpoint, const char *lists);
+
+struct mq_client_t;
+/* An intake client on the config's intake endpoint, with CURVE keys when it
+ * has them (cli_curve). CLI_OK with *out set, or the exit code after saying
+ * why. */
+int cli_client_open(const cli_t *cli, const char *cmd, const char *lists,
+                    struct mq_client_t **out);
+/* Say why a call of that client failed (a refused key: which list it belongs
+ * on); CLI_RUNTIME. */
+int cli_client_failed(const cli_t *cli, const char *cmd, const char *lists);
 
 /* ---- table.c: aligned tables, safe text ------------------------------- */
 

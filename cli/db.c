@@ -57,8 +57,11 @@ int cli_getopt(cli_t *cli, const char *cmd, int argc, char **argv, const char *s
     for (;;) {
         opterr = 0;
         int c = getopt_long(argc, argv, shortopts, longopts, NULL);
-        if (c == 'c') {
-            cli->config_path = optarg;
+        const char **value = c == 'c' ? &cli->config_path
+                             : c == CLI_OPT_SERVER_CERT ? &cli->server_cert
+                             : c == CLI_OPT_CERT ? &cli->cert : NULL;
+        if (value) {
+            *value = optarg;
             continue;
         }
         if (c == '?' || c == ':') {

@@ -16,12 +16,15 @@
 #include <time.h>
 
 #define CMD "import"
+#define LISTS "keys/admin/"     /* the allowlist of keys that may IMPORT */
 #define RESEND_MS 5000          /* PROTOCOL.md 8.2: resend what is unanswered after 1 to 5 s */
+#define ID_LIFE_MS (24LL * 3600 * 1000)  /* PROTOCOL.md 8.2: no resend past the broker's memory */
 
 static void help(void)
 {
     printf(
-        "usage: minqing import [-c FILE] [--window N] [--timeout SECONDS] FILE.jsonl | -\n"
+        "usage: minqing import [-c FILE] [--window N] [--timeout SECONDS] [--cert FILE]\n"
+        "                      FILE.jsonl | -\n"
         "\n"
         "Import historical cases, one JSON object per line: the case's Open311 fields\n"
         "(as for minqing submit) plus its history:\n"
@@ -40,18 +43,24 @@ static void help(void)
         "  -w, --window N         requests in flight, 1 to 1000 (default 512)\n"
         "  -t, --timeout SECONDS  give up when the broker has answered no line for this\n"
         "                         long (default 60); unanswered lines are sent again\n"
+        CLI_CERT_HELP
         "  -h, --help             this help\n"
         "\n"
+        "IMPORT is an admin command: on a tcp:// intake endpoint give --cert with a\n"
+        "keypair whose public part is in the broker's keys/admin/.\n"
+        "\n"
         "Exit status: 0 every line imported (or already there); 1 the file unreadable,\n"
-        "the broker unreachable, or no line answered for the timeout (running the\n"
-        "import again is safe); 2 usage error, or some lines refused (each is printed\n"
-        "with its line number) while the others were imported.\n",
+        "the broker unreachable or refusing this client's key, or no line answered for\n"
+        "the timeout (running the import again is safe); 2 usage error (or no --cert for\n"
+        "a CURVE endpoint), or some lines refused (each is printed with its line number)\n"
+        "while the others were imported.\n",
         CONFIG_DEFAULT_PATH);
 }
 
 typedef struct {
     long line;                  /* 0 = free */
-    char msg_id[40];
+    char msg_id[40];            /* every copy of the line has it; "" before the first */
+    int64_t id_since;           /* monotonic ms: msg_id first sent */
     char *text;                 /* the line, to send again */
     int64_t due;                /* monotonic ms: sent again if still unanswered by then */
     int tries;                  /* sends so far; the backoff grows with them */
@@ -160,6 +169,21 @@ static int to_request(json_t *obj, long line, msg_t *m, char dept[33])
     return cli_case_from_json(obj, src, &m->kase);
 }
 
+/* The msg_id a copy of the line in s goes with: the line's own (PROTOCOL.md
+ * 8.2), so that the broker answers a copy as it answered the first, and the
+ * line counts as imported whichever answer comes, not as "already there"
+ * because its first copy was applied while the answer was on its way. NULL,
+ * for a fresh id, at the first send and past the broker's 24 hours of memory
+ * (the broker then still knows the case by channel and external_id). */
+static const char *slot_id(slot_t *s, int64_t now)
+{
+    if (s->msg_id[0] && now - s->id_since < ID_LIFE_MS)
+        return s->msg_id;
+    s->msg_id[0] = '\0';
+    s->id_since = now;
+    return NULL;
+}
+
 /* Send the line in slot s (again), to be sent once more if unanswered by
  * s->due. CLI_OK, CLI_USAGE (a bad line, said why) or CLI_RUNTIME (not sent:
  * mq_strerror says why). */
@@ -176,11 +200,15 @@ static int send_slot(import_t *im, slot_t *s)
     msg_t m;
     char dept[33];
     int rc = to_request(obj, s->line, &m, dept);
+    int64_t now = mono_ms();
+    m.msg_id = slot_id(s, now);
     if (rc == CLI_OK && mq_client_send(im->client, &m, s->msg_id) != 0)
         rc = CLI_RUNTIME;
     s->tries++;
-    s->due = mono_ms() + RESEND_MS;
+    s->due = now + RESEND_MS;
+    int err = errno;            /* why a send failed, for the caller */
     json_decref(obj);
+    errno = err;
     return rc;
 }
 
@@ -252,6 +280,10 @@ static int collect(import_t *im, int wait_ms)
     int got;
     while ((got = mq_client_recv(im->client, &r, wait_ms)) == 1) {
         wait_ms = 0;
+        /* the key's role, not the line: every line would be refused alike */
+        if (r.cmd == MSG_ERROR && r.code == ERR_FORBIDDEN)
+            return cli_fail(CLI_RUNTIME, CMD, "the broker refuses IMPORT from this client's key "
+                            "(%s): imports need a key in the broker's %s", r.reason_text, LISTS);
         slot_t *s = slot_of(im, r.re);
         if (!s && r.re)
             continue;               /* to a copy of a line already answered */
@@ -260,13 +292,12 @@ static int collect(import_t *im, int wait_ms)
         else if (s)
             answered(im, s, &r);
     }
-    return got < 0 ? cli_fail(CLI_RUNTIME, CMD, "%s", mq_strerror()) : CLI_OK;
+    return got < 0 ? cli_client_failed(im->cli, CMD, LISTS) : CLI_OK;
 }
 
-/* Send again what is due: lost to a broker restart, refused by a 301 that
- * could not say which, or after a 5xx. mq_client_send gives each copy a new
- * msg_id; that is safe as IMPORT is idempotent by (channel, external_id), but
- * a line whose earlier copy was applied after all counts as already there. */
+/* Send again what is due: lost to a broker restart, unanswered by a broker
+ * slower than RESEND_MS, refused by a 301 that could not say which, or after
+ * a 5xx. Each copy has the line's msg_id (send_slot). */
 static void resend_due(import_t *im)
 {
     int64_t now = mono_ms();
@@ -305,11 +336,14 @@ static int send_line(import_t *im, const char *line)
     if (!(s->text = strdup(line)))
         return cli_fail(CLI_RUNTIME, CMD, "out of memory");
     s->line = im->lines;
+    s->msg_id[0] = '\0';
     s->tries = 0;
     im->inflight++;
     im->progress = mono_ms();
     int rc = send_slot(im, s);
-    if (rc == CLI_RUNTIME)
+    if (rc == CLI_RUNTIME && errno == EACCES)
+        cli_client_failed(im->cli, CMD, LISTS);
+    else if (rc == CLI_RUNTIME)
         cli_fail(CLI_RUNTIME, CMD, "sending line %ld: %s", s->line, mq_strerror());
     im->refused += rc == CLI_USAGE;
     if (rc != CLI_OK)
@@ -347,6 +381,7 @@ int cmd_import(cli_t *cli, int argc, char **argv)
         {"window", required_argument, NULL, 'w'},
         {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
+        CLI_CERT_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     import_t im = {.cli = cli, .window = 512, .timeout_ms = 60000};
@@ -377,9 +412,7 @@ int cmd_import(cli_t *cli, int argc, char **argv)
         return cli_fail(CLI_RUNTIME, CMD, "cannot open %s: %s", path, strerror(errno));
     int rc = cli_load_config(cli, CMD);
     if (rc == CLI_OK)
-        rc = cli_endpoint_check(cli, CMD, cli->cfg->intake_endpoint, "intake");
-    if (rc == CLI_OK && !(im.client = mq_client_new(cli->cfg->intake_endpoint)))
-        rc = cli_fail(CLI_RUNTIME, CMD, "cannot connect: %s", mq_strerror());
+        rc = cli_client_open(cli, CMD, LISTS, &im.client);
     if (rc == CLI_OK && !(im.slots = calloc((size_t)im.window, sizeof *im.slots)))
         rc = cli_fail(CLI_RUNTIME, CMD, "out of memory");
     im.start = im.progress = mono_ms();

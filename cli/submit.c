@@ -21,11 +21,12 @@
 #include <unistd.h>
 
 #define CMD "submit"
+#define LISTS "keys/intake/ (or keys/admin/)"     /* the allowlists of keys that may SUBMIT */
 
 static void help(void)
 {
     printf(
-        "usage: minqing submit [-c FILE] [--timeout SECONDS] [CASE.json | -]\n"
+        "usage: minqing submit [-c FILE] [--timeout SECONDS] [--cert FILE] [CASE.json | -]\n"
         "\n"
         "Submit one case to the broker and print its id (受理编号); the id is followed\n"
         "by \"(duplicate)\" when the (channel, external_id) was already known, in which\n"
@@ -47,12 +48,17 @@ static void help(void)
         "  -c, --config FILE      the broker's config, for [broker] intake\n"
         "                         (default %s)\n"
         "  -t, --timeout SECONDS  wait this long for the broker's answer (default 10)\n"
+        CLI_CERT_HELP
         "  -h, --help             this help\n"
+        "\n"
+        "On a tcp:// intake endpoint the broker admits only known CURVE keys: give\n"
+        "--cert with a keypair whose public part is in the broker's keys/intake/.\n"
         "\n"
         "Submitting the same case again is always safe: the broker deduplicates by\n"
         "(channel, external_id). Exit status: 0 submitted (or duplicate); 1 broker\n"
-        "unreachable or failing; 2 bad option, unreadable or invalid case (the broker's\n"
-        "reason is printed).\n",
+        "unreachable, failing or refusing this client's key; 2 bad option (or no --cert\n"
+        "for a CURVE endpoint), unreadable or invalid case (the broker's reason is\n"
+        "printed).\n",
         CONFIG_DEFAULT_PATH);
 }
 
@@ -170,7 +176,7 @@ static int submit_failed(const cli_t *cli, mq_client_t *client, long timeout_s)
                         "case again is safe: its (channel, external_id) never makes a second "
                         "case.", cli->cfg->intake_endpoint, timeout_s);
     if (code == MSG_OK)
-        return cli_fail(CLI_RUNTIME, CMD, "%s", mq_strerror());
+        return cli_client_failed(cli, CMD, LISTS);
     if (code / 100 == 1)
         return cli_fail(CLI_USAGE, CMD, "the broker refused the case: %s. Correct that field "
                         "and submit again.", mq_strerror());
@@ -187,6 +193,7 @@ int cmd_submit(cli_t *cli, int argc, char **argv)
         {"config", required_argument, NULL, 'c'},
         {"timeout", required_argument, NULL, 't'},
         {"help", no_argument, NULL, 'h'},
+        CLI_CERT_OPTIONS,
         {NULL, 0, NULL, 0},
     };
     long timeout_s = 10;
@@ -211,12 +218,9 @@ int cmd_submit(cli_t *cli, int argc, char **argv)
     int rc = cli_case_from_json(root, path && strcmp(path, "-") ? path : "(stdin)", &kase);
     if (rc == CLI_OK)
         rc = cli_load_config(cli, CMD);
-    if (rc == CLI_OK)
-        rc = cli_endpoint_check(cli, CMD, cli->cfg->intake_endpoint, "intake");
     mq_client_t *client = NULL;
-    if (rc == CLI_OK && !(client = mq_client_new(cli->cfg->intake_endpoint)))
-        rc = cli_fail(CLI_RUNTIME, CMD, "cannot connect to %s: %s", cli->cfg->intake_endpoint,
-                      mq_strerror());
+    if (rc == CLI_OK)
+        rc = cli_client_open(cli, CMD, LISTS, &client);
     if (rc == CLI_OK) {
         uint64_t id = 0;
         bool dup = false;

@@ -23,6 +23,7 @@
 
 #define CMD "tail"
 #define MAX_KINDS 32
+#define LISTS "keys/intake/"    /* or any other allowlist: every admitted key may follow events */
 
 static volatile sig_atomic_t stopping;
 
@@ -36,6 +37,7 @@ static void help(void)
 {
     printf(
         "usage: minqing tail [-c FILE] [--kind K[,K...]] [--department D] [--count N]\n"
+        "                    [--cert FILE]\n"
         "\n"
         "Follow the broker's event stream and print one line per event until Ctrl-C:\n"
         "local time, kind, case, department, state, actor, and for escalations the\n"
@@ -47,25 +49,34 @@ static void help(void)
         "the broker adds later.\n"
         "\n"
         "Options:\n"
-        "  -k, --kind K[,K...]   only these kinds (may be repeated)\n"
-        "  -d, --department D    only events concerning department D (id or display\n"
-        "                        name); case events, which concern none, are left out\n"
-        "  -n, --count N         exit after N events\n"
-        "  -c, --config FILE     the broker's config, for [broker] events\n"
-        "                        (default %s)\n"
-        "  -h, --help            this help\n"
+        "  -k, --kind K[,K...]    only these kinds (may be repeated)\n"
+        "  -d, --department D     only events concerning department D (id or display\n"
+        "                         name); case events, which concern none, are left out\n"
+        "  -n, --count N          exit after N events\n"
+        "  -c, --config FILE      the broker's config, for [broker] events\n"
+        "                         (default %s)\n"
+        CLI_CERT_HELP
+        "  -h, --help             this help\n"
+        "\n"
+        "On a tcp:// events endpoint the broker admits only known CURVE keys: give\n"
+        "--cert with a keypair whose public part is on one of its allowlists\n"
+        "(keys/intake/, keys/admin/ or keys/workers/DEPT/).\n"
         "\n"
         "The stream is a view, not a record: a subscriber that is slow or not yet\n"
         "connected misses events. The audit trail in the database has them all\n"
         "('minqing show ID').\n"
         "\n"
         "Exit status: 0 stopped by Ctrl-C or after --count events; 1 broker not\n"
-        "running or stream failed; 2 bad option.\n",
+        "running, refusing this client's key, or stream failed; 2 bad option (or no\n"
+        "--cert for a CURVE endpoint).\n",
         CONFIG_DEFAULT_PATH);
 }
 
 typedef struct {
+    const cli_t *cli;
     const config_t *cfg;
+    cli_curve_t curve;
+    void *monitor;              /* the handshake's events, with CURVE */
     const char *dept;
     char *kinds[MAX_KINDS];
     int nkinds;
@@ -193,16 +204,12 @@ static int one(const tail_t *self, void *sock, codec_t *codec)
     return rc;
 }
 
-static int follow(tail_t *self, const char *endpoint, long count)
+/* Set sock up for the kinds asked for, with CURVE keys and a watch on the
+ * handshake when the endpoint has them, and connect it. CLI_OK, or the exit
+ * code after saying why not. */
+static int subscribe(tail_t *self, void *ctx, void *sock, const char *endpoint)
 {
-    void *ctx = zmq_ctx_new();
-    void *sock = ctx ? zmq_socket(ctx, ZMQ_SUB) : NULL;
-    codec_t *codec = codec_new();
-    int rc = CLI_OK, linger = 0;
-    if (!sock || !codec) {
-        rc = cli_fail(CLI_RUNTIME, CMD, "cannot create a socket: %s", zmq_strerror(errno));
-        goto out;
-    }
+    int linger = 0;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     if (self->nkinds == 0)
         zmq_setsockopt(sock, ZMQ_SUBSCRIBE, "", 0);
@@ -211,36 +218,56 @@ static int follow(tail_t *self, const char *endpoint, long count)
         snprintf(topic, sizeof topic, "%s.", self->kinds[i]);
         zmq_setsockopt(sock, ZMQ_SUBSCRIBE, topic, strlen(topic));
     }
-    if (zmq_connect(sock, endpoint)) {
-        rc = cli_fail(CLI_RUNTIME, CMD, "cannot connect to %s: %s (check [broker] events in "
-                      "the config)", endpoint, zmq_strerror(errno));
-        goto out;
-    }
-    fprintf(stderr, "minqing tail: following %s (Ctrl-C stops)\n", endpoint);
+    if (cli_curve_apply(&self->curve, sock, CMD) != CLI_OK)
+        return CLI_RUNTIME;
+    /* a refused key gets no events and no word: only the handshake says so */
+    if (self->curve.on && !(self->monitor = cli_handshake_watch(ctx, sock)))
+        return cli_fail(CLI_RUNTIME, CMD, "cannot watch the CURVE handshake: %s",
+                        zmq_strerror(errno));
+    if (zmq_connect(sock, endpoint))
+        return cli_fail(CLI_RUNTIME, CMD, "cannot connect to %s: %s (check [broker] events in "
+                        "the config)", endpoint, zmq_strerror(errno));
+    return CLI_OK;
+}
+
+static int follow(tail_t *self, const char *endpoint, long count)
+{
+    void *ctx = zmq_ctx_new();
+    void *sock = ctx ? zmq_socket(ctx, ZMQ_SUB) : NULL;
+    codec_t *codec = codec_new();
+    int rc = CLI_OK;
+    unsigned failed = 0;
+    if (!sock || !codec)
+        rc = cli_fail(CLI_RUNTIME, CMD, "cannot create a socket: %s", zmq_strerror(errno));
+    else if ((rc = subscribe(self, ctx, sock, endpoint)) == CLI_OK)
+        fprintf(stderr, "minqing tail: following %s (Ctrl-C stops)\n", endpoint);
     long seen = 0;
-    while (!stopping && (!count || seen < count)) {
-        zmq_pollitem_t item = {sock, 0, ZMQ_POLLIN, 0};
-        int ready = zmq_poll(&item, 1, 250);
+    while (rc == CLI_OK && !stopping && (!count || seen < count)) {
+        zmq_pollitem_t items[2] = {{sock, 0, ZMQ_POLLIN, 0}, {self->monitor, 0, ZMQ_POLLIN, 0}};
+        int ready = zmq_poll(items, self->monitor ? 2 : 1, 250);
         if (ready < 0 && errno == EINTR)
             continue;
         if (ready < 0) {
             rc = cli_fail(CLI_RUNTIME, CMD, "waiting for events: %s", zmq_strerror(errno));
             break;
         }
+        rc = cli_handshake_check(self->monitor, &failed, self->cli, CMD, endpoint, LISTS);
         int got;
-        while (ready > 0 && (!count || seen < count) && (got = one(self, sock, codec)) != 0) {
+        while (rc == CLI_OK && items[0].revents && (!count || seen < count) &&
+               (got = one(self, sock, codec)) != 0) {
             if (got < 0) {
                 if (errno == EINTR)
                     break;
                 rc = cli_fail(CLI_RUNTIME, CMD, "reading events: %s", zmq_strerror(errno));
-                goto out;
+                break;
             }
             seen++;
             fflush(stdout);
         }
     }
-out:
     codec_destroy(&codec);
+    if (self->monitor)
+        zmq_close(self->monitor);
     if (sock)
         zmq_close(sock);
     if (ctx)
@@ -256,9 +283,10 @@ int cmd_tail(cli_t *cli, int argc, char **argv)
         {"department", required_argument, NULL, 'd'},
         {"count", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
+        CLI_CERT_OPTIONS,
         {NULL, 0, NULL, 0},
     };
-    tail_t self = {0};
+    tail_t self = {.cli = cli};
     long count = 0;
     int c, rc = CLI_OK;
     while (rc == CLI_OK && (c = cli_getopt(cli, CMD, argc, argv, ":hc:k:d:n:", opts)) != -1) {
@@ -283,6 +311,8 @@ int cmd_tail(cli_t *cli, int argc, char **argv)
             rc = cli_usage(CMD, "no department '%s' in %s", self.dept, cli->config_path);
         self.dept = id;
     }
+    if (rc == CLI_OK)
+        rc = cli_curve(cli, CMD, cli->cfg->events_endpoint, LISTS, &self.curve);
     if (rc == CLI_OK)
         rc = cli_endpoint_check(cli, CMD, cli->cfg->events_endpoint, "events");
     if (rc == CLI_OK) {

@@ -1159,6 +1159,39 @@ static void client_requests(void **state)
     mq_client_destroy(&c);
 }
 
+/* mq_client_send gives a request without msg_id a fresh one, and leaves the
+ * caller's request as it was; a request with its msg_id (a resend, as
+ * `minqing import` sends an unanswered line again) goes with that id, so that
+ * the answers to both copies name it. */
+static void client_send_keeps_callers_id(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_OK, 2);
+    msg_t req, r;
+    char id[32];
+    msg_reset(&req, MSG_FEEDBACK);
+    SET(&req, MF_CASE_ID, case_id, 1000);
+    SET(&req, MF_RATING, rating, RATING_SATISFIED);
+    assert_int_equal(mq_client_send(c, &req, id), 0);
+    assert_null(req.msg_id);
+    req.msg_id = id;
+    assert_int_equal(mq_client_send(c, &req, NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mq_client_recv(c, &r, 2000), 1);
+        assert_string_equal(r.re, id);
+    }
+    join_server(t, &s);
+    assert_int_equal(s.seen, 2);
+    assert_string_equal(s.ids[0], id);
+    assert_string_equal(s.ids[1], id);
+
+    req.msg_id = NULL;                  /* a fresh id needs somewhere to go */
+    assert_int_equal(mq_client_send(c, &req, NULL), -1);
+    mq_client_destroy(&c);
+}
+
 /* ---- signals ---------------------------------------------------------- */
 
 /* A caller that waits without a timeout and stops on a signal (its handler
@@ -1316,6 +1349,7 @@ int main(void)
         T(client_times_out),
         T(client_windowed),
         T(client_requests),
+        T(client_send_keeps_callers_id),
         T(worker_signal_ends_wait),
         T(client_signal_ends_wait),
         T(mask_text_hides_numbers),

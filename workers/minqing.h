@@ -103,7 +103,13 @@ int mq_worker_flush(mq_worker_t *self, int timeout_ms);
 int mq_worker_set_certs(mq_worker_t *self, const char *server_cert, const char *client_cert);
 int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *client_cert);
 
-/* Connect an intake client to the broker's intake endpoint. */
+/* Connect an intake client to the broker's intake endpoint. With CURVE
+ * (mq_client_set_certs), the broker answers a key it does not admit with
+ * silence, so the client watches its handshakes: when the broker refuses the
+ * key or the handshake cannot succeed, every wait ends at once with -1,
+ * errno EACCES (the key is on none of the broker's allowlists) or EPROTO (no
+ * CURVE on that endpoint, or a server certificate that is not the broker's),
+ * and mq_strerror() says which. */
 mq_client_t *mq_client_new(const char *endpoint);
 /* Close and free the client; set *self_p to NULL. */
 void mq_client_destroy(mq_client_t **self_p);
@@ -117,8 +123,13 @@ int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
 /* Send a SUBMIT without waiting; its msg_id is written to msg_id (>= 32 bytes). */
 int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_id);
 /* Send any intake request (IMPORT, FEEDBACK, ...) without waiting: its fields
- * and their `present` bits are the caller's; msg_id (>= 32 bytes) gets the id
- * given to it (replies carry it in `re`). */
+ * and their `present` bits are the caller's. A request without msg_id gets a
+ * fresh one, written to msg_id (>= 32 bytes); replies carry it in `re`. A
+ * request with its msg_id set is sent with it (msg_id may then be NULL and is
+ * not written): that is how an unanswered request is sent again (PROTOCOL.md
+ * 8.2), so that the broker answers the copy as it answered the first. The
+ * request itself is left as it was given. An id is for one request only, and
+ * not for longer than the broker's 24 hours of memory. */
 int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id);
 /* Receive one reply (SUBMIT_OK, ACK or ERROR) within timeout_ms (-1: forever)
  * into *reply; 1 when one came, 0 on timeout or when a signal was caught (so

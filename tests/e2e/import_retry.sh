@@ -1,8 +1,9 @@
 #!/bin/sh
 # import_retry.sh - `minqing import` against a broker that leaves requests
 # unanswered: over its intake_rate (ERROR 301, which names no request),
-# stopped (SIGSTOP), and killed and restarted with requests in its queue. The
-# import never waits forever, and no line is lost. Every wait is bounded: an
+# stopped (SIGSTOP), killed and restarted with requests in its queue, and
+# slower than the import's resend. The import never waits forever, no line is
+# lost, and a line sent twice counts once, as imported. Every wait is bounded: an
 # import that hangs is killed after 20 s and fails its check.
 . "$(dirname "$0")/../lib.sh"
 MQ="$BIN/minqing"
@@ -68,6 +69,29 @@ wait_for 20 gone "$IMP" || kill -9 "$IMP"
 wait "$IMP"; rc=$?
 check "a broker restarted under the import: the lost lines sent again, exit 0 (exit $rc)" \
   sh -c "[ $rc = 0 ] && [ $(stored restart) = 200 ]"
+
+# 4. a broker slower than the import's 5 s resend (stopped for 7 s with the
+# lines in its socket, as a commit that takes that long would hold them):
+# every line goes twice. The copy keeps the line's msg_id, so the broker
+# answers it as it answered the first, and each line counts as imported,
+# not as already there (40 lines, 80 copies: within intake_rate's burst).
+cases slow.jsonl slow 40
+kill -STOP "$BROKER_PID"
+t0=$(now_ms)
+"$MQ" -c "$T/minqing.conf" import "$T/slow.jsonl" > "$T/slow.out" 2> "$T/slow.err" &
+IMP=$!
+PIDS="$PIDS $IMP"
+sleep 7
+kill -CONT "$BROKER_PID"
+wait_for 20 gone "$IMP" || kill -9 "$IMP"
+wait "$IMP"; rc=$? secs=$(( ($(now_ms) - t0) / 1000 ))
+check "a broker slower than the resend: exit 0 after every line went twice (exit $rc, $secs s)" \
+  sh -c "[ $rc = 0 ] && [ $secs -ge 5 ]"
+check "... the summary counts the 40 lines imported, none already there: $(head -c 60 "$T/slow.out")" \
+  grep -q "^imported 40 cases (0 already there, 0 lines refused)" "$T/slow.out"
+dups=$(sql "select count(*) - count(distinct external_id) from cases where external_id like 'slow-%'")
+check "... and each case exists once ($(stored slow) cases, $dups twice)" \
+  sh -c "[ $(stored slow) = 40 ] && [ $dups = 0 ]"
 
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports

@@ -1,0 +1,178 @@
+/*
+ * connect.c - how submit, import and tail reach the running broker: on a
+ * tcp:// endpoint the broker is a CURVE server (PROTOCOL.md section 10), so
+ * these commands take the broker's public certificate (--server-cert, by
+ * default server_cert of the config they read anyway) and their own keypair
+ * (--cert), both zcert files from `minqing keygen`.
+ *
+ * A key the broker does not admit gets no answer at all, which would look
+ * like a stopped broker: libminqing watches the handshake for submit and
+ * import, and tail, whose SUB socket is its own, watches it here. Either way
+ * the command ends at once and says which list the key belongs on.
+ */
+#include "cli.h"
+#include "minqing.h"
+
+#include <czmq.h>
+#include <errno.h>
+#include <string.h>
+
+#define NO_KEY "0000000000000000000000000000000000000000"   /* zcert's "no secret key" */
+#define HANDSHAKE_TRIES 5       /* failed in a row before the server key is doubted */
+/* what to do about a refused key: the certificate, the list it belongs on */
+#define REFUSED_HINT "Copy %s into the broker's %s and reload it (systemctl reload minqingd)."
+
+/* ---- which keys ------------------------------------------------------- */
+
+/* Load the certificates into c; CLI_OK or CLI_RUNTIME after saying which
+ * file is wrong. */
+static int load(const char *cmd, cli_curve_t *c)
+{
+    zcert_t *server = zcert_load(c->server_path);
+    zcert_t *client = server ? zcert_load(c->client_path) : NULL;
+    int rc = CLI_OK;
+    if (!server)
+        rc = cli_fail(CLI_RUNTIME, cmd, "cannot read the broker's certificate %s",
+                      c->server_path);
+    else if (!client)
+        rc = cli_fail(CLI_RUNTIME, cmd, "cannot read this client's certificate %s (--cert)",
+                      c->client_path);
+    else if (strcmp(zcert_secret_txt(client), NO_KEY) == 0)
+        rc = cli_fail(CLI_RUNTIME, cmd, "%s_secret: this client's secret key is missing or "
+                      "unreadable (minqing keygen writes FILE and FILE_secret)", c->client_path);
+    if (rc == CLI_OK) {
+        snprintf(c->server, sizeof c->server, "%s", zcert_public_txt(server));
+        snprintf(c->public_key, sizeof c->public_key, "%s", zcert_public_txt(client));
+        snprintf(c->secret_key, sizeof c->secret_key, "%s", zcert_secret_txt(client));
+        c->on = true;
+    }
+    zcert_destroy(&server);
+    zcert_destroy(&client);
+    return rc;
+}
+
+int cli_curve(const cli_t *cli, const char *cmd, const char *endpoint, const char *lists,
+              cli_curve_t *c)
+{
+    memset(c, 0, sizeof *c);
+    bool tcp = strncmp(endpoint, "tcp://", 6) == 0;
+    if (!tcp && (cli->server_cert || cli->cert))
+        return cli_usage(cmd, "%s is not a tcp:// endpoint: the broker uses no CURVE there "
+                         "(file permissions decide who connects); leave out --cert and "
+                         "--server-cert", endpoint);
+    c->server_path = cli->server_cert ? cli->server_cert : cli->cfg->server_cert;
+    c->client_path = cli->cert;
+    if (!tcp || (!c->server_path && !c->client_path))
+        return CLI_OK;              /* ipc://, or plain TCP where the config allows it */
+    if (!c->client_path)
+        return cli_usage(cmd, "%s is a CURVE endpoint (the broker's certificate: %s): give "
+                         "this client's certificate with --cert FILE (made by minqing keygen, "
+                         "its public part in the broker's %s)", endpoint, c->server_path, lists);
+    if (!c->server_path)
+        return cli_usage(cmd, "--cert needs the broker's public certificate: give "
+                         "--server-cert FILE (%s sets no server_cert)", cli->config_path);
+    return load(cmd, c);
+}
+
+/* ---- intake clients --------------------------------------------------- */
+
+int cli_client_open(const cli_t *cli, const char *cmd, const char *lists, mq_client_t **out)
+{
+    const char *endpoint = cli->cfg->intake_endpoint;
+    cli_curve_t curve;
+    *out = NULL;
+    int rc = cli_curve(cli, cmd, endpoint, lists, &curve);
+    if (rc == CLI_OK)
+        rc = cli_endpoint_check(cli, cmd, endpoint, "intake");
+    if (rc != CLI_OK)
+        return rc;
+    mq_client_t *client = mq_client_new(endpoint);
+    if (!client)
+        return cli_fail(CLI_RUNTIME, cmd, "cannot connect to %s: %s", endpoint, mq_strerror());
+    if (curve.on && mq_client_set_certs(client, curve.server_path, curve.client_path)) {
+        mq_client_destroy(&client);
+        return cli_fail(CLI_RUNTIME, cmd, "%s", mq_strerror());
+    }
+    *out = client;
+    return CLI_OK;
+}
+
+int cli_client_failed(const cli_t *cli, const char *cmd, const char *lists)
+{
+    if (errno != EACCES)
+        return cli_fail(CLI_RUNTIME, cmd, "%s", mq_strerror());
+    return cli_fail(CLI_RUNTIME, cmd, "%s. " REFUSED_HINT, mq_strerror(), cli->cert, lists);
+}
+
+/* ---- a socket of the CLI's own (tail) --------------------------------- */
+
+int cli_curve_apply(const cli_curve_t *c, void *sock, const char *cmd)
+{
+    if (!c->on)
+        return CLI_OK;
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, c->server, 40) ||
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, c->public_key, 40) ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, c->secret_key, 40))
+        return cli_fail(CLI_RUNTIME, cmd, "CURVE keys: %s", zmq_strerror(errno));
+    return CLI_OK;
+}
+
+void *cli_handshake_watch(void *ctx, void *sock)
+{
+    int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
+                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
+    void *pair = NULL;
+    int linger = 0;
+    if (zmq_socket_monitor(sock, "inproc://minqing-cli-handshakes", events) == 0 &&
+        (pair = zmq_socket(ctx, ZMQ_PAIR)) &&
+        zmq_setsockopt(pair, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
+        zmq_connect(pair, "inproc://minqing-cli-handshakes") == 0)
+        return pair;
+    if (pair)
+        zmq_close(pair);
+    return NULL;
+}
+
+/* Say why the handshake cannot succeed; CLI_RUNTIME. */
+static int handshake_failed(const cli_t *cli, const char *cmd, const char *endpoint,
+                            const char *lists, uint16_t event, uint32_t value, unsigned failed)
+{
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
+        return cli_fail(CLI_RUNTIME, cmd, "the broker at %s refused this client's CURVE key "
+                        "(ZAP status %u): its certificate is on none of the broker's "
+                        "allowlists. " REFUSED_HINT, endpoint, (unsigned)value, cli->cert, lists);
+    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
+        return cli_fail(CLI_RUNTIME, cmd, "the CURVE handshake with %s failed (ZeroMQ protocol "
+                        "error 0x%x)%s", endpoint, (unsigned)value,
+                        value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
+                            ? ": the broker does not use CURVE on this endpoint" : "");
+    return cli_fail(CLI_RUNTIME, cmd, "the CURVE handshake with %s failed %u times in a row: "
+                    "is the server certificate the broker's own (server_cert in its config)?",
+                    endpoint, failed);
+}
+
+int cli_handshake_check(void *monitor, unsigned *failed, const cli_t *cli, const char *cmd,
+                        const char *endpoint, const char *lists)
+{
+    uint8_t head[6];
+    char rest[256];
+    int more = 0;
+    size_t len = sizeof more;
+    while (monitor && zmq_recv(monitor, head, sizeof head, ZMQ_DONTWAIT) >= 0) {
+        while (zmq_getsockopt(monitor, ZMQ_RCVMORE, &more, &len) == 0 && more &&
+               zmq_recv(monitor, rest, sizeof rest, 0) >= 0)
+            ;                       /* the endpoint's name */
+        uint16_t event;
+        uint32_t value;
+        memcpy(&event, head, sizeof event);
+        memcpy(&value, head + 2, sizeof value);
+        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
+            *failed = 0;
+        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
+            ++*failed;
+        if ((event != ZMQ_EVENT_HANDSHAKE_SUCCEEDED &&
+             event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) || *failed >= HANDSHAKE_TRIES)
+            return handshake_failed(cli, cmd, endpoint, lists, event, value, *failed);
+    }
+    return CLI_OK;
+}
