@@ -137,15 +137,6 @@ int cli_curve(const cli_t *cli, const char *cmd, const char *endpoint, const cha
 /* Make sock, not yet connected, a CURVE client when c->on; CLI_OK or
  * CLI_RUNTIME after saying why. */
 int cli_curve_apply(const cli_curve_t *c, void *sock, const char *cmd);
-/* A PAIR socket that receives sock's handshake events; call it before
- * connecting sock. NULL when ZeroMQ cannot monitor it. */
-void *cli_handshake_watch(void *ctx, void *sock);
-/* Read the events that came (*failed counts the handshakes that failed
- * in a row). CLI_OK, or CLI_RUNTIME after saying why the handshake cannot
- * succeed: the key refused, not CURVE there, or a wrong server key. */
-int cli_handshake_check(void *monitor, unsigned *failed, const cli_t *cli, const char *cmd,
-                        const char *endpoint, const char *lists);
-
 struct mq_client_t;
 /* An intake client on the config's intake endpoint, with CURVE keys when it
  * has them (cli_curve). CLI_OK with *out set, or the exit code after saying

@@ -7,8 +7,9 @@
  *
  * A key the broker does not admit gets no answer at all, which would look
  * like a stopped broker: libminqing watches the handshake for submit and
- * import, and tail, whose SUB socket is its own, watches it here. Either way
- * the command ends at once and says which list the key belongs on.
+ * import, and tail watches its own SUB socket's with libminqing's
+ * mq_handshake. Either way the command ends at once and says which list the
+ * key belongs on (cli_client_failed).
  */
 #include "cli.h"
 #include "minqing.h"
@@ -18,7 +19,6 @@
 #include <string.h>
 
 #define NO_KEY "0000000000000000000000000000000000000000"   /* zcert's "no secret key" */
-#define HANDSHAKE_TRIES 5       /* failed in a row before the server key is doubted */
 /* what to do about a refused key: the certificate, the list it belongs on */
 #define REFUSED_HINT "Copy %s into the broker's %s and reload it (systemctl reload minqingd)."
 
@@ -114,65 +114,5 @@ int cli_curve_apply(const cli_curve_t *c, void *sock, const char *cmd)
         zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, c->public_key, 40) ||
         zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, c->secret_key, 40))
         return cli_fail(CLI_RUNTIME, cmd, "CURVE keys: %s", zmq_strerror(errno));
-    return CLI_OK;
-}
-
-void *cli_handshake_watch(void *ctx, void *sock)
-{
-    int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-    void *pair = NULL;
-    int linger = 0;
-    if (zmq_socket_monitor(sock, "inproc://minqing-cli-handshakes", events) == 0 &&
-        (pair = zmq_socket(ctx, ZMQ_PAIR)) &&
-        zmq_setsockopt(pair, ZMQ_LINGER, &linger, sizeof linger) == 0 &&
-        zmq_connect(pair, "inproc://minqing-cli-handshakes") == 0)
-        return pair;
-    if (pair)
-        zmq_close(pair);
-    return NULL;
-}
-
-/* Say why the handshake cannot succeed; CLI_RUNTIME. */
-static int handshake_failed(const cli_t *cli, const char *cmd, const char *endpoint,
-                            const char *lists, uint16_t event, uint32_t value, unsigned failed)
-{
-    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH)
-        return cli_fail(CLI_RUNTIME, cmd, "the broker at %s refused this client's CURVE key "
-                        "(ZAP status %u): its certificate is on none of the broker's "
-                        "allowlists. " REFUSED_HINT, endpoint, (unsigned)value, cli->cert, lists);
-    if (event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-        return cli_fail(CLI_RUNTIME, cmd, "the CURVE handshake with %s failed (ZeroMQ protocol "
-                        "error 0x%x)%s", endpoint, (unsigned)value,
-                        value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
-                            ? ": the broker does not use CURVE on this endpoint" : "");
-    return cli_fail(CLI_RUNTIME, cmd, "the CURVE handshake with %s failed %u times in a row: "
-                    "is the server certificate the broker's own (server_cert in its config)?",
-                    endpoint, failed);
-}
-
-int cli_handshake_check(void *monitor, unsigned *failed, const cli_t *cli, const char *cmd,
-                        const char *endpoint, const char *lists)
-{
-    uint8_t head[6];
-    char rest[256];
-    int more = 0;
-    size_t len = sizeof more;
-    while (monitor && zmq_recv(monitor, head, sizeof head, ZMQ_DONTWAIT) >= 0) {
-        while (zmq_getsockopt(monitor, ZMQ_RCVMORE, &more, &len) == 0 && more &&
-               zmq_recv(monitor, rest, sizeof rest, 0) >= 0)
-            ;                       /* the endpoint's name */
-        uint16_t event;
-        uint32_t value;
-        memcpy(&event, head, sizeof event);
-        memcpy(&value, head + 2, sizeof value);
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
-            *failed = 0;
-        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-            ++*failed;
-        if ((event != ZMQ_EVENT_HANDSHAKE_SUCCEEDED &&
-             event != ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL) || *failed >= HANDSHAKE_TRIES)
-            return handshake_failed(cli, cmd, endpoint, lists, event, value, *failed);
-    }
     return CLI_OK;
 }

@@ -12,6 +12,8 @@
  */
 #include "cli.h"
 #include "codec.h"
+#include "minqing.h"
+#include "mq_internal.h"       /* mq_handshake: the CURVE handshake's outcome */
 #include "msg.h"
 
 #include <errno.h>
@@ -76,7 +78,7 @@ typedef struct {
     const cli_t *cli;
     const config_t *cfg;
     cli_curve_t curve;
-    void *monitor;              /* the handshake's events, with CURVE */
+    mq_handshake_t hs;          /* with CURVE: why the connection cannot work */
     const char *dept;
     char *kinds[MAX_KINDS];
     int nkinds;
@@ -221,9 +223,8 @@ static int subscribe(tail_t *self, void *ctx, void *sock, const char *endpoint)
     if (cli_curve_apply(&self->curve, sock, CMD) != CLI_OK)
         return CLI_RUNTIME;
     /* a refused key gets no events and no word: only the handshake says so */
-    if (self->curve.on && !(self->monitor = cli_handshake_watch(ctx, sock)))
-        return cli_fail(CLI_RUNTIME, CMD, "cannot watch the CURVE handshake: %s",
-                        zmq_strerror(errno));
+    if (self->curve.on && mq_handshake_watch(&self->hs, ctx, sock))
+        return cli_fail(CLI_RUNTIME, CMD, "%s", mq_strerror());
     if (zmq_connect(sock, endpoint))
         return cli_fail(CLI_RUNTIME, CMD, "cannot connect to %s: %s (check [broker] events in "
                         "the config)", endpoint, zmq_strerror(errno));
@@ -236,22 +237,22 @@ static int follow(tail_t *self, const char *endpoint, long count)
     void *sock = ctx ? zmq_socket(ctx, ZMQ_SUB) : NULL;
     codec_t *codec = codec_new();
     int rc = CLI_OK;
-    unsigned failed = 0;
     if (!sock || !codec)
         rc = cli_fail(CLI_RUNTIME, CMD, "cannot create a socket: %s", zmq_strerror(errno));
     else if ((rc = subscribe(self, ctx, sock, endpoint)) == CLI_OK)
         fprintf(stderr, "minqing tail: following %s (Ctrl-C stops)\n", endpoint);
     long seen = 0;
     while (rc == CLI_OK && !stopping && (!count || seen < count)) {
-        zmq_pollitem_t items[2] = {{sock, 0, ZMQ_POLLIN, 0}, {self->monitor, 0, ZMQ_POLLIN, 0}};
-        int ready = zmq_poll(items, self->monitor ? 2 : 1, 250);
+        zmq_pollitem_t items[2] = {{sock, 0, ZMQ_POLLIN, 0}, {self->hs.monitor, 0, ZMQ_POLLIN, 0}};
+        int ready = zmq_poll(items, self->hs.monitor ? 2 : 1, 250);
         if (ready < 0 && errno == EINTR)
             continue;
         if (ready < 0) {
             rc = cli_fail(CLI_RUNTIME, CMD, "waiting for events: %s", zmq_strerror(errno));
             break;
         }
-        rc = cli_handshake_check(self->monitor, &failed, self->cli, CMD, endpoint, LISTS);
+        if (mq_handshake_check(&self->hs, endpoint))
+            rc = cli_client_failed(self->cli, CMD, LISTS);
         int got;
         while (rc == CLI_OK && items[0].revents && (!count || seen < count) &&
                (got = one(self, sock, codec)) != 0) {
@@ -266,8 +267,7 @@ static int follow(tail_t *self, const char *endpoint, long count)
         }
     }
     codec_destroy(&codec);
-    if (self->monitor)
-        zmq_close(self->monitor);
+    mq_handshake_close(&self->hs);
     if (sock)
         zmq_close(sock);
     if (ctx)

@@ -99,7 +99,10 @@ int mq_worker_flush(mq_worker_t *self, int timeout_ms);
 /* Use CURVE on a tcp:// endpoint: server_cert is the broker's public
  * certificate, client_cert this client's certificate (with its _secret file
  * beside it), both zcert files from `minqing keygen`. Call it right after
- * mq_worker_new / mq_client_new. 0, or -1 (mq_strerror says why). */
+ * mq_worker_new / mq_client_new. 0, or -1 (mq_strerror says why). A key the
+ * broker refuses then fails the calls that wait (mq_worker_next, a client's
+ * requests) with errno EACCES, and a handshake that cannot work (no CURVE
+ * there, a wrong server certificate) with EPROTO, instead of a silent wait. */
 int mq_worker_set_certs(mq_worker_t *self, const char *server_cert, const char *client_cert);
 int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *client_cert);
 

@@ -39,17 +39,12 @@
 #include <string.h>
 
 #define RESEND_EVERY_MS 1000
-#define HANDSHAKE_TRIES 5       /* failed in a row before the server key is doubted */
 
 struct mq_client_t {
     void *ctx, *sock;
     char *endpoint;                 /* kept to reconnect with CURVE keys */
     mq_curve_t curve;
-    void *monitor;                  /* PAIR: the socket's handshake events, with CURVE */
-    unsigned monitors;              /* monitors made, for a fresh inproc address */
-    int refusal;                    /* ZMQ_EVENT_HANDSHAKE_FAILED_*, once the socket is dead */
-    uint32_t refusal_value;         /* its ZAP status or protocol error */
-    unsigned failed;                /* handshakes failed in a row, without a reason */
+    mq_handshake_t hs;              /* with CURVE: why the connection cannot work */
     codec_t *codec;
     zmq_msg_t part[3];
     msg_t in;                       /* the last reply; strings in the codec */
@@ -98,7 +93,7 @@ void mq_client_destroy(mq_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     mq_client_t *self = *self_p;
-    mq_socket_close(&self->monitor);
+    mq_handshake_close(&self->hs);
     mq_socket_close(&self->sock);
     if (self->ctx)
         zmq_ctx_term(self->ctx);
@@ -117,100 +112,23 @@ msg_err_t mq_client_error(const mq_client_t *self)
 
 /* ---- the CURVE handshake --------------------------------------------- */
 
-/* Watch the handshakes of self->sock through a PAIR socket, before it
- * connects: ZeroMQ drops the events that come before the PAIR is there. */
-static int watch_handshakes(mq_client_t *self)
-{
-    char addr[64];
-    snprintf(addr, sizeof addr, "inproc://mq-client-handshakes-%u", ++self->monitors);
-    int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
-                 ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-    int linger = 0;
-    if (zmq_socket_monitor(self->sock, addr, events) ||
-        !(self->monitor = zmq_socket(self->ctx, ZMQ_PAIR)) ||
-        zmq_setsockopt(self->monitor, ZMQ_LINGER, &linger, sizeof linger) ||
-        zmq_connect(self->monitor, addr))
-        return mq_fail("cannot watch the CURVE handshake: %s", zmq_strerror(errno));
-    return 0;
-}
-
-/* Take one event off the monitor: false when none is waiting. An event is
- * two frames, its number and value (6 bytes), then the endpoint. */
-static bool next_event(mq_client_t *self, uint16_t *event, uint32_t *value)
-{
-    uint8_t head[6] = {0};
-    char rest[256];
-    int more = 0;
-    size_t len = sizeof more;
-    if (zmq_recv(self->monitor, head, sizeof head, ZMQ_DONTWAIT) < 0)
-        return false;
-    while (zmq_getsockopt(self->monitor, ZMQ_RCVMORE, &more, &len) == 0 && more &&
-           zmq_recv(self->monitor, rest, sizeof rest, 0) >= 0)
-        ;
-    memcpy(event, head, sizeof *event);
-    memcpy(value, head + 2, sizeof *value);
-    return true;
-}
-
-/* Why the socket cannot reach the broker: recorded; -1. */
-static int refused(const mq_client_t *self)
-{
-    if (self->refusal == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
-        errno = EACCES;
-        return mq_fail("the broker at %s refused this client's CURVE key (ZAP status %" PRIu32
-                       "): its certificate is on none of the broker's allowlists",
-                       self->endpoint, self->refusal_value);
-    }
-    errno = EPROTO;
-    if (self->refusal)
-        return mq_fail("the CURVE handshake with %s failed (ZeroMQ protocol error 0x%" PRIx32
-                       ")%s", self->endpoint, self->refusal_value,
-                       self->refusal_value == ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
-                           ? ": the broker does not use CURVE on this endpoint" : "");
-    return mq_fail("the CURVE handshake with %s failed %u times in a row: is the server "
-                   "certificate the broker's own (server_cert in its config)?",
-                   self->endpoint, self->failed);
-}
-
-/* Read the handshake events that came. -1 (recorded; errno EACCES or EPROTO)
- * when the socket cannot reach the broker: the broker refused the key or the
- * protocol, after which ZeroMQ gives the connection up for good, so every
- * later call fails too; or HANDSHAKE_TRIES handshakes failed in a row without
- * a word (a wrong server key: the broker cannot read our HELLO and hangs
- * up), until one succeeds. */
-static int check_handshakes(mq_client_t *self)
-{
-    uint16_t event;
-    uint32_t value;
-    while (self->monitor && !self->refusal && next_event(self, &event, &value)) {
-        if (event == ZMQ_EVENT_HANDSHAKE_SUCCEEDED)
-            self->failed = 0;
-        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL)
-            self->failed++;
-        else if (event == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH ||
-                 event == ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL)
-            self->refusal = event, self->refusal_value = value;
-    }
-    return self->refusal || self->failed >= HANDSHAKE_TRIES ? refused(self) : 0;
-}
-
 /* mq_poll for a reply, with the handshakes watched too when there is a
  * monitor: a refused key ends the wait at once, not at the caller's timeout. */
 static int wait_reply(mq_client_t *self, int64_t wait_ms)
 {
-    if (!self->monitor)
+    if (!self->hs.monitor)
         return mq_poll(self->sock, ZMQ_POLLIN, wait_ms);
-    if (check_handshakes(self))
+    if (mq_handshake_check(&self->hs, self->endpoint))
         return -1;
     zmq_pollitem_t items[2] = {{.socket = self->sock, .events = ZMQ_POLLIN},
-                               {.socket = self->monitor, .events = ZMQ_POLLIN}};
+                               {.socket = self->hs.monitor, .events = ZMQ_POLLIN}};
     /* capped as mq_poll caps it; callers wait again until their deadline */
     int rc = zmq_poll(items, 2, wait_ms < 0 ? -1L : (long)(wait_ms < 3600000 ? wait_ms : 3600000));
     if (rc < 0 && errno == EINTR)
         return mq_fail("interrupted by a signal");
     if (rc < 0)
         return mq_fail("poll: %s", zmq_strerror(errno));
-    if (check_handshakes(self))
+    if (mq_handshake_check(&self->hs, self->endpoint))
         return -1;
     return items[0].revents;
 }
@@ -270,7 +188,7 @@ static int send_out(mq_client_t *self)
     /* once the broker refused the key, ZeroMQ drops the connection and its
      * queue, and sends fail with EAGAIN: say why instead */
     int err = errno;
-    if (check_handshakes(self))
+    if (mq_handshake_check(&self->hs, self->endpoint))
         return -1;
     errno = err;
     return mq_fail("send: %s", zmq_strerror(errno));
@@ -483,10 +401,10 @@ int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *
     if (mq_curve_load(&self->curve, server_cert, client_cert))
         return -1;
     /* the socket mq_client_new connected carries no keys: replace it */
-    mq_socket_close(&self->monitor);
+    mq_handshake_close(&self->hs);
     mq_socket_close(&self->sock);
-    self->refusal = 0, self->failed = 0;
-    if (!(self->sock = mq_dealer_new(self->ctx, false, &self->curve)) || watch_handshakes(self))
+    if (!(self->sock = mq_dealer_new(self->ctx, false, &self->curve)) ||
+        mq_handshake_watch(&self->hs, self->ctx, self->sock))
         return -1;
     if (zmq_connect(self->sock, self->endpoint))
         return mq_fail("cannot connect to %s: %s", self->endpoint, zmq_strerror(errno));

@@ -4,7 +4,8 @@
  * messages on and off a ZeroMQ socket.
  *
  * Not installed and not part of the API: mq_worker.c and mq_client.c include
- * it, mq_common.c implements it. Every helper is non-blocking; waiting is done
+ * it, mq_common.c and mq_handshake.c implement it (and `minqing tail` uses
+ * the handshake watch for its own socket). Every helper is non-blocking; waiting is done
  * by the callers, who know their deadlines.
  */
 #ifndef MQ_INTERNAL_H
@@ -56,6 +57,25 @@ int mq_curve_load(mq_curve_t *curve, const char *server_cert, const char *client
 void *mq_dealer_new(void *ctx, bool immediate, const mq_curve_t *curve);
 /* Close a socket (NULL is fine) and set *sock_p to NULL. */
 void mq_socket_close(void **sock_p);
+
+/* The outcome of a CURVE socket's handshakes, through a socket monitor
+ * (mq_handshake.c): a key the broker refuses gets no answer at all. */
+typedef struct {
+    void *monitor;              /* PAIR receiving the events, or NULL */
+    int refusal;                /* ZMQ_EVENT_HANDSHAKE_FAILED_AUTH or _PROTOCOL: for good */
+    uint32_t value;             /* its ZAP status or protocol error */
+    unsigned failed;            /* handshakes failed in a row without a reason */
+} mq_handshake_t;
+
+/* Watch sock's handshakes; call before sock connects (events that come
+ * before the monitor is there are lost). 0, or -1 (recorded). */
+int mq_handshake_watch(mq_handshake_t *self, void *ctx, void *sock);
+/* Read the events that came: 0, or -1 (recorded, errno EACCES for a refused
+ * key, EPROTO for no CURVE there or 5 failures in a row) when the connection
+ * to endpoint cannot work. A refusal is final: ZeroMQ does not reconnect. */
+int mq_handshake_check(mq_handshake_t *self, const char *endpoint);
+/* Close the monitor and forget what it said. */
+void mq_handshake_close(mq_handshake_t *self);
 
 /* Send three frames without blocking. 0 when queued; -1 when not (errno says
  * why: EAGAIN when the send queue is full). Nothing is recorded: callers that

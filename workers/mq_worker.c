@@ -104,6 +104,7 @@ struct mq_worker_t {
     unsigned capacity;
     void *ctx, *sock;               /* created on first use */
     mq_curve_t curve;
+    mq_handshake_t hs;              /* with CURVE: a refused key, which ZeroMQ never retries */
     codec_t *codec[2];
     int rx;                         /* codec that decodes next */
     zmq_msg_t part[3];
@@ -240,6 +241,7 @@ void mq_worker_destroy(mq_worker_t **self_p)
     mq_worker_t *self = *self_p;
     if (self->sock && self->state != W_BACKOFF)
         say_goodbye(self);
+    mq_handshake_close(&self->hs);
     mq_socket_close(&self->sock);
     if (self->ctx)
         zmq_ctx_term(self->ctx);
@@ -262,6 +264,17 @@ void mq_worker_destroy(mq_worker_t **self_p)
     *self_p = NULL;
 }
 
+/* A fresh, unconnected socket; with CURVE its handshakes watched, so that a
+ * refused key is said (mq_worker_next fails) rather than retried in silence. */
+static int new_socket(mq_worker_t *self)
+{
+    mq_handshake_close(&self->hs);
+    mq_socket_close(&self->sock);
+    if (!(self->sock = mq_dealer_new(self->ctx, true, &self->curve)))
+        return -1;
+    return self->curve.on ? mq_handshake_watch(&self->hs, self->ctx, self->sock) : 0;
+}
+
 /* First use: the context and an unconnected socket; the first service pass
  * connects at once (BACKOFF with a timer already due). */
 static int start(mq_worker_t *self)
@@ -271,8 +284,7 @@ static int start(mq_worker_t *self)
     self->ctx = zmq_ctx_new();
     if (!self->ctx)
         return mq_fail("cannot create a zmq context: %s", zmq_strerror(errno));
-    self->sock = mq_dealer_new(self->ctx, true, &self->curve);
-    if (!self->sock)
+    if (new_socket(self))
         return -1;
     mq_ids_init(&self->ids, self->department);
     self->state = W_BACKOFF;
@@ -346,9 +358,7 @@ static void send_heartbeat(mq_worker_t *self, int64_t now)
  * connect a fresh one after the backoff. */
 static int reconnect(mq_worker_t *self, int64_t now)
 {
-    mq_socket_close(&self->sock);
-    self->sock = mq_dealer_new(self->ctx, true, &self->curve);
-    if (!self->sock)
+    if (new_socket(self))
         return -1;
     self->state = W_BACKOFF;
     self->reconnect_at = now + self->backoff_ms;
@@ -859,7 +869,7 @@ static int run(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int64_
 {
     for (;;) {
         expire_outcomes(self, now_ms());
-        if (service(self, now_ms()))
+        if (service(self, now_ms()) || mq_handshake_check(&self->hs, self->endpoint))
             return -1;
         int rc = drain(self, a, e, stash);
         if (rc != MQ_NOTHING)
