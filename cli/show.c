@@ -32,7 +32,7 @@ static void help(void)
         "\n"
         "The resident's personal data is masked by default: phone 138****5678, name\n"
         "张*, e-mail z***@example.com, the address cut after its first third, the\n"
-        "location hidden, and runs of 7 or more digits in the description and in notes\n"
+        "location hidden, and numbers of 7 or more digits in the description and notes\n"
         "(phone or ID numbers). --unmask shows everything. The database is readable only\n"
         "by the broker's user and root, so whoever runs this can read it anyway: the\n"
         "mask is against screens being seen, shared or pasted, and --unmask is the\n"

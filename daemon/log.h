@@ -38,8 +38,8 @@ void log_begin(log_rec_t *r, int prio, const char *event);
 void log_str(log_rec_t *r, const char *key, const char *val);
 void log_u64(log_rec_t *r, const char *key, uint64_t val);
 void log_i64(log_rec_t *r, const char *key, int64_t val);
-/* Add a field of free text a peer sent (a worker's ERROR reason): every run
- * of 7 or more digits masked as `minqing show` masks a phone, cut to fit. */
+/* Add a field of free text a peer sent (a worker's ERROR reason): every
+ * number of 7 or more digits masked as `minqing show` masks it, cut to fit. */
 void log_text(log_rec_t *r, const char *key, const char *val);
 /* Tag the record with a journald MESSAGE_ID (a 32-hex-digit id). */
 void log_msgid(log_rec_t *r, const char *id128);

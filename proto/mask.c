@@ -4,14 +4,17 @@
  * `minqing show` masks by default, the way Chinese service platforms show a
  * resident to staff: phone 138****5678, name 张*, e-mail z***@example.com,
  * the address cut after its first third. Free text (the description, the
- * handlers' notes) is masked too, as far as a program can: every run of 7 or
- * more digits, which is where phone and ID numbers hide. `--unmask` shows all
+ * handlers' notes) is masked too, as far as a program can: every number of 7
+ * or more digits, which is where phone and ID numbers hide, written as people
+ * write them (138-1234-5678, full-width １３８…). Text from outside (a
+ * command's stderr) need not be UTF-8: a byte that starts no valid character
+ * is written as '?', so that it cannot swallow the digits after it. `--unmask` shows all
  * of it; docs/stats.md and `minqing show --help` explain why that is allowed.
  */
 #include "mask.h"
 #include "utf8.h"
 
-#include <ctype.h>
+#include <stdbool.h>
 #include <string.h>
 
 /* An output buffer that never cuts a character in two. */
@@ -36,35 +39,95 @@ static void begin(out_t *o, char *buf, size_t size)
         buf[0] = '\0';
 }
 
+/* The length of the UTF-8 character at s, 0 when s holds none (a stray
+ * byte, or a lead byte whose continuation bytes are missing). */
 static size_t seq(const char *s)
 {
-    size_t n = utf8_seqlen((unsigned char)*s);
-    size_t avail = strnlen(s, n);
-    return avail < n ? avail : n;
+    unsigned char b = (unsigned char)*s;
+    size_t n = utf8_seqlen(b);
+    if (b >= 0x80 && n == 1)
+        return 0;
+    for (size_t i = 1; i < n; i++)
+        if (((unsigned char)s[i] & 0xC0) != 0x80)   /* a NUL stops here too */
+            return 0;
+    return n;
+}
+
+/* Bytes from s to the next character (a stray byte counts as one). */
+static size_t step(const char *s)
+{
+    size_t n = seq(s);
+    return n ? n : 1;
+}
+
+/* Copy the character at s (a '?' for a byte that starts none); its length. */
+static size_t put_char(out_t *o, const char *s)
+{
+    put(o, seq(s) ? s : "?", step(s));
+    return step(s);
 }
 
 static size_t count_chars(const char *s)
 {
     size_t n = 0;
-    for (; *s; s += seq(s))
+    for (; *s; s += step(s))
         n++;
     return n;
 }
 
-/* Mask the digits of s[0..n) but the first `first` and the last `last`. */
+/* The length of the digit at s: 1 for 0-9, 3 for a full-width ０-９
+ * (U+FF10..FF19, what a Chinese input method types), 0 for none. */
+static size_t digit_at(const char *s)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    if (u[0] >= '0' && u[0] <= '9')
+        return 1;
+    return u[0] == 0xEF && u[1] == 0xBC && u[2] >= 0x90 && u[2] <= 0x99 ? 3 : 0;
+}
+
+/* The digits in a row at s; their bytes in *len. */
+static size_t digits_at(const char *s, size_t *len)
+{
+    size_t d = 0, at = 0, n;
+    for (; (n = digit_at(s + at)) != 0; at += n)
+        d++;
+    *len = at;
+    return d;
+}
+
+/* The number at s: groups of digits joined by one ' ', '-' or '.' where both
+ * groups have 3 or more (138-1234-5678, 0755 8600 1234; not a date such as
+ * 2024-05-01). Its bytes in *len; its digits returned. */
+static size_t number_at(const char *s, size_t *len)
+{
+    size_t glen, group = digits_at(s, &glen), total = group, at = glen;
+    while (group >= 3 && s[at] && strchr(" -.", s[at])) {
+        size_t nlen, next = digits_at(s + at + 1, &nlen);
+        if (next < 3)
+            break;
+        at += 1 + nlen, total += next, group = next;
+    }
+    *len = at;
+    return total;
+}
+
+/* Mask the digits of s[0..n): of a mobile or ID number (11 or more digits)
+ * the first 3 and last 4 stay, of a shorter one the last 2. */
 static void mask_digits(out_t *o, const char *s, size_t n)
 {
     size_t d = 0;
-    for (size_t i = 0; i < n; i++)
-        d += isdigit((unsigned char)s[i]) != 0;
-    size_t first = d >= 8 ? 3 : 0, last = d >= 8 ? 4 : d > 2 ? 2 : 0;
-    for (size_t i = 0, k = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i])) {
-            put(o, s + i, 1);
+    for (size_t i = 0, w; i < n; i += w ? w : 1)
+        d += (w = digit_at(s + i)) != 0;
+    size_t first = d >= 11 ? 3 : 0, last = d >= 11 ? 4 : d > 2 ? 2 : 0;
+    for (size_t i = 0, k = 0; i < n;) {
+        size_t w = digit_at(s + i);
+        if (!w) {
+            i += put_char(o, s + i);
             continue;
         }
-        put(o, k < first || k >= d - last ? s + i : "*", 1);
-        k++;
+        bool keep = k < first || k >= d - last;
+        put(o, keep ? s + i : "*", keep ? w : 1);
+        k++, i += w;
     }
 }
 
@@ -83,12 +146,13 @@ void mask_name(const char *name, char *out, size_t size)
     if (!name)
         return;
     bool first = true;
-    for (const char *s = name; *s; s += seq(s)) {
-        if (first || *s == ' ')
-            put(&o, s, seq(s));
-        else
-            put(&o, "*", 1);
-        first = false;
+    for (const char *s = name; *s; first = false) {
+        if (first || *s == ' ') {
+            s += put_char(&o, s);
+            continue;
+        }
+        put(&o, "*", 1);
+        s += step(s);
     }
 }
 
@@ -103,7 +167,7 @@ void mask_email(const char *email, char *out, size_t size)
         mask_name(email, out, size);
         return;
     }
-    put(&o, email, seq(email));
+    put_char(&o, email);
     put(&o, "***", 3);
     put(&o, at, strlen(at));
 }
@@ -118,8 +182,8 @@ void mask_address(const char *address, char *out, size_t size)
     if (keep > 8)
         keep = 8;
     const char *s = address;
-    for (size_t i = 0; i < keep && *s; i++, s += seq(s))
-        put(&o, s, seq(s));
+    for (size_t i = 0; i < keep && *s; i++)
+        s += put_char(&o, s);
     put(&o, "***", 3);
 }
 
@@ -130,17 +194,13 @@ void mask_text(const char *text, char *out, size_t size)
     if (!text)
         return;
     for (const char *s = text; *s;) {
-        size_t run = strspn(s, "0123456789");
-        if (run >= 7) {
-            mask_digits(&o, s, run);
-            s += run;
-        } else if (run) {
-            put(&o, s, run);
-            s += run;
-        } else {
-            size_t n = seq(s);
-            put(&o, s, n);
-            s += n;
-        }
+        size_t len, digits = number_at(s, &len);
+        if (digits >= 7)
+            mask_digits(&o, s, len);
+        else if (len)
+            put(&o, s, len);
+        else
+            len = put_char(&o, s);
+        s += len;
     }
 }

@@ -11,7 +11,8 @@
 
 /* Masks write into out (size bytes, cut at a character boundary). */
 /* 13812345678 -> 138****5678: the first 3 and last 4 digits stay when there
- * are at least 8; else only the last 2. Other characters stay. */
+ * are at least 11 (a mobile or ID number); else only the last 2 (86001234 ->
+ * ******34). Other characters stay. */
 void mask_phone(const char *phone, char *out, size_t size);
 /* 张三 -> 张*: the first character stays, every other one but spaces is '*'. */
 void mask_name(const char *name, char *out, size_t size);
@@ -19,8 +20,10 @@ void mask_name(const char *name, char *out, size_t size);
 void mask_email(const char *email, char *out, size_t size);
 /* The first third of the characters (at most 8) and "***". */
 void mask_address(const char *address, char *out, size_t size);
-/* Free text: every run of 7 or more digits (a phone or ID number inside a
- * description or a note) masked as mask_phone does; the rest unchanged. */
+/* Free text: every number of 7 or more digits (a phone or ID number inside a
+ * description or a note; digits full-width or not, in groups of 3 or more
+ * joined by one ' ', '-' or '.') masked as mask_phone does; a byte that
+ * starts no UTF-8 character becomes '?'; the rest unchanged. */
 void mask_text(const char *text, char *out, size_t size);
 
 #endif

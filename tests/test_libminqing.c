@@ -1317,6 +1317,17 @@ static void mask_text_hides_numbers(void **state)
     assert_string_equal(out, "case 4242, room 12, 2024-05-01");
     mq_mask_text("tel 13812345678", out, 9);    /* cut: masked as the whole number is */
     assert_string_equal(out, "tel 138*");
+    /* written as people write them: groups, full-width digits, a landline */
+    mq_mask_text("138-1234-5678, 138 1234 5678", out, sizeof out);
+    assert_string_equal(out, "138-****-5678, 138 **** 5678");
+    mq_mask_text("电话１３８１２３４５６７８", out, sizeof out);
+    assert_string_equal(out, "电话１３８****５６７８");
+    mq_mask_text("0755-86001234 or 86001234", out, sizeof out);
+    assert_string_equal(out, "075*-****1234 or ******34");
+    /* bytes that start no character (GBK from a command) are '?', and do
+     * not swallow the digits after them */
+    mq_mask_text("\xeb" "13812345678 \xf0" "6512345 \xb5", out, sizeof out);
+    assert_string_equal(out, "?138****5678 ?*****45 ?");
 }
 
 int main(void)

@@ -151,8 +151,9 @@ msg_err_t mq_client_error(const mq_client_t *self);
 const char *mq_strerror(void);
 
 /* Copy free text into out (size bytes, cut at a character boundary) with
- * every run of 7 or more digits masked as `minqing show` masks it
- * (13812345678 -> 138****5678): for an adapter that logs text it did not
+ * every number of 7 or more digits masked as `minqing show` masks it
+ * (13812345678 -> 138****5678, 138-1234-5678 -> 138-****-5678, full-width
+ * digits too; a byte that starts no UTF-8 character -> '?'): for an adapter that logs text it did not
  * write, where a phone or ID number may hide. Names and addresses cannot be
  * recognised in free text and pass unchanged. */
 void mq_mask_text(const char *text, char *out, size_t size);

@@ -40,7 +40,7 @@
  * Logs are logfmt lines on stderr and never carry personal data: a job is
  * named by assignment_id, case_id and department, a bad stdout line by its
  * number and what is wrong with it, never by its text. The command's own
- * stderr is passed on (event=cmd.stderr) with every run of 7 or more digits
+ * stderr is passed on (event=cmd.stderr) with every number of 7 or more digits
  * masked, as `minqing show` masks free text (13812345678 -> 138****5678);
  * names and addresses cannot be recognised there, so keeping them out of
  * stderr stays the command's responsibility.
@@ -105,8 +105,9 @@ static const char usage_text[] =
     "  {\"event\":\"returned\",\"reason\":\"wrong_department\",\"note\":\"...\"}\n"
     "(reasons: wrong_department, wrong_locality, duplicate, insufficient_info, other).\n"
     "Other lines are logged as garbage (by number, never by content) and ignored.\n"
-    "Each stderr line is logged (event=cmd.stderr) with every run of 7 or more digits\n"
-    "masked (138****5678); names and addresses are not recognised: keep them out.\n"
+    "Each stderr line is logged (event=cmd.stderr) with every number of 7 or more\n"
+    "digits masked (138****5678, 138-****-5678; bytes that are not UTF-8 become ?);\n"
+    "names and addresses are not recognised: keep them out.\n"
     "stdin: {\"type\":\"assignment\",\"assignment_id\",\"case_id\",\"department\",\"role\",\n"
     "  \"attempt\",\"received_at\",\"contact_due\",\"resolve_due\" (unix ms or null),\n"
     "  \"case\":{every field of the record present, lat/long as numbers}}.\n"

@@ -569,17 +569,33 @@ def _safe(s, limit=120):
     return s
 
 
+# a number as people write one: groups of 3 or more digits joined by one
+# ' ', '-' or '.' (138-1234-5678; not a date such as 2024-05-01)
+_NUMBER = re.compile(r"[0-9]{3,}(?:[ .-][0-9]{3,})*|[0-9]+")
+
+
 def _mask_digits(m):
-    d = m.group()
-    first, last = (3, 4) if len(d) >= 8 else (0, 2)
-    return d[:first] + "*" * (len(d) - first - last) + d[len(d) - last:]
+    s = m.group()
+    d = sum(c.isdigit() for c in s)
+    if d < 7:
+        return s
+    first, last = (3, 4) if d >= 11 else (0, 2)
+    out, k = [], 0
+    for c in s:
+        if c.isdigit():
+            out.append(c if k < first or k >= d - last else "*")
+            k += 1
+        else:
+            out.append(c)
+    return "".join(out)
 
 
 def _masked(s, limit=200):
-    """An exception's text, for our log: _safe, and every run of 7 or more
+    """An exception's text, for our log: _safe, and every number of 7 or more
     digits masked as minqing-worker masks a command's stderr (proto/mask.c:
-    13812345678 -> 138****5678), since a callback's message may quote a case."""
-    return re.sub(r"[0-9]{7,}", _mask_digits, _safe(s, limit))
+    13812345678 -> 138****5678, 138-1234-5678 -> 138-****-5678, 86001234 ->
+    ******34), since a callback's message may quote a case."""
+    return _NUMBER.sub(_mask_digits, _safe(s, limit))
 
 
 def _default_id_prefix(name):
