@@ -7,6 +7,7 @@
  * broker deduplicates by (channel, external_id).
  */
 #include "cli.h"
+#include "jsonerr.h"
 #include "minqing.h"
 
 #include <errno.h>
@@ -193,7 +194,7 @@ static int send_slot(import_t *im, slot_t *s)
     json_t *obj = json_loads(s->text, 0, &jerr);
     if (!obj || !json_is_object(obj)) {
         cli_fail(CLI_USAGE, CMD, "line %ld: not a JSON object (column %d: %s)", s->line,
-                 jerr.column, obj ? "not an object" : jerr.text);
+                 jerr.column, obj ? "not an object" : jsonerr_problem(&jerr));
         json_decref(obj);
         return CLI_USAGE;
     }

@@ -11,6 +11,7 @@
  */
 #include "cli.h"
 #include "codec.h"
+#include "jsonerr.h"
 #include "minqing.h"
 
 #include <errno.h>
@@ -161,7 +162,7 @@ static json_t *read_case(const char *path)
                      err.text);
         else
             cli_fail(CLI_USAGE, CMD, "%s:%d:%d: not valid JSON: %s", std_in ? "(stdin)" : path,
-                     err.line, err.column, err.text);
+                     err.line, err.column, jsonerr_problem(&err));
     }
     return root;
 }

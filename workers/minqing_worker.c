@@ -45,6 +45,7 @@
  * names and addresses cannot be recognised there, so keeping them out of
  * stderr stays the command's responsibility.
  */
+#include "jsonerr.h"
 #include "minqing.h"
 
 #include <errno.h>
@@ -974,20 +975,6 @@ static void reap(adapter_t *ad)
 
 typedef void line_fn(adapter_t *ad, job_t *j, unsigned lineno, char *line, size_t len, bool whole);
 
-/* jansson's error, without its text (which quotes the input). */
-static const char *json_problem(const json_error_t *e)
-{
-    switch (json_error_code(e)) {
-    case json_error_invalid_utf8: return "invalid UTF-8";
-    case json_error_premature_end_of_input: return "truncated JSON";
-    case json_error_end_of_input_expected: return "text after the JSON value";
-    case json_error_null_character: return "a NUL character";
-    case json_error_duplicate_key: return "a duplicate key";
-    case json_error_numeric_overflow: return "a number out of range";
-    default: return "invalid JSON";
-    }
-}
-
 /* String member `key`: 0 with *out (NULL when absent and optional), or -1
  * with why. */
 static int member(json_t *o, const char *key, bool required, const char **out, char *why, size_t len)
@@ -1079,7 +1066,7 @@ static void on_stdout_line(adapter_t *ad, job_t *j, unsigned lineno, char *line,
     else if (j->done)
         snprintf(why, sizeof why, "after resolved/returned: the assignment is done");
     else if (!(o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err)))
-        snprintf(why, sizeof why, "not JSON: %s at column %d", json_problem(&err), err.column);
+        snprintf(why, sizeof why, "not JSON: %s at column %d", jsonerr_problem(&err), err.column);
     else if (!json_is_object(o))
         snprintf(why, sizeof why, "not a JSON object");
     else if (report(ad, j, o, why, sizeof why) == 0) {

@@ -166,6 +166,10 @@ echo '{"service_code": "water.leak", "lon": 103.8}' > "$T/typo.json"
 mq_err submit "$T/typo.json"; rc=$?
 check "an unknown field and missing fields are named, exit 2" \
   sh -c "[ $rc = 2 ] && grep -q \"unknown field 'lon'\" '$T/err.log' && grep -q \"required field 'grid_code' is missing\" '$T/err.log'"
+printf '{"service_code": "water.leak", "phone" "13912345678"}\n' > "$T/broken.json"
+mq_err submit "$T/broken.json"; rc=$?
+check "JSON that does not parse: exit 2, file:line:column, the input not quoted" \
+  sh -c "[ $rc = 2 ] && grep -q 'broken.json:1:.*not valid JSON' '$T/err.log' && ! grep -q 13912345678 '$T/err.log'"
 
 # 4. feedback, close, redo
 in_state() { [ "$(sql "select count(*) from cases where id in ($1) and state = '$2'")" = "$3" ]; }
