@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 typedef struct {
     char key[41];               /* Z85 public key */
@@ -119,6 +120,14 @@ static int load_server(auth_t *self, const char *path, char *err, size_t errlen)
     if (st.st_mode & 077) {
         snprintf(err, errlen, "%s: the secret key is readable by others (mode %03o); "
                  "refusing to start: chmod 600 it", secret, (unsigned)(st.st_mode & 0777));
+        return -1;
+    }
+    /* a keypair made by root is 0600 root's: the broker's user cannot read it */
+    const char *unreadable = access(path, R_OK) != 0     ? path
+                             : access(secret, R_OK) != 0 ? secret : NULL;
+    if (unreadable) {
+        snprintf(err, errlen, "%s: %s (the broker runs as its own user: chown it to that "
+                 "user, minqing when installed)", unreadable, strerror(errno));
         return -1;
     }
     self->server = zcert_load(path);

@@ -1568,6 +1568,7 @@ static void rebuild_hints(broker_t *self)
                 "every open case's deadlines were re-armed from the database");
 }
 
+/* The sockets are bound, and made CURVE servers or not, once at start. */
 static void warn_restart_needed(const config_t *old, const config_t *fresh)
 {
     const char *what[][3] = {
@@ -1575,6 +1576,10 @@ static void warn_restart_needed(const config_t *old, const config_t *fresh)
         {"workers", old->worker_endpoint, fresh->worker_endpoint},
         {"events", old->events_endpoint, fresh->events_endpoint},
         {"database", old->database, fresh->database},
+        {"server_cert", old->server_cert ? old->server_cert : "(none)",
+         fresh->server_cert ? fresh->server_cert : "(none)"},
+        {"allow_plain_tcp", old->allow_plain_tcp ? "yes" : "no",
+         fresh->allow_plain_tcp ? "yes" : "no"},
     };
     for (size_t i = 0; i < sizeof what / sizeof what[0]; i++)
         if (strcmp(what[i][1], what[i][2]) != 0) {
@@ -1583,7 +1588,8 @@ static void warn_restart_needed(const config_t *old, const config_t *fresh)
             log_str(&r, "key", what[i][0]);
             log_str(&r, "running", what[i][1]);
             log_str(&r, "configured", what[i][2]);
-            log_str(&r, "msg", "endpoints and the database change only on restart");
+            log_str(&r, "msg", "endpoints, the database and CURVE's server_cert and "
+                    "allow_plain_tcp change only on restart");
             log_end(&r);
         }
 }

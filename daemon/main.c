@@ -31,7 +31,7 @@ static void usage(FILE *out)
         "usage: minqingd [-c FILE] [--check-config] [-l LEVEL]\n"
         "  -c, --config FILE    configuration file (default %s)\n"
         "      --check-config   validate the configuration and exit\n"
-        "  -l, --log-level L    debug, info, notice, warning, err (default info)\n"
+        "  -l, --log-level L    debug, info, notice, warning, err, crit (default info)\n"
         "  -h, --help           this help\n"
         "exit status: 0 clean stop or valid config, 1 runtime failure, 2 bad config or usage\n",
         CONFIG_DEFAULT_PATH);

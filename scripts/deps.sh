@@ -3,10 +3,12 @@
 # Usage: scripts/deps.sh [build|test|bench]   (each set includes the ones before it)
 set -eu
 
+# python3: the demo workers' scripts (examples/) that `make run` starts
 BUILD="build-essential pkg-config libzmq3-dev libczmq-dev libmsgpack-dev libsqlite3-dev
-libsystemd-dev libinih-dev libjansson-dev sqlite3"
-TEST="libcmocka-dev clang libclang-rt-14-dev python3 python3-zmq python3-msgpack valgrind
-systemd procps"
+libsystemd-dev libinih-dev libjansson-dev sqlite3 python3"
+# man-db: `systemd-analyze verify` (tests/e2e/units.sh) opens the units' man: pages
+TEST="libcmocka-dev clang libclang-rt-14-dev python3-zmq python3-msgpack valgrind
+systemd procps man-db"
 BENCH="beanstalkd redis-server libhiredis-dev"
 
 case "${1:-build}" in

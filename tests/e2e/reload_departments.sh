@@ -19,14 +19,18 @@ accepted() { [ "$(sql "select count(*) from assignments where state = 'accepted'
 check "three cases accepted before the reload" wait_for 10 accepted
 
 # gas goes in before water (every later department moves up one), hrss goes
+# (and allow_plain_tcp, which the bound sockets cannot take up)
 sed -i -e 's/^water = 水务局$/gas = 燃气公司\nwater = 水务局/' -e '/^hrss = /d' \
-  -e '/^wage.arrears = hrss$/d' "$T/minqing.conf"
+  -e '/^wage.arrears = hrss$/d' -e 's/^liveness = 3$/liveness = 3\nallow_plain_tcp = yes/' \
+  "$T/minqing.conf"
 kill -HUP "$BROKER_PID"
 check "the new department list is reloaded" wait_for 5 grep -q 'event=config.reloaded.*departments=6' "$T/broker.log"
 check "the removed department's worker is told to go, and the log says so" \
   grep -q 'event=worker.lost worker=hrss:h1#[0-9]* department=hrss reason="department removed' "$T/broker.log"
 check "its open case is reported stranded, not dropped silently" \
   grep -q 'event=config.stranded open_assignments=1 ' "$T/broker.log"
+check "a CURVE setting changed: logged as needing a restart" \
+  grep -q 'event=config.restart_needed key=allow_plain_tcp running=no configured=yes' "$T/broker.log"
 stop_pid "$H1"
 
 # a second water worker, registered after the reload: the accepted cases
