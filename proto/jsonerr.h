@@ -22,7 +22,6 @@ static inline const char *jsonerr_problem(const json_error_t *e)
     case json_error_null_character: return "a NUL character";
     case json_error_duplicate_key: return "a duplicate key";
     case json_error_numeric_overflow: return "a number out of range";
-    case json_error_invalid_syntax: return "invalid syntax";
     default: return "invalid JSON";
     }
 }

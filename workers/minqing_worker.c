@@ -221,13 +221,32 @@ static int set_string(char **field, const char *value)
     return 0;
 }
 
+/* An endpoint ZeroMQ can connect to, caught here so that a config file's
+ * mistake is reported at its line, not later by the library. */
+static bool endpoint_ok(const char *v)
+{
+    static const char *const schemes[] = {"ipc://", "tcp://", "inproc://"};
+    for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
+        if (!strncmp(v, schemes[i], strlen(schemes[i])) && v[strlen(schemes[i])])
+            return true;
+    return false;
+}
+
+/* A department id as the protocol has it: a token of 1..32 [A-Za-z0-9_.-]. */
+static bool department_ok(const char *v)
+{
+    size_t n = strlen(v);
+    return n >= 1 && n <= 32 &&
+           strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
+}
+
 /* Apply one key = value (a long option or a config file line). 0, or -1 with
  * why filled. */
 static int set_option(config_t *c, const char *key, const char *v, char *why, size_t len)
 {
     int rc = -1;
-    if (!strcmp(key, "endpoint")) rc = set_string(&c->endpoint, v);
-    else if (!strcmp(key, "department")) rc = set_string(&c->department, v);
+    if (!strcmp(key, "endpoint")) rc = endpoint_ok(v) ? set_string(&c->endpoint, v) : -1;
+    else if (!strcmp(key, "department")) rc = department_ok(v) ? set_string(&c->department, v) : -1;
     else if (!strcmp(key, "exec")) rc = *v ? set_string(&c->exec, v) : -1;
     else if (!strcmp(key, "name")) rc = set_string(&c->name, v);
     else if (!strcmp(key, "server-cert")) rc = *v ? set_string(&c->server_cert, v) : -1;

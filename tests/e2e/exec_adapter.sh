@@ -66,6 +66,14 @@ printf 'endpoint = %s\ndepartment = water\nexec = true\ncolour = blue\n' "$EP" >
 rc=$?
 check "an unknown key in the config file: exit 2, FILE:LINE named" \
   sh -c "[ $rc = 2 ] && grep -q 'bad.ini:4: unknown key' '$T/bad.out'"
+printf 'department = water\nexec = true\nendpoint = 127.0.0.1:7001\n' > "$T/bad-ep.ini"
+"$BIN/minqing-worker" -c "$T/bad-ep.ini" 2>"$T/bad-ep.out"
+rc=$?
+check "an endpoint without ipc:// or tcp:// in the config file: exit 2 at its line" \
+  sh -c "[ $rc = 2 ] && grep -q 'bad-ep.ini:3: endpoint: bad value' '$T/bad-ep.out'"
+"$BIN/minqing-worker" --endpoint "$EP" --department 'Housing!' --exec true 2>"$T/bad-dept.out"
+check "a department that is no protocol token: exit 2" \
+  sh -c "[ $? = 2 ] && grep -q 'department: bad value' '$T/bad-dept.out'"
 
 write_config
 sed -i 's/^hrss = 人社局$/hrss = 人社局\necho = 测试回显部门\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \
