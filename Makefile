@@ -150,11 +150,15 @@ bench:
 # libFuzzer needs clang; the fuzz tree is separate from both gcc trees.
 FUZZ_CFLAGS := $(WARN) $(DEFS) $(INCS) -O1 -g -fsanitize=fuzzer,address,undefined \
                -fno-sanitize-recover=all -fno-omit-frame-pointer
-fuzz-bin: build/fuzz/fuzz_decode build/fuzz/fuzz_apply
+fuzz-bin: build/fuzz/fuzz_decode build/fuzz/fuzz_apply build/fuzz/fuzz_mask
 
 build/fuzz/fuzz_decode: fuzz/fuzz_decode.c $(PROTO_SRC) $(wildcard proto/*.h)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -o $@ fuzz/fuzz_decode.c $(PROTO_SRC) $(PKG_LIBS) -lm
+
+build/fuzz/fuzz_mask: fuzz/fuzz_mask.c proto/mask.c proto/utf8.c $(wildcard proto/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ fuzz/fuzz_mask.c proto/mask.c proto/utf8.c
 
 build/fuzz/fuzz_apply: fuzz/fuzz_apply.c $(PROTO_SRC) $(CORE_SRC) $(wildcard proto/*.h daemon/*.h)
 	@mkdir -p $(dir $@)
@@ -165,6 +169,7 @@ fuzz:
 	@$(MAKE) --no-print-directory fuzz-bin
 	sh scripts/fuzz.sh build/fuzz/fuzz_decode fuzz/corpus/decode $(FUZZ_SECONDS)
 	sh scripts/fuzz.sh build/fuzz/fuzz_apply fuzz/corpus/apply $(FUZZ_SECONDS)
+	sh scripts/fuzz.sh build/fuzz/fuzz_mask fuzz/corpus/mask $(FUZZ_SECONDS)
 
 # each target for 10 minutes, outside CI
 fuzz-long:

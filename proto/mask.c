@@ -17,16 +17,21 @@
 #include <stdbool.h>
 #include <string.h>
 
-/* An output buffer that never cuts a character in two. */
+/* An output buffer that never cuts a character in two, and stops at the
+ * first one that does not fit: what it holds is always a prefix of the
+ * whole, never the whole with a wide character left out. */
 typedef struct {
     char *p;
     size_t size, len;
+    bool full;
 } out_t;
 
 static void put(out_t *o, const char *s, size_t n)
 {
-    if (o->len + n + 1 > o->size)
+    if (o->full || o->len + n + 1 > o->size) {
+        o->full = true;
         return;
+    }
     memcpy(o->p + o->len, s, n);
     o->len += n;
     o->p[o->len] = '\0';
@@ -34,23 +39,18 @@ static void put(out_t *o, const char *s, size_t n)
 
 static void begin(out_t *o, char *buf, size_t size)
 {
-    *o = (out_t){buf, size, 0};
+    *o = (out_t){buf, size, 0, false};
     if (size)
         buf[0] = '\0';
 }
 
 /* The length of the UTF-8 character at s, 0 when s holds none (a stray
- * byte, or a lead byte whose continuation bytes are missing). */
+ * byte, a lead byte without its continuation bytes, a surrogate or an
+ * overlong form: whatever utf8_valid refuses). */
 static size_t seq(const char *s)
 {
-    unsigned char b = (unsigned char)*s;
-    size_t n = utf8_seqlen(b);
-    if (b >= 0x80 && n == 1)
-        return 0;
-    for (size_t i = 1; i < n; i++)
-        if (((unsigned char)s[i] & 0xC0) != 0x80)   /* a NUL stops here too */
-            return 0;
-    return n;
+    size_t n = utf8_seqlen((unsigned char)*s);
+    return strnlen(s, n) == n && utf8_valid(s, n, NULL) ? n : 0;
 }
 
 /* Bytes from s to the next character (a stray byte counts as one). */

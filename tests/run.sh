@@ -2,7 +2,7 @@
 # run.sh - the test runner behind `make test`.
 #
 # Runs every unit-test binary (cmocka, TAP output), every end-to-end script in
-# tests/e2e (TAP output), and both fuzzers (decoder, message handling on an
+# tests/e2e (TAP output), and the fuzzers (decoder, masking, message handling on an
 # in-memory store) for FUZZ_TEST_SECONDS each. Each TAP
 # "ok" counts as passed and each "not ok" as failed; a program that exits
 # non-zero (a sanitizer report, a crash, a timeout) counts one failure more.
@@ -74,7 +74,7 @@ else
   done
 fi
 if [ "$FUZZ_TEST_SECONDS" -gt 0 ]; then
-  for target in decode apply; do
+  for target in decode apply mask; do
     run "fuzz_$target" $((FUZZ_TEST_SECONDS + 120)) sh -c '
       if sh scripts/fuzz.sh "build/fuzz/fuzz_$1" "fuzz/corpus/$1" "$2"; then
         echo "ok 1 - fuzz_$1: no finding in $2 s"

@@ -1317,6 +1317,8 @@ static void mask_text_hides_numbers(void **state)
     assert_string_equal(out, "case 4242, room 12, 2024-05-01");
     mq_mask_text("tel 13812345678", out, 9);    /* cut: masked as the whole number is */
     assert_string_equal(out, "tel 138*");
+    mq_mask_text("12345电6", out, 8);           /* a prefix: nothing after what did not fit */
+    assert_string_equal(out, "12345");
     /* written as people write them: groups, full-width digits, a landline */
     mq_mask_text("138-1234-5678, 138 1234 5678", out, sizeof out);
     assert_string_equal(out, "138-****-5678, 138 **** 5678");

@@ -1,0 +1,67 @@
+/*
+ * fuzz_mask.c - libFuzzer target for the masking of personal data.
+ *
+ * mask_text sees raw bytes from outside (a department command's stderr, in
+ * any encoding), so it is fuzzed with anything. Whatever the input and the
+ * output size, every mask must end its output inside the buffer, write valid
+ * UTF-8 (never half a character), and leave no 7 digits in a row: the
+ * shortest number it promises to hide.
+ */
+#include "mask.h"
+#include "utf8.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Whether out has `run` ASCII digits in a row. */
+static bool digits_in_row(const char *out, size_t run)
+{
+    size_t n = 0;
+    for (; *out; out++)
+        if ((n = (*out >= '0' && *out <= '9') ? n + 1 : 0) >= run)
+            return true;
+    return false;
+}
+
+static void check(const char *out, size_t size, size_t max_digits)
+{
+    size_t len = strnlen(out, size);
+    if (size && len == size)
+        abort();                            /* not terminated inside the buffer */
+    if (!utf8_valid(out, len, NULL))
+        abort();                            /* half a character, or a stray byte */
+    if (digits_in_row(out, max_digits + 1))
+        abort();                            /* a number left readable */
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    if (size < 1)
+        return 0;
+    /* the first byte picks the output size, so cuts are explored too */
+    size_t outsize = data[0] % 64 == 0 ? 4096 : data[0] % 64;
+    char *in = malloc(size), *out = malloc(outsize);
+    if (!in || !out)
+        abort();
+    memcpy(in, data + 1, size - 1);
+    in[size - 1] = '\0';
+    mask_text(in, out, outsize);
+    check(out, outsize, 6);
+    mask_phone(in, out, outsize);
+    check(out, outsize, 4);
+    /* names, e-mails and addresses come decoded: valid UTF-8 */
+    if (utf8_valid(in, strlen(in), NULL)) {
+        mask_name(in, out, outsize);
+        check(out, outsize, SIZE_MAX - 1);
+        mask_email(in, out, outsize);
+        check(out, outsize, SIZE_MAX - 1);
+        mask_address(in, out, outsize);
+        check(out, outsize, SIZE_MAX - 1);
+    }
+    free(in);
+    free(out);
+    return 0;
+}
