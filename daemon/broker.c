@@ -72,6 +72,8 @@ struct broker_t {
     timers_t *timers;
     timers_entry_t *popped;     /* hints taken this pass, re-armed if the commit fails */
     size_t npopped, cappopped;
+    uint64_t *marked;           /* marked accepted this pass, unmarked if the commit fails */
+    size_t nmarked, capmarked;
     notice_t *notices;          /* ESCALATEs not yet acknowledged by a supervision worker */
     size_t nnotices, capnotices;
     bool txn;                   /* a write transaction is open */
@@ -431,6 +433,7 @@ void broker_destroy(broker_t **self_p)
     apply_free(&self->apply);
     timers_destroy(&self->timers);
     free(self->popped);
+    free(self->marked);
     free(self->notices);
     config_destroy(&self->cfg);
     free(self);
@@ -541,6 +544,9 @@ static void forget_pass(broker_t *self)
     for (size_t i = 0; i < self->npopped; i++)
         push_hint(self, retry, timers_case(&self->popped[i]), timers_ladder(&self->popped[i]));
     self->npopped = 0;
+    for (size_t i = 0; i < self->nmarked; i++)
+        dispatch_unmark_accepted(self->dispatch, self->marked[i]);
+    self->nmarked = 0;
 }
 
 /* A store write failed: the transaction is spoiled. Roll it back; every reply
@@ -749,6 +755,23 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
     log_end(&r);
 }
 
+/* Marked now, not after the commit: a DISCONNECT later in this pass must
+ * orphan it, not hand it to a colleague who never saw it. Should the commit
+ * fail, forget_pass takes the mark back. Out of memory to remember it, the
+ * mark waits for the commit (FX_ACCEPTED). */
+static void mark_taken_up(broker_t *self, uint64_t asg)
+{
+    if (self->nmarked == self->capmarked) {
+        size_t cap = self->capmarked ? self->capmarked * 2 : 64;
+        uint64_t *v = realloc(self->marked, cap * sizeof *v);
+        if (!v)
+            return;
+        self->marked = v, self->capmarked = cap;
+    }
+    if (dispatch_mark_accepted(self->dispatch, asg))
+        self->marked[self->nmarked++] = asg;
+}
+
 static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const msg_t *msg)
 {
     msg_t reply;
@@ -764,11 +787,8 @@ static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const 
     if (rc == MSG_OK && !self->apply.replayed && msg->cmd != MSG_RESOLVED &&
         msg->cmd != MSG_RETURNED && dispatch_holder(self->dispatch, msg->assignment_id) != s)
         dispatch_bind(self->dispatch, msg->assignment_id, s);
-    /* Marked now, not after the commit: a DISCONNECT later in this pass must
-     * orphan it, not hand it to a colleague who never saw it. A rolled-back
-     * pass leaves it marked, which is right too: the worker resends. */
     if (rc == MSG_OK && !self->apply.replayed && fsm_assignment_taken_up(reply.state))
-        dispatch_mark_accepted(self->dispatch, msg->assignment_id);
+        mark_taken_up(self, msg->assignment_id);
     if (rc == ERR_NOT_YOUR_ASSIGNMENT) {
         log_rec_t r;
         log_begin(&r, LOG_WARNING, "security.foreign_assignment");
@@ -1137,7 +1157,7 @@ static void end_pass(broker_t *self)
     log_hold();
     for (size_t i = 0; i < self->apply.nfired; i++)
         announce_fired(self, &self->apply.fired[i]);
-    self->npopped = 0;
+    self->npopped = self->nmarked = 0;
     publish(self);
     log_release();
     send_notices(self, mono_ms());

@@ -70,16 +70,20 @@ static int ring_push(ring_t *r, uint64_t x, int64_t since, bool front, bool with
     return 0;
 }
 
-/* Insert keeping the ring in order of `since` (equal ones in arrival order).
- * Deaths are not noticed in the order the holders fell silent (a DISCONNECT
- * now, a liveness timeout for an older silence later), and dispatch_take
- * looks only at the head. Nearly always the new one goes last. */
-static int ring_insert_sorted(ring_t *r, uint64_t x, int64_t since)
+/* Insert keeping the ring in order of `since`: after the equal ones, or
+ * before them with `first`. Deaths are not noticed in the order the holders
+ * fell silent (a DISCONNECT now, a liveness timeout for an older silence
+ * later), and dispatch_take looks only at the head. Nearly always the new
+ * one goes last. */
+static int ring_insert_sorted(ring_t *r, uint64_t x, int64_t since, bool first)
 {
     if (r->n == r->cap && ring_grow(r, true))
         return -1;
     size_t i = r->n;
-    for (; i > 0 && r->since[(r->head + i - 1) % r->cap] > since; i--) {
+    for (; i > 0; i--) {
+        int64_t prev = r->since[(r->head + i - 1) % r->cap];
+        if (prev < since || (prev == since && !first))
+            break;
         size_t from = (r->head + i - 1) % r->cap, to = (r->head + i) % r->cap;
         r->v[to] = r->v[from];
         r->since[to] = r->since[from];
@@ -158,7 +162,7 @@ int dispatch_orphan(dispatch_t *self, int dept, uint64_t asg, int64_t since)
 {
     if (!dept_ok(self, dept))
         return -1;
-    return ring_insert_sorted(&self->orphans[dept], asg, since);
+    return ring_insert_sorted(&self->orphans[dept], asg, since, false);
 }
 
 bool dispatch_take(dispatch_t *self, int dept, int64_t registered_at, dispatch_item_t *item)
@@ -182,7 +186,9 @@ bool dispatch_take(dispatch_t *self, int dept, int64_t registered_at, dispatch_i
 
 int dispatch_putback(dispatch_t *self, int dept, const dispatch_item_t *item)
 {
-    return item->orphan ? dispatch_orphan(self, dept, item->asg, item->since)
+    if (!dept_ok(self, dept))
+        return -1;
+    return item->orphan ? ring_insert_sorted(&self->orphans[dept], item->asg, item->since, true)
                         : dispatch_wait(self, dept, item->asg, true);
 }
 
@@ -303,11 +309,20 @@ session_t *dispatch_holder(const dispatch_t *self, uint64_t asg)
     return sl ? sl->holder : NULL;
 }
 
-void dispatch_mark_accepted(dispatch_t *self, uint64_t asg)
+bool dispatch_mark_accepted(dispatch_t *self, uint64_t asg)
+{
+    slot_t *sl = find(self, asg);
+    if (!sl || sl->accepted)
+        return false;
+    sl->accepted = true;
+    return true;
+}
+
+void dispatch_unmark_accepted(dispatch_t *self, uint64_t asg)
 {
     slot_t *sl = find(self, asg);
     if (sl)
-        sl->accepted = true;
+        sl->accepted = false;
 }
 
 /* Requeue up to *cap of the assignments s holds (fewer, and *cap lowered,

@@ -49,8 +49,11 @@ int dispatch_bind(dispatch_t *self, uint64_t asg, session_t *s);
 session_t *dispatch_unbind(dispatch_t *self, uint64_t asg);
 /* The session holding asg, or NULL. */
 session_t *dispatch_holder(const dispatch_t *self, uint64_t asg);
-/* Mark asg as accepted by its holder (it becomes an orphan if the holder dies). */
-void dispatch_mark_accepted(dispatch_t *self, uint64_t asg);
+/* Mark asg as accepted by its holder (it becomes an orphan if the holder
+ * dies); true when that changed the mark (held, and not marked before). */
+bool dispatch_mark_accepted(dispatch_t *self, uint64_t asg);
+/* Take the mark back (a rolled-back pass had set it). */
+void dispatch_unmark_accepted(dispatch_t *self, uint64_t asg);
 /* A session died at `now`: requeue what it held (unaccepted first in line,
  * accepted as orphans) and zero its inflight. Returns how many were requeued. */
 size_t dispatch_release(dispatch_t *self, session_t *s, int64_t now);

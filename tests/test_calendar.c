@@ -818,6 +818,14 @@ static void use_china_time(void)
     use_tz(access("/usr/share/zoneinfo/Asia/Shanghai", R_OK) == 0 ? "Asia/Shanghai" : "CST-8");
 }
 
+/* Teardown: a failed assertion must not leave the next tests in another zone. */
+static int back_to_china_time(void **state)
+{
+    (void)state;
+    use_china_time();
+    return 0;
+}
+
 /* Where the clocks change (a county office abroad, a zone that may bring DST
  * back), windows stay at their wall-clock times on the day of the change. */
 static void windows_on_dst_days(void **state)
@@ -839,7 +847,6 @@ static void windows_on_dst_days(void **state)
     assert_at(calendar_add_workhours(&cal, at("2026-10-25 06:00"), 2 * HOUR_MS), "2026-10-25 11:00");
     assert_at(calendar_add_workdays(&cal, at("2026-10-24 15:00"), 1), "2026-10-25 15:00");
     calendar_free(&cal);
-    use_china_time();
 }
 
 int main(void)
@@ -884,7 +891,7 @@ int main(void)
         cmocka_unit_test(workhours_outside),
         cmocka_unit_test(workhours_month_year_end),
         cmocka_unit_test(workhours_custom_hours),
-        cmocka_unit_test(windows_on_dst_days),
+        cmocka_unit_test_teardown(windows_on_dst_days, back_to_china_time),
         /* last: weekdays_short_token aborts the process under ASan while the
          * overread it pins is there; load_holidays_only pins qsort(NULL, 0),
          * which aborted under UBSan */

@@ -250,6 +250,12 @@ static void putback_keeps_the_queue(void **state)
     assert_true(!item.orphan && item.asg == 52);
     assert_int_equal(dispatch_putback(g_d, 0, &item), 0);
     assert_string_equal(drain(0, 0), "52,53");                  /* first in line again */
+    /* one dead holder's orphans share their `since`: back first among them */
+    for (uint64_t a = 60; a <= 62; a++)
+        assert_int_equal(dispatch_orphan(g_d, 0, a, 3000), 0);
+    assert_true(dispatch_take(g_d, 0, 4000, &item));
+    assert_int_equal(dispatch_putback(g_d, 0, &item), 0);
+    assert_string_equal(drain(0, 4000), "60,61,62");
 }
 
 /* ---- bindings -------------------------------------------------------- */
@@ -295,9 +301,12 @@ static void release_requeues(void **state)
     for (uint64_t asg = 10; asg <= 13; asg++)
         assert_int_equal(dispatch_bind(g_d, asg, &dead), 0);
     assert_int_equal(dispatch_bind(g_d, 20, &other), 0);
-    dispatch_mark_accepted(g_d, 11);
-    dispatch_mark_accepted(g_d, 13);
-    dispatch_mark_accepted(g_d, 404);           /* not held: ignored */
+    assert_true(dispatch_mark_accepted(g_d, 11));
+    assert_false(dispatch_mark_accepted(g_d, 11));      /* already marked: no change */
+    assert_true(dispatch_mark_accepted(g_d, 12));
+    dispatch_unmark_accepted(g_d, 12);                  /* a rolled-back pass's mark */
+    assert_true(dispatch_mark_accepted(g_d, 13));
+    assert_false(dispatch_mark_accepted(g_d, 404));     /* not held: ignored */
 
     assert_int_equal(dispatch_release(g_d, &dead, 5000), 4);
     assert_int_equal(dead.inflight, 0);

@@ -12,6 +12,7 @@
 #include "mq_internal.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,9 +21,11 @@
 
 int mq_handshake_watch(mq_handshake_t *self, void *ctx, void *sock)
 {
-    static unsigned serial;     /* inproc names are per context; unique per process is simpler */
+    /* inproc names are per context; unique per process is simpler, and
+     * workers and clients may be made on several threads */
+    static atomic_uint serial;
     char addr[64];
-    snprintf(addr, sizeof addr, "inproc://mq-handshakes-%u", ++serial);
+    snprintf(addr, sizeof addr, "inproc://mq-handshakes-%u", atomic_fetch_add(&serial, 1) + 1);
     int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                  ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
     int linger = 0;

@@ -41,7 +41,8 @@
  * The socket changes on every reconnect, and with it mq_worker_fd's answer.
  * The zmq context and socket are created on first use, not in mq_worker_new,
  * so an adapter may fork (daemonise) after creating its worker. One context
- * per worker: nothing is shared between objects or threads.
+ * per worker: nothing is shared between objects or threads (but a counter
+ * that names handshake monitors, mq_handshake.c, which is atomic).
  *
  * Strings of a returned assignment point into a codec's arena. Two codecs take
  * turns: after an event is returned, decoding moves to the other one, so
@@ -281,8 +282,7 @@ static int start(mq_worker_t *self)
 {
     if (self->started)
         return 0;
-    self->ctx = zmq_ctx_new();
-    if (!self->ctx)
+    if (!self->ctx && !(self->ctx = zmq_ctx_new()))   /* kept if a first try failed */
         return mq_fail("cannot create a zmq context: %s", zmq_strerror(errno));
     if (new_socket(self))
         return -1;

@@ -90,6 +90,14 @@ def submit(ext):
     return b["case_id"] if cmd == "SUBMIT_OK" else 0
 
 
+def registered(w, who):
+    """w, or the end of the test when it could not register."""
+    if w is None:
+        print("Bail out! %s could not register" % who)
+        sys.exit(1)
+    return w
+
+
 def first_dispatch(w):
     end = time.time() + 5
     while not w.dispatched and time.time() < end:
@@ -99,22 +107,17 @@ def first_dispatch(w):
 
 # 1. ACCEPT and DISCONNECT in one breath: the broker reads both in one pass,
 # and must orphan the assignment even though the ACCEPT is not yet committed
-holder = worker()
-tap(holder is not None, "the holder registers")
+holder = registered(worker(), "holder")
 submit("h-1")
 asg = first_dispatch(holder)
 tap(asg > 0, "the holder receives the case")
-colleague = worker()
-tap(colleague is not None, "a colleague registers")
+colleague = registered(worker(), "colleague")
 holder.send(b"ACCEPT", {"msg_id": mid("accept"), "assignment_id": asg})
 holder.send(b"DISCONNECT", {})
 pump_all([colleague], 2)
 tap(not colleague.got(asg), "an ACCEPT followed at once by DISCONNECT: the colleague does not get it "
     "(got %s)" % colleague.got(asg))
-successor = worker()
-if not (holder and colleague and successor):
-    print("Bail out! a worker could not register")
-    sys.exit(1)
+successor = registered(worker(), "successor")
 pump_all([colleague, successor], 2)
 tap([a[1] for a in successor.got(asg)] == [2], "the worker registered afterwards gets it, attempt 2 "
     "(got %s)" % successor.got(asg))
@@ -122,7 +125,7 @@ tap([a[1] for a in successor.got(asg)] == [2], "the worker registered afterwards
 # 2. a take-over by PROGRESS: the worker that took it over disconnects
 cmd, b = successor.ask(b"ACCEPT", {"assignment_id": asg})
 tap(cmd == "ACK" and b.get("state") == "accepted", "the successor accepts it")
-taker = worker()
+taker = registered(worker(), "taker")
 cmd, b = taker.ask(b"PROGRESS", {"assignment_id": asg, "note": "我来跟进"})
 tap(cmd == "ACK", "a colleague takes it over with PROGRESS")
 cmd, _ = taker.ask(b"DISCONNECT", {})
@@ -130,11 +133,10 @@ pump_all([colleague, successor], 2)
 tap(not colleague.got(asg) and len(successor.got(asg)) == 1,
     "the taker disconnects: no colleague registered before gets it (got %s, %s)"
     % (colleague.got(asg), successor.got(asg)))
-last = worker()
-tap(last is not None, "another worker registers")
-pump_all([p for p in (colleague, successor, last) if p], 2)
-got = last.got(asg) if last else None
-tap(got and [a[1] for a in got] == [3], "the worker registered afterwards gets it, attempt 3 "
+last = registered(worker(), "last")
+pump_all([colleague, successor, last], 2)
+got = last.got(asg)
+tap([a[1] for a in got] == [3], "the worker registered afterwards gets it, attempt 3 "
     "(got %s)" % got)
 
 print("1..%d" % n)

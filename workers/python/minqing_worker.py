@@ -595,7 +595,7 @@ def _masked(s, limit=200):
     digits masked as minqing-worker masks a command's stderr (proto/mask.c:
     13812345678 -> 138****5678, 138-1234-5678 -> 138-****-5678, 86001234 ->
     ******34), since a callback's message may quote a case."""
-    return _NUMBER.sub(_mask_digits, _safe(s, limit))
+    return _NUMBER.sub(_mask_digits, _safe(s, 1 << 20))[:limit]   # masked whole, then cut
 
 
 def _default_id_prefix(name):
