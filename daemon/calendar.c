@@ -152,25 +152,62 @@ static bool real_date(int y, int m, int d)
     return mktime(&tm) != (time_t)-1 && tm.tm_mday == d && tm.tm_mon == m - 1;
 }
 
-/* One line of a holiday file; 0 ok (or blank), else a reason. */
-static const char *holiday_line(calendar_t *cal, char *line)
+typedef enum { DAY_NONE, DAY_HOLIDAY, DAY_WORKDAY } day_kind_t;
+
+/* Read one line of a holiday file (its comment cut off): NULL with *day and
+ * *kind (DAY_NONE for a blank line), or a reason. */
+static const char *parse_line(char *line, int32_t *day, day_kind_t *kind)
 {
     char *hash = strchr(line, '#');
     if (hash)
         *hash = '\0';
     int y, m, d;
-    char kind[16], extra;
-    int got = sscanf(line, " %4d-%2d-%2d %15s %c", &y, &m, &d, kind, &extra);
+    char word[16], extra;
+    int got = sscanf(line, " %4d-%2d-%2d %15s %c", &y, &m, &d, word, &extra);
+    *kind = DAY_NONE;
     if (got == EOF)
         return NULL;                /* blank or comment */
     if (got != 4 || !real_date(y, m, d))
         return "expected 'YYYY-MM-DD holiday' or 'YYYY-MM-DD workday' with a real date";
-    int32_t day = y * 10000 + m * 100 + d;
-    if (strcmp(kind, "holiday") == 0)
-        return push_day(&cal->holidays, &cal->nholidays, day) ? "out of memory" : NULL;
-    if (strcmp(kind, "workday") == 0)
-        return push_day(&cal->makeup, &cal->nmakeup, day) ? "out of memory" : NULL;
-    return "the kind must be 'holiday' or 'workday'";
+    *day = y * 10000 + m * 100 + d;
+    *kind = strcmp(word, "holiday") == 0 ? DAY_HOLIDAY
+          : strcmp(word, "workday") == 0 ? DAY_WORKDAY : DAY_NONE;
+    return *kind ? NULL : "the kind must be 'holiday' or 'workday'";
+}
+
+/* One line of a holiday file into cal; NULL ok (or blank), else a reason. */
+static const char *holiday_line(calendar_t *cal, char *line)
+{
+    int32_t day;
+    day_kind_t kind;
+    const char *why = parse_line(line, &day, &kind);
+    if (why || kind == DAY_NONE)
+        return why;
+    int rc = kind == DAY_HOLIDAY ? push_day(&cal->holidays, &cal->nholidays, day)
+                                 : push_day(&cal->makeup, &cal->nmakeup, day);
+    return rc ? "out of memory" : NULL;
+}
+
+/* The first line of the file at path that lists day as kind; 0 if none. A
+ * conflict is rare, so its lines are looked up again rather than kept for
+ * every day. */
+static int line_of(const char *path, int32_t day, day_kind_t kind)
+{
+    FILE *f = fopen(path, "r");
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0, found = 0;
+    while (f && !found && getline(&line, &cap, f) >= 0) {
+        int32_t d;
+        day_kind_t k;
+        lineno++;
+        if (!parse_line(line, &d, &k) && k == kind && d == day)
+            found = lineno;
+    }
+    free(line);
+    if (f)
+        fclose(f);
+    return found;
 }
 
 /* Append "FILE[:LINE]: what" as one more line of err (the caller splits them). */
@@ -193,11 +230,12 @@ static int conflicts(const calendar_t *cal, const char *path, char *err, size_t 
     for (size_t i = 0; i < cal->nmakeup; i++)
         if (bsearch(&cal->makeup[i], cal->holidays, cal->nholidays, sizeof *cal->holidays,
                     cmp_i32)) {
-            char what[80];
+            char what[120];
             int32_t d = cal->makeup[i];
-            snprintf(what, sizeof what, "%04d-%02d-%02d is listed both as holiday and as workday",
-                     d / 10000, d / 100 % 100, d % 100);
-            say(err, errlen, path, 0, what);
+            snprintf(what, sizeof what, "%04d-%02d-%02d is listed both as holiday and as "
+                     "workday (as holiday on line %d)", d / 10000, d / 100 % 100, d % 100,
+                     line_of(path, d, DAY_HOLIDAY));
+            say(err, errlen, path, line_of(path, d, DAY_WORKDAY), what);
             n++;
         }
     return n;
