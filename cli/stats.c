@@ -375,12 +375,19 @@ static void score(agg_t *a)
     a->score = n ? 100.0 * sum / n : 0;
 }
 
+/* The score as published (to 0.01): two scores that print alike tie, and
+ * the tie rules decide, not the last bits of a division. */
+static long long published(const agg_t *a)
+{
+    return llround(a->score * 100);
+}
+
 /* Best first: higher score, then more assignments (more evidence), then id. */
 static int by_best(const void *x, const void *y)
 {
     const agg_t *a = *(agg_t *const *)x, *b = *(agg_t *const *)y;
-    if (a->score != b->score)
-        return a->score > b->score ? -1 : 1;
+    if (published(a) != published(b))
+        return published(a) > published(b) ? -1 : 1;
     if (a->assignments != b->assignments)
         return a->assignments > b->assignments ? -1 : 1;
     return strcmp(a->key, b->key);
@@ -390,8 +397,8 @@ static int by_best(const void *x, const void *y)
 static int by_worst(const void *x, const void *y)
 {
     const agg_t *a = *(agg_t *const *)x, *b = *(agg_t *const *)y;
-    if (a->score != b->score)
-        return a->score < b->score ? -1 : 1;
+    if (published(a) != published(b))
+        return published(a) < published(b) ? -1 : 1;
     if (a->assignments != b->assignments)
         return a->assignments > b->assignments ? -1 : 1;
     return strcmp(a->key, b->key);
@@ -413,11 +420,15 @@ static int rank(stats_t *s)
         return cli_fail(CLI_RUNTIME, CMD, "out of memory");
     for (size_t i = 0, k = 0; i < s->depts.n; i++)
         if (s->depts.v[i].ranked)
-            s->red[k] = s->black[k] = &s->depts.v[i], k++;
-    if (n > 1) {
+            s->red[k++] = &s->depts.v[i];
+    /* the black list is drawn from those not on the red one: with ties
+     * across the middle, both sorts would otherwise put the same department
+     * (the one with the most assignments) first */
+    if (n > 1)
         qsort(s->red, n, sizeof *s->red, by_best);
-        qsort(s->black, n, sizeof *s->black, by_worst);
-    }
+    memcpy(s->black, s->red + s->nlist, (n - s->nlist) * sizeof *s->black);
+    if (n - s->nlist > 1)
+        qsort(s->black, n - s->nlist, sizeof *s->black, by_worst);
     return CLI_OK;
 }
 
