@@ -56,7 +56,7 @@ static void help(void)
  * ?8 limit (-1: all) */
 static const char *const list_sql =
     "SELECT c.id, c.received_at, c.state, c.lead_department, c.community, c.service_code,"
-    "  c.state NOT IN ('closed', 'cancelled') AND c.contacted_at IS NULL"
+    "  c.state NOT IN ('resolved', 'closed', 'cancelled') AND c.contacted_at IS NULL"
     "    AND c.contact_due IS NOT NULL AND c.contact_due < ?1 AS contact_over,"
     "  c.state NOT IN ('resolved', 'closed', 'cancelled')"
     "    AND c.resolve_due IS NOT NULL AND c.resolve_due < ?1 AS resolve_over"

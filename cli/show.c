@@ -203,7 +203,10 @@ static void print_case(const view_t *v, sqlite3_stmt *st)
     int64_t resolved = sqlite3_column_int64(st, C_RESOLVED);
     bool unresolved = open && strcmp(state, "resolved") != 0;
     table_add(t, "contact due");
-    deadline_cell(t, v, sqlite3_column_int64(st, C_CONTACT_DUE), contacted, open);
+    /* a resolution is the contact too (PROTOCOL.md 7.2): an imported
+     * resolved case may have no contacted_at */
+    deadline_cell(t, v, sqlite3_column_int64(st, C_CONTACT_DUE), contacted ? contacted : resolved,
+                  open);
     table_add(t, "contacted");
     add_time(t, contacted);
     table_add(t, "resolve due");

@@ -50,6 +50,15 @@ check "a bad rating or department: exit 2, the other lines imported" sh -c "[ $r
   [ \"\$(sqlite3 '$T/minqing.db' \"select group_concat(external_id || ':' || ifnull(rating, '-')) from (select * from cases where channel = 'legacy' order by external_id)\")\" = 'v1:basically_satisfied,v5:-' ]"
 check "... each refused line named by its number" sh -c "grep -q 'line 2: rating must be satisfied, basically_satisfied or unsatisfied' '$T/err.log' && \
   grep -q 'line 3: rating must be a string' '$T/err.log' && grep -q 'line 4: department must be a string' '$T/err.log'"
+# a case imported as resolved with no contacted_at: its resolution was the
+# contact (PROTOCOL.md 7.2), so it is not overdue for one
+printf '{"service_code": "water.leak", "description": "历史案件", "external_id": "r1", "channel": "legacy2", "grid_code": "CG01-XH01-G0001", "state": "resolved", "received_at": 1561939200000, "resolved_at": 1562025600000}\n' > "$T/resolved.jsonl"
+import_err "$T/resolved.jsonl"
+RID=$(sql "select id from cases where channel = 'legacy2'")
+"$BIN/minqing" -c "$T/minqing.conf" list --overdue --since 2019-01-01 > "$T/overdue.txt" 2>&1
+"$BIN/minqing" -c "$T/minqing.conf" show "$RID" > "$T/show_r1.txt" 2>&1
+check "an imported resolved case without contacted_at: not contact-overdue in list or show" \
+  sh -c "[ $rc = 0 ] && [ -n '$RID' ] && ! grep -q '^$RID ' '$T/overdue.txt' && ! grep -q OVERDUE '$T/show_r1.txt'"
 import_err "$T/missing.jsonl"
 check "a file that cannot be opened: exit 1, with the reason" \
   sh -c "[ $rc = 1 ] && grep -q 'cannot open $T/missing.jsonl: No such file or directory' '$T/err.log'"
