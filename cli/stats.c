@@ -98,10 +98,10 @@ static const char *const assignments_sql =
     "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id"
     "     AND e.kind = 'resolved'),"
     "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id"
-    "     AND e.to_state IN ('returned', 'cancelled')),"
+    "     AND e.to_state IN ('returned', 'cancelled') AND e.kind <> 'imported'),"
     "  (SELECT min(r.created_at) FROM assignments r WHERE r.case_id = a.case_id"
     "     AND r.round = a.round),"
-    "  EXISTS (SELECT 1 FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id"
+    "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id"
     "     AND e.kind = 'imported'),"
     "  a.case_id"
     " FROM assignments a JOIN cases c ON c.id = a.case_id"
@@ -234,18 +234,39 @@ static int64_t round_due(const stats_t *s, sqlite3_stmt *st, int ladder)
                         start);
 }
 
+/* The earlier of a (0: none) and b, where b counts only when it is known
+ * and not after `before`. */
+static int64_t earliest_before(int64_t a, int64_t b, int64_t before)
+{
+    if (!b || b > before)
+        return a;
+    return a && a < b ? a : b;
+}
+
+/* An imported assignment's history came as the case's times: those from
+ * before the import are its own (a later contact on the case may be another
+ * department's, after a return), and a resolution is its contact too. true
+ * when it has no known times and ended in the old system: nothing to count. */
+static bool imported_times(sqlite3_stmt *st, bool ended_before, int64_t *contact_at,
+                           int64_t *resolve_at)
+{
+    int64_t imported = col_time(st, A_IMPORTED);
+    *resolve_at = earliest_before(*resolve_at, col_time(st, A_CASE_RESOLVED), imported);
+    *contact_at = earliest_before(*contact_at, col_time(st, A_CASE_CONTACTED), imported);
+    *contact_at = earliest_before(*contact_at, *resolve_at, imported);
+    return ended_before && !*contact_at && !*resolve_at;
+}
+
 static void count_assignment(const stats_t *s, agg_t *a, sqlite3_stmt *st)
 {
     const char *state = col_text(st, A_STATE);
     bool returned = strcmp(state, "returned") == 0, resolved = strcmp(state, "resolved") == 0;
     bool withdrawn = strcmp(state, "cancelled") == 0;
     int64_t contact_at = col_time(st, A_CONTACT_AT), resolve_at = col_time(st, A_RESOLVE_AT);
-    if (sqlite3_column_int(st, A_IMPORTED) && !contact_at && !resolve_at) {
-        /* an imported case brings its history as case times, not as events */
-        resolve_at = resolved ? col_time(st, A_CASE_RESOLVED) : 0;
-        contact_at = col_time(st, A_CASE_CONTACTED) ? col_time(st, A_CASE_CONTACTED) : resolve_at;
-    }
     int64_t ended = col_time(st, A_ENDED_AT);
+    bool untimed = col_time(st, A_IMPORTED) &&
+                   imported_times(st, (resolved || returned || withdrawn) && !ended && !resolve_at,
+                                  &contact_at, &resolve_at);
     a->assignments++;
     a->returns.den++;
     a->returns.num += returned;
@@ -253,6 +274,8 @@ static void count_assignment(const stats_t *s, agg_t *a, sqlite3_stmt *st)
         a->resolution.den++;
         a->resolution.num += resolved;
     }
+    if (untimed)
+        return;                     /* ended in the old system, when unknown */
     deadline_figure(&a->response, round_due(s, st, LADDER_CONTACT), contact_at, ended, s->now);
     deadline_figure(&a->on_time, round_due(s, st, LADDER_RESOLVE), resolve_at, ended, s->now);
 }

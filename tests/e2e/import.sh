@@ -59,6 +59,20 @@ RID=$(sql "select id from cases where channel = 'legacy2'")
 "$BIN/minqing" -c "$T/minqing.conf" show "$RID" > "$T/show_r1.txt" 2>&1
 check "an imported resolved case without contacted_at: not contact-overdue in list or show" \
   sh -c "[ $rc = 0 ] && [ -n '$RID' ] && ! grep -q '^$RID ' '$T/overdue.txt' && ! grep -q OVERDUE '$T/show_r1.txt'"
+# stats (docs/stats.md 3) take an imported case's history from before the
+# import: one imported as cancelled, with no times, is not a missed contact
+# at the import's time; one imported as contacted 10 min after receipt and
+# resolved today made its contact in time
+X='"service_code": "water.leak", "description": "历史案件", "channel": "legacy3", "grid_code": "CG01-XH01-G0001", "received_at": 1564660800000'
+printf '{%s, "external_id": "x1", "state": "cancelled"}\n{%s, "external_id": "x2", "state": "contacted", "contacted_at": 1564661400000}\n' "$X" "$X" > "$T/hist3.jsonl"
+import_err "$T/hist3.jsonl"
+check "x2 is resolved by the water worker today" wait_for 15 sh -c \
+  "[ \"\$(sqlite3 '$T/minqing.db' \"select state from cases where channel = 'legacy3' and external_id = 'x2'\")\" = resolved ]"
+"$BIN/minqing" -c "$T/minqing.conf" stats --json --min-assignments 1 --since 1564617600000 --until 1564704000000 > "$T/stats3.json" 2>&1
+got=$($PY -c 'import json, sys
+d = {x["id"]: x for x in json.load(open(sys.argv[1]))["departments"]}["water"]["response"]
+print("%d/%d" % (d["num"], d["den"]))' "$T/stats3.json")
+check "stats: water's response over x1 and x2 is 1/1, not 0/2 ($got)" test "$got" = 1/1
 import_err "$T/missing.jsonl"
 check "a file that cannot be opened: exit 1, with the reason" \
   sh -c "[ $rc = 1 ] && grep -q 'cannot open $T/missing.jsonl: No such file or directory' '$T/err.log'"
