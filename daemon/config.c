@@ -120,7 +120,7 @@ static const struct list_section {
     bool named;                     /* the value is a display name */
 } list_sections[SEC_COUNT] = {
     [SEC_DEPTS] = {"department", "department id", dept_id_ok,
-                   "1..32 of a-z 0-9 _ . -", true},
+                   "1..32 of a-z 0-9 _ . -, from a letter or digit", true},
     [SEC_ROUTES] = {"route", "service code", service_code_ok,
                     "1..64 of A-Z a-z 0-9 _ . -", false},
     [SEC_STREETS] = {"street", "street code", street_code_ok,
@@ -250,10 +250,14 @@ static size_t span(const char *s, bool (*ok)(int c))
     return n;
 }
 
+/* A department id starts with a letter or digit: "-" means "no department"
+ * in event topics, and "." or ".." would name keys/workers/ itself or its
+ * parent as the department's allowlist. */
 static bool dept_id_ok(const char *key)
 {
     size_t n = span(key, is_dept_char);
-    return n >= 1 && n <= 32 && !key[n];
+    bool first_ok = (key[0] >= 'a' && key[0] <= 'z') || (key[0] >= '0' && key[0] <= '9');
+    return n >= 1 && n <= 32 && !key[n] && first_ok;
 }
 
 static bool service_code_ok(const char *key)

@@ -487,6 +487,10 @@ static void test_error_bad_keys_and_names(void **state)
     refused(VALID "[departments]\nWater = 水务局\n", "t.conf:14: bad department id 'Water'");
     refused(VALID "[departments]\nabcdefghijklmnopqrstuvwxyz0123456 = x\n",
             "t.conf:14: bad department id 'abcdefghijklmnopqrstuvwxyz0123456'");
+    /* "-" is "no department" in event topics; "." and ".." would be keys/workers/ and keys/ */
+    refused(VALID "[departments]\n- = x\n", "t.conf:14: bad department id '-'");
+    refused(VALID "[departments]\n.. = x\n", "t.conf:14: bad department id '..'");
+    refused(VALID "[departments]\n.water = x\n", "t.conf:14: bad department id '.water'");
     refused(VALID "[departments]\nnameless =\n", "t.conf:14: department 'nameless' has no display name");
     refused(VALID "[departments]\nbroken = \xE6\xB0\n", "t.conf:14: department 'broken' has a display name that is not valid UTF-8");
     refused(VALID "[routes]\nwater/leak = water\n", "t.conf:14: bad service code 'water/leak'");
