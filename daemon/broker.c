@@ -191,6 +191,18 @@ typedef struct {
     size_t loaded, stranded;
 } loader_t;
 
+/* The watchdog is kicked from the loop, so a stuck loop gets restarted, and
+ * from every row of the scans a reload makes (rearm_timers, the new
+ * department queues): over a million open cases they outlast WatchdogSec,
+ * and a scan that moves on is not stuck. */
+static void kick_watchdog(broker_t *self, int64_t now)
+{
+    if (self->watchdog_ms && now - self->last_watchdog >= self->watchdog_ms) {
+        service_watchdog();
+        self->last_watchdog = now;
+    }
+}
+
 static void load_one(void *arg, const store_assignment_t *a)
 {
     loader_t *l = arg;
@@ -232,6 +244,7 @@ static void arm_timers(broker_t *self)
 static void load_case(void *arg, const store_case_t *c)
 {
     broker_t *self = arg;
+    kick_watchdog(self, mono_ms());
     if (apply_arm(&self->apply, c) != MSG_OK)
         self->hints_lost = true;    /* out of memory: rebuild_hints tries again */
     arm_timers(self);
@@ -1362,14 +1375,10 @@ static void status_line(broker_t *self, char *buf, size_t len)
                  (long long)(skew < 0 ? -skew : skew) / 1000, skew > 0 ? "behind" : "ahead of");
 }
 
-/* The watchdog is kicked from the loop itself, so a stuck loop gets restarted;
- * the status line is refreshed every 10 s, only when systemd listens. */
+/* The status line is refreshed every 10 s, only when systemd listens. */
 static void tell_systemd(broker_t *self, int64_t now)
 {
-    if (self->watchdog_ms && now - self->last_watchdog >= self->watchdog_ms) {
-        service_watchdog();
-        self->last_watchdog = now;
-    }
+    kick_watchdog(self, now);
     if (getenv("NOTIFY_SOCKET") && now - self->last_status >= 10000) {
         char st[160];
         status_line(self, st, sizeof st);
@@ -1408,6 +1417,7 @@ static session_t *kept_holder(rebind_t *r, uint64_t asg)
 static void rebind_one(void *arg, const store_assignment_t *a)
 {
     rebind_t *r = arg;
+    kick_watchdog(r->self, mono_ms());
     int dept = config_dept_find(r->cfg, a->department);
     if (dept < 0) {
         r->stranded++;
