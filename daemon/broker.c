@@ -1638,6 +1638,7 @@ static void reload(broker_t *self)
         config_destroy(&fresh);
     } else {
         warn_restart_needed(self->cfg, fresh);
+        config_keep_restart_keys(fresh, self->cfg);    /* warned again at every reload */
         if (auth_reload(self->auth, fresh, err, sizeof err) != 0)
             log_say(LOG_ERR, "security.keys_kept", err);
         config_t *old = self->cfg;

@@ -1265,6 +1265,23 @@ config_t *config_load_string(const char *text, const char *name, char *errbuf, s
     return parse(text ? text : "", text ? strlen(text) : 0, name, errbuf, errlen);
 }
 
+static void swap_str(char **a, char **b)
+{
+    char *t = *a;
+    *a = *b, *b = t;
+}
+
+void config_keep_restart_keys(config_t *fresh, config_t *running)
+{
+    swap_str(&fresh->intake_endpoint, &running->intake_endpoint);
+    swap_str(&fresh->worker_endpoint, &running->worker_endpoint);
+    swap_str(&fresh->events_endpoint, &running->events_endpoint);
+    swap_str(&fresh->database, &running->database);
+    swap_str(&fresh->server_cert, &running->server_cert);
+    int plain = fresh->allow_plain_tcp;
+    fresh->allow_plain_tcp = running->allow_plain_tcp, running->allow_plain_tcp = plain;
+}
+
 void config_destroy(config_t **self_p)
 {
     config_t *self = self_p ? *self_p : NULL;

@@ -98,6 +98,10 @@ config_t *config_load(const char *path, char *errbuf, size_t errlen);
 config_t *config_load_string(const char *text, const char *name, char *errbuf, size_t errlen);
 /* Free a config and set *self_p to NULL. */
 void config_destroy(config_t **self_p);
+/* Give fresh the running config's values of what applies only at a restart
+ * (endpoints, database, server_cert, allow_plain_tcp), so that the config a
+ * reload installs says what the broker runs on; fresh's own go to running. */
+void config_keep_restart_keys(config_t *fresh, config_t *running);
 /* Index of the department with this id, or -1. */
 int config_dept_find(const config_t *self, const char *id);
 /* The route for a service code: its own, else the default route. */

@@ -31,6 +31,9 @@ check "its open case is reported stranded, not dropped silently" \
   grep -q 'event=config.stranded open_assignments=1 ' "$T/broker.log"
 check "a CURVE setting changed: logged as needing a restart" \
   grep -q 'event=config.restart_needed key=allow_plain_tcp running=no configured=yes' "$T/broker.log"
+kill -HUP "$BROKER_PID"
+check "... and again at the next reload of the same file: the broker still runs without it" \
+  wait_for 5 sh -c "[ \$(grep -c 'event=config.restart_needed key=allow_plain_tcp running=no configured=yes' '$T/broker.log') = 2 ]"
 stop_pid "$H1"
 
 # a second water worker, registered after the reload: the accepted cases
