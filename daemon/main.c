@@ -14,11 +14,14 @@
 #include <string.h>
 
 static broker_t *running;
+static volatile sig_atomic_t reload_pending;   /* a SIGHUP while the broker was starting */
 
 static void on_signal(int sig)
 {
-    if (!running)
+    if (!running) {
+        reload_pending = sig == SIGHUP;
         return;
+    }
     if (sig == SIGHUP)
         broker_reload(running);
     else
@@ -37,14 +40,19 @@ static void usage(FILE *out)
         CONFIG_DEFAULT_PATH);
 }
 
-static void install_signals(void)
+static void catch_signal(int sig)
 {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;          /* no SA_RESTART: zmq_poll must wake */
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    sigaction(sig, &sa, NULL);
+}
+
+static void install_signals(void)
+{
+    catch_signal(SIGTERM);
+    catch_signal(SIGINT);
+    catch_signal(SIGHUP);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -94,6 +102,9 @@ int main(int argc, char **argv)
         config_destroy(&cfg);
         return 0;
     }
+    /* a SIGHUP while the database loads (minutes, for a large one) must not
+     * kill the broker: it is kept and served once the loop runs */
+    catch_signal(SIGHUP);
     broker_t *b = broker_new(cfg, err, sizeof err);
     if (!b) {
         log_say(LOG_CRIT, "broker.start_failed", err);
@@ -101,6 +112,8 @@ int main(int argc, char **argv)
     }
     running = b;
     install_signals();
+    if (reload_pending)
+        broker_reload(b);
     int rc = broker_run(b);
     running = NULL;
     broker_destroy(&b);
