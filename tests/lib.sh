@@ -89,6 +89,42 @@ fast_ladder() {
 3 = 2s county"
 }
 
+# add_department ID NAME: one more department in write_config's [departments]
+add_department() { sed -i "s/^hrss = 人社局\$/hrss = 人社局\n$1 = $2/" "$T/minqing.conf"; }
+
+# supervision_config: write_config with fast_ladder, every rung's notice to a
+# supervision department, and the names of a street and a community; fails
+# when the broker finds the config invalid
+supervision_config() {
+  write_config "auto_close = 0"
+  fast_ladder
+  cat >> "$T/minqing.conf" <<CONF
+
+[targets]
+community = supervision
+street = supervision
+county = supervision
+
+[streets]
+CG01 = 城关街道
+[communities]
+CG01-XH01 = 西湖社区
+CONF
+  add_department supervision 督办中心
+  "$BIN/minqingd" --check-config -c "$T/minqing.conf" >/dev/null
+}
+
+# free_port: a TCP port on 127.0.0.1 that nothing listens on now
+free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# client_key NAME [LIST]: a CURVE keypair $C/NAME and NAME_secret (minqing
+# keygen); with LIST ("intake", "workers/water") its public half goes on the
+# broker's allowlist $K/LIST/. K and C are the caller's directories.
+client_key() {
+  mkdir -p "$C" && "$BIN/minqing" keygen "$C/$1" >/dev/null || return 1
+  [ -z "${2:-}" ] || { mkdir -p "$K/$2" && cp "$C/$1" "$K/$2/"; }
+}
+
 # start_broker: start minqingd on $T/minqing.conf; sets BROKER_PID
 ready_count() { cat "$T/broker.log" 2>/dev/null | grep -c 'event=broker.ready'; }
 start_broker() {

@@ -8,15 +8,11 @@
 # command is killed after 20 s and fails its check.
 . "$(dirname "$0")/../lib.sh"
 MQ="$BIN/minqing"
-K="$T/keys"
-mkdir -p "$K/intake" "$K/admin" "$T/clients"
+K="$T/keys" C="$T/clients"
+mkdir -p "$K"
 "$MQ" keygen "$K/server" >/dev/null
 # the clients keep their keypairs; the broker's lists hold the public halves
-for k in intake1:intake admin1:admin stranger:; do
-  "$MQ" keygen "$T/clients/${k%%:*}" >/dev/null
-  [ -n "${k#*:}" ] && cp "$T/clients/${k%%:*}" "$K/${k#*:}/"
-done
-free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+client_key intake1 intake && client_key admin1 admin && client_key stranger
 pi=$(free_port); pw=$(free_port); pe=$(free_port)
 write_config "server_cert = $K/server
 keys = $K"

@@ -7,23 +7,7 @@
 # even when that worker connects only after the escalations fired and the
 # broker restarted meanwhile; an acknowledged notice is not sent again.
 . "$(dirname "$0")/../lib.sh"
-write_config "auto_close = 0"
-# the deadline rules, the ladder, and where notices go
-fast_ladder
-cat >> "$T/minqing.conf" <<CONF
-
-[targets]
-community = supervision
-street = supervision
-county = supervision
-
-[streets]
-CG01 = 城关街道
-[communities]
-CG01-XH01 = 西湖社区
-CONF
-sed -i 's/^hrss = 人社局$/hrss = 人社局\nsupervision = 督办中心/' "$T/minqing.conf"
-"$BIN/minqingd" --check-config -c "$T/minqing.conf" >/dev/null || { not_ok "config valid"; finish; exit 1; }
+supervision_config || { not_ok "config valid"; finish; exit 1; }
 LOG_LEVEL=info start_broker || exit 1
 start_worker hrss hrss -c 50 -s accept,contacted       # contacts at once: never escalates
 $PY "$ROOT/tests/e2e/subscribe.py" "ipc://$T/events.sock" escalated 8 > "$T/events.txt" &

@@ -10,19 +10,17 @@
 # registration refused (exit 1, FORBIDDEN logged).
 . "$(dirname "$0")/../lib.sh"
 K=$T/keys C=$T/client
-mkdir -p "$K/workers/water" "$K/workers/supervision" "$C"
+mkdir -p "$K"
 "$BIN/minqing" keygen "$K/server" >/dev/null
-for k in water1:water sup1:supervision stranger:; do
-  "$BIN/minqing" keygen "$C/${k%%:*}" >/dev/null
-  # the broker's list holds the public key only
-  [ -n "${k#*:}" ] && cp "$C/${k%%:*}" "$K/workers/${k#*:}/"
-done
+# the broker's lists hold the public keys only
+client_key water1 workers/water && client_key sup1 workers/supervision && client_key stranger
 cp "$C/water1" "$C/nosecret"
-PORT=$($PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 EP=tcp://127.0.0.1:$PORT
 write_config "server_cert = $K/server
 keys = $K"
-sed -i "s|^workers = .*|workers = $EP|; s/^hrss = 人社局$/hrss = 人社局\nsupervision = 督办中心/" "$T/minqing.conf"
+sed -i "s|^workers = .*|workers = $EP|" "$T/minqing.conf"
+add_department supervision 督办中心
 printf '\n[deadlines]\ncontact = 30m\nwage.arrears.contact = 1s\n\n[ladder.contact]\n1 = 0 community\n' >> "$T/minqing.conf"
 printf '\n[targets]\ncommunity = supervision\n' >> "$T/minqing.conf"
 export MINQING_APPEND_FILE="$T/cases.txt"

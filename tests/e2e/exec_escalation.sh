@@ -9,7 +9,7 @@
 # handled: the command never ran again and the notice stayed unacknowledged.
 . "$(dirname "$0")/../lib.sh"
 write_config
-sed -i 's/^hrss = 人社局$/hrss = 人社局\nsupervision = 督办中心/' "$T/minqing.conf"
+add_department supervision 督办中心
 contact_ladder 1s "1 = 0 community"
 printf '\n[targets]\ncommunity = supervision\n' >> "$T/minqing.conf"
 # flaky.sh RUNS N: fails (exit 3) the first N runs for a notice, then exits 0;

@@ -15,22 +15,7 @@
 # successful call.
 . "$(dirname "$0")/../lib.sh"
 WORKER=$ROOT/workers/python/minqing_worker.py
-write_config "auto_close = 0"
-fast_ladder
-cat >> "$T/minqing.conf" <<CONF
-
-[targets]
-community = supervision
-street = supervision
-county = supervision
-
-[streets]
-CG01 = 城关街道
-[communities]
-CG01-XH01 = 西湖社区
-CONF
-sed -i 's/^hrss = 人社局$/hrss = 人社局\nsupervision = 督办中心/' "$T/minqing.conf"
-"$BIN/minqingd" --check-config -c "$T/minqing.conf" >/dev/null || { not_ok "config valid"; finish; exit 1; }
+supervision_config || { not_ok "config valid"; finish; exit 1; }
 
 # sup.py WORKER ENDPOINT NAME MODE RECORD: a supervision worker whose
 # on_escalate writes "escalation_id call unix_ms die|fail|ok" to RECORD.

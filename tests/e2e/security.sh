@@ -16,7 +16,6 @@ for k in intake1:intake admin1:admin water1:workers/water hrss1:workers/hrss; do
   cp "$K/${k#*:}/${k%%:*}" "$K/${k%%:*}"; cp "$K/${k#*:}/${k%%:*}_secret" "$K/${k%%:*}_secret"
   rm "$K/${k#*:}/${k%%:*}_secret"          # the broker's lists hold public keys only
 done
-free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 pi=$(free_port); pw=$(free_port); pe=$(free_port)
 printf 'intake %s\nworkers %s\nevents %s\n' "$pi" "$pw" "$pe" > "$T/ports"
 write_config "server_cert = $K/server
