@@ -526,6 +526,25 @@ static void worker_receives_events(void **state)
     mq_worker_destroy(&w);
 }
 
+/* fn (mq_worker_ack_escalation, mq_worker_release_escalation) refuses a
+ * notice the worker never received. */
+static void refuses_unknown(mq_worker_t *w, int (*fn)(mq_worker_t *, const mq_escalation_t *))
+{
+    mq_escalation_t unknown = {.escalation_id = 5};
+    assert_int_equal(fn(w, &unknown), -1);
+    assert_non_null(strstr(mq_strerror(), "escalation 5"));
+}
+
+/* The broker sends ESCALATE msg_id for `id`: the worker hands it out, in *e. */
+static void handed_out(fake_t *f, mq_worker_t *w, const char *msg_id, uint64_t id,
+                       mq_escalation_t *e)
+{
+    mq_assignment_t a;
+    send_escalate(f, msg_id, id);
+    assert_int_equal(mq_worker_next(w, &a, e, 1000), MQ_ESCALATION);
+    assert_int_equal(e->escalation_id, id);
+}
+
 /* ESCALATE is answered by ACK {re = its msg_id}, which nobody answers: the
  * ACK is sent once and not queued. The broker's copies are not handed out
  * again, and are acknowledged again once the adapter has acknowledged. */
@@ -534,9 +553,8 @@ static void worker_acknowledges_escalations(void **state)
     fake_t *f = *state;
     mq_worker_t *w = registered_worker(f, 1000);
     mq_assignment_t a;
-    mq_escalation_t e, unknown = {.escalation_id = 5};
-    assert_int_equal(mq_worker_ack_escalation(w, &unknown), -1);
-    assert_non_null(strstr(mq_strerror(), "escalation 5"));
+    mq_escalation_t e;
+    refuses_unknown(w, mq_worker_ack_escalation);
 
     send_escalate(f, "esc-msg-1", 77);
     send_escalate(f, "esc-msg-1b", 77);         /* a copy before the ack */
@@ -555,9 +573,7 @@ static void worker_acknowledges_escalations(void **state)
     assert_int_equal(mq_worker_ack_escalation(w, &e), 0);   /* again: harmless */
     assert_string_equal(expect(f, w, MSG_ACK, 1000)->re, "esc-msg-1c");
 
-    send_escalate(f, "esc-msg-2", 78);          /* a new one is handed out */
-    assert_int_equal(mq_worker_next(w, &a, &e, 1000), MQ_ESCALATION);
-    assert_int_equal(e.escalation_id, 78);
+    handed_out(f, w, "esc-msg-2", 78, &e);     /* a new one is handed out */
     assert_int_equal(mq_worker_flush(w, 0), 0);
     mq_worker_destroy(&w);
 }
@@ -570,22 +586,18 @@ static void worker_releases_escalations(void **state)
     fake_t *f = *state;
     mq_worker_t *w = registered_worker(f, 1000);
     mq_assignment_t a;
-    mq_escalation_t e, unknown = {.escalation_id = 5};
-    assert_int_equal(mq_worker_release_escalation(w, &unknown), -1);
-    assert_non_null(strstr(mq_strerror(), "escalation 5"));
+    mq_escalation_t e;
+    refuses_unknown(w, mq_worker_release_escalation);
     assert_int_equal(mq_worker_release_escalation(w, NULL), -1);
 
-    send_escalate(f, "esc-msg-1", 77);
-    assert_int_equal(mq_worker_next(w, &a, &e, 1000), MQ_ESCALATION);
+    handed_out(f, w, "esc-msg-1", 77, &e);
     send_escalate(f, "esc-msg-1b", 77);         /* a copy: still being handled */
     assert_int_equal(mq_worker_next(w, &a, &e, 100), MQ_NOTHING);
     assert_int_equal(mq_worker_release_escalation(w, &e), 0);
     while (fake_get(f, 100))                    /* no ACK for a released notice */
         assert_int_equal(f->in.cmd, MSG_HEARTBEAT);
 
-    send_escalate(f, "esc-msg-1c", 77);         /* the broker's resend */
-    assert_int_equal(mq_worker_next(w, &a, &e, 1000), MQ_ESCALATION);
-    assert_int_equal(e.escalation_id, 77);
+    handed_out(f, w, "esc-msg-1c", 77, &e);    /* the broker's resend */
     assert_int_equal(mq_worker_ack_escalation(w, &e), 0);
     assert_string_equal(expect(f, w, MSG_ACK, 1000)->re, "esc-msg-1c");
     assert_int_equal(mq_worker_release_escalation(w, &e), -1);     /* acted on */
