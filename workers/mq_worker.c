@@ -634,14 +634,26 @@ static int take_escalation(mq_worker_t *self, const msg_t *m, int64_t now)
     return fresh;
 }
 
-int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e)
+/* The notice e names, for `fn`; NULL (recorded) when there is none. */
+static esc_ref_t *received_escalation(mq_worker_t *self, const mq_escalation_t *e,
+                                      const char *fn)
 {
-    if (!self || !e)
-        return mq_fail("mq_worker_ack_escalation: worker and escalation are required");
+    if (!self || !e) {
+        mq_fail("%s: worker and escalation are required", fn);
+        return NULL;
+    }
     esc_ref_t *ref = find_escalation(self, e->escalation_id);
     if (!ref)
-        return mq_fail("escalation %" PRIu64 " was not received by this worker (or is "
-                       "too old to remember)", e->escalation_id);
+        mq_fail("escalation %" PRIu64 " was not received by this worker (or is too old to "
+                "remember)", e->escalation_id);
+    return ref;
+}
+
+int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e)
+{
+    esc_ref_t *ref = received_escalation(self, e, "mq_worker_ack_escalation");
+    if (!ref)
+        return -1;
     ref->acked = true;
     send_escalation_ack(self, ref->msg_id, now_ms());
     return 0;
@@ -652,12 +664,9 @@ int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e)
  * being handled. An acknowledged notice stays: it was acted on. */
 int mq_worker_release_escalation(mq_worker_t *self, const mq_escalation_t *e)
 {
-    if (!self || !e)
-        return mq_fail("mq_worker_release_escalation: worker and escalation are required");
-    esc_ref_t *ref = find_escalation(self, e->escalation_id);
+    esc_ref_t *ref = received_escalation(self, e, "mq_worker_release_escalation");
     if (!ref)
-        return mq_fail("escalation %" PRIu64 " was not received by this worker (or is "
-                       "too old to remember)", e->escalation_id);
+        return -1;
     if (ref->acked)
         return mq_fail("escalation %" PRIu64 " is already acknowledged", e->escalation_id);
     ref->escalation_id = 0;
