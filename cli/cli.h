@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "mask.h"            /* personal data, masked as libminqing masks it */
+#include "mq_internal.h"     /* mq_curve_t: the keys a command connects with */
 #include "msg.h"
 
 #include <getopt.h>
@@ -121,9 +122,8 @@ const char *cli_dept_lookup(const config_t *cfg, const char *what);
 
 /* The CURVE keys a command uses on one endpoint. */
 typedef struct {
-    bool on;                    /* both certificates loaded: connect as a CURVE client */
     const char *server_path, *client_path;
-    char server[41], public_key[41], secret_key[41];   /* Z85 */
+    mq_curve_t keys;            /* keys.on: both loaded, connect as a CURVE client */
 } cli_curve_t;
 
 /* The keys for `endpoint`. On a tcp:// endpoint whose broker uses CURVE
@@ -134,9 +134,6 @@ typedef struct {
  * unreadable) after saying why. */
 int cli_curve(const cli_t *cli, const char *cmd, const char *endpoint, const char *lists,
               cli_curve_t *c);
-/* Make sock, not yet connected, a CURVE client when c->on; CLI_OK or
- * CLI_RUNTIME after saying why. */
-int cli_curve_apply(const cli_curve_t *c, void *sock, const char *cmd);
 struct mq_client_t;
 /* An intake client on the config's intake endpoint, with CURVE keys when it
  * has them (cli_curve). CLI_OK with *out set, or the exit code after saying

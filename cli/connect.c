@@ -14,11 +14,9 @@
 #include "cli.h"
 #include "minqing.h"
 
-#include <czmq.h>
 #include <errno.h>
 #include <string.h>
 
-#define NO_KEY "0000000000000000000000000000000000000000"   /* zcert's "no secret key" */
 /* what to do about a refused key: the certificate, the list it belongs on */
 #define REFUSED_HINT "Copy %s into the broker's %s and reload it (systemctl reload minqingd)."
 
@@ -28,27 +26,16 @@
  * file is wrong. */
 static int load(const char *cmd, cli_curve_t *c)
 {
-    zcert_t *server = zcert_load(c->server_path);
-    zcert_t *client = server ? zcert_load(c->client_path) : NULL;
-    int rc = CLI_OK;
-    if (!server)
-        rc = cli_fail(CLI_RUNTIME, cmd, "cannot read the broker's certificate %s",
-                      c->server_path);
-    else if (!client)
-        rc = cli_fail(CLI_RUNTIME, cmd, "cannot read this client's certificate %s (--cert)",
-                      c->client_path);
-    else if (strcmp(zcert_secret_txt(client), NO_KEY) == 0)
-        rc = cli_fail(CLI_RUNTIME, cmd, "%s_secret: this client's secret key is missing or "
-                      "unreadable (minqing keygen writes FILE and FILE_secret)", c->client_path);
-    if (rc == CLI_OK) {
-        snprintf(c->server, sizeof c->server, "%s", zcert_public_txt(server));
-        snprintf(c->public_key, sizeof c->public_key, "%s", zcert_public_txt(client));
-        snprintf(c->secret_key, sizeof c->secret_key, "%s", zcert_secret_txt(client));
-        c->on = true;
-    }
-    zcert_destroy(&server);
-    zcert_destroy(&client);
-    return rc;
+    if (mq_curve_load(&c->keys, c->server_path, c->client_path) == 0)
+        return CLI_OK;
+    if (c->keys.bad == MQ_CURVE_SERVER)
+        return cli_fail(CLI_RUNTIME, cmd, "cannot read the broker's certificate %s",
+                        c->server_path);
+    if (c->keys.bad == MQ_CURVE_CLIENT)
+        return cli_fail(CLI_RUNTIME, cmd, "cannot read this client's certificate %s (--cert)",
+                        c->client_path);
+    return cli_fail(CLI_RUNTIME, cmd, "%s_secret: this client's secret key is missing or "
+                    "unreadable (minqing keygen writes FILE and FILE_secret)", c->client_path);
 }
 
 int cli_curve(const cli_t *cli, const char *cmd, const char *endpoint, const char *lists,
@@ -89,7 +76,7 @@ int cli_client_open(const cli_t *cli, const char *cmd, const char *lists, mq_cli
     mq_client_t *client = mq_client_new(endpoint);
     if (!client)
         return cli_fail(CLI_RUNTIME, cmd, "cannot connect to %s: %s", endpoint, mq_strerror());
-    if (curve.on && mq_client_set_certs(client, curve.server_path, curve.client_path)) {
+    if (curve.keys.on && mq_client_set_certs(client, curve.server_path, curve.client_path)) {
         mq_client_destroy(&client);
         return cli_fail(CLI_RUNTIME, cmd, "%s", mq_strerror());
     }
@@ -102,17 +89,4 @@ int cli_client_failed(const cli_t *cli, const char *cmd, const char *lists)
     if (errno != EACCES)
         return cli_fail(CLI_RUNTIME, cmd, "%s", mq_strerror());
     return cli_fail(CLI_RUNTIME, cmd, "%s. " REFUSED_HINT, mq_strerror(), cli->cert, lists);
-}
-
-/* ---- a socket of the CLI's own (tail) --------------------------------- */
-
-int cli_curve_apply(const cli_curve_t *c, void *sock, const char *cmd)
-{
-    if (!c->on)
-        return CLI_OK;
-    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, c->server, 40) ||
-        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, c->public_key, 40) ||
-        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, c->secret_key, 40))
-        return cli_fail(CLI_RUNTIME, cmd, "CURVE keys: %s", zmq_strerror(errno));
-    return CLI_OK;
 }

@@ -13,7 +13,6 @@
 #include "cli.h"
 #include "codec.h"
 #include "minqing.h"
-#include "mq_internal.h"       /* mq_handshake: the CURVE handshake's outcome */
 #include "msg.h"
 
 #include <errno.h>
@@ -220,10 +219,10 @@ static int subscribe(tail_t *self, void *ctx, void *sock, const char *endpoint)
         snprintf(topic, sizeof topic, "%s.", self->kinds[i]);
         zmq_setsockopt(sock, ZMQ_SUBSCRIBE, topic, strlen(topic));
     }
-    if (cli_curve_apply(&self->curve, sock, CMD) != CLI_OK)
-        return CLI_RUNTIME;
+    if (mq_curve_apply(&self->curve.keys, sock))
+        return cli_fail(CLI_RUNTIME, CMD, "%s", mq_strerror());
     /* a refused key gets no events and no word: only the handshake says so */
-    if (self->curve.on && mq_handshake_watch(&self->hs, ctx, sock))
+    if (self->curve.keys.on && mq_handshake_watch(&self->hs, ctx, sock))
         return cli_fail(CLI_RUNTIME, CMD, "%s", mq_strerror());
     if (zmq_connect(sock, endpoint))
         return cli_fail(CLI_RUNTIME, CMD, "cannot connect to %s: %s (check [broker] events in "

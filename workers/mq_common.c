@@ -112,9 +112,12 @@ int mq_curve_load(mq_curve_t *curve, const char *server_cert, const char *client
     zcert_t *server = server_cert ? zcert_load(server_cert) : NULL;
     zcert_t *client = client_cert ? zcert_load(client_cert) : NULL;
     int rc = 0;
-    if (!server || !client)
+    curve->bad = !server ? MQ_CURVE_SERVER : !client ? MQ_CURVE_CLIENT
+               : !strcmp(zcert_secret_txt(client), "0000000000000000000000000000000000000000")
+                   ? MQ_CURVE_SECRET : MQ_CURVE_OK;
+    if (curve->bad == MQ_CURVE_SERVER || curve->bad == MQ_CURVE_CLIENT)
         rc = mq_fail("cannot read the certificate %s", !server ? server_cert : client_cert);
-    else if (!strcmp(zcert_secret_txt(client), "0000000000000000000000000000000000000000"))
+    else if (curve->bad == MQ_CURVE_SECRET)
         rc = mq_fail("%s_secret: the client's secret key is missing", client_cert);
     if (rc == 0) {
         snprintf(curve->server, sizeof curve->server, "%s", zcert_public_txt(server));
@@ -138,15 +141,22 @@ void *mq_dealer_new(void *ctx, bool immediate, const mq_curve_t *curve)
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
     if (immediate)
         zmq_setsockopt(sock, ZMQ_IMMEDIATE, &on, sizeof on);
-    if (curve && curve->on &&
-        (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, curve->server, 40) ||
-         zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, curve->public_key, 40) ||
-         zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, curve->secret_key, 40))) {
-        mq_fail("CURVE keys: %s", zmq_strerror(errno));
+    if (curve && mq_curve_apply(curve, sock)) {
         zmq_close(sock);
         return NULL;
     }
     return sock;
+}
+
+int mq_curve_apply(const mq_curve_t *curve, void *sock)
+{
+    if (!curve->on)
+        return 0;
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVERKEY, curve->server, 40) ||
+        zmq_setsockopt(sock, ZMQ_CURVE_PUBLICKEY, curve->public_key, 40) ||
+        zmq_setsockopt(sock, ZMQ_CURVE_SECRETKEY, curve->secret_key, 40))
+        return mq_fail("CURVE keys: %s", zmq_strerror(errno));
+    return 0;
 }
 
 void mq_socket_close(void **sock_p)
