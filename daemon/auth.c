@@ -200,14 +200,25 @@ static int plain_tcp_refused(bool has_server, bool plain_ok, const char *endpoin
     return -1;
 }
 
-int auth_check(const config_t *cfg, char *err, size_t errlen)
+int auth_check(const config_t *cfg, const char **key, char *err, size_t errlen)
 {
-    auth_t *a = auth_new(NULL, cfg, err, errlen);
+    static const char *const names[] = {"intake", "workers", "events"};
     const char *eps[] = {cfg->intake_endpoint, cfg->worker_endpoint, cfg->events_endpoint};
-    int rc = a ? 0 : -1;
-    for (size_t i = 0; i < 3 && rc == 0; i++)
-        rc = plain_tcp_refused(a->server != NULL, a->plain_ok, eps[i], err, errlen);
-    auth_destroy(&a);
+    auth_t probe = {.plain_ok = cfg->allow_plain_tcp};
+    int rc = 0;
+    *key = "server_cert";
+    if (cfg->server_cert)
+        rc = load_server(&probe, cfg->server_cert, err, errlen);
+    if (rc == 0) {
+        *key = "keys";
+        rc = load_lists(cfg, &probe.keys, &probe.nkeys, err, errlen);
+    }
+    for (size_t i = 0; i < 3 && rc == 0; i++) {
+        *key = names[i];
+        rc = plain_tcp_refused(probe.server != NULL, probe.plain_ok, eps[i], err, errlen);
+    }
+    zcert_destroy(&probe.server);
+    free(probe.keys);
     return rc;
 }
 

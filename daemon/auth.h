@@ -32,8 +32,9 @@ auth_t *auth_new(void *ctx, const config_t *cfg, char *err, size_t errlen);
 /* Stop the handler and free everything; *self_p = NULL. */
 void auth_destroy(auth_t **self_p);
 /* What auth_new and auth_secure would refuse in cfg (keys, the server's
- * secret key, plain TCP), without sockets: for --check-config and the start. */
-int auth_check(const config_t *cfg, char *err, size_t errlen);
+ * secret key, plain TCP), without sockets: for --check-config and the start.
+ * On -1, *key is the [broker] key at fault, for its line in the file. */
+int auth_check(const config_t *cfg, const char **key, char *err, size_t errlen);
 /* Make sock a CURVE server if endpoint is tcp:// (before it binds); refuse
  * plain TCP unless the config allows it. 0, or -1 with the reason in err. */
 int auth_secure(auth_t *self, void *sock, const char *endpoint, char *err, size_t errlen);

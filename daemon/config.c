@@ -71,6 +71,7 @@ enum {
     K_INTAKE, K_WORKERS, K_EVENTS, K_DATABASE, K_HEARTBEAT, K_LIVENESS,
     K_AUTO_CLOSE, K_MANUAL, K_SERVER_CERT, K_KEYS, K_PLAIN_TCP, K_INTAKE_RATE, K_COUNT
 };
+_Static_assert(K_COUNT <= CONFIG_BROKER_KEYS, "config_t.broker_line is too short");
 
 static const struct broker_key {
     const char *name;
@@ -165,7 +166,7 @@ typedef struct {
     int section_line[SEC_COUNT];    /* first header of each section, 0 if none */
     bool have_prev;                 /* inih has a previous key: indented lines continue it */
     bool continuation;              /* the current line is such a continuation */
-    int key_line[K_COUNT];          /* where each [broker] key was set */
+    int *key_line;                  /* cfg->broker_line: where each [broker] key was set */
     int calendar_line[CK_COUNT];    /* where each [calendar] key was set */
     char *manual_dept;
     entries_t lists[SEC_COUNT];
@@ -628,19 +629,22 @@ static void broker_entry(parser_t *p, const char *key, const char *value)
     }
 }
 
-/* Read the holiday file; its own errors ("FILE:LINE: what", one a line) are
- * reported as they are, at the line of the holidays key. */
+/* Read the holiday file. Its errors about one of its lines ("FILE:LINE: what")
+ * are reported as they are; those about the whole file ("FILE: what": cannot
+ * open, too large) after this file's line of the holidays key. */
 static void load_holidays(parser_t *p, const char *path)
 {
     char err[4096] = "";
     bool said = false;
+    size_t plen = strlen(path);
     if (calendar_load(&p->cfg->calendar, path, err, sizeof err) == 0)
         return;
     for (char *line = err, *nl; line; line = nl ? nl + 1 : NULL) {
         if ((nl = strchr(line, '\n')))
             *nl = '\0';
+        bool whole_file = !strncmp(line, path, plen) && !strncmp(line + plen, ": ", 2);
         if (*line)
-            problem_put(p, p->lineno, true, line), said = true;
+            problem_put(p, p->lineno, !whole_file, line), said = true;
     }
     if (!said)
         problem(p, "cannot load holidays from '%s'", path);
@@ -760,6 +764,34 @@ static char *take(char **s)
     return t;
 }
 
+/* The host of a tcp:// endpoint as the kernel binds it: "" for any address. */
+static void tcp_host(const char *v, size_t len, char *host, size_t size)
+{
+    snprintf(host, size, "%.*s", (int)len, v);
+    if (!strcmp(host, "*") || !strcmp(host, "0.0.0.0"))
+        host[0] = '\0';
+    else if (!strcmp(host, "localhost"))
+        snprintf(host, size, "127.0.0.1");
+}
+
+/* Whether two endpoints take the same address: the same text, or TCP on one
+ * port where the hosts are the same or either is any address, which Linux
+ * will not bind twice: "*" and 127.0.0.1 on one port. */
+static bool endpoints_clash(const char *a, const char *b)
+{
+    if (!strcmp(a, b))
+        return true;
+    if (strncmp(a, "tcp://", 6) || strncmp(b, "tcp://", 6))
+        return false;
+    const char *pa = strrchr(a + 6, ':'), *pb = strrchr(b + 6, ':');
+    if (!pa || !pb || strcmp(pa, pb) || !strcmp(pa, ":*"))
+        return false;               /* another port, or each its own free port */
+    char ha[256], hb[256];
+    tcp_host(a + 6, (size_t)(pa - a - 6), ha, sizeof ha);
+    tcp_host(b + 6, (size_t)(pb - b - 6), hb, sizeof hb);
+    return !ha[0] || !hb[0] || !strcmp(ha, hb);
+}
+
 static void check_broker(parser_t *p)
 {
     const char *ep[] = {[K_INTAKE] = p->cfg->intake_endpoint,
@@ -771,7 +803,7 @@ static void check_broker(parser_t *p)
                        "missing required key '%s' in [broker]", broker_keys[k].name);
     for (int a = K_INTAKE; a <= K_EVENTS; a++)
         for (int b = K_INTAKE; b < a; b++)
-            if (ep[a] && ep[b] && !strcmp(ep[a], ep[b]))
+            if (ep[a] && ep[b] && endpoints_clash(ep[a], ep[b]))
                 problem_at(p, p->key_line[a], "endpoint '%s' for %s is already used by %s",
                            ep[a], broker_keys[a].name, broker_keys[b].name);
 }
@@ -1190,6 +1222,7 @@ static config_t *parse(const char *text, size_t len, const char *name,
     if (!(p.cfg = config_new(name)))
         p.oom = true;
     else {
+        p.key_line = p.cfg->broker_line;
         int rc = ini_parse_stream(read_line, &p, on_entry, &p);
         if (rc == -2)
             p.oom = true;
@@ -1320,6 +1353,14 @@ void config_destroy(config_t **self_p)
 }
 
 /* ---- lookups -------------------------------------------------------------- */
+
+int config_key_line(const config_t *self, const char *key)
+{
+    for (int k = 0; k < K_COUNT; k++)
+        if (strcmp(broker_keys[k].name, key) == 0)
+            return self->broker_line[k];
+    return 0;
+}
 
 int config_dept_find(const config_t *self, const char *id)
 {

@@ -16,6 +16,7 @@
 
 #define CONFIG_DEFAULT_PATH "/etc/minqing/minqing.conf"
 #define CONFIG_MAX_ROUTE_DEPTS 8
+#define CONFIG_BROKER_KEYS 16     /* room for the [broker] keys' lines */
 
 typedef struct {
     char *id;                   /* token, e.g. "water" */
@@ -75,6 +76,7 @@ typedef struct {
     char *keys_dir;             /* allowlists: DIR/intake, DIR/admin, DIR/workers/<dept> */
     int allow_plain_tcp;        /* tcp:// without CURVE, loudly */
     int intake_rate;            /* messages a second per intake connection */
+    int broker_line[CONFIG_BROKER_KEYS];    /* where each key was set: config_key_line */
     /* [departments], [routes], [streets], [communities] */
     config_dept_t *depts;
     size_t ndepts;
@@ -102,6 +104,8 @@ void config_destroy(config_t **self_p);
  * (endpoints, database, server_cert, allow_plain_tcp), so that the config a
  * reload installs says what the broker runs on; fresh's own go to running. */
 void config_keep_restart_keys(config_t *fresh, config_t *running);
+/* The line of the file where [broker] key KEY was set; 0 if it was not. */
+int config_key_line(const config_t *self, const char *key);
 /* Index of the department with this id, or -1. */
 int config_dept_find(const config_t *self, const char *id);
 /* The route for a service code: its own, else the default route. */

@@ -91,9 +91,14 @@ int main(int argc, char **argv)
             fputc('\n', stderr);
         return 2;
     }
-    if (auth_check(cfg, err, sizeof err) != 0) {
+    const char *key;
+    if (auth_check(cfg, &key, err, sizeof err) != 0) {
         /* a configuration error too: exit 2, which systemd does not retry */
-        fprintf(stderr, "%s: %s\n", path, err);
+        int line = config_key_line(cfg, key);
+        if (line)
+            fprintf(stderr, "%s:%d: %s\n", path, line, err);
+        else
+            fprintf(stderr, "%s: %s\n", path, err);
         config_destroy(&cfg);
         return 2;
     }

@@ -23,11 +23,12 @@ keys = $K
 intake_rate = 2000"
 sed -i "s|^intake = .*|intake = tcp://127.0.0.1:$pi|; s|^workers = .*|workers = tcp://127.0.0.1:$pw|; s|^events = .*|events = tcp://127.0.0.1:$pe|" "$T/minqing.conf"
 
-# refusals at start
+# refusals at start, each at the line of the key at fault
+line_of() { grep -n "^$1 = " "$2" | cut -d: -f1; }
 chmod 644 "$K/server_secret"
 "$BIN/minqingd" -c "$T/minqing.conf" > "$T/start.log" 2>&1
-check "a secret key readable by others: the broker refuses to start (exit 2, a config error)" \
-  sh -c "[ $? -eq 2 ] && grep -q 'readable by others' '$T/start.log'"
+check "a secret key readable by others: the broker refuses to start (exit 2, at server_cert's line)" \
+  sh -c "[ $? -eq 2 ] && grep -q 'minqing.conf:$(line_of server_cert "$T/minqing.conf"): .*readable by others' '$T/start.log'"
 "$BIN/minqingd" --check-config -c "$T/minqing.conf" > "$T/check.log" 2>&1
 check "and --check-config says so, rather than ok" \
   sh -c "[ $? -eq 2 ] && grep -q 'readable by others' '$T/check.log'"
@@ -35,13 +36,13 @@ chmod 600 "$K/server_secret"
 cp "$T/minqing.conf" "$T/plain.conf"
 sed -i '/^server_cert = /d' "$T/plain.conf"
 "$BIN/minqingd" --check-config -c "$T/plain.conf" > "$T/plain.log" 2>&1
-check "plain TCP is refused unless the config allows it (--check-config, exit 2)" \
-  sh -c "[ $? -eq 2 ] && grep -q 'needs CURVE' '$T/plain.log'"
+check "plain TCP is refused unless the config allows it (--check-config, exit 2, at intake's line)" \
+  sh -c "[ $? -eq 2 ] && grep -q 'plain.conf:$(line_of intake "$T/plain.conf"): tcp://127.0.0.1:$pi: .*needs CURVE' '$T/plain.log'"
 
 mv "$K/admin" "$K/admin.d" && : > "$K/admin"          # a key list that cannot be read
 "$BIN/minqingd" -c "$T/minqing.conf" > "$T/list.log" 2>&1
-check "a key list that cannot be read: the broker refuses to start, naming it" \
-  sh -c "[ $? -eq 2 ] && grep -q '$K/admin: cannot read this key list' '$T/list.log'"
+check "a key list that cannot be read: the broker refuses to start, naming it and the keys line" \
+  sh -c "[ $? -eq 2 ] && grep -q 'minqing.conf:$(line_of keys "$T/minqing.conf"): $K/admin: cannot read this key list' '$T/list.log'"
 rm "$K/admin" && mv "$K/admin.d" "$K/admin"
 
 start_broker || exit 1
