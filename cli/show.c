@@ -53,7 +53,9 @@ static const char *const case_sql =
     "SELECT id, channel, external_id, service_code, description, grid_code, street, community,"
     " priority, lat, lon, address_string, first_name, last_name, phone, email, media_url,"
     " requested_datetime, lead_department, state, received_at, contact_due, resolve_due,"
-    " contacted_at, resolved_at, closed_at, rating, redo_count FROM cases WHERE id = ?1";
+    " contacted_at, resolved_at, closed_at, rating, redo_count,"
+    " (SELECT max(at) FROM events WHERE case_id = ?1 AND kind = 'reopened')"
+    " FROM cases WHERE id = ?1";
 static const char *const assignments_sql =
     "SELECT id, department, role, state, round, attempt, worker, created_at, updated_at"
     " FROM assignments WHERE case_id = ?1 ORDER BY id";
@@ -68,7 +70,7 @@ enum {
     C_ID, C_CHANNEL, C_EXTERNAL_ID, C_SERVICE, C_DESCRIPTION, C_GRID, C_STREET, C_COMMUNITY,
     C_PRIORITY, C_LAT, C_LON, C_ADDRESS, C_FIRST, C_LAST, C_PHONE, C_EMAIL, C_MEDIA,
     C_REQUESTED, C_LEAD, C_STATE, C_RECEIVED, C_CONTACT_DUE, C_RESOLVE_DUE, C_CONTACTED,
-    C_RESOLVED, C_CLOSED, C_RATING, C_REDO,
+    C_RESOLVED, C_CLOSED, C_RATING, C_REDO, C_REOPENED,
 };
 
 typedef struct {
@@ -201,19 +203,26 @@ static void print_case(const view_t *v, sqlite3_stmt *st)
         pair(t, "reported", text(st, C_REQUESTED));
     int64_t contacted = sqlite3_column_int64(st, C_CONTACTED);
     int64_t resolved = sqlite3_column_int64(st, C_RESOLVED);
+    /* a redo (重办) keeps the last round's resolved_at: it meets none of
+     * this round's deadlines */
+    int64_t resolved_now = resolved > sqlite3_column_int64(st, C_REOPENED) ? resolved : 0;
     bool unresolved = open && strcmp(state, "resolved") != 0;
     table_add(t, "contact due");
     /* a resolution is the contact too (PROTOCOL.md 7.2): an imported
      * resolved case may have no contacted_at */
-    deadline_cell(t, v, sqlite3_column_int64(st, C_CONTACT_DUE), contacted ? contacted : resolved,
-                  open);
+    deadline_cell(t, v, sqlite3_column_int64(st, C_CONTACT_DUE),
+                  contacted ? contacted : resolved_now, open);
     table_add(t, "contacted");
     add_time(t, contacted);
     table_add(t, "resolve due");
     deadline_cell(t, v, sqlite3_column_int64(st, C_RESOLVE_DUE),
-                  unresolved ? 0 : resolved, unresolved);
+                  unresolved ? 0 : resolved_now, unresolved);
     table_add(t, "resolved");
-    add_time(t, resolved);
+    if (resolved && !resolved_now) {
+        char when[32];
+        table_addf(t, "%s (before the redo)", cli_time(resolved, when, sizeof when));
+    } else
+        add_time(t, resolved);
     table_add(t, "closed");
     add_time(t, sqlite3_column_int64(st, C_CLOSED));
     pair(t, "rating", rating_label(text(st, C_RATING)));

@@ -50,13 +50,13 @@ CONF
 mq() { "$MQ" -c "$CONF" "$@" 2>>"$T/cli.log"; }
 # mq_err ARGS: the same, stderr kept in $T/err.log for checking
 mq_err() { "$MQ" -c "$CONF" "$@" 2>"$T/err.log"; rc=$?; cat "$T/err.log" >>"$T/cli.log"; return $rc; }
-# intake.py CMD CASE_ID [RATING]: FEEDBACK or CLOSE, the way a 12345 platform sends them
+# intake.py CMD CASE_ID [RATING|REASON]: FEEDBACK, CLOSE or CANCEL, the way a 12345 platform sends them
 cat > "$T/intake.py" <<'PY'
 import sys, uuid, zmq, msgpack
 endpoint, cmd, case_id = sys.argv[1], sys.argv[2], int(sys.argv[3])
 body = {"msg_id": "clitest-" + uuid.uuid4().hex, "case_id": case_id}
-if cmd == "FEEDBACK":
-    body["rating"] = sys.argv[4]
+if len(sys.argv) > 4:
+    body["rating" if cmd == "FEEDBACK" else "reason"] = sys.argv[4]
 s = zmq.Context.instance().socket(zmq.DEALER)
 s.setsockopt(zmq.LINGER, 0)
 s.connect(endpoint)
@@ -313,6 +313,25 @@ kill -INT "$TAIL2"
 wait_for 5 sh -c "! kill -0 $TAIL2" || kill -9 "$TAIL2"
 wait "$TAIL2"; rc=$?
 check "tail stops on Ctrl-C (SIGINT) with exit 0" test "$rc" = 0
+
+# 9. show after a redo (重办): the last round's resolution meets none of the new
+# round's deadlines. H's department gets a worker only for its first round.
+start_worker security security
+check "H resolved by a security worker" wait_for 15 in_state "$H" resolved 1
+stop_pid "$WORKER_PID"
+intake FEEDBACK "$H" unsatisfied
+check "H redone (重办), and no security worker to take it" wait_for 10 sh -c \
+  "[ \"\$(sqlite3 '$T/minqing.db' \"select redo_count || state from cases where id = $H\")\" = 1received ]"
+mq show "$H" > "$T/show-redo.txt"
+check "show: the redone case's contact is not met by the old resolution" \
+  sh -c "grep -Eq '^  contact due +.*\((due in|OVERDUE by) ' '$T/show-redo.txt' && ! grep -q 'met,' '$T/show-redo.txt'"
+check "show: the old resolution is marked as before the redo" \
+  grep -Eq '^  resolved +.* \(before the redo\)$' "$T/show-redo.txt"
+intake CANCEL "$H" invalid
+check "H cancelled" wait_for 10 in_state "$H" cancelled 1
+mq show "$H" > "$T/show-cancelled.txt"
+check "show: a case cancelled after its redo met no deadline" \
+  sh -c "grep -Eq '^  resolve due +[0-9-]+ [0-9:]+$' '$T/show-cancelled.txt' && ! grep -q 'met,' '$T/show-cancelled.txt'"
 
 stop_pid "$BROKER_PID"
 check "no sanitizer report (broker, workers, CLI)" no_sanitizer_reports
