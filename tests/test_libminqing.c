@@ -16,12 +16,12 @@
  * after 5 s, retry 1 s after ERROR 5xx, backoff from 250 ms); tests wait as
  * long as those need and no longer, and every wait is bounded. Only the
  * 23 hours after which an outcome is given up are not waited for: that test
- * moves the worker's clock forward (mq_worker_clock_offset_ms, reset by
+ * moves the library's clock forward (mq_clock_offset_ms, reset by
  * teardown).
  */
 #include "codec.h"
 #include "minqing.h"
-#include "mq_internal.h"       /* mq_worker_clock_offset_ms */
+#include "mq_internal.h"       /* mq_clock_offset_ms */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -279,7 +279,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    mq_worker_clock_offset_ms = 0;
+    mq_clock_offset_ms = 0;
     fake_destroy(*state);
     return 0;
 }
@@ -701,7 +701,7 @@ static void worker_retries_and_refuses(void **state)
  * meanwhile, so it reconnects and registers again, and is acknowledged here. */
 static void time_passes(fake_t *f, mq_worker_t *w, int64_t ms)
 {
-    mq_worker_clock_offset_ms += ms;
+    mq_clock_offset_ms += ms;
     send_ack(f, expect(f, w, MSG_REGISTER, 2000)->msg_id, 1000);
 }
 
@@ -913,7 +913,10 @@ static void worker_destroy_frees_queues(void **state)
 
 /* ---- the intake client ------------------------------------------------ */
 
-typedef enum { SERVE_OK, SERVE_IGNORE_FIRST, SERVE_ERROR, SERVE_STALE_FIRST } serve_mode_t;
+typedef enum {
+    SERVE_OK, SERVE_IGNORE_FIRST, SERVE_ERROR, SERVE_STALE_FIRST,
+    SERVE_TIME_PASSES,              /* no reply: the 1st copy 23 h - 1 min, the 2nd 61 s */
+} serve_mode_t;
 
 typedef struct {
     fake_t *f;
@@ -960,7 +963,8 @@ static void *serve(void *arg)
     server_t *s = arg;
     int64_t deadline = now_ms() + 5000;
     int replied = 0;
-    while (replied < s->replies && now_ms() < deadline) {
+    while ((s->mode == SERVE_TIME_PASSES ? s->seen < 2 : replied < s->replies) &&
+           now_ms() < deadline) {
         int rc = fake_recv(s->f, 50);
         if (rc < 0) {
             snprintf(s->error, sizeof s->error, "%s", s->f->why);
@@ -975,6 +979,10 @@ static void *serve(void *arg)
         s->seen++;
         if (s->mode == SERVE_IGNORE_FIRST && s->seen == 1)
             continue;
+        if (s->mode == SERVE_TIME_PASSES) {
+            mq_clock_offset_ms += s->seen == 1 ? 23 * 3600000LL - 60000 : 61000;
+            continue;
+        }
         reply_to(s);
         replied++;
     }
@@ -1224,19 +1232,26 @@ typedef struct {
     atomic_bool returned;
 } interrupter_t;
 
+/* Ends the test run if the call on in->target has not returned in 5 s. */
+static void *fail_if_stuck(void *arg)
+{
+    interrupter_t *in = arg;
+    for (int i = 0; i < 50 && !atomic_load(&in->returned); i++)
+        usleep(100 * 1000);
+    if (!atomic_load(&in->returned)) {
+        printf("not ok - %s went on waiting\n", in->what);
+        fflush(stdout);
+        _exit(1);
+    }
+    return NULL;
+}
+
 static void *interrupt_wait(void *arg)
 {
     interrupter_t *in = arg;
     usleep(200 * 1000);
     pthread_kill(in->target, SIGUSR1);
-    for (int i = 0; i < 50 && !atomic_load(&in->returned); i++)
-        usleep(100 * 1000);
-    if (!atomic_load(&in->returned)) {
-        printf("not ok - %s went on waiting after a signal\n", in->what);
-        fflush(stdout);
-        _exit(1);
-    }
-    return NULL;
+    return fail_if_stuck(arg);
 }
 
 /* Start the interrupter before a wait without timeout on this thread. */
@@ -1289,6 +1304,34 @@ static void worker_signal_ends_wait(void **state)
     assert_non_null(strstr(mq_strerror(), "signal"));
     assert_int_equal(mq_worker_unacked(w), 1);
     mq_worker_destroy(&w);
+}
+
+/* Without a reply a request is resent for 23 hours, even with no timeout:
+ * the broker remembers a msg_id for 24 (PROTOCOL.md 8.2), and a later copy
+ * of a FEEDBACK "unsatisfied" would redo the case twice. */
+static void client_gives_up_after_23_hours(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_TIME_PASSES, 0);
+    interrupter_t guard = {.target = pthread_self(), .what = "a request past its 23 hours"};
+    pthread_t g;
+    assert_int_equal(pthread_create(&g, NULL, fail_if_stuck, &guard), 0);
+    msg_t req, reply;
+    msg_reset(&req, MSG_FEEDBACK);
+    req.case_id = 7, req.rating = RATING_UNSATISFIED;
+    int rc = mq_client_request(c, &req, &reply, -1);
+    atomic_store(&guard.returned, true);
+    pthread_join(g, NULL);
+    join_server(t, &s);
+    assert_int_equal(rc, -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_non_null(strstr(mq_strerror(), "no reply in 23 hours"));
+    assert_int_equal(s.seen, 2);                    /* resent 1 minute short of 23 h */
+    assert_string_equal(s.ids[0], s.ids[1]);
+    assert_int_equal(fake_recv(f, 200), 0);         /* and not after */
+    mq_client_destroy(&c);
 }
 
 /* mq_client_recv(-1) returns 0; mq_client_submit(-1) -1 with errno EINTR. */
@@ -1372,6 +1415,7 @@ int main(void)
         T(client_gets_error),
         T(client_drops_stale_replies),
         T(client_times_out),
+        T(client_gives_up_after_23_hours),
         T(client_windowed),
         T(client_requests),
         T(client_send_keeps_callers_id),

@@ -117,7 +117,8 @@ mq_client_t *mq_client_new(const char *endpoint);
 /* Close and free the client; set *self_p to NULL. */
 void mq_client_destroy(mq_client_t **self_p);
 /* Submit a case and wait up to timeout_ms (-1: forever) for its id; resends
- * with the same msg_id until then. *duplicate (may be NULL) is true when
+ * with the same msg_id until then, but for 23 hours at most (the broker's
+ * memory of a msg_id is 24), then -1 with errno ETIMEDOUT. *duplicate (may be NULL) is true when
  * (channel, external_id) was known. On ERROR, mq_client_error() gives its
  * code. A caught signal ends the wait: -1 with errno EINTR (submitting again
  * is safe: the broker knows the case by channel and external_id). */
@@ -140,8 +141,8 @@ int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id);
  * *reply stay valid until the next receive on this client. */
 int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms);
 /* Send an already filled request (FEEDBACK, CLOSE, REASSIGN, CANCEL) and wait
- * up to timeout_ms (-1: forever) for its ACK or ERROR; msg_id is filled in
- * here when absent. A caught signal ends the wait: -1 with errno EINTR (the
+ * up to timeout_ms (-1: forever; resent for 23 hours at most, as a SUBMIT) for
+ * its ACK or ERROR; msg_id is filled in here when absent. A caught signal ends the wait: -1 with errno EINTR (the
  * request may be sent again with the same msg_id). */
 int mq_client_request(mq_client_t *self, msg_t *request, msg_t *reply, int timeout_ms);
 /* Code of the last ERROR a client call got (0 if none). */

@@ -233,13 +233,16 @@ static int read_reply(mq_client_t *self)
     return rc;
 }
 
-/* Send self->out and wait for the reply naming `id`, resending every second.
- * 1 with the reply in self->in, 0 on timeout, -1 on error (errno EINTR when a
- * signal ended the wait). */
+/* Send self->out and wait for the reply naming `id`, resending every second
+ * for MQ_RESEND_MAX_MS at most, however long the caller would wait. 1 with
+ * the reply in self->in, 0 on timeout, -1 on error (errno EINTR when a signal
+ * ended the wait). */
 static int exchange(mq_client_t *self, const char *id, int timeout_ms)
 {
-    int64_t deadline = mq_deadline(timeout_ms);
-    int64_t resend = mq_now() + RESEND_EVERY_MS;
+    int64_t start = mq_now(), deadline = mq_deadline(timeout_ms);
+    int64_t resend = start + RESEND_EVERY_MS;
+    if (deadline - start > MQ_RESEND_MAX_MS)
+        deadline = start + MQ_RESEND_MAX_MS;
     if (send_out(self))
         return -1;
     for (;;) {
@@ -279,6 +282,10 @@ static int verdict(mq_client_t *self, const char *what, msg_cmd_t want)
 static int timed_out(const char *what, const char *id, int timeout_ms)
 {
     errno = ETIMEDOUT;
+    if (timeout_ms < 0 || timeout_ms > MQ_RESEND_MAX_MS)
+        return mq_fail("%s %s: no reply in 23 hours; given up, since the broker forgets a "
+                       "msg_id after 24 and a later copy could be applied twice",
+                       what, id);
     return mq_fail("%s %s: no reply within %d ms", what, id, timeout_ms);
 }
 

@@ -93,11 +93,13 @@ void mq_mask_text(const char *text, char *out, size_t size)
 
 /* ---- time ------------------------------------------------------------- */
 
+_Atomic int64_t mq_clock_offset_ms;
+
 int64_t mq_now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + mq_clock_offset_ms;
 }
 
 int64_t mq_deadline(int timeout_ms)

@@ -35,7 +35,7 @@ void mq_ids_init(mq_ids_t *ids, const char *tag);
 /* Write the next id into out (size bytes, at least MQ_CLIENT_ID_SIZE). */
 void mq_ids_next(mq_ids_t *ids, char *out, size_t size);
 
-/* Milliseconds on the monotonic clock. */
+/* Milliseconds on the monotonic clock (plus mq_clock_offset_ms). */
 int64_t mq_now(void);
 
 /* Record why the call failed, for mq_strerror(); returns -1. errno survives. */
@@ -107,8 +107,13 @@ int mq_poll(void *sock, short events, int64_t wait_ms);
 /* Deadline for a timeout in ms (-1: none, INT64_MAX). */
 int64_t mq_deadline(int timeout_ms);
 
-/* Added to mq_now() by every timer of a worker (mq_worker.c): only tests set
- * it, to let 23 hours pass in a moment. Not in minqing.h: not for adapters. */
-extern int64_t mq_worker_clock_offset_ms;
+/* Added to mq_now(): only tests set it, to let 23 hours pass in a moment.
+ * Not in minqing.h: not for adapters. */
+extern _Atomic int64_t mq_clock_offset_ms;
+
+/* How long a request or outcome is sent again at most: the broker remembers
+ * a msg_id for 24 hours (PROTOCOL.md 8.2), so an older copy could be applied
+ * twice. */
+#define MQ_RESEND_MAX_MS (23 * 3600000LL)
 
 #endif

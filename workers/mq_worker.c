@@ -69,7 +69,6 @@
 #define BACKOFF_MAX_MS       8000
 #define DISCONNECT_LINGER_MS 100    /* destroy: time for DISCONNECT to leave */
 #define MAX_ESCALATIONS      1024   /* escalations remembered for their ack */
-#define MAX_AGE_MS   (23 * 3600000LL)   /* an outcome is resent no longer than this */
 
 typedef enum { W_BACKOFF, W_REGISTERING, W_READY } wstate_t;
 
@@ -78,7 +77,7 @@ typedef struct outcome_s {
     struct outcome_s *next;
     msg_cmd_t cmd;
     uint64_t assignment_id;         /* for error text */
-    int64_t created;                /* when queued (ms), for MAX_AGE_MS */
+    int64_t created;                /* when queued (ms), for MQ_RESEND_MAX_MS */
     int64_t due;                    /* next send (ms); 0: at registration */
     char msg_id[MQ_ID_SIZE];
     char *body;
@@ -124,22 +123,6 @@ struct mq_worker_t {
     esc_ref_t *escs;                /* ring of MAX_ESCALATIONS, lazily */
     size_t esc_next;
 };
-
-/* ---- the clock ------------------------------------------------------- */
-
-/* Every timer here reads now_ms() (see mq_internal.h). */
-int64_t mq_worker_clock_offset_ms;
-
-static int64_t now_ms(void)
-{
-    return mq_now() + mq_worker_clock_offset_ms;
-}
-
-/* Deadline for a timeout in ms (-1: none, INT64_MAX). */
-static int64_t deadline_in(int timeout_ms)
-{
-    return timeout_ms < 0 ? INT64_MAX : now_ms() + timeout_ms;
-}
 
 /* ---- lifecycle ------------------------------------------------------- */
 
@@ -288,7 +271,7 @@ static int start(mq_worker_t *self)
         return -1;
     mq_ids_init(&self->ids, self->department);
     self->state = W_BACKOFF;
-    self->reconnect_at = now_ms();
+    self->reconnect_at = mq_now();
     self->started = true;
     return 0;
 }
@@ -515,7 +498,7 @@ static int queue_outcome(mq_worker_t *self, msg_t *m)
         self->spare = o;
         return -1;
     }
-    int64_t now = now_ms();
+    int64_t now = mq_now();
     o->cmd = m->cmd;
     o->assignment_id = m->assignment_id;
     o->created = now;
@@ -655,7 +638,7 @@ int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e)
     if (!ref)
         return -1;
     ref->acked = true;
-    send_escalation_ack(self, ref->msg_id, now_ms());
+    send_escalation_ack(self, ref->msg_id, mq_now());
     return 0;
 }
 
@@ -707,11 +690,11 @@ static void refuse_outcome(mq_worker_t *self, outcome_t **link, const msg_t *m)
             m->reason_text);
 }
 
-/* Outcomes older than MAX_AGE_MS are not resent (PROTOCOL.md 8.2). The
+/* Outcomes older than MQ_RESEND_MAX_MS are not resent (PROTOCOL.md 8.2). The
  * queue is in creation order: the old ones are at its head. */
 static void expire_outcomes(mq_worker_t *self, int64_t now)
 {
-    while (self->head && now - self->head->created > MAX_AGE_MS)
+    while (self->head && now - self->head->created > MQ_RESEND_MAX_MS)
         give_up(self, &self->head, "given up: unacknowledged for 23 hours, longer than the "
                 "broker remembers a msg_id (PROTOCOL.md 8.2)");
 }
@@ -822,7 +805,7 @@ static int drain(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, bool
     size_t n;
     int rc;
     while ((rc = mq_recv_frames(self->sock, self->part, frames, &n)) == 1) {
-        int64_t now = now_ms();
+        int64_t now = mq_now();
         self->last_recv = now;      /* even a bad message is a sign of life */
         if (n != 3 || codec_decode(self->codec[self->rx], frames, n, &self->in, &err)) {
             self->malformed++;
@@ -877,8 +860,8 @@ static int run(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int64_
                bool stash)
 {
     for (;;) {
-        expire_outcomes(self, now_ms());
-        if (service(self, now_ms()) || mq_handshake_check(&self->hs, self->endpoint))
+        expire_outcomes(self, mq_now());
+        if (service(self, mq_now()) || mq_handshake_check(&self->hs, self->endpoint))
             return -1;
         int rc = drain(self, a, e, stash);
         if (rc != MQ_NOTHING)
@@ -890,7 +873,7 @@ static int run(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int64_
         }
         if (stash && self->unacked == 0)
             return MQ_NOTHING;
-        int64_t now = now_ms(), wake = next_timer(self);
+        int64_t now = mq_now(), wake = next_timer(self);
         if (now >= deadline)
             return MQ_NOTHING;
         if (wake > deadline)
@@ -904,7 +887,7 @@ int mq_worker_next(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, in
 {
     if (!self || !a || !e)
         return mq_fail("mq_worker_next: worker, assignment and escalation are required");
-    int64_t deadline = deadline_in(timeout_ms);
+    int64_t deadline = mq_deadline(timeout_ms);
     if (start(self))
         return -1;
     if (self->stash)
@@ -916,7 +899,7 @@ int mq_worker_flush(mq_worker_t *self, int timeout_ms)
 {
     if (!self)
         return mq_fail("mq_worker_flush: worker is NULL");
-    int64_t deadline = deadline_in(timeout_ms);
+    int64_t deadline = mq_deadline(timeout_ms);
     if (self->unacked == 0)
         return 0;
     if (run(self, NULL, NULL, deadline, true) < 0)
