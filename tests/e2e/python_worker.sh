@@ -7,12 +7,15 @@
 #    its HEARTBEAT is Appendix A's, and it follows sections 5.7-5.16 and 8.2
 #    (idempotent DISPATCH, resend on timeout / 5xx / after re-registration,
 #    drop on 203, ESCALATE ACKed on every copy once on_escalate returned, not
-#    when it raised, and handed to it again then; nothing but REGISTER
-#    before the REGISTER ACK; every new REGISTER round on heartbeat_ms 1000).
+#    when it raised, and handed to it again then; one on_escalate returned
+#    HOLD for ACKed only at ack_escalation, from another thread, and handed
+#    to it again after release_escalation; nothing but REGISTER before the
+#    REGISTER ACK; every new REGISTER round on heartbeat_ms 1000).
 # 1b. Bounded memory against a fake broker: after 10,000 assignments (half
 #    resolved, half left open) and 1,500 escalations the worker remembers at
 #    most max(4 x capacity, 4096) assignments and 1024 escalations, nothing of
-#    a resolved one but its id, and a late copy still starts no second work.
+#    a resolved one but its id, and a late copy still starts no second work;
+#    of 1,100 notices held (HOLD) it keeps the newest 1024.
 # 2. routing.sh's scenario with Python workers for every department (two for
 #    water): 300 cases, all resolved, outcomes in the database = outcomes the
 #    workers logged, each assignment's trail routed, dispatched, accepted,
@@ -71,12 +74,18 @@ router.bind(endpoint)
 ids = iter(["reg-1", "w1-000001"] + ["w1-%06d" % i for i in range(2, 1000)])
 events = []                          # what the worker's callbacks saw
 fail_once = set()                    # escalation_ids whose next on_escalate raises
+hold = set()                         # escalation_ids whose on_escalate returns mq.HOLD
+ack_inside = set()                   # ... after calling w.ack_escalation itself
 
 def on_escalate(w, e):
     events.append(("escalate", e["escalation_id"]))
     if e["escalation_id"] in fail_once:
         fail_once.discard(e["escalation_id"])
         raise RuntimeError("the supervision desk is unreachable")
+    if e["escalation_id"] in ack_inside:
+        w.ack_escalation(e["escalation_id"])
+    if e["escalation_id"] in hold:
+        return mq.HOLD
 
 w = mq.Worker(endpoint, "water", capacity=4, name="water@test",
               id_factory=lambda: next(ids), resend_s=1.0, retry_s=0.3,
@@ -249,11 +258,120 @@ report(sent and set(sent) == {"REGISTER"},
 time.sleep(0.1)
 report(events.count(("escalate", 11)) == 1, "an ESCALATE that came before the REGISTER ACK is handled")
 send(rid, "ACK", {"re": reg, "heartbeat_ms": 400})
+f = recv()
+report(f is not None and f[2] == b"ACK" and body(f) == {"re": "b-11"},
+       "... and ACKed right after the REGISTER ACK")
 send(rid, "ESCALATE", dict(esc, msg_id="b-11", escalation_id=11))
 f = recv()
 time.sleep(0.1)
 report(f is not None and f[2] == b"ACK" and body(f) == {"re": "b-11"} and events.count(("escalate", 11)) == 1,
-       "... and ACKed at its first copy after the REGISTER ACK, not handled twice")
+       "... and at its next copy, not handled twice")
+
+# on_escalate returned HOLD: the adapter acknowledges or releases the notice
+# itself, from another thread (an SMS gateway's, say); meanwhile its copies
+# get no ACK and do not reach on_escalate
+def sent_within(seconds):
+    """What the worker sent in SECONDS, heartbeats aside: [(command, ACK body or None)]."""
+    out, end = [], time.monotonic() + seconds
+    while time.monotonic() < end:
+        g = recv(max(0.05, end - time.monotonic()))
+        if g is not None:
+            out.append((g[2].decode(), body(g) if g[2] == b"ACK" else None))
+    return out
+
+def in_thread(fn, *args):
+    """FN(*ARGS) in a thread of its own: what it raised, None if nothing."""
+    raised = ["did not return"]
+    def run():
+        try:
+            fn(*args)
+            raised[0] = None
+        except Exception as e:
+            raised[0] = e
+    th = threading.Thread(target=run)
+    th.start()
+    th.join(5)
+    return raised[0]
+
+esc20 = dict(esc, msg_id="b-20", escalation_id=20)
+hold.add(20)
+send(rid, "ESCALATE", esc20)
+s1 = sent_within(0.8)
+send(rid, "ESCALATE", esc20)
+s2 = sent_within(0.8)
+report(s1 == [] and s2 == [] and events.count(("escalate", 20)) == 1,
+       "on_escalate returned HOLD: no ACK for that copy nor the next, which does not reach "
+       "on_escalate (sent %s, then %s)" % (s1, s2))
+err = in_thread(w.ack_escalation, 20)
+s3 = sent_within(0.8)
+report(err is None and s3 == [("ACK", {"re": "b-20"})],
+       "ack_escalation from another thread: one ACK {re: the ESCALATE's msg_id} (%r, sent %s)" % (err, s3))
+send(rid, "ESCALATE", esc20)
+s4 = sent_within(0.5)
+report(s4 == [("ACK", {"re": "b-20"})] and events.count(("escalate", 20)) == 1,
+       "a later copy of it is ACKed without calling on_escalate (sent %s)" % s4)
+
+esc21 = dict(esc, msg_id="b-21", escalation_id=21)
+hold.add(21)
+send(rid, "ESCALATE", esc21)
+s1 = sent_within(0.5)
+err = in_thread(w.release_escalation, 21)
+send(rid, "ESCALATE", esc21)
+s2 = sent_within(0.5)
+report(err is None and s1 == [] and s2 == [] and events.count(("escalate", 21)) == 2,
+       "release_escalation from another thread: the next copy reaches on_escalate again, "
+       "and nothing is ACKed (%r, sent %s, then %s)" % (err, s1, s2))
+hold.discard(21)
+err = in_thread(w.release_escalation, 21)
+send(rid, "ESCALATE", esc21)
+s3 = sent_within(0.5)
+report(err is None and s3 == [("ACK", {"re": "b-21"})] and events.count(("escalate", 21)) == 3,
+       "... and so on: released again, the next copy's on_escalate returns and it is ACKed "
+       "(%r, sent %s)" % (err, s3))
+
+errs = [in_thread(w.ack_escalation, 999), in_thread(w.release_escalation, 999),
+        in_thread(w.release_escalation, 20), in_thread(w.ack_escalation, 20)]
+s1 = sent_within(0.5)
+report([type(e).__name__ for e in errs] == ["ValueError", "ValueError", "ValueError", "NoneType"]
+       and s1 == [],
+       "ValueError from ack_escalation and release_escalation of a notice never received, and "
+       "from release_escalation of an acknowledged one; ack_escalation of that one again sends "
+       "nothing (%s, sent %s)" % ([repr(e) for e in errs], s1))
+
+esc24 = dict(esc, msg_id="b-24", escalation_id=24)
+hold.add(24)
+ack_inside.add(24)
+send(rid, "ESCALATE", esc24)
+s1 = sent_within(0.5)
+send(rid, "ESCALATE", esc24)
+s2 = sent_within(0.5)
+report(s1 == s2 == [("ACK", {"re": "b-24"})] and events.count(("escalate", 24)) == 1,
+       "ack_escalation inside on_escalate, which then returns HOLD: ACKed at once, and its next "
+       "copy without on_escalate (sent %s, then %s)" % (s1, s2))
+
+# held across a new REGISTER: an ack_escalation meanwhile waits for its ACK (5.7)
+hold.update((22, 23))
+send(rid, "ESCALATE", dict(esc, msg_id="b-22", escalation_id=22))
+send(rid, "ESCALATE", dict(esc, msg_id="b-23", escalation_id=23))
+s0 = sent_within(0.5)
+send(rid, "DISCONNECT", {})
+f = recv()
+reg = body(f)["msg_id"] if f is not None and f[2] == b"REGISTER" else None
+err = in_thread(w.ack_escalation, 22)
+s1 = sent_within(1.5)
+report(s0 == [] and reg is not None and err is None and s1 and set(c for c, _ in s1) == {"REGISTER"},
+       "an ack_escalation between a DISCONNECT and the REGISTER ACK sends nothing but REGISTER "
+       "(%r, sent %s)" % (err, s1))
+send(rid, "ACK", {"re": reg, "heartbeat_ms": 400})
+s2 = sent_within(0.8)
+report(s2 == [("ACK", {"re": "b-22"})], "... its ACK goes out right after the REGISTER ACK (sent %s)" % s2)
+send(rid, "ESCALATE", dict(esc, msg_id="b-23", escalation_id=23))
+s3 = sent_within(0.5)
+err = in_thread(w.ack_escalation, 23)
+s4 = sent_within(0.5)
+report(s3 == [] and events.count(("escalate", 23)) == 1 and err is None and s4 == [("ACK", {"re": "b-23"})],
+       "a notice held across a new REGISTER stays held: its copy is not ACKed nor handed to "
+       "on_escalate, ack_escalation ACKs it (sent %s, then %s)" % (s3, s4))
 
 # a bad DISPATCH is not acted on
 send(rid, "DISPATCH", dict(dispatch, assignment_id=43, attempt=0))
@@ -334,7 +452,13 @@ router.setsockopt(zmq.LINGER, 0)
 router.bind(endpoint)
 
 firsts = {}                          # assignment_id -> first flags seen
-acted = []                           # escalation_ids acted on
+acted = []                           # escalation_ids handed to on_escalate
+HELD, FIRST_HELD = 1100, 5001         # on_escalate returns HOLD for these
+
+def on_escalate(w, e):
+    acted.append(e["escalation_id"])
+    if e["escalation_id"] >= FIRST_HELD:
+        return mq.HOLD
 
 def on_dispatch(w, d, first):
     aid = d["assignment_id"]
@@ -345,7 +469,7 @@ def on_dispatch(w, d, first):
             w.resolved(aid, "fixed", "已处理")
 
 w = mq.Worker(endpoint, "water", capacity=8, name="water@bounded", on_dispatch=on_dispatch,
-              on_escalate=lambda w, e: acted.append(e["escalation_id"]))
+              on_escalate=on_escalate)
 stop = threading.Event()
 t = threading.Thread(target=lambda: w.run(stop.is_set), daemon=True)
 t.start()
@@ -435,9 +559,45 @@ settle(lambda: len(firsts[N]) > 1 and len(firsts[N - 1]) > 1)
 time.sleep(0.1)                      # and no second escalation
 report(firsts[N] == [True, False] and firsts[N - 1] == [True, False] and len(acted) == ESCALATIONS,
        "a late copy of a recent DISPATCH or ESCALATE starts no second piece of work")
+
+# held notices are bounded too: the oldest is forgotten, as if released
+last_held = FIRST_HELD + HELD - 1
+for i in range(0, HELD, WINDOW):
+    for eid in range(FIRST_HELD + i, min(FIRST_HELD + i + WINDOW, last_held + 1)):
+        escalate(rid, eid)
+    settle(lambda: len(acted) >= ESCALATIONS + min(i + WINDOW, HELD))
+try:
+    w.ack_escalation(FIRST_HELD + 1)
+    forgot = False
+except ValueError:
+    forgot = True
+escalate(rid, FIRST_HELD)
+escalate(rid, last_held)
+settle(lambda: acted.count(FIRST_HELD) == 2)
+time.sleep(0.1)
+unasked = []
+while router.poll(300):
+    f = router.recv_multipart()
+    if f[2] != b"HEARTBEAT":
+        unasked.append(f[2].decode())
+report(len(acted) == ESCALATIONS + HELD + 1 and len(w.held_escalations) == 1024 and forgot
+       and acted.count(FIRST_HELD) == 2 and acted.count(last_held) == 1 and not unasked,
+       "%d notices held: %d kept (at most 1024); ack_escalation of a forgotten one raises "
+       "ValueError, its copy reaches on_escalate again, the newest's does not; none ACKed (sent %s)"
+       % (HELD, len(w.held_escalations), unasked))
+
+# an ack_escalation the loop had no pass left for goes out at close()
 stop.set()
 t.join(2)
+w.ack_escalation(last_held)
 w.close()
+last = []
+while len(last) < 5 and router.poll(500):
+    f = router.recv_multipart()
+    if f[2] != b"HEARTBEAT":
+        last.append((f[2].decode(), msgpack.unpackb(f[3], raw=False).get("re")))
+report(not t.is_alive() and last == [("ACK", "e-%d" % last_held), ("DISCONNECT", None)],
+       "ack_escalation after the loop stopped: close() sends its ACK before the DISCONNECT (sent %s)" % last)
 report(True, "bounded-memory script ran to the end")
 PY
 while read -r res what; do

@@ -26,11 +26,13 @@ What the Worker does for you (section numbers are the spec's):
 * CURVE on tcp:// with the broker's and the worker's zcert files (10);
 * DISPATCH idempotent by assignment_id (5.10), ESCALATE by escalation_id,
   ACKed once on_escalate has returned (not when it raises: the broker's
-  resend hands the notice over again) and on every later copy (5.16), in
-  bounded memory as the C side does: the last
-  max(4 x capacity, 4096) assignments are remembered (only by its id once an
-  outcome's ACK says one is resolved, returned or cancelled) and the last
-  1024 escalations, so that a worker that runs for months does not grow;
+  resend hands the notice over again), or, when it returned HOLD, once the
+  adapter calls ack_escalation (release_escalation gives it up) from any
+  thread, and on every later copy (5.16), in bounded memory as the C side
+  does: the last max(4 x capacity, 4096) assignments are remembered (only by
+  its id once an outcome's ACK says one is resolved, returned or cancelled),
+  the last 1024 escalations acted on and at most 1024 held, so that a worker
+  that runs for months does not grow;
 * outcomes (ACCEPT, CONTACTED, PROGRESS, RESOLVED, RETURNED) with fresh
   msg_ids, kept until ACKed, resent with the same msg_id after a timeout and
   after every REGISTER ACK, retried on 5xx, 301 and 302, dropped (and
@@ -79,7 +81,7 @@ import zmq
 import zmq.utils.z85
 
 __all__ = ["Worker", "ProtocolError", "WorkerError", "CertError", "encode", "decode",
-           "outcome_body", "read_cert", "SIGNATURE"]
+           "outcome_body", "read_cert", "SIGNATURE", "HOLD"]
 
 SIGNATURE = b"MINQING/1"
 MAX_BODY = 65536              # 3.3
@@ -95,7 +97,17 @@ REGISTER_RESEND_S = 1.0       # 5.7: RECOMMENDED every second
 MAXMSGSIZE = 131072           # 3.3
 MAX_AGE_S = 23 * 3600         # 8.2: never resend a request older than the broker's 24 h
 SEEN_MIN = 4096               # assignments remembered at least (as minqing-worker)
-MAX_ESCALATIONS = 1024        # escalation_ids remembered (as libminqing)
+MAX_ESCALATIONS = 1024        # escalation_ids remembered (as libminqing), and held at most
+
+
+class _Hold(object):
+    def __repr__(self):
+        return "minqing_worker.HOLD"
+
+
+# What on_escalate returns to keep a notice unacknowledged until the adapter
+# calls Worker.ack_escalation or Worker.release_escalation (see Worker).
+HOLD = _Hold()
 
 log = logging.getLogger("minqing_worker")
 
@@ -645,9 +657,10 @@ class Outcome(object):
 
 class Worker(object):
     """An MQP/1 worker for one department. Call run() (or step()) from one
-    thread; the callbacks run inside it. The outcome methods (accept(), ...)
-    may also be called from other threads: they then only queue the request,
-    which the loop sends on its next pass (the socket stays in one thread).
+    thread; the callbacks run inside it. The outcome methods (accept(), ...),
+    ack_escalation() and release_escalation() may also be called from other
+    threads: they then only queue what is to be sent, which the loop sends on
+    its next pass (the socket stays in one thread).
 
     on_dispatch(worker, dispatch, first): every DISPATCH; first is False for a
         redelivery of an assignment this process already has (do not start a
@@ -666,7 +679,20 @@ class Worker(object):
         callback fails or the process dies in it; make acting on it twice
         harmless (by escalation_id, 5.16). Without on_escalate every notice
         is ACKed as it comes. No ACK goes out before the REGISTER ACK (5.7):
-        a notice handled meanwhile is ACKed at its next copy.
+        one due meanwhile goes out right after it (or at the next copy).
+
+        An adapter that acts on a notice elsewhere (an SMS sent from another
+        thread, confirmed later by the gateway) returns HOLD: the notice is
+        then held, neither ACKed nor handed to on_escalate again, until the
+        adapter calls ack_escalation(escalation_id) (acted on: ACKed now and
+        at every later copy) or release_escalation(escalation_id) (given up:
+        the next copy goes to on_escalate again). Both work from any thread,
+        on_escalate included. The broker goes on resending the notice every
+        5 s meanwhile, round the department's workers, so a colleague may be
+        handed it and act on it too while it is held here. A held notice
+        stays held across a reconnect and a new REGISTER (the work on it goes
+        on; the broker takes the ACK from the new session). At most 1024 are
+        held: beyond that the oldest is forgotten (logged), as if released.
     on_register(worker, session): after each REGISTER ACK.
 
     server_cert, cert: CURVE on a tcp:// endpoint (section 10), as
@@ -723,7 +749,12 @@ class Worker(object):
         self.remember = max(4 * capacity, SEEN_MIN)
         self.assignments = _Recent(self.remember)  # open: assignment_id -> last DISPATCH (without the case)
         self.finished = _Recent(self.remember)     # assignment_ids that reached a final state
+        # Escalations: the loop thread and ack_escalation / release_escalation
+        # callers change them together, under _esc_lock.
+        self._esc_lock = threading.Lock()
         self.escalations = _Recent(MAX_ESCALATIONS)  # escalation_ids acted on
+        self.held_escalations = _Recent(MAX_ESCALATIONS)  # HOLD: escalation_id -> latest copy's msg_id
+        self._acks_owed = _Recent(MAX_ESCALATIONS)  # escalation_id -> msg_id, ACK not yet sent
         self.terminal_sent = set()        # assignment_ids with RESOLVED/RETURNED pending
         self.session_held = _Recent(self.remember)  # delivered in this session, not finished
         self.drift = 0                    # spec-drift warnings logged
@@ -925,6 +956,7 @@ class Worker(object):
             if self.on_register:
                 self.on_register(self, self.sessions)
             self._resend_all()               # 8.2: every unanswered request after a REGISTER ACK
+            self._flush_acks()               # ESCALATE ACKs held back until now (5.7)
             return
         o = self.pending.get(re_)
         if o is None:
@@ -1004,29 +1036,103 @@ class Worker(object):
 
     def _on_ESCALATE(self, m):
         # 5.16: the broker records the ACK as "notified" and never sends the
-        # notice again, so it is ACKed only once on_escalate has returned: a
+        # notice again, so it is ACKed only once the notice is acted on: a
         # callback that raises, or a process that dies in it, leaves the
         # notice unacknowledged, and the broker's resend (every 5 s, maybe to
         # a colleague) hands it out again. A copy of one acted on is ACKed
         # again without bothering the callback (the first ACK may be lost).
-        eid = m["escalation_id"]
-        if eid not in self.escalations:
-            if self.on_escalate:
-                try:
-                    self.on_escalate(self, m)
-                except Exception as e:
-                    log.warning("on_escalate failed for escalation %d (case %d): %s: %s; "
-                                "not acknowledged, the broker sends it again",
-                                eid, m["case_id"], type(e).__name__, _masked(e))
-                    return
-            self.escalations.add(eid)
-        self._ack_escalation(m["msg_id"])
+        eid, mid = m["escalation_id"], m["msg_id"]
+        with self._esc_lock:
+            acted, held = eid in self.escalations, eid in self.held_escalations
+            if held:
+                self.held_escalations[eid] = mid   # its ACK names the latest copy, as libminqing's
+        if acted:
+            self._ack_escalation(mid)
+        elif not held:
+            self._hand_over(eid, mid, m)
+
+    def _hand_over(self, eid, mid, m):
+        if self.on_escalate:
+            with self._esc_lock:
+                self._hold_notice(eid, mid)   # during the call too: it may ack or release it itself
+            try:
+                verdict = self.on_escalate(self, m)
+            except Exception as e:
+                with self._esc_lock:
+                    self.held_escalations.discard(eid)
+                log.warning("on_escalate failed for escalation %d (case %d): %s: %s; "
+                            "not acknowledged, the broker sends it again",
+                            eid, m["case_id"], type(e).__name__, _masked(e))
+                return
+            if verdict is HOLD:
+                return
+        with self._esc_lock:
+            self._acted_on(eid, mid)
+        self._flush_acks()
+
+    def _hold_notice(self, eid, mid):
+        held = self.held_escalations
+        if eid not in held and len(held) >= held.limit:   # _Recent drops the oldest
+            log.warning("escalation %d forgotten while held: %d newer ones are held; "
+                        "its next copy goes to on_escalate again", next(iter(held)), held.limit)
+        held[eid] = mid
+
+    def _acted_on(self, eid, mid):
+        """With _esc_lock: ACK it once registered, and every later copy."""
+        self.held_escalations.discard(eid)
+        self.escalations.add(eid)
+        self._acks_owed[eid] = mid
+
+    def _flush_acks(self):
+        """Send the ACKs due (loop thread only); before the REGISTER ACK they
+        wait for it (5.7). One that cannot go out now is left to the
+        broker's next copy, as a lost one is."""
+        if not self.registered:
+            return
+        with self._esc_lock:
+            owed = list(self._acks_owed.values())
+            self._acks_owed.clear()
+        for mid in owed:
+            self._ack_escalation(mid)
 
     def _ack_escalation(self, msg_id):
         """ACK {re} for an ESCALATE, once per copy; not before the REGISTER
-        ACK (5.7): a notice acted on meanwhile is ACKed at its next copy."""
+        ACK (5.7)."""
         if self.registered:
             self._send(encode("ACK", {"re": msg_id}))
+
+    def ack_escalation(self, escalation_id):
+        """The notice on_escalate returned HOLD for has been acted on: ACK it
+        (the latest copy's msg_id, 5.16; the broker sends every copy with
+        the same one) and every later copy. From any thread: another one's
+        ACK goes out at the loop's next pass, and none before the REGISTER
+        ACK (5.7). Once more for one acted on does nothing. ValueError for a
+        notice not held here: never handed to on_escalate, released, or
+        forgotten (1024 newer ones held): its next copy, if the broker sends
+        one, goes to on_escalate again, as after a release."""
+        with self._esc_lock:
+            if escalation_id in self.escalations:
+                return
+            mid = self.held_escalations.get(escalation_id)
+            if mid is None:
+                raise ValueError("escalation %r is not held by this worker" % (escalation_id,))
+            self._acted_on(escalation_id, mid)
+        if self._loop_thread in (None, threading.get_ident()):
+            self._flush_acks()
+
+    def release_escalation(self, escalation_id):
+        """Give up on a notice on_escalate returned HOLD for (acting on it
+        failed): no ACK, and the broker's next copy (within 5 s, maybe to a
+        colleague) goes to on_escalate again. From any thread; it sends
+        nothing. ValueError for a notice not held here (see ack_escalation),
+        and for one already acknowledged: an ACK cannot be taken back (as
+        libminqing's mq_worker_release_escalation)."""
+        with self._esc_lock:
+            if escalation_id in self.escalations:
+                raise ValueError("escalation %r is already acknowledged" % (escalation_id,))
+            if escalation_id not in self.held_escalations:
+                raise ValueError("escalation %r is not held by this worker" % (escalation_id,))
+            self.held_escalations.discard(escalation_id)
 
     # -- the loop --------------------------------------------------------------
     def call_later(self, delay, fn):
@@ -1039,6 +1145,8 @@ class Worker(object):
         self._loop_thread = threading.get_ident()
         while self._inbox:
             self._add(self._inbox.popleft())
+        if self._acks_owed:
+            self._flush_acks()
         self._run_later()
         now = time.monotonic()
         if self.sock is None:
@@ -1102,6 +1210,7 @@ class Worker(object):
     def close(self, reason="worker stopping"):
         """Leave: DISCONNECT if registered, then close the socket."""
         if self.sock is not None and self.registered:
+            self._flush_acks()               # an ack_escalation the loop had no pass left for
             self._send(encode("DISCONNECT", {"reason": reason}))
             self.sock.setsockopt(zmq.LINGER, 200)
         if self.sock is not None:
