@@ -13,31 +13,53 @@
 # on_escalate twice (the broker's 5 s resend after the failure) and end
 # acknowledged in the broker's database, acknowledged only after the
 # successful call.
+#
+# Then sup-c, alone, acts asynchronously: its on_escalate returns HOLD and a
+# thread (an SMS gateway, say) answers 0.5 s later: release_escalation the
+# first time for each escalation_id, ack_escalation the second. A third case's
+# 3 notices must each reach on_escalate twice (held, released, the broker's
+# resend) and end acknowledged in the database no earlier than the
+# ack_escalation call.
 . "$(dirname "$0")/../lib.sh"
 WORKER=$ROOT/workers/python/minqing_worker.py
 supervision_config || { not_ok "config valid"; finish; exit 1; }
 
 # sup.py WORKER ENDPOINT NAME MODE RECORD: a supervision worker whose
-# on_escalate writes "escalation_id call unix_ms die|fail|ok" to RECORD.
+# on_escalate writes "escalation_id call unix_ms die|fail|ok|hold" to RECORD.
 # MODE die: exits at once (os._exit 3) in its first call, after 0.3 s (long
 # enough for anything it sent before to reach the broker). MODE flaky: raises
-# in the first call for each escalation_id, returns in later ones.
+# in the first call for each escalation_id, returns in later ones. MODE
+# async: returns HOLD, and a thread 0.5 s later writes "... release" and
+# releases the notice after the first call for an escalation_id, writes
+# "... ack" and acknowledges it after later ones.
 cat > "$T/sup.py" <<'PY'
-import logging, os, signal, sys, time
+import logging, os, signal, sys, threading, time
 sys.path.insert(0, os.path.dirname(sys.argv[1]))
 import minqing_worker as mq
 endpoint, name, mode, record = sys.argv[2:6]
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 calls = {}
 out = open(record, "a")
+out_lock = threading.Lock()
+
+def write(eid, call, verdict):
+    with out_lock:
+        out.write("%d %d %d %s\n" % (eid, call, int(time.time() * 1000), verdict))
+        out.flush()
+
+def gateway(w, eid, call):
+    """The SMS gateway's answer, in a thread of its own."""
+    write(eid, call, "release" if call == 1 else "ack")
+    (w.release_escalation if call == 1 else w.ack_escalation)(eid)
 
 def on_escalate(w, e):
     eid = e["escalation_id"]
     calls[eid] = calls.get(eid, 0) + 1
-    at = int(time.time() * 1000)
-    verdict = "die" if mode == "die" else "fail" if calls[eid] == 1 else "ok"
-    out.write("%d %d %d %s\n" % (eid, calls[eid], at, verdict))
-    out.flush()
+    verdict = {"die": "die", "async": "hold"}.get(mode, "fail" if calls[eid] == 1 else "ok")
+    write(eid, calls[eid], verdict)
+    if verdict == "hold":
+        threading.Timer(0.5, gateway, (w, eid, calls[eid])).start()
+        return mq.HOLD
     if verdict == "die":
         time.sleep(0.3)
         os._exit(3)
@@ -90,8 +112,30 @@ late=$(awk 'NR == FNR { if ($4 == "fail") fail[$1] = $3; else if ($4 == "ok") ok
 check "each ACK reached the broker after on_escalate returned, none at the call that raised ($late early)" test "$late" = 0
 check "sup-b logged each of the 6 failures" test "$(count_in "$T/sup-b.out" 'on_escalate failed for escalation')" = 6
 check "sup-b kept running" sh -c "! grep -q ') Z' /proc/$B_PID/stat 2>/dev/null && [ -d /proc/$B_PID ]"
-check "no spec drift seen by the workers" sh -c "! grep -q 'spec-drift:' '$T'/sup-*.out"
 stop_pid "$B_PID"
+
+# sup-c acts asynchronously (HOLD, then release or ack from another thread)
+start_sup sup-c async
+C_PID=$SUP_PID
+check "sup-c registered" wait_for 10 grep -q ' registered ' "$T/sup-c.out"
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p pyasync -c water.leak >/dev/null
+check "3 more escalations fired (a third case)" wait_for 10 sh -c "[ \$(sqlite3 '$T/minqing.db' 'select count(*) from escalations') = 9 ]"
+check "sup-c's 3 end acknowledged in the broker's database too" wait_for 40 all_acked
+sleep 0.5
+per_eid=$(sort -n -k1,1 -k3,3 "$T/calls-sup-c.txt" 2>/dev/null |
+  awk '{ v[$1] = v[$1] (v[$1] == "" ? "" : " ") $4 } END { for (e in v) print e, v[e] }' | sort -n)
+diag "sup-c's calls and answers: $(echo "$per_eid" | tr '\n' ';')"
+n_ok=$(echo "$per_eid" | grep -c ' hold release hold ack$')
+check "each of the 3 went to sup-c's on_escalate, was released, came again with the broker's resend, and was acknowledged ($n_ok)" \
+  sh -c "[ $n_ok = 3 ] && [ \$(echo '$per_eid' | wc -l) = 3 ]"
+sql "select id, notified_at from escalations order by id" | tr '|' ' ' > "$T/notified.txt"
+late=$(awk 'NR == FNR { if ($4 == "ack") ack[$1] = $3; else if ($4 == "release") rel[$1] = $3; next }
+  ($1 in ack) { n++; if ($2 < ack[$1] - 100 || $2 < rel[$1] + 1000) bad++ } END { print (n == 3 ? bad + 0 : "missing") }' \
+  "$T/calls-sup-c.txt" "$T/notified.txt")
+check "each ACK reached the broker after ack_escalation, none at the release ($late early)" test "$late" = 0
+check "no spec drift seen by the workers" sh -c "! grep -q 'spec-drift:' '$T'/sup-*.out"
+check "sup-c logged no failure" sh -c "! grep -q -E 'failed|Traceback' '$T/sup-c.out'"
+stop_pid "$C_PID"
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
 finish
