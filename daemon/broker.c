@@ -94,7 +94,7 @@ typedef struct {
 } inmsg_t;
 
 static void queue_notice(broker_t *self, const fired_t *f);
-static void notice_acked(broker_t *self, const char *re);
+static void notice_acked(broker_t *self, const session_t *s, const char *re);
 
 /* ---- clocks ---------------------------------------------------------- */
 
@@ -865,7 +865,7 @@ static void on_worker(broker_t *self, inmsg_t *in)
     case MSG_HEARTBEAT:
         break;
     case MSG_ACK:
-        notice_acked(self, msg.re);
+        notice_acked(self, s, msg.re);
         break;
     case MSG_ERROR: {
         log_rec_t r;
@@ -1063,21 +1063,44 @@ static void send_notices(broker_t *self, int64_t now)
     }
 }
 
+/* An ACK of a notice that does not count: logged, not answered (ACKs never
+ * are, PROTOCOL.md 5.17), and the notice goes on being sent. */
+static void ack_refused(const session_t *s, const char *re, const char *why)
+{
+    log_rec_t r;
+    log_begin(&r, LOG_WARNING, "escalation.ack_refused");
+    log_str(&r, "worker", s->name);
+    log_str(&r, "re", re);
+    log_str(&r, "reason", why);
+    log_end(&r);
+}
+
 /* A supervision worker acknowledged "esc-<id>": recorded with the pass, so
- * that a restart sends only what no one acknowledged. */
-static void notice_acked(broker_t *self, const char *re)
+ * that a restart sends only what no one acknowledged. The first ACK's time
+ * stands (a copy's late ACK does not move it), and only a worker of the
+ * department the notice was sent to counts. */
+static void notice_acked(broker_t *self, const session_t *s, const char *re)
 {
     unsigned long long id;
     if (!re || sscanf(re, "esc-%llu", &id) != 1)
         return;
-    for (size_t i = 0; i < self->nnotices; i++)
-        if (self->notices[i].fired.id == id) {
-            self->notices[i] = self->notices[--self->nnotices];
-            break;
+    const char *dept = self->cfg->depts[s->dept].id;
+    for (size_t i = 0; i < self->nnotices; i++) {
+        if (self->notices[i].fired.id != id)
+            continue;
+        /* only the department it was sent to can have acted on it: another's
+         * ACK (a bug, or a hostile worker) would silence it for good */
+        if (strcmp(self->notices[i].fired.target_dept, dept) != 0) {
+            ack_refused(s, re, "the notice is for another department");
+            return;
         }
+        self->notices[i] = self->notices[--self->nnotices];
+        break;
+    }
     if (!ensure_txn(self))
         return;                     /* sent again after a restart: at least once */
-    if (store_escalation_notified(self->store, id, clock_now(&self->clock)) != 0)
+    int rc = store_escalation_notified(self->store, id, dept, clock_now(&self->clock));
+    if (rc < 0)
         abandon_pass(self, store_errcode(self->store), store_errmsg(self->store));
 }
 

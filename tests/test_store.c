@@ -634,6 +634,25 @@ static void escalation_unique_by_rung(void **state)
                         "1000 street,2000 county,2000 county");
 }
 
+/* The first ACK of a notice stands: a copy's late ACK does not move its
+ * time, and a worker of another department than the notified one cannot
+ * acknowledge it. */
+static void escalation_notified_once_by_its_department(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t id = add_case("hotline", "N-1");
+    store_escalation_t e = {.case_id = id, .level = 1, .ladder = LADDER_CONTACT,
+                            .target = "street", .department = "water", .notify = "supervision",
+                            .due_at = 1000, .fired_at = 2000, .overdue_s = 1, .offset_ms = 0};
+    assert_int_equal(store_escalation_add(g_st, &e), 1);
+    assert_int_equal(store_escalation_notified(g_st, e.id, "water", 3000), 0);
+    assert_int_equal(store_escalation_notified(g_st, e.id, "supervision", 4000), 1);
+    assert_int_equal(store_escalation_notified(g_st, e.id, "supervision", 9000), 0);
+    commit();
+    assert_string_equal(peek("SELECT notified_at FROM escalations"), "4000");
+}
+
 /* A schema 3 database (escalations unique by level, no ladders) migrates:
  * its escalations stay, without an offset, until the first ladder saved
  * gives an open case's rows their rung's offset, by level and target; then
@@ -1115,6 +1134,7 @@ int main(void)
         T(ladder_saved_with_moved_counts),
         T(counts_past_the_end_move_as_the_last),
         T(escalation_unique_by_rung),
+        T(escalation_notified_once_by_its_department),
         T(migrates_schema_3),
         T(rollback_discards),
         T(wal_starts_over_under_load),

@@ -5,7 +5,8 @@
 # once in the log, in the database and on the event stream, and reaches the
 # supervision worker as an ESCALATE notice naming grid, community and street,
 # even when that worker connects only after the escalations fired and the
-# broker restarted meanwhile; an acknowledged notice is not sent again.
+# broker restarted meanwhile, and not silenced by another department's ACKs;
+# an acknowledged notice is not sent again.
 . "$(dirname "$0")/../lib.sh"
 supervision_config || { not_ok "config valid"; finish; exit 1; }
 LOG_LEVEL=info start_broker || exit 1
@@ -50,6 +51,25 @@ stop_pid "$BROKER_PID"
 LOG_LEVEL=info start_broker || exit 1
 check "the broker restarted with 15 unacknowledged notices" \
   grep -q 'event=broker.loaded .*unacknowledged_notices=15' "$T/broker.log"
+# a worker of another department ACKs every notice: none of them counts
+$PY - "ipc://$T/workers.sock" > "$T/foreign.txt" 2>&1 <<'PY'
+import sys, zmq, msgpack
+s = zmq.Context().socket(zmq.DEALER)
+s.setsockopt(zmq.LINGER, 1000)
+s.connect(sys.argv[1])
+sig = b"MINQING/1"
+s.send_multipart([sig, b"REGISTER", msgpack.packb({"msg_id": "f1", "department": "water", "capacity": 1})])
+if not s.poll(5000):
+    sys.exit("no REGISTER ACK")
+print(s.recv_multipart()[1].decode())
+for i in range(1, 16):
+    s.send_multipart([sig, b"ACK", msgpack.packb({"re": "esc-%d" % i})])
+s.send_multipart([sig, b"DISCONNECT", msgpack.packb({"reason": "done"})])
+PY
+check "another department's ACKs are refused, logged once each" \
+  wait_for 5 sh -c "[ \$(grep -c 'event=escalation.ack_refused .*reason=\"the notice is for another department\"' '$T/broker.log') = 15 ]"
+check "and none is recorded as notified" \
+  test "$(sql 'select count(*) from escalations where notified_at is null')" = 15
 start_worker supervision sup -c 50
 check "the supervision worker, connected after the fact, got the 15 notices" \
   wait_for 10 sh -c "[ \$(cat '$T/w-sup.log' 2>/dev/null | grep -c escalation) = 15 ]"
