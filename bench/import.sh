@@ -20,3 +20,11 @@ echo "bench: $N lines, $(du -h "$T/hist.jsonl" | cut -f1)"
 bench_start warning
 "$B/minqing" -c "$T/minqing.conf" import "$T/hist.jsonl"
 echo "bench: $(sqlite3 "$T/minqing.db" 'select count(*) from cases') cases in the database"
+# a restart on that database: what systemd's TimeoutStartSec (90 s) must cover
+bench_stop
+echo "bench: database $(du -m "$T/minqing.db" | cut -f1) MB"
+t0=$(date +%s%N)
+bench_start notice
+t1=$(date +%s%N)
+grep -q broker.ready "$T/broker.log" || { echo "bench: the broker did not start" >&2; exit 1; }
+echo "bench: restart on it to broker.ready: $(( (t1 - t0) / 1000000 )) ms"
