@@ -1,13 +1,30 @@
 /*
  * backup.c - `minqing backup FILE`: copy the live database with SQLite's
- * online backup API, page by page, while the broker keeps running. The copy
- * is a consistent snapshot; copying the file by hand while the broker writes
- * (with its WAL beside it) is not.
+ * online backup API while the broker keeps running. The copy is a consistent
+ * snapshot; copying the file by hand while the broker writes (with its WAL
+ * beside it) is not.
+ *
+ * The copy is made in one step, inside one read transaction: a backup in
+ * several steps starts again from page 1 whenever the broker commits between
+ * two of them, which at a busy county's pace is always, and would never end.
+ * In WAL mode that read transaction does not hold the broker up.
+ *
+ * It is written to a temporary file beside DEST and renamed to DEST only once
+ * complete, and DEST must not exist: a backup that fails (a full disk) leaves
+ * no file under DEST's name, which a later restore would take for a backup
+ * (the broker starts an empty file as a new database), and no backup
+ * overwrites another file, or the live database.
  */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define CMD "backup"
 
@@ -17,47 +34,89 @@ static void help(void)
         "usage: minqing backup [-c FILE] DEST.db\n"
         "\n"
         "Copy the broker's database to DEST.db while it runs (SQLite online backup).\n"
-        "DEST.db is created with mode 0600: it holds residents' personal data.\n"
-        "To restore: stop minqingd, put the copy in place of the database (remove the\n"
-        "old -wal and -shm files), start minqingd.\n"
+        "DEST.db must not exist; it is created with mode 0600: it holds residents'\n"
+        "personal data. The copy is written beside it and renamed to DEST.db once\n"
+        "complete, so a failed backup leaves no DEST.db.\n"
+        "To restore: stop minqingd and the minqing-worker units, put the copy in place\n"
+        "of the database (remove the old -wal and -shm files), start minqingd, then the\n"
+        "workers (see minqing(1)).\n"
         "\n"
         "Options:\n"
         "  -c, --config FILE  the broker's config, for its database (default %s)\n"
         "  -h, --help         this help\n"
         "\n"
-        "Exit status: 0 copied; 1 the database or DEST cannot be opened or written.\n",
+        "Exit status: 0 copied; 1 the database cannot be read, DEST exists, or DEST\n"
+        "cannot be written.\n",
         CONFIG_DEFAULT_PATH);
+}
+
+/* Copy src into the new file `path` in one step; SQLite's error code. */
+static int copy_into(sqlite3 *src, const char *path, int *pages, char *why, size_t len)
+{
+    sqlite3 *out = NULL;
+    int rc = sqlite3_open_v2(path, &out, SQLITE_OPEN_READWRITE, NULL);
+    /* no rollback journal: a failed copy is thrown away whole, and a journal
+     * would be one more file to leave behind */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(out, "PRAGMA journal_mode = OFF", NULL, NULL, NULL);
+    sqlite3_backup *b = rc == SQLITE_OK ? sqlite3_backup_init(out, "main", src, "main") : NULL;
+    if (b) {
+        for (int tries = 0; tries < 250; tries++) {     /* 5 s of a busy source at most */
+            rc = sqlite3_backup_step(b, -1);
+            if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+                break;
+            sqlite3_sleep(20);
+        }
+        *pages = sqlite3_backup_pagecount(b);
+        sqlite3_backup_finish(b);
+    }
+    snprintf(why, len, "%s", rc == SQLITE_DONE ? "" : b ? sqlite3_errstr(rc) : sqlite3_errmsg(out));
+    if (sqlite3_close(out) != SQLITE_OK && rc == SQLITE_DONE)
+        rc = SQLITE_IOERR, snprintf(why, len, "closing the copy failed");
+    return rc;
+}
+
+/* fsync a file, or with dir the directory it is in: 0 or -1 (errno). */
+static int sync_path(const char *path, bool dir)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    int fd = open(dir ? dirname(buf) : buf, O_RDONLY | O_CLOEXEC);
+    int rc = fd >= 0 ? fsync(fd) : -1;
+    if (fd >= 0)
+        close(fd);
+    return rc;
 }
 
 static int copy(sqlite3 *src, const char *dest)
 {
-    sqlite3 *out = NULL;
-    mode_t old = umask(077);
-    int rc = sqlite3_open(dest, &out);
-    umask(old);
-    if (rc != SQLITE_OK) {
-        sqlite3_close(out);
-        return cli_fail(CLI_RUNTIME, CMD, "%s: cannot create: %s", dest, sqlite3_errstr(rc));
+    char tmp[4096], why[200];
+    struct stat st;
+    if (lstat(dest, &st) == 0)
+        return cli_fail(CLI_RUNTIME, CMD, "%s: exists; refusing to overwrite it (give a new "
+                        "name)", dest);
+    snprintf(tmp, sizeof tmp, "%s.partial-XXXXXX", dest);
+    int fd = mkstemp(tmp);                              /* mode 0600 */
+    if (fd < 0)
+        return cli_fail(CLI_RUNTIME, CMD, "%s: cannot create: %s", tmp, strerror(errno));
+    close(fd);
+    int pages = 0;
+    int rc = copy_into(src, tmp, &pages, why, sizeof why);
+    if (rc == SQLITE_DONE && sync_path(tmp, false) != 0) {
+        rc = SQLITE_IOERR;
+        snprintf(why, sizeof why, "cannot sync the copy: %s", strerror(errno));
     }
-    sqlite3_backup *b = sqlite3_backup_init(out, "main", src, "main");
-    if (!b) {
-        cli_fail(CLI_RUNTIME, CMD, "%s: %s", dest, sqlite3_errmsg(out));
-        sqlite3_close(out);
-        return CLI_RUNTIME;
+    if (rc == SQLITE_DONE && renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE) != 0) {
+        rc = SQLITE_CANTOPEN;
+        snprintf(why, sizeof why, "cannot rename the copy into place: %s", strerror(errno));
     }
-    do {
-        rc = sqlite3_backup_step(b, 1024);      /* 1024 pages at a time: the broker keeps writing */
-        if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
-            sqlite3_sleep(20);
-    } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
-    int pages = sqlite3_backup_pagecount(b);
-    sqlite3_backup_finish(b);
     if (rc != SQLITE_DONE) {
-        cli_fail(CLI_RUNTIME, CMD, "%s: backup failed: %s", dest, sqlite3_errstr(rc));
-        sqlite3_close(out);
-        return CLI_RUNTIME;
+        unlink(tmp);
+        return cli_fail(CLI_RUNTIME, CMD, "%s: backup failed: %s", dest, why);
     }
-    sqlite3_close(out);
+    if (sync_path(dest, true) != 0)
+        return cli_fail(CLI_RUNTIME, CMD, "%s: written, but its directory could not be synced: "
+                        "%s", dest, strerror(errno));
     printf("backed up %d pages to %s\n", pages, dest);
     return CLI_OK;
 }
