@@ -1427,7 +1427,21 @@ typedef struct {
     dispatch_t *fresh;
     size_t stranded;            /* open, of a department the new list lacks */
     bool failed;
+    dispatch_orphan_t *orphans; /* the running queues' orphans, by asg */
+    long norphans;
+    int64_t now;                /* the death time of an orphan not among them */
 } rebind_t;
+
+/* When the holder of orphan asg died: as the running queues say, so that the
+ * rebuilt ones still keep it from colleagues registered before the death
+ * (dispatch.h); else (a department back in the config) now, as at a start. */
+static int64_t orphan_since(const rebind_t *r, uint64_t asg)
+{
+    dispatch_orphan_t key = {.asg = asg};
+    const dispatch_orphan_t *o = bsearch(&key, r->orphans, (size_t)r->norphans, sizeof key,
+                                         dispatch_orphan_cmp);
+    return o ? o->since : r->now;
+}
 
 /* A holder whose department the new list keeps (sessions of a removed one
  * are about to go). */
@@ -1454,7 +1468,7 @@ static void rebind_one(void *arg, const store_assignment_t *a)
         if (accepted)
             dispatch_mark_accepted(r->fresh, a->id);
     } else if (accepted) {
-        rc = dispatch_orphan(r->fresh, dept, a->id, INT64_MIN);  /* death times are not kept */
+        rc = dispatch_orphan(r->fresh, dept, a->id, orphan_since(r, a->id));
     } else {
         rc = dispatch_wait(r->fresh, dept, a->id, false);
     }
@@ -1485,9 +1499,11 @@ static int requeue_build(broker_t *self, const config_t *old, const config_t *cf
 {
     q->n = sessions_count(self->sessions);
     q->was = malloc((q->n + 1) * sizeof *q->was);
-    rebind_t r = {self, old, cfg, dispatch_new(cfg->ndepts), 0, false};
+    rebind_t r = {self, old, cfg, dispatch_new(cfg->ndepts), 0, false, NULL, 0, mono_ms()};
     q->fresh = r.fresh;
-    if (!q->was || !q->fresh) {
+    r.norphans = dispatch_orphans(self->dispatch, &r.orphans);
+    if (!q->was || !q->fresh || r.norphans < 0) {
+        free(r.orphans);
         q->n = 0;                   /* no count taken yet: none to put back */
         requeue_abandon(self, q);
         return -1;
@@ -1497,7 +1513,9 @@ static int requeue_build(broker_t *self, const config_t *old, const config_t *cf
         q->was[i] = s->inflight;
         s->inflight = 0;            /* counted again by the binds */
     }
-    if (store_open_assignments(self->store, rebind_one, &r) != 0 || r.failed) {
+    int rc = store_open_assignments(self->store, rebind_one, &r);
+    free(r.orphans);
+    if (rc != 0 || r.failed) {
         requeue_abandon(self, q);
         return -1;
     }

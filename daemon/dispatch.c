@@ -200,6 +200,30 @@ bool dispatch_orphan_since(const dispatch_t *self, int dept, int64_t *since)
     return true;
 }
 
+int dispatch_orphan_cmp(const void *a, const void *b)
+{
+    uint64_t x = ((const dispatch_orphan_t *)a)->asg, y = ((const dispatch_orphan_t *)b)->asg;
+    return (x > y) - (x < y);
+}
+
+long dispatch_orphans(const dispatch_t *self, dispatch_orphan_t **out)
+{
+    size_t n = 0, k = 0;
+    for (size_t d = 0; d < self->ndepts; d++)
+        n += self->orphans[d].n;
+    if (!(*out = malloc((n ? n : 1) * sizeof **out)))
+        return -1;
+    for (size_t d = 0; d < self->ndepts; d++) {
+        const ring_t *r = &self->orphans[d];
+        for (size_t i = 0; i < r->n; i++) {
+            size_t at = (r->head + i) % r->cap;
+            (*out)[k++] = (dispatch_orphan_t){.asg = r->v[at], .since = r->since[at]};
+        }
+    }
+    qsort(*out, n, sizeof **out, dispatch_orphan_cmp);
+    return (long)n;
+}
+
 size_t dispatch_waiting(const dispatch_t *self, int dept)
 {
     return dept_ok(self, dept) ? self->ready[dept].n + self->orphans[dept].n : 0;

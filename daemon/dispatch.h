@@ -41,6 +41,17 @@ bool dispatch_take(dispatch_t *self, int dept, int64_t registered_at, dispatch_i
 /* Put back, first in its queue, an item dispatch_take gave that could not be
  * delivered. 0 or -1 (memory). */
 int dispatch_putback(dispatch_t *self, int dept, const dispatch_item_t *item);
+/* An orphan, and when its holder was last heard from. */
+typedef struct {
+    uint64_t asg;
+    int64_t since;
+} dispatch_orphan_t;
+/* Every department's orphans, sorted by asg, into a new array *out that the
+ * caller frees (for rebuilding the queues without losing their times); their
+ * number, or -1 when out of memory. */
+long dispatch_orphans(const dispatch_t *self, dispatch_orphan_t **out);
+/* Order of two dispatch_orphan_t by asg, for bsearch in that array. */
+int dispatch_orphan_cmp(const void *a, const void *b);
 /* When the first orphan of dept died (the since of dispatch_orphan); false if none. */
 bool dispatch_orphan_since(const dispatch_t *self, int dept, int64_t *since);
 /* Record that s holds asg (s->inflight grows). 0 or -1 (memory). */

@@ -260,6 +260,31 @@ static void putback_keeps_the_queue(void **state)
 
 /* ---- bindings -------------------------------------------------------- */
 
+/* Every department's orphans with their death times, sorted by assignment
+ * id: what a reload's rebuilt queues take over (broker.c, requeue_build). */
+static void orphans_listed_with_their_times(void **state)
+{
+    (void)state;
+    assert_int_equal(dispatch_orphan(g_d, 2, 70, 300), 0);
+    assert_int_equal(dispatch_orphan(g_d, 0, 72, 100), 0);
+    assert_int_equal(dispatch_orphan(g_d, 2, 71, 200), 0);
+    wait_all(1, (uint64_t[]){69}, 1, false);    /* a ready one is no orphan */
+    dispatch_orphan_t *v;
+    assert_int_equal(dispatch_orphans(g_d, &v), 3);
+    assert_int_equal(v[0].asg, 70), assert_int_equal(v[0].since, 300);
+    assert_int_equal(v[1].asg, 71), assert_int_equal(v[1].since, 200);
+    assert_int_equal(v[2].asg, 72), assert_int_equal(v[2].since, 100);
+    dispatch_orphan_t key = {.asg = 71};
+    dispatch_orphan_t *o = bsearch(&key, v, 3, sizeof key, dispatch_orphan_cmp);
+    assert_non_null(o);
+    assert_int_equal(o->since, 200);
+    free(v);
+    dispatch_t *none = dispatch_new(1);
+    assert_int_equal(dispatch_orphans(none, &v), 0);
+    free(v);
+    dispatch_destroy(&none);
+}
+
 static void bind_unbind_inflight(void **state)
 {
     (void)state;
@@ -506,6 +531,7 @@ int main(void)
         T(orphans_only_after_death),
         T(orphans_in_order_of_silence),
         T(putback_keeps_the_queue),
+        T(orphans_listed_with_their_times),
         T(bind_unbind_inflight),
         T(release_requeues),
         T(release_finds_more_than_inflight),

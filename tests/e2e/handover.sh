@@ -1,11 +1,12 @@
 #!/bin/sh
 # handover.sh - accepted work whose worker's session ends waits for a worker
 # that registers afterwards, whether the worker took it up by ACCEPT or by a
-# PROGRESS take-over, and even when its DISCONNECT came in the ACCEPT's pass.
+# PROGRESS take-over, and even when its DISCONNECT came in the ACCEPT's pass
+# or a reload rebuilt the queues meanwhile.
 . "$(dirname "$0")/../lib.sh"
 write_config
 start_broker || exit 1
-$PY "$ROOT/tests/e2e/handover.py" "$T"
+$PY "$ROOT/tests/e2e/handover.py" "$T" "$BROKER_PID"
 rc=$?
 check "broker still running" kill -0 "$BROKER_PID"
 stop_pid "$BROKER_PID"
