@@ -200,6 +200,15 @@ static int plain_tcp_refused(bool has_server, bool plain_ok, const char *endpoin
     return -1;
 }
 
+int auth_lists_check(const config_t *cfg, char *err, size_t errlen)
+{
+    entry_t *v;
+    size_t n;
+    int rc = load_lists(cfg, &v, &n, err, errlen);
+    free(v);
+    return rc;
+}
+
 int auth_check(const config_t *cfg, const char **key, char *err, size_t errlen)
 {
     static const char *const names[] = {"intake", "workers", "events"};
@@ -211,14 +220,13 @@ int auth_check(const config_t *cfg, const char **key, char *err, size_t errlen)
         rc = load_server(&probe, cfg->server_cert, err, errlen);
     if (rc == 0) {
         *key = "keys";
-        rc = load_lists(cfg, &probe.keys, &probe.nkeys, err, errlen);
+        rc = auth_lists_check(cfg, err, errlen);
     }
     for (size_t i = 0; i < 3 && rc == 0; i++) {
         *key = names[i];
         rc = plain_tcp_refused(probe.server != NULL, probe.plain_ok, eps[i], err, errlen);
     }
     zcert_destroy(&probe.server);
-    free(probe.keys);
     return rc;
 }
 

@@ -42,6 +42,10 @@ int auth_secure(auth_t *self, void *sock, const char *endpoint, char *err, size_
 void *auth_socket(auth_t *self);
 /* Answer the ZAP requests that are waiting. */
 void auth_serve(auth_t *self);
+/* Whether cfg's allowlists can be read, as auth_reload would read them (so
+ * that a reload can be refused whole before anything of it applies). 0, or
+ * -1 with err. */
+int auth_lists_check(const config_t *cfg, char *err, size_t errlen);
 /* Re-read the allowlists of cfg (the server key stays). 0, or -1 with err. */
 int auth_reload(auth_t *self, const config_t *cfg, char *err, size_t errlen);
 /* The role of a peer from the User-Id of its message (NULL: no key, local);

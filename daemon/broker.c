@@ -95,6 +95,7 @@ typedef struct {
 
 static void queue_notice(broker_t *self, const fired_t *f);
 static void notice_acked(broker_t *self, const session_t *s, const char *re);
+static void warn_notices_stranded(broker_t *self, const char *event);
 
 /* ---- clocks ---------------------------------------------------------- */
 
@@ -271,8 +272,11 @@ static void warn_stranded(const char *event, const char *field, size_t n)
     log_rec_t r;
     log_begin(&r, LOG_WARNING, event);
     log_u64(&r, field, n);
-    log_str(&r, "msg", "open assignments of departments no longer configured wait "
-            "until the department is configured again or an admin reassigns them");
+    log_str(&r, "msg", strcmp(field, "notices") == 0
+            ? "ESCALATE notices whose department and rung target are no longer configured "
+              "wait until one of them is configured again"
+            : "open assignments of departments no longer configured wait "
+              "until the department is configured again or an admin reassigns them");
     log_end(&r);
 }
 
@@ -336,6 +340,7 @@ static int load_open(broker_t *self, char *err, size_t errlen)
     log_end(&r);
     if (l.stranded)
         warn_stranded("broker.stranded", "assignments", l.stranded);
+    warn_notices_stranded(self, "broker.notices_stranded");
     return 0;
 }
 
@@ -1035,6 +1040,27 @@ static session_t *notice_worker(broker_t *self, int dept, unsigned k)
     return NULL;
 }
 
+/* The department a notice goes to: its own, or when a reload removed that
+ * one, the department [targets] now names for the rung's target, from which
+ * the ACK is then expected. -1: none (config.notices_stranded). */
+static int notice_dept(const broker_t *self, fired_t *f)
+{
+    int dept = config_dept_find(self->cfg, f->target_dept);    /* by id: reloads renumber */
+    if (dept < 0 && (dept = config_target_dept(self->cfg, f->target)) >= 0)
+        snprintf(f->target_dept, sizeof f->target_dept, "%s", self->cfg->depts[dept].id);
+    return dept;
+}
+
+/* After a reload or a start: say how many notices no department can take. */
+static void warn_notices_stranded(broker_t *self, const char *event)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < self->nnotices; i++)
+        n += notice_dept(self, &self->notices[i].fired) < 0;
+    if (n)
+        warn_stranded(event, "notices", n);
+}
+
 /* Send the notices that are new or unacknowledged for too long to a live
  * worker of their target's department; those with none wait for one. */
 static void send_notices(broker_t *self, int64_t now)
@@ -1043,8 +1069,8 @@ static void send_notices(broker_t *self, int64_t now)
         notice_t *n = &self->notices[i];
         if (n->sent && now - n->sent < NOTICE_RESEND_MS)
             continue;
-        const fired_t *f = &n->fired;
-        int dept = config_dept_find(self->cfg, f->target_dept);   /* by id: reloads renumber */
+        fired_t *f = &n->fired;
+        int dept = notice_dept(self, f);
         session_t *s = dept >= 0 ? notice_worker(self, dept, n->tries) : NULL;
         if (!s)
             continue;
@@ -1076,31 +1102,30 @@ static void ack_refused(const session_t *s, const char *re, const char *why)
 }
 
 /* A supervision worker acknowledged "esc-<id>": recorded with the pass, so
- * that a restart sends only what no one acknowledged. The first ACK's time
- * stands (a copy's late ACK does not move it), and only a worker of the
- * department the notice was sent to counts. */
+ * that a restart sends only what no one acknowledged. Only the ACK of a
+ * pending notice by a worker of the department it goes to counts: another
+ * department's (a bug, or a hostile worker) would silence it for good, and
+ * the copies of one acknowledged already change nothing (the first time
+ * stands). A notice held back (MAX_NOTICES) was never sent: its ACK waits for
+ * the copy it will be sent. */
 static void notice_acked(broker_t *self, const session_t *s, const char *re)
 {
     unsigned long long id;
     if (!re || sscanf(re, "esc-%llu", &id) != 1)
         return;
-    const char *dept = self->cfg->depts[s->dept].id;
-    for (size_t i = 0; i < self->nnotices; i++) {
-        if (self->notices[i].fired.id != id)
-            continue;
-        /* only the department it was sent to can have acted on it: another's
-         * ACK (a bug, or a hostile worker) would silence it for good */
-        if (strcmp(self->notices[i].fired.target_dept, dept) != 0) {
-            ack_refused(s, re, "the notice is for another department");
-            return;
-        }
-        self->notices[i] = self->notices[--self->nnotices];
-        break;
+    size_t i = 0;
+    while (i < self->nnotices && self->notices[i].fired.id != id)
+        i++;
+    if (i == self->nnotices)
+        return;
+    if (strcmp(self->notices[i].fired.target_dept, self->cfg->depts[s->dept].id) != 0) {
+        ack_refused(s, re, "the notice is for another department");
+        return;
     }
+    self->notices[i] = self->notices[--self->nnotices];
     if (!ensure_txn(self))
         return;                     /* sent again after a restart: at least once */
-    int rc = store_escalation_notified(self->store, id, dept, clock_now(&self->clock));
-    if (rc < 0)
+    if (store_escalation_notified(self->store, id, clock_now(&self->clock)) < 0)
         abandon_pass(self, store_errcode(self->store), store_errmsg(self->store));
 }
 
@@ -1635,8 +1660,9 @@ static void rebuild_hints(broker_t *self)
     if (rearm_timers(self) != 0)
         self->hints_lost = true;
     if (!self->hints_lost)
-        log_say(LOG_WARNING, "timers.rebuilt", "a deadline hint was lost for want of memory; "
-                "every open case's deadlines were re-armed from the database");
+        log_say(LOG_WARNING, "timers.rebuilt", "a deadline hint was lost for want of memory, "
+                "or a reload could not re-arm them: every open case's deadlines were re-armed "
+                "from the database");
 }
 
 /* The sockets are bound, and made CURVE servers or not, once at start. */
@@ -1675,20 +1701,30 @@ static void reload(broker_t *self)
         for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
             log_say(LOG_ERR, "config.invalid", line);
         log_say(LOG_ERR, "config.kept", "the new file has errors; the running config stays");
+    } else if (auth_lists_check(fresh, err, sizeof err) != 0) {
+        log_say(LOG_ERR, "config.invalid", err);
+        log_say(LOG_ERR, "config.kept", "the new key lists cannot be read; the running config "
+                "and keys stay");
+        config_destroy(&fresh);
     } else if (take_config(self, fresh) != 0) {
         config_destroy(&fresh);
     } else {
         warn_restart_needed(self->cfg, fresh);
         config_keep_restart_keys(fresh, self->cfg);    /* warned again at every reload */
-        if (auth_reload(self->auth, fresh, err, sizeof err) != 0)
+        if (auth_reload(self->auth, fresh, err, sizeof err) != 0)   /* changed since the check */
             log_say(LOG_ERR, "security.keys_kept", err);
         config_t *old = self->cfg;
         self->cfg = fresh;
         self->apply.cfg = fresh;
         drop_revoked(self);
+        warn_notices_stranded(self, "config.notices_stranded");
         warn_holidays_end(fresh, clock_now(&self->clock));
-        if (rearm_timers(self) != 0)
+        if (rearm_timers(self) != 0) {
             self->hints_lost = true;        /* rebuilt after the next pass */
+            log_say(LOG_WARNING, "config.timers_pending", "the open cases' deadlines could not "
+                    "be re-armed under the new config yet (out of memory, or the database "
+                    "failed): tried again after every pass (timers.rebuilt once done)");
+        }
         config_destroy(&old);
         log_rec_t r;
         log_begin(&r, LOG_NOTICE, "config.reloaded");

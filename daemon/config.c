@@ -1354,6 +1354,15 @@ void config_destroy(config_t **self_p)
 
 /* ---- lookups -------------------------------------------------------------- */
 
+int config_target_dept(const config_t *self, const char *target)
+{
+    for (int l = 0; l < 3; l++)
+        for (size_t i = 0; i < self->nlevels[l]; i++)
+            if (self->ladders[l][i].dept >= 0 && !strcmp(self->ladders[l][i].target, target))
+                return self->ladders[l][i].dept;
+    return -1;
+}
+
 int config_key_line(const config_t *self, const char *key)
 {
     for (int k = 0; k < K_COUNT; k++)

@@ -104,6 +104,8 @@ void config_destroy(config_t **self_p);
  * (endpoints, database, server_cert, allow_plain_tcp), so that the config a
  * reload installs says what the broker runs on; fresh's own go to running. */
 void config_keep_restart_keys(config_t *fresh, config_t *running);
+/* The department [targets] names for a ladder rung's target ("street"), or -1. */
+int config_target_dept(const config_t *self, const char *target);
 /* The line of the file where [broker] key KEY was set; 0 if it was not. */
 int config_key_line(const config_t *self, const char *key);
 /* Index of the department with this id, or -1. */

@@ -66,8 +66,7 @@ static const char *const sql[Q_COUNT] = {
         "INSERT OR IGNORE INTO escalations (case_id, round, ladder, level, target, department,"
         " due_at, fired_at, overdue_s, notify, offset_ms)"
         " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-    [Q_ESC_NOTIFIED] = "UPDATE escalations SET notified_at = ?2"
-                       " WHERE id = ?1 AND notify = ?3 AND notified_at IS NULL",
+    [Q_ESC_NOTIFIED] = "UPDATE escalations SET notified_at = ?2 WHERE id = ?1 AND notified_at IS NULL",
     [Q_ESC_UNNOTIFIED] =
         "SELECT e.id, e.case_id, e.level, e.ladder, e.target, e.notify, e.due_at, e.overdue_s,"
         " c.lead_department, c.grid_code, c.street, c.community FROM escalations e"
@@ -1165,12 +1164,11 @@ int store_escalation_add(store_t *self, store_escalation_t *e)
     return 1;
 }
 
-int store_escalation_notified(store_t *self, uint64_t id, const char *dept, int64_t at)
+int store_escalation_notified(store_t *self, uint64_t id, int64_t at)
 {
     sqlite3_stmt *st = self->q[Q_ESC_NOTIFIED];
     sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
     sqlite3_bind_int64(st, 2, at);
-    sqlite3_bind_text(st, 3, dept, -1, SQLITE_STATIC);
     if (run_write(self, st))
         return -1;
     return sqlite3_changes(self->db) > 0;

@@ -155,10 +155,10 @@ int store_open_cases(store_t *self, void (*fn)(void *arg, const store_case_t *c)
 /* Record a fired escalation: 1 recorded, 0 that rung (offset and target) had
  * fired already for the case's round (nothing written), -1 error. */
 int store_escalation_add(store_t *self, store_escalation_t *e);
-/* A worker of department dept acknowledged escalation id's ESCALATE at `at`:
- * 1 recorded; 0 nothing written, as the notice went to another department or
- * was acknowledged before (the first time stands); -1 error. */
-int store_escalation_notified(store_t *self, uint64_t id, const char *dept, int64_t at);
+/* A worker acknowledged escalation id's ESCALATE at `at`: 1 recorded; 0
+ * nothing written, as it was acknowledged before (the first time stands);
+ * -1 error. Which department may acknowledge it is the broker's to check. */
+int store_escalation_notified(store_t *self, uint64_t id, int64_t at);
 /* Call fn for every escalation with a notice not yet acknowledged, oldest
  * first (after a restart they are sent again); 0, or -1. */
 int store_unnotified_escalations(store_t *self, void (*fn)(void *arg, const store_notice_t *n),

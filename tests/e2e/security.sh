@@ -56,6 +56,17 @@ check "a session taken over by another key ends, and the log says why" \
   grep -q 'event=worker.lost worker=water:worker#[0-9]* department=water reason="another key took over its routing id"' "$T/broker.log"
 check "the revoked worker's session ended at the reload, and the log says why" \
   grep -q 'event=worker.lost worker=hrss:worker#[0-9]* department=hrss reason="its key is no longer allowed"' "$T/broker.log"
+# a reload whose key list cannot be read is refused whole: its new department too
+reloads=$(grep -c 'event=config.reloaded' "$T/broker.log")
+mv "$K/admin" "$K/admin.d" && : > "$K/admin"
+add_department housing 住建局
+kill -HUP "$BROKER_PID"
+check "a reload with a key list that cannot be read is refused (config.kept), naming the list" \
+  wait_for 5 sh -c "grep -q 'event=config.kept .*key lists cannot be read' '$T/broker.log' &&
+                    grep -q 'event=config.invalid .*$K/admin: cannot read this key list' '$T/broker.log'"
+check "and nothing of it applied: no reload logged" \
+  test "$(grep -c 'event=config.reloaded' "$T/broker.log")" = "$reloads"
+rm "$K/admin" && mv "$K/admin.d" "$K/admin"
 stop_pid "$BROKER_PID"
 refused=$(sed -n 's/.*event=broker.stopping.* refused=\([0-9]*\).*/\1/p' "$T/broker.log")
 flood=$(sed -n 's/^# flood: \([0-9]*\) hostile.*/\1/p' "$T/security.out")
