@@ -82,6 +82,8 @@ struct broker_t {
     bool notices_dropped;       /* a notice waits in the database only (reload_notices) */
     volatile sig_atomic_t stop, reload;
     int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms;
+    int64_t last_extend;        /* EXTEND_TIMEOUT_USEC last sent while starting, 0: never */
+    bool serving;               /* READY=1 sent */
     struct {
         uint64_t passes, commits, batch_max, refused, submitted;
     } stats;
@@ -192,6 +194,12 @@ typedef struct {
     size_t loaded, stranded;
 } loader_t;
 
+/* A long database statement is going on: before READY (the integrity check
+ * and migrations of a large database) systemd's start timeout is moved on,
+ * after it (a reload's ladder UPDATEs) the watchdog is kicked. A statement
+ * that makes progress is not a hang. */
+static void store_busy(void *arg);
+
 /* The watchdog is kicked from the loop, so a stuck loop gets restarted, and
  * from every row of the scans a reload makes (rearm_timers, the new
  * department queues): over a million open cases they outlast WatchdogSec,
@@ -201,6 +209,18 @@ static void kick_watchdog(broker_t *self, int64_t now)
     if (self->watchdog_ms && now - self->last_watchdog >= self->watchdog_ms) {
         service_watchdog();
         self->last_watchdog = now;
+    }
+}
+
+static void store_busy(void *arg)
+{
+    broker_t *self = arg;
+    int64_t now = mono_ms();
+    if (self->serving) {
+        kick_watchdog(self, now);
+    } else if (!self->last_extend || now - self->last_extend >= 5000) {
+        service_extend_start(30000);
+        self->last_extend = now;
     }
 }
 
@@ -391,6 +411,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
     self->cfg = cfg;
     clock_init(&self->clock, NULL, NULL, NULL);
     self->timers = timers_new();
+    store_set_progress(store_busy, self);
     self->store = store_open(cfg->database, err, errlen);
     self->ctx = zmq_ctx_new();
     self->dec = codec_new();
@@ -437,6 +458,7 @@ void broker_destroy(broker_t **self_p)
         store_checkpoint(self->store);
         store_close(&self->store);
     }
+    store_set_progress(NULL, NULL);         /* it pointed at this broker */
     auth_destroy(&self->auth);
     ratelimit_destroy(&self->rates);
     if (self->intake) zmq_close(self->intake);
@@ -1757,6 +1779,7 @@ int broker_run(broker_t *self)
     log_str(&ready, "msg", "serving");
     log_end(&ready);
     service_ready(st);
+    self->serving = true;
     while (!self->stop) {
         if (zmq_poll(items, nitems, poll_timeout(self)) < 0 && errno != EINTR) {
             log_say(LOG_CRIT, "broker.poll", zmq_strerror(errno));

@@ -13,6 +13,12 @@ void service_ready(const char *status)
     sd_notifyf(0, "READY=1\nSTATUS=%s", status);
 }
 
+void service_extend_start(int64_t ms)
+{
+    sd_notifyf(0, "EXTEND_TIMEOUT_USEC=%lld\nSTATUS=starting: checking and loading the database",
+               (long long)ms * 1000);
+}
+
 void service_status(const char *status)
 {
     sd_notifyf(0, "STATUS=%s", status);

@@ -11,6 +11,9 @@
 
 /* Tell systemd the broker is serving, with a status line. */
 void service_ready(const char *status);
+/* Still starting, and making progress: systemd's start timeout is moved to
+ * ms from now (EXTEND_TIMEOUT_USEC), for a long integrity check or migration. */
+void service_extend_start(int64_t ms);
 /* Update the status line ("open 120, overdue 3, workers 8"). */
 void service_status(const char *status);
 /* The watchdog kick interval in ms (half of WatchdogSec), or 0 when off. */

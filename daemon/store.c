@@ -533,6 +533,22 @@ static int start_checkpointer(store_t *self, const char *path, const char *vfs, 
     return 0;
 }
 
+static void (*progress_fn)(void *);
+static void *progress_arg;
+
+void store_set_progress(void (*fn)(void *arg), void *arg)
+{
+    progress_fn = fn, progress_arg = arg;
+}
+
+static int on_progress(void *unused)
+{
+    (void)unused;
+    if (progress_fn)
+        progress_fn(progress_arg);
+    return 0;                       /* go on */
+}
+
 store_t *store_open(const char *path, char *err, size_t errlen)
 {
     if (check_header(path, err, errlen))
@@ -565,6 +581,8 @@ store_t *store_open(const char *path, char *err, size_t errlen)
         store_close(&self);
         return NULL;
     }
+    if (progress_fn)
+        sqlite3_progress_handler(self->db, STORE_PROGRESS_STEPS, on_progress, NULL);
     if (configure(self, path, err, errlen) || start_checkpointer(self, path, vfs, err, errlen)) {
         store_close(&self);
         return NULL;

@@ -95,6 +95,12 @@ typedef struct {
 /* Open (creating or migrating) the database at path. NULL on error, with the
  * reason in err: unreadable, not a database, corrupt, or a future schema. */
 store_t *store_open(const char *path, char *err, size_t errlen);
+/* fn(arg) is called now and then (every STORE_PROGRESS_STEPS SQLite steps)
+ * while a statement of a store opened after this call runs: the integrity
+ * check and migrations in store_open, a reload's large UPDATEs, the scans at
+ * start. It must be quick. NULL: none. One per process (the broker's). */
+void store_set_progress(void (*fn)(void *arg), void *arg);
+#define STORE_PROGRESS_STEPS 100000
 /* Close the database (rolling back an open transaction); *self_p = NULL. */
 void store_close(store_t **self_p);
 /* Begin, commit, roll back the write transaction. */

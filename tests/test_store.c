@@ -634,6 +634,36 @@ static void escalation_unique_by_rung(void **state)
                         "1000 street,2000 county,2000 county");
 }
 
+static int progress_calls;
+static void count_progress(void *arg)
+{
+    (void)arg;
+    progress_calls++;
+}
+
+/* Opening a large database (its integrity check) reports progress, which
+ * the broker turns into "still starting" for systemd: a start that takes
+ * longer than the unit's timeout is not killed while it moves on. */
+static void open_reports_progress(void **state)
+{
+    (void)state;
+    begin();
+    char ext[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(ext, sizeof ext, "P-%d", i);
+        add_case("hotline", ext);
+    }
+    commit();
+    progress_calls = 0;
+    store_set_progress(count_progress, NULL);
+    reopen();
+    store_set_progress(NULL, NULL);
+    int at_open = progress_calls;
+    assert_true(at_open > 0);
+    reopen();                                       /* after NULL: no more calls */
+    assert_int_equal(progress_calls, at_open);
+}
+
 /* The first ACK of a notice stands: a copy's late ACK does not move its time. */
 static void escalation_notified_once(void **state)
 {
@@ -1132,6 +1162,7 @@ int main(void)
         T(counts_past_the_end_move_as_the_last),
         T(escalation_unique_by_rung),
         T(escalation_notified_once),
+        T(open_reports_progress),
         T(migrates_schema_3),
         T(rollback_discards),
         T(wal_starts_over_under_load),
