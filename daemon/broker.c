@@ -198,7 +198,7 @@ typedef struct {
  * and migrations of a large database) systemd's start timeout is moved on,
  * after it (a reload's ladder UPDATEs) the watchdog is kicked. A statement
  * that makes progress is not a hang. */
-static void store_busy(void *arg);
+static void store_busy(void *arg, int64_t expect_ms);
 
 /* The watchdog is kicked from the loop, so a stuck loop gets restarted, and
  * from every row of the scans a reload makes (rearm_timers, the new
@@ -212,14 +212,14 @@ static void kick_watchdog(broker_t *self, int64_t now)
     }
 }
 
-static void store_busy(void *arg)
+static void store_busy(void *arg, int64_t expect_ms)
 {
     broker_t *self = arg;
     int64_t now = mono_ms();
     if (self->serving) {
         kick_watchdog(self, now);
-    } else if (!self->last_extend || now - self->last_extend >= 5000) {
-        service_extend_start(30000);
+    } else if (expect_ms || !self->last_extend || now - self->last_extend >= 5000) {
+        service_extend_start(expect_ms > 30000 ? expect_ms : 30000);
         self->last_extend = now;
     }
 }

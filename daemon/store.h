@@ -95,11 +95,13 @@ typedef struct {
 /* Open (creating or migrating) the database at path. NULL on error, with the
  * reason in err: unreadable, not a database, corrupt, or a future schema. */
 store_t *store_open(const char *path, char *err, size_t errlen);
-/* fn(arg) is called now and then (every STORE_PROGRESS_STEPS SQLite steps)
- * while a statement of a store opened after this call runs: the integrity
- * check and migrations in store_open, a reload's large UPDATEs, the scans at
- * start. It must be quick. NULL: none. One per process (the broker's). */
-void store_set_progress(void (*fn)(void *arg), void *arg);
+/* fn(arg, 0) is called now and then (every STORE_PROGRESS_STEPS SQLite
+ * steps) while a statement of a store opened after this call runs: the
+ * migrations in store_open, a reload's large UPDATEs, the scans at start; and
+ * fn(arg, ms) before a step that may run up to ms without a call (the
+ * integrity check reads the whole file in one go). It must be quick. NULL:
+ * none. One per process (the broker's). */
+void store_set_progress(void (*fn)(void *arg, int64_t expect_ms), void *arg);
 #define STORE_PROGRESS_STEPS 100000
 /* Close the database (rolling back an open transaction); *self_p = NULL. */
 void store_close(store_t **self_p);

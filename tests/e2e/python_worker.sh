@@ -76,6 +76,7 @@ events = []                          # what the worker's callbacks saw
 fail_once = set()                    # escalation_ids whose next on_escalate raises
 hold = set()                         # escalation_ids whose on_escalate returns mq.HOLD
 ack_inside = set()                   # ... after calling w.ack_escalation itself
+release_inside = set()               # call w.release_escalation, then return normally
 
 def on_escalate(w, e):
     events.append(("escalate", e["escalation_id"]))
@@ -84,6 +85,9 @@ def on_escalate(w, e):
         raise RuntimeError("the supervision desk is unreachable")
     if e["escalation_id"] in ack_inside:
         w.ack_escalation(e["escalation_id"])
+    if e["escalation_id"] in release_inside:
+        release_inside.discard(e["escalation_id"])
+        w.release_escalation(e["escalation_id"])      # the gateway is down: give it up
     if e["escalation_id"] in hold:
         return mq.HOLD
 
@@ -348,6 +352,16 @@ s2 = sent_within(0.5)
 report(s1 == s2 == [("ACK", {"re": "b-24"})] and events.count(("escalate", 24)) == 1,
        "ack_escalation inside on_escalate, which then returns HOLD: ACKed at once, and its next "
        "copy without on_escalate (sent %s, then %s)" % (s1, s2))
+
+esc25 = dict(esc, msg_id="b-25", escalation_id=25)
+release_inside.add(25)
+send(rid, "ESCALATE", esc25)
+s1 = sent_within(0.5)
+send(rid, "ESCALATE", esc25)
+s2 = sent_within(0.5)
+report(s1 == [] and s2 == [("ACK", {"re": "b-25"})] and events.count(("escalate", 25)) == 2,
+       "release_escalation inside on_escalate, which then returns: not ACKed, and the next copy "
+       "reaches on_escalate again (sent %s, then %s)" % (s1, s2))
 
 # held across a new REGISTER: an ack_escalation meanwhile waits for its ACK (5.7)
 hold.update((22, 23))

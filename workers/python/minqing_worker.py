@@ -692,7 +692,9 @@ class Worker(object):
         handed it and act on it too while it is held here. A held notice
         stays held across a reconnect and a new REGISTER (the work on it goes
         on; the broker takes the ACK from the new session). At most 1024 are
-        held: beyond that the oldest is forgotten (logged), as if released.
+        held: beyond that the one whose last copy came longest ago is
+        forgotten (logged), as if released. An on_escalate that releases the
+        notice itself and returns is not ACKed either.
     on_register(worker, session): after each REGISTER ACK.
 
     server_cert, cert: CURVE on a tcp:// endpoint (section 10), as
@@ -1060,11 +1062,19 @@ class Worker(object):
             except Exception as e:
                 with self._esc_lock:
                     self.held_escalations.discard(eid)
-                log.warning("on_escalate failed for escalation %d (case %d): %s: %s; "
-                            "not acknowledged, the broker sends it again",
-                            eid, m["case_id"], type(e).__name__, _masked(e))
+                    acked = eid in self.escalations
+                log.warning("on_escalate failed for escalation %d (case %d): %s: %s; %s",
+                            eid, m["case_id"], type(e).__name__, _masked(e),
+                            "it had acknowledged it" if acked else
+                            "not acknowledged, the broker sends it again")
                 return
             if verdict is HOLD:
+                return
+            with self._esc_lock:
+                # settled inside the call: acknowledged, or released (then no
+                # ACK: the broker's next copy comes to on_escalate again)
+                settled = eid not in self.held_escalations
+            if settled:
                 return
         with self._esc_lock:
             self._acted_on(eid, mid)
