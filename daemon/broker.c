@@ -80,6 +80,7 @@ struct broker_t {
     bool store_down;            /* the last BEGIN failed (logged once) */
     bool hints_lost;            /* a timer hint could not be kept: rebuild them (rebuild_hints) */
     bool notices_dropped;       /* a notice waits in the database only (reload_notices) */
+    bool acked_in_pass;         /* a notice left the list for an ACK this pass records */
     volatile sig_atomic_t stop, reload;
     int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms;
     int64_t last_extend;        /* EXTEND_TIMEOUT_USEC last sent while starting, 0: never */
@@ -97,7 +98,7 @@ typedef struct {
 
 static void queue_notice(broker_t *self, const fired_t *f);
 static void notice_acked(broker_t *self, const session_t *s, const char *re);
-static void warn_notices_stranded(broker_t *self, const char *event);
+static void place_notices(broker_t *self, const char *event);
 
 /* ---- clocks ---------------------------------------------------------- */
 
@@ -287,16 +288,17 @@ static void load_notice(void *arg, const store_notice_t *n)
 
 /* Open assignments of departments the config no longer has: at start and
  * at a reload that drops a department, they wait, and the log says so. */
-static void warn_stranded(const char *event, const char *field, size_t n)
+#define STRANDED_ASSIGNMENTS "open assignments of departments no longer configured wait " \
+    "until the department is configured again or an admin reassigns them"
+#define STRANDED_NOTICES "ESCALATE notices whose department and rung target are no longer " \
+    "configured wait until one of them is configured again"
+
+static void warn_stranded(const char *event, const char *field, size_t n, const char *msg)
 {
     log_rec_t r;
     log_begin(&r, LOG_WARNING, event);
     log_u64(&r, field, n);
-    log_str(&r, "msg", strcmp(field, "notices") == 0
-            ? "ESCALATE notices whose department and rung target are no longer configured "
-              "wait until one of them is configured again"
-            : "open assignments of departments no longer configured wait "
-              "until the department is configured again or an admin reassigns them");
+    log_str(&r, "msg", msg);
     log_end(&r);
 }
 
@@ -359,8 +361,8 @@ static int load_open(broker_t *self, char *err, size_t errlen)
     log_u64(&r, "unacknowledged_notices", self->nnotices);
     log_end(&r);
     if (l.stranded)
-        warn_stranded("broker.stranded", "assignments", l.stranded);
-    warn_notices_stranded(self, "broker.notices_stranded");
+        warn_stranded("broker.stranded", "assignments", l.stranded, STRANDED_ASSIGNMENTS);
+    place_notices(self, "broker.notices_stranded");
     return 0;
 }
 
@@ -587,6 +589,8 @@ static void forget_pass(broker_t *self)
     for (size_t i = 0; i < self->nmarked; i++)
         dispatch_unmark_accepted(self->dispatch, self->marked[i]);
     self->nmarked = 0;
+    self->notices_dropped |= self->acked_in_pass;   /* their ACKs were not recorded */
+    self->acked_in_pass = false;
 }
 
 /* A store write failed: the transaction is spoiled. Roll it back; every reply
@@ -1062,25 +1066,42 @@ static session_t *notice_worker(broker_t *self, int dept, unsigned k)
     return NULL;
 }
 
-/* The department a notice goes to: its own, or when a reload removed that
- * one, the department [targets] now names for the rung's target, from which
- * the ACK is then expected. -1: none (config.notices_stranded). */
-static int notice_dept(const broker_t *self, fired_t *f)
+/* Notices whose department left the config (a reload, or a start on a new
+ * config) go to the department [targets] now names for their rung's target,
+ * which the ACK is then expected from; recorded at once, so that a restart
+ * sends them there too (should the database fail, a restart does it again). */
+static void retarget_notices(broker_t *self)
 {
-    int dept = config_dept_find(self->cfg, f->target_dept);    /* by id: reloads renumber */
-    if (dept < 0 && (dept = config_target_dept(self->cfg, f->target)) >= 0)
-        snprintf(f->target_dept, sizeof f->target_dept, "%s", self->cfg->depts[dept].id);
-    return dept;
+    const config_t *cfg = self->cfg;
+    int rc = 0;
+    bool began = false;
+    for (size_t i = 0; i < self->nnotices && rc == 0; i++) {
+        fired_t *f = &self->notices[i].fired;
+        int dept = config_dept_find(cfg, f->target_dept) < 0 ? config_target_dept(cfg, f->target)
+                                                               : -1;
+        if (dept < 0)
+            continue;
+        if (!began && (rc = store_begin(self->store)) == 0)
+            began = true;
+        if (rc == 0 && (rc = store_escalation_retarget(self->store, f->id, cfg->depts[dept].id)) == 0)
+            snprintf(f->target_dept, sizeof f->target_dept, "%s", cfg->depts[dept].id);
+    }
+    if (began && (rc != 0 || store_commit(self->store) != 0)) {
+        log_say(LOG_ERR, "escalation.retarget_failed", store_errmsg(self->store));
+        store_rollback(self->store);
+    }
 }
 
-/* After a reload or a start: say how many notices no department can take. */
-static void warn_notices_stranded(broker_t *self, const char *event)
+/* After a reload or a start: notices of a department gone to their new one,
+ * and how many no department can take, said. */
+static void place_notices(broker_t *self, const char *event)
 {
+    retarget_notices(self);
     size_t n = 0;
     for (size_t i = 0; i < self->nnotices; i++)
-        n += notice_dept(self, &self->notices[i].fired) < 0;
+        n += config_dept_find(self->cfg, self->notices[i].fired.target_dept) < 0;
     if (n)
-        warn_stranded(event, "notices", n);
+        warn_stranded(event, "notices", n, STRANDED_NOTICES);
 }
 
 /* Send the notices that are new or unacknowledged for too long to a live
@@ -1091,8 +1112,8 @@ static void send_notices(broker_t *self, int64_t now)
         notice_t *n = &self->notices[i];
         if (n->sent && now - n->sent < NOTICE_RESEND_MS)
             continue;
-        fired_t *f = &n->fired;
-        int dept = notice_dept(self, f);
+        const fired_t *f = &n->fired;
+        int dept = config_dept_find(self->cfg, f->target_dept);   /* by id: reloads renumber */
         session_t *s = dept >= 0 ? notice_worker(self, dept, n->tries) : NULL;
         if (!s)
             continue;
@@ -1145,9 +1166,10 @@ static void notice_acked(broker_t *self, const session_t *s, const char *re)
         return;
     }
     self->notices[i] = self->notices[--self->nnotices];
+    self->acked_in_pass = true;     /* back from the database if the pass fails */
     if (!ensure_txn(self))
-        return;                     /* sent again after a restart: at least once */
-    if (store_escalation_notified(self->store, id, clock_now(&self->clock)) < 0)
+        self->notices_dropped = true;
+    else if (store_escalation_notified(self->store, id, clock_now(&self->clock)) < 0)
         abandon_pass(self, store_errcode(self->store), store_errmsg(self->store));
 }
 
@@ -1236,6 +1258,7 @@ static void end_pass(broker_t *self)
             self->stats.commits += dirty;
         self->txn = false;
     }
+    self->acked_in_pass = false;
     apply_effects(self);
     log_hold();
     for (size_t i = 0; i < self->apply.nfired; i++)
@@ -1576,7 +1599,7 @@ static void requeue_install(broker_t *self, const config_t *old, const config_t 
                             requeue_t *q)
 {
     if (q->stranded)
-        warn_stranded("config.stranded", "open_assignments", q->stranded);
+        warn_stranded("config.stranded", "open_assignments", q->stranded, STRANDED_ASSIGNMENTS);
     dispatch_destroy(&self->dispatch);
     self->dispatch = q->fresh;
     q->fresh = NULL;
@@ -1739,7 +1762,7 @@ static void reload(broker_t *self)
         self->cfg = fresh;
         self->apply.cfg = fresh;
         drop_revoked(self);
-        warn_notices_stranded(self, "config.notices_stranded");
+        place_notices(self, "config.notices_stranded");
         warn_holidays_end(fresh, clock_now(&self->clock));
         if (rearm_timers(self) != 0) {
             self->hints_lost = true;        /* rebuilt after the next pass */

@@ -26,7 +26,7 @@
 
 enum {
     Q_CASE_LOOKUP, Q_CASE_INSERT, Q_CASE_GET, Q_CASE_UPDATE, Q_CASE_RECORD, Q_CASE_OPEN,
-    Q_ESC_ADD, Q_ESC_NOTIFIED, Q_ESC_UNNOTIFIED, Q_COUNTS,
+    Q_ESC_ADD, Q_ESC_NOTIFIED, Q_ESC_RETARGET, Q_ESC_UNNOTIFIED, Q_COUNTS,
     Q_ASG_INSERT, Q_ASG_GET, Q_ASG_UPDATE, Q_ASG_OF_CASE, Q_ASG_OPEN,
     Q_EVENT_ADD, Q_APPLIED_FIND, Q_APPLIED_ADD,
     Q_RUNGS_GET, Q_RUNGS_CLEAR, Q_RUNGS_ADD, Q_CONTACT_MOVE, Q_RESOLVE_MOVE, Q_LEVELS_SETTLE, Q_ESC_ADOPT,
@@ -67,6 +67,7 @@ static const char *const sql[Q_COUNT] = {
         " due_at, fired_at, overdue_s, notify, offset_ms)"
         " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
     [Q_ESC_NOTIFIED] = "UPDATE escalations SET notified_at = ?2 WHERE id = ?1 AND notified_at IS NULL",
+    [Q_ESC_RETARGET] = "UPDATE escalations SET notify = ?2 WHERE id = ?1 AND notified_at IS NULL",
     [Q_ESC_UNNOTIFIED] =
         "SELECT e.id, e.case_id, e.level, e.ladder, e.target, e.notify, e.due_at, e.overdue_s,"
         " c.lead_department, c.grid_code, c.street, c.community FROM escalations e"
@@ -1201,6 +1202,14 @@ int store_escalation_notified(store_t *self, uint64_t id, int64_t at)
     if (run_write(self, st))
         return -1;
     return sqlite3_changes(self->db) > 0;
+}
+
+int store_escalation_retarget(store_t *self, uint64_t id, const char *dept)
+{
+    sqlite3_stmt *st = self->q[Q_ESC_RETARGET];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)id);
+    sqlite3_bind_text(st, 2, dept, -1, SQLITE_STATIC);
+    return run_write(self, st);
 }
 
 int store_unnotified_escalations(store_t *self, void (*fn)(void *arg, const store_notice_t *n),

@@ -167,6 +167,9 @@ int store_escalation_add(store_t *self, store_escalation_t *e);
  * nothing written, as it was acknowledged before (the first time stands);
  * -1 error. Which department may acknowledge it is the broker's to check. */
 int store_escalation_notified(store_t *self, uint64_t id, int64_t at);
+/* In the transaction: escalation id's notice, not yet acknowledged, now goes
+ * to department dept (its own left the config). 0, or -1. */
+int store_escalation_retarget(store_t *self, uint64_t id, const char *dept);
 /* Call fn for every escalation with a notice not yet acknowledged, oldest
  * first (after a restart they are sent again); 0, or -1. */
 int store_unnotified_escalations(store_t *self, void (*fn)(void *arg, const store_notice_t *n),

@@ -30,6 +30,8 @@ sed -e 's/^supervision = .*/duban = 督办科/; s/^\(community\|street\|county\)
   "$T/with-supervision.conf" > "$T/minqing.conf"
 check "the targets moved to duban: reloaded" reload
 check "no notice is stranded now" test "$(grep -c 'event=config.notices_stranded' "$T/broker.log")" = 1
+check "the database says where they go now (a restart sends them there too)" \
+  test "$(sql "select count(*) from escalations where notify = 'duban'")" = 6
 start_worker duban duban -c 50
 check "duban's worker gets the 6 notices" \
   wait_for 10 sh -c "[ \$(grep -c escalation '$T/w-duban.log' 2>/dev/null) = 6 ]"
