@@ -88,6 +88,18 @@ static int sync_path(const char *path, bool dir)
     return rc;
 }
 
+/* Rename tmp to dest unless dest exists. NFS and some FUSE file systems
+ * know no RENAME_NOREPLACE: there a hard link does the same. 0 or -1. */
+static int put_in_place(const char *tmp, const char *dest)
+{
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL || link(tmp, dest) != 0)
+        return -1;
+    unlink(tmp);
+    return 0;
+}
+
 static int copy(sqlite3 *src, const char *dest)
 {
     char tmp[4096], why[200];
@@ -106,7 +118,7 @@ static int copy(sqlite3 *src, const char *dest)
         rc = SQLITE_IOERR;
         snprintf(why, sizeof why, "cannot sync the copy: %s", strerror(errno));
     }
-    if (rc == SQLITE_DONE && renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE) != 0) {
+    if (rc == SQLITE_DONE && put_in_place(tmp, dest) != 0) {
         rc = SQLITE_CANTOPEN;
         snprintf(why, sizeof why, "cannot rename the copy into place: %s", strerror(errno));
     }

@@ -1331,6 +1331,13 @@ static void client_gives_up_after_23_hours(void **state)
     assert_int_equal(s.seen, 2);                    /* resent 1 minute short of 23 h */
     assert_string_equal(s.ids[0], s.ids[1]);
     assert_int_equal(fake_recv(f, 200), 0);         /* and not after */
+    /* nor by a new call with the same msg_id (as after EINTR): the 23 hours
+     * count from the first send */
+    assert_string_equal(req.msg_id, s.ids[0]);
+    assert_int_equal(mq_client_request(c, &req, &reply, 1000), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_non_null(strstr(mq_strerror(), "no reply in 23 hours"));
+    assert_int_equal(fake_recv(f, 200), 0);
     mq_client_destroy(&c);
 }
 

@@ -52,6 +52,8 @@ struct mq_client_t {
     char id[MQ_CLIENT_ID_SIZE];     /* msg_id of the submission in flight */
     char req_id[MQ_CLIENT_ID_SIZE]; /* msg_id given to a request without one */
     codec_frame_t out[3];           /* the encoded request, for resending */
+    char first_id[MQ_CLIENT_ID_SIZE];   /* the last request waited for, and */
+    int64_t first_sent;             /* when it was first sent: MQ_RESEND_MAX_MS counts from here */
     msg_err_t error;
     unsigned malformed;
 };
@@ -234,15 +236,22 @@ static int read_reply(mq_client_t *self)
 }
 
 /* Send self->out and wait for the reply naming `id`, resending every second
- * for MQ_RESEND_MAX_MS at most, however long the caller would wait. 1 with
- * the reply in self->in, 0 on timeout, -1 on error (errno EINTR when a signal
- * ended the wait). */
+ * for MQ_RESEND_MAX_MS at most from its first send, however long the caller
+ * would wait, and over calls that send the same id again (after EINTR). 1
+ * with the reply in self->in, 0 on timeout, -1 on error (errno EINTR when a
+ * signal ended the wait). */
 static int exchange(mq_client_t *self, const char *id, int timeout_ms)
 {
     int64_t start = mq_now(), deadline = mq_deadline(timeout_ms);
     int64_t resend = start + RESEND_EVERY_MS;
-    if (deadline - start > MQ_RESEND_MAX_MS)
-        deadline = start + MQ_RESEND_MAX_MS;
+    if (strcmp(self->first_id, id) != 0) {
+        snprintf(self->first_id, sizeof self->first_id, "%s", id);
+        self->first_sent = start;
+    }
+    if (start - self->first_sent >= MQ_RESEND_MAX_MS)
+        return 0;
+    if (deadline - self->first_sent > MQ_RESEND_MAX_MS)
+        deadline = self->first_sent + MQ_RESEND_MAX_MS;
     if (send_out(self))
         return -1;
     for (;;) {
@@ -279,10 +288,10 @@ static int verdict(mq_client_t *self, const char *what, msg_cmd_t want)
     return 0;
 }
 
-static int timed_out(const char *what, const char *id, int timeout_ms)
+static int timed_out(const mq_client_t *self, const char *what, const char *id, int timeout_ms)
 {
     errno = ETIMEDOUT;
-    if (timeout_ms < 0 || timeout_ms > MQ_RESEND_MAX_MS)
+    if (mq_now() - self->first_sent >= MQ_RESEND_MAX_MS)
         return mq_fail("%s %s: no reply in 23 hours; given up, since the broker forgets a "
                        "msg_id after 24 and a later copy could be applied twice",
                        what, id);
@@ -301,7 +310,7 @@ int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
         return -1;
     int rc = exchange(self, self->id, timeout_ms);
     if (rc <= 0)
-        return rc < 0 ? -1 : timed_out("SUBMIT", self->id, timeout_ms);
+        return rc < 0 ? -1 : timed_out(self, "SUBMIT", self->id, timeout_ms);
     if (verdict(self, "SUBMIT", MSG_SUBMIT_OK))
         return -1;
     if (case_id)
@@ -395,7 +404,7 @@ int mq_client_request(mq_client_t *self, msg_t *request, msg_t *reply, int timeo
         return -1;
     int rc = exchange(self, request->msg_id, timeout_ms);
     if (rc <= 0)
-        return rc < 0 ? -1 : timed_out(what, request->msg_id, timeout_ms);
+        return rc < 0 ? -1 : timed_out(self, what, request->msg_id, timeout_ms);
     if (reply)
         *reply = self->in;
     return verdict(self, what, MSG_ACK);

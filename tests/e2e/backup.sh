@@ -25,7 +25,7 @@ pages=$(sql 'pragma page_count')
 check "the database has more than 2048 pages ($pages)" test "$pages" -gt 2048
 
 # cases arrive, are dispatched and resolved all through the backup
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 6000 -r 300 -p live -c water.leak >/dev/null 2>&1 &
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 30000 -r 300 -t 120 -p live -c water.leak >/dev/null 2>&1 &
 LOAD=$!
 PIDS="$PIDS $LOAD"
 wait_for 10 sh -c "[ \$(sqlite3 '$T/minqing.db' \"select count(*) from cases where external_id like 'live-%'\") -gt 300 ]"
@@ -42,7 +42,7 @@ check "the copy holds every imported case and the live ones of its moment" \
          [ \$(sqlite3 '$T/copy.db' \"select count(*) from cases where external_id like 'live-%'\") -gt 300 ]"
 check "the copy is mode 0600" test "$(stat -c %a "$T/copy.db")" = 600
 check "nothing but the copy is left beside it" test "$(ls "$T" | grep -c '^copy\.db')" = 1
-wait "$LOAD"
+stop_pid "$LOAD"
 
 # never over an existing file
 sum=$(cksum < "$T/copy.db")
@@ -58,7 +58,8 @@ check "the live database as destination: exit 1, and the broker serves on" \
 
 # a full disk: no file of that name, nothing partial left
 if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=1m tmpfs "$T/small" 2>/dev/null; then
-  "$MQ" -c "$T/minqing.conf" backup "$T/small/full.db" > /dev/null 2> "$T/full.err"
+  trap 'umount "$T/small" 2>/dev/null; cleanup' EXIT
+  timeout 60 "$MQ" -c "$T/minqing.conf" backup "$T/small/full.db" > /dev/null 2> "$T/full.err"
   rc=$?
   check "a backup that runs out of space: exit 1, the reason given" \
     sh -c "[ $rc = 1 ] && grep -q 'full.db: backup failed: database or disk is full' '$T/full.err'"
