@@ -142,7 +142,8 @@ check "6 workers registered" wait_for 10 sh -c "[ \$(grep -c 'worker.registered'
 mq tail --kind received,escalated --count 13 > "$T/tail.out" &
 TAIL=$!
 PIDS="$PIDS $TAIL"
-sleep 1                             # let the subscription reach the broker
+wait_for 10 grep -q 'minqing tail: following' "$T/cli.log"    # started (slow under ASan)
+sleep 1                             # and its subscription has reached the broker
 
 # 3. submit
 A=$(mq submit "$T/a.json")

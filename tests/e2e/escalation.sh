@@ -15,7 +15,7 @@ $PY "$ROOT/tests/e2e/subscribe.py" "ipc://$T/events.sock" escalated 8 > "$T/even
 SUB=$!
 PIDS="$PIDS $SUB"
 sleep 0.5
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 10 -p esc -c water.leak,wage.arrears >/dev/null   # water has no worker
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 10 -t 60 -p esc -c water.leak,wage.arrears >/dev/null   # water has no worker
 check "5 water cases wait uncontacted, 5 hrss cases are contacted" \
   wait_for 10 sh -c "[ \$(sqlite3 '$T/minqing.db' \"select count(*) from cases where contacted_at is not null\") = 5 ]"
 sleep 4

@@ -9,7 +9,7 @@
 . "$(dirname "$0")/../lib.sh"
 HEARTBEAT=500ms     # liveness 3: a silent worker is dead after 1.5 s
 write_config
-start_broker || exit 1
+LOG_LEVEL=info start_broker || exit 1     # worker.registered, for the waits below
 submit() { "$BIN/loadgen" -e "ipc://$T/intake.sock" -n "$1" -p "$2" -c "$3" -t 60 >>"$T/loadgen.out" 2>&1; }
 held_by() { awk '$3 == "received" { print $1 }' "$T/w-$1.log" | sort -u; }
 
@@ -27,7 +27,7 @@ all_moved() { held_by colleague | comm -23 "$T/held.txt" - | grep -q . && return
 check "the colleague got the dead holder's 10 unaccepted assignments" wait_for 10 all_moved
 moved_ms=$(( $(now_ms) - t0 ))
 diag "hand-over took $moved_ms ms (liveness window 1500 ms)"
-check "within the liveness window plus 1 s ($moved_ms ms)" test "$moved_ms" -le 2500
+check "within the liveness window plus 1.5 s ($moved_ms ms)" test "$moved_ms" -le 3000
 check "and resolved them" wait_for 20 sh -c "[ \$(sqlite3 '$T/minqing.db' \"select count(*) from cases where state = 'resolved'\") = 10 ]"
 
 # 2. killed after ACCEPT: accepted work waits for a newly registered worker
@@ -36,6 +36,9 @@ ACCEPTOR=$WORKER_PID
 submit 5 b wage.arrears
 check "the acceptor accepted 5 hrss cases" wait_for 10 sh -c "[ \$(grep -c ' accept ' '$T/w-acceptor.log') = 5 ]"
 start_worker hrss bystander -c 10
+wait_for 10 grep -q 'event=worker.registered worker=hrss:bystander' "$T/broker.log"
+# the acceptor heard from after the bystander registered: the broker dates a
+# death by the holder's last word, and the bystander must come before it
 sleep 1
 kill9 "$ACCEPTOR"
 sleep 2.5   # past the liveness window
@@ -57,7 +60,7 @@ check "delivered once a worker registers, and resolved" wait_for 20 sh -c "[ \$(
 # leave (before the liveness window ends): nothing is recorded for it
 start_worker traffic ghost -c 10 -s -
 GHOST=$WORKER_PID
-sleep 1             # registered
+wait_for 10 grep -q 'event=worker.registered worker=traffic:ghost' "$T/broker.log"
 kill9 "$GHOST"
 sleep 0.3
 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p d -c road.pothole -t 10 >>"$T/loadgen.out" 2>&1

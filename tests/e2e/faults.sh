@@ -44,7 +44,7 @@ head -c 100000 /dev/urandom > "$T/garbage.db"
 check "a corrupt file is refused, untouched" refuses "$T/garbage.db" "not a SQLite database"
 write_config
 start_broker || exit 1
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2000 -p t >/dev/null
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2000 -t 60 -p t >/dev/null
 stop_pid "$BROKER_PID"
 cp "$T/minqing.db" "$T/truncated.db"
 truncate -s $(( $(stat -c %s "$T/minqing.db") / 2 )) "$T/truncated.db"
@@ -64,7 +64,7 @@ check "a second broker on the same database refuses to start" \
 for d in urban traffic security hrss dispatch; do start_worker $d $d -c 16; done
 start_worker water water1 -c 4 -D 20
 W1=$WORKER_PID
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 600 -r 300 -p k -c water.leak,road.pothole,wage.arrears >/dev/null &
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 600 -t 60 -r 300 -p k -c water.leak,road.pothole,wage.arrears >/dev/null &
 LG=$!
 sleep 0.7
 kill9 "$W1"

@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 supervision_config || { not_ok "config valid"; finish; exit 1; }
 LOG_LEVEL=info start_broker || exit 1
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -p nr -c water.leak >/dev/null   # water has no worker
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -t 60 -p nr -c water.leak >/dev/null   # water has no worker
 check "6 escalations fire (2 cases x 3 rungs), their notices wait: no supervision worker" \
   wait_for 15 sh -c "[ \$(sqlite3 '$T/minqing.db' 'select count(*) from escalations where notified_at is null') = 6 ]"
 

@@ -58,7 +58,7 @@ PLAIN=$PY_PID
 check "with the broker's certificate and a key on workers/water/, the worker registers over CURVE" \
   wait_for 10 grep -q ' registered department=water' "$T/water1.out"
 
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 5 -p curve -c water.leak >/dev/null
+"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 5 -t 60 -p curve -c water.leak >/dev/null
 check "it works the 5 water cases to resolved" wait_for 15 all_resolved 5
 n=$(sql "select count(*) from outcomes where scope = 'water'")
 check "15 outcomes stored (accept, contacted, resolved x 5), as it logged them ($n)" \

@@ -208,8 +208,13 @@ cmd, _ = ask(w1, b"REGISTER", {"msg_id": "r9", "department": "hrss", "capacity":
 tap(cmd == "ACK", "an hrss worker registers just before its key is revoked")
 os.rename(os.path.join(d, "keys", "intake", "intake1"), os.path.join(d, "intake1.revoked"))
 os.rename(os.path.join(d, "keys", "workers", "hrss", "hrss1"), os.path.join(d, "hrss1.revoked"))
+log = os.path.join(d, "broker.log")
+reloads = open(log, encoding="utf-8", errors="replace").read().count("event=config.reloaded")
 os.kill(broker_pid, signal.SIGHUP)
-time.sleep(0.3)
+end = time.time() + 5
+while time.time() < end and open(log, encoding="utf-8", errors="replace").read().count(
+        "event=config.reloaded") == reloads:
+    time.sleep(0.02)
 cmd, b = ask(admin, b"SUBMIT", {"msg_id": "a9", "case": dict(case("sec-after"), service_code="wage.arrears")})
 tap(cmd == "SUBMIT_OK", "an admin submits an hrss case after the reload")
 dispatched = False

@@ -11,7 +11,7 @@ write_config
 # a holiday file that has run out (2020's): the broker warns at start
 printf '2020-10-01 holiday\n2020-09-27 workday\n' > "$T/holidays.txt"
 printf '\n[calendar]\nholidays = %s\n' "$T/holidays.txt" >> "$T/minqing.conf"
-$PY "$ROOT/tests/e2e/notify.py" "$T/notify.sock" 8 > "$T/notify.txt" &
+$PY "$ROOT/tests/e2e/notify.py" "$T/notify.sock" 60 > "$T/notify.txt" &
 NPID=$!
 PIDS="$PIDS $NPID"
 wait_for 5 grep -q listening "$T/notify.txt"
@@ -65,7 +65,7 @@ check "the WAL was checkpointed at stop" test ! -s "$T/minqing.db-wal"
 
 # a start on a database tells systemd it is still starting (EXTEND_TIMEOUT_USEC)
 # before it checks the file, so a long check is not killed
-$PY "$ROOT/tests/e2e/notify.py" "$T/notify2.sock" 8 > "$T/notify2.txt" &
+$PY "$ROOT/tests/e2e/notify.py" "$T/notify2.sock" 60 > "$T/notify2.txt" &
 NPID=$!
 PIDS="$PIDS $NPID"
 wait_for 5 grep -q listening "$T/notify2.txt"
