@@ -1077,14 +1077,16 @@ static void retarget_notices(broker_t *self)
     bool began = false;
     for (size_t i = 0; i < self->nnotices && rc == 0; i++) {
         fired_t *f = &self->notices[i].fired;
-        int dept = config_dept_find(cfg, f->target_dept) < 0 ? config_target_dept(cfg, f->target)
-                                                               : -1;
+        if (config_dept_find(cfg, f->target_dept) >= 0)
+            continue;
+        int dept = config_target_dept(cfg, f->target);
         if (dept < 0)
             continue;
+        const char *id = cfg->depts[dept].id;
         if (!began && (rc = store_begin(self->store)) == 0)
             began = true;
-        if (rc == 0 && (rc = store_escalation_retarget(self->store, f->id, cfg->depts[dept].id)) == 0)
-            snprintf(f->target_dept, sizeof f->target_dept, "%s", cfg->depts[dept].id);
+        if (rc == 0 && (rc = store_escalation_retarget(self->store, f->id, id)) == 0)
+            snprintf(f->target_dept, sizeof f->target_dept, "%s", id);
     }
     if (began && (rc != 0 || store_commit(self->store) != 0)) {
         log_say(LOG_ERR, "escalation.retarget_failed", store_errmsg(self->store));

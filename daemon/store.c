@@ -66,7 +66,8 @@ static const char *const sql[Q_COUNT] = {
         "INSERT OR IGNORE INTO escalations (case_id, round, ladder, level, target, department,"
         " due_at, fired_at, overdue_s, notify, offset_ms)"
         " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
-    [Q_ESC_NOTIFIED] = "UPDATE escalations SET notified_at = ?2 WHERE id = ?1 AND notified_at IS NULL",
+    [Q_ESC_NOTIFIED] = "UPDATE escalations SET notified_at = ?2"
+                       " WHERE id = ?1 AND notified_at IS NULL",
     [Q_ESC_RETARGET] = "UPDATE escalations SET notify = ?2 WHERE id = ?1 AND notified_at IS NULL",
     [Q_ESC_UNNOTIFIED] =
         "SELECT e.id, e.case_id, e.level, e.ladder, e.target, e.notify, e.due_at, e.overdue_s,"

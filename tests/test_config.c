@@ -418,7 +418,8 @@ static void test_error_bad_endpoint(void **state)
     /* the same address written two ways: the second bind would fail at start */
     char *text = replaced("intake = ipc://var/i.sock", "intake = tcp://*:5555");
     refused_replaced_in(text, "workers = ipc://var/w.sock", "workers = tcp://0.0.0.0:5555",
-                        "t.conf:3: endpoint 'tcp://0.0.0.0:5555' for workers is already used by intake");
+                        "t.conf:3: endpoint 'tcp://0.0.0.0:5555' for workers is already used "
+                        "by intake");
     refused_replaced_in(text, "workers = ipc://var/w.sock", "workers = tcp://127.0.0.1:5555",
                         "t.conf:3: endpoint 'tcp://127.0.0.1:5555' for workers is already used");
     refused_replaced_in(text, "events = ipc://var/e.sock", "events = tcp://localhost:5555",
