@@ -114,8 +114,15 @@ CONF
   "$BIN/minqingd" --check-config -c "$T/minqing.conf" >/dev/null
 }
 
-# free_port: a TCP port on 127.0.0.1 that nothing listens on now
-free_port() { $PY -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# free_ports [N]: N (1) distinct TCP ports on 127.0.0.1 that nothing listens
+# on now, on one line; found together, so that no two are the same
+free_ports() {
+  $PY -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "${1:-1}"
+}
 
 # client_key NAME [LIST]: a CURVE keypair $C/NAME and NAME_secret (minqing
 # keygen); with LIST ("intake", "workers/water") its public half goes on the

@@ -13,7 +13,7 @@ mkdir -p "$K"
 "$MQ" keygen "$K/server" >/dev/null
 # the clients keep their keypairs; the broker's lists hold the public halves
 client_key intake1 intake && client_key admin1 admin && client_key stranger
-pi=$(free_port); pw=$(free_port); pe=$(free_port)
+set -- $(free_ports 3); pi=$1 pw=$2 pe=$3
 write_config "server_cert = $K/server
 keys = $K"
 cp "$T/minqing.conf" "$T/ipc.conf"

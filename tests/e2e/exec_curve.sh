@@ -15,7 +15,7 @@ mkdir -p "$K"
 # the broker's lists hold the public keys only
 client_key water1 workers/water && client_key sup1 workers/supervision && client_key stranger
 cp "$C/water1" "$C/nosecret"
-PORT=$(free_port)
+PORT=$(free_ports)
 EP=tcp://127.0.0.1:$PORT
 write_config "server_cert = $K/server
 keys = $K"

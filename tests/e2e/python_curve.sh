@@ -18,7 +18,7 @@ mkdir -p "$K/workers/water" "$C"
 mv "$K/workers/water/water1_secret" "$C/"
 cp "$K/workers/water/water1" "$C/"
 cp "$C/water1" "$C/public-only"                 # a certificate without its _secret
-pw=$(free_port)
+pw=$(free_ports)
 EP=tcp://127.0.0.1:$pw
 write_config "server_cert = $K/server
 keys = $K"

@@ -16,7 +16,7 @@ for k in intake1:intake admin1:admin water1:workers/water hrss1:workers/hrss; do
   cp "$K/${k#*:}/${k%%:*}" "$K/${k%%:*}"; cp "$K/${k#*:}/${k%%:*}_secret" "$K/${k%%:*}_secret"
   rm "$K/${k#*:}/${k%%:*}_secret"          # the broker's lists hold public keys only
 done
-pi=$(free_port); pw=$(free_port); pe=$(free_port)
+set -- $(free_ports 3); pi=$1 pw=$2 pe=$3
 printf 'intake %s\nworkers %s\nevents %s\n' "$pi" "$pw" "$pe" > "$T/ports"
 write_config "server_cert = $K/server
 keys = $K
