@@ -297,12 +297,16 @@ def in_thread(fn, *args):
     th.join(5)
     return raised[0]
 
+def two_copies(e, wait):
+    """Send ESCALATE e twice: what the worker sent after each copy."""
+    send(rid, "ESCALATE", e)
+    first = sent_within(wait)
+    send(rid, "ESCALATE", e)
+    return first, sent_within(wait)
+
 esc20 = dict(esc, msg_id="b-20", escalation_id=20)
 hold.add(20)
-send(rid, "ESCALATE", esc20)
-s1 = sent_within(0.8)
-send(rid, "ESCALATE", esc20)
-s2 = sent_within(0.8)
+s1, s2 = two_copies(esc20, 0.8)
 report(s1 == [] and s2 == [] and events.count(("escalate", 20)) == 1,
        "on_escalate returned HOLD: no ACK for that copy nor the next, which does not reach "
        "on_escalate (sent %s, then %s)" % (s1, s2))
@@ -345,20 +349,14 @@ report([type(e).__name__ for e in errs] == ["ValueError", "ValueError", "ValueEr
 esc24 = dict(esc, msg_id="b-24", escalation_id=24)
 hold.add(24)
 ack_inside.add(24)
-send(rid, "ESCALATE", esc24)
-s1 = sent_within(0.5)
-send(rid, "ESCALATE", esc24)
-s2 = sent_within(0.5)
+s1, s2 = two_copies(esc24, 0.5)
 report(s1 == s2 == [("ACK", {"re": "b-24"})] and events.count(("escalate", 24)) == 1,
        "ack_escalation inside on_escalate, which then returns HOLD: ACKed at once, and its next "
        "copy without on_escalate (sent %s, then %s)" % (s1, s2))
 
 esc25 = dict(esc, msg_id="b-25", escalation_id=25)
 release_inside.add(25)
-send(rid, "ESCALATE", esc25)
-s1 = sent_within(0.5)
-send(rid, "ESCALATE", esc25)
-s2 = sent_within(0.5)
+s1, s2 = two_copies(esc25, 0.5)
 report(s1 == [] and s2 == [("ACK", {"re": "b-25"})] and events.count(("escalate", 25)) == 2,
        "release_escalation inside on_escalate, which then returns: not ACKed, and the next copy "
        "reaches on_escalate again (sent %s, then %s)" % (s1, s2))
