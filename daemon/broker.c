@@ -338,6 +338,21 @@ static int load_ladders(broker_t *self, char *err, size_t errlen)
     return 0;
 }
 
+/* After a restore: the ids new rows will start above, so that operators see
+ * the restore took (and the gap in the numbers is explained). */
+static void log_id_floors(const store_t *store)
+{
+    int64_t floors[STORE_IDS_COUNT];
+    if (!store_id_floors(store, floors))
+        return;
+    log_rec_t r;
+    log_begin(&r, LOG_NOTICE, "broker.ids_after_restore");
+    for (int t = 0; t < STORE_IDS_COUNT; t++)
+        if (floors[t] > 0)
+            log_i64(&r, store_id_tables[t], floors[t]);
+    log_end(&r);
+}
+
 static int load_open(broker_t *self, char *err, size_t errlen)
 {
     loader_t l = {.self = self, .since = mono_ms()};
@@ -363,6 +378,7 @@ static int load_open(broker_t *self, char *err, size_t errlen)
     if (l.stranded)
         warn_stranded("broker.stranded", "assignments", l.stranded, STRANDED_ASSIGNMENTS);
     place_notices(self, "broker.notices_stranded");
+    log_id_floors(self->store);
     return 0;
 }
 

@@ -34,6 +34,13 @@ enum {
     Q_COUNT
 };
 
+/* The id of a new row: SQLite's own (NULL: one above the largest) unless the
+ * floor parameter is set (a restore's, see store_id_floors), then one above
+ * both. The subquery runs only then. */
+#define ID_ABOVE(table, floor) \
+    "CASE WHEN " floor " > 0 THEN max(coalesce((SELECT max(id) FROM " table "), 0), " floor \
+    ") + 1 END"
+
 /* An assignment still open: the condition of the partial index
  * assignments_open, repeated word for word where a query should use it. */
 #define ASG_OPEN "state <> 'resolved' AND state <> 'returned' AND state <> 'cancelled'"
@@ -44,8 +51,9 @@ static const char *const sql[Q_COUNT] = {
         "INSERT INTO cases (channel, external_id, service_code, description, grid_code,"
         " street, community, priority, lat, lon, address_string, first_name, last_name,"
         " phone, email, media_url, requested_datetime, lead_department, state,"
-        " received_at, contact_due, resolve_due, submit_msg_id)"
-        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23)",
+        " received_at, contact_due, resolve_due, submit_msg_id, id)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,"
+        ID_ABOVE("cases", "?24") ")",
     [Q_CASE_GET] =
         "SELECT id, lead_department, grid_code, street, community, service_code, priority,"
         " state, received_at, contact_due, resolve_due, contacted_at, resolved_at,"
@@ -64,8 +72,8 @@ static const char *const sql[Q_COUNT] = {
         " WHERE state NOT IN ('closed', 'cancelled')",
     [Q_ESC_ADD] =
         "INSERT OR IGNORE INTO escalations (case_id, round, ladder, level, target, department,"
-        " due_at, fired_at, overdue_s, notify, offset_ms)"
-        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
+        " due_at, fired_at, overdue_s, notify, offset_ms, id)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11," ID_ABOVE("escalations", "?12") ")",
     [Q_ESC_NOTIFIED] = "UPDATE escalations SET notified_at = ?2"
                        " WHERE id = ?1 AND notified_at IS NULL",
     [Q_ESC_RETARGET] = "UPDATE escalations SET notify = ?2 WHERE id = ?1 AND notified_at IS NULL",
@@ -80,7 +88,8 @@ static const char *const sql[Q_COUNT] = {
         " priority FROM cases WHERE id = ?1",
     [Q_ASG_INSERT] =
         "INSERT INTO assignments (case_id, department, role, state, attempt, worker,"
-        " created_at, updated_at, round) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+        " created_at, updated_at, round, id)"
+        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9," ID_ABOVE("assignments", "?10") ")",
     [Q_ASG_GET] =
         "SELECT id, case_id, department, role, state, attempt, worker, created_at, updated_at, round"
         " FROM assignments WHERE id = ?1",
@@ -236,7 +245,13 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "  ladder TEXT NOT NULL, level INTEGER NOT NULL,"
     "  offset_ms INTEGER NOT NULL, target TEXT NOT NULL,"
     "  PRIMARY KEY (ladder, level)) WITHOUT ROWID;",
+    /* 5: a restored backup gave out again the ids issued after it was made;
+     * `minqing restore` now leaves the replaced database's last ids here
+     * (IF NOT EXISTS: it may write them into a backup of an older schema) */
+    STORE_ID_FLOORS_DDL ";",
 };
+
+const char *const store_id_tables[STORE_IDS_COUNT] = {"cases", "assignments", "escalations"};
 
 /* Rows changed in one transaction that are held back until its commit. A
  * case takes three to five updates in the few milliseconds of its commit
@@ -263,6 +278,8 @@ struct store_t {
     rowcache_t *cases, *asgs;   /* updated rows not yet written (see HELD_ROWS) */
     bool in_txn, dirty;
     bool lost;                  /* SQLite ended the transaction itself (see txn_lost) */
+    int64_t floor[STORE_IDS_COUNT]; /* next ids above these (0: none; see ID_ABOVE) */
+    bool floor_used[STORE_IDS_COUNT];   /* a row of this transaction went above it */
     int last_rc;
     char record[4 * MSG_MAX_BODY];  /* strings of the last store_case_record */
     char errmsg[256];
@@ -454,6 +471,49 @@ static void expect_file_read(const char *path)
         progress_fn(progress_arg, 30000 + (int64_t)st.st_size / 20000);
 }
 
+/* The floors a restore left that the table's ids have not passed yet. */
+static int read_floors(store_t *self, const char *path, char *err, size_t errlen)
+{
+    for (int t = 0; t < STORE_IDS_COUNT; t++) {
+        char q[200];
+        snprintf(q, sizeof q, "SELECT floor FROM id_floors WHERE name = '%s'"
+                 " AND floor > coalesce((SELECT max(id) FROM %s), 0)",
+                 store_id_tables[t], store_id_tables[t]);
+        sqlite3_stmt *st;
+        int rc = sqlite3_prepare_v2(self->db, q, -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+            self->floor[t] = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            snprintf(err, errlen, "%s: reading id_floors: %s", path, sqlite3_errmsg(self->db));
+            return -1;
+        }
+    }
+    return 0;
+}
+
+bool store_id_floors(const store_t *self, int64_t floors[STORE_IDS_COUNT])
+{
+    bool any = false;
+    for (int t = 0; t < STORE_IDS_COUNT; t++)
+        any |= (floors[t] = self->floor[t]) > 0;
+    return any;
+}
+
+/* Bind a pending floor to an INSERT's ID_ABOVE parameter. */
+static void bind_floor(store_t *self, sqlite3_stmt *st, int i, store_ids_t t)
+{
+    if (self->floor[t] > 0)
+        sqlite3_bind_int64(st, i, self->floor[t]);
+}
+
+/* After an INSERT that added a row: the floor is passed once that commits. */
+static void floor_passed(store_t *self, store_ids_t t)
+{
+    if (self->floor[t] > 0 && sqlite3_changes(self->db) > 0)
+        self->floor_used[t] = true;
+}
+
 static int configure(store_t *self, const char *path, char *err, size_t errlen)
 {
     char why[200];
@@ -475,7 +535,7 @@ static int configure(store_t *self, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: integrity check failed: %s", path, why);
         return -1;
     }
-    if (migrate(self->db, path, version, err, errlen))
+    if (migrate(self->db, path, version, err, errlen) || read_floors(self, path, err, errlen))
         return -1;
     for (int i = 0; i < Q_COUNT; i++)
         if (sqlite3_prepare_v3(self->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->q[i],
@@ -489,20 +549,21 @@ static int configure(store_t *self, const char *path, char *err, size_t errlen)
 
 /* A second broker on the same database would bind over the first one's ipc://
  * sockets and fight it for the write lock: refuse it up front. */
-static int lock_database(store_t *self, const char *path, char *err, size_t errlen)
+int store_lock(const char *path, char *err, size_t errlen)
 {
     char lock[4096];
     snprintf(lock, sizeof lock, "%s.lock", path);
-    self->lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (self->lockfd < 0) {
+    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) {
         snprintf(err, errlen, "%s: cannot open: %s", lock, strerror(errno));
         return -1;
     }
-    if (flock(self->lockfd, LOCK_EX | LOCK_NB) != 0) {
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         snprintf(err, errlen, "%s: another minqingd is already running on this database", path);
+        close(fd);
         return -1;
     }
-    return 0;
+    return fd;
 }
 
 /* After each commit, with the WAL's length in frames. */
@@ -579,7 +640,7 @@ store_t *store_open(const char *path, char *err, size_t errlen)
         store_close(&self);
         return NULL;
     }
-    if (strcmp(path, ":memory:") != 0 && lock_database(self, path, err, errlen)) {
+    if (strcmp(path, ":memory:") != 0 && (self->lockfd = store_lock(path, err, errlen)) < 0) {
         store_close(&self);
         return NULL;
     }
@@ -774,6 +835,9 @@ int store_commit(store_t *self)
         return -1;
     self->in_txn = false;
     self->dirty = false;
+    for (int t = 0; t < STORE_IDS_COUNT; t++)
+        if (self->floor_used[t])
+            self->floor[t] = 0, self->floor_used[t] = false;
     return 0;
 }
 
@@ -786,6 +850,7 @@ void store_rollback(store_t *self)
     self->in_txn = false;
     self->dirty = false;
     self->lost = false;
+    memset(self->floor_used, 0, sizeof self->floor_used);   /* those rows are gone */
 }
 
 bool store_dirty(const store_t *self)
@@ -874,8 +939,10 @@ int store_case_insert(store_t *self, const msg_case_t *rec, const char *msg_id, 
     bind_time(st, 21, meta->contact_due);
     bind_time(st, 22, meta->resolve_due);
     bind_text(st, 23, msg_id);
+    bind_floor(self, st, 24, STORE_IDS_CASES);
     if (run_write(self, st))
         return -1;
+    floor_passed(self, STORE_IDS_CASES);
     meta->id = (uint64_t)sqlite3_last_insert_rowid(self->db);
     return 0;
 }
@@ -1007,8 +1074,10 @@ int store_assignment_insert(store_t *self, store_assignment_t *a)
     sqlite3_bind_int64(st, 7, a->created_at);
     sqlite3_bind_int64(st, 8, a->updated_at);
     sqlite3_bind_int(st, 9, a->round);
+    bind_floor(self, st, 10, STORE_IDS_ASSIGNMENTS);
     if (run_write(self, st))
         return -1;
+    floor_passed(self, STORE_IDS_ASSIGNMENTS);
     a->id = (uint64_t)sqlite3_last_insert_rowid(self->db);
     return 0;
 }
@@ -1187,8 +1256,10 @@ int store_escalation_add(store_t *self, store_escalation_t *e)
     sqlite3_bind_int64(st, 9, e->overdue_s);
     bind_text(st, 10, e->notify && *e->notify ? e->notify : NULL);
     sqlite3_bind_int64(st, 11, e->offset_ms);
+    bind_floor(self, st, 12, STORE_IDS_ESCALATIONS);
     if (run_write(self, st))
         return -1;
+    floor_passed(self, STORE_IDS_ESCALATIONS);
     if (sqlite3_changes(self->db) != 1)
         return 0;
     e->id = (uint64_t)sqlite3_last_insert_rowid(self->db);

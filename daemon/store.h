@@ -16,7 +16,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
+
+/* The tables whose ids leave the broker (case ids go to residents,
+ * assignment ids to workers, escalation ids to supervisors), and their id
+ * floors: after a restore (minqing restore) a table's next id is above its
+ * floor, so that no id the replaced database gave out names another row. */
+typedef enum { STORE_IDS_CASES, STORE_IDS_ASSIGNMENTS, STORE_IDS_ESCALATIONS, STORE_IDS_COUNT } store_ids_t;
+extern const char *const store_id_tables[STORE_IDS_COUNT];
+#define STORE_ID_FLOORS_DDL                                                         \
+    "CREATE TABLE IF NOT EXISTS id_floors (name TEXT PRIMARY KEY,"                  \
+    " floor INTEGER NOT NULL) WITHOUT ROWID"
 
 typedef struct store_t store_t;
 
@@ -103,6 +113,12 @@ store_t *store_open(const char *path, char *err, size_t errlen);
  * none. One per process (the broker's). */
 void store_set_progress(void (*fn)(void *arg, int64_t expect_ms), void *arg);
 #define STORE_PROGRESS_STEPS 100000
+/* Take "<path>.lock", which one broker holds per database: its descriptor
+ * (the lock lasts until it is closed), or -1 with the reason in err. */
+int store_lock(const char *path, char *err, size_t errlen);
+/* The id floors still above their table's ids (0: none), for the log at
+ * start; true when there is one. */
+bool store_id_floors(const store_t *self, int64_t floors[STORE_IDS_COUNT]);
 /* Close the database (rolling back an open transaction); *self_p = NULL. */
 void store_close(store_t **self_p);
 /* Begin, commit, roll back the write transaction. */

@@ -235,7 +235,7 @@ static void open_new_database(void **state)
     assert_string_equal(peek("PRAGMA journal_mode"), "wal");
     assert_string_equal(peek("SELECT group_concat(name, ',') FROM (SELECT name FROM"
                              " sqlite_master WHERE type = 'table' ORDER BY name)"),
-                        "assignments,cases,escalations,events,ladders,outcomes");
+                        "assignments,cases,escalations,events,id_floors,ladders,outcomes");
     assert_false(store_dirty(g_st));
     /* opening it again migrates nothing and keeps the version */
     reopen();
@@ -736,6 +736,58 @@ static void migrates_schema_3(void **state)
     commit();
 }
 
+static void assert_floors(int64_t cases, int64_t asgs, int64_t escs)
+{
+    int64_t f[STORE_IDS_COUNT];
+    assert_int_equal(store_id_floors(g_st, f), cases || asgs || escs);
+    assert_int_equal(f[STORE_IDS_CASES], cases);
+    assert_int_equal(f[STORE_IDS_ASSIGNMENTS], asgs);
+    assert_int_equal(f[STORE_IDS_ESCALATIONS], escs);
+}
+
+/* After a restore, new rows take ids above the replaced database's (written
+ * by minqing restore, possibly into a backup of schema 4), until a commit
+ * has passed them; a rolled-back or ignored insert passes nothing. */
+static void ids_start_above_restore_floors(void **state)
+{
+    (void)state;
+    begin();
+    uint64_t first = add_case("hotline", "F-1");
+    add_assignment(first, "water", ROLE_LEAD, STATE_RECEIVED);
+    store_escalation_t e = {.case_id = first, .ladder = LADDER_CONTACT, .level = 1,
+                            .target = "street", .due_at = 1000, .fired_at = 2000,
+                            .offset_ms = 1000};
+    assert_int_equal(store_escalation_add(g_st, &e), 1);
+    commit();
+    store_close(&g_st);
+    assert_int_equal(peek_exec("INSERT INTO id_floors VALUES ('cases', 10), ('assignments', 20),"
+                               " ('escalations', 30); PRAGMA user_version = 4"), 0);
+    reopen();
+    assert_floors(10, 20, 30);
+    begin();
+    assert_int_equal(add_case("hotline", "F-2"), 11);
+    store_rollback(g_st);
+    begin();
+    uint64_t id = add_case("hotline", "F-2");
+    assert_int_equal(id, 11);                           /* the rollback passed nothing */
+    assert_int_equal(add_case("hotline", "F-3"), 12);
+    assert_int_equal(add_assignment(id, "water", ROLE_LEAD, STATE_RECEIVED), 21);
+    assert_int_equal(store_escalation_add(g_st, &e), 0);    /* already fired: no row */
+    commit();
+    assert_floors(0, 0, 30);
+    begin();
+    e.level = 2, e.target = "county", e.offset_ms = 2000;
+    assert_int_equal(store_escalation_add(g_st, &e), 1);
+    assert_int_equal(e.id, 31);
+    commit();
+    assert_floors(0, 0, 0);
+    reopen();                                           /* floors below the ids: none */
+    assert_floors(0, 0, 0);
+    begin();
+    assert_int_equal(add_case("hotline", "F-4"), 13);
+    commit();
+}
+
 /* The WAL's checkpoint sequence (header bytes 12-15, big-endian): how many
  * times it has started over from its beginning. */
 static unsigned wal_restarts(const char *wal)
@@ -1169,6 +1221,7 @@ int main(void)
         T(escalation_notified_once),
         T(open_reports_progress),
         T(migrates_schema_3),
+        T(ids_start_above_restore_floors),
         T(rollback_discards),
         T(wal_starts_over_under_load),
         T(held_rows_written_at_commit),
