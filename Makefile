@@ -91,7 +91,8 @@ $(O)/minqingd: $(O)/daemon/main.o $(O)/libcore.a $(O)/libproto.a
 $(O)/minqing-worker: $(O)/workers/minqing_worker.o $(O)/libminqing.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-# the CLI reads the broker's config and database; it changes state only through the broker
+# the CLI reads the broker's config and database; it changes state only through the
+# broker (restore, with the broker stopped, replaces the database)
 $(O)/minqing: $(CLI_OBJ) $(O)/libcore.a $(O)/libminqing.a $(O)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

@@ -18,8 +18,6 @@
 #include "cli.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,9 +35,8 @@ static void help(void)
         "DEST.db must not exist; it is created with mode 0600: it holds residents'\n"
         "personal data. The copy is written beside it and renamed to DEST.db once\n"
         "complete, so a failed backup leaves no DEST.db.\n"
-        "To restore: stop minqingd and the minqing-worker units, put the copy in place\n"
-        "of the database (remove the old -wal and -shm files), start minqingd, then the\n"
-        "workers (see minqing(1)).\n"
+        "To restore it: stop minqingd and the minqing-worker units, run\n"
+        "minqing restore DEST.db, start minqingd, then the workers (see minqing(1)).\n"
         "\n"
         "Options:\n"
         "  -c, --config FILE  the broker's config, for its database (default %s)\n"
@@ -48,56 +45,6 @@ static void help(void)
         "Exit status: 0 copied; 1 the database cannot be read, DEST exists, or DEST\n"
         "cannot be written.\n",
         CONFIG_DEFAULT_PATH);
-}
-
-/* Copy src into the new file `path` in one step; SQLite's error code. */
-static int copy_into(sqlite3 *src, const char *path, int *pages, char *why, size_t len)
-{
-    sqlite3 *out = NULL;
-    int rc = sqlite3_open_v2(path, &out, SQLITE_OPEN_READWRITE, NULL);
-    /* no rollback journal: a failed copy is thrown away whole, and a journal
-     * would be one more file to leave behind */
-    if (rc == SQLITE_OK)
-        rc = sqlite3_exec(out, "PRAGMA journal_mode = OFF", NULL, NULL, NULL);
-    sqlite3_backup *b = rc == SQLITE_OK ? sqlite3_backup_init(out, "main", src, "main") : NULL;
-    if (b) {
-        for (int tries = 0; tries < 250; tries++) {     /* 5 s of a busy source at most */
-            rc = sqlite3_backup_step(b, -1);
-            if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
-                break;
-            sqlite3_sleep(20);
-        }
-        *pages = sqlite3_backup_pagecount(b);
-        sqlite3_backup_finish(b);
-    }
-    snprintf(why, len, "%s", rc == SQLITE_DONE ? "" : b ? sqlite3_errstr(rc) : sqlite3_errmsg(out));
-    if (sqlite3_close(out) != SQLITE_OK && rc == SQLITE_DONE)
-        rc = SQLITE_IOERR, snprintf(why, len, "closing the copy failed");
-    return rc;
-}
-
-/* fsync a file, or with dir the directory it is in: 0 or -1 (errno). */
-static int sync_path(const char *path, bool dir)
-{
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s", path);
-    int fd = open(dir ? dirname(buf) : buf, O_RDONLY | O_CLOEXEC);
-    int rc = fd >= 0 ? fsync(fd) : -1;
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
-/* Rename tmp to dest unless dest exists. NFS and some FUSE file systems
- * know no RENAME_NOREPLACE: there a hard link does the same. 0 or -1. */
-static int put_in_place(const char *tmp, const char *dest)
-{
-    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dest, RENAME_NOREPLACE) == 0)
-        return 0;
-    if (errno != EINVAL || link(tmp, dest) != 0)
-        return -1;
-    unlink(tmp);
-    return 0;
 }
 
 static int copy(sqlite3 *src, const char *dest)
@@ -113,12 +60,15 @@ static int copy(sqlite3 *src, const char *dest)
         return cli_fail(CLI_RUNTIME, CMD, "%s: cannot create: %s", tmp, strerror(errno));
     close(fd);
     int pages = 0;
-    int rc = copy_into(src, tmp, &pages, why, sizeof why);
-    if (rc == SQLITE_DONE && sync_path(tmp, false) != 0) {
+    /* a rollback-journal file at rest, as the live database's WAL mode would
+     * have every reader of the copy (sqlite3 -readonly, minqing restore)
+     * create a -wal and -shm beside it, or fail where it cannot */
+    int rc = dbfile_copy(src, tmp, "PRAGMA journal_mode = DELETE", &pages, why, sizeof why);
+    if (rc == SQLITE_DONE && dbfile_sync(tmp, false) != 0) {
         rc = SQLITE_IOERR;
         snprintf(why, sizeof why, "cannot sync the copy: %s", strerror(errno));
     }
-    if (rc == SQLITE_DONE && put_in_place(tmp, dest) != 0) {
+    if (rc == SQLITE_DONE && dbfile_put(tmp, dest) != 0) {
         rc = SQLITE_CANTOPEN;
         snprintf(why, sizeof why, "cannot rename the copy into place: %s", strerror(errno));
     }
@@ -126,7 +76,7 @@ static int copy(sqlite3 *src, const char *dest)
         unlink(tmp);
         return cli_fail(CLI_RUNTIME, CMD, "%s: backup failed: %s", dest, why);
     }
-    if (sync_path(dest, true) != 0)
+    if (dbfile_sync(dest, true) != 0)
         return cli_fail(CLI_RUNTIME, CMD, "%s: written, but its directory could not be synced: "
                         "%s", dest, strerror(errno));
     printf("backed up %d pages to %s\n", pages, dest);

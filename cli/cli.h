@@ -5,13 +5,15 @@
  * with its own options, help text and SQL, and a few shared helpers:
  *   db.c     the config, the database opened read-only, times in and out,
  *            option-parsing glue and error messages that say what to do;
+ *   dbfile.c the database as a file: copied, synced, renamed into place;
  *   connect.c  the broker's endpoints with CURVE: which certificates, and
  *            why the broker refused a key;
  *   table.c  aligned text tables that count a Chinese character as two
  *            columns, and terminal-safe text;
  *   mask.c   masking of residents' personal data (phone 138****5678, name 张*).
- * The CLI never writes the database: it changes state only through the
- * broker (submit), like any other intake client.
+ * The CLI changes state only through the broker (submit), like any other
+ * intake client, and never writes the database, except restore.c, which
+ * replaces it while the broker is stopped (and holds its lock).
  */
 #ifndef MQ_CLI_H
 #define MQ_CLI_H
@@ -67,6 +69,7 @@ int cmd_stats(cli_t *cli, int argc, char **argv);
 int cmd_tail(cli_t *cli, int argc, char **argv);
 int cmd_import(cli_t *cli, int argc, char **argv);
 int cmd_backup(cli_t *cli, int argc, char **argv);
+int cmd_restore(cli_t *cli, int argc, char **argv);
 int cmd_keygen(cli_t *cli, int argc, char **argv);
 
 /* ---- submit.c: the case record from JSON ------------------------------- */
@@ -95,6 +98,9 @@ int cli_load_config(cli_t *cli, const char *cmd);
 /* Open the broker's database read-only (a WAL reader that never writes).
  * NULL after printing what is wrong and what to do (exit CLI_RUNTIME). */
 sqlite3 *cli_db_open(const cli_t *cli, const char *cmd);
+/* The first column of the first row of `sql`, as an integer: 0, or -1 when
+ * it fails or gives no row. */
+int cli_scalar(sqlite3 *db, const char *sql, long *out);
 /* Print a failed statement's error; returns CLI_RUNTIME. */
 int cli_db_fail(sqlite3 *db, const char *cmd, const char *what);
 /* Check that an ipc:// endpoint's socket file exists (other transports pass);
@@ -117,6 +123,18 @@ int cli_parse_long(const char *s, long min, long max, long *out);
 const char *cli_dept_name(const config_t *cfg, const char *id);
 /* A department given by id or display name: its id, or NULL when unknown. */
 const char *cli_dept_lookup(const config_t *cfg, const char *what);
+
+/* ---- dbfile.c: the database as a file (backup, restore) ----------------- */
+
+/* Copy the database src into the new, empty file `path` in one step (a
+ * consistent snapshot), then run then_sql (NULL: none) on the copy; SQLite's
+ * result code, SQLITE_DONE on success, else the reason in why. */
+int dbfile_copy(sqlite3 *src, const char *path, const char *then_sql, int *pages, char *why,
+                size_t len);
+/* fsync a file, or with dir the directory it is in: 0 or -1 (errno). */
+int dbfile_sync(const char *path, bool dir);
+/* Rename `from` to `to` unless `to` exists: 0, or -1 (errno; EEXIST). */
+int dbfile_put(const char *from, const char *to);
 
 /* ---- connect.c: the broker's endpoints, with CURVE --------------------- */
 

@@ -140,7 +140,7 @@ int cli_db_fail(sqlite3 *db, const char *cmd, const char *what)
                     "writing heavily, try again.", what, sqlite3_errmsg(db));
 }
 
-static int scalar(sqlite3 *db, const char *sql, long *out)
+int cli_scalar(sqlite3 *db, const char *sql, long *out)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
@@ -195,7 +195,7 @@ sqlite3 *cli_db_open(const cli_t *cli, const char *cmd)
         long n = 0;
         snprintf(q, sizeof q, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                  "name = '%s'", tables[i]);
-        if (scalar(db, q, &n)) {
+        if (cli_scalar(db, q, &n)) {
             cli_fail(CLI_RUNTIME, cmd, "cannot read database %s: %s. Is it the broker's "
                      "database ([broker] database in %s)?", path, sqlite3_errmsg(db),
                      cli->config_path);
@@ -206,7 +206,7 @@ sqlite3 *cli_db_open(const cli_t *cli, const char *cmd)
             snprintf(missing + strlen(missing), sizeof missing - strlen(missing), "%s%s",
                      missing[0] ? ", " : "", tables[i]);
     }
-    if (missing[0] || scalar(db, "PRAGMA user_version", &version) || version < 1) {
+    if (missing[0] || cli_scalar(db, "PRAGMA user_version", &version) || version < 1) {
         cli_fail(CLI_RUNTIME, cmd, "%s is not a minqing database, or one from an older "
                  "development build (missing: %s): check [broker] database in %s.", path,
                  missing[0] ? missing : "schema version", cli->config_path);

@@ -5,7 +5,7 @@
  *   minqing [-c FILE] COMMAND [OPTIONS] [ARGS]
  *
  * Each command lives in its own module (submit.c, show.c, list.c, stats.c,
- * tail.c, import.c, backup.c, keygen.c) with its own --help; -c FILE may also
+ * tail.c, import.c, backup.c, restore.c, keygen.c) with its own --help; -c FILE may also
  * follow the command name.
  */
 #include "cli.h"
@@ -27,6 +27,7 @@ static const command_t commands[] = {
     {"tail", cmd_tail, "follow the broker's event stream until Ctrl-C"},
     {"import", cmd_import, "migrate historical cases (JSON lines) through the broker, in batches"},
     {"backup", cmd_backup, "copy the live database to FILE with SQLite's online backup"},
+    {"restore", cmd_restore, "put a backup in place of the database (minqingd stopped)"},
     {"keygen", cmd_keygen, "write a CURVE keypair (zcert files) for the broker or a client"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -62,7 +63,8 @@ static void usage(FILE *out)
         "\n"
         "show, list and stats read the broker's database directly, read-only (run them\n"
         "on the broker's host as the minqing user or root); submit, import and tail talk\n"
-        "to the running broker. Times are shown in local time.\n"
+        "to the running broker; restore replaces the database while the broker is\n"
+        "stopped. Times are shown in local time.\n"
         "\n"
         "Exit status:\n"
         "  0  success\n"

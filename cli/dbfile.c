@@ -1,0 +1,66 @@
+/*
+ * dbfile.c - the database as a file, for backup and restore: a copy made
+ * with SQLite's backup API into a new file, an fsync, and a rename that
+ * never replaces what is there.
+ */
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int dbfile_copy(sqlite3 *src, const char *path, const char *then_sql, int *pages, char *why,
+                size_t len)
+{
+    sqlite3 *out = NULL;
+    int rc = sqlite3_open_v2(path, &out, SQLITE_OPEN_READWRITE, NULL);
+    /* no rollback journal: a failed copy is thrown away whole, and a journal
+     * would be one more file to leave behind */
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(out, "PRAGMA journal_mode = OFF", NULL, NULL, NULL);
+    sqlite3_backup *b = rc == SQLITE_OK ? sqlite3_backup_init(out, "main", src, "main") : NULL;
+    if (b) {
+        for (int tries = 0; tries < 250; tries++) {     /* 5 s of a busy source at most */
+            rc = sqlite3_backup_step(b, -1);
+            if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED)
+                break;
+            sqlite3_sleep(20);
+        }
+        *pages = sqlite3_backup_pagecount(b);
+        sqlite3_backup_finish(b);
+    }
+    snprintf(why, len, "%s", rc == SQLITE_DONE ? "" : b ? sqlite3_errstr(rc) : sqlite3_errmsg(out));
+    if (rc == SQLITE_DONE && then_sql && sqlite3_exec(out, then_sql, NULL, NULL, NULL) != SQLITE_OK) {
+        rc = sqlite3_errcode(out);
+        snprintf(why, len, "%s", sqlite3_errmsg(out));
+    }
+    if (sqlite3_close(out) != SQLITE_OK && rc == SQLITE_DONE)
+        rc = SQLITE_IOERR, snprintf(why, len, "closing the copy failed");
+    return rc;
+}
+
+int dbfile_sync(const char *path, bool dir)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    int fd = open(dir ? dirname(buf) : buf, O_RDONLY | O_CLOEXEC);
+    int rc = fd >= 0 ? fsync(fd) : -1;
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* NFS and some FUSE file systems know no RENAME_NOREPLACE: there a hard
+ * link does the same. */
+int dbfile_put(const char *from, const char *to)
+{
+    if (renameat2(AT_FDCWD, from, AT_FDCWD, to, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL || link(from, to) != 0)
+        return -1;
+    unlink(from);
+    return 0;
+}

@@ -1,0 +1,345 @@
+/*
+ * restore.c - `minqing restore BACKUP`: put a backup in place of the broker's
+ * database, with minqingd stopped.
+ *
+ * By hand (stop, mv, install, start) one step is easy to miss and one cannot
+ * be done at all. The easy one: the old -wal must leave with its database,
+ * or SQLite replays it into the restored file. The impossible one: after the
+ * backup was made, the replaced database gave out case, assignment and
+ * escalation ids, to residents (受理编号), workers and supervisors, and the
+ * restored file would give the same ids again, to other cases. restore reads
+ * the replaced database's last ids and writes them into the copy as its id
+ * floors (store.h): the broker's new rows start above them.
+ *
+ * Nothing is deleted: the replaced database is renamed beside the new one.
+ * The copy is made beside the database and renamed into place last. restore
+ * holds the broker's lock ("<database>.lock") throughout, so it refuses to
+ * run while minqingd does, and minqingd cannot start on a half-done restore.
+ */
+#include "cli.h"
+#include "store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CMD "restore"
+
+typedef struct {
+    const char *db, *backup;
+    long skip;                          /* --skip-ids N, or -1 */
+    int64_t kept[STORE_IDS_COUNT];      /* the backup's last ids */
+    int64_t floor[STORE_IDS_COUNT];     /* the ids new rows start above */
+    long cases;                         /* in the backup */
+    long newest;                        /* its newest case's received_at */
+    char replaced[4096];                /* where the old database went; "" none */
+} restore_t;
+
+static void help(void)
+{
+    printf(
+        "usage: minqing restore [-c FILE] [--skip-ids N] BACKUP.db\n"
+        "\n"
+        "Put BACKUP.db (made by minqing backup) in place of the broker's database.\n"
+        "Stop minqingd and the minqing-worker units first; start minqingd, then the\n"
+        "workers, after it. The replaced database is kept beside it, renamed\n"
+        "DATABASE.replaced-YYYYmmdd-HHMMSS (with its -wal), not deleted.\n"
+        "\n"
+        "Case, assignment and escalation ids given out after the backup was made are\n"
+        "not given out again: new ones start above the replaced database's last ids.\n"
+        "\n"
+        "Options:\n"
+        "  -c, --config FILE  the broker's config, for its database (default %s)\n"
+        "      --skip-ids N   when the replaced database cannot be read (or is gone),\n"
+        "                     start new ids N above the backup's: N more than the\n"
+        "                     cases received since the backup (0 if none were)\n"
+        "  -h, --help         this help\n"
+        "\n"
+        "Exit status: 0 restored; 1 minqingd is running, the backup is damaged or from\n"
+        "a newer minqing, the replaced database's ids are unknown, or a file cannot be\n"
+        "written (the database is then left as it was); 2 usage.\n",
+        CONFIG_DEFAULT_PATH);
+}
+
+/* Each table's last id, or its floor when that is higher (a database that
+ * was restored before and has not passed it yet). */
+static int last_ids(sqlite3 *db, int64_t ids[STORE_IDS_COUNT])
+{
+    long floors = 0;
+    if (cli_scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'id_floors'", &floors))
+        return -1;
+    for (int t = 0; t < STORE_IDS_COUNT; t++) {
+        const char *name = store_id_tables[t];
+        char q[300];
+        long v;
+        if (floors)
+            snprintf(q, sizeof q, "SELECT max(coalesce((SELECT max(id) FROM %s), 0), coalesce("
+                     "(SELECT floor FROM id_floors WHERE name = '%s'), 0))", name, name);
+        else
+            snprintf(q, sizeof q, "SELECT coalesce(max(id), 0) FROM %s", name);
+        if (cli_scalar(db, q, &v))
+            return -1;
+        ids[t] = v;
+    }
+    return 0;
+}
+
+/* The first column of the first row of `q` as text into buf; 0 or -1. */
+static int text_of(sqlite3 *db, const char *q, char *buf, size_t len)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, q, -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    const unsigned char *t = rc == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+    snprintf(buf, len, "%s", t ? (const char *)t : "");
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* What is wrong with the opened backup, or "" when it is a whole minqing
+ * database that this minqing can run; its last ids and cases read. */
+static void examine(restore_t *r, sqlite3 *db, char *why, size_t len)
+{
+    long version = 0;
+    char verdict[200] = "";
+    if (cli_scalar(db, "PRAGMA user_version", &version))
+        snprintf(why, len, "not a SQLite database, or unreadable: %s", sqlite3_errmsg(db));
+    else if (version > STORE_SCHEMA_VERSION)
+        snprintf(why, len, "made by a newer minqing (schema %ld; this one knows %d): restore "
+                 "it with that version", version, STORE_SCHEMA_VERSION);
+    else if (version < 1)
+        snprintf(why, len, "not a minqing database (schema version %ld)", version);
+    else if (text_of(db, "PRAGMA quick_check(1)", verdict, sizeof verdict) ||
+             strcmp(verdict, "ok") != 0)
+        snprintf(why, len, "damaged: %s", verdict[0] ? verdict : sqlite3_errmsg(db));
+    else if (last_ids(db, r->kept) || cli_scalar(db, "SELECT count(*) FROM cases", &r->cases) ||
+             cli_scalar(db, "SELECT coalesce(max(received_at), 0) FROM cases", &r->newest))
+        snprintf(why, len, "not a minqing database: %s", sqlite3_errmsg(db));
+}
+
+/* The backup as SQLite should open it. A file with no -wal beside it is
+ * immutable: SQLite then creates no -wal or -shm beside it (in a backup
+ * directory, or on read-only media, where it cannot). One with a -wal (a
+ * replaced database, restored back) is opened as a database, WAL and all. */
+static const char *backup_uri(const char *path, char *uri, size_t len)
+{
+    char wal[4200];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    bool immutable = access(wal, F_OK) != 0;
+    size_t n = (size_t)snprintf(uri, len, "file:");
+    for (const char *p = path; *p && n + 4 < len; p++)
+        n += strchr("%?#", *p) ? (size_t)snprintf(uri + n, len - n, "%%%02X", *p)
+                               : (size_t)snprintf(uri + n, len - n, "%c", *p);
+    snprintf(uri + n, len - n, "%s", immutable ? "?immutable=1" : "");
+    return uri;
+}
+
+/* Open the backup read-only in *out, once it is known to be sound. */
+static int check_backup(restore_t *r, sqlite3 **out)
+{
+    struct stat bs, ds;
+    if (stat(r->backup, &bs) != 0)
+        return cli_fail(CLI_RUNTIME, CMD, "%s: %s", r->backup, strerror(errno));
+    if (stat(r->db, &ds) == 0 && bs.st_dev == ds.st_dev && bs.st_ino == ds.st_ino)
+        return cli_fail(CLI_USAGE, CMD, "%s is the database itself: give a backup", r->backup);
+    char why[300] = "", uri[8400];
+    if (sqlite3_open_v2(backup_uri(r->backup, uri, sizeof uri), out,
+                        SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL) != SQLITE_OK)
+        snprintf(why, sizeof why, "%s", *out ? sqlite3_errmsg(*out) : "out of memory");
+    else
+        examine(r, *out, why, sizeof why);
+    if (why[0])
+        return cli_fail(CLI_RUNTIME, CMD, "%s: %s. Nothing was changed.", r->backup, why);
+    return CLI_OK;
+}
+
+/* The last ids of the database at `path`; 0, or -1 with the reason in why. */
+static int ids_of(const char *path, int64_t ids[STORE_IDS_COUNT], char *why, size_t len)
+{
+    struct stat st;
+    sqlite3 *db = NULL;
+    int rc = -1;
+    if (stat(path, &st) != 0)
+        snprintf(why, len, "%s", strerror(errno));
+    else if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+             (sqlite3_busy_timeout(db, 5000), last_ids(db, ids)))
+        snprintf(why, len, "%s", db ? sqlite3_errmsg(db) : "out of memory");
+    else
+        rc = 0;
+    sqlite3_close(db);
+    return rc;
+}
+
+/* Where new ids start: above the replaced database's, or the backup's by
+ * --skip-ids when those cannot be read; above both when both are known. */
+static int plan_floors(restore_t *r)
+{
+    int64_t gave[STORE_IDS_COUNT] = {0};
+    char why[300] = "";
+    if (ids_of(r->db, gave, why, sizeof why) && r->skip < 0)
+        return cli_fail(CLI_RUNTIME, CMD, "cannot tell which ids the database being replaced "
+                        "gave out (%s: %s). Give --skip-ids N: new case, assignment and "
+                        "escalation ids then start N above the backup's (N more than the cases "
+                        "received since the backup; 0 if none were). Nothing was changed.",
+                        r->db, why);
+    for (int t = 0; t < STORE_IDS_COUNT; t++) {
+        int64_t f = r->kept[t] + (r->skip > 0 ? r->skip : 0);
+        r->floor[t] = gave[t] > f ? gave[t] : f;
+    }
+    return CLI_OK;
+}
+
+/* What makes the copy a database the broker starts from as from any other:
+ * a rollback-journal file at rest (the broker turns WAL on), and the floors. */
+static void finishing_sql(const restore_t *r, char *sql, size_t len)
+{
+    size_t n = (size_t)snprintf(sql, len, "PRAGMA journal_mode = DELETE; %s;",
+                                STORE_ID_FLOORS_DDL);
+    for (int t = 0; t < STORE_IDS_COUNT && n < len; t++)
+        n += (size_t)snprintf(sql + n, len - n, " INSERT OR REPLACE INTO id_floors VALUES"
+                              " ('%s', %lld);", store_id_tables[t], (long long)r->floor[t]);
+}
+
+/* The owner the copy must have: the replaced database's, else its directory's. */
+static int owner(const char *db, struct stat *st)
+{
+    if (stat(db, st) == 0)
+        return 0;
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", db);
+    char *slash = strrchr(dir, '/');
+    if (slash)
+        *(slash == dir ? slash + 1 : slash) = '\0';
+    return stat(slash ? dir : ".", st);
+}
+
+/* Copy the backup to a new file beside the database, with the floors, the
+ * database's owner and mode 0600, synced; its name in tmp. */
+static int make_copy(restore_t *r, sqlite3 *src, char *tmp, size_t len)
+{
+    snprintf(tmp, len, "%s.restore-XXXXXX", r->db);
+    int fd = mkstemp(tmp);                              /* mode 0600 */
+    if (fd < 0)
+        return cli_fail(CLI_RUNTIME, CMD, "%s: cannot create: %s. Nothing was changed.", tmp,
+                        strerror(errno));
+    struct stat st;
+    char why[300] = "", sql[1024];
+    if (owner(r->db, &st) != 0 || fchown(fd, st.st_uid, st.st_gid) != 0)
+        snprintf(why, sizeof why, "cannot give it the database's owner: %s (run as root or "
+                 "the database's user)", strerror(errno));
+    close(fd);
+    finishing_sql(r, sql, sizeof sql);
+    int pages = 0;
+    if (!why[0] && dbfile_copy(src, tmp, sql, &pages, why, sizeof why) == SQLITE_DONE &&
+        dbfile_sync(tmp, false) != 0)
+        snprintf(why, sizeof why, "cannot sync it: %s", strerror(errno));
+    if (why[0]) {
+        unlink(tmp);
+        return cli_fail(CLI_RUNTIME, CMD, "copying %s beside the database failed: %s. Nothing "
+                        "was changed.", r->backup, why);
+    }
+    return CLI_OK;
+}
+
+/* Rename the old database, then its -wal and -shm (never left beside the
+ * copy, which would replay them), to r->replaced; then the copy into place.
+ * On failure the renames are undone. */
+static int swap(restore_t *r, const char *tmp)
+{
+    static const char *const part[] = {"", "-wal", "-shm"};
+    char from[3][4200], to[3][4200], stamp[32];
+    time_t now = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
+    snprintf(r->replaced, sizeof r->replaced, "%s.replaced-%s", r->db, stamp);
+    bool moved[3] = {false};
+    int i = 0, e = 0;
+    for (; i < 3; i++) {
+        snprintf(from[i], sizeof from[i], "%s%s", r->db, part[i]);
+        snprintf(to[i], sizeof to[i], "%s%s", r->replaced, part[i]);
+        moved[i] = dbfile_put(from[i], to[i]) == 0;
+        if (!moved[i] && errno != ENOENT)
+            break;
+    }
+    if (i == 3 && dbfile_put(tmp, r->db) == 0) {
+        if (!moved[0])
+            r->replaced[0] = '\0';
+        if (dbfile_sync(r->db, true) != 0)
+            fprintf(stderr, "minqing %s: warning: the directory of %s could not be synced: %s\n",
+                    CMD, r->db, strerror(errno));
+        return CLI_OK;
+    }
+    e = errno;
+    while (i-- > 0)
+        if (moved[i])
+            rename(to[i], from[i]);
+    unlink(tmp);
+    return cli_fail(CLI_RUNTIME, CMD, "cannot move %s aside for the copy: %s. The database is "
+                    "as it was.", r->db, strerror(e));
+}
+
+static void report(const restore_t *r)
+{
+    char at[32];
+    cli_time(r->newest, at, sizeof at);
+    printf("restored %s to %s: %ld cases, the newest received %s\n", r->backup, r->db, r->cases,
+           at);
+    printf("new ids start above: case %lld, assignment %lld, escalation %lld\n",
+           (long long)r->floor[0], (long long)r->floor[1], (long long)r->floor[2]);
+    if (r->replaced[0])
+        printf("the replaced database is %s (delete it once the restore is checked)\n",
+               r->replaced);
+    printf("next: start minqingd, then the workers; have the intake channels send again what "
+           "they received since %s\n", at);
+}
+
+int cmd_restore(cli_t *cli, int argc, char **argv)
+{
+    enum { OPT_SKIP = 0x200 };
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"skip-ids", required_argument, NULL, OPT_SKIP},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    long skip = -1;
+    int c;
+    while ((c = cli_getopt(cli, CMD, argc, argv, ":hc:", opts)) != -1) {
+        if (c == 'h') {
+            help();
+            return CLI_OK;
+        }
+        if (c == OPT_SKIP && cli_parse_long(optarg, 0, 1000000000L, &skip) == 0)
+            continue;
+        if (c == OPT_SKIP)
+            return cli_usage(CMD, "--skip-ids: '%s' is not a count from 0 to 1000000000", optarg);
+        return CLI_USAGE;
+    }
+    if (argc - optind != 1)
+        return cli_usage(CMD, "give the backup to restore");
+    if (cli_load_config(cli, CMD) != CLI_OK)
+        return CLI_RUNTIME;
+    restore_t r = {.db = cli->cfg->database, .backup = argv[optind], .skip = skip};
+    char err[4300];
+    int lock = store_lock(r.db, err, sizeof err);
+    if (lock < 0)
+        return cli_fail(CLI_RUNTIME, CMD, "%s. Stop it and the workers first (systemctl stop "
+                        "minqingd 'minqing-worker@*'). Nothing was changed.", err);
+    sqlite3 *src = NULL;
+    char tmp[4200];
+    int rc = check_backup(&r, &src);
+    if (rc == CLI_OK)
+        rc = plan_floors(&r);
+    if (rc == CLI_OK)
+        rc = make_copy(&r, src, tmp, sizeof tmp);
+    sqlite3_close(src);
+    if (rc == CLI_OK)
+        rc = swap(&r, tmp);
+    if (rc == CLI_OK)
+        report(&r);
+    close(lock);
+    return rc;
+}

@@ -1,0 +1,101 @@
+#!/bin/sh
+# restore.sh - `minqing restore` as operations use it after a loss: it
+# refuses while the broker runs; it puts a backup in place with the old
+# database (and its WAL, which must not be replayed into the copy) kept
+# aside; the ids given out after the backup are not given out again (case
+# ids went to residents, assignment ids to workers); it refuses a damaged
+# backup, one from a newer minqing, and a restore whose given-out ids it
+# cannot know, leaving the database as it was each time.
+. "$(dirname "$0")/../lib.sh"
+MQ="$BIN/minqing"
+write_config
+# mq ARGS: the CLI on this config, bounded; stdout to $T/out, stderr to $T/err
+mq() { timeout 60 "$MQ" -c "$T/minqing.conf" "$@" > "$T/out" 2> "$T/err"; }
+submit() {  # submit PREFIX FROM TO: cases PREFIX-FROM .. PREFIX-TO
+  i=$2
+  while [ "$i" -le "$3" ]; do
+    printf '{"service_code":"water.leak","description":"楼道积水","external_id":"%s-%d",
+      "channel":"hotline","grid_code":"CG01-XH01-G0001","phone":"13800000000"}' "$1" "$i" \
+      > "$T/case.json"
+    mq submit "$T/case.json" || { diag "submit: $(cat "$T/err")"; return 1; }
+    i=$((i + 1))
+  done
+}
+max_id() { sqlite3 "${2:-$T/minqing.db}" "select coalesce(max(id), 0) from $1"; }
+
+start_broker || exit 1
+submit before 1 3
+mq backup "$T/b1.db"
+check "a backup of 3 cases" test "$(sqlite3 "$T/b1.db" 'select count(*) from cases')" = 3
+submit after 4 6
+CASES=$(max_id cases) ASGS=$(max_id assignments)
+check "3 more cases after the backup (ids to $CASES, assignments to $ASGS)" test "$CASES" -ge 6
+
+mq restore "$T/b1.db"; rc=$?
+check "restore while the broker runs: exit 1, says to stop it, the broker serves on" \
+  sh -c "[ $rc = 1 ] && grep -q 'another minqingd is already running' '$T/err' && kill -0 $BROKER_PID"
+check "and its database is as it was" test "$(sql 'select count(*) from cases')" = 6
+
+# kill -9: the last cases are in the WAL, which must leave with its database
+kill9 "$BROKER_PID"
+check "the broker killed with its WAL not empty" test -s "$T/minqing.db-wal"
+[ "$(id -u)" = 0 ] && chown nobody:nogroup "$T/minqing.db"
+mq restore "$T/b1.db"; rc=$?
+diag "restore: exit $rc: $(cat "$T/out" "$T/err")"
+check "restore with the broker stopped: exit 0" test "$rc" = 0
+check "it says where new ids start" grep -q "new ids start above: case $CASES, assignment $ASGS," "$T/out"
+OLD=$(ls "$T" | grep '^minqing\.db\.replaced-[0-9-]*$')
+check "the replaced database is kept, with its WAL, and holds all 6 cases" \
+  sh -c "[ -n '$OLD' ] && [ -e '$T/$OLD-wal' ] && [ ! -e '$T/minqing.db-wal' ] &&
+         [ \$(sqlite3 '$T/$OLD' 'select count(*) from cases') = 6 ]"
+check "the database now holds the backup's 3 cases, no others" \
+  test "$(sqlite3 "$T/minqing.db" "select group_concat(external_id) from cases")" = \
+       "before-1,before-2,before-3"
+check "mode 0600, the replaced database's owner" \
+  test "$(stat -c '%a %U' "$T/minqing.db")" = "600 $(stat -c %U "$T/$OLD")"
+check "no file left beside the backup" test "$(ls "$T" | grep -c '^b1\.db')" = 1
+
+start_broker || exit 1
+check "the broker logs where ids start" grep -q "event=broker.ids_after_restore cases=$CASES assignments=$ASGS" "$T/broker.log"
+mq backup "$T/b2.db"            # a backup of the restored database, before any new case
+submit again 7 7
+check "a new case takes an id above every one given out before ($(max_id cases) > $CASES)" \
+  test "$(sql "select id from cases where external_id = 'again-7'")" -gt "$CASES"
+check "and its assignment one above theirs" \
+  test "$(sql "select min(a.id) from assignments a join cases c on c.id = a.case_id
+               where c.external_id = 'again-7'")" -gt "$ASGS"
+stop_pid "$BROKER_PID"
+
+# the replaced database is gone (a lost disk): the ids are unknown
+mkdir "$T/lost" && mv "$T/minqing.db" "$T/minqing.db-wal" "$T/lost/" 2>/dev/null
+mq restore "$T/b2.db"; rc=$?
+check "no database to read ids from: exit 1, asks for --skip-ids, writes nothing" \
+  sh -c "[ $rc = 1 ] && grep -q 'Give --skip-ids N' '$T/err' && [ ! -e '$T/minqing.db' ]"
+mq restore --skip-ids 100 "$T/b2.db"; rc=$?
+NEXT=$((CASES + 100))           # b2's own floor, not its last id (3), plus 100
+check "--skip-ids 100: exit 0, case ids start 100 above the backup's floor ($NEXT)" \
+  sh -c "[ $rc = 0 ] && grep -q 'new ids start above: case $NEXT,' '$T/out'"
+rm -f "$T/minqing.db"
+mq restore --skip-ids 0 "$T/b2.db"; rc=$?
+check "--skip-ids 0: case ids start above the backup's floor ($CASES), not its last id" \
+  sh -c "[ $rc = 0 ] && grep -q 'new ids start above: case $CASES,' '$T/out'"
+
+# bad backups leave the database as it was
+sum=$(cksum < "$T/minqing.db")
+head -c 30000 "$T/b2.db" > "$T/cut.db"
+mq restore "$T/cut.db"; rc=$?
+diag "truncated: $(cat "$T/err")"
+check "a truncated backup: exit 1, named, the database unchanged" \
+  sh -c "[ $rc = 1 ] && grep -q 'cut.db: ' '$T/err' && grep -q 'Nothing was changed' '$T/err' &&
+         [ \"\$(cksum < '$T/minqing.db')\" = '$sum' ]"
+cp "$T/b2.db" "$T/future.db" && sqlite3 "$T/future.db" 'pragma user_version = 99'
+mq restore "$T/future.db"; rc=$?
+check "a backup from a newer minqing: exit 1, says so, the database unchanged" \
+  sh -c "[ $rc = 1 ] && grep -q 'made by a newer minqing (schema 99' '$T/err' &&
+         [ \"\$(cksum < '$T/minqing.db')\" = '$sum' ]"
+mq restore "$T/minqing.db"; rc=$?
+check "the database itself as backup: exit 2" test "$rc" = 2
+check "no copy left behind by the refused restores" test -z "$(ls "$T" | grep 'restore-')"
+
+check "no sanitizer report" no_sanitizer_reports
+finish
