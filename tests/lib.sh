@@ -2,7 +2,9 @@
 #
 # Each test gets its own temp directory with ipc:// endpoints inside it, starts
 # real processes, remembers their PIDs, and kills exactly those on exit. Every
-# wait is bounded in time. Output is TAP: "ok N - what" / "not ok N - what".
+# wait is bounded in time, and so is each run of a minqing program, loadgen,
+# a Python script or sql in the foreground (bounded). Output is TAP:
+# "ok N - what" / "not ok N - what".
 
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -17,6 +19,7 @@ FAILS=0
 cleanup() {
   for p in $PIDS; do kill -9 "$p" 2>/dev/null; done
   wait 2>/dev/null
+  [ -s "$T/timed-out.txt" ] && sed 's/^/# /' "$T/timed-out.txt"
   if [ "$FAILS" -eq 0 ] && [ -z "${KEEP:-}" ]; then rm -rf "$T"; else echo "# kept $T"; fi
 }
 trap cleanup EXIT
@@ -31,6 +34,21 @@ finish() { echo "1..$TAPN"; [ "$FAILS" -eq 0 ]; }
 
 now_ms() { date +%s%3N; }
 
+# bounded [SECONDS] PROGRAM ARG...: PROGRAM (a program: timeout cannot run a
+# shell function) in the foreground for at most SECONDS (60), SIGKILLed 10 s
+# after its SIGTERM if need be. Its own exit status, or 124 when it timed out
+# (137 when it had to be killed); then the end of the test says so.
+bounded() {
+  bound_s=60
+  case $1 in [0-9]*) bound_s=$1; shift ;; esac
+  timeout -k 10 "$bound_s" "$@"
+  bound_rc=$?
+  case $bound_rc in
+    124|137) echo "timed out after $bound_s s (status $bound_rc): $*" >> "$T/timed-out.txt" ;;
+  esac
+  return $bound_rc
+}
+
 # wait_for SECONDS COMMAND...: poll every 0.1 s until COMMAND succeeds; 1 on timeout
 wait_for() {
   limit=$(( $(now_ms) + $1 * 1000 )); shift
@@ -40,7 +58,7 @@ wait_for() {
   done
 }
 
-sql() { sqlite3 -cmd ".timeout 5000" "$T/minqing.db" "$@"; }
+sql() { bounded sqlite3 -cmd ".timeout 5000" "$T/minqing.db" "$@"; }
 
 # write_config [EXTRA_BROKER_LINES]: a config with 6 departments and routes,
 # endpoints in $T. Routes: water.* -> water; road.pothole -> urban + traffic;
@@ -111,13 +129,13 @@ CG01 = 城关街道
 CG01-XH01 = 西湖社区
 CONF
   add_department supervision 督办中心
-  "$BIN/minqingd" --check-config -c "$T/minqing.conf" >/dev/null
+  bounded "$BIN/minqingd" --check-config -c "$T/minqing.conf" >/dev/null
 }
 
 # free_ports [N]: N (1) distinct TCP ports on 127.0.0.1 that nothing listens
 # on now, on one line; found together, so that no two are the same
 free_ports() {
-  $PY -c 'import socket, sys
+  bounded "$PY" -c 'import socket, sys
 socks = [socket.socket() for _ in range(int(sys.argv[1]))]
 for s in socks:
     s.bind(("127.0.0.1", 0))
@@ -128,7 +146,7 @@ print(" ".join(str(s.getsockname()[1]) for s in socks))' "${1:-1}"
 # keygen); with LIST ("intake", "workers/water") its public half goes on the
 # broker's allowlist $K/LIST/. K and C are the caller's directories.
 client_key() {
-  mkdir -p "$C" && "$BIN/minqing" keygen "$C/$1" >/dev/null || return 1
+  mkdir -p "$C" && bounded "$BIN/minqing" keygen "$C/$1" >/dev/null || return 1
   [ -z "${2:-}" ] || { mkdir -p "$K/$2" && cp "$C/$1" "$K/$2/"; }
 }
 

@@ -13,14 +13,14 @@ start_broker || exit 1
 start_worker water water -c 50
 # enough pages that a copy made in steps would be started again by the
 # broker's commits between two of them, and never end
-$PY - "$N" > "$T/hist.jsonl" <<'PY'
+bounded "$PY" - "$N" > "$T/hist.jsonl" <<'PY'
 import json, sys
 for i in range(int(sys.argv[1])):
     print(json.dumps({"service_code": "water.leak", "description": "历史案件：楼道积水，已处理完毕。" * 8,
         "external_id": "old-%d" % i, "channel": "hotline", "grid_code": "CG01-XH01-G%04d" % (i % 500),
         "state": "closed", "received_at": 1561939200000 + i * 60000}, ensure_ascii=False))
 PY
-"$MQ" -c "$T/minqing.conf" import "$T/hist.jsonl" >/dev/null 2>>"$T/cli.log"
+bounded "$MQ" -c "$T/minqing.conf" import "$T/hist.jsonl" >/dev/null 2>>"$T/cli.log"
 pages=$(sql 'pragma page_count')
 check "the database has more than 2048 pages ($pages)" test "$pages" -gt 2048
 
@@ -30,7 +30,7 @@ LOAD=$!
 PIDS="$PIDS $LOAD"
 wait_for 10 sh -c "[ \$(sqlite3 '$T/minqing.db' \"select count(*) from cases where external_id like 'live-%'\") -gt 300 ]"
 t0=$(date +%s)
-timeout 60 "$MQ" -c "$T/minqing.conf" backup "$T/copy.db" > "$T/backup.out" 2> "$T/backup.err"
+bounded "$MQ" -c "$T/minqing.conf" backup "$T/copy.db" > "$T/backup.out" 2> "$T/backup.err"
 rc=$?
 diag "backup: exit $rc in $(( $(date +%s) - t0 )) s, $(cat "$T/backup.out" "$T/backup.err")"
 check "a backup while cases arrive finishes, exit 0" test "$rc" = 0
@@ -50,11 +50,11 @@ stop_pid "$LOAD"
 
 # never over an existing file
 sum=$(cksum < "$T/copy.db")
-"$MQ" -c "$T/minqing.conf" backup "$T/copy.db" > /dev/null 2> "$T/exists.err"
+bounded "$MQ" -c "$T/minqing.conf" backup "$T/copy.db" > /dev/null 2> "$T/exists.err"
 rc=$?
 check "a destination that exists: exit 1, named, left as it was" \
   sh -c "[ $rc = 1 ] && grep -q 'copy.db: exists; refusing to overwrite it' '$T/exists.err' && [ \"\$(cksum < '$T/copy.db')\" = '$sum' ]"
-"$MQ" -c "$T/minqing.conf" backup "$T/minqing.db" > /dev/null 2> "$T/live.err"
+bounded "$MQ" -c "$T/minqing.conf" backup "$T/minqing.db" > /dev/null 2> "$T/live.err"
 rc=$?
 check "the live database as destination: exit 1, and the broker serves on" \
   sh -c "[ $rc = 1 ] && grep -q 'exists' '$T/live.err' && kill -0 $BROKER_PID &&
@@ -63,7 +63,7 @@ check "the live database as destination: exit 1, and the broker serves on" \
 # a full disk: no file of that name, nothing partial left
 if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=1m tmpfs "$T/small" 2>/dev/null; then
   trap 'umount "$T/small" 2>/dev/null; cleanup' EXIT
-  timeout 60 "$MQ" -c "$T/minqing.conf" backup "$T/small/full.db" > /dev/null 2> "$T/full.err"
+  bounded "$MQ" -c "$T/minqing.conf" backup "$T/small/full.db" > /dev/null 2> "$T/full.err"
   rc=$?
   check "a backup that runs out of space: exit 1, the reason given" \
     sh -c "[ $rc = 1 ] && grep -q 'full.db: backup failed: database or disk is full' '$T/full.err'"

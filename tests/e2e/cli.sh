@@ -47,9 +47,9 @@ DG02-QS01 = 桥山社区
 CONF
 
 # mq ARGS: the CLI on this config; its stderr goes to a log the sanitizer check reads
-mq() { "$MQ" -c "$CONF" "$@" 2>>"$T/cli.log"; }
+mq() { bounded "$MQ" -c "$CONF" "$@" 2>>"$T/cli.log"; }
 # mq_err ARGS: the same, stderr kept in $T/err.log for checking
-mq_err() { "$MQ" -c "$CONF" "$@" 2>"$T/err.log"; rc=$?; cat "$T/err.log" >>"$T/cli.log"; return $rc; }
+mq_err() { bounded "$MQ" -c "$CONF" "$@" 2>"$T/err.log"; rc=$?; cat "$T/err.log" >>"$T/cli.log"; return $rc; }
 # intake.py CMD CASE_ID [RATING|REASON]: FEEDBACK, CLOSE or CANCEL, the way a 12345 platform sends them
 cat > "$T/intake.py" <<'PY'
 import sys, uuid, zmq, msgpack
@@ -67,16 +67,16 @@ sig, reply, raw = s.recv_multipart()
 print(reply.decode(), msgpack.unpackb(raw))
 sys.exit(0 if reply == b"ACK" else 1)
 PY
-intake() { $PY "$T/intake.py" "ipc://$T/intake.sock" "$@" >>"$T/intake.out" 2>&1; }
+intake() { bounded "$PY" "$T/intake.py" "ipc://$T/intake.sock" "$@" >>"$T/intake.out" 2>&1; }
 # case_json FILE SERVICE GRID EXTERNAL_ID [EXTRA JSON FIELDS]
 case_json() {
   printf '{"service_code": "%s", "grid_code": "%s", "external_id": "%s", "channel": "hotline12345", "description": "居民反映：%s"%s}\n' \
     "$2" "$3" "$4" "$2" "${5:+, $5}" > "$T/$1"
 }
-code() { "$@" >/dev/null 2>>"$T/cli.log"; echo $?; }
+code() { bounded "$@" >/dev/null 2>>"$T/cli.log"; echo $?; }
 
 # 1. usage, before anything runs
-CMDS=$("$MQ" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z]*\) .*/\1/p')
+CMDS=$(bounded "$MQ" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z][a-z]*\) .*/\1/p')
 for c in "" $CMDS; do
   check "minqing $c --help exits 0" test "$(code "$MQ" $c --help)" = 0
 done
@@ -84,7 +84,7 @@ done
 man_entries() { for c in "$@"; do grep -Eq "^\.BI? $c( |\$)" "$ROOT/man/minqing.1" || return 1; done; }
 # man_options CMD: the man page names each long option of CMD's --help
 man_options() {
-  for o in $("$MQ" "$1" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
+  for o in $(bounded "$MQ" "$1" --help | grep -o -- '--[a-z][a-z-]*' | sort -u); do
     grep -qF -- "$(printf '%s' "$o" | sed 's/-/\\-/g')" "$ROOT/man/minqing.1" || return 1
   done
 }
@@ -92,7 +92,7 @@ check "the man page has every command" man_entries $CMDS
 for c in import keygen; do
   check "... and the options of $c" man_options $c
 done
-"$MQ" 2>"$T/err.log"; rc=$?
+bounded "$MQ" 2>"$T/err.log"; rc=$?
 check "no command: exit 2, naming every command" \
   sh -c "[ $rc = 2 ] && grep -qF 'no command given ($(echo $CMDS | sed 's/ /, /g'))' '$T/err.log'"
 check "a bad option exits 2" test "$(code "$MQ" -c "$CONF" list --frobnicate)" = 2
@@ -139,7 +139,8 @@ start_worker dispatch dispatch
 start_worker urban urban-a -c 1 -D 2000
 start_worker urban urban-b -c 1 -D 2000
 check "6 workers registered" wait_for 10 sh -c "[ \$(grep -c 'worker.registered' '$T/broker.log') -ge 6 ]"
-mq tail --kind received,escalated --count 13 > "$T/tail.out" &
+# in the background: not through mq, whose bound would end it after 60 s
+"$MQ" -c "$CONF" tail --kind received,escalated --count 13 > "$T/tail.out" 2>>"$T/cli.log" &
 TAIL=$!
 PIDS="$PIDS $TAIL"
 wait_for 10 grep -q 'minqing tail: following' "$T/cli.log"    # started (slow under ASan)
@@ -216,7 +217,7 @@ check "list --limit 3 shows 3" test "$(rows --limit 3)" = 3
 # 7. stats: every figure of the departments and communities, computed by hand
 mq stats --json --min-assignments 1 > "$T/stats.json"
 check "stats --json exits 0" test $? = 0
-$PY - "$T/stats.json" > "$T/stats.check" 2>&1 <<'PY'
+bounded "$PY" - "$T/stats.json" > "$T/stats.check" 2>&1 <<'PY'
 import json, sys
 s = json.load(open(sys.argv[1]))
 def r(n, d): return (n, d)
@@ -292,7 +293,7 @@ check "stats --csv: a header and one row per department and community" sh -c \
 check "stats --csv: water's row" grep -q '^department,water,水务局,3,3,4,4,4,1.0000,4,4,1.0000,4,4,1.0000,2,3,0.6667,0,4,0.0000,1,3,0.3333,0,0,0,0,88.89,,$' "$T/stats.csv"
 check "stats --csv: the lists" sh -c "grep -q '^department,dispatch,.*,red,1$' '$T/stats.csv' && grep -q '^department,security,.*,black,2$' '$T/stats.csv'"
 mq stats --json --since "$(date -d tomorrow +%Y-%m-%d)" > "$T/stats-empty.json"
-check "stats --since tomorrow: no department, no community" $PY -c "
+check "stats --since tomorrow: no department, no community" bounded "$PY" -c "
 import json, sys
 s = json.load(open('$T/stats-empty.json'))
 sys.exit(len(s['departments']) + len(s['communities']))"

@@ -10,7 +10,7 @@
 MQ="$BIN/minqing"
 K="$T/keys" C="$T/clients"
 mkdir -p "$K"
-"$MQ" keygen "$K/server" >/dev/null
+bounded "$MQ" keygen "$K/server" >/dev/null
 # the clients keep their keypairs; the broker's lists hold the public halves
 client_key intake1 intake && client_key admin1 admin && client_key stranger
 set -- $(free_ports 3); pi=$1 pw=$2 pe=$3
@@ -63,7 +63,7 @@ check "--cert on an ipc:// endpoint: a usage error, exit 2 (exit $rc)" \
   sh -c "[ $rc = 2 ] && grep -q 'not a tcp:// endpoint' '$T/ipc.log'"
 
 # import
-$PY - > "$T/hist.jsonl" <<'PY'
+bounded "$PY" - > "$T/hist.jsonl" <<'PY'
 import json
 for i in range(50):
     print(json.dumps({"service_code": "water.leak", "description": "历史案件：楼道积水。",

@@ -15,7 +15,7 @@ $PY "$ROOT/tests/e2e/subscribe.py" "ipc://$T/events.sock" escalated 8 > "$T/even
 SUB=$!
 PIDS="$PIDS $SUB"
 sleep 0.5
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 10 -t 60 -p esc -c water.leak,wage.arrears >/dev/null   # water has no worker
+bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 10 -t 60 -p esc -c water.leak,wage.arrears >/dev/null   # water has no worker
 check "5 water cases wait uncontacted, 5 hrss cases are contacted" \
   wait_for 10 sh -c "[ \$(sqlite3 '$T/minqing.db' \"select count(*) from cases where contacted_at is not null\") = 5 ]"
 sleep 4
@@ -52,7 +52,7 @@ LOG_LEVEL=info start_broker || exit 1
 check "the broker restarted with 15 unacknowledged notices" \
   grep -q 'event=broker.loaded .*unacknowledged_notices=15' "$T/broker.log"
 # a worker of another department ACKs every notice: none of them counts
-$PY - "ipc://$T/workers.sock" > "$T/foreign.txt" 2>&1 <<'PY'
+bounded "$PY" - "ipc://$T/workers.sock" > "$T/foreign.txt" 2>&1 <<'PY'
 import sys, zmq, msgpack
 s = zmq.Context().socket(zmq.DEALER)
 s.setsockopt(zmq.LINGER, 1000)

@@ -11,7 +11,7 @@ write_config
 fast_ladder
 start_broker || exit 1
 t0=$(now_ms)
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n "$N" -t 60 -p burst -c water.leak >/dev/null   # no water worker
+bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n "$N" -t 60 -p burst -c water.leak >/dev/null   # no water worker
 set -- $(awk -v s="$SEED" 'BEGIN { srand(s); printf "%d %d", 2100 + rand() * 600, 3100 + rand() * 600 }')
 for at in "$@"; do               # one kill in the L1 burst, one in the L2 burst
   while [ $(( $(now_ms) - t0 )) -lt "$at" ]; do sleep 0.02; done

@@ -48,7 +48,7 @@ reap() {
 }
 # stop PID: SIGTERM (once: a second one means "stop now"), then reap
 stop() { kill -TERM "$1" 2>/dev/null; reap "$1"; }
-submit() { "$BIN/loadgen" -e "ipc://$T/intake.sock" -n "$1" -p "$2" -c "$3" -t 30 >>"$T/loadgen.out" 2>&1; }
+submit() { bounded 90 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n "$1" -p "$2" -c "$3" -t 30 >>"$T/loadgen.out" 2>&1; }
 assigned() { sql "select count(*) from assignments where department = '$1' and state = '$2'"; }
 is() { [ "$(assigned "$1" "$2")" = "$3" ]; }
 logged() { grep -c -- "$2" "$T/mw-$1.log"; }
@@ -56,22 +56,22 @@ logged() { grep -c -- "$2" "$T/mw-$1.log"; }
 group_gone() { ! ps -e -o pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^Z/ { found = 1 } END { exit !found }'; }
 
 # 0. usage: --help, bad values, a bad config file
-"$BIN/minqing-worker" --help >"$T/help.txt" 2>&1
+bounded "$BIN/minqing-worker" --help >"$T/help.txt" 2>&1
 rc=$?
 check "--help exits 0 and documents the exit codes" sh -c "[ $rc = 0 ] && grep -q '^Exit status' '$T/help.txt'"
-"$BIN/minqing-worker" --endpoint "$EP" --department water --exec true --concurrency 0 2>/dev/null
+bounded "$BIN/minqing-worker" --endpoint "$EP" --department water --exec true --concurrency 0 2>/dev/null
 check "a bad --concurrency is a usage error (exit 2)" test $? = 2
 printf 'endpoint = %s\ndepartment = water\nexec = true\ncolour = blue\n' "$EP" > "$T/bad.ini"
-"$BIN/minqing-worker" -c "$T/bad.ini" 2>"$T/bad.out"
+bounded "$BIN/minqing-worker" -c "$T/bad.ini" 2>"$T/bad.out"
 rc=$?
 check "an unknown key in the config file: exit 2, FILE:LINE named" \
   sh -c "[ $rc = 2 ] && grep -q 'bad.ini:4: unknown key' '$T/bad.out'"
 printf 'department = water\nexec = true\nendpoint = 127.0.0.1:7001\n' > "$T/bad-ep.ini"
-"$BIN/minqing-worker" -c "$T/bad-ep.ini" 2>"$T/bad-ep.out"
+bounded "$BIN/minqing-worker" -c "$T/bad-ep.ini" 2>"$T/bad-ep.out"
 rc=$?
 check "an endpoint without ipc:// or tcp:// in the config file: exit 2 at its line" \
   sh -c "[ $rc = 2 ] && grep -q 'bad-ep.ini:3: endpoint: bad value' '$T/bad-ep.out'"
-"$BIN/minqing-worker" --endpoint "$EP" --department 'Housing!' --exec true 2>"$T/bad-dept.out"
+bounded "$BIN/minqing-worker" --endpoint "$EP" --department 'Housing!' --exec true 2>"$T/bad-dept.out"
 check "a department that is no protocol token: exit 2" \
   sh -c "[ $? = 2 ] && grep -q 'department: bad value' '$T/bad-dept.out'"
 
@@ -211,12 +211,12 @@ check "the SMS text for each case is on stderr ($missing missing)" test "$missin
 check "and has no phone number" sh -c "! grep 'sms-stub' '$T/mw-urban.log' | grep -q '$PHONE'"
 
 # 6. every field of the record, the variables, an escalation
-FULL=$($PY "$S/submit_full.py" "$T")
+FULL=$(bounded "$PY" "$S/submit_full.py" "$T")
 check "a case with every field submitted (case $FULL)" test -n "$FULL"
 check "the supervision adapter ran the escalation notice and acknowledged it" \
   wait_for 10 grep -q "event=escalation.acked escalation_id=[0-9]* case_id=$FULL " "$T/mw-supervision.log"
 check "the command got the case as JSON, every field, lat/long as numbers, and its variables" \
-  $PY "$S/check_input.py" "$T" "$FULL"
+  bounded "$PY" "$S/check_input.py" "$T" "$FULL"
 
 # 7. a redelivery while the command runs; SIGTERM while it runs
 stop "$WATER"

@@ -11,7 +11,7 @@
 . "$(dirname "$0")/../lib.sh"
 K=$T/keys C=$T/client
 mkdir -p "$K"
-"$BIN/minqing" keygen "$K/server" >/dev/null
+bounded "$BIN/minqing" keygen "$K/server" >/dev/null
 # the broker's lists hold the public keys only
 client_key water1 workers/water && client_key sup1 workers/supervision && client_key stranger
 cp "$C/water1" "$C/nosecret"
@@ -75,8 +75,8 @@ check "both adapters register over CURVE" wait_for 10 sh -c "
 check "and say so when they start (curve=yes)" sh -c "
   grep -q 'event=worker.started .*curve=yes' '$T/mw-water.log' &&
   grep -q 'event=worker.started .*curve=yes' '$T/mw-sup.log'"
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 3 -p tcp -c water.leak -t 30 >/dev/null 2>&1 &&
-  "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -p esc -c wage.arrears -t 30 >/dev/null 2>&1
+bounded 90 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 3 -p tcp -c water.leak -t 30 >/dev/null 2>&1 &&
+  bounded 90 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -p esc -c wage.arrears -t 30 >/dev/null 2>&1
 check "3 water and 2 hrss cases submitted (hrss has no worker)" test $? = 0
 resolved() { [ "$(sql "select count(*) from assignments where department = 'water' and state = 'resolved'")" = 3 ]; }
 check "water: the 3 cases resolved through minqing-worker over CURVE" wait_for 15 resolved

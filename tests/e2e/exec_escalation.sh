@@ -25,7 +25,7 @@ start_broker || exit 1
   --exec "sh '$T/flaky.sh' '$T/runs.txt' 3" >"$T/mw.log" 2>&1 &
 ADAPTER=$!
 PIDS="$PIDS $ADAPTER"
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -p flaky -c water.leak -t 30 >/dev/null 2>&1
+bounded 90 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -p flaky -c water.leak -t 30 >/dev/null 2>&1
 check "2 water cases submitted (water has no worker: their contact deadline passes)" \
   test "$(sql 'select count(*) from cases')" = 2
 

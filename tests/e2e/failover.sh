@@ -10,7 +10,7 @@
 HEARTBEAT=500ms     # liveness 3: a silent worker is dead after 1.5 s
 write_config
 LOG_LEVEL=info start_broker || exit 1     # worker.registered, for the waits below
-submit() { "$BIN/loadgen" -e "ipc://$T/intake.sock" -n "$1" -p "$2" -c "$3" -t 60 >>"$T/loadgen.out" 2>&1; }
+submit() { bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n "$1" -p "$2" -c "$3" -t 60 >>"$T/loadgen.out" 2>&1; }
 held_by() { awk '$3 == "received" { print $1 }' "$T/w-$1.log" | sort -u; }
 
 # 1. killed before ACCEPT: a holder that never answers, and a colleague
@@ -63,7 +63,7 @@ GHOST=$WORKER_PID
 wait_for 10 grep -q 'event=worker.registered worker=traffic:ghost' "$T/broker.log"
 kill9 "$GHOST"
 sleep 0.3
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p d -c road.pothole -t 10 >>"$T/loadgen.out" 2>&1
+bounded 70 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p d -c road.pothole -t 10 >>"$T/loadgen.out" 2>&1
 check "the dead worker is dropped when its DISPATCH finds no peer" \
   wait_for 5 grep -q 'event=worker.lost worker=traffic:ghost#[0-9]* department=traffic reason=unreachable' "$T/broker.log"
 start_worker traffic next -c 10

@@ -14,7 +14,7 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=3m tmpfs 
   write_config
   sed -i "s|^database = .*|database = $T/small/minqing.db|" "$T/minqing.conf"
   start_broker || exit 1
-  $PY "$ROOT/tests/e2e/full_disk.py" "ipc://$T/intake.sock" full 5000 > "$T/full.txt"
+  bounded "$PY" "$ROOT/tests/e2e/full_disk.py" "ipc://$T/intake.sock" full 5000 > "$T/full.txt"
   check "the disk filled up and intake answered ERROR 501" grep -q '^full 501' "$T/full.txt"
   check "the broker stayed up" kill -0 "$BROKER_PID"
   acked=$(grep -c '^acked' "$T/full.txt")
@@ -22,7 +22,7 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=3m tmpfs 
   check "all $acked acknowledged cases are intact ($stored stored)" test "$stored" = "$acked"
   check "the database passes an integrity check" test "$(sqlite3 "$T/small/minqing.db" 'pragma quick_check')" = ok
   mount -o remount,size=16m "$T/small"     # space returns
-  $PY "$ROOT/tests/e2e/full_disk.py" "ipc://$T/intake.sock" again 20 > "$T/again.txt"
+  bounded "$PY" "$ROOT/tests/e2e/full_disk.py" "ipc://$T/intake.sock" again 20 > "$T/again.txt"
   check "once space returns it serves again" test "$(grep -c '^acked' "$T/again.txt")" = 20
   stop_pid "$BROKER_PID"
   umount "$T/small"
@@ -35,7 +35,7 @@ fi
 refuses() {   # refuses FILE PATTERN: minqingd exits non-zero, names the problem, leaves FILE as it was
   sum=$(md5sum < "$1")
   sed -i "s|^database = .*|database = $1|" "$T/minqing.conf"
-  "$BIN/minqingd" -c "$T/minqing.conf" > "$T/refuse.log" 2>&1
+  bounded "$BIN/minqingd" -c "$T/minqing.conf" > "$T/refuse.log" 2>&1
   rc=$?
   [ $rc -ne 0 ] && grep -q "$2" "$T/refuse.log" && [ "$(md5sum < "$1")" = "$sum" ]
 }
@@ -44,7 +44,7 @@ head -c 100000 /dev/urandom > "$T/garbage.db"
 check "a corrupt file is refused, untouched" refuses "$T/garbage.db" "not a SQLite database"
 write_config
 start_broker || exit 1
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2000 -t 60 -p t >/dev/null
+bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2000 -t 60 -p t >/dev/null
 stop_pid "$BROKER_PID"
 cp "$T/minqing.db" "$T/truncated.db"
 truncate -s $(( $(stat -c %s "$T/minqing.db") / 2 )) "$T/truncated.db"
@@ -58,7 +58,7 @@ diag "$(cat "$T/refuse.log")"
 rm -f "$T"/minqing.db*
 write_config
 start_broker || exit 1
-"$BIN/minqingd" -c "$T/minqing.conf" > "$T/second.log" 2>&1
+bounded "$BIN/minqingd" -c "$T/minqing.conf" > "$T/second.log" 2>&1
 check "a second broker on the same database refuses to start" \
   sh -c "[ $? -ne 0 ] && grep -q 'another minqingd is already running' '$T/second.log'"
 for d in urban traffic security hrss dispatch; do start_worker $d $d -c 16; done

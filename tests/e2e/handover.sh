@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 write_config
 start_broker || exit 1
-$PY "$ROOT/tests/e2e/handover.py" "$T" "$BROKER_PID"
+bounded 120 "$PY" "$ROOT/tests/e2e/handover.py" "$T" "$BROKER_PID"
 rc=$?
 check "broker still running" kill -0 "$BROKER_PID"
 stop_pid "$BROKER_PID"

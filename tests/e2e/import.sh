@@ -9,7 +9,7 @@
 N=2000
 write_config
 start_broker || exit 1
-$PY - "$N" > "$T/hist.jsonl" <<'PY'
+bounded "$PY" - "$N" > "$T/hist.jsonl" <<'PY'
 import json, sys
 for i in range(int(sys.argv[1])):
     print(json.dumps({"service_code": "water.leak", "description": "历史案件：楼道积水，已处理完毕。",
@@ -20,23 +20,23 @@ for i in range(int(sys.argv[1])):
         "closed_at": 1561939200000 + i * 60000 + 172800000, "rating": "satisfied"}, ensure_ascii=False))
 print('{"state": "closed", "service_code": "water.leak"}')
 PY
-"$BIN/minqing" -c "$T/minqing.conf" import "$T/hist.jsonl" > "$T/import.out" 2> "$T/import.err"
+bounded "$BIN/minqing" -c "$T/minqing.conf" import "$T/hist.jsonl" > "$T/import.out" 2> "$T/import.err"
 check "import exits 2 because one line was refused" test $? = 2
 check "the refused line is named by its number" grep -q "line $((N + 1)): received_at is required" "$T/import.err"
 check "$N cases imported" grep -q "^imported $N cases" "$T/import.out"
 check "closed cases keep their history" test "$(sql "select count(*) from cases where state = 'closed' and rating = 'satisfied' and closed_at = received_at + 172800000")" = $((N * 9 / 10))
-"$BIN/minqing" -c "$T/minqing.conf" import "$T/hist.jsonl" > "$T/again.out" 2>/dev/null
+bounded "$BIN/minqing" -c "$T/minqing.conf" import "$T/hist.jsonl" > "$T/again.out" 2>/dev/null
 check "a second run creates nothing" sh -c "grep -q '$N already there' '$T/again.out' && [ \$(sqlite3 '$T/minqing.db' 'select count(*) from cases') = $N ]"
 start_worker water water -c 50
 check "open imported cases are dispatched and resolved" \
   wait_for 30 sh -c "[ \$(sqlite3 '$T/minqing.db' \"select count(*) from cases where state = 'resolved'\") = $((N / 10)) ]"
-"$BIN/minqing" -c "$T/minqing.conf" backup "$T/copy.db" >/dev/null
+bounded "$BIN/minqing" -c "$T/minqing.conf" backup "$T/copy.db" >/dev/null
 check "backup copies the live database" test "$(sqlite3 "$T/copy.db" 'select count(*) from cases')" = $N
 check "the copy is mode 0600" test "$(stat -c %a "$T/copy.db")" = 600
 check "the copy passes an integrity check" test "$(sqlite3 "$T/copy.db" 'pragma integrity_check')" = ok
 
 # import_err ARGS: the import, stderr kept in $T/err.log; sets rc
-import_err() { "$BIN/minqing" -c "$T/minqing.conf" import "$@" > "$T/out.log" 2> "$T/err.log"; rc=$?; }
+import_err() { bounded "$BIN/minqing" -c "$T/minqing.conf" import "$@" > "$T/out.log" 2> "$T/err.log"; rc=$?; }
 H='"service_code": "water.leak", "description": "历史案件", "channel": "legacy", "grid_code": "CG01-XH01-G0001", "state": "closed", "received_at": 1561939200000'
 cat > "$T/values.jsonl" <<JSON
 {$H, "external_id": "v1", "rating": "basically_satisfied", "department": "water"}
@@ -55,8 +55,8 @@ check "... each refused line named by its number" sh -c "grep -q 'line 2: rating
 printf '{"service_code": "water.leak", "description": "历史案件", "external_id": "r1", "channel": "legacy2", "grid_code": "CG01-XH01-G0001", "state": "resolved", "received_at": 1561939200000, "resolved_at": 1562025600000}\n' > "$T/resolved.jsonl"
 import_err "$T/resolved.jsonl"
 RID=$(sql "select id from cases where channel = 'legacy2'")
-"$BIN/minqing" -c "$T/minqing.conf" list --overdue --since 2019-01-01 > "$T/overdue.txt" 2>&1
-"$BIN/minqing" -c "$T/minqing.conf" show "$RID" > "$T/show_r1.txt" 2>&1
+bounded "$BIN/minqing" -c "$T/minqing.conf" list --overdue --since 2019-01-01 > "$T/overdue.txt" 2>&1
+bounded "$BIN/minqing" -c "$T/minqing.conf" show "$RID" > "$T/show_r1.txt" 2>&1
 check "an imported resolved case without contacted_at: not contact-overdue in list or show" \
   sh -c "[ $rc = 0 ] && [ -n '$RID' ] && ! grep -q '^$RID ' '$T/overdue.txt' && ! grep -q OVERDUE '$T/show_r1.txt'"
 # stats (docs/stats.md 3) take an imported case's history from before the
@@ -68,8 +68,8 @@ printf '{%s, "external_id": "x1", "state": "cancelled"}\n{%s, "external_id": "x2
 import_err "$T/hist3.jsonl"
 check "x2 is resolved by the water worker today" wait_for 15 sh -c \
   "[ \"\$(sqlite3 '$T/minqing.db' \"select state from cases where channel = 'legacy3' and external_id = 'x2'\")\" = resolved ]"
-"$BIN/minqing" -c "$T/minqing.conf" stats --json --min-assignments 1 --since 1564617600000 --until 1564704000000 > "$T/stats3.json" 2>&1
-got=$($PY -c 'import json, sys
+bounded "$BIN/minqing" -c "$T/minqing.conf" stats --json --min-assignments 1 --since 1564617600000 --until 1564704000000 > "$T/stats3.json" 2>&1
+got=$(bounded "$PY" -c 'import json, sys
 d = {x["id"]: x for x in json.load(open(sys.argv[1]))["departments"]}["water"]["response"]
 print("%d/%d" % (d["num"], d["den"]))' "$T/stats3.json")
 check "stats: water's response over x1 and x2 is 1/1, not 0/2 ($got)" test "$got" = 1/1

@@ -12,7 +12,7 @@ start_broker || exit 1
 
 # cases FILE PREFIX N: N closed historical cases, external ids PREFIX-0 ...
 cases() {
-  $PY - "$2" "$3" > "$T/$1" <<'PY'
+  bounded "$PY" - "$2" "$3" > "$T/$1" <<'PY'
 import json, sys
 for i in range(int(sys.argv[2])):
     print(json.dumps({"service_code": "water.leak", "description": "历史案件：楼道积水。",

@@ -97,7 +97,7 @@ check "the cases of dispatch, which has no worker, wait undelivered ($waiting do
 slack=$(( $(sort -n "$T/restart_ms.txt" | tail -1) + 1000 ))
 last_due=$(sql "select max(contact_due) + 2000 from cases")
 checkdb() {   # checkdb SQL: on a scratch database holding the rungs and the logged escalations
-  sqlite3 -cmd ".timeout 5000" -cmd "attach '$T/minqing.db' as m" "$T/check.db" "$@"
+  bounded sqlite3 -cmd ".timeout 5000" -cmd "attach '$T/minqing.db' as m" "$T/check.db" "$@"
 }
 echo "$RUNGS" | awk 'BEGIN { print "create table rungs (level integer, off integer);" }
   { printf "insert into rungs values (%d, %d);\n", $1, $2 }' | sqlite3 "$T/check.db"

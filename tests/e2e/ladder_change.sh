@@ -19,7 +19,7 @@ ladder() {
 fired() { [ "$(sql "select count(*) from escalations where target = '$1'")" = "$2" ]; }
 
 LOG_LEVEL=info start_broker || exit 1
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 4 -t 60 -p lad -c water.leak >/dev/null   # no water worker
+bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 4 -t 60 -p lad -c water.leak >/dev/null   # no water worker
 check "4 uncontacted cases escalate to community, then street" wait_for 10 fired street 4
 # a reminder before the deadline (before every fired rung) and a district
 # rung between the fired street and the county still to come

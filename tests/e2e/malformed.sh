@@ -4,7 +4,7 @@
 . "$(dirname "$0")/../lib.sh"
 write_config
 start_broker || exit 1
-$PY "$ROOT/tests/e2e/malformed.py" "$T"
+bounded "$PY" "$ROOT/tests/e2e/malformed.py" "$T"
 rc=$?
 check "broker still running after the hostile messages" kill -0 "$BROKER_PID"
 check "only the two valid cases were stored" test "$(sql 'select count(*) from cases')" = 2

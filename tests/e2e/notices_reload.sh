@@ -6,7 +6,7 @@
 . "$(dirname "$0")/../lib.sh"
 supervision_config || { not_ok "config valid"; finish; exit 1; }
 LOG_LEVEL=info start_broker || exit 1
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -t 60 -p nr -c water.leak >/dev/null   # water has no worker
+bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -t 60 -p nr -c water.leak >/dev/null   # water has no worker
 check "6 escalations fire (2 cases x 3 rungs), their notices wait: no supervision worker" \
   wait_for 15 sh -c "[ \$(sqlite3 '$T/minqing.db' 'select count(*) from escalations where notified_at is null') = 6 ]"
 
@@ -20,7 +20,7 @@ reload() {
 # 1. the department and its [targets] lines gone: nowhere to send them
 cp "$T/minqing.conf" "$T/with-supervision.conf"
 sed -i '/^supervision = /d; /^\(community\|street\|county\) = supervision$/d' "$T/minqing.conf"
-"$BIN/minqingd" --check-config -c "$T/minqing.conf" > /dev/null
+bounded "$BIN/minqingd" --check-config -c "$T/minqing.conf" > /dev/null
 check "a config without the supervision department is valid" test $? = 0
 check "it is reloaded" reload
 check "the 6 notices with nowhere to go are counted in the log" \

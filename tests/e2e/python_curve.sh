@@ -11,9 +11,9 @@
 WORKER=$ROOT/workers/python/minqing_worker.py
 K="$T/keys" C="$T/certs"
 mkdir -p "$K/workers/water" "$C"
-"$BIN/minqing" keygen "$K/server" >/dev/null
-"$BIN/minqing" keygen "$C/stranger" >/dev/null
-"$BIN/minqing" keygen "$K/workers/water/water1" >/dev/null
+bounded "$BIN/minqing" keygen "$K/server" >/dev/null
+bounded "$BIN/minqing" keygen "$C/stranger" >/dev/null
+bounded "$BIN/minqing" keygen "$K/workers/water/water1" >/dev/null
 # the worker's copy of its keypair; the broker's list holds the public key only
 mv "$K/workers/water/water1_secret" "$C/"
 cp "$K/workers/water/water1" "$C/"
@@ -23,7 +23,7 @@ EP=tcp://127.0.0.1:$pw
 write_config "server_cert = $K/server
 keys = $K"
 sed -i "s|^workers = .*|workers = $EP|" "$T/minqing.conf"
-"$BIN/minqingd" --check-config -c "$T/minqing.conf" >/dev/null || { not_ok "config valid"; finish; exit 1; }
+bounded "$BIN/minqingd" --check-config -c "$T/minqing.conf" >/dev/null || { not_ok "config valid"; finish; exit 1; }
 
 # pyworker NAME DEPARTMENT [options...]: in the background, output in $T/NAME.out
 pyworker() {
@@ -35,13 +35,13 @@ pyworker() {
 }
 
 # refused before connecting: exit 2 (usage), saying why
-"$PY" "$WORKER" --endpoint "$EP" --department water --server-cert "$K/server" >"$T/half.out" 2>&1
+bounded "$PY" "$WORKER" --endpoint "$EP" --department water --server-cert "$K/server" >"$T/half.out" 2>&1
 check "--server-cert without --cert: exit 2" sh -c "[ $? = 2 ] && grep -q 'go together' '$T/half.out'"
-"$PY" "$WORKER" --endpoint "$EP" --department water --server-cert "$K/server" \
+bounded "$PY" "$WORKER" --endpoint "$EP" --department water --server-cert "$K/server" \
   --cert "$C/public-only" >"$T/nosecret.out" 2>&1
 check "a --cert without its _secret file: exit 2, naming it" \
   sh -c "[ $? = 2 ] && grep -q 'public-only_secret: the client.s secret key is missing' '$T/nosecret.out'"
-"$PY" "$WORKER" --endpoint "$EP" --department water --server-cert "$T/nosuch" \
+bounded "$PY" "$WORKER" --endpoint "$EP" --department water --server-cert "$T/nosuch" \
   --cert "$C/water1" >"$T/nofile.out" 2>&1
 check "a --server-cert that cannot be read: exit 2, naming it" \
   sh -c "[ $? = 2 ] && grep -q 'cannot read the certificate $T/nosuch' '$T/nofile.out'"
@@ -58,13 +58,13 @@ PLAIN=$PY_PID
 check "with the broker's certificate and a key on workers/water/, the worker registers over CURVE" \
   wait_for 10 grep -q ' registered department=water' "$T/water1.out"
 
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 5 -t 60 -p curve -c water.leak >/dev/null
+bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 5 -t 60 -p curve -c water.leak >/dev/null
 check "it works the 5 water cases to resolved" wait_for 15 all_resolved 5
 n=$(sql "select count(*) from outcomes where scope = 'water'")
 check "15 outcomes stored (accept, contacted, resolved x 5), as it logged them ($n)" \
   sh -c "[ $n = 15 ] && [ \$(grep -vc ' received ' '$T/w-water1.log') = 15 ]"
 
-"$PY" "$WORKER" --endpoint "$EP" --department hrss --server-cert "$K/server" \
+bounded "$PY" "$WORKER" --endpoint "$EP" --department hrss --server-cert "$K/server" \
   --cert "$C/water1" -v >"$T/as-hrss.out" 2>&1
 check "the water key registering as hrss: REGISTER refused with 300, exit 1" \
   sh -c "[ $? = 1 ] && grep -q 'REGISTER refused: 300' '$T/as-hrss.out'"

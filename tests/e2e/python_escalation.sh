@@ -83,7 +83,7 @@ LOG_LEVEL=info start_broker || exit 1
 start_sup sup-a die
 A_PID=$SUP_PID
 check "sup-a registered" wait_for 10 grep -q ' registered ' "$T/sup-a.out"
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -t 60 -p pyesc -c water.leak >/dev/null    # water has no worker
+bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -t 60 -p pyesc -c water.leak >/dev/null    # water has no worker
 check "sup-a died inside on_escalate" wait_for 10 gone "$A_PID"
 wait "$A_PID" 2>/dev/null
 died=$(awk '$4 == "die" { print $1 }' "$T/calls-sup-a.txt" 2>/dev/null)
@@ -125,7 +125,7 @@ stop_pid "$B_PID"
 start_sup sup-c async
 C_PID=$SUP_PID
 check "sup-c registered" wait_for 10 grep -q ' registered ' "$T/sup-c.out"
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -t 60 -p pyasync -c water.leak >/dev/null
+bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -t 60 -p pyasync -c water.leak >/dev/null
 check "3 more escalations fired (a third case)" wait_for 10 sh -c "[ \$(sqlite3 '$T/minqing.db' 'select count(*) from escalations') = 9 ]"
 check "sup-c's 3 end acknowledged in the broker's database too" wait_for 40 all_acked
 sleep 0.5

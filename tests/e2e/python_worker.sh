@@ -33,7 +33,7 @@ WORKER=$ROOT/workers/python/minqing_worker.py
 SPEC=$ROOT/proto/PROTOCOL.md
 
 # --- 1. conformance against a fake broker ---------------------------------
-"$PY" - "$WORKER" "$SPEC" "ipc://$T/fake.sock" >"$T/conformance.txt" 2>"$T/conformance.err" <<'PY'
+bounded 180 "$PY" - "$WORKER" "$SPEC" "ipc://$T/fake.sock" >"$T/conformance.txt" 2>"$T/conformance.err" <<'PY'
 import os, re, sys, threading, time
 sys.path.insert(0, os.path.dirname(sys.argv[1]))
 import zmq, msgpack
@@ -442,7 +442,7 @@ grep -q "^1 conformance script ran to the end" "$T/conformance.txt" || not_ok "c
 [ -s "$T/conformance.err" ] && sed 's/^/# /' "$T/conformance.err"
 
 # --- 1b. bounded memory: 10,000 assignments through one worker ------------
-"$PY" - "$WORKER" "ipc://$T/bounded.sock" >"$T/bounded.txt" 2>"$T/bounded.err" <<'PY'
+bounded "$PY" - "$WORKER" "ipc://$T/bounded.sock" >"$T/bounded.txt" 2>"$T/bounded.err" <<'PY'
 import os, sys, threading, time
 sys.path.insert(0, os.path.dirname(sys.argv[1]))
 import zmq, msgpack
@@ -745,7 +745,7 @@ water_aid=$(sql "select assignment_id from outcomes where kind = 'ACCEPT' and st
 water_mid=$(sql "select msg_id from outcomes where kind = 'ACCEPT' and assignment_id = $water_aid")
 urban_aid=$(sql "select id from assignments where department = 'urban' limit 1")
 max_aid=$(sql "select max(id) from assignments")
-"$PY" - "$WORKER" "ipc://$T/workers.sock" "$water_aid" "$water_mid" "$urban_aid" "$max_aid" \
+bounded "$PY" - "$WORKER" "ipc://$T/workers.sock" "$water_aid" "$water_mid" "$urban_aid" "$max_aid" \
   >"$T/broker-answers.txt" 2>"$T/broker-answers.err" <<'PY'
 import os, sys, time
 sys.path.insert(0, os.path.dirname(sys.argv[1]))

@@ -13,8 +13,8 @@ start_worker water w1 -s accept
 start_worker hrss h1 -s accept
 H1=$WORKER_PID
 sleep 0.5
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -p leak -c water.leak -t 5 >/dev/null
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p wage -c wage.arrears -t 5 >/dev/null
+bounded 65 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -p leak -c water.leak -t 5 >/dev/null
+bounded 65 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p wage -c wage.arrears -t 5 >/dev/null
 accepted() { [ "$(sql "select count(*) from assignments where state = 'accepted'")" = 3 ]; }
 check "three cases accepted before the reload" wait_for 10 accepted
 
@@ -40,7 +40,7 @@ stop_pid "$H1"
 # stay with w1, which is alive, and only new work is shared out
 start_worker water w2 -s accept
 sleep 0.5
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 4 -p after -c water.leak -t 5 >/dev/null
+bounded 65 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 4 -p after -c water.leak -t 5 >/dev/null
 all_accepted() { [ "$(sql "select count(*) from assignments a join cases c on c.id = a.case_id
   where c.external_id like 'after-%' and a.state = 'accepted' and a.department = 'water'")" = 4 ]; }
 check "water cases after the reload are dispatched and accepted" wait_for 10 all_accepted

@@ -10,7 +10,7 @@ LOG_LEVEL=info start_broker || exit 1       # every event logged: none may carry
 start_worker water water-a -c 8
 start_worker water water-b -c 8
 for d in urban traffic security hrss dispatch; do start_worker $d $d -c 16; done
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n $N -o "$T/acks.txt" -t 120 \
+bounded 180 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n $N -o "$T/acks.txt" -t 120 \
   -c water.leak,road.pothole,noise.night,wage.arrears,water.outage,streetlight.out >"$T/loadgen.out" 2>&1
 check "loadgen: all $N submissions acknowledged" test $? = 0
 diag "$(cat "$T/loadgen.out")"

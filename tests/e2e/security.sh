@@ -6,11 +6,11 @@
 FLOOD=${FLOOD:-30}
 K="$T/keys"
 mkdir -p "$K/intake" "$K/admin" "$K/workers/water" "$K/workers/hrss"
-for k in server stranger; do "$BIN/minqing" keygen "$K/$k" >/dev/null; done
-"$BIN/minqing" keygen "$K/intake/intake1" >/dev/null
-"$BIN/minqing" keygen "$K/admin/admin1" >/dev/null
-"$BIN/minqing" keygen "$K/workers/water/water1" >/dev/null
-"$BIN/minqing" keygen "$K/workers/hrss/hrss1" >/dev/null
+for k in server stranger; do bounded "$BIN/minqing" keygen "$K/$k" >/dev/null; done
+bounded "$BIN/minqing" keygen "$K/intake/intake1" >/dev/null
+bounded "$BIN/minqing" keygen "$K/admin/admin1" >/dev/null
+bounded "$BIN/minqing" keygen "$K/workers/water/water1" >/dev/null
+bounded "$BIN/minqing" keygen "$K/workers/hrss/hrss1" >/dev/null
 # the clients' copies: the test reads each keypair where it was made
 for k in intake1:intake admin1:admin water1:workers/water hrss1:workers/hrss; do
   cp "$K/${k#*:}/${k%%:*}" "$K/${k%%:*}"; cp "$K/${k#*:}/${k%%:*}_secret" "$K/${k%%:*}_secret"
@@ -26,28 +26,28 @@ sed -i "s|^intake = .*|intake = tcp://127.0.0.1:$pi|; s|^workers = .*|workers = 
 # refusals at start, each at the line of the key at fault
 line_of() { grep -n "^$1 = " "$2" | cut -d: -f1; }
 chmod 644 "$K/server_secret"
-"$BIN/minqingd" -c "$T/minqing.conf" > "$T/start.log" 2>&1
+bounded "$BIN/minqingd" -c "$T/minqing.conf" > "$T/start.log" 2>&1
 check "a secret key readable by others: the broker refuses to start (exit 2, at server_cert's line)" \
   sh -c "[ $? -eq 2 ] && grep -q 'minqing.conf:$(line_of server_cert "$T/minqing.conf"): .*readable by others' '$T/start.log'"
-"$BIN/minqingd" --check-config -c "$T/minqing.conf" > "$T/check.log" 2>&1
+bounded "$BIN/minqingd" --check-config -c "$T/minqing.conf" > "$T/check.log" 2>&1
 check "and --check-config says so, rather than ok" \
   sh -c "[ $? -eq 2 ] && grep -q 'readable by others' '$T/check.log'"
 chmod 600 "$K/server_secret"
 cp "$T/minqing.conf" "$T/plain.conf"
 sed -i '/^server_cert = /d' "$T/plain.conf"
-"$BIN/minqingd" --check-config -c "$T/plain.conf" > "$T/plain.log" 2>&1
+bounded "$BIN/minqingd" --check-config -c "$T/plain.conf" > "$T/plain.log" 2>&1
 check "plain TCP is refused unless the config allows it (--check-config, exit 2, at intake's line)" \
   sh -c "[ $? -eq 2 ] && grep -q 'plain.conf:$(line_of intake "$T/plain.conf"): tcp://127.0.0.1:$pi: .*needs CURVE' '$T/plain.log'"
 
 mv "$K/admin" "$K/admin.d" && : > "$K/admin"          # a key list that cannot be read
-"$BIN/minqingd" -c "$T/minqing.conf" > "$T/list.log" 2>&1
+bounded "$BIN/minqingd" -c "$T/minqing.conf" > "$T/list.log" 2>&1
 check "a key list that cannot be read: the broker refuses to start, naming it and the keys line" \
   sh -c "[ $? -eq 2 ] && grep -q 'minqing.conf:$(line_of keys "$T/minqing.conf"): $K/admin: cannot read this key list' '$T/list.log'"
 rm "$K/admin" && mv "$K/admin.d" "$K/admin"
 
 start_broker || exit 1
 check "the broker says how many keys it admits (4: intake, admin, water, hrss)" grep -q 'event=broker.ready keys=4 ' "$T/broker.log"
-$PY "$ROOT/tests/e2e/security.py" "$T" "$BROKER_PID" "$FLOOD" | tee "$T/security.out"
+bounded $((FLOOD + 120)) "$PY" "$ROOT/tests/e2e/security.py" "$T" "$BROKER_PID" "$FLOOD" | tee "$T/security.out"
 rc=$(tail -n 1 "$T/security.out" | grep -q '^1\.\.' && ! grep -q '^not ok' "$T/security.out" && echo 0 || echo 1)
 check "the broker logged each refusal as a security event" grep -q 'event=security.refused' "$T/broker.log"
 cases=$(sql "select count(*) from cases where external_id not like 'legit-%'")

@@ -21,7 +21,7 @@ check "READY=1 was sent" grep -q ' READY=1' "$T/notify.txt"
 check "a holiday file that has run out is reported at start" \
   grep -q 'event=calendar.holidays_ended last_listed=2020-10-01 ' "$T/broker.log"
 # when READY=1 arrived, the intake socket took a connection: a SUBMIT made right away is answered
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p ready -t 5 >/dev/null
+bounded 65 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p ready -t 5 >/dev/null
 check "the intake socket answers once READY=1 is out" test $? = 0
 check "READY=1 carries a STATUS line with open and overdue counts" grep -q 'STATUS=open [0-9]*, overdue [0-9]*' "$T/notify.txt"
 kicks=$(grep -c ' WATCHDOG=1' "$T/notify.txt")
@@ -31,7 +31,7 @@ check "WATCHDOG=1 about every 300 ms (half of WatchdogSec=600ms): $kicks in ~2 s
 sed -i 's/^wage.arrears = hrss$/wage.arrears = hrss\nschool.fee = water/' "$T/minqing.conf"
 kill -HUP "$BROKER_PID"
 check "a good config is reloaded" wait_for 5 grep -q 'event=config.reloaded' "$T/broker.log"
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p fee -c school.fee -t 5 >/dev/null
+bounded 65 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p fee -c school.fee -t 5 >/dev/null
 check "the new route applies to the next case" test "$(sql "select lead_department from cases where external_id = 'fee-0'")" = water
 # reload: a broken config is refused with file and line, and the old one stays
 cp "$T/minqing.conf" "$T/good.conf"
@@ -40,7 +40,7 @@ kill -HUP "$BROKER_PID"
 check "a broken config is refused, naming file and line" \
   wait_for 5 grep -q "event=config.invalid msg=\"$T/minqing.conf:[0-9]*: .*nosuchdept" "$T/broker.log"
 check "and the running config stays" grep -q 'event=config.kept' "$T/broker.log"
-"$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p keep -c noise.night -t 5 >/dev/null
+bounded 65 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p keep -c noise.night -t 5 >/dev/null
 check "cases still route by the old config" test "$(sql "select lead_department from cases where external_id = 'keep-0'")" = security
 cp "$T/good.conf" "$T/minqing.conf"
 

@@ -10,15 +10,15 @@ write_config
 start_broker || exit 1
 for d in water hrss dispatch; do start_worker "$d" "$d"; done
 EP="ipc://$T/intake.sock"
-"$BIN/loadgen" -e "$EP" -n 3 -p w -c water.leak -t 30 >/dev/null 2>&1 &&
-  "$BIN/loadgen" -e "$EP" -n 2 -p h -c wage.arrears -t 30 >/dev/null 2>&1 &&
-  "$BIN/loadgen" -e "$EP" -n 1 -p d -c pet.lost -t 30 >/dev/null 2>&1
+bounded 90 "$BIN/loadgen" -e "$EP" -n 3 -p w -c water.leak -t 30 >/dev/null 2>&1 &&
+  bounded 90 "$BIN/loadgen" -e "$EP" -n 2 -p h -c wage.arrears -t 30 >/dev/null 2>&1 &&
+  bounded 90 "$BIN/loadgen" -e "$EP" -n 1 -p d -c pet.lost -t 30 >/dev/null 2>&1
 check "6 cases submitted" test $? = 0
 check "all 6 resolved" wait_for 20 all_resolved 6
-"$BIN/minqing" -c "$T/minqing.conf" stats --json --min-assignments 1 > "$T/stats.json" 2>"$T/stats.err"
+bounded "$BIN/minqing" -c "$T/minqing.conf" stats --json --min-assignments 1 > "$T/stats.json" 2>"$T/stats.err"
 check "stats --json exits 0" test $? = 0
 lists() {
-  $PY -c 'import json, sys
+  bounded "$PY" -c 'import json, sys
 s = json.load(open(sys.argv[1]))
 print(",".join(x["id"] for x in s["red_list"]) + " " + ",".join(x["id"] for x in s["black_list"]))' "$T/stats.json"
 }
