@@ -33,7 +33,8 @@ int dbfile_copy(sqlite3 *src, const char *path, const char *then_sql, int *pages
         sqlite3_backup_finish(b);
     }
     snprintf(why, len, "%s", rc == SQLITE_DONE ? "" : b ? sqlite3_errstr(rc) : sqlite3_errmsg(out));
-    if (rc == SQLITE_DONE && then_sql && sqlite3_exec(out, then_sql, NULL, NULL, NULL) != SQLITE_OK) {
+    if (rc == SQLITE_DONE && then_sql &&
+        sqlite3_exec(out, then_sql, NULL, NULL, NULL) != SQLITE_OK) {
         rc = sqlite3_errcode(out);
         snprintf(why, len, "%s", sqlite3_errmsg(out));
     }

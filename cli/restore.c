@@ -14,12 +14,19 @@
  * Nothing is deleted: the replaced database is renamed beside the new one.
  * The copy is made beside the database and renamed into place last. restore
  * holds the broker's lock ("<database>.lock") throughout, so it refuses to
- * run while minqingd does, and minqingd cannot start on a half-done restore.
+ * run while minqingd does. While it moves files it leaves a mark
+ * ("<database>.restoring", naming them) that minqingd refuses to start
+ * beside: a restore killed between two renames would otherwise leave a
+ * database without its WAL, or none, which minqingd would create empty. The
+ * next restore reads the mark and puts back what was moved.
  */
 #include "cli.h"
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -54,8 +61,9 @@ static void help(void)
         "Options:\n"
         "  -c, --config FILE  the broker's config, for its database (default %s)\n"
         "      --skip-ids N   when the replaced database cannot be read (or is gone),\n"
-        "                     start new ids N above the backup's: N more than the\n"
-        "                     cases received since the backup (0 if none were)\n"
+        "                     start new case, assignment and escalation ids N above\n"
+        "                     the backup's. Take a wide margin, e.g. 1000000: a gap\n"
+        "                     costs nothing, a reused id names another case\n"
         "  -h, --help         this help\n"
         "\n"
         "Exit status: 0 restored; 1 minqingd is running, the backup is damaged or from\n"
@@ -130,7 +138,8 @@ static const char *backup_uri(const char *path, char *uri, size_t len)
     char wal[4200];
     snprintf(wal, sizeof wal, "%s-wal", path);
     bool immutable = access(wal, F_OK) != 0;
-    size_t n = (size_t)snprintf(uri, len, "file:");
+    /* "file:///abs/path": an empty authority, so that "//x" stays a path */
+    size_t n = (size_t)snprintf(uri, len, "file:%s", path[0] == '/' ? "//" : "");
     for (const char *p = path; *p && n + 4 < len; p++)
         n += strchr("%?#", *p) ? (size_t)snprintf(uri + n, len - n, "%%%02X", *p)
                                : (size_t)snprintf(uri + n, len - n, "%c", *p);
@@ -174,6 +183,19 @@ static int ids_of(const char *path, int64_t ids[STORE_IDS_COUNT], char *why, siz
     return rc;
 }
 
+static int unknown_ids(const restore_t *r, const char *why)
+{
+    if (access(r->db, F_OK) != 0)
+        return cli_fail(CLI_RUNTIME, CMD, "there is no database at %s%s. If that is the broker's "
+                        "and it is lost, give --skip-ids N (see --help); else give the broker's "
+                        "config with -c FILE. Nothing was changed.", r->db, r->db[0] != '/' ?
+                        " (a relative path in the config: read from the current directory)" : "");
+    return cli_fail(CLI_RUNTIME, CMD, "cannot tell which ids the database being replaced gave "
+                    "out (%s: %s). Give --skip-ids N: new case, assignment and escalation ids "
+                    "then start N above the backup's (see --help). Nothing was changed.",
+                    r->db, why);
+}
+
 /* Where new ids start: above the replaced database's, or the backup's by
  * --skip-ids when those cannot be read; above both when both are known. */
 static int plan_floors(restore_t *r)
@@ -181,11 +203,7 @@ static int plan_floors(restore_t *r)
     int64_t gave[STORE_IDS_COUNT] = {0};
     char why[300] = "";
     if (ids_of(r->db, gave, why, sizeof why) && r->skip < 0)
-        return cli_fail(CLI_RUNTIME, CMD, "cannot tell which ids the database being replaced "
-                        "gave out (%s: %s). Give --skip-ids N: new case, assignment and "
-                        "escalation ids then start N above the backup's (N more than the cases "
-                        "received since the backup; 0 if none were). Nothing was changed.",
-                        r->db, why);
+        return unknown_ids(r, why);
     for (int t = 0; t < STORE_IDS_COUNT; t++) {
         int64_t f = r->kept[t] + (r->skip > 0 ? r->skip : 0);
         r->floor[t] = gave[t] > f ? gave[t] : f;
@@ -245,40 +263,167 @@ static int make_copy(restore_t *r, sqlite3 *src, char *tmp, size_t len)
     return CLI_OK;
 }
 
-/* Rename the old database, then its -wal and -shm (never left beside the
- * copy, which would replay them), to r->replaced; then the copy into place.
- * On failure the renames are undone. */
-static int swap(restore_t *r, const char *tmp)
+/* ---- moving the files, with the mark ---------------------------------- */
+
+/* The database's files: never one without the others. */
+static const char *const part[] = {"", "-wal", "-shm"};
+#define NPARTS 3
+
+static const char *named(char *buf, size_t len, const char *base, const char *suffix)
 {
-    static const char *const part[] = {"", "-wal", "-shm"};
-    char from[3][4200], to[3][4200], stamp[32];
+    snprintf(buf, len, "%s%s", base, suffix);
+    return buf;
+}
+
+static bool exists(const char *base, const char *suffix)
+{
+    char path[4200];
+    return access(named(path, sizeof path, base, suffix), F_OK) == 0;
+}
+
+/* Put back under db's name each part moved to `replaced` whose place is
+ * free, and drop the copy: unless the copy is in place already (tmp gone),
+ * when there is nothing to put back. 0, or -1 (errno). */
+static int put_back(const char *db, const char *replaced, const char *tmp)
+{
+    if (access(tmp, F_OK) != 0)
+        return 0;
+    for (int i = 0; i < NPARTS; i++) {
+        char from[4200], to[4200];
+        if (!exists(db, part[i]) && exists(replaced, part[i]) &&
+            rename(named(from, sizeof from, replaced, part[i]),
+                   named(to, sizeof to, db, part[i])) != 0)
+            return -1;
+    }
+    return unlink(tmp) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+/* The mark says where the database is going and which copy takes its place;
+ * synced, with its directory, before the first rename. */
+static int mark_write(const restore_t *r, const char *tmp)
+{
+    char mark[4200];
+    int fd = open(named(mark, sizeof mark, r->db, STORE_RESTORING),
+                  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -1;
+    int rc = dprintf(fd, "replaced %s\ncopy %s\n", r->replaced, tmp) > 0 && fsync(fd) == 0 ? 0 : -1;
+    close(fd);
+    return rc == 0 ? dbfile_sync(mark, true) : -1;
+}
+
+static void mark_drop(const char *db)
+{
+    char mark[4200];
+    unlink(named(mark, sizeof mark, db, STORE_RESTORING));
+    dbfile_sync(mark, true);
+}
+
+/* Read a line "KEY VALUE" of the mark into value; 0 or -1. */
+static int mark_line(FILE *f, const char *key, char *value, size_t len)
+{
+    char line[4300];
+    size_t k = strlen(key);
+    if (!fgets(line, sizeof line, f) || strncmp(line, key, k) != 0 || line[k] != ' ')
+        return -1;
+    line[strcspn(line, "\n")] = '\0';
+    snprintf(value, len, "%s", line + k + 1);
+    return 0;
+}
+
+/* An earlier restore left its mark: put back what it moved. And copies left
+ * by restores killed before they wrote one (residents' data) go. */
+static int recover(const restore_t *r)
+{
+    char mark[4200], replaced[4200], tmp[4200];
+    FILE *f = fopen(named(mark, sizeof mark, r->db, STORE_RESTORING), "r");
+    if (f) {
+        int bad = mark_line(f, "replaced", replaced, sizeof replaced) ||
+                  mark_line(f, "copy", tmp, sizeof tmp);
+        fclose(f);
+        if (bad || put_back(r->db, replaced, tmp) != 0)
+            return cli_fail(CLI_RUNTIME, CMD, "%s: an earlier restore was interrupted, and what "
+                            "it moved cannot be put back (%s): look at the files it names "
+                            "and put them back by hand.", mark,
+                            bad ? "unreadable" : strerror(errno));
+        mark_drop(r->db);
+        fprintf(stderr, "minqing %s: an earlier restore was interrupted: put back what it had "
+                "moved (%s)\n", CMD, replaced);
+    }
+    char dir[4200], base[4200], prefix[4300];
+    snprintf(dir, sizeof dir, "%s", r->db);
+    snprintf(base, sizeof base, "%s", r->db);
+    snprintf(prefix, sizeof prefix, "%s.restore-", basename(base));
+    DIR *d = opendir(dirname(dir));
+    for (struct dirent *e; d && (e = readdir(d));)
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
+            unlinkat(dirfd(d), e->d_name, 0);
+    if (d)
+        closedir(d);
+    return CLI_OK;
+}
+
+/* A name for the replaced database that none of its parts has yet. */
+static void name_replaced(restore_t *r)
+{
+    char stamp[32];
     time_t now = time(NULL);
     strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
-    snprintf(r->replaced, sizeof r->replaced, "%s.replaced-%s", r->db, stamp);
-    bool moved[3] = {false};
-    int i = 0, e = 0;
-    for (; i < 3; i++) {
-        snprintf(from[i], sizeof from[i], "%s%s", r->db, part[i]);
-        snprintf(to[i], sizeof to[i], "%s%s", r->replaced, part[i]);
-        moved[i] = dbfile_put(from[i], to[i]) == 0;
-        if (!moved[i] && errno != ENOENT)
+    for (int n = 1;; n++) {
+        snprintf(r->replaced, sizeof r->replaced, n == 1 ? "%s.replaced-%s" : "%s.replaced-%s-%d",
+                 r->db, stamp, n);
+        bool taken = false;
+        for (int i = 0; i < NPARTS; i++)
+            taken |= exists(r->replaced, part[i]);
+        if (!taken)
+            return;
+    }
+}
+
+/* Rename the old database with its -wal and -shm (a -wal left beside the
+ * copy would be replayed into it) to r->replaced, then the copy into place,
+ * under the mark. On failure what was moved is put back. */
+static int swap(restore_t *r, const char *tmp)
+{
+    name_replaced(r);
+    if (mark_write(r, tmp) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return cli_fail(CLI_RUNTIME, CMD, "cannot write %s%s: %s. Nothing was changed.", r->db,
+                        STORE_RESTORING, strerror(e));
+    }
+    bool had_db = exists(r->db, "");
+    int i = 0;
+    for (; i < NPARTS; i++) {
+        char from[4200], to[4200];
+        if (dbfile_put(named(from, sizeof from, r->db, part[i]),
+                       named(to, sizeof to, r->replaced, part[i])) != 0 && errno != ENOENT)
             break;
     }
-    if (i == 3 && dbfile_put(tmp, r->db) == 0) {
-        if (!moved[0])
+    if (i == NPARTS && dbfile_put(tmp, r->db) == 0) {
+        dbfile_sync(r->db, true);               /* the rename is on disk before the mark goes */
+        mark_drop(r->db);
+        if (!had_db)
             r->replaced[0] = '\0';
-        if (dbfile_sync(r->db, true) != 0)
-            fprintf(stderr, "minqing %s: warning: the directory of %s could not be synced: %s\n",
-                    CMD, r->db, strerror(errno));
         return CLI_OK;
     }
-    e = errno;
-    while (i-- > 0)
-        if (moved[i])
-            rename(to[i], from[i]);
-    unlink(tmp);
+    int e = errno;
+    if (put_back(r->db, r->replaced, tmp) != 0)
+        return cli_fail(CLI_RUNTIME, CMD, "cannot move %s aside for the copy (%s), nor put it "
+                        "back: run minqing restore again to put it back", r->db, strerror(e));
+    mark_drop(r->db);
     return cli_fail(CLI_RUNTIME, CMD, "cannot move %s aside for the copy: %s. The database is "
                     "as it was.", r->db, strerror(e));
+}
+
+/* On a new host restore may create the lock file: it belongs to the
+ * database's owner, or the broker could not open it. */
+static void give_lock(int lock, const char *db)
+{
+    struct stat st;
+    if (owner(db, &st) == 0 && fchown(lock, st.st_uid, st.st_gid) != 0 && geteuid() == 0)
+        fprintf(stderr, "minqing %s: warning: %s.lock: cannot give it the database's owner: "
+                "%s\n", CMD, db, strerror(errno));
 }
 
 static void report(const restore_t *r)
@@ -325,12 +470,17 @@ int cmd_restore(cli_t *cli, int argc, char **argv)
     restore_t r = {.db = cli->cfg->database, .backup = argv[optind], .skip = skip};
     char err[4300];
     int lock = store_lock(r.db, err, sizeof err);
-    if (lock < 0)
+    if (lock < 0 && errno == EWOULDBLOCK)
         return cli_fail(CLI_RUNTIME, CMD, "%s. Stop it and the workers first (systemctl stop "
                         "minqingd 'minqing-worker@*'). Nothing was changed.", err);
+    if (lock < 0)
+        return cli_fail(CLI_RUNTIME, CMD, "%s. Nothing was changed.", err);
+    give_lock(lock, r.db);
     sqlite3 *src = NULL;
     char tmp[4200];
-    int rc = check_backup(&r, &src);
+    int rc = recover(&r);
+    if (rc == CLI_OK)
+        rc = check_backup(&r, &src);
     if (rc == CLI_OK)
         rc = plan_floors(&r);
     if (rc == CLI_OK)

@@ -25,21 +25,36 @@
 #include <unistd.h>
 
 enum {
-    Q_CASE_LOOKUP, Q_CASE_INSERT, Q_CASE_GET, Q_CASE_UPDATE, Q_CASE_RECORD, Q_CASE_OPEN,
-    Q_ESC_ADD, Q_ESC_NOTIFIED, Q_ESC_RETARGET, Q_ESC_UNNOTIFIED, Q_COUNTS,
-    Q_ASG_INSERT, Q_ASG_GET, Q_ASG_UPDATE, Q_ASG_OF_CASE, Q_ASG_OPEN,
+    Q_CASE_LOOKUP, Q_CASE_INSERT, Q_CASE_INSERT_ABOVE, Q_CASE_GET, Q_CASE_UPDATE, Q_CASE_RECORD,
+    Q_CASE_OPEN,
+    Q_ESC_ADD, Q_ESC_ADD_ABOVE, Q_ESC_NOTIFIED, Q_ESC_RETARGET, Q_ESC_UNNOTIFIED, Q_COUNTS,
+    Q_ASG_INSERT, Q_ASG_INSERT_ABOVE, Q_ASG_GET, Q_ASG_UPDATE, Q_ASG_OF_CASE, Q_ASG_OPEN,
     Q_EVENT_ADD, Q_APPLIED_FIND, Q_APPLIED_ADD,
     Q_RUNGS_GET, Q_RUNGS_CLEAR, Q_RUNGS_ADD, Q_CONTACT_MOVE, Q_RESOLVE_MOVE, Q_LEVELS_SETTLE, Q_ESC_ADOPT,
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
     Q_COUNT
 };
 
-/* The id of a new row: SQLite's own (NULL: one above the largest) unless the
- * floor parameter is set (a restore's, see store_id_floors), then one above
- * both. The subquery runs only then. */
-#define ID_ABOVE(table, floor) \
-    "CASE WHEN " floor " > 0 THEN max(coalesce((SELECT max(id) FROM " table "), 0), " floor \
-    ") + 1 END"
+/* Each INSERT of a row whose id leaves the broker comes in two forms: the
+ * plain one, where SQLite picks the id (one above the largest, appended
+ * without a seek), and one used only while a restore's floor is pending
+ * (store_id_floors), whose id is one above both the largest and the floor,
+ * given as the last parameter. */
+#define ID_ABOVE(table, floor) ", max(coalesce((SELECT max(id) FROM " table "), 0), " floor ") + 1"
+#define CASE_INSERT(id_col, id_val)                                                      \
+    "INSERT INTO cases (channel, external_id, service_code, description, grid_code,"      \
+    " street, community, priority, lat, lon, address_string, first_name, last_name,"     \
+    " phone, email, media_url, requested_datetime, lead_department, state,"              \
+    " received_at, contact_due, resolve_due, submit_msg_id" id_col ")"                   \
+    " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23" \
+    id_val ")"
+#define ESC_ADD(id_col, id_val)                                                          \
+    "INSERT OR IGNORE INTO escalations (case_id, round, ladder, level, target, department," \
+    " due_at, fired_at, overdue_s, notify, offset_ms" id_col ")"                         \
+    " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11" id_val ")"
+#define ASG_INSERT(id_col, id_val)                                                       \
+    "INSERT INTO assignments (case_id, department, role, state, attempt, worker,"        \
+    " created_at, updated_at, round" id_col ") VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9" id_val ")"
 
 /* An assignment still open: the condition of the partial index
  * assignments_open, repeated word for word where a query should use it. */
@@ -47,13 +62,8 @@ enum {
 
 static const char *const sql[Q_COUNT] = {
     [Q_CASE_LOOKUP] = "SELECT id, submit_msg_id FROM cases WHERE channel = ?1 AND external_id = ?2",
-    [Q_CASE_INSERT] =
-        "INSERT INTO cases (channel, external_id, service_code, description, grid_code,"
-        " street, community, priority, lat, lon, address_string, first_name, last_name,"
-        " phone, email, media_url, requested_datetime, lead_department, state,"
-        " received_at, contact_due, resolve_due, submit_msg_id, id)"
-        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,"
-        ID_ABOVE("cases", "?24") ")",
+    [Q_CASE_INSERT] = CASE_INSERT("", ""),
+    [Q_CASE_INSERT_ABOVE] = CASE_INSERT(", id", ID_ABOVE("cases", "?24")),
     [Q_CASE_GET] =
         "SELECT id, lead_department, grid_code, street, community, service_code, priority,"
         " state, received_at, contact_due, resolve_due, contacted_at, resolved_at,"
@@ -70,10 +80,8 @@ static const char *const sql[Q_COUNT] = {
         "SELECT count(*), coalesce(sum(CASE WHEN (contacted_at IS NULL AND contact_due < ?1)"
         " OR (state != 'resolved' AND resolve_due < ?1) THEN 1 ELSE 0 END), 0) FROM cases"
         " WHERE state NOT IN ('closed', 'cancelled')",
-    [Q_ESC_ADD] =
-        "INSERT OR IGNORE INTO escalations (case_id, round, ladder, level, target, department,"
-        " due_at, fired_at, overdue_s, notify, offset_ms, id)"
-        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11," ID_ABOVE("escalations", "?12") ")",
+    [Q_ESC_ADD] = ESC_ADD("", ""),
+    [Q_ESC_ADD_ABOVE] = ESC_ADD(", id", ID_ABOVE("escalations", "?12")),
     [Q_ESC_NOTIFIED] = "UPDATE escalations SET notified_at = ?2"
                        " WHERE id = ?1 AND notified_at IS NULL",
     [Q_ESC_RETARGET] = "UPDATE escalations SET notify = ?2 WHERE id = ?1 AND notified_at IS NULL",
@@ -86,10 +94,8 @@ static const char *const sql[Q_COUNT] = {
         "SELECT service_code, description, address_string, first_name, last_name, phone,"
         " email, media_url, requested_datetime, external_id, channel, grid_code, lat, lon,"
         " priority FROM cases WHERE id = ?1",
-    [Q_ASG_INSERT] =
-        "INSERT INTO assignments (case_id, department, role, state, attempt, worker,"
-        " created_at, updated_at, round, id)"
-        " VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9," ID_ABOVE("assignments", "?10") ")",
+    [Q_ASG_INSERT] = ASG_INSERT("", ""),
+    [Q_ASG_INSERT_ABOVE] = ASG_INSERT(", id", ID_ABOVE("assignments", "?10")),
     [Q_ASG_GET] =
         "SELECT id, case_id, department, role, state, attempt, worker, created_at, updated_at, round"
         " FROM assignments WHERE id = ?1",
@@ -500,11 +506,15 @@ bool store_id_floors(const store_t *self, int64_t floors[STORE_IDS_COUNT])
     return any;
 }
 
-/* Bind a pending floor to an INSERT's ID_ABOVE parameter. */
-static void bind_floor(store_t *self, sqlite3_stmt *st, int i, store_ids_t t)
+/* The form of INSERT `plain` (see ID_ABOVE) for table t: the plain one, or
+ * while t's floor is pending the one after it, with the floor bound to its
+ * parameter `i`. */
+static sqlite3_stmt *insert_stmt(store_t *self, int plain, store_ids_t t, int i)
 {
-    if (self->floor[t] > 0)
-        sqlite3_bind_int64(st, i, self->floor[t]);
+    if (self->floor[t] <= 0)
+        return self->q[plain];
+    sqlite3_bind_int64(self->q[plain + 1], i, self->floor[t]);
+    return self->q[plain + 1];
 }
 
 /* After an INSERT that added a row: the floor is passed once that commits. */
@@ -559,11 +569,28 @@ int store_lock(const char *path, char *err, size_t errlen)
         return -1;
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
         snprintf(err, errlen, "%s: another minqingd is already running on this database", path);
         close(fd);
+        errno = e;                  /* EWOULDBLOCK: held; else the lock could not be taken */
         return -1;
     }
     return fd;
+}
+
+/* A restore that was interrupted may have moved the database aside, or only
+ * its WAL: starting would create an empty database, or run one without its
+ * last commits. */
+static int restoring(const char *path, char *err, size_t errlen)
+{
+    char mark[4096];
+    snprintf(mark, sizeof mark, "%s" STORE_RESTORING, path);
+    if (access(mark, F_OK) != 0)
+        return 0;
+    snprintf(err, errlen, "%s: a minqing restore of this database did not finish; refusing to "
+             "start: run the same minqing restore again, which puts back what it had moved "
+             "and restores", mark);
+    return -1;
 }
 
 /* After each commit, with the WAL's length in frames. */
@@ -640,7 +667,8 @@ store_t *store_open(const char *path, char *err, size_t errlen)
         store_close(&self);
         return NULL;
     }
-    if (strcmp(path, ":memory:") != 0 && (self->lockfd = store_lock(path, err, errlen)) < 0) {
+    if (strcmp(path, ":memory:") != 0 &&
+        ((self->lockfd = store_lock(path, err, errlen)) < 0 || restoring(path, err, errlen))) {
         store_close(&self);
         return NULL;
     }
@@ -917,7 +945,7 @@ int store_case_lookup(store_t *self, const char *channel, const char *external_i
 
 int store_case_insert(store_t *self, const msg_case_t *rec, const char *msg_id, store_case_t *meta)
 {
-    sqlite3_stmt *st = self->q[Q_CASE_INSERT];
+    sqlite3_stmt *st = insert_stmt(self, Q_CASE_INSERT, STORE_IDS_CASES, 24);
     const char *texts[] = {rec->channel, rec->external_id, rec->service_code, rec->description,
                            rec->grid_code, meta->street, meta->community};
     for (int i = 0; i < 7; i++)
@@ -939,7 +967,6 @@ int store_case_insert(store_t *self, const msg_case_t *rec, const char *msg_id, 
     bind_time(st, 21, meta->contact_due);
     bind_time(st, 22, meta->resolve_due);
     bind_text(st, 23, msg_id);
-    bind_floor(self, st, 24, STORE_IDS_CASES);
     if (run_write(self, st))
         return -1;
     floor_passed(self, STORE_IDS_CASES);
@@ -1064,7 +1091,7 @@ static void read_assignment(sqlite3_stmt *st, store_assignment_t *a)
 
 int store_assignment_insert(store_t *self, store_assignment_t *a)
 {
-    sqlite3_stmt *st = self->q[Q_ASG_INSERT];
+    sqlite3_stmt *st = insert_stmt(self, Q_ASG_INSERT, STORE_IDS_ASSIGNMENTS, 10);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)a->case_id);
     bind_text(st, 2, a->department);
     bind_enum(st, 3, msg_role_names, ROLE_COUNT, a->role);
@@ -1074,7 +1101,6 @@ int store_assignment_insert(store_t *self, store_assignment_t *a)
     sqlite3_bind_int64(st, 7, a->created_at);
     sqlite3_bind_int64(st, 8, a->updated_at);
     sqlite3_bind_int(st, 9, a->round);
-    bind_floor(self, st, 10, STORE_IDS_ASSIGNMENTS);
     if (run_write(self, st))
         return -1;
     floor_passed(self, STORE_IDS_ASSIGNMENTS);
@@ -1244,7 +1270,7 @@ int store_open_cases(store_t *self, void (*fn)(void *arg, const store_case_t *c)
 
 int store_escalation_add(store_t *self, store_escalation_t *e)
 {
-    sqlite3_stmt *st = self->q[Q_ESC_ADD];
+    sqlite3_stmt *st = insert_stmt(self, Q_ESC_ADD, STORE_IDS_ESCALATIONS, 12);
     sqlite3_bind_int64(st, 1, (sqlite3_int64)e->case_id);
     sqlite3_bind_int(st, 2, e->round);
     bind_enum(st, 3, msg_ladder_names, LADDER_COUNT, e->ladder);
@@ -1256,7 +1282,6 @@ int store_escalation_add(store_t *self, store_escalation_t *e)
     sqlite3_bind_int64(st, 9, e->overdue_s);
     bind_text(st, 10, e->notify && *e->notify ? e->notify : NULL);
     sqlite3_bind_int64(st, 11, e->offset_ms);
-    bind_floor(self, st, 12, STORE_IDS_ESCALATIONS);
     if (run_write(self, st))
         return -1;
     floor_passed(self, STORE_IDS_ESCALATIONS);

@@ -22,8 +22,14 @@
  * assignment ids to workers, escalation ids to supervisors), and their id
  * floors: after a restore (minqing restore) a table's next id is above its
  * floor, so that no id the replaced database gave out names another row. */
-typedef enum { STORE_IDS_CASES, STORE_IDS_ASSIGNMENTS, STORE_IDS_ESCALATIONS, STORE_IDS_COUNT } store_ids_t;
+typedef enum {
+    STORE_IDS_CASES, STORE_IDS_ASSIGNMENTS, STORE_IDS_ESCALATIONS, STORE_IDS_COUNT
+} store_ids_t;
 extern const char *const store_id_tables[STORE_IDS_COUNT];
+/* "<database>.restoring": minqing restore is replacing the database, or
+ * was interrupted doing it (it holds what it has moved); the broker does not
+ * start beside it. */
+#define STORE_RESTORING ".restoring"
 #define STORE_ID_FLOORS_DDL                                                         \
     "CREATE TABLE IF NOT EXISTS id_floors (name TEXT PRIMARY KEY,"                  \
     " floor INTEGER NOT NULL) WITHOUT ROWID"

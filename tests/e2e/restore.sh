@@ -5,12 +5,14 @@
 # aside; the ids given out after the backup are not given out again (case
 # ids went to residents, assignment ids to workers); it refuses a damaged
 # backup, one from a newer minqing, and a restore whose given-out ids it
-# cannot know, leaving the database as it was each time.
+# cannot know, leaving the database as it was each time; and a restore
+# killed halfway keeps the broker from starting until a rerun puts back what
+# it had moved.
 . "$(dirname "$0")/../lib.sh"
 MQ="$BIN/minqing"
 write_config
 # mq ARGS: the CLI on this config, bounded; stdout to $T/out, stderr to $T/err
-mq() { timeout 60 "$MQ" -c "$T/minqing.conf" "$@" > "$T/out" 2> "$T/err"; }
+mq() { bounded "$MQ" -c "$T/minqing.conf" "$@" > "$T/out" 2> "$T/err"; }
 submit() {  # submit PREFIX FROM TO: cases PREFIX-FROM .. PREFIX-TO
   i=$2
   while [ "$i" -le "$3" ]; do
@@ -40,19 +42,24 @@ check "and its database is as it was" test "$(sql 'select count(*) from cases')"
 kill9 "$BROKER_PID"
 check "the broker killed with its WAL not empty" test -s "$T/minqing.db-wal"
 [ "$(id -u)" = 0 ] && chown nobody:nogroup "$T/minqing.db"
+rm -f "$T/minqing.db.lock"      # as on a new host: restore creates it
 mq restore "$T/b1.db"; rc=$?
 diag "restore: exit $rc: $(cat "$T/out" "$T/err")"
 check "restore with the broker stopped: exit 0" test "$rc" = 0
 check "it says where new ids start" grep -q "new ids start above: case $CASES, assignment $ASGS," "$T/out"
 OLD=$(ls "$T" | grep '^minqing\.db\.replaced-[0-9-]*$')
+# read-only, so that no checkpoint folds the WAL into the file
 check "the replaced database is kept, with its WAL, and holds all 6 cases" \
   sh -c "[ -n '$OLD' ] && [ -e '$T/$OLD-wal' ] && [ ! -e '$T/minqing.db-wal' ] &&
-         [ \$(sqlite3 '$T/$OLD' 'select count(*) from cases') = 6 ]"
+         [ \$(sqlite3 -readonly '$T/$OLD' 'select count(*) from cases') = 6 ]"
+n=$(sqlite3 "file:$T/$OLD?immutable=1" "select count(*) from cases" 2>/dev/null)
+check "some of them only in that WAL (the file alone: ${n:-no table})" test "${n:-0}" -lt 6
 check "the database now holds the backup's 3 cases, no others" \
   test "$(sqlite3 "$T/minqing.db" "select group_concat(external_id) from cases")" = \
        "before-1,before-2,before-3"
-check "mode 0600, the replaced database's owner" \
-  test "$(stat -c '%a %U' "$T/minqing.db")" = "600 $(stat -c %U "$T/$OLD")"
+check "mode 0600, the replaced database's owner; its lock file too" \
+  test "$(stat -c '%a %U' "$T/minqing.db") $(stat -c %U "$T/minqing.db.lock")" = \
+       "600 $(stat -c %U "$T/$OLD") $(stat -c %U "$T/$OLD")"
 check "no file left beside the backup" test "$(ls "$T" | grep -c '^b1\.db')" = 1
 
 start_broker || exit 1
@@ -70,7 +77,8 @@ stop_pid "$BROKER_PID"
 mkdir "$T/lost" && mv "$T/minqing.db" "$T/minqing.db-wal" "$T/lost/" 2>/dev/null
 mq restore "$T/b2.db"; rc=$?
 check "no database to read ids from: exit 1, asks for --skip-ids, writes nothing" \
-  sh -c "[ $rc = 1 ] && grep -q 'Give --skip-ids N' '$T/err' && [ ! -e '$T/minqing.db' ]"
+  sh -c "[ $rc = 1 ] && grep -q 'there is no database at $T/minqing.db. If .* give --skip-ids N' '$T/err' &&
+         [ ! -e '$T/minqing.db' ]"
 mq restore --skip-ids 100 "$T/b2.db"; rc=$?
 NEXT=$((CASES + 100))           # b2's own floor, not its last id (3), plus 100
 check "--skip-ids 100: exit 0, case ids start 100 above the backup's floor ($NEXT)" \
@@ -79,6 +87,34 @@ rm -f "$T/minqing.db"
 mq restore --skip-ids 0 "$T/b2.db"; rc=$?
 check "--skip-ids 0: case ids start above the backup's floor ($CASES), not its last id" \
   sh -c "[ $rc = 0 ] && grep -q 'new ids start above: case $CASES,' '$T/out'"
+start_broker || exit 1
+submit again 8 8
+check "and the broker gives the next case id $((CASES + 1))" \
+  test "$(sql "select id from cases where external_id = 'again-8'")" = $((CASES + 1))
+stop_pid "$BROKER_PID"
+
+# a restore killed between its renames, as it leaves the files: the
+# database moved aside, its copy not yet in place
+cp "$T/b1.db" "$T/minqing.db.restore-SIM"
+mv "$T/minqing.db" "$T/minqing.db.replaced-SIM"
+printf 'replaced %s\ncopy %s\n' "$T/minqing.db.replaced-SIM" "$T/minqing.db.restore-SIM" \
+  > "$T/minqing.db.restoring"
+bounded 30 "$BIN/minqingd" -c "$T/minqing.conf" > "$T/refused.log" 2>&1; rc=$?
+check "the broker refuses to start beside an unfinished restore, creating no database" \
+  sh -c "[ $rc != 0 ] && grep -q 'a minqing restore of this database did not finish' '$T/refused.log' &&
+         [ ! -e '$T/minqing.db' ]"
+mq restore "$T/b1.db"; rc=$?
+diag "rerun: exit $rc: $(cat "$T/err")"
+check "a rerun puts the database back first: exit 0, ids above its case $((CASES + 1))" \
+  sh -c "[ $rc = 0 ] && grep -q 'an earlier restore was interrupted' '$T/err' &&
+         grep -q 'new ids start above: case $((CASES + 1)),' '$T/out'"
+check "and leaves no mark, no copy, nothing under the interrupted one's names" \
+  test -z "$(ls "$T" | grep -e '\.restoring' -e 'restore-' -e 'replaced-SIM')"
+
+# the replaced database of the kill -9 above, restored back: with its WAL
+mq restore "$T/$OLD"; rc=$?
+check "that database restored back, its WAL read: all 6 cases" \
+  sh -c "[ $rc = 0 ] && [ \$(sqlite3 '$T/minqing.db' 'select count(*) from cases') = 6 ]"
 
 # bad backups leave the database as it was
 sum=$(cksum < "$T/minqing.db")
@@ -95,7 +131,8 @@ check "a backup from a newer minqing: exit 1, says so, the database unchanged" \
          [ \"\$(cksum < '$T/minqing.db')\" = '$sum' ]"
 mq restore "$T/minqing.db"; rc=$?
 check "the database itself as backup: exit 2" test "$rc" = 2
-check "no copy left behind by the refused restores" test -z "$(ls "$T" | grep 'restore-')"
+check "no copy or mark left behind by the refused restores" \
+  test -z "$(ls "$T" | grep -e 'restore-' -e '\.restoring')"
 
 check "no sanitizer report" no_sanitizer_reports
 finish
