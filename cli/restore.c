@@ -229,10 +229,7 @@ static int owner(const char *db, struct stat *st)
         return 0;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", db);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-        *(slash == dir ? slash + 1 : slash) = '\0';
-    return stat(slash ? dir : ".", st);
+    return stat(dirname(dir), st);
 }
 
 /* Copy the backup to a new file beside the database, with the floors, the
