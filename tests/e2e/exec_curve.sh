@@ -107,7 +107,7 @@ check "and a warning at its start says why" says plain 'event=worker.plain_tcp .
 check "the broker registered no hrss worker" sh -c "! grep -q 'event=worker.registered worker=hrss:' '$T/broker.log'"
 rcs=""
 for p in $PLAIN $WATER $SUP; do
-  kill -TERM "$p"; wait_for 15 gone "$p"; wait "$p"; rcs="$rcs$?"
+  kill -TERM "$p"; wait_for 15 gone "$p" || kill -9 "$p"; wait "$p"; rcs="$rcs$?"
 done
 check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 000
 stop_pid "$BROKER_PID"

@@ -48,7 +48,7 @@ sleep 5.5
 check "an acknowledged notice does not run again (one resend period later)" \
   test "$(wc -l < "$T/runs.txt")" = 8
 kill -TERM "$ADAPTER"
-wait_for 15 gone "$ADAPTER"
+wait_for 15 gone "$ADAPTER" || kill -9 "$ADAPTER"
 wait "$ADAPTER"
 check "the adapter stops on SIGTERM with exit 0" test $? = 0
 stop_pid "$BROKER_PID"

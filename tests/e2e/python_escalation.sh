@@ -85,7 +85,7 @@ A_PID=$SUP_PID
 check "sup-a registered" wait_for 10 grep -q ' registered ' "$T/sup-a.out"
 bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -t 60 -p pyesc -c water.leak >/dev/null    # water has no worker
 check "sup-a died inside on_escalate" wait_for 10 gone "$A_PID"
-wait "$A_PID" 2>/dev/null
+kill -9 "$A_PID" 2>/dev/null; wait "$A_PID" 2>/dev/null
 died=$(awk '$4 == "die" { print $1 }' "$T/calls-sup-a.txt" 2>/dev/null)
 diag "sup-a died in on_escalate for escalation ${died:-none}"
 start_sup sup-b flaky

@@ -50,6 +50,7 @@ LG=$!
 sleep 0.5
 t0=$(now_ms)
 kill -TERM "$BROKER_PID"
+wait_for 30 gone "$BROKER_PID" || kill -9 "$BROKER_PID"     # a hang fails, not blocks
 wait "$BROKER_PID"
 rc=$?
 took=$(( $(now_ms) - t0 ))
