@@ -280,29 +280,41 @@ static void count_assignment(const stats_t *s, agg_t *a, sqlite3_stmt *st)
     deadline_figure(&a->on_time, round_due(s, st, LADDER_RESOLVE), resolve_at, ended, s->now);
 }
 
-static int read_assignments(stats_t *s, sqlite3 *db)
+/* One row of a period's query, with the department and the community it
+ * counts for (found or added). */
+typedef void row_fn(stats_t *s, sqlite3_stmt *st, agg_t *dept, agg_t *community);
+
+/* Run a period's query (?1 and ?2 the period; the department and community
+ * ids in columns dept_col and comm_col) and count each row with fn. */
+static int read_rows(stats_t *s, sqlite3 *db, const char *sql, const char *what, int dept_col,
+                     int comm_col, row_fn *fn)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, assignments_sql, -1, &st, NULL) != SQLITE_OK)
-        return cli_db_fail(db, CMD, "assignments");
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return cli_db_fail(db, CMD, what);
     sqlite3_bind_int64(st, 1, s->since);
     sqlite3_bind_int64(st, 2, s->until);
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        agg_t *d = find(&s->depts, col_text(st, A_DEPT));
-        agg_t *c = find(&s->communities, col_text(st, A_COMMUNITY));
+        agg_t *d = find(&s->depts, col_text(st, dept_col));
+        agg_t *c = find(&s->communities, col_text(st, comm_col));
         if (!d || !c) {
             sqlite3_finalize(st);
             return cli_fail(CLI_RUNTIME, CMD, "out of memory");
         }
-        int64_t case_id = sqlite3_column_int64(st, A_CASE_ID);
-        if (d->last_case != case_id)    /* rows come by case: one count per case */
-            d->received++, d->last_case = case_id;
-        count_assignment(s, d, st);
-        count_assignment(s, c, st);
+        fn(s, st, d, c);
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? CLI_OK : cli_db_fail(db, CMD, "assignments");
+    return rc == SQLITE_DONE ? CLI_OK : cli_db_fail(db, CMD, what);
+}
+
+static void assignment_row(stats_t *s, sqlite3_stmt *st, agg_t *d, agg_t *c)
+{
+    int64_t case_id = sqlite3_column_int64(st, A_CASE_ID);
+    if (d->last_case != case_id)        /* rows come by case: one count per case */
+        d->received++, d->last_case = case_id;
+    count_assignment(s, d, st);
+    count_assignment(s, c, st);
 }
 
 static void count_case(agg_t *a, sqlite3_stmt *st)
@@ -320,29 +332,14 @@ static void count_case(agg_t *a, sqlite3_stmt *st)
     }
 }
 
-static int read_cases(stats_t *s, sqlite3 *db)
+static void case_row(stats_t *s, sqlite3_stmt *st, agg_t *d, agg_t *c)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, cases_sql, -1, &st, NULL) != SQLITE_OK)
-        return cli_db_fail(db, CMD, "cases");
-    sqlite3_bind_int64(st, 1, s->since);
-    sqlite3_bind_int64(st, 2, s->until);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        agg_t *d = find(&s->depts, col_text(st, 0));
-        agg_t *c = find(&s->communities, col_text(st, 1));
-        if (!d || !c) {
-            sqlite3_finalize(st);
-            return cli_fail(CLI_RUNTIME, CMD, "out of memory");
-        }
-        d->lead_cases++;
-        c->received++;
-        c->lead_cases++;
-        count_case(d, st);
-        count_case(c, st);
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? CLI_OK : cli_db_fail(db, CMD, "cases");
+    (void)s;
+    d->lead_cases++;
+    c->received++;
+    c->lead_cases++;
+    count_case(d, st);
+    count_case(c, st);
 }
 
 static void count_escalation(agg_t *a, int level, int64_t overdue_s)
@@ -356,30 +353,14 @@ static void count_escalation(agg_t *a, int level, int64_t overdue_s)
         a->esc[level - 1]++;
 }
 
-static int read_escalations(stats_t *s, sqlite3 *db)
+static void escalation_row(stats_t *s, sqlite3_stmt *st, agg_t *d, agg_t *c)
 {
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(db, escalations_sql, -1, &st, NULL) != SQLITE_OK)
-        return cli_db_fail(db, CMD, "escalations");
-    sqlite3_bind_int64(st, 1, s->since);
-    sqlite3_bind_int64(st, 2, s->until);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        agg_t *d = find(&s->depts, col_text(st, 0));
-        agg_t *c = find(&s->communities, col_text(st, 1));
-        if (!d || !c) {
-            sqlite3_finalize(st);
-            return cli_fail(CLI_RUNTIME, CMD, "out of memory");
-        }
-        int level = sqlite3_column_int(st, 2);
-        int64_t over = sqlite3_column_int64(st, 3);
-        count_escalation(d, level, over);
-        count_escalation(c, level, over);
-        if (over >= 0 && level > s->levels && level <= MAX_LEVEL)
-            s->levels = level;
-    }
-    sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? CLI_OK : cli_db_fail(db, CMD, "escalations");
+    int level = sqlite3_column_int(st, 2);
+    int64_t over = sqlite3_column_int64(st, 3);
+    count_escalation(d, level, over);
+    count_escalation(c, level, over);
+    if (over >= 0 && level > s->levels && level <= MAX_LEVEL)
+        s->levels = level;
 }
 
 /* ---- score and lists ------------------------------------------------- */
@@ -762,11 +743,11 @@ static int compute(stats_t *s, sqlite3 *db)
     if (s->levels > MAX_LEVEL)
         s->levels = MAX_LEVEL;
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);    /* one snapshot for every query */
-    int rc = read_assignments(s, db);
+    int rc = read_rows(s, db, assignments_sql, "assignments", A_DEPT, A_COMMUNITY, assignment_row);
     if (rc == CLI_OK)
-        rc = read_cases(s, db);
+        rc = read_rows(s, db, cases_sql, "cases", 0, 1, case_row);
     if (rc == CLI_OK)
-        rc = read_escalations(s, db);
+        rc = read_rows(s, db, escalations_sql, "escalations", 0, 1, escalation_row);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc == CLI_OK && s->communities.n > 1)
         qsort(s->communities.v, s->communities.n, sizeof *s->communities.v, by_key);
