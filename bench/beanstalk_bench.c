@@ -393,8 +393,7 @@ int main(int argc, char **argv)
     char body[2048];
     while (acked < o.n && peer_now_ns() < g_deadline_ns && !atomic_load(&prog.errors)) {
         int64_t t = peer_now_ns();
-        while (inflight < o.window && next < o.n &&
-               (o.rate == 0 || next * 1000000000 / o.rate <= t - start)) {
+        while (inflight < o.window && peer_due(&o, next, t - start)) {
             peer_fill_case(&k, next);
             int len = case_json(body, sizeof body, &k);
             put_job(c, next % 10 == 0 ? 512 : 1024, body, (size_t)len);
@@ -405,11 +404,7 @@ int main(int argc, char **argv)
             errors++;
             break;
         }
-        int wait_ms = 100;
-        if (o.rate > 0 && next < o.n && inflight < o.window) {
-            int64_t due = next * 1000000000 / o.rate - (peer_now_ns() - start);
-            wait_ms = due <= 0 ? 0 : due >= 100000000 ? 100 : (int)((due + 999999) / 1000000);
-        }
+        int wait_ms = peer_wait_ms(&o, next, inflight, start);
         if (inflight == 0) {
             peer_sleep_ms(wait_ms);
             continue;

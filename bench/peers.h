@@ -160,6 +160,22 @@ static inline void peer_parse(int argc, char **argv, peer_opts_t *o, const char 
         peer_usage(argv[0], what);
 }
 
+/* The producer's pace: whether case `next` is due `elapsed` ns after the
+ * start (rate 0: at once, up to the window), and how long it may wait for
+ * replies before the next one is due (at most 100 ms). */
+static inline bool peer_due(const peer_opts_t *o, long next, int64_t elapsed)
+{
+    return next < o->n && (o->rate == 0 || next * 1000000000 / o->rate <= elapsed);
+}
+
+static inline int peer_wait_ms(const peer_opts_t *o, long next, long inflight, int64_t start)
+{
+    if (o->rate <= 0 || next >= o->n || inflight >= o->window)
+        return 100;
+    int64_t due = next * 1000000000 / o->rate - (peer_now_ns() - start);
+    return due <= 0 ? 0 : due >= 100000000 ? 100 : (int)((due + 999999) / 1000000);
+}
+
 /* Print a TCP port that was free on 127.0.0.1 a moment ago. */
 static inline int peer_print_free_port(void)
 {

@@ -242,8 +242,7 @@ int main(int argc, char **argv)
         int64_t t = peer_now_ns();
         long inflight = next - acked;
         bool wrote = false;
-        while (inflight < o.window && next < o.n &&
-               (o.rate == 0 || next * 1000000000 / o.rate <= t - start)) {
+        while (inflight < o.window && peer_due(&o, next, t - start)) {
             peer_fill_case(&k, next);
             append_case(c, &k);
             next++;
@@ -260,11 +259,7 @@ int main(int argc, char **argv)
                 }
             }
         }
-        int wait_ms = 100;
-        if (o.rate > 0 && next < o.n && inflight < o.window) {
-            int64_t due = next * 1000000000 / o.rate - (peer_now_ns() - start);
-            wait_ms = due <= 0 ? 0 : due >= 100000000 ? 100 : (int)((due + 999999) / 1000000);
-        }
+        int wait_ms = peer_wait_ms(&o, next, inflight, start);
         if (inflight == 0) {
             peer_sleep_ms(wait_ms);
             continue;
