@@ -6,6 +6,7 @@
  *   db.c     the config, the database opened read-only, times in and out,
  *            option-parsing glue and error messages that say what to do;
  *   dbfile.c the database as a file: copied, synced, renamed into place;
+ *   replace.c the database's files replaced by a copy, safe from a crash;
  *   connect.c  the broker's endpoints with CURVE: which certificates, and
  *            why the broker refused a key;
  *   table.c  aligned text tables that count a Chinese character as two
@@ -135,6 +136,20 @@ int dbfile_copy(sqlite3 *src, const char *path, const char *then_sql, int *pages
 int dbfile_sync(const char *path, bool dir);
 /* Rename `from` to `to` unless `to` exists: 0, or -1 (errno; EEXIST). */
 int dbfile_put(const char *from, const char *to);
+
+/* ---- replace.c: the database's files replaced under a mark (restore) ----- */
+
+/* Finish what a restore killed while it moved files left (the mark
+ * "<db>.restoring"): 0 (what was done, if anything, in `said`, else ""),
+ * or -1 when it cannot be finished safely (why in `said`; the mark stays). */
+int replace_recover(const char *db, char *said, size_t len);
+/* Rename db and its -wal and -shm to "<db>.replaced-STAMP[-N]" (its name in
+ * `replaced`, "" when there was no db) and `copy` to db, under the mark. 0,
+ * or -1 with everything put back and the reason in why. */
+int replace_swap(const char *db, const char *copy, char *replaced, size_t rlen, char *why,
+                 size_t wlen);
+/* Call fn with each copy a killed restore left beside db ("<db>.restore-XXXXXX"). */
+void replace_stale_copies(const char *db, void (*fn)(const char *path));
 
 /* ---- connect.c: the broker's endpoints, with CURVE --------------------- */
 

@@ -11,21 +11,15 @@
  * the replaced database's last ids and writes them into the copy as its id
  * floors (store.h): the broker's new rows start above them.
  *
- * Nothing is deleted: the replaced database is renamed beside the new one.
- * The copy is made beside the database and renamed into place last. restore
- * holds the broker's lock ("<database>.lock") throughout, so it refuses to
- * run while minqingd does. While it moves files it leaves a mark
- * ("<database>.restoring", naming them) that minqingd refuses to start
- * beside: a restore killed between two renames would otherwise leave a
- * database without its WAL, or none, which minqingd would create empty. The
- * next restore reads the mark and puts back what was moved.
+ * Nothing is deleted: the replaced database is renamed beside the new one,
+ * under a mark that keeps minqingd from starting on a half-done restore
+ * (replace.c). restore holds the broker's lock ("<database>.lock")
+ * throughout, so it refuses to run while minqingd does.
  */
 #include "cli.h"
 #include "store.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +36,7 @@ typedef struct {
     int64_t floor[STORE_IDS_COUNT];     /* the ids new rows start above */
     long cases;                         /* in the backup */
     long newest;                        /* its newest case's received_at */
-    char replaced[4096];                /* where the old database went; "" none */
+    char replaced[4300];                /* where the old database went; "" none */
 } restore_t;
 
 static void help(void)
@@ -260,157 +254,10 @@ static int make_copy(restore_t *r, sqlite3 *src, char *tmp, size_t len)
     return CLI_OK;
 }
 
-/* ---- moving the files, with the mark ---------------------------------- */
-
-/* The database's files: never one without the others. */
-static const char *const part[] = {"", "-wal", "-shm"};
-#define NPARTS 3
-
-static const char *named(char *buf, size_t len, const char *base, const char *suffix)
+static void warn_stale(const char *path)
 {
-    snprintf(buf, len, "%s%s", base, suffix);
-    return buf;
-}
-
-static bool exists(const char *base, const char *suffix)
-{
-    char path[4200];
-    return access(named(path, sizeof path, base, suffix), F_OK) == 0;
-}
-
-/* Put back under db's name each part moved to `replaced` whose place is
- * free, and drop the copy: unless the copy is in place already (tmp gone),
- * when there is nothing to put back. 0, or -1 (errno). */
-static int put_back(const char *db, const char *replaced, const char *tmp)
-{
-    if (access(tmp, F_OK) != 0)
-        return 0;
-    for (int i = 0; i < NPARTS; i++) {
-        char from[4200], to[4200];
-        if (!exists(db, part[i]) && exists(replaced, part[i]) &&
-            rename(named(from, sizeof from, replaced, part[i]),
-                   named(to, sizeof to, db, part[i])) != 0)
-            return -1;
-    }
-    return unlink(tmp) == 0 || errno == ENOENT ? 0 : -1;
-}
-
-/* The mark says where the database is going and which copy takes its place;
- * synced, with its directory, before the first rename. */
-static int mark_write(const restore_t *r, const char *tmp)
-{
-    char mark[4200];
-    int fd = open(named(mark, sizeof mark, r->db, STORE_RESTORING),
-                  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -1;
-    int rc = dprintf(fd, "replaced %s\ncopy %s\n", r->replaced, tmp) > 0 && fsync(fd) == 0 ? 0 : -1;
-    close(fd);
-    return rc == 0 ? dbfile_sync(mark, true) : -1;
-}
-
-static void mark_drop(const char *db)
-{
-    char mark[4200];
-    unlink(named(mark, sizeof mark, db, STORE_RESTORING));
-    dbfile_sync(mark, true);
-}
-
-/* Read a line "KEY VALUE" of the mark into value; 0 or -1. */
-static int mark_line(FILE *f, const char *key, char *value, size_t len)
-{
-    char line[4300];
-    size_t k = strlen(key);
-    if (!fgets(line, sizeof line, f) || strncmp(line, key, k) != 0 || line[k] != ' ')
-        return -1;
-    line[strcspn(line, "\n")] = '\0';
-    snprintf(value, len, "%s", line + k + 1);
-    return 0;
-}
-
-/* An earlier restore left its mark: put back what it moved. And copies left
- * by restores killed before they wrote one (residents' data) go. */
-static int recover(const restore_t *r)
-{
-    char mark[4200], replaced[4200], tmp[4200];
-    FILE *f = fopen(named(mark, sizeof mark, r->db, STORE_RESTORING), "r");
-    if (f) {
-        int bad = mark_line(f, "replaced", replaced, sizeof replaced) ||
-                  mark_line(f, "copy", tmp, sizeof tmp);
-        fclose(f);
-        if (bad || put_back(r->db, replaced, tmp) != 0)
-            return cli_fail(CLI_RUNTIME, CMD, "%s: an earlier restore was interrupted, and what "
-                            "it moved cannot be put back (%s): look at the files it names "
-                            "and put them back by hand.", mark,
-                            bad ? "unreadable" : strerror(errno));
-        mark_drop(r->db);
-        fprintf(stderr, "minqing %s: an earlier restore was interrupted: put back what it had "
-                "moved (%s)\n", CMD, replaced);
-    }
-    char dir[4200], base[4200], prefix[4300];
-    snprintf(dir, sizeof dir, "%s", r->db);
-    snprintf(base, sizeof base, "%s", r->db);
-    snprintf(prefix, sizeof prefix, "%s.restore-", basename(base));
-    DIR *d = opendir(dirname(dir));
-    for (struct dirent *e; d && (e = readdir(d));)
-        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0)
-            unlinkat(dirfd(d), e->d_name, 0);
-    if (d)
-        closedir(d);
-    return CLI_OK;
-}
-
-/* A name for the replaced database that none of its parts has yet. */
-static void name_replaced(restore_t *r)
-{
-    char stamp[32];
-    time_t now = time(NULL);
-    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
-    for (int n = 1;; n++) {
-        snprintf(r->replaced, sizeof r->replaced, n == 1 ? "%s.replaced-%s" : "%s.replaced-%s-%d",
-                 r->db, stamp, n);
-        bool taken = false;
-        for (int i = 0; i < NPARTS; i++)
-            taken |= exists(r->replaced, part[i]);
-        if (!taken)
-            return;
-    }
-}
-
-/* Rename the old database with its -wal and -shm (a -wal left beside the
- * copy would be replayed into it) to r->replaced, then the copy into place,
- * under the mark. On failure what was moved is put back. */
-static int swap(restore_t *r, const char *tmp)
-{
-    name_replaced(r);
-    if (mark_write(r, tmp) != 0) {
-        int e = errno;
-        unlink(tmp);
-        return cli_fail(CLI_RUNTIME, CMD, "cannot write %s%s: %s. Nothing was changed.", r->db,
-                        STORE_RESTORING, strerror(e));
-    }
-    bool had_db = exists(r->db, "");
-    int i = 0;
-    for (; i < NPARTS; i++) {
-        char from[4200], to[4200];
-        if (dbfile_put(named(from, sizeof from, r->db, part[i]),
-                       named(to, sizeof to, r->replaced, part[i])) != 0 && errno != ENOENT)
-            break;
-    }
-    if (i == NPARTS && dbfile_put(tmp, r->db) == 0) {
-        dbfile_sync(r->db, true);               /* the rename is on disk before the mark goes */
-        mark_drop(r->db);
-        if (!had_db)
-            r->replaced[0] = '\0';
-        return CLI_OK;
-    }
-    int e = errno;
-    if (put_back(r->db, r->replaced, tmp) != 0)
-        return cli_fail(CLI_RUNTIME, CMD, "cannot move %s aside for the copy (%s), nor put it "
-                        "back: run minqing restore again to put it back", r->db, strerror(e));
-    mark_drop(r->db);
-    return cli_fail(CLI_RUNTIME, CMD, "cannot move %s aside for the copy: %s. The database is "
-                    "as it was.", r->db, strerror(e));
+    fprintf(stderr, "minqing %s: warning: %s is a copy left by a restore that was killed; it "
+            "holds residents' data: delete it\n", CMD, path);
 }
 
 /* On a new host restore may create the lock file: it belongs to the
@@ -465,7 +312,12 @@ int cmd_restore(cli_t *cli, int argc, char **argv)
     if (cli_load_config(cli, CMD) != CLI_OK)
         return CLI_RUNTIME;
     restore_t r = {.db = cli->cfg->database, .backup = argv[optind], .skip = skip};
-    char err[4300];
+    if (r.db[0] != '/')
+        return cli_fail(CLI_RUNTIME, CMD, "[broker] database in %s is a relative path (%s): the "
+                        "file it names depends on the directory minqingd runs in, whose lock "
+                        "restore must take. Give the absolute path there. Nothing was changed.",
+                        cli->config_path, r.db);
+    char err[9000];
     int lock = store_lock(r.db, err, sizeof err);
     if (lock < 0 && errno == EWOULDBLOCK)
         return cli_fail(CLI_RUNTIME, CMD, "%s. Stop it and the workers first (systemctl stop "
@@ -473,9 +325,14 @@ int cmd_restore(cli_t *cli, int argc, char **argv)
     if (lock < 0)
         return cli_fail(CLI_RUNTIME, CMD, "%s. Nothing was changed.", err);
     give_lock(lock, r.db);
+    int rc = replace_recover(r.db, err, sizeof err) < 0 ? cli_fail(CLI_RUNTIME, CMD, "%s", err)
+                                                         : CLI_OK;
+    if (rc == CLI_OK && err[0])
+        fprintf(stderr, "minqing %s: %s\n", CMD, err);
+    if (rc == CLI_OK)
+        replace_stale_copies(r.db, warn_stale);
     sqlite3 *src = NULL;
     char tmp[4200];
-    int rc = recover(&r);
     if (rc == CLI_OK)
         rc = check_backup(&r, &src);
     if (rc == CLI_OK)
@@ -483,8 +340,10 @@ int cmd_restore(cli_t *cli, int argc, char **argv)
     if (rc == CLI_OK)
         rc = make_copy(&r, src, tmp, sizeof tmp);
     sqlite3_close(src);
-    if (rc == CLI_OK)
-        rc = swap(&r, tmp);
+    if (rc == CLI_OK && replace_swap(r.db, tmp, r.replaced, sizeof r.replaced, err, sizeof err)) {
+        unlink(tmp);
+        rc = cli_fail(CLI_RUNTIME, CMD, "%s.", err);
+    }
     if (rc == CLI_OK)
         report(&r);
     close(lock);

@@ -93,23 +93,56 @@ check "and the broker gives the next case id $((CASES + 1))" \
   test "$(sql "select id from cases where external_id = 'again-8'")" = $((CASES + 1))
 stop_pid "$BROKER_PID"
 
-# a restore killed between its renames, as it leaves the files: the
-# database moved aside, its copy not yet in place
-cp "$T/b1.db" "$T/minqing.db.restore-SIM"
+# restores killed while they moved files, as they leave them: the mark
+# names where the database went and the copy (by inode) taking its place
+mark() {  # mark COPY: the mark of a restore moving minqing.db to .replaced-SIM
+  printf 'replaced %s\ncopy %s\ninode %s\n' "$T/minqing.db.replaced-SIM" "$1" \
+    "$(stat -c '%d %i' "$1")" > "$T/minqing.db.restoring"
+}
+# 1. the database moved aside, its copy not yet in place
+cp "$T/b1.db" "$T/minqing.db.restore-SIM001"
 mv "$T/minqing.db" "$T/minqing.db.replaced-SIM"
-printf 'replaced %s\ncopy %s\n' "$T/minqing.db.replaced-SIM" "$T/minqing.db.restore-SIM" \
-  > "$T/minqing.db.restoring"
+mark "$T/minqing.db.restore-SIM001"
 bounded 30 "$BIN/minqingd" -c "$T/minqing.conf" > "$T/refused.log" 2>&1; rc=$?
 check "the broker refuses to start beside an unfinished restore, creating no database" \
   sh -c "[ $rc != 0 ] && grep -q 'a minqing restore of this database did not finish' '$T/refused.log' &&
          [ ! -e '$T/minqing.db' ]"
+# 2. meanwhile someone opened a new, empty minqing.db: nothing may move
+: > "$T/minqing.db"
 mq restore "$T/b1.db"; rc=$?
+check "a rerun that finds a part under both names: exit 1, moves nothing, keeps the mark" \
+  sh -c "[ $rc = 1 ] && grep -q 'cannot be put back: both $T/minqing.db and' '$T/err' &&
+         [ ! -s '$T/minqing.db' ] && [ -e '$T/minqing.db.restoring' ] &&
+         [ -e '$T/minqing.db.replaced-SIM' ] && [ -e '$T/minqing.db.restore-SIM001' ]"
+rm "$T/minqing.db"
+# 3. a mark that cannot be read: nothing is guessed
+mv "$T/minqing.db.restoring" "$T/mark.saved" && mkdir "$T/minqing.db.restoring"
+mq restore "$T/b1.db"; rc=$?
+check "a mark that cannot be read: exit 1, says so, the copy it names is kept" \
+  sh -c "[ $rc = 1 ] && grep -q 'restoring: cannot read it' '$T/err' &&
+         [ -e '$T/minqing.db.restore-SIM001' ]"
+rmdir "$T/minqing.db.restoring" && mv "$T/mark.saved" "$T/minqing.db.restoring"
+# a backup whose name looks like a copy's is a backup
+cp "$T/b1.db" "$T/minqing.db.restore-point.db"
+mq restore "$T/minqing.db.restore-point.db"; rc=$?
 diag "rerun: exit $rc: $(cat "$T/err")"
-check "a rerun puts the database back first: exit 0, ids above its case $((CASES + 1))" \
-  sh -c "[ $rc = 0 ] && grep -q 'an earlier restore was interrupted' '$T/err' &&
+check "the rerun puts the database back first: exit 0, ids above its case $((CASES + 1))" \
+  sh -c "[ $rc = 0 ] && grep -q 'an earlier restore was interrupted: put back' '$T/err' &&
          grep -q 'new ids start above: case $((CASES + 1)),' '$T/out'"
-check "and leaves no mark, no copy, nothing under the interrupted one's names" \
-  test -z "$(ls "$T" | grep -e '\.restoring' -e 'restore-' -e 'replaced-SIM')"
+check "and leaves no mark, no copy, nothing under the interrupted one's names; the backup kept" \
+  sh -c "[ -z \"\$(ls '$T' | grep -e '\.restoring' -e 'restore-SIM' -e 'replaced-SIM')\" ] &&
+         [ -e '$T/minqing.db.restore-point.db' ]"
+# 4. killed after the copy was in place, before the mark went
+mark "$T/minqing.db"
+cp "$T/b1.db" "$T/minqing.db.restore-Left01"     # and a copy killed before its mark
+mq restore "$T/b1.db"; rc=$?
+check "a rerun after a finished one: says it had finished, moves nothing back" \
+  sh -c "[ $rc = 0 ] && grep -q 'an earlier restore had finished' '$T/err' &&
+         ! grep -q 'put back' '$T/err'"
+check "and warns of the copy left beside the database, without deleting it" \
+  sh -c "grep -q 'restore-Left01 is a copy left by a restore that was killed' '$T/err' &&
+         [ -e '$T/minqing.db.restore-Left01' ]"
+rm -f "$T/minqing.db.restore-Left01"
 
 # the replaced database of the kill -9 above, restored back: with its WAL
 mq restore "$T/$OLD"; rc=$?
@@ -131,8 +164,12 @@ check "a backup from a newer minqing: exit 1, says so, the database unchanged" \
          [ \"\$(cksum < '$T/minqing.db')\" = '$sum' ]"
 mq restore "$T/minqing.db"; rc=$?
 check "the database itself as backup: exit 2" test "$rc" = 2
+sed "s#^database = .*#database = minqing.db#" "$T/minqing.conf" > "$T/relative.conf"
+(cd "$T" && bounded "$MQ" -c relative.conf restore b1.db > out 2> err); rc=$?
+check "a relative database path: exit 1, asks for the absolute one" \
+  sh -c "[ $rc = 1 ] && grep -q 'is a relative path (minqing.db)' '$T/err'"
 check "no copy or mark left behind by the refused restores" \
-  test -z "$(ls "$T" | grep -e 'restore-' -e '\.restoring')"
+  test -z "$(ls "$T" | grep -E -e 'restore-[A-Za-z0-9]{6}$' -e '\.restoring')"
 
 check "no sanitizer report" no_sanitizer_reports
 finish
