@@ -148,8 +148,9 @@ int replace_recover(const char *db, char *said, size_t len);
  * or -1 with everything put back and the reason in why. */
 int replace_swap(const char *db, const char *copy, char *replaced, size_t rlen, char *why,
                  size_t wlen);
-/* Call fn with each copy a killed restore left beside db ("<db>.restore-XXXXXX"). */
-void replace_stale_copies(const char *db, void (*fn)(const char *path));
+/* Call fn with each copy a killed restore left beside db ("<db>.restore-XXXXXX",
+ * and its -journal), but `except` (the backup being restored; NULL: none). */
+void replace_stale_copies(const char *db, const char *except, void (*fn)(const char *path));
 
 /* ---- connect.c: the broker's endpoints, with CURVE --------------------- */
 

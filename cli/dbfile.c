@@ -62,6 +62,10 @@ int dbfile_put(const char *from, const char *to)
         return 0;
     if (errno != EINVAL || link(from, to) != 0)
         return -1;
-    unlink(from);
-    return 0;
+    if (unlink(from) == 0)
+        return 0;
+    int e = errno;                  /* one file under two names: not moved */
+    unlink(to);
+    errno = e;
+    return -1;
 }

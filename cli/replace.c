@@ -2,20 +2,26 @@
  * replace.c - the broker's database replaced by a copy (minqing restore),
  * such that no crash leaves minqingd a database without its WAL, or none.
  *
- * A database is up to three files: DB, DB-wal, DB-shm. They move together
- * to DB.replaced-STAMP, then the copy is renamed to DB. Between two of those
- * renames a crash would leave DB without its WAL (minqingd would run the old
- * file without its last commits) or no DB (minqingd would create an empty
- * one). So before the first rename a mark, DB.restoring, is put in place,
- * naming where the files go and which copy takes their place (by name and
- * inode); it goes only once the copy is in place. minqingd refuses to start
- * beside it (store.c), and the next restore reads it:
+ * A database is up to four files: DB and its -shm, -wal and -journal. They
+ * move together to DB.replaced-STAMP, DB itself last, so that no WAL is ever
+ * left under DB's name without its DB (SQLite deletes a WAL it finds beside a
+ * missing or empty database); then the copy is renamed to DB. Between two of
+ * those renames a crash would leave DB without its WAL (minqingd would run
+ * the old file without its last commits) or no DB (minqingd would create an
+ * empty one). So before the first rename a mark, DB.restoring, is put in
+ * place, naming where the files go and which copy takes their place (by name
+ * and inode); it goes only once the copy is in place and synced. minqingd
+ * refuses to start beside it (store.c), and the next restore reads it:
  *   - the copy is DB (same inode): the earlier restore had finished; the
  *     mark goes;
- *   - else each part that is under the replaced name and not under DB is put
- *     back, and the copy goes. A part under both names (someone opened a new
- *     DB meanwhile) stops it: no WAL is ever put beside a file not its own.
- * Nothing is guessed: a mark that cannot be read stops the restore too.
+ *   - else each part under the replaced name goes back under DB's (DB
+ *     first), and the copy goes. A part under both names as two files
+ *     (someone made a new DB meanwhile) stops it: no WAL is ever put beside
+ *     a file not its own. As one file (a hard link, on NFS, whose unlink did
+ *     not happen) the replaced name is dropped.
+ * Nothing is guessed: a mark that cannot be read, or that names files other
+ * than DB's own, stops the restore too (a mark is only ever root's or the
+ * database owner's, and restore often runs as root).
  */
 #include "cli.h"
 #include "store.h"
@@ -30,9 +36,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The database's files: never one moved without the others. */
-static const char *const part[] = {"", "-wal", "-shm"};
-#define NPARTS 3
+/* The database's files, in the order they move aside (DB last); they come
+ * back in the other order. */
+static const char *const part[] = {"-shm", "-wal", "-journal", ""};
+#define NPARTS 4
 
 typedef struct {
     char replaced[4200], copy[4200];
@@ -57,6 +64,29 @@ static bool is_file(const char *path, unsigned long long dev, unsigned long long
     struct stat st;
     return stat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
 }
+
+/* Whether two parts' names are one file (a hard link). */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev &&
+           sa.st_ino == sb.st_ino;
+}
+
+/* Whether `name` is `base` followed by `tail`, then a suffix of n characters
+ * from `set` (n 0: one or more). */
+static bool name_of(const char *name, const char *base, const char *tail, size_t n,
+                    const char *set)
+{
+    size_t b = strlen(base), t = strlen(tail);
+    if (strncmp(name, base, b) != 0 || strncmp(name + b, tail, t) != 0)
+        return false;
+    const char *rest = name + b + t;
+    size_t len = strlen(rest);
+    return len > 0 && (n == 0 || len == n) && strspn(rest, set) == len;
+}
+
+#define ALNUM "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 /* ---- the mark ----------------------------------------------------------- */
 
@@ -88,11 +118,13 @@ static int mark_write(const char *db, const mark_t *m)
     return 0;
 }
 
-static void mark_drop(const char *db)
+/* 0, or -1 (errno) with the mark still there. */
+static int mark_drop(const char *db)
 {
     char mark[4300];
-    unlink(named(mark, sizeof mark, db, STORE_RESTORING));
-    dbfile_sync(mark, true);
+    if (unlink(named(mark, sizeof mark, db, STORE_RESTORING)) != 0)
+        return -1;
+    return dbfile_sync(mark, true);
 }
 
 /* Read a line "KEY VALUE" into value; 0 or -1. */
@@ -107,17 +139,34 @@ static int mark_line(FILE *f, const char *key, char *value, size_t len)
     return 0;
 }
 
-/* 1 with the mark read, 0 when there is none, -1 when it cannot be read. */
+/* A mark that a restore wrote: a file of its own (not a link), root's or
+ * ours, naming only DB's replaced name and one of its copies. */
+static bool mark_sound(FILE *f, const char *db, const mark_t *m)
+{
+    struct stat st;
+    return fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
+           (st.st_uid == 0 || st.st_uid == geteuid()) &&
+           name_of(m->replaced, db, ".replaced-", 0, "0123456789-") &&
+           name_of(m->copy, db, ".restore-", 6, ALNUM);
+}
+
+/* 1 with the mark read, 0 when there is none, -1 when it cannot be read or
+ * is not a restore's. */
 static int mark_read(const char *db, mark_t *m)
 {
     char mark[4300], inode[64];
-    FILE *f = fopen(named(mark, sizeof mark, db, STORE_RESTORING), "r");
-    if (!f)
+    int fd = open(named(mark, sizeof mark, db, STORE_RESTORING), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
         return errno == ENOENT ? 0 : -1;
+    FILE *f = fdopen(fd, "r");
+    if (!f) {
+        close(fd);
+        return -1;
+    }
     int bad = mark_line(f, "replaced", m->replaced, sizeof m->replaced) ||
               mark_line(f, "copy", m->copy, sizeof m->copy) ||
               mark_line(f, "inode", inode, sizeof inode) ||
-              sscanf(inode, "%llu %llu", &m->dev, &m->ino) != 2;
+              sscanf(inode, "%llu %llu", &m->dev, &m->ino) != 2 || !mark_sound(f, db, m);
     fclose(f);
     if (bad)
         errno = EBADMSG;
@@ -127,16 +176,26 @@ static int mark_read(const char *db, mark_t *m)
 /* ---- moving ------------------------------------------------------------- */
 
 /* Undo what a swap moved: every part under the replaced name goes back
- * under db's, unless one is under both (then nothing moves), and the copy
- * goes. 0, or -1 with the reason in why. */
+ * under db's (DB first), unless one is there as another file (then nothing
+ * moves), and the copy goes. 0, or -1 with the reason in why. */
 static int put_back(const char *db, const mark_t *m, char *why, size_t len)
 {
-    for (int i = 0; i < NPARTS; i++)
-        if (exists(db, part[i]) && exists(m->replaced, part[i])) {
-            snprintf(why, len, "both %s%s and %s%s exist", db, part[i], m->replaced, part[i]);
+    for (int i = 0; i < NPARTS; i++) {
+        char here[4300], there[4300];
+        named(here, sizeof here, db, part[i]);
+        named(there, sizeof there, m->replaced, part[i]);
+        if (access(here, F_OK) != 0 || access(there, F_OK) != 0)
+            continue;
+        if (!same_file(here, there)) {
+            snprintf(why, len, "both %s and %s exist", here, there);
             return -1;
         }
-    for (int i = 0; i < NPARTS; i++) {
+        if (unlink(there) != 0) {           /* a link whose unlink did not happen */
+            snprintf(why, len, "%s: %s", there, strerror(errno));
+            return -1;
+        }
+    }
+    for (int i = NPARTS - 1; i >= 0; i--) {
         char from[4300], to[4300];
         if (exists(m->replaced, part[i]) &&
             rename(named(from, sizeof from, m->replaced, part[i]),
@@ -147,8 +206,21 @@ static int put_back(const char *db, const mark_t *m, char *why, size_t len)
     }
     if (is_file(m->copy, m->dev, m->ino))
         unlink(m->copy);
-    dbfile_sync(db, true);
+    if (dbfile_sync(db, true) != 0) {
+        snprintf(why, len, "%s: its directory cannot be synced: %s", db, strerror(errno));
+        return -1;
+    }
     return 0;
+}
+
+/* The mark is gone, or `said` says why it is not. */
+static int dropped(const char *db, char *said, size_t len)
+{
+    if (mark_drop(db) == 0)
+        return 0;
+    snprintf(said, len, "%s%s: cannot remove it (%s); minqingd will not start beside it",
+             db, STORE_RESTORING, strerror(errno));
+    return -1;
 }
 
 int replace_recover(const char *db, char *said, size_t len)
@@ -159,15 +231,16 @@ int replace_recover(const char *db, char *said, size_t len)
     int rc = mark_read(db, &m);
     if (rc <= 0) {
         if (rc < 0)
-            snprintf(said, len, "%s%s: cannot read it (%s). An earlier restore was interrupted: "
-                     "put the files it names back by hand, then remove it", db, STORE_RESTORING,
-                     strerror(errno));
+            snprintf(said, len, "%s%s: cannot read it, or it is not a restore's (%s). An "
+                     "earlier restore was interrupted: put the files it names back by hand, "
+                     "then remove it", db, STORE_RESTORING, strerror(errno));
         return rc;
     }
     if (is_file(db, m.dev, m.ino)) {
-        if (strcmp(m.copy, db) != 0 && is_file(m.copy, m.dev, m.ino))
+        if (is_file(m.copy, m.dev, m.ino))
             unlink(m.copy);                 /* a hard link's leftover (NFS) */
-        mark_drop(db);
+        if (dropped(db, said, len))
+            return -1;
         snprintf(said, len, "an earlier restore had finished: its copy is %s, and the database "
                  "it replaced %s", db, m.replaced);
         return 0;
@@ -178,7 +251,8 @@ int replace_recover(const char *db, char *said, size_t len)
                  "the files are put back by hand and the mark removed", db, STORE_RESTORING, why);
         return -1;
     }
-    mark_drop(db);
+    if (dropped(db, said, len))
+        return -1;
     snprintf(said, len, "an earlier restore was interrupted: put back what it had moved "
              "(from %s)", m.replaced);
     return 0;
@@ -200,6 +274,21 @@ static void name_replaced(const char *db, char *out, size_t len)
     }
 }
 
+/* Move every part aside, DB last: 0, or -1 (errno) at the first failure;
+ * *moved tells whether any part moved. */
+static int move_aside(const char *db, const mark_t *m, bool *moved)
+{
+    for (int i = 0; i < NPARTS; i++) {
+        char from[4300], to[4300];
+        if (dbfile_put(named(from, sizeof from, db, part[i]),
+                       named(to, sizeof to, m->replaced, part[i])) == 0)
+            *moved = true;
+        else if (errno != ENOENT)
+            return -1;
+    }
+    return 0;
+}
+
 int replace_swap(const char *db, const char *copy, char *replaced, size_t rlen, char *why,
                  size_t wlen)
 {
@@ -217,19 +306,16 @@ int replace_swap(const char *db, const char *copy, char *replaced, size_t rlen, 
                  strerror(errno));
         return -1;
     }
-    bool had_db = exists(db, "");
-    int i = 0;
-    for (; i < NPARTS; i++) {
-        char from[4300], to[4300];
-        if (dbfile_put(named(from, sizeof from, db, part[i]),
-                       named(to, sizeof to, m.replaced, part[i])) != 0 && errno != ENOENT)
-            break;
-    }
-    if (i == NPARTS && dbfile_put(copy, db) == 0) {
-        dbfile_sync(db, true);              /* the rename is on disk before the mark goes */
-        mark_drop(db);
-        snprintf(replaced, rlen, "%s", had_db ? m.replaced : "");
-        return 0;
+    bool moved = false;
+    if (move_aside(db, &m, &moved) == 0 && dbfile_put(copy, db) == 0) {
+        snprintf(replaced, rlen, "%s", moved ? m.replaced : "");
+        /* the rename is on disk before the mark goes */
+        if (dbfile_sync(db, true) != 0) {
+            snprintf(why, wlen, "the copy is in place as %s, but its directory cannot be "
+                     "synced (%s): run minqing restore again", db, strerror(errno));
+            return -1;
+        }
+        return dropped(db, why, wlen);
     }
     char undo[9000];
     int e = errno;
@@ -238,26 +324,14 @@ int replace_swap(const char *db, const char *copy, char *replaced, size_t rlen, 
                  "run minqing restore again", db, strerror(e), undo);
         return -1;
     }
-    mark_drop(db);
+    if (dropped(db, why, wlen))
+        return -1;
     snprintf(why, wlen, "cannot move %s aside for the copy: %s. The database is as it was", db,
              strerror(e));
     return -1;
 }
 
-/* mkstemp's names: NAME.restore- and six letters or digits. */
-static bool stale_copy(const char *name, const char *prefix)
-{
-    size_t n = strlen(prefix);
-    if (strncmp(name, prefix, n) != 0 || strlen(name) != n + 6)
-        return false;
-    for (size_t i = n; i < n + 6; i++)
-        if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'z') ||
-              (name[i] >= 'A' && name[i] <= 'Z')))
-            return false;
-    return true;
-}
-
-void replace_stale_copies(const char *db, void (*fn)(const char *path))
+void replace_stale_copies(const char *db, const char *except, void (*fn)(const char *path))
 {
     char dir[4300], base[4300], prefix[4400];
     snprintf(dir, sizeof dir, "%s", db);
@@ -265,12 +339,19 @@ void replace_stale_copies(const char *db, void (*fn)(const char *path))
     snprintf(prefix, sizeof prefix, "%s.restore-", basename(base));
     const char *in = dirname(dir);
     DIR *d = opendir(in);
+    struct stat skip;
+    bool skipping = except && stat(except, &skip) == 0;
     for (struct dirent *e; d && (e = readdir(d));) {
-        char path[8800];
-        if (stale_copy(e->d_name, prefix)) {
-            snprintf(path, sizeof path, "%s/%s", in, e->d_name);
+        char path[8800], name[300];
+        snprintf(name, sizeof name, "%s", e->d_name);
+        size_t n = strlen(name);
+        if (n > 8 && strcmp(name + n - 8, "-journal") == 0)
+            name[n - 8] = '\0';             /* a copy's journal, from a kill while it was made */
+        if (!name_of(name, prefix, "", 6, ALNUM))
+            continue;
+        snprintf(path, sizeof path, "%s/%s", in, e->d_name);
+        if (!(skipping && is_file(path, skip.st_dev, skip.st_ino)))
             fn(path);
-        }
     }
     if (d)
         closedir(d);

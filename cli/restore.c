@@ -261,11 +261,13 @@ static void warn_stale(const char *path)
 }
 
 /* On a new host restore may create the lock file: it belongs to the
- * database's owner, or the broker could not open it. */
-static void give_lock(int lock, const char *db)
+ * database's owner, or the broker could not open it. Only one this run
+ * created (`existed` false): a lock file already there is left as it is. */
+static void give_lock(int lock, const char *db, bool existed)
 {
     struct stat st;
-    if (owner(db, &st) == 0 && fchown(lock, st.st_uid, st.st_gid) != 0 && geteuid() == 0)
+    if (!existed && owner(db, &st) == 0 && fchown(lock, st.st_uid, st.st_gid) != 0 &&
+        geteuid() == 0)
         fprintf(stderr, "minqing %s: warning: %s.lock: cannot give it the database's owner: "
                 "%s\n", CMD, db, strerror(errno));
 }
@@ -317,20 +319,23 @@ int cmd_restore(cli_t *cli, int argc, char **argv)
                         "file it names depends on the directory minqingd runs in, whose lock "
                         "restore must take. Give the absolute path there. Nothing was changed.",
                         cli->config_path, r.db);
-    char err[9000];
+    char err[9000], lockpath[4300];
+    struct stat ls;
+    snprintf(lockpath, sizeof lockpath, "%s.lock", r.db);
+    bool existed = lstat(lockpath, &ls) == 0;
     int lock = store_lock(r.db, err, sizeof err);
     if (lock < 0 && errno == EWOULDBLOCK)
         return cli_fail(CLI_RUNTIME, CMD, "%s. Stop it and the workers first (systemctl stop "
                         "minqingd 'minqing-worker@*'). Nothing was changed.", err);
     if (lock < 0)
         return cli_fail(CLI_RUNTIME, CMD, "%s. Nothing was changed.", err);
-    give_lock(lock, r.db);
+    give_lock(lock, r.db, existed);
     int rc = replace_recover(r.db, err, sizeof err) < 0 ? cli_fail(CLI_RUNTIME, CMD, "%s", err)
                                                          : CLI_OK;
     if (rc == CLI_OK && err[0])
         fprintf(stderr, "minqing %s: %s\n", CMD, err);
     if (rc == CLI_OK)
-        replace_stale_copies(r.db, warn_stale);
+        replace_stale_copies(r.db, r.backup, warn_stale);
     sqlite3 *src = NULL;
     char tmp[4200];
     if (rc == CLI_OK)

@@ -563,7 +563,7 @@ int store_lock(const char *path, char *err, size_t errlen)
 {
     char lock[4096];
     snprintf(lock, sizeof lock, "%s.lock", path);
-    int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
         snprintf(err, errlen, "%s: cannot open: %s", lock, strerror(errno));
         return -1;
@@ -589,7 +589,7 @@ static int restoring(const char *path, char *err, size_t errlen)
         return 0;
     snprintf(err, errlen, "%s: a minqing restore of this database did not finish; refusing to "
              "start: run the same minqing restore again, which puts back what it had moved "
-             "and restores", mark);
+             "and restores (do not open the database meanwhile, not even with sqlite3)", mark);
     return -1;
 }
 

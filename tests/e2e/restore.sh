@@ -95,13 +95,14 @@ stop_pid "$BROKER_PID"
 
 # restores killed while they moved files, as they leave them: the mark
 # names where the database went and the copy (by inode) taking its place
-mark() {  # mark COPY: the mark of a restore moving minqing.db to .replaced-SIM
-  printf 'replaced %s\ncopy %s\ninode %s\n' "$T/minqing.db.replaced-SIM" "$1" \
-    "$(stat -c '%d %i' "$1")" > "$T/minqing.db.restoring"
+mark() {  # mark COPY [FILE]: a restore's mark, moving minqing.db to .replaced-20260101-000000,
+          # its copy COPY, whose inode is FILE's (COPY's own by default)
+  printf 'replaced %s\ncopy %s\ninode %s\n' "$T/minqing.db.replaced-20260101-000000" "$1" \
+    "$(stat -c '%d %i' "${2:-$1}")" > "$T/minqing.db.restoring"
 }
 # 1. the database moved aside, its copy not yet in place
 cp "$T/b1.db" "$T/minqing.db.restore-SIM001"
-mv "$T/minqing.db" "$T/minqing.db.replaced-SIM"
+mv "$T/minqing.db" "$T/minqing.db.replaced-20260101-000000"
 mark "$T/minqing.db.restore-SIM001"
 bounded 30 "$BIN/minqingd" -c "$T/minqing.conf" > "$T/refused.log" 2>&1; rc=$?
 check "the broker refuses to start beside an unfinished restore, creating no database" \
@@ -113,7 +114,7 @@ mq restore "$T/b1.db"; rc=$?
 check "a rerun that finds a part under both names: exit 1, moves nothing, keeps the mark" \
   sh -c "[ $rc = 1 ] && grep -q 'cannot be put back: both $T/minqing.db and' '$T/err' &&
          [ ! -s '$T/minqing.db' ] && [ -e '$T/minqing.db.restoring' ] &&
-         [ -e '$T/minqing.db.replaced-SIM' ] && [ -e '$T/minqing.db.restore-SIM001' ]"
+         [ -e '$T/minqing.db.replaced-20260101-000000' ] && [ -e '$T/minqing.db.restore-SIM001' ]"
 rm "$T/minqing.db"
 # 3. a mark that cannot be read: nothing is guessed
 mv "$T/minqing.db.restoring" "$T/mark.saved" && mkdir "$T/minqing.db.restoring"
@@ -130,10 +131,10 @@ check "the rerun puts the database back first: exit 0, ids above its case $((CAS
   sh -c "[ $rc = 0 ] && grep -q 'an earlier restore was interrupted: put back' '$T/err' &&
          grep -q 'new ids start above: case $((CASES + 1)),' '$T/out'"
 check "and leaves no mark, no copy, nothing under the interrupted one's names; the backup kept" \
-  sh -c "[ -z \"\$(ls '$T' | grep -e '\.restoring' -e 'restore-SIM' -e 'replaced-SIM')\" ] &&
+  sh -c "[ -z \"\$(ls '$T' | grep -e '\.restoring' -e 'restore-SIM' -e 'replaced-20260101-000000')\" ] &&
          [ -e '$T/minqing.db.restore-point.db' ]"
 # 4. killed after the copy was in place, before the mark went
-mark "$T/minqing.db"
+mark "$T/minqing.db.restore-Fin001" "$T/minqing.db"    # the copy, renamed in place
 cp "$T/b1.db" "$T/minqing.db.restore-Left01"     # and a copy killed before its mark
 mq restore "$T/b1.db"; rc=$?
 check "a rerun after a finished one: says it had finished, moves nothing back" \
@@ -143,6 +144,36 @@ check "and warns of the copy left beside the database, without deleting it" \
   sh -c "grep -q 'restore-Left01 is a copy left by a restore that was killed' '$T/err' &&
          [ -e '$T/minqing.db.restore-Left01' ]"
 rm -f "$T/minqing.db.restore-Left01"
+# 5. on NFS (a hard link, then an unlink): killed between the two, the
+# database under both names; a rerun drops the replaced name
+cp "$T/b1.db" "$T/minqing.db.restore-Nfs001"
+ln "$T/minqing.db" "$T/minqing.db.replaced-20260101-000000"
+mark "$T/minqing.db.restore-Nfs001"
+mq restore "$T/b1.db"; rc=$?
+check "a rerun after a link whose unlink did not happen: exit 0, puts back, restores" \
+  sh -c "[ $rc = 0 ] && grep -q 'an earlier restore was interrupted: put back' '$T/err' &&
+         [ ! -e '$T/minqing.db.replaced-20260101-000000' ] && [ ! -e '$T/minqing.db.restoring' ]"
+# 6. a mark naming files that are not the database's: nothing is touched
+echo keep > "$T/elsewhere"
+printf 'replaced %s\ncopy %s\ninode %s\n' "$T/minqing.db.replaced-20260101-000000" \
+  "$T/elsewhere" "$(stat -c '%d %i' "$T/elsewhere")" > "$T/minqing.db.restoring"
+mq restore "$T/b1.db"; rc=$?
+check "a mark naming another file: exit 1, refused, that file untouched" \
+  sh -c "[ $rc = 1 ] && grep -q 'not a restore.s' '$T/err' && [ \"\$(cat '$T/elsewhere')\" = keep ]"
+rm -f "$T/minqing.db.restoring" "$T/elsewhere"
+if [ "$(id -u)" = 0 ]; then
+  # a lock file that is a symbolic link (the service account could plant
+  # one): never followed, so a root restore changes nothing it points to
+  echo keep > "$T/victim" && mv "$T/minqing.db.lock" "$T/lock.saved"
+  ln -s "$T/victim" "$T/minqing.db.lock"
+  mq restore "$T/b1.db"; rc=$?
+  check "a lock file that is a symlink: exit 1, its target untouched and root's" \
+    sh -c "[ $rc = 1 ] && [ \"\$(stat -c %U '$T/victim')\" = root ] &&
+           [ \"\$(cat '$T/victim')\" = keep ]"
+  rm -f "$T/minqing.db.lock" "$T/victim" && mv "$T/lock.saved" "$T/minqing.db.lock"
+else
+  ok "lock symlink # SKIP needs root"
+fi
 
 # the replaced database of the kill -9 above, restored back: with its WAL
 mq restore "$T/$OLD"; rc=$?
