@@ -152,10 +152,24 @@ int cli_scalar(sqlite3 *db, const char *sql, long *out)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* Whether a restore left its mark beside the database (replace.c). */
+static bool access_mark(const char *path)
+{
+    char mark[4300];
+    snprintf(mark, sizeof mark, "%s%s", path, STORE_RESTORING);
+    return access(mark, F_OK) == 0;
+}
+
 sqlite3 *cli_db_open(const cli_t *cli, const char *cmd)
 {
     const char *path = cli->cfg->database;
     struct stat st;
+    if (access_mark(path)) {
+        cli_fail(CLI_RUNTIME, cmd, "%s%s exists: a minqing restore of this database did not "
+                 "finish, and its files may be half moved. Run the same minqing restore again "
+                 "first.", path, STORE_RESTORING);
+        return NULL;
+    }
     if (stat(path, &st) != 0) {
         int e = errno;
         if (e == ENOENT)

@@ -11,14 +11,17 @@
  * empty one). So before the first rename a mark, DB.restoring, is put in
  * place, naming where the files go and which copy takes their place (by name
  * and inode); it goes only once the copy is in place and synced. minqingd
- * refuses to start beside it (store.c), and the next restore reads it:
+ * refuses to start beside it (store.c), the CLI's readers too (db.c), and
+ * the next restore reads it:
  *   - the copy is DB (same inode): the earlier restore had finished; the
  *     mark goes;
  *   - else each part under the replaced name goes back under DB's (DB
- *     first), and the copy goes. A part under both names as two files
- *     (someone made a new DB meanwhile) stops it: no WAL is ever put beside
- *     a file not its own. As one file (a hard link, on NFS, whose unlink did
- *     not happen) the replaced name is dropped.
+ *     first), and the copy goes (clear_way): unless DB was written to while
+ *     its WAL was aside (the mark holds DB's size and mtime), or a part is
+ *     under both names as two files (someone made a new DB meanwhile): no
+ *     WAL is ever put beside a file not its own. One file under both names
+ *     (a hard link, on NFS, whose unlink did not happen) loses the replaced
+ *     name; a -shm or an empty -wal a reader made under DB's name goes.
  * Nothing is guessed: a mark that cannot be read, or that names files other
  * than DB's own, stops the restore too (a mark is only ever root's or the
  * database owner's, and restore often runs as root).
@@ -41,9 +44,15 @@
 static const char *const part[] = {"-shm", "-wal", "-journal", ""};
 #define NPARTS 4
 
+/* A file as it was: a copy taken for another, or a database changed while
+ * its WAL was aside, does not match. */
+typedef struct {
+    unsigned long long dev, ino, size, mtime_ns;
+} ident_t;
+
 typedef struct {
     char replaced[4200], copy[4200];
-    unsigned long long dev, ino;        /* the copy's */
+    ident_t copy_id, db_id;             /* db_id all 0: there was no DB */
 } mark_t;
 
 static const char *named(char *buf, size_t len, const char *base, const char *suffix)
@@ -58,11 +67,22 @@ static bool exists(const char *base, const char *suffix)
     return access(named(path, sizeof path, base, suffix), F_OK) == 0;
 }
 
-/* Whether `path` is the file with that inode. */
-static bool is_file(const char *path, unsigned long long dev, unsigned long long ino)
+static int ident(const char *path, ident_t *id)
 {
     struct stat st;
-    return stat(path, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+    if (stat(path, &st) != 0)
+        return -1;
+    *id = (ident_t){st.st_dev, st.st_ino, (unsigned long long)st.st_size,
+                    (unsigned long long)st.st_mtim.tv_sec * 1000000000ULL +
+                        (unsigned long long)st.st_mtim.tv_nsec};
+    return 0;
+}
+
+/* Whether `path` is that file, unchanged. */
+static bool is_file(const char *path, const ident_t *id)
+{
+    ident_t now;
+    return ident(path, &now) == 0 && memcmp(&now, id, sizeof now) == 0;
 }
 
 /* Whether two parts' names are one file (a hard link). */
@@ -99,8 +119,11 @@ static int mark_write(const char *db, const mark_t *m)
     int fd = mkstemp(tmp);
     if (fd < 0)
         return -1;
-    bool ok = dprintf(fd, "replaced %s\ncopy %s\ninode %llu %llu\n", m->replaced, m->copy,
-                      m->dev, m->ino) > 0 && fsync(fd) == 0;
+    const ident_t *c = &m->copy_id, *d = &m->db_id;
+    bool ok = dprintf(fd, "replaced %s\ncopy %s\ncopy_id %llu %llu %llu %llu\n"
+                      "db_id %llu %llu %llu %llu\n", m->replaced, m->copy, c->dev, c->ino,
+                      c->size, c->mtime_ns, d->dev, d->ino, d->size, d->mtime_ns) > 0 &&
+              fsync(fd) == 0;
     int e = errno;
     close(fd);
     if (!ok || dbfile_put(tmp, mark) != 0) {
@@ -118,13 +141,16 @@ static int mark_write(const char *db, const mark_t *m)
     return 0;
 }
 
-/* 0, or -1 (errno) with the mark still there. */
+/* 0, or -1 (errno) with the mark still there. Its removal is synced when
+ * it can be: a mark back after a power loss only makes the next restore
+ * find the copy in place. */
 static int mark_drop(const char *db)
 {
     char mark[4300];
     if (unlink(named(mark, sizeof mark, db, STORE_RESTORING)) != 0)
         return -1;
-    return dbfile_sync(mark, true);
+    dbfile_sync(mark, true);
+    return 0;
 }
 
 /* Read a line "KEY VALUE" into value; 0 or -1. */
@@ -139,13 +165,17 @@ static int mark_line(FILE *f, const char *key, char *value, size_t len)
     return 0;
 }
 
-/* A mark that a restore wrote: a file of its own (not a link), root's or
- * ours, naming only DB's replaced name and one of its copies. */
+/* A mark that a restore wrote: a file of its own (not a link), root's, ours
+ * or the database directory's owner's (who may rename those files anyway),
+ * naming only DB's replaced name and one of its copies. */
 static bool mark_sound(FILE *f, const char *db, const mark_t *m)
 {
-    struct stat st;
+    struct stat st, dir;
+    char path[4300];
+    snprintf(path, sizeof path, "%s", db);
+    bool dir_owner = stat(dirname(path), &dir) == 0;
     return fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
-           (st.st_uid == 0 || st.st_uid == geteuid()) &&
+           (st.st_uid == 0 || st.st_uid == geteuid() || (dir_owner && st.st_uid == dir.st_uid)) &&
            name_of(m->replaced, db, ".replaced-", 0, "0123456789-") &&
            name_of(m->copy, db, ".restore-", 6, ALNUM);
 }
@@ -154,7 +184,7 @@ static bool mark_sound(FILE *f, const char *db, const mark_t *m)
  * is not a restore's. */
 static int mark_read(const char *db, mark_t *m)
 {
-    char mark[4300], inode[64];
+    char mark[4300], cid[128], did[128];
     int fd = open(named(mark, sizeof mark, db, STORE_RESTORING), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT ? 0 : -1;
@@ -165,8 +195,12 @@ static int mark_read(const char *db, mark_t *m)
     }
     int bad = mark_line(f, "replaced", m->replaced, sizeof m->replaced) ||
               mark_line(f, "copy", m->copy, sizeof m->copy) ||
-              mark_line(f, "inode", inode, sizeof inode) ||
-              sscanf(inode, "%llu %llu", &m->dev, &m->ino) != 2 || !mark_sound(f, db, m);
+              mark_line(f, "copy_id", cid, sizeof cid) || mark_line(f, "db_id", did, sizeof did) ||
+              sscanf(cid, "%llu %llu %llu %llu", &m->copy_id.dev, &m->copy_id.ino,
+                     &m->copy_id.size, &m->copy_id.mtime_ns) != 4 ||
+              sscanf(did, "%llu %llu %llu %llu", &m->db_id.dev, &m->db_id.ino,
+                     &m->db_id.size, &m->db_id.mtime_ns) != 4 ||
+              !mark_sound(f, db, m);
     fclose(f);
     if (bad)
         errno = EBADMSG;
@@ -175,26 +209,56 @@ static int mark_read(const char *db, mark_t *m)
 
 /* ---- moving ------------------------------------------------------------- */
 
-/* Undo what a swap moved: every part under the replaced name goes back
- * under db's (DB first), unless one is there as another file (then nothing
- * moves), and the copy goes. 0, or -1 with the reason in why. */
-static int put_back(const char *db, const mark_t *m, char *why, size_t len)
+static bool empty(const char *path)
 {
+    struct stat st;
+    return stat(path, &st) == 0 && st.st_size == 0;
+}
+
+/* What stands in the way of putting the parts back. The database must be
+ * as it was while its WAL or journal was aside (else they would not fit
+ * it). A part under both names as one file is a hard link whose unlink did
+ * not happen (NFS): the replaced name goes. Under DB's name, a -shm (an
+ * index SQLite rebuilds) or an empty -wal, which a reader may have made
+ * meanwhile, goes. Anything else under both names stops it. */
+static int clear_way(const char *db, const mark_t *m, char *why, size_t len)
+{
+    char main[4300];
+    const char *at = exists(m->replaced, "") ? m->replaced : db;
+    if ((exists(m->replaced, "-wal") || exists(m->replaced, "-journal")) && m->db_id.ino &&
+        exists(at, "") && !is_file(named(main, sizeof main, at, ""), &m->db_id)) {
+        snprintf(why, len, "%s was changed while its WAL was aside", main);
+        return -1;
+    }
     for (int i = 0; i < NPARTS; i++) {
         char here[4300], there[4300];
         named(here, sizeof here, db, part[i]);
         named(there, sizeof there, m->replaced, part[i]);
         if (access(here, F_OK) != 0 || access(there, F_OK) != 0)
             continue;
-        if (!same_file(here, there)) {
+        const char *drop = same_file(here, there) ? there
+                           : strcmp(part[i], "-shm") == 0 ||
+                                     (strcmp(part[i], "-wal") == 0 && empty(here)) ? here
+                           : NULL;
+        if (!drop) {
             snprintf(why, len, "both %s and %s exist", here, there);
             return -1;
         }
-        if (unlink(there) != 0) {           /* a link whose unlink did not happen */
-            snprintf(why, len, "%s: %s", there, strerror(errno));
+        if (unlink(drop) != 0) {
+            snprintf(why, len, "%s: %s", drop, strerror(errno));
             return -1;
         }
     }
+    return 0;
+}
+
+/* Undo what a swap moved: every part under the replaced name goes back
+ * under db's (DB first), once the way is clear, and the copy goes. 0, or
+ * -1 with the reason in why. */
+static int put_back(const char *db, const mark_t *m, char *why, size_t len)
+{
+    if (clear_way(db, m, why, len) != 0)
+        return -1;
     for (int i = NPARTS - 1; i >= 0; i--) {
         char from[4300], to[4300];
         if (exists(m->replaced, part[i]) &&
@@ -204,7 +268,7 @@ static int put_back(const char *db, const mark_t *m, char *why, size_t len)
             return -1;
         }
     }
-    if (is_file(m->copy, m->dev, m->ino))
+    if (is_file(m->copy, &m->copy_id))
         unlink(m->copy);
     if (dbfile_sync(db, true) != 0) {
         snprintf(why, len, "%s: its directory cannot be synced: %s", db, strerror(errno));
@@ -231,13 +295,15 @@ int replace_recover(const char *db, char *said, size_t len)
     int rc = mark_read(db, &m);
     if (rc <= 0) {
         if (rc < 0)
-            snprintf(said, len, "%s%s: cannot read it, or it is not a restore's (%s). An "
-                     "earlier restore was interrupted: put the files it names back by hand, "
-                     "then remove it", db, STORE_RESTORING, strerror(errno));
+            snprintf(said, len, "%s%s: cannot read it, or it is not a restore's (%s: it "
+                     "must be a plain file of root's or the database directory's owner, "
+                     "naming the database's own files). An earlier restore was interrupted: "
+                     "put the files it names back by hand, then remove it", db,
+                     STORE_RESTORING, strerror(errno));
         return rc;
     }
-    if (is_file(db, m.dev, m.ino)) {
-        if (is_file(m.copy, m.dev, m.ino))
+    if (is_file(db, &m.copy_id)) {
+        if (is_file(m.copy, &m.copy_id))
             unlink(m.copy);                 /* a hard link's leftover (NFS) */
         if (dropped(db, said, len))
             return -1;
@@ -247,8 +313,9 @@ int replace_recover(const char *db, char *said, size_t len)
     }
     if (put_back(db, &m, why, sizeof why) != 0) {
         snprintf(said, len, "%s%s: an earlier restore was interrupted, and what it moved cannot "
-                 "be put back: %s. Nothing more was changed; minqingd will not start until "
-                 "the files are put back by hand and the mark removed", db, STORE_RESTORING, why);
+                 "be put back: %s. The mark stays, so minqingd will not start: put the files "
+                 "back by hand and remove the mark, or mend the cause and run minqing restore "
+                 "again", db, STORE_RESTORING, why);
         return -1;
     }
     if (dropped(db, said, len))
@@ -292,15 +359,17 @@ static int move_aside(const char *db, const mark_t *m, bool *moved)
 int replace_swap(const char *db, const char *copy, char *replaced, size_t rlen, char *why,
                  size_t wlen)
 {
-    mark_t m;
-    struct stat st;
-    if (stat(copy, &st) != 0) {
+    mark_t m = {0};
+    if (ident(copy, &m.copy_id) != 0) {
         snprintf(why, wlen, "%s: %s. Nothing was changed", copy, strerror(errno));
+        return -1;
+    }
+    if (ident(db, &m.db_id) != 0 && errno != ENOENT) {
+        snprintf(why, wlen, "%s: %s. Nothing was changed", db, strerror(errno));
         return -1;
     }
     name_replaced(db, m.replaced, sizeof m.replaced);
     snprintf(m.copy, sizeof m.copy, "%s", copy);
-    m.dev = st.st_dev, m.ino = st.st_ino;
     if (mark_write(db, &m) != 0) {
         snprintf(why, wlen, "cannot write %s%s: %s. Nothing was changed", db, STORE_RESTORING,
                  strerror(errno));
@@ -339,8 +408,6 @@ void replace_stale_copies(const char *db, const char *except, void (*fn)(const c
     snprintf(prefix, sizeof prefix, "%s.restore-", basename(base));
     const char *in = dirname(dir);
     DIR *d = opendir(in);
-    struct stat skip;
-    bool skipping = except && stat(except, &skip) == 0;
     for (struct dirent *e; d && (e = readdir(d));) {
         char path[8800], name[300];
         snprintf(name, sizeof name, "%s", e->d_name);
@@ -350,7 +417,7 @@ void replace_stale_copies(const char *db, const char *except, void (*fn)(const c
         if (!name_of(name, prefix, "", 6, ALNUM))
             continue;
         snprintf(path, sizeof path, "%s/%s", in, e->d_name);
-        if (!(skipping && is_file(path, skip.st_dev, skip.st_ino)))
+        if (!(except && same_file(path, except)))
             fn(path);
     }
     if (d)

@@ -570,7 +570,8 @@ int store_lock(const char *path, char *err, size_t errlen)
     }
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
         int e = errno;
-        snprintf(err, errlen, "%s: another minqingd is already running on this database", path);
+        snprintf(err, errlen, "%s: another minqingd is already running on this database (or a "
+                 "minqing restore is)", path);
         close(fd);
         errno = e;                  /* EWOULDBLOCK: held; else the lock could not be taken */
         return -1;

@@ -95,10 +95,12 @@ stop_pid "$BROKER_PID"
 
 # restores killed while they moved files, as they leave them: the mark
 # names where the database went and the copy (by inode) taking its place
-mark() {  # mark COPY [FILE]: a restore's mark, moving minqing.db to .replaced-20260101-000000,
-          # its copy COPY, whose inode is FILE's (COPY's own by default)
-  printf 'replaced %s\ncopy %s\ninode %s\n' "$T/minqing.db.replaced-20260101-000000" "$1" \
-    "$(stat -c '%d %i' "${2:-$1}")" > "$T/minqing.db.restoring"
+ident() { $PY -c 'import os, sys; s = os.stat(sys.argv[1])
+print(s.st_dev, s.st_ino, s.st_size, s.st_mtime_ns)' "$1"; }
+mark() {  # mark COPY [FILE [DBID]]: a restore's mark, moving minqing.db to .replaced-20260101-000000,
+          # its copy COPY as FILE is now (COPY by default); the database as DBID says
+  printf 'replaced %s\ncopy %s\ncopy_id %s\ndb_id %s\n' "$T/minqing.db.replaced-20260101-000000" \
+    "$1" "$(ident "${2:-$1}")" "${3:-0 0 0 0}" > "$T/minqing.db.restoring"
 }
 # 1. the database moved aside, its copy not yet in place
 cp "$T/b1.db" "$T/minqing.db.restore-SIM001"
@@ -107,6 +109,10 @@ mark "$T/minqing.db.restore-SIM001"
 bounded 30 "$BIN/minqingd" -c "$T/minqing.conf" > "$T/refused.log" 2>&1; rc=$?
 check "the broker refuses to start beside an unfinished restore, creating no database" \
   sh -c "[ $rc != 0 ] && grep -q 'a minqing restore of this database did not finish' '$T/refused.log' &&
+         [ ! -e '$T/minqing.db' ]"
+mq list; rc=$?
+check "and so do the CLI's readers (list, backup): exit 1, run the restore again" \
+  sh -c "[ $rc = 1 ] && grep -q 'restoring exists: a minqing restore of this database did not finish' '$T/err' &&
          [ ! -e '$T/minqing.db' ]"
 # 2. meanwhile someone opened a new, empty minqing.db: nothing may move
 : > "$T/minqing.db"
@@ -144,6 +150,21 @@ check "and warns of the copy left beside the database, without deleting it" \
   sh -c "grep -q 'restore-Left01 is a copy left by a restore that was killed' '$T/err' &&
          [ -e '$T/minqing.db.restore-Left01' ]"
 rm -f "$T/minqing.db.restore-Left01"
+# 4b. killed after the WAL went aside, before the database: then someone
+# wrote to the database. Its old WAL no longer fits it: nothing moves back
+DBID=$(ident "$T/minqing.db")
+cp "$T/b1.db" "$T/minqing.db.restore-Wal001"
+echo "frames" > "$T/minqing.db.replaced-20260101-000000-wal"
+mark "$T/minqing.db.restore-Wal001" "$T/minqing.db.restore-Wal001" "$DBID"
+sleep 0.01; sqlite3 "$T/minqing.db" "create table scribble (x)"
+mq restore "$T/b1.db"; rc=$?
+check "a database written to while its WAL was aside: exit 1, nothing moved back, the mark kept" \
+  sh -c "[ $rc = 1 ] && grep -q 'minqing.db was changed while its WAL was aside' '$T/err' &&
+         [ -e '$T/minqing.db.replaced-20260101-000000-wal' ] && [ ! -e '$T/minqing.db-wal' ] &&
+         [ -e '$T/minqing.db.restoring' ]"
+rm -f "$T/minqing.db.restoring" "$T/minqing.db.replaced-20260101-000000-wal" \
+  "$T/minqing.db.restore-Wal001"
+sqlite3 "$T/minqing.db" "drop table scribble"
 # 5. on NFS (a hard link, then an unlink): killed between the two, the
 # database under both names; a rerun drops the replaced name
 cp "$T/b1.db" "$T/minqing.db.restore-Nfs001"
