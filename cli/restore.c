@@ -51,6 +51,8 @@ static void help(void)
         "\n"
         "Case, assignment and escalation ids given out after the backup was made are\n"
         "not given out again: new ones start above the replaced database's last ids.\n"
+        "A restore killed while it moved files leaves DATABASE.restoring, beside which\n"
+        "minqingd does not start: run it again, and it puts back what was moved first.\n"
         "\n"
         "Options:\n"
         "  -c, --config FILE  the broker's config, for its database (default %s)\n"
@@ -61,8 +63,9 @@ static void help(void)
         "  -h, --help         this help\n"
         "\n"
         "Exit status: 0 restored; 1 minqingd is running, the backup is damaged or from\n"
-        "a newer minqing, the replaced database's ids are unknown, or a file cannot be\n"
-        "written (the database is then left as it was); 2 usage.\n",
+        "a newer minqing, the replaced database's ids are unknown, the database path\n"
+        "is relative, a file cannot be written (the database is then left as it was),\n"
+        "or an earlier restore cannot be finished safely (it says what to do); 2 usage.\n",
         CONFIG_DEFAULT_PATH);
 }
 
