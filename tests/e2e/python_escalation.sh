@@ -98,17 +98,22 @@ calls_by_eid() {
   sort -n -k1,1 -k"$2,$2" "$T/calls-$1.txt" 2>/dev/null |
     awk '{ v[$1] = v[$1] (v[$1] == "" ? "" : " ") $4 } END { for (e in v) print e, v[e] }' | sort -n
 }
+# answered SUP COL ANSWERS N WHAT: check that each of N escalations went to
+# SUP's on_escalate with exactly ANSWERS, in that order (per_eid: what it saw)
+answered() {
+  per_eid=$(calls_by_eid "$1" "$2")
+  diag "$1's calls: $(echo "$per_eid" | tr '\n' ';')"
+  n_ok=$(echo "$per_eid" | grep -c " $3\$")
+  check "$5 ($n_ok)" sh -c "[ $n_ok = $4 ] && [ \$(echo '$per_eid' | wc -l) = $4 ]"
+}
 # notified_times: "escalation_id notified_at" of each escalation, into $T/notified.txt
 notified_times() { sql "select id, notified_at from escalations order by id" | tr '|' ' ' > "$T/notified.txt"; }
 check "every escalation ends acknowledged in the broker's database" wait_for 40 all_acked
 sleep 0.5
 
 # what sup-b's on_escalate saw: per escalation "fail ok", in that order
-per_eid=$(calls_by_eid sup-b 2)
-diag "sup-b's calls: $(echo "$per_eid" | tr '\n' ';')"
-n_ok=$(echo "$per_eid" | grep -c ' fail ok$')
-check "each of the 6 went to sup-b's on_escalate twice: it raised, then the broker's resend came and it returned ($n_ok)" \
-  sh -c "[ $n_ok = 6 ] && [ \$(echo '$per_eid' | wc -l) = 6 ]"
+answered sup-b 2 'fail ok' 6 \
+  "each of the 6 went to sup-b's on_escalate twice: it raised, then the broker's resend came and it returned"
 check "the notice sup-a died on (${died:-none}) was not lost: sup-b handled it" \
   sh -c "[ -n '$died' ] && echo '$per_eid' | grep -q '^$died fail ok$'"
 # the broker recorded each ACK after the successful call began, and not at the failed one
@@ -129,11 +134,8 @@ bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -t 60 -p pyasync -c wa
 check "3 more escalations fired (a third case)" wait_for 10 sh -c "[ \$(sqlite3 '$T/minqing.db' 'select count(*) from escalations') = 9 ]"
 check "sup-c's 3 end acknowledged in the broker's database too" wait_for 40 all_acked
 sleep 0.5
-per_eid=$(calls_by_eid sup-c 3)
-diag "sup-c's calls and answers: $(echo "$per_eid" | tr '\n' ';')"
-n_ok=$(echo "$per_eid" | grep -c ' hold release hold ack$')
-check "each of the 3 went to sup-c's on_escalate, was released, came again with the broker's resend, and was acknowledged ($n_ok)" \
-  sh -c "[ $n_ok = 3 ] && [ \$(echo '$per_eid' | wc -l) = 3 ]"
+answered sup-c 3 'hold release hold ack' 3 \
+  "each of the 3 went to sup-c's on_escalate, was released, came again with the broker's resend, and was acknowledged"
 notified_times
 late=$(awk 'NR == FNR { if ($4 == "ack") ack[$1] = $3; else if ($4 == "release") rel[$1] = $3; next }
   ($1 in ack) { n++; if ($2 < ack[$1] - 100 || $2 < rel[$1] + 1000) bad++ } END { print (n == 3 ? bad + 0 : "missing") }' \
