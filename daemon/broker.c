@@ -22,6 +22,7 @@
 #include "fsm.h"
 #include "ladders.h"
 #include "log.h"
+#include "notices.h"
 #include "outbox.h"
 #include "ratelimit.h"
 #include "service.h"
@@ -41,20 +42,11 @@
 #define TIMER_BATCH 2000        /* deadlines fired per pass, so a burst cannot starve intake */
 #define MAX_FRAMES 5            /* routing id + 3 protocol frames + 1 too many */
 
-/* An ESCALATE on its way: resent every NOTICE_RESEND_MS until a worker of
- * the target's department acknowledges it. */
-typedef struct {
-    fired_t fired;
-    int64_t sent;               /* monotonic ms, 0 = not sent yet */
-    unsigned tries;             /* sends so far: each resend goes to the next worker */
-} notice_t;
-
-#define NOTICE_RESEND_MS 5000
 #define DISPATCH_LINGER_MS 2    /* see poll_timeout */
 #define CLOCK_SKEW_SAY_MS 1000  /* a step of the system clock worth showing (status_line) */
 #define STOP_LATENCY_MS 1000    /* the longest poll: a signal between check and poll waits this */
 #define STORE_RETRY_MS 1000     /* due timers, while BEGIN fails: a retry a second, not a spin */
-#define MAX_NOTICES 100000      /* beyond this a new notice waits in the database (reload_notices) */
+#define MAX_NOTICES 100000      /* beyond this a new notice waits in the database (notices.h) */
 
 struct broker_t {
     config_t *cfg;
@@ -74,12 +66,10 @@ struct broker_t {
     size_t npopped, cappopped;
     uint64_t *marked;           /* marked accepted this pass, unmarked if the commit fails */
     size_t nmarked, capmarked;
-    notice_t *notices;          /* ESCALATEs not yet acknowledged by a supervision worker */
-    size_t nnotices, capnotices;
+    notices_t *notices;         /* ESCALATEs not yet acknowledged by a supervision worker */
     bool txn;                   /* a write transaction is open */
     bool store_down;            /* the last BEGIN failed (logged once) */
     bool hints_lost;            /* a timer hint could not be kept: rebuild them (rebuild_hints) */
-    bool notices_dropped;       /* a notice waits in the database only (reload_notices) */
     bool acked_in_pass;         /* a notice left the list for an ACK this pass records */
     volatile sig_atomic_t stop, reload;
     int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms;
@@ -96,7 +86,6 @@ typedef struct {
     bool too_many;
 } inmsg_t;
 
-static void queue_notice(broker_t *self, const fired_t *f);
 static void notice_acked(broker_t *self, const session_t *s, const char *re);
 static void place_notices(broker_t *self, const char *event);
 
@@ -272,20 +261,6 @@ static void load_case(void *arg, const store_case_t *c)
     arm_timers(self);
 }
 
-/* An ESCALATE not acknowledged before the last stop goes out again. */
-static void load_notice(void *arg, const store_notice_t *n)
-{
-    fired_t f = {.id = n->id, .case_id = n->case_id, .level = n->level, .ladder = n->ladder,
-                 .due = n->due_at, .overdue_s = n->overdue_s};
-    snprintf(f.target, sizeof f.target, "%s", n->target);
-    snprintf(f.target_dept, sizeof f.target_dept, "%s", n->notify);
-    snprintf(f.lead, sizeof f.lead, "%s", n->lead);
-    snprintf(f.grid, sizeof f.grid, "%s", n->grid);
-    snprintf(f.street, sizeof f.street, "%s", n->street);
-    snprintf(f.community, sizeof f.community, "%s", n->community);
-    queue_notice(arg, &f);
-}
-
 /* Open assignments of departments the config no longer has: at start and
  * at a reload that drops a department, they wait, and the log says so. */
 #define STRANDED_ASSIGNMENTS "open assignments of departments no longer configured wait " \
@@ -300,6 +275,13 @@ static void warn_stranded(const char *event, const char *field, size_t n, const 
     log_u64(&r, field, n);
     log_str(&r, "msg", msg);
     log_end(&r);
+}
+
+static void warn_notices_held(void)
+{
+    log_say(LOG_WARNING, "escalation.notices_held",
+            "too many unacknowledged ESCALATE notices; new ones wait in the database "
+            "until half of these are acknowledged");
 }
 
 /* ---- ladders: what the cases' fired-rung counts refer to --------------- */
@@ -360,7 +342,7 @@ static int load_open(broker_t *self, char *err, size_t errlen)
     apply_reset(&self->apply, clock_now(&self->clock));
     if (store_open_assignments(self->store, load_one, &l) ||
         store_open_cases(self->store, load_case, self) ||
-        store_unnotified_escalations(self->store, load_notice, self)) {
+        notices_reload(self->notices, self->store)) {
         snprintf(err, errlen, "loading open work: %s", store_errmsg(self->store));
         return -1;
     }
@@ -373,8 +355,10 @@ static int load_open(broker_t *self, char *err, size_t errlen)
     log_rec_t r;
     log_begin(&r, LOG_INFO, "broker.loaded");
     log_u64(&r, "open_assignments", l.loaded);
-    log_u64(&r, "unacknowledged_notices", self->nnotices);
+    log_u64(&r, "unacknowledged_notices", notices_count(self->notices));
     log_end(&r);
+    if (notices_held(self->notices))
+        warn_notices_held();
     if (l.stranded)
         warn_stranded("broker.stranded", "assignments", l.stranded, STRANDED_ASSIGNMENTS);
     place_notices(self, "broker.notices_stranded");
@@ -437,10 +421,11 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
     self->sessions = sessions_new();
     self->dispatch = dispatch_new(cfg->ndepts);
     self->outbox = outbox_new();
+    self->notices = notices_new(MAX_NOTICES);
     self->apply.store = self->store;
     self->apply.cfg = cfg;
     if (!self->store || !self->ctx || !self->dec || !self->enc || !self->sessions ||
-        !self->dispatch || !self->outbox || !self->timers) {
+        !self->dispatch || !self->outbox || !self->timers || !self->notices) {
         if (self->store)
             snprintf(err, errlen, "out of memory");
         broker_destroy(&self);
@@ -492,7 +477,7 @@ void broker_destroy(broker_t **self_p)
     timers_destroy(&self->timers);
     free(self->popped);
     free(self->marked);
-    free(self->notices);
+    notices_destroy(&self->notices);
     config_destroy(&self->cfg);
     free(self);
     *self_p = NULL;
@@ -605,7 +590,8 @@ static void forget_pass(broker_t *self)
     for (size_t i = 0; i < self->nmarked; i++)
         dispatch_unmark_accepted(self->dispatch, self->marked[i]);
     self->nmarked = 0;
-    self->notices_dropped |= self->acked_in_pass;   /* their ACKs were not recorded */
+    if (self->acked_in_pass)
+        notices_hold(self->notices);    /* their ACKs were not recorded */
     self->acked_in_pass = false;
 }
 
@@ -988,6 +974,15 @@ static void escalation_fields(broker_t *self, const fired_t *f, msg_t *m)
         MSG_SET(m, bits[i]);
 }
 
+/* A notice the list cannot hold waits in the database: said when the list
+ * starts holding back, not for every notice after. */
+static void queue_notice(broker_t *self, const fired_t *f)
+{
+    bool was_held = notices_held(self->notices);
+    if (!notices_add(self->notices, f) && !was_held)
+        warn_notices_held();
+}
+
 /* An escalation's one log line, and its notice to the target's worker. */
 static void announce_fired(broker_t *self, const fired_t *f)
 {
@@ -1008,62 +1003,20 @@ static void announce_fired(broker_t *self, const fired_t *f)
         queue_notice(self, f);
 }
 
-static void queue_notice(broker_t *self, const fired_t *f)
-{
-    if (self->nnotices == MAX_NOTICES) {
-        if (!self->notices_dropped)
-            log_say(LOG_WARNING, "escalation.notices_held",
-                    "too many unacknowledged ESCALATE notices; new ones wait in the database "
-                    "until half of these are acknowledged");
-        self->notices_dropped = true;
-        return;
-    }
-    if (self->nnotices == self->capnotices) {
-        size_t cap = self->capnotices ? self->capnotices * 2 : 64;
-        notice_t *v = realloc(self->notices, cap * sizeof *v);
-        if (!v) {
-            self->notices_dropped = true;   /* reloaded after the next pass */
-            return;
-        }
-        self->notices = v, self->capnotices = cap;
-    }
-    self->notices[self->nnotices++] = (notice_t){.fired = *f, .sent = 0};
-}
-
-static int notice_by_id(const void *a, const void *b)
-{
-    uint64_t x = ((const notice_t *)a)->fired.id, y = ((const notice_t *)b)->fired.id;
-    return (x > y) - (x < y);
-}
-
-/* Notices were held back (too many, or no memory): once half the list is
- * acknowledged, load the unacknowledged ones from the database again. The
- * ones still listed keep when they were last sent, so only the held ones go
- * out now. Kept as it was if the database cannot be read. */
+/* Notices were held back: once half the list is acknowledged, load the
+ * unacknowledged ones from the database again (notices_reload). */
 static void reload_notices(broker_t *self)
 {
-    notice_t *old = self->notices;
-    size_t nold = self->nnotices, capold = self->capnotices;
-    qsort(old, nold, sizeof *old, notice_by_id);
-    self->notices = NULL, self->nnotices = self->capnotices = 0;
-    self->notices_dropped = false;
-    if (store_unnotified_escalations(self->store, load_notice, self) != 0) {
-        free(self->notices);
-        self->notices = old, self->nnotices = nold, self->capnotices = capold;
-        self->notices_dropped = true;
+    if (notices_reload(self->notices, self->store) != 0) {
         log_say(LOG_ERR, "escalation.reload", store_errmsg(self->store));
         return;
     }
-    for (size_t i = 0; i < self->nnotices; i++) {
-        notice_t *was = bsearch(&self->notices[i], old, nold, sizeof *old, notice_by_id);
-        if (was)
-            self->notices[i].sent = was->sent, self->notices[i].tries = was->tries;
-    }
-    free(old);
     log_rec_t r;
     log_begin(&r, LOG_NOTICE, "escalation.notices_reloaded");
-    log_u64(&r, "unacknowledged_notices", self->nnotices);
+    log_u64(&r, "unacknowledged_notices", notices_count(self->notices));
     log_end(&r);
+    if (notices_held(self->notices))
+        warn_notices_held();
 }
 
 /* The k-th live worker of dept, round robin: a resend goes to another worker
@@ -1082,42 +1035,15 @@ static session_t *notice_worker(broker_t *self, int dept, unsigned k)
     return NULL;
 }
 
-/* Notices whose department left the config (a reload, or a start on a new
- * config) go to the department [targets] now names for their rung's target,
- * which the ACK is then expected from; recorded at once, so that a restart
- * sends them there too (should the database fail, a restart does it again). */
-static void retarget_notices(broker_t *self)
-{
-    const config_t *cfg = self->cfg;
-    int rc = 0;
-    bool began = false;
-    for (size_t i = 0; i < self->nnotices && rc == 0; i++) {
-        fired_t *f = &self->notices[i].fired;
-        if (config_dept_find(cfg, f->target_dept) >= 0)
-            continue;
-        int dept = config_target_dept(cfg, f->target);
-        if (dept < 0)
-            continue;
-        const char *id = cfg->depts[dept].id;
-        if (!began && (rc = store_begin(self->store)) == 0)
-            began = true;
-        if (rc == 0 && (rc = store_escalation_retarget(self->store, f->id, id)) == 0)
-            snprintf(f->target_dept, sizeof f->target_dept, "%s", id);
-    }
-    if (began && (rc != 0 || store_commit(self->store) != 0)) {
-        log_say(LOG_ERR, "escalation.retarget_failed", store_errmsg(self->store));
-        store_rollback(self->store);
-    }
-}
-
-/* After a reload or a start: notices of a department gone to their new one,
- * and how many no department can take, said. */
+/* After a reload or a start: notices of a department gone to the one
+ * [targets] now names for their rung's target (recorded at once, so that a
+ * restart sends them there too; should the database fail, a restart does it
+ * again), and how many no department can take, said. */
 static void place_notices(broker_t *self, const char *event)
 {
-    retarget_notices(self);
-    size_t n = 0;
-    for (size_t i = 0; i < self->nnotices; i++)
-        n += config_dept_find(self->cfg, self->notices[i].fired.target_dept) < 0;
+    if (notices_retarget(self->notices, self->store, self->cfg) < 0)
+        log_say(LOG_ERR, "escalation.retarget_failed", store_errmsg(self->store));
+    size_t n = notices_stranded(self->notices, self->cfg);
     if (n)
         warn_stranded(event, "notices", n, STRANDED_NOTICES);
 }
@@ -1126,10 +1052,9 @@ static void place_notices(broker_t *self, const char *event)
  * worker of their target's department; those with none wait for one. */
 static void send_notices(broker_t *self, int64_t now)
 {
-    for (size_t i = 0; i < self->nnotices; i++) {
-        notice_t *n = &self->notices[i];
-        if (n->sent && now - n->sent < NOTICE_RESEND_MS)
-            continue;
+    size_t pos = 0;
+    notice_t *n;
+    while ((n = notices_next_due(self->notices, &pos, now))) {
         const fired_t *f = &n->fired;
         int dept = config_dept_find(self->cfg, f->target_dept);   /* by id: reloads renumber */
         session_t *s = dept >= 0 ? notice_worker(self, dept, n->tries) : NULL;
@@ -1174,19 +1099,14 @@ static void notice_acked(broker_t *self, const session_t *s, const char *re)
     unsigned long long id;
     if (!re || sscanf(re, "esc-%llu", &id) != 1)
         return;
-    size_t i = 0;
-    while (i < self->nnotices && self->notices[i].fired.id != id)
-        i++;
-    if (i == self->nnotices)
-        return;
-    if (strcmp(self->notices[i].fired.target_dept, self->cfg->depts[s->dept].id) != 0) {
+    int taken = notices_take(self->notices, id, self->cfg->depts[s->dept].id);
+    if (taken < 0)
         ack_refused(s, re, "the notice is for another department");
+    if (taken <= 0)
         return;
-    }
-    self->notices[i] = self->notices[--self->nnotices];
     self->acked_in_pass = true;     /* back from the database if the pass fails */
     if (!ensure_txn(self))
-        self->notices_dropped = true;
+        notices_hold(self->notices);
     else if (store_escalation_notified(self->store, id, clock_now(&self->clock)) < 0)
         abandon_pass(self, store_errcode(self->store), store_errmsg(self->store));
 }
@@ -1840,7 +1760,7 @@ int broker_run(broker_t *self)
         dispatch_all(self);
         if (self->hints_lost && !self->txn)
             rebuild_hints(self);
-        if (self->notices_dropped && !self->txn && self->nnotices <= MAX_NOTICES / 2)
+        if (notices_reload_due(self->notices) && !self->txn)
             reload_notices(self);
         if (!self->txn)
             maintain(self, true);
