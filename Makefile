@@ -41,7 +41,7 @@ CFLAGS  += $(WARN) $(DEFS) $(INCS) $(OPT) $(PKG_CFLAGS)
 LDFLAGS += $(OPT)
 LDLIBS  += $(PKG_LIBS) -lm
 
-PROTO_SRC  := proto/msg.c proto/mpread.c proto/utf8.c proto/codec.c proto/mask.c
+PROTO_SRC  := proto/msg.c proto/mpread.c proto/utf8.c proto/codec.c proto/mask.c proto/loglevel.c
 PROTO_OBJ  := $(PROTO_SRC:%.c=$(O)/%.o)
 # the broker's modules, without main.c, so tests can link them
 CORE_SRC   := daemon/config.c daemon/calendar.c daemon/clock.c daemon/deadline.c \
@@ -89,7 +89,9 @@ $(O)/libminqing.a: $(LIB_OBJ) $(PROTO_OBJ)
 $(O)/minqingd: $(O)/daemon/main.o $(O)/libcore.a $(O)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(O)/minqing-worker: $(O)/workers/minqing_worker.o $(O)/libminqing.a
+# libproto after libminqing for the one name libminqing hides that the adapter
+# needs (loglevel_*: the level names the broker uses too)
+$(O)/minqing-worker: $(O)/workers/minqing_worker.o $(O)/libminqing.a $(O)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # the CLI reads the broker's config and database; it changes state only through the

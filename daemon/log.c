@@ -6,6 +6,7 @@
  * reliable sign that systemd connected stderr to the journal.
  */
 #include "log.h"
+#include "loglevel.h"
 #include "mask.h"
 
 #include <ctype.h>
@@ -52,18 +53,6 @@ void log_set_level(int lvl)
 bool log_to_journal(void)
 {
     return journal;
-}
-
-int log_level_from_name(const char *name)
-{
-    static const struct { const char *n; int l; } t[] = {
-        {"debug", LOG_DEBUG}, {"info", LOG_INFO}, {"notice", LOG_NOTICE},
-        {"warning", LOG_WARNING}, {"err", LOG_ERR}, {"error", LOG_ERR}, {"crit", LOG_CRIT},
-    };
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (strcmp(t[i].n, name) == 0)
-            return t[i].l;
-    return -1;
 }
 
 void log_begin(log_rec_t *r, int prio, const char *event)
@@ -207,8 +196,6 @@ void log_end(log_rec_t *r)
         write_journal(r, line);
         return;
     }
-    static const char *const names[] = {"emerg", "alert", "crit", "err", "warning",
-                                        "notice", "info", "debug"};
     struct timespec ts;
     struct tm tm;
     char when[40], out[4200];
@@ -216,7 +203,7 @@ void log_end(log_rec_t *r)
     localtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     int n = snprintf(out, sizeof out, "ts=%s.%03ld severity=%s %s\n", when,
-                     ts.tv_nsec / 1000000, names[r->prio & 7], line);
+                     ts.tv_nsec / 1000000, loglevel_name(r->prio), line);
     size_t len = n < 0 ? 0 : (size_t)n < sizeof out ? (size_t)n : sizeof out - 1;
     if (holding && hold_room(len)) {
         memcpy(held + nheld, out, len);

@@ -28,8 +28,6 @@ typedef struct {
 void log_open(const char *ident, int level);
 /* Change the level: records above it are dropped. */
 void log_set_level(int level);
-/* Level from a name ("debug", "info", "notice", "warning", "err", "crit"); -1 if unknown. */
-int log_level_from_name(const char *name);
 /* True when logs go to journald natively. */
 bool log_to_journal(void);
 /* Start a record of `event` (e.g. "case.received") at prio. */

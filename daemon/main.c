@@ -6,6 +6,7 @@
 #include "broker.h"
 #include "config.h"
 #include "log.h"
+#include "loglevel.h"
 
 #include <getopt.h>
 #include <signal.h>
@@ -73,7 +74,7 @@ int main(int argc, char **argv)
         case 'c': path = optarg; break;
         case 'C': check = true; break;
         case 'l':
-            if ((level = log_level_from_name(optarg)) < 0) {
+            if ((level = loglevel_from_name(optarg)) < 0) {
                 fprintf(stderr, "minqingd: unknown log level '%s'\n", optarg);
                 return 2;
             }

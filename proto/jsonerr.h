@@ -4,8 +4,7 @@
  * jansson's error text quotes the input near the fault ("near '13812345678'"),
  * and a case's JSON holds a resident's phone and name: neither the adapter's
  * log nor the CLI's messages (often captured to files) may repeat it. Header
- * only, because minqing-worker links libminqing alone, whose internal names
- * are hidden, and the CLI does not link the adapter.
+ * only: the adapter and the CLI share it, and neither links the other.
  */
 #ifndef MQ_JSONERR_H
 #define MQ_JSONERR_H

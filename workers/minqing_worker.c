@@ -46,6 +46,7 @@
  * stderr stays the command's responsibility.
  */
 #include "jsonerr.h"
+#include "loglevel.h"
 #include "minqing.h"
 
 #include <errno.h>
@@ -169,18 +170,6 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static int level_from_name(const char *name)
-{
-    static const struct { const char *n; int l; } t[] = {
-        {"debug", LOG_DEBUG}, {"info", LOG_INFO}, {"notice", LOG_NOTICE},
-        {"warning", LOG_WARNING}, {"err", LOG_ERR}, {"error", LOG_ERR}, {"crit", LOG_CRIT},
-    };
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (strcmp(t[i].n, name) == 0)
-            return t[i].l;
-    return -1;
-}
-
 /* "300s", "500ms", "5m", "1h", or a bare number of seconds; 1 ms .. 1 day. */
 static int parse_duration(const char *s, int64_t *ms)
 {
@@ -255,7 +244,7 @@ static int set_option(config_t *c, const char *key, const char *v, char *why, si
     else if (!strcmp(key, "capacity")) rc = parse_long(v, 1, 10000, &c->capacity);
     else if (!strcmp(key, "retries")) rc = parse_long(v, 0, 100, &c->retries);
     else if (!strcmp(key, "timeout")) rc = parse_duration(v, &c->timeout_ms);
-    else if (!strcmp(key, "log-level")) rc = (c->log_level = level_from_name(v)) < 0 ? -1 : 0;
+    else if (!strcmp(key, "log-level")) rc = (c->log_level = loglevel_from_name(v)) < 0 ? -1 : 0;
     else if (!strcmp(key, "on-failure")) {
         c->on_failure_return = !strcmp(v, "return");
         rc = c->on_failure_return || !strcmp(v, "retry") ? 0 : -1;
@@ -456,8 +445,6 @@ static void rec_fmt(rec_t *r, const char *key, const char *fmt, ...)
 
 static bool rec_begin(rec_t *r, int prio, const char *event)
 {
-    static const char *const names[] = {"emerg", "alert", "crit", "err", "warning",
-                                        "notice", "info", "debug"};
     struct timespec ts;
     struct tm tm;
     char when[32];
@@ -469,7 +456,7 @@ static bool rec_begin(rec_t *r, int prio, const char *event)
     localtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
     r->len = (size_t)snprintf(r->buf, sizeof r->buf, "ts=%s.%03ld severity=%s", when,
-                              ts.tv_nsec / 1000000, names[prio & 7]);
+                              ts.tv_nsec / 1000000, loglevel_name(prio));
     rec_str(r, "event", event);
     return true;
 }
