@@ -50,11 +50,14 @@ CORE_SRC   := daemon/config.c daemon/calendar.c daemon/clock.c daemon/deadline.c
 CORE_OBJ   := $(CORE_SRC:%.c=$(O)/%.o)
 LIB_SRC    := $(wildcard workers/mq_*.c)
 LIB_OBJ    := $(LIB_SRC:%.c=$(O)/%.o)
+# minqing-worker, the exec adapter: one module per idea (workers/adapter/main.c)
+ADAPTER_SRC := $(wildcard workers/adapter/*.c)
+ADAPTER_OBJ := $(ADAPTER_SRC:%.c=$(O)/%.o)
 
 CLI_SRC    := $(wildcard cli/*.c)
 CLI_OBJ    := $(CLI_SRC:%.c=$(O)/%.o)
 PROGRAMS   := $(O)/minqingd $(O)/loadgen $(O)/simworker \
-              $(if $(wildcard workers/minqing_worker.c),$(O)/minqing-worker) \
+              $(if $(ADAPTER_SRC),$(O)/minqing-worker) \
               $(if $(CLI_SRC),$(O)/minqing)
 UNIT_TESTS := test_codec test_config test_libminqing test_fsm test_dispatch test_store test_apply \
               test_calendar test_clock test_timers test_escalation test_ratelimit test_walbuf \
@@ -91,7 +94,7 @@ $(O)/minqingd: $(O)/daemon/main.o $(O)/libcore.a $(O)/libproto.a
 
 # libproto after libminqing for the one name libminqing hides that the adapter
 # needs (loglevel_*: the level names the broker uses too)
-$(O)/minqing-worker: $(O)/workers/minqing_worker.o $(O)/libminqing.a $(O)/libproto.a
+$(O)/minqing-worker: $(ADAPTER_OBJ) $(O)/libminqing.a $(O)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # the CLI reads the broker's config and database; it changes state only through the

@@ -1,0 +1,71 @@
+/*
+ * job.c - one assignment or escalation notice and its command's run (see
+ * job.h). The job carries its stdin text and environment ready made, so
+ * that a retry runs the command with exactly what the first run had.
+ */
+#include "job.h"
+#include "fd.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void job_add_var(job_t *self, const char *name, const char *fmt, ...)
+{
+    va_list ap;
+    if (self->nvars >= JOB_MAX_VARS)
+        return;
+    int n = snprintf(self->vars[self->nvars], sizeof self->vars[0], "%s=", name);
+    va_start(ap, fmt);
+    vsnprintf(self->vars[self->nvars] + n, sizeof self->vars[0] - (size_t)n, fmt, ap);
+    va_end(ap);
+    self->nvars++;
+}
+
+job_t *job_new(job_kind_t kind, uint64_t id, uint64_t case_id, const char *department,
+               json_t *input)
+{
+    job_t *j = calloc(1, sizeof *j);
+    char *text = input ? json_dumps(input, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    json_decref(input);
+    if (!j || !text) {
+        free(j);
+        free(text);
+        return NULL;
+    }
+    size_t len = strlen(text);
+    text[len++] = '\n';             /* json_dumps' NUL becomes the newline */
+    *j = (job_t){.kind = kind, .id = id, .case_id = case_id, .department = department,
+                 .input = text, .input_len = len,
+                 .run = {.in_fd = -1, .out.fd = -1, .err.fd = -1}};
+    bool assignment = kind == JOB_ASSIGNMENT;
+    job_add_var(j, "MINQING_TYPE", "%s", assignment ? "assignment" : "escalation");
+    job_add_var(j, assignment ? "MINQING_ASSIGNMENT_ID" : "MINQING_ESCALATION_ID",
+                "%" PRIu64, id);
+    job_add_var(j, "MINQING_CASE_ID", "%" PRIu64, case_id);
+    job_add_var(j, "MINQING_DEPARTMENT", "%s", department);
+    return j;
+}
+
+void job_destroy(job_t **self)
+{
+    job_t *j = *self;
+    if (!j)
+        return;
+    fd_close(&j->run.in_fd);
+    reader_reset(&j->run.out);
+    reader_reset(&j->run.err);
+    free(j->input);
+    free(j);
+    *self = NULL;
+}
+
+void job_log_ids(wlog_rec_t *r, const job_t *self)
+{
+    wlog_fmt(r, self->kind == JOB_ASSIGNMENT ? "assignment_id" : "escalation_id", "%" PRIu64,
+             self->id);
+    wlog_fmt(r, "case_id", "%" PRIu64, self->case_id);
+    wlog_str(r, "department", self->department);
+}

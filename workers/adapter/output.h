@@ -1,0 +1,19 @@
+/*
+ * output.h - what a command prints. Each stdout line of an assignment's
+ * command is one outcome ({"event":"accepted"} ...) reported to the broker,
+ * or garbage, logged by its number and never by its text; each stderr line
+ * is passed on to the log with its numbers masked.
+ */
+#ifndef ADAPTER_OUTPUT_H
+#define ADAPTER_OUTPUT_H
+
+#include "job.h"
+#include "minqing.h"
+
+/* Read the command's stdout now: each line reported through w, or counted as
+ * garbage. An escalation's stdout is read and ignored. */
+void output_drain_stdout(mq_worker_t *w, job_t *j);
+/* Read the command's stderr now: each line one record (event=cmd.stderr). */
+void output_drain_stderr(job_t *j);
+
+#endif

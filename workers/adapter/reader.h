@@ -1,0 +1,34 @@
+/*
+ * reader.h - a pipe from a command, read into whole lines. A command may
+ * print anything: a line that does not fit the buffer goes out cut, and the
+ * rest of it is skipped, so that no output can make the adapter grow.
+ */
+#ifndef ADAPTER_READER_H
+#define ADAPTER_READER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define READER_MAX_LINE 65536   /* the buffer of one line, with its NUL */
+
+typedef struct {
+    int fd;                     /* -1: closed */
+    unsigned lineno;
+    bool skipping;              /* dropping the rest of an overlong line */
+    size_t len;
+    char *buf;                  /* READER_MAX_LINE bytes while in use */
+} reader_t;
+
+/* Called with each line, NUL-terminated, without its newline or CR; whole
+ * is false for a line cut at the buffer's size. */
+typedef void reader_line_fn(void *arg, unsigned lineno, char *line, size_t len, bool whole);
+
+/* A closed reader with its buffer; 0, or -1 when out of memory. */
+int reader_init(reader_t *self);
+/* Close its pipe and free its buffer. */
+void reader_reset(reader_t *self);
+/* Read what the pipe has now (a bounded amount per call, to be fair to the
+ * other pipes), each line to fn; at end of file the pipe is closed. */
+void reader_drain(reader_t *self, reader_line_fn *fn, void *arg);
+
+#endif

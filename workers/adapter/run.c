@@ -1,0 +1,117 @@
+/*
+ * run.c - starting, timing out and reaping the jobs' commands (see run.h).
+ * A command runs in a process group of its own, and a timeout signals the
+ * whole group: a script's children must not outlive it and hold its pipes.
+ */
+#include "run.h"
+#include "fd.h"
+#include "spawn.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+#define KILL_GRACE_MS    5000       /* timeout: SIGTERM, then SIGKILL after this */
+#define REAP_GRACE_MS    1000       /* after SIGKILL: stop waiting for the pipes */
+
+/* pid > 1 only: kill(-0) or kill(-1) would hit our own group, or everyone. */
+void run_signal_group(const job_t *j, int sig)
+{
+    if (j->run.pid > 1)
+        kill(-j->run.pid, sig);
+}
+
+static void log_started(const adapter_t *ad, const job_t *j, int rc)
+{
+    wlog_rec_t r;
+    wlog_begin(&r, rc ? LOG_WARNING : LOG_INFO, "cmd.started");
+    job_log_ids(&r, j);
+    wlog_fmt(&r, "run", "%u/%ld", j->runs, ad->cfg->retries + 1);
+    if (rc)
+        wlog_fmt(&r, "error", "cannot start /bin/sh: %s", strerror(rc));
+    else
+        wlog_fmt(&r, "pid", "%d", (int)j->run.pid);
+    wlog_end(&r);
+}
+
+/* Start one run of a job. A spawn failure completes the run at once, as a
+ * failure, so that it is retried or returned like any other. */
+static void run_job(adapter_t *ad, job_t *j, int64_t now)
+{
+    j->runs++;
+    j->running = true;
+    ad->running++;
+    j->run = (job_run_t){.in_fd = -1, .deadline = now + ad->cfg->timeout_ms};
+    bool nomem = (reader_init(&j->run.out) | reader_init(&j->run.err)) != 0;
+    int rc = nomem ? ENOMEM : spawn_command(ad->cfg->exec, j);
+    log_started(ad, j, rc);
+    if (rc) {
+        snprintf(j->run.spawn_error, sizeof j->run.spawn_error, "cannot be started: %s",
+                 strerror(rc));
+        j->run.exited = true;
+    }
+}
+
+void run_start_due(adapter_t *ad, int64_t now)
+{
+    for (job_t *j = ad->jobs; j && !ad->stopping && ad->running < ad->cfg->concurrency;
+         j = j->next)
+        if (!j->running && j->start_at <= now)
+            run_job(ad, j, now);
+}
+
+static void log_stage(const adapter_t *ad, const job_t *j, const char *event, const char *action)
+{
+    wlog_rec_t r;
+    wlog_begin(&r, LOG_WARNING, event);
+    job_log_ids(&r, j);
+    wlog_fmt(&r, "pid", "%d", (int)j->run.pid);
+    if (j->run.stage == 0)
+        wlog_fmt(&r, "timeout_ms", "%" PRId64, ad->cfg->timeout_ms);
+    wlog_str(&r, "action", action);
+    wlog_end(&r);
+}
+
+void run_enforce_timeout(const adapter_t *ad, job_t *j, int64_t now)
+{
+    if (!j->running || j->run.spawn_error[0] || now < j->run.deadline)
+        return;
+    if (j->run.stage == 0) {
+        log_stage(ad, j, "cmd.timeout", "SIGTERM to the process group");
+        run_signal_group(j, SIGTERM);
+        j->run.deadline = now + KILL_GRACE_MS;
+    } else if (j->run.stage == 1) {
+        log_stage(ad, j, "cmd.kill", "SIGKILL to the process group");
+        run_signal_group(j, SIGKILL);
+        if (!j->run.exited)
+            kill(j->run.pid, SIGKILL);
+        j->run.deadline = now + REAP_GRACE_MS;
+    } else {
+        if (j->run.exited)              /* a process outside the group holds a pipe */
+            fd_close(&j->run.out.fd), fd_close(&j->run.err.fd), fd_close(&j->run.in_fd);
+        j->run.deadline = now + REAP_GRACE_MS;
+        return;
+    }
+    j->run.stage++;
+}
+
+void run_reap(adapter_t *ad)
+{
+    int status;
+    pid_t pid;
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        for (job_t *j = ad->jobs; j; j = j->next)
+            if (j->running && j->run.pid == pid && !j->run.exited) {
+                j->run.exited = true;
+                j->run.status = status;
+            }
+}
+
+bool run_over(const job_t *j)
+{
+    return j->running && j->run.exited && j->run.out.fd < 0 && j->run.err.fd < 0;
+}

@@ -1,0 +1,104 @@
+/*
+ * wlog.c - minqing-worker's logfmt records on stderr (see wlog.h). Not the
+ * broker's daemon/log.c: the adapter links libminqing, not the broker's
+ * modules, and needs no journald fields, only lines the journal stores as
+ * they are. The severity names are the broker's (proto/loglevel.c).
+ */
+#include "wlog.h"
+#include "loglevel.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static int log_level = LOG_INFO;
+
+void wlog_set_level(int level)
+{
+    log_level = level;
+}
+
+static void put(wlog_rec_t *r, const char *s, size_t n)
+{
+    if (n > sizeof r->buf - 2 - r->len)
+        n = sizeof r->buf - 2 - r->len;
+    memcpy(r->buf + r->len, s, n);
+    r->len += n;
+}
+
+/* Quoted when the value has a space, a quote or '=', so that a reader of
+ * logfmt splits the line where it should; control characters become spaces,
+ * so a record stays on one line. */
+void wlog_str(wlog_rec_t *r, const char *key, const char *val)
+{
+    if (!r->on)
+        return;
+    bool quote = !*val || strpbrk(val, " \"=\t") != NULL;
+    put(r, " ", 1);
+    put(r, key, strlen(key));
+    put(r, quote ? "=\"" : "=", quote ? 2 : 1);
+    for (const char *p = val; *p; p++) {
+        if (*p == '"' || *p == '\\')
+            put(r, "\\", 1);
+        put(r, (unsigned char)*p < 0x20 ? " " : p, 1);
+    }
+    if (quote)
+        put(r, "\"", 1);
+}
+
+void wlog_fmt(wlog_rec_t *r, const char *key, const char *fmt, ...)
+{
+    char val[512];
+    va_list ap;
+    if (!r->on)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(val, sizeof val, fmt, ap);
+    va_end(ap);
+    wlog_str(r, key, val);
+}
+
+bool wlog_begin(wlog_rec_t *r, int prio, const char *event)
+{
+    struct timespec ts;
+    struct tm tm;
+    char when[32];
+    r->on = prio <= log_level;
+    r->len = 0;
+    if (!r->on)
+        return false;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    localtime_r(&ts.tv_sec, &tm);
+    strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
+    r->len = (size_t)snprintf(r->buf, sizeof r->buf, "ts=%s.%03ld severity=%s", when,
+                              ts.tv_nsec / 1000000, loglevel_name(prio));
+    wlog_str(r, "event", event);
+    return true;
+}
+
+/* A failing stderr has nowhere to complain to: the record is lost. */
+void wlog_end(wlog_rec_t *r)
+{
+    if (!r->on)
+        return;
+    r->buf[r->len++] = '\n';
+    for (const char *p = r->buf; r->len > 0;) {
+        ssize_t n = write(2, p, r->len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return;
+        p += n, r->len -= (size_t)n;
+    }
+}
+
+void wlog_say(int prio, const char *event, const char *key, const char *val)
+{
+    wlog_rec_t r;
+    wlog_begin(&r, prio, event);
+    wlog_str(&r, key, val);
+    wlog_end(&r);
+}
