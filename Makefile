@@ -61,7 +61,7 @@ PROGRAMS   := $(O)/minqingd $(O)/loadgen $(O)/simworker \
               $(if $(CLI_SRC),$(O)/minqing)
 UNIT_TESTS := test_codec test_config test_libminqing test_fsm test_dispatch test_store test_apply \
               test_calendar test_clock test_timers test_escalation test_ratelimit test_walbuf \
-              test_notices
+              test_notices test_adapter
 UNIT_BINS  := $(UNIT_TESTS:%=$(O)/tests/%)
 
 .PHONY: all deps run test test-bins test-faults test-faults-long fuzz fuzz-long fuzz-bin bench install uninstall clean
@@ -112,6 +112,12 @@ $(O)/zmq_hop $(O)/fsync_floor: $(O)/%: $(O)/bench/%.o
 
 $(O)/tests/test_%: $(O)/tests/test_%.o $(O)/libcore.a $(O)/libminqing.a $(O)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
+
+# test_adapter: the adapter's modules it tests, without main.c
+ADAPTER_UNIT_OBJ := $(addprefix $(O)/workers/adapter/,reader.o)
+$(O)/tests/test_adapter.o: CFLAGS += -Iworkers/adapter
+$(O)/tests/test_adapter: $(O)/tests/test_adapter.o $(ADAPTER_UNIT_OBJ) $(O)/libproto.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 
 run: deps all
 	@sh scripts/run-demo.sh

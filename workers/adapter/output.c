@@ -120,7 +120,7 @@ static void on_stdout_line(void *arg, unsigned lineno, char *line, size_t len, b
     if (j->kind == JOB_ESCALATION || strspn(line, " \t\r") == len)
         return;
     if (!whole)
-        snprintf(why, sizeof why, "longer than %d bytes", READER_MAX_LINE - 1);
+        snprintf(why, sizeof why, "longer than %d bytes", READER_LINE_MAX);
     else if (j->done)
         snprintf(why, sizeof why, "after resolved/returned: the assignment is done");
     else if (!(o = json_loadb(line, len, JSON_REJECT_DUPLICATES, &err)))

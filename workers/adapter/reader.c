@@ -13,7 +13,7 @@
 
 int reader_init(reader_t *self)
 {
-    *self = (reader_t){.fd = -1, .buf = malloc(READER_MAX_LINE)};
+    *self = (reader_t){.fd = -1, .buf = malloc(READER_BUF)};
     return self->buf ? 0 : -1;
 }
 
@@ -24,8 +24,19 @@ void reader_reset(reader_t *self)
     *self = (reader_t){.fd = -1};
 }
 
+/* Pass one line on; one longer than READER_LINE_MAX goes out cut to it. */
+static void emit(reader_t *rd, reader_line_fn *fn, void *arg, char *line, size_t n)
+{
+    bool whole = n <= READER_LINE_MAX;
+    if (!whole)
+        n = READER_LINE_MAX;
+    line[n] = '\0';
+    fn(arg, ++rd->lineno, line, n, whole);
+}
+
 /* Hand each complete line (without its newline or CR) to fn. A full buffer
- * without a newline goes out as a partial line and the rest is skipped. */
+ * without a newline is a line too long: it goes out cut, and the rest of it
+ * is skipped. */
 static void split_lines(reader_t *rd, reader_line_fn *fn, void *arg, bool eof)
 {
     size_t start = 0;
@@ -33,27 +44,26 @@ static void split_lines(reader_t *rd, reader_line_fn *fn, void *arg, bool eof)
     while ((nl = memchr(rd->buf + start, '\n', rd->len - start))) {
         size_t end = (size_t)(nl - rd->buf);
         size_t n = end - start - (end > start && rd->buf[end - 1] == '\r');
-        rd->buf[start + n] = '\0';
         if (!rd->skipping)
-            fn(arg, ++rd->lineno, rd->buf + start, n, true);
+            emit(rd, fn, arg, rd->buf + start, n);
         rd->skipping = false;
         start = end + 1;
     }
     memmove(rd->buf, rd->buf + start, rd->len - start);
     rd->len -= start;
-    if ((rd->len == READER_MAX_LINE - 1 || (eof && rd->len)) && !rd->skipping) {
-        rd->buf[rd->len] = '\0';
-        fn(arg, ++rd->lineno, rd->buf, rd->len, eof);
+    bool full = rd->len == READER_BUF;
+    if ((full || (eof && rd->len)) && !rd->skipping) {
+        emit(rd, fn, arg, rd->buf, rd->len);
         rd->skipping = !eof;
     }
-    if (rd->len == READER_MAX_LINE - 1 || eof)
+    if (full || eof)
         rd->len = 0;
 }
 
 void reader_drain(reader_t *self, reader_line_fn *fn, void *arg)
 {
     for (int rounds = 0; self->fd >= 0 && rounds < 16; rounds++) {
-        ssize_t n = read(self->fd, self->buf + self->len, READER_MAX_LINE - 1 - self->len);
+        ssize_t n = read(self->fd, self->buf + self->len, READER_BUF - self->len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN)

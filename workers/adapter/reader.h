@@ -9,18 +9,21 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define READER_MAX_LINE 65536   /* the buffer of one line, with its NUL */
+#define READER_LINE_MAX 65535   /* the longest line passed whole, without its newline */
+/* The buffer holds such a line with its "\r\n": only then can a line be told
+ * from a longer one that has no newline yet. */
+#define READER_BUF (READER_LINE_MAX + 2)
 
 typedef struct {
     int fd;                     /* -1: closed */
     unsigned lineno;
     bool skipping;              /* dropping the rest of an overlong line */
     size_t len;
-    char *buf;                  /* READER_MAX_LINE bytes while in use */
+    char *buf;                  /* READER_BUF bytes while in use */
 } reader_t;
 
 /* Called with each line, NUL-terminated, without its newline or CR; whole
- * is false for a line cut at the buffer's size. */
+ * is false for a line longer than READER_LINE_MAX, cut to that size. */
 typedef void reader_line_fn(void *arg, unsigned lineno, char *line, size_t len, bool whole);
 
 /* A closed reader with its buffer; 0, or -1 when out of memory. */

@@ -1,0 +1,90 @@
+/*
+ * test_adapter.c - unit tests for minqing-worker's modules (workers/adapter/):
+ * the stdout reader's line limit (reader.c).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "reader.h"
+
+/* ---- reader.c: how long a line may be ---- */
+
+typedef struct {
+    unsigned n;
+    size_t len[8];
+    bool whole[8];
+    char first[8];
+} lines_t;
+
+static void on_line(void *arg, unsigned lineno, char *line, size_t len, bool whole)
+{
+    lines_t *l = arg;
+    assert_int_equal(lineno, l->n + 1);
+    assert_true(l->n < 8);
+    assert_int_equal(strlen(line), len);
+    l->len[l->n] = len;
+    l->whole[l->n] = whole;
+    l->first[l->n++] = line[0];
+}
+
+static void put_line(FILE *f, char c, size_t n, const char *end)
+{
+    for (size_t i = 0; i < n; i++)
+        fputc(c, f);
+    fputs(end, f);
+}
+
+static void expect_line(const lines_t *l, unsigned i, char first, size_t len, bool whole)
+{
+    assert_int_equal(l->first[i], first);
+    assert_int_equal(l->len[i], len);
+    assert_int_equal(l->whole[i], whole);
+}
+
+/* "longer than 65535 bytes" is garbage, so a line of 65535 bytes is not:
+ * with its "\n" or its "\r\n", it is passed whole; one byte more is cut. */
+static void line_of_the_limit_is_whole(void **state)
+{
+    (void)state;
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    put_line(f, 'a', READER_LINE_MAX, "\n");
+    put_line(f, 'b', READER_LINE_MAX, "\r\n");
+    put_line(f, 'c', READER_LINE_MAX + 1, "\n");
+    put_line(f, 'd', 70000, "\n");
+    put_line(f, '{', 1, "}\n");
+    put_line(f, 'e', READER_LINE_MAX + 1, "");     /* no newline at the end */
+    fflush(f);
+    reader_t rd;
+    assert_int_equal(reader_init(&rd), 0);
+    rd.fd = dup(fileno(f));         /* the reader closes its own */
+    assert_true(rd.fd >= 0);
+    assert_int_equal(lseek(rd.fd, 0, SEEK_SET), 0);
+    lines_t l = {0};
+    while (rd.fd >= 0)
+        reader_drain(&rd, on_line, &l);
+    assert_int_equal(l.n, 6);
+    expect_line(&l, 0, 'a', READER_LINE_MAX, true);
+    expect_line(&l, 1, 'b', READER_LINE_MAX, true);
+    expect_line(&l, 2, 'c', READER_LINE_MAX, false);
+    expect_line(&l, 3, 'd', READER_LINE_MAX, false);
+    expect_line(&l, 4, '{', 2, true);
+    expect_line(&l, 5, 'e', READER_LINE_MAX, false);
+    reader_reset(&rd);
+    fclose(f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(line_of_the_limit_is_whole),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
