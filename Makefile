@@ -114,7 +114,7 @@ $(O)/tests/test_%: $(O)/tests/test_%.o $(O)/libcore.a $(O)/libminqing.a $(O)/lib
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka -lpthread
 
 # test_adapter: the adapter's modules it tests, without main.c
-ADAPTER_UNIT_OBJ := $(addprefix $(O)/workers/adapter/,reader.o)
+ADAPTER_UNIT_OBJ := $(addprefix $(O)/workers/adapter/,reader.o wconfig.o)
 $(O)/tests/test_adapter.o: CFLAGS += -Iworkers/adapter
 $(O)/tests/test_adapter: $(O)/tests/test_adapter.o $(ADAPTER_UNIT_OBJ) $(O)/libproto.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka

@@ -1,6 +1,7 @@
 /*
  * test_adapter.c - unit tests for minqing-worker's modules (workers/adapter/):
- * the stdout reader's line limit (reader.c).
+ * the stdout reader's line limit (reader.c), and the options' values
+ * (wconfig.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -8,11 +9,14 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "reader.h"
+#include "wconfig.h"
 
 /* ---- reader.c: how long a line may be ---- */
 
@@ -81,10 +85,58 @@ static void line_of_the_limit_is_whole(void **state)
     fclose(f);
 }
 
+/* ---- wconfig.c: option values ---- */
+
+/* wconfig_parse of the required options and one more; its status, and its
+ * message in why. */
+static int parse_with(const char *opt, const char *value, char *why, size_t len)
+{
+    char *argv[] = {"minqing-worker", "--endpoint", "ipc:///tmp/w.sock", "--department",
+                    "water", "--exec", "true", (char *)opt, (char *)value, NULL};
+    char *error = NULL;
+    wconfig_t *c = wconfig_new();
+    assert_non_null(c);
+    optind = 0;                     /* getopt_long from scratch for each argv */
+    int rc = wconfig_parse(c, 9, argv, &error);
+    snprintf(why, len, "%s", error ? error : "");
+    free(error);
+    wconfig_destroy(&c);
+    return rc;
+}
+
+static void expect_usage_error(const char *opt, const char *value, const char *key)
+{
+    char why[200], want[64];
+    snprintf(want, sizeof want, "%s: bad value", key);
+    assert_int_equal(parse_with(opt, value, why, sizeof why), 2);
+    assert_non_null(strstr(why, want));
+}
+
+/* strtol would take " 5" and "+5": each is refused like "+5" for a
+ * duration, with the same usage error. */
+static void numbers_start_with_a_digit(void **state)
+{
+    (void)state;
+    static const char *const opts[][2] = {
+        {"--concurrency", "concurrency"}, {"--capacity", "capacity"},
+        {"--retries", "retries"}, {"--timeout", "timeout"},
+    };
+    static const char *const bad[] = {" 5", "+5", " +5", "\t5", "-0", ""};
+    char why[200];
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++)
+            expect_usage_error(opts[i][0], bad[k], opts[i][1]);
+        assert_int_equal(parse_with(opts[i][0], "5", why, sizeof why), 0);
+    }
+    expect_usage_error("--timeout", " 5s", "timeout");
+    assert_int_equal(parse_with("--timeout", "5s", why, sizeof why), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(line_of_the_limit_is_whole),
+        cmocka_unit_test(numbers_start_with_a_digit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

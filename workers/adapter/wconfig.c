@@ -132,6 +132,14 @@ static int usage_error(char **error, const char *what)
     return fail(error, 2, "%s (try --help)", what);
 }
 
+/* strtol and strtoll skip blanks and take a sign: a number given here
+ * starts with its first digit, so that " 5", "+5" and " +5" are refused
+ * alike. */
+static bool digit_first(const char *s)
+{
+    return *s >= '0' && *s <= '9';
+}
+
 /* "300s", "500ms", "5m", "1h", or a bare number of seconds; 1 ms .. 1 day. */
 static int parse_duration(const char *s, int64_t *ms)
 {
@@ -141,7 +149,7 @@ static int parse_duration(const char *s, int64_t *ms)
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
-    if (errno || end == s || v <= 0 || *s == '-' || *s == '+')
+    if (errno || !digit_first(s) || v <= 0)
         return -1;
     for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
         if (strcmp(end, units[i].unit) == 0 && v <= 86400000LL / units[i].ms) {
@@ -156,7 +164,7 @@ static int parse_long(const char *s, long min, long max, long *out)
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < min || v > max)
+    if (errno || !digit_first(s) || *end || v < min || v > max)
         return -1;
     *out = v;
     return 0;
