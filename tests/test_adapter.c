@@ -132,11 +132,20 @@ static void numbers_start_with_a_digit(void **state)
     assert_int_equal(parse_with("--timeout", "5s", why, sizeof why), 0);
 }
 
+static void empty_name_refused(void **state)
+{
+    (void)state;
+    char why[200];
+    expect_usage_error("--name", "", "name");
+    assert_int_equal(parse_with("--name", "water@host1", why, sizeof why), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(line_of_the_limit_is_whole),
         cmocka_unit_test(numbers_start_with_a_digit),
+        cmocka_unit_test(empty_name_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -207,7 +207,7 @@ static int set_option(wconfig_t *c, const char *key, const char *v, char *why, s
     if (!strcmp(key, "endpoint")) rc = endpoint_ok(v) ? set_string(&c->endpoint, v) : -1;
     else if (!strcmp(key, "department")) rc = department_ok(v) ? set_string(&c->department, v) : -1;
     else if (!strcmp(key, "exec")) rc = *v ? set_string(&c->exec, v) : -1;
-    else if (!strcmp(key, "name")) rc = set_string(&c->name, v);
+    else if (!strcmp(key, "name")) rc = *v ? set_string(&c->name, v) : -1;
     else if (!strcmp(key, "server-cert")) rc = *v ? set_string(&c->server_cert, v) : -1;
     else if (!strcmp(key, "cert")) rc = *v ? set_string(&c->cert, v) : -1;
     else if (!strcmp(key, "concurrency")) rc = parse_long(v, 1, 1000, &c->concurrency);
