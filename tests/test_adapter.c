@@ -1,7 +1,9 @@
 /*
  * test_adapter.c - unit tests for minqing-worker's modules (workers/adapter/):
- * the stdout reader's line limit (reader.c), and the options' values
- * (wconfig.c).
+ * the stdout reader's line limit (reader.c), the options' values (wconfig.c),
+ * and an assignment that gets no job for lack of memory (delivery.c).
+ * Linked without libminqing: the few calls delivery.c makes are stood in
+ * for here, and record what the adapter sent.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,8 +17,54 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "delivery.h"
 #include "reader.h"
 #include "wconfig.h"
+
+/* ---- libminqing, stood in for ---- */
+
+static mq_assignment_t queued;      /* what mq_worker_next hands out, once */
+static int nqueued;
+static int nreturned;
+static uint64_t returned_id;
+static msg_return_t returned_reason;
+
+int mq_worker_next(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int timeout_ms)
+{
+    (void)self, (void)e, (void)timeout_ms;
+    if (!nqueued)
+        return MQ_NOTHING;
+    nqueued--;
+    *a = queued;
+    return MQ_ASSIGNMENT;
+}
+
+unsigned mq_worker_refused(const mq_worker_t *self)
+{
+    (void)self;
+    return 0;
+}
+
+int mq_worker_release_escalation(mq_worker_t *self, const mq_escalation_t *e)
+{
+    (void)self, (void)e;
+    return 0;
+}
+
+int mq_worker_returned(mq_worker_t *self, uint64_t assignment_id, msg_return_t reason,
+                       const char *note)
+{
+    (void)self, (void)note;
+    nreturned++;
+    returned_id = assignment_id;
+    returned_reason = reason;
+    return 0;
+}
+
+const char *mq_strerror(void)
+{
+    return "stand-in";
+}
 
 /* ---- reader.c: how long a line may be ---- */
 
@@ -140,12 +188,49 @@ static void empty_name_refused(void **state)
     assert_int_equal(parse_with("--name", "water@host1", why, sizeof why), 0);
 }
 
+/* ---- delivery.c: no memory for a job ---- */
+
+static void *no_memory(size_t size)
+{
+    (void)size;
+    return NULL;
+}
+
+/* Without a job the command cannot run, and the broker would not deliver
+ * the assignment again: it is returned (reason other), once; a copy that
+ * comes before the broker has the RETURNED does not run. */
+static void assignment_without_memory_is_returned(void **state)
+{
+    (void)state;
+    adapter_t ad = {.cfg = wconfig_new(), .seen = seen_new(16), .tail = &ad.jobs};
+    assert_non_null(ad.cfg);
+    assert_non_null(ad.seen);
+    ad.cfg->department = strdup("water");
+    queued = (mq_assignment_t){.assignment_id = 7, .case_id = 3, .department = "water",
+                               .role = ROLE_LEAD, .attempt = 1};
+    nqueued = 1;
+    json_set_alloc_funcs(no_memory, free);      /* the case's JSON cannot be made */
+    assert_int_equal(delivery_take(&ad), 0);
+    json_set_alloc_funcs(malloc, free);
+    assert_null(ad.jobs);
+    assert_int_equal(nreturned, 1);
+    assert_int_equal(returned_id, 7);
+    assert_int_equal(returned_reason, RETURN_OTHER);
+    nqueued = 1;                                /* the copy, memory back */
+    assert_int_equal(delivery_take(&ad), 0);
+    assert_null(ad.jobs);
+    assert_int_equal(nreturned, 1);
+    seen_destroy(&ad.seen);
+    wconfig_destroy(&ad.cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(line_of_the_limit_is_whole),
         cmocka_unit_test(numbers_start_with_a_digit),
         cmocka_unit_test(empty_name_refused),
+        cmocka_unit_test(assignment_without_memory_is_returned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -17,6 +17,14 @@ static job_t *find_job(const adapter_t *ad, job_kind_t kind, uint64_t id)
     return NULL;
 }
 
+/* The ids of a delivery that has no job, logged as its job's would be. */
+static void log_delivery_ids(wlog_rec_t *r, const adapter_t *ad, job_kind_t kind, uint64_t id,
+                             uint64_t case_id)
+{
+    job_t probe = {.kind = kind, .id = id, .case_id = case_id, .department = ad->cfg->department};
+    job_log_ids(r, &probe);
+}
+
 /* True when the delivery must not start a job: stopping, or a copy. */
 static bool refuse_delivery(const adapter_t *ad, job_kind_t kind, uint64_t id,
                             uint64_t case_id, uint32_t attempt)
@@ -30,8 +38,7 @@ static bool refuse_delivery(const adapter_t *ad, job_kind_t kind, uint64_t id,
         return false;
     wlog_rec_t r;
     wlog_begin(&r, LOG_INFO, kind == JOB_ASSIGNMENT ? "assignment.ignored" : "escalation.ignored");
-    job_t probe = {.kind = kind, .id = id, .case_id = case_id, .department = ad->cfg->department};
-    job_log_ids(&r, &probe);
+    log_delivery_ids(&r, ad, kind, id, case_id);
     if (attempt)
         wlog_fmt(&r, "attempt", "%" PRIu32, attempt);
     wlog_str(&r, "reason", why);
@@ -57,6 +64,24 @@ static void log_taken(const job_t *j, const char *k1, const char *v1, const char
     wlog_end(&r);
 }
 
+/* An assignment with no job for it. The broker does not deliver it again
+ * while this session lives (PROTOCOL.md 8.4), and the library cannot release
+ * it: kept, it would hold a slot of --capacity, untouched, until a restart.
+ * Returned, as after a last failed run, it reaches the manual dispatch
+ * centre. */
+static void give_back_unrun(adapter_t *ad, const mq_assignment_t *a)
+{
+    static const char note[] = "minqing-worker: out of memory: the command could not run";
+    bool sent = mq_worker_returned(ad->w, a->assignment_id, RETURN_OTHER, note) == 0;
+    wlog_rec_t r;
+    wlog_begin(&r, LOG_ERR, sent ? "assignment.returned" : "assignment.stuck");
+    log_delivery_ids(&r, ad, JOB_ASSIGNMENT, a->assignment_id, a->case_id);
+    wlog_str(&r, "reason", sent ? note : mq_strerror());
+    wlog_end(&r);
+    if (sent)       /* a copy delivered before the broker has it must not run */
+        seen_add(ad->seen, a->assignment_id);
+}
+
 static void take_assignment(adapter_t *ad, const mq_assignment_t *a)
 {
     if (refuse_delivery(ad, JOB_ASSIGNMENT, a->assignment_id, a->case_id, a->attempt))
@@ -64,7 +89,7 @@ static void take_assignment(adapter_t *ad, const mq_assignment_t *a)
     job_t *j = job_new(JOB_ASSIGNMENT, a->assignment_id, a->case_id, ad->cfg->department,
                        input_assignment(a));
     if (!j) {
-        wlog_say(LOG_ERR, "assignment.dropped", "reason", "out of memory: the broker keeps it");
+        give_back_unrun(ad, a);
         return;
     }
     append(ad, j);
