@@ -22,7 +22,9 @@
 #  8. echo: a command that prints the resident's phone on stderr: the line is
 #     logged with the number masked (138****NNNN);
 #  9. a stop whose flush fails (the broker is gone) exits 1, not 0: the
-#     RESOLVED was lost, and the command runs again on the redelivery.
+#     RESOLVED was lost, and the command runs again on the redelivery;
+# and before the broker starts: usage errors, and poll failing (worker.failed
+# names poll's error).
 # No phone number in any adapter log, no sanitizer report, all in < 60 s.
 . "$(dirname "$0")/../lib.sh"
 T0=$(now_ms)
@@ -74,6 +76,23 @@ check "an endpoint without ipc:// or tcp:// in the config file: exit 2 at its li
 bounded "$BIN/minqing-worker" --endpoint "$EP" --department 'Housing!' --exec true 2>"$T/bad-dept.out"
 check "a department that is no protocol token: exit 2" \
   sh -c "[ $? = 2 ] && grep -q 'department: bad value' '$T/bad-dept.out'"
+
+# poll itself failing: prlimit lowers the adapter's RLIMIT_NOFILE to 1, below
+# the 2 fds it polls at the least, so poll fails with EINVAL. LeakSanitizer
+# cannot open /proc under that limit: leaks are not checked for this run.
+if command -v prlimit >/dev/null; then
+  ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0" "$BIN/minqing-worker" --endpoint "$EP" \
+    --department water --exec true >"$T/mw-poll.log" 2>&1 &
+  POLLER=$!
+  PIDS="$PIDS $POLLER"
+  wait_for 10 grep -q 'event=worker.started' "$T/mw-poll.log"
+  prlimit --pid "$POLLER" --nofile=1:1
+  reap "$POLLER"
+  check "poll failing: exit 1, poll's own error logged ($STOP_RC)" sh -c "[ $STOP_RC = 1 ] &&
+    grep -q 'event=worker.failed reason=\"poll: Invalid argument\"' '$T/mw-poll.log'"
+else
+  ok "poll failing # SKIP prlimit is not installed"
+fi
 
 write_config
 sed -i 's/^hrss = 人社局$/hrss = 人社局\necho = 测试回显部门\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \

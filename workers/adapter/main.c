@@ -175,12 +175,15 @@ static void serve_fds(adapter_t *ad, const pollset_t *ps, int64_t now)
     }
 }
 
-/* One pass: take work, start commands, enforce timeouts, wait, serve. */
-static int loop_once(adapter_t *ad, pollset_t *ps)
+/* One pass: take work, start commands, enforce timeouts, wait, serve. 0, or
+ * -1 with why the adapter cannot go on. */
+static int loop_once(adapter_t *ad, pollset_t *ps, char *why, size_t len)
 {
     int64_t now = now_ms();
-    if (delivery_take(ad))
+    if (delivery_take(ad)) {
+        snprintf(why, len, "%s", mq_strerror());
         return -1;
+    }
     run_start_due(ad, now);
     for (job_t *j = ad->jobs; j; j = j->next)
         run_enforce_timeout(ad, j, now);
@@ -189,8 +192,10 @@ static int loop_once(adapter_t *ad, pollset_t *ps)
         wlog_say(LOG_ERR, "worker.error", "reason", "out of memory for the poll set");
         return 0;
     }
-    if (poll(ps->fds, (nfds_t)ps->n, poll_timeout(ad, now)) < 0 && errno != EINTR)
+    if (poll(ps->fds, (nfds_t)ps->n, poll_timeout(ad, now)) < 0 && errno != EINTR) {
+        snprintf(why, len, "poll: %s", strerror(errno));
         return -1;
+    }
     now = now_ms();
     serve_fds(ad, ps, now);
     run_reap(ad);
@@ -198,13 +203,14 @@ static int loop_once(adapter_t *ad, pollset_t *ps)
     return 0;
 }
 
-/* Until stopped, and the running commands ended or the wait is over. */
-static int loop(adapter_t *ad)
+/* Until stopped, and the running commands ended or the wait is over. 0, or
+ * -1 with why it failed. */
+static int loop(adapter_t *ad, char *why, size_t len)
 {
     pollset_t ps = {0};
     int rc = 0;
     while (!(ad->stopping && (ad->running == 0 || now_ms() >= ad->stop_at)))
-        if ((rc = loop_once(ad, &ps)))
+        if ((rc = loop_once(ad, &ps, why, len)))
             break;
     pollset_free(&ps);
     return rc;
@@ -304,6 +310,7 @@ static int start(adapter_t *ad)
 int main(int argc, char **argv)
 {
     adapter_t ad = {.tail = &ad.jobs, .sig_fd = -1};
+    char why[256];
     int rc;
     if (!configure(&ad, argc, argv, &rc)) {
         wconfig_destroy(&ad.cfg);
@@ -313,8 +320,8 @@ int main(int argc, char **argv)
     ensure_std_fds();
     if ((rc = start(&ad)) == 0) {
         log_started(&ad);
-        if ((rc = loop(&ad)))
-            wlog_say(LOG_CRIT, "worker.failed", "reason", mq_strerror());
+        if ((rc = loop(&ad, why, sizeof why)))
+            wlog_say(LOG_CRIT, "worker.failed", "reason", why);
         rc = shut_down(&ad, rc);
     }
     mq_worker_destroy(&ad.w);
