@@ -188,10 +188,11 @@ static int loop_once(adapter_t *ad, pollset_t *ps, char *why, size_t len)
     for (job_t *j = ad->jobs; j; j = j->next)
         run_enforce_timeout(ad, j, now);
     settle_runs(ad, now);
-    if (build_pollset(ad, ps)) {
+    /* Short of memory, the set holds what fit (the signalfd and the broker
+     * first): the pass waits on that as on the whole set, rather than spin,
+     * and the pipes left out are read in a later pass. */
+    if (build_pollset(ad, ps))
         wlog_say(LOG_ERR, "worker.error", "reason", "out of memory for the poll set");
-        return 0;
-    }
     if (poll(ps->fds, (nfds_t)ps->n, poll_timeout(ad, now)) < 0 && errno != EINTR) {
         snprintf(why, len, "poll: %s", strerror(errno));
         return -1;
