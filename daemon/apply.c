@@ -296,6 +296,37 @@ static msg_state_t imported_share(msg_state_t st)
     }
 }
 
+/* Check the history of an imported case before anything is written: every
+ * time from 2000-01-01 up to a day ahead (clocks differ); the time of the
+ * state it is imported in given (a `contacted` case without contacted_at
+ * would climb the contact ladder from received_at at once; a `resolved` or
+ * `closed` one would count in no month's figures); and the times in the
+ * order the loop makes them. An optional time 0 is absent. */
+static msg_err_t check_history(apply_t *a, const msg_t *in)
+{
+    static const char *const names[] = {"received_at", "contacted_at", "resolved_at",
+                                        "closed_at"};
+    const int64_t first = INT64_C(946684800000), last = a->now + 86400000;
+    const int64_t times[] = {in->received_at, in->contacted_at, in->resolved_at, in->closed_at};
+    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
+        if ((i == 0 || times[i]) && (times[i] < first || times[i] > last))
+            return refuse(a, ERR_INVALID_VALUE, "%s is outside 2000-01-01 .. now", names[i]);
+    size_t need = in->state == STATE_CONTACTED ? 1 : in->state == STATE_RESOLVED ? 2
+                : in->state == STATE_CLOSED ? 3 : 0;
+    if (need && !times[need])
+        return refuse(a, ERR_MISSING_FIELD, "%s is required for a case imported as %s",
+                      names[need], msg_state_name(in->state));
+    for (size_t i = 1, prev = 0; i < sizeof times / sizeof times[0]; i++) {
+        if (!times[i])
+            continue;
+        if (times[i] < times[prev])
+            return refuse(a, ERR_INVALID_VALUE, "%s (%lld) is before %s (%lld)", names[i],
+                          (long long)times[i], names[prev], (long long)times[prev]);
+        prev = i;
+    }
+    return MSG_OK;
+}
+
 msg_err_t apply_import(apply_t *a, const msg_t *in, msg_t *reply)
 {
     msg_err_t rc;
@@ -306,12 +337,8 @@ msg_err_t apply_import(apply_t *a, const msg_t *in, msg_t *reply)
     int lead = MSG_HAS(in, MF_DEPARTMENT) ? dept_index(a, in->department) : r.depts[0];
     if (lead < 0)
         return refuse(a, ERR_UNKNOWN_DEPARTMENT, "no department %s", in->department);
-    /* history is in the past: 2000-01-01 up to a day ahead (clocks differ) */
-    const int64_t first = INT64_C(946684800000), last = a->now + 86400000;
-    const int64_t times[] = {in->received_at, in->contacted_at, in->resolved_at, in->closed_at};
-    for (size_t i = 0; i < sizeof times / sizeof times[0]; i++)
-        if ((i == 0 || times[i]) && (times[i] < first || times[i] > last))
-            return refuse(a, ERR_INVALID_VALUE, "a time of the case is outside 2000-01-01 .. now");
+    if ((rc = check_history(a, in)))
+        return rc;
     store_case_t c = {
         .state = in->state, .contacted_at = in->contacted_at, .resolved_at = in->resolved_at,
         .closed_at = in->closed_at, .rating = in->rating,

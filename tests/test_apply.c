@@ -892,6 +892,96 @@ static void dispatched_counts_attempts(void **state)
     assert_int_equal(case_state(c), STATE_ACCEPTED);
 }
 
+/* ---- IMPORT --------------------------------------------------------------- */
+
+#define DAY_MS INT64_C(86400000)
+#define H0 (T0 - 30 * DAY_MS)               /* an old case's received_at */
+
+static int imports;              /* external ids I-<n> given so far */
+
+/* IMPORT a historical water.leak case (channel legacy, external id I-<n>) in
+ * state st with its times (0: absent) and lead department (NULL: the route's). */
+static msg_err_t import_case(msg_state_t st, int64_t received, int64_t contacted,
+                             int64_t resolved, int64_t closed, const char *dept)
+{
+    msg_t in;
+    char ext[32];
+    msg_reset(&in, MSG_IMPORT);
+    in.msg_id = next_id();
+    snprintf(ext, sizeof ext, "I-%d", ++imports);
+    msg_case_t *k = &in.kase;
+    k->service_code = "water.leak";
+    k->description = "历史案件";
+    k->channel = "legacy";
+    k->external_id = ext;
+    k->grid_code = "CG01-XH02-G0031";
+    int bits[] = {CF_SERVICE_CODE, CF_DESCRIPTION, CF_CHANNEL, CF_EXTERNAL_ID, CF_GRID_CODE};
+    for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
+        MSG_SET(k, bits[i]);
+    in.state = st, in.received_at = received, in.contacted_at = contacted;
+    in.resolved_at = resolved, in.closed_at = closed, in.department = dept;
+    MSG_SET(&in, MF_MSG_ID), MSG_SET(&in, MF_CASE), MSG_SET(&in, MF_STATE);
+    MSG_SET(&in, MF_RECEIVED_AT);
+    if (contacted) MSG_SET(&in, MF_CONTACTED_AT);
+    if (resolved) MSG_SET(&in, MF_RESOLVED_AT);
+    if (closed) MSG_SET(&in, MF_CLOSED_AT);
+    if (dept) MSG_SET(&in, MF_DEPARTMENT);
+    pass_begin();
+    return pass_end(apply_import(&g.a, &in, &g.reply));
+}
+
+/* The time of the state a case is imported in is required (MISSING_FIELD,
+ * naming it): a `contacted` case without contacted_at would climb the
+ * contact ladder from its old received_at at once. */
+static void import_requires_time_of_state(void **state)
+{
+    (void)state;
+    imports = 0;
+    assert_int_equal(import_case(STATE_CONTACTED, H0, 0, 0, 0, NULL), ERR_MISSING_FIELD);
+    assert_string_equal(g.a.why, "contacted_at is required for a case imported as contacted");
+    assert_int_equal(import_case(STATE_RESOLVED, H0, H0 + 1, 0, 0, NULL), ERR_MISSING_FIELD);
+    assert_string_equal(g.a.why, "resolved_at is required for a case imported as resolved");
+    assert_int_equal(import_case(STATE_CLOSED, H0, 0, H0 + 1, 0, NULL), ERR_MISSING_FIELD);
+    assert_string_equal(g.a.why, "closed_at is required for a case imported as closed");
+    assert_int_equal(count("cases"), 0);
+    /* with it: the contact is made, so the contact ladder does not run */
+    assert_int_equal(import_case(STATE_CONTACTED, H0, H0 + 600000, 0, 0, NULL), MSG_OK);
+    assert_int_equal(get_case(g.reply.case_id).contacted_at, H0 + 600000);
+    /* open states and cancelled need no time beyond received_at */
+    assert_int_equal(import_case(STATE_ACCEPTED, H0, 0, 0, 0, NULL), MSG_OK);
+    assert_int_equal(import_case(STATE_CANCELLED, H0, 0, 0, 0, NULL), MSG_OK);
+    assert_int_equal(import_case(STATE_RESOLVED, H0, 0, H0 + DAY_MS, 0, NULL), MSG_OK);
+}
+
+/* Times out of the loop's order are refused (INVALID_VALUE, naming the
+ * field); equal times and absent ones are fine. */
+static void import_history_in_order(void **state)
+{
+    (void)state;
+    imports = 0;
+    assert_int_equal(import_case(STATE_CLOSED, H0, H0 - 1, H0 + 2, H0 + 3, NULL), ERR_INVALID_VALUE);
+    assert_non_null(strstr(g.a.why, "contacted_at"));
+    assert_non_null(strstr(g.a.why, "is before received_at"));
+    assert_int_equal(import_case(STATE_CLOSED, H0, H0 + 2, H0 + 1, H0 + 3, NULL), ERR_INVALID_VALUE);
+    assert_non_null(strstr(g.a.why, "resolved_at"));
+    assert_non_null(strstr(g.a.why, "is before contacted_at"));
+    assert_int_equal(import_case(STATE_CLOSED, H0, H0 + 1, H0 + 3, H0 + 2, NULL), ERR_INVALID_VALUE);
+    assert_non_null(strstr(g.a.why, "is before resolved_at"));
+    /* an absent time is skipped: closed is compared with received */
+    assert_int_equal(import_case(STATE_CLOSED, H0, 0, 0, H0 - 1, NULL), ERR_INVALID_VALUE);
+    assert_non_null(strstr(g.a.why, "closed_at"));
+    assert_non_null(strstr(g.a.why, "is before received_at"));
+    assert_int_equal(import_case(STATE_RESOLVED, H0, H0 + 5, H0 + 4, 0, NULL), ERR_INVALID_VALUE);
+    assert_int_equal(count("cases"), 0);
+    assert_int_equal(import_case(STATE_CLOSED, H0, H0, H0, H0, NULL), MSG_OK);
+    assert_int_equal(import_case(STATE_CLOSED, H0, 0, H0 + 1, H0 + 2, NULL), MSG_OK);
+    /* a known case is answered as before, whatever its times */
+    imports--;
+    assert_int_equal(import_case(STATE_CLOSED, H0, H0 - 1, 0, 0, NULL), MSG_OK);
+    assert_true(g.reply.duplicate);
+    assert_int_equal(count("cases"), 2);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -917,6 +1007,8 @@ int main(void)
         T(close_only_resolved),
         T(cancel_withdraws_everything),
         T(dispatched_counts_attempts),
+        T(import_requires_time_of_state),
+        T(import_history_in_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,7 +18,8 @@ import json, sys
 for i in range(int(sys.argv[1])):
     print(json.dumps({"service_code": "water.leak", "description": "历史案件：楼道积水，已处理完毕。" * 8,
         "external_id": "old-%d" % i, "channel": "hotline", "grid_code": "CG01-XH01-G%04d" % (i % 500),
-        "state": "closed", "received_at": 1561939200000 + i * 60000}, ensure_ascii=False))
+        "state": "closed", "received_at": 1561939200000 + i * 60000,
+        "closed_at": 1562025600000 + i * 60000}, ensure_ascii=False))
 PY
 bounded "$MQ" -c "$T/minqing.conf" import "$T/hist.jsonl" >/dev/null 2>>"$T/cli.log"
 pages=$(sql 'pragma page_count')

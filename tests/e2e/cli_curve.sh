@@ -68,7 +68,8 @@ import json
 for i in range(50):
     print(json.dumps({"service_code": "water.leak", "description": "历史案件：楼道积水。",
         "channel": "legacy", "external_id": "hist-%d" % i, "grid_code": "CG01-XH01-G0001",
-        "state": "closed", "received_at": 1561939200000 + i}, ensure_ascii=False))
+        "state": "closed", "received_at": 1561939200000 + i,
+        "closed_at": 1562025600000 + i}, ensure_ascii=False))
 PY
 mq imp_admin import --cert "$T/clients/admin1" "$T/hist.jsonl"
 check "import with an admin key: all 50 imported, exit 0 (exit $rc: $(cat "$T/imp_admin.out"))" \

@@ -37,7 +37,7 @@ check "the copy passes an integrity check" test "$(sqlite3 "$T/copy.db" 'pragma 
 
 # import_err ARGS: the import, stderr kept in $T/err.log; sets rc
 import_err() { bounded "$BIN/minqing" -c "$T/minqing.conf" import "$@" > "$T/out.log" 2> "$T/err.log"; rc=$?; }
-H='"service_code": "water.leak", "description": "历史案件", "channel": "legacy", "grid_code": "CG01-XH01-G0001", "state": "closed", "received_at": 1561939200000'
+H='"service_code": "water.leak", "description": "历史案件", "channel": "legacy", "grid_code": "CG01-XH01-G0001", "state": "closed", "received_at": 1561939200000, "closed_at": 1562025600000'
 cat > "$T/values.jsonl" <<JSON
 {$H, "external_id": "v1", "rating": "basically_satisfied", "department": "water"}
 {$H, "external_id": "v2", "rating": "very_satisfied"}

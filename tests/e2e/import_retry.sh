@@ -17,7 +17,8 @@ import json, sys
 for i in range(int(sys.argv[2])):
     print(json.dumps({"service_code": "water.leak", "description": "历史案件：楼道积水。",
         "channel": "legacy", "external_id": "%s-%d" % (sys.argv[1], i),
-        "grid_code": "CG01-XH01-G0001", "state": "closed", "received_at": 1561939200000 + i},
+        "grid_code": "CG01-XH01-G0001", "state": "closed", "received_at": 1561939200000 + i,
+        "closed_at": 1562025600000 + i},
         ensure_ascii=False))
 PY
 }
