@@ -345,18 +345,27 @@ msg_err_t apply_import(apply_t *a, const msg_t *in, msg_t *reply)
     };
     if ((rc = insert_case(a, in, &r, lead, in->received_at, &c)))
         return rc;
+    /* returned by its lead and not yet re-routed: as a live RETURNED, the
+     * case goes to the manual dispatch centre, and a redo never back to the
+     * department that said "not ours" */
+    int manual = a->cfg->manual_dept;
+    bool reroute = in->state == STATE_RETURNED && lead != manual;
+    if (in->state == STATE_RETURNED)
+        snprintf(c.lead, sizeof c.lead, "%s", a->cfg->depts[manual].id);
     if (store_case_update(a->store, &c))        /* the history: contacted, resolved, ... */
         return store_failed(a);
     store_assignment_t as = {
         .case_id = c.id, .role = ROLE_LEAD, .state = imported_share(in->state),
         .created_at = in->received_at, .updated_at = a->now,
     };
-    snprintf(as.department, sizeof as.department, "%s", c.lead);
+    snprintf(as.department, sizeof as.department, "%s", a->cfg->depts[lead].id);
     if (store_assignment_insert(a->store, &as))
         return store_failed(a);
     rc = event(a, c.id, as.id, "imported", lead, "import", STATE_NONE, in->state, NULL);
     if (!rc && as.state == STATE_RECEIVED)
         rc = push_fx(a, FX_WAIT, lead, as.id);
+    if (!rc && reroute)
+        rc = add_assignment(a, &c, manual, ROLE_LEAD, "router");
     if (!rc)
         rc = apply_arm(a, &c);
     reply->case_id = c.id;

@@ -982,6 +982,30 @@ static void import_history_in_order(void **state)
     assert_int_equal(count("cases"), 2);
 }
 
+/* An open case imported as `returned` goes to the manual dispatch centre,
+ * as a live RETURNED does: someone re-routes it. */
+static void import_returned_goes_to_dispatch(void **state)
+{
+    (void)state;
+    assert_int_equal(import_case(STATE_RETURNED, H0, 0, 0, 0, NULL), MSG_OK);
+    uint64_t c = g.reply.case_id;
+    assert_string_equal(asgs(c), "1:water:lead:returned:r0,2:dispatch:lead:received:r0");
+    assert_string_equal(effects(), "wait:dispatch:2");
+    assert_int_equal(case_state(c), STATE_RETURNED);
+    assert_string_equal(get_case(c).lead, "dispatch");     /* a redo must not go to water */
+    assert_string_equal(new_events(), "imported:water,routed:dispatch");
+    dispatched(2, "dispatch:w1#1");
+    assert_int_equal(case_state(c), STATE_RETURNED);
+    assert_int_equal(outcome(g.dispatch, MSG_ACCEPT, 2), MSG_OK);
+    assert_int_equal(case_state(c), STATE_ACCEPTED);
+    /* returned by the centre itself: held, as a live one (manual_department_return_holds) */
+    assert_int_equal(import_case(STATE_RETURNED, H0, 0, 0, 0, "dispatch"), MSG_OK);
+    c = g.reply.case_id;
+    assert_string_equal(asgs(c), "3:dispatch:lead:returned:r0");
+    assert_string_equal(effects(), "");
+    assert_string_equal(get_case(c).lead, "dispatch");
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1009,6 +1033,7 @@ int main(void)
         T(dispatched_counts_attempts),
         T(import_requires_time_of_state),
         T(import_history_in_order),
+        T(import_returned_goes_to_dispatch),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
