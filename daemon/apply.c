@@ -684,6 +684,11 @@ msg_err_t apply_arm(apply_t *a, const store_case_t *c)
     return rc;
 }
 
+/* Close a case resolved auto_close ago. It is closed as of the time it came
+ * due, not of the pass that closes it: a case imported as resolved long ago
+ * (or one whose close came due while the broker was stopped, or that a
+ * reload shortening auto_close made due) counts as closed when the rule
+ * closed it, not all in the month of the import. */
 static msg_err_t auto_close(apply_t *a, store_case_t *c)
 {
     if (c->state != STATE_RESOLVED || a->cfg->auto_close_ms <= 0)
@@ -692,7 +697,7 @@ static msg_err_t auto_close(apply_t *a, store_case_t *c)
     if (at > a->now)
         return push_timer(a, c->id, TIMERS_CLOSE, at);
     c->state = STATE_CLOSED;
-    c->closed_at = a->now;
+    c->closed_at = at;
     return settle_case(a, c, STATE_RESOLVED, true, "broker:auto_close");
 }
 

@@ -1006,6 +1006,34 @@ static void import_returned_goes_to_dispatch(void **state)
     assert_string_equal(get_case(c).lead, "dispatch");
 }
 
+/* auto_close closes a case as of resolved_at + auto_close, the time the rule
+ * closed it, not the pass that does it: a case imported as resolved months
+ * ago does not count as closed in the month of the import. */
+static void auto_close_at_its_due_time(void **state)
+{
+    (void)state;
+    g.cfg->auto_close_ms = 3 * DAY_MS;
+    /* a live case (assignment 1), its timer late by an hour (the broker was stopped) */
+    uint64_t c = resolved_water_case();
+    int64_t resolved = get_case(c).resolved_at;
+    pass_begin();
+    assert_int_equal(pass_end(apply_timer(&g.a, c, TIMERS_CLOSE)), MSG_OK);
+    assert_int_equal(case_state(c), STATE_RESOLVED);        /* not due yet */
+    g.now = resolved + 3 * DAY_MS + 3600000 - 1000;
+    pass_begin();
+    assert_int_equal(pass_end(apply_timer(&g.a, c, TIMERS_CLOSE)), MSG_OK);
+    assert_int_equal(case_state(c), STATE_CLOSED);
+    assert_int_equal(get_case(c).closed_at, resolved + 3 * DAY_MS);
+    /* imported as resolved a month ago */
+    assert_int_equal(import_case(STATE_RESOLVED, H0, 0, H0 + DAY_MS, 0, NULL), MSG_OK);
+    c = g.reply.case_id;
+    pass_begin();
+    assert_int_equal(pass_end(apply_timer(&g.a, c, TIMERS_CLOSE)), MSG_OK);
+    store_case_t k = get_case(c);
+    assert_int_equal(k.state, STATE_CLOSED);
+    assert_int_equal(k.closed_at, H0 + 4 * DAY_MS);
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1034,6 +1062,7 @@ int main(void)
         T(import_requires_time_of_state),
         T(import_history_in_order),
         T(import_returned_goes_to_dispatch),
+        T(auto_close_at_its_due_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
