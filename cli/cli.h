@@ -77,9 +77,9 @@ int cmd_keygen(cli_t *cli, int argc, char **argv);
 
 struct json_t;
 /* Fill *kase from a JSON object with the Open311 field names (its strings stay
- * owned by `obj`); `src` names the input in messages. Every problem is
- * printed; CLI_OK or CLI_USAGE. */
-int cli_case_from_json(struct json_t *obj, const char *src, msg_case_t *kase);
+ * owned by `obj`); `cmd` ("submit", "import") and `src` name the command and
+ * the input in messages. Every problem is printed; CLI_OK or CLI_USAGE. */
+int cli_case_from_json(struct json_t *obj, const char *cmd, const char *src, msg_case_t *kase);
 
 /* ---- db.c: config, database, time, errors ----------------------------- */
 

@@ -173,7 +173,7 @@ static int to_request(json_t *obj, long line, msg_t *m, char dept[33])
     if (rating) MSG_SET(m, MF_RATING);
     for (size_t i = 0; i < sizeof history / sizeof history[0]; i++)
         json_object_del(obj, history[i]);
-    return cli_case_from_json(obj, src, &m->kase);
+    return cli_case_from_json(obj, CMD, src, &m->kase);
 }
 
 /* The msg_id a copy of the line in s goes with: the line's own (PROTOCOL.md

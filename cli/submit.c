@@ -99,11 +99,11 @@ static const struct field *find_field(const char *name)
     return NULL;
 }
 
-int cli_case_from_json(json_t *obj, const char *src, msg_case_t *kase)
+int cli_case_from_json(json_t *obj, const char *cmd, const char *src, msg_case_t *kase)
 {
     memset(kase, 0, sizeof *kase);
     if (!json_is_object(obj))
-        return cli_fail(CLI_USAGE, CMD, "%s: the case must be a JSON object {...}", src);
+        return cli_fail(CLI_USAGE, cmd, "%s: the case must be a JSON object {...}", src);
     int bad = 0;
     const char *key;
     json_t *v;
@@ -111,8 +111,8 @@ int cli_case_from_json(json_t *obj, const char *src, msg_case_t *kase)
         const struct field *f = find_field(key);
         if (!f) {
             bad++;
-            cli_fail(CLI_USAGE, CMD, "%s: unknown field '%s'%s (see minqing submit --help)", src,
-                     key, strcmp(key, "lon") == 0 ? ": Open311 calls it 'long'" : "");
+            cli_fail(CLI_USAGE, cmd, "%s: unknown field '%s'%s (see minqing %s --help)", src,
+                     key, strcmp(key, "lon") == 0 ? ": Open311 calls it 'long'" : "", cmd);
             continue;
         }
         if (json_is_null(v))
@@ -127,14 +127,14 @@ int cli_case_from_json(json_t *obj, const char *src, msg_case_t *kase)
             int p = msg_enum_from_name(msg_priority_names, PRIO_COUNT, json_string_value(v));
             if (p < 0) {
                 bad++;
-                cli_fail(CLI_USAGE, CMD, "%s: priority must be low, normal, high or urgent", src);
+                cli_fail(CLI_USAGE, cmd, "%s: priority must be low, normal, high or urgent", src);
                 continue;
             }
             kase->priority = (msg_priority_t)p;
             MSG_SET(kase, f->bit);
         } else {
             bad++;
-            cli_fail(CLI_USAGE, CMD, "%s: field '%s' must be %s", src, key,
+            cli_fail(CLI_USAGE, cmd, "%s: field '%s' must be %s", src, key,
                      f->type == F_NUM ? "a number" : "a string");
         }
     }
@@ -142,7 +142,7 @@ int cli_case_from_json(json_t *obj, const char *src, msg_case_t *kase)
         if (fields[i].required &&
             !*(const char **)(void *)((char *)kase + fields[i].off)) {
             bad++;
-            cli_fail(CLI_USAGE, CMD, "%s: required field '%s' is missing", src, fields[i].name);
+            cli_fail(CLI_USAGE, cmd, "%s: required field '%s' is missing", src, fields[i].name);
         }
     return bad ? CLI_USAGE : CLI_OK;
 }
@@ -216,7 +216,7 @@ int cmd_submit(cli_t *cli, int argc, char **argv)
     if (!root)
         return CLI_USAGE;
     msg_case_t kase;
-    int rc = cli_case_from_json(root, path && strcmp(path, "-") ? path : "(stdin)", &kase);
+    int rc = cli_case_from_json(root, CMD, path && strcmp(path, "-") ? path : "(stdin)", &kase);
     if (rc == CLI_OK)
         rc = cli_load_config(cli, CMD);
     mq_client_t *client = NULL;

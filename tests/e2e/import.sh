@@ -51,15 +51,19 @@ check "a bad rating or department: exit 2, the other lines imported" sh -c "[ $r
 check "... each refused line named by its number" sh -c "grep -q 'line 2: rating must be satisfied, basically_satisfied or unsatisfied' '$T/err.log' && \
   grep -q 'line 3: rating must be a string' '$T/err.log' && grep -q 'line 4: department must be a string' '$T/err.log'"
 # a key given twice is refused with the line's number, as minqing submit
-# refuses it (which of the two the old system meant is not guessed)
+# refuses it (which of the two the old system meant is not guessed); an
+# error in the case's fields is import's, not submit's
 cat > "$T/keys.jsonl" <<JSON
 {$H, "external_id": "k1", "rating": "unsatisfied", "rating": "satisfied"}
+{$H, "external_id": "k2", "lon": 103.8}
 {$H, "external_id": "k3"}
 JSON
 import_err "$T/keys.jsonl"
 check "a key given twice: that line refused by its number, the others imported" sh -c "[ $rc = 2 ] && \
   grep -q 'line 1: not valid JSON (column [0-9]*: a duplicate key)' '$T/err.log' && \
   [ \"\$(sqlite3 '$T/minqing.db' \"select group_concat(external_id) from cases where external_id like 'k%'\")\" = k3 ]"
+check "a field error names minqing import, not submit" sh -c \
+  "grep -q \"^minqing import: line 2: unknown field 'lon': Open311 calls it 'long' (see minqing import --help)\" '$T/err.log' && ! grep -q 'minqing submit' '$T/err.log'"
 # a case imported as resolved with no contacted_at: its resolution was the
 # contact (PROTOCOL.md 7.2), so it is not overdue for one
 printf '{"service_code": "water.leak", "description": "历史案件", "external_id": "r1", "channel": "legacy2", "grid_code": "CG01-XH01-G0001", "state": "resolved", "received_at": 1561939200000, "resolved_at": 1562025600000}\n' > "$T/resolved.jsonl"
