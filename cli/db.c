@@ -291,6 +291,35 @@ static int digits(const char **p, int n, int *v)
 
 int cli_parse_time(const char *s, int64_t *ms)
 {
+    return cli_parse_time_zoned(s, ms, NULL);
+}
+
+/* An offset from UTC after a time: "Z", "+08:00", "+0800" or "-05:00";
+ * *off_s its seconds east of UTC. 0, or -1 when it is not one. */
+static int utc_offset(const char *p, long *off_s)
+{
+    int h, m;
+    if (*p == 'Z' && !p[1]) {
+        *off_s = 0;
+        return 0;
+    }
+    if (*p != '+' && *p != '-')
+        return -1;
+    int sign = *p++ == '-' ? -1 : 1;
+    if (digits(&p, 2, &h))
+        return -1;
+    if (*p == ':')
+        p++;
+    if (digits(&p, 2, &m) || *p || h > 14 || m > 59)
+        return -1;
+    *off_s = sign * (h * 3600L + m * 60L);
+    return 0;
+}
+
+int cli_parse_time_zoned(const char *s, int64_t *ms, bool *local)
+{
+    if (local)
+        *local = false;
     if (!s || !*s)
         return -1;
     size_t n = strlen(s);
@@ -305,21 +334,27 @@ int cli_parse_time(const char *s, int64_t *ms)
     if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
         digits(&p, 2, &d))
         return -1;
-    if (*p == 'T' || *p == ' ') {
+    bool timed = *p == 'T' || *p == ' ';
+    if (timed) {
         p++;
         if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
             return -1;
         if (*p == ':' && (p++, digits(&p, 2, &sec)))
             return -1;
     }
-    if (*p || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
+    long off_s = 0;
+    bool zoned = timed && *p && utc_offset(p, &off_s) == 0;      /* only after a time */
+    if ((*p && !zoned) || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 ||
+        mi > 59 || sec > 59)
         return -1;
     struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
                     .tm_min = mi, .tm_sec = sec, .tm_isdst = -1};
-    time_t t = mktime(&tm);
+    time_t t = zoned ? timegm(&tm) : mktime(&tm);
     if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)   /* 2026-02-30 */
         return -1;
-    *ms = (int64_t)t * 1000;
+    *ms = ((int64_t)t - off_s) * 1000;
+    if (local)
+        *local = !zoned;
     return 0;
 }
 
@@ -332,4 +367,30 @@ int cli_parse_long(const char *s, long min, long max, long *out)
         return -1;
     *out = (long)v;
     return 0;
+}
+
+const char *cli_zone_name(char *buf, size_t size)
+{
+    char name[256] = "", link[256];
+    const char *tz = getenv("TZ");
+    if (tz) {                           /* TZ set, even empty (UTC), wins */
+        snprintf(name, sizeof name, "%s", *tz == ':' ? tz + 1 : *tz ? tz : "UTC");
+    } else {
+        ssize_t n = readlink("/etc/localtime", link, sizeof link - 1);
+        if (n > 0) {
+            link[n] = '\0';
+            const char *z = strstr(link, "zoneinfo/");
+            snprintf(name, sizeof name, "%s", z ? z + strlen("zoneinfo/") : link);
+        }
+    }
+    tzset();
+    time_t now = time(NULL);
+    struct tm tm;
+    char abbr[16] = "?", off[8] = "?";
+    if (localtime_r(&now, &tm)) {
+        strftime(abbr, sizeof abbr, "%Z", &tm);
+        strftime(off, sizeof off, "%z", &tm);
+    }
+    snprintf(buf, size, "%s (%s, UTC%s now)", *name ? name : "the system's", abbr, off);
+    return buf;
 }

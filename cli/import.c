@@ -31,7 +31,11 @@ static void help(void)
         "(as for minqing submit) plus its history:\n"
         "  state         required: received, dispatched, accepted, contacted, resolved,\n"
         "                closed, returned or cancelled\n"
-        "  received_at   required: unix ms, or \"2021-03-01T08:00[:SS]\" (local time)\n"
+        "  received_at   required: unix ms, or \"2021-03-01T08:00[:SS]\" with an offset\n"
+        "                from UTC (\"+08:00\", \"+0800\" or \"Z\"), or without one in the\n"
+        "                time zone of the machine running the import (TZ, else\n"
+        "                /etc/localtime; the summary names it): give the offset when\n"
+        "                importing from a machine not set to the county's zone\n"
         "  department    the lead department (default: the route's)\n"
         "  contacted_at, resolved_at, closed_at   times, as received_at; the one of\n"
         "                the state is required (contacted_at for contacted, resolved_at\n"
@@ -79,6 +83,7 @@ typedef struct {
     slot_t *slots;
     long window, inflight;
     long done, dups, refused, lines;
+    bool local_times;           /* a time string without an offset was read */
     long timeout_ms;            /* give up after this long without progress */
     int64_t start, progress;    /* monotonic ms; progress: a line last sent or answered */
     int64_t hold_until;         /* monotonic ms: nothing goes out before (after a 301) */
@@ -104,18 +109,21 @@ static int64_t backoff_ms(int tries)
     return (int64_t)1000 << doublings;
 }
 
-/* A time field: unix ms or a local time string; absent is 0. */
-static int take_time(json_t *obj, const char *key, long line, int64_t *out)
+/* A time field: unix ms or a time string, with an offset from UTC or read
+ * in this machine's time zone (*local set then); absent is 0. */
+static int take_time(json_t *obj, const char *key, long line, int64_t *out, bool *local)
 {
     json_t *v = json_object_get(obj, key);
+    bool here = false;
     *out = 0;
     if (!v || json_is_null(v))
         return 0;
     if (json_is_integer(v))
         *out = json_integer_value(v);
-    else if (!json_is_string(v) || cli_parse_time(json_string_value(v), out))
-        return cli_fail(CLI_USAGE, CMD, "line %ld: %s must be unix ms or \"YYYY-MM-DDTHH:MM\"",
-                        line, key), -1;
+    else if (!json_is_string(v) || cli_parse_time_zoned(json_string_value(v), out, &here))
+        return cli_fail(CLI_USAGE, CMD, "line %ld: %s must be unix ms or \"YYYY-MM-DDTHH:MM"
+                        "[:SS][+08:00|Z]\"", line, key), -1;
+    *local |= here;
     return 0;
 }
 
@@ -133,7 +141,7 @@ static int take_string(json_t *obj, const char *key, const char *src, const char
 
 /* Build the IMPORT request for one line; the history keys are taken out of
  * the object, and what remains must be a case record. CLI_OK or CLI_USAGE. */
-static int to_request(json_t *obj, long line, msg_t *m, char dept[33])
+static int to_request(json_t *obj, long line, msg_t *m, char dept[33], bool *local)
 {
     static const char *const history[] = {"state", "received_at", "department", "contacted_at",
                                           "resolved_at", "closed_at", "rating"};
@@ -145,11 +153,11 @@ static int to_request(json_t *obj, long line, msg_t *m, char dept[33])
     if (st <= 0)
         return cli_fail(CLI_USAGE, CMD, "%s: state is required and must be a case state", src);
     m->state = (msg_state_t)st;
-    if (take_time(obj, "received_at", line, &m->received_at) || !m->received_at)
+    if (take_time(obj, "received_at", line, &m->received_at, local) || !m->received_at)
         return cli_fail(CLI_USAGE, CMD, "%s: received_at is required", src);
-    if (take_time(obj, "contacted_at", line, &m->contacted_at) ||
-        take_time(obj, "resolved_at", line, &m->resolved_at) ||
-        take_time(obj, "closed_at", line, &m->closed_at))
+    if (take_time(obj, "contacted_at", line, &m->contacted_at, local) ||
+        take_time(obj, "resolved_at", line, &m->resolved_at, local) ||
+        take_time(obj, "closed_at", line, &m->closed_at, local))
         return CLI_USAGE;
     const char *rating, *d;
     if (take_string(obj, "rating", src, &rating) || take_string(obj, "department", src, &d))
@@ -211,7 +219,7 @@ static int send_slot(import_t *im, slot_t *s)
     }
     msg_t m;
     char dept[33];
-    int rc = to_request(obj, s->line, &m, dept);
+    int rc = to_request(obj, s->line, &m, dept, &im->local_times);
     int64_t now = mono_ms();
     m.msg_id = slot_id(s, now);
     if (rc == CLI_OK && mq_client_send(im->client, &m, s->msg_id) != 0)
@@ -433,6 +441,10 @@ int cmd_import(cli_t *cli, int argc, char **argv)
     double secs = elapsed(&im);
     printf("imported %ld cases (%ld already there, %ld lines refused) in %.1f s = %.0f per second\n",
            im.done, im.dups, im.refused, secs, secs > 0 ? (double)im.done / secs : 0.0);
+    char zone[128];
+    if (im.local_times)
+        printf("times without an offset were read in this machine's time zone, %s\n",
+               cli_zone_name(zone, sizeof zone));
     for (long i = 0; im.slots && i < im.window; i++)
         free(im.slots[i].text);
     free(im.slots);

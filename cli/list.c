@@ -44,8 +44,8 @@ static void help(void)
         "  -h, --help           this help\n"
         "\n"
         "Times T: 2026-11-01 (local midnight), 2026-11-01T08:00 or 2026-11-01T08:00:30\n"
-        "(local time), or unix time in milliseconds. --since 2026-11-01 --until\n"
-        "2026-12-01 is November.\n"
+        "(local time, or with an offset: +08:00, Z), or unix time in milliseconds.\n"
+        "--since 2026-11-01 --until 2026-12-01 is November.\n"
         "\n"
         "Exit status: 0 listed (even none); 1 database missing or unreadable; 2 bad\n"
         "option.\n",

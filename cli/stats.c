@@ -78,9 +78,10 @@ static void help(void)
         "                             display names (default %s)\n"
         "  -h, --help                 this help\n"
         "\n"
-        "Times T: 2026-11-01 (local midnight), 2026-11-01T08:00[:SS] (local time), or\n"
-        "unix ms. --since 2026-11-01 --until 2026-12-01 is November. Figures that\n"
-        "depend on deadlines are as of the moment the command runs.\n"
+        "Times T: 2026-11-01 (local midnight), 2026-11-01T08:00[:SS] (local time, or\n"
+        "with an offset: +08:00, Z), or unix ms. --since 2026-11-01 --until 2026-12-01\n"
+        "is November. Figures that depend on deadlines are as of the moment the\n"
+        "command runs.\n"
         "\n"
         "Read-only: the database is opened read-only and never written.\n"
         "Exit status: 0 done; 1 database missing or unreadable; 2 bad option.\n",

@@ -87,6 +87,28 @@ got=$(bounded "$PY" -c 'import json, sys
 d = {x["id"]: x for x in json.load(open(sys.argv[1]))["departments"]}["water"]["response"]
 print("%d/%d" % (d["num"], d["den"]))' "$T/stats3.json")
 check "stats: water's response over x1 and x2 is 1/1, not 0/2 ($got)" test "$got" = 1/1
+# a time string with an offset from UTC is the same instant from any
+# machine; one without is read in the importing machine's zone, which the
+# summary names
+Z='"service_code": "water.leak", "description": "历史案件", "channel": "tz", "grid_code": "CG01-XH01-G0001", "state": "cancelled"'
+cat > "$T/tz.jsonl" <<JSON
+{$Z, "external_id": "z1", "received_at": "2021-03-01T08:00+08:00"}
+{$Z, "external_id": "z2", "received_at": "2021-03-01T00:00:00Z"}
+{$Z, "external_id": "z3", "received_at": "2021-02-28 18:30-0530"}
+{$Z, "external_id": "z4", "received_at": "2021-03-01T08:00+8"}
+{$Z, "external_id": "z5", "received_at": "2021-03-01+08:00"}
+JSON
+TZ=America/New_York import_err "$T/tz.jsonl"
+check "offsets: +08:00, Z and -0530 read as given whatever the machine's zone" \
+  test "$(sql "select group_concat(received_at) from (select received_at from cases where channel = 'tz' order by external_id)")" = 1614556800000,1614556800000,1614556800000
+check "... a malformed offset, or one after a bare date, refused by line" sh -c "[ $rc = 2 ] && \
+  grep -q 'line 4: received_at must be unix ms or' '$T/err.log' && grep -q 'line 5: received_at must be' '$T/err.log'"
+check "... with every time zoned, the summary names no zone" sh -c "! grep -q 'time zone' '$T/out.log'"
+printf '{%s, "external_id": "z6", "received_at": "2021-03-01T08:00"}\n' "$Z" > "$T/tz_local.jsonl"
+TZ=Asia/Shanghai import_err "$T/tz_local.jsonl"
+check "a time without an offset: read in the machine's zone, which the summary names" sh -c "[ $rc = 0 ] && \
+  [ \"\$(sqlite3 '$T/minqing.db' \"select received_at from cases where external_id = 'z6'\")\" = 1614556800000 ] && \
+  grep -q \"^times without an offset were read in this machine's time zone, Asia/Shanghai (CST, UTC+0800 now)\" '$T/out.log'"
 import_err "$T/missing.jsonl"
 check "a file that cannot be opened: exit 1, with the reason" \
   sh -c "[ $rc = 1 ] && grep -q 'cannot open $T/missing.jsonl: No such file or directory' '$T/err.log'"
