@@ -3,6 +3,7 @@
  */
 #include "escalation.h"
 
+#include <string.h>
 #include <syslog.h>
 
 const config_level_t *escalation_level(const config_t *cfg, int ladder, int level)
@@ -23,16 +24,39 @@ bool escalation_next(const config_t *cfg, int ladder, int64_t due, int fired,
     return true;
 }
 
-void escalation_remap(const config_t *cfg, int ladder, const int64_t *old_offsets, int nold,
+/* partner[i]: the new rung that old rung i is now, or -1 if it is gone. The
+ * same offset and target is the same rung; failing that, a rung of the same
+ * target moved (the j-th unpaired old rung of a target is its j-th unpaired
+ * new rung), since its target was told already and must not be again. */
+static void pair_rungs(const config_level_t *rungs, int n, const escalation_rung_t *old,
+                       int nold, int *partner)
+{
+    bool taken[CONFIG_MAX_LEVELS] = {false};
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < nold; i++) {
+            if (pass == 0)
+                partner[i] = -1;
+            for (int j = 0; j < n && partner[i] < 0; j++)
+                if (!taken[j] && !strcmp(rungs[j].target, old[i].target) &&
+                    (pass == 1 || rungs[j].offset_ms == old[i].offset_ms))
+                    taken[j] = true, partner[i] = j;
+        }
+}
+
+void escalation_remap(const config_t *cfg, int ladder, const escalation_rung_t *old, int nold,
                       int *map)
 {
     const config_level_t *rungs = cfg->ladders[ladder];
-    int n = (int)cfg->nlevels[ladder], passed = 0;
+    int n = (int)cfg->nlevels[ladder], passed = 0, after_moved = 0;
+    int partner[CONFIG_MAX_LEVELS];
+    pair_rungs(rungs, n, old, nold, partner);
     map[0] = 0;
     for (int k = 1; k <= nold; k++) {
-        while (passed < n && rungs[passed].offset_ms <= old_offsets[k - 1])
+        while (passed < n && rungs[passed].offset_ms <= old[k - 1].offset_ms)
             passed++;
-        map[k] = passed;
+        if (partner[k - 1] >= after_moved)
+            after_moved = partner[k - 1] + 1;
+        map[k] = passed > after_moved ? passed : after_moved;
     }
 }
 

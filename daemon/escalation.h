@@ -20,12 +20,20 @@
  * its level (1-based) and the time it fires; false when the ladder is done. */
 bool escalation_next(const config_t *cfg, int ladder, int64_t due, int fired,
                      int *level, int64_t *at);
-/* Where a case stands on a changed ladder. For k = 0..nold, map[k] is the
- * number of rungs of the config's ladder at or before the old ladder's k-th
- * rung (offsets as given), so a case that had fired k old rungs goes on after
- * the last of them: a rung inserted before it is passed over, a removed one
- * counts no more. */
-void escalation_remap(const config_t *cfg, int ladder, const int64_t *old_offsets, int nold,
+/* A rung of the ladder the cases' counts were made under (as saved). */
+typedef struct {
+    int64_t offset_ms;
+    const char *target;
+} escalation_rung_t;
+
+/* Where a case stands on a changed ladder. For k = 0..nold, map[k] is how
+ * many rungs of the config's ladder a case that fired the first k old rungs
+ * has passed, so that it goes on after the last of them: the rungs at or
+ * before the offset of the k-th old rung, and every rung up to where a fired
+ * old rung now is, when one moved (the same target at another offset: its
+ * target was told once and is not told again). A rung inserted before them
+ * is passed over; a removed one counts no more. */
+void escalation_remap(const config_t *cfg, int ladder, const escalation_rung_t *old, int nold,
                       int *map);
 /* The rung itself (level 1-based), or NULL. */
 const config_level_t *escalation_level(const config_t *cfg, int ladder, int level);

@@ -39,7 +39,7 @@ int ladders_diff(ladders_t *self, store_t *store, const config_t *cfg)
 static int save_one(const ladders_t *self, store_t *store, const config_t *cfg, int l)
 {
     store_rung_t fresh[CONFIG_MAX_LEVELS];
-    int64_t offsets[CONFIG_MAX_LEVELS];
+    escalation_rung_t old[CONFIG_MAX_LEVELS];
     int map[CONFIG_MAX_LEVELS + 1];
     int n = (int)cfg->nlevels[l], nold = self->nsaved[l];
     for (int i = 0; i < n; i++) {
@@ -47,8 +47,8 @@ static int save_one(const ladders_t *self, store_t *store, const config_t *cfg, 
         snprintf(fresh[i].target, sizeof fresh[i].target, "%s", cfg->ladders[l][i].target);
     }
     for (int i = 0; i < nold; i++)
-        offsets[i] = self->saved[l][i].offset_ms;
-    escalation_remap(cfg, l, offsets, nold, map);
+        old[i] = (escalation_rung_t){self->saved[l][i].offset_ms, self->saved[l][i].target};
+    escalation_remap(cfg, l, old, nold, map);
     return store_rungs_set(store, l, fresh, n, map, nold + 1);
 }
 

@@ -6,8 +6,9 @@
  * made under, so the database keeps that ladder too. When the config's
  * differs (a reload, or a start with an edited file) the ladder is saved
  * again and every open case's count is moved onto it, in the caller's
- * transaction, so that each case goes on after the last rung it fired
- * (escalation_remap). The broker begins, commits and logs.
+ * transaction, so that each case goes on after the last rung it fired, at
+ * its new place if it moved (escalation_remap). The broker begins, commits
+ * and logs.
  */
 #ifndef MQ_LADDERS_H
 #define MQ_LADDERS_H

@@ -205,33 +205,73 @@ static void remap_after_the_last_fired_offset(void **state)
     make_config(&cfg);                  /* contact: 0 community, 1s street, 2s county */
     int map[8];
     /* the same ladder: counts stay */
-    int64_t same[] = {0, 1000, 2000};
+    escalation_rung_t same[] = {{0, "community"}, {1000, "street"}, {2000, "county"}};
     escalation_remap(&cfg, LADDER_CONTACT, same, 3, map);
     for (int k = 0; k <= 3; k++)
         assert_int_equal(map[k], k);
     /* the old ladder lacked the street rung: a case past community (1) has
      * street next, one past county (2) has nothing left */
-    int64_t no_street[] = {0, 2000};
+    escalation_rung_t no_street[] = {{0, "community"}, {2000, "county"}};
     escalation_remap(&cfg, LADDER_CONTACT, no_street, 2, map);
     assert_int_equal(map[0], 0);
     assert_int_equal(map[1], 1);
     assert_int_equal(map[2], 3);
     /* the old ladder had a rung at 500 ms that is gone, and a reminder
      * before the deadline: fired through 500 ms is fired through community */
-    int64_t more[] = {-MIN_MS, 0, 500, 1000};
+    escalation_rung_t more[] = {{-MIN_MS, "reminder"}, {0, "community"}, {500, "office"},
+                                {1000, "street"}};
     escalation_remap(&cfg, LADDER_CONTACT, more, 4, map);
     assert_int_equal(map[1], 0);        /* the reminder: nothing on the new ladder yet */
     assert_int_equal(map[2], 1);
     assert_int_equal(map[3], 1);        /* street at 1s is still ahead */
     assert_int_equal(map[4], 2);
-    /* a rung moved later: fired through the old 1500 ms is before 2s county */
-    int64_t moved[] = {0, 1500};
-    escalation_remap(&cfg, LADDER_CONTACT, moved, 2, map);
+    /* a rung of another target at 1500 ms, gone: fired through it is fired
+     * through street at 1s (by its offset), before 2s county */
+    escalation_rung_t gone[] = {{0, "community"}, {1500, "district"}};
+    escalation_remap(&cfg, LADDER_CONTACT, gone, 2, map);
     assert_int_equal(map[2], 2);
     /* to an empty ladder, everything counts 0 */
     cfg.nlevels[LADDER_RESOLVE] = 0;
     escalation_remap(&cfg, LADDER_RESOLVE, same, 3, map);
     assert_int_equal(map[3], 0);
+}
+
+/* A rung moved later (`2 = 500ms street` became `2 = 1s street`): a case that
+ * fired it has told the street office already, and must not tell it again. */
+static void remap_a_moved_rung_counts_as_fired(void **state)
+{
+    (void)state;
+    config_t cfg;
+    make_config(&cfg);                  /* contact: 0 community, 1s street, 2s county */
+    int map[8];
+    escalation_rung_t earlier[] = {{0, "community"}, {500, "street"}, {2000, "county"}};
+    escalation_remap(&cfg, LADDER_CONTACT, earlier, 3, map);
+    assert_int_equal(map[1], 1);
+    assert_int_equal(map[2], 2);        /* street fired: county next */
+    assert_int_equal(map[3], 3);
+    /* moved past a rung inserted between: that one is passed over with it */
+    escalation_rung_t first[] = {{0, "community"}, {500, "county"}};
+    escalation_remap(&cfg, LADDER_CONTACT, first, 2, map);
+    assert_int_equal(map[1], 1);
+    assert_int_equal(map[2], 3);
+    /* a target twice on the ladder (催办 reminders, 30 and 5 minutes before):
+     * the first moved from 40 to 30 minutes before is the one a case fired,
+     * and the second still comes */
+    escalation_rung_t reminders[] = {{-40 * MIN_MS, "community"}, {-5 * MIN_MS, "community"},
+                                     {0, "street"}, {24 * 60 * MIN_MS, "county"}};
+    escalation_remap(&cfg, LADDER_RESOLVE, reminders, 4, map);
+    for (int k = 0; k <= 4; k++)
+        assert_int_equal(map[k], k);
+    /* the first reminder removed: the second is the same rung, still ahead
+     * of a case that fired only the first */
+    escalation_rung_t two[] = {{-30 * MIN_MS, "community"}, {-5 * MIN_MS, "community"}};
+    config_level_t *was = cfg.ladders[LADDER_RESOLVE];
+    size_t nwas = cfg.nlevels[LADDER_RESOLVE];
+    cfg.ladders[LADDER_RESOLVE] = resolve + 1, cfg.nlevels[LADDER_RESOLVE] = nwas - 1;
+    escalation_remap(&cfg, LADDER_RESOLVE, two, 2, map);
+    assert_int_equal(map[1], 0);
+    assert_int_equal(map[2], 1);
+    cfg.ladders[LADDER_RESOLVE] = was, cfg.nlevels[LADDER_RESOLVE] = nwas;
 }
 
 static void priorities(void **state)
@@ -268,6 +308,7 @@ int main(void)
         cmocka_unit_test(level_lookup),
         cmocka_unit_test(level_out_of_range),
         cmocka_unit_test(remap_after_the_last_fired_offset),
+        cmocka_unit_test(remap_a_moved_rung_counts_as_fired),
         cmocka_unit_test(priorities),
         cmocka_unit_test(message_id_format),
     };
