@@ -74,6 +74,7 @@ struct broker_t {
     volatile sig_atomic_t stop, reload;
     int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms;
     int64_t last_extend;        /* EXTEND_TIMEOUT_USEC last sent while starting, 0: never */
+    int32_t holidays_day;       /* local YYYYMMDD of the last holiday file check */
     bool serving;               /* READY=1 sent */
     struct {
         uint64_t passes, commits, batch_max, refused, submitted;
@@ -366,15 +367,22 @@ static int load_open(broker_t *self, char *err, size_t errlen)
     return 0;
 }
 
-/* Past the holiday file's last day only the weekdays count, and 春节 or 国庆
- * would be working days for every deadline: say so at start and reload. */
-static void warn_holidays_end(const config_t *cfg, int64_t now_ms)
+/* The local date of a unix ms time, as YYYYMMDD (the holiday file's days). */
+static int32_t local_day(int64_t now_ms)
 {
-    int32_t last = calendar_last_day(&cfg->calendar);
     time_t t = (time_t)(now_ms / 1000);
     struct tm tm;
     localtime_r(&t, &tm);
-    int32_t today = (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+    return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
+}
+
+/* Past the holiday file's last day only the weekdays count, and 春节 or 国庆
+ * would be working days for every deadline: say so at start, at reload, and
+ * on the first pass of each day (a broker that runs for months crosses New
+ * Year without a reload). */
+static void warn_holidays_end(const config_t *cfg, int32_t today)
+{
+    int32_t last = calendar_last_day(&cfg->calendar);
     if (!last || last >= today)
         return;
     char day[16];
@@ -385,6 +393,16 @@ static void warn_holidays_end(const config_t *cfg, int64_t now_ms)
     log_str(&r, "msg", "the holiday file lists no day from today on: holidays count as "
             "working days until this year's file is installed and the broker reloaded");
     log_end(&r);
+}
+
+/* The holiday check, now (always) or once a new day has begun (daily). */
+static void check_holidays(broker_t *self, bool always)
+{
+    int32_t today = local_day(clock_now(&self->clock));
+    if (!always && today == self->holidays_day)
+        return;
+    self->holidays_day = today;
+    warn_holidays_end(self->cfg, today);
 }
 
 /* Plain TCP carries residents' personal data in clear: say so at every start. */
@@ -437,7 +455,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     warn_plain_tcp(cfg);
-    warn_holidays_end(cfg, clock_now(&self->clock));
+    check_holidays(self, true);
     if (!(self->intake = open_socket(self, ZMQ_ROUTER, cfg->intake_endpoint, "intake", err, errlen)) ||
         !(self->workers = open_socket(self, ZMQ_ROUTER, cfg->worker_endpoint, "workers", err, errlen)) ||
         !(self->events = open_socket(self, ZMQ_XPUB, cfg->events_endpoint, "events", err, errlen)) ||
@@ -928,6 +946,7 @@ static void housekeeping(broker_t *self, int64_t now)
     if (now - self->last_housekeeping < self->cfg->heartbeat_ms / 4)
         return;
     self->last_housekeeping = now;
+    check_holidays(self, false);
     char why[160];
     if (store_checkpoint_error(self->store, why, sizeof why))
         log_say(LOG_ERR, "store.checkpoint_failed", why);
@@ -1701,7 +1720,7 @@ static void reload(broker_t *self)
         self->apply.cfg = fresh;
         drop_revoked(self);
         place_notices(self, "config.notices_stranded");
-        warn_holidays_end(fresh, clock_now(&self->clock));
+        check_holidays(self, true);
         if (rearm_timers(self) != 0) {
             self->hints_lost = true;        /* rebuilt after the next pass */
             log_say(LOG_WARNING, "config.timers_pending", "the open cases' deadlines could not "
