@@ -405,6 +405,20 @@ static void check_holidays(broker_t *self, bool always)
     warn_holidays_end(self->cfg, today);
 }
 
+/* The config's warnings (config.h), one record a line, at start and reload:
+ * --check-config is not always run first. */
+static void warn_config(const config_t *cfg)
+{
+    for (const char *w = cfg->warnings; w && *w;) {
+        const char *end = strchr(w, '\n');
+        size_t n = end ? (size_t)(end - w) : strlen(w);
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", (int)n, w);
+        log_say(LOG_WARNING, "config.warning", line);
+        w += end ? n + 1 : n;
+    }
+}
+
 /* Plain TCP carries residents' personal data in clear: say so at every start. */
 static void warn_plain_tcp(const config_t *cfg)
 {
@@ -455,6 +469,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     warn_plain_tcp(cfg);
+    warn_config(cfg);
     check_holidays(self, true);
     if (!(self->intake = open_socket(self, ZMQ_ROUTER, cfg->intake_endpoint, "intake", err, errlen)) ||
         !(self->workers = open_socket(self, ZMQ_ROUTER, cfg->worker_endpoint, "workers", err, errlen)) ||
@@ -1720,6 +1735,7 @@ static void reload(broker_t *self)
         self->apply.cfg = fresh;
         drop_revoked(self);
         place_notices(self, "config.notices_stranded");
+        warn_config(fresh);
         check_holidays(self, true);
         if (rearm_timers(self) != 0) {
             self->hints_lost = true;        /* rebuilt after the next pass */

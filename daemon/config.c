@@ -1124,6 +1124,74 @@ static void build_ladders(parser_t *p)
             build_default_ladder(p, l);
 }
 
+/* ---- warnings: allowed, but likely a mistake ------------------------------ */
+
+static void warning_at(parser_t *p, int line, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Append "FILE:LINE: what\n" ("FILE: what" without a line) to the config's
+ * warnings, which the caller shows: they do not refuse the file. */
+static void warning_at(parser_t *p, int line, const char *fmt, ...)
+{
+    char msg[512], where[32] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (line)
+        snprintf(where, sizeof where, ":%d", line);
+    config_t *cfg = p->cfg;
+    size_t had = cfg->warnings ? strlen(cfg->warnings) : 0;
+    size_t add = strlen(p->name) + strlen(where) + strlen(msg) + 4;
+    char *w = realloc(cfg->warnings, had + add);
+    if (!w) {
+        p->oom = true;
+        return;
+    }
+    snprintf(w + had, add, "%s%s: %s\n", p->name, where, msg);
+    cfg->warnings = w;
+}
+
+/* Whether a rung of either ladder before rung i of ladder l names target
+ * (all of them with i = SIZE_MAX): each target is warned about once. */
+static bool rung_names(const config_t *cfg, int l, size_t i, const char *target)
+{
+    for (int m = LADDER_CONTACT; m <= l; m++)
+        for (size_t j = 0; j < cfg->nlevels[m] && (m < l || j < i); j++)
+            if (!strcmp(cfg->ladders[m][j].target, target))
+                return true;
+    return false;
+}
+
+/* The line rung i of ladder l was set on; 0 for a default ladder. */
+static int rung_line(const parser_t *p, int l, size_t i)
+{
+    const entries_t *list = &p->lists[ladder_sections[l]];
+    return i < list->n ? list->v[i].line : 0;
+}
+
+/* A rung target that [targets] does not list gets no ESCALATE, and a
+ * [targets] key that no rung names sends none: both are allowed (a target
+ * for the log alone), but `2 = 30m steet` or `countty = supervision` is the
+ * same mistake, and would pass --check-config unsaid. */
+static void warn_targets(parser_t *p)
+{
+    const config_t *cfg = p->cfg;
+    const entries_t *targets = &p->lists[SEC_TARGETS];
+    for (int l = LADDER_CONTACT; l <= LADDER_RESOLVE; l++)
+        for (size_t i = 0; i < cfg->nlevels[l]; i++) {
+            const char *t = cfg->ladders[l][i].target;
+            if (!entries_find(targets, t) && !rung_names(cfg, l, i, t))
+                warning_at(p, rung_line(p, l, i), "%s ladder level %zu: target '%s' is not in "
+                           "[targets]: its escalations are logged and stored, but no "
+                           "department gets ESCALATE (a typo?)", msg_ladder_names[l], i + 1, t);
+        }
+    for (size_t i = 0; i < targets->n; i++)
+        if (!rung_names(cfg, LADDER_RESOLVE, SIZE_MAX, targets->v[i].key))
+            warning_at(p, targets->v[i].line, "target '%s' is on no ladder: it sends nothing "
+                       "(a typo?)", targets->v[i].key);
+}
+
 static void finish(parser_t *p)
 {
     check_broker(p);
@@ -1133,6 +1201,8 @@ static void finish(parser_t *p)
     build_places(p, SEC_COMMUNITIES, &p->cfg->communities, &p->cfg->ncommunities);
     build_deadlines(p);
     build_ladders(p);
+    if (!p->nproblems)
+        warn_targets(p);        /* a refused file's would only add noise */
 }
 
 /* ---- reporting ------------------------------------------------------------ */
@@ -1335,6 +1405,7 @@ void config_destroy(config_t **self_p)
             free(self->ladders[l][i].target);
         free(self->ladders[l]);
     }
+    free(self->warnings);
     free(self->deadlines);
     calendar_free(&self->calendar);
     free(self->depts);

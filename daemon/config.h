@@ -91,6 +91,9 @@ typedef struct {
     calendar_t calendar;
     config_level_t *ladders[3];         /* indexed by msg_ladder_t; levels in order */
     size_t nlevels[3];
+    /* "FILE:LINE: what\n" for each thing allowed that looks like a mistake (a
+     * ladder target not in [targets]); NULL if none. Shown, never refused. */
+    char *warnings;
 } config_t;
 
 /* Load and validate FILE. NULL on error, with every problem ("FILE:LINE: what")

@@ -104,6 +104,8 @@ int main(int argc, char **argv)
         return 2;
     }
     if (check) {
+        /* warnings go with errors, to stderr; the file is good all the same */
+        fputs(cfg->warnings ? cfg->warnings : "", stderr);
         printf("%s: ok (%zu departments, %zu routes)\n", path, cfg->ndepts, cfg->nroutes);
         config_destroy(&cfg);
         return 0;

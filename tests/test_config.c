@@ -918,6 +918,41 @@ static void test_error_ladders(void **state)
     refused(VALID "[ladder.Contact]\n", "t.conf:13: unknown section [ladder.Contact]");
 }
 
+/* A target typo (`2 = 30m steet`, `countty = supervision`) is allowed, as a
+ * target for the log alone is, but warned about with its line; a config
+ * whose rungs and [targets] agree has no warning. */
+static void test_target_warnings(void **state)
+{
+    (void)state;
+    config_t *cfg = accepted(VALID "[ladder.contact]\n"             /* 13 */
+                             "1 = 0 community\n"                     /* 14 */
+                             "2 = 30m steet\n"                       /* 15 */
+                             "3 = 2h community\n"                    /* 16 */
+                             "[ladder.resolve]\n"                    /* 17 */
+                             "1 = 1d steet\n"                        /* 18 */
+                             "[targets]\n"                           /* 19 */
+                             "community = urban\n"                   /* 20 */
+                             "countty = dispatch\n");                /* 21 */
+    assert_non_null(cfg->warnings);
+    assert_string_equal(cfg->warnings,
+                        "t.conf:15: contact ladder level 2: target 'steet' is not in [targets]: "
+                        "its escalations are logged and stored, but no department gets "
+                        "ESCALATE (a typo?)\n"
+                        "t.conf:21: target 'countty' is on no ladder: it sends nothing "
+                        "(a typo?)\n");
+    config_destroy(&cfg);
+    /* the default ladders name community, street and county; without a line */
+    cfg = accepted(VALID "[targets]\ncommunity = urban\nstreet = urban\n");
+    assert_string_equal(cfg->warnings, "t.conf: contact ladder level 3: target 'county' is not "
+                        "in [targets]: its escalations are logged and stored, but no department "
+                        "gets ESCALATE (a typo?)\n");
+    config_destroy(&cfg);
+    cfg = accepted(VALID "[ladder.resolve]\n[targets]\ncommunity = urban\nstreet = urban\n"
+                   "county = dispatch\n");
+    assert_null(cfg->warnings);
+    config_destroy(&cfg);
+}
+
 static void test_error_targets(void **state)
 {
     (void)state;
@@ -1059,6 +1094,7 @@ int main(void)
         cmocka_unit_test(test_ladder_defaults),
         cmocka_unit_test(test_ladders_and_targets),
         cmocka_unit_test(test_error_ladders),
+        cmocka_unit_test(test_target_warnings),
         cmocka_unit_test(test_error_targets),
         cmocka_unit_test(test_all_errors_reported_in_line_order),
         cmocka_unit_test(test_small_errbuf),
