@@ -8,6 +8,7 @@
 #include "log.h"
 #include "loglevel.h"
 #include "mask.h"
+#include "utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -64,12 +65,40 @@ void log_begin(log_rec_t *r, int prio, const char *event)
     log_str(r, "event", event);
 }
 
+/* The length of the valid UTF-8 character at p (1-4), or 0 when p starts
+ * none (a stray byte, a sequence cut short, an overlong form). */
+static size_t valid_char(const unsigned char *p)
+{
+    size_t k = utf8_seqlen(*p);
+    for (size_t j = 1; j < k; j++)
+        if (!p[j])
+            return 0;               /* the value ends inside it: read no further */
+    return utf8_valid((const char *)p, k, NULL) ? k : 0;
+}
+
+/* val into a field of size bytes, cut where it no longer fits but never
+ * inside a character (utf8_cut would read past the end of a value that ends
+ * in a broken sequence: these can hold any bytes). */
+static void field_copy(char *dst, size_t size, const char *val)
+{
+    const unsigned char *p = (const unsigned char *)val;
+    size_t n = 0, k;
+    for (; p[n]; n += k) {
+        k = valid_char(p + n);
+        k = k ? k : 1;
+        if (n + k >= size)
+            break;
+    }
+    memcpy(dst, val, n);
+    dst[n] = '\0';
+}
+
 void log_str(log_rec_t *r, const char *key, const char *val)
 {
     if (!r->on || r->n >= LOG_MAX_FIELDS)
         return;
     r->keys[r->n] = key;
-    snprintf(r->vals[r->n], sizeof r->vals[0], "%s", val ? val : "");
+    field_copy(r->vals[r->n], sizeof r->vals[0], val ? val : "");
     r->n++;
 }
 
@@ -107,9 +136,26 @@ static bool needs_quotes(const char *v)
     return *v == '\0';
 }
 
+/* Copy the character at p to buf + *off, or \xNN for a byte that is not
+ * valid UTF-8: a config line or a peer's text can hold any bytes (a GBK file),
+ * and a raw one makes journald keep the field as a blob and terminals show
+ * garbage. The bytes of p it took; buf has room for 4 more (callers check). */
+static size_t put_utf8(char *buf, size_t len, size_t *off, const unsigned char *p)
+{
+    size_t k = valid_char(p);
+    if (!k) {
+        *off += (size_t)snprintf(buf + *off, len - *off, "\\x%02x", *p);
+        return 1;
+    }
+    memcpy(buf + *off, p, k);
+    *off += k;
+    return k;
+}
+
 /* logfmt: key=value, quoting values with spaces, quotes, '=' or control
- * characters; those are escaped (\n, \xNN), so that a value a peer sent can
- * never start a line, or a record, of its own. */
+ * characters; those are escaped (\n, \xNN), as is every byte of invalid
+ * UTF-8, so that a value a peer sent can never start a line, or a record,
+ * of its own, nor carry bytes a reader cannot show. */
 static size_t logfmt(const log_rec_t *r, char *buf, size_t len)
 {
     size_t off = 0;
@@ -118,15 +164,18 @@ static size_t logfmt(const log_rec_t *r, char *buf, size_t len)
         bool quote = needs_quotes(v);
         off += (size_t)snprintf(buf + off, len - off, "%s%s=%s", i ? " " : "", r->keys[i],
                                 quote ? "\"" : "");
-        for (const unsigned char *p = (const unsigned char *)v; *p && off + 5 < len; p++) {
+        for (const unsigned char *p = (const unsigned char *)v; *p && off + 5 < len;) {
             if (*p == '"' || *p == '\\')
                 buf[off++] = '\\';
             if (*p == '\n')
                 off += (size_t)snprintf(buf + off, len - off, "\\n");
             else if (*p < ' ' || *p == 0x7f)
                 off += (size_t)snprintf(buf + off, len - off, "\\x%02x", *p);
-            else
-                buf[off++] = (char)*p;
+            else {
+                p += put_utf8(buf, len, &off, p);
+                continue;
+            }
+            p++;
         }
         if (quote && off + 1 < len)
             buf[off++] = '"';
@@ -135,9 +184,19 @@ static size_t logfmt(const log_rec_t *r, char *buf, size_t len)
     return off;
 }
 
+/* A value as a journald field: invalid UTF-8 escaped as in logfmt. */
+static void journal_value(const char *v, char *out, size_t len)
+{
+    size_t off = 0;
+    for (const unsigned char *p = (const unsigned char *)v; *p && off + 5 < len;)
+        p += put_utf8(out, len, &off, p);
+    out[off] = '\0';
+}
+
 static void write_journal(const log_rec_t *r, const char *line)
 {
-    char message[4200], fields[LOG_MAX_FIELDS + 3][240];
+    char message[4200], fields[LOG_MAX_FIELDS + 3][sizeof r->vals[0] * 4 + 80];
+    char value[sizeof r->vals[0] * 4];  /* each byte escaped at worst */
     struct iovec iov[LOG_MAX_FIELDS + 4];
     int n = 0;
     snprintf(message, sizeof message, "MESSAGE=%s", line);
@@ -153,7 +212,8 @@ static void write_journal(const log_rec_t *r, const char *line)
         for (; k[j] && j + 1 < sizeof key; j++)
             key[j] = (char)toupper((unsigned char)k[j]);
         key[j] = '\0';
-        snprintf(fields[n++], sizeof fields[0], "%s=%s", key, r->vals[i]);
+        journal_value(r->vals[i], value, sizeof value);
+        snprintf(fields[n++], sizeof fields[0], "%s=%s", key, value);
     }
     for (int i = 0; i < n; i++)
         iov[i + 1] = (struct iovec){fields[i], strlen(fields[i])};

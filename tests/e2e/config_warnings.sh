@@ -36,6 +36,13 @@ sed -i 's/^2 = 30m street$/2 = 30m stret/' "$C"
 kill -HUP "$BROKER_PID"
 check "a reload with a new typo says it" wait_for 5 grep -q \
   "event=config.warning msg=\"$C:$((n + 3)): contact ladder level 2: target 'stret' is not" "$T/broker.log"
+# a key saved in GBK (中心): refused, and its bytes escaped in the log line
+printf '\326\320\320\304 = dispatch\n' >> "$C"
+kill -HUP "$BROKER_PID"
+check "a reload of a file with GBK bytes is refused" wait_for 5 grep -q 'event=config.kept' "$T/broker.log"
+check "and config.invalid shows them as \\xNN, not raw" sh -c "
+  grep 'event=config.invalid' '$T/broker.log' | grep -qF \"'\\xd6\\xd0\\xd0\\xc4'\" &&
+  ! grep -q \"\$(printf '\\326')\" '$T/broker.log'"
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
 finish

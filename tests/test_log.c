@@ -1,0 +1,81 @@
+/*
+ * test_log.c - unit tests for the log line (daemon/log.c) as it reaches
+ * stderr in logfmt: config lines and peers' text can hold any bytes (a
+ * config saved as GBK), and a raw invalid byte makes journald keep the record
+ * as a blob and terminals show garbage. Such bytes are escaped as \xNN;
+ * valid UTF-8 (Chinese names) stays as it is, and no character is cut in two.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* The line one log_say writes to stderr, without its ts= and severity=. */
+static char *said(const char *text)
+{
+    static char line[8192];
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0 && dup2(fileno(f), 2) == 2);
+    log_say(LOG_ERR, "config.invalid", text);
+    dup2(saved, 2);
+    close(saved);
+    rewind(f);
+    assert_non_null(fgets(line, sizeof line, f));
+    fclose(f);
+    line[strcspn(line, "\n")] = '\0';
+    char *ev = strstr(line, "event=");
+    assert_non_null(ev);
+    return ev;
+}
+
+static void valid_utf8_stays(void **state)
+{
+    (void)state;
+    assert_string_equal(said("t.conf:9: unknown department '水务局'"),
+                        "event=config.invalid msg=\"t.conf:9: unknown department '水务局'\"");
+}
+
+static void invalid_bytes_escaped(void **state)
+{
+    (void)state;
+    /* GBK 中心 (d6 d0 d0 c4), a stray continuation byte, an overlong '/' */
+    assert_string_equal(said("bad id '\xd6\xd0\xd0\xc4' \x80 \xc0\xaf"),
+                        "event=config.invalid msg=\"bad id '\\xd6\\xd0\\xd0\\xc4' \\x80 "
+                        "\\xc0\\xaf\"");
+    /* a sequence cut short by the end of the value, next to a valid one */
+    assert_string_equal(said("街\xe9\x81"), "event=config.invalid msg=街\\xe9\\x81");
+}
+
+static void long_value_cut_between_characters(void **state)
+{
+    (void)state;
+    char text[400] = "a";
+    for (int i = 0; i < 100; i++)
+        strcat(text, "街");                 /* 3 bytes each: a field holds 159 bytes */
+    const char *v = said(text) + strlen("event=config.invalid msg=");
+    assert_int_equal(strlen(v), 1 + 52 * 3);
+    assert_null(strstr(v, "\\x"));
+}
+
+int main(void)
+{
+    unsetenv("JOURNAL_STREAM");             /* logfmt on stderr, not journald */
+    log_open("test", LOG_DEBUG);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(valid_utf8_stays),
+        cmocka_unit_test(invalid_bytes_escaped),
+        cmocka_unit_test(long_value_cut_between_characters),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
