@@ -99,6 +99,14 @@ contact_ladder() {
   printf '\n[deadlines]\ncontact = %s\n\n[ladder.contact]\n%s\n' "$1" "$2" >> "$T/minqing.conf"
 }
 
+# ladder LINES: the config's contact ladder (its last section) replaced by LINES
+ladder() {
+  sed -i '/^\[ladder.contact\]/,$d' "$T/minqing.conf"
+  printf '[ladder.contact]\n%s\n' "$1" >> "$T/minqing.conf"
+}
+# fired TARGET N: N escalations to TARGET are stored
+fired() { [ "$(sql "select count(*) from escalations where target = '$1'")" = "$2" ]; }
+
 # fast_ladder: a 2 s contact deadline and a 3-level contact ladder
 # (community at once, street at +1 s, county at +2 s)
 fast_ladder() {

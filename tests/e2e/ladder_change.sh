@@ -11,12 +11,6 @@ write_config "auto_close = 0"
 contact_ladder 1s "1 = 0 community
 2 = 2s street
 3 = 6s county"
-# ladder LINES: the config's contact ladder replaced by LINES
-ladder() {
-  sed -i '/^\[ladder.contact\]/,$d' "$T/minqing.conf"
-  printf '[ladder.contact]\n%s\n' "$1" >> "$T/minqing.conf"
-}
-fired() { [ "$(sql "select count(*) from escalations where target = '$1'")" = "$2" ]; }
 
 LOG_LEVEL=info start_broker || exit 1
 bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 4 -t 60 -p lad -c water.leak >/dev/null   # no water worker
