@@ -673,7 +673,7 @@ static void worker_retries_and_refuses(void **state)
     copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
     send_error(f, id, ERR_SHUTTING_DOWN, "broker is stopping");
     int64_t t0 = now_ms();
-    assert_int_equal(mq_worker_progress(w, 21, "在修"), 0);
+    assert_int_equal(mq_worker_progress(w, 22, "在修"), 0);     /* another assignment: not held */
     char id2[65];
     copy_id(id2, expect(f, w, MSG_PROGRESS, 1000)->msg_id);
     send_error(f, id2, ERR_RATE_LIMITED, "slow down");
@@ -686,14 +686,71 @@ static void worker_retries_and_refuses(void **state)
     expect_unacked(w, 0, 500);
     assert_int_equal(mq_worker_refused(w), 0);
 
-    assert_int_equal(mq_worker_contacted(w, 21, "已电话联系"), 0);
+    assert_int_equal(mq_worker_contacted(w, 23, "已电话联系"), 0);
     const msg_t *c = expect(f, w, MSG_CONTACTED, 1000);
     assert_string_equal(c->note, "已电话联系");
-    send_error(f, c->msg_id, ERR_ILLEGAL_TRANSITION, "assignment 21 is not accepted");
+    send_error(f, c->msg_id, ERR_ILLEGAL_TRANSITION, "assignment 23 is not accepted");
     expect_unacked(w, 0, 500);
     assert_int_equal(mq_worker_refused(w), 1);
     assert_non_null(strstr(mq_strerror(), "ILLEGAL_TRANSITION"));
     assert_non_null(strstr(mq_strerror(), "not accepted"));
+    mq_worker_destroy(&w);
+}
+
+/* An assignment's outcomes reach the broker in the order they were made: a
+ * RESOLVED made while its ACCEPT waits for a retry (ERROR 5xx) is held until
+ * the ACCEPT goes again, or it would be refused (203) and the department's
+ * result lost. Another assignment's outcome is not held. */
+static void worker_keeps_order_per_assignment(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    assert_int_equal(mq_worker_accept(w, 31), 0);
+    char acc[65];
+    copy_id(acc, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+    send_error(f, acc, ERR_STORE_FULL, "the broker's disk is full");
+    pump(w, 50);
+    assert_int_equal(mq_worker_resolved(w, 31, "fixed", "已修复"), 0);
+    assert_int_equal(mq_worker_accept(w, 32), 0);
+    assert_int_equal(expect(f, w, MSG_ACCEPT, 1000)->assignment_id, 32);
+    send_ack(f, f->in.msg_id, 0);
+    const msg_t *again = expect(f, w, MSG_ACCEPT, 2000);     /* not RESOLVED first */
+    assert_string_equal(again->msg_id, acc);
+    assert_int_equal(expect(f, w, MSG_RESOLVED, 1000)->assignment_id, 31);
+    char res[65];
+    copy_id(res, f->in.msg_id);
+    send_ack(f, acc, 0);
+    send_ack(f, res, 0);
+    expect_unacked(w, 0, 500);
+    assert_int_equal(mq_worker_refused(w), 0);
+    mq_worker_destroy(&w);
+}
+
+/* Both outcomes already out: the ACCEPT gets ERROR 5xx and the RESOLVED,
+ * applied after the broker recovered, 203. The RESOLVED is not refused for
+ * good: it goes again once its ACCEPT is acknowledged. A 203 with nothing
+ * earlier left is final. */
+static void worker_resends_overtaken_outcome(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    assert_int_equal(mq_worker_accept(w, 41), 0);
+    assert_int_equal(mq_worker_resolved(w, 41, "fixed", "已修复"), 0);
+    char acc[65], res[65];
+    copy_id(acc, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+    copy_id(res, expect(f, w, MSG_RESOLVED, 1000)->msg_id);
+    send_error(f, acc, ERR_STORE_FAILED, "the broker could not store this; retry later");
+    send_error(f, res, ERR_ILLEGAL_TRANSITION, "assignment 41 is dispatched");
+    assert_string_equal(expect(f, w, MSG_ACCEPT, 2000)->msg_id, acc);
+    assert_int_equal(mq_worker_refused(w), 0);
+    assert_int_equal(mq_worker_unacked(w), 2);
+    send_ack(f, acc, 0);
+    int64_t t0 = now_ms();
+    assert_string_equal(expect(f, w, MSG_RESOLVED, 1000)->msg_id, res);
+    assert_true(now_ms() - t0 < 500);       /* at the ACK, not at the 5-s resend */
+    send_error(f, res, ERR_ILLEGAL_TRANSITION, "assignment 41 is closed");
+    expect_unacked(w, 0, 500);
+    assert_int_equal(mq_worker_refused(w), 1);
     mq_worker_destroy(&w);
 }
 
@@ -1150,31 +1207,42 @@ static void client_windowed(void **state)
     mq_client_destroy(&c);
 }
 
-/* FEEDBACK gets a msg_id when it has none, and its ACK back. */
+/* FEEDBACK gets a msg_id when it has none, written to the caller's buffer,
+ * and its ACK back. The request is left as it was given: a fresh id left in
+ * it would live in the client, and the next request would overwrite it, so
+ * that a resend of the first went out under the second's id and got the
+ * second's answer. */
 static void client_requests(void **state)
 {
     fake_t *f = *state;
     mq_client_t *c = mq_client_new(f->endpoint);
     server_t s;
-    pthread_t t = start_server(&s, f, SERVE_OK, 1);
-    msg_t req, reply;
+    pthread_t t = start_server(&s, f, SERVE_OK, 2);
+    msg_t req, req2, reply;
+    char id[32], id2[32];
     msg_reset(&req, MSG_FEEDBACK);
     req.case_id = 1000;
     req.rating = RATING_SATISFIED;
     req.comment = "很满意";
-    assert_int_equal(mq_client_request(c, &req, &reply, 2000), 0);
-    join_server(t, &s);
-    assert_non_null(req.msg_id);
-    assert_string_equal(req.msg_id, s.ids[0]);
+    assert_int_equal(mq_client_request(c, &req, id, &reply, 2000), 0);
+    assert_null(req.msg_id);
     assert_int_equal(reply.cmd, MSG_ACK);
-    assert_string_equal(reply.re, req.msg_id);
+    assert_string_equal(reply.re, id);
     assert_int_equal(reply.state, STATE_CLOSED);
+    msg_reset(&req2, MSG_CANCEL);
+    req2.case_id = 1001, req2.cancel_reason = CANCEL_DUPLICATE;
+    assert_int_equal(mq_client_request(c, &req2, id2, &reply, 2000), 0);
+    join_server(t, &s);
+    assert_string_equal(s.ids[0], id);
+    assert_string_equal(s.ids[1], id2);
+    assert_string_not_equal(id, id2);
+    assert_null(req.msg_id);
 
     msg_t bad;
     msg_reset(&bad, MSG_SUBMIT);
-    assert_int_equal(mq_client_request(c, &bad, &reply, 100), -1);
+    assert_int_equal(mq_client_request(c, &bad, NULL, &reply, 100), -1);
     msg_reset(&bad, MSG_CANCEL);        /* no case_id, no reason */
-    assert_int_equal(mq_client_request(c, &bad, &reply, 100), -1);
+    assert_int_equal(mq_client_request(c, &bad, NULL, &reply, 100), -1);
     assert_non_null(strstr(mq_strerror(), "required"));
     mq_client_destroy(&c);
 }
@@ -1308,7 +1376,9 @@ static void worker_signal_ends_wait(void **state)
 
 /* Without a reply a request is resent for 23 hours, even with no timeout:
  * the broker remembers a msg_id for 24 (PROTOCOL.md 8.2), and a later copy
- * of a FEEDBACK "unsatisfied" would redo the case twice. */
+ * of a FEEDBACK "unsatisfied" would redo the case twice. The caller's msg_id
+ * here is 60 characters (the protocol allows 64): the 23 hours must count
+ * from its first send all the same. */
 static void client_gives_up_after_23_hours(void **state)
 {
     fake_t *f = *state;
@@ -1321,7 +1391,9 @@ static void client_gives_up_after_23_hours(void **state)
     msg_t req, reply;
     msg_reset(&req, MSG_FEEDBACK);
     req.case_id = 7, req.rating = RATING_UNSATISFIED;
-    int rc = mq_client_request(c, &req, &reply, -1);
+    req.msg_id = "hotline-gateway-7f3e2a91-4c5d-4b8e-9a1f-000000000001-retry-1";
+    assert_int_equal(strlen(req.msg_id), 60);
+    int rc = mq_client_request(c, &req, NULL, &reply, -1);
     atomic_store(&guard.returned, true);
     pthread_join(g, NULL);
     join_server(t, &s);
@@ -1334,7 +1406,7 @@ static void client_gives_up_after_23_hours(void **state)
     /* nor by a new call with the same msg_id (as after EINTR): the 23 hours
      * count from the first send */
     assert_string_equal(req.msg_id, s.ids[0]);
-    assert_int_equal(mq_client_request(c, &req, &reply, 1000), -1);
+    assert_int_equal(mq_client_request(c, &req, NULL, &reply, 1000), -1);
     assert_int_equal(errno, ETIMEDOUT);
     assert_non_null(strstr(mq_strerror(), "no reply in 23 hours"));
     assert_int_equal(fake_recv(f, 200), 0);
@@ -1409,6 +1481,8 @@ int main(void)
         T(worker_checks_outcomes),
         T(worker_resends_unacked),
         T(worker_retries_and_refuses),
+        T(worker_keeps_order_per_assignment),
+        T(worker_resends_overtaken_outcome),
         T(worker_gives_up_old_outcomes),
         T(worker_reregisters),
         T(worker_reregisters_at_default_interval),

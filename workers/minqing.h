@@ -143,10 +143,13 @@ int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms);
 /* Send an already filled request (FEEDBACK, CLOSE, REASSIGN, CANCEL) and wait
  * up to timeout_ms (-1: forever; resent for 23 hours at most from its first
  * send, counted over calls that send the same msg_id again) for its ACK or
- * ERROR; msg_id is filled in here when absent. A caught signal ends the
- * wait: -1 with errno EINTR (the request may be sent again with the same
- * msg_id). */
-int mq_client_request(mq_client_t *self, msg_t *request, msg_t *reply, int timeout_ms);
+ * ERROR. As with mq_client_send, a request without msg_id gets a fresh one,
+ * written to msg_id (>= 32 bytes; NULL: not kept), and the request is left
+ * as it was given. A caught signal ends the wait: -1 with errno EINTR; to
+ * send it again, set its msg_id to that id (the broker then answers the copy
+ * as it answered the first). */
+int mq_client_request(mq_client_t *self, const msg_t *request, char *msg_id, msg_t *reply,
+                      int timeout_ms);
 /* Code of the last ERROR a client call got (0 if none). */
 msg_err_t mq_client_error(const mq_client_t *self);
 

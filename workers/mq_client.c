@@ -52,7 +52,7 @@ struct mq_client_t {
     char id[MQ_CLIENT_ID_SIZE];     /* msg_id of the submission in flight */
     char req_id[MQ_CLIENT_ID_SIZE]; /* msg_id given to a request without one */
     codec_frame_t out[3];           /* the encoded request, for resending */
-    char first_id[MQ_CLIENT_ID_SIZE];   /* the last request waited for, and */
+    char first_id[MQ_ID_SIZE];      /* the last request waited for (any caller's id), and */
     int64_t first_sent;             /* when it was first sent: MQ_RESEND_MAX_MS counts from here */
     msg_err_t error;
     unsigned malformed;
@@ -385,7 +385,8 @@ static bool is_request(msg_cmd_t cmd)
            cmd == MSG_CANCEL;
 }
 
-int mq_client_request(mq_client_t *self, msg_t *request, msg_t *reply, int timeout_ms)
+int mq_client_request(mq_client_t *self, const msg_t *request, char *msg_id, msg_t *reply,
+                      int timeout_ms)
 {
     if (!self || !request)
         return mq_fail("mq_client_request: client and request are required");
@@ -394,17 +395,23 @@ int mq_client_request(mq_client_t *self, msg_t *request, msg_t *reply, int timeo
     if (!is_request(request->cmd))
         return mq_fail("mq_client_request: %s is not FEEDBACK, CLOSE, REASSIGN or CANCEL",
                        what ? what : "an unknown command");
-    if (!request->msg_id || !*request->msg_id) {
+    /* sent from a copy: a fresh id left in the caller's request would live in
+     * this client, and the next request without one would overwrite it, so
+     * that a resend of this one went out under the other's id */
+    msg_t m = *request;
+    if (!m.msg_id || !*m.msg_id) {
         mq_ids_next(&self->ids, self->req_id, sizeof self->req_id);
-        request->msg_id = self->req_id;
+        m.msg_id = self->req_id;
+        if (msg_id)
+            memcpy(msg_id, self->req_id, sizeof self->req_id);
     }
-    MSG_SET(request, MF_MSG_ID);
-    mark_request_fields(request);
-    if (encode(self, request))
+    MSG_SET(&m, MF_MSG_ID);
+    mark_request_fields(&m);
+    if (encode(self, &m))
         return -1;
-    int rc = exchange(self, request->msg_id, timeout_ms);
+    int rc = exchange(self, m.msg_id, timeout_ms);
     if (rc <= 0)
-        return rc < 0 ? -1 : timed_out(self, what, request->msg_id, timeout_ms);
+        return rc < 0 ? -1 : timed_out(self, what, m.msg_id, timeout_ms);
     if (reply)
         *reply = self->in;
     return verdict(self, what, MSG_ACK);

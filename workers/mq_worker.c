@@ -79,6 +79,7 @@ typedef struct outcome_s {
     uint64_t assignment_id;         /* for error text */
     int64_t created;                /* when queued (ms), for MQ_RESEND_MAX_MS */
     int64_t due;                    /* next send (ms); 0: at registration */
+    bool out;                       /* sent, and nothing since asks for it again */
     char msg_id[MQ_ID_SIZE];
     char *body;
     size_t size, cap;
@@ -311,9 +312,28 @@ static void begin_registration(mq_worker_t *self, int64_t now)
     send_register(self, now);
 }
 
+/* An earlier outcome of o's assignment that waits to be sent (again), or
+ * NULL. The broker must get an assignment's outcomes in the order they were
+ * made: a RESOLVED that overtakes its ACCEPT is refused (203) and lost. */
+static outcome_t *waiting_before(const mq_worker_t *self, const outcome_t *o)
+{
+    for (outcome_t *e = self->head; e && e != o; e = e->next)
+        if (e->assignment_id == o->assignment_id && !e->out)
+            return e;
+    return NULL;
+}
+
+/* Send o, unless an earlier outcome of its assignment waits: then o goes
+ * when that one does (its due), in queue order. */
 static void send_outcome(mq_worker_t *self, outcome_t *o, int64_t now)
 {
-    if (mq_send_body(self->sock, o->cmd, o->body, o->size) == 0)
+    const outcome_t *first = waiting_before(self, o);
+    if (first) {
+        o->due = first->due > now ? first->due : now + RETRY_AFTER_MS;
+        return;
+    }
+    o->out = mq_send_body(self->sock, o->cmd, o->body, o->size) == 0;
+    if (o->out)
         self->last_send = now;
     o->due = now + RESEND_AFTER_MS;
 }
@@ -323,6 +343,14 @@ static void send_due_outcomes(mq_worker_t *self, int64_t now)
     for (outcome_t *o = self->head; o; o = o->next)
         if (o->due <= now)
             send_outcome(self, o, now);
+}
+
+/* An outcome of assignment_id left the queue: the ones held behind it go now. */
+static void release_held(mq_worker_t *self, uint64_t assignment_id, int64_t now)
+{
+    for (outcome_t *o = self->head; o; o = o->next)
+        if (o->assignment_id == assignment_id && !o->out && o->due > now)
+            o->due = now;
 }
 
 /* A heartbeat that finds no connection is lost, not retried before the next
@@ -378,7 +406,7 @@ static void registered(mq_worker_t *self, const msg_t *ack, int64_t now)
                                                       : DEFAULT_HEARTBEAT_MS;
     self->backoff_ms = BACKOFF_MIN_MS;
     for (outcome_t *o = self->head; o; o = o->next)
-        o->due = now;
+        o->due = now, o->out = false;
     send_due_outcomes(self, now);
 }
 
@@ -506,6 +534,7 @@ static int queue_outcome(mq_worker_t *self, msg_t *m)
     self->tail = &o->next;
     self->unacked++;
     o->due = 0;
+    o->out = false;
     if (self->state == W_READY)
         send_outcome(self, o, now);
     return 0;
@@ -665,8 +694,11 @@ static void on_ack(mq_worker_t *self, const msg_t *m, int64_t now)
         return;
     }
     outcome_t **link = find_outcome(self, m->re);
-    if (link)
-        drop_outcome(self, link);
+    if (!link)
+        return;
+    uint64_t assignment_id = (*link)->assignment_id;
+    drop_outcome(self, link);
+    release_held(self, assignment_id, now);
 }
 
 /* Drop an outcome for good, counted as refused; mq_strerror says why. */
@@ -699,6 +731,15 @@ static void expire_outcomes(mq_worker_t *self, int64_t now)
                 "broker remembers a msg_id (PROTOCOL.md 8.2)");
 }
 
+/* Some earlier outcome of o's assignment is still unacknowledged. */
+static bool earlier_queued(const mq_worker_t *self, const outcome_t *o)
+{
+    for (const outcome_t *e = self->head; e && e != o; e = e->next)
+        if (e->assignment_id == o->assignment_id)
+            return true;
+    return false;
+}
+
 /* Worth sending again later (PROTOCOL.md 8.2): broker trouble, or a limit. */
 static bool retryable(uint32_t code)
 {
@@ -725,10 +766,21 @@ static void on_error(mq_worker_t *self, const msg_t *m, int64_t now)
         return;
     }
     outcome_t **link = find_outcome(self, m->re);
-    if (link && retry)
-        (*link)->due = now + RETRY_AFTER_MS;
-    else if (link)
+    if (!link)
+        return;
+    outcome_t *o = *link;
+    if (retry) {
+        o->due = now + RETRY_AFTER_MS, o->out = false;
+    } else if (m->code == ERR_ILLEGAL_TRANSITION && earlier_queued(self, o)) {
+        /* it overtook an earlier outcome of its assignment that is still
+         * unanswered (an ERROR 5xx, a lost copy): it goes again after that
+         * one's ACK (release_held), when the transition is legal */
+        o->due = now + RESEND_AFTER_MS, o->out = false;
+    } else {
+        uint64_t assignment_id = o->assignment_id;
         refuse_outcome(self, link, m);
+        release_held(self, assignment_id, now);
+    }
 }
 
 /* Act on one decoded message; MQ_ASSIGNMENT or MQ_ESCALATION when it is an

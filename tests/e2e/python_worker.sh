@@ -6,7 +6,7 @@
 #    is byte for byte Appendix A of PROTOCOL.md, it reads Appendix A's ACK,
 #    its HEARTBEAT is Appendix A's, and it follows sections 5.7-5.16 and 8.2
 #    (idempotent DISPATCH, resend on timeout / 5xx / after re-registration,
-#    drop on 203, ESCALATE ACKed on every copy once on_escalate returned, not
+#    drop on 203, one assignment's outcomes kept in order, ESCALATE ACKed on every copy once on_escalate returned, not
 #    when it raised, and handed to it again then; one on_escalate returned
 #    HOLD for ACKed only at ack_escalation, from another thread, and handed
 #    to it again after release_escalation; nothing but REGISTER before the
@@ -182,6 +182,38 @@ send(rid, "ERROR", {"re": "never-sent", "code": 500, "reason": "x"})
 send(rid, "ACK", {"re": mid, "case_id": 1001, "assignment_id": 42, "state": "contacted"})
 f = recv(0.5)
 report(f is None, "replies whose re is not expected are ignored")
+
+# 8.2: one assignment's outcomes in the order they were made. The ACCEPT of
+# 43 gets 503: the RESOLVED made meanwhile waits for the ACCEPT's resend,
+# an outcome of 44 does not wait
+m_acc = w.accept(43)
+f = recv()
+send(rid, "ERROR", {"re": m_acc, "code": 503, "reason": "store failed"})
+time.sleep(0.1)
+m_res = w.resolved(43, "fixed", "done")
+m_44 = w.accept(44)
+f1 = recv(0.5)
+if f1 is not None:
+    send(rid, "ACK", {"re": body(f1)["msg_id"], "case_id": 1003, "assignment_id": 44, "state": "accepted"})
+f2 = recv(1.5)
+f3 = recv(1.0)
+order = [body(x)["msg_id"] if x is not None else None for x in (f1, f2, f3)]
+report(order == [m_44, m_acc, m_res],
+       "8.2: a RESOLVED made while its ACCEPT waits for a retry goes after it, "
+       "another assignment's outcome does not wait (sent %s)" % order)
+# both on their way: the ACCEPT gets 503 and the RESOLVED, which overtook it,
+# 203: the RESOLVED is not dropped but sent again after the ACCEPT's ACK
+send(rid, "ERROR", {"re": m_acc, "code": 503, "reason": "store failed"})
+send(rid, "ERROR", {"re": m_res, "code": 203, "reason": "assignment 43 is dispatched"})
+f1 = recv(1.6)
+if f1 is not None:
+    send(rid, "ACK", {"re": m_acc, "case_id": 1002, "assignment_id": 43, "state": "accepted"})
+f2 = recv(0.5)
+report(f1 is not None and body(f1)["msg_id"] == m_acc and f2 is not None
+       and body(f2)["msg_id"] == m_res and ("outcome", m_res, False, None, 203) not in events,
+       "8.2: a 203 on an outcome that overtook an unanswered earlier one: sent again after its ACK")
+send(rid, "ACK", {"re": m_res, "case_id": 1002, "assignment_id": 43, "state": "resolved"})
+f = recv(0.3)
 
 # DISCONNECT -> REGISTER again; pending outcomes resent only after its ACK
 mid = w.resolved(42, "fixed", "已处理")

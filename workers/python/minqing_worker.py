@@ -643,7 +643,7 @@ class _Recent(collections.OrderedDict):
 class Outcome(object):
     """One outcome request, kept until it is ACKed or dropped."""
     __slots__ = ("command", "msg_id", "assignment_id", "frames", "created",
-                 "sent_at", "next_send", "tries", "blocked", "context")
+                 "sent_at", "next_send", "tries", "blocked", "out", "context")
 
     def __init__(self, command, msg_id, assignment_id, frames, context):
         self.command, self.msg_id, self.assignment_id = command, msg_id, assignment_id
@@ -653,6 +653,7 @@ class Outcome(object):
         self.next_send = 0.0
         self.tries = 0
         self.blocked = False            # True after ERROR 302: wait for a reply
+        self.out = False                # sent, and nothing since asks for it again
 
 
 class Worker(object):
@@ -875,9 +876,25 @@ class Worker(object):
     def returned(self, assignment_id, reason, note=None, context=None):
         return self.send_outcome("RETURNED", assignment_id, context, reason=reason, note=note)
 
+    def _waiting_before(self, o):
+        """An earlier outcome of o's assignment waiting to be sent (again):
+        8.2, the outcomes of one assignment go in the order they were made."""
+        for e in self.pending.values():
+            if e is o:
+                return None
+            if e.assignment_id == o.assignment_id and not e.out:
+                return e
+        return None
+
     def _transmit(self, o):
         now = time.monotonic()
-        if self._send(o.frames):
+        first = self._waiting_before(o)
+        if first is not None:             # goes when that one does
+            o.out = False
+            o.next_send = max(first.next_send, now + 0.1)
+            return
+        o.out = self._send(o.frames)
+        if o.out:
             o.tries += 1
             o.sent_at = now
             o.next_send = now + self.resend_s
@@ -885,7 +902,16 @@ class Worker(object):
             o.next_send = now + 0.1
         o.blocked = False
 
+    def _release_held(self, assignment_id):
+        """An outcome of assignment_id was answered: the ones held behind it go."""
+        now = time.monotonic()
+        for o in self.pending.values():
+            if o.assignment_id == assignment_id and not o.out and o.next_send > now:
+                o.next_send = now
+
     def _resend_all(self):
+        for o in self.pending.values():
+            o.out = False
         for o in list(self.pending.values()):
             self._transmit(o)
 
@@ -970,7 +996,16 @@ class Worker(object):
             self._drift("ACK of %s names assignment %s, not %s", o.command,
                         m.get("assignment_id"), o.assignment_id)
         self._finish(o, True, m)
+        self._release_held(o.assignment_id)
         self._unblock()
+
+    def _earlier_pending(self, o):
+        for e in self.pending.values():
+            if e is o:
+                return False
+            if e.assignment_id == o.assignment_id:
+                return True
+        return False
 
     def _unblock(self):
         for o in list(self.pending.values()):
@@ -999,6 +1034,7 @@ class Worker(object):
                 log.warning("broker ERROR %d without re: %s", code, _safe(m["reason"]))
             return
         now = time.monotonic()
+        o.out = False
         if code // 100 == 5 or code == 301:
             o.next_send = now + self.retry_s          # retry later, same msg_id
             log.info("%s %s: ERROR %d, retrying", o.command, o.assignment_id, code)
@@ -1007,10 +1043,18 @@ class Worker(object):
             o.blocked = True                           # resend once replies arrive
             o.next_send = now + self.resend_s * 2      # or at the latest then
             return
+        if code == 203 and self._earlier_pending(o):
+            # 8.2: it overtook an earlier outcome of its assignment that is
+            # still unanswered; it goes again once that one is acknowledged
+            o.next_send = now + self.resend_s
+            log.info("%s %s: ERROR 203 before an earlier outcome was answered, held",
+                     o.command, o.assignment_id)
+            return
         # 1xx, 2xx, 3xx (and 4xx, reserved): do not resend unchanged
         log.warning("dropped %s assignment=%s msg_id=%s: ERROR %d %s", o.command,
                     o.assignment_id, o.msg_id, code, _safe(m["reason"]))
         self._finish(o, False, m)
+        self._release_held(o.assignment_id)
         self._unblock()
 
     def _on_DISPATCH(self, m):
