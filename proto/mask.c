@@ -95,17 +95,39 @@ static size_t digits_at(const char *s, size_t *len)
     return d;
 }
 
-/* The number at s: groups of digits joined by one ' ', '-' or '.' where both
- * groups have 3 or more (138-1234-5678, 0755 8600 1234; not a date such as
- * 2024-05-01). Its bytes in *len; its digits returned. */
+/* The length of the group separator at s, 0 for none: what people put
+ * between the groups of a number, typed half- or full-width (an input
+ * method in full-width mode types the hyphen so, as it types the digits). */
+static size_t separator_at(const char *s)
+{
+    static const char *const seps[] = {
+        " ", "-", ".",
+        "\xef\xbc\x8d", "\xef\xbc\x8e",     /* full-width hyphen-minus, full stop */
+        "\xe3\x80\x80", "\xc2\xa0",          /* ideographic space, no-break space */
+        "\xe2\x80\x90", "\xe2\x80\x91", "\xe2\x80\x92", /* hyphen .. figure dash */
+        "\xe2\x80\x93", "\xe2\x80\x94", "\xe2\x80\x95", /* en, em dash, bar */
+        "\xe2\x88\x92",                      /* minus sign */
+    };
+    for (size_t i = 0; i < sizeof seps / sizeof seps[0]; i++) {
+        size_t n = strlen(seps[i]);
+        if (strncmp(s, seps[i], n) == 0)
+            return n;
+    }
+    return 0;
+}
+
+/* The number at s: groups of digits joined by one separator (separator_at)
+ * where both groups have 3 or more (138-1234-5678, 0755 8600 1234,
+ * １３８－１２３４－５６７８; not a date such as 2024-05-01). Its bytes in
+ * *len; its digits returned. */
 static size_t number_at(const char *s, size_t *len)
 {
-    size_t glen, group = digits_at(s, &glen), total = group, at = glen;
-    while (group >= 3 && s[at] && strchr(" -.", s[at])) {
-        size_t nlen, next = digits_at(s + at + 1, &nlen);
+    size_t glen, group = digits_at(s, &glen), total = group, at = glen, sep;
+    while (group >= 3 && (sep = separator_at(s + at)) != 0) {
+        size_t nlen, next = digits_at(s + at + sep, &nlen);
         if (next < 3)
             break;
-        at += 1 + nlen, total += next, group = next;
+        at += sep + nlen, total += next, group = next;
     }
     *len = at;
     return total;

@@ -1460,6 +1460,15 @@ static void mask_text_hides_numbers(void **state)
     assert_string_equal(out, "电话１３８****５６７８");
     mq_mask_text("0755-86001234 or 86001234", out, sizeof out);
     assert_string_equal(out, "075*-****1234 or ******34");
+    /* full-width or typographic separators join the groups as '-' does */
+    mq_mask_text("电话１３８－１２３４－５６７８", out, sizeof out);
+    assert_string_equal(out, "电话１３８－****－５６７８");
+    mq_mask_text("138\u30001234\u30005678，138\u00a01234\u00a05678", out, sizeof out);
+    assert_string_equal(out, "138\u3000****\u30005678，138\u00a0****\u00a05678");
+    mq_mask_text("138\u20141234\u20145678", out, sizeof out);
+    assert_string_equal(out, "138\u2014****\u20145678");
+    mq_mask_text("2024\uff0d05\uff0d01", out, sizeof out);     /* a date stays */
+    assert_string_equal(out, "2024\uff0d05\uff0d01");
     /* bytes that start no character (GBK from a command) are '?', and do
      * not swallow the digits after them */
     mq_mask_text("\xeb" "13812345678 \xf0" "6512345 \xb5", out, sizeof out);

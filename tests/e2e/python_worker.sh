@@ -82,7 +82,7 @@ def on_escalate(w, e):
     events.append(("escalate", e["escalation_id"]))
     if e["escalation_id"] in fail_once:
         fail_once.discard(e["escalation_id"])
-        raise RuntimeError("the supervision desk is unreachable")
+        raise RuntimeError("the supervision desk is unreachable, call 138－1234－5678")
     if e["escalation_id"] in ack_inside:
         w.ack_escalation(e["escalation_id"])
     if e["escalation_id"] in release_inside:
@@ -256,11 +256,21 @@ report(all(a is not None and a[2] == b"ACK" and body(a) == {"re": "b-7"} for a i
 # notice as delivered and never send it again), and the next copy is handed
 # to on_escalate again; ACKed once it returns
 esc10 = dict(esc, msg_id="b-10", escalation_id=10)
+warned = []
+class Warned(logging.Handler):
+    def emit(self, r):
+        warned.append(r.getMessage())
+mq.log.addHandler(Warned(logging.WARNING))
+mq.log.setLevel(logging.WARNING)
 fail_once.add(10)
 send(rid, "ESCALATE", esc10)
 f = recv(0.8)
 report(f is None and events.count(("escalate", 10)) == 1,
        "ESCALATE whose on_escalate raises is not ACKed (got %s)" % (f and f[2]))
+failed = [x for x in warned if "on_escalate failed" in x]
+report(len(failed) == 1 and "138?****?5678" in failed[0] and "1234" not in failed[0],
+       "the failure's text is logged with its phone number masked, full-width hyphens "
+       "and all (%s)" % [x.replace("1234", "<unmasked>") for x in failed])
 send(rid, "ESCALATE", esc10)
 a1 = recv()
 time.sleep(0.1)
@@ -734,11 +744,13 @@ trails="with t as (select assignment_id a, group_concat(kind) k_all,
     group_concat(case when kind in ('dispatched', 'accepted') and to_state is null then null else kind end) k,
     min(at) first_at, max(at) last_at
   from (select * from events where assignment_id is not null order by id) group by assignment_id)"
-bad=$(sql "$trails select count(*) from t where not (
+odd="not (
   ((last_at < $KILL_AT or first_at > $KILL_AT) and k_all = 'routed,dispatched,accepted,contacted,resolved')
   or (first_at <= $KILL_AT and last_at >= $KILL_AT
-      and k in ('routed,dispatched,accepted,contacted,resolved', 'routed,accepted,contacted,resolved')))")
+      and k in ('routed,dispatched,accepted,contacted,resolved', 'routed,accepted,contacted,resolved')))"
+bad=$(sql "$trails select count(*) from t where $odd")
 check "each assignment's trail is routed, dispatched, accepted, contacted, resolved (what a restart allows aside: $bad differ)" test "$bad" = 0
+[ "$bad" = 0 ] || sql "$trails select a, k_all, first_at - $KILL_AT, last_at - $KILL_AT from t where $odd limit 5" | diag_lines
 [ "$bad" = 0 ] || sql "$trails select a, k_all from t where not (
   ((last_at < $KILL_AT or first_at > $KILL_AT) and k_all = 'routed,dispatched,accepted,contacted,resolved')
   or (first_at <= $KILL_AT and last_at >= $KILL_AT

@@ -581,9 +581,13 @@ def _safe(s, limit=120):
     return s
 
 
-# a number as people write one: groups of 3 or more digits joined by one
-# ' ', '-' or '.' (138-1234-5678; not a date such as 2024-05-01)
-_NUMBER = re.compile(r"[0-9]{3,}(?:[ .-][0-9]{3,})*|[0-9]+")
+# a number as people write one: groups of 3 or more digits, half- or
+# full-width, joined by one separator as proto/mask.c takes them (' ', '-',
+# '.', their full-width forms, no-break and ideographic space, the dashes;
+# 138-1234-5678, １３８－１２３４－５６７８; not a date such as 2024-05-01)
+_D = "[0-9\uff10-\uff19]"
+_SEP = "[ .\\-\u00a0\u3000\u2010-\u2015\u2212\uff0d\uff0e]"
+_NUMBER = re.compile("%s{3,}(?:%s%s{3,})*|%s+" % (_D, _SEP, _D, _D))
 
 
 def _mask_digits(m):
@@ -607,7 +611,9 @@ def _masked(s, limit=200):
     digits masked as minqing-worker masks a command's stderr (proto/mask.c:
     13812345678 -> 138****5678, 138-1234-5678 -> 138-****-5678, 86001234 ->
     ******34), since a callback's message may quote a case."""
-    return _NUMBER.sub(_mask_digits, _safe(s, 1 << 20))[:limit]   # masked whole, then cut
+    # masked before _safe makes every other character '?', which would split
+    # １３８－１２３４－５６７８ into groups too short to mask; then cut
+    return _safe(_NUMBER.sub(_mask_digits, str(s)), 1 << 20)[:limit]
 
 
 def _default_id_prefix(name):
