@@ -754,6 +754,33 @@ static void worker_resends_overtaken_outcome(void **state)
     mq_worker_destroy(&w);
 }
 
+/* A key revoked by a reload: the broker ends the session and answers every
+ * HEARTBEAT with ERROR 300 and no `re`. The worker must find out (it used to
+ * take the answers for a live broker and drop every outcome as refused):
+ * mq_worker_next fails once with EACCES, the worker registers again, and its
+ * outcome stays queued for the next session. */
+static void worker_learns_key_revoked(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    assert_int_equal(mq_worker_accept(w, 51), 0);
+    expect(f, w, MSG_ACCEPT, 1000);
+    send_error(f, NULL, ERR_FORBIDDEN, "this key is no longer allowed");
+    mq_assignment_t a;
+    mq_escalation_t e;
+    int rc = MQ_NOTHING;
+    for (int i = 0; i < 20 && rc == MQ_NOTHING; i++)
+        rc = mq_worker_next(w, &a, &e, 20);
+    assert_int_equal(rc, -1);
+    assert_int_equal(errno, EACCES);
+    assert_non_null(strstr(mq_strerror(), "FORBIDDEN"));
+    const msg_t *reg = expect(f, w, MSG_REGISTER, 1500);
+    send_ack(f, reg->msg_id, 1000);
+    assert_int_equal(expect(f, w, MSG_ACCEPT, 1000)->assignment_id, 51);
+    assert_int_equal(mq_worker_refused(w), 0);
+    mq_worker_destroy(&w);
+}
+
 /* The library's clock jumps by `ms`: to the worker the broker fell silent
  * meanwhile, so it reconnects and registers again, and is acknowledged here. */
 static void time_passes(fake_t *f, mq_worker_t *w, int64_t ms)
@@ -1165,6 +1192,25 @@ static void client_times_out(void **state)
     assert_null(mq_client_new("no-endpoint"));
 }
 
+/* A request the caller gave up on leaves no copies behind: with the broker
+ * down, each resend waits in ZeroMQ's queue, and a broker that came back
+ * later would get them all, and apply one again once it no longer remembers
+ * the msg_id. After the timeout the returning broker gets nothing. */
+static void client_leaves_no_stale_copies(void **state)
+{
+    fake_t *f = *state;
+    fake_close(f);
+    mq_client_t *c = mq_client_new(f->endpoint);
+    msg_t req, reply;
+    msg_reset(&req, MSG_FEEDBACK);
+    req.case_id = 77, req.rating = RATING_UNSATISFIED;
+    assert_int_equal(mq_client_request(c, &req, NULL, &reply, 2200), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    fake_reopen(f);
+    assert_int_equal(fake_recv(f, 1500), 0);
+    mq_client_destroy(&c);
+}
+
 /* Many submissions in flight; replies matched by re, in any order. */
 static void client_windowed(void **state)
 {
@@ -1492,6 +1538,7 @@ int main(void)
         T(worker_retries_and_refuses),
         T(worker_keeps_order_per_assignment),
         T(worker_resends_overtaken_outcome),
+        T(worker_learns_key_revoked),
         T(worker_gives_up_old_outcomes),
         T(worker_reregisters),
         T(worker_reregisters_at_default_interval),
@@ -1505,6 +1552,7 @@ int main(void)
         T(client_gets_error),
         T(client_drops_stale_replies),
         T(client_times_out),
+        T(client_leaves_no_stale_copies),
         T(client_gives_up_after_23_hours),
         T(client_windowed),
         T(client_requests),

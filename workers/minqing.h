@@ -24,12 +24,15 @@ typedef struct mq_worker_t mq_worker_t;
 typedef struct mq_client_t mq_client_t;
 
 /* One assignment handed to a worker. Strings stay valid until the next call
- * of mq_worker_next on the same worker. */
+ * of mq_worker_next on the same worker. The library hands out every copy the
+ * broker sends: the same assignment can come again (after a reconnect or a
+ * restart, sometimes with the same attempt), so an adapter recognises it by
+ * assignment_id and starts no second piece of work (PROTOCOL.md 5.10). */
 typedef struct {
     uint64_t assignment_id, case_id;
     const char *department;
     msg_role_t role;
-    uint32_t attempt;           /* > 1 when delivered again (reconnect, restart) */
+    uint32_t attempt;           /* one more on each later delivery (informative) */
     int64_t received_at, contact_due, resolve_due;  /* unix ms; resolve_due 0 if none */
     msg_case_t kase;            /* the case record, with personal data */
 } mq_assignment_t;
@@ -56,7 +59,11 @@ void mq_worker_destroy(mq_worker_t **self_p);
 /* Wait up to timeout_ms (-1: forever) for the next assignment or escalation.
  * Returns MQ_ASSIGNMENT (filled *a), MQ_ESCALATION (filled *e), MQ_NOTHING on
  * timeout or when a signal was caught (so that a loop whose handler sets a
- * stop flag sees it, even with -1), or -1 on a fatal error. Heartbeats,
+ * stop flag sees it, even with -1), or -1 on a fatal error: among them the
+ * broker refusing the registration, or ending the session because the key
+ * was revoked (ERROR 300: errno EACCES; other refusals EPROTO), once per
+ * refusal, with mq_strerror saying why; called again, the worker goes on
+ * registering, and its outcomes stay queued. Heartbeats,
  * resends, registration and reconnection happen only inside this call (and
  * mq_worker_flush): let no more than 250 ms pass between two calls (less if
  * the broker's heartbeat is shorter). After 3 heartbeats without a call, the

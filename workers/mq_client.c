@@ -288,8 +288,30 @@ static int verdict(mq_client_t *self, const char *what, msg_cmd_t want)
     return 0;
 }
 
-static int timed_out(const mq_client_t *self, const char *what, const char *id, int timeout_ms)
+/* A fresh socket, with the keys and the handshake watch the old one had. The
+ * old one goes with whatever it still queues: copies of a request given up
+ * would otherwise reach a broker that comes back later, and one past the
+ * broker's 24 hours of memory would be applied twice. 0, or -1 with the old
+ * socket kept. */
+static int reopen_socket(mq_client_t *self)
 {
+    void *sock = mq_dealer_new(self->ctx, false, &self->curve);
+    if (!sock)
+        return -1;
+    mq_handshake_close(&self->hs);
+    mq_socket_close(&self->sock);
+    self->sock = sock;
+    if ((self->curve.on && mq_handshake_watch(&self->hs, self->ctx, self->sock)) ||
+        zmq_connect(self->sock, self->endpoint))
+        return mq_fail("cannot connect to %s: %s", self->endpoint, zmq_strerror(errno));
+    return 0;
+}
+
+/* The caller stops waiting: its copies still queued are dropped with the
+ * socket (reopen_socket). */
+static int timed_out(mq_client_t *self, const char *what, const char *id, int timeout_ms)
+{
+    reopen_socket(self);
     errno = ETIMEDOUT;
     if (mq_now() - self->first_sent >= MQ_RESEND_MAX_MS)
         return mq_fail("%s %s: no reply in 23 hours; given up, since the broker forgets a "
@@ -424,12 +446,5 @@ int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *
     if (mq_curve_load(&self->curve, server_cert, client_cert))
         return -1;
     /* the socket mq_client_new connected carries no keys: replace it */
-    mq_handshake_close(&self->hs);
-    mq_socket_close(&self->sock);
-    if (!(self->sock = mq_dealer_new(self->ctx, false, &self->curve)) ||
-        mq_handshake_watch(&self->hs, self->ctx, self->sock))
-        return -1;
-    if (zmq_connect(self->sock, self->endpoint))
-        return mq_fail("cannot connect to %s: %s", self->endpoint, zmq_strerror(errno));
-    return 0;
+    return reopen_socket(self);
 }

@@ -140,7 +140,11 @@ void *mq_dealer_new(void *ctx, bool immediate, const mq_curve_t *curve)
         return NULL;
     }
     int linger = 0, on = 1;
+    int64_t maxmsg = MQ_MAX_MESSAGE;
     zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger);
+    /* a peer (or anyone on a plain tcp:// path) could otherwise make libzmq
+     * buffer a frame of any size before the codec refuses it */
+    zmq_setsockopt(sock, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg);
     if (immediate)
         zmq_setsockopt(sock, ZMQ_IMMEDIATE, &on, sizeof on);
     if (curve && mq_curve_apply(curve, sock)) {

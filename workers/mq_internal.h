@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <zmq.h>
 
+#define MQ_MAX_MESSAGE 131072  /* the largest frame a peer may send (PROTOCOL.md 3.3) */
 #define MQ_ID_SIZE 65           /* a msg_id: at most 64 printable ASCII + NUL */
 #define MQ_CLIENT_ID_SIZE 32    /* client ids fit mq_client_send_submit's buffer */
 #define MQ_ID_TAG_MAX 24        /* characters of the department kept in an id */

@@ -113,7 +113,8 @@ struct mq_worker_t {
     wstate_t state;
     bool started;
     bool reg_blocked;               /* REGISTER found no connection: wait POLLOUT */
-    char refusal[200];              /* registration refused: why */
+    char refusal[200];              /* registration refused, or the session: why */
+    msg_err_t refusal_code;
     char reg_id[MQ_ID_SIZE];
     uint32_t heartbeat_ms;
     int64_t last_send, last_recv, reg_due, reconnect_at, backoff_ms;
@@ -746,6 +747,14 @@ static bool retryable(uint32_t code)
     return code >= 500 || code == ERR_RATE_LIMITED || code == ERR_TOO_MANY_IN_FLIGHT;
 }
 
+/* Keep why the broker refused this worker, for mq_worker_next to fail with. */
+static void refused(mq_worker_t *self, const char *what, const msg_t *m)
+{
+    snprintf(self->refusal, sizeof self->refusal, "%s: %s (%u): %s", what,
+             msg_err_name((msg_err_t)m->code), m->code, m->reason_text);
+    self->refusal_code = (msg_err_t)m->code;
+}
+
 static void on_error(mq_worker_t *self, const msg_t *m, int64_t now)
 {
     bool retry = retryable(m->code);
@@ -755,14 +764,22 @@ static void on_error(mq_worker_t *self, const msg_t *m, int64_t now)
             begin_registration(self, now);
         return;
     }
+    if (m->code == ERR_FORBIDDEN && self->state == W_READY) {
+        /* the key was revoked (a reload): the broker ended the session and
+         * answers everything so, with or without `re`. Say it, and register
+         * again, which is refused until the key is allowed back; the
+         * outcomes stay queued for that session. */
+        refused(self, "the broker no longer accepts this worker", m);
+        begin_registration(self, now);
+        return;
+    }
     if (!MSG_HAS(m, MF_RE))
         return;
     if (self->state == W_REGISTERING && strcmp(m->re, self->reg_id) == 0) {
         if (retry)
             self->reg_due = now + RETRY_AFTER_MS;
         else
-            snprintf(self->refusal, sizeof self->refusal, "registration refused: %s (%u): %s",
-                     msg_err_name((msg_err_t)m->code), m->code, m->reason_text);
+            refused(self, "registration refused", m);
         return;
     }
     outcome_t **link = find_outcome(self, m->re);
@@ -921,6 +938,7 @@ static int run(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int64_
         if (self->refusal[0]) {
             mq_fail("%s", self->refusal);
             self->refusal[0] = '\0';
+            errno = self->refusal_code == ERR_FORBIDDEN ? EACCES : EPROTO;
             return -1;
         }
         if (stash && self->unacked == 0)
