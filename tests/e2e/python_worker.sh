@@ -664,6 +664,56 @@ done < "$T/bounded.txt"
 grep -q "^1 bounded-memory script ran to the end" "$T/bounded.txt" || not_ok "bounded-memory script ran to the end"
 [ -s "$T/bounded.err" ] && sed 's/^/# /' "$T/bounded.err"
 
+# --- 1c. a key revoked: ERROR 300 without re ends the session -------------
+bounded 60 "$PY" - "$WORKER" "ipc://$T/revoked.sock" >"$T/revoked.txt" 2>&1 <<'PY'
+import os, sys, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import zmq, msgpack
+import logging
+logging.basicConfig(level=logging.CRITICAL)
+import minqing_worker as mq
+
+ctx = zmq.Context.instance()
+router = ctx.socket(zmq.ROUTER)
+router.setsockopt(zmq.LINGER, 0)
+router.bind(sys.argv[2])
+w = mq.Worker(sys.argv[2], "water", capacity=2, name="py-revoked")
+
+def pump_until(cmd, secs=3.0):
+    end = time.monotonic() + secs
+    while time.monotonic() < end:
+        w.step(0.05)
+        if router.poll(0):
+            f = router.recv_multipart()
+            if f[2] == cmd:
+                return f
+    return None
+
+reg = pump_until(b"REGISTER")
+rid = reg[0]
+router.send_multipart([rid, mq.SIGNATURE, b"ACK", msgpack.packb(
+    {"re": msgpack.unpackb(reg[3])["msg_id"], "heartbeat_ms": 1000})])
+mid = w.accept(61)
+acc = pump_until(b"ACCEPT")
+router.send_multipart([rid, mq.SIGNATURE, b"ERROR", msgpack.packb(
+    {"code": 300, "reason": "this key is no longer allowed"})])
+err = None
+end = time.monotonic() + 2
+while err is None and time.monotonic() < end:
+    try:
+        w.step(0.05)
+    except mq.WorkerError as e:
+        err = e
+again = pump_until(b"REGISTER")
+print("%d ERROR 300 without re after the REGISTER ACK: WorkerError raised (%s), a new REGISTER "
+      "sent, the ACCEPT kept (%s)" % (acc is not None and err is not None and again is not None
+                                      and mid in w.pending, err, list(w.pending)), flush=True)
+PY
+while read -r res what; do
+  if [ "$res" = 1 ]; then ok "revoked: $what"; else not_ok "revoked: $what"; fi
+done < "$T/revoked.txt"
+[ -s "$T/revoked.txt" ] || not_ok "revoked: the script printed nothing"
+
 # --- 2. routing.sh with Python workers, one kill -9 -----------------------
 write_config
 start_broker || exit 1

@@ -134,7 +134,9 @@ class ProtocolError(ValueError):
 
 
 class WorkerError(RuntimeError):
-    """The broker refused the registration for good (204, 300, other 1xx-3xx)."""
+    """The broker refused the registration for good (204, 300, other 1xx-3xx),
+    or ended the session with 300 (the key was revoked: section 10). The
+    Worker has sent a new REGISTER meanwhile: step() again to go on."""
 
 
 class CertError(ValueError):
@@ -1035,6 +1037,12 @@ class Worker(object):
                 log.warning("REGISTER refused for now: %d %s", code, _safe(m["reason"]))
                 return
             raise WorkerError("REGISTER refused: %d %s" % (code, _safe(m["reason"])))
+        if code == 300 and self.registered:
+            # 10: the key was revoked, the session is over; register again
+            # (refused until the key is allowed back), outcomes kept
+            self._register(new_id=True)
+            raise WorkerError("the broker no longer accepts this worker: 300 %s"
+                              % _safe(m["reason"]))
         if o is None:
             if re_ is None:
                 log.warning("broker ERROR %d without re: %s", code, _safe(m["reason"]))
