@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "apply.h"
 
 #define CONFIG                                          \
@@ -61,29 +62,13 @@ static struct {
 
 /* ---- fixture ------------------------------------------------------------ */
 
-static void remove_dir(void)
-{
-    DIR *d = opendir(g.dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", g.dir, e->d_name);
-            unlink(p);
-        }
-    closedir(d);
-    rmdir(g.dir);
-}
-
 static int teardown(void **state)
 {
     (void)state;
     apply_free(&g.a);
     store_close(&g.st);
     config_destroy(&g.cfg);
-    remove_dir();
+    tmpdir_remove(g.dir);
     return 0;
 }
 

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "notices.h"
 
 #define CONFIG                                          \
@@ -54,22 +55,6 @@ static struct {
     int serial;
 } g;
 
-static void remove_dir(void)
-{
-    DIR *d = opendir(g.dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", g.dir, e->d_name);
-            unlink(p);
-        }
-    closedir(d);
-    rmdir(g.dir);
-}
-
 static int setup(void **state)
 {
     (void)state;
@@ -94,7 +79,7 @@ static int teardown(void **state)
     assert_null(g.n);
     config_destroy(&g.cfg);
     store_close(&g.st);
-    remove_dir();
+    tmpdir_remove(g.dir);
     return 0;
 }
 

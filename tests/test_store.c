@@ -31,6 +31,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tmpdir.h"
 #include "io_shim.h"
 #include "store.h"
 
@@ -47,22 +48,6 @@ static void path_in_dir(char *out, size_t len, const char *name)
     snprintf(out, len, "%s/%s", g_dir, name);
 }
 
-static void remove_dir(void)
-{
-    DIR *d = opendir(g_dir);
-    if (!d)
-        return;
-    struct dirent *e;
-    char p[512];
-    while ((e = readdir(d)) != NULL)
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) {
-            path_in_dir(p, sizeof p, e->d_name);
-            unlink(p);
-        }
-    closedir(d);
-    rmdir(g_dir);
-}
-
 static int setup(void **state)
 {
     (void)state;
@@ -74,7 +59,7 @@ static int setup(void **state)
     if (g_st)
         return 0;
     fprintf(stderr, "store_open: %s\n", g_err);
-    remove_dir();
+    tmpdir_remove(g_dir);
     return -1;
 }
 
@@ -82,7 +67,7 @@ static int teardown(void **state)
 {
     (void)state;
     store_close(&g_st);
-    remove_dir();
+    tmpdir_remove(g_dir);
     return 0;
 }
 
