@@ -25,6 +25,7 @@
 #include "notices.h"
 #include "outbox.h"
 #include "ratelimit.h"
+#include "requeue.h"
 #include "service.h"
 #include "session.h"
 #include "store.h"
@@ -1452,117 +1453,11 @@ static void tell_systemd(broker_t *self, int64_t now)
     }
 }
 
-static bool same_departments(const config_t *a, const config_t *b)
+/* requeue_build's progress: a long pass over the open assignments is still
+ * alive to systemd's watchdog. */
+static void requeue_progress(void *arg)
 {
-    if (a->ndepts != b->ndepts)
-        return false;
-    for (size_t i = 0; i < a->ndepts; i++)
-        if (strcmp(a->depts[i].id, b->depts[i].id) != 0)
-            return false;
-    return true;
-}
-
-/* The queues for a new department list, built beside the running ones. */
-typedef struct {
-    broker_t *self;
-    const config_t *old, *cfg;
-    dispatch_t *fresh;
-    size_t stranded;            /* open, of a department the new list lacks */
-    bool failed;
-    dispatch_orphan_t *orphans; /* the running queues' orphans, by asg */
-    long norphans;
-    int64_t now;                /* the death time of an orphan not among them */
-} rebind_t;
-
-/* When the holder of orphan asg died: as the running queues say, so that the
- * rebuilt ones still keep it from colleagues registered before the death
- * (dispatch.h); else (a department back in the config) now, as at a start. */
-static int64_t orphan_since(const rebind_t *r, uint64_t asg)
-{
-    dispatch_orphan_t key = {.asg = asg};
-    const dispatch_orphan_t *o = bsearch(&key, r->orphans, (size_t)r->norphans, sizeof key,
-                                         dispatch_orphan_cmp);
-    return o ? o->since : r->now;
-}
-
-/* A holder whose department the new list keeps (sessions of a removed one
- * are about to go). */
-static session_t *kept_holder(rebind_t *r, uint64_t asg)
-{
-    session_t *s = dispatch_holder(r->self->dispatch, asg);
-    return s && config_dept_find(r->cfg, r->old->depts[s->dept].id) >= 0 ? s : NULL;
-}
-
-static void rebind_one(void *arg, const store_assignment_t *a)
-{
-    rebind_t *r = arg;
-    kick_watchdog(r->self, mono_ms());
-    int dept = config_dept_find(r->cfg, a->department);
-    if (dept < 0) {
-        r->stranded++;
-        return;
-    }
-    session_t *holder = kept_holder(r, a->id);
-    bool accepted = fsm_assignment_taken_up(a->state);
-    int rc;
-    if (holder) {
-        rc = dispatch_bind(r->fresh, a->id, holder);
-        if (accepted)
-            dispatch_mark_accepted(r->fresh, a->id);
-    } else if (accepted) {
-        rc = dispatch_orphan(r->fresh, dept, a->id, orphan_since(r, a->id));
-    } else {
-        rc = dispatch_wait(r->fresh, dept, a->id, false);
-    }
-    r->failed |= rc != 0;
-}
-
-/* The queues for a new department list, built beside the running ones, and
- * the sessions' counts from before the binds counted them again. */
-typedef struct {
-    dispatch_t *fresh;
-    unsigned *was;
-    size_t n, stranded;         /* sessions; open assignments of departments cfg lacks */
-} requeue_t;
-
-/* Put the sessions' counts back and drop the new queues. */
-static void requeue_abandon(broker_t *self, requeue_t *q)
-{
-    for (size_t i = 0; q->was && i < q->n; i++)
-        sessions_at(self->sessions, i)->inflight = q->was[i];
-    dispatch_destroy(&q->fresh);
-    free(q->was);
-    q->was = NULL;
-}
-
-/* Build the queues for cfg's departments from the database (who holds what
- * is kept): 0, or -1 with every session as it was. */
-static int requeue_build(broker_t *self, const config_t *old, const config_t *cfg, requeue_t *q)
-{
-    q->n = sessions_count(self->sessions);
-    q->was = malloc((q->n + 1) * sizeof *q->was);
-    rebind_t r = {self, old, cfg, dispatch_new(cfg->ndepts), 0, false, NULL, 0, mono_ms()};
-    q->fresh = r.fresh;
-    r.norphans = dispatch_orphans(self->dispatch, &r.orphans);
-    if (!q->was || !q->fresh || r.norphans < 0) {
-        free(r.orphans);
-        q->n = 0;                   /* no count taken yet: none to put back */
-        requeue_abandon(self, q);
-        return -1;
-    }
-    for (size_t i = 0; i < q->n; i++) {
-        session_t *s = sessions_at(self->sessions, i);
-        q->was[i] = s->inflight;
-        s->inflight = 0;            /* counted again by the binds */
-    }
-    int rc = store_open_assignments(self->store, rebind_one, &r);
-    free(r.orphans);
-    if (rc != 0 || r.failed) {
-        requeue_abandon(self, q);
-        return -1;
-    }
-    q->stranded = r.stranded;
-    return 0;
+    kick_watchdog(arg, mono_ms());
 }
 
 /* Run on the new queues: renumber the sessions and drop those whose
@@ -1573,10 +1468,7 @@ static void requeue_install(broker_t *self, const config_t *old, const config_t 
     if (q->stranded)
         warn_stranded("config.stranded", "open_assignments", q->stranded, STRANDED_ASSIGNMENTS);
     dispatch_destroy(&self->dispatch);
-    self->dispatch = q->fresh;
-    q->fresh = NULL;
-    free(q->was);
-    q->was = NULL;
+    self->dispatch = requeue_take(q);
     for (size_t i = 0; i < sessions_count(self->sessions);) {
         session_t *s = sessions_at(self->sessions, i);
         int dept = config_dept_find(cfg, old->depts[s->dept].id);
@@ -1601,7 +1493,9 @@ static int take_config(broker_t *self, const config_t *fresh)
 {
     ladders_t lad;
     requeue_t q = {0};
-    bool depts = !same_departments(self->cfg, fresh);
+    bool depts = requeue_needed(self->cfg, fresh);
+    requeue_from_t from = {self->store, self->dispatch, self->sessions, self->cfg, fresh,
+                           mono_ms(), requeue_progress, self};
     int changed = ladders_diff(&lad, self->store, fresh);
     const char *why = NULL;
     bool db = true;                 /* the store's error says why */
@@ -1609,7 +1503,7 @@ static int take_config(broker_t *self, const config_t *fresh)
         why = "could not read the saved escalation ladders";
     else if (changed && (store_begin(self->store) || ladders_save(&lad, self->store, fresh)))
         why = "could not save the new escalation ladders";
-    else if (depts && requeue_build(self, self->cfg, fresh, &q)) {
+    else if (depts && requeue_build(&q, &from)) {
         why = "could not rebuild the dispatch queues for the new departments (out of memory, "
               "or the database failed)";
         db = false;
@@ -1621,7 +1515,7 @@ static int take_config(broker_t *self, const config_t *fresh)
         log_ladders_changed(&lad, fresh);
         return 0;
     }
-    requeue_abandon(self, &q);
+    requeue_abandon(&q, self->sessions);
     if (changed > 0)
         store_rollback(self->store);
     log_rec_t r;
