@@ -758,14 +758,19 @@ static void worker_resends_overtaken_outcome(void **state)
  * HEARTBEAT with ERROR 300 and no `re`. The worker must find out (it used to
  * take the answers for a live broker and drop every outcome as refused):
  * mq_worker_next fails once with EACCES, the worker registers again, and its
- * outcome stays queued for the next session. */
+ * outcomes stay queued for the next session, the one whose copy got a 300 of
+ * its own after the session ended too. */
 static void worker_learns_key_revoked(void **state)
 {
     fake_t *f = *state;
     mq_worker_t *w = registered_worker(f, 1000);
     assert_int_equal(mq_worker_accept(w, 51), 0);
+    assert_int_equal(mq_worker_accept(w, 52), 0);
     expect(f, w, MSG_ACCEPT, 1000);
+    char second[65];
+    copy_id(second, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
     send_error(f, NULL, ERR_FORBIDDEN, "this key is no longer allowed");
+    send_error(f, second, ERR_FORBIDDEN, "this key is no longer allowed");  /* each copy's */
     mq_assignment_t a;
     mq_escalation_t e;
     int rc = MQ_NOTHING;
@@ -777,7 +782,9 @@ static void worker_learns_key_revoked(void **state)
     const msg_t *reg = expect(f, w, MSG_REGISTER, 1500);
     send_ack(f, reg->msg_id, 1000);
     assert_int_equal(expect(f, w, MSG_ACCEPT, 1000)->assignment_id, 51);
+    assert_int_equal(expect(f, w, MSG_ACCEPT, 1000)->assignment_id, 52);
     assert_int_equal(mq_worker_refused(w), 0);
+    assert_int_equal(mq_worker_unacked(w), 2);
     mq_worker_destroy(&w);
 }
 

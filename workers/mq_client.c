@@ -291,19 +291,25 @@ static int verdict(mq_client_t *self, const char *what, msg_cmd_t want)
 /* A fresh socket, with the keys and the handshake watch the old one had. The
  * old one goes with whatever it still queues: copies of a request given up
  * would otherwise reach a broker that comes back later, and one past the
- * broker's 24 hours of memory would be applied twice. 0, or -1 with the old
- * socket kept. */
+ * broker's 24 hours of memory would be applied twice. The new one is set up
+ * whole before the old one goes: 0, or -1 with the old one kept. */
 static int reopen_socket(mq_client_t *self)
 {
+    mq_handshake_t hs = {0};
     void *sock = mq_dealer_new(self->ctx, false, &self->curve);
     if (!sock)
         return -1;
+    if ((self->curve.on && mq_handshake_watch(&hs, self->ctx, sock)) ||
+        zmq_connect(sock, self->endpoint)) {
+        int rc = mq_fail("cannot connect to %s: %s", self->endpoint, zmq_strerror(errno));
+        mq_handshake_close(&hs);
+        mq_socket_close(&sock);
+        return rc;
+    }
     mq_handshake_close(&self->hs);
     mq_socket_close(&self->sock);
+    self->hs = hs;
     self->sock = sock;
-    if ((self->curve.on && mq_handshake_watch(&self->hs, self->ctx, self->sock)) ||
-        zmq_connect(self->sock, self->endpoint))
-        return mq_fail("cannot connect to %s: %s", self->endpoint, zmq_strerror(errno));
     return 0;
 }
 

@@ -786,7 +786,9 @@ static void on_error(mq_worker_t *self, const msg_t *m, int64_t now)
     if (!link)
         return;
     outcome_t *o = *link;
-    if (retry) {
+    if (retry || m->code == ERR_FORBIDDEN) {
+        /* 300 here answers a copy sent before the session ended (the first
+         * 300 ended it): kept for the next session, as the others */
         o->due = now + RETRY_AFTER_MS, o->out = false;
     } else if (m->code == ERR_ILLEGAL_TRANSITION && earlier_queued(self, o)) {
         /* it overtook an earlier outcome of its assignment that is still

@@ -694,9 +694,13 @@ rid = reg[0]
 router.send_multipart([rid, mq.SIGNATURE, b"ACK", msgpack.packb(
     {"re": msgpack.unpackb(reg[3])["msg_id"], "heartbeat_ms": 1000})])
 mid = w.accept(61)
+mid2 = w.accept(62)
 acc = pump_until(b"ACCEPT")
+acc2 = pump_until(b"ACCEPT")
 router.send_multipart([rid, mq.SIGNATURE, b"ERROR", msgpack.packb(
     {"code": 300, "reason": "this key is no longer allowed"})])
+router.send_multipart([rid, mq.SIGNATURE, b"ERROR", msgpack.packb(   # each copy's own
+    {"re": mid2, "code": 300, "reason": "this key is no longer allowed"})])
 err = None
 end = time.monotonic() + 2
 while err is None and time.monotonic() < end:
@@ -705,9 +709,12 @@ while err is None and time.monotonic() < end:
     except mq.WorkerError as e:
         err = e
 again = pump_until(b"REGISTER")
+for _ in range(10):                  # the second 300 is read after the first
+    w.step(0.02)
 print("%d ERROR 300 without re after the REGISTER ACK: WorkerError raised (%s), a new REGISTER "
-      "sent, the ACCEPT kept (%s)" % (acc is not None and err is not None and again is not None
-                                      and mid in w.pending, err, list(w.pending)), flush=True)
+      "sent, both ACCEPTs kept, the one whose copy got a 300 of its own too (%s)"
+      % (acc2 is not None and err is not None and again is not None
+         and mid in w.pending and mid2 in w.pending, err, list(w.pending)), flush=True)
 PY
 while read -r res what; do
   if [ "$res" = 1 ]; then ok "revoked: $what"; else not_ok "revoked: $what"; fi

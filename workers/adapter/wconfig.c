@@ -82,9 +82,9 @@ static const char usage_text[] =
     "flush outcomes and exit; unfinished work stays with the broker. A second signal\n"
     "stops the wait: running commands are killed (and stay with the broker too).\n"
     "Exit status: 0 clean stop on SIGTERM/SIGINT; 1 runtime failure (e.g. the broker\n"
-    "refused the registration, or outcomes were still unacknowledged after the 5 s\n"
-    "flush at the stop: those assignments are delivered and run again); 2 usage or\n"
-    "configuration error.\n";
+    "refused the registration, or revoked this worker's key, or outcomes were still\n"
+    "unacknowledged after the 5 s flush at the stop: those assignments are delivered\n"
+    "and run again); 2 usage or configuration error.\n";
 
 const char *wconfig_usage(void)
 {

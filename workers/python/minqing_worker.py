@@ -1049,6 +1049,10 @@ class Worker(object):
             return
         now = time.monotonic()
         o.out = False
+        if code == 300:
+            # a copy sent before the session ended: kept for the next one
+            o.next_send = float("inf")       # resent after the REGISTER ACK
+            return
         if code // 100 == 5 or code == 301:
             o.next_send = now + self.retry_s          # retry later, same msg_id
             log.info("%s %s: ERROR %d, retrying", o.command, o.assignment_id, code)
