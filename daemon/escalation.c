@@ -43,6 +43,18 @@ static void pair_rungs(const config_level_t *rungs, int n, const escalation_rung
         }
 }
 
+/* The first new rung from `from` on that an old rung the case has not fired
+ * (k or later) now is; n if none. Counting a moved rung as fired must not
+ * pass over such a rung: its target was never told, and would never be. */
+static int first_unfired(const int *partner, int nold, int k, int from, int n)
+{
+    int first = n;
+    for (int i = k; i < nold; i++)
+        if (partner[i] >= from && partner[i] < first)
+            first = partner[i];
+    return first;
+}
+
 void escalation_remap(const config_t *cfg, int ladder, const escalation_rung_t *old, int nold,
                       int *map)
 {
@@ -56,7 +68,10 @@ void escalation_remap(const config_t *cfg, int ladder, const escalation_rung_t *
             passed++;
         if (partner[k - 1] >= after_moved)
             after_moved = partner[k - 1] + 1;
-        map[k] = passed > after_moved ? passed : after_moved;
+        int upto = after_moved, stop = first_unfired(partner, nold, k, passed, n);
+        if (upto > stop)
+            upto = stop;    /* the moved rung is told again rather than one never */
+        map[k] = passed > upto ? passed : upto;
     }
 }
 

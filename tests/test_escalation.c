@@ -254,6 +254,14 @@ static void remap_a_moved_rung_counts_as_fired(void **state)
     escalation_remap(&cfg, LADDER_CONTACT, first, 2, map);
     assert_int_equal(map[1], 1);
     assert_int_equal(map[2], 3);
+    /* community and county fired, and the new ladder puts street, not yet
+     * told, between community and county: street comes next, and county is
+     * told again after it, rather than street never */
+    escalation_rung_t swapped[] = {{0, "community"}, {500, "county"}, {3000, "street"}};
+    escalation_remap(&cfg, LADDER_CONTACT, swapped, 3, map);
+    assert_int_equal(map[1], 1);
+    assert_int_equal(map[2], 1);
+    assert_int_equal(map[3], 3);
     /* a target twice on the ladder (催办 reminders, 30 and 5 minutes before):
      * the first moved from 40 to 30 minutes before is the one a case fired,
      * and the second still comes */
