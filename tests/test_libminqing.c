@@ -788,6 +788,39 @@ static void worker_learns_key_revoked(void **state)
     mq_worker_destroy(&w);
 }
 
+/* A worker back from a long outage with tens of thousands of outcomes queued
+ * (a department of capacity 10,000, several outcomes each): the pass that
+ * resends them after the REGISTER ACK is short, so the silence meanwhile is
+ * not taken for the broker's death. One registration, and the outcomes come.
+ * (Each send used to look for earlier outcomes of its assignment through the
+ * whole queue: at 60,000 the pass outlasted three heartbeats, and the worker
+ * reconnected and began again, for ever.) */
+static void worker_resends_a_large_queue(void **state)
+{
+    fake_t *f = *state;
+    fake_close(f);
+    mq_worker_t *w = mq_worker_new(f->endpoint, DEPT, 4, "water-1");
+    for (uint64_t i = 1; i <= 60000; i++)
+        assert_int_equal(mq_worker_accept(w, i), 0);
+    fake_reopen(f);
+    send_ack(f, expect(f, w, MSG_REGISTER, 3000)->msg_id, 1000);
+    int registers = 0, accepts = 0;
+    int64_t end = now_ms() + 4000;
+    while (now_ms() < end) {
+        while (fake_get(f, 0)) {
+            registers += f->in.cmd == MSG_REGISTER;
+            accepts += f->in.cmd == MSG_ACCEPT;
+            if (f->in.cmd == MSG_HEARTBEAT)
+                send_cmd(f, MSG_HEARTBEAT);
+        }
+        pump(w, 10);
+    }
+    assert_int_equal(registers, 0);
+    assert_true(accepts >= 1000);
+    assert_int_equal(mq_worker_unacked(w), 60000);
+    mq_worker_destroy(&w);
+}
+
 /* The library's clock jumps by `ms`: to the worker the broker fell silent
  * meanwhile, so it reconnects and registers again, and is acknowledged here. */
 static void time_passes(fake_t *f, mq_worker_t *w, int64_t ms)
@@ -1546,6 +1579,7 @@ int main(void)
         T(worker_keeps_order_per_assignment),
         T(worker_resends_overtaken_outcome),
         T(worker_learns_key_revoked),
+        T(worker_resends_a_large_queue),
         T(worker_gives_up_old_outcomes),
         T(worker_reregisters),
         T(worker_reregisters_at_default_interval),

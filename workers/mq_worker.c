@@ -52,6 +52,7 @@
  */
 #include "minqing.h"
 #include "mq_internal.h"
+#include "mq_omap.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -80,6 +81,7 @@ typedef struct outcome_s {
     int64_t created;                /* when queued (ms), for MQ_RESEND_MAX_MS */
     int64_t due;                    /* next send (ms); 0: at registration */
     bool out;                       /* sent, and nothing since asks for it again */
+    struct outcome_s *before, *after;   /* its assignment's queued outcomes, in order */
     char msg_id[MQ_ID_SIZE];
     char *body;
     size_t size, cap;
@@ -120,6 +122,7 @@ struct mq_worker_t {
     int64_t last_send, last_recv, reg_due, reconnect_at, backoff_ms;
     mq_ids_t ids;
     outcome_t *head, **tail, *spare;
+    mq_omap_t last;                 /* assignment_id -> its newest queued outcome */
     unsigned unacked, refused, malformed;
     event_t *stash, **stash_tail;
     esc_ref_t *escs;                /* ring of MAX_ESCALATIONS, lazily */
@@ -233,6 +236,7 @@ void mq_worker_destroy(mq_worker_t **self_p)
         zmq_ctx_term(self->ctx);
     free_outcomes(self->head);
     free_outcomes(self->spare);
+    mq_omap_free(&self->last);
     while (self->stash) {
         event_t *next = self->stash->next;
         free(self->stash);
@@ -316,10 +320,10 @@ static void begin_registration(mq_worker_t *self, int64_t now)
 /* An earlier outcome of o's assignment that waits to be sent (again), or
  * NULL. The broker must get an assignment's outcomes in the order they were
  * made: a RESOLVED that overtakes its ACCEPT is refused (203) and lost. */
-static outcome_t *waiting_before(const mq_worker_t *self, const outcome_t *o)
+static outcome_t *waiting_before(const outcome_t *o)
 {
-    for (outcome_t *e = self->head; e && e != o; e = e->next)
-        if (e->assignment_id == o->assignment_id && !e->out)
+    for (outcome_t *e = o->before; e; e = e->before)
+        if (!e->out)
             return e;
     return NULL;
 }
@@ -328,7 +332,7 @@ static outcome_t *waiting_before(const mq_worker_t *self, const outcome_t *o)
  * when that one does (its due), in queue order. */
 static void send_outcome(mq_worker_t *self, outcome_t *o, int64_t now)
 {
-    const outcome_t *first = waiting_before(self, o);
+    const outcome_t *first = waiting_before(o);
     if (first) {
         o->due = first->due > now ? first->due : now + RETRY_AFTER_MS;
         return;
@@ -349,8 +353,8 @@ static void send_due_outcomes(mq_worker_t *self, int64_t now)
 /* An outcome of assignment_id left the queue: the ones held behind it go now. */
 static void release_held(mq_worker_t *self, uint64_t assignment_id, int64_t now)
 {
-    for (outcome_t *o = self->head; o; o = o->next)
-        if (o->assignment_id == assignment_id && !o->out && o->due > now)
+    for (outcome_t *o = mq_omap_get(&self->last, assignment_id); o; o = o->before)
+        if (!o->out && o->due > now)
             o->due = now;
 }
 
@@ -473,6 +477,12 @@ static outcome_t **find_outcome(mq_worker_t *self, const char *re)
 static void drop_outcome(mq_worker_t *self, outcome_t **link)
 {
     outcome_t *o = *link;
+    if (o->before)
+        o->before->after = o->after;
+    if (o->after)
+        o->after->before = o->before;
+    else            /* it was the newest: a removal never needs memory */
+        mq_omap_put(&self->last, o->assignment_id, o->before);
     *link = o->next;
     if (self->tail == &o->next)
         self->tail = link;
@@ -528,6 +538,15 @@ static int queue_outcome(mq_worker_t *self, msg_t *m)
         return -1;
     }
     int64_t now = mq_now();
+    o->before = mq_omap_get(&self->last, m->assignment_id);
+    if (mq_omap_put(&self->last, m->assignment_id, o)) {
+        o->next = self->spare;
+        self->spare = o;
+        return mq_fail("%s: out of memory", msg_cmd_name(m->cmd));
+    }
+    if (o->before)
+        o->before->after = o;
+    o->after = NULL;
     o->cmd = m->cmd;
     o->assignment_id = m->assignment_id;
     o->created = now;
@@ -732,14 +751,6 @@ static void expire_outcomes(mq_worker_t *self, int64_t now)
                 "broker remembers a msg_id (PROTOCOL.md 8.2)");
 }
 
-/* Some earlier outcome of o's assignment is still unacknowledged. */
-static bool earlier_queued(const mq_worker_t *self, const outcome_t *o)
-{
-    for (const outcome_t *e = self->head; e && e != o; e = e->next)
-        if (e->assignment_id == o->assignment_id)
-            return true;
-    return false;
-}
 
 /* Worth sending again later (PROTOCOL.md 8.2): broker trouble, or a limit. */
 static bool retryable(uint32_t code)
@@ -790,7 +801,7 @@ static void on_error(mq_worker_t *self, const msg_t *m, int64_t now)
         /* 300 here answers a copy sent before the session ended (the first
          * 300 ended it): kept for the next session, as the others */
         o->due = now + RETRY_AFTER_MS, o->out = false;
-    } else if (m->code == ERR_ILLEGAL_TRANSITION && earlier_queued(self, o)) {
+    } else if (m->code == ERR_ILLEGAL_TRANSITION && o->before) {
         /* it overtook an earlier outcome of its assignment that is still
          * unanswered (an ERROR 5xx, a lost copy): it goes again after that
          * one's ACK (release_held), when the transition is legal */

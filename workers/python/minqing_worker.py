@@ -755,6 +755,7 @@ class Worker(object):
         self.sessions = 0                 # REGISTER ACKs received so far
         self.heartbeat_ms = DEFAULT_HEARTBEAT_MS
         self.pending = collections.OrderedDict()   # msg_id -> Outcome
+        self._by_asg = {}                # assignment_id -> its pending Outcomes, in order
         # Bounded: the broker holds at most `capacity` assignments open here, so
         # more than that are ones withdrawn without our knowing (11), oldest first.
         self.remember = max(4 * capacity, SEEN_MIN)
@@ -862,6 +863,7 @@ class Worker(object):
         if o.msg_id in self.pending:
             raise ProtocolError(107, "msg_id already pending")
         self.pending[o.msg_id] = o
+        self._by_asg.setdefault(o.assignment_id, []).append(o)
         command, assignment_id = o.command, o.assignment_id
         if command in TERMINAL:
             self.terminal_sent.add(assignment_id)
@@ -886,11 +888,14 @@ class Worker(object):
 
     def _waiting_before(self, o):
         """An earlier outcome of o's assignment waiting to be sent (again):
-        8.2, the outcomes of one assignment go in the order they were made."""
-        for e in self.pending.values():
+        8.2, the outcomes of one assignment go in the order they were made.
+        Only its assignment's few are looked at: a worker back from an outage
+        may hold tens of thousands, and a walk of them all per send would make
+        the resend pass outlast the broker's patience."""
+        for e in self._by_asg.get(o.assignment_id, ()):
             if e is o:
                 return None
-            if e.assignment_id == o.assignment_id and not e.out:
+            if not e.out:
                 return e
         return None
 
@@ -913,8 +918,8 @@ class Worker(object):
     def _release_held(self, assignment_id):
         """An outcome of assignment_id was answered: the ones held behind it go."""
         now = time.monotonic()
-        for o in self.pending.values():
-            if o.assignment_id == assignment_id and not o.out and o.next_send > now:
+        for o in self._by_asg.get(assignment_id, ()):
+            if not o.out and o.next_send > now:
                 o.next_send = now
 
     def _resend_all(self):
@@ -924,7 +929,11 @@ class Worker(object):
             self._transmit(o)
 
     def _finish(self, o, ok, reply):
-        self.pending.pop(o.msg_id, None)
+        if self.pending.pop(o.msg_id, None) is not None:
+            same = self._by_asg[o.assignment_id]
+            same.remove(o)
+            if not same:
+                del self._by_asg[o.assignment_id]
         if o.command in TERMINAL:
             self.terminal_sent.discard(o.assignment_id)
         if ok and self._final(o, reply):
@@ -1008,12 +1017,8 @@ class Worker(object):
         self._unblock()
 
     def _earlier_pending(self, o):
-        for e in self.pending.values():
-            if e is o:
-                return False
-            if e.assignment_id == o.assignment_id:
-                return True
-        return False
+        same = self._by_asg.get(o.assignment_id)
+        return bool(same) and same[0] is not o
 
     def _unblock(self):
         for o in list(self.pending.values()):
