@@ -46,8 +46,8 @@ void utf8_cut(char *dst, size_t size, const char *src)
     size_t n = 0;
     while (src[n]) {
         size_t k = utf8_seqlen((unsigned char)src[n]);
-        if (n + k >= size)
-            break;
+        if (n + k >= size || strnlen(src + n, k) < k)
+            break;      /* no room, or a sequence the string's end cuts short */
         n += k;
     }
     memcpy(dst, src, n);

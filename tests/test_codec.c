@@ -15,6 +15,7 @@
  * hand where the bytes themselves are the point.
  */
 #include "codec.h"
+#include "utf8.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -1248,6 +1249,23 @@ static void utf8_overlong(void **state)
     utf8_reject("case.description", "\xf0\x80\x80\xaf", 4, "4-byte overlong '/'");
 }
 
+/* utf8_cut keeps whole characters, and stops at a sequence the string's end
+ * cuts short instead of reading past its NUL (a heap string of exactly its
+ * size, so that ASan sees a read past it). */
+static void utf8_cut_stops_at_the_end(void **state)
+{
+    (void)state;
+    char out[16];
+    utf8_cut(out, 6, "ab水务");         /* 水 fits in 5 bytes + NUL, 务 does not */
+    assert_string_equal(out, "ab水");
+    char *cut_short = malloc(4);
+    assert_non_null(cut_short);
+    memcpy(cut_short, "ab\xe6", 4);     /* the lead byte of 水 and then the end */
+    utf8_cut(out, sizeof out, cut_short);
+    assert_string_equal(out, "ab");
+    free(cut_short);
+}
+
 static void utf8_surrogate(void **state)
 {
     (void)state;
@@ -1900,6 +1918,7 @@ int main(void)
         cmocka_unit_test(str_too_long_ascii),
         cmocka_unit_test(str_too_short),
         cmocka_unit_test(utf8_overlong),
+        cmocka_unit_test(utf8_cut_stops_at_the_end),
         cmocka_unit_test(utf8_surrogate),
         cmocka_unit_test(utf8_truncated),
         cmocka_unit_test(utf8_stray_continuation),
