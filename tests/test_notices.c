@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "tmpdir.h"
+#include "cases.h"
 #include "notices.h"
 
 #define CONFIG                                          \
@@ -52,7 +53,6 @@ static struct {
     store_t *st;
     config_t *cfg;
     notices_t *n;
-    int serial;
 } g;
 
 static int setup(void **state)
@@ -86,29 +86,14 @@ static int teardown(void **state)
 /* A fired escalation of a new case, for department `notify`, in the store. */
 static fired_t fire(const char *notify, const char *target)
 {
-    char ext[32], sub[32];
-    snprintf(ext, sizeof ext, "E-%d", ++g.serial);
-    snprintf(sub, sizeof sub, "submit-%d", g.serial);
-    msg_case_t r = {.service_code = "water.leak", .description = "水管爆裂，楼道积水",
-                    .requested_datetime = "2024-05-01T08:30:00+08:00", .external_id = ext,
-                    .channel = "hotline", .grid_code = "CG01-XH02-G0031"};
-    int bits[] = {CF_SERVICE_CODE, CF_DESCRIPTION, CF_REQUESTED_DATETIME, CF_EXTERNAL_ID,
-                  CF_CHANNEL, CF_GRID_CODE};
-    for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
-        MSG_SET(&r, bits[i]);
-    store_case_t c = {.lead = "water", .street = "CG01", .community = "CG01-XH02",
-                      .state = STATE_RECEIVED, .received_at = 1000, .contact_due = 2000,
-                      .resolve_due = 9000};
     store_escalation_t e = {.level = 1, .ladder = LADDER_CONTACT, .target = target,
                             .department = "water", .notify = notify, .due_at = 2000,
                             .fired_at = 3000, .overdue_s = 1, .offset_ms = 0};
     assert_int_equal(store_begin(g.st), 0);
-    if (store_case_insert(g.st, &r, sub, &c) != 0)
-        fail_msg("case insert: %s", store_errmsg(g.st));
-    e.case_id = c.id;
+    e.case_id = cases_insert(g.st, "water", STATE_RECEIVED);
     assert_int_equal(store_escalation_add(g.st, &e), 1);
     assert_int_equal(store_commit(g.st), 0);
-    fired_t f = {.id = e.id, .case_id = c.id, .level = 1, .ladder = LADDER_CONTACT};
+    fired_t f = {.id = e.id, .case_id = e.case_id, .level = 1, .ladder = LADDER_CONTACT};
     snprintf(f.target, sizeof f.target, "%s", target);
     snprintf(f.target_dept, sizeof f.target_dept, "%s", notify);
     return f;

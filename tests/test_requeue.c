@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cases.h"
 #include "requeue.h"
 #include "tmpdir.h"
 
@@ -48,7 +49,7 @@ static struct {
     dispatch_t *running;
     sessions_t *sessions;
     session_t *holder;          /* a live water worker */
-    int serial, progress;
+    int progress;
 } g;
 
 static int setup(void **state)
@@ -65,7 +66,7 @@ static int setup(void **state)
     g.running = g.old ? dispatch_new(g.old->ndepts) : NULL;
     g.sessions = sessions_new();
     g.holder = g.sessions ? sessions_add(g.sessions, "w1", 2) : NULL;
-    g.serial = g.progress = 0;
+    g.progress = 0;
     if (g.st && g.cfg && g.old && g.running && g.holder) {
         g.holder->dept = config_dept_find(g.old, "water");
         g.holder->capacity = 10;
@@ -91,26 +92,11 @@ static int teardown(void **state)
 /* An open assignment of dept in `state`, of a new case; its id. */
 static uint64_t assignment(const char *dept, msg_state_t state)
 {
-    char ext[32], sub[32];
-    snprintf(ext, sizeof ext, "R-%d", ++g.serial);
-    snprintf(sub, sizeof sub, "submit-%d", g.serial);
-    msg_case_t r = {.service_code = "water.leak", .description = "楼道积水",
-                    .requested_datetime = "2024-05-01T08:30:00+08:00", .external_id = ext,
-                    .channel = "hotline", .grid_code = "CG01-XH02-G0031"};
-    int bits[] = {CF_SERVICE_CODE, CF_DESCRIPTION, CF_REQUESTED_DATETIME, CF_EXTERNAL_ID,
-                  CF_CHANNEL, CF_GRID_CODE};
-    for (size_t i = 0; i < sizeof bits / sizeof bits[0]; i++)
-        MSG_SET(&r, bits[i]);
-    store_case_t c = {.street = "CG01", .community = "CG01-XH02", .state = state,
-                      .received_at = 1000, .contact_due = 2000, .resolve_due = 9000};
-    snprintf(c.lead, sizeof c.lead, "%s", dept);
     store_assignment_t a = {.role = ROLE_LEAD, .state = state, .created_at = 1000,
                             .updated_at = 1000};
     snprintf(a.department, sizeof a.department, "%s", dept);
     assert_int_equal(store_begin(g.st), 0);
-    if (store_case_insert(g.st, &r, sub, &c) != 0)
-        fail_msg("case insert: %s", store_errmsg(g.st));
-    a.case_id = c.id;
+    a.case_id = cases_insert(g.st, dept, state);
     if (store_assignment_insert(g.st, &a) != 0)
         fail_msg("assignment insert: %s", store_errmsg(g.st));
     assert_int_equal(store_commit(g.st), 0);
