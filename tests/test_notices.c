@@ -28,14 +28,10 @@
 #include "tmpdir.h"
 #include "cases.h"
 #include "notices.h"
+#include "testconf.h"
 
 #define CONFIG                                          \
-    "[broker]\n"                                        \
-    "intake = ipc:///tmp/x/intake.sock\n"               \
-    "workers = ipc:///tmp/x/workers.sock\n"             \
-    "events = ipc:///tmp/x/events.sock\n"               \
-    "database = /tmp/x/minqing.db\n"                    \
-    "manual_department = dispatch\n"                    \
+    TESTCONF_BROKER                                     \
     "[departments]\n"                                   \
     "dispatch = 12345派单中心\n"                         \
     "water = 水务局\n"                                   \

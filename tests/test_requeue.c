@@ -24,17 +24,13 @@
 
 #include "cases.h"
 #include "requeue.h"
+#include "testconf.h"
 #include "tmpdir.h"
 
 #define DEPTS_OLD "dispatch = 12345派单中心\nwater = 水务局\nurban = 城管局\n"
 #define DEPTS_NEW "water = 水务局\ndispatch = 12345派单中心\n"
 #define CONFIG(depts)                                   \
-    "[broker]\n"                                        \
-    "intake = ipc:///tmp/x/intake.sock\n"               \
-    "workers = ipc:///tmp/x/workers.sock\n"             \
-    "events = ipc:///tmp/x/events.sock\n"               \
-    "database = /tmp/x/minqing.db\n"                    \
-    "manual_department = dispatch\n"                    \
+    TESTCONF_BROKER                                     \
     "[departments]\n" depts                             \
     "[routes]\n"                                        \
     "default = dispatch\n"
