@@ -115,6 +115,7 @@ struct mq_worker_t {
     wstate_t state;
     bool started;
     bool reg_blocked;               /* REGISTER found no connection: wait POLLOUT */
+    bool send_blocked;              /* the send queue is full: outcomes wait POLLOUT */
     char refusal[200];              /* registration refused, or the session: why */
     msg_err_t refusal_code;
     char reg_id[MQ_ID_SIZE];
@@ -329,7 +330,10 @@ static outcome_t *waiting_before(const outcome_t *o)
 }
 
 /* Send o, unless an earlier outcome of its assignment waits: then o goes
- * when that one does (its due), in queue order. */
+ * when that one does (its due), in queue order. A full send queue (EAGAIN)
+ * leaves o due and sets send_blocked: it goes as soon as the socket is
+ * writable again, not at the 5-s resend, or a worker back from an outage
+ * with 60,000 outcomes would drain them a queue's worth (1,000) per 5 s. */
 static void send_outcome(mq_worker_t *self, outcome_t *o, int64_t now)
 {
     const outcome_t *first = waiting_before(o);
@@ -340,12 +344,19 @@ static void send_outcome(mq_worker_t *self, outcome_t *o, int64_t now)
     o->out = mq_send_body(self->sock, o->cmd, o->body, o->size) == 0;
     if (o->out)
         self->last_send = now;
+    else if (errno == EAGAIN) {
+        self->send_blocked = true;
+        return;
+    }
     o->due = now + RESEND_AFTER_MS;
 }
 
+/* In queue order, up to the first send the full queue refuses: the ones
+ * after it wait for POLLOUT too, and keep their order. */
 static void send_due_outcomes(mq_worker_t *self, int64_t now)
 {
-    for (outcome_t *o = self->head; o; o = o->next)
+    self->send_blocked = false;
+    for (outcome_t *o = self->head; o && !self->send_blocked; o = o->next)
         if (o->due <= now)
             send_outcome(self, o, now);
 }
@@ -407,6 +418,7 @@ static void registered(mq_worker_t *self, const msg_t *ack, int64_t now)
 {
     self->state = W_READY;
     self->reg_blocked = false;
+    self->send_blocked = false;
     self->heartbeat_ms = MSG_HAS(ack, MF_HEARTBEAT_MS) ? ack->heartbeat_ms
                                                       : DEFAULT_HEARTBEAT_MS;
     self->backoff_ms = BACKOFF_MIN_MS;
@@ -439,7 +451,8 @@ static int service(mq_worker_t *self, int64_t now)
     case W_READY:
         if (now - self->last_recv >= liveness_ms(self))
             return reconnect(self, now);
-        send_due_outcomes(self, now);
+        if (!self->send_blocked || writable(self->sock))
+            send_due_outcomes(self, now);
         if (now - self->last_send >= self->heartbeat_ms)
             send_heartbeat(self, now);
         return 0;
@@ -457,6 +470,8 @@ static int64_t next_timer(const mq_worker_t *self)
         return t < self->reg_due ? t : self->reg_due;
     if (self->last_send + self->heartbeat_ms < t)
         t = self->last_send + self->heartbeat_ms;
+    if (self->send_blocked)         /* they wait for POLLOUT, not a time */
+        return t;
     for (const outcome_t *o = self->head; o; o = o->next)
         if (o->due < t)
             t = o->due;
@@ -555,7 +570,7 @@ static int queue_outcome(mq_worker_t *self, msg_t *m)
     self->unacked++;
     o->due = 0;
     o->out = false;
-    if (self->state == W_READY)
+    if (self->state == W_READY && !self->send_blocked)
         send_outcome(self, o, now);
     return 0;
 }
@@ -927,10 +942,12 @@ static int unstash(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e)
 /* ---- the loop -------------------------------------------------------- */
 
 /* Sleep on the socket until it is readable, or writable when a REGISTER is
- * waiting for the connection to come up, or until wait_ms passed. */
+ * waiting for the connection to come up or outcomes for room in the send
+ * queue, or until wait_ms passed. */
 static int await_socket(mq_worker_t *self, int64_t wait_ms)
 {
-    bool blocked = self->state == W_REGISTERING && self->reg_blocked;
+    bool blocked = self->state == W_REGISTERING ? self->reg_blocked
+                 : self->state == W_READY && self->send_blocked;
     return mq_poll(self->sock, ZMQ_POLLIN | (blocked ? ZMQ_POLLOUT : 0), wait_ms) < 0 ? -1 : 0;
 }
 
