@@ -964,12 +964,18 @@ static void build_deadlines(parser_t *p)
             NULL, -1, LADDER_CONTACT, {DUR_WALL, DEFAULT_CONTACT_MS}};
 }
 
-/* Check [targets]: each names one known department. */
+/* `TARGET = -`: the target is for the log alone, on purpose, so it is not
+ * warned about as a typo would be. */
+#define TARGET_LOG_ONLY "-"
+
+/* Check [targets]: each names one known department, or is for the log. */
 static void check_targets(parser_t *p)
 {
     const entries_t *list = &p->lists[SEC_TARGETS];
     for (size_t i = 0; i < list->n; i++) {
         const entry_t *e = &list->v[i];
+        if (strcmp(e->value, TARGET_LOG_ONLY) == 0)
+            continue;
         if (!*e->value)
             problem_at(p, e->line, "target '%s' names no department", e->key);
         else if (!dept_id_ok(e->value))
@@ -980,11 +986,11 @@ static void check_targets(parser_t *p)
     }
 }
 
-/* The department [targets] names for a ladder target, or -1. */
+/* The department [targets] names for a ladder target, or -1 (none, or `-`). */
 static int target_dept(const parser_t *p, const char *target)
 {
     const entry_t *e = entries_find(&p->lists[SEC_TARGETS], target);
-    return e ? config_dept_find(p->cfg, e->value) : -1;
+    return e && strcmp(e->value, TARGET_LOG_ONLY) ? config_dept_find(p->cfg, e->value) : -1;
 }
 
 /* Fill in one rung; false if out of memory. */
@@ -1171,9 +1177,9 @@ static int rung_line(const parser_t *p, int l, size_t i)
 }
 
 /* A rung target that [targets] does not list gets no ESCALATE, and a
- * [targets] key that no rung names sends none: both are allowed (a target
- * for the log alone), but `2 = 30m steet` or `countty = supervision` is the
- * same mistake, and would pass --check-config unsaid. */
+ * [targets] key that no rung names sends none: both are allowed, but
+ * `2 = 30m steet` or `countty = supervision` is the same mistake, and would
+ * pass --check-config unsaid. A target for the log alone is listed as `-`. */
 static void warn_targets(parser_t *p)
 {
     const config_t *cfg = p->cfg;

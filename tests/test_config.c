@@ -140,6 +140,7 @@ static void test_example_loads(void **state)
     assert_string_equal(cfg->depts[cfg->manual_dept].name, "12345派单中心");
     assert_string_equal(cfg->depts[config_dept_find(cfg, "justice")].name, "司法局");
     assert_string_equal(cfg->routes[cfg->default_route].service_code, "default");
+    assert_null(cfg->warnings);     /* the example starts without a config.warning */
     config_destroy(&cfg);
     assert_null(cfg);
 }
@@ -950,6 +951,20 @@ static void test_target_warnings(void **state)
     cfg = accepted(VALID "[ladder.resolve]\n[targets]\ncommunity = urban\nstreet = urban\n"
                    "county = dispatch\n");
     assert_null(cfg->warnings);
+    config_destroy(&cfg);
+    /* `-`: for the log alone, on purpose: no department, and no warning */
+    cfg = accepted(VALID "[ladder.resolve]\n1 = -4h department\n2 = 0 community\n"
+                   "[targets]\ncommunity = urban\nstreet = urban\ncounty = dispatch\n"
+                   "department = -\n");
+    assert_null(cfg->warnings);
+    assert_int_equal(cfg->ladders[LADDER_RESOLVE][0].dept, -1);
+    assert_int_equal(cfg->ladders[LADDER_RESOLVE][1].dept, config_dept_find(cfg, "urban"));
+    config_destroy(&cfg);
+    /* ... but still one on no ladder */
+    cfg = accepted(VALID "[ladder.resolve]\n[targets]\ncommunity = urban\nstreet = urban\n"
+                   "county = dispatch\ndepartmnet = -\n");
+    assert_string_equal(cfg->warnings, "t.conf:18: target 'departmnet' is on no ladder: it "
+                        "sends nothing (a typo?)\n");
     config_destroy(&cfg);
 }
 
