@@ -16,6 +16,10 @@
 #    most max(4 x capacity, 4096) assignments and 1024 escalations, nothing of
 #    a resolved one but its id, and a late copy still starts no second work;
 #    of 1,100 notices held (HOLD) it keeps the newest 1024.
+# 1c. A revoked key (ERROR 300 without re): WorkerError, a new REGISTER, and
+#    the outcomes kept.
+# 1d. 40,000 outcomes queued during an outage reach a fake broker in order
+#    within one session.
 # 2. routing.sh's scenario with Python workers for every department (two for
 #    water): 300 cases, all resolved, outcomes in the database = outcomes the
 #    workers logged, each assignment's trail routed, dispatched, accepted,
@@ -720,6 +724,61 @@ while read -r res what; do
   if [ "$res" = 1 ]; then ok "revoked: $what"; else not_ok "revoked: $what"; fi
 done < "$T/revoked.txt"
 [ -s "$T/revoked.txt" ] || not_ok "revoked: the script printed nothing"
+
+# --- 1d. a large queue: 40,000 outcomes queued during an outage -----------
+# They all reach the broker, each assignment's in order, within one session
+# and in seconds: the resend pass used to look through the whole queue for
+# each outcome, and outlasted the broker's patience (a reconnect, and again,
+# for ever); then each outcome the full send queue refused was retried on
+# its own 0.1-s timer, and the worker spent its time on failed sends.
+bounded 90 "$PY" - "$WORKER" "ipc://$T/large.sock" >"$T/large.txt" 2>&1 <<'PY'
+import os, sys, time
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+import zmq, msgpack
+import logging
+logging.basicConfig(level=logging.CRITICAL)
+import minqing_worker as mq
+
+N = 20000                             # assignments, two outcomes each
+w = mq.Worker(sys.argv[2], "water", capacity=8, name="py-large")
+for aid in range(1, N + 1):
+    w.accept(aid)
+    w.contacted(aid, "called back")
+router = zmq.Context.instance().socket(zmq.ROUTER)
+router.setsockopt(zmq.LINGER, 0)
+router.bind(sys.argv[2])
+registers, behind, t0 = 0, 0, time.monotonic()
+accepted, contacted = set(), set()
+end = t0 + 40
+while (w.pending or registers == 0) and time.monotonic() < end:
+    w.step(0.01)
+    while router.poll(0):
+        f = router.recv_multipart()
+        b = msgpack.unpackb(f[3], raw=False)
+        if f[2] == b"REGISTER":
+            registers += 1
+            reply = {"re": b["msg_id"], "heartbeat_ms": 1000}
+        elif f[2] == b"ACCEPT":
+            accepted.add(b["assignment_id"])
+            reply = {"re": b["msg_id"], "state": "accepted"}
+        elif f[2] == b"CONTACTED":
+            behind += b["assignment_id"] not in accepted      # overtook its ACCEPT
+            contacted.add(b["assignment_id"])
+            reply = {"re": b["msg_id"], "state": "contacted"}
+        else:
+            continue
+        router.send_multipart([f[0], mq.SIGNATURE, b"ACK", msgpack.packb(reply)])
+took = time.monotonic() - t0
+print("%d %d outcomes queued during an outage all acknowledged within 20 s (%.1f s, left %d), "
+      "each assignment's in order (%d CONTACTED before their ACCEPT), with one REGISTER (%d)"
+      % (not w.pending and len(accepted) == len(contacted) == N and behind == 0
+         and registers == 1 and took < 20, 2 * N, took, len(w.pending), behind, registers),
+      flush=True)
+PY
+while read -r res what; do
+  if [ "$res" = 1 ]; then ok "large queue: $what"; else not_ok "large queue: $what"; fi
+done < "$T/large.txt"
+[ -s "$T/large.txt" ] || not_ok "large queue: the script printed nothing"
 
 # --- 2. routing.sh with Python workers, one kill -9 -----------------------
 write_config

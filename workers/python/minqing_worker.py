@@ -752,6 +752,8 @@ class Worker(object):
         self.ctx = context or zmq.Context.instance()
         self.sock = None
         self.registered = False
+        self._send_blocked = False         # the send queue was full: wait POLLOUT
+        self._blocked = {}                 # msg_id -> outcome held by ERROR 302, in order
         self.sessions = 0                 # REGISTER ACKs received so far
         self.heartbeat_ms = DEFAULT_HEARTBEAT_MS
         self.pending = collections.OrderedDict()   # msg_id -> Outcome
@@ -811,6 +813,7 @@ class Worker(object):
             self.sock.close(0)            # LINGER 0: drop what was queued for a dead broker
             self.sock = None
         self.registered = False
+        self._send_blocked = False
 
     def _reconnect(self, why):
         log.info("reconnecting in %.2fs: %s", self._backoff, why)
@@ -868,7 +871,7 @@ class Worker(object):
         if command in TERMINAL:
             self.terminal_sent.add(assignment_id)
             self.session_held.discard(assignment_id)
-        if self.registered:
+        if self.registered and not self._send_blocked:
             self._transmit(o)
 
     def accept(self, assignment_id, context=None):
@@ -911,9 +914,18 @@ class Worker(object):
             o.tries += 1
             o.sent_at = now
             o.next_send = now + self.resend_s
+        elif self.registered and self.sock is not None:
+            # The send queue is full (or the connection is down): o and the
+            # ones after it go, in order, as soon as the socket is writable
+            # again. Retrying each on a timer, a worker back from an outage
+            # with 40,000 outcomes spent its time on failed sends.
+            o.next_send = now
+            self._send_blocked = True
         else:
             o.next_send = now + 0.1
-        o.blocked = False
+        if o.blocked:
+            o.blocked = False
+            self._blocked.pop(o.msg_id, None)
 
     def _release_held(self, assignment_id):
         """An outcome of assignment_id was answered: the ones held behind it go."""
@@ -925,10 +937,26 @@ class Worker(object):
     def _resend_all(self):
         for o in self.pending.values():
             o.out = False
+        self._send_blocked = False
         for o in list(self.pending.values()):
             self._transmit(o)
+            if self._send_blocked:
+                break
+
+    def _send_due(self, now):
+        """Send the outcomes due, in queue order, up to the first the full
+        send queue refuses (the rest wait for POLLOUT)."""
+        if self._send_blocked and not self.sock.getsockopt(zmq.EVENTS) & zmq.POLLOUT:
+            return
+        self._send_blocked = False
+        for o in list(self.pending.values()):
+            if o.next_send <= now:
+                self._transmit(o)
+                if self._send_blocked:
+                    break
 
     def _finish(self, o, ok, reply):
+        self._blocked.pop(o.msg_id, None)
         if self.pending.pop(o.msg_id, None) is not None:
             same = self._by_asg[o.assignment_id]
             same.remove(o)
@@ -1021,8 +1049,11 @@ class Worker(object):
         return bool(same) and same[0] is not o
 
     def _unblock(self):
-        for o in list(self.pending.values()):
-            if o.blocked and self.registered:
+        """A reply arrived: the outcomes ERROR 302 held go again. Only they
+        are looked at: a walk of the whole queue per ACK made a worker with
+        40,000 queued take minutes to drain it."""
+        if self._blocked and self.registered:
+            for o in list(self._blocked.values()):
                 self._transmit(o)
 
     def _on_ERROR(self, m):
@@ -1064,6 +1095,7 @@ class Worker(object):
             return
         if code == 302:
             o.blocked = True                           # resend once replies arrive
+            self._blocked[o.msg_id] = o
             o.next_send = now + self.resend_s * 2      # or at the latest then
             return
         if code == 203 and self._earlier_pending(o):
@@ -1238,7 +1270,8 @@ class Worker(object):
         wait = min(timeout, hb / 4)
         if self._later:
             wait = max(0.0, min(wait, self._later[0][0] - now))
-        if self.sock.poll(int(wait * 1000)):
+        blocked = zmq.POLLOUT if self._send_blocked and self.registered else 0
+        if self.sock.poll(int(wait * 1000), zmq.POLLIN | blocked) & zmq.POLLIN:
             for _ in range(1000):
                 try:
                     frames = self.sock.recv_multipart(flags=zmq.NOBLOCK)
@@ -1264,18 +1297,20 @@ class Worker(object):
             self._reconnect("nothing from the broker for %.1fs" % (now - self._last_in)
                             if self.registered else "REGISTER not answered")
             return
-        for o in list(self.pending.values()):
-            if now - o.created > MAX_AGE_S:
-                log.warning("dropped %s assignment=%s msg_id=%s: unanswered for 23 hours",
-                            o.command, o.assignment_id, o.msg_id)
-                self._finish(o, False, {"code": 0, "reason": "unanswered for 23 hours"})
+        expired = []                      # pending is in creation order: the old come first
+        for o in self.pending.values():
+            if now - o.created <= MAX_AGE_S:
+                break
+            expired.append(o)
+        for o in expired:
+            log.warning("dropped %s assignment=%s msg_id=%s: unanswered for 23 hours",
+                        o.command, o.assignment_id, o.msg_id)
+            self._finish(o, False, {"code": 0, "reason": "unanswered for 23 hours"})
         if not self.registered:
             if now >= self._reg_next:
                 self._register(new_id=False)  # same msg_id: REGISTER may be resent (5.7)
             return
-        for o in list(self.pending.values()):
-            if o.next_send <= now:
-                self._transmit(o)
+        self._send_due(now)
         if now - self._last_out >= hb:
             self._send(encode("HEARTBEAT", {}))
 
