@@ -660,6 +660,17 @@ static void reply_applied(broker_t *self, void *sock, const zmq_msg_t *id, const
                in->msg_id, rc, self->apply.why);
 }
 
+/* The answer to a request when no transaction could begin: 501 when the
+ * disk is full, as for a failed statement, so that the operator's clients
+ * say what to fix. */
+static void refuse_unstored(broker_t *self, void *sock, const zmq_msg_t *id, const char *re)
+{
+    msg_err_t rc = store_errcode(self->store);
+    send_error(self, sock, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id), re, rc,
+               rc == ERR_STORE_FULL ? "the broker's disk is full; retry later"
+                                    : "the store is unavailable; retry later");
+}
+
 /* A transaction must be open before anything is applied. */
 static bool ensure_txn(broker_t *self)
 {
@@ -738,8 +749,7 @@ static void on_intake(broker_t *self, inmsg_t *in)
         return;
     }
     if (!ensure_txn(self)) {
-        send_error(self, self->intake, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
-                   msg.msg_id, ERR_STORE_FAILED, "the store is unavailable; retry later");
+        refuse_unstored(self, self->intake, id, msg.msg_id);
         return;
     }
     msg_err_t rc;
@@ -856,8 +866,7 @@ static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const 
 {
     msg_t reply;
     if (!ensure_txn(self)) {
-        send_error(self, self->workers, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
-                   msg->msg_id, ERR_STORE_FAILED, "the store is unavailable; retry later");
+        refuse_unstored(self, self->workers, id, msg->msg_id);
         return;
     }
     msg_err_t rc = apply_outcome(&self->apply, s->dept, s->name, msg, &reply);

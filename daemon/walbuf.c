@@ -155,18 +155,19 @@ static int write_pieces(wbfile_t *f, const unsigned char *p, size_t len, sqlite3
 }
 
 /* Write out what is held. What a failed write (a full disk) could not write
- * stays held: SQLite was told those bytes were written, so they go out with
- * the next flush, before anything written after them, or never reach a
- * commit (SQLite rolls its transaction back on the error it gets here). */
+ * is dropped: it all belongs to the transaction being committed (under
+ * synchronous=FULL every commit syncs, which flushes, so nothing of an
+ * earlier one is ever held), and SQLite rolls that transaction back on the
+ * error it gets here. Kept and written by a later call, once space returned,
+ * its commit frame, with a valid checksum chain, would make a recovery after
+ * a crash apply the transaction the client was told had failed. */
 static int flush(wbfile_t *f)
 {
     if (!f->len)
         return SQLITE_OK;       /* also every file that is not a WAL (no buffer) */
     size_t done;
     int rc = write_pieces(f, f->buf, f->len, f->at, &done);
-    memmove(f->buf, f->buf + done, f->len - done);
-    f->at += (sqlite3_int64)done;
-    f->len -= done;
+    f->len = 0;
     return rc;
 }
 

@@ -5,7 +5,8 @@
  * any connection, since a sync of it succeeded.
  *
  * Under the walbuf VFS sits a counting shim over SQLite's "unix" VFS: it
- * counts the syncs that reach the real WAL file, and can make them fail.
+ * counts the syncs that reach the real WAL file, and can make them, or the
+ * WAL's writes (a full disk), fail.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,7 +27,7 @@
 static sqlite3_vfs g_shim, *g_unix;
 static const char *g_walbuf;
 static int g_wal_syncs, g_db_syncs;
-static bool g_sync_fails;
+static bool g_sync_fails, g_wal_full;
 static char g_dir[64], g_path[96];
 
 /* The WAL files open through the shim, told apart from the database by the
@@ -54,6 +55,13 @@ static int shim_sync(sqlite3_file *f, int flags)
     return io_shim_real(g_io, f)->xSync(f, flags);
 }
 
+static int shim_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 off)
+{
+    if (g_wal_full && is_wal(f))
+        return SQLITE_FULL;
+    return io_shim_real(g_io, f)->xWrite(f, p, n, off);
+}
+
 static int shim_close(sqlite3_file *f)
 {
     for (size_t i = 0; i < sizeof g_wals / sizeof g_wals[0]; i++)
@@ -65,6 +73,7 @@ static int shim_close(sqlite3_file *f)
 static void edit_io(sqlite3_io_methods *m)
 {
     m->xSync = shim_sync;
+    m->xWrite = shim_write;
     m->xClose = shim_close;
 }
 
@@ -109,7 +118,7 @@ static int setup(void **state)
         return -1;
     snprintf(g_path, sizeof g_path, "%s/t.db", g_dir);
     g_wal_syncs = g_db_syncs = 0;
-    g_sync_fails = false;
+    g_sync_fails = g_wal_full = false;
     return 0;
 }
 
@@ -117,9 +126,9 @@ static int teardown(void **state)
 {
     (void)state;
     char p[128];
-    static const char *const files[] = {"", "-wal", "-shm"};
-    for (size_t i = 0; i < 3; i++) {
-        snprintf(p, sizeof p, "%s%s", g_path, files[i]);
+    static const char *const files[] = {"t.db", "t.db-wal", "t.db-shm", "c.db", "c.db-wal"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(p, sizeof p, "%s/%s", g_dir, files[i]);
         unlink(p);
     }
     rmdir(g_dir);
@@ -293,6 +302,51 @@ static void commits_read_back_after_reopen(void **state)
     sqlite3_close(db);
 }
 
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
+        assert_int_equal(fwrite(buf, 1, n, out), n);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* A commit the full disk refused (the broker answered 501) stays refused
+ * after a crash, also when space returned and the connection went on
+ * reading: what the failed flush could not write used to stay held, and the
+ * next read wrote it, commit frame and all, so that the recovery after a
+ * kill -9 applied it. The crash is a copy of the files taken while the
+ * connection is open, recovered by a fresh one. */
+static void a_refused_commit_stays_refused_after_a_crash(void **state)
+{
+    (void)state;
+    sqlite3 *db = open_db();
+    exec_ok(db, "CREATE TABLE t (x TEXT)");
+    exec_ok(db, "INSERT INTO t VALUES ('acknowledged')");
+    g_wal_full = true;
+    assert_int_equal(sqlite3_exec(db, "INSERT INTO t VALUES ('refused')", NULL, NULL, NULL) & 0xff,
+                     SQLITE_FULL);
+    g_wal_full = false;
+    assert_int_equal(count_rows(db), 1);            /* space is back: it reads on */
+    char from[128], to[128];
+    snprintf(from, sizeof from, "%s-wal", g_path);
+    snprintf(to, sizeof to, "%s/c.db-wal", g_dir);
+    copy_file(from, to);
+    snprintf(to, sizeof to, "%s/c.db", g_dir);
+    copy_file(g_path, to);
+    sqlite3 *crashed = NULL;
+    assert_int_equal(sqlite3_open_v2(to, &crashed, SQLITE_OPEN_READWRITE, "unix"), SQLITE_OK);
+    assert_int_equal(count_rows(crashed), 1);
+    sqlite3_close(crashed);
+    exec_ok(db, "INSERT INTO t VALUES ('after')"); /* and it writes on */
+    assert_int_equal(count_rows(db), 2);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -301,6 +355,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_failed_sync_is_made_again, setup, teardown),
         cmocka_unit_test_setup_teardown(a_reopened_wal_is_synced_once, setup, teardown),
         cmocka_unit_test_setup_teardown(commits_read_back_after_reopen, setup, teardown),
+        cmocka_unit_test_setup_teardown(a_refused_commit_stays_refused_after_a_crash, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
 }

@@ -21,7 +21,20 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=3m tmpfs 
   stored=$(sqlite3 "$T/small/minqing.db" "select count(*) from cases")
   check "all $acked acknowledged cases are intact ($stored stored)" test "$stored" = "$acked"
   check "the database passes an integrity check" test "$(sqlite3 "$T/small/minqing.db" 'pragma quick_check')" = ok
+  # a copy of a stored case only reads: answered while the disk is full
+  bounded "$PY" "$ROOT/tests/e2e/full_disk.py" "ipc://$T/intake.sock" full 1 > "$T/copy.txt"
+  check "a stored case's copy is answered while the disk is full ($(cat "$T/copy.txt"))" \
+    grep -q '^acked full-0 ' "$T/copy.txt"
   mount -o remount,size=16m "$T/small"     # space returns
+  # the case refused with 501 stays refused, also through a crash after
+  # space returned and the broker read on (its commit used to be written then)
+  bounded "$PY" "$ROOT/tests/e2e/full_disk.py" "ipc://$T/intake.sock" full 1 > /dev/null
+  kill9 "$BROKER_PID"
+  check "after kill -9, the refused case full-$acked is not stored" \
+    test "$(sqlite3 "$T/small/minqing.db" "select count(*) from cases where external_id = 'full-$acked'")" = 0
+  check "and the $acked acknowledged ones are" \
+    test "$(sqlite3 "$T/small/minqing.db" "select count(*) from cases")" = "$acked"
+  start_broker || exit 1
   bounded "$PY" "$ROOT/tests/e2e/full_disk.py" "ipc://$T/intake.sock" again 20 > "$T/again.txt"
   check "once space returns it serves again" test "$(grep -c '^acked' "$T/again.txt")" = 20
   stop_pid "$BROKER_PID"
