@@ -162,18 +162,23 @@ static void send_later(broker_t *self, void *sock, const void *id, size_t idlen,
         log_say(LOG_ERR, "broker.oom", "cannot queue a reply");
 }
 
+static void error_msg(msg_t *err, const char *re, msg_err_t code, const char *reason)
+{
+    msg_reset(err, MSG_ERROR);
+    err->code = (uint32_t)code;
+    err->reason_text = reason;
+    MSG_SET(err, MF_CODE), MSG_SET(err, MF_REASON_TEXT);
+    if (re) {
+        err->re = re;
+        MSG_SET(err, MF_RE);
+    }
+}
+
 static void send_error(broker_t *self, void *sock, const void *id, size_t idlen,
                        const char *re, msg_err_t code, const char *reason)
 {
     msg_t err;
-    msg_reset(&err, MSG_ERROR);
-    err.code = (uint32_t)code;
-    err.reason_text = reason;
-    MSG_SET(&err, MF_CODE), MSG_SET(&err, MF_REASON_TEXT);
-    if (re) {
-        err.re = re;
-        MSG_SET(&err, MF_RE);
-    }
+    error_msg(&err, re, code, reason);
     self->stats.refused++;
     send_now(self, sock, id, idlen, &err);
 }
@@ -656,8 +661,15 @@ static void reply_applied(broker_t *self, void *sock, const zmq_msg_t *id, const
                    in->msg_id, rc, "not stored; retry later with the same msg_id");
         return;
     }
-    send_error(self, sock, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
-               in->msg_id, rc, self->apply.why);
+    /* A refusal that went by this pass's state (203: the case was cancelled
+     * a moment ago) leaves after the commit, as an answer does: should the
+     * commit fail, it becomes a 5xx and is asked again, where a 203 sent at
+     * once would have made the worker drop a result for good. */
+    msg_t err;
+    error_msg(&err, in->msg_id, rc, self->apply.why);
+    self->stats.refused++;
+    send_later(self, sock, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id), &err,
+               in->msg_id);
 }
 
 /* The answer to a request when no transaction could begin: 501 when the
