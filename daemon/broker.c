@@ -24,6 +24,7 @@
 #include "log.h"
 #include "notices.h"
 #include "outbox.h"
+#include "peers.h"
 #include "ratelimit.h"
 #include "requeue.h"
 #include "service.h"
@@ -32,11 +33,14 @@
 #include "timers.h"
 
 #include <errno.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
+#include <unistd.h>
 #include <zmq.h>
 
 #define BATCH 512               /* messages per socket per pass */
@@ -53,7 +57,7 @@ struct broker_t {
     config_t *cfg;
     store_t *store;
     void *ctx, *intake, *workers, *events;
-    long subscriptions;         /* live subscriptions on the event stream (XPUB) */
+    peers_t *listeners;         /* connections to the event stream */
     auth_t *auth;
     ratelimit_t *rates;         /* per intake connection */
     codec_t *dec, *enc;
@@ -73,7 +77,7 @@ struct broker_t {
     bool hints_lost;            /* a timer hint could not be kept: rebuild them (rebuild_hints) */
     bool acked_in_pass;         /* a notice left the list for an ACK this pass records */
     volatile sig_atomic_t stop, reload;
-    int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms;
+    int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms, last_trim;
     int64_t last_extend;        /* EXTEND_TIMEOUT_USEC last sent while starting, 0: never */
     int32_t holidays_day;       /* local YYYYMMDD of the last holiday file check */
     bool serving;               /* READY=1 sent */
@@ -109,23 +113,57 @@ static int set_int(void *s, int opt, int v)
     return zmq_setsockopt(s, opt, &v, sizeof v);
 }
 
-static void *open_socket(broker_t *self, int type, const char *endpoint, const char *what,
-                         char *err, size_t errlen)
+/* A ROUTER numbers the peers that bring no routing id of their own (every
+ * peer of ours), counting up from a start it draws with rand() when it is
+ * made, and libzmq aborts the process when a number it hands out is one a
+ * peer has already claimed for itself (an assertion in add_out_pipe).
+ * Unseeded, the start is the same in every broker (0x6b8b4567): any peer
+ * that may connect, an intake key or a local process, could crash the broker
+ * by claiming the next numbers. Seeded from the kernel, they cannot be
+ * guessed, and taking over a worker's routing id by guessing it fails too. */
+static void seed_routing_ids(void)
 {
+    unsigned seed;
+    if (getrandom(&seed, sizeof seed, 0) != (ssize_t)sizeof seed)
+        seed = (unsigned)clock_ms(CLOCK_REALTIME) ^ ((unsigned)getpid() << 16);
+    srand(seed);
+}
+
+/* Messages ZeroMQ queues per connection, each way: what a peer that sends
+ * without reading the answers (or a monitor that stopped reading) can make
+ * the broker hold, about 4 MB of replies each (100,000 let 12 connections
+ * take 570 MB). Enough for a client's window (at most 1,000 in flight), a
+ * worker's capacity (at most 10,000; a full queue only delays a DISPATCH
+ * to the next pass), and a burst of events for a monitor; a reply dropped on
+ * a full queue is asked for again (PROTOCOL.md 8.2). */
+#define QUEUE_PER_PEER 10000
+
+/* A socket of type, bound to endpoint. With `watch`, its connections are
+ * counted from before it binds, so that none is missed (a monitor that
+ * reconnects at once after a restart). */
+static void *open_socket(broker_t *self, int type, const char *endpoint, const char *what,
+                         peers_t **watch, char *err, size_t errlen)
+{
+    seed_routing_ids();
     void *s = zmq_socket(self->ctx, type);
     int64_t maxmsg = 2 * MSG_MAX_BODY;      /* larger bodies still get TOO_LARGE */
     if (!s || set_int(s, ZMQ_LINGER, 2000) ||
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
-        set_int(s, ZMQ_SNDHWM, 100000) || set_int(s, ZMQ_RCVHWM, 100000) ||
+        set_int(s, ZMQ_SNDHWM, QUEUE_PER_PEER) || set_int(s, ZMQ_RCVHWM, QUEUE_PER_PEER) ||
         (type == ZMQ_ROUTER && (set_int(s, ZMQ_ROUTER_MANDATORY, 1) ||
-                                set_int(s, ZMQ_ROUTER_HANDOVER, 1))) ||
-        (type == ZMQ_XPUB && set_int(s, ZMQ_XPUB_VERBOSER, 1))) {
+                                set_int(s, ZMQ_ROUTER_HANDOVER, 1)))) {
         snprintf(err, errlen, "%s socket: %s", what, zmq_strerror(errno));
         if (s)
             zmq_close(s);
         return NULL;
     }
     if (auth_secure(self->auth, s, endpoint, err, errlen) != 0) {
+        zmq_close(s);
+        return NULL;
+    }
+    if (watch && !(*watch = peers_new(self->ctx, s, what))) {
+        snprintf(err, errlen, "%s socket: cannot watch its connections: %s", what,
+                 zmq_strerror(errno));
         zmq_close(s);
         return NULL;
     }
@@ -477,9 +515,12 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
     warn_plain_tcp(cfg);
     warn_config(cfg);
     check_holidays(self, true);
-    if (!(self->intake = open_socket(self, ZMQ_ROUTER, cfg->intake_endpoint, "intake", err, errlen)) ||
-        !(self->workers = open_socket(self, ZMQ_ROUTER, cfg->worker_endpoint, "workers", err, errlen)) ||
-        !(self->events = open_socket(self, ZMQ_XPUB, cfg->events_endpoint, "events", err, errlen)) ||
+    if (!(self->intake = open_socket(self, ZMQ_ROUTER, cfg->intake_endpoint, "intake", NULL,
+                                     err, errlen)) ||
+        !(self->workers = open_socket(self, ZMQ_ROUTER, cfg->worker_endpoint, "workers", NULL,
+                                      err, errlen)) ||
+        !(self->events = open_socket(self, ZMQ_XPUB, cfg->events_endpoint, "events",
+                                     &self->listeners, err, errlen)) ||
         load_ladders(self, err, errlen) || load_open(self, err, errlen)) {
         broker_destroy(&self);
         return NULL;
@@ -506,6 +547,7 @@ void broker_destroy(broker_t **self_p)
     if (self->intake) zmq_close(self->intake);
     if (self->workers) zmq_close(self->workers);
     if (self->events) zmq_close(self->events);
+    peers_destroy(&self->listeners);
     if (self->ctx) zmq_ctx_term(self->ctx);
     codec_destroy(&self->dec);
     codec_destroy(&self->enc);
@@ -828,6 +870,16 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
                    "no such department in the broker's config");
         return;
     }
+    /* A routing id the peer chose (ZeroMQ's own start with a zero byte) can
+     * be claimed by any other key that connects: the ROUTER hands it over,
+     * and the DISPATCHes, with residents' names and phones, would go to that
+     * connection until this session timed out. With a key, it is refused. */
+    if (key && idlen > 0 && ((const unsigned char *)idd)[0] != 0) {
+        send_error(self, self->workers, idd, idlen, msg->msg_id, ERR_FORBIDDEN,
+                   "a worker on a CURVE endpoint must not set its own routing id "
+                   "(ZMQ_ROUTING_ID): another key could take it over (PROTOCOL.md 2.2)");
+        return;
+    }
     int64_t now = mono_ms();
     if (s && s->dept != dept)           /* same peer, new department: start over */
         dispatch_release(self->dispatch, s, now);
@@ -978,12 +1030,28 @@ static void on_worker(broker_t *self, inmsg_t *in)
 
 /* ---- housekeeping: liveness and heartbeats --------------------------- */
 
+/* Memory freed but kept by glibc goes back to the system once a minute.
+ * While the loop stalls (the host busy elsewhere), ZeroMQ's I/O thread
+ * queues what arrives in an arena of its own; freed later, it stayed in the
+ * process, and a soak's RSS grew with every stall of the host (+2.7 % over
+ * 10 minutes on a busy host, all of it given back by malloc_trim). */
+#define TRIM_EVERY_MS 60000
+
+static void give_back_memory(broker_t *self, int64_t now)
+{
+    if (now - self->last_trim < TRIM_EVERY_MS)
+        return;
+    self->last_trim = now;
+    malloc_trim(0);
+}
+
 static void housekeeping(broker_t *self, int64_t now)
 {
     if (now - self->last_housekeeping < self->cfg->heartbeat_ms / 4)
         return;
     self->last_housekeeping = now;
     check_holidays(self, false);
+    give_back_memory(self, now);
     char why[160];
     if (store_checkpoint_error(self->store, why, sizeof why))
         log_say(LOG_ERR, "store.checkpoint_failed", why);
@@ -1185,20 +1253,17 @@ static void log_published(const pub_t *p, const char *dept)
     log_end(&r);
 }
 
-/* The event stream is an XPUB socket in verbose mode: every subscribe and
- * unsubscribe (a monitor leaving unsubscribes too) arrives here, so the
- * broker knows when nobody listens and spares itself encoding ~8 events
- * per case for no one. */
-static void count_subscriptions(broker_t *self)
+/* The event stream's XPUB passes on the subscriptions it gets: read, so
+ * that they do not pile up, and not counted (peers.h says why). Whether
+ * anyone listens, so that the broker need not encode ~8 events per case
+ * for no one, comes from the connections (self->listeners). */
+static void drop_subscriptions(broker_t *self)
 {
+    peers_update(self->listeners);
     for (int i = 0; i < 1000; i++) {
         unsigned char buf[1];
-        int n = zmq_recv(self->events, buf, sizeof buf, ZMQ_DONTWAIT);
-        if (n < 1)
+        if (zmq_recv(self->events, buf, sizeof buf, ZMQ_DONTWAIT) < 0)
             return;
-        self->subscriptions += buf[0] == 1 ? 1 : buf[0] == 0 ? -1 : 0;
-        if (self->subscriptions < 0)
-            self->subscriptions = 0;
     }
 }
 
@@ -1207,7 +1272,7 @@ static void publish(broker_t *self)
     for (size_t i = 0; i < self->apply.npubs; i++) {
         const pub_t *p = &self->apply.pubs[i];
         const char *dept = p->dept >= 0 ? self->cfg->depts[p->dept].id : "-";
-        if (!self->subscriptions) {
+        if (!peers_count(self->listeners)) {
             log_published(p, dept);
             continue;
         }
@@ -1678,9 +1743,10 @@ int broker_run(broker_t *self)
         {self->intake, 0, ZMQ_POLLIN, 0},
         {self->workers, 0, ZMQ_POLLIN, 0},
         {self->events, 0, ZMQ_POLLIN, 0},
+        {peers_socket(self->listeners), 0, ZMQ_POLLIN, 0},
         {auth_socket(self->auth), 0, ZMQ_POLLIN, 0},
     };
-    int nitems = auth_socket(self->auth) ? 4 : 3;
+    int nitems = auth_socket(self->auth) ? 5 : 4;
     char st[160];
     status_line(self, st, sizeof st);
     self->watchdog_ms = service_watchdog_ms();
@@ -1698,7 +1764,7 @@ int broker_run(broker_t *self)
         }
         self->stats.passes++;
         auth_serve(self->auth);
-        count_subscriptions(self);
+        drop_subscriptions(self);
         apply_reset(&self->apply, clock_now(&self->clock));
         drain(self, self->intake, on_intake);
         drain(self, self->workers, on_worker);
