@@ -35,7 +35,7 @@ typedef struct {
     int64_t kept[STORE_IDS_COUNT];      /* the backup's last ids */
     int64_t floor[STORE_IDS_COUNT];     /* the ids new rows start above */
     long cases;                         /* in the backup */
-    long newest;                        /* its newest case's received_at */
+    long last_change;                   /* its last event's time: 0 none */
     char replaced[4300];                /* where the old database went; "" none */
 } restore_t;
 
@@ -105,6 +105,15 @@ static int text_of(sqlite3 *db, const char *q, char *buf, size_t len)
     return rc == SQLITE_ROW ? 0 : -1;
 }
 
+/* The time the backup's last change was committed, on the broker's clock:
+ * the last event of the audit trail, which every change of a case writes in
+ * its transaction. Nothing the backup lacks was received before it. Not the
+ * newest received_at: an imported case's may lie up to a day ahead, and
+ * cases received between the backup and that time would never be sent
+ * again. */
+static const char *const last_change_sql =
+    "SELECT coalesce((SELECT at FROM events ORDER BY id DESC LIMIT 1), 0)";
+
 /* What is wrong with the opened backup, or "" when it is a whole minqing
  * database that this minqing can run; its last ids and cases read. */
 static void examine(restore_t *r, sqlite3 *db, char *why, size_t len)
@@ -122,7 +131,7 @@ static void examine(restore_t *r, sqlite3 *db, char *why, size_t len)
              strcmp(verdict, "ok") != 0)
         snprintf(why, len, "damaged: %s", verdict[0] ? verdict : sqlite3_errmsg(db));
     else if (last_ids(db, r->kept) || cli_scalar(db, "SELECT count(*) FROM cases", &r->cases) ||
-             cli_scalar(db, "SELECT coalesce(max(received_at), 0) FROM cases", &r->newest))
+             cli_scalar(db, last_change_sql, &r->last_change))
         snprintf(why, len, "not a minqing database: %s", sqlite3_errmsg(db));
 }
 
@@ -277,17 +286,21 @@ static void give_lock(int lock, const char *db, bool existed)
 
 static void report(const restore_t *r)
 {
-    char at[32];
-    cli_time(r->newest, at, sizeof at);
-    printf("restored %s to %s: %ld cases, the newest received %s\n", r->backup, r->db, r->cases,
-           at);
+    char at[32], zone[128];
+    printf("restored %s to %s: %ld case%s\n", r->backup, r->db, r->cases, r->cases == 1 ? "" : "s");
     printf("new ids start above: case %lld, assignment %lld, escalation %lld\n",
            (long long)r->floor[0], (long long)r->floor[1], (long long)r->floor[2]);
     if (r->replaced[0])
         printf("the replaced database is %s (delete it once the restore is checked)\n",
                r->replaced);
-    printf("next: start minqingd, then the workers; have the intake channels send again what "
-           "they received since %s\n", at);
+    printf("next: start minqingd, then the workers; ");
+    if (r->last_change)
+        printf("have the intake channels send again what they received since %s, the backup's "
+               "last change (local time: %s)\n", cli_time(r->last_change, at, sizeof at),
+               cli_zone_name(zone, sizeof zone));
+    else            /* a backup of a new database, or a hand-made one */
+        printf("the backup holds no %s: have the intake channels send again every case they have "
+               "sent to this broker\n", r->cases ? "audit trail" : "case");
 }
 
 int cmd_restore(cli_t *cli, int argc, char **argv)

@@ -26,6 +26,7 @@ submit() {  # submit PREFIX FROM TO: cases PREFIX-FROM .. PREFIX-TO
 max_id() { sqlite3 "${2:-$T/minqing.db}" "select coalesce(max(id), 0) from $1"; }
 
 start_broker || exit 1
+mq backup "$T/b0.db"            # a backup of a new database: no case yet
 submit before 1 3
 mq backup "$T/b1.db"
 check "a backup of 3 cases" test "$(sqlite3 "$T/b1.db" 'select count(*) from cases')" = 3
@@ -222,6 +223,29 @@ check "a relative database path: exit 1, asks for the absolute one" \
   sh -c "[ $rc = 1 ] && grep -q 'is a relative path (minqing.db)' '$T/err'"
 check "no copy or mark left behind by the refused restores" \
   test -z "$(ls "$T" | grep -E -e 'restore-[A-Za-z0-9]{6}$' -e '\.restoring')"
+
+# what to send again: since the backup's last change, never a time to come
+# (an imported case may be received up to a day ahead, PROTOCOL.md 5.6a)
+start_broker || exit 1
+t0=$(date +%s)
+H='"service_code":"water.leak","description":"楼道积水","channel":"legacy","grid_code":"CG01-XH01-G0001"'
+printf '{%s,"external_id":"ahead-1","state":"received","received_at":%s}\n' "$H" \
+  $(( (t0 + 20 * 3600) * 1000 )) > "$T/ahead.jsonl"
+mq import "$T/ahead.jsonl" || diag "import: $(cat "$T/out" "$T/err")"
+mq backup "$T/b3.db"
+t1=$(date +%s)
+stop_pid "$BROKER_PID"
+mq restore "$T/b3.db"; rc=$?
+since=$(sed -n 's/.* received since \([0-9-]* [0-9:]*\).*/\1/p' "$T/out")
+s=$([ -n "$since" ] && date -d "$since" +%s 2>/dev/null)
+diag "restore: exit $rc, resend since '$since' ($s; backup made in $t0..$t1)"
+check "restore says to resend since the backup's time, not an imported case's time to come" \
+  sh -c "[ $rc = 0 ] && [ -n '$s' ] && [ '$s' -ge $t0 ] && [ '$s' -le $t1 ]"
+mq restore "$T/b0.db"; rc=$?
+check "a backup with no case: resend every case, in a sentence without a time" \
+  sh -c "[ $rc = 0 ] && grep -q 'restored .*: 0 cases$' '$T/out' &&
+         grep -q 'the backup holds no case: have the intake channels send again every case' '$T/out' &&
+         ! grep -q 'since -' '$T/out'"
 
 check "no sanitizer report" no_sanitizer_reports
 finish
