@@ -13,7 +13,8 @@
  *   - a deadline figure counts an assignment once it is decided: done (on
  *     time or late), or its deadline passed while the department still held
  *     it; one still within its deadline, or handed back (returned, withdrawn)
- *     before it, is not counted either way.
+ *     before it or, in an old system (imported), at a time unknown, is not
+ *     counted either way.
  * The deadline of an assignment is its round's: the case's stored
  * contact_due / resolve_due for the current round; earlier rounds' are not
  * kept in the database (a redo overwrites them), so they are computed again
@@ -195,6 +196,11 @@ static double rate(const ratio_t *r)
     return r->den ? (double)r->num / (double)r->den : 0;
 }
 
+/* When an assignment was handed back (returned, withdrawn): 0 while it is
+ * held, or UNKNOWN_END when it ended in an old system (imported) at a time
+ * the history does not give. */
+#define UNKNOWN_END INT64_MAX
+
 /* One deadline figure for one assignment: counted once decided (docs/stats.md). */
 static void deadline_figure(ratio_t *r, int64_t due, int64_t done, int64_t ended, int64_t now)
 {
@@ -203,6 +209,8 @@ static void deadline_figure(ratio_t *r, int64_t due, int64_t done, int64_t ended
     if (done) {
         r->den++;
         r->num += done <= due;
+    } else if (ended == UNKNOWN_END) {
+        return;                     /* before or after the deadline: nobody can tell */
     } else if (ended) {
         r->den += ended > due;      /* handed back after the deadline: a miss */
     } else {
@@ -246,16 +254,18 @@ static int64_t earliest_before(int64_t a, int64_t b, int64_t before)
 
 /* An imported assignment's history came as the case's times: those from
  * before the import are its own (a later contact on the case may be another
- * department's, after a return), and a resolution is its contact too. true
- * when it has no known times and ended in the old system: nothing to count. */
-static bool imported_times(sqlite3_stmt *st, bool ended_before, int64_t *contact_at,
-                           int64_t *resolve_at)
+ * department's, after a return), and a resolution is its contact too. One
+ * that ended in the old system (no end, and no resolution, in the trail)
+ * ended when the history does not say: *ended becomes UNKNOWN_END. */
+static void imported_times(sqlite3_stmt *st, bool ended_before, int64_t *contact_at,
+                           int64_t *resolve_at, int64_t *ended)
 {
     int64_t imported = col_time(st, A_IMPORTED);
     *resolve_at = earliest_before(*resolve_at, col_time(st, A_CASE_RESOLVED), imported);
     *contact_at = earliest_before(*contact_at, col_time(st, A_CASE_CONTACTED), imported);
     *contact_at = earliest_before(*contact_at, *resolve_at, imported);
-    return ended_before && !*contact_at && !*resolve_at;
+    if (ended_before)
+        *ended = UNKNOWN_END;
 }
 
 static void count_assignment(const stats_t *s, agg_t *a, sqlite3_stmt *st)
@@ -265,9 +275,9 @@ static void count_assignment(const stats_t *s, agg_t *a, sqlite3_stmt *st)
     bool withdrawn = strcmp(state, "cancelled") == 0;
     int64_t contact_at = col_time(st, A_CONTACT_AT), resolve_at = col_time(st, A_RESOLVE_AT);
     int64_t ended = col_time(st, A_ENDED_AT);
-    bool untimed = col_time(st, A_IMPORTED) &&
-                   imported_times(st, (resolved || returned || withdrawn) && !ended && !resolve_at,
-                                  &contact_at, &resolve_at);
+    if (col_time(st, A_IMPORTED))
+        imported_times(st, (resolved || returned || withdrawn) && !ended && !resolve_at,
+                       &contact_at, &resolve_at, &ended);
     a->assignments++;
     a->returns.den++;
     a->returns.num += returned;
@@ -275,8 +285,6 @@ static void count_assignment(const stats_t *s, agg_t *a, sqlite3_stmt *st)
         a->resolution.den++;
         a->resolution.num += resolved;
     }
-    if (untimed)
-        return;                     /* ended in the old system, when unknown */
     deadline_figure(&a->response, round_due(s, st, LADDER_CONTACT), contact_at, ended, s->now);
     deadline_figure(&a->on_time, round_due(s, st, LADDER_RESOLVE), resolve_at, ended, s->now);
 }

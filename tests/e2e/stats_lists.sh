@@ -5,8 +5,12 @@
 # assignments, hrss with 2, dispatch with 1. The red list takes the best
 # (water: most assignments breaks the tie), the black list the worst of the
 # others (hrss), not water again.
+# Then shares that ended in an old system (docs/stats.md 3): water's imported
+# cases returned or cancelled there after contact, with no time for their end,
+# are not counted as missed resolution deadlines.
 . "$(dirname "$0")/../lib.sh"
 write_config
+printf '\n[deadlines]\nresolve = 5d\n' >> "$T/minqing.conf"
 start_broker || exit 1
 for d in water hrss dispatch; do start_worker "$d" "$d"; done
 EP="ipc://$T/intake.sock"
@@ -24,6 +28,25 @@ print(",".join(x["id"] for x in s["red_list"]) + " " + ",".join(x["id"] for x in
 }
 got=$(lists)
 check "three departments tie at 100: red water, black hrss, none on both ($got)" test "$got" = "water hrss"
+
+# November's history from the old system: returned after contact, cancelled
+# after contact, returned with no time at all (received 2 November, 08:00
+# Beijing time; the resolution deadline, 5 days on, long past)
+H='"service_code": "water.leak", "description": "历史案件", "channel": "legacy", "grid_code": "CG01-XH01-G0001", "department": "water", "received_at": "2026-11-02T08:00+08:00"'
+cat > "$T/old.jsonl" <<JSON
+{$H, "external_id": "r1", "state": "returned", "contacted_at": "2026-11-02T08:10+08:00"}
+{$H, "external_id": "c1", "state": "cancelled", "contacted_at": "2026-11-02T08:10+08:00"}
+{$H, "external_id": "r2", "state": "returned"}
+JSON
+bounded "$BIN/minqing" -c "$T/minqing.conf" import "$T/old.jsonl" > "$T/import.out" 2>&1
+check "3 old cases imported" grep -q '^imported 3 cases' "$T/import.out"
+bounded "$BIN/minqing" -c "$T/minqing.conf" stats --since 2026-11-01 --until 2026-12-01 --json \
+  --min-assignments 1 > "$T/nov.json" 2>"$T/stats.err"
+figures=$(bounded "$PY" -c 'import json, sys
+w = [d for d in json.load(open(sys.argv[1]))["departments"] if d["id"] == "water"][0]
+print(" ".join("%s=%d/%d" % (k, w[k]["num"], w[k]["den"]) for k in ("response", "on_time_resolution", "return")))' "$T/nov.json")
+check "shares ended in the old system at an unknown time miss no deadline ($figures)" \
+  test "$figures" = "response=2/2 on_time_resolution=0/0 return=2/3"
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
 finish
