@@ -13,14 +13,23 @@
  * complete, and DEST must not exist: a backup that fails (a full disk) leaves
  * no file under DEST's name, which a later restore would take for a backup
  * (the broker starts an empty file as a new database), and no backup
- * overwrites another file, or the live database.
+ * overwrites another file, or the live database. The temporary file holds
+ * every resident's personal data under a name nothing else cleans up: a
+ * signal that ends the backup (Ctrl-C, systemctl stop, a closed terminal)
+ * removes it, and a backup names in a warning any that a backup killed
+ * otherwise (SIGKILL, a crash) left beside its destination.
  */
 #include "cli.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,7 +43,9 @@ static void help(void)
         "Copy the broker's database to DEST.db while it runs (SQLite online backup).\n"
         "DEST.db must not exist; it is created with mode 0600: it holds residents'\n"
         "personal data. The copy is written beside it and renamed to DEST.db once\n"
-        "complete, so a failed backup leaves no DEST.db.\n"
+        "complete, so a failed backup leaves no DEST.db; one ended by a signal (Ctrl-C,\n"
+        "SIGTERM, SIGHUP) removes the partial copy. Copies that killed backups left\n"
+        "beside DEST.db (*.partial-XXXXXX) are named in a warning.\n"
         "To restore it: stop minqingd and the minqing-worker units, run\n"
         "minqing restore DEST.db, start minqingd, then the workers (see minqing(1)).\n"
         "\n"
@@ -47,18 +58,112 @@ static void help(void)
         CONFIG_DEFAULT_PATH);
 }
 
+/* ---- the partial copy ------------------------------------------------- */
+
+#define PARTIAL ".partial-"
+
+/* The copy being written, and whether a signal that ends the backup must
+ * remove it first. */
+static char partial[4096];
+static volatile sig_atomic_t armed;
+static const int ending[] = {SIGINT, SIGTERM, SIGHUP};
+#define NENDING (sizeof ending / sizeof ending[0])
+static struct sigaction before[NENDING];
+
+/* Installed with SA_RESETHAND: the raise takes the default action once the
+ * handler returns, so the process ends as it would have, by that signal. */
+static void on_ending(int sig)
+{
+    if (armed)
+        unlink(partial);            /* unlink and raise are async-signal-safe */
+    raise(sig);
+}
+
+/* Create DEST.partial-XXXXXX (mode 0600, its name in `partial`), locked
+ * while in use (so that no other backup warns of it), and removed by the
+ * signals that would end the backup, unless they are ignored (nohup). Its
+ * fd, or -1 (errno). */
+static int partial_open(const char *dest)
+{
+    sigset_t block, old;
+    sigemptyset(&block);
+    for (size_t i = 0; i < NENDING; i++)
+        sigaddset(&block, ending[i]);
+    sigprocmask(SIG_BLOCK, &block, &old);   /* none between its creation and its arming */
+    snprintf(partial, sizeof partial, "%s" PARTIAL "XXXXXX", dest);
+    int fd = mkstemp(partial);
+    int e = errno;
+    if (fd >= 0) {
+        flock(fd, LOCK_EX | LOCK_NB);
+        struct sigaction sa = {.sa_handler = on_ending, .sa_flags = SA_RESETHAND};
+        sigemptyset(&sa.sa_mask);
+        for (size_t i = 0; i < NENDING; i++)
+            if (sigaction(ending[i], NULL, &before[i]) == 0 && before[i].sa_handler != SIG_IGN)
+                sigaction(ending[i], &sa, NULL);
+        armed = 1;
+    }
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    errno = e;
+    return fd;
+}
+
+/* The partial copy is renamed into place or removed: signals act as before. */
+static void partial_close(int fd)
+{
+    armed = 0;
+    for (size_t i = 0; i < NENDING; i++)
+        sigaction(ending[i], &before[i], NULL);
+    close(fd);
+}
+
+/* A regular file that no running backup holds (partial_open's lock). */
+static bool left_over(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    bool left = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+                flock(fd, LOCK_SH | LOCK_NB) == 0;
+    if (fd >= 0)
+        close(fd);
+    return left;
+}
+
+/* Warn of each partial copy a killed backup left beside dest. */
+static void warn_left_over(const char *dest)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", dest);
+    const char *in = dirname(dir);
+    DIR *d = opendir(in);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        const char *tail = strrchr(e->d_name, '.');
+        if (!tail || strncmp(tail, PARTIAL, strlen(PARTIAL)) != 0 ||
+            strlen(tail += strlen(PARTIAL)) != 6 || strspn(tail, CLI_MKSTEMP_CHARS) != 6)
+            continue;
+        char path[4400];
+        snprintf(path, sizeof path, "%s/%s", in, e->d_name);
+        if (left_over(path))
+            fprintf(stderr, "minqing %s: warning: %s is a copy left by a backup that was killed; "
+                    "it holds residents' data: delete it\n", CMD, path);
+    }
+    if (d)
+        closedir(d);
+}
+
+/* ---- the copy ------------------------------------------------------------ */
+
 static int copy(sqlite3 *src, const char *dest)
 {
-    char tmp[4096], why[200];
+    const char *tmp = partial;
+    char why[200];
     struct stat st;
     if (lstat(dest, &st) == 0)
         return cli_fail(CLI_RUNTIME, CMD, "%s: exists; refusing to overwrite it (give a new "
                         "name)", dest);
-    snprintf(tmp, sizeof tmp, "%s.partial-XXXXXX", dest);
-    int fd = mkstemp(tmp);                              /* mode 0600 */
+    warn_left_over(dest);
+    int fd = partial_open(dest);
     if (fd < 0)
         return cli_fail(CLI_RUNTIME, CMD, "%s: cannot create: %s", tmp, strerror(errno));
-    close(fd);
     int pages = 0;
     /* a rollback-journal file at rest, as the live database's WAL mode would
      * have every reader of the copy (sqlite3 -readonly, minqing restore)
@@ -72,10 +177,11 @@ static int copy(sqlite3 *src, const char *dest)
         rc = SQLITE_CANTOPEN;
         snprintf(why, sizeof why, "cannot rename the copy into place: %s", strerror(errno));
     }
-    if (rc != SQLITE_DONE) {
+    if (rc != SQLITE_DONE)
         unlink(tmp);
+    partial_close(fd);
+    if (rc != SQLITE_DONE)
         return cli_fail(CLI_RUNTIME, CMD, "%s: backup failed: %s", dest, why);
-    }
     if (dbfile_sync(dest, true) != 0)
         return cli_fail(CLI_RUNTIME, CMD, "%s: written, but its directory could not be synced: "
                         "%s", dest, strerror(errno));

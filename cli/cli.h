@@ -135,6 +135,9 @@ const char *cli_dept_lookup(const config_t *cfg, const char *what);
 
 /* ---- dbfile.c: the database as a file (backup, restore) ----------------- */
 
+/* The characters mkstemp's XXXXXX become, for recognising the files it made. */
+#define CLI_MKSTEMP_CHARS "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
 /* Copy the database src into the new, empty file `path` in one step (a
  * consistent snapshot), then run then_sql (NULL: none) on the copy; SQLite's
  * result code, SQLITE_DONE on success, else the reason in why. */

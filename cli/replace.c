@@ -106,8 +106,6 @@ static bool name_of(const char *name, const char *base, const char *tail, size_t
     return len > 0 && (n == 0 || len == n) && strspn(rest, set) == len;
 }
 
-#define ALNUM "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-
 /* ---- the mark ----------------------------------------------------------- */
 
 /* Written beside, synced, then renamed into place: a mark is whole or absent. */
@@ -177,7 +175,7 @@ static bool mark_sound(FILE *f, const char *db, const mark_t *m)
     return fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode) &&
            (st.st_uid == 0 || st.st_uid == geteuid() || (dir_owner && st.st_uid == dir.st_uid)) &&
            name_of(m->replaced, db, ".replaced-", 0, "0123456789-") &&
-           name_of(m->copy, db, ".restore-", 6, ALNUM);
+           name_of(m->copy, db, ".restore-", 6, CLI_MKSTEMP_CHARS);
 }
 
 /* 1 with the mark read, 0 when there is none, -1 when it cannot be read or
@@ -414,7 +412,7 @@ void replace_stale_copies(const char *db, const char *except, void (*fn)(const c
         size_t n = strlen(name);
         if (n > 8 && strcmp(name + n - 8, "-journal") == 0)
             name[n - 8] = '\0';             /* a copy's journal, from a kill while it was made */
-        if (!name_of(name, prefix, "", 6, ALNUM))
+        if (!name_of(name, prefix, "", 6, CLI_MKSTEMP_CHARS))
             continue;
         snprintf(path, sizeof path, "%s/%s", in, e->d_name);
         if (!(except && same_file(path, except)))

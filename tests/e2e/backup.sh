@@ -61,6 +61,58 @@ check "the live database as destination: exit 1, and the broker serves on" \
   sh -c "[ $rc = 1 ] && grep -q 'exists' '$T/live.err' && kill -0 $BROKER_PID &&
          [ \"\$(sqlite3 '$T/minqing.db' 'pragma quick_check')\" = ok ]"
 
+# a backup ended by a signal (Ctrl-C, systemctl stop, a closed terminal)
+# removes its partial copy, which holds every resident's personal data, and
+# ends by that signal; each is sent once the copy has begun (a backup that
+# finished first is tried again)
+bounded 150 "$PY" - "$MQ" "$T" > "$T/signals.out" 2>&1 <<'PY'
+import os, signal, subprocess, sys, time
+mq, t = sys.argv[1], sys.argv[2]
+ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+def default_signals():
+    for s in ENDING:
+        signal.signal(s, signal.SIG_DFL)
+for sig in ENDING:
+    for attempt in range(5):
+        dest = "%s/sig-%s-%d.db" % (t, sig.name, attempt)
+        part = os.path.basename(dest) + ".partial-"
+        p = subprocess.Popen([mq, "-c", t + "/minqing.conf", "backup", dest],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             preexec_fn=default_signals)
+        end = time.monotonic() + 20
+        while p.poll() is None and time.monotonic() < end and \
+                not any(f.startswith(part) for f in os.listdir(t)):
+            time.sleep(0.001)
+        p.send_signal(sig)
+        rc = p.wait(timeout=30)
+        if rc != 0:
+            break
+        os.unlink(dest)
+    left = [f for f in os.listdir(t) if f.startswith("sig-")]
+    print(sig.name, rc, ",".join(left) or "none left")
+PY
+check "a backup ended by SIGINT, SIGTERM or SIGHUP: ended by it, no partial copy left" \
+  test "$(cat "$T/signals.out" | tr '\n' ' ')" = "SIGINT -2 none left SIGTERM -15 none left SIGHUP -1 none left "
+diag "$(cat "$T/signals.out" | tr '\n' ' ')"
+# a copy left by a backup killed with SIGKILL is named; one that a running
+# backup is writing (its lock held) is not
+: > "$T/old.db.partial-AbC123"
+: > "$T/busy.db.partial-XyZ789"
+"$PY" -c 'import fcntl, sys, time
+f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); print("held", flush=True); time.sleep(60)' \
+  "$T/busy.db.partial-XyZ789" > "$T/held.out" 2>&1 &
+HOLD=$!
+PIDS="$PIDS $HOLD"
+wait_for 10 grep -q held "$T/held.out"
+bounded "$MQ" -c "$T/minqing.conf" backup "$T/next.db" > /dev/null 2> "$T/stale.err"
+rc=$?
+check "a backup warns of a partial copy a killed backup left, not of one in use, and goes on" \
+  sh -c "[ $rc = 0 ] && [ -s '$T/next.db' ] &&
+         grep -q 'warning: $T/old.db.partial-AbC123 is a copy left by a backup that was killed' '$T/stale.err' &&
+         ! grep -q busy.db '$T/stale.err'"
+stop_pid "$HOLD"
+rm -f "$T/old.db.partial-AbC123" "$T/busy.db.partial-XyZ789"
+
 # a full disk: no file of that name, nothing partial left
 if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=1m tmpfs "$T/small" 2>/dev/null; then
   trap 'umount "$T/small" 2>/dev/null; cleanup' EXIT
