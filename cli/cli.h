@@ -114,10 +114,11 @@ int64_t cli_now_ms(void);
 const char *cli_time(int64_t ms, char *buf, size_t size);
 /* The same with milliseconds: "2026-11-01 08:00:05.123". */
 const char *cli_time_ms(int64_t ms, char *buf, size_t size);
-/* Parse "2026-11-01", "2026-11-01T08:00[:SS]" (or a space for T) or unix ms
- * (digits only) into unix ms; 0 on success, -1 if bad. A time may end in an
- * offset from UTC ("Z", "+08:00", "+0800", "-05:00"); without one, a date or
- * time is local: in this process's time zone (TZ, else /etc/localtime). */
+/* Parse "2026-11-01" or "20261101" (a day's start), "2026-11-01T08:00[:SS]"
+ * (or a space for T) or unix ms (other digits only, from 10^11: 1973) into
+ * unix ms; 0 on success, -1 if bad. A time may end in an offset from UTC
+ * ("Z", "+08:00", "+0800", "-05:00"); without one, a date or time is local:
+ * in this process's time zone (TZ, else /etc/localtime). */
 int cli_parse_time(const char *s, int64_t *ms);
 /* The same, and *local (when not NULL) says whether it was read in the local
  * time zone: a date or time without an offset. */
@@ -125,6 +126,9 @@ int cli_parse_time_zoned(const char *s, int64_t *ms, bool *local);
 /* The local time zone, for saying which one local times were read in:
  * "Asia/Shanghai (CST, UTC+0800 now)", cut to size. */
 const char *cli_zone_name(char *buf, size_t size);
+/* The usage error for `s`, which cli_parse_time refused as option `opt`'s
+ * value: what the forms are (and, for digits, why). Returns CLI_USAGE. */
+int cli_time_usage(const char *cmd, const char *opt, const char *s);
 /* Parse a decimal count in [min, max]; 0 on success, -1 if bad. */
 int cli_parse_long(const char *s, long min, long max, long *out);
 

@@ -316,6 +316,10 @@ static int utc_offset(const char *p, long *off_s)
     return 0;
 }
 
+/* Unix ms below this (1973-03-03) are a mistake, not a time: a date
+ * without its dashes, seconds for milliseconds, a count. */
+#define MIN_UNIX_MS 100000000000LL
+
 int cli_parse_time_zoned(const char *s, int64_t *ms, bool *local)
 {
     if (local)
@@ -323,16 +327,17 @@ int cli_parse_time_zoned(const char *s, int64_t *ms, bool *local)
     if (!s || !*s)
         return -1;
     size_t n = strlen(s);
-    if (strspn(s, "0123456789") == n) {
+    bool compact = n == 8 && strspn(s, "0123456789") == n;     /* 20261201 */
+    if (!compact && strspn(s, "0123456789") == n) {
         if (n > 15)                     /* beyond year 30000: surely a mistake */
             return -1;
         *ms = strtoll(s, NULL, 10);
-        return 0;
+        return *ms < MIN_UNIX_MS ? -1 : 0;
     }
     const char *p = s;
     int y, mo, d, h = 0, mi = 0, sec = 0;
-    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-        digits(&p, 2, &d))
+    if (digits(&p, 4, &y) || (!compact && *p++ != '-') || digits(&p, 2, &mo) ||
+        (!compact && *p++ != '-') || digits(&p, 2, &d))
         return -1;
     bool timed = *p == 'T' || *p == ' ';
     if (timed) {
@@ -356,6 +361,16 @@ int cli_parse_time_zoned(const char *s, int64_t *ms, bool *local)
     if (local)
         *local = !zoned;
     return 0;
+}
+
+int cli_time_usage(const char *cmd, const char *opt, const char *s)
+{
+    if (*s && strspn(s, "0123456789") == strlen(s))
+        return cli_usage(cmd, "%s: '%s' is not a time: digits are a date as YYYYMMDD "
+                         "(20261101) or unix time in milliseconds (13 digits: 1793462400000)",
+                         opt, s);
+    return cli_usage(cmd, "%s: '%s' is not a time: use 2026-11-01, 20261101, 2026-11-01T08:00 "
+                     "(local time, or with an offset: +08:00, Z) or unix ms", opt, s);
 }
 
 int cli_parse_long(const char *s, long min, long max, long *out)

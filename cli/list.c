@@ -43,9 +43,9 @@ static void help(void)
         "                       (default %s)\n"
         "  -h, --help           this help\n"
         "\n"
-        "Times T: 2026-11-01 (local midnight), 2026-11-01T08:00 or 2026-11-01T08:00:30\n"
-        "(local time, or with an offset: +08:00, Z), or unix time in milliseconds.\n"
-        "--since 2026-11-01 --until 2026-12-01 is November.\n"
+        "Times T: 2026-11-01 or 20261101 (local midnight), 2026-11-01T08:00 or\n"
+        "2026-11-01T08:00:30 (local time, or with an offset: +08:00, Z), or unix time\n"
+        "in milliseconds (13 digits). --since 2026-11-01 --until 2026-12-01 is November.\n"
         "\n"
         "Exit status: 0 listed (even none); 1 database missing or unreadable; 2 bad\n"
         "option.\n",
@@ -119,8 +119,7 @@ int cmd_list(cli_t *cli, int argc, char **argv)
         case 'S':
         case 'U':
             if (cli_parse_time(optarg, c == 'S' ? &since : &until))
-                return cli_usage(CMD, "'%s' is not a time: use 2026-11-01, 2026-11-01T08:00 or "
-                                 "unix ms", optarg);
+                return cli_time_usage(CMD, c == 'S' ? "--since" : "--until", optarg);
             break;
         case 'n':
             if (cli_parse_long(optarg, 0, 1000000000L, &limit))

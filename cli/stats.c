@@ -79,10 +79,10 @@ static void help(void)
         "                             display names (default %s)\n"
         "  -h, --help                 this help\n"
         "\n"
-        "Times T: 2026-11-01 (local midnight), 2026-11-01T08:00[:SS] (local time, or\n"
-        "with an offset: +08:00, Z), or unix ms. --since 2026-11-01 --until 2026-12-01\n"
-        "is November. Figures that depend on deadlines are as of the moment the\n"
-        "command runs.\n"
+        "Times T: 2026-11-01 or 20261101 (local midnight), 2026-11-01T08:00[:SS] (local\n"
+        "time, or with an offset: +08:00, Z), or unix ms (13 digits). --since 2026-11-01\n"
+        "--until 2026-12-01 is November. Figures that depend on deadlines are as of the\n"
+        "moment the command runs.\n"
         "\n"
         "Read-only: the database is opened read-only and never written.\n"
         "Exit status: 0 done; 1 database missing or unreadable; 2 bad option.\n",
@@ -784,8 +784,7 @@ int cmd_stats(cli_t *cli, int argc, char **argv)
         case 'S':
         case 'U':
             if (cli_parse_time(optarg, c == 'S' ? &s.since : &s.until))
-                return cli_usage(CMD, "'%s' is not a time: use 2026-11-01, 2026-11-01T08:00 or "
-                                 "unix ms", optarg);
+                return cli_time_usage(CMD, c == 'S' ? "--since" : "--until", optarg);
             break;
         case 'm':
             if (cli_parse_long(optarg, 0, 1000000000L, &s.min_assignments))

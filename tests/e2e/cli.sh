@@ -225,6 +225,11 @@ check "list -d 城管局 (a display name): D, G" test "$(rows -d 城管局)" = 2
 check "list --community 桥山社区: E, G" test "$(rows --community 桥山社区)" = 2
 check "list --overdue: H alone, contact and resolve" test "$(mq list --overdue | tail -n +2 | awk '{print $1, $NF}')" = "$H contact,resolve"
 check "list --since tomorrow: none" test "$(rows --since "$(date -d tomorrow +%Y-%m-%d)")" = 0
+check "list --since tomorrow as YYYYMMDD: none" test "$(rows --since "$(date -d tomorrow +%Y%m%d)")" = 0
+check "list --until tomorrow as YYYYMMDD: all 7" test "$(rows --until "$(date -d tomorrow +%Y%m%d)")" = 7
+mq_err list --since 12345; rc=$?
+check "list --since 12345 (not a date, nor ms): exit 2, saying what digits can be" \
+  sh -c "[ $rc = 2 ] && grep -q \"since: '12345' is not a time: digits are a date as YYYYMMDD\" '$T/err.log'"
 check "list --until unix ms of C's receipt: A, B" test "$(rows --until "$(sql "select received_at from cases where id = $C")")" = 2
 check "list --limit 3 shows 3" test "$(rows --limit 3)" = 3
 
