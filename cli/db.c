@@ -134,8 +134,27 @@ int cli_endpoint_check(const cli_t *cli, const char *cmd, const char *endpoint, 
 
 /* ---- the database ---------------------------------------------------- */
 
+/* SQLITE_BUSY past the busy timeout: a reader of a WAL database waits only
+ * for a process that holds the whole file (a change of journal mode, a WAL
+ * recovery, a migration before WAL is on, an exclusive lock), not for the
+ * broker's ordinary writes. */
+static bool held(sqlite3 *db)
+{
+    return (sqlite3_errcode(db) & 0xff) == SQLITE_BUSY;
+}
+
+static int held_fail(const char *cmd, const char *path)
+{
+    return cli_fail(CLI_RUNTIME, cmd, "database %s is held by another process, and was for "
+                    "5 s: minqingd starting (recovering its WAL after a crash, or migrating "
+                    "the schema after an upgrade), or a program such as sqlite3 in a "
+                    "transaction on it. Try again in a moment.", path);
+}
+
 int cli_db_fail(sqlite3 *db, const char *cmd, const char *what)
 {
+    if (held(db))
+        return held_fail(cmd, sqlite3_db_filename(db, "main"));
     return cli_fail(CLI_RUNTIME, cmd, "reading the database (%s): %s. If the broker is "
                     "writing heavily, try again.", what, sqlite3_errmsg(db));
 }
@@ -210,9 +229,12 @@ sqlite3 *cli_db_open(const cli_t *cli, const char *cmd)
         snprintf(q, sizeof q, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
                  "name = '%s'", tables[i]);
         if (cli_scalar(db, q, &n)) {
-            cli_fail(CLI_RUNTIME, cmd, "cannot read database %s: %s. Is it the broker's "
-                     "database ([broker] database in %s)?", path, sqlite3_errmsg(db),
-                     cli->config_path);
+            if (held(db))
+                held_fail(cmd, path);
+            else
+                cli_fail(CLI_RUNTIME, cmd, "cannot read database %s: %s. Is it the broker's "
+                         "database ([broker] database in %s)?", path, sqlite3_errmsg(db),
+                         cli->config_path);
             sqlite3_close(db);
             return NULL;
         }

@@ -355,5 +355,21 @@ check "show: a case cancelled after its redo met no deadline" \
   sh -c "grep -Eq '^  resolve due +[0-9-]+ [0-9:]+$' '$T/show-cancelled.txt' && ! grep -q 'met,' '$T/show-cancelled.txt'"
 
 stop_pid "$BROKER_PID"
+
+# 10. a database another process holds (minqingd starting or migrating it, a
+# sqlite3 shell in a transaction) past the 5-s wait: said so, not "locked"
+"$PY" -c 'import sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA locking_mode = EXCLUSIVE"); db.execute("BEGIN EXCLUSIVE")
+print("held", flush=True); time.sleep(30)' "$T/minqing.db" > "$T/held.out" 2>&1 &
+HOLD=$!
+PIDS="$PIDS $HOLD"
+wait_for 10 grep -q held "$T/held.out"
+mq_err list; rc=$?
+check "a database held by another process: exit 1, saying so and to try again" sh -c \
+  "[ $rc = 1 ] && grep -q 'database $T/minqing.db is held by another process' '$T/err.log' &&
+   grep -q 'Try again in a moment' '$T/err.log'"
+stop_pid "$HOLD"
+
 check "no sanitizer report (broker, workers, CLI)" no_sanitizer_reports
 finish
