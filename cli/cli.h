@@ -126,6 +126,9 @@ int cli_parse_time_zoned(const char *s, int64_t *ms, bool *local);
 /* The local time zone, for saying which one local times were read in:
  * "Asia/Shanghai (CST, UTC+0800 now)", cut to size. */
 const char *cli_zone_name(char *buf, size_t size);
+/* The local time zone in short, for headers: "Asia/Shanghai", or "UTC+0800"
+ * when nothing names it. */
+const char *cli_zone_id(char *buf, size_t size);
 /* The usage error for `s`, which cli_parse_time refused as option `opt`'s
  * value: what the forms are (and, for digits, why). Returns CLI_USAGE. */
 int cli_time_usage(const char *cmd, const char *opt, const char *s);

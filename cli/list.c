@@ -22,8 +22,9 @@ static void help(void)
         "usage: minqing list [-c FILE] [--state S] [--department D] [--community C]\n"
         "                    [--overdue] [--since T] [--until T] [--limit N]\n"
         "\n"
-        "List cases, newest first, one per line: id, received (local time), state, lead\n"
-        "department, community, service code, and what is overdue (contact, resolve).\n"
+        "List cases, newest first, one per line: id, received (local time, its zone\n"
+        "named in the header), state, lead department, community, service code, and\n"
+        "what is overdue (contact, resolve).\n"
         "\n"
         "Options:\n"
         "  -s, --state S        only cases in state S: received, dispatched, accepted,\n"
@@ -168,9 +169,13 @@ int cmd_list(cli_t *cli, int argc, char **argv)
         sqlite3_close(db);
         return CLI_RUNTIME;
     }
+    char zone[128];
     const char *head[] = {"id", "received", "state", "lead", "community", "service", "overdue"};
     for (size_t i = 0; i < 7; i++)
-        table_add(t, head[i]);
+        if (i == 1)
+            table_addf(t, "%s (%s)", head[i], cli_zone_id(zone, sizeof zone));
+        else
+            table_add(t, head[i]);
     table_align(t, 0, ALIGN_RIGHT);
     long n = 0;
     bool more = false;

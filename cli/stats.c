@@ -515,6 +515,7 @@ static json_t *j_list(const stats_t *s, agg_t *const *list)
 
 static int print_json(const stats_t *s)
 {
+    char zone[128];
     json_t *depts = json_array(), *comms = json_array();
     for (size_t i = 0; i < s->depts.n; i++) {
         const agg_t *a = &s->depts.v[i];
@@ -540,9 +541,11 @@ static int print_json(const stats_t *s)
         json_decref(f);
         json_array_append_new(comms, o);
     }
-    json_t *root = json_pack("{s:o, s:o, s:I, s:I, s:i, s:o, s:o, s:o, s:o}",
+    /* the zone the period's dates were read in, local midnights */
+    json_t *root = json_pack("{s:o, s:o, s:I, s:s, s:I, s:i, s:o, s:o, s:o, s:o}",
                              "since", j_time(s->since), "until", j_time(s->until),
                              "as_of", (json_int_t)s->now,
+                             "time_zone", cli_zone_id(zone, sizeof zone),
                              "min_assignments", (json_int_t)s->min_assignments,
                              "levels", s->levels, "departments", depts, "communities", comms,
                              "red_list", j_list(s, s->red), "black_list", j_list(s, s->black));
@@ -716,13 +719,14 @@ static void t_list(const stats_t *s, const char *title, agg_t *const *list)
 
 static int print_table(const stats_t *s)
 {
-    char a[32], b[32], now[32];
+    char a[32], b[32], now[32], zone[128];
     if (s->since > 0 || s->until < INT64_MAX)
         printf("Cases received from %s to %s", s->since > 0 ? cli_time(s->since, a, sizeof a) :
                "the start", s->until < INT64_MAX ? cli_time(s->until, b, sizeof b) : "now");
     else
         printf("All cases");
-    printf(", as of %s (local time)\n\n部门 Departments\n", cli_time(s->now, now, sizeof now));
+    printf(", as of %s (local time, %s)\n\n部门 Departments\n", cli_time(s->now, now, sizeof now),
+           cli_zone_id(zone, sizeof zone));
     t_section(s, &s->depts, true);
     printf("\n社区 Communities\n");
     t_section(s, &s->communities, false);

@@ -306,6 +306,15 @@ check "stats prints a table with display names, counts and the lists" sh -c \
   "grep -q '水务局 (water) .* 66.7% 2/3' '$T/stats.txt' && grep -q '红榜' '$T/stats.txt' && grep -q '黑榜' '$T/stats.txt' && grep -q '南门社区 (CG01-NM05)' '$T/stats.txt'"
 check "stats with the default threshold ranks nobody (1 to 4 assignments each)" \
   grep -q 'fewer than two departments ranked' "$T/stats.txt"
+# zoned ZONE ARGS: the CLI run in time zone ZONE
+zoned() { z=$1; shift; bounded env TZ="$z" "$MQ" -c "$CONF" "$@" 2>>"$T/cli.log"; }
+zoned Asia/Shanghai stats > "$T/stats-zone.txt"
+zoned Asia/Shanghai stats --json > "$T/stats-zone.json"
+check "stats names the time zone of its times: the table's header, the JSON's time_zone" sh -c \
+  "head -1 '$T/stats-zone.txt' | grep -q 'as of [0-9: -]* (local time, Asia/Shanghai)\$' &&
+   grep -q '\"time_zone\": \"Asia/Shanghai\"' '$T/stats-zone.json'"
+zoned Asia/Shanghai list > "$T/list-zone.txt"
+check "list names it in the header of its times" sh -c "head -1 '$T/list-zone.txt' | grep -q '^ *id  *received (Asia/Shanghai)  *state'"
 mq stats --csv --min-assignments 1 > "$T/stats.csv"
 check "stats --csv: a header and one row per department and community" sh -c \
   "head -1 '$T/stats.csv' | grep -q '^scope,id,name,received,lead_cases,assignments,response_num' && [ \$(wc -l < '$T/stats.csv') = 10 ]"
