@@ -143,6 +143,39 @@ check "... and of a NAME_secret left alone" sh -c \
 mq_err keygen --force "$T/client"; rc=$?
 check "keygen --force replaces it" \
   sh -c "[ $rc = 0 ] && [ -s '$T/client' ] && ! cmp -s '$T/client_secret' '$T/client_secret.first'"
+cp "$T/client" "$T/client.first"
+rm "$T/client_secret" && mkdir "$T/client_secret"
+mq_err keygen --force "$T/client"; rc=$?
+check "keygen --force over a NAME_secret that is a directory: exit 1, NAME kept, nothing left" sh -c \
+  "[ $rc = 1 ] && grep -q 'client_secret is a directory' '$T/err.log' && cmp -s '$T/client' '$T/client.first' &&
+   [ -z \"\$(ls '$T' | grep 'client\.new-')\" ]"
+rmdir "$T/client_secret"
+if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=64k tmpfs "$T/small" 2>/dev/null; then
+  trap 'umount "$T/small/k_secret" "$T/small" 2>/dev/null; cleanup' EXIT
+  # room for one small file, not two: the public key fits, the secret not
+  dd if=/dev/zero of="$T/small/one" bs=4k count=1 2>/dev/null
+  dd if=/dev/zero of="$T/small/fill" bs=4k 2>/dev/null
+  rm "$T/small/one"
+  mq_err keygen "$T/small/k"; rc=$?
+  check "keygen on a disk with room for one key: exit 1 with the reason, no key left" sh -c \
+    "[ $rc = 1 ] && grep -q 'k_secret: cannot write the secret key: No space left on device' '$T/err.log' &&
+     [ \"\$(ls '$T/small')\" = fill ]"
+  rm "$T/small/fill"
+  mq_err keygen "$T/small/k" && cp "$T/small/k" "$T/k.first" && cp "$T/small/k_secret" "$T/k_secret.first"
+  # NAME_secret a mount point: it cannot be renamed over, after NAME was
+  echo other > "$T/other" && mount --bind "$T/other" "$T/small/k_secret"
+  mq_err keygen --force "$T/small/k"; rc=$?
+  umount "$T/small/k_secret"
+  check "keygen --force whose NAME_secret cannot be replaced: exit 1, the old pair put back" sh -c \
+    "[ $rc = 1 ] && grep -q 'k_secret: cannot put it in place: Device or resource busy' '$T/err.log' &&
+     cmp -s '$T/small/k' '$T/k.first' && cmp -s '$T/small/k_secret' '$T/k_secret.first' &&
+     [ \"\$(ls '$T/small' | tr '\n' ' ')\" = 'k k_secret ' ]"
+  umount "$T/small"
+  trap cleanup EXIT
+else
+  ok "keygen on a full disk # SKIP needs root to mount a small tmpfs"
+  ok "keygen --force over a mount point # SKIP"
+fi
 
 # 2. the broker and its workers
 LOG_LEVEL=info start_broker || exit 1
