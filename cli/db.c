@@ -143,6 +143,7 @@ static bool held(sqlite3 *db)
     return (sqlite3_errcode(db) & 0xff) == SQLITE_BUSY;
 }
 
+/* Say that the database at path is held (held() true); CLI_RUNTIME. */
 static int held_fail(const char *cmd, const char *path)
 {
     return cli_fail(CLI_RUNTIME, cmd, "database %s is held by another process, and was for "
@@ -451,10 +452,11 @@ const char *cli_zone_id(char *buf, size_t size)
 {
     char name[256], abbr[16], off[8];
     zone_of(name, sizeof name);
-    zone_now(abbr, off);
-    if (name[0])
+    if (name[0]) {
         snprintf(buf, size, "%s", name);
-    else
+    } else {
+        zone_now(abbr, off);
         snprintf(buf, size, "UTC%s", off);
+    }
     return buf;
 }

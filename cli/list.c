@@ -169,13 +169,11 @@ int cmd_list(cli_t *cli, int argc, char **argv)
         sqlite3_close(db);
         return CLI_RUNTIME;
     }
-    char zone[128];
-    const char *head[] = {"id", "received", "state", "lead", "community", "service", "overdue"};
+    char zone[128], received[160];
+    snprintf(received, sizeof received, "received (%s)", cli_zone_id(zone, sizeof zone));
+    const char *head[] = {"id", received, "state", "lead", "community", "service", "overdue"};
     for (size_t i = 0; i < 7; i++)
-        if (i == 1)
-            table_addf(t, "%s (%s)", head[i], cli_zone_id(zone, sizeof zone));
-        else
-            table_add(t, head[i]);
+        table_add(t, head[i]);
     table_align(t, 0, ALIGN_RIGHT);
     long n = 0;
     bool more = false;
