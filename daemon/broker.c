@@ -781,11 +781,17 @@ static void on_intake(broker_t *self, inmsg_t *in)
 {
     msg_t msg, reply;
     const zmq_msg_t *id = &in->part[0];
-    /* the rate counts every message, well formed or not: it is what floods look like */
-    if (!ratelimit_allow(self->rates, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
-                         mono_ms(), self->cfg->intake_rate)) {
+    /* the rate counts every message, well formed or not: it is what floods
+     * look like; per key, so that more connections buy no more */
+    const char *key = peer_key(in);
+    bool allowed = key ? ratelimit_allow(self->rates, key, strlen(key), mono_ms(),
+                                         self->cfg->intake_rate)
+                       : ratelimit_allow(self->rates, zmq_msg_data((zmq_msg_t *)id),
+                                         zmq_msg_size((zmq_msg_t *)id), mono_ms(),
+                                         self->cfg->intake_rate);
+    if (!allowed) {
         send_error(self, self->intake, zmq_msg_data((zmq_msg_t *)id), zmq_msg_size((zmq_msg_t *)id),
-                   NULL, ERR_RATE_LIMITED, "over this connection's rate (intake_rate); "
+                   NULL, ERR_RATE_LIMITED, "over this client's rate (intake_rate); "
                    "retry later with the same msg_id");
         return;
     }

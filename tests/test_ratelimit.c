@@ -1,8 +1,9 @@
 /*
  * test_ratelimit.c - unit tests for the intake rate limiter
- * (daemon/ratelimit.c): `rate` messages a second per connection with a burst
- * of one second's worth, refilled as time passes, and no way around it by
- * making two connections share a slot of the fixed-size table.
+ * (daemon/ratelimit.c): `rate` messages a second per peer with a burst of
+ * one second's worth, refilled as time passes; peers whose ids land in one
+ * slot of the fixed-size table each keep a bucket of their own, and when
+ * more than the table can hold are active at once, sharing buys no rate.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,26 +48,51 @@ static size_t slot_of(const char *id)
     return (size_t)(h & (SLOTS - 1));
 }
 
-/* Two ids that land in one slot: alternating between them must not reset the
- * bucket each time (that gave a client two connections an unlimited rate). */
-static void colliding_ids_share_one_bucket(void **state)
+/* n ids (peer-0 first) that all land in the slot of "peer-0". */
+static void colliding_ids(char ids[][24], int n)
 {
-    (void)state;
-    char b[24] = "";
-    for (int i = 1; i < 10000 && !*b; i++) {
+    snprintf(ids[0], 24, "peer-0");
+    for (int i = 1, k = 1; k < n && i < 100000; i++) {
         char c[24];
         snprintf(c, sizeof c, "peer-%d", i);
         if (slot_of(c) == slot_of("peer-0"))
-            snprintf(b, sizeof b, "%s", c);
+            snprintf(ids[k++], 24, "%s", c);
     }
-    assert_true(*b);
+    assert_true(ids[n - 1][0]);
+}
+
+/* Two ids that land in one slot keep a bucket each: a client sending under
+ * its rate is not refused because another one, in the same slot, floods
+ * (the reviewer's hotline gateway got 301 at 3 a second so). */
+static void colliding_ids_keep_their_own_buckets(void **state)
+{
+    (void)state;
+    char ids[2][24] = {""};
+    colliding_ids(ids, 2);
+    ratelimit_t *r = ratelimit_new(SLOTS);
+    assert_int_equal(allowed(r, ids[1], 5000, 10, 100), 10);   /* the flood: its burst */
+    assert_int_equal(allowed(r, ids[0], 5000, 10, 3), 3);      /* the gateway: all */
+    assert_int_equal(allowed(r, ids[1], 5100, 10, 100), 1);    /* the flood refills alone */
+    ratelimit_destroy(&r);
+}
+
+/* More peers in one neighbourhood than the table probes, all active: they
+ * share, and alternating among them does not reset a bucket (that gave a
+ * client with many connections an unlimited rate). A bucket idle for a
+ * second is taken over, full, as a new peer's would be. */
+static void crowded_ids_share_without_refilling(void **state)
+{
+    (void)state;
+    enum { N = 12 };
+    char ids[N][24] = {{0}};
+    colliding_ids(ids, N);
     ratelimit_t *r = ratelimit_new(SLOTS);
     int n = 0;
-    for (int i = 0; i < 100; i++) {
-        const char *id = i % 2 ? b : "peer-0";
-        n += ratelimit_allow(r, id, strlen(id), 5000, 10);
-    }
-    assert_int_equal(n, 10);                /* one bucket's burst between them */
+    for (int round = 0; round < 20; round++)
+        for (int i = 0; i < N; i++)
+            n += ratelimit_allow(r, ids[i], strlen(ids[i]), 5000, 10);
+    assert_true(n <= 8 * 10 + 10);          /* at most the slots' bursts between them */
+    assert_int_equal(allowed(r, ids[0], 7000, 10, 50), 10);    /* idle 2 s: a full bucket */
     ratelimit_destroy(&r);
 }
 
@@ -74,7 +100,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(burst_then_refill),
-        cmocka_unit_test(colliding_ids_share_one_bucket),
+        cmocka_unit_test(colliding_ids_keep_their_own_buckets),
+        cmocka_unit_test(crowded_ids_share_without_refilling),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,7 +155,7 @@ def legit():
 
 lt = threading.Thread(target=legit)
 lt.start()
-flooder = client(ports["intake"], "intake1")
+flooder = client(ports["intake"], "intake2")     # a gateway of its own
 flooder.setsockopt(zmq.SNDHWM, 10000)
 sent = 0
 codes = {}
@@ -194,6 +194,32 @@ try:
 except OSError:
     alive = False
 tap(alive, "the broker survived the flood")
+
+# the rate is the key's: twenty connections with one key share its bucket
+# (one a connection gave them twenty times the rate)
+time.sleep(1.5)                     # the flooder's bucket full again: 2000
+many = [client(ports["intake"], "intake2") for _ in range(20)]
+time.sleep(0.5)
+t0 = time.time()
+for i in range(500):
+    for c in many:
+        c.send_multipart([SIG, b"FROB", msgpack.packb({"msg_id": "m%d" % i})])
+took = time.time() - t0
+over, other = 0, 0
+end = time.time() + 10
+while over + other < 20 * 500 and time.time() < end:
+    for c in many:
+        while c.poll(0):
+            f = c.recv_multipart()
+            code = msgpack.unpackb(f[2], raw=False).get("code")
+            over, other = over + (code == 301), other + (code != 301)
+    time.sleep(0.01)
+for c in many:
+    c.close()
+limit = 2000 + 2000 * took + 500
+tap(over + other == 10000 and other <= limit,
+    "20 connections with one key get one key's rate: %d of 10,000 messages in %.2f s "
+    "past the limit, at most %d (%d over it)" % (other, took, limit, over))
 
 # revocation: take intake1 and hrss1 off the lists, reload: the connected
 # client is shut out, and the worker is cut off at once, not at its next message

@@ -8,11 +8,12 @@ K="$T/keys"
 mkdir -p "$K/intake" "$K/admin" "$K/workers/water" "$K/workers/hrss"
 for k in server stranger; do bounded "$BIN/minqing" keygen "$K/$k" >/dev/null; done
 bounded "$BIN/minqing" keygen "$K/intake/intake1" >/dev/null
+bounded "$BIN/minqing" keygen "$K/intake/intake2" >/dev/null     # the flooder's
 bounded "$BIN/minqing" keygen "$K/admin/admin1" >/dev/null
 bounded "$BIN/minqing" keygen "$K/workers/water/water1" >/dev/null
 bounded "$BIN/minqing" keygen "$K/workers/hrss/hrss1" >/dev/null
 # the clients' copies: the test reads each keypair where it was made
-for k in intake1:intake admin1:admin water1:workers/water hrss1:workers/hrss; do
+for k in intake1:intake intake2:intake admin1:admin water1:workers/water hrss1:workers/hrss; do
   cp "$K/${k#*:}/${k%%:*}" "$K/${k%%:*}"; cp "$K/${k#*:}/${k%%:*}_secret" "$K/${k%%:*}_secret"
   rm "$K/${k#*:}/${k%%:*}_secret"          # the broker's lists hold public keys only
 done
@@ -46,7 +47,7 @@ check "a key list that cannot be read: the broker refuses to start, naming it an
 rm "$K/admin" && mv "$K/admin.d" "$K/admin"
 
 start_broker || exit 1
-check "the broker says how many keys it admits (4: intake, admin, water, hrss)" grep -q 'event=broker.ready keys=4 ' "$T/broker.log"
+check "the broker says how many keys it admits (5: 2 intake, admin, water, hrss)" grep -q 'event=broker.ready keys=5 ' "$T/broker.log"
 bounded $((FLOOD + 120)) "$PY" "$ROOT/tests/e2e/security.py" "$T" "$BROKER_PID" "$FLOOD" | tee "$T/security.out"
 rc=$(tail -n 1 "$T/security.out" | grep -q '^1\.\.' && ! grep -q '^not ok' "$T/security.out" && echo 0 || echo 1)
 check "the broker logged each refusal as a security event" grep -q 'event=security.refused' "$T/broker.log"
