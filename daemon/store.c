@@ -385,6 +385,14 @@ static int schema_objects(sqlite3 *db)
     return n;
 }
 
+/* The refusal of another program's database (a mistyped `database =`). */
+static int not_ours(const char *path, int v, const char *why, char *err, size_t errlen)
+{
+    snprintf(err, errlen, "%s: a SQLite database, but not minqing's (schema version %d, %s); "
+             "refusing to touch it: check `database =`", path, v, why);
+    return -1;
+}
+
 /* The database's schema version, refusing one newer than this binary's
  * before anything (not even its journal mode) is changed. */
 static int check_version(sqlite3 *db, const char *path, int *v, char *err, size_t errlen)
@@ -404,12 +412,51 @@ static int check_version(sqlite3 *db, const char *path, int *v, char *err, size_
      * the two, and even switching it to WAL would change it. */
     int objects = *v == 0 ? schema_objects(db) : 0;
     if (*v < 0 || objects != 0) {
-        snprintf(err, errlen, "%s: a SQLite database, but not minqing's (schema version %d, "
-                 "%d tables or indexes of its own); refusing to touch it: check `database =`",
-                 path, *v, objects);
-        return -1;
+        char why[64];
+        snprintf(why, sizeof why, "%d tables or indexes of its own", objects);
+        return not_ours(path, *v, why, err, errlen);
     }
     return 0;
+}
+
+/* Our tables, and the schema version that added each. */
+static const struct {
+    int since;
+    const char *name;
+} our_tables[] = {
+    {1, "cases"}, {1, "escalations"}, {1, "assignments"}, {1, "outcomes"}, {1, "events"},
+    {4, "ladders"}, {5, "id_floors"},
+};
+
+/* A user_version is any program's to set: a file that claims schema v must
+ * hold the tables of v too before a migration or even the switch to WAL
+ * writes to it. Tables of its own beside ours are the operator's. */
+static int check_tables(sqlite3 *db, const char *path, int v, char *err, size_t errlen)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table'"
+                                " AND name = ?1", -1, &st, NULL);
+    const char *missing = NULL;
+    for (size_t i = 0; rc == SQLITE_OK && !missing && i < sizeof our_tables / sizeof our_tables[0];
+         i++) {
+        if (our_tables[i].since > v)
+            continue;
+        sqlite3_bind_text(st, 1, our_tables[i].name, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_reset(st);
+        if (rc == SQLITE_DONE)
+            missing = our_tables[i].name;
+        rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "%s: cannot read the schema: %s (corrupt, or not a database?)",
+                 path, sqlite3_errmsg(db));
+        return -1;
+    }
+    char why[64];
+    snprintf(why, sizeof why, "but no table %s", missing ? missing : "");
+    return missing ? not_ours(path, v, why, err, errlen) : 0;
 }
 
 /* Bring the schema from version v to STORE_SCHEMA_VERSION, one migration per
@@ -528,7 +575,8 @@ static int configure(store_t *self, const char *path, char *err, size_t errlen)
 {
     char why[200];
     int version;
-    if (check_version(self->db, path, &version, err, errlen))
+    if (check_version(self->db, path, &version, err, errlen) ||
+        check_tables(self->db, path, version, err, errlen))
         return -1;
     /* synchronous=FULL in WAL mode: COMMIT waits for the WAL fsync, so an
      * acknowledged case survives kill -9 and power loss alike. */

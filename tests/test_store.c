@@ -1019,6 +1019,54 @@ static void refuses_foreign_database(void **state)
     }
 }
 
+/* A file's bytes summed up (FNV-1a, and its length), as an operator's
+ * md5sum would: 0 for a missing file. */
+static uint64_t file_sum(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    uint64_t h = 14695981039346656037u, len = 0;
+    for (int c; (c = fgetc(f)) != EOF; len++)
+        h = (h ^ (unsigned char)c) * 1099511628211u;
+    fclose(f);
+    return h ^ len;
+}
+
+/* store_open refuses path, naming want, and the file keeps every byte. */
+static void refused_untouched(const char *path, const char *want)
+{
+    uint64_t before = file_sum(path);
+    refused(path, NULL, want);
+    if (file_sum(path) != before)
+        fail_msg("%s: refused, but its bytes changed", path);
+}
+
+/* Another program's file that claims one of our schema versions (its own
+ * user_version): refused before anything is written, not migrated and
+ * switched to WAL first and refused later for a missing table. */
+static void refuses_foreign_tables_with_our_version(void **state)
+{
+    (void)state;
+    char p[256], q[128];
+    path_in_dir(p, sizeof p, "f.db");
+    for (int v = 1; v <= STORE_SCHEMA_VERSION; v++) {
+        unlink(p);
+        sqlite3 *db = NULL;
+        snprintf(q, sizeof q, "CREATE TABLE foo (x); PRAGMA user_version = %d", v);
+        assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, q, NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+        refused_untouched(p, "not minqing's");
+        assert_contains(g_err, "no table cases");
+    }
+    /* ours, but without the table its version added: refused by name */
+    store_close(&g_st);
+    assert_int_equal(peek_exec("DROP TABLE ladders; PRAGMA journal_mode = DELETE"), 0);
+    refused_untouched(g_path, "not minqing's");
+    assert_contains(g_err, "no table ladders");
+}
+
 /* A file whose header and schema read well but one of whose b-trees is
  * damaged: the broker would start on it, and fail later on some case. The
  * startup check refuses it and writes nothing to it. */
@@ -1214,6 +1262,7 @@ int main(void)
         T(refuses_garbage),
         T(refuses_newer_schema),
         T(refuses_foreign_database),
+        T(refuses_foreign_tables_with_our_version),
         T(refuses_damaged_tree),
         cmocka_unit_test_setup_teardown(disk_full_is_store_full, setup_full, teardown_full),
         cmocka_unit_test_setup_teardown(failure_mid_transaction_writes_nothing_after, setup_full,

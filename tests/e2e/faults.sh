@@ -2,8 +2,9 @@
 # faults.sh - the quick fault-injection suite:
 #  - a full disk: intake answers ERROR 501, the broker stays up, committed
 #    cases stay intact, and it serves again once space returns;
-#  - a corrupt, a truncated, and a future-schema database at start: the broker
-#    refuses to start with a clear message and never touches the file;
+#  - a corrupt, a truncated, a future-schema database and another program's
+#    (whatever schema version it claims) at start: the broker refuses to start
+#    with a clear message and never touches the file;
 #  - kill -9 of workers under load: every case still reaches resolved;
 #  - a second broker on the same database refuses to start.
 . "$(dirname "$0")/../lib.sh"
@@ -65,6 +66,9 @@ check "a truncated database is refused, untouched" refuses "$T/truncated.db" "ma
 cp "$T/minqing.db" "$T/future.db"
 sqlite3 "$T/future.db" "pragma user_version = 99"
 check "a database from a future schema is refused, untouched" refuses "$T/future.db" "newer than this minqingd"
+sqlite3 "$T/foreign.db" "create table foo (x); pragma user_version = 4"
+check "another program's database that claims schema 4 is refused, untouched" \
+  refuses "$T/foreign.db" "not minqing's"
 diag "$(cat "$T/refuse.log")"
 
 # 3. kill -9 of workers under load
