@@ -571,12 +571,29 @@ static void floor_passed(store_t *self, store_ids_t t)
         self->floor_used[t] = true;
 }
 
+/* What only reads comes before anything writes: the file is minqing's, of a
+ * version this binary knows, and whole. A file refused here keeps every byte
+ * (a restored backup is in rollback-journal mode: not even switched to WAL). */
+static int inspect(sqlite3 *db, const char *path, int *version, char *err, size_t errlen)
+{
+    char why[200];
+    if (check_version(db, path, version, err, errlen) ||
+        check_tables(db, path, *version, err, errlen))
+        return -1;
+    expect_file_read(path);
+    if (quick_check(db, why, sizeof why)) {
+        snprintf(err, errlen, "%s: integrity check failed: %s", path, why);
+        return -1;
+    }
+    return 0;
+}
+
 static int configure(store_t *self, const char *path, char *err, size_t errlen)
 {
     char why[200];
     int version;
-    if (check_version(self->db, path, &version, err, errlen) ||
-        check_tables(self->db, path, version, err, errlen))
+    sqlite3_busy_timeout(self->db, 5000);
+    if (inspect(self->db, path, &version, err, errlen))
         return -1;
     /* synchronous=FULL in WAL mode: COMMIT waits for the WAL fsync, so an
      * acknowledged case survives kill -9 and power loss alike. */
@@ -584,13 +601,6 @@ static int configure(store_t *self, const char *path, char *err, size_t errlen)
         exec(self->db, "PRAGMA synchronous = FULL", why, sizeof why) ||
         exec(self->db, "PRAGMA foreign_keys = ON", why, sizeof why)) {
         snprintf(err, errlen, "%s: %s (corrupt, or not a database?)", path, why);
-        return -1;
-    }
-    sqlite3_busy_timeout(self->db, 5000);
-    /* before any migration writes to a file that may be damaged */
-    expect_file_read(path);
-    if (quick_check(self->db, why, sizeof why)) {
-        snprintf(err, errlen, "%s: integrity check failed: %s", path, why);
         return -1;
     }
     if (migrate(self->db, path, version, err, errlen) || read_floors(self, path, err, errlen))

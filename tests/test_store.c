@@ -1070,6 +1070,20 @@ static void refuses_foreign_tables_with_our_version(void **state)
 /* A file whose header and schema read well but one of whose b-trees is
  * damaged: the broker would start on it, and fail later on some case. The
  * startup check refuses it and writes nothing to it. */
+/* Write byte 0x7f, no b-tree page type, at the root page of the events
+ * table of the (closed) test database. */
+static void damage_events_root(void)
+{
+    long root = atol(peek("SELECT rootpage FROM sqlite_schema WHERE name = 'events'"));
+    long page = atol(peek("PRAGMA page_size"));
+    assert_true(root > 1 && page >= 512);
+    FILE *f = fopen(g_path, "r+b");
+    assert_non_null(f);
+    assert_int_equal(fseek(f, (root - 1) * page, SEEK_SET), 0);
+    assert_int_equal(fputc(0x7f, f), 0x7f);
+    assert_int_equal(fclose(f), 0);
+}
+
 static void refuses_damaged_tree(void **state)
 {
     (void)state;
@@ -1077,20 +1091,24 @@ static void refuses_damaged_tree(void **state)
     add_case("hotline", "D-1");
     commit();
     store_close(&g_st);
-    long root = atol(peek("SELECT rootpage FROM sqlite_schema WHERE name = 'events'"));
-    long page = atol(peek("PRAGMA page_size"));
-    assert_true(root > 1 && page >= 512);
-    FILE *f = fopen(g_path, "r+b");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, (root - 1) * page, SEEK_SET), 0);
-    assert_int_equal(fputc(0x7f, f), 0x7f);     /* no such b-tree page type */
-    assert_int_equal(fclose(f), 0);
-    refused(g_path, NULL, "integrity check failed");
-    f = fopen(g_path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, (root - 1) * page, SEEK_SET), 0);
-    assert_int_equal(fgetc(f), 0x7f);
-    fclose(f);
+    damage_events_root();
+    refused_untouched(g_path, "integrity check failed");
+}
+
+/* The same damage in a file in rollback-journal mode, as `minqing backup`
+ * writes it (a restored backup): refused before the switch to WAL, which
+ * would rewrite its header. */
+static void refuses_damaged_backup_untouched(void **state)
+{
+    (void)state;
+    begin();
+    add_case("hotline", "D-1");
+    commit();
+    store_close(&g_st);
+    assert_int_equal(peek_exec("PRAGMA journal_mode = DELETE"), 0);
+    damage_events_root();
+    refused_untouched(g_path, "integrity check failed");
+    assert_string_equal(peek("PRAGMA journal_mode"), "delete");
 }
 
 /* ---- a full disk -------------------------------------------------------- */
@@ -1264,6 +1282,7 @@ int main(void)
         T(refuses_foreign_database),
         T(refuses_foreign_tables_with_our_version),
         T(refuses_damaged_tree),
+        T(refuses_damaged_backup_untouched),
         cmocka_unit_test_setup_teardown(disk_full_is_store_full, setup_full, teardown_full),
         cmocka_unit_test_setup_teardown(failure_mid_transaction_writes_nothing_after, setup_full,
                                         teardown_full),

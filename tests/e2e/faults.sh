@@ -2,9 +2,9 @@
 # faults.sh - the quick fault-injection suite:
 #  - a full disk: intake answers ERROR 501, the broker stays up, committed
 #    cases stay intact, and it serves again once space returns;
-#  - a corrupt, a truncated, a future-schema database and another program's
-#    (whatever schema version it claims) at start: the broker refuses to start
-#    with a clear message and never touches the file;
+#  - a corrupt, a truncated, a future-schema database, a damaged backup and
+#    another program's (whatever schema version it claims) at start: the
+#    broker refuses to start with a clear message and never touches the file;
 #  - kill -9 of workers under load: every case still reaches resolved;
 #  - a second broker on the same database refuses to start.
 . "$(dirname "$0")/../lib.sh"
@@ -60,12 +60,19 @@ write_config
 start_broker || exit 1
 bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2000 -t 60 -p t >/dev/null
 stop_pid "$BROKER_PID"
+bounded "$BIN/minqing" -c "$T/minqing.conf" backup "$T/damaged.db" >/dev/null
 cp "$T/minqing.db" "$T/truncated.db"
 truncate -s $(( $(stat -c %s "$T/minqing.db") / 2 )) "$T/truncated.db"
 check "a truncated database is refused, untouched" refuses "$T/truncated.db" "malformed\|integrity\|corrupt"
 cp "$T/minqing.db" "$T/future.db"
 sqlite3 "$T/future.db" "pragma user_version = 99"
 check "a database from a future schema is refused, untouched" refuses "$T/future.db" "newer than this minqingd"
+# a damaged backup (rollback-journal mode, as minqing backup writes it): not
+# even switched to WAL before it is refused
+root=$(sqlite3 "$T/damaged.db" "select rootpage from sqlite_master where name = 'events'")
+page=$(sqlite3 "$T/damaged.db" "pragma page_size")
+printf '\177' | dd of="$T/damaged.db" bs=1 seek=$(( (root - 1) * page )) conv=notrunc 2>/dev/null
+check "a damaged backup is refused, untouched" refuses "$T/damaged.db" "integrity check failed"
 sqlite3 "$T/foreign.db" "create table foo (x); pragma user_version = 4"
 check "another program's database that claims schema 4 is refused, untouched" \
   refuses "$T/foreign.db" "not minqing's"
