@@ -284,6 +284,7 @@ struct store_t {
     rowcache_t *cases, *asgs;   /* updated rows not yet written (see HELD_ROWS) */
     bool in_txn, dirty;
     bool lost;                  /* SQLite ended the transaction itself (see txn_lost) */
+    bool created;               /* store_open found no database and made one */
     int64_t floor[STORE_IDS_COUNT]; /* next ids above these (0: none; see ID_ABOVE) */
     bool floor_used[STORE_IDS_COUNT];   /* a row of this transaction went above it */
     int last_rc;
@@ -477,19 +478,35 @@ static int migrate(sqlite3 *db, const char *path, int v, char *err, size_t errle
     return 0;
 }
 
+/* A database file missing or empty while its WAL holds frames was lost or
+ * truncated, not never made: SQLite would delete that WAL, and the commits
+ * in it, and start an empty database. */
+static int check_wal(const char *path, bool missing, char *err, size_t errlen)
+{
+    char wal[4096];
+    struct stat st;
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    if (stat(wal, &st) != 0 || st.st_size == 0)
+        return 0;
+    snprintf(err, errlen, "%s: %s, but its -wal holds %lld bytes: a %s database, not a new one; "
+             "refusing to start: restore it from a backup", path, missing ? "missing" : "empty",
+             (long long)st.st_size, missing ? "lost" : "truncated");
+    return -1;
+}
+
 /* A file that exists but is not an empty or SQLite file is never initialised
  * over: SQLite would happily treat a zero-length file as new, but anything
  * else must carry the header or we refuse. */
 static int check_header(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;                       /* new database */
+    if (!f)     /* a new database; any other error is sqlite3_open's to report */
+        return errno == ENOENT ? check_wal(path, true, err, errlen) : 0;
     char head[16] = {0};
     size_t n = fread(head, 1, sizeof head, f);
     fclose(f);
     if (n == 0)
-        return 0;
+        return check_wal(path, false, err, errlen);
     if (n < sizeof head || memcmp(head, "SQLite format 3", 16) != 0) {
         snprintf(err, errlen, "%s: not a SQLite database (corrupt or truncated?); "
                  "refusing to start rather than overwrite it: restore it from a backup", path);
@@ -595,6 +612,7 @@ static int configure(store_t *self, const char *path, char *err, size_t errlen)
     sqlite3_busy_timeout(self->db, 5000);
     if (inspect(self->db, path, &version, err, errlen))
         return -1;
+    self->created = version == 0;       /* no table in it (inspect checked) */
     /* synchronous=FULL in WAL mode: COMMIT waits for the WAL fsync, so an
      * acknowledged case survives kill -9 and power loss alike. */
     if (exec(self->db, "PRAGMA journal_mode = WAL", why, sizeof why) ||
@@ -711,8 +729,6 @@ static int start_checkpointer(store_t *self, const char *path, const char *vfs, 
 
 store_t *store_open(const char *path, char *err, size_t errlen)
 {
-    if (check_header(path, err, errlen))
-        return NULL;
     store_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
@@ -726,8 +742,10 @@ store_t *store_open(const char *path, char *err, size_t errlen)
         store_close(&self);
         return NULL;
     }
+    /* the files are looked at under the lock: a restore moves them under it */
     if (strcmp(path, ":memory:") != 0 &&
-        ((self->lockfd = store_lock(path, err, errlen)) < 0 || restoring(path, err, errlen))) {
+        ((self->lockfd = store_lock(path, err, errlen)) < 0 || restoring(path, err, errlen) ||
+         check_header(path, err, errlen))) {
         store_close(&self);
         return NULL;
     }
@@ -749,6 +767,11 @@ store_t *store_open(const char *path, char *err, size_t errlen)
         return NULL;
     }
     return self;
+}
+
+bool store_created(const store_t *self)
+{
+    return self->created;
 }
 
 void store_close(store_t **self_p)

@@ -111,6 +111,10 @@ typedef struct {
 /* Open (creating or migrating) the database at path. NULL on error, with the
  * reason in err: unreadable, not a database, corrupt, or a future schema. */
 store_t *store_open(const char *path, char *err, size_t errlen);
+/* True when store_open found no database (the file missing or empty) and
+ * created a new one: the caller logs store.created, as a wrong path or a
+ * lost file would look the same. */
+bool store_created(const store_t *self);
 /* fn(arg, 0) is called now and then (every STORE_PROGRESS_STEPS SQLite
  * steps) while a statement of a store opened after this call runs: the
  * migrations in store_open, a reload's large UPDATEs, the scans at start; and

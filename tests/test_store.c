@@ -222,9 +222,11 @@ static void open_new_database(void **state)
                              " sqlite_master WHERE type = 'table' ORDER BY name)"),
                         "assignments,cases,escalations,events,id_floors,ladders,outcomes");
     assert_false(store_dirty(g_st));
+    assert_true(store_created(g_st));               /* the broker logs store.created */
     /* opening it again migrates nothing and keeps the version */
     reopen();
     assert_string_equal(peek("PRAGMA user_version"), want);
+    assert_false(store_created(g_st));
 }
 
 /* ---- cases ------------------------------------------------------------- */
@@ -954,6 +956,29 @@ static void refused(const char *path, const char *content, const char *want)
     }
 }
 
+/* A file's bytes summed up (FNV-1a, and its length), as an operator's
+ * md5sum would: 0 for a missing file. */
+static uint64_t file_sum(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return 0;
+    uint64_t h = 14695981039346656037u, len = 0;
+    for (int c; (c = fgetc(f)) != EOF; len++)
+        h = (h ^ (unsigned char)c) * 1099511628211u;
+    fclose(f);
+    return h ^ len;
+}
+
+/* store_open refuses path, naming want, and the file keeps every byte. */
+static void refused_untouched(const char *path, const char *want)
+{
+    uint64_t before = file_sum(path);
+    refused(path, NULL, want);
+    if (file_sum(path) != before)
+        fail_msg("%s: refused, but its bytes changed", path);
+}
+
 static void refuses_garbage(void **state)
 {
     (void)state;
@@ -968,12 +993,57 @@ static void refuses_garbage(void **state)
         write_file(p, junk[i]);
         refused(p, junk[i], "not a SQLite database");
     }
-    /* an empty file is a new database */
+    /* an empty file is a new database (an empty -wal beside it is nothing) */
     write_file(p, "");
+    char wal[300];
+    snprintf(wal, sizeof wal, "%s-wal", p);
+    write_file(wal, "");
     store_t *st = store_open(p, g_err, sizeof g_err);
     if (!st)
         fail_msg("empty file: %s", g_err);
+    assert_true(store_created(st));
     store_close(&st);
+}
+
+/* Copy file from to file to. */
+static void copy_file(const char *from, const char *to)
+{
+    FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+    assert_non_null(in);
+    assert_non_null(out);
+    for (int c; (c = fgetc(in)) != EOF;)
+        fputc(c, out);
+    fclose(in);
+    assert_int_equal(fclose(out), 0);
+}
+
+/* A database file cut to 0 bytes, or gone, while its WAL still holds the
+ * commits: not a new database. SQLite would delete that WAL and start an
+ * empty one; the store refuses, and both files stay as they are. */
+static void refuses_empty_file_beside_its_wal(void **state)
+{
+    (void)state;
+    char wal[160], saved[160];
+    snprintf(wal, sizeof wal, "%s-wal", g_path);
+    path_in_dir(saved, sizeof saved, "saved-wal");
+    begin();
+    add_case("hotline", "W-1");
+    commit();
+    copy_file(wal, saved);          /* the commit is in the WAL alone */
+    store_close(&g_st);
+    for (int gone = 0; gone <= 1; gone++) {
+        if (gone)
+            assert_int_equal(unlink(g_path), 0);
+        else
+            write_file(g_path, "");
+        copy_file(saved, wal);
+        uint64_t sum = file_sum(wal);
+        refused_untouched(g_path, gone ? "missing, but its -wal holds"
+                                       : "empty, but its -wal holds");
+        assert_contains(g_err, "database, not a new one");
+        assert_int_equal(access(g_path, F_OK), gone ? -1 : 0);
+        assert_true(sum != 0 && file_sum(wal) == sum);
+    }
 }
 
 static void refuses_newer_schema(void **state)
@@ -1017,29 +1087,6 @@ static void refuses_foreign_database(void **state)
         sqlite3_close(db);
         assert_string_equal(mode, "delete");
     }
-}
-
-/* A file's bytes summed up (FNV-1a, and its length), as an operator's
- * md5sum would: 0 for a missing file. */
-static uint64_t file_sum(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return 0;
-    uint64_t h = 14695981039346656037u, len = 0;
-    for (int c; (c = fgetc(f)) != EOF; len++)
-        h = (h ^ (unsigned char)c) * 1099511628211u;
-    fclose(f);
-    return h ^ len;
-}
-
-/* store_open refuses path, naming want, and the file keeps every byte. */
-static void refused_untouched(const char *path, const char *want)
-{
-    uint64_t before = file_sum(path);
-    refused(path, NULL, want);
-    if (file_sum(path) != before)
-        fail_msg("%s: refused, but its bytes changed", path);
 }
 
 /* Another program's file that claims one of our schema versions (its own
@@ -1278,6 +1325,7 @@ int main(void)
         T(held_rows_written_at_commit),
         T(close_rolls_back),
         T(refuses_garbage),
+        T(refuses_empty_file_beside_its_wal),
         T(refuses_newer_schema),
         T(refuses_foreign_database),
         T(refuses_foreign_tables_with_our_version),

@@ -2,9 +2,10 @@
 # faults.sh - the quick fault-injection suite:
 #  - a full disk: intake answers ERROR 501, the broker stays up, committed
 #    cases stay intact, and it serves again once space returns;
-#  - a corrupt, a truncated, a future-schema database, a damaged backup and
-#    another program's (whatever schema version it claims) at start: the
-#    broker refuses to start with a clear message and never touches the file;
+#  - a corrupt, a truncated, a future-schema database, a damaged backup,
+#    another program's (whatever schema version it claims) and an empty one
+#    beside its WAL at start: the broker refuses to start with a clear message
+#    and never touches the file;
 #  - kill -9 of workers under load: every case still reaches resolved;
 #  - a second broker on the same database refuses to start.
 . "$(dirname "$0")/../lib.sh"
@@ -76,6 +77,13 @@ check "a damaged backup is refused, untouched" refuses "$T/damaged.db" "integrit
 sqlite3 "$T/foreign.db" "create table foo (x); pragma user_version = 4"
 check "another program's database that claims schema 4 is refused, untouched" \
   refuses "$T/foreign.db" "not minqing's"
+# a database cut to 0 bytes beside its WAL: SQLite would delete the WAL and
+# start an empty database
+: > "$T/cut.db"
+head -c 40000 /dev/urandom > "$T/cut.db-wal"
+wal_sum=$(md5sum < "$T/cut.db-wal")
+check "an empty database beside its -wal is refused, untouched" refuses "$T/cut.db" "not a new one"
+check "... and its -wal too" test "$(md5sum < "$T/cut.db-wal")" = "$wal_sum"
 diag "$(cat "$T/refuse.log")"
 
 # 3. kill -9 of workers under load
