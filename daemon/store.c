@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -288,6 +289,7 @@ struct store_t {
     int64_t floor[STORE_IDS_COUNT]; /* next ids above these (0: none; see ID_ABOVE) */
     bool floor_used[STORE_IDS_COUNT];   /* a row of this transaction went above it */
     int last_rc;
+    int64_t busy_until;         /* store_begin fails at once until then (STORE_BUSY_PAUSE_MS) */
     char record[4 * MSG_MAX_BODY];  /* strings of the last store_case_record */
     char errmsg[256];
 };
@@ -325,6 +327,11 @@ msg_err_t store_errcode(const store_t *self)
 {
     int rc = self->last_rc & 0xff;
     return rc == SQLITE_FULL ? ERR_STORE_FULL : ERR_STORE_FAILED;
+}
+
+bool store_locked(const store_t *self)
+{
+    return (self->last_rc & 0xff) == SQLITE_BUSY;
 }
 
 const char *store_errmsg(const store_t *self)
@@ -609,7 +616,7 @@ static int configure(store_t *self, const char *path, char *err, size_t errlen)
 {
     char why[200];
     int version;
-    sqlite3_busy_timeout(self->db, 5000);
+    sqlite3_busy_timeout(self->db, STORE_OPEN_BUSY_MS);
     if (inspect(self->db, path, &version, err, errlen))
         return -1;
     self->created = version == 0;       /* no table in it (inspect checked) */
@@ -766,6 +773,7 @@ store_t *store_open(const char *path, char *err, size_t errlen)
         store_close(&self);
         return NULL;
     }
+    sqlite3_busy_timeout(self->db, STORE_BUSY_MS);     /* from now on the loop waits */
     return self;
 }
 
@@ -824,7 +832,11 @@ unsigned long store_checkpoints(store_t *self)
 int store_checkpoint(store_t *self)
 {
     checkpointer_destroy(&self->ckpt);     /* its checkpoint would make this one BUSY */
+    /* the loop has stopped: waiting for a reader (a backup) to finish costs
+     * no heartbeat now, and lets the WAL start over */
+    sqlite3_busy_timeout(self->db, STORE_OPEN_BUSY_MS);
     int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_busy_timeout(self->db, STORE_BUSY_MS);
     return rc == SQLITE_OK ? 0 : fail(self, rc);
 }
 
@@ -929,10 +941,26 @@ static const char *col_text(sqlite3_stmt *st, int i)
 
 /* ---- transactions ---------------------------------------------------- */
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int store_begin(store_t *self)
 {
-    if (run(self, self->q[Q_BEGIN]))
+    if (self->busy_until && mono_ms() < self->busy_until) {
+        self->last_rc = SQLITE_BUSY;    /* still held, most likely: no second wait */
+        snprintf(self->errmsg, sizeof self->errmsg, "%s", sqlite3_errstr(SQLITE_BUSY));
         return -1;
+    }
+    self->busy_until = 0;
+    if (run(self, self->q[Q_BEGIN])) {
+        if (store_locked(self))
+            self->busy_until = mono_ms() + STORE_BUSY_PAUSE_MS;
+        return -1;
+    }
     self->in_txn = true;
     self->lost = false;
     self->dirty = false;

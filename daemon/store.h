@@ -34,6 +34,16 @@ extern const char *const store_id_tables[STORE_IDS_COUNT];
     "CREATE TABLE IF NOT EXISTS id_floors (name TEXT PRIMARY KEY,"                  \
     " floor INTEGER NOT NULL) WITHOUT ROWID"
 
+/* How long a statement waits for a lock another process holds (an sqlite3
+ * shell in a transaction) before it fails with SQLITE_BUSY (store_locked):
+ * store_open, whose integrity check and migrations run before anything is
+ * served, waits long; the running broker's loop, which serves nothing while
+ * it waits, briefly. After a BEGIN found the lock held, store_begin fails at
+ * once for STORE_BUSY_PAUSE_MS: a pass of 500 messages does not wait 500 times. */
+#define STORE_OPEN_BUSY_MS 5000
+#define STORE_BUSY_MS 100
+#define STORE_BUSY_PAUSE_MS 1000
+
 typedef struct store_t store_t;
 
 /* The case row without its record (what the state machine needs). */
@@ -131,7 +141,8 @@ int store_lock(const char *path, char *err, size_t errlen);
 bool store_id_floors(const store_t *self, int64_t floors[STORE_IDS_COUNT]);
 /* Close the database (rolling back an open transaction); *self_p = NULL. */
 void store_close(store_t **self_p);
-/* Begin, commit, roll back the write transaction. */
+/* Begin, commit, roll back the write transaction (store_begin: see
+ * STORE_BUSY_PAUSE_MS). */
 int store_begin(store_t *self);
 int store_commit(store_t *self);
 void store_rollback(store_t *self);
@@ -139,6 +150,9 @@ void store_rollback(store_t *self);
 bool store_dirty(const store_t *self);
 /* Protocol error code for the last failure: ERR_STORE_FULL or ERR_STORE_FAILED. */
 msg_err_t store_errcode(const store_t *self);
+/* True when the last failure was a lock another process holds (SQLITE_BUSY);
+ * store_errcode is then ERR_STORE_FAILED, a 500 the client retries. */
+bool store_locked(const store_t *self);
 /* SQLite's message for the last failure. */
 const char *store_errmsg(const store_t *self);
 /* Checkpoint the WAL into the main file and truncate it (on clean shutdown:

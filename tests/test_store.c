@@ -29,6 +29,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tmpdir.h"
@@ -924,6 +926,79 @@ static void close_rolls_back(void **state)
     assert_int_equal(store_case_lookup(g_st, "hotline", "E-1", &id, g_msg_id), 0);
 }
 
+/* ---- another process holds the write lock ----------------------------- */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An sqlite3 shell left in a write transaction: the broker's loop, which
+ * serves nothing while a BEGIN waits, gives up after STORE_BUSY_MS (it was
+ * 5 s, for every message of a pass: no heartbeat, no timer meanwhile), the
+ * BEGINs right after it fail at once, and the refusal is a 500 the client
+ * retries. Once the lock is gone the store takes a transaction again. */
+static void begin_gives_up_soon_while_locked(void **state)
+{
+    (void)state;
+    sqlite3 *peer = peek_open();
+    assert_int_equal(sqlite3_exec(peer, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    int64_t t0 = now_ms();
+    assert_int_equal(store_begin(g_st), -1);
+    int64_t first = now_ms() - t0;
+    if (first > 1000)
+        fail_msg("BEGIN waited %" PRId64 " ms", first);
+    for (int i = 0; i < 10; i++)
+        assert_int_equal(store_begin(g_st), -1);
+    int64_t all = now_ms() - t0;
+    if (all > 1000)
+        fail_msg("eleven BEGINs waited %" PRId64 " ms", all);
+    assert_true(store_locked(g_st));
+    assert_int_equal(store_errcode(g_st), ERR_STORE_FAILED);
+    assert_contains(store_errmsg(g_st), "locked");
+    assert_int_equal(sqlite3_exec(peer, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(peer);
+    usleep((STORE_BUSY_PAUSE_MS + 50) * 1000);
+    begin();
+    add_case("hotline", "B-1");
+    commit();
+}
+
+/* Opening (the integrity check, migrations) still waits out a write lock
+ * that another process holds for a moment. */
+static void open_waits_for_a_passing_lock(void **state)
+{
+    (void)state;
+    store_close(&g_st);
+    assert_int_equal(peek_exec("DROP TABLE id_floors; PRAGMA user_version = 4"), 0);
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {                 /* the other process: the lock for half a second */
+        sqlite3 *db = NULL;
+        int rc = sqlite3_open(g_path, &db) == SQLITE_OK &&
+                 sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
+        if (write(ready[1], "x", 1) != 1)
+            _exit(2);
+        usleep(500 * 1000);
+        _exit(rc && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK ? 0 : 1);
+    }
+    char c;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    close(ready[0]);
+    close(ready[1]);
+    reopen();                       /* migration 5 waited for the lock */
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    char want[16];
+    snprintf(want, sizeof want, "%d", STORE_SCHEMA_VERSION);
+    assert_string_equal(peek("PRAGMA user_version"), want);
+}
+
 /* ---- files that are not ours ------------------------------------------- */
 
 static void write_file(const char *path, const char *text)
@@ -1324,6 +1399,8 @@ int main(void)
         T(wal_starts_over_under_load),
         T(held_rows_written_at_commit),
         T(close_rolls_back),
+        T(begin_gives_up_soon_while_locked),
+        T(open_waits_for_a_passing_lock),
         T(refuses_garbage),
         T(refuses_empty_file_beside_its_wal),
         T(refuses_newer_schema),

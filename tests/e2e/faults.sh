@@ -7,7 +7,9 @@
 #    beside its WAL at start: the broker refuses to start with a clear message
 #    and never touches the file;
 #  - kill -9 of workers under load: every case still reaches resolved;
-#  - a second broker on the same database refuses to start.
+#  - a second broker on the same database refuses to start;
+#  - while another process holds the write lock, intake is answered at once
+#    (ERROR 500, retried), not after 5 s a message.
 . "$(dirname "$0")/../lib.sh"
 
 # 1. full disk, on a small filesystem the test makes itself (needs root)
@@ -107,6 +109,16 @@ kill9 "$W2"
 start_worker water water3 -c 16
 wait "$LG"
 check "every case resolved although its workers were killed" wait_for 60 all_resolved 600
+
+# 4. another process holds the write lock (an sqlite3 shell in a transaction):
+# each BEGIN waited 5 s, for every message, while the loop served nothing
+bounded "$PY" "$ROOT/tests/e2e/locked.py" "ipc://$T/intake.sock" "$T/minqing.db" lk 6 > "$T/locked.txt"
+diag "$(tr '\n' ' ' < "$T/locked.txt")"
+check "while another process holds the write lock, 6 submissions get ERROR 500 within 2 s" \
+  awk '$1 == "locked" && $2 == 6 && $3 == "500,500,500,500,500,500" && $4 < 2 { ok = 1 } END { exit !ok }' \
+  "$T/locked.txt"
+check "once it lets go, the same submissions are stored" grep -q '^after 6 ' "$T/locked.txt"
+check "the broker stayed up" kill -0 "$BROKER_PID"
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
 finish
