@@ -112,11 +112,12 @@ check "every case resolved although its workers were killed" wait_for 60 all_res
 
 # 4. another process holds the write lock (an sqlite3 shell in a transaction):
 # each BEGIN waited 5 s, for every message, while the loop served nothing
-bounded "$PY" "$ROOT/tests/e2e/locked.py" "ipc://$T/intake.sock" "$T/minqing.db" lk 6 > "$T/locked.txt"
+bounded "$PY" "$ROOT/tests/e2e/locked.py" "ipc://$T/intake.sock" "$T/minqing.db" lk 6 \
+  > "$T/locked.txt"
 diag "$(tr '\n' ' ' < "$T/locked.txt")"
 check "while another process holds the write lock, 6 submissions get ERROR 500 within 2 s" \
-  awk '$1 == "locked" && $2 == 6 && $3 == "500,500,500,500,500,500" && $4 < 2 { ok = 1 } END { exit !ok }' \
-  "$T/locked.txt"
+  awk '$1 == "locked" && $2 == 6 && $3 == "500,500,500,500,500,500" && $4 < 2 { ok = 1 }
+       END { exit !ok }' "$T/locked.txt"
 check "once it lets go, the same submissions are stored" grep -q '^after 6 ' "$T/locked.txt"
 check "the broker stayed up" kill -0 "$BROKER_PID"
 stop_pid "$BROKER_PID"

@@ -22,9 +22,10 @@ s.connect(endpoint)
 
 
 def submit(i):
-    case = {"service_code": "water.leak", "description": "楼道积水", "external_id": "%s-%d" % (prefix, i),
+    key = "%s-%d" % (prefix, i)
+    case = {"service_code": "water.leak", "description": "楼道积水", "external_id": key,
             "channel": "hotline", "grid_code": "CG01-XH01-G0001"}
-    s.send_multipart([b"MINQING/1", b"SUBMIT", msgpack.packb({"msg_id": "%s-%d" % (prefix, i), "case": case})])
+    s.send_multipart([b"MINQING/1", b"SUBMIT", msgpack.packb({"msg_id": key, "case": case})])
 
 
 def answer(deadline):
@@ -49,7 +50,8 @@ while len(codes) < n:
     if a is None:
         break
     codes.append(a[1])
-print("locked", len(codes), ",".join(str(c) for c in codes), "%.2f" % (time.monotonic() - t0), flush=True)
+print("locked", len(codes), ",".join(str(c) for c in codes), "%.2f" % (time.monotonic() - t0),
+      flush=True)
 db.execute("COMMIT")
 db.close()
 
