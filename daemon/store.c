@@ -445,8 +445,8 @@ static int check_tables(sqlite3 *db, const char *path, int v, char *err, size_t 
     int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table'"
                                 " AND name = ?1", -1, &st, NULL);
     const char *missing = NULL;
-    for (size_t i = 0; rc == SQLITE_OK && !missing && i < sizeof our_tables / sizeof our_tables[0];
-         i++) {
+    size_t n = sizeof our_tables / sizeof our_tables[0];
+    for (size_t i = 0; i < n && rc == SQLITE_OK && !missing; i++) {
         if (our_tables[i].since > v)
             continue;
         sqlite3_bind_text(st, 1, our_tables[i].name, -1, SQLITE_STATIC);
@@ -462,9 +462,11 @@ static int check_tables(sqlite3 *db, const char *path, int v, char *err, size_t 
                  path, sqlite3_errmsg(db));
         return -1;
     }
+    if (!missing)
+        return 0;
     char why[64];
-    snprintf(why, sizeof why, "but no table %s", missing ? missing : "");
-    return missing ? not_ours(path, v, why, err, errlen) : 0;
+    snprintf(why, sizeof why, "but no table %s", missing);
+    return not_ours(path, v, why, err, errlen);
 }
 
 /* Bring the schema from version v to STORE_SCHEMA_VERSION, one migration per
