@@ -229,6 +229,20 @@ typedef struct {
     size_t loaded, stranded;
 } loader_t;
 
+/* A database made from nothing is right at the first start only; at any
+ * other, the path is wrong or the database was lost, and every case id
+ * starts again at 1: the operator must hear of it. */
+static void warn_created(broker_t *self)
+{
+    if (!store_created(self->store))
+        return;
+    log_rec_t r;
+    log_begin(&r, LOG_WARNING, "store.created");
+    log_str(&r, "database", self->cfg->database);
+    log_str(&r, "msg", "no database was there: a new, empty one was made");
+    log_end(&r);
+}
+
 /* A long database statement is going on: before READY (the integrity check
  * and migrations of a large database) systemd's start timeout is moved on,
  * after it (a reload's ladder UPDATEs) the watchdog is kicked. A statement
@@ -514,6 +528,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
     }
     warn_plain_tcp(cfg);
     warn_config(cfg);
+    warn_created(self);
     check_holidays(self, true);
     if (!(self->intake = open_socket(self, ZMQ_ROUTER, cfg->intake_endpoint, "intake", NULL,
                                      err, errlen)) ||

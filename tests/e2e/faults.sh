@@ -39,6 +39,8 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=3m tmpfs 
   check "and the $acked acknowledged ones are" \
     test "$(sqlite3 "$T/small/minqing.db" "select count(*) from cases")" = "$acked"
   start_broker || exit 1
+  check "the restart on it says nothing of a new database (store.created once, at the first start)" \
+    test "$(grep -c 'event=store.created' "$T/broker.log")" = 1
   bounded "$PY" "$ROOT/tests/e2e/full_disk.py" "ipc://$T/intake.sock" again 20 > "$T/again.txt"
   check "once space returns it serves again" test "$(grep -c '^acked' "$T/again.txt")" = 20
   stop_pid "$BROKER_PID"
@@ -91,7 +93,10 @@ diag "$(cat "$T/refuse.log")"
 # 3. kill -9 of workers under load
 rm -f "$T"/minqing.db*
 write_config
+: > "$T/broker.log"
 start_broker || exit 1
+check "a database made from nothing is said at start (store.created)" \
+  grep -q "severity=warning event=store.created database=$T/minqing.db " "$T/broker.log"
 bounded "$BIN/minqingd" -c "$T/minqing.conf" > "$T/second.log" 2>&1
 check "a second broker on the same database refuses to start" \
   sh -c "[ $? -ne 0 ] && grep -q 'another minqingd is already running' '$T/second.log'"
