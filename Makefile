@@ -41,7 +41,8 @@ CFLAGS  += $(WARN) $(DEFS) $(INCS) $(OPT) $(PKG_CFLAGS)
 LDFLAGS += $(OPT)
 LDLIBS  += $(PKG_LIBS) -lm
 
-PROTO_SRC  := proto/msg.c proto/mpread.c proto/utf8.c proto/codec.c proto/mask.c proto/loglevel.c
+PROTO_SRC  := proto/msg.c proto/mpread.c proto/utf8.c proto/codec.c proto/mask.c proto/loglevel.c \
+              proto/keyfile.c
 PROTO_OBJ  := $(PROTO_SRC:%.c=$(O)/%.o)
 # the broker's modules, without main.c, so tests can link them
 CORE_SRC   := daemon/config.c daemon/calendar.c daemon/clock.c daemon/deadline.c \

@@ -23,19 +23,25 @@
 /* ---- which keys ------------------------------------------------------- */
 
 /* Load the certificates into c; CLI_OK or CLI_RUNTIME after saying which
- * file is wrong. */
+ * file is wrong (libminqing's words for a secret key open to others: they
+ * name the file and the chmod). */
 static int load(const char *cmd, cli_curve_t *c)
 {
     if (mq_curve_load(&c->keys, c->server_path, c->client_path) == 0)
         return CLI_OK;
-    if (c->keys.bad == MQ_CURVE_SERVER)
+    switch (c->keys.bad) {
+    case MQ_CURVE_SERVER:
         return cli_fail(CLI_RUNTIME, cmd, "cannot read the broker's certificate %s",
                         c->server_path);
-    if (c->keys.bad == MQ_CURVE_CLIENT)
+    case MQ_CURVE_CLIENT:
         return cli_fail(CLI_RUNTIME, cmd, "cannot read this client's certificate %s (--cert)",
                         c->client_path);
-    return cli_fail(CLI_RUNTIME, cmd, "%s_secret: this client's secret key is missing or "
-                    "unreadable (minqing keygen writes FILE and FILE_secret)", c->client_path);
+    case MQ_CURVE_SECRET:
+        return cli_fail(CLI_RUNTIME, cmd, "%s_secret: this client's secret key is missing or "
+                        "unreadable (minqing keygen writes FILE and FILE_secret)", c->client_path);
+    default:
+        return cli_fail(CLI_RUNTIME, cmd, "%s", mq_strerror());
+    }
 }
 
 int cli_curve(const cli_t *cli, const char *cmd, const char *endpoint, const char *lists,

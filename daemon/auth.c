@@ -7,6 +7,7 @@
  * at here: reading and writing zcert key files.
  */
 #include "auth.h"
+#include "keyfile.h"
 
 #include <czmq.h>
 #include <dirent.h>
@@ -117,11 +118,8 @@ static int load_server(auth_t *self, const char *path, char *err, size_t errlen)
                  "minqing keygen)", secret);
         return -1;
     }
-    if (st.st_mode & 077) {
-        snprintf(err, errlen, "%s: the secret key is readable by others (mode %03o); "
-                 "refusing to start: chmod 600 it", secret, (unsigned)(st.st_mode & 0777));
+    if (keyfile_private(secret, err, errlen))
         return -1;
-    }
     /* a keypair made by root is 0600 root's: the broker's user cannot read it */
     const char *unreadable = access(path, R_OK) != 0     ? path
                              : access(secret, R_OK) != 0 ? secret : NULL;

@@ -106,7 +106,9 @@ int mq_worker_flush(mq_worker_t *self, int timeout_ms);
 /* Use CURVE on a tcp:// endpoint: server_cert is the broker's public
  * certificate, client_cert this client's certificate (with its _secret file
  * beside it), both zcert files from `minqing keygen`. Call it right after
- * mq_worker_new / mq_client_new. 0, or -1 (mq_strerror says why). A key the
+ * mq_worker_new / mq_client_new. 0, or -1 (mq_strerror says why: a file that
+ * cannot be read, a missing secret key, or a secret key file that group or
+ * others may read, which is refused: chmod 600 it). A key the
  * broker refuses then fails the calls that wait (mq_worker_next, a client's
  * requests) with errno EACCES, and a handshake that cannot work (no CURVE
  * there, a wrong server certificate) with EPROTO, instead of a silent wait. */

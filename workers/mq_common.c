@@ -14,6 +14,7 @@
  * process's messages.
  */
 #include "minqing.h"
+#include "keyfile.h"
 #include "mask.h"
 #include "mq_internal.h"
 
@@ -109,19 +110,34 @@ int64_t mq_deadline(int timeout_ms)
 
 /* ---- sockets ---------------------------------------------------------- */
 
+/* Why the certificates cannot be used (recorded), or MQ_CURVE_OK. */
+static mq_curve_bad_t curve_unusable(zcert_t *server, zcert_t *client,
+                                     const char *server_cert, const char *client_cert)
+{
+    if (!server || !client) {
+        mq_fail("cannot read the certificate %s", !server ? server_cert : client_cert);
+        return !server ? MQ_CURVE_SERVER : MQ_CURVE_CLIENT;
+    }
+    if (!strcmp(zcert_secret_txt(client), "0000000000000000000000000000000000000000")) {
+        mq_fail("%s_secret: the client's secret key is missing", client_cert);
+        return MQ_CURVE_SECRET;
+    }
+    /* the file zcert_load took the secret from: NAME_secret, else NAME itself */
+    char secret[4096], why[4300];
+    snprintf(secret, sizeof secret, "%s_secret", client_cert);
+    if (keyfile_private(access(secret, F_OK) == 0 ? secret : client_cert, why, sizeof why)) {
+        mq_fail("%s", why);
+        return MQ_CURVE_EXPOSED;
+    }
+    return MQ_CURVE_OK;
+}
+
 int mq_curve_load(mq_curve_t *curve, const char *server_cert, const char *client_cert)
 {
     zcert_t *server = server_cert ? zcert_load(server_cert) : NULL;
     zcert_t *client = client_cert ? zcert_load(client_cert) : NULL;
-    int rc = 0;
-    curve->bad = !server ? MQ_CURVE_SERVER : !client ? MQ_CURVE_CLIENT
-               : !strcmp(zcert_secret_txt(client), "0000000000000000000000000000000000000000")
-                   ? MQ_CURVE_SECRET : MQ_CURVE_OK;
-    if (curve->bad == MQ_CURVE_SERVER || curve->bad == MQ_CURVE_CLIENT)
-        rc = mq_fail("cannot read the certificate %s", !server ? server_cert : client_cert);
-    else if (curve->bad == MQ_CURVE_SECRET)
-        rc = mq_fail("%s_secret: the client's secret key is missing", client_cert);
-    if (rc == 0) {
+    curve->bad = curve_unusable(server, client, server_cert, client_cert);
+    if (curve->bad == MQ_CURVE_OK) {
         snprintf(curve->server, sizeof curve->server, "%s", zcert_public_txt(server));
         snprintf(curve->public_key, sizeof curve->public_key, "%s", zcert_public_txt(client));
         snprintf(curve->secret_key, sizeof curve->secret_key, "%s", zcert_secret_txt(client));
@@ -129,7 +145,7 @@ int mq_curve_load(mq_curve_t *curve, const char *server_cert, const char *client
     }
     zcert_destroy(&server);
     zcert_destroy(&client);
-    return rc;
+    return curve->bad == MQ_CURVE_OK ? 0 : -1;
 }
 
 void *mq_dealer_new(void *ctx, bool immediate, const mq_curve_t *curve)

@@ -42,8 +42,11 @@ int64_t mq_now(void);
 /* Record why the call failed, for mq_strerror(); returns -1. errno survives. */
 int mq_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Which certificate mq_curve_load could not use. */
-typedef enum { MQ_CURVE_OK, MQ_CURVE_SERVER, MQ_CURVE_CLIENT, MQ_CURVE_SECRET } mq_curve_bad_t;
+/* Which certificate mq_curve_load could not use, or why: MQ_CURVE_EXPOSED is
+ * a client secret key file open to group or others (keyfile.h). */
+typedef enum {
+    MQ_CURVE_OK, MQ_CURVE_SERVER, MQ_CURVE_CLIENT, MQ_CURVE_SECRET, MQ_CURVE_EXPOSED
+} mq_curve_bad_t;
 
 /* CURVE keys of a client (Z85), from zcert files; `on` when set. */
 typedef struct {
@@ -53,8 +56,9 @@ typedef struct {
 } mq_curve_t;
 
 /* Load the broker's public certificate and the client's certificate (with its
- * _secret file). 0, or -1 with the reason recorded and curve->bad set (for a
- * caller with its own words, such as the CLI's). */
+ * _secret file, which must be the owner's alone: mode 0600). 0, or -1 with the
+ * reason recorded and curve->bad set (for a caller with its own words, such as
+ * the CLI's). */
 int mq_curve_load(mq_curve_t *curve, const char *server_cert, const char *client_cert);
 /* Make sock, not yet connected, a CURVE client when curve->on. 0, or -1
  * (recorded). */

@@ -4,7 +4,8 @@
 # they work (submit with an intake key, import with an admin key, tail with
 # either); without --cert they say what is missing; a key on no allowlist, an
 # intake key importing, and a wrong server certificate end at once with a
-# clear message and exit 1, not at a timeout and never in a hang. Every
+# clear message and exit 1, not at a timeout and never in a hang; a
+# secret key file open to group or others is refused, naming the chmod. Every
 # command is killed after 20 s and fails its check.
 . "$(dirname "$0")/../lib.sh"
 MQ="$BIN/minqing"
@@ -57,6 +58,13 @@ check "... asking whether it is the broker's own" said wrongserver "is the serve
 mq nokey submit --cert "$T/clients/nothing" "$T/case2.json"
 check "a --cert that cannot be read: exit 1, naming it (exit $rc)" \
   sh -c "[ $rc = 1 ] && grep -q 'cannot read this client.s certificate $T/clients/nothing' '$T/nokey.log'"
+# a secret key file others can read: refused before connecting, even for a listed key
+cp "$C/intake1" "$C/exposed" && cp "$C/intake1_secret" "$C/exposed_secret" && chmod 644 "$C/exposed_secret"
+case_json curve-4 > "$T/case4.json"
+mq exposed submit --cert "$C/exposed" "$T/case4.json"
+check "a --cert whose secret key file is mode 644: exit 1, naming it and the chmod (exit $rc)" \
+  sh -c "[ $rc = 1 ] && grep -q '$C/exposed_secret: this secret key is open to group or others (mode 644); refusing to use it: chmod 600 $C/exposed_secret' '$T/exposed.log'"
+check "... and no case was made, though the key is on keys/intake/" test "$(stored curve-4)" = 0
 timeout -s KILL 20 "$MQ" -c "$T/ipc.conf" submit --cert "$T/clients/intake1" "$T/case2.json" \
   > /dev/null 2> "$T/ipc.log"; rc=$?
 check "--cert on an ipc:// endpoint: a usage error, exit 2 (exit $rc)" \

@@ -3,8 +3,8 @@
 # broker is a CURVE server (PROTOCOL.md 10): with --server-cert and --cert (or
 # the config file's server-cert and cert) a department adapter resolves its
 # cases and a supervision adapter acknowledges escalation notices; one of the
-# two options alone, a missing certificate or a missing secret is a usage
-# error (exit 2); a key the broker does not know or the wrong server key ends
+# two options alone, a missing certificate, a missing secret or a secret key
+# file open to group or others is a usage error (exit 2); a key the broker does not know or the wrong server key ends
 # the adapter at once (exit 1, the reason logged); no key at all gets no
 # connection (no registration, no case); a key of another department gets its
 # registration refused (exit 1, FORBIDDEN logged).
@@ -53,6 +53,10 @@ check "a certificate that cannot be read: exit 2, the file named" \
 mw nosecret $W --department water --server-cert "$K/server" --cert "$C/nosecret"
 check "a certificate without its _secret file: exit 2, said so" \
   sh -c "[ $RC = 2 ] && grep -q 'nosecret_secret: the client.s secret key is missing' '$T/mw-nosecret.log'"
+cp "$C/water1" "$C/exposed" && cp "$C/water1_secret" "$C/exposed_secret" && chmod 640 "$C/exposed_secret"
+mw exposed $W --department water --server-cert "$K/server" --cert "$C/exposed"
+check "a secret key file open to its group (mode 640): exit 2, naming it and the chmod (exit $RC)" \
+  sh -c "[ $RC = 2 ] && grep -q '$C/exposed_secret: this secret key is open to group or others (mode 640); refusing to use it: chmod 600 $C/exposed_secret' '$T/mw-exposed.log'"
 
 # 2. the adapters with their keys: one from a config file, one from options
 LOG_LEVEL=info start_broker || exit 1

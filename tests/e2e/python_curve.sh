@@ -6,7 +6,8 @@
 # keys/workers/water/ list the worker registers and works cases; with an
 # unknown key, or without CURVE, it gets no answer at all and never
 # registers; the water key cannot register as another department (300); a
-# certificate without its secret half is refused before connecting.
+# certificate without its secret half, or whose secret key file others can
+# read, is refused before connecting.
 . "$(dirname "$0")/../lib.sh"
 WORKER=$ROOT/workers/python/minqing_worker.py
 K="$T/keys" C="$T/certs"
@@ -45,6 +46,11 @@ bounded "$PY" "$WORKER" --endpoint "$EP" --department water --server-cert "$T/no
   --cert "$C/water1" >"$T/nofile.out" 2>&1
 check "a --server-cert that cannot be read: exit 2, naming it" \
   sh -c "[ $? = 2 ] && grep -q 'cannot read the certificate $T/nosuch' '$T/nofile.out'"
+cp "$C/water1" "$C/exposed" && cp "$C/water1_secret" "$C/exposed_secret" && chmod 644 "$C/exposed_secret"
+bounded 10 "$PY" "$WORKER" --endpoint "$EP" --department water --server-cert "$K/server" \
+  --cert "$C/exposed" >"$T/exposed.out" 2>&1
+check "a --cert whose secret key file is mode 644: exit 2, naming it and the chmod, as libminqing says it" \
+  sh -c "[ $? = 2 ] && grep -q '$C/exposed_secret: this secret key is open to group or others (mode 644); refusing to use it: chmod 600 $C/exposed_secret' '$T/exposed.out'"
 
 start_broker || exit 1
 check "the broker admits 1 key" grep -q 'event=broker.ready keys=1 ' "$T/broker.log"

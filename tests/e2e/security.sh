@@ -28,11 +28,11 @@ sed -i "s|^intake = .*|intake = tcp://127.0.0.1:$pi|; s|^workers = .*|workers = 
 line_of() { grep -n "^$1 = " "$2" | cut -d: -f1; }
 chmod 644 "$K/server_secret"
 bounded "$BIN/minqingd" -c "$T/minqing.conf" > "$T/start.log" 2>&1
-check "a secret key readable by others: the broker refuses to start (exit 2, at server_cert's line)" \
-  sh -c "[ $? -eq 2 ] && grep -q 'minqing.conf:$(line_of server_cert "$T/minqing.conf"): .*readable by others' '$T/start.log'"
+check "a secret key open to others: the broker refuses to start (exit 2, at server_cert's line)" \
+  sh -c "[ $? -eq 2 ] && grep -q 'minqing.conf:$(line_of server_cert "$T/minqing.conf"): $K/server_secret: this secret key is open to group or others (mode 644); refusing to use it: chmod 600 $K/server_secret' '$T/start.log'"
 bounded "$BIN/minqingd" --check-config -c "$T/minqing.conf" > "$T/check.log" 2>&1
 check "and --check-config says so, rather than ok" \
-  sh -c "[ $? -eq 2 ] && grep -q 'readable by others' '$T/check.log'"
+  sh -c "[ $? -eq 2 ] && grep -q 'open to group or others' '$T/check.log'"
 chmod 600 "$K/server_secret"
 cp "$T/minqing.conf" "$T/plain.conf"
 sed -i '/^server_cert = /d' "$T/plain.conf"

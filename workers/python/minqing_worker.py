@@ -199,11 +199,25 @@ def _z85_key(path, props, name):
     return v.encode("ascii")
 
 
+def _private(path):
+    """Refuse a secret key file that group or others may open (section 10):
+    anyone of them may have copied the key. libminqing's words, so that an
+    operator reads the same whichever worker refused."""
+    try:
+        mode = os.stat(path).st_mode & 0o777
+    except OSError as e:
+        raise CertError("cannot read the certificate %s: %s" % (path, e.strerror))
+    if mode & 0o077:
+        raise CertError("%s: this secret key is open to group or others (mode %03o); "
+                        "refusing to use it: chmod 600 %s" % (path, mode, path))
+
+
 def read_cert(path, secret=False):
     """The Z85 keys of a CZMQ certificate, as CZMQ's zcert_load finds them:
     PATH_secret when it exists, else PATH. Returns {"public": bytes,
     "secret": bytes or None}; with SECRET true a missing secret key is an
-    error (a client's own certificate). Raises CertError."""
+    error (a client's own certificate), and so is a file holding it that
+    group or others may read (mode 0600 wanted). Raises CertError."""
     where = path + "_secret" if os.path.exists(path + "_secret") else path
     props = _zpl(where)
     keys = {"public": _z85_key(where, props, "public-key"),
@@ -212,6 +226,8 @@ def read_cert(path, secret=False):
         raise CertError("%s: no curve public-key" % where)
     if secret and keys["secret"] is None:
         raise CertError("%s_secret: the client's secret key is missing" % path)
+    if secret:
+        _private(where)
     if keys["secret"] is not None and zmq.has("curve") and \
             zmq.curve_public(keys["secret"]) != keys["public"]:   # a hand-edited pair
         raise CertError("%s: the public and secret keys are not a pair" % where)
@@ -711,8 +727,10 @@ class Worker(object):
         certificate and this worker's, CZMQ zcert files from `minqing keygen
         NAME` (give NAME: its secret key is read from NAME_secret). The
         worker's public key must be in the broker's keys/workers/<department>/.
-        CertError if one cannot be read; a key the broker does not admit gets
-        no answer at all (10), so the worker keeps reconnecting with backoff.
+        CertError if one cannot be read, or if this worker's secret key file
+        is open to group or others (chmod 600 it); a key the broker does not
+        admit gets no answer at all (10), so the worker keeps reconnecting
+        with backoff.
     """
 
     def __init__(self, endpoint, department, capacity=10, name=None,
