@@ -53,16 +53,44 @@ static int add_key(entry_t **v, size_t *n, const char *path, auth_role_t role, c
     return 0;
 }
 
+/* Anyone who may write a key list's directory, or a key in it, can admit a
+ * key of their own: refused, as a secret key others can read is refused. */
+static int guarded(const char *path, const struct stat *st, char *err, size_t errlen)
+{
+    if (!(st->st_mode & 022))
+        return 0;
+    snprintf(err, errlen, "%s: group or others may write here (mode %03o) and add a key: "
+             "chmod go-w it", path, (unsigned)(st->st_mode & 0777));
+    return -1;
+}
+
+/* A directory that may be missing (a list nobody of its role is on): 1 when
+ * it is, 0 when it is there and guarded, -1 with err otherwise. */
+static int optional_dir(const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    int rc = stat(dir, &st);
+    if (rc != 0 && errno == ENOENT)
+        return 1;
+    const char *why = rc != 0 ? strerror(errno) : !S_ISDIR(st.st_mode) ? strerror(ENOTDIR) : NULL;
+    if (why) {
+        /* a list that exists but cannot be read must not empty the allowlist
+         * (a reload would cut every worker off): refuse, say why */
+        snprintf(err, errlen, "%s: cannot read this key list: %s", dir, why);
+        return -1;
+    }
+    return guarded(dir, &st, err, errlen);
+}
+
 /* Every public certificate in dir (files named *_secret are skipped). */
 static int load_dir(entry_t **v, size_t *n, const char *dir, auth_role_t role, const char *dept,
                     char *err, size_t errlen)
 {
+    int there = optional_dir(dir, err, errlen);
+    if (there != 0)
+        return there < 0 ? -1 : 0;  /* no such list: nobody of that role */
     DIR *d = opendir(dir);
-    if (!d && errno == ENOENT)
-        return 0;                   /* no such list: nobody of that role */
     if (!d) {
-        /* a list that exists but cannot be read must not empty the allowlist
-         * (a reload would cut every worker off): refuse, say why */
         snprintf(err, errlen, "%s: cannot read this key list: %s", dir, strerror(errno));
         return -1;
     }
@@ -77,7 +105,9 @@ static int load_dir(entry_t **v, size_t *n, const char *dir, auth_role_t role, c
         struct stat st;
         if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
             continue;
-        if (add_key(v, n, path, role, dept) != 0) {
+        if (guarded(path, &st, err, errlen))
+            rc = -1;
+        else if (add_key(v, n, path, role, dept) != 0) {
             snprintf(err, errlen, "%s: not a certificate (make one with minqing keygen)", path);
             rc = -1;
         }
@@ -92,6 +122,9 @@ static int load_lists(const config_t *cfg, entry_t **v, size_t *n, char *err, si
     if (!cfg->keys_dir)
         return 0;
     char dir[4096];
+    snprintf(dir, sizeof dir, "%s/workers", cfg->keys_dir);
+    if (optional_dir(cfg->keys_dir, err, errlen) < 0 || optional_dir(dir, err, errlen) < 0)
+        return -1;
     snprintf(dir, sizeof dir, "%s/intake", cfg->keys_dir);
     if (load_dir(v, n, dir, AUTH_INTAKE, NULL, err, errlen))
         return -1;

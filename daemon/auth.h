@@ -26,8 +26,8 @@ typedef enum {
 typedef struct auth_t auth_t;
 
 /* Load the server certificate and the allowlists of cfg and start the ZAP
- * handler on ctx. NULL on error (unreadable key, a secret key readable by
- * others, ...), with the reason in err. */
+ * handler on ctx. NULL on error (unreadable key, a secret key open to group
+ * or others, a key list they may write, ...), with the reason in err. */
 auth_t *auth_new(void *ctx, const config_t *cfg, char *err, size_t errlen);
 /* Stop the handler and free everything; *self_p = NULL. */
 void auth_destroy(auth_t **self_p);
@@ -43,8 +43,11 @@ void *auth_socket(auth_t *self);
 /* Answer the ZAP requests that are waiting. */
 void auth_serve(auth_t *self);
 /* Whether cfg's allowlists can be read, as auth_reload would read them (so
- * that a reload can be refused whole before anything of it applies). 0, or
- * -1 with err. */
+ * that a reload can be refused whole before anything of it applies): no key
+ * list that cannot be read, and none that group or others may write (the
+ * keys directory, keys/workers, a list, a key in it): anyone who could write
+ * there could admit a key of their own. Lists that do not exist admit nobody
+ * of their role. 0, or -1 with "PATH: what" in err. */
 int auth_lists_check(const config_t *cfg, char *err, size_t errlen);
 /* Re-read the allowlists of cfg (the server key stays). 0, or -1 with err. */
 int auth_reload(auth_t *self, const config_t *cfg, char *err, size_t errlen);

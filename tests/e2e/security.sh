@@ -46,6 +46,23 @@ check "a key list that cannot be read: the broker refuses to start, naming it an
   sh -c "[ $? -eq 2 ] && grep -q 'minqing.conf:$(line_of keys "$T/minqing.conf"): $K/admin: cannot read this key list' '$T/list.log'"
 rm "$K/admin" && mv "$K/admin.d" "$K/admin"
 
+# key lists others may write, where anyone on the host could add a key: refused
+# at --check-config and at start, naming the path and the chmod
+writable() { echo "$1: group or others may write here (mode $2) and add a key: chmod go-w it"; }
+chmod 777 "$K/admin"
+bounded "$BIN/minqingd" --check-config -c "$T/minqing.conf" > "$T/wdir.log" 2>&1
+check "a key list directory writable by others (0777): --check-config refuses it (exit 2, at keys's line)" \
+  sh -c "[ $? -eq 2 ] && grep -qF 'minqing.conf:$(line_of keys "$T/minqing.conf"): $(writable "$K/admin" 777)' '$T/wdir.log'"
+chmod 755 "$K/admin" && chmod 666 "$K/workers/water/water1"
+bounded 10 "$BIN/minqingd" -c "$T/minqing.conf" > "$T/wfile.log" 2>&1
+check "a key file writable by others (0666): the broker refuses to start (exit 2), naming the file" \
+  sh -c "[ $? -eq 2 ] && grep -qF '$(writable "$K/workers/water/water1" 666)' '$T/wfile.log'"
+chmod 644 "$K/workers/water/water1" && chmod 775 "$K"
+bounded "$BIN/minqingd" --check-config -c "$T/minqing.conf" > "$T/wroot.log" 2>&1
+check "the keys directory writable by its group (0775): refused too (exit 2)" \
+  sh -c "[ $? -eq 2 ] && grep -qF '$(writable "$K" 775)' '$T/wroot.log'"
+chmod 755 "$K"
+
 start_broker || exit 1
 check "the broker says how many keys it admits (5: 2 intake, admin, water, hrss)" grep -q 'event=broker.ready keys=5 ' "$T/broker.log"
 bounded $((FLOOD + 120)) "$PY" "$ROOT/tests/e2e/security.py" "$T" "$BROKER_PID" "$FLOOD" | tee "$T/security.out"
@@ -55,17 +72,27 @@ cases=$(sql "select count(*) from cases where external_id not like 'legit-%'")
 check "hostile messages changed no state: only the 3 legitimate test cases exist ($cases)" test "$cases" = 3
 check "the revoked worker's session ended at the reload, and the log says why" \
   grep -q 'event=worker.lost worker=hrss:worker#[0-9]* department=hrss reason="its key is no longer allowed"' "$T/broker.log"
+# refused_reload WHAT TEXT: a SIGHUP is refused whole, config.invalid saying
+# TEXT, then config.kept; nothing of it applies (no config.reloaded)
+refused_reload() {
+  kept=$(grep -c 'event=config.kept' "$T/broker.log")
+  reloads=$(grep -c 'event=config.reloaded' "$T/broker.log")
+  kill -HUP "$BROKER_PID"
+  check "$1" wait_for 5 sh -c "[ \$(grep -c 'event=config.kept .*key lists' '$T/broker.log') -gt $kept ] &&
+                               grep 'event=config.invalid ' '$T/broker.log' | grep -qF '$2'"
+  check "... and nothing of it applied: no reload logged" \
+    test "$(grep -c 'event=config.reloaded' "$T/broker.log")" = "$reloads"
+}
 # a reload whose key list cannot be read is refused whole: its new department too
-reloads=$(grep -c 'event=config.reloaded' "$T/broker.log")
 mv "$K/admin" "$K/admin.d" && : > "$K/admin"
 add_department housing 住建局
-kill -HUP "$BROKER_PID"
-check "a reload with a key list that cannot be read is refused (config.kept), naming the list" \
-  wait_for 5 sh -c "grep -q 'event=config.kept .*key lists cannot be read' '$T/broker.log' &&
-                    grep -q 'event=config.invalid .*$K/admin: cannot read this key list' '$T/broker.log'"
-check "and nothing of it applied: no reload logged" \
-  test "$(grep -c 'event=config.reloaded' "$T/broker.log")" = "$reloads"
+refused_reload "a reload with a key list that cannot be read is refused (config.kept), naming the list" \
+  "$K/admin: cannot read this key list"
 rm "$K/admin" && mv "$K/admin.d" "$K/admin"
+chmod 777 "$K/workers/water"
+refused_reload "a reload with a key list writable by others is refused (config.kept), naming it" \
+  "$(writable "$K/workers/water" 777)"
+chmod 755 "$K/workers/water"
 stop_pid "$BROKER_PID"
 refused=$(sed -n 's/.*event=broker.stopping.* refused=\([0-9]*\).*/\1/p' "$T/broker.log")
 flood=$(sed -n 's/^# flood: \([0-9]*\) hostile.*/\1/p' "$T/security.out")
