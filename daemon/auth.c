@@ -116,6 +116,21 @@ static int load_dir(entry_t **v, size_t *n, const char *dir, auth_role_t role, c
     return rc;
 }
 
+/* The keys directory itself must be there: a mistyped path would otherwise
+ * read as empty lists, and the broker would start and admit nobody. */
+static int check_keys_dir(const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    const char *why = stat(dir, &st) != 0 ? strerror(errno)
+                      : !S_ISDIR(st.st_mode) ? strerror(ENOTDIR) : NULL;
+    if (why) {
+        snprintf(err, errlen, "%s: %s: keys must name the directory of the key lists "
+                 "(intake/, admin/, workers/)", dir, why);
+        return -1;
+    }
+    return guarded(dir, &st, err, errlen);
+}
+
 static int load_lists(const config_t *cfg, entry_t **v, size_t *n, char *err, size_t errlen)
 {
     *v = NULL, *n = 0;
@@ -123,7 +138,7 @@ static int load_lists(const config_t *cfg, entry_t **v, size_t *n, char *err, si
         return 0;
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/workers", cfg->keys_dir);
-    if (optional_dir(cfg->keys_dir, err, errlen) < 0 || optional_dir(dir, err, errlen) < 0)
+    if (check_keys_dir(cfg->keys_dir, err, errlen) || optional_dir(dir, err, errlen) < 0)
         return -1;
     snprintf(dir, sizeof dir, "%s/intake", cfg->keys_dir);
     if (load_dir(v, n, dir, AUTH_INTAKE, NULL, err, errlen))

@@ -46,8 +46,9 @@ void auth_serve(auth_t *self);
  * that a reload can be refused whole before anything of it applies): no key
  * list that cannot be read, and none that group or others may write (the
  * keys directory, keys/workers, a list, a key in it): anyone who could write
- * there could admit a key of their own. Lists that do not exist admit nobody
- * of their role. 0, or -1 with "PATH: what" in err. */
+ * there could admit a key of their own. The keys directory must exist (a
+ * mistyped one would admit nobody); lists in it that do not exist admit
+ * nobody of their role. 0, or -1 with "PATH: what" in err. */
 int auth_lists_check(const config_t *cfg, char *err, size_t errlen);
 /* Re-read the allowlists of cfg (the server key stays). 0, or -1 with err. */
 int auth_reload(auth_t *self, const config_t *cfg, char *err, size_t errlen);

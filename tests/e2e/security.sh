@@ -62,6 +62,14 @@ bounded "$BIN/minqingd" --check-config -c "$T/minqing.conf" > "$T/wroot.log" 2>&
 check "the keys directory writable by its group (0775): refused too (exit 2)" \
   sh -c "[ $? -eq 2 ] && grep -qF '$(writable "$K" 775)' '$T/wroot.log'"
 chmod 755 "$K"
+# a mistyped keys directory would admit nobody: refused, naming it
+sed "s|^keys = .*|keys = $T/kyes|" "$T/minqing.conf" > "$T/kyes.conf"
+bounded "$BIN/minqingd" --check-config -c "$T/kyes.conf" > "$T/kyes.log" 2>&1
+check "a keys directory that does not exist: --check-config refuses it (exit 2, at keys's line)" \
+  sh -c "[ $? -eq 2 ] && grep -qF 'kyes.conf:$(line_of keys "$T/kyes.conf"): $T/kyes: No such file or directory: keys must name the directory of the key lists' '$T/kyes.log'"
+bounded 10 "$BIN/minqingd" -c "$T/kyes.conf" > "$T/kyes-start.log" 2>&1
+check "and the broker refuses to start on it (exit 2), rather than start admitting nobody" \
+  sh -c "[ $? -eq 2 ] && grep -qF '$T/kyes: No such file or directory' '$T/kyes-start.log'"
 
 start_broker || exit 1
 check "the broker says how many keys it admits (5: 2 intake, admin, water, hrss)" grep -q 'event=broker.ready keys=5 ' "$T/broker.log"
@@ -93,6 +101,10 @@ chmod 777 "$K/workers/water"
 refused_reload "a reload with a key list writable by others is refused (config.kept), naming it" \
   "$(writable "$K/workers/water" 777)"
 chmod 755 "$K/workers/water"
+mv "$K" "$T/keys.moved"
+refused_reload "a reload whose keys directory is gone is refused (config.kept), naming it: the keys stay" \
+  "$K: No such file or directory: keys must name the directory"
+mv "$T/keys.moved" "$K"
 stop_pid "$BROKER_PID"
 refused=$(sed -n 's/.*event=broker.stopping.* refused=\([0-9]*\).*/\1/p' "$T/broker.log")
 flood=$(sed -n 's/^# flood: \([0-9]*\) hostile.*/\1/p' "$T/security.out")
