@@ -62,7 +62,7 @@ PROGRAMS   := $(O)/minqingd $(O)/loadgen $(O)/simworker \
               $(if $(CLI_SRC),$(O)/minqing)
 UNIT_TESTS := test_codec test_config test_libminqing test_fsm test_dispatch test_store test_apply \
               test_calendar test_clock test_timers test_escalation test_ratelimit test_walbuf \
-              test_notices test_adapter test_log test_requeue
+              test_notices test_adapter test_log test_requeue test_auth
 UNIT_BINS  := $(UNIT_TESTS:%=$(O)/tests/%)
 
 .PHONY: all deps run test test-bins test-faults test-faults-long fuzz fuzz-long fuzz-bin bench install uninstall clean

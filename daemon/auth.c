@@ -17,6 +17,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Without it libzmq 4.3 admits every key when no ZAP handler is bound (the
+ * "Stonehouse" fallback of RFC 27): with it, no handler means no handshake.
+ * zmq.h declares it only with ZMQ_BUILD_DRAFT_API, which would also change
+ * CZMQ's view of the API; the library takes it all the same (Debian 12's
+ * 4.3.4 does; its number is fixed since 4.2.3), and one that does not fails
+ * auth_secure, so the broker does not start unenforced. */
+#ifndef ZMQ_ZAP_ENFORCE_DOMAIN
+#define ZMQ_ZAP_ENFORCE_DOMAIN 93
+#endif
+
 typedef struct {
     char key[41];               /* Z85 public key */
     auth_role_t role;
@@ -293,7 +303,8 @@ int auth_secure(auth_t *self, void *sock, const char *endpoint, char *err, size_
     int on = 1;
     zcert_apply(self->server, sock);
     if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &on, sizeof on) ||
-        zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "minqing", 7)) {
+        zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "minqing", 7) ||
+        zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &on, sizeof on)) {
         snprintf(err, errlen, "%s: CURVE: %s", endpoint, zmq_strerror(errno));
         return -1;
     }

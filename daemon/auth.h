@@ -35,8 +35,10 @@ void auth_destroy(auth_t **self_p);
  * secret key, plain TCP), without sockets: for --check-config and the start.
  * On -1, *key is the [broker] key at fault, for its line in the file. */
 int auth_check(const config_t *cfg, const char **key, char *err, size_t errlen);
-/* Make sock a CURVE server if endpoint is tcp:// (before it binds); refuse
- * plain TCP unless the config allows it. 0, or -1 with the reason in err. */
+/* Make sock a CURVE server if endpoint is tcp:// (before it binds), whose
+ * handshakes need this module's ZAP handler's yes (ZMQ_ZAP_ENFORCE_DOMAIN: no
+ * handler, no admission); refuse plain TCP unless the config allows it. 0, or
+ * -1 with the reason in err. */
 int auth_secure(auth_t *self, void *sock, const char *endpoint, char *err, size_t errlen);
 /* The ZAP socket, for the broker's poll (NULL when no endpoint uses CURVE). */
 void *auth_socket(auth_t *self);

@@ -1,0 +1,158 @@
+/*
+ * test_auth.c - the broker's CURVE side (daemon/auth.c) on a real libzmq
+ * context: a key on the allowlist gets its message through, a key on none
+ * gets nothing through, and that stays so when no ZAP handler answers.
+ *
+ * libzmq 4.3 lets every key in when nothing is bound to its ZAP endpoint
+ * (inproc://zeromq.zap.01), unless the socket sets ZMQ_ZAP_ENFORCE_DOMAIN;
+ * the broker binds its handler before any CURVE socket, but the
+ * enforcement keeps a handler that is gone (a bug, a refactor) from silently
+ * opening the door. The keys are made in a mkdtemp directory, as `minqing
+ * keygen` makes them; every wait is bounded.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <czmq.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth.h"
+
+typedef struct {
+    char dir[64], server[128], intake[128];
+    zcert_t *known, *stranger;      /* a client key on the intake list, one on none */
+    config_t cfg;
+    void *ctx, *router;
+    void *clients[2];               /* closed by teardown, even after a failed assert */
+    size_t nclients;
+    auth_t *auth;
+    char endpoint[64];
+} fix_t;
+
+/* path's keypair, as minqing keygen writes it: path (0644), path_secret (0600) */
+static zcert_t *keypair(const char *path)
+{
+    char secret[160];
+    zcert_t *cert = zcert_new();
+    snprintf(secret, sizeof secret, "%s_secret", path);
+    assert_int_equal(zcert_save_public(cert, path), 0);
+    assert_int_equal(zcert_save_secret(cert, secret), 0);
+    assert_int_equal(chmod(secret, 0600), 0);
+    return cert;
+}
+
+static int setup(void **state)
+{
+    fix_t *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/mq-auth-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    char list[96];
+    snprintf(list, sizeof list, "%s/intake", f->dir);
+    assert_int_equal(mkdir(list, 0755), 0);
+    snprintf(f->server, sizeof f->server, "%s/server", f->dir);
+    snprintf(f->intake, sizeof f->intake, "%s/known", list);
+    zcert_t *server = keypair(f->server);
+    zcert_destroy(&server);
+    f->known = keypair(f->intake);
+    f->stranger = zcert_new();
+    f->cfg.server_cert = f->server;
+    f->cfg.keys_dir = f->dir;
+    f->ctx = zmq_ctx_new();
+    char err[512] = "";
+    f->auth = auth_new(f->ctx, &f->cfg, err, sizeof err);
+    assert_non_null(f->auth);
+    f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
+    assert_int_equal(auth_secure(f->auth, f->router, "tcp://127.0.0.1:*", err, sizeof err), 0);
+    assert_int_equal(zmq_bind(f->router, "tcp://127.0.0.1:*"), 0);
+    size_t len = sizeof f->endpoint;
+    assert_int_equal(zmq_getsockopt(f->router, ZMQ_LAST_ENDPOINT, f->endpoint, &len), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fix_t *f = *state;
+    for (size_t i = 0; i < f->nclients; i++)
+        zmq_close(f->clients[i]);
+    zmq_close(f->router);
+    auth_destroy(&f->auth);
+    zmq_ctx_term(f->ctx);
+    zcert_destroy(&f->known);
+    zcert_destroy(&f->stranger);
+    char path[160];
+    snprintf(path, sizeof path, "%s_secret", f->intake);
+    unlink(path), unlink(f->intake);
+    snprintf(path, sizeof path, "%s_secret", f->server);
+    unlink(path), unlink(f->server);
+    snprintf(path, sizeof path, "%s/intake", f->dir);
+    rmdir(path), rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* A DEALER with client's keys that sends one message to the broker's socket. */
+static void client_send(fix_t *f, zcert_t *client)
+{
+    zcert_t *server = zcert_load(f->server);
+    assert_non_null(server);
+    void *d = zmq_socket(f->ctx, ZMQ_DEALER);
+    int linger = 0;
+    zmq_setsockopt(d, ZMQ_LINGER, &linger, sizeof linger);
+    zcert_apply(client, d);
+    zmq_setsockopt(d, ZMQ_CURVE_SERVERKEY, zcert_public_key(server), 32);
+    zcert_destroy(&server);
+    assert_int_equal(zmq_connect(d, f->endpoint), 0);
+    f->clients[f->nclients++] = d;
+    assert_int_equal(zmq_send(d, "hello", 5, ZMQ_DONTWAIT), 5);
+}
+
+/* Whether a message reaches the broker's socket within ms, the ZAP handler
+ * served meanwhile as the broker's loop serves it. */
+static bool arrives(fix_t *f, int ms)
+{
+    for (int waited = 0; waited < ms; waited += 10) {
+        auth_serve(f->auth);
+        zmq_pollitem_t it = {.socket = f->router, .events = ZMQ_POLLIN};
+        if (zmq_poll(&it, 1, 10) > 0)
+            return true;
+    }
+    return false;
+}
+
+static void a_listed_key_gets_in_and_a_stranger_does_not(void **state)
+{
+    fix_t *f = *state;
+    client_send(f, f->stranger);
+    assert_false(arrives(f, 1000));
+    client_send(f, f->known);
+    assert_true(arrives(f, 5000));
+}
+
+static void without_a_zap_handler_a_stranger_still_gets_nothing_through(void **state)
+{
+    fix_t *f = *state;
+    /* the handler gone: libzmq would fall back to admitting every key */
+    assert_int_equal(zmq_unbind(auth_socket(f->auth), "inproc://zeromq.zap.01"), 0);
+    client_send(f, f->stranger);
+    assert_false(arrives(f, 1000));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(a_listed_key_gets_in_and_a_stranger_does_not, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(without_a_zap_handler_a_stranger_still_gets_nothing_through,
+                                        setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
