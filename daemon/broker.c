@@ -641,7 +641,7 @@ static void drop_unanswerable(broker_t *self, const msg_t *msg, const codec_erro
 {
     self->stats.refused++;
     log_rec_t r;
-    log_begin(&r, LOG_WARNING, "msg.dropped");
+    log_begin_limited(&r, LOG_WARNING, "msg.dropped");
     log_str(&r, "command", msg_cmd_name(msg->cmd));
     log_u64(&r, "code", cerr->code);
     log_text(&r, "reason", cerr->reason);
@@ -772,7 +772,7 @@ static auth_role_t peer_role(broker_t *self, inmsg_t *in, const char **dept)
 static void forbid(broker_t *self, void *sock, inmsg_t *in, const msg_t *msg, const char *why)
 {
     log_rec_t r;
-    log_begin(&r, LOG_WARNING, "security.refused");
+    log_begin_limited(&r, LOG_WARNING, "security.refused");
     log_str(&r, "command", msg_cmd_name(msg->cmd));
     log_str(&r, "msg", why);
     log_end(&r);
@@ -965,7 +965,7 @@ static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const 
         mark_taken_up(self, msg->assignment_id);
     if (rc == ERR_NOT_YOUR_ASSIGNMENT) {
         log_rec_t r;
-        log_begin(&r, LOG_WARNING, "security.foreign_assignment");
+        log_begin_limited(&r, LOG_WARNING, "security.foreign_assignment");
         log_str(&r, "worker", s->name);
         log_str(&r, "msg", self->apply.why);
         log_end(&r);
@@ -1030,7 +1030,7 @@ static void on_worker(broker_t *self, inmsg_t *in)
         break;
     case MSG_ERROR: {
         log_rec_t r;
-        log_begin(&r, LOG_WARNING, "worker.error");
+        log_begin_limited(&r, LOG_WARNING, "worker.error");
         log_str(&r, "worker", s->name);
         log_u64(&r, "code", msg.code);
         log_text(&r, "reason", msg.reason_text);
@@ -1225,7 +1225,7 @@ static void send_notices(broker_t *self, int64_t now)
 static void ack_refused(const session_t *s, const char *re, const char *why)
 {
     log_rec_t r;
-    log_begin(&r, LOG_WARNING, "escalation.ack_refused");
+    log_begin_limited(&r, LOG_WARNING, "escalation.ack_refused");
     log_str(&r, "worker", s->name);
     log_str(&r, "re", re);
     log_str(&r, "reason", why);

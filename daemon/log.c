@@ -65,6 +65,65 @@ void log_begin(log_rec_t *r, int prio, const char *event)
     log_str(r, "event", event);
 }
 
+/* ---- records a peer can cause per message ------------------------------ */
+
+#define LIMIT_WINDOW_MS 10000
+#define LIMIT_BURST 20
+#define LIMIT_EVENTS 16
+
+typedef struct {
+    const char *event;          /* a string literal of the caller */
+    int64_t since;              /* the window's start, monotonic ms */
+    unsigned written, suppressed;
+} limit_t;
+
+static limit_t limits[LIMIT_EVENTS];
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The event's counter; NULL when more events than LIMIT_EVENTS are limited
+ * (then each is written, as before). */
+static limit_t *limit_of(const char *event)
+{
+    for (size_t i = 0; i < LIMIT_EVENTS; i++) {
+        if (limits[i].event && strcmp(limits[i].event, event) == 0)
+            return &limits[i];
+        if (!limits[i].event) {
+            limits[i].event = event;
+            return &limits[i];
+        }
+    }
+    return NULL;
+}
+
+void log_begin_limited(log_rec_t *r, int prio, const char *event)
+{
+    log_begin(r, prio, event);
+    limit_t *l = r->on ? limit_of(event) : NULL;
+    if (!l)
+        return;
+    int64_t now = now_ms();
+    if (now - l->since >= LIMIT_WINDOW_MS) {
+        l->since = now;
+        l->written = 0;
+    }
+    if (l->written >= LIMIT_BURST) {
+        l->suppressed++;
+        r->on = false;
+        return;
+    }
+    l->written++;
+    if (l->suppressed) {
+        log_u64(r, "suppressed", l->suppressed);
+        l->suppressed = 0;
+    }
+}
+
 /* The length of the valid UTF-8 character at p (1-4), or 0 when p starts
  * none (a stray byte, a sequence cut short, an overlong form). */
 static size_t valid_char(const unsigned char *p)

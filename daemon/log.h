@@ -32,6 +32,13 @@ void log_set_level(int level);
 bool log_to_journal(void);
 /* Start a record of `event` (e.g. "case.received") at prio. */
 void log_begin(log_rec_t *r, int prio, const char *event);
+/* Start a record of an event a peer can cause once per message it sends (a
+ * refused key, a body that does not decode): at most 20 of each such event
+ * are written every 10 s, and the first written after some were not says
+ * how many (`suppressed`). A flood of hostile messages cannot then fill the
+ * journal and push the records operators read (escalated, worker.lost) past
+ * journald's rate limit. `event` must be a string literal. */
+void log_begin_limited(log_rec_t *r, int prio, const char *event);
 /* Add fields. Keys are lower_snake; journald gets them upper-cased. */
 void log_str(log_rec_t *r, const char *key, const char *val);
 void log_u64(log_rec_t *r, const char *key, uint64_t val);

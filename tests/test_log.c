@@ -4,6 +4,8 @@
  * config saved as GBK), and a raw invalid byte makes journald keep the record
  * as a blob and terminals show garbage. Such bytes are escaped as \xNN;
  * valid UTF-8 (Chinese names) stays as it is, and no character is cut in two.
+ * And a flood of one peer-caused event is cut to 20 lines in 10 s, the next
+ * one written saying how many were not.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -68,6 +70,42 @@ static void long_value_cut_between_characters(void **state)
     assert_null(strstr(v, "\\x"));
 }
 
+/* The stderr lines n records of `event` (log_begin_limited) write. */
+static int lines_of(const char *event, int n, char *last, size_t len)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    fflush(stderr);
+    int saved = dup(2);
+    assert_true(saved >= 0 && dup2(fileno(f), 2) == 2);
+    for (int i = 0; i < n; i++) {
+        log_rec_t r;
+        log_begin_limited(&r, LOG_WARNING, event);
+        log_str(&r, "msg", "this key is no longer allowed");
+        log_end(&r);
+    }
+    dup2(saved, 2);
+    close(saved);
+    rewind(f);
+    int count = 0;
+    char line[1024];
+    while (fgets(line, sizeof line, f)) {
+        count++;
+        snprintf(last, len, "%s", line);
+    }
+    fclose(f);
+    return count;
+}
+
+static void a_flood_of_one_event_is_cut(void **state)
+{
+    (void)state;
+    char last[1024] = "";
+    assert_int_equal(lines_of("security.refused", 1000, last, sizeof last), 20);
+    assert_int_equal(lines_of("msg.dropped", 5, last, sizeof last), 5);   /* its own count */
+    assert_null(strstr(last, "suppressed="));
+}
+
 int main(void)
 {
     unsetenv("JOURNAL_STREAM");             /* logfmt on stderr, not journald */
@@ -76,6 +114,7 @@ int main(void)
         cmocka_unit_test(valid_utf8_stays),
         cmocka_unit_test(invalid_bytes_escaped),
         cmocka_unit_test(long_value_cut_between_characters),
+        cmocka_unit_test(a_flood_of_one_event_is_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,7 +11,10 @@
 #  2. unsubscribe, on the event stream, from topics it never subscribed to
 #     (an XPUB passes that on): counted, that silenced the stream for every
 #     other monitor;
-#  3. send without reading the answers: what the broker queues for it is
+#  3. send 5,000 messages that each cause a warning (a body that does not
+#     decode): at most 20 lines of it are logged in 10 s, so that a flood
+#     cannot fill the journal and push escalations past its rate limit;
+#  4. send without reading the answers: what the broker queues for it is
 #     bounded (10,000 messages a connection, not 100,000). Measured on the
 #     optimised broker (build/), whose RSS is not the sanitizers'.
 . "$(dirname "$0")/../lib.sh"
@@ -81,10 +84,23 @@ PY
 check "another peer's stray unsubscriptions leave a monitor its events ($(cat "$T/events.txt"))" \
   grep -q "monitor got: b'received" "$T/events.txt"
 
+# 3. a flood of warnings
+before=$(grep -c 'event=msg.dropped' "$T/broker.log")
+bounded 30 "$PY" - "ipc://$T/workers.sock" <<'PY'
+import sys, time, zmq
+s = zmq.Context().socket(zmq.DEALER)
+s.setsockopt(zmq.LINGER, 0)
+s.connect(sys.argv[1])
+for _ in range(5000):
+    s.send_multipart([b"MINQING/1", b"HEARTBEAT", b"\xc1"])      # 0xc1: never valid msgpack
+time.sleep(1)
+PY
+logged=$(( $(grep -c 'event=msg.dropped' "$T/broker.log") - before ))
+check "5,000 undecodable messages: $logged msg.dropped lines, at most 40" test "$logged" -le 40 -a "$logged" -ge 1
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
 
-# 3. answers never read
+# 4. answers never read
 BIN=$ROOT/build
 start_broker || exit 1
 rss0=$(rss_kb "$BROKER_PID")
