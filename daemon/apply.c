@@ -576,7 +576,8 @@ static msg_err_t do_cancel(apply_t *a, store_case_t *c, const char *actor)
     return rc;
 }
 
-msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg_t *reply)
+msg_err_t apply_case_command(apply_t *a, const char *scope, const char *actor, const msg_t *in,
+                             msg_t *reply)
 {
     msg_err_t rc;
     if (replay(a, scope, in, reply, &rc) != 0)
@@ -596,17 +597,17 @@ msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg
                       (unsigned long long)c.id, msg_state_name(c.state), msg_cmd_name(in->cmd));
     msg_state_t was = c.state;
     switch (in->cmd) {
-    case MSG_FEEDBACK: rc = do_feedback(a, &c, in, scope); break;
+    case MSG_FEEDBACK: rc = do_feedback(a, &c, in, actor); break;
     case MSG_CLOSE:
         c.state = STATE_CLOSED, c.closed_at = a->now;
         rc = MSG_OK;
         break;
-    case MSG_REASSIGN: rc = do_reassign(a, &c, dept, scope); break;
-    case MSG_CANCEL: rc = do_cancel(a, &c, scope); break;
+    case MSG_REASSIGN: rc = do_reassign(a, &c, dept, actor); break;
+    case MSG_CANCEL: rc = do_cancel(a, &c, actor); break;
     default: return refuse(a, ERR_UNKNOWN_COMMAND, "not a case command");
     }
     if (!rc)
-        rc = settle_case(a, &c, was, true, scope);
+        rc = settle_case(a, &c, was, true, actor);
     store_applied_t rec = {
         .scope = scope, .msg_id = in->msg_id, .cmd = in->cmd, .case_id = c.id,
         .state = c.state, .at = a->now,

@@ -85,8 +85,11 @@ msg_err_t apply_submit(apply_t *a, const msg_t *in, msg_t *reply);
 msg_err_t apply_import(apply_t *a, const msg_t *in, msg_t *reply);
 /* An outcome from a worker of department `dept` labelled `worker`. */
 msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *in, msg_t *reply);
-/* FEEDBACK, CLOSE, REASSIGN or CANCEL from a client with role `scope`. */
-msg_err_t apply_case_command(apply_t *a, const char *scope, const msg_t *in, msg_t *reply);
+/* FEEDBACK, CLOSE, REASSIGN or CANCEL from a client with role `scope`
+ * (which also scopes its msg_id), recorded in the audit trail as done by
+ * `actor`. */
+msg_err_t apply_case_command(apply_t *a, const char *scope, const char *actor, const msg_t *in,
+                             msg_t *reply);
 /* Record that assignment *asg was sent to `worker` (attempt, state, event);
  * *c is left holding its case, as the DISPATCH needs it. */
 msg_err_t apply_dispatched(apply_t *a, store_assignment_t *asg, const char *worker,

@@ -10,6 +10,7 @@
 #include "keyfile.h"
 
 #include <czmq.h>
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -31,6 +32,7 @@ typedef struct {
     char key[41];               /* Z85 public key */
     auth_role_t role;
     char dept[33];
+    char name[33];              /* its file's name, for the audit trail */
 } entry_t;
 
 struct auth_t {
@@ -43,6 +45,20 @@ struct auth_t {
 };
 
 /* ---- allowlists ------------------------------------------------------ */
+
+/* The key's name in the audit trail: its file's, in the characters an
+ * actor may hold (a-z A-Z 0-9 . _ -; others become _), at most 32. */
+static void name_entry(entry_t *e, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t i = 0;
+    for (; base[i] && i < sizeof e->name - 1; i++) {
+        unsigned char c = (unsigned char)base[i];
+        e->name[i] = isalnum(c) || c == '.' || c == '_' || c == '-' ? (char)c : '_';
+    }
+    e->name[i] = '\0';
+}
 
 static int add_key(entry_t **v, size_t *n, const char *path, auth_role_t role, const char *dept)
 {
@@ -59,6 +75,7 @@ static int add_key(entry_t **v, size_t *n, const char *path, auth_role_t role, c
     snprintf(e->key, sizeof e->key, "%s", zcert_public_txt(cert));
     e->role = role;
     snprintf(e->dept, sizeof e->dept, "%s", dept ? dept : "");
+    name_entry(e, path);
     zcert_destroy(&cert);
     return 0;
 }
@@ -363,6 +380,12 @@ void auth_serve(auth_t *self)
             return;
         serve_one(self);
     }
+}
+
+const char *auth_name(const auth_t *self, const char *user_id)
+{
+    const entry_t *e = user_id && *user_id ? find(self, user_id) : NULL;
+    return e ? e->name : NULL;
 }
 
 auth_role_t auth_role(const auth_t *self, const char *user_id, const char **dept)

@@ -57,6 +57,9 @@ int auth_reload(auth_t *self, const config_t *cfg, char *err, size_t errlen);
 /* The role of a peer from the User-Id of its message (NULL: no key, local);
  * for AUTH_WORKER, *dept gets its department id. */
 auth_role_t auth_role(const auth_t *self, const char *user_id, const char **dept);
+/* The name of the key with this User-Id (its file's name in the lists), for
+ * the audit trail; NULL without a key or for one no longer listed. */
+const char *auth_name(const auth_t *self, const char *user_id);
 /* Allowed keys loaded (for the log). */
 size_t auth_keys(const auth_t *self);
 

@@ -834,8 +834,13 @@ static void on_intake(broker_t *self, inmsg_t *in)
     } else if (msg.cmd == MSG_IMPORT) {
         rc = apply_import(&self->apply, &msg, &reply);
     } else {
-        rc = apply_case_command(&self->apply, msg.cmd == MSG_FEEDBACK ? "intake" : "admin",
-                                &msg, &reply);
+        /* the key that did it, in the audit trail: one stolen gateway key
+         * reopening cases county-wide must be told from the others */
+        const char *scope = msg.cmd == MSG_FEEDBACK ? "intake" : "admin";
+        const char *name = auth_name(self->auth, peer_key(in));
+        char actor[48];
+        snprintf(actor, sizeof actor, "%s%s%s", scope, name ? ":" : "", name ? name : "");
+        rc = apply_case_command(&self->apply, scope, actor, &msg, &reply);
     }
     reply_applied(self, self->intake, id, &msg, &reply, rc);
 }

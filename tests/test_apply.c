@@ -209,8 +209,8 @@ static msg_err_t case_cmd(msg_cmd_t cmd, uint64_t case_id, const char *arg)
         MSG_SET(&in, MF_CANCEL_REASON);
     }
     pass_begin();
-    return pass_end(apply_case_command(&g.a, cmd == MSG_FEEDBACK ? "intake" : "admin", &in,
-                                       &g.reply));
+    const char *scope = cmd == MSG_FEEDBACK ? "intake" : "admin";
+    return pass_end(apply_case_command(&g.a, scope, scope, &in, &g.reply));
 }
 
 /* The broker hands assignment asg to a worker of its department. */

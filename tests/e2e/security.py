@@ -78,6 +78,10 @@ tap(cmd == "ERROR" and b["code"] == 300, "an intake key may not CLOSE (ERROR 300
 admin = client(ports["intake"], "admin1")
 cmd, b = ask(admin, b"CANCEL", {"msg_id": "a1", "case_id": case_id + 1000, "reason": "duplicate"})
 tap(cmd == "ERROR" and b["code"] == 201, "an admin key passes the role check (201 for an unknown case)")
+cmd, b = ask(admin, b"SUBMIT", {"msg_id": "a2", "case": case("sec-cancel")})
+cmd, b = ask(admin, b"CANCEL", {"msg_id": "a3", "case_id": b["case_id"] if b else 0,
+                                "reason": "duplicate"})
+tap(cmd == "ACK", "an admin cancels a case (the audit trail names its key: security.sh)")
 
 water = client(ports["workers"], "water1")
 cmd, b = ask(water, b"REGISTER", {"msg_id": "r1", "department": "hrss", "capacity": 4})

@@ -76,8 +76,11 @@ check "the broker says how many keys it admits (5: 2 intake, admin, water, hrss)
 bounded $((FLOOD + 120)) "$PY" "$ROOT/tests/e2e/security.py" "$T" "$BROKER_PID" "$FLOOD" | tee "$T/security.out"
 rc=$(tail -n 1 "$T/security.out" | grep -q '^1\.\.' && ! grep -q '^not ok' "$T/security.out" && echo 0 || echo 1)
 check "the broker logged each refusal as a security event" grep -q 'event=security.refused' "$T/broker.log"
+actors=$(sql "select group_concat(distinct e.actor) from events e join cases c on c.id = e.case_id
+  where c.external_id = 'sec-cancel' and e.kind = 'cancelled'")
+check "the audit trail names the key that cancelled a case ($actors)" test "$actors" = "admin:admin1"
 cases=$(sql "select count(*) from cases where external_id not like 'legit-%'")
-check "hostile messages changed no state: only the 3 legitimate test cases exist ($cases)" test "$cases" = 3
+check "hostile messages changed no state: only the 4 legitimate test cases exist ($cases)" test "$cases" = 4
 check "the revoked worker's session ended at the reload, and the log says why" \
   grep -q 'event=worker.lost worker=hrss:worker#[0-9]* department=hrss reason="its key is no longer allowed"' "$T/broker.log"
 # refused_reload WHAT TEXT: a SIGHUP is refused whole, config.invalid saying
