@@ -41,9 +41,11 @@ run() {
   shift 2
   case "$name" in *"$ONLY"*) ;; *) return ;; esac
   echo "== $name"
+  t0=$(date +%s)
   timeout --kill-after=10 "$limit" "$@" >"$out" 2>&1
   rc=$?
   cat "$out"
+  echo "# $name took $(( $(date +%s) - t0 )) s"
   ok=$(grep -c '^ok ' "$out")
   bad=$(grep -c '^not ok ' "$out")
   if [ "$rc" -ne 0 ] && [ "$bad" -eq 0 ]; then
