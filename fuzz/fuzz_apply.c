@@ -93,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case MSG_SUBMIT: apply_submit(&a, &msg, &reply); break;
     case MSG_IMPORT: apply_import(&a, &msg, &reply); break;
     case MSG_FEEDBACK: case MSG_CLOSE: case MSG_REASSIGN: case MSG_CANCEL:
-        apply_case_command(&a, "admin", &msg, &reply);
+        apply_case_command(&a, "admin", "admin:fuzz", &msg, &reply);
         break;
     case MSG_ACCEPT: case MSG_CONTACTED: case MSG_PROGRESS: case MSG_RESOLVED: case MSG_RETURNED:
         apply_outcome(&a, as_worker ? 1 : 2, "fuzz", &msg, &reply);
