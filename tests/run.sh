@@ -20,7 +20,7 @@ export ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_leaks=1:${ASAN_OPTI
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export MQ_BIN="$SAN"          # e2e scripts run the sanitized programs
-FUZZ_TEST_SECONDS=${FUZZ_TEST_SECONDS:-30}
+FUZZ_TEST_SECONDS=${FUZZ_TEST_SECONDS:-20}
 TEST_TIMEOUT=${TEST_TIMEOUT:-300}
 SCRIPTS=""
 if [ "${1:-}" = "-s" ]; then
