@@ -731,7 +731,7 @@ done < "$T/revoked.txt"
 # each outcome, and outlasted the broker's patience (a reconnect, and again,
 # for ever); then each outcome the full send queue refused was retried on
 # its own 0.1-s timer, and the worker spent its time on failed sends.
-bounded 90 "$PY" - "$WORKER" "ipc://$T/large.sock" >"$T/large.txt" 2>&1 <<'PY'
+bounded 120 "$PY" - "$WORKER" "ipc://$T/large.sock" >"$T/large.txt" 2>&1 <<'PY'
 import os, sys, time
 sys.path.insert(0, os.path.dirname(sys.argv[1]))
 import zmq, msgpack
@@ -774,6 +774,51 @@ print("%d %d outcomes queued during an outage all acknowledged within 20 s (%.1f
       % (not w.pending and len(accepted) == len(contacted) == N and behind == 0
          and registers == 1 and took < 20, 2 * N, took, len(w.pending), behind, registers),
       flush=True)
+
+# the broker restarts with 20,000 of them in flight: each is answered ERROR
+# 200 and waits for the new REGISTER ACK; then all go again, though the send
+# queue fills on the way (those after it used to wait for the 23-hour expiry)
+for aid in range(N + 1, 2 * N + 1):
+    w.accept(aid)
+inflight, reg, t0 = [], None, time.monotonic()
+quiet = t0
+while time.monotonic() - quiet < 0.5 and time.monotonic() < t0 + 20:
+    w.step(0.01)                         # the worker sends; the broker reads, says nothing
+    while router.poll(0):
+        f = router.recv_multipart()
+        if f[2] == b"ACCEPT":
+            inflight.append((f[0], msgpack.unpackb(f[3], raw=False)["msg_id"]))
+            quiet = time.monotonic()
+for rid, mid in inflight:                # restarted: it knows none of them
+    router.send_multipart([rid, mq.SIGNATURE, b"ERROR", msgpack.packb(
+        {"re": mid, "code": 200, "reason": "not registered"})])
+end = time.monotonic() + 10
+while reg is None and time.monotonic() < end:
+    w.step(0.01)
+    while router.poll(0):
+        f = router.recv_multipart()
+        if f[2] == b"REGISTER":
+            reg = (f[0], msgpack.unpackb(f[3], raw=False)["msg_id"])
+for _ in range(50):                      # every 200 read
+    w.step(0.01)
+    while router.poll(0):
+        router.recv_multipart()
+router.send_multipart([reg[0], mq.SIGNATURE, b"ACK",
+                       msgpack.packb({"re": reg[1], "heartbeat_ms": 1000})])
+for _ in range(20):                      # the resend pass fills the queue: not read yet
+    w.step(0.01)
+acked, end = 0, time.monotonic() + 30
+while w.pending and time.monotonic() < end:
+    w.step(0.01)
+    while router.poll(0):
+        f = router.recv_multipart()
+        if f[2] == b"ACCEPT":
+            acked += 1
+            router.send_multipart([f[0], mq.SIGNATURE, b"ACK", msgpack.packb(
+                {"re": msgpack.unpackb(f[3], raw=False)["msg_id"], "state": "accepted"})])
+print("%d after a broker restart (ERROR 200 on the %d in flight), %d outcomes all sent again "
+      "and acknowledged (%.1f s, left %d)" % (not w.pending, len(inflight), N,
+                                             time.monotonic() - t0, len(w.pending)), flush=True)
 PY
 while read -r res what; do
   if [ "$res" = 1 ]; then ok "large queue: $what"; else not_ok "large queue: $what"; fi

@@ -953,8 +953,13 @@ class Worker(object):
                 o.next_send = now
 
     def _resend_all(self):
+        # all due now, also those an ERROR 200 or 300 held for this moment
+        # (next_send = inf): the pass may stop at a full send queue, and the
+        # rest must then go on POLLOUT, not wait for the 23-hour expiry
+        now = time.monotonic()
         for o in self.pending.values():
             o.out = False
+            o.next_send = now
         self._send_blocked = False
         for o in list(self.pending.values()):
             self._transmit(o)
