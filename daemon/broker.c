@@ -367,7 +367,8 @@ static int load_ladders(broker_t *self, char *err, size_t errlen)
 {
     ladders_t lad;
     int changed = ladders_diff(&lad, self->store, self->cfg);
-    if (changed > 0 && (store_begin(self->store) || ladders_save(&lad, self->store, self->cfg) ||
+    if (changed > 0 && (store_begin_patient(self->store) ||
+                        ladders_save(&lad, self->store, self->cfg) ||
                         store_commit(self->store)))
         changed = -1;
     if (changed < 0) {
@@ -1613,7 +1614,8 @@ static int take_config(broker_t *self, const config_t *fresh)
     bool db = true;                 /* the store's error says why */
     if (changed < 0)
         why = "could not read the saved escalation ladders";
-    else if (changed && (store_begin(self->store) || ladders_save(&lad, self->store, fresh)))
+    else if (changed && (store_begin_patient(self->store) ||
+                         ladders_save(&lad, self->store, fresh)))
         why = "could not save the new escalation ladders";
     else if (depts && requeue_build(&q, &from)) {
         why = "could not rebuild the dispatch queues for the new departments (out of memory, "

@@ -969,6 +969,15 @@ int store_begin(store_t *self)
     return 0;
 }
 
+int store_begin_patient(store_t *self)
+{
+    self->busy_until = 0;
+    sqlite3_busy_timeout(self->db, STORE_OPEN_BUSY_MS);
+    int rc = store_begin(self);
+    sqlite3_busy_timeout(self->db, STORE_BUSY_MS);
+    return rc;
+}
+
 int store_commit(store_t *self)
 {
     if (txn_lost(self) || write_held(self) || run(self, self->q[Q_COMMIT]))

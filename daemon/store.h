@@ -144,6 +144,10 @@ void store_close(store_t **self_p);
 /* Begin, commit, roll back the write transaction (store_begin: see
  * STORE_BUSY_PAUSE_MS). */
 int store_begin(store_t *self);
+/* Begin, waiting for another process's write lock as long as the open does
+ * (STORE_OPEN_BUSY_MS): for the ladders saved at start and at a reload,
+ * which would otherwise fail on a lock a moment's wait would see go. */
+int store_begin_patient(store_t *self);
 int store_commit(store_t *self);
 void store_rollback(store_t *self);
 /* True while a transaction holds writes not yet committed. */

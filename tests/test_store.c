@@ -966,18 +966,15 @@ static void begin_gives_up_soon_while_locked(void **state)
     commit();
 }
 
-/* Opening (the integrity check, migrations) still waits out a write lock
- * that another process holds for a moment. */
-static void open_waits_for_a_passing_lock(void **state)
+/* Another process takes the write lock for half a second; returns once it
+ * holds it, with its pid for lock_released. */
+static pid_t lock_held_a_moment(void)
 {
-    (void)state;
-    store_close(&g_st);
-    assert_int_equal(peek_exec("DROP TABLE id_floors; PRAGMA user_version = 4"), 0);
     int ready[2];
     assert_int_equal(pipe(ready), 0);
     pid_t pid = fork();
     assert_true(pid >= 0);
-    if (pid == 0) {                 /* the other process: the lock for half a second */
+    if (pid == 0) {
         sqlite3 *db = NULL;
         int rc = sqlite3_open(g_path, &db) == SQLITE_OK &&
                  sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK;
@@ -990,13 +987,43 @@ static void open_waits_for_a_passing_lock(void **state)
     assert_int_equal(read(ready[0], &c, 1), 1);
     close(ready[0]);
     close(ready[1]);
-    reopen();                       /* migration 5 waited for the lock */
+    return pid;
+}
+
+static void lock_released(pid_t pid)
+{
     int status;
     assert_int_equal(waitpid(pid, &status, 0), pid);
     assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Opening (the integrity check, migrations) still waits out a write lock
+ * that another process holds for a moment. */
+static void open_waits_for_a_passing_lock(void **state)
+{
+    (void)state;
+    store_close(&g_st);
+    assert_int_equal(peek_exec("DROP TABLE id_floors; PRAGMA user_version = 4"), 0);
+    pid_t pid = lock_held_a_moment();
+    reopen();                       /* migration 5 waited for the lock */
+    lock_released(pid);
     char want[16];
     snprintf(want, sizeof want, "%d", STORE_SCHEMA_VERSION);
     assert_string_equal(peek("PRAGMA user_version"), want);
+}
+
+/* So does the ladders' save at start and at a reload (store_begin_patient),
+ * also right after a BEGIN of the loop found the lock held: a broker started
+ * while a shell held the lock a moment refused to start. */
+static void patient_begin_waits_for_a_passing_lock(void **state)
+{
+    (void)state;
+    pid_t pid = lock_held_a_moment();
+    assert_int_equal(store_begin(g_st), -1);        /* the loop's: gives up */
+    assert_int_equal(store_begin_patient(g_st), 0); /* waits, inside the pause */
+    add_case("hotline", "P-1");
+    commit();
+    lock_released(pid);
 }
 
 /* ---- files that are not ours ------------------------------------------- */
@@ -1400,6 +1427,7 @@ int main(void)
         T(held_rows_written_at_commit),
         T(close_rolls_back),
         T(begin_gives_up_soon_while_locked),
+        T(patient_begin_waits_for_a_passing_lock),
         T(open_waits_for_a_passing_lock),
         T(refuses_garbage),
         T(refuses_empty_file_beside_its_wal),
