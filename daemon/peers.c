@@ -25,8 +25,14 @@ peers_t *peers_new(void *ctx, void *sock, const char *name)
         return NULL;
     char ep[96];
     snprintf(ep, sizeof ep, "inproc://minqing-peers-%s", name);
+    /* No limit on the events queued for the loop: ZeroMQ's I/O thread sends
+     * them blocking, so a full queue (a flood of connections while the loop
+     * is busy) would stall every socket's traffic until the loop reads. */
+    int unlimited = 0;
     if (zmq_socket_monitor(sock, ep, ZMQ_EVENT_ACCEPTED | ZMQ_EVENT_DISCONNECTED) != 0 ||
-        !(self->pair = zmq_socket(ctx, ZMQ_PAIR)) || zmq_connect(self->pair, ep) != 0) {
+        !(self->pair = zmq_socket(ctx, ZMQ_PAIR)) ||
+        zmq_setsockopt(self->pair, ZMQ_RCVHWM, &unlimited, sizeof unlimited) != 0 ||
+        zmq_connect(self->pair, ep) != 0) {
         peers_destroy(&self);
         return NULL;
     }
