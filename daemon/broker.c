@@ -1079,6 +1079,7 @@ static void housekeeping(broker_t *self, int64_t now)
     self->last_housekeeping = now;
     check_holidays(self, false);
     give_back_memory(self, now);
+    log_flush_limited(false);
     char why[160];
     if (store_checkpoint_error(self->store, why, sizeof why))
         log_say(LOG_ERR, "store.checkpoint_failed", why);
@@ -1819,6 +1820,7 @@ int broker_run(broker_t *self)
     for (size_t i = 0; i < sessions_count(self->sessions); i++)
         send_to_session(self, sessions_at(self->sessions, i), &bye);
     log_rec_t r;
+    log_flush_limited(true);
     log_begin(&r, LOG_NOTICE, "broker.stopping");
     log_u64(&r, "passes", self->stats.passes);
     log_u64(&r, "commits", self->stats.commits);

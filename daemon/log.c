@@ -101,6 +101,24 @@ static limit_t *limit_of(const char *event)
     return NULL;
 }
 
+void log_flush_limited(bool now)
+{
+    int64_t t = now_ms();
+    for (size_t i = 0; i < LIMIT_EVENTS && limits[i].event; i++) {
+        limit_t *l = &limits[i];
+        if (!l->suppressed || (!now && t - l->since < LIMIT_WINDOW_MS))
+            continue;
+        log_rec_t r;
+        log_begin(&r, LOG_WARNING, l->event);
+        log_u64(&r, "suppressed", l->suppressed);
+        log_str(&r, "msg", "more of these were not written (the limit of 20 in 10 s)");
+        log_end(&r);
+        l->suppressed = 0;
+        l->since = t;
+        l->written = 1;
+    }
+}
+
 void log_begin_limited(log_rec_t *r, int prio, const char *event)
 {
     log_begin(r, prio, event);

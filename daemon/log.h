@@ -39,6 +39,10 @@ void log_begin(log_rec_t *r, int prio, const char *event);
  * journal and push the records operators read (escalated, worker.lost) past
  * journald's rate limit. `event` must be a string literal. */
 void log_begin_limited(log_rec_t *r, int prio, const char *event);
+/* Say how many records log_begin_limited held back, for each event whose
+ * window has ended (or every one, with `now`, at a stop): a flood that
+ * stops leaves its count too, not only when the event comes again. */
+void log_flush_limited(bool now);
 /* Add fields. Keys are lower_snake; journald gets them upper-cased. */
 void log_str(log_rec_t *r, const char *key, const char *val);
 void log_u64(log_rec_t *r, const char *key, uint64_t val);

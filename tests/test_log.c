@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,8 +71,9 @@ static void long_value_cut_between_characters(void **state)
     assert_null(strstr(v, "\\x"));
 }
 
-/* The stderr lines n records of `event` (log_begin_limited) write. */
-static int lines_of(const char *event, int n, char *last, size_t len)
+/* The stderr lines n records of `event` (log_begin_limited) write, then a
+ * flush of the counts held back when `flush`. */
+static int lines_of(const char *event, int n, bool flush, char *last, size_t len)
 {
     FILE *f = tmpfile();
     assert_non_null(f);
@@ -84,6 +86,8 @@ static int lines_of(const char *event, int n, char *last, size_t len)
         log_str(&r, "msg", "this key is no longer allowed");
         log_end(&r);
     }
+    if (flush)
+        log_flush_limited(true);
     dup2(saved, 2);
     close(saved);
     rewind(f);
@@ -101,9 +105,12 @@ static void a_flood_of_one_event_is_cut(void **state)
 {
     (void)state;
     char last[1024] = "";
-    assert_int_equal(lines_of("security.refused", 1000, last, sizeof last), 20);
-    assert_int_equal(lines_of("msg.dropped", 5, last, sizeof last), 5);   /* its own count */
+    assert_int_equal(lines_of("security.refused", 1000, false, last, sizeof last), 20);
+    assert_int_equal(lines_of("msg.dropped", 5, false, last, sizeof last), 5);  /* its own */
     assert_null(strstr(last, "suppressed="));
+    /* the flood stopped: at the flush (housekeeping, the stop) its count */
+    assert_int_equal(lines_of("msg.dropped", 0, true, last, sizeof last), 1);
+    assert_non_null(strstr(last, "event=security.refused suppressed=980 "));
 }
 
 int main(void)

@@ -98,6 +98,8 @@ PY
 logged=$(( $(grep -c 'event=msg.dropped' "$T/broker.log") - before ))
 check "5,000 undecodable messages: $logged msg.dropped lines, at most 40" test "$logged" -le 40 -a "$logged" -ge 1
 stop_pid "$BROKER_PID"
+check "the stop says how many were not written" \
+  grep -q "event=msg.dropped suppressed=$((5000 - logged)) " "$T/broker.log"
 check "no sanitizer report" no_sanitizer_reports
 
 # 4. answers never read
