@@ -8,6 +8,7 @@
  */
 #include "auth.h"
 #include "keyfile.h"
+#include "utf8.h"
 
 #include <czmq.h>
 #include <ctype.h>
@@ -32,7 +33,7 @@ typedef struct {
     char key[41];               /* Z85 public key */
     auth_role_t role;
     char dept[33];
-    char name[33];              /* its file's name, for the audit trail */
+    char name[41];              /* its file's name, for the audit trail */
 } entry_t;
 
 struct auth_t {
@@ -46,18 +47,33 @@ struct auth_t {
 
 /* ---- allowlists ------------------------------------------------------ */
 
-/* The key's name in the audit trail: its file's, in the characters an
- * actor may hold (a-z A-Z 0-9 . _ -; others become _), at most 32. */
+/* The key's name in the audit trail: its file's, each ASCII character but
+ * a-z A-Z 0-9 . _ - made _, and UTF-8 kept (民政局值班台). A name longer
+ * than the field is cut and ends in ~ and the key's first 8 characters, so
+ * that two long names alike to the cut still tell their keys apart. */
 static void name_entry(entry_t *e, const char *path)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    size_t i = 0;
-    for (; base[i] && i < sizeof e->name - 1; i++) {
+    size_t room = sizeof e->name - 1, o = 0;
+    if (strlen(base) > room)
+        room -= 9;                  /* "~" and 8 of the key */
+    for (size_t i = 0; base[i];) {
         unsigned char c = (unsigned char)base[i];
-        e->name[i] = isalnum(c) || c == '.' || c == '_' || c == '-' ? (char)c : '_';
+        size_t k = c < 0x80 ? 1 : utf8_seqlen(c);
+        if (!utf8_valid(base + i, k, NULL))
+            k = 1, c = '_';
+        if (o + k > room)
+            break;
+        if (k == 1)
+            e->name[o++] = isalnum(c) || c == '.' || c == '_' || c == '-' ? (char)c : '_';
+        else
+            memcpy(e->name + o, base + i, k), o += k;
+        i += k;
     }
-    e->name[i] = '\0';
+    if (strlen(base) > sizeof e->name - 1)
+        o += (size_t)snprintf(e->name + o, sizeof e->name - o, "~%.8s", e->key);
+    e->name[o] = '\0';
 }
 
 static int add_key(entry_t **v, size_t *n, const char *path, auth_role_t role, const char *dept)

@@ -146,6 +146,41 @@ static void without_a_zap_handler_a_stranger_still_gets_nothing_through(void **s
     assert_false(arrives(f, 1000));
 }
 
+/* The audit trail names a key by its file: Chinese kept, a space made _,
+ * and two long names alike up to the cut still told apart by their keys. */
+static void keys_named_by_their_files(void **state)
+{
+    fix_t *f = *state;
+    static const char *const names[] = {
+        "民政局值班台", "ops desk", "county-gateway-northern-district-hotline-1",
+        "county-gateway-northern-district-hotline-2"};
+    enum { N = sizeof names / sizeof names[0] };
+    zcert_t *certs[N];
+    char path[N][200];
+    for (size_t i = 0; i < N; i++) {
+        snprintf(path[i], sizeof path[i], "%s/intake/%s", f->dir, names[i]);
+        certs[i] = keypair(path[i]);
+    }
+    char err[512] = "";
+    assert_int_equal(auth_reload(f->auth, &f->cfg, err, sizeof err), 0);
+    const char *got[N];
+    for (size_t i = 0; i < N; i++)
+        got[i] = auth_name(f->auth, zcert_public_txt(certs[i]));
+    assert_string_equal(got[0], "民政局值班台");
+    assert_string_equal(got[1], "ops_desk");
+    assert_non_null(got[2]);
+    assert_non_null(got[3]);
+    assert_true(strlen(got[2]) <= 40);
+    assert_string_not_equal(got[2], got[3]);
+    assert_null(auth_name(f->auth, zcert_public_txt(f->stranger)));
+    for (size_t i = 0; i < N; i++) {
+        char secret[216];
+        snprintf(secret, sizeof secret, "%s_secret", path[i]);
+        unlink(secret), unlink(path[i]);
+        zcert_destroy(&certs[i]);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -153,6 +188,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(without_a_zap_handler_a_stranger_still_gets_nothing_through,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(keys_named_by_their_files, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
