@@ -111,6 +111,13 @@ static int text_of(sqlite3 *db, const char *q, char *buf, size_t len)
  * newest received_at: an imported case's may lie up to a day ahead, and
  * cases received between the backup and that time would never be sent
  * again. */
+/* How far before that the channels are asked to resend from. They compare
+ * their own time of receipt, and a report they received just before the
+ * backup may have reached the broker after it (a retry, a queued channel, a
+ * clock behind); SUBMIT is idempotent on (channel, external_id), so an hour
+ * too much costs nothing, and a minute too little loses a case. */
+#define RESEND_MARGIN_MS 3600000L
+
 static const char *const last_change_sql =
     "SELECT coalesce((SELECT at FROM events ORDER BY id DESC LIMIT 1), 0)";
 
@@ -294,10 +301,14 @@ static void report(const restore_t *r)
         printf("the replaced database is %s (delete it once the restore is checked)\n",
                r->replaced);
     printf("next: start minqingd, then the workers; ");
-    if (r->last_change)
-        printf("have the intake channels send again what they received since %s, the backup's "
-               "last change (local time: %s)\n", cli_time(r->last_change, at, sizeof at),
-               cli_zone_name(zone, sizeof zone));
+    if (r->last_change) {
+        char last[32];
+        cli_time(r->last_change, last, sizeof last);
+        printf("have the intake channels send again what they received since %s, an hour "
+               "before the backup's last change at %s (local time: %s; a case sent twice is "
+               "stored once)\n", cli_time(r->last_change - RESEND_MARGIN_MS, at, sizeof at),
+               last, cli_zone_name(zone, sizeof zone));
+    }
     else            /* a backup of a new database, or a hand-made one */
         printf("the backup holds no %s: have the intake channels send again every case they have "
                "sent to this broker\n", r->cases ? "audit trail" : "case");
