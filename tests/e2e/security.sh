@@ -3,7 +3,7 @@
 # the key decides the role, hostile input is refused while legitimate
 # clients are served, and the wire carries no plaintext case.
 . "$(dirname "$0")/../lib.sh"
-FLOOD=${FLOOD:-30}
+FLOOD=${FLOOD:-20}
 K="$T/keys"
 mkdir -p "$K/intake" "$K/admin" "$K/workers/water" "$K/workers/hrss"
 for k in server stranger; do bounded "$BIN/minqing" keygen "$K/$k" >/dev/null; done
