@@ -1,7 +1,8 @@
 #!/bin/sh
 # faults.sh - the quick fault-injection suite:
 #  - a full disk: intake answers ERROR 501, the broker stays up, committed
-#    cases stay intact, and it serves again once space returns;
+#    cases stay intact, a refusal read in a pass whose commit fails is
+#    answered 501 as well, and it serves again once space returns;
 #  - a corrupt, a truncated, a future-schema database, a damaged backup,
 #    another program's (whatever schema version it claims) and an empty one
 #    beside its WAL at start: the broker refuses to start with a clear message
@@ -29,6 +30,14 @@ if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=3m tmpfs 
   bounded "$PY" "$ROOT/tests/e2e/full_disk.py" "ipc://$T/intake.sock" full 1 > "$T/copy.txt"
   check "a stored case's copy is answered while the disk is full ($(cat "$T/copy.txt"))" \
     grep -q '^acked full-0 ' "$T/copy.txt"
+  # a refusal read in the pass whose commit then fails went by state that was
+  # rolled back: it is answered 5xx too, not 203 (a worker drops a result on 203)
+  case0=$(awk '$2 == "full-0" { print $3 }' "$T/full.txt")
+  bounded "$PY" "$ROOT/tests/e2e/refused_in_pass.py" "ipc://$T/intake.sock" "$BROKER_PID" \
+    "$case0" pass > "$T/pass.txt"
+  diag "$(tr '\n' ' ' < "$T/pass.txt")"
+  check "a refusal in a pass whose commit failed is answered 501, as the write is" \
+    sh -c "grep -q '^pass-feedback ERROR 501$' '$T/pass.txt' && grep -q '^pass-submit ERROR 501$' '$T/pass.txt'"
   mount -o remount,size=16m "$T/small"     # space returns
   # the case refused with 501 stays refused, also through a crash after
   # space returned and the broker read on (its commit used to be written then)
