@@ -521,8 +521,14 @@ static msg_err_t do_feedback(apply_t *a, store_case_t *c, const msg_t *in, const
                          msg_rating_names[in->rating]);
     if (rc || in->rating != RATING_UNSATISFIED)
         return rc;
-    /* 重办: an unsatisfied resident reopens the case to its lead department */
+    /* 重办: an unsatisfied resident reopens the case to its lead department,
+     * or, when a reload removed it, to the manual dispatch centre, which then
+     * leads the case: its escalations name a department that exists */
     int lead = dept_index(a, c->lead);
+    if (lead < 0) {
+        lead = a->cfg->manual_dept;
+        snprintf(c->lead, sizeof c->lead, "%s", a->cfg->depts[lead].id);
+    }
     c->redo_count++;
     c->closed_at = c->contacted_at = 0;
     c->state = STATE_RECEIVED;
@@ -533,7 +539,7 @@ static msg_err_t do_feedback(apply_t *a, store_case_t *c, const msg_t *in, const
     if ((rc = apply_arm(a, c)))
         return rc;
     rc = event(a, c->id, 0, "reopened", -1, actor, STATE_NONE, STATE_NONE, "redo");
-    return rc ? rc : add_assignment(a, c, lead >= 0 ? lead : a->cfg->manual_dept, ROLE_LEAD, actor);
+    return rc ? rc : add_assignment(a, c, lead, ROLE_LEAD, actor);
 }
 
 /* REASSIGN moves one share of the work to dept, in the same role: the share

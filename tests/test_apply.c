@@ -763,6 +763,34 @@ static void feedback_unsatisfied_redoes(void **state)
     assert_int_equal(case_state(c), STATE_ACCEPTED);
 }
 
+/* A redo after a reload removed the lead department: the manual dispatch
+ * centre gets the work and leads the case, so that the round's escalations
+ * name it (they named the removed department, published as `escalated.-`). */
+static void redo_after_lead_removed(void **state)
+{
+    (void)state;
+    uint64_t c = resolved_water_case();
+    char err[1024];
+    config_t *nowater = config_load_string(TESTCONF_BROKER
+        "[departments]\ndispatch = 12345派单中心\nurban = 城管局\n"
+        "[routes]\ndefault = dispatch\n[ladder.contact]\n1 = 0s community\n"
+        "[targets]\ncommunity = dispatch\n", "t.conf", err, sizeof err);
+    assert_non_null(nowater);
+    config_t *old = g.cfg;
+    g.cfg = nowater, g.a.cfg = nowater;
+    assert_int_equal(case_cmd(MSG_FEEDBACK, c, "unsatisfied"), MSG_OK);
+    store_case_t k = get_case(c);
+    assert_string_equal(k.lead, "dispatch");
+    assert_string_equal(asgs(c), "1:water:lead:resolved:r0,2:dispatch:lead:received:r1");
+    g.now = k.contact_due + 1;
+    pass_begin();
+    assert_int_equal(pass_end(apply_timer(&g.a, c, LADDER_CONTACT)), MSG_OK);
+    assert_int_equal(g.a.nfired, 1);
+    assert_string_equal(g.a.fired[0].lead, "dispatch");
+    g.cfg = old, g.a.cfg = old;
+    config_destroy(&nowater);
+}
+
 /* A closed case reopens too, and is no longer closed. */
 static void feedback_unsatisfied_reopens_closed(void **state)
 {
@@ -1037,6 +1065,7 @@ int main(void)
         T(reassign_moves_one_share),
         T(feedback_unsatisfied_redoes),
         T(feedback_unsatisfied_reopens_closed),
+        T(redo_after_lead_removed),
         T(close_only_resolved),
         T(cancel_withdraws_everything),
         T(dispatched_counts_attempts),
