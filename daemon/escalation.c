@@ -72,6 +72,11 @@ void escalation_remap(const config_t *cfg, int ladder, const escalation_rung_t *
         if (upto > stop)
             upto = stop;    /* the moved rung is told again rather than one never */
         map[k] = passed > upto ? passed : upto;
+        /* nor may the offsets pass one: a rung the case has not reached,
+         * moved before the last one it fired, fires late rather than never */
+        int never = first_unfired(partner, nold, k, 0, n);
+        if (map[k] > never)
+            map[k] = never;
     }
 }
 

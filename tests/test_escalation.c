@@ -262,6 +262,15 @@ static void remap_a_moved_rung_counts_as_fired(void **state)
     assert_int_equal(map[1], 1);
     assert_int_equal(map[2], 1);
     assert_int_equal(map[3], 3);
+    /* community and county fired, and street, not yet told, moved from after
+     * county to before it (county kept its offset): street fires late, and
+     * county, its rung unchanged, is not told again (its row exists), rather
+     * than street never */
+    escalation_rung_t moved_ahead[] = {{0, "community"}, {2000, "county"}, {3000, "street"}};
+    escalation_remap(&cfg, LADDER_CONTACT, moved_ahead, 3, map);
+    assert_int_equal(map[1], 1);
+    assert_int_equal(map[2], 1);
+    assert_int_equal(map[3], 3);
     /* a target twice on the ladder (催办 reminders, 30 and 5 minutes before):
      * the first moved from 40 to 30 minutes before is the one a case fired,
      * and the second still comes */

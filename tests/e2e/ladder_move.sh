@@ -3,6 +3,7 @@
 # offset: `2 = 1s street` becomes `2 = 4s street`) while open cases are past
 # it. They told the street office already: it is not told again (no second
 # escalation, no second ESCALATE), and the rung after it still fires once.
+# Then a rung not yet told moved before the last one fired: it fires late.
 . "$(dirname "$0")/../lib.sh"
 write_config "auto_close = 0"
 contact_ladder 1s "1 = 0 community
@@ -24,6 +25,31 @@ sleep 0.5
 check "the street office escalated once per case, not again at its new offset" \
   test "$(sql "select count(*) from escalations where target = 'street'")" = 2
 check "6 escalations: each case once to community, street and county" sh -c "
+  [ \$(sqlite3 '$T/minqing.db' 'select count(*) from escalations') = 6 ] &&
+  [ \$(sqlite3 '$T/minqing.db' 'select count(distinct case_id || target) from escalations') = 6 ]"
+check "6 escalation lines in the log" test "$(grep -c 'event=escalated' "$T/broker.log")" = 6
+stop_pid "$BROKER_PID"
+
+# 2. a rung not yet told moved ahead of the last one fired (street from after
+# county to before it, county keeping its offset): street is told late, not
+# never, and county is not told again
+rm -f "$T"/minqing.db*
+write_config "auto_close = 0"
+contact_ladder 1s "1 = 0 community
+2 = 2s county
+3 = 8s street"
+: > "$T/broker.log"
+LOG_LEVEL=info start_broker || exit 1
+bounded 60 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 2 -t 30 -p ah -c water.leak >/dev/null
+check "2 uncontacted cases escalate to community, then county" wait_for 10 fired county 2
+ladder "1 = 0 community
+2 = 1s street
+3 = 2s county"
+kill -HUP "$BROKER_PID"
+check "after the reload street, passed over by its new place, is told for both" \
+  wait_for 5 fired street 2
+sleep 0.5
+check "6 escalations: each case once to community, county and street" sh -c "
   [ \$(sqlite3 '$T/minqing.db' 'select count(*) from escalations') = 6 ] &&
   [ \$(sqlite3 '$T/minqing.db' 'select count(distinct case_id || target) from escalations') = 6 ]"
 check "6 escalation lines in the log" test "$(grep -c 'event=escalated' "$T/broker.log")" = 6
