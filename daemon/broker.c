@@ -1691,6 +1691,22 @@ static void rebuild_hints(broker_t *self)
                 "from the database");
 }
 
+/* An open assignment could not be queued for want of memory (dispatch.h):
+ * it would wait for no worker, and as nobody holds it, no deadline would
+ * say so. Rebuild the queues from the database, as a reload does, again
+ * after each pass until it succeeds. */
+static void rebuild_queues(broker_t *self)
+{
+    requeue_t q;
+    requeue_from_t from = {self->store, self->dispatch, self->sessions, self->cfg, self->cfg,
+                           mono_ms(), requeue_progress, self};
+    if (requeue_build(&q, &from) != 0)
+        return;
+    requeue_install(self, self->cfg, self->cfg, &q);
+    log_say(LOG_WARNING, "dispatch.rebuilt", "an assignment could not be queued for want of "
+            "memory: the dispatch queues were rebuilt from the database");
+}
+
 /* The sockets are bound, and made CURVE servers or not, once at start. */
 static void warn_restart_needed(const config_t *old, const config_t *fresh)
 {
@@ -1805,6 +1821,8 @@ int broker_run(broker_t *self)
         dispatch_all(self);
         if (self->hints_lost && !self->txn)
             rebuild_hints(self);
+        if (dispatch_lost(self->dispatch) && !self->txn)
+            rebuild_queues(self);
         if (notices_reload_due(self->notices) && !self->txn)
             reload_notices(self);
         if (!self->txn)

@@ -27,6 +27,7 @@ struct dispatch_t {
     ring_t *ready, *orphans;
     slot_t *slots;
     size_t nslots, nheld;       /* nslots is a power of two */
+    bool lost;                  /* an assignment could not be queued (dispatch_lost) */
 };
 
 /* ---- rings ----------------------------------------------------------- */
@@ -151,18 +152,32 @@ static bool dept_ok(const dispatch_t *self, int dept)
     return dept >= 0 && (size_t)dept < self->ndepts;
 }
 
+/* rc of a queue insert; a failed one leaves an open assignment in no queue,
+ * which only a rebuild from the database finds again */
+static int queued(dispatch_t *self, int rc)
+{
+    if (rc != 0)
+        self->lost = true;
+    return rc;
+}
+
 int dispatch_wait(dispatch_t *self, int dept, uint64_t asg, bool front)
 {
     if (!dept_ok(self, dept))
-        return -1;
-    return ring_push(&self->ready[dept], asg, 0, front, false);
+        return queued(self, -1);
+    return queued(self, ring_push(&self->ready[dept], asg, 0, front, false));
 }
 
 int dispatch_orphan(dispatch_t *self, int dept, uint64_t asg, int64_t since)
 {
     if (!dept_ok(self, dept))
-        return -1;
-    return ring_insert_sorted(&self->orphans[dept], asg, since, false);
+        return queued(self, -1);
+    return queued(self, ring_insert_sorted(&self->orphans[dept], asg, since, false));
+}
+
+bool dispatch_lost(const dispatch_t *self)
+{
+    return self->lost;
 }
 
 bool dispatch_take(dispatch_t *self, int dept, int64_t registered_at, dispatch_item_t *item)
@@ -187,9 +202,10 @@ bool dispatch_take(dispatch_t *self, int dept, int64_t registered_at, dispatch_i
 int dispatch_putback(dispatch_t *self, int dept, const dispatch_item_t *item)
 {
     if (!dept_ok(self, dept))
-        return -1;
-    return item->orphan ? ring_insert_sorted(&self->orphans[dept], item->asg, item->since, true)
-                        : dispatch_wait(self, dept, item->asg, true);
+        return queued(self, -1);
+    return item->orphan
+        ? queued(self, ring_insert_sorted(&self->orphans[dept], item->asg, item->since, true))
+        : dispatch_wait(self, dept, item->asg, true);
 }
 
 bool dispatch_orphan_since(const dispatch_t *self, int dept, int64_t *since)

@@ -28,6 +28,9 @@ int dispatch_wait(dispatch_t *self, int dept, uint64_t asg, bool front);
 /* Queue an accepted assignment whose worker was last heard from at `since`;
  * the queue stays in order of `since`. 0 or -1 (memory). */
 int dispatch_orphan(dispatch_t *self, int dept, uint64_t asg, int64_t since);
+/* Whether an insert into a queue ever failed (out of memory): an open
+ * assignment is then in no queue, and the queues must be rebuilt. */
+bool dispatch_lost(const dispatch_t *self);
 /* An assignment taken from a queue, and which queue, so that it can go back. */
 typedef struct {
     uint64_t asg;

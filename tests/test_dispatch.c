@@ -519,6 +519,25 @@ static void release_many(void **state)
     assert_int_equal(dispatch_waiting(g_d, r->sess[3].dept), mine);
 }
 
+/* An assignment that could not be queued is remembered, so that the broker
+ * rebuilds the queues from the database rather than leave it waiting for no
+ * worker; ordinary use never raises the flag. */
+static void a_failed_insert_is_remembered(void **state)
+{
+    (void)state;
+    wait_all(0, (uint64_t[]){1, 2, 3}, 3, false);
+    assert_int_equal(dispatch_orphan(g_d, 1, 4, 10), 0);
+    dispatch_item_t item;
+    assert_true(dispatch_take(g_d, 0, 0, &item));
+    assert_int_equal(dispatch_putback(g_d, 0, &item), 0);
+    session_t w = worker(0, 0);
+    assert_int_equal(dispatch_bind(g_d, 5, &w), 0);
+    dispatch_release(g_d, &w, 20);
+    assert_false(dispatch_lost(g_d));
+    assert_int_equal(dispatch_wait(g_d, NDEPTS, 6, false), -1);     /* no such queue */
+    assert_true(dispatch_lost(g_d));
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -539,6 +558,7 @@ int main(void)
         T(release_of_idle_worker),
         T(holder_map_random),
         T(release_many),
+        T(a_failed_insert_is_remembered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
