@@ -1155,22 +1155,6 @@ static void announce_fired(broker_t *self, const fired_t *f)
         queue_notice(self, f);
 }
 
-/* Notices were held back: once half the list is acknowledged, load the
- * unacknowledged ones from the database again (notices_reload). */
-static void reload_notices(broker_t *self)
-{
-    if (notices_reload(self->notices, self->store) != 0) {
-        log_say(LOG_ERR, "escalation.reload", store_errmsg(self->store));
-        return;
-    }
-    log_rec_t r;
-    log_begin(&r, LOG_NOTICE, "escalation.notices_reloaded");
-    log_u64(&r, "unacknowledged_notices", notices_count(self->notices));
-    log_end(&r);
-    if (notices_held(self->notices))
-        warn_notices_held();
-}
-
 /* The k-th live worker of dept, round robin: a resend goes to another worker
  * than the one that did not answer. Notices do not use credit. */
 static session_t *notice_worker(broker_t *self, int dept, unsigned k)
@@ -1198,6 +1182,23 @@ static void place_notices(broker_t *self, const char *event)
     size_t n = notices_stranded(self->notices, self->cfg);
     if (n)
         warn_stranded(event, "notices", n, STRANDED_NOTICES);
+}
+
+/* Notices were held back: once half the list is acknowledged, load the
+ * unacknowledged ones from the database again (notices_reload). */
+static void reload_notices(broker_t *self)
+{
+    if (notices_reload(self->notices, self->store) != 0) {
+        log_say(LOG_ERR, "escalation.reload", store_errmsg(self->store));
+        return;
+    }
+    log_rec_t r;
+    log_begin(&r, LOG_NOTICE, "escalation.notices_reloaded");
+    log_u64(&r, "unacknowledged_notices", notices_count(self->notices));
+    log_end(&r);
+    if (notices_held(self->notices))
+        warn_notices_held();
+    place_notices(self, "broker.notices_stranded");    /* held back over a reload */
 }
 
 /* Send the notices that are new or unacknowledged for too long to a live
