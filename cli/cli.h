@@ -195,6 +195,14 @@ int cli_client_open(const cli_t *cli, const char *cmd, const char *lists,
 /* Say why a call of that client failed (a refused key: which list it belongs
  * on); CLI_RUNTIME. */
 int cli_client_failed(const cli_t *cli, const char *cmd, const char *lists);
+/* Say why a request (mq_client_submit, mq_client_request) failed and what to
+ * do, when the broker or the connection is to blame: no answer within
+ * timeout_s (`again`: a sentence on sending it again), a key refused or not
+ * in the role (`lists`), ERROR 3xx or 5xx; CLI_RUNTIME. CLI_OK, saying
+ * nothing, for an ERROR 1xx or 2xx: the request's own fault, the caller's to
+ * explain (mq_strerror() has the broker's reason). */
+int cli_request_failed(const cli_t *cli, const char *cmd, const struct mq_client_t *client,
+                       const char *lists, long timeout_s, const char *again);
 
 /* ---- table.c: aligned tables, safe text ------------------------------- */
 

@@ -1,5 +1,6 @@
 /*
- * connect.c - how submit, import and tail reach the running broker: on a
+ * connect.c - how submit, import, tail and the case commands (close,
+ * cancel, reassign, feedback) reach the running broker: on a
  * tcp:// endpoint the broker is a CURVE server (PROTOCOL.md section 10), so
  * these commands take the broker's public certificate (--server-cert, by
  * default server_cert of the config they read anyway) and their own keypair
@@ -10,6 +11,11 @@
  * import, and tail watches its own SUB socket's with libminqing's
  * mq_handshake. Either way the command ends at once and says which list the
  * key belongs on (cli_client_failed).
+ *
+ * A request that fails for the broker's or the connection's sake (no answer,
+ * a refused key, ERROR 3xx or 5xx) is explained the same way whatever it
+ * was (cli_request_failed); only the request's own faults (1xx, 2xx) need
+ * the command's words.
  */
 #include "cli.h"
 #include "minqing.h"
@@ -95,4 +101,34 @@ int cli_client_failed(const cli_t *cli, const char *cmd, const char *lists)
     if (errno != EACCES)
         return cli_fail(CLI_RUNTIME, cmd, "%s", mq_strerror());
     return cli_fail(CLI_RUNTIME, cmd, "%s. " REFUSED_HINT, mq_strerror(), cli->cert, lists);
+}
+
+/* ---- requests that failed --------------------------------------------- */
+
+int cli_request_failed(const cli_t *cli, const char *cmd, const mq_client_t *client,
+                       const char *lists, long timeout_s, const char *again)
+{
+    msg_err_t code = mq_client_error(client);
+    if (code == MSG_OK && errno == ETIMEDOUT)
+        return cli_fail(CLI_RUNTIME, cmd, "no answer from the broker at %s within %ld s. Is "
+                        "minqingd running (systemctl status minqingd)? %s",
+                        cli->cfg->intake_endpoint, timeout_s, again);
+    if (code == MSG_OK)
+        return cli_client_failed(cli, cmd, lists);
+    if (code == ERR_FORBIDDEN)              /* admitted, but not in this role */
+        return cli_fail(CLI_RUNTIME, cmd, "%s. Give --cert a key on the broker's %s (or copy "
+                        "%s there and reload it: systemctl reload minqingd).", mq_strerror(),
+                        lists, cli->cert ? cli->cert : "this client's certificate");
+    if (code == ERR_RATE_LIMITED)
+        return cli_fail(CLI_RUNTIME, cmd, "%s. Nothing was applied: this client sends too "
+                        "fast for the broker's intake_rate; try again in a moment.",
+                        mq_strerror());
+    /* an ERROR is never applied (PROTOCOL.md 8.1), so the same again is safe */
+    if (code / 100 == 5)
+        return cli_fail(CLI_RUNTIME, cmd, "the broker could not take it now: %s. Nothing was "
+                        "applied: try again later (journalctl -u minqingd says why).",
+                        mq_strerror());
+    if (code / 100 == 3)
+        return cli_fail(CLI_RUNTIME, cmd, "%s.", mq_strerror());
+    return CLI_OK;
 }

@@ -170,22 +170,13 @@ static json_t *read_case(const char *path)
 /* Say what went wrong with the SUBMIT and how to go on. */
 static int submit_failed(const cli_t *cli, mq_client_t *client, long timeout_s)
 {
-    msg_err_t code = mq_client_error(client);
-    if (code == MSG_OK && errno == ETIMEDOUT)
-        return cli_fail(CLI_RUNTIME, CMD, "no answer from the broker at %s within %ld s. Is "
-                        "minqingd running (systemctl status minqingd)? Submitting the same "
-                        "case again is safe: its (channel, external_id) never makes a second "
-                        "case.", cli->cfg->intake_endpoint, timeout_s);
-    if (code == MSG_OK)
-        return cli_client_failed(cli, CMD, LISTS);
-    if (code / 100 == 1)
-        return cli_fail(CLI_USAGE, CMD, "the broker refused the case: %s. Correct that field "
-                        "and submit again.", mq_strerror());
-    if (code / 100 == 5)
-        return cli_fail(CLI_RUNTIME, CMD, "the broker could not take the case now: %s. Submit "
-                        "it again later (safe: it is deduplicated by channel and external_id).",
-                        mq_strerror());
-    return cli_fail(CLI_RUNTIME, CMD, "the broker refused the case: %s.", mq_strerror());
+    int rc = cli_request_failed(cli, CMD, client, LISTS, timeout_s, "Submitting the same case "
+                                "again is safe: its (channel, external_id) never makes a second "
+                                "case.");
+    if (rc != CLI_OK)
+        return rc;
+    return cli_fail(CLI_USAGE, CMD, "the broker refused the case: %s. Correct that field "
+                    "and submit again.", mq_strerror());
 }
 
 int cmd_submit(cli_t *cli, int argc, char **argv)
