@@ -1,8 +1,9 @@
 /*
  * cli.h - what the modules of the `minqing` command-line tool share.
  *
- * One module per command (submit.c, show.c, list.c, stats.c, tail.c), each
- * with its own options, help text and SQL, and a few shared helpers:
+ * One module per command (submit.c, show.c, list.c, stats.c, tail.c, ...;
+ * act.c for the four case commands close, cancel, reassign and feedback),
+ * each with its own options, help text and SQL, and a few shared helpers:
  *   db.c     the config, the database opened read-only, times in and out,
  *            option-parsing glue and error messages that say what to do;
  *   dbfile.c the database as a file: copied, synced, renamed into place;
@@ -12,9 +13,10 @@
  *   table.c  aligned text tables that count a Chinese character as two
  *            columns, and terminal-safe text;
  *   mask.c   masking of residents' personal data (phone 138****5678, name 张*).
- * The CLI changes state only through the broker (submit), like any other
- * intake client, and never writes the database, except restore.c, which
- * replaces it while the broker is stopped (and holds its lock).
+ * The CLI changes state only through the broker (submit, the case commands,
+ * import), like any other intake client, and never writes the database,
+ * except restore.c, which replaces it while the broker is stopped (and holds
+ * its lock).
  */
 #ifndef MQ_CLI_H
 #define MQ_CLI_H
@@ -72,6 +74,8 @@ int cmd_import(cli_t *cli, int argc, char **argv);
 int cmd_backup(cli_t *cli, int argc, char **argv);
 int cmd_restore(cli_t *cli, int argc, char **argv);
 int cmd_keygen(cli_t *cli, int argc, char **argv);
+/* close, cancel, reassign and feedback (act.c), told apart by argv[0]. */
+int cmd_act(cli_t *cli, int argc, char **argv);
 
 /* ---- submit.c: the case record from JSON ------------------------------- */
 

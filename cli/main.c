@@ -5,8 +5,9 @@
  *   minqing [-c FILE] COMMAND [OPTIONS] [ARGS]
  *
  * Each command lives in its own module (submit.c, show.c, list.c, stats.c,
- * tail.c, import.c, backup.c, restore.c, keygen.c) with its own --help; -c FILE may also
- * follow the command name.
+ * tail.c, import.c, backup.c, restore.c, keygen.c; act.c for the four case
+ * commands close, cancel, reassign and feedback) with its own --help; -c FILE
+ * may also follow the command name.
  */
 #include "cli.h"
 
@@ -21,6 +22,10 @@ typedef struct {
 
 static const command_t commands[] = {
     {"submit", cmd_submit, "submit a case (JSON, Open311 field names) through the broker"},
+    {"close", cmd_act, "close a resolved case after review (审核结案)"},
+    {"cancel", cmd_act, "cancel a case that should not be handled (作废)"},
+    {"reassign", cmd_act, "move an open case's work to another department (改派)"},
+    {"feedback", cmd_act, "record the resident's rating; unsatisfied reopens the case (重办)"},
     {"show", cmd_show, "one case: record, assignments, audit trail (personal data masked)"},
     {"list", cmd_list, "cases, one per line, filtered by state, department, community, time"},
     {"stats", cmd_stats, "response, resolution and satisfaction rates; red and black lists"},
@@ -48,8 +53,9 @@ static void usage(FILE *out)
         "usage: minqing [-c FILE] COMMAND [OPTIONS] [ARGS]\n"
         "\n"
         "The command-line tool of the minqing case-dispatch broker (民情): submit a case,\n"
-        "look cases up, report the rates departments and communities are judged by,\n"
-        "follow the event stream.\n"
+        "close, cancel or reassign it, record the resident's rating, look cases up,\n"
+        "report the rates departments and communities are judged by, follow the event\n"
+        "stream.\n"
         "\n"
         "Commands:\n");
     for (size_t i = 0; i < NCOMMANDS; i++)
@@ -62,14 +68,16 @@ static void usage(FILE *out)
         "  -h, --help         this help; 'minqing COMMAND --help' for a command's\n"
         "\n"
         "show, list and stats read the broker's database directly, read-only (run them\n"
-        "on the broker's host as the minqing user or root); submit, import and tail talk\n"
-        "to the running broker; restore replaces the database while the broker is\n"
-        "stopped. Times are shown in local time.\n"
+        "on the broker's host as the minqing user or root); submit, close, cancel,\n"
+        "reassign, feedback, import and tail talk to the running broker; restore\n"
+        "replaces the database while the broker is stopped. Times are shown in local\n"
+        "time.\n"
         "\n"
         "Exit status:\n"
         "  0  success\n"
         "  1  runtime error: broker unreachable, database or config missing or unreadable\n"
-        "  2  usage error: bad option or argument, or a case refused as invalid\n"
+        "  2  usage error: bad option or argument, a case refused as invalid, or a\n"
+        "     request the case's state does not allow\n"
         "  3  not found: no case with that id\n",
         CONFIG_DEFAULT_PATH);
 }
