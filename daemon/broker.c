@@ -29,6 +29,7 @@
 #include "requeue.h"
 #include "service.h"
 #include "session.h"
+#include "sockfile.h"
 #include "store.h"
 #include "timers.h"
 
@@ -58,6 +59,7 @@ struct broker_t {
     store_t *store;
     void *ctx, *intake, *workers, *events;
     peers_t *listeners;         /* connections to the event stream */
+    sockfile_t files[3];        /* the ipc:// endpoints' socket files, removed at the stop */
     auth_t *auth;
     ratelimit_t *rates;         /* per intake connection */
     codec_t *dec, *enc;
@@ -140,9 +142,10 @@ static void seed_routing_ids(void)
 
 /* A socket of type, bound to endpoint. With `watch`, its connections are
  * counted from before it binds, so that none is missed (a monitor that
- * reconnects at once after a restart). */
+ * reconnects at once after a restart). Its ipc:// socket file is noted in
+ * `file`, to be removed at the stop. */
 static void *open_socket(broker_t *self, int type, const char *endpoint, const char *what,
-                         peers_t **watch, char *err, size_t errlen)
+                         peers_t **watch, sockfile_t *file, char *err, size_t errlen)
 {
     seed_routing_ids();
     void *s = zmq_socket(self->ctx, type);
@@ -173,6 +176,7 @@ static void *open_socket(broker_t *self, int type, const char *endpoint, const c
         zmq_close(s);
         return NULL;
     }
+    sockfile_note(file, endpoint);
     return s;
 }
 
@@ -532,11 +536,11 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
     warn_created(self);
     check_holidays(self, true);
     if (!(self->intake = open_socket(self, ZMQ_ROUTER, cfg->intake_endpoint, "intake", NULL,
-                                     err, errlen)) ||
+                                     &self->files[0], err, errlen)) ||
         !(self->workers = open_socket(self, ZMQ_ROUTER, cfg->worker_endpoint, "workers", NULL,
-                                      err, errlen)) ||
+                                      &self->files[1], err, errlen)) ||
         !(self->events = open_socket(self, ZMQ_XPUB, cfg->events_endpoint, "events",
-                                     &self->listeners, err, errlen)) ||
+                                     &self->listeners, &self->files[2], err, errlen)) ||
         load_ladders(self, err, errlen) || load_open(self, err, errlen)) {
         broker_destroy(&self);
         return NULL;
@@ -549,6 +553,8 @@ void broker_destroy(broker_t **self_p)
     if (!self_p || !*self_p)
         return;
     broker_t *self = *self_p;
+    for (size_t i = 0; i < sizeof self->files / sizeof self->files[0]; i++)
+        sockfile_remove(&self->files[i]);   /* while the database lock keeps others out */
     if (self->store) {
         if (self->txn && store_commit(self->store) == 0)
             outbox_flush(self->outbox);

@@ -4,9 +4,9 @@
 # state printed and stored, the lead share moved (the assignments table,
 # `minqing show`), refusals with exit 2 that name the case's state, exit 3
 # for an unknown case, an unknown department refused before anything is
-# sent, a stopped broker exits 1 at the timeout, a comment stored by the
-# broker but never printed or logged, and over CURVE the key's role decides
-# (an intake key may not close). Cases:
+# sent, a stopped broker exits 1 at once and a killed one at the timeout, a
+# comment stored by the broker but never printed or logged, and over CURVE
+# the key's role decides (an intake key may not close). Cases:
 #   R  wage.arrears  hrss, which has no worker: open (received); reassigned
 #                    to urban by its display name, then cancelled
 #   O  wage.arrears  the same, left open: CLOSE refused; cancelled over CURVE
@@ -125,14 +125,23 @@ mq unknown close 999999
 check "close an unknown case: exit 3, saying so (exit $rc)" \
   refused 3 unknown 'UNKNOWN_CASE (201): no case 999999'
 
-# 9. a stopped broker (its socket file left behind, as a stop leaves it): exit 1
-# once the timeout has passed, not before, not long after
+# 9. a stopped broker removes its socket files (libzmq leaves them): exit 1 at
+# once, saying no broker runs; a killed one leaves them behind: exit 1 once
+# the timeout has passed, not before, not long after
 stop_pid "$BROKER_PID"
-mq stopped cancel "$O" --reason invalid -t 1
-check "cancel with the broker stopped, -t 1: exit 1 after 1 s, not 5 ($ms ms; exit $rc)" \
+check "a stopped broker leaves no socket file behind" \
+  sh -c "! ls '$T'/intake.sock '$T'/workers.sock '$T'/events.sock 2>/dev/null"
+mq stopped cancel "$O" --reason invalid -t 5
+check "cancel with the broker stopped: exit 1 at once, not at the timeout ($ms ms; exit $rc)" \
+  sh -c "[ $rc = 1 ] && [ $ms -lt 1000 ]"
+check "... saying that the broker is not running" refused 1 stopped 'the broker is not running'
+start_broker || exit 1
+kill9 "$BROKER_PID"
+mq killed cancel "$O" --reason invalid -t 1
+check "cancel with the broker killed, -t 1: exit 1 after 1 s, not 5 ($ms ms; exit $rc)" \
   sh -c "[ $rc = 1 ] && [ $ms -ge 1000 ] && [ $ms -lt 5000 ]"
 check "... saying there was no answer, what to check, and how to see whether it applied" \
-  refused 1 stopped "no answer from the broker at ipc://$T/intake.sock within 1 s" \
+  refused 1 killed "no answer from the broker at ipc://$T/intake.sock within 1 s" \
     'systemctl status minqingd' "minqing show $O"
 mq nodept2 reassign "$O" 水利局
 check "an unknown department with the broker stopped: still exit 2 (nothing is sent) (exit $rc)" test "$rc" = 2
