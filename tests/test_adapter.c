@@ -1,6 +1,7 @@
 /*
  * test_adapter.c - unit tests for minqing-worker's modules (workers/adapter/):
- * the stdout reader's line limit (reader.c), the options' values (wconfig.c),
+ * the stdout reader's line limit and its end on a pipe still held
+ * (reader.c), the options' values (wconfig.c),
  * and an assignment that gets no job for lack of memory (delivery.c).
  * Linked without libminqing: the few calls delivery.c makes are stood in
  * for here, and record what the adapter sent.
@@ -11,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,6 +135,28 @@ static void line_of_the_limit_is_whole(void **state)
     fclose(f);
 }
 
+/* A process the command left running holds the pipe: reader_finish reads
+ * what is there, the last line without its newline too, and closes it. */
+static void reader_finish_ends_a_held_pipe(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(write(p[1], "a\nbc", 4), 4);
+    reader_t rd;
+    assert_int_equal(reader_init(&rd), 0);
+    rd.fd = p[0];
+    assert_int_equal(fcntl(rd.fd, F_SETFL, O_NONBLOCK), 0);
+    lines_t l = {0};
+    reader_finish(&rd, on_line, &l);
+    assert_int_equal(rd.fd, -1);
+    assert_int_equal(l.n, 2);
+    expect_line(&l, 0, 'a', 1, true);
+    expect_line(&l, 1, 'b', 2, true);
+    reader_reset(&rd);
+    close(p[1]);
+}
+
 /* ---- wconfig.c: option values ---- */
 
 /* wconfig_parse of the required options and one more; its status, and its
@@ -228,6 +252,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(line_of_the_limit_is_whole),
+        cmocka_unit_test(reader_finish_ends_a_held_pipe),
         cmocka_unit_test(numbers_start_with_a_digit),
         cmocka_unit_test(empty_name_refused),
         cmocka_unit_test(assignment_without_memory_is_returned),

@@ -23,6 +23,9 @@
 #     logged with the number masked (138****NNNN);
 #  9. a stop whose flush fails (the broker is gone) exits 1, not 0: the
 #     RESOLVED was lost, and the command runs again on the redelivery;
+# 10. (checked after 5, while the others run) linger: a command that
+#     contacts, exits 0 and leaves a process holding its pipes is done by its
+#     exit status 1 s later, not timed out and run again;
 # and before the broker starts: usage errors, and poll failing (worker.failed
 # names poll's error).
 # No phone number in any adapter log, no sanitizer report, all in < 60 s.
@@ -95,7 +98,7 @@ else
 fi
 
 write_config
-sed -i 's/^hrss = 人社局$/hrss = 人社局\necho = 测试回显部门\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \
+sed -i 's/^hrss = 人社局$/hrss = 人社局\necho = 测试回显部门\nlinger = 测试后台部门\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \
   "$T/minqing.conf"
 cat >> "$T/minqing.conf" <<CONF
 test.hang = security
@@ -104,6 +107,7 @@ test.garbage = traffic
 test.sms = urban
 test.dump = dump
 test.echo = echo
+test.linger = linger
 
 [deadlines]
 contact = 30m
@@ -155,11 +159,14 @@ start_adapter echo --endpoint "$EP" --department echo --exec "sh '$S/echo_phone.
 ECHO=$ADAPTER_PID
 start_adapter supervision --endpoint "$EP" --department supervision --exec "sh '$S/dump.sh' '$T'"
 SUPERVISION=$ADAPTER_PID
+start_adapter linger --endpoint "$EP" --department linger --timeout 3s --retries 1 \
+  --exec "sh '$S/linger.sh' '$T/runs-linger.txt'"
+LINGER=$ADAPTER_PID
 
 submit 20 good water.leak && submit 2 fail wage.arrears && submit 2 hang test.hang &&
   submit 1 stub test.stubborn && submit 2 junk test.garbage && submit 3 sms test.sms &&
-  submit 2 echo test.echo
-check "loadgen: all 32 submissions acknowledged" test $? = 0
+  submit 2 echo test.echo && submit 1 linger test.linger
+check "loadgen: all 33 submissions acknowledged" test $? = 0
 
 # 1. the good script
 check "water: all 20 cases resolved" wait_for 20 is water resolved 20
@@ -229,6 +236,16 @@ done
 check "the SMS text for each case is on stderr ($missing missing)" test "$missing" = 0
 check "and has no phone number" sh -c "! grep 'sms-stub' '$T/mw-urban.log' | grep -q '$PHONE'"
 
+# 10. a process left holding the pipes
+check "linger: exit 0 with a process left on its pipes: done by the exit status" \
+  wait_for 10 grep -q 'event=cmd.done .*department=linger .*exited 0' "$T/mw-linger.log"
+check "its process group got SIGTERM 1 s after the exit, and its pipes were closed" \
+  grep -q 'event=cmd.lingering .*grace_ms=1000 .*SIGTERM to the process group' "$T/mw-linger.log"
+check "it ran once, did not time out, and its case stays contacted" sh -c "
+  [ \$(wc -l < '$T/runs-linger.txt') = 1 ] && ! grep -q 'event=cmd.timeout' '$T/mw-linger.log'" &&
+  is linger contacted 1
+check "no process of its group is left" wait_for 5 group_gone "$(awk '{ print $3 }' "$T/runs-linger.txt")"
+
 # 6. every field of the record, the variables, an escalation
 FULL=$(bounded "$PY" "$S/submit_full.py" "$T")
 check "a case with every field submitted (case $FULL)" test -n "$FULL"
@@ -283,8 +300,9 @@ check "the command ran a second time for it" sh -c "[ \$(wc -l < '$T/runs-lost.t
   [ \$(awk '{ print \$1 }' '$T/runs-lost.txt' | sort -u | wc -l) = 1 ]"
 
 rcs=""
-for p in $HRSS $SECURITY $STUBBORN $TRAFFIC $URBAN $DUMP $SUPERVISION $ECHO $AGAIN; do stop "$p"; rcs="$rcs$STOP_RC"; done
-check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 000000000
+for p in $HRSS $SECURITY $STUBBORN $TRAFFIC $URBAN $DUMP $SUPERVISION $ECHO $AGAIN $LINGER; do
+  stop "$p"; rcs="$rcs$STOP_RC"; done
+check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 0000000000
 stop "$BROKER_PID"
 check "no phone number in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '$PHONE'"
 check "no name of a resident in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '张'"

@@ -22,9 +22,10 @@ typedef enum { JOB_ASSIGNMENT, JOB_ESCALATION } job_kind_t;
 /* One run of a job's command. */
 typedef struct {
     pid_t pid;                      /* also its process group */
-    bool exited;
+    bool exited;                    /* the shell was reaped: status is its exit status */
+    bool draining;                  /* exited, its pipes still open: deadline ends the wait */
     int status, stage;              /* stage: 0 running, 1 SIGTERM sent, 2 SIGKILL sent */
-    int64_t deadline;               /* of the current stage */
+    int64_t deadline;               /* of the current stage, or of the drain */
     int in_fd;
     size_t input_off;
     reader_t out, err;

@@ -166,3 +166,10 @@ void output_drain_stderr(job_t *j)
 {
     reader_drain(&j->run.err, on_stderr_line, j);
 }
+
+void output_finish(mq_worker_t *w, job_t *j)
+{
+    stdout_ctx_t ctx = {.w = w, .j = j};
+    reader_finish(&j->run.out, on_stdout_line, &ctx);
+    reader_finish(&j->run.err, on_stderr_line, j);
+}

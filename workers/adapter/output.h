@@ -16,4 +16,8 @@ void output_drain_stdout(mq_worker_t *w, job_t *j);
 /* Read the command's stderr now: each line one record (event=cmd.stderr). */
 void output_drain_stderr(job_t *j);
 
+/* The command exited, and what it left running holds its pipes past the
+ * grace: read what they hold now, as above, and close them. */
+void output_finish(mq_worker_t *w, job_t *j);
+
 #endif

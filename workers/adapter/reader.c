@@ -77,3 +77,12 @@ void reader_drain(reader_t *self, reader_line_fn *fn, void *arg)
         fd_close(&self->fd);
     }
 }
+
+void reader_finish(reader_t *self, reader_line_fn *fn, void *arg)
+{
+    reader_drain(self, fn, arg);
+    if (self->fd < 0)
+        return;
+    split_lines(self, fn, arg, true);
+    fd_close(&self->fd);
+}

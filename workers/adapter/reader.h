@@ -34,4 +34,10 @@ void reader_reset(reader_t *self);
  * other pipes), each line to fn; at end of file the pipe is closed. */
 void reader_drain(reader_t *self, reader_line_fn *fn, void *arg);
 
+/* The end of the pipe, though a writer may still hold it (a process the
+ * command left running): what it holds now is read as by reader_drain, a
+ * last line without its newline passed on as at end of file, and the pipe
+ * closed. */
+void reader_finish(reader_t *self, reader_line_fn *fn, void *arg);
+
 #endif

@@ -4,7 +4,7 @@
  * whole group: a script's children must not outlive it and hold its pipes.
  */
 #include "run.h"
-#include "fd.h"
+#include "output.h"
 #include "spawn.h"
 
 #include <errno.h>
@@ -16,7 +16,8 @@
 #include <sys/wait.h>
 
 #define KILL_GRACE_MS    5000       /* timeout: SIGTERM, then SIGKILL after this */
-#define REAP_GRACE_MS    1000       /* after SIGKILL: stop waiting for the pipes */
+#define REAP_GRACE_MS    1000       /* after SIGKILL: look for the shell's exit again */
+#define DRAIN_GRACE_MS   1000       /* the shell exited: its pipes' last lines */
 
 /* pid > 1 only: kill(-0) or kill(-1) would hit our own group, or everyone. */
 void run_signal_group(const job_t *j, int sig)
@@ -64,39 +65,90 @@ void run_start_due(adapter_t *ad, int64_t now)
             run_job(ad, j, now);
 }
 
-static void log_stage(const adapter_t *ad, const job_t *j, const char *event, const char *action)
+/* A timer that fired: cmd.timeout, cmd.kill or cmd.lingering, with what it
+ * does about it. */
+static void log_stage(const job_t *j, const char *event, const char *ms_key, int64_t ms,
+                      const char *action)
 {
     wlog_rec_t r;
     wlog_begin(&r, LOG_WARNING, event);
     job_log_ids(&r, j);
     wlog_fmt(&r, "pid", "%d", (int)j->run.pid);
-    if (j->run.stage == 0)
-        wlog_fmt(&r, "timeout_ms", "%" PRId64, ad->cfg->timeout_ms);
+    if (ms_key)
+        wlog_fmt(&r, ms_key, "%" PRId64, ms);
     wlog_str(&r, "action", action);
     wlog_end(&r);
 }
 
-void run_enforce_timeout(const adapter_t *ad, job_t *j, int64_t now)
+/* The shell's exit, if it came and was not reaped yet: the loop reaps after
+ * it enforces timeouts, and a shell that exited just before its deadline
+ * did not time out. */
+static void reap_job(job_t *j)
 {
-    if (!j->running || j->run.spawn_error[0] || now < j->run.deadline)
-        return;
+    int status;
+    if (!j->run.exited && waitpid(j->run.pid, &status, WNOHANG) == j->run.pid) {
+        j->run.exited = true;
+        j->run.status = status;
+    }
+}
+
+/* Past the deadline, the shell still running: SIGTERM to the group, SIGKILL
+ * KILL_GRACE_MS later (to what ignored it, even if the shell died), then
+ * the pipes that a process outside the group may hold are closed. */
+static void stop_group(const adapter_t *ad, job_t *j, int64_t now)
+{
     if (j->run.stage == 0) {
-        log_stage(ad, j, "cmd.timeout", "SIGTERM to the process group");
+        log_stage(j, "cmd.timeout", "timeout_ms", ad->cfg->timeout_ms,
+                  "SIGTERM to the process group");
         run_signal_group(j, SIGTERM);
         j->run.deadline = now + KILL_GRACE_MS;
     } else if (j->run.stage == 1) {
-        log_stage(ad, j, "cmd.kill", "SIGKILL to the process group");
+        log_stage(j, "cmd.kill", NULL, 0, "SIGKILL to the process group");
         run_signal_group(j, SIGKILL);
         if (!j->run.exited)
             kill(j->run.pid, SIGKILL);
         j->run.deadline = now + REAP_GRACE_MS;
     } else {
-        if (j->run.exited)              /* a process outside the group holds a pipe */
-            fd_close(&j->run.out.fd), fd_close(&j->run.err.fd), fd_close(&j->run.in_fd);
+        if (j->run.exited)
+            output_finish(ad->w, j);
         j->run.deadline = now + REAP_GRACE_MS;
         return;
     }
     j->run.stage++;
+}
+
+/* The shell exited before its deadline: its status is the run's verdict.
+ * What it left running (`notify &`, an ssh master) may hold its pipes open;
+ * they get DRAIN_GRACE_MS for their last lines, then the group gets SIGTERM
+ * and the pipes are read to the end and closed, so that a stray process
+ * cannot turn a run that succeeded into a timeout. */
+static void drain_after_exit(const adapter_t *ad, job_t *j, int64_t now)
+{
+    if (j->run.out.fd < 0 && j->run.err.fd < 0)
+        return;
+    if (!j->run.draining) {
+        j->run.draining = true;
+        j->run.deadline = now + DRAIN_GRACE_MS;
+        return;
+    }
+    if (now < j->run.deadline)
+        return;
+    log_stage(j, "cmd.lingering", "grace_ms", DRAIN_GRACE_MS,
+              "the shell exited, its processes hold its output: SIGTERM to the process "
+              "group, pipes closed");
+    run_signal_group(j, SIGTERM);
+    output_finish(ad->w, j);
+}
+
+void run_enforce_timeout(const adapter_t *ad, job_t *j, int64_t now)
+{
+    if (!j->running || j->run.spawn_error[0])
+        return;
+    reap_job(j);
+    if (j->run.exited && j->run.stage == 0)
+        drain_after_exit(ad, j, now);
+    else if (now >= j->run.deadline)
+        stop_group(ad, j, now);
 }
 
 void run_reap(adapter_t *ad)

@@ -1,0 +1,10 @@
+#!/bin/sh
+# linger.sh RUNS - contacts the resident, then exits 0 at once leaving a
+# process in the background (as `notify &` or an ssh master would) that holds
+# its stdout and stderr for 30 s. Appends "assignment_id run pgid" to RUNS.
+cat >/dev/null
+echo "$MINQING_ASSIGNMENT_ID $MINQING_RUN $(ps -o pgid= -p $$ | tr -d ' ')" >> "$1"
+echo '{"event":"accepted"}'
+echo '{"event":"contacted","note":"已通知网格员"}'
+sleep 30 &
+exit 0
