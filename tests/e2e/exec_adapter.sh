@@ -25,7 +25,8 @@
 #     RESOLVED was lost, and the command runs again on the redelivery;
 # 10. (checked after 5, while the others run) linger: a command that
 #     contacts, exits 0 and leaves a process holding its pipes is done by its
-#     exit status 1 s later, not timed out and run again;
+#     exit status 1 s later, not timed out and run again; reached: one that
+#     fails after contacted and progress is not run again nor returned;
 # and before the broker starts: usage errors, and poll failing (worker.failed
 # names poll's error).
 # No phone number in any adapter log, no sanitizer report, all in < 60 s.
@@ -98,7 +99,7 @@ else
 fi
 
 write_config
-sed -i 's/^hrss = 人社局$/hrss = 人社局\necho = 测试回显部门\nlinger = 测试后台部门\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \
+sed -i 's/^hrss = 人社局$/hrss = 人社局\necho = 测试回显部门\nlinger = 测试后台部门\nreached = 测试联系后失败部门\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \
   "$T/minqing.conf"
 cat >> "$T/minqing.conf" <<CONF
 test.hang = security
@@ -108,6 +109,7 @@ test.sms = urban
 test.dump = dump
 test.echo = echo
 test.linger = linger
+test.reached = reached
 
 [deadlines]
 contact = 30m
@@ -162,11 +164,14 @@ SUPERVISION=$ADAPTER_PID
 start_adapter linger --endpoint "$EP" --department linger --timeout 3s --retries 1 \
   --exec "sh '$S/linger.sh' '$T/runs-linger.txt'"
 LINGER=$ADAPTER_PID
+start_adapter reached --endpoint "$EP" --department reached --retries 2 \
+  --exec "sh '$S/reached.sh' '$T/runs-reached.txt'"
+REACHED=$ADAPTER_PID
 
 submit 20 good water.leak && submit 2 fail wage.arrears && submit 2 hang test.hang &&
   submit 1 stub test.stubborn && submit 2 junk test.garbage && submit 3 sms test.sms &&
-  submit 2 echo test.echo && submit 1 linger test.linger
-check "loadgen: all 33 submissions acknowledged" test $? = 0
+  submit 2 echo test.echo && submit 1 linger test.linger && submit 1 reached test.reached
+check "loadgen: all 34 submissions acknowledged" test $? = 0
 
 # 1. the good script
 check "water: all 20 cases resolved" wait_for 20 is water resolved 20
@@ -236,7 +241,7 @@ done
 check "the SMS text for each case is on stderr ($missing missing)" test "$missing" = 0
 check "and has no phone number" sh -c "! grep 'sms-stub' '$T/mw-urban.log' | grep -q '$PHONE'"
 
-# 10. a process left holding the pipes
+# 10. a process left holding the pipes, a failure after contact
 check "linger: exit 0 with a process left on its pipes: done by the exit status" \
   wait_for 10 grep -q 'event=cmd.done .*department=linger .*exited 0' "$T/mw-linger.log"
 check "its process group got SIGTERM 1 s after the exit, and its pipes were closed" \
@@ -245,6 +250,12 @@ check "it ran once, did not time out, and its case stays contacted" sh -c "
   [ \$(wc -l < '$T/runs-linger.txt') = 1 ] && ! grep -q 'event=cmd.timeout' '$T/mw-linger.log'" &&
   is linger contacted 1
 check "no process of its group is left" wait_for 5 group_gone "$(awk '{ print $3 }' "$T/runs-linger.txt")"
+check "reached: a failure after contacted and progress keeps the case open, logged" \
+  wait_for 10 grep -q 'event=assignment.kept_open .*department=reached' "$T/mw-reached.log"
+check "the failure is logged; the command ran once; the case stays contacted, not returned" sh -c "
+  grep -q 'event=cmd.failed .*department=reached .*exited with status 1' '$T/mw-reached.log' &&
+  [ \$(wc -l < '$T/runs-reached.txt') = 1 ] && ! grep -q 'event=assignment.returned' '$T/mw-reached.log'" &&
+  is reached contacted 1
 
 # 6. every field of the record, the variables, an escalation
 FULL=$(bounded "$PY" "$S/submit_full.py" "$T")
@@ -300,9 +311,9 @@ check "the command ran a second time for it" sh -c "[ \$(wc -l < '$T/runs-lost.t
   [ \$(awk '{ print \$1 }' '$T/runs-lost.txt' | sort -u | wc -l) = 1 ]"
 
 rcs=""
-for p in $HRSS $SECURITY $STUBBORN $TRAFFIC $URBAN $DUMP $SUPERVISION $ECHO $AGAIN $LINGER; do
+for p in $HRSS $SECURITY $STUBBORN $TRAFFIC $URBAN $DUMP $SUPERVISION $ECHO $AGAIN $LINGER $REACHED; do
   stop "$p"; rcs="$rcs$STOP_RC"; done
-check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 0000000000
+check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 00000000000
 stop "$BROKER_PID"
 check "no phone number in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '$PHONE'"
 check "no name of a resident in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '张'"

@@ -46,6 +46,8 @@ typedef struct job_s {
     int64_t start_at;               /* waiting: not before this (backoff) */
     bool running;                   /* `run` is the current run */
     bool done;                      /* resolved or returned was reported */
+    bool reached;                   /* contacted or progress was reported: the resident
+                                       heard from the department */
     job_run_t run;
 } job_t;
 

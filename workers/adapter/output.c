@@ -66,6 +66,14 @@ static int report_returned(mq_worker_t *w, job_t *j, json_t *o, const char *note
     return rc;
 }
 
+/* Contacted or progress sent (rc 0): the department has reached the
+ * resident, and a failure after it must not run the command again. */
+static int reached(job_t *j, int rc)
+{
+    j->reached |= rc == 0;
+    return rc;
+}
+
 /* Report one event line through libminqing. 0, or -1 with why. */
 static int report(mq_worker_t *w, job_t *j, json_t *o, char *why, size_t len)
 {
@@ -75,10 +83,10 @@ static int report(mq_worker_t *w, job_t *j, json_t *o, char *why, size_t len)
     if (!strcmp(event, "accepted"))
         return sent(mq_worker_accept(w, j->id), why, len);
     if (!strcmp(event, "contacted"))
-        return sent(mq_worker_contacted(w, j->id, note), why, len);
+        return reached(j, sent(mq_worker_contacted(w, j->id, note), why, len));
     if (!strcmp(event, "progress"))
         return member(o, "note", true, &note, why, len)
-                   ? -1 : sent(mq_worker_progress(w, j->id, note), why, len);
+                   ? -1 : reached(j, sent(mq_worker_progress(w, j->id, note), why, len));
     if (!strcmp(event, "resolved"))
         return report_resolved(w, j, o, why, len);
     if (!strcmp(event, "returned"))

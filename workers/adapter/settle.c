@@ -1,7 +1,9 @@
 /*
  * settle.c - the end of a run (see settle.h). An assignment that reported
  * resolved or returned is done whatever the exit code: the broker has its
- * outcome, and running the command again would report it twice.
+ * outcome, and running the command again would report it twice. One that
+ * reported contacted or progress is not run again nor returned either: the
+ * resident was reached.
  */
 #include "settle.h"
 #include "delivery.h"
@@ -83,6 +85,18 @@ static void succeeded(adapter_t *ad, job_t *j)
                    "exited 0 without reporting anything; the assignment stays open");
 }
 
+/* A failure after contacted or progress: running the command again would
+ * reach the resident again, and returning the assignment would make the
+ * dispatch centre the case's lead while the department works on it. It
+ * stays open with the department, for someone to look at the log. */
+static void keep_open(adapter_t *ad, job_t *j)
+{
+    log_end_of(ad, j, LOG_ERR, "assignment.kept_open", "reason",
+               "the command failed after reporting contacted or progress: not run again nor "
+               "returned; the assignment stays open with the department");
+    seen_add(ad->seen, j->id);
+}
+
 static void retry_later(adapter_t *ad, job_t *j, int64_t now)
 {
     j->start_at = now + backoff_ms(j->runs);
@@ -119,6 +133,10 @@ static void give_back(adapter_t *ad, job_t *j, const char *why)
 static bool failed(adapter_t *ad, job_t *j, const char *why, int64_t now)
 {
     log_end_of(ad, j, LOG_WARNING, "cmd.failed", "reason", why);
+    if (j->kind == JOB_ASSIGNMENT && j->reached) {
+        keep_open(ad, j);
+        return false;
+    }
     bool retry = !ad->cfg->on_failure_return;
     if (retry && !ad->stopping && j->runs <= (unsigned)ad->cfg->retries) {
         retry_later(ad, j, now);

@@ -3,6 +3,8 @@
  * one runs again after a backoff (1 s, 2 s, 4 s ... up to --retries), and
  * after the last failure the assignment is returned to the broker, or the
  * notice released unacknowledged, so that no case is lost with the command.
+ * An assignment whose command reported contacted or progress before it
+ * failed is neither: it stays open with the department, the failure logged.
  */
 #ifndef ADAPTER_SETTLE_H
 #define ADAPTER_SETTLE_H
