@@ -27,6 +27,8 @@
 #     contacts, exits 0 and leaves a process holding its pipes is done by its
 #     exit status 1 s later, not timed out and run again; reached: one that
 #     fails after contacted and progress is not run again nor returned;
+#     silent: one that prints nothing fails (else its case would hold a slot
+#     of --capacity for good);
 # and before the broker starts: usage errors, and poll failing (worker.failed
 # names poll's error).
 # No phone number in any adapter log, no sanitizer report, all in < 60 s.
@@ -99,7 +101,7 @@ else
 fi
 
 write_config
-sed -i 's/^hrss = 人社局$/hrss = 人社局\necho = 测试回显部门\nlinger = 测试后台部门\nreached = 测试联系后失败部门\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \
+sed -i 's/^hrss = 人社局$/hrss = 人社局\necho = 测试回显部门\nlinger = 测试后台部门\nreached = 测试联系后失败部门\nsilent = 测试无输出部门\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \
   "$T/minqing.conf"
 cat >> "$T/minqing.conf" <<CONF
 test.hang = security
@@ -110,6 +112,7 @@ test.dump = dump
 test.echo = echo
 test.linger = linger
 test.reached = reached
+test.silent = silent
 
 [deadlines]
 contact = 30m
@@ -167,11 +170,14 @@ LINGER=$ADAPTER_PID
 start_adapter reached --endpoint "$EP" --department reached --retries 2 \
   --exec "sh '$S/reached.sh' '$T/runs-reached.txt'"
 REACHED=$ADAPTER_PID
+start_adapter silent --endpoint "$EP" --department silent --on-failure return --exec 'cat >/dev/null'
+SILENT=$ADAPTER_PID
 
 submit 20 good water.leak && submit 2 fail wage.arrears && submit 2 hang test.hang &&
   submit 1 stub test.stubborn && submit 2 junk test.garbage && submit 3 sms test.sms &&
-  submit 2 echo test.echo && submit 1 linger test.linger && submit 1 reached test.reached
-check "loadgen: all 34 submissions acknowledged" test $? = 0
+  submit 2 echo test.echo && submit 1 linger test.linger && submit 1 reached test.reached &&
+  submit 2 silent test.silent
+check "loadgen: all 36 submissions acknowledged" test $? = 0
 
 # 1. the good script
 check "water: all 20 cases resolved" wait_for 20 is water resolved 20
@@ -241,7 +247,7 @@ done
 check "the SMS text for each case is on stderr ($missing missing)" test "$missing" = 0
 check "and has no phone number" sh -c "! grep 'sms-stub' '$T/mw-urban.log' | grep -q '$PHONE'"
 
-# 10. a process left holding the pipes, a failure after contact
+# 10. a process left holding the pipes, a failure after contact, silence
 check "linger: exit 0 with a process left on its pipes: done by the exit status" \
   wait_for 10 grep -q 'event=cmd.done .*department=linger .*exited 0' "$T/mw-linger.log"
 check "its process group got SIGTERM 1 s after the exit, and its pipes were closed" \
@@ -256,6 +262,10 @@ check "the failure is logged; the command ran once; the case stays contacted, no
   grep -q 'event=cmd.failed .*department=reached .*exited with status 1' '$T/mw-reached.log' &&
   [ \$(wc -l < '$T/runs-reached.txt') = 1 ] && ! grep -q 'event=assignment.returned' '$T/mw-reached.log'" &&
   is reached contacted 1
+check "silent: a command that prints nothing fails: both cases returned (capacity 1)" \
+  wait_for 10 is silent returned 2
+n=$(sql "select count(*) from outcomes where scope = 'silent' and kind = 'RETURNED' and note like '%printed no outcome'")
+check "the note says it printed no outcome ($n of 2)" test "$n" = 2
 
 # 6. every field of the record, the variables, an escalation
 FULL=$(bounded "$PY" "$S/submit_full.py" "$T")
@@ -311,9 +321,10 @@ check "the command ran a second time for it" sh -c "[ \$(wc -l < '$T/runs-lost.t
   [ \$(awk '{ print \$1 }' '$T/runs-lost.txt' | sort -u | wc -l) = 1 ]"
 
 rcs=""
-for p in $HRSS $SECURITY $STUBBORN $TRAFFIC $URBAN $DUMP $SUPERVISION $ECHO $AGAIN $LINGER $REACHED; do
+for p in $HRSS $SECURITY $STUBBORN $TRAFFIC $URBAN $DUMP $SUPERVISION $ECHO $AGAIN $LINGER $REACHED \
+  $SILENT; do
   stop "$p"; rcs="$rcs$STOP_RC"; done
-check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 00000000000
+check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 000000000000
 stop "$BROKER_PID"
 check "no phone number in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '$PHONE'"
 check "no name of a resident in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '张'"

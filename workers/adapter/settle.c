@@ -38,6 +38,8 @@ static bool failure(const adapter_t *ad, const job_t *j, char *why, size_t len)
                  : WEXITSTATUS(st) == 126 ? " (command not executable)" : "");
     else if (j->kind == JOB_ASSIGNMENT && j->run.garbage && !j->run.events)
         snprintf(why, len, "printed only garbage (%u line%s)", j->run.garbage, j->run.garbage > 1 ? "s" : "");
+    else if (j->kind == JOB_ASSIGNMENT && !j->run.events)   /* else open for good, a slot held */
+        snprintf(why, len, "printed no outcome");
     else
         return false;
     return true;
@@ -75,14 +77,9 @@ static void succeeded(adapter_t *ad, job_t *j)
         return;
     }
     seen_add(ad->seen, j->id);
-    if (j->done)
-        log_end_of(ad, j, LOG_INFO, "cmd.done", "result", "reported resolved or returned");
-    else if (j->run.events)
-        log_end_of(ad, j, LOG_INFO, "cmd.done", "result",
-                   "exited 0; the assignment stays open with the department");
-    else
-        log_end_of(ad, j, LOG_WARNING, "cmd.silent", "result",
-                   "exited 0 without reporting anything; the assignment stays open");
+    log_end_of(ad, j, LOG_INFO, "cmd.done", "result",
+               j->done ? "reported resolved or returned"
+                       : "exited 0; the assignment stays open with the department");
 }
 
 /* A failure after contacted or progress: running the command again would

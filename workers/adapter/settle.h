@@ -5,6 +5,8 @@
  * notice released unacknowledged, so that no case is lost with the command.
  * An assignment whose command reported contacted or progress before it
  * failed is neither: it stays open with the department, the failure logged.
+ * A run that exits 0 without one outcome line failed: else its assignment
+ * would stay dispatched for good, holding a slot of --capacity.
  */
 #ifndef ADAPTER_SETTLE_H
 #define ADAPTER_SETTLE_H
