@@ -1,7 +1,8 @@
 /*
  * test_adapter.c - unit tests for minqing-worker's modules (workers/adapter/):
- * the stdout reader's line limit and its end on a pipe still held
- * (reader.c), the options' values (wconfig.c),
+ * the stdout reader's line limit, its bound per call and its end on a pipe
+ * still held (reader.c), the log's budget (wlog.c), the options' values
+ * (wconfig.c),
  * and an assignment that gets no job for lack of memory (delivery.c).
  * Linked without libminqing: the few calls delivery.c makes are stood in
  * for here, and record what the adapter sent.
@@ -22,6 +23,7 @@
 #include "delivery.h"
 #include "reader.h"
 #include "wconfig.h"
+#include "wlog.h"
 
 /* ---- libminqing, stood in for ---- */
 
@@ -135,6 +137,38 @@ static void line_of_the_limit_is_whole(void **state)
     fclose(f);
 }
 
+/* A line counter for the reader's bounds. */
+static void count_line(void *arg, unsigned lineno, char *line, size_t len, bool whole)
+{
+    (void)lineno, (void)line, (void)len, (void)whole;
+    (*(unsigned *)arg)++;
+}
+
+/* A flood of short lines (`yes`) is handed out a bounded number per call,
+ * so that one pass of the loop stays short; all of them, call by call. */
+static void reader_bounds_lines_per_call(void **state)
+{
+    (void)state;
+    enum { LINES = 50000 };
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    for (int i = 0; i < LINES; i++)
+        fputs("y\n", f);
+    fflush(f);
+    reader_t rd;
+    assert_int_equal(reader_init(&rd), 0);
+    rd.fd = dup(fileno(f));
+    assert_int_equal(lseek(rd.fd, 0, SEEK_SET), 0);
+    unsigned n = 0;
+    reader_drain(&rd, count_line, &n);
+    assert_true(n > 0 && n <= 1000 + 16384 / 2);
+    for (int calls = 0; rd.fd >= 0 && calls < 1000; calls++)
+        reader_drain(&rd, count_line, &n);
+    assert_int_equal(n, LINES);
+    reader_reset(&rd);
+    fclose(f);
+}
+
 /* A process the command left running holds the pipe: reader_finish reads
  * what is there, the last line without its newline too, and closes it. */
 static void reader_finish_ends_a_held_pipe(void **state)
@@ -155,6 +189,30 @@ static void reader_finish_ends_a_held_pipe(void **state)
     expect_line(&l, 1, 'b', 2, true);
     reader_reset(&rd);
     close(p[1]);
+}
+
+/* ---- wlog.c: the budget ---- */
+
+/* At most 20 records per 10 s; the count held back is told when the
+ * window has ended, or at the end of the source. */
+static void quota_counts_what_it_holds_back(void **state)
+{
+    (void)state;
+    wlog_quota_t q = {0};
+    unsigned ended, passed = 0;
+    for (int i = 0; i < 25; i++) {
+        passed += wlog_quota_take(&q, 20, 10000, 0, &ended);     /* now 0: a fresh budget */
+        assert_int_equal(ended, 0);
+    }
+    assert_int_equal(passed, 20);
+    assert_false(wlog_quota_take(&q, 20, 10000, 9999, &ended));
+    assert_int_equal(ended, 0);
+    assert_true(wlog_quota_take(&q, 20, 10000, 10000, &ended));    /* a new window */
+    assert_int_equal(ended, 6);
+    for (int i = 0; i < 25; i++)
+        wlog_quota_take(&q, 20, 10000, 15000, &ended);
+    assert_int_equal(wlog_quota_end(&q), 6);
+    assert_int_equal(wlog_quota_end(&q), 0);
 }
 
 /* ---- wconfig.c: option values ---- */
@@ -252,7 +310,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(line_of_the_limit_is_whole),
+        cmocka_unit_test(reader_bounds_lines_per_call),
         cmocka_unit_test(reader_finish_ends_a_held_pipe),
+        cmocka_unit_test(quota_counts_what_it_holds_back),
         cmocka_unit_test(numbers_start_with_a_digit),
         cmocka_unit_test(empty_name_refused),
         cmocka_unit_test(assignment_without_memory_is_returned),

@@ -28,7 +28,8 @@
 #     exit status 1 s later, not timed out and run again; reached: one that
 #     fails after contacted and progress is not run again nor returned;
 #     silent: one that prints nothing fails (else its case would hold a slot
-#     of --capacity for good);
+#     of --capacity for good); runaway: a flood of garbage and stderr is
+#     capped (20 records per 10 s), and the broker keeps the worker;
 # and before the broker starts: usage errors, and poll failing (worker.failed
 # names poll's error).
 # No phone number in any adapter log, no sanitizer report, all in < 60 s.
@@ -101,7 +102,7 @@ else
 fi
 
 write_config
-sed -i 's/^hrss = 人社局$/hrss = 人社局\necho = 测试回显部门\nlinger = 测试后台部门\nreached = 测试联系后失败部门\nsilent = 测试无输出部门\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \
+sed -i 's/^hrss = 人社局$/hrss = 人社局\necho = 测试回显部门\nlinger = 测试后台部门\nreached = 测试联系后失败部门\nsilent = 测试无输出部门\nrunaway = 测试刷屏部门\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \
   "$T/minqing.conf"
 cat >> "$T/minqing.conf" <<CONF
 test.hang = security
@@ -113,6 +114,7 @@ test.echo = echo
 test.linger = linger
 test.reached = reached
 test.silent = silent
+test.runaway = runaway
 
 [deadlines]
 contact = 30m
@@ -172,12 +174,14 @@ start_adapter reached --endpoint "$EP" --department reached --retries 2 \
 REACHED=$ADAPTER_PID
 start_adapter silent --endpoint "$EP" --department silent --on-failure return --exec 'cat >/dev/null'
 SILENT=$ADAPTER_PID
+start_adapter runaway --endpoint "$EP" --department runaway --exec "sh '$S/runaway.sh' 200000"
+RUNAWAY=$ADAPTER_PID
 
 submit 20 good water.leak && submit 2 fail wage.arrears && submit 2 hang test.hang &&
   submit 1 stub test.stubborn && submit 2 junk test.garbage && submit 3 sms test.sms &&
   submit 2 echo test.echo && submit 1 linger test.linger && submit 1 reached test.reached &&
-  submit 2 silent test.silent
-check "loadgen: all 36 submissions acknowledged" test $? = 0
+  submit 2 silent test.silent && submit 1 runaway test.runaway
+check "loadgen: all 37 submissions acknowledged" test $? = 0
 
 # 1. the good script
 check "water: all 20 cases resolved" wait_for 20 is water resolved 20
@@ -247,7 +251,7 @@ done
 check "the SMS text for each case is on stderr ($missing missing)" test "$missing" = 0
 check "and has no phone number" sh -c "! grep 'sms-stub' '$T/mw-urban.log' | grep -q '$PHONE'"
 
-# 10. a process left holding the pipes, a failure after contact, silence
+# 10. a process left holding the pipes, a failure after contact, silence, a flood
 check "linger: exit 0 with a process left on its pipes: done by the exit status" \
   wait_for 10 grep -q 'event=cmd.done .*department=linger .*exited 0' "$T/mw-linger.log"
 check "its process group got SIGTERM 1 s after the exit, and its pipes were closed" \
@@ -266,6 +270,15 @@ check "silent: a command that prints nothing fails: both cases returned (capacit
   wait_for 10 is silent returned 2
 n=$(sql "select count(*) from outcomes where scope = 'silent' and kind = 'RETURNED' and note like '%printed no outcome'")
 check "the note says it printed no outcome ($n of 2)" test "$n" = 2
+check "runaway: a flooding command's case is resolved" wait_for 20 is runaway resolved 1
+check "its 200000 stderr lines: 20 records, then one saying suppressed=199980" sh -c "
+  [ \$(grep -c 'event=cmd.stderr .*department=runaway .*text=' '$T/mw-runaway.log') = 20 ] &&
+  grep -q 'event=cmd.stderr .*department=runaway .*suppressed=199980 ' '$T/mw-runaway.log'"
+check "its 30 garbage lines: 20 records, then one saying suppressed=10" sh -c "
+  grep -q 'event=cmd.done .*department=runaway .*garbage=30' '$T/mw-runaway.log' &&
+  [ \$(grep -c 'event=cmd.garbage .*department=runaway .*line=' '$T/mw-runaway.log') = 20 ] &&
+  grep -q 'event=cmd.garbage .*department=runaway .*suppressed=10 ' '$T/mw-runaway.log'"
+check "the broker never lost the flooded worker" sh -c "! grep -q 'event=worker.lost .*runaway' '$T/broker.log'"
 
 # 6. every field of the record, the variables, an escalation
 FULL=$(bounded "$PY" "$S/submit_full.py" "$T")
@@ -322,9 +335,9 @@ check "the command ran a second time for it" sh -c "[ \$(wc -l < '$T/runs-lost.t
 
 rcs=""
 for p in $HRSS $SECURITY $STUBBORN $TRAFFIC $URBAN $DUMP $SUPERVISION $ECHO $AGAIN $LINGER $REACHED \
-  $SILENT; do
+  $SILENT $RUNAWAY; do
   stop "$p"; rcs="$rcs$STOP_RC"; done
-check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 000000000000
+check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 0000000000000
 stop "$BROKER_PID"
 check "no phone number in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '$PHONE'"
 check "no name of a resident in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '张'"

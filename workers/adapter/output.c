@@ -2,19 +2,59 @@
  * output.c - a command's stdout and stderr (see output.h). The log goes to
  * the journal, which holds no personal data, and a command may print or echo
  * the case it was given: a stdout line is never logged, a stderr line only
- * masked.
+ * masked. A command in a loop is bounded: so many records per 10 s.
  */
 #include "output.h"
 #include "jsonerr.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
-/* A stdout line's context: the job, and where its outcomes go. */
+/* A runaway command (`yes` on stderr, garbage in a loop) must not flood the
+ * journal, nor hold up the loop with a write(2) per line. */
+#define LOG_BUDGET_LINES   20       /* cmd.stderr, cmd.garbage records of a run ... */
+#define LOG_BUDGET_MS      10000    /* ... per window of this */
+
+/* A line's context: the job, where its outcomes go, and when its pipe was
+ * read (for the log's budget). */
 typedef struct {
     mq_worker_t *w;
     job_t *j;
-} stdout_ctx_t;
+    int64_t now;
+} line_ctx_t;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How many records of `event` the budget held back, as one record. */
+static void log_suppressed(const job_t *j, const char *event, unsigned n)
+{
+    if (!n)
+        return;
+    wlog_rec_t r;
+    wlog_begin(&r, LOG_WARNING, event);
+    job_log_ids(&r, j);
+    wlog_fmt(&r, "pid", "%d", (int)j->run.pid);
+    wlog_fmt(&r, "suppressed", "%u", n);
+    wlog_fmt(&r, "reason", "more than %d lines in %d s: the rest not logged", LOG_BUDGET_LINES,
+             LOG_BUDGET_MS / 1000);
+    wlog_end(&r);
+}
+
+/* Whether one more record of `event` fits the run's budget for it; the
+ * count a window that ended held back is logged first. */
+static bool within_budget(const job_t *j, wlog_quota_t *q, const char *event, int64_t now)
+{
+    unsigned ended;
+    bool ok = wlog_quota_take(q, LOG_BUDGET_LINES, LOG_BUDGET_MS, now, &ended);
+    log_suppressed(j, event, ended);
+    return ok;
+}
 
 /* String member `key`: 0 with *out (NULL when absent and optional), or -1
  * with why. */
@@ -120,7 +160,7 @@ static void log_event(const job_t *j, unsigned lineno, json_t *o)
  * commands have no events to report: their stdout is ignored. */
 static void on_stdout_line(void *arg, unsigned lineno, char *line, size_t len, bool whole)
 {
-    stdout_ctx_t *ctx = arg;
+    line_ctx_t *ctx = arg;
     job_t *j = ctx->j;
     char why[200];
     json_error_t err;
@@ -143,18 +183,23 @@ static void on_stdout_line(void *arg, unsigned lineno, char *line, size_t len, b
     }
     json_decref(o);
     j->run.garbage++;
-    log_garbage(j, lineno, len, why);
+    if (within_budget(j, &j->run.garbage_quota, "cmd.garbage", ctx->now))
+        log_garbage(j, lineno, len, why);
 }
 
-/* One line of the command's stderr, passed on with the job's ids. What looks
+/* One line of the command's stderr, passed on with the job's ids, within
+ * the run's budget (a line over it costs no masking, no write). What looks
  * like a phone or ID number is masked, the whole line before it is cut to
  * the record's size, so that a number at the cut is still seen whole. */
 static void on_stderr_line(void *arg, unsigned lineno, char *line, size_t len, bool whole)
 {
     (void)lineno, (void)whole;
-    job_t *j = arg;
+    line_ctx_t *ctx = arg;
+    job_t *j = ctx->j;
     wlog_rec_t r;
     char masked[WLOG_LINE];
+    if (!within_budget(j, &j->run.err_quota, "cmd.stderr", ctx->now))
+        return;
     line[len] = '\0';
     mq_mask_text(line, masked, sizeof masked);
     wlog_begin(&r, LOG_INFO, "cmd.stderr");
@@ -164,20 +209,32 @@ static void on_stderr_line(void *arg, unsigned lineno, char *line, size_t len, b
     wlog_end(&r);
 }
 
+/* At the end of a pipe, what its budget held back in the last window. */
+static void pipe_ended(const job_t *j, const reader_t *rd, wlog_quota_t *q, const char *event)
+{
+    if (rd->fd < 0)
+        log_suppressed(j, event, wlog_quota_end(q));
+}
+
 void output_drain_stdout(mq_worker_t *w, job_t *j)
 {
-    stdout_ctx_t ctx = {.w = w, .j = j};
+    line_ctx_t ctx = {.w = w, .j = j, .now = now_ms()};
     reader_drain(&j->run.out, on_stdout_line, &ctx);
+    pipe_ended(j, &j->run.out, &j->run.garbage_quota, "cmd.garbage");
 }
 
 void output_drain_stderr(job_t *j)
 {
-    reader_drain(&j->run.err, on_stderr_line, j);
+    line_ctx_t ctx = {.j = j, .now = now_ms()};
+    reader_drain(&j->run.err, on_stderr_line, &ctx);
+    pipe_ended(j, &j->run.err, &j->run.err_quota, "cmd.stderr");
 }
 
 void output_finish(mq_worker_t *w, job_t *j)
 {
-    stdout_ctx_t ctx = {.w = w, .j = j};
+    line_ctx_t ctx = {.w = w, .j = j, .now = now_ms()};
     reader_finish(&j->run.out, on_stdout_line, &ctx);
-    reader_finish(&j->run.err, on_stderr_line, j);
+    reader_finish(&j->run.err, on_stderr_line, &ctx);
+    pipe_ended(j, &j->run.out, &j->run.garbage_quota, "cmd.garbage");
+    pipe_ended(j, &j->run.err, &j->run.err_quota, "cmd.stderr");
 }

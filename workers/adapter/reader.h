@@ -30,10 +30,10 @@ typedef void reader_line_fn(void *arg, unsigned lineno, char *line, size_t len, 
 int reader_init(reader_t *self);
 /* Close its pipe and free its buffer. */
 void reader_reset(reader_t *self);
-/* Read what the pipe has now (a bounded amount per call, to be fair to the
- * other pipes), each line to fn; at end of file the pipe is closed. */
+/* Read what the pipe has now (at most about 1000 lines per call, to be fair
+ * to the other pipes and the broker), each line to fn; at end of file the
+ * pipe is closed. */
 void reader_drain(reader_t *self, reader_line_fn *fn, void *arg);
-
 /* The end of the pipe, though a writer may still hold it (a process the
  * command left running): what it holds now is read as by reader_drain, a
  * last line without its newline passed on as at end of file, and the pipe

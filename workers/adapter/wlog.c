@@ -102,3 +102,26 @@ void wlog_say(int prio, const char *event, const char *key, const char *val)
     wlog_str(&r, key, val);
     wlog_end(&r);
 }
+
+bool wlog_quota_take(wlog_quota_t *q, unsigned max, int64_t window_ms, int64_t now,
+                     unsigned *ended)
+{
+    *ended = 0;
+    if (q->used + q->over == 0 || now - q->start >= window_ms) {
+        *ended = q->over;
+        *q = (wlog_quota_t){.start = now};
+    }
+    if (q->used < max) {
+        q->used++;
+        return true;
+    }
+    q->over++;
+    return false;
+}
+
+unsigned wlog_quota_end(wlog_quota_t *q)
+{
+    unsigned over = q->over;
+    q->over = 0;
+    return over;
+}

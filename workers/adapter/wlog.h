@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <syslog.h>         /* LOG_ERR, LOG_WARNING, ... */
 
 #define WLOG_LINE 4096      /* a record's longest line; the rest is cut */
@@ -18,6 +19,14 @@ typedef struct {
     size_t len;
     char buf[WLOG_LINE];
 } wlog_rec_t;
+
+/* A budget of records for a source that may flood the log (a command's
+ * stderr): at most `max` in a window of `window_ms` from the first; the
+ * ones over it are only counted. Zeroed, it is a fresh budget. */
+typedef struct {
+    int64_t start;          /* of the window, monotonic ms */
+    unsigned used, over;
+} wlog_quota_t;
 
 /* Records less severe than level (LOG_INFO until called) are dropped. */
 void wlog_set_level(int level);
@@ -32,5 +41,14 @@ void wlog_fmt(wlog_rec_t *r, const char *key, const char *fmt, ...);
 void wlog_end(wlog_rec_t *r);
 /* Shorthand: a record of event with one field. */
 void wlog_say(int prio, const char *event, const char *key, const char *val);
+
+/* Whether one more record of the budget's source may be written at now.
+ * *ended: the count over the budget in the window that ended before now, 0
+ * when none; the caller logs it. */
+bool wlog_quota_take(wlog_quota_t *q, unsigned max, int64_t window_ms, int64_t now,
+                     unsigned *ended);
+/* The count over the budget in the current window, reset to 0: what the
+ * caller logs when its source ends. */
+unsigned wlog_quota_end(wlog_quota_t *q);
 
 #endif
