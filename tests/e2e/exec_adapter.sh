@@ -28,8 +28,9 @@
 #     exit status 1 s later, not timed out and run again; reached: one that
 #     fails after contacted and progress is not run again nor returned;
 #     silent: one that prints nothing fails (else its case would hold a slot
-#     of --capacity for good); runaway: a flood of garbage and stderr is
-#     capped (20 records per 10 s), and the broker keeps the worker;
+#     of --capacity for good); runaway: a flood of progress lines, garbage and
+#     stderr is capped (100 outcomes, 20 records per 10 s), and the broker
+#     keeps the worker;
 # and before the broker starts: usage errors, and poll failing (worker.failed
 # names poll's error).
 # No phone number in any adapter log, no sanitizer report, all in < 60 s.
@@ -271,6 +272,11 @@ check "silent: a command that prints nothing fails: both cases returned (capacit
 n=$(sql "select count(*) from outcomes where scope = 'silent' and kind = 'RETURNED' and note like '%printed no outcome'")
 check "the note says it printed no outcome ($n of 2)" test "$n" = 2
 check "runaway: a flooding command's case is resolved" wait_for 20 is runaway resolved 1
+n=$(sql "select count(*) from outcomes where scope = 'runaway' and kind = 'PROGRESS'")
+check "100 outcomes a run: 99 of its 150 progress lines reach the broker ($n)" test "$n" = 99
+check "the rest are logged once, and counted at the end (dropped=51)" sh -c "
+  [ \$(grep -c 'event=cmd.dropped ' '$T/mw-runaway.log') = 1 ] &&
+  grep -q 'event=cmd.done .*department=runaway .*garbage=30 dropped=51' '$T/mw-runaway.log'"
 check "its 200000 stderr lines: 20 records, then one saying suppressed=199980" sh -c "
   [ \$(grep -c 'event=cmd.stderr .*department=runaway .*text=' '$T/mw-runaway.log') = 20 ] &&
   grep -q 'event=cmd.stderr .*department=runaway .*suppressed=199980 ' '$T/mw-runaway.log'"

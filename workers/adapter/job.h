@@ -30,6 +30,7 @@ typedef struct {
     size_t input_off;
     reader_t out, err;
     unsigned events, garbage;
+    unsigned dropped;               /* outcomes past the run's limit, not sent */
     wlog_quota_t err_quota, garbage_quota;  /* cmd.stderr, cmd.garbage records */
     char spawn_error[128];
 } job_run_t;

@@ -2,7 +2,8 @@
  * output.c - a command's stdout and stderr (see output.h). The log goes to
  * the journal, which holds no personal data, and a command may print or echo
  * the case it was given: a stdout line is never logged, a stderr line only
- * masked. A command in a loop is bounded: so many records per 10 s.
+ * masked. A command in a loop is bounded: so many outcomes a run, so many
+ * records per 10 s.
  */
 #include "output.h"
 #include "jsonerr.h"
@@ -11,8 +12,10 @@
 #include <string.h>
 #include <time.h>
 
-/* A runaway command (`yes` on stderr, garbage in a loop) must not flood the
- * journal, nor hold up the loop with a write(2) per line. */
+/* A runaway command (a loop printing progress, `yes` on stderr) must not
+ * grow libminqing's queue, which keeps each outcome until the broker
+ * acknowledges it, nor flood the broker's audit trail or the journal. */
+#define OUTCOMES_MAX       100      /* accepted, contacted, progress sent per run */
 #define LOG_BUDGET_LINES   20       /* cmd.stderr, cmd.garbage records of a run ... */
 #define LOG_BUDGET_MS      10000    /* ... per window of this */
 
@@ -146,6 +149,30 @@ static void log_garbage(const job_t *j, unsigned lineno, size_t len, const char 
     wlog_end(&r);
 }
 
+/* Past OUTCOMES_MAX in a run, an accepted, contacted or progress line is
+ * not sent; resolved and returned still are: they end the assignment. */
+static bool over_cap(const job_t *j, json_t *o)
+{
+    const char *e = json_string_value(json_object_get(o, "event"));
+    return j->run.events >= OUTCOMES_MAX && e &&
+           (!strcmp(e, "accepted") || !strcmp(e, "contacted") || !strcmp(e, "progress"));
+}
+
+/* One outcome too many: the first is logged, the run's end record counts
+ * them all (dropped=). */
+static void drop(job_t *j, unsigned lineno)
+{
+    if (j->run.dropped++)
+        return;
+    wlog_rec_t r;
+    wlog_begin(&r, LOG_WARNING, "cmd.dropped");
+    job_log_ids(&r, j);
+    wlog_fmt(&r, "line", "%u", lineno);
+    wlog_fmt(&r, "reason", "more than %d outcomes in one run: this and any further accepted, "
+             "contacted or progress line is not sent", OUTCOMES_MAX);
+    wlog_end(&r);
+}
+
 static void log_event(const job_t *j, unsigned lineno, json_t *o)
 {
     wlog_rec_t r;
@@ -175,7 +202,11 @@ static void on_stdout_line(void *arg, unsigned lineno, char *line, size_t len, b
         snprintf(why, sizeof why, "not JSON: %s at column %d", jsonerr_problem(&err), err.column);
     else if (!json_is_object(o))
         snprintf(why, sizeof why, "not a JSON object");
-    else if (report(ctx->w, j, o, why, sizeof why) == 0) {
+    else if (over_cap(j, o)) {
+        drop(j, lineno);
+        json_decref(o);
+        return;
+    } else if (report(ctx->w, j, o, why, sizeof why) == 0) {
         j->run.events++;
         log_event(j, lineno, o);
         json_decref(o);

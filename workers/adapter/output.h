@@ -2,8 +2,9 @@
  * output.h - what a command prints. Each stdout line of an assignment's
  * command is one outcome ({"event":"accepted"} ...) reported to the broker,
  * or garbage, logged by its number and never by its text; each stderr line
- * is passed on to the log with its numbers masked. A run logs at most 20
- * stderr and 20 garbage lines per 10 s, the rest counted (suppressed=).
+ * is passed on to the log with its numbers masked. A run sends at most 100
+ * accepted, contacted and progress outcomes, and logs at most 20 stderr and
+ * 20 garbage lines per 10 s, each excess counted (suppressed=, dropped=).
  */
 #ifndef ADAPTER_OUTPUT_H
 #define ADAPTER_OUTPUT_H

@@ -62,6 +62,8 @@ static void log_end_of(const adapter_t *ad, const job_t *j, int prio, const char
         wlog_fmt(&r, "events", "%u", j->run.events);
     if (j->run.garbage)
         wlog_fmt(&r, "garbage", "%u", j->run.garbage);
+    if (j->run.dropped)
+        wlog_fmt(&r, "dropped", "%u", j->run.dropped);
     wlog_str(&r, key, val);
     wlog_end(&r);
 }
