@@ -6,10 +6,11 @@
  * the address cut after its first third. Free text (the description, the
  * handlers' notes) is masked too, as far as a program can: every number of 7
  * or more digits, which is where phone and ID numbers hide, written as people
- * write them (138-1234-5678, full-width １３８…). Text from outside (a
- * command's stderr) need not be UTF-8: a byte that starts no valid character
- * is written as '?', so that it cannot swallow the digits after it. `--unmask` shows all
- * of it; docs/stats.md and `minqing show --help` explain why that is allowed.
+ * write them (138-1234-5678, 138 / 1234 / 5678, full-width １３８…). Text
+ * from outside (a command's stderr) need not be UTF-8: a byte that starts
+ * no valid character is written as '?', so that it cannot swallow the
+ * digits after it. `--unmask` shows all of it; docs/stats.md and `minqing
+ * show --help` explain why that is allowed.
  */
 #include "mask.h"
 #include "utf8.h"
@@ -95,31 +96,70 @@ static size_t digits_at(const char *s, size_t *len)
     return d;
 }
 
-/* The length of the group separator at s, 0 for none: what people put
- * between the groups of a number, typed half- or full-width (an input
- * method in full-width mode types the hyphen so, as it types the digits). */
-static size_t separator_at(const char *s)
+/* The length of the first of `set` at s, 0 for none. */
+static size_t one_of(const char *s, const char *const *set, size_t n)
 {
-    static const char *const seps[] = {
-        " ", "-", ".",
-        "\xef\xbc\x8d", "\xef\xbc\x8e",     /* full-width hyphen-minus, full stop */
-        "\xe3\x80\x80", "\xc2\xa0",          /* ideographic space, no-break space */
-        "\xe2\x80\x90", "\xe2\x80\x91", "\xe2\x80\x92", /* hyphen .. figure dash */
-        "\xe2\x80\x93", "\xe2\x80\x94", "\xe2\x80\x95", /* en, em dash, bar */
-        "\xe2\x88\x92",                      /* minus sign */
-    };
-    for (size_t i = 0; i < sizeof seps / sizeof seps[0]; i++) {
-        size_t n = strlen(seps[i]);
-        if (strncmp(s, seps[i], n) == 0)
-            return n;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(set[i]);
+        if (strncmp(s, set[i], len) == 0)
+            return len;
     }
     return 0;
 }
 
+/* A space between groups: ASCII, ideographic (what an input method types in
+ * full-width mode), no-break. */
+static size_t space_at(const char *s)
+{
+    static const char *const spaces[] = {" ", "\xe3\x80\x80", "\xc2\xa0"};
+    return one_of(s, spaces, sizeof spaces / sizeof spaces[0]);
+}
+
+/* A mark between groups, typed half- or full-width: hyphens and dashes,
+ * stops, slashes, underscores. */
+static size_t mark_at(const char *s)
+{
+    static const char *const marks[] = {
+        "-", ".", "/", "_",
+        "\xef\xbc\x8d", "\xef\xbc\x8e", "\xef\xbc\x8f", /* full-width - . / */
+        "\xe2\x80\x90", "\xe2\x80\x91", "\xe2\x80\x92", /* hyphen .. figure dash */
+        "\xe2\x80\x93", "\xe2\x80\x94", "\xe2\x80\x95", /* en, em dash, bar */
+        "\xe2\x88\x92",                      /* minus sign */
+    };
+    return one_of(s, marks, sizeof marks / sizeof marks[0]);
+}
+
+/* A terminal escape (CSI: ESC [, parameters, a final byte, as in a
+ * coloured line: \033[0m) at s, 0 for none. A parameter has at most 3
+ * digits, so that one copied whole never shows a number. */
+static size_t escape_at(const char *s)
+{
+    size_t n = 2, run = 0;
+    if (s[0] != '\033' || s[1] != '[')
+        return 0;
+    for (; (s[n] >= '0' && s[n] <= '9') || s[n] == ';'; n++)
+        if ((run = s[n] == ';' ? 0 : run + 1) > 3 || n > 16)
+            return 0;
+    return s[n] >= '@' && s[n] <= '~' ? n + 1 : 0;
+}
+
+/* The length of the group separator at s, 0 for none: what people put
+ * between the groups of a number (138-1234-5678, 138 - 1234 - 5678,
+ * 138/1234/5678), or a terminal escape that splits one: a space, or a mark
+ * with at most one space on either side. */
+static size_t separator_at(const char *s)
+{
+    size_t e = escape_at(s);
+    if (e)
+        return e;
+    size_t a = space_at(s), m = mark_at(s + a);
+    return m ? a + m + space_at(s + a + m) : a;
+}
+
 /* The number at s: groups of digits joined by one separator (separator_at)
  * where both groups have 3 or more (138-1234-5678, 0755 8600 1234,
- * １３８－１２３４－５６７８; not a date such as 2024-05-01). Its bytes in
- * *len; its digits returned. */
+ * １３８－１２３４－５６７８; not a date such as 2024-05-01 or 2024/05/01).
+ * Its bytes in *len; its digits returned. */
 static size_t number_at(const char *s, size_t *len)
 {
     size_t glen, group = digits_at(s, &glen), total = group, at = glen, sep;
@@ -134,15 +174,22 @@ static size_t number_at(const char *s, size_t *len)
 }
 
 /* Mask the digits of s[0..n): of a mobile or ID number (11 or more digits)
- * the first 3 and last 4 stay, of a shorter one the last 2. */
+ * the first 3 and last 4 stay, of a shorter one the last 2. A terminal
+ * escape among them is copied as it is, its digits not counted. */
 static void mask_digits(out_t *o, const char *s, size_t n)
 {
     size_t d = 0;
     for (size_t i = 0, w; i < n; i += w ? w : 1)
-        d += (w = digit_at(s + i)) != 0;
+        if ((w = escape_at(s + i)) == 0)
+            d += (w = digit_at(s + i)) != 0;
     size_t first = d >= 11 ? 3 : 0, last = d >= 11 ? 4 : d > 2 ? 2 : 0;
     for (size_t i = 0, k = 0; i < n;) {
-        size_t w = digit_at(s + i);
+        size_t w = digit_at(s + i), e = escape_at(s + i);
+        if (e) {
+            put(o, s + i, e);
+            i += e;
+            continue;
+        }
         if (!w) {
             i += put_char(o, s + i);
             continue;

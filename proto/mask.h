@@ -22,8 +22,10 @@ void mask_email(const char *email, char *out, size_t size);
 void mask_address(const char *address, char *out, size_t size);
 /* Free text: every number of 7 or more digits (a phone or ID number inside a
  * description or a note; digits full-width or not, in groups of 3 or more
- * joined by one ' ', '-' or '.') masked as mask_phone does; a byte that
- * starts no UTF-8 character becomes '?'; the rest unchanged. */
+ * joined by a space, or by one '-', '.', '/', '_' or a dash with at most one
+ * space on either side, or split by a terminal escape) masked as mask_phone
+ * does; a byte that starts no UTF-8 character becomes '?'; the rest
+ * unchanged. */
 void mask_text(const char *text, char *out, size_t size);
 
 #endif

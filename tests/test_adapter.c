@@ -1,9 +1,9 @@
 /*
  * test_adapter.c - unit tests for minqing-worker's modules (workers/adapter/):
  * the stdout reader's line limit, its bound per call and its end on a pipe
- * still held (reader.c), the log's budget (wlog.c), the options' values
- * (wconfig.c),
- * and an assignment that gets no job for lack of memory (delivery.c).
+ * still held (reader.c), the options' values (wconfig.c), an assignment that
+ * gets no job for lack of memory (delivery.c), the log's cut and budget
+ * (wlog.c), and the masking of the numbers a command prints (proto/mask.c).
  * Linked without libminqing: the few calls delivery.c makes are stood in
  * for here, and record what the adapter sent.
  */
@@ -21,7 +21,9 @@
 #include <unistd.h>
 
 #include "delivery.h"
+#include "mask.h"
 #include "reader.h"
+#include "utf8.h"
 #include "wconfig.h"
 #include "wlog.h"
 
@@ -191,7 +193,51 @@ static void reader_finish_ends_a_held_pipe(void **state)
     close(p[1]);
 }
 
-/* ---- wlog.c: the budget ---- */
+/* ---- wlog.c: the record's cut, the budget ---- */
+
+/* What the records written by fn(arg) look like on stderr: into buf. */
+static size_t capture_stderr(void (*fn)(const void *), const void *arg, char *buf, size_t size)
+{
+    FILE *f = tmpfile();
+    assert_non_null(f);
+    int saved = dup(2);
+    assert_true(saved >= 0 && dup2(fileno(f), 2) == 2);
+    fn(arg);
+    assert_int_equal(dup2(saved, 2), 2);
+    close(saved);
+    rewind(f);
+    size_t n = fread(buf, 1, size - 1, f);
+    buf[n] = '\0';
+    fclose(f);
+    return n;
+}
+
+static void log_text(const void *text)
+{
+    wlog_rec_t r;
+    wlog_begin(&r, LOG_INFO, "cmd.stderr");
+    wlog_str(&r, "text", text);
+    wlog_end(&r);
+}
+
+/* A long line of Chinese from a command is cut between characters, and the
+ * record keeps its closing quote: the journal shows a record with half a
+ * character as a blob, and a logfmt reader wants the quote. */
+static void long_record_cut_between_characters(void **state)
+{
+    (void)state;
+    static char text[8000], out[2 * WLOG_LINE];
+    for (size_t lead = 0; lead < 3; lead++) {
+        memset(text, 'x', lead);
+        strcpy(text + lead, " ");                   /* a value to be quoted */
+        for (int i = 0; i < 1000; i++)
+            strcat(text, "井盖");
+        size_t n = capture_stderr(log_text, text, out, sizeof out);
+        assert_true(n > WLOG_LINE - 8 && n <= WLOG_LINE);
+        assert_true(utf8_valid(out, n, NULL));
+        assert_memory_equal(out + n - 2, "\"\n", 2);
+    }
+}
 
 /* At most 20 records per 10 s; the count held back is told when the
  * window has ended, or at the end of the source. */
@@ -213,6 +259,30 @@ static void quota_counts_what_it_holds_back(void **state)
         wlog_quota_take(&q, 20, 10000, 15000, &ended);
     assert_int_equal(wlog_quota_end(&q), 6);
     assert_int_equal(wlog_quota_end(&q), 0);
+}
+
+/* ---- proto/mask.c: numbers on a command's stderr ---- */
+
+static void expect_masked(const char *text, const char *want)
+{
+    char out[256];
+    mask_text(text, out, sizeof out);
+    assert_string_equal(out, want);
+}
+
+/* Phone numbers as people write them in a debugging line; what is plainly
+ * no phone number (a date, a ratio of two small numbers) stays. */
+static void mask_widened_separators(void **state)
+{
+    (void)state;
+    expect_masked("call 138 - 1234 - 5678 now", "call 138 - **** - 5678 now");
+    expect_masked("138/1234/5678", "138/****/5678");
+    expect_masked("138_1234_5678", "138_****_5678");
+    expect_masked("138 / 1234 / 5678", "138 / **** / 5678");
+    expect_masked("tel:13812\033[0m345678 x", "tel:138**\033[0m**5678 x");
+    expect_masked("\033[31m13812345678\033[0m", "\033[31m138****5678\033[0m");
+    expect_masked("2024/05/01 2024 - 05 - 01 120/300 3 - 4", "2024/05/01 2024 - 05 - 01 120/300 3 - 4");
+    expect_masked("138 -- 1234", "138 -- 1234");    /* two marks: no number */
 }
 
 /* ---- wconfig.c: option values ---- */
@@ -312,7 +382,9 @@ int main(void)
         cmocka_unit_test(line_of_the_limit_is_whole),
         cmocka_unit_test(reader_bounds_lines_per_call),
         cmocka_unit_test(reader_finish_ends_a_held_pipe),
+        cmocka_unit_test(long_record_cut_between_characters),
         cmocka_unit_test(quota_counts_what_it_holds_back),
+        cmocka_unit_test(mask_widened_separators),
         cmocka_unit_test(numbers_start_with_a_digit),
         cmocka_unit_test(empty_name_refused),
         cmocka_unit_test(assignment_without_memory_is_returned),

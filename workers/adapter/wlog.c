@@ -6,6 +6,7 @@
  */
 #include "wlog.h"
 #include "loglevel.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -21,17 +22,37 @@ void wlog_set_level(int level)
     log_level = level;
 }
 
+/* Bytes left in the record for its fields: the last two are kept, for
+ * wlog_end's newline. */
+static size_t room(const wlog_rec_t *r)
+{
+    return sizeof r->buf - 2 - r->len;
+}
+
 static void put(wlog_rec_t *r, const char *s, size_t n)
 {
-    if (n > sizeof r->buf - 2 - r->len)
-        n = sizeof r->buf - 2 - r->len;
+    if (n > room(r))
+        n = room(r);
     memcpy(r->buf + r->len, s, n);
     r->len += n;
 }
 
+/* The bytes of the character at p: a UTF-8 sequence with all its
+ * continuation bytes, else 1 (ASCII, or a byte that starts none). */
+static size_t char_len(const char *p)
+{
+    size_t n = utf8_seqlen((unsigned char)*p);
+    for (size_t i = 1; i < n; i++)
+        if (((unsigned char)p[i] & 0xC0) != 0x80)
+            return 1;
+    return n;
+}
+
 /* Quoted when the value has a space, a quote or '=', so that a reader of
  * logfmt splits the line where it should; control characters become spaces,
- * so a record stays on one line. */
+ * so a record stays on one line. A long value is cut between characters,
+ * before its closing quote: the journal shows a record with half a
+ * character as a blob. */
 void wlog_str(wlog_rec_t *r, const char *key, const char *val)
 {
     if (!r->on)
@@ -40,10 +61,15 @@ void wlog_str(wlog_rec_t *r, const char *key, const char *val)
     put(r, " ", 1);
     put(r, key, strlen(key));
     put(r, quote ? "=\"" : "=", quote ? 2 : 1);
-    for (const char *p = val; *p; p++) {
-        if (*p == '"' || *p == '\\')
+    for (const char *p = val; *p;) {
+        size_t n = char_len(p);
+        bool esc = *p == '"' || *p == '\\';
+        if (esc + n + quote > room(r))
+            break;
+        if (esc)
             put(r, "\\", 1);
-        put(r, (unsigned char)*p < 0x20 ? " " : p, 1);
+        put(r, (unsigned char)*p < 0x20 ? " " : p, n);
+        p += n;
     }
     if (quote)
         put(r, "\"", 1);

@@ -32,7 +32,9 @@ typedef struct {
 void wlog_set_level(int level);
 /* Start a record of event (e.g. "cmd.started") at prio; false when it is dropped. */
 bool wlog_begin(wlog_rec_t *r, int prio, const char *event);
-/* Add key=value, quoted when it must be; control characters become spaces. */
+/* Add key=value, quoted when it must be; control characters become spaces.
+ * A value that does not fit is cut before the first character that does not
+ * fit whole (a UTF-8 sequence is not split), its quotes kept. */
 void wlog_str(wlog_rec_t *r, const char *key, const char *val);
 /* Add key=value with the value formatted as by printf (at most 511 bytes). */
 __attribute__((format(printf, 3, 4)))
@@ -41,7 +43,6 @@ void wlog_fmt(wlog_rec_t *r, const char *key, const char *fmt, ...);
 void wlog_end(wlog_rec_t *r);
 /* Shorthand: a record of event with one field. */
 void wlog_say(int prio, const char *event, const char *key, const char *val);
-
 /* Whether one more record of the budget's source may be written at now.
  * *ended: the count over the budget in the window that ended before now, 0
  * when none; the caller logs it. */
