@@ -608,6 +608,86 @@ static void worker_releases_escalations(void **state)
     mq_worker_destroy(&w);
 }
 
+/* The fake broker sends notices first..last (msg_id "e-<id>") all at once,
+ * after the worker connected with no send limit on the fake's side (a
+ * broker's backlog, none dropped): how many the worker hands out. */
+static unsigned escalate_many(fake_t *f, mq_worker_t *w, uint64_t first, uint64_t last)
+{
+    char id[32];
+    for (uint64_t i = first; i <= last; i++) {
+        snprintf(id, sizeof id, "e-%llu", (unsigned long long)i);
+        send_escalate(f, id, i);
+    }
+    mq_assignment_t a;
+    mq_escalation_t e;
+    unsigned n = 0;
+    int64_t deadline = now_ms() + 20000;
+    for (int rc; now_ms() < deadline && (rc = mq_worker_next(w, &a, &e, 200)) != MQ_NOTHING; n++)
+        assert_int_equal(rc, MQ_ESCALATION);
+    return n;
+}
+
+/* A registered worker whose fake broker queues without limit (a bound
+ * socket's connections take its options as they were at the bind). */
+static mq_worker_t *backlog_worker(fake_t *f)
+{
+    int unlimited = 0, linger = 0;
+    fake_close(f);
+    f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
+    zmq_setsockopt(f->router, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_setsockopt(f->router, ZMQ_SNDHWM, &unlimited, sizeof unlimited), 0);
+    assert_int_equal(zmq_bind(f->router, f->endpoint), 0);
+    return registered_worker(f, 1000);
+}
+
+/* An outage's backlog of notices, more than the 1024 the worker used to
+ * remember: every one handed out stays known until the adapter acknowledges
+ * it, so a copy of the first is not handed out again (it was: its command
+ * ran twice) and the adapter's ACK of it works (it failed, "too old to
+ * remember"). */
+static void worker_keeps_open_escalations(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = backlog_worker(f);
+    mq_assignment_t a;
+    mq_escalation_t e;
+    enum { N = 1100 };
+    assert_int_equal(escalate_many(f, w, 1, N), N);
+    send_escalate(f, "e-1-copy", 1);                /* the broker's resend */
+    assert_int_equal(mq_worker_next(w, &a, &e, 100), MQ_NOTHING);
+    for (uint64_t id = 1; id <= N; id++) {
+        e = (mq_escalation_t){.escalation_id = id};
+        if (mq_worker_ack_escalation(w, &e))
+            fail_msg("ack of escalation %llu: %s", (unsigned long long)id, mq_strerror());
+    }
+    assert_string_equal(expect(f, w, MSG_ACK, 1000)->re, "e-1-copy");
+    mq_worker_destroy(&w);
+}
+
+/* Memory stays bounded without forgetting an open notice: past
+ * MQ_ESCALATIONS_OPEN_MAX open ones a new notice is not taken, nor
+ * acknowledged, and its next copy is handed out once one is finished. */
+static void worker_holds_back_escalations_past_the_cap(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = backlog_worker(f);
+    mq_assignment_t a;
+    mq_escalation_t e;
+    const uint64_t cap = MQ_ESCALATIONS_OPEN_MAX;
+    assert_int_equal(escalate_many(f, w, 1, cap + 1), cap);
+    while (fake_get(f, 0))                          /* none acknowledged */
+        assert_int_equal(f->in.cmd, MSG_HEARTBEAT);
+    e = (mq_escalation_t){.escalation_id = cap + 1};
+    assert_int_equal(mq_worker_ack_escalation(w, &e), -1);
+    e = (mq_escalation_t){.escalation_id = 1};
+    assert_int_equal(mq_worker_ack_escalation(w, &e), 0);   /* the first still known */
+    assert_string_equal(expect(f, w, MSG_ACK, 1000)->re, "e-1");
+    handed_out(f, w, "e-last-copy", cap + 1, &e);   /* room again */
+    send_escalate(f, "e-2-copy", 2);                /* still open: only a copy */
+    assert_int_equal(mq_worker_next(w, &a, &e, 100), MQ_NOTHING);
+    mq_worker_destroy(&w);
+}
+
 /* Outcomes with bad fields fail at once instead of being refused later. */
 static void worker_checks_outcomes(void **state)
 {
@@ -1607,6 +1687,8 @@ int main(void)
         T(worker_receives_events),
         T(worker_acknowledges_escalations),
         T(worker_releases_escalations),
+        T(worker_keeps_open_escalations),
+        T(worker_holds_back_escalations_past_the_cap),
         T(worker_checks_outcomes),
         T(worker_resends_unacked),
         T(worker_retries_and_refuses),

@@ -37,7 +37,11 @@ typedef struct {
     msg_case_t kase;            /* the case record, with personal data */
 } mq_assignment_t;
 
-/* An escalation notice, for supervision workers. */
+/* An escalation notice, for supervision workers. The library hands out each
+ * escalation_id once, and keeps it until the adapter acknowledges or releases
+ * it (copies meanwhile are not handed out), however many notices come; with
+ * 10,000 open, a new one is not taken (nor acknowledged): the broker's resend,
+ * every 5 s, brings it again once some are finished. */
 typedef struct {
     uint64_t escalation_id, case_id;
     uint32_t level;
@@ -87,7 +91,8 @@ int mq_worker_resolved(mq_worker_t *self, uint64_t assignment_id, const char *re
                        const char *summary);
 int mq_worker_returned(mq_worker_t *self, uint64_t assignment_id, msg_return_t reason,
                        const char *note);
-/* Acknowledge an escalation notice. */
+/* Acknowledge an escalation notice (again: harmless). Its late copies are
+ * acknowledged inside, for the last 10,000 notices acknowledged. */
 int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e);
 /* Give up on a notice not acknowledged (acting on it failed): the broker's
  * next copy, within 5 s, comes out of mq_worker_next again as a new notice. */

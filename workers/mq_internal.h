@@ -121,4 +121,10 @@ extern _Atomic int64_t mq_clock_offset_ms;
  * twice. */
 #define MQ_RESEND_MAX_MS (23 * 3600000LL)
 
+/* Escalation notices a worker holds open (handed out, neither acknowledged
+ * nor released) at most: past it a new one is left to the broker's resend.
+ * And the acknowledged ones it remembers, to acknowledge their late copies. */
+#define MQ_ESCALATIONS_OPEN_MAX  10000
+#define MQ_ESCALATIONS_ACKED_MAX 10000
+
 #endif

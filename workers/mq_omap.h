@@ -4,7 +4,8 @@
  * outcomes in order by chaining them; this map finds the chain's end, so
  * that queueing, ordering and releasing cost the chain's few steps, not a
  * walk of the whole queue, which a worker back from a long outage may hold
- * by the ten thousand.
+ * by the ten thousand. The worker finds its escalation notices, by
+ * escalation_id, in another one.
  */
 #ifndef MQ_OMAP_H
 #define MQ_OMAP_H

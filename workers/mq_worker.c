@@ -34,9 +34,17 @@
  * an ESCALATE until it gets ACK {re = its msg_id}, and nobody answers that
  * ACK. So the ACK is sent once, not queued; if it is lost, the copy that
  * follows is acknowledged again here without bothering the adapter. Copies of
- * an escalation already handed out are not handed out again (the last
- * MAX_ESCALATIONS escalation_ids are remembered), unless the adapter released
- * it: then the next copy is a new notice, and the adapter tries again.
+ * an escalation already handed out are not handed out again, unless the
+ * adapter released it: then the next copy is a new notice, and the adapter
+ * tries again. A notice handed out is remembered, by escalation_id, until the
+ * adapter acknowledges or releases it, however many come meanwhile (after an
+ * outage the broker sends its whole backlog, up to 100,000): forgetting one
+ * would hand its next copy out as new, and run the adapter's command twice.
+ * Memory stays bounded the other way round: past MQ_ESCALATIONS_OPEN_MAX
+ * notices open, a new one is not taken (nor acknowledged), and the broker's
+ * resend, every 5 s, brings it again once some are finished. Acknowledged
+ * notices are remembered, to acknowledge their late copies, up to the last
+ * MQ_ESCALATIONS_ACKED_MAX.
  *
  * The socket changes on every reconnect, and with it mq_worker_fd's answer.
  * The zmq context and socket are created on first use, not in mq_worker_new,
@@ -69,7 +77,6 @@
 #define BACKOFF_MIN_MS       250
 #define BACKOFF_MAX_MS       8000
 #define DISCONNECT_LINGER_MS 100    /* destroy: time for DISCONNECT to leave */
-#define MAX_ESCALATIONS      1024   /* escalations remembered for their ack */
 
 typedef enum { W_BACKOFF, W_REGISTERING, W_READY } wstate_t;
 
@@ -96,8 +103,9 @@ typedef struct event_s {
 } event_t;
 
 /* An escalation handed out: the ACK needs the msg_id of its latest copy. */
-typedef struct {
-    uint64_t escalation_id;         /* 0: free slot */
+typedef struct esc_ref_s {
+    struct esc_ref_s *next;         /* once acknowledged: the next one acknowledged */
+    uint64_t escalation_id;
     bool acked;                     /* by the adapter */
     char msg_id[MQ_ID_SIZE];
 } esc_ref_t;
@@ -126,8 +134,9 @@ struct mq_worker_t {
     mq_omap_t last;                 /* assignment_id -> its newest queued outcome */
     unsigned unacked, refused, malformed;
     event_t *stash, **stash_tail;
-    esc_ref_t *escs;                /* ring of MAX_ESCALATIONS, lazily */
-    size_t esc_next;
+    mq_omap_t escs;                 /* escalation_id -> esc_ref_t, open or acknowledged */
+    esc_ref_t *acked, **acked_tail; /* the acknowledged ones, oldest first */
+    size_t esc_open, esc_acked;     /* how many of each */
 };
 
 /* ---- lifecycle ------------------------------------------------------- */
@@ -181,6 +190,7 @@ mq_worker_t *mq_worker_new(const char *endpoint, const char *department,
     self->capacity = capacity;
     self->tail = &self->head;
     self->stash_tail = &self->stash;
+    self->acked_tail = &self->acked;
     self->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
     self->backoff_ms = BACKOFF_MIN_MS;
     for (int i = 0; i < 3; i++)
@@ -247,7 +257,9 @@ void mq_worker_destroy(mq_worker_t **self_p)
         zmq_msg_close(&self->part[i]);
     codec_destroy(&self->codec[0]);
     codec_destroy(&self->codec[1]);
-    free(self->escs);
+    for (size_t i = 0; i < self->escs.cap; i++)    /* every notice is in the map */
+        free(self->escs.vals[i]);
+    mq_omap_free(&self->escs);
     free(self->endpoint);
     free(self->department);
     free(self->name);
@@ -639,15 +651,6 @@ int mq_worker_returned(mq_worker_t *self, uint64_t assignment_id, msg_return_t r
 
 /* ---- escalations ----------------------------------------------------- */
 
-/* 0 names no escalation: it marks a free slot. */
-static esc_ref_t *find_escalation(mq_worker_t *self, uint64_t escalation_id)
-{
-    for (size_t i = 0; escalation_id && self->escs && i < MAX_ESCALATIONS; i++)
-        if (self->escs[i].escalation_id == escalation_id)
-            return &self->escs[i];
-    return NULL;
-}
-
 /* ACK {re} for an ESCALATE, once: the broker's resend makes up for a loss,
  * and before registration nothing but REGISTER may be sent. */
 static void send_escalation_ack(mq_worker_t *self, const char *msg_id, int64_t now)
@@ -661,20 +664,61 @@ static void send_escalation_ack(mq_worker_t *self, const char *msg_id, int64_t n
     send_msg(self, &m, now);
 }
 
-/* An ESCALATE arrived: 1 when it is new and goes to the adapter, 0 for a copy
- * (acknowledged again if the adapter already did), -1 when out of memory.
- * The oldest is forgotten when the ring is full. */
-static int take_escalation(mq_worker_t *self, const msg_t *m, int64_t now)
+/* Remember a notice about to be handed out; NULL when it cannot be now (too
+ * many open, or out of memory), and then it is not taken: the broker sends
+ * it again within 5 s. Never at the cost of one the adapter still holds. */
+static esc_ref_t *open_escalation(mq_worker_t *self, uint64_t escalation_id)
 {
-    if (!self->escs && !(self->escs = calloc(MAX_ESCALATIONS, sizeof *self->escs)))
-        return mq_fail("out of memory: an escalation was dropped");
-    esc_ref_t *ref = find_escalation(self, m->escalation_id);
-    bool fresh = !ref;
-    if (fresh) {
-        ref = &self->escs[self->esc_next];
-        self->esc_next = (self->esc_next + 1) % MAX_ESCALATIONS;
-        *ref = (esc_ref_t){.escalation_id = m->escalation_id};
+    if (self->esc_open >= MQ_ESCALATIONS_OPEN_MAX)
+        return NULL;
+    esc_ref_t *ref = calloc(1, sizeof *ref);
+    if (!ref || mq_omap_put(&self->escs, escalation_id, ref)) {
+        free(ref);
+        return NULL;
     }
+    ref->escalation_id = escalation_id;
+    self->esc_open++;
+    return ref;
+}
+
+/* Forget a notice: released (open), or acknowledged long ago. */
+static void forget_escalation(mq_worker_t *self, esc_ref_t *ref)
+{
+    mq_omap_put(&self->escs, ref->escalation_id, NULL);     /* removing never fails */
+    if (ref->acked)
+        self->esc_acked--;
+    else
+        self->esc_open--;
+    free(ref);
+}
+
+/* The adapter acted on it: keep it to acknowledge late copies, and forget
+ * the oldest acknowledged ones beyond MQ_ESCALATIONS_ACKED_MAX (their copies
+ * stopped long ago, unless an ACK keeps being lost). */
+static void close_escalation(mq_worker_t *self, esc_ref_t *ref)
+{
+    ref->acked = true;
+    self->esc_open--;
+    self->esc_acked++;
+    *self->acked_tail = ref;
+    self->acked_tail = &ref->next;
+    while (self->esc_acked > MQ_ESCALATIONS_ACKED_MAX) {
+        esc_ref_t *old = self->acked;
+        if (!(self->acked = old->next))
+            self->acked_tail = &self->acked;
+        forget_escalation(self, old);
+    }
+}
+
+/* An ESCALATE arrived: true when it is new and goes to the adapter, false
+ * for a copy (acknowledged again if the adapter already did) or a notice not
+ * taken now (see open_escalation). */
+static bool take_escalation(mq_worker_t *self, const msg_t *m, int64_t now)
+{
+    esc_ref_t *ref = mq_omap_get(&self->escs, m->escalation_id);
+    bool fresh = !ref;
+    if (fresh && !(ref = open_escalation(self, m->escalation_id)))
+        return 0;
     snprintf(ref->msg_id, sizeof ref->msg_id, "%s", m->msg_id);
     if (ref->acked)
         send_escalation_ack(self, ref->msg_id, now);
@@ -689,10 +733,10 @@ static esc_ref_t *received_escalation(mq_worker_t *self, const mq_escalation_t *
         mq_fail("%s: worker and escalation are required", fn);
         return NULL;
     }
-    esc_ref_t *ref = find_escalation(self, e->escalation_id);
+    esc_ref_t *ref = mq_omap_get(&self->escs, e->escalation_id);
     if (!ref)
-        mq_fail("escalation %" PRIu64 " was not received by this worker (or is too old to "
-                "remember)", e->escalation_id);
+        mq_fail("escalation %" PRIu64 " was not received by this worker (or was released, "
+                "or acknowledged too long ago to remember)", e->escalation_id);
     return ref;
 }
 
@@ -701,7 +745,8 @@ int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e)
     esc_ref_t *ref = received_escalation(self, e, "mq_worker_ack_escalation");
     if (!ref)
         return -1;
-    ref->acked = true;
+    if (!ref->acked)
+        close_escalation(self, ref);
     send_escalation_ack(self, ref->msg_id, mq_now());
     return 0;
 }
@@ -716,7 +761,7 @@ int mq_worker_release_escalation(mq_worker_t *self, const mq_escalation_t *e)
         return -1;
     if (ref->acked)
         return mq_fail("escalation %" PRIu64 " is already acknowledged", e->escalation_id);
-    ref->escalation_id = 0;
+    forget_escalation(self, ref);
     return 0;
 }
 
@@ -829,7 +874,7 @@ static void on_error(mq_worker_t *self, const msg_t *m, int64_t now)
 }
 
 /* Act on one decoded message; MQ_ASSIGNMENT or MQ_ESCALATION when it is an
- * event for the adapter, MQ_NOTHING when not, -1 on error. */
+ * event for the adapter, MQ_NOTHING when not. */
 static int handle(mq_worker_t *self, const msg_t *m, int64_t now)
 {
     switch (m->cmd) {
@@ -845,10 +890,8 @@ static int handle(mq_worker_t *self, const msg_t *m, int64_t now)
         break;
     case MSG_DISPATCH:
         return MQ_ASSIGNMENT;
-    case MSG_ESCALATE: {
-        int rc = take_escalation(self, m, now);
-        return rc > 0 ? MQ_ESCALATION : rc;
-    }
+    case MSG_ESCALATE:
+        return take_escalation(self, m, now) ? MQ_ESCALATION : MQ_NOTHING;
     default:                        /* HEARTBEAT, or nothing for a worker */
         break;
     }
@@ -908,10 +951,7 @@ static int drain(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, bool
             self->malformed++;
             continue;
         }
-        int ev = handle(self, &self->in, now);
-        if (ev < 0)
-            return -1;
-        if (ev == MQ_NOTHING)
+        if (handle(self, &self->in, now) == MQ_NOTHING)
             continue;
         if (!stash)
             return deliver(self, a, e);

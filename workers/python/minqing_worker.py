@@ -31,8 +31,9 @@ What the Worker does for you (section numbers are the spec's):
   thread, and on every later copy (5.16), in bounded memory as the C side
   does: the last max(4 x capacity, 4096) assignments are remembered (only by
   its id once an outcome's ACK says one is resolved, returned or cancelled),
-  the last 1024 escalations acted on and at most 1024 held, so that a worker
-  that runs for months does not grow;
+  the last 10,000 escalations acted on, and at most 10,000 held (past that
+  a new notice is left to the broker's resend, never a held one forgotten),
+  so that a worker that runs for months does not grow;
 * outcomes (ACCEPT, CONTACTED, PROGRESS, RESOLVED, RETURNED) with fresh
   msg_ids, kept until ACKed, resent with the same msg_id after a timeout and
   after every REGISTER ACK, retried on 5xx, 301 and 302, dropped (and
@@ -97,7 +98,8 @@ REGISTER_RESEND_S = 1.0       # 5.7: RECOMMENDED every second
 MAXMSGSIZE = 131072           # 3.3
 MAX_AGE_S = 23 * 3600         # 8.2: never resend a request older than the broker's 24 h
 SEEN_MIN = 4096               # assignments remembered at least (as minqing-worker)
-MAX_ESCALATIONS = 1024        # escalation_ids remembered (as libminqing), and held at most
+MAX_ACKED_ESCALATIONS = 10000  # escalation_ids acted on, remembered (as libminqing)
+MAX_HELD_ESCALATIONS = 10000   # notices held (HOLD) at most (as libminqing's open ones)
 
 
 class _Hold(object):
@@ -642,7 +644,8 @@ def _default_id_prefix(name):
 class _Recent(collections.OrderedDict):
     """A dict (or, through add and discard, a set) of at most LIMIT keys that
     drops the oldest first, like the C side's rings of finished assignments
-    and of escalations: a worker that runs for months keeps a bounded memory,
+    and of acknowledged escalations (never of ones still being worked on): a
+    worker that runs for months keeps a bounded memory,
     and a late copy of anything recent is still recognised."""
 
     def __init__(self, limit):
@@ -716,10 +719,13 @@ class Worker(object):
         5 s meanwhile, round the department's workers, so a colleague may be
         handed it and act on it too while it is held here. A held notice
         stays held across a reconnect and a new REGISTER (the work on it goes
-        on; the broker takes the ACK from the new session). At most 1024 are
-        held: beyond that the one whose last copy came longest ago is
-        forgotten (logged), as if released. An on_escalate that releases the
-        notice itself and returns is not ACKed either.
+        on; the broker takes the ACK from the new session). A held notice is
+        never forgotten (its next copy would go to on_escalate again, and be
+        acted on twice); at most 10,000 are held: beyond that a new notice
+        is not handed to on_escalate, nor ACKed (logged once), and the
+        broker's resend brings it again once some are settled. An
+        on_escalate that releases the notice itself and returns is not ACKed
+        either.
     on_register(worker, session): after each REGISTER ACK.
 
     server_cert, cert: CURVE on a tcp:// endpoint (section 10), as
@@ -784,9 +790,11 @@ class Worker(object):
         # Escalations: the loop thread and ack_escalation / release_escalation
         # callers change them together, under _esc_lock.
         self._esc_lock = threading.Lock()
-        self.escalations = _Recent(MAX_ESCALATIONS)  # escalation_ids acted on
-        self.held_escalations = _Recent(MAX_ESCALATIONS)  # HOLD: escalation_id -> latest copy's msg_id
-        self._acks_owed = _Recent(MAX_ESCALATIONS)  # escalation_id -> msg_id, ACK not yet sent
+        self.escalations = _Recent(MAX_ACKED_ESCALATIONS)  # escalation_ids acted on
+        self.held_escalations = {}          # HOLD: escalation_id -> latest copy's msg_id
+        self.max_held = MAX_HELD_ESCALATIONS
+        self._held_full = False             # a notice was left to the broker: logged
+        self._acks_owed = _Recent(MAX_ACKED_ESCALATIONS)  # escalation_id -> msg_id, ACK not yet sent
         self.terminal_sent = set()        # assignment_ids with RESOLVED/RETURNED pending
         self.session_held = _Recent(self.remember)  # delivered in this session, not finished
         self.drift = 0                    # spec-drift warnings logged
@@ -1178,12 +1186,13 @@ class Worker(object):
     def _hand_over(self, eid, mid, m):
         if self.on_escalate:
             with self._esc_lock:
-                self._hold_notice(eid, mid)   # during the call too: it may ack or release it itself
+                if not self._hold_notice(eid, mid):   # during the call too: it may ack or release it itself
+                    return
             try:
                 verdict = self.on_escalate(self, m)
             except Exception as e:
                 with self._esc_lock:
-                    self.held_escalations.discard(eid)
+                    self.held_escalations.pop(eid, None)
                     acked = eid in self.escalations
                 log.warning("on_escalate failed for escalation %d (case %d): %s: %s; %s",
                             eid, m["case_id"], type(e).__name__, _masked(e),
@@ -1203,15 +1212,24 @@ class Worker(object):
         self._flush_acks()
 
     def _hold_notice(self, eid, mid):
+        """With _esc_lock: hold a notice for on_escalate; False when max_held
+        are held already. Then it is not taken (nor ACKed): the broker sends
+        it again within 5 s. Forgetting a held one instead would hand its next
+        copy to on_escalate again, and have it acted on twice."""
         held = self.held_escalations
-        if eid not in held and len(held) >= held.limit:   # _Recent drops the oldest
-            log.warning("escalation %d forgotten while held: %d newer ones are held; "
-                        "its next copy goes to on_escalate again", next(iter(held)), held.limit)
+        if len(held) >= self.max_held:
+            if not self._held_full:
+                log.warning("%d escalation notices held: escalation %d and newer ones are left "
+                            "to the broker's resend until some are settled", len(held), eid)
+            self._held_full = True
+            return False
+        self._held_full = False
         held[eid] = mid
+        return True
 
     def _acted_on(self, eid, mid):
         """With _esc_lock: ACK it once registered, and every later copy."""
-        self.held_escalations.discard(eid)
+        self.held_escalations.pop(eid, None)
         self.escalations.add(eid)
         self._acks_owed[eid] = mid
 
@@ -1239,9 +1257,8 @@ class Worker(object):
         the same one) and every later copy. From any thread: another one's
         ACK goes out at the loop's next pass, and none before the REGISTER
         ACK (5.7). Once more for one acted on does nothing. ValueError for a
-        notice not held here: never handed to on_escalate, released, or
-        forgotten (1024 newer ones held): its next copy, if the broker sends
-        one, goes to on_escalate again, as after a release."""
+        notice not held here: never handed to on_escalate, or released: its
+        next copy, if the broker sends one, goes to on_escalate again."""
         with self._esc_lock:
             if escalation_id in self.escalations:
                 return
@@ -1264,7 +1281,7 @@ class Worker(object):
                 raise ValueError("escalation %r is already acknowledged" % (escalation_id,))
             if escalation_id not in self.held_escalations:
                 raise ValueError("escalation %r is not held by this worker" % (escalation_id,))
-            self.held_escalations.discard(escalation_id)
+            self.held_escalations.pop(escalation_id, None)
 
     # -- the loop --------------------------------------------------------------
     def call_later(self, delay, fn):
