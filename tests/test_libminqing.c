@@ -865,6 +865,42 @@ static void worker_learns_key_revoked(void **state)
     assert_int_equal(expect(f, w, MSG_ACCEPT, 1000)->assignment_id, 52);
     assert_int_equal(mq_worker_refused(w), 0);
     assert_int_equal(mq_worker_unacked(w), 2);
+    assert_int_equal(mq_worker_sessions(w), 2);
+    mq_worker_destroy(&w);
+}
+
+/* A refused REGISTER (a key of another department, a key revoked) is only
+ * undone by an operator: the worker goes on registering, and fails
+ * mq_worker_next once per refusal, but every 2, 4, then 8 s instead of every
+ * second. A REGISTER ACK starts its first session. (The clock is moved
+ * rather than waited for.) */
+static void worker_registers_less_often_when_refused(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = mq_worker_new(f->endpoint, DEPT, 4, NULL);
+    mq_assignment_t a;
+    mq_escalation_t e;
+    char reg[65];
+    copy_id(reg, expect(f, w, MSG_REGISTER, 1000)->msg_id);
+    const int64_t every[] = {2000, 4000, 8000, 8000};
+    for (int i = 0; i < 4; i++) {
+        send_error(f, reg, ERR_FORBIDDEN, "this key may not register this department");
+        int rc = MQ_NOTHING;
+        for (int k = 0; k < 50 && rc == MQ_NOTHING; k++)
+            rc = mq_worker_next(w, &a, &e, 10);
+        assert_int_equal(rc, -1);
+        assert_int_equal(errno, EACCES);
+        mq_clock_offset_ms += every[i] - 300;
+        pump(w, 20);
+        if (fake_get(f, 0))
+            fail_msg("refusal %d: %s 300 ms early", i + 1, msg_cmd_name(f->in.cmd));
+        mq_clock_offset_ms += 400;
+        assert_string_equal(expect(f, w, MSG_REGISTER, 500)->msg_id, reg);
+    }
+    assert_int_equal(mq_worker_sessions(w), 0);
+    send_ack(f, reg, 1000);
+    pump(w, 20);
+    assert_int_equal(mq_worker_sessions(w), 1);
     mq_worker_destroy(&w);
 }
 
@@ -1695,6 +1731,7 @@ int main(void)
         T(worker_keeps_order_per_assignment),
         T(worker_resends_overtaken_outcome),
         T(worker_learns_key_revoked),
+        T(worker_registers_less_often_when_refused),
         T(worker_resends_a_large_queue),
         T(worker_drains_a_large_queue),
         T(worker_gives_up_old_outcomes),

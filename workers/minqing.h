@@ -67,7 +67,9 @@ void mq_worker_destroy(mq_worker_t **self_p);
  * broker refusing the registration, or ending the session because the key
  * was revoked (ERROR 300: errno EACCES; other refusals EPROTO), once per
  * refusal, with mq_strerror saying why; called again, the worker goes on
- * registering, and its outcomes stay queued. Heartbeats,
+ * registering (every 2, 4, then 8 s while refused), and its outcomes stay
+ * queued (mq_worker_sessions tells a refused first registration from a
+ * session that ended). Heartbeats,
  * resends, registration and reconnection happen only inside this call (and
  * mq_worker_flush): let no more than 250 ms pass between two calls (less if
  * the broker's heartbeat is shorter). After 3 heartbeats without a call, the
@@ -103,6 +105,9 @@ unsigned mq_worker_unacked(const mq_worker_t *self);
  * ERROR (1xx-3xx), or unacknowledged for 23 hours. mq_strerror() says why the
  * last one was, after the call that dropped it (usually mq_worker_next). */
 unsigned mq_worker_refused(const mq_worker_t *self);
+/* Sessions the broker granted so far (REGISTER acknowledged): 0 until the
+ * worker first registered, one more at each registration after it. */
+unsigned mq_worker_sessions(const mq_worker_t *self);
 /* Wait up to timeout_ms (-1: forever) for every outcome to be acknowledged; 0
  * when none is left. A caught signal ends the wait: -1 with errno EINTR (call
  * it again to go on waiting). */

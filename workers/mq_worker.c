@@ -10,7 +10,9 @@
  *      +--- silence (3 beats) ----+    +-- DISCONNECT, ERROR 200 -+
  *      +------------------------ silence ------------------------+
  *
- * REGISTER is resent every second (same msg_id) until acknowledged. The
+ * REGISTER is resent every second (same msg_id) until acknowledged; once
+ * refused (ERROR 1xx-3xx: a key revoked, a department unknown), which only
+ * an operator's change ends, every 2, 4, then 8 s. The
  * socket has ZMQ_IMMEDIATE, so nothing queues for a connection that is not up:
  * a REGISTER that finds no connection is sent as soon as the socket becomes
  * writable. In READY a HEARTBEAT goes out whenever nothing else did for
@@ -70,6 +72,7 @@
 #include <string.h>
 
 #define REGISTER_EVERY_MS    1000   /* REGISTER resend while unanswered */
+#define REGISTER_REFUSED_MAX_MS 8000 /* ... doubling after each refusal up to this */
 #define RESEND_AFTER_MS      5000   /* an outcome not acknowledged */
 #define RETRY_AFTER_MS       1000   /* after an ERROR 5xx, 301 or 302 */
 #define DEFAULT_HEARTBEAT_MS 1000   /* until the broker's ACK names one */
@@ -129,6 +132,8 @@ struct mq_worker_t {
     char reg_id[MQ_ID_SIZE];
     uint32_t heartbeat_ms;
     int64_t last_send, last_recv, reg_due, reconnect_at, backoff_ms;
+    int64_t reg_every_ms;           /* REGISTER resend: 1 s, longer after refusals */
+    unsigned sessions;              /* REGISTER ACKs received */
     mq_ids_t ids;
     outcome_t *head, **tail, *spare;
     mq_omap_t last;                 /* assignment_id -> its newest queued outcome */
@@ -193,6 +198,7 @@ mq_worker_t *mq_worker_new(const char *endpoint, const char *department,
     self->acked_tail = &self->acked;
     self->heartbeat_ms = DEFAULT_HEARTBEAT_MS;
     self->backoff_ms = BACKOFF_MIN_MS;
+    self->reg_every_ms = REGISTER_EVERY_MS;
     for (int i = 0; i < 3; i++)
         zmq_msg_init(&self->part[i]);
     msg_t m;
@@ -315,7 +321,7 @@ static void send_register(mq_worker_t *self, int64_t now)
     msg_t m;
     register_msg(self, &m);
     self->reg_blocked = send_msg(self, &m, now) && errno == EAGAIN;
-    self->reg_due = now + REGISTER_EVERY_MS;
+    self->reg_due = now + self->reg_every_ms;
 }
 
 /* Start a registration round with a new msg_id; outcomes wait for its ACK.
@@ -417,12 +423,13 @@ static int connect_now(mq_worker_t *self, int64_t now)
 }
 
 /* Silence after which the broker is presumed dead. While registering it is
- * at least three REGISTER rounds, so a slow first ACK is not a death. */
+ * at least three REGISTER rounds, so a slow first ACK (or a refusal's
+ * longer rounds) is not a death. */
 static int64_t liveness_ms(const mq_worker_t *self)
 {
     int64_t ms = (int64_t)LIVENESS * self->heartbeat_ms;
-    if (self->state == W_REGISTERING && ms < LIVENESS * REGISTER_EVERY_MS)
-        ms = LIVENESS * REGISTER_EVERY_MS;
+    if (self->state == W_REGISTERING && ms < LIVENESS * self->reg_every_ms)
+        ms = LIVENESS * self->reg_every_ms;
     return ms;
 }
 
@@ -434,6 +441,8 @@ static void registered(mq_worker_t *self, const msg_t *ack, int64_t now)
     self->heartbeat_ms = MSG_HAS(ack, MF_HEARTBEAT_MS) ? ack->heartbeat_ms
                                                       : DEFAULT_HEARTBEAT_MS;
     self->backoff_ms = BACKOFF_MIN_MS;
+    self->reg_every_ms = REGISTER_EVERY_MS;
+    self->sessions++;
     for (outcome_t *o = self->head; o; o = o->next)
         o->due = now, o->out = false;
     send_due_outcomes(self, now);
@@ -847,10 +856,17 @@ static void on_error(mq_worker_t *self, const msg_t *m, int64_t now)
     if (!MSG_HAS(m, MF_RE))
         return;
     if (self->state == W_REGISTERING && strcmp(m->re, self->reg_id) == 0) {
-        if (retry)
+        if (retry) {
             self->reg_due = now + RETRY_AFTER_MS;
-        else
-            refused(self, "registration refused", m);
+            return;
+        }
+        /* refused until an operator acts (allows the key back, adds the
+         * department): asking every second would only fill two logs */
+        refused(self, "registration refused", m);
+        self->reg_every_ms *= 2;
+        if (self->reg_every_ms > REGISTER_REFUSED_MAX_MS)
+            self->reg_every_ms = REGISTER_REFUSED_MAX_MS;
+        self->reg_due = now + self->reg_every_ms;
         return;
     }
     outcome_t **link = find_outcome(self, m->re);
@@ -1071,6 +1087,11 @@ unsigned mq_worker_unacked(const mq_worker_t *self)
 unsigned mq_worker_refused(const mq_worker_t *self)
 {
     return self ? self->refused : 0;
+}
+
+unsigned mq_worker_sessions(const mq_worker_t *self)
+{
+    return self ? self->sessions : 0;
 }
 
 int mq_worker_set_certs(mq_worker_t *self, const char *server_cert, const char *client_cert)

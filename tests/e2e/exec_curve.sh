@@ -7,13 +7,17 @@
 # file open to group or others is a usage error (exit 2); a key the broker does not know or the wrong server key ends
 # the adapter at once (exit 1, the reason logged); no key at all gets no
 # connection (no registration, no case); a key of another department gets its
-# registration refused (exit 1, FORBIDDEN logged).
+# registration refused (exit 1, FORBIDDEN logged). A key revoked by a
+# reload while the adapter works (PROTOCOL.md 10) does not stop it: it logs
+# the refusal, its running command goes on, the outcome waits, and once the
+# key is allowed back it registers again and the outcome is applied.
 . "$(dirname "$0")/../lib.sh"
 K=$T/keys C=$T/client
 mkdir -p "$K"
 bounded "$BIN/minqing" keygen "$K/server" >/dev/null
 # the broker's lists hold the public keys only
 client_key water1 workers/water && client_key sup1 workers/supervision && client_key stranger
+client_key gas1 workers/gas
 cp "$C/water1" "$C/nosecret"
 PORT=$(free_ports)
 EP=tcp://127.0.0.1:$PORT
@@ -21,6 +25,8 @@ write_config "server_cert = $K/server
 keys = $K"
 sed -i "s|^workers = .*|workers = $EP|" "$T/minqing.conf"
 add_department supervision 督办中心
+add_department gas 燃气公司
+sed -i 's/^wage.arrears = hrss$/&\ngas.leak = gas/' "$T/minqing.conf"
 printf '\n[deadlines]\ncontact = 30m\nwage.arrears.contact = 1s\n\n[ladder.contact]\n1 = 0 community\n' >> "$T/minqing.conf"
 printf '\n[targets]\ncommunity = supervision\n' >> "$T/minqing.conf"
 export MINQING_APPEND_FILE="$T/cases.txt"
@@ -90,6 +96,36 @@ check "supervision: both escalation notices acknowledged over CURVE" wait_for 15
 check "the adapter ran its command for each and acknowledged it" \
   test "$(grep -c 'event=escalation.acked ' "$T/mw-sup.log")" = 2
 
+# 2b. the gas adapter's key revoked by a reload while its command runs (the
+# command waits for $GO), then allowed back
+export GO="$T/go"
+cat > "$T/slow.sh" <<'SH'
+cat >/dev/null
+echo '{"event":"accepted"}'
+i=0
+while [ ! -e "$GO" ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+echo '{"event":"resolved","result":"fixed","summary":"done"}'
+SH
+start gas --endpoint "$EP" --department gas --exec "sh $T/slow.sh" \
+  --server-cert "$K/server" --cert "$C/gas1"
+GAS=$PID
+gas_state() { [ "$(sql "select state from assignments where department = 'gas'")" = "$1" ]; }
+# the refusal logged, with the command still running, and no failure
+gas_refused() {
+  says gas 'event=worker.refused reason="[^"]*FORBIDDEN.* running=1 ' && ! says gas 'event=worker.failed'
+}
+gas_waits() { says gas 'event=cmd.done' && ! gone "$GAS" && ! says gas 'event=outcome.refused' && ! gas_state resolved; }
+gas_back() { gas_state resolved && says gas 'event=worker.readmitted'; }
+bounded 90 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p gas -c gas.leak -t 30 >/dev/null 2>&1
+check "gas: its case accepted, the command still running" wait_for 15 gas_state accepted
+mv "$K/workers/gas/gas1" "$T/gas1.revoked" && kill -HUP "$BROKER_PID"
+check "its key revoked by a reload: the refusal logged, the adapter and its command go on" \
+  wait_for 10 gas_refused
+touch "$GO"
+check "the command ends meanwhile: its RESOLVED waits, neither dropped nor refused" wait_for 10 gas_waits
+mv "$T/gas1.revoked" "$K/workers/gas/gas1" && kill -HUP "$BROKER_PID"
+check "the key allowed back: registered again, the RESOLVED applied" wait_for 15 gas_back
+
 # 3. keys the broker refuses, all trying at once for the 2 waiting hrss cases
 H="--endpoint $EP --department hrss --exec true"
 start plain $H
@@ -110,10 +146,10 @@ check "no key at all gets no connection: no registration, no case" kept_out plai
 check "and a warning at its start says why" says plain 'event=worker.plain_tcp .*never registers'
 check "the broker registered no hrss worker" sh -c "! grep -q 'event=worker.registered worker=hrss:' '$T/broker.log'"
 rcs=""
-for p in $PLAIN $WATER $SUP; do
+for p in $PLAIN $WATER $SUP $GAS; do
   kill -TERM "$p"; wait_for 15 gone "$p" || kill -9 "$p"; wait "$p"; rcs="$rcs$?"
 done
-check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 000
+check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 0000
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
 finish

@@ -34,8 +34,12 @@
  * exit code. A command that exits 0 after contacted/progress leaves its case
  * open with the department (it still counts against --capacity). On SIGTERM no
  * new command starts, running ones get up to 10 s, outcomes are flushed (exit
- * 1 when one is left unacknowledged). Work not started or not finished stays
- * with the broker, which delivers it again.
+ * 1 when one is left unacknowledged, their count logged). Work not started or
+ * not finished stays with the broker, which delivers it again. A broker that
+ * ends the session (the key revoked by a reload) does not stop the adapter:
+ * the commands go on, libminqing keeps their outcomes and registers again
+ * until the key is allowed back; only a refusal before the first session
+ * (another department's key, an unknown department) ends it.
  *
  * Logs are logfmt lines on stderr and never carry personal data: a job is
  * named by assignment_id, case_id and department, a bad stdout line by its
@@ -79,6 +83,15 @@
 #define STOP_WAIT_MS     10000      /* SIGTERM: time left to running commands */
 #define FLUSH_MS         5000       /* SIGTERM: time for the last outcomes */
 #define SEEN_MIN         4096       /* finished assignment ids remembered */
+#define REFUSED_LOG_MS   60000      /* a refusal repeated: logged again after this */
+
+/* The broker refusing a worker that had a session: its key revoked by a
+ * reload (PROTOCOL.md 10). Not the end: the adapter goes on, and says so. */
+typedef struct {
+    unsigned sessions;              /* mq_worker_sessions at the last look */
+    unsigned repeated;              /* refusals since the last one logged */
+    int64_t logged_at;              /* last refusal logged; 0: none since a session */
+} refusals_t;
 
 static int64_t now_ms(void)
 {
@@ -175,15 +188,60 @@ static void serve_fds(adapter_t *ad, const pollset_t *ps, int64_t now)
     }
 }
 
+/* delivery_take failed: true when the adapter goes on. A refusal (errno
+ * EACCES, EPROTO) after the worker had a session is the broker ending it (a
+ * key revoked by a reload): running commands go on, their outcomes stay
+ * queued, and libminqing registers again, less and less often, until the
+ * key is allowed back. Logged at once, then once a minute while it lasts.
+ * Before any session it is this configuration the broker refuses (another
+ * department's key, an unknown department): the adapter stops. */
+static bool refusal_survived(adapter_t *ad, refusals_t *rf, int64_t now)
+{
+    int err = errno;    /* mq_worker_next's: at most a log line was written since */
+    if ((err != EACCES && err != EPROTO) || mq_worker_sessions(ad->w) == 0)
+        return false;
+    rf->repeated++;
+    if (rf->logged_at && now - rf->logged_at < REFUSED_LOG_MS)
+        return true;
+    wlog_rec_t r;
+    wlog_begin(&r, LOG_ERR, "worker.refused");
+    wlog_str(&r, "reason", mq_strerror());
+    wlog_fmt(&r, "outcomes_queued", "%u", mq_worker_unacked(ad->w));
+    wlog_fmt(&r, "running", "%ld", ad->running);
+    if (rf->logged_at)
+        wlog_fmt(&r, "repeated", "%u", rf->repeated);
+    wlog_str(&r, "action", "registering again; outcomes kept, commands go on");
+    wlog_end(&r);
+    rf->logged_at = now, rf->repeated = 0;
+    return true;
+}
+
+/* A session again after refusals: say so, with what is sent now. */
+static void note_session(adapter_t *ad, refusals_t *rf)
+{
+    unsigned sessions = mq_worker_sessions(ad->w);
+    if (sessions == rf->sessions)
+        return;
+    rf->sessions = sessions;
+    if (!rf->logged_at)
+        return;
+    wlog_rec_t r;
+    wlog_begin(&r, LOG_NOTICE, "worker.readmitted");
+    wlog_fmt(&r, "outcomes_queued", "%u", mq_worker_unacked(ad->w));
+    wlog_end(&r);
+    rf->logged_at = 0, rf->repeated = 0;
+}
+
 /* One pass: take work, start commands, enforce timeouts, wait, serve. 0, or
  * -1 with why the adapter cannot go on. */
-static int loop_once(adapter_t *ad, pollset_t *ps, char *why, size_t len)
+static int loop_once(adapter_t *ad, refusals_t *rf, pollset_t *ps, char *why, size_t len)
 {
     int64_t now = now_ms();
-    if (delivery_take(ad)) {
+    if (delivery_take(ad) && !refusal_survived(ad, rf, now)) {
         snprintf(why, len, "%s", mq_strerror());
         return -1;
     }
+    note_session(ad, rf);
     run_start_due(ad, now);
     for (job_t *j = ad->jobs; j; j = j->next)
         run_enforce_timeout(ad, j, now);
@@ -209,9 +267,10 @@ static int loop_once(adapter_t *ad, pollset_t *ps, char *why, size_t len)
 static int loop(adapter_t *ad, char *why, size_t len)
 {
     pollset_t ps = {0};
+    refusals_t rf = {0};
     int rc = 0;
     while (!(ad->stopping && (ad->running == 0 || now_ms() >= ad->stop_at)))
-        if ((rc = loop_once(ad, &ps, why, len)))
+        if ((rc = loop_once(ad, &rf, &ps, why, len)))
             break;
     pollset_free(&ps);
     return rc;
@@ -238,20 +297,24 @@ static void log_started(const adapter_t *ad)
                  "TCP, it never answers, and this worker never registers");
 }
 
-/* Leave: flush what the broker has not acknowledged, say goodbye. An
- * outcome left unacknowledged is no clean stop: the broker delivers its
- * assignment again and the command runs again, so the exit status says so. */
+/* Leave: flush what the broker has not acknowledged (after a failure too:
+ * it may still take them), say goodbye. An outcome left unacknowledged is no
+ * clean stop: the broker delivers its assignment again and the command runs
+ * again, so the exit status and the count of dropped outcomes say so. */
 static int shut_down(adapter_t *ad, int rc)
 {
     settle_abandon_all(ad);
-    if (rc == 0 && mq_worker_flush(ad->w, FLUSH_MS)) {
+    if (mq_worker_flush(ad->w, FLUSH_MS)) {
         wlog_say(LOG_ERR, "worker.flush_failed", "reason", mq_strerror());
         rc = 1;
     }
+    unsigned dropped = mq_worker_unacked(ad->w);
     mq_worker_destroy(&ad->w);
     wlog_rec_t r;
     wlog_begin(&r, rc ? LOG_CRIT : LOG_NOTICE, "worker.stopped");
     wlog_fmt(&r, "exit", "%d", rc ? 1 : 0);
+    if (dropped)
+        wlog_fmt(&r, "outcomes_dropped", "%u", dropped);
     wlog_end(&r);
     return rc;
 }

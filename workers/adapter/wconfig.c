@@ -82,9 +82,11 @@ static const char usage_text[] =
     "flush outcomes and exit; unfinished work stays with the broker. A second signal\n"
     "stops the wait: running commands are killed (and stay with the broker too).\n"
     "Exit status: 0 clean stop on SIGTERM/SIGINT; 1 runtime failure (e.g. the broker\n"
-    "refused the registration, or revoked this worker's key, or outcomes were still\n"
-    "unacknowledged after the 5 s flush at the stop: those assignments are delivered\n"
-    "and run again); 2 usage or configuration error.\n";
+    "refused the first registration, or outcomes were still unacknowledged after\n"
+    "the 5 s flush at the stop: those assignments are delivered and run again);\n"
+    "2 usage or configuration error. A key revoked by a reload later stops nothing:\n"
+    "the refusal is logged (worker.refused), commands go on, their outcomes wait, and\n"
+    "the worker registers again until the key is allowed back (worker.readmitted).\n";
 
 const char *wconfig_usage(void)
 {
