@@ -1,11 +1,14 @@
 /*
  * wconfig.c - minqing-worker's options, from the command line and from the
  * INI file that -c names (see wconfig.h). Each value is checked as it is
- * read, so that a mistake is reported at its option or at its line of the
- * file, before anything connects or runs.
+ * read (an endpoint by ZeroMQ itself, on a throwaway socket), and a key the
+ * file gives twice is refused, so that a mistake is reported at its option
+ * or at its line of the file, with exit 2, before the worker connects or
+ * runs anything.
  */
 #include "wconfig.h"
 #include "loglevel.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <zmq.h>
+
+#define NAME_MAX_CHARS 64           /* REGISTER's worker: text 1..64 */
 
 static const char usage_text[] =
     "usage: minqing-worker --endpoint E --department D --exec CMD [options]\n"
@@ -65,7 +71,7 @@ static const char usage_text[] =
     "  --timeout T         per run: 300s (default), 500ms, 5m, 1h; a bare number is seconds\n"
     "  --retries K         runs again after a failure (default 2)\n"
     "  --on-failure retry|return   retry (default), or return the assignment at once\n"
-    "  --name NAME         this worker's name in the broker's logs\n"
+    "  --name NAME         this worker's name in the broker's logs (1..64 characters)\n"
     "  --server-cert FILE  the broker's public certificate (from `minqing keygen`),\n"
     "                      for CURVE, which a tcp:// endpoint requires\n"
     "  --cert FILE         this worker's certificate, its secret key in FILE_secret;\n"
@@ -73,9 +79,10 @@ static const char usage_text[] =
     "                      keys/workers/D/ (both or neither of these two)\n"
     "  --log-level L       debug, info (default), notice, warning, err, crit\n"
     "  -c, --config FILE   INI file with the keys above (no section, or [worker]);\n"
-    "                      options on the command line win over the file. A line\n"
-    "                      holds at most 198 bytes and \" ;\" starts a comment: put a\n"
-    "                      longer command, or one with \" ;\", in a script\n"
+    "                      each key once; options on the command line win over\n"
+    "                      the file. A line holds at most 198 bytes and \" ;\"\n"
+    "                      starts a comment: put a longer command, or one with\n"
+    "                      \" ;\", in a script\n"
     "  -h, --help          this text\n"
     "\n"
     "Signals: SIGTERM/SIGINT stop taking work, wait up to 10 s for running commands,\n"
@@ -182,15 +189,57 @@ static int set_string(char **field, const char *value)
     return 0;
 }
 
+/* Why ZeroMQ refuses to connect to endpoint (its own checks: a tcp:// port,
+ * a host's characters, an ipc:// path that fits a socket address), or NULL
+ * when it connects. Tried on a throwaway context, closed at once (nothing
+ * is sent but the greeting of a connection dropped), before the adapter
+ * blocks its signals: its threads end with it. */
+static const char *zmq_refusal(const char *endpoint)
+{
+    static char why[96];
+    void *ctx = zmq_ctx_new(), *sock = ctx ? zmq_socket(ctx, ZMQ_DEALER) : NULL;
+    int linger = 0, err = 0;
+    if (!sock)
+        err = errno;    /* no ZeroMQ here: nothing can connect, said at once */
+    else if (zmq_setsockopt(sock, ZMQ_LINGER, &linger, sizeof linger) ||
+             zmq_connect(sock, endpoint))
+        err = errno;
+    if (sock)
+        zmq_close(sock);
+    if (ctx)
+        zmq_ctx_term(ctx);
+    if (!err)
+        return NULL;
+    if (err == EINVAL && !strncmp(endpoint, "tcp://", 6))
+        return "not tcp://HOST:PORT (the port is required; a host has no spaces)";
+    if (err == ENAMETOOLONG)
+        return "the ipc:// path is longer than a socket address holds (107 bytes)";
+    snprintf(why, sizeof why, "ZeroMQ cannot connect to it: %s", zmq_strerror(err));
+    return why;
+}
+
 /* An endpoint ZeroMQ can connect to, caught here so that a config file's
- * mistake is reported at its line, not later by the library. */
-static bool endpoint_ok(const char *v)
+ * mistake is reported at its line (exit 2, which systemd does not restart),
+ * not later by the library (exit 1, restarted in a loop). NULL, or what is
+ * wrong with it. */
+static const char *endpoint_problem(const char *v)
 {
     static const char *const schemes[] = {"ipc://", "tcp://", "inproc://"};
     for (size_t i = 0; i < sizeof schemes / sizeof schemes[0]; i++)
         if (!strncmp(v, schemes[i], strlen(schemes[i])) && v[strlen(schemes[i])])
-            return true;
-    return false;
+            return zmq_refusal(v);
+    return "ipc://PATH or tcp://HOST:PORT";
+}
+
+/* NULL, or why the broker would refuse name as REGISTER's worker. */
+static const char *name_problem(const char *v)
+{
+    size_t chars;
+    if (!utf8_valid(v, strlen(v), &chars))
+        return "not UTF-8";
+    if (chars < 1 || chars > NAME_MAX_CHARS)
+        return chars ? "longer than 64 characters" : "empty";
+    return NULL;
 }
 
 /* A department id as the protocol has it: a token of 1..32 [A-Za-z0-9_.-]. */
@@ -201,17 +250,40 @@ static bool department_ok(const char *v)
            strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-") == n;
 }
 
+/* A string value checked by problem (NULL: any but empty); -1 with *hint
+ * set when refused. */
+static int set_checked(char **field, const char *v, const char *(*problem)(const char *),
+                       const char **hint)
+{
+    if (problem && (*hint = problem(v)))
+        return -1;
+    return *v ? set_string(field, v) : -1;
+}
+
+/* The options; each 'o' one is also a key of the config file. */
+static const struct option longopts[] = {
+    {"endpoint", required_argument, NULL, 'o'}, {"department", required_argument, NULL, 'o'},
+    {"exec", required_argument, NULL, 'o'}, {"concurrency", required_argument, NULL, 'o'},
+    {"timeout", required_argument, NULL, 'o'}, {"capacity", required_argument, NULL, 'o'},
+    {"name", required_argument, NULL, 'o'}, {"on-failure", required_argument, NULL, 'o'},
+    {"retries", required_argument, NULL, 'o'}, {"log-level", required_argument, NULL, 'o'},
+    {"server-cert", required_argument, NULL, 'o'}, {"cert", required_argument, NULL, 'o'},
+    {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0}};
+#define OPTION_COUNT (sizeof longopts / sizeof longopts[0] - 1)
+
 /* Apply one key = value (a long option or a config file line). 0, or -1 with
  * why filled. */
 static int set_option(wconfig_t *c, const char *key, const char *v, char *why, size_t len)
 {
     int rc = -1;
-    if (!strcmp(key, "endpoint")) rc = endpoint_ok(v) ? set_string(&c->endpoint, v) : -1;
+    const char *hint = NULL;
+    if (!strcmp(key, "endpoint")) rc = set_checked(&c->endpoint, v, endpoint_problem, &hint);
     else if (!strcmp(key, "department")) rc = department_ok(v) ? set_string(&c->department, v) : -1;
-    else if (!strcmp(key, "exec")) rc = *v ? set_string(&c->exec, v) : -1;
-    else if (!strcmp(key, "name")) rc = *v ? set_string(&c->name, v) : -1;
-    else if (!strcmp(key, "server-cert")) rc = *v ? set_string(&c->server_cert, v) : -1;
-    else if (!strcmp(key, "cert")) rc = *v ? set_string(&c->cert, v) : -1;
+    else if (!strcmp(key, "exec")) rc = set_checked(&c->exec, v, NULL, &hint);
+    else if (!strcmp(key, "name")) rc = set_checked(&c->name, v, name_problem, &hint);
+    else if (!strcmp(key, "server-cert")) rc = set_checked(&c->server_cert, v, NULL, &hint);
+    else if (!strcmp(key, "cert")) rc = set_checked(&c->cert, v, NULL, &hint);
     else if (!strcmp(key, "concurrency")) rc = parse_long(v, 1, 1000, &c->concurrency);
     else if (!strcmp(key, "capacity")) rc = parse_long(v, 1, 10000, &c->capacity);
     else if (!strcmp(key, "retries")) rc = parse_long(v, 0, 100, &c->retries);
@@ -224,7 +296,9 @@ static int set_option(wconfig_t *c, const char *key, const char *v, char *why, s
         snprintf(why, len, "unknown key '%s'", key);
         return -1;
     }
-    if (rc)
+    if (rc && hint)
+        snprintf(why, len, "%s: bad value: %s", key, hint);
+    else if (rc)
         snprintf(why, len, "%s: bad value (see --help)", key);
     return rc;
 }
@@ -235,6 +309,7 @@ typedef struct {
     wconfig_t *cfg;
     FILE *f;
     int line, bad_line;
+    int first_line[OPTION_COUNT];   /* where each key was given, 0: not yet */
     char why[160];
 } ini_ctx_t;
 
@@ -270,6 +345,23 @@ static char *read_line(char *str, int num, void *stream)
     return str;
 }
 
+/* True (the problem recorded) when the file gives key a second time: the
+ * last one would win in silence, as a stale `exec =` left below a new one. */
+static bool repeated_key(ini_ctx_t *ctx, const char *key)
+{
+    for (size_t i = 0; i < OPTION_COUNT; i++) {
+        if (strcmp(longopts[i].name, key) != 0)
+            continue;
+        if (ctx->first_line[i]) {
+            ini_problem(ctx, "%s given twice (first at line %d): give each key once", key,
+                        ctx->first_line[i]);
+            return true;
+        }
+        ctx->first_line[i] = ctx->line;
+    }
+    return false;
+}
+
 /* inih's handler: keys at the top or in [worker]; on_failure = on-failure. */
 static int on_ini_key(void *user, const char *section, const char *name, const char *value)
 {
@@ -280,7 +372,7 @@ static int on_ini_key(void *user, const char *section, const char *name, const c
         *p = *p == '_' ? '-' : *p;
     if (*section && strcmp(section, "worker") != 0)
         ini_problem(ctx, "unknown section [%s]", section);
-    else if (set_option(ctx->cfg, key, value, why, sizeof why))
+    else if (!repeated_key(ctx, key) && set_option(ctx->cfg, key, value, why, sizeof why))
         ini_problem(ctx, "%s", why);
     return 1;
 }
@@ -306,15 +398,6 @@ static int load_file(wconfig_t *c, const char *path, char **error)
 static int read_argv(int argc, char **argv, const char **kv, int *n, const char **file,
                      char **error)
 {
-    static const struct option longopts[] = {
-        {"endpoint", required_argument, NULL, 'o'}, {"department", required_argument, NULL, 'o'},
-        {"exec", required_argument, NULL, 'o'}, {"concurrency", required_argument, NULL, 'o'},
-        {"timeout", required_argument, NULL, 'o'}, {"capacity", required_argument, NULL, 'o'},
-        {"name", required_argument, NULL, 'o'}, {"on-failure", required_argument, NULL, 'o'},
-        {"retries", required_argument, NULL, 'o'}, {"log-level", required_argument, NULL, 'o'},
-        {"server-cert", required_argument, NULL, 'o'}, {"cert", required_argument, NULL, 'o'},
-        {"config", required_argument, NULL, 'c'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
     int opt, idx;
     while ((opt = getopt_long(argc, argv, "c:h", longopts, &idx)) != -1) {
         if (opt == 'h')
