@@ -19,20 +19,23 @@
  *                                                      by assignment_id)
  *   job list ──at most --concurrency──▶ /bin/sh -c CMD, own process group
  *        stdin  ◀── the case as JSON (written as the pipe takes it)
- *        stdout ──▶ line buffers ──▶ events ──▶ mq_worker_accept/... (garbage logged)
- *        stderr ──▶ one log line per line, prefixed with the job's ids, digit runs masked
+ *        stdout ──▶ line buffers ──▶ events ──▶ mq_worker_accept/... (garbage logged;
+ *                   at most 100 accepted/contacted/progress a run)
+ *        stderr ──▶ a log line per line, prefixed with the job's ids, digit runs
+ *                   masked, within a budget (20 a run per 10 s, then suppressed=N)
  *   SIGCHLD / SIGTERM ──▶ signalfd ──▶ reap / stop taking work
  *
  * A command that fails (non-zero exit, a signal, cannot start, past --timeout,
- * or printed nothing but garbage) does not lose its case: it runs again after
+ * or printed no outcome) does not lose its case: it runs again after
  * a backoff of 1 s, 2 s, 4 s ... up to --retries times, and then the
  * assignment is RETURNED (reason "other", the failure in the note) so that the
  * manual dispatch centre sees it; with --on-failure return at once. An
  * escalation notice that still fails is released unacknowledged: libminqing
  * hands the broker's next copy (every 5 s) out again, and it runs again. An
  * assignment that already reported resolved or returned is done whatever the
- * exit code. A command that exits 0 after contacted/progress leaves its case
- * open with the department (it still counts against --capacity). On SIGTERM no
+ * exit code. A command that ends after contacted/progress, whatever its exit,
+ * leaves its case open with the department (it still counts against
+ * --capacity), and is not run again: the resident was reached. On SIGTERM no
  * new command starts, running ones get up to 10 s, outcomes are flushed (exit
  * 1 when one is left unacknowledged, their count logged). Work not started or
  * not finished stays with the broker, which delivers it again. A broker that
