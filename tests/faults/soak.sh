@@ -101,15 +101,15 @@ set -- $(awk -v w="$WARMUP" '$1 >= w {
     p = $2; f = $2; n++
   } END { print m + 0, h + 0, f + 0, n + 0 }' "$T/rss.txt")
 max=$1 held=$2 final=$3 after=$4
-pct() { awk -v w="$warm" -v m="$1" 'BEGIN { printf "%.2f", (w > 0) ? (m - w) * 100 / w : 0 }'; }
+pct() { awk -v w="$warm" -v m="$1" 'BEGIN { printf "%+.2f", (w > 0) ? (m - w) * 100 / w : 0 }'; }
 growth=$(pct "$held")
 diag "rss (s:kB): $(awk '{ printf "%s:%s ", $1, $2 }' "$T/rss.txt")"
-diag "figures: RSS warm-up ($WARMUP s) $warm kB; after it held $held kB (+$growth %)," \
-  "final $final kB (+$(pct "$final") %), one sample's max $max kB (+$(pct "$max") %);" \
+diag "figures: RSS warm-up ($WARMUP s) $warm kB; after it held $held kB ($growth %)," \
+  "final $final kB ($(pct "$final") %), one sample's max $max kB ($(pct "$max") %);" \
   "limit $RSS_LIMIT_PCT %, $after samples after the warm-up"
 check "RSS sampled through the run ($(wc -l < "$T/rss.txt") samples, $after after the warm-up)" \
   test "$after" -ge $(( (DURATION - WARMUP) / SAMPLE ))
-check "RSS held after the warm-up, and the final one, within +$RSS_LIMIT_PCT % of $warm kB (held $held kB, +$growth %; final $final kB)" \
+check "RSS held after the warm-up, and the final one, within +$RSS_LIMIT_PCT % of $warm kB (held $held kB, $growth %; final $final kB)" \
   test $((held * 100)) -le $((warm * (100 + RSS_LIMIT_PCT))) -a $((final * 100)) -le $((warm * (100 + RSS_LIMIT_PCT)))
 cpu=$(sed 's/^.*) //' "/proc/$BROKER_PID/stat" 2>/dev/null | awk -v hz="$(getconf CLK_TCK)" '{ printf "%.1f", ($12 + $13) / hz }')
 diag "figures: broker CPU ${cpu:-?} s over the run; database $(du -m "$T/minqing.db" | cut -f1) MB"
