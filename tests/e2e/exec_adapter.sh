@@ -260,6 +260,8 @@ check "its process group got SIGTERM 1 s after the exit, and its pipes were clos
 check "it ran once, did not time out, and its case stays contacted" sh -c "
   [ \$(wc -l < '$T/runs-linger.txt') = 1 ] && ! grep -q 'event=cmd.timeout' '$T/mw-linger.log'" &&
   is linger contacted 1
+check "the one deaf to SIGTERM got SIGKILL 5 s later" \
+  grep -q 'event=cmd.kill .*department=linger' "$T/mw-linger.log"
 check "no process of its group is left" wait_for 5 group_gone "$(awk '{ print $3 }' "$T/runs-linger.txt")"
 check "reached: a failure after contacted and progress keeps the case open, logged" \
   wait_for 10 grep -q 'event=assignment.kept_open .*department=reached' "$T/mw-reached.log"

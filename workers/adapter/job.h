@@ -26,6 +26,7 @@ typedef struct {
     bool draining;                  /* exited, its pipes still open: deadline ends the wait */
     int status, stage;              /* stage: 0 running, 1 SIGTERM sent, 2 SIGKILL sent */
     int64_t deadline;               /* of the current stage, or of the drain */
+    int64_t kill_at;                /* after the drain's SIGTERM: SIGKILL to what is left then */
     int in_fd;
     size_t input_off;
     reader_t out, err;

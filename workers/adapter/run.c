@@ -18,6 +18,7 @@
 #define KILL_GRACE_MS    5000       /* timeout: SIGTERM, then SIGKILL after this */
 #define REAP_GRACE_MS    1000       /* after SIGKILL: look for the shell's exit again */
 #define DRAIN_GRACE_MS   1000       /* the shell exited: its pipes' last lines */
+#define GROUP_POLL_MS     100       /* then: how often to look whether its group is gone */
 
 /* pid > 1 only: kill(-0) or kill(-1) would hit our own group, or everyone. */
 void run_signal_group(const job_t *j, int sig)
@@ -117,6 +118,22 @@ static void stop_group(const adapter_t *ad, job_t *j, int64_t now)
     j->run.stage++;
 }
 
+/* After the drain's SIGTERM: the run ends once its group is gone, or, for
+ * what ignored the SIGTERM, with SIGKILL KILL_GRACE_MS later, as after a
+ * timeout (a script's children must not outlive it, one run after another). */
+static void end_group(job_t *j, int64_t now)
+{
+    if (kill(-j->run.pid, 0) != 0) {
+        j->run.kill_at = 0;                 /* every process of it is gone */
+    } else if (now >= j->run.kill_at) {
+        log_stage(j, "cmd.kill", NULL, 0, "SIGKILL to the process group");
+        run_signal_group(j, SIGKILL);
+        j->run.kill_at = 0;
+    } else {
+        j->run.deadline = now + GROUP_POLL_MS;
+    }
+}
+
 /* The shell exited before its deadline: its status is the run's verdict.
  * What it left running (`notify &`, an ssh master) may hold its pipes open;
  * they get DRAIN_GRACE_MS for their last lines, then the group gets SIGTERM
@@ -124,6 +141,10 @@ static void stop_group(const adapter_t *ad, job_t *j, int64_t now)
  * cannot turn a run that succeeded into a timeout. */
 static void drain_after_exit(const adapter_t *ad, job_t *j, int64_t now)
 {
+    if (j->run.kill_at) {
+        end_group(j, now);
+        return;
+    }
     if (j->run.out.fd < 0 && j->run.err.fd < 0)
         return;
     if (!j->run.draining) {
@@ -138,6 +159,8 @@ static void drain_after_exit(const adapter_t *ad, job_t *j, int64_t now)
               "group, pipes closed");
     run_signal_group(j, SIGTERM);
     output_finish(ad->w, j);
+    j->run.kill_at = now + KILL_GRACE_MS;
+    j->run.deadline = now + GROUP_POLL_MS;
 }
 
 void run_enforce_timeout(const adapter_t *ad, job_t *j, int64_t now)
@@ -165,5 +188,6 @@ void run_reap(adapter_t *ad)
 
 bool run_over(const job_t *j)
 {
-    return j->running && j->run.exited && j->run.out.fd < 0 && j->run.err.fd < 0;
+    return j->running && j->run.exited && j->run.out.fd < 0 && j->run.err.fd < 0 &&
+           !j->run.kill_at;
 }
