@@ -107,11 +107,11 @@ static size_t one_of(const char *s, const char *const *set, size_t n)
     return 0;
 }
 
-/* A space between groups: ASCII, ideographic (what an input method types in
- * full-width mode), no-break. */
+/* A space between groups: ASCII, a tab, ideographic (what an input method
+ * types in full-width mode), no-break. */
 static size_t space_at(const char *s)
 {
-    static const char *const spaces[] = {" ", "\xe3\x80\x80", "\xc2\xa0"};
+    static const char *const spaces[] = {" ", "\t", "\xe3\x80\x80", "\xc2\xa0"};
     return one_of(s, spaces, sizeof spaces / sizeof spaces[0]);
 }
 
@@ -143,17 +143,25 @@ static size_t escape_at(const char *s)
     return s[n] >= '@' && s[n] <= '~' ? n + 1 : 0;
 }
 
+#define SEPARATOR_UNITS 4   /* "138 - 1234", "138  1234", "138 \033[31m1234" */
+
 /* The length of the group separator at s, 0 for none: what people put
  * between the groups of a number (138-1234-5678, 138 - 1234 - 5678,
- * 138/1234/5678), or a terminal escape that splits one: a space, or a mark
- * with at most one space on either side. */
+ * 138/1234/5678, 138\t1234\t5678, columns padded with spaces), and the
+ * terminal escapes that colour them: up to SEPARATOR_UNITS spaces and
+ * escapes, and at most one mark among them. */
 static size_t separator_at(const char *s)
 {
-    size_t e = escape_at(s);
-    if (e)
-        return e;
-    size_t a = space_at(s), m = mark_at(s + a);
-    return m ? a + m + space_at(s + a + m) : a;
+    size_t at = 0, w;
+    bool marked = false;
+    for (int units = 0; units < SEPARATOR_UNITS; units++, at += w) {
+        if ((w = escape_at(s + at)) != 0 || (w = space_at(s + at)) != 0)
+            continue;
+        if (marked || (w = mark_at(s + at)) == 0)
+            break;
+        marked = true;
+    }
+    return at;
 }
 
 /* The number at s: groups of digits joined by one separator (separator_at)

@@ -283,6 +283,10 @@ static void mask_widened_separators(void **state)
     expect_masked("\033[31m13812345678\033[0m", "\033[31m138****5678\033[0m");
     expect_masked("2024/05/01 2024 - 05 - 01 120/300 3 - 4", "2024/05/01 2024 - 05 - 01 120/300 3 - 4");
     expect_masked("138 -- 1234", "138 -- 1234");    /* two marks: no number */
+    expect_masked("138\t1234\t5678", "138\t****\t5678");
+    expect_masked("138  1234  5678", "138  ****  5678");
+    expect_masked("138 \033[31m1234\033[0m 5678", "138 \033[31m****\033[0m 5678");
+    expect_masked("138     1234", "138     1234");  /* 5 spaces: two columns */
 }
 
 /* ---- wconfig.c: option values ---- */
