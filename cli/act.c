@@ -162,7 +162,11 @@ static int read_comment(const action_t *a, char *buf, size_t size)
     if (ferror(stdin))
         return cli_fail(CLI_RUNTIME, a->name, "cannot read the comment from standard input: "
                         "%s", strerror(errno));
-    if (n == size - 1 && fgetc(stdin) != EOF)
+    int c = EOF;
+    if (n == size - 1)              /* full: only the line ends trimmed below may follow */
+        while ((c = fgetc(stdin)) == '\n' || c == '\r')
+            ;
+    if (c != EOF)
         return cli_usage(a->name, "the comment is too long: at most 1000 characters");
     while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
         n--;

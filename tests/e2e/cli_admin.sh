@@ -105,6 +105,12 @@ check "... and it stays open" test "$(state "$O")" = received
 mq toolong close "$O" --comment "$(printf '%1001s' '' | tr ' ' x)"
 check "a comment over 1,000 characters: exit 2 with the broker's reason (exit $rc)" \
   refused 2 toolong 'TOO_LONG (105): comment: 1001 characters, at most 1000'
+# 1,000 four-byte characters fill the CLI's buffer; the line end after them
+# is not "too long"
+"$PY" -c 'print("\U00020000" * 1000)' > "$T/full-comment.txt"
+mq fullcomment close "$O" --comment - < "$T/full-comment.txt"
+check "a comment of 1,000 four-byte characters and a line end from stdin reaches the broker (exit $rc)" \
+  refused 2 fullcomment "case $O is received: CLOSE is not allowed"
 check "W resolved by the water worker" wait_for 10 in_state "$W" resolved
 mq close close "$W" --comment "已核实 $PHONE"
 check "close W: exit 0, 'case $W: closed' (exit $rc)" answered close "case $W: closed"
