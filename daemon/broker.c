@@ -454,7 +454,8 @@ static void warn_holidays_end(const config_t *cfg, int32_t today)
     log_begin(&r, LOG_WARNING, "calendar.holidays_ended");
     log_str(&r, "last_listed", day);
     log_str(&r, "msg", "the holiday file lists no day from today on: holidays count as "
-            "working days until this year's file is installed and the broker reloaded");
+            "working days until a file with the coming holidays is installed and the "
+            "broker reloaded");
     log_end(&r);
 }
 
