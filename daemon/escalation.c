@@ -43,14 +43,15 @@ static void pair_rungs(const config_level_t *rungs, int n, const escalation_rung
         }
 }
 
-/* The first new rung from `from` on that an old rung the case has not fired
- * (k or later) now is; n if none. Counting a moved rung as fired must not
- * pass over such a rung: its target was never told, and would never be. */
-static int first_unfired(const int *partner, int nold, int k, int from, int n)
+/* The first new rung that an old rung the case has not fired (k or later)
+ * now is; n if none. Neither the offsets passed nor a moved rung counted as
+ * fired may pass over such a rung: its target was never told, and would
+ * never be; it fires late instead. */
+static int first_unfired(const int *partner, int nold, int k, int n)
 {
     int first = n;
     for (int i = k; i < nold; i++)
-        if (partner[i] >= from && partner[i] < first)
+        if (partner[i] >= 0 && partner[i] < first)
             first = partner[i];
     return first;
 }
@@ -68,15 +69,9 @@ void escalation_remap(const config_t *cfg, int ladder, const escalation_rung_t *
             passed++;
         if (partner[k - 1] >= after_moved)
             after_moved = partner[k - 1] + 1;
-        int upto = after_moved, stop = first_unfired(partner, nold, k, passed, n);
-        if (upto > stop)
-            upto = stop;    /* the moved rung is told again rather than one never */
-        map[k] = passed > upto ? passed : upto;
-        /* nor may the offsets pass one: a rung the case has not reached,
-         * moved before the last one it fired, fires late rather than never */
-        int never = first_unfired(partner, nold, k, 0, n);
-        if (map[k] > never)
-            map[k] = never;
+        int past = passed > after_moved ? passed : after_moved;
+        int stop = first_unfired(partner, nold, k, n);
+        map[k] = past < stop ? past : stop;
     }
 }
 

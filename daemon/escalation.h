@@ -31,10 +31,10 @@ typedef struct {
  * has passed, so that it goes on after the last of them: the rungs at or
  * before the offset of the k-th old rung, and every rung up to where a fired
  * old rung now is, when one moved (the same target at another offset: its
- * target was told once and is not told again), unless that would pass over
- * a rung the case has not fired (its target would never be told: then the
- * moved rung is told again). A rung inserted before them is passed over; a
- * removed one counts no more. */
+ * target was told once and is not told again); but neither passes over an
+ * old rung the case has not fired (its target would never be told: it fires
+ * late, and a moved rung after it is told again). A rung inserted before them
+ * is passed over; a removed one counts no more. */
 void escalation_remap(const config_t *cfg, int ladder, const escalation_rung_t *old, int nold,
                       int *map);
 /* The rung itself (level 1-based), or NULL. */
