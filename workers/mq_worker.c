@@ -727,7 +727,7 @@ static bool take_escalation(mq_worker_t *self, const msg_t *m, int64_t now)
     esc_ref_t *ref = mq_omap_get(&self->escs, m->escalation_id);
     bool fresh = !ref;
     if (fresh && !(ref = open_escalation(self, m->escalation_id)))
-        return 0;
+        return false;
     snprintf(ref->msg_id, sizeof ref->msg_id, "%s", m->msg_id);
     if (ref->acked)
         send_escalation_ack(self, ref->msg_id, now);
