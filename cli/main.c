@@ -28,7 +28,7 @@ static const command_t commands[] = {
     {"feedback", cmd_act, "record the resident's rating; unsatisfied reopens the case (重办)"},
     {"show", cmd_show, "one case: record, assignments, audit trail (personal data masked)"},
     {"list", cmd_list, "cases, one per line, filtered by state, department, community, time"},
-    {"stats", cmd_stats, "response, resolution and satisfaction rates; red and black lists"},
+    {"stats", cmd_stats, "response, resolution and satisfaction rates; red and yellow lists"},
     {"tail", cmd_tail, "follow the broker's event stream until Ctrl-C"},
     {"import", cmd_import, "migrate historical cases (JSON lines) through the broker, in batches"},
     {"backup", cmd_backup, "copy the live database to FILE with SQLite's online backup"},

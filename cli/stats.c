@@ -1,18 +1,24 @@
 /*
  * stats.c - `minqing stats`: the figures a 12345 / grid platform is judged
  * by (接诉即办: response, resolution, satisfaction), per department and per
- * community, and the red and black lists (红黑榜) of departments.
+ * community, and the red and yellow lists (红黄榜) of departments.
  *
  * docs/stats.md is the normative definition of every figure; in short:
  *   - the cohort is the cases received in [--since, --until); every figure
  *     is about those cases and their assignments, as of now;
  *   - assignment figures (response, resolution, on-time resolution, return)
- *     count each department's shares (派单), all rounds, all roles;
- *   - case figures (satisfaction, redo, escalations) count cases, for the
- *     case's lead department (主办) and its community;
+ *     count each department's shares (派单), all rounds, all roles; a
+ *     community's response counts rounds;
+ *   - case figures count cases: satisfaction and redo for the department
+ *     whose lead share resolved the rated round (not the lead of now, which
+ *     a returned or reassigned redo changes), escalations for the department
+ *     that led the case when the rung fired; all three for the community;
+ *   - contact is the round's: its first contact, by any share, meets the
+ *     duty for every share that held the case then (PROTOCOL.md 7.2);
  *   - a deadline figure counts an assignment once it is decided: done (on
  *     time or late), or its deadline passed while the department still held
- *     it; one still within its deadline, or handed back (returned, withdrawn)
+ *     it; one still within its deadline, made after it passed or after the
+ *     round's contact (response), or handed back (returned, withdrawn)
  *     before it or, in an old system (imported), at a time unknown, is not
  *     counted either way.
  * The deadline of an assignment is its round's: the case's stored
@@ -37,7 +43,7 @@
 
 #define CMD "stats"
 #define MAX_LEVEL 16                /* rungs of a ladder, as on the wire */
-#define LIST_SIZE 5                 /* red and black lists: best and worst five */
+#define LIST_SIZE 5                 /* red and yellow lists: best and worst five */
 #define DEFAULT_MIN_ASSIGNMENTS 5
 
 static void help(void)
@@ -48,20 +54,21 @@ static void help(void)
         "\n"
         "Per department and per community, for the cases received in the period:\n"
         "  received       cases (a department: cases in which it had a share)\n"
-        "  response       assignments contacted by the contact deadline / assignments\n"
-        "                 whose response is decided (响应率)\n"
+        "  response       assignments whose round's resident was reached by the contact\n"
+        "                 deadline / those whose response is decided (响应率); a\n"
+        "                 community: rounds\n"
         "  resolution     assignments resolved / assignments not returned or withdrawn\n"
         "                 (办结率)\n"
         "  on-time        assignments resolved by the resolution deadline / those whose\n"
         "                 resolution is decided (按时办结率)\n"
         "  satisfaction   (satisfied + basically satisfied) / rated cases (满意率), for\n"
-        "                 the lead department\n"
+        "                 the department whose resolution was rated\n"
         "  returns        assignments returned / assignments (退单率)\n"
         "  redo           cases redone / cases resolved at least once (重办率), for the\n"
-        "                 lead department\n"
+        "                 department whose resolution was redone\n"
         "  escalations    rungs fired at or after a deadline, by level (督办); reminders\n"
         "                 before a deadline (催办) are counted apart\n"
-        "Then the red list and the black list (红黑榜): the best and the worst five\n"
+        "Then the red list and the yellow list (红黄榜): the best and the worst five\n"
         "departments by score = 100 x the mean of response, on-time and satisfaction\n"
         "(those with a base), among departments with at least N assignments; with\n"
         "fewer than ten ranked, each list takes half of them, so none is on both.\n"
@@ -105,7 +112,12 @@ static const char *const assignments_sql =
     "     AND r.round = a.round),"
     "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id"
     "     AND e.kind = 'imported'),"
-    "  a.case_id"
+    "  a.case_id, a.role, a.created_at,"
+    "  (SELECT min(e.at) FROM events e JOIN assignments r ON r.id = e.assignment_id"
+    "     WHERE e.case_id = a.case_id AND r.round = a.round"
+    "     AND e.kind IN ('contacted', 'resolved')),"
+    "  (SELECT min(e.at) FROM events e JOIN assignments r ON r.id = e.assignment_id"
+    "     WHERE e.case_id = a.case_id AND r.round = a.round AND e.kind = 'imported')"
     " FROM assignments a JOIN cases c ON c.id = a.case_id"
     " WHERE c.received_at >= ?1 AND c.received_at < ?2"
     " ORDER BY a.case_id, a.id";
@@ -113,13 +125,24 @@ static const char *const assignments_sql =
 enum {
     A_DEPT, A_COMMUNITY, A_STATE, A_ROUND, A_REDO, A_SERVICE, A_PRIORITY, A_RECEIVED,
     A_CONTACT_DUE, A_RESOLVE_DUE, A_CASE_CONTACTED, A_CASE_RESOLVED, A_CONTACT_AT,
-    A_RESOLVE_AT, A_ENDED_AT, A_ROUND_START, A_IMPORTED, A_CASE_ID,
+    A_RESOLVE_AT, A_ENDED_AT, A_ROUND_START, A_IMPORTED, A_CASE_ID, A_ROLE, A_CREATED,
+    A_ROUND_CONTACT, A_ROUND_IMPORTED,
 };
 
-/* Every case of the cohort, for the case figures. */
+/* Every case of the cohort, for the case figures, with the department whose
+ * work the latest rating is about: the one whose lead share resolved the
+ * rated round (the round before the redo an `unsatisfied` started, else the
+ * current one), not the lead of now, which a return or a REASSIGN of the
+ * redo changes. */
 static const char *const cases_sql =
-    "SELECT c.lead_department, c.community, c.rating, c.redo_count, c.resolved_at"
+    "SELECT coalesce((SELECT r.department FROM assignments r WHERE r.case_id = c.id"
+    "     AND r.role = 'lead' AND r.state = 'resolved'"
+    "     AND r.round = c.redo_count - (c.rating IS 'unsatisfied') ORDER BY r.id DESC LIMIT 1),"
+    "     c.lead_department),"
+    "  c.community, c.rating, c.redo_count, c.resolved_at, c.lead_department"
     " FROM cases c WHERE c.received_at >= ?1 AND c.received_at < ?2";
+
+enum { C_RATED_DEPT, C_COMMUNITY, C_RATING, C_REDO, C_RESOLVED, C_LEAD };
 
 /* Every escalation of the cohort's cases. */
 static const char *const escalations_sql =
@@ -139,6 +162,10 @@ typedef struct {
     ratio_t response, resolution, on_time, satisfaction, returns, redo;
     long esc[MAX_LEVEL], esc_total, reminders;
     int64_t last_case;              /* counting distinct cases per department */
+    int64_t redo_case;              /* the case of the last resolved lead share counted */
+    bool redo_hit;                  /* ... and whether a round of it was redone */
+    int64_t resp_case;              /* a community's last case and round counted in */
+    int resp_round;                 /* the response rate (case ids start at 1) */
     double score;
     bool scored, ranked;
 } agg_t;
@@ -154,7 +181,7 @@ typedef struct {
     long min_assignments;
     int levels;                     /* escalation levels to show: config's, or more if seen */
     group_t depts, communities;
-    agg_t **red, **black;
+    agg_t **red, **yellow;
     size_t nlist;
 } stats_t;
 
@@ -201,21 +228,29 @@ static double rate(const ratio_t *r)
  * the history does not give. */
 #define UNKNOWN_END INT64_MAX
 
-/* One deadline figure for one assignment: counted once decided (docs/stats.md). */
-static void deadline_figure(ratio_t *r, int64_t due, int64_t done, int64_t ended, int64_t now)
+/* An assignment on one deadline: not counted, met, or missed. */
+typedef enum { FIG_NONE, FIG_MET, FIG_MISSED } fig_t;
+
+/* One deadline figure for one assignment, held from `created`: decided once
+ * done, or once the deadline passed while it was held (docs/stats.md). */
+static fig_t deadline_figure(int64_t due, int64_t created, int64_t done, int64_t ended,
+                             int64_t now)
 {
-    if (!due)
-        return;                     /* no rule: this ladder does not run for the case */
-    if (done) {
-        r->den++;
-        r->num += done <= due;
-    } else if (ended == UNKNOWN_END) {
-        return;                     /* before or after the deadline: nobody can tell */
-    } else if (ended) {
-        r->den += ended > due;      /* handed back after the deadline: a miss */
-    } else {
-        r->den += now > due;        /* still held: a miss once the deadline passed */
-    }
+    if (!due || created > due)
+        return FIG_NONE;            /* no rule, or it had passed before the share existed */
+    if (done)
+        return done <= due ? FIG_MET : FIG_MISSED;
+    if (ended == UNKNOWN_END)
+        return FIG_NONE;            /* before or after the deadline: nobody can tell */
+    if (ended)
+        return ended > due ? FIG_MISSED : FIG_NONE;  /* handed back after it: a miss */
+    return now > due ? FIG_MISSED : FIG_NONE;        /* still held: a miss once it passed */
+}
+
+static void add_figure(ratio_t *r, fig_t f)
+{
+    r->den += f != FIG_NONE;
+    r->num += f == FIG_MET;
 }
 
 static int64_t col_time(sqlite3_stmt *st, int col)
@@ -268,30 +303,90 @@ static void imported_times(sqlite3_stmt *st, bool ended_before, int64_t *contact
         *ended = UNKNOWN_END;
 }
 
-static void count_assignment(const stats_t *s, agg_t *a, sqlite3_stmt *st)
+/* When the resident of an assignment's round was first reached, by any of
+ * its shares (0: not yet): the contact duty is the case's, and the first
+ * contact ends it for every share (PROTOCOL.md 7.2). In a round brought by
+ * IMPORT, the history's contact counts too. */
+static int64_t round_contact(sqlite3_stmt *st)
+{
+    int64_t at = col_time(st, A_ROUND_CONTACT), imported = col_time(st, A_ROUND_IMPORTED);
+    if (!imported)
+        return at;
+    at = earliest_before(at, col_time(st, A_CASE_CONTACTED), imported);
+    return earliest_before(at, col_time(st, A_CASE_RESOLVED), imported);
+}
+
+/* An assignment, as the figures see it. */
+typedef struct {
+    bool returned, resolved, withdrawn, lead;
+    fig_t response, on_time;
+} share_t;
+
+/* The response of a share: met or missed by the round's first contact, made
+ * while it held the share. A share made after that contact had no one left
+ * to call, and one that ended in an old system is judged by its own history. */
+static fig_t share_response(const stats_t *s, sqlite3_stmt *st, int64_t own_contact,
+                            int64_t ended)
+{
+    int64_t created = col_time(st, A_CREATED), first = round_contact(st);
+    if (first && created > first)
+        return FIG_NONE;
+    int64_t done = ended == UNKNOWN_END ? own_contact
+                 : first && (!ended || first <= ended) ? first : 0;
+    return deadline_figure(round_due(s, st, LADDER_CONTACT), created, done, ended, s->now);
+}
+
+static share_t read_share(const stats_t *s, sqlite3_stmt *st)
 {
     const char *state = col_text(st, A_STATE);
-    bool returned = strcmp(state, "returned") == 0, resolved = strcmp(state, "resolved") == 0;
-    bool withdrawn = strcmp(state, "cancelled") == 0;
+    share_t sh = {
+        .returned = strcmp(state, "returned") == 0, .resolved = strcmp(state, "resolved") == 0,
+        .withdrawn = strcmp(state, "cancelled") == 0,
+        .lead = strcmp(col_text(st, A_ROLE), "lead") == 0,
+    };
     int64_t contact_at = col_time(st, A_CONTACT_AT), resolve_at = col_time(st, A_RESOLVE_AT);
     int64_t ended = col_time(st, A_ENDED_AT);
     if (col_time(st, A_IMPORTED))
-        imported_times(st, (resolved || returned || withdrawn) && !ended && !resolve_at,
+        imported_times(st, (sh.resolved || sh.returned || sh.withdrawn) && !ended && !resolve_at,
                        &contact_at, &resolve_at, &ended);
+    sh.response = share_response(s, st, contact_at, ended);
+    sh.on_time = deadline_figure(round_due(s, st, LADDER_RESOLVE), col_time(st, A_CREATED),
+                                 resolve_at, ended, s->now);
+    return sh;
+}
+
+/* The figures every share adds to its department and its community. */
+static void count_share(agg_t *a, const share_t *sh)
+{
     a->assignments++;
     a->returns.den++;
-    a->returns.num += returned;
-    if (!returned && !withdrawn) {
+    a->returns.num += sh->returned;
+    if (!sh->returned && !sh->withdrawn) {
         a->resolution.den++;
-        a->resolution.num += resolved;
+        a->resolution.num += sh->resolved;
     }
-    deadline_figure(&a->response, round_due(s, st, LADDER_CONTACT), contact_at, ended, s->now);
-    deadline_figure(&a->on_time, round_due(s, st, LADDER_RESOLVE), resolve_at, ended, s->now);
+    add_figure(&a->on_time, sh->on_time);
+}
+
+/* A department's redo: of the cases in which it resolved a lead share, those
+ * in which such a round of its was rated unsatisfied and redone. */
+static void count_redo(agg_t *d, const share_t *sh, sqlite3_stmt *st, int64_t case_id)
+{
+    if (!sh->lead || !sh->resolved)
+        return;
+    if (d->redo_case != case_id) {
+        d->redo_case = case_id, d->redo_hit = false;
+        d->redo.den++;
+    }
+    if (!d->redo_hit && sqlite3_column_int(st, A_ROUND) < sqlite3_column_int(st, A_REDO)) {
+        d->redo_hit = true;
+        d->redo.num++;
+    }
 }
 
 /* One row of a period's query, with the department and the community it
- * counts for (found or added). */
-typedef void row_fn(stats_t *s, sqlite3_stmt *st, agg_t *dept, agg_t *community);
+ * counts for (found or added); false when out of memory. */
+typedef bool row_fn(stats_t *s, sqlite3_stmt *st, agg_t *dept, agg_t *community);
 
 /* Run a period's query (?1 and ?2 the period; the department and community
  * ids in columns dept_col and comm_col) and count each row with fn. */
@@ -307,48 +402,64 @@ static int read_rows(stats_t *s, sqlite3 *db, const char *sql, const char *what,
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         agg_t *d = find(&s->depts, col_text(st, dept_col));
         agg_t *c = find(&s->communities, col_text(st, comm_col));
-        if (!d || !c) {
+        if (!d || !c || !fn(s, st, d, c)) {
             sqlite3_finalize(st);
             return cli_fail(CLI_RUNTIME, CMD, "out of memory");
         }
-        fn(s, st, d, c);
     }
     sqlite3_finalize(st);
     return rc == SQLITE_DONE ? CLI_OK : cli_db_fail(db, CMD, what);
 }
 
-static void assignment_row(stats_t *s, sqlite3_stmt *st, agg_t *d, agg_t *c)
+static bool assignment_row(stats_t *s, sqlite3_stmt *st, agg_t *d, agg_t *c)
 {
     int64_t case_id = sqlite3_column_int64(st, A_CASE_ID);
+    int round = sqlite3_column_int(st, A_ROUND);
+    share_t sh = read_share(s, st);
     if (d->last_case != case_id)        /* rows come by case: one count per case */
         d->received++, d->last_case = case_id;
-    count_assignment(s, d, st);
-    count_assignment(s, c, st);
+    count_share(d, &sh);
+    count_share(c, &sh);
+    count_redo(d, &sh, st, case_id);
+    add_figure(&d->response, sh.response);
+    /* a community's resident is reached in time or not once per round: every
+     * share of the round that counts is judged by the same first contact */
+    if (sh.response != FIG_NONE && (c->resp_case != case_id || c->resp_round != round)) {
+        c->resp_case = case_id, c->resp_round = round;
+        add_figure(&c->response, sh.response);
+    }
+    return true;
 }
 
-static void count_case(agg_t *a, sqlite3_stmt *st)
+static void count_rating(agg_t *a, sqlite3_stmt *st)
 {
-    const char *rating = (const char *)sqlite3_column_text(st, 2);
-    int redo = sqlite3_column_int(st, 3);
-    if (rating) {
-        a->satisfaction.den++;
-        a->satisfaction.num += strcmp(rating, "satisfied") == 0 ||
-                               strcmp(rating, "basically_satisfied") == 0;
-    }
-    if (redo > 0 || sqlite3_column_type(st, 4) != SQLITE_NULL) {
-        a->redo.den++;
-        a->redo.num += redo > 0;
-    }
+    const char *rating = (const char *)sqlite3_column_text(st, C_RATING);
+    if (!rating)
+        return;
+    a->satisfaction.den++;
+    a->satisfaction.num += strcmp(rating, "satisfied") == 0 ||
+                           strcmp(rating, "basically_satisfied") == 0;
 }
 
-static void case_row(stats_t *s, sqlite3_stmt *st, agg_t *d, agg_t *c)
+/* A case: its rating for the department whose round was rated (d) and for
+ * its community (c); its lead of now leads it; the community's redo rate
+ * counts cases (a department's comes from its shares: count_redo). */
+static bool case_row(stats_t *s, sqlite3_stmt *st, agg_t *d, agg_t *c)
 {
-    (void)s;
-    d->lead_cases++;
+    agg_t *lead = find(&s->depts, col_text(st, C_LEAD));
+    if (!lead)
+        return false;
+    lead->lead_cases++;
     c->received++;
     c->lead_cases++;
-    count_case(d, st);
-    count_case(c, st);
+    count_rating(d, st);
+    count_rating(c, st);
+    int redo = sqlite3_column_int(st, C_REDO);
+    if (redo > 0 || sqlite3_column_type(st, C_RESOLVED) != SQLITE_NULL) {
+        c->redo.den++;
+        c->redo.num += redo > 0;
+    }
+    return true;
 }
 
 static void count_escalation(agg_t *a, int level, int64_t overdue_s)
@@ -362,7 +473,7 @@ static void count_escalation(agg_t *a, int level, int64_t overdue_s)
         a->esc[level - 1]++;
 }
 
-static void escalation_row(stats_t *s, sqlite3_stmt *st, agg_t *d, agg_t *c)
+static bool escalation_row(stats_t *s, sqlite3_stmt *st, agg_t *d, agg_t *c)
 {
     int level = sqlite3_column_int(st, 2);
     int64_t over = sqlite3_column_int64(st, 3);
@@ -370,6 +481,7 @@ static void escalation_row(stats_t *s, sqlite3_stmt *st, agg_t *d, agg_t *c)
     count_escalation(c, level, over);
     if (over >= 0 && level > s->levels && level <= MAX_LEVEL)
         s->levels = level;
+    return true;
 }
 
 /* ---- score and lists ------------------------------------------------- */
@@ -428,20 +540,20 @@ static int rank(stats_t *s)
     }
     s->nlist = n / 2 < LIST_SIZE ? n / 2 : LIST_SIZE;
     s->red = calloc(n ? n : 1, sizeof *s->red);
-    s->black = calloc(n ? n : 1, sizeof *s->black);
-    if (!s->red || !s->black)
+    s->yellow = calloc(n ? n : 1, sizeof *s->yellow);
+    if (!s->red || !s->yellow)
         return cli_fail(CLI_RUNTIME, CMD, "out of memory");
     for (size_t i = 0, k = 0; i < s->depts.n; i++)
         if (s->depts.v[i].ranked)
             s->red[k++] = &s->depts.v[i];
-    /* the black list is drawn from those not on the red one: with ties
+    /* the yellow list is drawn from those not on the red one: with ties
      * across the middle, both sorts would otherwise put the same department
      * (the one with the most assignments) first */
     if (n > 1)
         qsort(s->red, n, sizeof *s->red, by_best);
-    memcpy(s->black, s->red + s->nlist, (n - s->nlist) * sizeof *s->black);
+    memcpy(s->yellow, s->red + s->nlist, (n - s->nlist) * sizeof *s->yellow);
     if (n - s->nlist > 1)
-        qsort(s->black, n - s->nlist, sizeof *s->black, by_worst);
+        qsort(s->yellow, n - s->nlist, sizeof *s->yellow, by_worst);
     return CLI_OK;
 }
 
@@ -548,7 +660,7 @@ static int print_json(const stats_t *s)
                              "time_zone", cli_zone_id(zone, sizeof zone),
                              "min_assignments", (json_int_t)s->min_assignments,
                              "levels", s->levels, "departments", depts, "communities", comms,
-                             "red_list", j_list(s, s->red), "black_list", j_list(s, s->black));
+                             "red_list", j_list(s, s->red), "yellow_list", j_list(s, s->yellow));
     if (!root)
         return cli_fail(CLI_RUNTIME, CMD, "out of memory");
     int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
@@ -602,11 +714,11 @@ static void csv_row(const stats_t *s, const char *scope, const agg_t *a, const c
     printf(",%ld,", a->reminders);
     if (dept && a->scored)
         printf("%.2f", a->score);
-    size_t r = dept ? place(s->red, s->nlist, a) : 0, b = dept ? place(s->black, s->nlist, a) : 0;
+    size_t r = dept ? place(s->red, s->nlist, a) : 0, y = dept ? place(s->yellow, s->nlist, a) : 0;
     if (r)
         printf(",red,%zu\n", r);
-    else if (b)
-        printf(",black,%zu\n", b);
+    else if (y)
+        printf(",yellow,%zu\n", y);
     else
         printf(",,\n");
 }
@@ -682,7 +794,7 @@ static void t_section(const stats_t *s, const group_t *g, bool dept)
             table_addf(t, "%ld", a->esc[l - 1]);
         table_addf(t, "%ld", a->reminders);
         if (dept && a->scored)
-            table_addf(t, "%.1f", a->score);
+            table_addf(t, "%.2f", a->score);
         else if (dept)
             table_add(t, "-");
     }
@@ -709,7 +821,7 @@ static void t_list(const stats_t *s, const char *title, agg_t *const *list)
     for (size_t i = 0; i < s->nlist; i++) {
         table_addf(t, "%zu", i + 1);
         table_addf(t, "%s (%s)", cli_dept_name(s->cfg, list[i]->key), list[i]->key);
-        table_addf(t, "%.1f", list[i]->score);
+        table_addf(t, "%.2f", list[i]->score);
         table_addf(t, "%ld assignment%s", list[i]->assignments,
                    list[i]->assignments == 1 ? "" : "s");
     }
@@ -733,8 +845,8 @@ static int print_table(const stats_t *s)
     char title[128];
     snprintf(title, sizeof title, "红榜 Red list: the best %zu by score", s->nlist);
     t_list(s, s->nlist ? title : "红榜 Red list", s->red);
-    snprintf(title, sizeof title, "黑榜 Black list: the worst %zu by score", s->nlist);
-    t_list(s, s->nlist ? title : "黑榜 Black list", s->black);
+    snprintf(title, sizeof title, "黄榜 Yellow list: the worst %zu by score", s->nlist);
+    t_list(s, s->nlist ? title : "黄榜 Yellow list", s->yellow);
     printf("\nscore = 100 x mean(response, on-time, satisfaction) over those with a base;\n"
            "ranked: departments with %ld or more assignments. Rates: percent and counts;\n"
            "'-': nothing to count yet. Every figure is defined in docs/stats.md.\n",
@@ -758,7 +870,7 @@ static int compute(stats_t *s, sqlite3 *db)
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);    /* one snapshot for every query */
     int rc = read_rows(s, db, assignments_sql, "assignments", A_DEPT, A_COMMUNITY, assignment_row);
     if (rc == CLI_OK)
-        rc = read_rows(s, db, cases_sql, "cases", 0, 1, case_row);
+        rc = read_rows(s, db, cases_sql, "cases", C_RATED_DEPT, C_COMMUNITY, case_row);
     if (rc == CLI_OK)
         rc = read_rows(s, db, escalations_sql, "escalations", 0, 1, escalation_row);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
@@ -822,6 +934,6 @@ int cmd_stats(cli_t *cli, int argc, char **argv)
     group_free(&s.depts);
     group_free(&s.communities);
     free(s.red);
-    free(s.black);
+    free(s.yellow);
     return rc;
 }

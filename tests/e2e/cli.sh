@@ -277,7 +277,7 @@ def r(n, d): return (n, d)
 # return, redo, escalations {level: n}, score
 D = {
   "water":    (3, 3, 4, r(4,4), r(4,4), r(4,4), r(2,3), r(0,4), r(1,3), {}, 88.89),
-  "urban":    (2, 2, 2, r(0,2), r(2,2), r(0,2), r(0,0), r(0,2), r(0,2), {"1": 3}, 0.0),
+  "urban":    (2, 2, 2, r(1,2), r(2,2), r(0,2), r(0,0), r(0,2), r(0,2), {"1": 3}, 25.0),
   "traffic":  (1, 0, 1, r(1,1), r(1,1), r(1,1), r(0,0), r(0,1), r(0,0), {}, 100.0),
   "hrss":     (1, 0, 1, r(0,0), r(0,0), r(0,0), r(0,0), r(1,1), r(0,0), {}, None),
   "dispatch": (1, 1, 1, r(1,1), r(1,1), r(1,1), r(1,1), r(0,1), r(0,1), {}, 100.0),
@@ -285,7 +285,7 @@ D = {
 }
 C = {
   "CG01-XH02": ("西湖社区", 3, 3, r(2,3), r(2,3), r(2,3), r(2,2), r(0,3), r(0,2), {"1": 2}),
-  "CG01-NM05": ("南门社区", 2, 4, r(3,4), r(4,4), r(3,4), r(0,1), r(0,4), r(1,2), {"1": 1}),
+  "CG01-NM05": ("南门社区", 2, 4, r(3,3), r(4,4), r(3,4), r(0,1), r(0,4), r(1,2), {"1": 1}),
   "DG02-QS01": ("桥山社区", 2, 3, r(1,2), r(2,2), r(1,2), r(1,1), r(1,3), r(0,2), {"1": 2}),
 }
 bad = []
@@ -323,10 +323,10 @@ for k, w in C.items():
     cmp(k, "name", o["name"], w[0]); cmp(k, "received", o["received"], w[1])
     cmp(k, "assignments", o["assignments"], w[2]); ratios(k, o, w[3:9])
     escalations(k, o, w[9])
-# ranked: water 88.89, urban 0 (2 assignments), traffic 100, dispatch 100, security 0;
+# ranked: water 88.89, urban 25, traffic 100, dispatch 100, security 0;
 # five ranked, so each list takes two; ties go to more assignments, then the id
 cmp("red_list", "ids", [x["id"] for x in s["red_list"]], ["dispatch", "traffic"])
-cmp("black_list", "ids", [x["id"] for x in s["black_list"]], ["urban", "security"])
+cmp("yellow_list", "ids", [x["id"] for x in s["yellow_list"]], ["security", "urban"])
 cmp("hrss", "ranked", depts["hrss"]["ranked"], False)
 for b in bad:
     print(b)
@@ -336,7 +336,7 @@ check "stats --json: every figure equals the hand-computed one" test $? = 0
 [ -s "$T/stats.check" ] && diag "$(cat "$T/stats.check")"
 mq stats > "$T/stats.txt"
 check "stats prints a table with display names, counts and the lists" sh -c \
-  "grep -q '水务局 (water) .* 66.7% 2/3' '$T/stats.txt' && grep -q '红榜' '$T/stats.txt' && grep -q '黑榜' '$T/stats.txt' && grep -q '南门社区 (CG01-NM05)' '$T/stats.txt'"
+  "grep -q '水务局 (water) .* 66.7% 2/3' '$T/stats.txt' && grep -q '红榜' '$T/stats.txt' && grep -q '黄榜' '$T/stats.txt' && grep -q '南门社区 (CG01-NM05)' '$T/stats.txt'"
 check "stats with the default threshold ranks nobody (1 to 4 assignments each)" \
   grep -q 'fewer than two departments ranked' "$T/stats.txt"
 # zoned ZONE ARGS: the CLI run in time zone ZONE
@@ -352,7 +352,7 @@ mq stats --csv --min-assignments 1 > "$T/stats.csv"
 check "stats --csv: a header and one row per department and community" sh -c \
   "head -1 '$T/stats.csv' | grep -q '^scope,id,name,received,lead_cases,assignments,response_num' && [ \$(wc -l < '$T/stats.csv') = 10 ]"
 check "stats --csv: water's row" grep -q '^department,water,水务局,3,3,4,4,4,1.0000,4,4,1.0000,4,4,1.0000,2,3,0.6667,0,4,0.0000,1,3,0.3333,0,0,0,0,88.89,,$' "$T/stats.csv"
-check "stats --csv: the lists" sh -c "grep -q '^department,dispatch,.*,red,1$' '$T/stats.csv' && grep -q '^department,security,.*,black,2$' '$T/stats.csv'"
+check "stats --csv: the lists" sh -c "grep -q '^department,dispatch,.*,red,1$' '$T/stats.csv' && grep -q '^department,security,.*,yellow,1$' '$T/stats.csv'"
 mq stats --json --since "$(date -d tomorrow +%Y-%m-%d)" > "$T/stats-empty.json"
 check "stats --since tomorrow: no department, no community" bounded "$PY" -c "
 import json, sys
