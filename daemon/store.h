@@ -229,8 +229,10 @@ int store_rungs_get(store_t *self, msg_ladder_t ladder, store_rung_t *out, int m
 int store_rungs_set(store_t *self, msg_ladder_t ladder, const store_rung_t *rungs, int n,
                     const int *map, int nmap);
 
-/* Cases not closed or cancelled, and those of them past a deadline (contact
- * not made, or not resolved) at `now`. 0 or -1. */
+/* Open cases (not resolved, closed or cancelled: a resolved case waits only
+ * for the resident's rating) and those of them past a deadline at `now`
+ * (contact not made, or not resolved), the cases `minqing list --overdue`
+ * lists. 0 or -1. */
 int store_counts(store_t *self, int64_t now, uint64_t *open, uint64_t *overdue);
 
 /* Append to the audit trail. */

@@ -674,6 +674,36 @@ static void escalation_notified_once(void **state)
     assert_string_equal(peek("SELECT notified_at FROM escalations"), "4000");
 }
 
+/* The status line's counts (systemd's "open N, overdue N"): a resolved case
+ * waits only for the resident's rating, so it is neither open nor overdue,
+ * even without a contact time (an imported one); overdue are exactly the
+ * cases `minqing list --overdue` lists. */
+static void counts_leave_resolved_cases_out(void **state)
+{
+    (void)state;
+    store_case_t m = case_meta();
+    int64_t now = m.contact_due + 1;        /* contact late, resolution not yet */
+    begin();
+    add_case("hotline", "C-1");                         /* not contacted: overdue */
+    uint64_t called = add_case("hotline", "C-2");
+    add_case_at("C-3", STATE_RESOLVED, 0);              /* imported without contacted_at */
+    add_case_at("C-4", STATE_CLOSED, 0);
+    store_case_t c;
+    assert_int_equal(store_case_get(g_st, called, &c), 1);
+    c.state = STATE_CONTACTED;
+    c.contacted_at = m.contact_due - 1;
+    assert_int_equal(store_case_update(g_st, &c), 0);
+    commit();
+    uint64_t open = 0, overdue = 0;
+    assert_int_equal(store_counts(g_st, now, &open, &overdue), 0);
+    assert_int_equal(open, 2);
+    assert_int_equal(overdue, 1);
+    /* past the resolution deadline too: both open cases, still not the resolved one */
+    assert_int_equal(store_counts(g_st, m.resolve_due + 1, &open, &overdue), 0);
+    assert_int_equal(open, 2);
+    assert_int_equal(overdue, 2);
+}
+
 /* A schema 3 database (escalations unique by level, no ladders) migrates:
  * its escalations stay, without an offset, until the first ladder saved
  * gives an open case's rows their rung's offset, by level and target; then
@@ -1419,6 +1449,7 @@ int main(void)
         T(counts_past_the_end_move_as_the_last),
         T(escalation_unique_by_rung),
         T(escalation_notified_once),
+        T(counts_leave_resolved_cases_out),
         T(open_reports_progress),
         T(migrates_schema_3),
         T(ids_start_above_restore_floors),
