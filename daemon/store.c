@@ -264,6 +264,11 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
 
 const char *const store_id_tables[STORE_IDS_COUNT] = {"cases", "assignments", "escalations"};
 
+const char *store_migration(int v)
+{
+    return v >= 0 && v < STORE_SCHEMA_VERSION ? migrations[v] : NULL;
+}
+
 /* Rows changed in one transaction that are held back until its commit. A
  * case takes three to five updates in the few milliseconds of its commit
  * (dispatched, accepted, contacted, resolved, each with its assignment):
@@ -290,6 +295,7 @@ struct store_t {
     bool in_txn, dirty;
     bool lost;                  /* SQLite ended the transaction itself (see txn_lost) */
     bool created;               /* store_open found no database and made one */
+    store_orphans_t orphans;    /* what its migrations kept (store_orphans) */
     int64_t floor[STORE_IDS_COUNT]; /* next ids above these (0: none; see ID_ABOVE) */
     bool floor_used[STORE_IDS_COUNT];   /* a row of this transaction went above it */
     int last_rc;
@@ -301,6 +307,8 @@ struct store_t {
 static int write_held(store_t *self);
 static int write_case(store_t *self, const store_case_t *c);
 static int write_assignment(store_t *self, const store_assignment_t *a);
+static void copy_col(char *dst, size_t len, sqlite3_stmt *st, int col);
+static const char *col_text(sqlite3_stmt *st, int i);
 
 /* ---- errors ---------------------------------------------------------- */
 
@@ -473,22 +481,161 @@ static int check_tables(sqlite3 *db, const char *path, int v, char *err, size_t 
     return not_ours(path, v, why, err, errlen);
 }
 
-/* Bring the schema from version v to STORE_SCHEMA_VERSION, one migration per
- * transaction. */
-static int migrate(sqlite3 *db, const char *path, int v, char *err, size_t errlen)
+/* The migrations that rebuild a table as SQLite's ALTER TABLE page says
+ * (create the new one, copy, drop the old, rename), and our index on the old
+ * table that the migration drops on purpose or makes again itself. Every
+ * other index and trigger on it is the operator's, which DROP TABLE takes
+ * along: they are saved first and made again after. */
+typedef struct {
+    int to;                     /* the schema version the migration makes */
+    const char *table, *ours;
+} rebuild_t;
+
+static const rebuild_t rebuilds[] = {
+    {2, "outcomes", "outcomes_case"},
+    {4, "escalations", "escalations_unnotified"},
+};
+
+static const rebuild_t *rebuild_to(int version)
 {
-    for (; v < STORE_SCHEMA_VERSION; v++) {
-        char bump[64], why[200];
-        snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
-        if (exec(db, "BEGIN IMMEDIATE", why, sizeof why) ||
-            exec(db, migrations[v], why, sizeof why) || exec(db, bump, why, sizeof why) ||
-            exec(db, "COMMIT", why, sizeof why)) {
-            exec(db, "ROLLBACK", bump, sizeof bump);
-            snprintf(err, errlen, "%s: migration to schema %d failed: %s", path, v + 1, why);
-            return -1;
-        }
+    for (size_t i = 0; i < sizeof rebuilds / sizeof rebuilds[0]; i++)
+        if (rebuilds[i].to == version)
+            return &rebuilds[i];
+    return NULL;
+}
+
+/* The operator's indexes and triggers on a rebuilt table: what, and the
+ * statement that makes it (both sqlite3_malloc'd). */
+typedef struct {
+    size_t n;
+    struct kept_obj { char *what, *sql; } *obj;
+} kept_t;
+
+static void kept_free(kept_t *k)
+{
+    for (size_t i = 0; i < k->n; i++)
+        sqlite3_free(k->obj[i].what), sqlite3_free(k->obj[i].sql);
+    sqlite3_free(k->obj);
+    *k = (kept_t){0};
+}
+
+static int kept_add(kept_t *k, const char *what, const char *text)
+{
+    struct kept_obj *more = sqlite3_realloc64(k->obj, (k->n + 1) * sizeof *more);
+    if (!more)
+        return -1;
+    k->obj = more;
+    more[k->n].what = sqlite3_mprintf("%s", what);
+    more[k->n].sql = sqlite3_mprintf("%s", text);
+    k->n++;
+    return more[k->n - 1].what && more[k->n - 1].sql ? 0 : -1;
+}
+
+/* tbl_name is the name as the operator wrote it in CREATE TRIGGER ... ON. */
+static int keep_objects(sqlite3 *db, const rebuild_t *rb, kept_t *k, char *why, size_t len)
+{
+    sqlite3_stmt *st;
+    int rc = sqlite3_prepare_v2(db, "SELECT type || ' ' || name, sql FROM sqlite_master"
+                                " WHERE tbl_name = ?1 COLLATE NOCASE AND sql IS NOT NULL"
+                                " AND type IN ('index', 'trigger') AND name <> ?2 ORDER BY rowid",
+                                -1, &st, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_bind_text(st, 1, rb->table, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 2, rb->ours, -1, SQLITE_STATIC);
+    }
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW)
+        rc = kept_add(k, col_text(st, 0), col_text(st, 1)) ? SQLITE_NOMEM : SQLITE_OK;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    snprintf(why, len, "reading the indexes and triggers on %s: %s", rb->table,
+             rc == SQLITE_NOMEM ? "out of memory" : sqlite3_errmsg(db));
+    return -1;
+}
+
+/* None of our rebuilds removes a column, so what was made on the old table
+ * can be made on the new one; should it not, the migration stops rather
+ * than lose the operator's trigger in silence. */
+static int remake_objects(sqlite3 *db, const rebuild_t *rb, const kept_t *k, char *why,
+                          size_t len)
+{
+    for (size_t i = 0; i < k->n; i++) {
+        char e[200];
+        if (exec(db, k->obj[i].sql, e, sizeof e) == 0)
+            continue;
+        snprintf(why, len, "the %s on %s cannot be made again on the new table (%s): "
+                 "drop it, start minqingd once, then create it again", k->obj[i].what,
+                 rb->table, e);
+        return -1;
     }
     return 0;
+}
+
+/* Rows of the rebuilt table whose REFERENCES names no row: copied as they
+ * were, counted, the first few named for the log. */
+static int find_orphans(sqlite3 *db, const rebuild_t *rb, store_orphans_t *o, char *why,
+                        size_t len)
+{
+    char q[96];
+    sqlite3_stmt *st;
+    snprintf(q, sizeof q, "PRAGMA foreign_key_check(%s)", rb->table);
+    int rc = sqlite3_prepare_v2(db, q, -1, &st, NULL);
+    while (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (o->count < STORE_ORPHANS_SHOWN) {
+            store_orphan_t *r = &o->first[o->count];
+            copy_col(r->table, sizeof r->table, st, 0);
+            r->rowid = sqlite3_column_int64(st, 1);
+            copy_col(r->parent, sizeof r->parent, st, 2);
+        }
+        o->count++;
+        rc = SQLITE_OK;
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return 0;
+    snprintf(why, len, "checking the references of %s: %s", rb->table, sqlite3_errmsg(db));
+    return -1;
+}
+
+/* One migration, one transaction with its user_version bump: a kill -9
+ * leaves the schema at v or at v + 1, never between. */
+static int migrate_one(sqlite3 *db, int v, store_orphans_t *o, char *why, size_t len)
+{
+    const rebuild_t *rb = rebuild_to(v + 1);
+    kept_t kept = {0};
+    char bump[64];
+    snprintf(bump, sizeof bump, "PRAGMA user_version = %d", v + 1);
+    int rc = exec(db, "BEGIN IMMEDIATE", why, len) ||
+             (rb && keep_objects(db, rb, &kept, why, len)) ||
+             exec(db, migrations[v], why, len) ||
+             (rb && (remake_objects(db, rb, &kept, why, len) ||
+                     find_orphans(db, rb, o, why, len))) ||
+             exec(db, bump, why, len) || exec(db, "COMMIT", why, len);
+    kept_free(&kept);
+    if (rc)
+        exec(db, "ROLLBACK", bump, sizeof bump);
+    return rc ? -1 : 0;
+}
+
+/* Bring the schema from version v to STORE_SCHEMA_VERSION. Foreign keys are
+ * off meanwhile (the pragma is a no-op inside a transaction, so it comes
+ * first): an orphan row an older broker never noticed would stop the copy,
+ * and the broker with it. legacy_alter_table: since SQLite 3.26 a RENAME
+ * re-parses every view and trigger, and fails on the operator's view of the
+ * table just dropped; left alone, the view names the rebuilt table once the
+ * rename is done. configure turns foreign keys back on. */
+static int migrate(sqlite3 *db, const char *path, int v, store_orphans_t *o, char *err,
+                   size_t errlen)
+{
+    char why[600];
+    int rc = exec(db, "PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON", why,
+                  sizeof why);
+    for (; rc == 0 && v < STORE_SCHEMA_VERSION; v++)
+        if ((rc = migrate_one(db, v, o, why, sizeof why)) != 0)
+            snprintf(err, errlen, "%s: migration to schema %d failed: %s", path, v + 1, why);
+    if (rc == 0 && (rc = exec(db, "PRAGMA legacy_alter_table = OFF", why, sizeof why)) != 0)
+        snprintf(err, errlen, "%s: %s", path, why);
+    return rc;
 }
 
 /* A database file missing or empty while its WAL holds frames was lost or
@@ -629,12 +776,17 @@ static int configure(store_t *self, const char *path, char *err, size_t errlen)
     /* synchronous=FULL in WAL mode: COMMIT waits for the WAL fsync, so an
      * acknowledged case survives kill -9 and power loss alike. */
     if (exec(self->db, "PRAGMA journal_mode = WAL", why, sizeof why) ||
-        exec(self->db, "PRAGMA synchronous = FULL", why, sizeof why) ||
-        exec(self->db, "PRAGMA foreign_keys = ON", why, sizeof why)) {
+        exec(self->db, "PRAGMA synchronous = FULL", why, sizeof why)) {
         snprintf(err, errlen, "%s: %s (corrupt, or not a database?)", path, why);
         return -1;
     }
-    if (migrate(self->db, path, version, err, errlen) || read_floors(self, path, err, errlen))
+    if (migrate(self->db, path, version, &self->orphans, err, errlen))
+        return -1;
+    if (exec(self->db, "PRAGMA foreign_keys = ON", why, sizeof why)) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        return -1;
+    }
+    if (read_floors(self, path, err, errlen))
         return -1;
     for (int i = 0; i < Q_COUNT; i++)
         if (sqlite3_prepare_v3(self->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &self->q[i],
@@ -781,6 +933,11 @@ store_t *store_open(const char *path, char *err, size_t errlen)
     }
     sqlite3_busy_timeout(self->db, STORE_BUSY_MS);     /* from now on the loop waits */
     return self;
+}
+
+const store_orphans_t *store_orphans(const store_t *self)
+{
+    return &self->orphans;
 }
 
 bool store_created(const store_t *self)

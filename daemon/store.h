@@ -121,6 +121,25 @@ typedef struct {
 /* Open (creating or migrating) the database at path. NULL on error, with the
  * reason in err: unreadable, not a database, corrupt, or a future schema. */
 store_t *store_open(const char *path, char *err, size_t errlen);
+/* The SQL that takes the schema from version v to v + 1 (0 <= v <
+ * STORE_SCHEMA_VERSION): tests build an older broker's database with it. */
+const char *store_migration(int v);
+
+/* A row a migration copied though the row its REFERENCES names is not there
+ * (a case deleted in the sqlite3 shell, where foreign keys are off). */
+typedef struct {
+    char table[64], parent[64];         /* "escalations", "cases" */
+    int64_t rowid;
+} store_orphan_t;
+#define STORE_ORPHANS_SHOWN 5
+typedef struct {
+    uint64_t count;                             /* 0: none */
+    store_orphan_t first[STORE_ORPHANS_SHOWN];  /* the first min(count, SHOWN) */
+} store_orphans_t;
+/* The orphan rows the migrations of store_open found in the tables they
+ * rebuilt: kept as they are, for the caller to log (an older broker ran with
+ * them; refusing to start over them would stop the hotline's dispatch). */
+const store_orphans_t *store_orphans(const store_t *self);
 /* True when store_open found no database (the file missing or empty) and
  * created a new one: the caller logs store.created, as a wrong path or a
  * lost file would look the same. */
