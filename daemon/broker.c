@@ -247,6 +247,32 @@ static void warn_created(broker_t *self)
     log_end(&r);
 }
 
+/* The schema upgrade kept rows whose REFERENCES names a row not there (a
+ * case deleted in the sqlite3 shell) rather than refuse to start over rows
+ * an older broker ran with: the operator hears of them, with the first few. */
+static void warn_orphans(broker_t *self)
+{
+    const store_orphans_t *o = store_orphans(self->store);
+    if (o->count == 0)
+        return;
+    char first[STORE_ORPHANS_SHOWN * 160] = "";
+    size_t len = 0;
+    for (uint64_t i = 0; i < o->count && i < STORE_ORPHANS_SHOWN && len < sizeof first; i++) {
+        const store_orphan_t *r = &o->first[i];
+        int n = snprintf(first + len, sizeof first - len, "%s%s rowid %lld -> %s",
+                         i ? ", " : "", r->table, (long long)r->rowid, r->parent);
+        len += n > 0 ? (size_t)n : 0;
+    }
+    log_rec_t r;
+    log_begin(&r, LOG_WARNING, "store.orphans");
+    log_str(&r, "database", self->cfg->database);
+    log_u64(&r, "orphans", o->count);
+    log_str(&r, "first", first);
+    log_str(&r, "msg", "the schema upgrade kept rows that refer to a row no longer there, "
+            "as the older broker ran with them: PRAGMA foreign_key_check lists them");
+    log_end(&r);
+}
+
 /* A long database statement is going on: before READY (the integrity check
  * and migrations of a large database) systemd's start timeout is moved on,
  * after it (a reload's ladder UPDATEs) the watchdog is kicked. A statement
@@ -535,6 +561,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
     warn_plain_tcp(cfg);
     warn_config(cfg);
     warn_created(self);
+    warn_orphans(self);
     check_holidays(self, true);
     if (!(self->intake = open_socket(self, ZMQ_ROUTER, cfg->intake_endpoint, "intake", NULL,
                                      &self->files[0], err, errlen)) ||
