@@ -22,11 +22,12 @@
  *     before it or, in an old system (imported), at a time unknown, is not
  *     counted either way.
  * The deadline of an assignment is its round's: the case's stored
- * contact_due / resolve_due for the current round; earlier rounds' are not
- * kept in the database (a redo overwrites them), so they are computed again
- * from the config's [deadlines] and the round's start (receipt, or the redo:
- * when the round's first assignment was made, in the same transaction as the
- * `reopened` event), which is exact unless the rules changed since.
+ * contact_due / resolve_due for the current round, the rounds table's for
+ * one a redo ended (schema 6). A round ended by an older broker has no such
+ * row, so its deadlines are computed again from the config's [deadlines]
+ * and the round's start (receipt, or the redo: when the round's first
+ * assignment was made, in the same transaction as the `reopened` event),
+ * which is exact unless the rules changed since.
  *
  * The database is read in one read transaction, so the three queries see
  * one snapshot; nothing is written.
@@ -98,35 +99,42 @@ static void help(void)
 
 /* ---- the queries (cohort: ?1 <= received_at < ?2) --------------------- */
 
-/* Every assignment of the cohort, with the times the trail gives it. */
-static const char *const assignments_sql =
-    "SELECT a.department, c.community, a.state, a.round, c.redo_count, c.service_code,"
-    "  c.priority, c.received_at, c.contact_due, c.resolve_due, c.contacted_at, c.resolved_at,"
-    "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id"
-    "     AND e.kind IN ('contacted', 'resolved')),"
-    "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id"
-    "     AND e.kind = 'resolved'),"
-    "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id"
-    "     AND e.to_state IN ('returned', 'cancelled') AND e.kind <> 'imported'),"
-    "  (SELECT min(r.created_at) FROM assignments r WHERE r.case_id = a.case_id"
-    "     AND r.round = a.round),"
-    "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id"
-    "     AND e.kind = 'imported'),"
-    "  a.case_id, a.role, a.created_at,"
-    "  (SELECT min(e.at) FROM events e JOIN assignments r ON r.id = e.assignment_id"
-    "     WHERE e.case_id = a.case_id AND r.round = a.round"
-    "     AND e.kind IN ('contacted', 'resolved')),"
-    "  (SELECT min(e.at) FROM events e JOIN assignments r ON r.id = e.assignment_id"
-    "     WHERE e.case_id = a.case_id AND r.round = a.round AND e.kind = 'imported')"
-    " FROM assignments a JOIN cases c ON c.id = a.case_id"
-    " WHERE c.received_at >= ?1 AND c.received_at < ?2"
-    " ORDER BY a.case_id, a.id";
+/* Every assignment of the cohort, with the times the trail gives it, and
+ * what the broker kept of its round when a redo ended it (KEPT, from JOIN:
+ * schema 6's rounds table; a database of an older broker has none). */
+#define ASSIGNMENTS_SQL(KEPT, JOIN) \
+    "SELECT a.department, c.community, a.state, a.round, c.redo_count, c.service_code,"       \
+    "  c.priority, c.received_at, c.contact_due, c.resolve_due, c.contacted_at, c.resolved_at," \
+    "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id" \
+    "     AND e.kind IN ('contacted', 'resolved')),"                                          \
+    "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id" \
+    "     AND e.kind = 'resolved'),"                                                          \
+    "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id" \
+    "     AND e.to_state IN ('returned', 'cancelled') AND e.kind <> 'imported'),"             \
+    "  (SELECT min(r.created_at) FROM assignments r WHERE r.case_id = a.case_id"              \
+    "     AND r.round = a.round),"                                                            \
+    "  (SELECT min(e.at) FROM events e WHERE e.case_id = a.case_id AND e.assignment_id = a.id" \
+    "     AND e.kind = 'imported'),"                                                          \
+    "  a.case_id, a.role, a.created_at,"                                                      \
+    "  (SELECT min(e.at) FROM events e JOIN assignments r ON r.id = e.assignment_id"          \
+    "     WHERE e.case_id = a.case_id AND r.round = a.round"                                  \
+    "     AND e.kind IN ('contacted', 'resolved')),"                                          \
+    "  (SELECT min(e.at) FROM events e JOIN assignments r ON r.id = e.assignment_id"          \
+    "     WHERE e.case_id = a.case_id AND r.round = a.round AND e.kind = 'imported'),"       \
+    KEPT " FROM assignments a JOIN cases c ON c.id = a.case_id" JOIN                         \
+    " WHERE c.received_at >= ?1 AND c.received_at < ?2"                                       \
+    " ORDER BY a.case_id, a.id"
+static const char *const assignments_sql = ASSIGNMENTS_SQL(
+    " rd.case_id IS NOT NULL, rd.contact_due, rd.resolve_due, rd.contacted_at, rd.resolved_at",
+    " LEFT JOIN rounds rd ON rd.case_id = a.case_id AND rd.round = a.round");
+static const char *const assignments_sql_v5 = ASSIGNMENTS_SQL(" 0, NULL, NULL, NULL, NULL", "");
 
 enum {
     A_DEPT, A_COMMUNITY, A_STATE, A_ROUND, A_REDO, A_SERVICE, A_PRIORITY, A_RECEIVED,
     A_CONTACT_DUE, A_RESOLVE_DUE, A_CASE_CONTACTED, A_CASE_RESOLVED, A_CONTACT_AT,
     A_RESOLVE_AT, A_ENDED_AT, A_ROUND_START, A_IMPORTED, A_CASE_ID, A_ROLE, A_CREATED,
-    A_ROUND_CONTACT, A_ROUND_IMPORTED,
+    A_ROUND_CONTACT, A_ROUND_IMPORTED, A_KEPT, A_KEPT_CONTACT_DUE, A_KEPT_RESOLVE_DUE,
+    A_KEPT_CONTACTED, A_KEPT_RESOLVED,
 };
 
 /* Every case of the cohort, for the case figures, with the department whose
@@ -264,12 +272,21 @@ static const char *col_text(sqlite3_stmt *st, int col)
     return s ? (const char *)s : "";
 }
 
-/* The deadline of an assignment's round on a ladder (0: none). */
+/* A time of an assignment's round: the case row's (case_col) for its current
+ * round, what the broker kept (kept_col) for one a redo ended. */
+static int64_t round_time(sqlite3_stmt *st, int case_col, int kept_col)
+{
+    return col_time(st, sqlite3_column_int(st, A_KEPT) ? kept_col : case_col);
+}
+
+/* The deadline of an assignment's round on a ladder (0: none): as the
+ * broker used it, or for a round ended before schema 6, computed again. */
 static int64_t round_due(const stats_t *s, sqlite3_stmt *st, int ladder)
 {
     int round = sqlite3_column_int(st, A_ROUND);
-    if (round == sqlite3_column_int(st, A_REDO))
-        return col_time(st, ladder == LADDER_CONTACT ? A_CONTACT_DUE : A_RESOLVE_DUE);
+    if (round == sqlite3_column_int(st, A_REDO) || sqlite3_column_int(st, A_KEPT))
+        return ladder == LADDER_CONTACT ? round_time(st, A_CONTACT_DUE, A_KEPT_CONTACT_DUE)
+                                        : round_time(st, A_RESOLVE_DUE, A_KEPT_RESOLVE_DUE);
     int64_t start = round == 0 ? col_time(st, A_RECEIVED) : col_time(st, A_ROUND_START);
     if (!start)
         return 0;
@@ -296,8 +313,10 @@ static void imported_times(sqlite3_stmt *st, bool ended_before, int64_t *contact
                            int64_t *resolve_at, int64_t *ended)
 {
     int64_t imported = col_time(st, A_IMPORTED);
-    *resolve_at = earliest_before(*resolve_at, col_time(st, A_CASE_RESOLVED), imported);
-    *contact_at = earliest_before(*contact_at, col_time(st, A_CASE_CONTACTED), imported);
+    *resolve_at = earliest_before(*resolve_at, round_time(st, A_CASE_RESOLVED, A_KEPT_RESOLVED),
+                                  imported);
+    *contact_at = earliest_before(*contact_at, round_time(st, A_CASE_CONTACTED, A_KEPT_CONTACTED),
+                                  imported);
     *contact_at = earliest_before(*contact_at, *resolve_at, imported);
     if (ended_before)
         *ended = UNKNOWN_END;
@@ -312,8 +331,8 @@ static int64_t round_contact(sqlite3_stmt *st)
     int64_t at = col_time(st, A_ROUND_CONTACT), imported = col_time(st, A_ROUND_IMPORTED);
     if (!imported)
         return at;
-    at = earliest_before(at, col_time(st, A_CASE_CONTACTED), imported);
-    return earliest_before(at, col_time(st, A_CASE_RESOLVED), imported);
+    at = earliest_before(at, round_time(st, A_CASE_CONTACTED, A_KEPT_CONTACTED), imported);
+    return earliest_before(at, round_time(st, A_CASE_RESOLVED, A_KEPT_RESOLVED), imported);
 }
 
 /* An assignment, as the figures see it. */
@@ -868,7 +887,12 @@ static int compute(stats_t *s, sqlite3 *db)
     if (s->levels > MAX_LEVEL)
         s->levels = MAX_LEVEL;
     sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);    /* one snapshot for every query */
-    int rc = read_rows(s, db, assignments_sql, "assignments", A_DEPT, A_COMMUNITY, assignment_row);
+    long rounds = 0;
+    int rc = cli_scalar(db, "SELECT count(*) FROM sqlite_master WHERE name = 'rounds'", &rounds)
+           ? cli_db_fail(db, CMD, "the schema") : CLI_OK;
+    if (rc == CLI_OK)
+        rc = read_rows(s, db, rounds ? assignments_sql : assignments_sql_v5, "assignments", A_DEPT,
+                       A_COMMUNITY, assignment_row);
     if (rc == CLI_OK)
         rc = read_rows(s, db, cases_sql, "cases", C_RATED_DEPT, C_COMMUNITY, case_row);
     if (rc == CLI_OK)

@@ -529,6 +529,8 @@ static msg_err_t do_feedback(apply_t *a, store_case_t *c, const msg_t *in, const
         lead = a->cfg->manual_dept;
         snprintf(c->lead, sizeof c->lead, "%s", a->cfg->depts[lead].id);
     }
+    if (store_round_keep(a->store, c))         /* the round the redo ends, for the figures */
+        return store_failed(a);
     c->redo_count++;
     c->closed_at = c->contacted_at = 0;
     c->state = STATE_RECEIVED;

@@ -32,6 +32,7 @@ enum {
     Q_ASG_INSERT, Q_ASG_INSERT_ABOVE, Q_ASG_GET, Q_ASG_UPDATE, Q_ASG_OF_CASE, Q_ASG_OPEN,
     Q_EVENT_ADD, Q_APPLIED_FIND, Q_APPLIED_ADD,
     Q_RUNGS_GET, Q_RUNGS_CLEAR, Q_RUNGS_ADD, Q_CONTACT_MOVE, Q_RESOLVE_MOVE, Q_LEVELS_SETTLE, Q_ESC_ADOPT,
+    Q_ROUND_KEEP,
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
     Q_COUNT
 };
@@ -140,6 +141,8 @@ static const char *const sql[Q_COUNT] = {
         "UPDATE OR IGNORE escalations SET offset_ms = ?3 WHERE offset_ms IS NULL"
         " AND ladder = ?1 AND level = ?2 AND target = ?4"
         " AND case_id IN (SELECT id FROM cases WHERE state NOT IN ('closed', 'cancelled'))",
+    [Q_ROUND_KEEP] = "INSERT OR REPLACE INTO rounds (case_id, round, contact_due, resolve_due,"
+                     " contacted_at, resolved_at) VALUES (?1,?2,?3,?4,?5,?6)",
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
     [Q_ROLLBACK] = "ROLLBACK",
@@ -260,6 +263,15 @@ static const char *const migrations[STORE_SCHEMA_VERSION] = {
      * `minqing restore` now leaves the replaced database's last ids here
      * (IF NOT EXISTS: it may write them into a backup of an older schema) */
     STORE_ID_FLOORS_DDL ";",
+    /* 6: a redo overwrote the case's deadlines and times, so the figures of
+     * its earlier rounds were computed again from the config and holiday
+     * file of the day the report ran (next year's, once installed); each
+     * round a redo ends is now kept here as the broker used it. Rounds ended
+     * before this version have no row, and are computed as before. */
+    "CREATE TABLE IF NOT EXISTS rounds ("
+    "  case_id INTEGER NOT NULL REFERENCES cases (id), round INTEGER NOT NULL,"
+    "  contact_due INTEGER, resolve_due INTEGER, contacted_at INTEGER, resolved_at INTEGER,"
+    "  PRIMARY KEY (case_id, round)) WITHOUT ROWID;",
 };
 
 const char *const store_id_tables[STORE_IDS_COUNT] = {"cases", "assignments", "escalations"};
@@ -445,7 +457,7 @@ static const struct {
     const char *name;
 } our_tables[] = {
     {1, "cases"}, {1, "escalations"}, {1, "assignments"}, {1, "outcomes"}, {1, "events"},
-    {4, "ladders"}, {5, "id_floors"},
+    {4, "ladders"}, {5, "id_floors"}, {6, "rounds"},
 };
 
 /* A user_version is any program's to set: a file that claims schema v must
@@ -1287,6 +1299,18 @@ int store_case_get(store_t *self, uint64_t id, store_case_t *c)
     c->resolve_level = sqlite3_column_int(st, 17);
     done(st);
     return 1;
+}
+
+int store_round_keep(store_t *self, const store_case_t *c)
+{
+    sqlite3_stmt *st = self->q[Q_ROUND_KEEP];
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)c->id);
+    sqlite3_bind_int(st, 2, c->redo_count);
+    bind_time(st, 3, c->contact_due);
+    bind_time(st, 4, c->resolve_due);
+    bind_time(st, 5, c->contacted_at);
+    bind_time(st, 6, c->resolved_at);
+    return run_write(self, st);
 }
 
 int store_case_update(store_t *self, const store_case_t *c)

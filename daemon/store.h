@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 /* The tables whose ids leave the broker (case ids go to residents,
  * assignment ids to workers, escalation ids to supervisors), and their id
@@ -202,6 +202,9 @@ int store_case_insert(store_t *self, const msg_case_t *rec, const char *msg_id, 
 int store_case_get(store_t *self, uint64_t id, store_case_t *out);
 /* Write back state, times, due times, levels, rating and redo count of a case row. */
 int store_case_update(store_t *self, const store_case_t *c);
+/* Keep the deadlines and the contact and resolution times of the case's
+ * current round (c->redo_count), before a redo replaces them in the row. */
+int store_round_keep(store_t *self, const store_case_t *c);
 /* Read the full record of a case for DISPATCH; its strings live in the store
  * and stay valid until the next call. 1 found, 0 not, -1 error. */
 int store_case_record(store_t *self, uint64_t id, msg_case_t *out);

@@ -222,7 +222,7 @@ static void open_new_database(void **state)
     assert_string_equal(peek("PRAGMA journal_mode"), "wal");
     assert_string_equal(peek("SELECT group_concat(name, ',') FROM (SELECT name FROM"
                              " sqlite_master WHERE type = 'table' ORDER BY name)"),
-                        "assignments,cases,escalations,events,id_floors,ladders,outcomes");
+                        "assignments,cases,escalations,events,id_floors,ladders,outcomes,rounds");
     assert_false(store_dirty(g_st));
     assert_true(store_created(g_st));               /* the broker logs store.created */
     /* opening it again migrates nothing and keeps the version */

@@ -36,8 +36,8 @@ rc=$?
 diag "backup: exit $rc in $(( $(date +%s) - t0 )) s, $(cat "$T/backup.out" "$T/backup.err")"
 check "a backup while cases arrive finishes, exit 0" test "$rc" = 0
 check "the broker was still taking cases when it ended" kill -0 "$LOAD"
-check "the copy is whole: integrity ok, schema 5" \
-  test "$(sqlite3 "$T/copy.db" 'pragma integrity_check; pragma user_version' | tr '\n' ' ')" = "ok 5 "
+check "the copy is whole: integrity ok, schema 6" \
+  test "$(sqlite3 "$T/copy.db" 'pragma integrity_check; pragma user_version' | tr '\n' ' ')" = "ok 6 "
 # header bytes 18-19: 1 1 is a rollback-journal file, which a read-only
 # reader opens without creating a -wal and -shm beside it
 check "the copy is a rollback-journal file at rest, not WAL" \

@@ -395,6 +395,17 @@ check "H cancelled" wait_for 10 in_state "$H" cancelled 1
 mq show "$H" > "$T/show-cancelled.txt"
 check "show: a case cancelled after its redo met no deadline" \
   sh -c "grep -Eq '^  resolve due +[0-9-]+ [0-9:]+$' '$T/show-cancelled.txt' && ! grep -q 'met,' '$T/show-cancelled.txt'"
+# H's first round, which its redo ended, missed its contact deadline (2 s):
+# the deadlines are kept as the broker used them, so a later change of the
+# rule (to 1 h, which security's resolution would have met) leaves that
+# miss alone: security's response stays 0/1
+sed 's/^contact = 2s$/contact = 1h/' "$CONF" > "$T/rules-changed.conf"
+bounded "$MQ" -c "$T/rules-changed.conf" stats --json > "$T/stats-changed.json" 2>>"$T/err.log"
+check "a changed deadline rule leaves an ended round's figures alone (security response 0/1)" \
+  bounded "$PY" -c "
+import json, sys
+w = [d for d in json.load(open('$T/stats-changed.json'))['departments'] if d['id'] == 'security'][0]
+sys.exit((w['response']['num'], w['response']['den']) != (0, 1))"
 
 stop_pid "$BROKER_PID"
 
