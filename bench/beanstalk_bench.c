@@ -365,8 +365,11 @@ int main(int argc, char **argv)
     if (o.probe)
         return probe(o.port);
 
-    int64_t start = peer_now_ns();
-    g_deadline_ns = start + (int64_t)o.timeout_s * 1000000000;
+    peer_pace_t pace;
+    if (peer_pace_open(&pace, &o) != 0)
+        return 1;
+    pace.start_ns = peer_now_ns();
+    g_deadline_ns = pace.start_ns + (int64_t)o.timeout_s * 1000000000;
     peer_progress_t prog = {0};
     worker_t ws[PEER_MAX_WORKERS];
     pthread_t th[PEER_MAX_WORKERS];
@@ -388,13 +391,13 @@ int main(int argc, char **argv)
         errors++;
         goto done;
     }
-    start = peer_now_ns();
+    pace.start_ns = peer_now_ns();
     peer_case_t k;
     char body[2048];
     while (acked < o.n && peer_now_ns() < g_deadline_ns && !atomic_load(&prog.errors)) {
         int64_t t = peer_now_ns();
-        while (inflight < o.window && peer_due(&o, next, t - start)) {
-            peer_fill_case(&k, next);
+        while (inflight < o.window && peer_due(&pace, next, t)) {
+            peer_fill_case(&k, next, peer_stamp(&pace, next));
             int len = case_json(body, sizeof body, &k);
             put_job(c, next % 10 == 0 ? 512 : 1024, body, (size_t)len);
             next++;
@@ -404,12 +407,8 @@ int main(int argc, char **argv)
             errors++;
             break;
         }
-        int wait_ms = peer_wait_ms(&o, next, inflight, start);
-        if (inflight == 0) {
-            peer_sleep_ms(wait_ms);
-            continue;
-        }
-        if (conn_fill(c, wait_ms) < 0) {
+        int ready = peer_pace_wait(&pace, inflight > 0 ? c->fd : -1, next, inflight);
+        if (ready < 0 || (ready > 0 && conn_fill(c, 0) < 0)) {
             errors++;
             break;
         }
@@ -430,10 +429,11 @@ done:
     if (c)
         conn_close(c);
     free(c);
+    peer_pace_close(&pace);
     for (long i = 0; i < o.workers; i++)
         pthread_join(th[i], NULL);
     peer_lat_t lats[PEER_MAX_WORKERS];
     for (long i = 0; i < o.workers; i++)
         lats[i] = ws[i].lat;
-    return peer_finish(PROG, &o, lats, &prog, acked, start, submit_end, errors);
+    return peer_finish(PROG, &o, lats, &prog, acked, &pace, submit_end, errors);
 }

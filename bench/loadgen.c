@@ -6,20 +6,29 @@
  * file against the database) and by the benchmarks. A submission counts only
  * once SUBMIT_OK came back, i.e. once the broker committed it durably.
  * Resending is safe: (channel, external_id) makes SUBMIT idempotent.
+ *
+ * Paced (-r), case k is due at start + k/RATE. With -M it carries that due
+ * time as its stamp, not the time it was sent, so that a case held back here
+ * (a full window, a late wake-up) counts the wait too: no coordinated
+ * omission. Unpaced, a case is stamped when it is first sent.
  */
 #include "minqing.h"
 
 #include <getopt.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <time.h>
+#include <unistd.h>
 
 typedef struct {
     char msg_id[40];
     long idx;                   /* case number, -1 when the slot is free */
     int64_t sent_us;
+    int64_t stamp_ns;           /* its -M stamp, kept for a resend */
 } slot_t;
 
 static const char *const default_codes = "water.leak,road.pothole,noise.night,wage.arrears,"
@@ -37,6 +46,23 @@ static int64_t now_us(void)
     return now_ns() / 1000;
 }
 
+static int64_t due_ns(int64_t start_ns, long k, long rate)
+{
+    return start_ns + k * 1000000000 / rate;
+}
+
+/* Sleep on the timerfd until `due`. libminqing's client waits in whole
+ * milliseconds and has no fd to poll beside the timer, so the loop waits
+ * for replies until 1-2 ms before a send is due and spends only that last
+ * stretch here, which the timer ends at the due time itself. */
+static void wait_due(int tfd, int64_t due)
+{
+    struct itimerspec its = {{0, 0}, {due / 1000000000, due % 1000000000}};
+    struct pollfd p = {.fd = tfd, .events = POLLIN};
+    if (timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+        poll(&p, 1, 10);
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -45,15 +71,16 @@ static void usage(void)
         "  submits N cases (external ids PREFIX-0..N-1, service codes cycling through\n"
         "  the comma-separated CODES), WINDOW in flight (default 64), at most RATE/s\n"
         "  (default unpaced); writes 'external_id case_id latency_us' per ack to ACKFILE.\n"
-        "  -M stamps each sent case with ' mono_ns=NS' (CLOCK_MONOTONIC at send) at the\n"
-        "  end of its description, for `simworker -L`, and prints one more line:\n"
-        "  'loadgen: start_mono_ns=NS end_mono_ns=NS'.\n");
+        "  -M stamps each sent case with ' mono_ns=NS' at the end of its description, for\n"
+        "  `simworker -L`: CLOCK_MONOTONIC at its first send, or with -r at its scheduled\n"
+        "  send (start + k/RATE); prints one more line: 'loadgen: start_mono_ns=NS\n"
+        "  end_mono_ns=NS max_lag_ns=NS' (-r: the largest send - scheduled send).\n");
     exit(2);
 }
 
 /* ~600 bytes of realistic UTF-8: a resident's report in Chinese. */
 static void fill_case(msg_case_t *c, long i, const char *prefix, char **codes, int ncodes,
-                      char *ext, char *grid, char *desc, char *phone, bool stamp)
+                      char *ext, char *grid, char *desc, char *phone, int64_t stamp)
 {
     static const char *const streets[] = {"CG01", "XG02"};
     static const char *const comms[] = {"XH01", "DJ02", "BT03"};
@@ -64,8 +91,8 @@ static void fill_case(msg_case_t *c, long i, const char *prefix, char **codes, i
             "楼下积水严重，老人和孩子出行不便，夜间照明不足，存在安全隐患。希望相关部门"
             "尽快派人到现场查看处理，并及时反馈处理结果。联系时请先打电话，白天在家。"
             "（编号%ld，测试数据）", i % 120 + 1, i);
-    if (stamp)      /* the send time, for the submit-to-dispatch latency */
-        sprintf(desc + strlen(desc), " mono_ns=%" PRId64, now_ns());
+    if (stamp >= 0)     /* for the submit-to-dispatch latency */
+        sprintf(desc + strlen(desc), " mono_ns=%" PRId64, stamp);
     sprintf(phone, "138%08ld", i % 100000000);
     c->service_code = codes[i % ncodes];
     c->description = desc;
@@ -113,6 +140,11 @@ int main(int argc, char **argv)
         perror(ackpath);
         return 1;
     }
+    int tfd = rate > 0 ? timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK) : -1;
+    if (rate > 0 && tfd < 0) {
+        perror("timerfd_create");
+        return 1;
+    }
     mq_client_t *client = mq_client_new(endpoint);
     if (!client) {
         fprintf(stderr, "loadgen: %s\n", mq_strerror());
@@ -125,39 +157,50 @@ int main(int argc, char **argv)
 
     long next = 0, acked = 0, dups = 0, errors = 0, resent = 0;
     int64_t start_ns = now_ns(), start = start_ns / 1000, deadline = start + timeout_s * 1000000;
+    int64_t max_lag_ns = 0;
     char ext[64], grid[80], desc[1024], phone[32];
     msg_case_t c;
     msg_t reply;
     while (acked < n && now_us() < deadline) {
-        int64_t t = now_us();
+        int64_t tn = now_ns(), t = tn / 1000;
         /* fill free slots, and resend those unanswered for 2 s */
         for (long s = 0; s < window; s++) {
             slot_t *sl = &slots[s];
             bool fresh = sl->idx < 0 && next < n &&
-                         (rate <= 0 || next * 1000000 / rate <= t - start);
+                         (rate <= 0 || due_ns(start_ns, next, rate) <= tn);
             bool stale = sl->idx >= 0 && t - sl->sent_us > 2000000;
             if (!fresh && !stale)
                 continue;
-            if (fresh)
+            if (fresh) {
                 sl->idx = next++;
-            else
+                sl->stamp_ns = now_ns();
+                if (rate > 0) {
+                    int64_t due = due_ns(start_ns, sl->idx, rate);
+                    if (sl->stamp_ns - due > max_lag_ns)
+                        max_lag_ns = sl->stamp_ns - due;
+                    sl->stamp_ns = due;
+                }
+            } else {
                 resent++;
-            fill_case(&c, sl->idx, prefix, codes, ncodes, ext, grid, desc, phone, stamp);
+            }
+            fill_case(&c, sl->idx, prefix, codes, ncodes, ext, grid, desc, phone,
+                      stamp ? sl->stamp_ns : -1);
             if (mq_client_send_submit(client, &c, sl->msg_id) != 0) {
                 fprintf(stderr, "loadgen: %s\n", mq_strerror());
                 return 1;
             }
             sl->sent_us = t;
         }
-        /* paced: wake for the next send slot rather than a whole 100 ms later,
-         * which would turn the pace into bursts of a window each */
+        /* paced: wait for replies until shortly before the next send is due,
+         * then for the rest on the timer (wait_due) */
         int wait_ms = 100;
         bool slot_free = false;
         for (long s = 0; s < window && !slot_free; s++)
             slot_free = slots[s].idx < 0;
-        if (rate > 0 && next < n && slot_free) {
-            int64_t due = next * 1000000 / rate - (now_us() - start);
-            wait_ms = due <= 0 ? 0 : due >= 100000 ? 100 : (int)((due + 999) / 1000);
+        int64_t due = rate > 0 && next < n && slot_free ? due_ns(start_ns, next, rate) : -1;
+        if (due >= 0) {
+            int64_t left = due - now_ns();
+            wait_ms = left < 2000000 ? 0 : left >= 101000000 ? 100 : (int)(left / 1000000) - 1;
         }
         int got = mq_client_recv(client, &reply, wait_ms);
         for (; got == 1; got = mq_client_recv(client, &reply, 0)) {
@@ -196,16 +239,21 @@ int main(int argc, char **argv)
         }
         if (ack)
             fflush(ack);
+        if (due >= 0 && due - now_ns() < 2000000)
+            wait_due(tfd, due);
     }
     int64_t end_ns = now_ns();
     double secs = (double)(end_ns / 1000 - start) / 1e6;
     printf("loadgen: %ld of %ld acked in %.2f s = %.0f cases/s; duplicates %ld, resent %ld, "
            "refused %ld\n", acked, n, secs, acked / secs, dups, resent, errors);
     if (stamp)
-        printf("loadgen: start_mono_ns=%" PRId64 " end_mono_ns=%" PRId64 "\n", start_ns, end_ns);
+        printf("loadgen: start_mono_ns=%" PRId64 " end_mono_ns=%" PRId64 " max_lag_ns=%" PRId64 "\n",
+               start_ns, end_ns, max_lag_ns);
     if (ack)
         fclose(ack);
     mq_client_destroy(&client);
+    if (tfd >= 0)
+        close(tfd);
     free(slots);
     free(done);
     free(codes_arg);

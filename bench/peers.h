@@ -1,8 +1,8 @@
 /*
  * peers.h - what the peer benchmarks (beanstalk_bench.c, redis_bench.c) share:
  * the clock, the case content (the same ~600 bytes of UTF-8 that loadgen
- * sends to minqing, with the same ' mono_ns=NS' send stamp), the options and
- * the result line that bench/run.sh reads.
+ * sends to minqing, with the same ' mono_ns=NS' send stamp), the producer's
+ * schedule, the options and the result line that bench/run.sh reads.
  *
  * Header-only (static inline) so each peer benchmark is one translation unit.
  */
@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -63,7 +64,8 @@ typedef struct {
     const char *service_code, *channel, *first_name, *last_name, *address, *priority;
 } peer_case_t;
 
-static inline void peer_fill_case(peer_case_t *c, long i)
+/* stamp: the ' mono_ns=' the case carries (peer_stamp), none when < 0 */
+static inline void peer_fill_case(peer_case_t *c, long i, int64_t stamp)
 {
     static const char *const streets[] = {"CG01", "XG02"};
     static const char *const comms[] = {"XH01", "DJ02", "BT03"};
@@ -74,8 +76,8 @@ static inline void peer_fill_case(peer_case_t *c, long i)
                        "楼下积水严重，老人和孩子出行不便，夜间照明不足，存在安全隐患。希望相关部门"
                        "尽快派人到现场查看处理，并及时反馈处理结果。联系时请先打电话，白天在家。"
                        "（编号%ld，测试数据）", i % 120 + 1, i);
-    /* the send time, for the submit-to-dispatch latency (taken last) */
-    snprintf(c->desc + len, sizeof c->desc - (size_t)len, " mono_ns=%" PRId64, peer_now_ns());
+    if (stamp >= 0)     /* for the submit-to-dispatch latency */
+        snprintf(c->desc + len, sizeof c->desc - (size_t)len, " mono_ns=%" PRId64, stamp);
     snprintf(c->phone, sizeof c->phone, "138%08ld", i % 100000000);
     c->service_code = peer_codes[i % 4];
     c->channel = "hotline";
@@ -124,8 +126,10 @@ static inline void peer_usage(const char *prog, const char *what)
         "  most RATE/s (default unpaced); WORKERS department workers (default 4) each\n"
         "  hold up to CAP cases (default 16), write three outcomes per case and complete\n"
         "  it. LATFILE gets one line per case: ns from its send stamp to its receipt by\n"
-        "  a worker. Prints 'RESULT acked=.. lifecycles=.. n=.. start_mono_ns=..\n"
-        "  submit_end_mono_ns=.. done_mono_ns=.. errors=..'; exit 0 when all N finished.\n",
+        "  a worker: from the case's send (paced: from its scheduled send, start + k/RATE).\n"
+        "  Prints 'RESULT acked=.. lifecycles=.. n=.. start_mono_ns=.. submit_end_mono_ns=..\n"
+        "  done_mono_ns=.. errors=.. max_lag_ns=..' (paced: the largest send - scheduled\n"
+        "  send); exit 0 when all N finished.\n",
         prog, prog, prog, what);
     exit(2);
 }
@@ -160,20 +164,81 @@ static inline void peer_parse(int argc, char **argv, peer_opts_t *o, const char 
         peer_usage(argv[0], what);
 }
 
-/* The producer's pace: whether case `next` is due `elapsed` ns after the
- * start (rate 0: at once, up to the window), and how long it may wait for
- * replies before the next one is due (at most 100 ms). */
-static inline bool peer_due(const peer_opts_t *o, long next, int64_t elapsed)
+/* The producer's schedule. Paced, case k is due at start + k/rate and carries
+ * that due time as its stamp, not the time it was sent: a case the producer
+ * holds back (a full window, a late wake-up) then counts that wait too, as a
+ * resident's report would (no coordinated omission). The wait is on a timerfd
+ * armed for the next due time, polled with the socket, so that the producer
+ * wakes at the due time itself rather than at the next whole millisecond;
+ * max_lag_ns is the largest send - due time, how far it fell behind. Unpaced,
+ * a case is stamped when it is sent. */
+typedef struct {
+    long n, rate, window;
+    int64_t start_ns, max_lag_ns;
+    int tfd;                    /* CLOCK_MONOTONIC timerfd; -1 unpaced */
+} peer_pace_t;
+
+static inline int peer_pace_open(peer_pace_t *p, const peer_opts_t *o)
 {
-    return next < o->n && (o->rate == 0 || next * 1000000000 / o->rate <= elapsed);
+    *p = (peer_pace_t){.n = o->n, .rate = o->rate, .window = o->window, .tfd = -1};
+    if (o->rate > 0 && (p->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) < 0) {
+        perror("timerfd_create");
+        return -1;
+    }
+    return 0;
 }
 
-static inline int peer_wait_ms(const peer_opts_t *o, long next, long inflight, int64_t start)
+static inline void peer_pace_close(peer_pace_t *p)
 {
-    if (o->rate <= 0 || next >= o->n || inflight >= o->window)
-        return 100;
-    int64_t due = next * 1000000000 / o->rate - (peer_now_ns() - start);
-    return due <= 0 ? 0 : due >= 100000000 ? 100 : (int)((due + 999999) / 1000000);
+    if (p->tfd >= 0)
+        close(p->tfd);
+    p->tfd = -1;
+}
+
+static inline int64_t peer_due_ns(const peer_pace_t *p, long k)
+{
+    return p->start_ns + k * 1000000000 / p->rate;
+}
+
+/* Whether case `next` may be sent at `now` (unpaced: at once), window aside. */
+static inline bool peer_due(const peer_pace_t *p, long next, int64_t now)
+{
+    return next < p->n && (p->rate == 0 || peer_due_ns(p, next) <= now);
+}
+
+/* The stamp of case `next`, which is being sent now. */
+static inline int64_t peer_stamp(peer_pace_t *p, long next)
+{
+    int64_t now = peer_now_ns();
+    if (p->rate == 0)
+        return now;
+    int64_t due = peer_due_ns(p, next);
+    if (now - due > p->max_lag_ns)
+        p->max_lag_ns = now - due;
+    return due;
+}
+
+/* Wait up to 100 ms for fd (ignored when < 0) to be readable or, when a case
+ * may be sent (one is left and the window has room), for it to fall due.
+ * 1: fd is readable; 0: time to look again; -1: error. */
+static inline int peer_pace_wait(peer_pace_t *p, int fd, long next, long inflight)
+{
+    if (p->tfd >= 0) {
+        struct itimerspec its = {{0, 0}, {0, 0}};   /* disarmed: nothing to send */
+        if (next < p->n && inflight < p->window) {
+            int64_t due = peer_due_ns(p, next);
+            its.it_value = (struct timespec){due / 1000000000, due % 1000000000};
+        }
+        if (timerfd_settime(p->tfd, TFD_TIMER_ABSTIME, &its, NULL) != 0) {
+            perror("timerfd_settime");
+            return -1;
+        }
+    }
+    struct pollfd pf[2] = {{.fd = fd, .events = POLLIN}, {.fd = p->tfd, .events = POLLIN}};
+    int k = poll(pf, 2, 100);
+    if (k < 0)
+        return errno == EINTR ? 0 : -1;
+    return fd >= 0 && pf[0].revents != 0;
 }
 
 /* Print a TCP port that was free on 127.0.0.1 a moment ago. */
@@ -256,26 +321,27 @@ static inline void peer_finished(peer_progress_t *p, long count, long n)
 
 static inline void peer_result(const char *prog, long acked, long lifecycles, long n,
                                int64_t start_ns, int64_t submit_end_ns, int64_t done_ns,
-                               long errors)
+                               long errors, int64_t max_lag_ns)
 {
     printf("%s: RESULT acked=%ld lifecycles=%ld n=%ld start_mono_ns=%" PRId64
-           " submit_end_mono_ns=%" PRId64 " done_mono_ns=%" PRId64 " errors=%ld\n",
-           prog, acked, lifecycles, n, start_ns, submit_end_ns, done_ns, errors);
+           " submit_end_mono_ns=%" PRId64 " done_mono_ns=%" PRId64 " errors=%ld max_lag_ns=%" PRId64
+           "\n", prog, acked, lifecycles, n, start_ns, submit_end_ns, done_ns, errors, max_lag_ns);
     fflush(stdout);
 }
 
 /* After the workers joined: write their latencies, print the RESULT line, free
  * the latencies; the exit status of the run (0 when every case completed). */
 static inline int peer_finish(const char *prog, const peer_opts_t *o, peer_lat_t *lats,
-                              peer_progress_t *p, long acked, int64_t start_ns,
+                              peer_progress_t *p, long acked, const peer_pace_t *pace,
                               int64_t submit_end_ns, long errors)
 {
     if (peer_lat_write(o->latpath, lats, o->workers))
         errors++;
     long done_count = atomic_load(&p->done);
     errors += atomic_load(&p->errors);
-    peer_result(prog, acked, done_count, o->n, start_ns, submit_end_ns,
-                done_count >= o->n ? (int64_t)atomic_load(&p->done_ns) : peer_now_ns(), errors);
+    peer_result(prog, acked, done_count, o->n, pace->start_ns, submit_end_ns,
+                done_count >= o->n ? (int64_t)atomic_load(&p->done_ns) : peer_now_ns(), errors,
+                pace->max_lag_ns);
     for (long i = 0; i < o->workers; i++)
         free(lats[i].v);
     return acked == o->n && done_count >= o->n && errors == 0 ? 0 : 1;

@@ -205,8 +205,11 @@ int main(int argc, char **argv)
     if (o.probe)
         return probe(o.port);
 
-    int64_t start = peer_now_ns();
-    g_deadline_ns = start + (int64_t)o.timeout_s * 1000000000;
+    peer_pace_t pace;
+    if (peer_pace_open(&pace, &o) != 0)
+        return 1;
+    pace.start_ns = peer_now_ns();
+    g_deadline_ns = pace.start_ns + (int64_t)o.timeout_s * 1000000000;
     long acked = 0, next = 0, replies = 0, errors = 0;
     int64_t submit_end = 0;
     redisContext *c = connect_to(o.port);
@@ -236,14 +239,14 @@ int main(int argc, char **argv)
         }
     }
 
-    start = peer_now_ns();
+    pace.start_ns = peer_now_ns();
     peer_case_t k;
     while (acked < o.n && peer_now_ns() < g_deadline_ns && !atomic_load(&prog.errors)) {
         int64_t t = peer_now_ns();
         long inflight = next - acked;
         bool wrote = false;
-        while (inflight < o.window && peer_due(&o, next, t - start)) {
-            peer_fill_case(&k, next);
+        while (inflight < o.window && peer_due(&pace, next, t)) {
+            peer_fill_case(&k, next, peer_stamp(&pace, next));
             append_case(c, &k);
             next++;
             inflight++;
@@ -259,18 +262,12 @@ int main(int argc, char **argv)
                 }
             }
         }
-        int wait_ms = peer_wait_ms(&o, next, inflight, start);
-        if (inflight == 0) {
-            peer_sleep_ms(wait_ms);
-            continue;
-        }
-        struct pollfd p = {.fd = c->fd, .events = POLLIN};
-        int ready = poll(&p, 1, wait_ms);
-        if (ready < 0 && errno != EINTR) {
+        int ready = peer_pace_wait(&pace, inflight > 0 ? c->fd : -1, next, inflight);
+        if (ready < 0) {
             errors++;
             break;
         }
-        if (ready <= 0)
+        if (ready == 0)
             continue;
         if (redisBufferRead(c) != REDIS_OK) {
             fprintf(stderr, PROG ": read: %s\n", c->errstr);
@@ -300,10 +297,11 @@ done:
     if (errors || acked < o.n)
         atomic_store(&prog.stop, 1);
     redisFree(c);
+    peer_pace_close(&pace);
     for (long i = 0; i < o.workers; i++)
         pthread_join(th[i], NULL);
     peer_lat_t lats[PEER_MAX_WORKERS];
     for (long i = 0; i < o.workers; i++)
         lats[i] = ws[i].lat;
-    return peer_finish(PROG, &o, lats, &prog, acked, start, submit_end, errors);
+    return peer_finish(PROG, &o, lats, &prog, acked, &pace, submit_end, errors);
 }

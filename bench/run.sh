@@ -8,9 +8,13 @@
 #   - saturation: N cases as fast as they go -> lifecycles/s (first send to the
 #     last outcome acknowledged), submit->dispatch latency p50/p99/p99.9, the
 #     server's peak RSS (VmHWM) and CPU seconds (utime+stime) over the run;
-#   - paced: PACE_N cases at PACE/s -> the same latencies at equal load.
-# Latency: the producer puts CLOCK_MONOTONIC ns into the case's description at
-# send; the worker takes it from its receipt time (one machine, one clock).
+#   - paced: PACE_N cases at PACE/s -> the same latencies at equal load, and
+#     the producer's largest schedule lag (send - scheduled send).
+# Latency: the producer puts CLOCK_MONOTONIC ns into the case's description,
+# its send time (paced: its scheduled send time, start + k/PACE, so that a case
+# the producer held back counts that wait too); the worker takes it from its
+# receipt time (one machine, one clock). A paced run is marked behind when its
+# rate fell below 95 % of PACE or its producer sent a case over 10 ms late.
 # Systems: minqing (minqingd, build/loadgen, 4 build/simworker), beanstalkd -f 0
 # (fsync every write), Redis appendfsync always; and, labelled non-durable,
 # beanstalkd -f 50 and Redis appendfsync everysec. Servers listen on 127.0.0.1
@@ -54,7 +58,7 @@ HZ=$(getconf CLK_TCK)
 for b in minqingd loadgen simworker; do
   [ -x "$B/$b" ] || die "$B/$b is missing: run 'make bench' (or make $B/minqingd $B/loadgen $B/simworker)"
 done
-"$B/loadgen" -h 2>&1 | grep -q -- ' -M' || die "$B/loadgen has no -M: rebuild it (make $B/loadgen)"
+"$B/loadgen" -h 2>&1 | grep -q -- 'max_lag_ns' || die "$B/loadgen is too old (no -M lag): rebuild it (make $B/loadgen)"
 "$B/simworker" -h 2>&1 | grep -q -- '-L LATFILE' || die "$B/simworker has no -L: rebuild it (make $B/simworker)"
 command -v beanstalkd >/dev/null || die "beanstalkd is missing: sh scripts/deps.sh bench"
 command -v redis-server >/dev/null || die "redis-server is missing: sh scripts/deps.sh bench"
@@ -107,18 +111,21 @@ pcts() {
     { a[NR] = $1 }
     END { if (NR == 0) print "nan nan nan"; else printf "%.3f %.3f %.3f\n", at(0.5), at(0.99), at(0.999) }'
 }
-# result SYSTEM PHASE REP LIFECYCLES N START_NS DONE_NS LATFILE RSS_KB CPU_TICKS
-# appends "rate p50 p99 p999 rss_mib cpu_s complete" to $T/res.SYSTEM.PHASE
+# result SYSTEM PHASE REP LIFECYCLES N START_NS DONE_NS LAG_NS LATFILE RSS_KB CPU_TICKS
+# appends "rate p50 p99 p999 rss_mib cpu_s complete lag_ms" to $T/res.SYSTEM.PHASE
 result() {
-  set -- "$@" "$(pcts "$8")"
+  set -- "$@" "$(pcts "$9")"
   # shellcheck disable=SC2086
-  echo "$4 $5 $6 $7 ${11} $9 ${10}" | awk -v hz="$HZ" '{
+  echo "$4 $5 $6 $7 ${12} ${10} ${11} $8" | awk -v hz="$HZ" '{
       secs = ($4 - $3) / 1e9; rate = secs > 0 ? $1 / secs : 0
-      printf "%.0f %s %s %s %.1f %.2f %d\n", rate, $5, $6, $7, $8 / 1024, $9 / hz, ($1 >= $2) }' \
-    >> "$T/res.$1.$2"
-  tail -1 "$T/res.$1.$2" | awk -v s="$1" -v p="$2" -v r="$3" \
-    '{ printf "bench:   %s %s #%s: %s lifecycles/s, p50 %s p99 %s p99.9 %s ms, RSS %s MiB, CPU %s s%s\n",
-       s, p, r, $1, $2, $3, $4, $5, $6, $7 ? "" : " (INCOMPLETE)" }' >&2
+      printf "%.0f %s %s %s %.1f %.2f %d %.3f\n", rate, $5, $6, $7, $8 / 1024, $9 / hz, ($1 >= $2),
+        $10 / 1e6 }' >> "$T/res.$1.$2"
+  tail -1 "$T/res.$1.$2" | awk -v s="$1" -v p="$2" -v r="$3" -v pace="$PACE" '{
+      lag = ""
+      if (p == "paced")
+        lag = sprintf(", max lag %s ms%s", $8, ($1 < 0.95 * pace || $8 > 10) ? " (behind)" : "")
+      printf "bench:   %s %s #%s: %s lifecycles/s, p50 %s p99 %s p99.9 %s ms%s, RSS %s MiB, CPU %s s%s\n",
+        s, p, r, $1, $2, $3, $4, lag, $5, $6, $7 ? "" : " (INCOMPLETE)" }' >&2
 }
 
 # ---- minqing -----------------------------------------------------------------
@@ -176,6 +183,7 @@ CONF
   fig=$(proc_figures "$bpid")
   stop_pid "$bpid"
   start_ns=$(sed -n 's/.*start_mono_ns=\([0-9]*\).*/\1/p' "$d/loadgen.out")
+  lag_ns=$(sed -n 's/.*max_lag_ns=\([0-9]*\).*/\1/p' "$d/loadgen.out")
   done_ns=$(cat "$d"/w.*.out | sed -n 's/.*done_mono_ns=\([0-9]*\).*/\1/p' | sort -n | tail -1)
   # finished lifecycles: taken and every outcome acknowledged
   life=$(cat "$d"/w.*.out | sed -n 's/.*taken=\([0-9]*\) unacked=0 refused=0 .*/\1/p' |
@@ -183,7 +191,7 @@ CONF
   [ -n "$start_ns" ] && [ -n "$done_ns" ] || { cat "$d/loadgen.out" "$d"/w.*.out >&2; start_ns=0; done_ns=0; life=0; }
   cat "$d"/lat.* > "$d/lat.all"
   # shellcheck disable=SC2086
-  result minqing "$1" "$2" "$life" "$3" "$start_ns" "$done_ns" "$d/lat.all" $fig
+  result minqing "$1" "$2" "$life" "$3" "$start_ns" "$done_ns" "${lag_ns:-0}" "$d/lat.all" $fig
 }
 
 # ---- peers -------------------------------------------------------------------
@@ -216,9 +224,10 @@ run_peer() {
   life=$(echo "$line" | sed -n 's/.* lifecycles=\([0-9]*\).*/\1/p')
   start_ns=$(echo "$line" | sed -n 's/.*start_mono_ns=\([0-9]*\).*/\1/p')
   done_ns=$(echo "$line" | sed -n 's/.*done_mono_ns=\([0-9]*\).*/\1/p')
+  lag_ns=$(echo "$line" | sed -n 's/.*max_lag_ns=\([0-9]*\).*/\1/p')
   touch "$d/lat"
   # shellcheck disable=SC2086
-  result "$1" "$2" "$3" "${life:-0}" "$4" "${start_ns:-0}" "${done_ns:-0}" "$d/lat" $fig
+  result "$1" "$2" "$3" "${life:-0}" "$4" "${start_ns:-0}" "${done_ns:-0}" "${lag_ns:-0}" "$d/lat" $fig
 }
 
 run_one() {   # SYSTEM PHASE REP COUNT RATE
@@ -252,12 +261,17 @@ med() {
   awk -v c="$3" '{ print $c }' "$T/res.$1.$2" | sort -g | awk '
     { v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
+# most SYSTEM PHASE COLUMN: the largest value of that column over the repeats
+most() {
+  [ -f "$T/res.$1.$2" ] || { echo 0; return; }
+  awk -v c="$3" 'NR == 1 || $c > m { m = $c } END { printf "%.3f\n", m }' "$T/res.$1.$2"
+}
 # complete SYSTEM PHASE: 1 when every repeat finished all its cases
 complete() { awk '{ s += $7 } END { print (s == NR) ? 1 : 0 }' "$T/res.$1.$2"; }
-# figures SYSTEM: the 9 table figures, space-separated
+# figures SYSTEM: the 10 table figures, space-separated
 figures() {
   echo "$(med "$1" sat 1) $(med "$1" sat 2) $(med "$1" sat 3) $(med "$1" sat 4)" \
-       "$(med "$1" paced 2) $(med "$1" paced 3) $(med "$1" paced 4)" \
+       "$(med "$1" paced 2) $(med "$1" paced 3) $(med "$1" paced 4) $(most "$1" paced 8)" \
        "$(med "$1" sat 5) $(med "$1" sat 6)"
 }
 label() {
@@ -269,22 +283,26 @@ label() {
     redis_everysec) echo "Redis appendfsync everysec (NON-DURABLE) | **no**" ;;
   esac
 }
-pace_note() {    # a paced run that fell behind its pace is marked
-  r=$(med "$1" paced 1)
-  awk -v r="$r" -v p="$PACE" 'BEGIN { if (r < 0.95 * p) printf " (behind: %.0f/s)", r }'
+# a paced run that fell behind its pace is marked: its rate (median) below 95 %,
+# or its producer over 10 ms late for a send (the largest lag of the repeats)
+pace_note() {
+  awk -v r="$(med "$1" paced 1)" -v l="$(most "$1" paced 8)" -v p="$PACE" 'BEGIN {
+    why = r < 0.95 * p ? sprintf("%.0f/s", r) : ""
+    if (l > 10) why = why (why == "" ? "" : ", ") sprintf("lag %.0f ms", l)
+    if (why != "") printf " (behind: %s)", why }'
 }
 
 echo
 echo "minqing side by side: N=$N cases, window $WINDOW, 4 department workers (capacity $CAP);" \
      "paced: $PACE_N cases at $PACE/s; median of $REPEAT run(s); latency = submit->dispatch, ms"
 echo
-echo "| system | durable | lifecycles/s | p50 ms | p99 ms | p99.9 ms | paced p50 ms | paced p99 ms | paced p99.9 ms | peak RSS MiB | CPU s |"
-echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+echo "| system | durable | lifecycles/s | p50 ms | p99 ms | p99.9 ms | paced p50 ms | paced p99 ms | paced p99.9 ms | paced max lag ms | peak RSS MiB | CPU s |"
+echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
 for s in $SYSTEMS; do
   # shellcheck disable=SC2046
   set -- $(figures "$s")
   inc=""; [ "$(complete "$s" sat)$(complete "$s" paced)" = 11 ] || inc=" (INCOMPLETE)"
-  echo "| $(label "$s" | sed "s/ | /$inc | /") | $1 | $2 | $3 | $4 | $5 | $6 | $7$(pace_note "$s") | $8 | $9 |"
+  echo "| $(label "$s" | sed "s/ | /$inc | /") | $1 | $2 | $3 | $4 | $5 | $6 | $7$(pace_note "$s") | $8 | $9 | ${10} |"
 done
 mq=$(figures minqing)
 for s in beanstalkd_f0 redis_always beanstalkd_f50 redis_everysec; do
@@ -293,12 +311,15 @@ for s in beanstalkd_f0 redis_always beanstalkd_f50 redis_everysec; do
   case "$s" in *f50|*everysec) name="$name (non-durable)" ;; esac
   echo "$mq $(figures "$s")" | awk -v n="$name" '
     function r(a, b) { return (b > 0) ? sprintf("%.2f×", a / b) : "-" }
-    { printf "| minqing / %s | | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n,
-        r($1, $10), r($2, $11), r($3, $12), r($4, $13), r($5, $14), r($6, $15), r($7, $16),
-        r($8, $17), r($9, $18) }'
+    { printf "| minqing / %s | | %s | %s | %s | %s | %s | %s | %s | | %s | %s |\n", n,
+        r($1, $11), r($2, $12), r($3, $13), r($4, $14), r($5, $15), r($6, $16), r($7, $17),
+        r($9, $19), r($10, $20) }'
 done
 echo
-echo "lifecycles/s: N / (first submit sent -> last outcome acknowledged). Ratio rows: minqing's" \
+echo "lifecycles/s: N / (first submit sent -> last outcome acknowledged). Paced latency runs from" \
+     "each case's scheduled send (start + k/$PACE); paced max lag: the producer's largest send -" \
+     "scheduled send, over the repeats; a paced run is marked behind below 95 % of $PACE/s or" \
+     "over 10 ms of lag. Ratio rows: minqing's" \
      "figure / the peer's (above 1 is better for lifecycles/s, below 1 for latency, RSS, CPU)." \
      "RSS and CPU: the server process over the saturation run (CPU = utime+stime)."
 rw=$(cat "$T"/redis_*.sat.*/server.log 2>/dev/null | grep -c "Background append only file rewriting started" || true)
