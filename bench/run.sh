@@ -7,7 +7,8 @@
 # complete it. For each system and mode, on a fresh server and data directory:
 #   - saturation: N cases as fast as they go -> lifecycles/s (first send to the
 #     last outcome acknowledged), submit->dispatch latency p50/p99/p99.9, the
-#     server's peak RSS (VmHWM) and CPU seconds (utime+stime) over the run;
+#     server's peak RSS (VmHWM) and CPU seconds (utime+stime, with the
+#     children it reaped: cutime+cstime) over the run;
 #   - paced: PACE_N cases at PACE/s -> the same latencies at equal load, and
 #     the producer's largest schedule lag (send - scheduled send).
 # Latency: the producer puts CLOCK_MONOTONIC ns into the case's description,
@@ -98,10 +99,11 @@ wait_gone() {
 }
 stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait_gone "$1" 10 || true; }
 free_port() { "$B/beanstalk_bench" -F; }
-# "peak_rss_kb cpu_ticks" of a live process
+# "peak_rss_kb cpu_ticks" of a live process: its CPU with that of the children
+# it has reaped (cutime+cstime), which holds Redis's AOF rewrites
 proc_figures() {
   rss=$(awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null || true)
-  cpu=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13}' || true)
+  cpu=$(sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | awk '{print $12 + $13 + $14 + $15}' || true)
   echo "${rss:-0} ${cpu:-0}"
 }
 # pcts FILE: "p50 p99 p99.9" in ms (nearest rank) of the ns values in FILE
@@ -321,8 +323,9 @@ echo "lifecycles/s: N / (first submit sent -> last outcome acknowledged). Paced 
      "scheduled send, over the repeats; a paced run is marked behind below 95 % of $PACE/s or" \
      "over 10 ms of lag. Ratio rows: minqing's" \
      "figure / the peer's (above 1 is better for lifecycles/s, below 1 for latency, RSS, CPU)." \
-     "RSS and CPU: the server process over the saturation run (CPU = utime+stime)."
+     "RSS and CPU: the server process over the saturation run (CPU = utime+stime+cutime+cstime:" \
+     "with the children it reaped)."
 rw=$(cat "$T"/redis_*.sat.*/server.log 2>/dev/null | grep -c "Background append only file rewriting started" || true)
-[ "${rw:-0}" -gt 0 ] && echo "Redis rewrote its AOF $rw time(s) in the saturation runs, in forked children whose CPU" \
-  "is not in utime+stime."
+[ "${rw:-0}" -gt 0 ] && echo "Redis rewrote its AOF $rw time(s) in the saturation runs, in forked children; their" \
+  "CPU is in the figure once Redis reaped them (not that of a rewrite still running at the end)."
 echo "bench: minqing=$(med minqing sat 1) beanstalkd_f0=$(med beanstalkd_f0 sat 1) redis_always=$(med redis_always sat 1)"
