@@ -11,6 +11,9 @@
  * time as its stamp, not the time it was sent, so that a case held back here
  * (a full window, a late wake-up) counts the wait too: no coordinated
  * omission. Unpaced, a case is stamped when it is first sent.
+ * With -M it first submits one unstamped case and waits for its SUBMIT_OK, so
+ * that the connection's set-up (ZeroMQ connects lazily) is not in the first
+ * measured cases, as the peers' clients connect before their start.
  */
 #include "minqing.h"
 
@@ -74,7 +77,9 @@ static void usage(void)
         "  -M stamps each sent case with ' mono_ns=NS' at the end of its description, for\n"
         "  `simworker -L`: CLOCK_MONOTONIC at its first send, or with -r at its scheduled\n"
         "  send (start + k/RATE); prints one more line: 'loadgen: start_mono_ns=NS\n"
-        "  end_mono_ns=NS max_lag_ns=NS' (-r: the largest send - scheduled send).\n");
+        "  end_mono_ns=NS max_lag_ns=NS' (-r: the largest send - scheduled send). Before\n"
+        "  its start, -M submits one unstamped warm-up case, PREFIX-warmup, and waits for\n"
+        "  its SUBMIT_OK; it is not counted (simworker -L does not count it either).\n");
     exit(2);
 }
 
@@ -105,6 +110,23 @@ static void fill_case(msg_case_t *c, long i, const char *prefix, char **codes, i
     c->address_string = "城关区西湖街道幸福小区";
     c->priority = i % 10 == 0 ? PRIO_URGENT : PRIO_NORMAL;
     c->present |= (uint64_t)1 << CF_PRIORITY;
+}
+
+/* One case, PREFIX-warmup, submitted and acknowledged: the connection is up
+ * and the broker has answered once. 0, or -1 with the reason printed. */
+static int warm_up(mq_client_t *client, const char *prefix, char **codes, int ncodes,
+                   long timeout_s)
+{
+    char ext[64], grid[80], desc[1024], phone[32];
+    msg_case_t c;
+    uint64_t id;
+    fill_case(&c, 0, prefix, codes, ncodes, ext, grid, desc, phone, -1);
+    snprintf(ext, sizeof ext, "%s-warmup", prefix);
+    if (mq_client_submit(client, &c, (int)(timeout_s < 30 ? timeout_s : 30) * 1000, &id, NULL) != 0) {
+        fprintf(stderr, "loadgen: warm-up case: %s\n", mq_strerror());
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -150,13 +172,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "loadgen: %s\n", mq_strerror());
         return 1;
     }
+    int64_t deadline = now_us() + timeout_s * 1000000;     /* the warm-up's time included */
+    if (stamp && warm_up(client, prefix, codes, ncodes, timeout_s) != 0)
+        return 1;
     slot_t *slots = calloc((size_t)window, sizeof *slots);
     unsigned char *done = calloc((size_t)n, 1);
     for (long s = 0; s < window; s++)
         slots[s].idx = -1;
 
     long next = 0, acked = 0, dups = 0, errors = 0, resent = 0;
-    int64_t start_ns = now_ns(), start = start_ns / 1000, deadline = start + timeout_s * 1000000;
+    int64_t start_ns = now_ns(), start = start_ns / 1000;
     int64_t max_lag_ns = 0;
     char ext[64], grid[80], desc[1024], phone[32];
     msg_case_t c;

@@ -87,6 +87,15 @@ static inline void peer_fill_case(peer_case_t *c, long i, int64_t stamp)
     c->priority = i % 10 == 0 ? "urgent" : "normal";
 }
 
+/* The warm-up case: like the others but unstamped, so that the workers take it
+ * through and count it nowhere. Each producer submits it, and waits for its
+ * acknowledgement, before its start, as loadgen -M does for minqing. */
+static inline void peer_fill_warmup(peer_case_t *c)
+{
+    peer_fill_case(c, 0, -1);
+    snprintf(c->ext, sizeof c->ext, "pb-warmup");
+}
+
 /* The send stamp in a description (or any text holding one), -1 if none. */
 static inline int64_t peer_stamp_of(const char *text, size_t len)
 {
@@ -125,7 +134,8 @@ static inline void peer_usage(const char *prog, const char *what)
         "  One producer submits N cases, WINDOW unacknowledged at most (default 64), at\n"
         "  most RATE/s (default unpaced); WORKERS department workers (default 4) each\n"
         "  hold up to CAP cases (default 16), write three outcomes per case and complete\n"
-        "  it. LATFILE gets one line per case: ns from its send stamp to its receipt by\n"
+        "  it; before its start, the producer submits one unstamped warm-up case, not\n"
+        "  counted. LATFILE gets one line per case: ns from its send stamp to its receipt by\n"
         "  a worker: from the case's send (paced: from its scheduled send, start + k/RATE).\n"
         "  Prints 'RESULT acked=.. lifecycles=.. n=.. start_mono_ns=.. submit_end_mono_ns=..\n"
         "  done_mono_ns=.. errors=.. max_lag_ns=..' (paced: the largest send - scheduled\n"

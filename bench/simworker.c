@@ -33,6 +33,7 @@ static void usage(void)
         "  assignments. SIGTERM/SIGINT: flush outcomes and leave.\n"
         "  -L (benchmarks, with `loadgen -M`): writes one line per first delivery, the\n"
         "  CLOCK_MONOTONIC ns from the case's ' mono_ns=NS' stamp to its receipt here;\n"
+        "  only stamped cases count for -x and taken (not loadgen's warm-up case);\n"
         "  waits up to 60 s for the last acks and prints 'simworker: NAME taken=N\n"
         "  unacked=N refused=N done_mono_ns=NS' (when the last outcome was acknowledged).\n");
     exit(2);
@@ -128,12 +129,13 @@ int main(int argc, char **argv)
         }
         if (got != MQ_ASSIGNMENT)
             continue;
-        if (lat && a.attempt == 1) {
-            int64_t sent = stamp_of(a.kase.description);
-            if (sent >= 0)
-                fprintf(lat, "%" PRId64 "\n", now_ns() - sent);
-        }
-        taken++;
+        /* with -L only stamped cases count: loadgen -M's warm-up case has no
+         * stamp, and is worked through but not counted */
+        int64_t sent = lat ? stamp_of(a.kase.description) : -1;
+        if (lat && a.attempt == 1 && sent >= 0)
+            fprintf(lat, "%" PRId64 "\n", now_ns() - sent);
+        if (!lat || sent >= 0)
+            taken++;
         if (log)
             fprintf(log, "%" PRIu64 " %" PRIu64 " received %u\n", a.assignment_id, a.case_id, a.attempt);
         snprintf(list, sizeof list, "%s", steps);
