@@ -61,7 +61,7 @@ for b in minqingd loadgen simworker; do
   [ -x "$B/$b" ] || die "$B/$b is missing: run 'make bench' (or make $B/minqingd $B/loadgen $B/simworker)"
 done
 "$B/loadgen" -h 2>&1 | grep -q -- 'max_lag_ns' || die "$B/loadgen is too old (no -M lag): rebuild it (make $B/loadgen)"
-"$B/simworker" -h 2>&1 | grep -q -- '-L LATFILE' || die "$B/simworker has no -L: rebuild it (make $B/simworker)"
+"$B/simworker" -h 2>&1 | grep -q -- 'distinct cases' || die "$B/simworker is too old (-x, -L count deliveries): rebuild it (make $B/simworker)"
 command -v beanstalkd >/dev/null || die "beanstalkd is missing: sh scripts/deps.sh bench"
 command -v redis-server >/dev/null || die "redis-server is missing: sh scripts/deps.sh bench"
 # the peer clients: built by `make bench`; built here when missing or stale
@@ -81,8 +81,8 @@ done
 # ---- process helpers ---------------------------------------------------------
 now_ms() { date +%s%3N; }
 alive() { kill -0 "$1" 2>/dev/null; }
-# wait_gone PID SECONDS: 0 once PID has exited (reaped), 1 (and killed) past SECONDS.
-# It looks 5 times a second and counts its looks rather than reading a clock:
+# wait_gone PID SECONDS: 0 once PID has exited (reaped; its status in GONE_RC),
+# 1 (and killed) past SECONDS. It looks 5 times a second and counts its looks rather than reading a clock:
 # a `date` 20 times a second forks beside the processes being measured, and
 # showed up in their latency tails.
 wait_gone() {
@@ -95,8 +95,14 @@ wait_gone() {
     fi
     sleep 0.2; looks=$((looks - 1))
   done
-  wait "$1" 2>/dev/null || true
+  GONE_RC=0; wait "$1" 2>/dev/null || GONE_RC=$?
   return 0
+}
+# reap PID SECONDS WHAT: 0 when the client PID exited within SECONDS with status
+# 0; otherwise it says why and returns 1 (the run is then INCOMPLETE)
+reap() {
+  wait_gone "$1" "$2" || { say "$3 overran its time"; return 1; }
+  [ "$GONE_RC" -eq 0 ] || { say "$3 exited with status $GONE_RC"; return 1; }
 }
 stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait_gone "$1" 10 || true; }
 free_port() { "$B/beanstalk_bench" -F; }
@@ -114,15 +120,18 @@ pcts() {
     { a[NR] = $1 }
     END { if (NR == 0) print "nan nan nan"; else printf "%.3f %.3f %.3f\n", at(0.5), at(0.99), at(0.999) }'
 }
-# result SYSTEM PHASE REP LIFECYCLES N START_NS DONE_NS LAG_NS LATFILE RSS_KB CPU_TICKS
-# appends "rate p50 p99 p999 rss_mib cpu_s complete lag_ms" to $T/res.SYSTEM.PHASE
+# result SYSTEM PHASE REP LIFECYCLES N START_NS DONE_NS LAG_NS CLIENTS_OK LATFILE RSS_KB CPU_TICKS
+# appends "rate p50 p99 p999 rss_mib cpu_s complete lag_ms" to $T/res.SYSTEM.PHASE.
+# Complete: N lifecycles finished, N latencies in LATFILE, every client exited 0.
 result() {
-  set -- "$@" "$(pcts "$9")"
+  lines=$(wc -l < "${10}")
+  [ "$lines" -eq "$5" ] || say "$1 $2 #$3: $lines latencies, not $5"
+  set -- "$@" "$(pcts "${10}")" "$lines"
   # shellcheck disable=SC2086
-  echo "$4 $5 $6 $7 ${12} ${10} ${11} $8" | awk -v hz="$HZ" '{
+  echo "$4 $5 $6 $7 ${13} ${11} ${12} $8 $9 ${14}" | awk -v hz="$HZ" '{
       secs = ($4 - $3) / 1e9; rate = secs > 0 ? $1 / secs : 0
-      printf "%.0f %s %s %s %.1f %.2f %d %.3f\n", rate, $5, $6, $7, $8 / 1024, $9 / hz, ($1 >= $2),
-        $10 / 1e6 }' >> "$T/res.$1.$2"
+      printf "%.0f %s %s %s %.1f %.2f %d %.3f\n", rate, $5, $6, $7, $8 / 1024, $9 / hz,
+        ($1 >= $2 && $11 == 1 && $12 == $2), $10 / 1e6 }' >> "$T/res.$1.$2"
   tail -1 "$T/res.$1.$2" | awk -v s="$1" -v p="$2" -v r="$3" -v pace="$PACE" '{
       lag = ""
       if (p == "paced")
@@ -181,8 +190,9 @@ CONF
   # shellcheck disable=SC2086
   "$B/loadgen" -e "tcp://127.0.0.1:$pi" -n "$3" -w "$WINDOW" -c "$CODES" -p "mq$2" -M \
     -t "$RUN_TIMEOUT" $rate > "$d/loadgen.out" 2>&1 & lpid=$!; PIDS="$PIDS $lpid"
-  wait_gone "$lpid" $((RUN_TIMEOUT + 10)) || say "loadgen overran its time"
-  for w in $wpids; do wait_gone "$w" "$RUN_TIMEOUT" || say "a simworker overran its time"; done
+  ok=1
+  reap "$lpid" $((RUN_TIMEOUT + 10)) loadgen || ok=0
+  for w in $wpids; do reap "$w" "$RUN_TIMEOUT" "a simworker" || ok=0; done
   fig=$(proc_figures "$bpid")
   stop_pid "$bpid"
   start_ns=$(sed -n 's/.*start_mono_ns=\([0-9]*\).*/\1/p' "$d/loadgen.out")
@@ -194,7 +204,7 @@ CONF
   [ -n "$start_ns" ] && [ -n "$done_ns" ] || { cat "$d/loadgen.out" "$d"/w.*.out >&2; start_ns=0; done_ns=0; life=0; }
   cat "$d"/lat.* > "$d/lat.all"
   # shellcheck disable=SC2086
-  result minqing "$1" "$2" "$life" "$3" "$start_ns" "$done_ns" "${lag_ns:-0}" "$d/lat.all" $fig
+  result minqing "$1" "$2" "$life" "$3" "$start_ns" "$done_ns" "${lag_ns:-0}" "$ok" "$d/lat.all" $fig
 }
 
 # ---- peers -------------------------------------------------------------------
@@ -219,7 +229,8 @@ run_peer() {
   # shellcheck disable=SC2086
   "$B/$client" -p "$port" -n "$4" -w "$WINDOW" -c "$CAP" -W 4 -t "$RUN_TIMEOUT" $rate \
     -L "$d/lat" > "$d/client.out" 2>&1 & cpid=$!; PIDS="$PIDS $cpid"
-  wait_gone "$cpid" $((RUN_TIMEOUT + 10)) || say "$client overran its time"
+  ok=1
+  reap "$cpid" $((RUN_TIMEOUT + 10)) "$client" || ok=0
   fig=$(proc_figures "$spid")
   stop_pid "$spid"
   line=$(grep RESULT "$d/client.out" || true)
@@ -230,7 +241,7 @@ run_peer() {
   lag_ns=$(echo "$line" | sed -n 's/.*max_lag_ns=\([0-9]*\).*/\1/p')
   touch "$d/lat"
   # shellcheck disable=SC2086
-  result "$1" "$2" "$3" "${life:-0}" "$4" "${start_ns:-0}" "${done_ns:-0}" "${lag_ns:-0}" "$d/lat" $fig
+  result "$1" "$2" "$3" "${life:-0}" "$4" "${start_ns:-0}" "${done_ns:-0}" "${lag_ns:-0}" "$ok" "$d/lat" $fig
 }
 
 run_one() {   # SYSTEM PHASE REP COUNT RATE
@@ -333,4 +344,13 @@ echo "lifecycles/s: N / (first submit sent -> last outcome acknowledged). Paced 
 rw=$(cat "$T"/redis_*.sat.*/server.log 2>/dev/null | grep -c "Background append only file rewriting started" || true)
 [ "${rw:-0}" -gt 0 ] && echo "Redis rewrote its AOF $rw time(s) in the saturation runs, in forked children; their" \
   "CPU is in the figure once Redis reaped them (not that of a rewrite still running at the end)."
-echo "bench: minqing=$(med minqing sat 1) beanstalkd_f0=$(med beanstalkd_f0 sat 1) redis_always=$(med redis_always sat 1)"
+# summary SYSTEM: its median saturation lifecycles/s for the last line, or 0 (and a
+# warning) when a repeat it covers was INCOMPLETE: a cut-short run's rate looks
+# plausible, only lower
+summary() {
+  [ -f "$T/res.$1.sat" ] || { echo 0; return; }
+  if [ "$(complete "$1" sat)" = 1 ]; then med "$1" sat 1; return; fi
+  echo "run.sh: $1: a saturation run was INCOMPLETE; its figure in the bench: line is 0" >&2
+  echo 0
+}
+echo "bench: minqing=$(summary minqing) beanstalkd_f0=$(summary beanstalkd_f0) redis_always=$(summary redis_always)"

@@ -9,6 +9,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,9 +31,10 @@ static void usage(void)
         "  STEPS: comma-separated of accept, contacted, progress, resolved, returned\n"
         "  (default accept,contacted,resolved; '-' holds assignments without a word).\n"
         "  Logs 'assignment_id case_id step attempt' per assignment received and outcome sent. -x exits after that many\n"
-        "  assignments. SIGTERM/SIGINT: flush outcomes and leave.\n"
-        "  -L (benchmarks, with `loadgen -M`): writes one line per first delivery, the\n"
-        "  CLOCK_MONOTONIC ns from the case's ' mono_ns=NS' stamp to its receipt here;\n"
+        "  distinct cases (a case delivered again counts once). SIGTERM/SIGINT: flush\n"
+        "  outcomes and leave.\n"
+        "  -L (benchmarks, with `loadgen -M`): writes one line per case at its first\n"
+        "  delivery, the CLOCK_MONOTONIC ns from its ' mono_ns=NS' stamp to its receipt;\n"
         "  only stamped cases count for -x and taken (not loadgen's warm-up case);\n"
         "  waits up to 60 s for the last acks and prints 'simworker: NAME taken=N\n"
         "  unacked=N refused=N done_mono_ns=NS' (when the last outcome was acknowledged).\n");
@@ -55,6 +57,46 @@ static int64_t stamp_of(const char *desc)
     char *end;
     long long v = strtoll(p + 9, &end, 10);
     return end == p + 9 ? -1 : (int64_t)v;
+}
+
+/* The cases taken, by case_id (never 0), in a set with open addressing: the
+ * broker may deliver a case again (after a lost session, sometimes with the
+ * same attempt), and `taken`, -x and -L count each case once. */
+typedef struct {
+    uint64_t *slot;             /* 0: empty */
+    size_t cap, len;            /* cap a power of two, at most half full */
+} seen_t;
+
+static size_t seen_at(const seen_t *s, uint64_t id)
+{
+    size_t i = (size_t)((id * 0x9E3779B97F4A7C15u) >> 32) & (s->cap - 1);
+    while (s->slot[i] && s->slot[i] != id)
+        i = (i + 1) & (s->cap - 1);
+    return i;
+}
+
+/* true when id was not in the set (it is now) */
+static bool seen_add(seen_t *s, uint64_t id)
+{
+    if (2 * (s->len + 1) > s->cap) {
+        seen_t big = {calloc(s->cap ? 2 * s->cap : 1024, sizeof *big.slot),
+                      s->cap ? 2 * s->cap : 1024, s->len};
+        if (!big.slot) {
+            perror("simworker");
+            exit(1);
+        }
+        for (size_t i = 0; i < s->cap; i++)
+            if (s->slot[i])
+                big.slot[seen_at(&big, s->slot[i])] = s->slot[i];
+        free(s->slot);
+        *s = big;
+    }
+    size_t i = seen_at(s, id);
+    if (s->slot[i])
+        return false;
+    s->slot[i] = id;
+    s->len++;
+    return true;
 }
 
 static void sleep_ms(long ms)
@@ -115,6 +157,7 @@ int main(int argc, char **argv)
     mq_assignment_t a;
     mq_escalation_t e;
     long taken = 0;
+    seen_t seen = {NULL, 0, 0};
     char summary[128], list[256];
     while (!stop) {
         int got = mq_worker_next(w, &a, &e, 200);
@@ -130,12 +173,14 @@ int main(int argc, char **argv)
         if (got != MQ_ASSIGNMENT)
             continue;
         /* with -L only stamped cases count: loadgen -M's warm-up case has no
-         * stamp, and is worked through but not counted */
+         * stamp, and is worked through but not counted. The set is kept only
+         * when something counts (-x, -L): a demo worker runs for long. */
         int64_t sent = lat ? stamp_of(a.kase.description) : -1;
-        if (lat && a.attempt == 1 && sent >= 0)
-            fprintf(lat, "%" PRId64 "\n", now_ns() - sent);
-        if (!lat || sent >= 0)
+        if ((exit_after || lat) && (!lat || sent >= 0) && seen_add(&seen, a.case_id)) {
+            if (lat)
+                fprintf(lat, "%" PRId64 "\n", now_ns() - sent);
             taken++;
+        }
         if (log)
             fprintf(log, "%" PRIu64 " %" PRIu64 " received %u\n", a.assignment_id, a.case_id, a.attempt);
         snprintf(list, sizeof list, "%s", steps);
@@ -161,6 +206,7 @@ int main(int argc, char **argv)
         fclose(lat);
     }
     mq_worker_destroy(&w);
+    free(seen.slot);
     if (log)
         fclose(log);
     return 0;
