@@ -20,7 +20,10 @@
 # (fsync every write), Redis appendfsync always; and, labelled non-durable,
 # beanstalkd -f 50 and Redis appendfsync everysec. Servers listen on 127.0.0.1
 # only (minqing too: tcp:// endpoints, as the peers), are started here and
-# stopped by PID. Repeats REPEAT times and reports the median of each figure.
+# stopped by PID. Repeats REPEAT times, the systems in a rotated order each time
+# (so that drift over the session is not tied to one system), and reports the
+# median of each figure. Each run's data directory goes once its figures are
+# read (KEEP=1 keeps them).
 #
 # Prints one Markdown table (with minqing/peer ratios; saturation latencies are
 # not compared, n/c: see the table's notes); its last line is
@@ -44,7 +47,7 @@ for v in N WINDOW PACE PACE_N REPEAT CAP RUN_TIMEOUT; do
 done
 
 T=$(mktemp -d /tmp/minqing-sbs.XXXXXX)
-PIDS=""                 # every process started here; only these are ever signalled
+PIDS=""                 # the processes started here and not yet reaped; only these are ever signalled
 cleanup() {
   for p in $PIDS; do kill -9 "$p" 2>/dev/null || true; done
   if [ -n "${KEEP:-}" ]; then echo "run.sh: kept $T" >&2; else rm -rf "$T"; fi
@@ -81,6 +84,12 @@ done
 # ---- process helpers ---------------------------------------------------------
 now_ms() { date +%s%3N; }
 alive() { kill -0 "$1" 2>/dev/null; }
+# drop_pid PID: PID was reaped, so its number may be reused: never signal it again
+drop_pid() {
+  np=""
+  for p in $PIDS; do [ "$p" = "$1" ] || np="$np $p"; done
+  PIDS=$np
+}
 # wait_gone PID SECONDS: 0 once PID has exited (reaped; its status in GONE_RC),
 # 1 (and killed) past SECONDS. It looks 5 times a second and counts its looks rather than reading a clock:
 # a `date` 20 times a second forks beside the processes being measured, and
@@ -91,11 +100,13 @@ wait_gone() {
     if [ "$looks" -le 0 ]; then
       kill -TERM "$1" 2>/dev/null || true; sleep 1; kill -9 "$1" 2>/dev/null || true
       wait "$1" 2>/dev/null || true
+      drop_pid "$1"
       return 1
     fi
     sleep 0.2; looks=$((looks - 1))
   done
   GONE_RC=0; wait "$1" 2>/dev/null || GONE_RC=$?
+  drop_pid "$1"
   return 0
 }
 # reap PID SECONDS WHAT: 0 when the client PID exited within SECONDS with status
@@ -139,6 +150,10 @@ result() {
       printf "bench:   %s %s #%s: %s lifecycles/s, p50 %s p99 %s p99.9 %s ms%s, RSS %s MiB, CPU %s s%s\n",
         s, p, r, $1, $2, $3, $4, lag, $5, $6, $7 ? "" : " (INCOMPLETE)" }' >&2
 }
+
+# done_with DIR: a run's data directory, once its figures are read: a default
+# session would otherwise keep over 1 GB on the disk it measures
+done_with() { [ -n "${KEEP:-}" ] || rm -rf "$1"; }
 
 # ---- minqing -----------------------------------------------------------------
 DEPTS="water urban hrss dispatch"
@@ -205,6 +220,7 @@ CONF
   cat "$d"/lat.* > "$d/lat.all"
   # shellcheck disable=SC2086
   result minqing "$1" "$2" "$life" "$3" "$start_ns" "$done_ns" "${lag_ns:-0}" "$ok" "$d/lat.all" $fig
+  done_with "$d"
 }
 
 # ---- peers -------------------------------------------------------------------
@@ -242,6 +258,11 @@ run_peer() {
   touch "$d/lat"
   # shellcheck disable=SC2086
   result "$1" "$2" "$3" "${life:-0}" "$4" "${start_ns:-0}" "${done_ns:-0}" "${lag_ns:-0}" "$ok" "$d/lat" $fig
+  case "$1.$2" in    # for the table's notes
+    redis_*.sat) grep -c "Background append only file rewriting started" "$d/server.log" \
+                   >> "$T/rewrites" 2>/dev/null || true ;;
+  esac
+  done_with "$d"
 }
 
 run_one() {   # SYSTEM PHASE REP COUNT RATE
@@ -256,11 +277,18 @@ for s in $SYSTEMS; do
   case " $ALL " in *" $s "*) ;; *) die "SYSTEMS: unknown system '$s' (known: $ALL)" ;; esac
 done
 ran() { case " $SYSTEMS " in *" $1 "*) return 0 ;; esac; return 1; }
+# rotate K WORD...: the words, the first K (modulo their number) moved to the end
+rotate() {
+  k=$(( $1 % ($# - 1) )); shift
+  while [ "$k" -gt 0 ]; do first=$1; shift; set -- "$@" "$first"; k=$((k - 1)); done
+  echo "$@"
+}
 say "N=$N WINDOW=$WINDOW CAP=$CAP, paced: PACE_N=$PACE_N at $PACE/s, REPEAT=$REPEAT ($(nproc) cores)"
 t0=$(now_ms)
 rep=1
 while [ $rep -le "$REPEAT" ]; do
-  for s in $SYSTEMS; do
+  # shellcheck disable=SC2086
+  for s in $(rotate $((rep - 1)) $SYSTEMS); do
     run_one "$s" sat "$rep" "$N" 0
     run_one "$s" paced "$rep" "$PACE_N" "$PACE"
   done
@@ -341,7 +369,7 @@ echo "lifecycles/s: N / (first submit sent -> last outcome acknowledged). Paced 
      "queue holds, so theirs waits in the queue, inside it." \
      "RSS and CPU: the server process over the saturation run (CPU = utime+stime+cutime+cstime:" \
      "with the children it reaped)."
-rw=$(cat "$T"/redis_*.sat.*/server.log 2>/dev/null | grep -c "Background append only file rewriting started" || true)
+rw=$(awk '{ s += $1 } END { print s + 0 }' "$T/rewrites" 2>/dev/null || true)
 [ "${rw:-0}" -gt 0 ] && echo "Redis rewrote its AOF $rw time(s) in the saturation runs, in forked children; their" \
   "CPU is in the figure once Redis reaped them (not that of a rewrite still running at the end)."
 # summary SYSTEM: its median saturation lifecycles/s for the last line, or 0 (and a
