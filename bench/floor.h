@@ -33,12 +33,20 @@ static inline int floor_cmp(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* The p-th percentile (p in thousandths) of n sorted values, in ms: nearest
+ * rank, the ceil(n*p)-th value, as bench/run.sh takes it. */
+static inline double floor_pct(const long long *d, int n, long long p)
+{
+    long long i = ((long long)n * p + 999) / 1000 - 1;
+    return d[i < 0 ? 0 : i] / 1e6;
+}
+
 /* Sort n durations (ns) and print "<what>: p50 .. p90 .. p99 .. p99.9 .. ms". */
 static inline void floor_report(const char *what, long long *d, int n)
 {
     qsort(d, (size_t)n, sizeof *d, floor_cmp);
-    printf("%s: p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f ms\n", what, d[n / 2] / 1e6,
-           d[n * 9 / 10] / 1e6, d[n * 99 / 100] / 1e6, d[n * 999 / 1000] / 1e6);
+    printf("%s: p50 %.3f p90 %.3f p99 %.3f p99.9 %.3f ms\n", what, floor_pct(d, n, 500),
+           floor_pct(d, n, 900), floor_pct(d, n, 990), floor_pct(d, n, 999));
 }
 
 #endif
