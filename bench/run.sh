@@ -91,9 +91,9 @@ drop_pid() {
   PIDS=$np
 }
 # wait_gone PID SECONDS: 0 once PID has exited (reaped; its status in GONE_RC),
-# 1 (and killed) past SECONDS. It looks 5 times a second and counts its looks rather than reading a clock:
-# a `date` 20 times a second forks beside the processes being measured, and
-# showed up in their latency tails.
+# 1 (and killed) past SECONDS. It looks 5 times a second and counts its looks
+# rather than reading a clock: a `date` 20 times a second forks beside the
+# processes being measured, and showed up in their latency tails.
 wait_gone() {
   looks=$(( $2 * 5 ))
   while alive "$1"; do
