@@ -319,6 +319,19 @@ int auth_check(const config_t *cfg, const char **key, char *err, size_t errlen)
     return rc;
 }
 
+int auth_reload_check(const auth_t *self, const config_t *fresh, char *err, size_t errlen)
+{
+    if (auth_lists_check(fresh, err, errlen))
+        return -1;
+    if (!self->zap || fresh->keys_dir)
+        return 0;                   /* no tcp:// endpoint is a CURVE server */
+    snprintf(err, errlen, "%s: keys is missing, but this broker serves CURVE (server_cert, "
+             "read at start): without the key lists no client or worker would be admitted, "
+             "and every connected one would be cut off. Put keys back, or restart the broker "
+             "to run without CURVE", fresh->path);
+    return -1;
+}
+
 int auth_secure(auth_t *self, void *sock, const char *endpoint, char *err, size_t errlen)
 {
     if (plain_tcp_refused(self->server != NULL, self->plain_ok, endpoint, err, errlen))

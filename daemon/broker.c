@@ -1778,7 +1778,7 @@ static void reload(broker_t *self)
         for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
             log_say(LOG_ERR, "config.invalid", line);
         log_say(LOG_ERR, "config.kept", "the new file has errors; the running config stays");
-    } else if (auth_lists_check(fresh, err, sizeof err) != 0) {
+    } else if (auth_reload_check(self->auth, fresh, err, sizeof err) != 0) {
         log_say(LOG_ERR, "config.invalid", err);
         log_say(LOG_ERR, "config.kept", "the new key lists are refused (config.invalid says "
                 "why); the running config and keys stay");

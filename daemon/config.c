@@ -792,6 +792,22 @@ static bool endpoints_clash(const char *a, const char *b)
     return !ha[0] || !hb[0] || !strcmp(ha, hb);
 }
 
+/* With server_cert every tcp:// endpoint is a CURVE server, and a key is
+ * admitted only from the lists under keys: without them the broker would
+ * start, or a reload would go on, admitting no key at all. */
+static void check_curve(parser_t *p)
+{
+    const config_t *cfg = p->cfg;
+    const char *ep[] = {cfg->intake_endpoint, cfg->worker_endpoint, cfg->events_endpoint};
+    bool tcp = false;
+    for (size_t i = 0; i < 3; i++)
+        tcp = tcp || (ep[i] && !strncmp(ep[i], "tcp://", 6));
+    if (cfg->server_cert && tcp && !cfg->keys_dir)
+        problem_at(p, p->key_line[K_SERVER_CERT], "server_cert needs keys = DIR in [broker]: "
+                   "without the key lists no client or worker is admitted on a tcp:// "
+                   "endpoint");
+}
+
 static void check_broker(parser_t *p)
 {
     const char *ep[] = {[K_INTAKE] = p->cfg->intake_endpoint,
@@ -806,6 +822,7 @@ static void check_broker(parser_t *p)
             if (ep[a] && ep[b] && endpoints_clash(ep[a], ep[b]))
                 problem_at(p, p->key_line[a], "endpoint '%s' for %s is already used by %s",
                            ep[a], broker_keys[a].name, broker_keys[b].name);
+    check_curve(p);
 }
 
 static void build_depts(parser_t *p)

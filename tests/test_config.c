@@ -435,6 +435,22 @@ static void test_error_bad_endpoint(void **state)
     free(text);
 }
 
+/* server_cert makes a tcp:// endpoint admit only the keys listed under keys:
+ * without keys the broker would start and admit nobody. */
+static void test_error_curve_without_keys(void **state)
+{
+    (void)state;
+    char *tcp = replaced("intake = ipc://var/i.sock",
+                         "intake = tcp://127.0.0.1:5555\nserver_cert = /etc/minqing/server");
+    refused(tcp, "t.conf:3: server_cert needs keys = DIR in [broker]: without the key lists "
+                 "no client or worker is admitted on a tcp:// endpoint\n");
+    assert_int_equal(count_lines(err), 1);
+    accepted_replaced_in(tcp, "database = var/t.db", "database = var/t.db\nkeys = /etc/minqing/keys");
+    free(tcp);
+    /* on ipc:// alone the certificate serves nothing, and nothing is refused */
+    accepted_replaced_in(VALID, "database = var/t.db", "database = var/t.db\nserver_cert = x");
+}
+
 static void test_error_route_unknown_department(void **state)
 {
     (void)state;
@@ -1088,6 +1104,7 @@ int main(void)
         cmocka_unit_test(test_error_bad_duration),
         cmocka_unit_test(test_error_bad_number),
         cmocka_unit_test(test_error_bad_endpoint),
+        cmocka_unit_test(test_error_curve_without_keys),
         cmocka_unit_test(test_error_route_unknown_department),
         cmocka_unit_test(test_error_duplicate_department),
         cmocka_unit_test(test_error_duplicate_route),

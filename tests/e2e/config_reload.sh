@@ -1,0 +1,46 @@
+#!/bin/sh
+# config_reload.sh - a reload takes only a file the broker can go on serving
+# with: on a broker serving CURVE on tcp://, a file without keys (which
+# would admit no key and cut every client off) is refused with
+# config.invalid and config.kept, and the keys in force stay.
+. "$(dirname "$0")/../lib.sh"
+MQ="$BIN/minqing"
+K="$T/keys" C="$T/clients"
+mkdir -p "$K"
+bounded "$MQ" keygen "$K/server" >/dev/null
+client_key intake1 intake
+write_config "server_cert = $K/server
+keys = $K"
+CONF=$T/minqing.conf
+sed -i "s|^intake = .*|intake = tcp://127.0.0.1:$(free_ports)|" "$CONF"
+cp "$CONF" "$T/curve.conf"
+start_broker || exit 1
+
+# hup EVENT: SIGHUP the broker and wait until it logs one more EVENT
+hup() {
+  n=$(count_in "$T/broker.log" "event=$1 ")
+  kill -HUP "$BROKER_PID"
+  wait_for 10 sh -c "[ \$(grep -c 'event=$1 ' '$T/broker.log') -gt $n ]"
+}
+# submit ID: a case with external_id ID, with the intake key; sets rc
+submit() {
+  printf '{"service_code": "water.leak", "description": "水管漏水", "external_id": "%s",
+   "channel": "hotline", "grid_code": "CG01-XH01-G0001"}\n' "$1" > "$T/case.json"
+  bounded 20 "$MQ" -c "$T/curve.conf" submit --cert "$C/intake1" "$T/case.json" \
+    > "$T/submit.log" 2>&1
+  rc=$?
+}
+stored() { [ "$(sql "select count(*) from cases where external_id = '$1'")" = 1 ]; }
+
+# keys dropped, and the endpoints back on ipc:// (a file the next start takes)
+sed -i -e '/^keys = /d' -e '/^server_cert = /d' -e "s|^intake = .*|intake = ipc://$T/intake.sock|" "$CONF"
+check "a reload without keys while CURVE is served is refused (config.kept)" hup config.kept
+check "config.invalid says why, naming the file" \
+  grep -q "event=config.invalid msg=\"$CONF: keys is missing, but this broker serves CURVE" "$T/broker.log"
+submit after-keys
+check "the intake key is still admitted (exit $rc: $(cat "$T/submit.log"))" stored after-keys
+cp "$T/curve.conf" "$CONF"
+
+stop_pid "$BROKER_PID"
+check "no sanitizer report" no_sanitizer_reports
+finish
