@@ -303,13 +303,12 @@ int auth_check(const config_t *cfg, const char **key, char *err, size_t errlen)
     static const char *const names[] = {"intake", "workers", "events"};
     const char *eps[] = {cfg->intake_endpoint, cfg->worker_endpoint, cfg->events_endpoint};
     auth_t probe = {.plain_ok = cfg->allow_plain_tcp};
-    int rc = 0;
-    *key = "server_cert";
-    if (cfg->server_cert)
+    /* the key lists first: what a reload changes most, said as at start */
+    *key = "keys";
+    int rc = auth_lists_check(cfg, err, errlen);
+    if (rc == 0 && cfg->server_cert) {
+        *key = "server_cert";
         rc = load_server(&probe, cfg->server_cert, err, errlen);
-    if (rc == 0) {
-        *key = "keys";
-        rc = auth_lists_check(cfg, err, errlen);
     }
     for (size_t i = 0; i < 3 && rc == 0; i++) {
         *key = names[i];
@@ -319,9 +318,23 @@ int auth_check(const config_t *cfg, const char **key, char *err, size_t errlen)
     return rc;
 }
 
+int auth_check_file(const config_t *cfg, char *err, size_t errlen)
+{
+    char what[1024];
+    const char *key;
+    if (auth_check(cfg, &key, what, sizeof what) == 0)
+        return 0;
+    int line = config_key_line(cfg, key);
+    if (line)
+        snprintf(err, errlen, "%s:%d: %s", cfg->path, line, what);
+    else
+        snprintf(err, errlen, "%s: %s", cfg->path, what);
+    return -1;
+}
+
 int auth_reload_check(const auth_t *self, const config_t *fresh, char *err, size_t errlen)
 {
-    if (auth_lists_check(fresh, err, errlen))
+    if (auth_check_file(fresh, err, errlen))
         return -1;
     if (!self->zap || fresh->keys_dir)
         return 0;                   /* no tcp:// endpoint is a CURVE server */

@@ -35,10 +35,16 @@ void auth_destroy(auth_t **self_p);
  * secret key, plain TCP), without sockets: for --check-config and the start.
  * On -1, *key is the [broker] key at fault, for its line in the file. */
 int auth_check(const config_t *cfg, const char **key, char *err, size_t errlen);
-/* What a reload must refuse in fresh: key lists that cannot be read
- * (auth_lists_check), and a file without keys while this broker serves
- * CURVE: server_cert applies only at a restart, so the broker would go on
- * with empty allowlists and cut off every key. 0, or -1 with err. */
+/* auth_check with the problem as "FILE:LINE: what" ("FILE: what" when the
+ * key at fault is not in the file), as the start prints it and a reload
+ * logs it. 0, or -1 with err. */
+int auth_check_file(const config_t *cfg, char *err, size_t errlen);
+/* What a reload must refuse in fresh, as "FILE[:LINE]: what": what the next
+ * start would refuse (auth_check_file: a reload taking a file that a restart
+ * after a crash then refuses leaves the broker down), and a file without
+ * keys while this broker serves CURVE: server_cert applies only at a
+ * restart, so the broker would go on with empty allowlists and cut off
+ * every key. 0, or -1 with err. */
 int auth_reload_check(const auth_t *self, const config_t *fresh, char *err, size_t errlen);
 /* Make sock a CURVE server if endpoint is tcp:// (before it binds), whose
  * handshakes need this module's ZAP handler's yes (ZMQ_ZAP_ENFORCE_DOMAIN: no

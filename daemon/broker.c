@@ -1780,8 +1780,8 @@ static void reload(broker_t *self)
         log_say(LOG_ERR, "config.kept", "the new file has errors; the running config stays");
     } else if (auth_reload_check(self->auth, fresh, err, sizeof err) != 0) {
         log_say(LOG_ERR, "config.invalid", err);
-        log_say(LOG_ERR, "config.kept", "the new key lists are refused (config.invalid says "
-                "why); the running config and keys stay");
+        log_say(LOG_ERR, "config.kept", "the new key lists, server_cert or endpoints are "
+                "refused (config.invalid says why); the running config and keys stay");
         config_destroy(&fresh);
     } else if (take_config(self, fresh) != 0) {
         config_destroy(&fresh);

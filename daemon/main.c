@@ -92,14 +92,9 @@ int main(int argc, char **argv)
             fputc('\n', stderr);
         return 2;
     }
-    const char *key;
-    if (auth_check(cfg, &key, err, sizeof err) != 0) {
+    if (auth_check_file(cfg, err, sizeof err) != 0) {
         /* a configuration error too: exit 2, which systemd does not retry */
-        int line = config_key_line(cfg, key);
-        if (line)
-            fprintf(stderr, "%s:%d: %s\n", path, line, err);
-        else
-            fprintf(stderr, "%s: %s\n", path, err);
+        fprintf(stderr, "%s\n", err);
         config_destroy(&cfg);
         return 2;
     }

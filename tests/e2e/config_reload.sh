@@ -1,8 +1,10 @@
 #!/bin/sh
 # config_reload.sh - a reload takes only a file the broker can go on serving
-# with: on a broker serving CURVE on tcp://, a file without keys (which
-# would admit no key and cut every client off) is refused with
-# config.invalid and config.kept, and the keys in force stay.
+# with, and start with again: on a broker serving CURVE on tcp://, a file
+# without keys (which would admit no key and cut every client off), a
+# server_cert that cannot be loaded, or a tcp:// endpoint without CURVE (the
+# next start, after a crash too, would refuse either and stay down) is
+# refused with config.invalid, FILE:LINE as at start, and config.kept.
 . "$(dirname "$0")/../lib.sh"
 MQ="$BIN/minqing"
 K="$T/keys" C="$T/clients"
@@ -39,6 +41,22 @@ check "config.invalid says why, naming the file" \
   grep -q "event=config.invalid msg=\"$CONF: keys is missing, but this broker serves CURVE" "$T/broker.log"
 submit after-keys
 check "the intake key is still admitted (exit $rc: $(cat "$T/submit.log"))" stored after-keys
+cp "$T/curve.conf" "$CONF"
+
+# line_of KEY: the line of KEY's setting in the config
+line_of() { grep -n "^$1 = " "$CONF" | cut -d: -f1; }
+sed -i "s|^server_cert = .*|server_cert = $T/no-such-cert|" "$CONF"
+check "a reload naming a server_cert that cannot be loaded is refused (config.kept)" hup config.kept
+check "config.invalid says what the start would say, at server_cert's line" grep -q \
+  "event=config.invalid msg=\"$CONF:$(line_of server_cert): $T/no-such-cert_secret: cannot read" \
+  "$T/broker.log"
+cp "$T/curve.conf" "$CONF"
+sed -i '/^server_cert = /d' "$CONF"
+check "a reload with a tcp:// endpoint and no CURVE is refused (config.kept)" hup config.kept
+check "config.invalid names the endpoint, at its line" grep -q \
+  "event=config.invalid msg=\"$CONF:$(line_of intake): tcp://127.0.0.1:[0-9]*: a tcp:// endpoint needs CURVE" \
+  "$T/broker.log"
+check "no reload was taken" test "$(count_in "$T/broker.log" 'event=config.reloaded')" = 0
 cp "$T/curve.conf" "$CONF"
 
 stop_pid "$BROKER_PID"
