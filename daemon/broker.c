@@ -80,6 +80,7 @@ struct broker_t {
     bool acked_in_pass;         /* a notice left the list for an ACK this pass records */
     volatile sig_atomic_t stop, reload;
     int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms, last_trim;
+    int64_t beat_ms;            /* the shortest heartbeat in force: see beat_sessions */
     int64_t last_extend;        /* EXTEND_TIMEOUT_USEC last sent while starting, 0: never */
     int32_t holidays_day;       /* local YYYYMMDD of the last holiday file check */
     bool serving;               /* READY=1 sent */
@@ -533,6 +534,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
         return NULL;
     }
     self->cfg = cfg;
+    self->beat_ms = cfg->heartbeat_ms;
     clock_init(&self->clock, NULL, NULL, NULL);
     self->timers = timers_new();
     store_set_progress(store_busy, self);
@@ -1106,17 +1108,15 @@ static void give_back_memory(broker_t *self, int64_t now)
     malloc_trim(0);
 }
 
-static void housekeeping(broker_t *self, int64_t now)
+/* End the silent sessions and send the others their heartbeats; the
+ * shortest heartbeat in force, the config's or a live session's. Each
+ * session keeps the interval it registered with until it registers again,
+ * and its worker gives the broker up after 3 of them without a word: after
+ * a reload that raises heartbeat, the broker must go on beating at the old
+ * pace for them, so housekeeping runs at a quarter of this shortest one. */
+static int64_t beat_sessions(broker_t *self, int64_t now)
 {
-    if (now - self->last_housekeeping < self->cfg->heartbeat_ms / 4)
-        return;
-    self->last_housekeeping = now;
-    check_holidays(self, false);
-    give_back_memory(self, now);
-    log_flush_limited(false);
-    char why[160];
-    if (store_checkpoint_error(self->store, why, sizeof why))
-        log_say(LOG_ERR, "store.checkpoint_failed", why);
+    int64_t shortest = self->cfg->heartbeat_ms;
     msg_t beat;
     msg_reset(&beat, MSG_HEARTBEAT);
     for (size_t i = 0; i < sessions_count(self->sessions);) {
@@ -1128,8 +1128,25 @@ static void housekeeping(broker_t *self, int64_t now)
         }
         if (now - s->last_send >= hb)
             send_to_session(self, s, &beat);
+        if (hb < shortest)
+            shortest = hb;
         i++;
     }
+    return shortest;
+}
+
+static void housekeeping(broker_t *self, int64_t now)
+{
+    if (now - self->last_housekeeping < self->beat_ms / 4)
+        return;
+    self->last_housekeeping = now;
+    check_holidays(self, false);
+    give_back_memory(self, now);
+    log_flush_limited(false);
+    char why[160];
+    if (store_checkpoint_error(self->store, why, sizeof why))
+        log_say(LOG_ERR, "store.checkpoint_failed", why);
+    self->beat_ms = beat_sessions(self, now);
 }
 
 /* ---- after the commit ------------------------------------------------ */
@@ -1540,7 +1557,7 @@ static void fire_timers(broker_t *self)
  * load, and with it most of the queueing behind fsyncs in submit->dispatch. */
 static long poll_timeout(broker_t *self)
 {
-    long t = (long)(self->cfg->heartbeat_ms / 4);
+    long t = (long)(self->beat_ms / 4);        /* housekeeping's pace */
     if (t > STOP_LATENCY_MS)
         t = STOP_LATENCY_MS;        /* a SIGTERM just before the poll waits no longer */
     if (self->watchdog_ms) {        /* nor the watchdog's next kick */
@@ -1793,6 +1810,8 @@ static void reload(broker_t *self)
         config_t *old = self->cfg;
         self->cfg = fresh;
         self->apply.cfg = fresh;
+        if (fresh->heartbeat_ms < self->beat_ms)
+            self->beat_ms = fresh->heartbeat_ms;    /* raised: the sessions keep it down */
         drop_revoked(self);
         place_notices(self, "config.notices_stranded");
         warn_config(fresh);

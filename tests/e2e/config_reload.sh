@@ -4,7 +4,9 @@
 # without keys (which would admit no key and cut every client off), a
 # server_cert that cannot be loaded, or a tcp:// endpoint without CURVE (the
 # next start, after a crash too, would refuse either and stay down) is
-# refused with config.invalid, FILE:LINE as at start, and config.kept.
+# refused with config.invalid, FILE:LINE as at start, and config.kept. A
+# reload that raises heartbeat (500ms to 10s) costs no worker its session:
+# the broker goes on beating at the pace the registered workers were told.
 . "$(dirname "$0")/../lib.sh"
 MQ="$BIN/minqing"
 K="$T/keys" C="$T/clients"
@@ -16,7 +18,9 @@ keys = $K"
 CONF=$T/minqing.conf
 sed -i "s|^intake = .*|intake = tcp://127.0.0.1:$(free_ports)|" "$CONF"
 cp "$CONF" "$T/curve.conf"
-start_broker || exit 1
+LOG_LEVEL=info start_broker || exit 1
+start_worker water w1
+check "a worker registers" wait_for 10 grep -q 'event=worker.registered worker=water:w1' "$T/broker.log"
 
 # hup EVENT: SIGHUP the broker and wait until it logs one more EVENT
 hup() {
@@ -59,6 +63,14 @@ check "config.invalid names the endpoint, at its line" grep -q \
 check "no reload was taken" test "$(count_in "$T/broker.log" 'event=config.reloaded')" = 0
 cp "$T/curve.conf" "$CONF"
 
+sed -i 's/^heartbeat = .*/heartbeat = 10s/' "$CONF"
+check "a reload raising heartbeat from 500ms to 10s is taken" hup config.reloaded
+sleep 4             # the worker, told 500ms, gives the broker up after 1.5 s of silence
+check "the worker keeps its session: no worker.lost, no second registration" sh -c "
+  [ $(count_in "$T/broker.log" 'event=worker.lost') = 0 ] &&
+  [ $(count_in "$T/broker.log" 'event=worker.registered') = 1 ]"
+
+stop_pid "$WORKER_PID"
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
 finish
