@@ -486,6 +486,19 @@ static section_t section_find(const char *name, size_t len)
     return SEC_SKIP;
 }
 
+/* inih ignores what follows a header's ']': `[ladder.contact] 1 = 0 community`
+ * would leave the ladder empty, in silence. Only a comment may follow. */
+static void header_tail(parser_t *p, const char *name, size_t len, const char *s,
+                        const char *end)
+{
+    while (s < end && isspace((unsigned char)*s))
+        s++;
+    if (s < end && *s != ';')
+        problem(p, "text '%.*s' after the section header [%.*s] (put KEY = VALUE on a line "
+                   "of its own; only a ; comment may follow a header)",
+                (int)(end - s), s, (int)len, name);
+}
+
 static void section_header(parser_t *p, const char *s, const char *end)
 {
     const char *close = ini_find(s, end, "]");
@@ -494,12 +507,14 @@ static void section_header(parser_t *p, const char *s, const char *end)
         p->section = SEC_SKIP;          /* inih stays in the old section; we stop caring */
         return;
     }
+    size_t len = (size_t)(close - s);
     p->have_prev = false;
-    p->section = section_find(s, (size_t)(close - s));
+    p->section = section_find(s, len);
     if (p->section == SEC_SKIP)
-        problem(p, "unknown section [%.*s]", (int)(close - s), s);
+        problem(p, "unknown section [%.*s]", (int)len, s);
     else if (!p->section_line[p->section])
         p->section_line[p->section] = p->lineno;
+    header_tail(p, s, len, close + 1, end);
 }
 
 static void classify(parser_t *p, const char *line)

@@ -526,6 +526,18 @@ static void test_error_unparsable_lines(void **state)
     (void)state;
     refused(VALID "this is not ini\n", "t.conf:13: cannot parse line");
     refused(VALID "[broken\n", "t.conf:13: cannot parse section header");
+    /* inih drops what follows ']': a key there would be lost in silence */
+    refused(VALID "[ladder.contact] 1 = 0 community\n",
+            "t.conf:13: text '1 = 0 community' after the section header [ladder.contact] (put "
+            "KEY = VALUE on a line of its own; only a ; comment may follow a header)\n");
+    assert_int_equal(count_lines(err), 1);
+    refused(VALID "[targets] county = nosuchdept\n", "t.conf:13: text 'county = nosuchdept'");
+    refused(VALID "[broker] junk\n", "t.conf:13: text 'junk' after the section header [broker]");
+    refused(VALID "[broker]]\n", "t.conf:13: text ']' after the section header [broker]");
+    refused(VALID "[nonsense] x = 1\n", "t.conf:13: unknown section [nonsense]\n"
+                                        "t.conf:13: text 'x = 1' after");
+    config_t *hdr = accepted(VALID "[streets]   ; 街道\n[communities];社区\n[targets] \t\n");
+    config_destroy(&hdr);
     refused(VALID "key ; = value\n", "t.conf:13: cannot parse line");
     refused(VALID "[departments]\ncivil = 民政局\n  justice = 司法局\n",
             "t.conf:15: indented line is read as a continuation of 'civil'");
