@@ -497,15 +497,15 @@ static void check_holidays(broker_t *self, bool always)
 }
 
 /* The config's warnings (config.h), one record a line, at start and reload:
- * --check-config is not always run first. */
+ * --check-config is not always run first. Whole: what to do comes last. */
 static void warn_config(const config_t *cfg)
 {
     for (const char *w = cfg->warnings; w && *w;) {
         const char *end = strchr(w, '\n');
         size_t n = end ? (size_t)(end - w) : strlen(w);
-        char line[512];
+        char line[LOG_LONG_SIZE + 1];   /* one byte more: log_long marks a cut */
         snprintf(line, sizeof line, "%.*s", (int)n, w);
-        log_say(LOG_WARNING, "config.warning", line);
+        log_say_long(LOG_WARNING, "config.warning", line);
         w += end ? n + 1 : n;
     }
 }
@@ -1793,10 +1793,10 @@ static void reload(broker_t *self)
     config_t *fresh = config_load(self->cfg->path, err, sizeof err);
     if (!fresh) {
         for (char *line = strtok(err, "\n"); line; line = strtok(NULL, "\n"))
-            log_say(LOG_ERR, "config.invalid", line);
+            log_say_long(LOG_ERR, "config.invalid", line);
         log_say(LOG_ERR, "config.kept", "the new file has errors; the running config stays");
     } else if (auth_reload_check(self->auth, fresh, err, sizeof err) != 0) {
-        log_say(LOG_ERR, "config.invalid", err);
+        log_say_long(LOG_ERR, "config.invalid", err);
         log_say(LOG_ERR, "config.kept", "the new key lists, server_cert or endpoints are "
                 "refused (config.invalid says why); the running config and keys stay");
         config_destroy(&fresh);

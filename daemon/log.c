@@ -22,6 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
+/* A record's logfmt line: room for its long field escaped and the rest. */
+#define LOG_LINE_SIZE 8192
+
 static const char *ident = "minqing";
 static int level = LOG_INFO;
 static bool journal;
@@ -61,6 +64,7 @@ void log_begin(log_rec_t *r, int prio, const char *event)
     r->prio = prio;
     r->on = prio <= level;
     r->n = 0;
+    r->long_field = -1;
     r->msgid = NULL;
     log_str(r, "event", event);
 }
@@ -153,21 +157,40 @@ static size_t valid_char(const unsigned char *p)
     return utf8_valid((const char *)p, k, NULL) ? k : 0;
 }
 
-/* val into a field of size bytes, cut where it no longer fits but never
- * inside a character (utf8_cut would read past the end of a value that ends
- * in a broken sequence: these can hold any bytes). */
-static void field_copy(char *dst, size_t size, const char *val)
+#define CUT_MARK "\xe2\x80\xa6"     /* …: the value went on */
+
+/* The bytes of val that fit in limit, never cutting a character. */
+static size_t fitting(const char *val, size_t limit)
 {
     const unsigned char *p = (const unsigned char *)val;
     size_t n = 0, k;
     for (; p[n]; n += k) {
         k = valid_char(p + n);
         k = k ? k : 1;
-        if (n + k >= size)
+        if (n + k > limit)
             break;
     }
+    return n;
+}
+
+/* val into a field of size bytes; one that does not fit is cut where it
+ * no longer does, but never inside a character (utf8_cut would read past
+ * the end of a value that ends in a broken sequence: these can hold any
+ * bytes), and marked as cut. */
+static void field_copy(char *dst, size_t size, const char *val)
+{
+    size_t n = fitting(val, size - 1);
+    bool cut = val[n] != '\0';
+    if (cut)
+        n = fitting(val, size - 1 - strlen(CUT_MARK));
     memcpy(dst, val, n);
-    dst[n] = '\0';
+    strcpy(dst + n, cut ? CUT_MARK : "");
+}
+
+/* The value of field i. */
+static const char *value_of(const log_rec_t *r, int i)
+{
+    return i == r->long_field ? r->long_val : r->vals[i];
 }
 
 void log_str(log_rec_t *r, const char *key, const char *val)
@@ -177,6 +200,18 @@ void log_str(log_rec_t *r, const char *key, const char *val)
     r->keys[r->n] = key;
     field_copy(r->vals[r->n], sizeof r->vals[0], val ? val : "");
     r->n++;
+}
+
+void log_long(log_rec_t *r, const char *key, const char *val)
+{
+    if (!r->on || r->n >= LOG_MAX_FIELDS || r->long_field >= 0) {
+        log_str(r, key, val);
+        return;
+    }
+    r->keys[r->n] = key;
+    r->vals[r->n][0] = '\0';
+    field_copy(r->long_val, sizeof r->long_val, val ? val : "");
+    r->long_field = r->n++;
 }
 
 void log_u64(log_rec_t *r, const char *key, uint64_t val)
@@ -195,7 +230,7 @@ void log_i64(log_rec_t *r, const char *key, int64_t val)
 
 void log_text(log_rec_t *r, const char *key, const char *val)
 {
-    char m[sizeof r->vals[0]];     /* a field's room: the rest is cut */
+    char m[sizeof r->vals[0] * 2]; /* more than a field's room: log_str marks the cut */
     mask_text(val ? val : "", m, sizeof m);
     log_str(r, key, m);
 }
@@ -233,15 +268,22 @@ static size_t put_utf8(char *buf, size_t len, size_t *off, const unsigned char *
  * characters; those are escaped (\n, \xNN), as is every byte of invalid
  * UTF-8, so that a value a peer sent can never start a line, or a record,
  * of its own, nor carry bytes a reader cannot show. */
-static size_t logfmt(const log_rec_t *r, char *buf, size_t len)
+static size_t logfmt(const log_rec_t *r, char *buf, size_t size)
 {
-    size_t off = 0;
-    for (int i = 0; i < r->n && off < len; i++) {
-        const char *v = r->vals[i];
+    size_t len = size - sizeof CUT_MARK, off = 0;   /* room for the mark and the NUL */
+    bool cut = false;
+    for (int i = 0; i < r->n && !cut; i++) {
+        const char *v = value_of(r, i);
         bool quote = needs_quotes(v);
-        off += (size_t)snprintf(buf + off, len - off, "%s%s=%s", i ? " " : "", r->keys[i],
-                                quote ? "\"" : "");
-        for (const unsigned char *p = (const unsigned char *)v; *p && off + 5 < len;) {
+        int w = snprintf(buf + off, len - off, "%s%s=%s", i ? " " : "", r->keys[i],
+                         quote ? "\"" : "");
+        if (w < 0 || (size_t)w >= len - off) {
+            cut = true;
+            break;
+        }
+        off += (size_t)w;
+        const unsigned char *p = (const unsigned char *)v;
+        while (*p && off + 5 < len) {
             if (*p == '"' || *p == '\\')
                 buf[off++] = '\\';
             if (*p == '\n')
@@ -254,10 +296,15 @@ static size_t logfmt(const log_rec_t *r, char *buf, size_t len)
             }
             p++;
         }
+        cut = *p != '\0';
         if (quote && off + 1 < len)
             buf[off++] = '"';
-        buf[off < len ? off : len - 1] = '\0';
     }
+    if (cut) {                          /* the record went on: say so */
+        memcpy(buf + off, CUT_MARK, strlen(CUT_MARK));
+        off += strlen(CUT_MARK);
+    }
+    buf[off] = '\0';
     return off;
 }
 
@@ -272,8 +319,9 @@ static void journal_value(const char *v, char *out, size_t len)
 
 static void write_journal(const log_rec_t *r, const char *line)
 {
-    char message[4200], fields[LOG_MAX_FIELDS + 3][sizeof r->vals[0] * 4 + 80];
-    char value[sizeof r->vals[0] * 4];  /* each byte escaped at worst */
+    char message[LOG_LINE_SIZE + 16], fields[LOG_MAX_FIELDS + 3][sizeof r->vals[0] * 4 + 80];
+    char value[sizeof r->long_val * 4];    /* each byte escaped at worst */
+    char long_field[sizeof value + 80];     /* the long field's, in its own room */
     struct iovec iov[LOG_MAX_FIELDS + 4];
     int n = 0;
     snprintf(message, sizeof message, "MESSAGE=%s", line);
@@ -282,18 +330,20 @@ static void write_journal(const log_rec_t *r, const char *line)
     snprintf(fields[n++], sizeof fields[0], "SYSLOG_IDENTIFIER=%s", ident);
     if (r->msgid)
         snprintf(fields[n++], sizeof fields[0], "MESSAGE_ID=%.32s", r->msgid);
-    for (int i = 0; i < r->n; i++) {
-        char key[64];
+    for (int i = 0; i < n; i++)
+        iov[i + 1] = (struct iovec){fields[i], strlen(fields[i])};
+    for (int i = 0; i < r->n; i++, n++) {
+        char key[64], *f = i == r->long_field ? long_field : fields[n];
+        size_t size = i == r->long_field ? sizeof long_field : sizeof fields[0];
         const char *k = strcmp(r->keys[i], "event") == 0 ? "minqing_event" : r->keys[i];
         size_t j = 0;
         for (; k[j] && j + 1 < sizeof key; j++)
             key[j] = (char)toupper((unsigned char)k[j]);
         key[j] = '\0';
-        journal_value(r->vals[i], value, sizeof value);
-        snprintf(fields[n++], sizeof fields[0], "%s=%s", key, value);
+        journal_value(value_of(r, i), value, sizeof value);
+        snprintf(f, size, "%s=%s", key, value);
+        iov[n + 1] = (struct iovec){f, strlen(f)};
     }
-    for (int i = 0; i < n; i++)
-        iov[i + 1] = (struct iovec){fields[i], strlen(fields[i])};
     sd_journal_sendv(iov, n + 1);
 }
 
@@ -327,7 +377,7 @@ void log_end(log_rec_t *r)
 {
     if (!r->on)
         return;
-    char line[4096];
+    char line[LOG_LINE_SIZE];
     logfmt(r, line, sizeof line);
     if (journal) {
         write_journal(r, line);
@@ -335,7 +385,7 @@ void log_end(log_rec_t *r)
     }
     struct timespec ts;
     struct tm tm;
-    char when[40], out[4200];
+    char when[40], out[LOG_LINE_SIZE + 100];
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
@@ -367,5 +417,13 @@ void log_say(int prio, const char *event, const char *text)
     log_rec_t r;
     log_begin(&r, prio, event);
     log_str(&r, "msg", text);
+    log_end(&r);
+}
+
+void log_say_long(int prio, const char *event, const char *text)
+{
+    log_rec_t r;
+    log_begin(&r, prio, event);
+    log_long(&r, "msg", text);
     log_end(&r);
 }

@@ -14,13 +14,17 @@
 #include <syslog.h>         /* LOG_ERR, LOG_WARNING, ... */
 
 #define LOG_MAX_FIELDS 24
+#define LOG_FIELD_SIZE 160      /* a field's room, its NUL included */
+#define LOG_LONG_SIZE 1024      /* the room of a record's one long field (log_long) */
 
 typedef struct {
     int prio;
     bool on;                /* false when filtered out by level: setters do nothing */
     int n;
     const char *keys[LOG_MAX_FIELDS];
-    char vals[LOG_MAX_FIELDS][160];
+    char vals[LOG_MAX_FIELDS][LOG_FIELD_SIZE];
+    char long_val[LOG_LONG_SIZE];
+    int long_field;         /* the field whose value is long_val, -1 if none */
     const char *msgid;
 } log_rec_t;
 
@@ -43,8 +47,14 @@ void log_begin_limited(log_rec_t *r, int prio, const char *event);
  * window has ended (or every one, with `now`, at a stop): a flood that
  * stops leaves its count too, not only when the event comes again. */
 void log_flush_limited(bool now);
-/* Add fields. Keys are lower_snake; journald gets them upper-cased. */
+/* Add fields. Keys are lower_snake; journald gets them upper-cased. A value
+ * longer than a field's room is cut, never inside a character, and ends in
+ * "…" so that a reader knows there was more. */
 void log_str(log_rec_t *r, const char *key, const char *val);
+/* Add the record's one long field, of up to LOG_LONG_SIZE - 1 bytes: a
+ * config problem, whose file and line come first and what to do last. A
+ * second one in a record is cut as log_str cuts. */
+void log_long(log_rec_t *r, const char *key, const char *val);
 void log_u64(log_rec_t *r, const char *key, uint64_t val);
 void log_i64(log_rec_t *r, const char *key, int64_t val);
 /* Add a field of free text a peer sent (a worker's ERROR reason): every
@@ -61,5 +71,7 @@ void log_hold(void);
 void log_release(void);
 /* Shorthand: one record with a message text. */
 void log_say(int prio, const char *event, const char *text);
+/* The same with the message as a long field (log_long). */
+void log_say_long(int prio, const char *event, const char *text);
 
 #endif

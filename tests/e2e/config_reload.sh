@@ -4,7 +4,8 @@
 # without keys (which would admit no key and cut every client off), a
 # server_cert that cannot be loaded, or a tcp:// endpoint without CURVE (the
 # next start, after a crash too, would refuse either and stay down) is
-# refused with config.invalid, FILE:LINE as at start, and config.kept. A
+# refused with config.invalid, FILE:LINE as at start, and config.kept. Each
+# config.invalid is whole, however long: what to do comes at its end. A
 # reload that raises heartbeat (500ms to 10s) costs no worker its session:
 # the broker goes on beating at the pace the registered workers were told.
 . "$(dirname "$0")/../lib.sh"
@@ -61,6 +62,14 @@ check "config.invalid names the endpoint, at its line" grep -q \
   "event=config.invalid msg=\"$CONF:$(line_of intake): tcp://127.0.0.1:[0-9]*: a tcp:// endpoint needs CURVE" \
   "$T/broker.log"
 check "no reload was taken" test "$(count_in "$T/broker.log" 'event=config.reloaded')" = 0
+cp "$T/curve.conf" "$CONF"
+
+printf '[deadlines]\nresolve = 400d\n' >> "$CONF"
+check "a reload with a bad deadline is refused" hup config.kept
+check "its config.invalid is whole, to the range at its end" grep -qF "event=config.invalid \
+msg=\"$CONF:$(wc -l < "$CONF"): bad duration '400d' for deadline 'resolve' (want e.g. 30m, 4h, \
+2d, 5wd for working days or 8wh for working hours; above 0, at most 366d, 366wd or 8784wh)\"" \
+  "$T/broker.log"
 cp "$T/curve.conf" "$CONF"
 
 sed -i 's/^heartbeat = .*/heartbeat = 10s/' "$CONF"

@@ -2,7 +2,8 @@
 # config_warnings.sh - what a config may say but likely did not mean: a ladder
 # target that [targets] does not list, a [targets] key on no ladder (a typo:
 # `2 = 30m steet`, `countty = ...`). --check-config accepts the file but says
-# so with FILE:LINE; the broker says it as config.warning at start and reload.
+# so with FILE:LINE; the broker says it as config.warning at start and reload,
+# each whole, however long the path.
 . "$(dirname "$0")/../lib.sh"
 write_config
 n=$(wc -l < "$T/minqing.conf")
@@ -28,6 +29,10 @@ check "nothing else" test "$(wc -l < "$T/check.err")" = 2
 start_broker || exit 1
 check "the start says both as config.warning" \
   test "$(count_in "$T/broker.log" 'severity=warning event=config.warning msg=')" = 2
+check "each whole, to the end of what it says" grep -qF \
+  "event=config.warning msg=\"$C:$((n + 3)): contact ladder level 2: target 'steet' is not in \
+[targets]: its escalations are logged and stored, but no department gets ESCALATE (a typo?)\"" \
+  "$T/broker.log"
 sed -i -e 's/^2 = 30m steet$/2 = 30m street/' -e '/^countty = /d' "$C"
 kill -HUP "$BROKER_PID"
 check "a reload of the corrected file" wait_for 5 grep -q 'event=config.reloaded' "$T/broker.log"
