@@ -1230,6 +1230,33 @@ static void warn_targets(parser_t *p)
                        "(a typo?)", targets->v[i].key);
 }
 
+/* Working days and hours skip only the weekend when no holiday is listed:
+ * 春节 and 国庆 count as working days, and a 5wd deadline over them falls
+ * days early. Allowed (a county may mean it), but said once, at the
+ * first such rule. */
+static void warn_no_holidays(parser_t *p)
+{
+    const config_t *cfg = p->cfg;
+    const entries_t *list = &p->lists[SEC_DEADLINES];
+    size_t first = SIZE_MAX, more = 0;
+    if (cfg->calendar.nholidays || cfg->calendar.nmakeup)
+        return;
+    for (size_t i = 0; i < list->n && i < cfg->ndeadlines; i++)  /* one rule a line, as all are good */
+        if (cfg->deadlines[i].dur.kind != DUR_WALL)
+            first == SIZE_MAX ? (void)(first = i) : (void)more++;
+    if (first == SIZE_MAX)
+        return;
+    char others[40] = "";
+    if (more)
+        snprintf(others, sizeof others, " (and %zu more)", more);
+    bool named = p->calendar_line[CK_HOLIDAYS] != 0;
+    warning_at(p, list->v[first].line, "deadline '%s'%s counts working time (wd, wh), but %s: "
+               "public holidays such as 春节 and 国庆 count as working days (%s)",
+               list->v[first].key, others,
+               named ? "the holiday file lists no day" : "[calendar] names no holiday file",
+               named ? "list the year's holidays in it" : "name one in [calendar] holidays");
+}
+
 static void finish(parser_t *p)
 {
     check_broker(p);
@@ -1239,8 +1266,10 @@ static void finish(parser_t *p)
     build_places(p, SEC_COMMUNITIES, &p->cfg->communities, &p->cfg->ncommunities);
     build_deadlines(p);
     build_ladders(p);
-    if (!p->nproblems)
-        warn_targets(p);        /* a refused file's would only add noise */
+    if (!p->nproblems) {        /* a refused file's would only add noise */
+        warn_targets(p);
+        warn_no_holidays(p);
+    }
 }
 
 /* ---- reporting ------------------------------------------------------------ */

@@ -996,6 +996,47 @@ static void test_target_warnings(void **state)
     config_destroy(&cfg);
 }
 
+/* wd and wh skip only weekends when no holiday is listed: 春节 would count
+ * as working days. Allowed, but said once, at the first such rule. */
+static void test_holiday_warnings(void **state)
+{
+    (void)state;
+    config_t *cfg = accepted(VALID "[ladder.contact]\n[ladder.resolve]\n"  /* no targets */
+                             "[deadlines]\n"                                /* 15 */
+                             "contact = 30m\n"                              /* 16 */
+                             "water.leak.resolve = 5wd\n"                   /* 17 */
+                             "resolve = 10wd\n"                             /* 18 */
+                             "urgent.resolve = 8wh\n");                     /* 19 */
+    assert_non_null(cfg->warnings);
+    assert_string_equal(cfg->warnings, "t.conf:17: deadline 'water.leak.resolve' (and 2 more) "
+                        "counts working time (wd, wh), but [calendar] names no holiday file: "
+                        "public holidays such as 春节 and 国庆 count as working days (name one "
+                        "in [calendar] holidays)\n");
+    config_destroy(&cfg);
+    /* wall-clock deadlines alone need no holidays */
+    cfg = accepted(VALID "[ladder.contact]\n[ladder.resolve]\n[deadlines]\nresolve = 5d\n");
+    assert_null(cfg->warnings);
+    config_destroy(&cfg);
+
+    char path[64], text[512];
+    temp_file(path, "# nothing listed yet\n");
+    snprintf(text, sizeof text, VALID "[ladder.contact]\n[ladder.resolve]\n[calendar]\n"
+                                      "holidays = %s\n[deadlines]\nresolve = 8wh\n", path);
+    cfg = accepted(text);
+    assert_string_equal(cfg->warnings, "t.conf:18: deadline 'resolve' counts working time (wd, "
+                        "wh), but the holiday file lists no day: public holidays such as 春节 "
+                        "and 国庆 count as working days (list the year's holidays in it)\n");
+    config_destroy(&cfg);
+    unlink(path);
+    temp_file(path, "2026-10-01 holiday\n");
+    snprintf(text, sizeof text, VALID "[ladder.contact]\n[ladder.resolve]\n[calendar]\n"
+                                      "holidays = %s\n[deadlines]\nresolve = 8wh\n", path);
+    cfg = accepted(text);
+    assert_null(cfg->warnings);
+    config_destroy(&cfg);
+    unlink(path);
+}
+
 static void test_error_targets(void **state)
 {
     (void)state;
@@ -1139,6 +1180,7 @@ int main(void)
         cmocka_unit_test(test_ladders_and_targets),
         cmocka_unit_test(test_error_ladders),
         cmocka_unit_test(test_target_warnings),
+        cmocka_unit_test(test_holiday_warnings),
         cmocka_unit_test(test_error_targets),
         cmocka_unit_test(test_all_errors_reported_in_line_order),
         cmocka_unit_test(test_small_errbuf),
