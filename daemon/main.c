@@ -83,6 +83,12 @@ int main(int argc, char **argv)
         default: usage(stderr); return 2;
         }
     }
+    if (optind < argc) {
+        /* `--check-config new.conf` would check the installed file and say ok */
+        fprintf(stderr, "minqingd: unexpected argument '%s' (the config is given with -c FILE)\n",
+                argv[optind]);
+        return 2;
+    }
     log_open("minqingd", level);
     char err[8192] = "";
     config_t *cfg = config_load(path, err, sizeof err);

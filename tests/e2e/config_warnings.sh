@@ -3,7 +3,8 @@
 # target that [targets] does not list, a [targets] key on no ladder (a typo:
 # `2 = 30m steet`, `countty = ...`). --check-config accepts the file but says
 # so with FILE:LINE; the broker says it as config.warning at start and reload,
-# each whole, however long the path.
+# each whole, however long the path. And `--check-config FILE`, without -c,
+# is a usage error rather than a check of the installed file.
 . "$(dirname "$0")/../lib.sh"
 write_config
 n=$(wc -l < "$T/minqing.conf")
@@ -19,6 +20,11 @@ street = dispatch
 countty = dispatch
 CONF
 C=$T/minqing.conf
+# a file named without -c is not checked, and the installed one must not be checked instead
+bounded 30 "$BIN/minqingd" --check-config "$C" > "$T/operand.out" 2> "$T/operand.err"
+check "--check-config FILE without -c: exit 2, saying the config is given with -c" sh -c "
+  [ $? = 2 ] && [ ! -s '$T/operand.out' ] &&
+  grep -qx \"minqingd: unexpected argument '$C' (the config is given with -c FILE)\" '$T/operand.err'"
 bounded 30 "$BIN/minqingd" --check-config -c "$C" > "$T/check.out" 2> "$T/check.err"
 check "--check-config accepts it (exit 0, ok)" sh -c "[ $? = 0 ] && grep -q ': ok (' '$T/check.out'"
 check "and names the rung with the unlisted target, at its line" \
