@@ -11,12 +11,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #define MAX_WALK_DAYS 3660          /* ten years: a calendar with no working day ends here */
 #define HOLIDAY_FILE_MAX (1 << 20)  /* a century of holidays is 40 kB */
@@ -132,16 +134,6 @@ static int cmp_i32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static int push_day(int32_t **v, size_t *n, int32_t day)
-{
-    int32_t *nv = realloc(*v, (*n + 1) * sizeof **v);
-    if (!nv)
-        return -1;
-    *v = nv;
-    (*v)[(*n)++] = day;
-    return 0;
-}
-
 /* Whether y-m-d exists (no February 30th): mktime normalises impossible dates. */
 static bool real_date(int y, int m, int d)
 {
@@ -175,114 +167,205 @@ static const char *parse_line(char *line, int32_t *day, day_kind_t *kind)
     return *kind ? NULL : "the kind must be 'holiday' or 'workday'";
 }
 
-/* One line of a holiday file into cal; NULL ok (or blank), else a reason. */
-static const char *holiday_line(calendar_t *cal, char *line)
+/* The days of one kind as read, each with its line: a conflict is reported
+ * with both lines without reading the file again. */
+typedef struct {
+    int32_t day;
+    int line;
+} dated_t;
+
+typedef struct {
+    dated_t *v;
+    size_t n, cap;
+} dates_t;
+
+static int dates_push(dates_t *d, int32_t day, int line)
+{
+    if (d->n == d->cap) {
+        size_t cap = d->cap ? d->cap * 2 : 64;
+        dated_t *v = realloc(d->v, cap * sizeof *v);
+        if (!v)
+            return -1;
+        d->v = v, d->cap = cap;
+    }
+    d->v[d->n++] = (dated_t){day, line};
+    return 0;
+}
+
+/* By day, then by line: the first line of a day comes first. */
+static int cmp_dated(const void *a, const void *b)
+{
+    const dated_t *x = a, *y = b;
+    if (x->day != y->day)
+        return (x->day > y->day) - (x->day < y->day);
+    return (x->line > y->line) - (x->line < y->line);
+}
+
+/* The problems of a holiday file: the first HOLIDAY_ERRORS_MAX are said,
+ * each on a line of err, whole; the rest are counted, and said as a count
+ * at the end (report_end), for which room is kept. */
+typedef struct {
+    char *err;
+    size_t errlen;
+    const char *path;
+    int said, unsaid;
+} holiday_report_t;
+
+/* Append "FILE[:LINE]: what" as one more line of err (the caller splits
+ * them) if it fits whole with `keep` bytes left over; false if not. */
+static bool say(holiday_report_t *r, int lineno, const char *what, size_t keep)
+{
+    size_t used = strlen(r->err);
+    char where[24] = "";
+    if (lineno)
+        snprintf(where, sizeof where, ":%d", lineno);
+    size_t need = (used ? 1 : 0) + strlen(r->path) + strlen(where) + 2 + strlen(what) + 1;
+    if (used + need + keep > r->errlen)
+        return false;
+    snprintf(r->err + used, r->errlen - used, "%s%s%s: %s", used ? "\n" : "", r->path, where,
+             what);
+    return true;
+}
+
+/* Room kept for the count of the problems not said. */
+static size_t count_room(const holiday_report_t *r)
+{
+    return strlen(r->path) + 48;
+}
+
+static void report_line(holiday_report_t *r, int lineno, const char *what)
+{
+    if (r->said < HOLIDAY_ERRORS_MAX && say(r, lineno, what, count_room(r)))
+        r->said++;
+    else
+        r->unsaid++;
+}
+
+static int report_end(holiday_report_t *r)
+{
+    if (r->unsaid) {
+        char what[64];
+        snprintf(what, sizeof what, "%d more problems not shown", r->unsaid);
+        say(r, 0, what, 0);
+    }
+    return r->said + r->unsaid;
+}
+
+/* One line of a holiday file onto its list; NULL ok (or blank), else a reason. */
+static const char *holiday_line(dates_t lists[3], char *line, int lineno)
 {
     int32_t day;
     day_kind_t kind;
     const char *why = parse_line(line, &day, &kind);
     if (why || kind == DAY_NONE)
         return why;
-    int rc = kind == DAY_HOLIDAY ? push_day(&cal->holidays, &cal->nholidays, day)
-                                 : push_day(&cal->makeup, &cal->nmakeup, day);
-    return rc ? "out of memory" : NULL;
+    return dates_push(&lists[kind], day, lineno) ? "out of memory" : NULL;
 }
 
-/* The first line of the file at path that lists day as kind; 0 if none. A
- * conflict is rare, so its lines are looked up again rather than kept for
- * every day. */
-static int line_of(const char *path, int32_t day, day_kind_t kind)
+/* A day both off and worked is a typo in one of the two lines: each
+ * workday line of such a day is reported, with the day's first holiday
+ * line. Both lists are sorted: one walk. */
+static void conflicts(const dates_t *hol, const dates_t *work, holiday_report_t *r)
 {
-    FILE *f = fopen(path, "r");
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0, found = 0;
-    while (f && !found && getline(&line, &cap, f) >= 0) {
-        int32_t d;
-        day_kind_t k;
-        lineno++;
-        if (!parse_line(line, &d, &k) && k == kind && d == day)
-            found = lineno;
+    size_t h = 0;
+    for (size_t w = 0; w < work->n; w++) {
+        int32_t d = work->v[w].day;
+        while (h < hol->n && hol->v[h].day < d)
+            h++;
+        if (h == hol->n || hol->v[h].day != d)
+            continue;
+        char what[120];
+        snprintf(what, sizeof what, "%04d-%02d-%02d is listed both as holiday and as "
+                 "workday (as holiday on line %d)", d / 10000, d / 100 % 100, d % 100,
+                 hol->v[h].line);
+        report_line(r, work->v[w].line, what);
     }
-    free(line);
-    if (f)
-        fclose(f);
-    return found;
 }
 
-/* Append "FILE[:LINE]: what" as one more line of err (the caller splits them). */
-static void say(char *err, size_t errlen, const char *path, int lineno, const char *what)
+/* The days of a sorted list into a calendar array; -1 if out of memory. */
+static int take_days(const dates_t *d, int32_t **days, size_t *n)
 {
-    size_t used = strlen(err);
-    if (used + 1 >= errlen)
-        return;
-    const char *nl = used ? "\n" : "";
-    if (lineno)
-        snprintf(err + used, errlen - used, "%s%s:%d: %s", nl, path, lineno, what);
-    else
-        snprintf(err + used, errlen - used, "%s%s: %s", nl, path, what);
+    free(*days);
+    *days = NULL, *n = 0;
+    if (!d->n)
+        return 0;
+    if (!(*days = malloc(d->n * sizeof **days)))
+        return -1;
+    for (size_t i = 0; i < d->n; i++)
+        (*days)[i] = d->v[i].day;
+    *n = d->n;
+    return 0;
 }
 
-/* A day both off and worked is a typo in one of the two lines. */
-static int conflicts(const calendar_t *cal, const char *path, char *err, size_t errlen)
+/* The file, open for reading if it is a regular file of at most
+ * HOLIDAY_FILE_MAX bytes; NULL with the problem said. O_NONBLOCK: a FIFO
+ * named by mistake must not block the open, in a reload under the
+ * watchdog. */
+static FILE *open_holidays(holiday_report_t *r)
 {
-    int n = 0;
-    for (size_t i = 0; i < cal->nmakeup; i++)
-        if (bsearch(&cal->makeup[i], cal->holidays, cal->nholidays, sizeof *cal->holidays,
-                    cmp_i32)) {
-            char what[120];
-            int32_t d = cal->makeup[i];
-            snprintf(what, sizeof what, "%04d-%02d-%02d is listed both as holiday and as "
-                     "workday (as holiday on line %d)", d / 10000, d / 100 % 100, d % 100,
-                     line_of(path, d, DAY_HOLIDAY));
-            say(err, errlen, path, line_of(path, d, DAY_WORKDAY), what);
-            n++;
-        }
-    return n;
-}
-
-int calendar_load(calendar_t *cal, const char *path, char *err, size_t errlen)
-{
-    *err = '\0';
-    FILE *f = fopen(path, "r");
     struct stat st;
-    if (!f || fstat(fileno(f), &st) != 0) {
+    int fd = open(r->path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) != 0) {
         char what[160];
         snprintf(what, sizeof what, "cannot open the holiday file: %s", strerror(errno));
-        say(err, errlen, path, 0, what);
-        if (f)
-            fclose(f);
-        return -1;
+        say(r, 0, what, 0);
+        if (fd >= 0)
+            close(fd);
+        return NULL;
     }
     if (!S_ISREG(st.st_mode) || st.st_size > HOLIDAY_FILE_MAX) {
-        say(err, errlen, path, 0, S_ISREG(st.st_mode) ? "larger than 1 MB: not a holiday file"
-                                                        : "not a regular file");
-        fclose(f);
-        return -1;
+        say(r, 0, S_ISREG(st.st_mode) ? "larger than 1 MB: not a holiday file"
+                                      : "not a regular file", 0);
+        close(fd);
+        return NULL;
     }
+    FILE *f = fdopen(fd, "r");      /* O_NONBLOCK changes nothing for a regular file */
+    if (!f) {
+        say(r, 0, "out of memory", 0);
+        close(fd);
+    }
+    return f;
+}
+
+/* Every line of f onto lists (indexed by day_kind_t), the bad ones reported. */
+static void read_holidays(FILE *f, dates_t lists[3], holiday_report_t *r)
+{
     char *line = NULL;
     size_t cap = 0;
-    int lineno = 0, bad = 0;
+    int lineno = 0;
     while (getline(&line, &cap, f) >= 0) {  /* any length: comments may be long */
-        const char *why = holiday_line(cal, line);
-        lineno++;
-        if (why && ++bad <= HOLIDAY_ERRORS_MAX)
-            say(err, errlen, path, lineno, why);
+        const char *why = holiday_line(lists, line, ++lineno);
+        if (why)
+            report_line(r, lineno, why);
     }
     if (ferror(f)) {
         char what[160];
         snprintf(what, sizeof what, "read error after line %d: %s", lineno, strerror(errno));
-        say(err, errlen, path, 0, what);
-        bad++;
+        report_line(r, 0, what);
     }
     free(line);
+}
+
+int calendar_load(calendar_t *cal, const char *path, char *err, size_t errlen)
+{
+    holiday_report_t r = {err, errlen, path, 0, 0};
+    dates_t lists[3] = {{0}};
+    *err = '\0';
+    FILE *f = open_holidays(&r);
+    if (!f)
+        return -1;
+    read_holidays(f, lists, &r);
     fclose(f);
-    if (cal->nholidays)
-        qsort(cal->holidays, cal->nholidays, sizeof *cal->holidays, cmp_i32);
-    if (cal->nmakeup)
-        qsort(cal->makeup, cal->nmakeup, sizeof *cal->makeup, cmp_i32);
-    bad += conflicts(cal, path, err, errlen);
-    return bad ? -1 : 0;
+    for (int k = DAY_HOLIDAY; k <= DAY_WORKDAY; k++)
+        if (lists[k].n)
+            qsort(lists[k].v, lists[k].n, sizeof *lists[k].v, cmp_dated);
+    conflicts(&lists[DAY_HOLIDAY], &lists[DAY_WORKDAY], &r);
+    if (take_days(&lists[DAY_HOLIDAY], &cal->holidays, &cal->nholidays) ||
+        take_days(&lists[DAY_WORKDAY], &cal->makeup, &cal->nmakeup))
+        report_line(&r, 0, "out of memory");
+    free(lists[DAY_HOLIDAY].v);
+    free(lists[DAY_WORKDAY].v);
+    return report_end(&r) ? -1 : 0;
 }
 
 int32_t calendar_last_day(const calendar_t *cal)

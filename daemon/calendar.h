@@ -37,8 +37,10 @@ int calendar_set_weekdays(calendar_t *cal, const char *text);
 /* Parse "09:00-12:00, 13:30-17:30" into cal->hours; -1 if bad or overlapping. */
 int calendar_set_hours(calendar_t *cal, const char *text);
 /* Read a holiday file: lines "YYYY-MM-DD holiday" or "YYYY-MM-DD workday"
- * ('#' comments). -1 on error, with each problem ("FILE:LINE: what", or
- * "FILE: what") on a line of err. */
+ * ('#' comments), a regular file of at most 1 MB (not a FIFO: it is not
+ * waited on). -1 on error, with each problem ("FILE:LINE: what", or "FILE:
+ * what") on a line of err, whole: the first 20 that fit, then "FILE: N more
+ * problems not shown". */
 int calendar_load(calendar_t *cal, const char *path, char *err, size_t errlen);
 /* The last date (yyyymmdd) the holiday file lists, 0 if none: past it only
  * the weekdays count, and 春节 or 国庆 would be working days. */

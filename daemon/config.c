@@ -649,7 +649,7 @@ static void broker_entry(parser_t *p, const char *key, const char *value)
  * open, too large) after this file's line of the holidays key. */
 static void load_holidays(parser_t *p, const char *path)
 {
-    char err[4096] = "";
+    char err[8192] = "";            /* 20 lines and a count, whole (calendar_load) */
     bool said = false;
     size_t plen = strlen(path);
     if (calendar_load(&p->cfg->calendar, path, err, sizeof err) == 0)

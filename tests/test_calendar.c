@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -547,6 +548,108 @@ static void load_reports_every_bad_line(void **state)
     calendar_free(&cal);
 }
 
+/* The lines of err, counted. */
+static int err_lines(const char *err)
+{
+    int n = *err != '\0';
+    for (; *err; err++)
+        n += *err == '\n';
+    return n;
+}
+
+/* Thousands of dates listed both ways: found in one walk, without reading
+ * the file again for each (that took minutes, under a reload's watchdog),
+ * 20 reported with both their lines and the rest counted. */
+static void many_conflicts_capped(void **state)
+{
+    (void)state;
+    enum { DAYS = 3000 };
+    static char text[DAYS * 2 * 20 + 1], err[8192];
+    size_t n = 0;
+    for (int kind = 0; kind < 2; kind++)
+        for (int i = 0; i < DAYS; i++) {
+            time_t t = (time_t)(at("2026-01-01 12:00") / 1000) + (time_t)i * 86400;
+            struct tm tm;
+            localtime_r(&t, &tm);
+            n += strftime(text + n, sizeof text - n, "%Y-%m-%d ", &tm);
+            n += (size_t)snprintf(text + n, sizeof text - n, "%s\n", kind ? "workday" : "holiday");
+        }
+    char path[128], want[512];
+    write_file("conflicts.txt", text, path, sizeof path);
+    calendar_t cal;
+    calendar_init(&cal);
+    alarm(20);                          /* a load that takes longer fails here */
+    int rc = calendar_load(&cal, path, err, sizeof err);
+    alarm(0);
+    unlink(path);
+    calendar_free(&cal);
+    assert_int_equal(rc, -1);
+    assert_int_equal(err_lines(err), 21);
+    snprintf(want, sizeof want, "%s:%d: 2026-01-01 is listed both as holiday and as workday "
+             "(as holiday on line 1)\n", path, DAYS + 1);
+    assert_int_equal(strncmp(err, want, strlen(want)), 0);
+    snprintf(want, sizeof want, "\n%s:%d: 2026-01-20 is listed both as holiday and as workday "
+             "(as holiday on line 20)\n%s: %d more problems not shown", path, DAYS + 20, path,
+             DAYS - 20);
+    assert_non_null(strstr(err, want));
+    assert_string_equal(strstr(err, want) + strlen(want), "");
+}
+
+/* A file wrong throughout: 20 lines said, whole, and how many more there
+ * are; in a buffer too small for 20, as many as fit, whole, and the count. */
+static void bad_lines_capped(void **state)
+{
+    (void)state;
+    char text[30 * 20 + 1] = "", path[128], err[8192], small[600], want[512];
+    for (int i = 0; i < 30; i++)
+        strcat(text, "2026-10-01 vacation\n");
+    write_file("thirty.txt", text, path, sizeof path);
+    calendar_t cal;
+    calendar_init(&cal);
+    int rc = calendar_load(&cal, path, err, sizeof err);
+    calendar_free(&cal);
+    calendar_init(&cal);
+    int rc_small = calendar_load(&cal, path, small, sizeof small);
+    calendar_free(&cal);
+    unlink(path);
+    assert_int_equal(rc, -1);
+    assert_int_equal(rc_small, -1);
+    assert_int_equal(err_lines(err), 21);
+    snprintf(want, sizeof want, "%s:20: the kind must be 'holiday' or 'workday'\n"
+             "%s: 10 more problems not shown", path, path);
+    assert_non_null(strstr(err, want));
+    assert_string_equal(strstr(err, want) + strlen(want), "");
+
+    int said = err_lines(small) - 1;
+    assert_true(said >= 1 && said < 20);
+    const char *last = strrchr(small, '\n');
+    assert_non_null(last);
+    snprintf(want, sizeof want, "\n%s: %d more problems not shown", path, 30 - said);
+    assert_string_equal(last, want);
+    snprintf(want, sizeof want, "\n%s:%d: the kind must be 'holiday' or 'workday'\n", path,
+             said);
+    assert_non_null(strstr(small, want));
+}
+
+/* A FIFO named as the holiday file: refused at once. Opened without
+ * O_NONBLOCK it blocked until a writer came, for ever, in a reload. */
+static void load_refuses_fifo(void **state)
+{
+    (void)state;
+    char path[128], err[256] = "";
+    snprintf(path, sizeof path, "%s/fifo", tmpdir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    calendar_t cal;
+    calendar_init(&cal);
+    alarm(5);
+    int rc = calendar_load(&cal, path, err, sizeof err);
+    alarm(0);
+    unlink(path);
+    calendar_free(&cal);
+    assert_int_equal(rc, -1);
+    assert_non_null(strstr(err, "not a regular file"));
+}
+
 /* Not a regular file (a device or a directory by mistake): refused at once,
  * not read for ever or taken as empty. */
 static void load_refuses_non_files(void **state)
@@ -879,6 +982,9 @@ int main(void)
         cmocka_unit_test(workday_listed_twice),
         cmocka_unit_test(load_reports_every_bad_line),
         cmocka_unit_test(load_refuses_non_files),
+        cmocka_unit_test(load_refuses_fifo),
+        cmocka_unit_test(many_conflicts_capped),
+        cmocka_unit_test(bad_lines_capped),
         cmocka_unit_test(last_listed_day),
         cmocka_unit_test(weekdays_change_workdays),
         cmocka_unit_test(workdays_plain),
