@@ -171,7 +171,8 @@ typedef struct {
     char *manual_dept;
     entries_t lists[SEC_COUNT];
     problem_t *problems;
-    size_t nproblems, dropped;
+    size_t nproblems, dropped;      /* kept (at most MAX_PROBLEMS), and the others */
+    size_t seq;                     /* problems found so far */
     bool oom;
 } parser_t;
 
@@ -179,24 +180,51 @@ static void problem_at(parser_t *p, int line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 #define problem(p, ...) problem_at((p), (p)->lineno, __VA_ARGS__)
 
+static int problem_cmp(const void *a, const void *b)
+{
+    const problem_t *x = a, *y = b;
+    unsigned lx = x->line ? (unsigned)x->line : UINT_MAX;   /* file-wide ones last */
+    unsigned ly = y->line ? (unsigned)y->line : UINT_MAX;
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The slot for a problem that sorts as `pr` does: a free one, or, when
+ * all are taken, the one that sorts last if pr comes before it (those found
+ * after the last line, routes and targets, come early in the file and are
+ * shown before later parse errors); NULL when it is not kept. */
+static problem_t *problem_slot(parser_t *p, const problem_t *pr)
+{
+    if (p->nproblems < MAX_PROBLEMS)
+        return &p->problems[p->nproblems];
+    problem_t *last = &p->problems[0];
+    for (size_t i = 1; i < p->nproblems; i++)
+        if (problem_cmp(&p->problems[i], last) > 0)
+            last = &p->problems[i];
+    return problem_cmp(pr, last) < 0 ? last : NULL;
+}
+
 static void problem_put(parser_t *p, int line, bool raw, const char *msg)
 {
     if (!p->problems && !(p->problems = calloc(MAX_PROBLEMS, sizeof *p->problems))) {
         p->oom = true;
         return;
     }
-    if (p->nproblems == MAX_PROBLEMS) {
-        p->dropped++;
+    problem_t pr = {line, p->seq++, raw, NULL}, *slot = problem_slot(p, &pr);
+    if (!slot || p->nproblems == MAX_PROBLEMS)
+        p->dropped++;                   /* this one, or the one it replaces */
+    if (!slot)
         return;
-    }
-    problem_t *pr = &p->problems[p->nproblems];
-    if (!(pr->msg = strdup(msg))) {
+    if (!(pr.msg = strdup(msg))) {
         p->oom = true;
         return;
     }
-    pr->line = line;
-    pr->raw = raw;
-    pr->seq = p->nproblems++;
+    if (slot == &p->problems[p->nproblems])
+        p->nproblems++;
+    else
+        free(slot->msg);
+    *slot = pr;
 }
 
 static void problem_at(parser_t *p, int line, const char *fmt, ...)
@@ -1274,16 +1302,6 @@ static void finish(parser_t *p)
 
 /* ---- reporting ------------------------------------------------------------ */
 
-static int problem_cmp(const void *a, const void *b)
-{
-    const problem_t *x = a, *y = b;
-    unsigned lx = x->line ? (unsigned)x->line : UINT_MAX;   /* file-wide ones last */
-    unsigned ly = y->line ? (unsigned)y->line : UINT_MAX;
-    if (lx != ly)
-        return lx < ly ? -1 : 1;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
-}
-
 static void report(char *errbuf, size_t errlen, size_t *used, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
@@ -1299,21 +1317,42 @@ static void report(char *errbuf, size_t errlen, size_t *used, const char *fmt, .
     *used = w < 0 || (size_t)w >= errlen - *used ? errlen : *used + (size_t)w;
 }
 
+/* A problem as its line of the report, "FILE:LINE: what\n"; NULL if out of memory. */
+static char *problem_line(const parser_t *p, const problem_t *pr)
+{
+    char *line = NULL;
+    int rc = pr->raw    ? asprintf(&line, "%s\n", pr->msg)
+           : pr->line   ? asprintf(&line, "%s:%d: %s\n", p->name, pr->line, pr->msg)
+                        : asprintf(&line, "%s: %s\n", p->name, pr->msg);
+    return rc < 0 ? NULL : line;
+}
+
+/* Every problem, in line order, each line whole: when the next does not fit
+ * with room left for the count, the count of those not shown ends the
+ * report. Only a buffer too small for one line gets a line cut short. */
 static void problems_write(parser_t *p, char *errbuf, size_t errlen)
 {
-    size_t used = 0;
+    size_t used = 0, shown = 0, room = 2 * (strlen(p->name) + 48);
     qsort(p->problems, p->nproblems, sizeof *p->problems, problem_cmp);
-    for (size_t i = 0; i < p->nproblems; i++) {
-        const problem_t *pr = &p->problems[i];
-        if (pr->raw)
-            report(errbuf, errlen, &used, "%s\n", pr->msg);
-        else if (pr->line)
-            report(errbuf, errlen, &used, "%s:%d: %s\n", p->name, pr->line, pr->msg);
-        else
-            report(errbuf, errlen, &used, "%s: %s\n", p->name, pr->msg);
+    for (; errbuf && shown < p->nproblems; shown++) {
+        bool last = shown + 1 == p->nproblems && !p->dropped && !p->oom;
+        char *line = problem_line(p, &p->problems[shown]);
+        if (!line) {
+            p->oom = true;
+            break;
+        }
+        bool fits = used + strlen(line) + (last ? 0 : room) < errlen, first = used == 0;
+        if (fits || first)
+            report(errbuf, errlen, &used, "%s", line);     /* the first, cut if need be */
+        free(line);
+        if (!fits) {
+            shown += first;
+            break;
+        }
     }
-    if (p->dropped)
-        report(errbuf, errlen, &used, "%s: %zu more problems not shown\n", p->name, p->dropped);
+    size_t more = p->nproblems - shown + p->dropped;
+    if (more)
+        report(errbuf, errlen, &used, "%s: %zu more problems not shown\n", p->name, more);
     if (p->oom)
         report(errbuf, errlen, &used, "%s: out of memory\n", p->name);
 }

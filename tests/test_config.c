@@ -1094,6 +1094,49 @@ static void test_all_errors_reported_in_line_order(void **state)
     free(text);
 }
 
+/* Whether every line of s is a whole "t.conf..." line, each ended. */
+static void assert_whole_lines(const char *s)
+{
+    for (const char *line = s; *line; line = strchr(line, '\n') + 1) {
+        if (strncmp(line, "t.conf:", 7) != 0 || !strchr(line, '\n'))
+            fail_msg("a line cut short or broken: \"%.80s\" in:\n%s", line, s);
+    }
+}
+
+/* More problems than the buffer holds: each line whole, and the last says
+ * how many were not shown, counting those over the kept 100 too. */
+static void test_long_error_lists(void **state)
+{
+    (void)state;
+    char *text = malloc(16384);
+    assert_non_null(text);
+    strcpy(text, VALID "[deadlines]\n");                              /* 13 */
+    for (int i = 1; i <= 150; i++)
+        sprintf(text + strlen(text), "svc%d.resolve = %dx\n", i, i);   /* 14.. */
+    refused(text, "t.conf:14: bad duration '1x' for deadline 'svc1.resolve'");
+    assert_whole_lines(err);
+    int shown = count_lines(err) - 1;
+    char want[64];
+    snprintf(want, sizeof want, "\nt.conf: %d more problems not shown\n", 150 - shown);
+    assert_true(shown > 10 && shown < 100);
+    assert_string_equal(strrchr(err, '\n') - strlen(want) + 1, want);
+
+    /* a problem found after the last line (a route) is shown before later
+     * lines' parse errors, although more than 100 were found before it */
+    char *routes = replaced("default = dispatch", "default = nobody");
+    strcpy(text, routes);
+    free(routes);
+    for (int i = 0; i < 120; i++)
+        strcat(text, "garbage\n");
+    refused(text, "t.conf:12: route 'default': unknown department 'nobody'\n"
+                  "t.conf:13: cannot parse line");
+    assert_whole_lines(err);
+    shown = count_lines(err) - 1;
+    snprintf(want, sizeof want, "\nt.conf: %d more problems not shown\n", 121 - shown);
+    assert_string_equal(strrchr(err, '\n') - strlen(want) + 1, want);
+    free(text);
+}
+
 static void test_small_errbuf(void **state)
 {
     (void)state;
@@ -1183,6 +1226,7 @@ int main(void)
         cmocka_unit_test(test_holiday_warnings),
         cmocka_unit_test(test_error_targets),
         cmocka_unit_test(test_all_errors_reported_in_line_order),
+        cmocka_unit_test(test_long_error_lists),
         cmocka_unit_test(test_small_errbuf),
         cmocka_unit_test(test_load_missing_file),
         cmocka_unit_test(test_load_file_errors_name_the_file),
