@@ -1285,6 +1285,23 @@ static void warn_no_holidays(parser_t *p)
                named ? "list the year's holidays in it" : "name one in [calendar] holidays");
 }
 
+/* `default` names the fallback route, not a code cases carry: a case the
+ * default route takes keeps its own code, and `default.resolve` never
+ * applies to it. Allowed (a client may send the code "default"), but said. */
+static void warn_default_rules(parser_t *p)
+{
+    const entries_t *list = &p->lists[SEC_DEADLINES];
+    for (size_t i = 0; i < list->n && i < p->cfg->ndeadlines; i++) {
+        const config_deadline_t *d = &p->cfg->deadlines[i];
+        if (d->service_code && !strcmp(d->service_code, "default"))
+            warning_at(p, list->v[i].line, "deadline '%s': rules are by service code, and a "
+                       "case the default route takes keeps its own: this rule matches only "
+                       "cases whose code is 'default' (the rule '%s' covers codes without a "
+                       "rule of their own)", list->v[i].key,
+                       list->v[i].key + strlen("default."));
+    }
+}
+
 static void finish(parser_t *p)
 {
     check_broker(p);
@@ -1297,6 +1314,7 @@ static void finish(parser_t *p)
     if (!p->nproblems) {        /* a refused file's would only add noise */
         warn_targets(p);
         warn_no_holidays(p);
+        warn_default_rules(p);
     }
 }
 

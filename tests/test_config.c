@@ -721,6 +721,30 @@ static void test_deadline_keys(void **state)
     config_destroy(&cfg);
 }
 
+/* `default.resolve` reads like a rule for the default route's cases, but
+ * rules are by the case's own code: warned, with the rule meant. */
+static void test_default_rule_warning(void **state)
+{
+    (void)state;
+    config_t *cfg = accepted(VALID "[ladder.contact]\n[ladder.resolve]\n"  /* no targets */
+                             "[deadlines]\n"                                /* 15 */
+                             "default.resolve = 1d\n"                       /* 16 */
+                             "default.urgent.contact = 5m\n"                /* 17 */
+                             "defaults.resolve = 2d\n");                    /* 18: a code */
+    assert_string_equal(cfg->warnings,
+                        "t.conf:16: deadline 'default.resolve': rules are by service code, and "
+                        "a case the default route takes keeps its own: this rule matches only "
+                        "cases whose code is 'default' (the rule 'resolve' covers codes without "
+                        "a rule of their own)\n"
+                        "t.conf:17: deadline 'default.urgent.contact': rules are by service "
+                        "code, and a case the default route takes keeps its own: this rule "
+                        "matches only cases whose code is 'default' (the rule 'urgent.contact' "
+                        "covers codes without a rule of their own)\n");
+    /* it still applies to the code 'default', as any rule to its code */
+    assert_dur(config_deadline(cfg, LADDER_RESOLVE, "default", PRIO_NORMAL), DUR_WALL, DAY_MS);
+    config_destroy(&cfg);
+}
+
 static void test_error_deadlines(void **state)
 {
     (void)state;
@@ -1216,6 +1240,7 @@ int main(void)
         cmocka_unit_test(test_deadline_defaults),
         cmocka_unit_test(test_deadline_precedence),
         cmocka_unit_test(test_deadline_keys),
+        cmocka_unit_test(test_default_rule_warning),
         cmocka_unit_test(test_error_deadlines),
         cmocka_unit_test(test_calendar),
         cmocka_unit_test(test_error_calendar),
