@@ -96,7 +96,8 @@ static const struct broker_key {
     [K_PLAIN_TCP] = {"allow_plain_tcp", V_BOOL, false, offsetof(config_t, allow_plain_tcp),
                      0, 1, "yes or no"},
     [K_INTAKE_RATE] = {"intake_rate", V_NUMBER, false, offsetof(config_t, intake_rate),
-                       1, 1000000, "1..1000000 messages a second per connection"},
+                       1, 1000000, "1..1000000 messages a second per intake key, or per "
+                       "connection on ipc://"},
 };
 
 /* ---- [calendar] keys ------------------------------------------------------ */
@@ -586,6 +587,17 @@ static char *blank_line(char *buf)
     return buf;
 }
 
+/* The bytes of a line before its end, "\n" or "\r\n": the limit is on what
+ * the line says, the same in a file saved on Windows. */
+static size_t content_len(const char *s, size_t n)
+{
+    if (n && s[n - 1] == '\n')
+        n--;
+    if (n && s[n - 1] == '\r')
+        n--;
+    return n;
+}
+
 static char *read_line(char *buf, int num, void *stream)
 {
     parser_t *p = stream;
@@ -593,20 +605,20 @@ static char *read_line(char *buf, int num, void *stream)
         return NULL;
     const char *s = p->text + p->pos;
     const char *nl = memchr(s, '\n', p->len - p->pos);
-    size_t n = nl ? (size_t)(nl - s) + 1 : p->len - p->pos;
+    size_t n = nl ? (size_t)(nl - s) + 1 : p->len - p->pos, len = content_len(s, n);
     p->pos += n;
     p->lineno++;
     if (memchr(s, '\0', n)) {
         problem(p, "NUL byte in line");
         return blank_line(buf);
     }
-    if (n > (size_t)num - 1) {          /* inih would split it: refuse, or drop a comment */
-        if (!is_comment(s, s + n))
+    if (len > (size_t)num - 2) {        /* inih would split it: refuse, or drop a comment */
+        if (!is_comment(s, s + len))
             problem(p, "line too long (more than %d bytes)", num - 2);
         return blank_line(buf);
     }
-    memcpy(buf, s, n);
-    buf[n] = '\0';
+    memcpy(buf, s, len);                /* "\n" for the line end: inih drops a "\r" anyway */
+    strcpy(buf + len, "\n");
     classify(p, buf);
     return buf;
 }

@@ -75,7 +75,7 @@ typedef struct {
     char *server_cert;          /* zcert file of the broker's CURVE keypair (secret in FILE_secret) */
     char *keys_dir;             /* allowlists: DIR/intake, DIR/admin, DIR/workers/<dept> */
     int allow_plain_tcp;        /* tcp:// without CURVE, loudly */
-    int intake_rate;            /* messages a second per intake connection */
+    int intake_rate;            /* messages a second per intake key (ipc://: per connection) */
     int broker_line[CONFIG_BROKER_KEYS];    /* where each key was set: config_key_line */
     /* [departments], [routes], [streets], [communities] */
     config_dept_t *depts;

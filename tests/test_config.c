@@ -395,6 +395,9 @@ static void test_error_bad_number(void **state)
     refused(VALID "[broker]\nliveness = 0\n", "t.conf:14: bad number '0' for liveness");
     refused(VALID "[broker]\nliveness = 101\n", "t.conf:14: bad number '101' for liveness");
     refused(VALID "[broker]\nliveness = 3x\n", "t.conf:14: bad number '3x' for liveness");
+    /* on CURVE the limit is each key's, however many connections it opens */
+    refused(VALID "[broker]\nintake_rate = 0\n", "t.conf:14: bad number '0' for intake_rate "
+            "(want 1..1000000 messages a second per intake key, or per connection on ipc://)");
 }
 
 static void test_error_bad_endpoint(void **state)
@@ -582,6 +585,27 @@ static void test_error_long_line(void **state)
     strcat(text, "\n");
     refused(text, "t.conf:15: line too long");
     assert_int_equal(count_lines(err), 1);
+
+    /* 198 bytes before the line's end, in a file saved on Windows (CRLF) too;
+     * 199 refused, the last line without a newline as well */
+    const char *ends[] = {"\n", "\r\n", ""};
+    for (size_t i = 0; i < 3; i++) {
+        for (int len = 198; len <= 199; len++) {
+            char line[256] = "[routes]\r\nwater.leak = water ; ";    /* 21 bytes, then z */
+            size_t at = strlen(line);
+            memset(line + at, 'z', (size_t)len - 21);
+            strcpy(line + at + len - 21, ends[i]);
+            snprintf(text, sizeof text, "%s%s", VALID, line);
+            if (len == 198) {
+                config_t *cfg = accepted(text);
+                assert_non_null(config_route(cfg, "water.leak"));
+                assert_int_not_equal(config_route(cfg, "water.leak")->lead, 0);
+                config_destroy(&cfg);
+            } else {
+                refused(text, "t.conf:14: line too long (more than 198 bytes)\n");
+            }
+        }
+    }
 }
 
 /* ---- deadlines, calendar, ladders ---------------------------------------- */
