@@ -175,7 +175,7 @@ static void keys_named_by_their_files(void **state)
     assert_null(auth_name(f->auth, zcert_public_txt(f->stranger)));
     for (size_t i = 0; i < N; i++) {
         char secret[sizeof path[0] + sizeof "_secret"];
-        snprintf(secret, sizeof secret, "%s_secret", path[i]);
+        assert_true(snprintf(secret, sizeof secret, "%s_secret", path[i]) < (int)sizeof secret);
         unlink(secret), unlink(path[i]);
         zcert_destroy(&certs[i]);
     }
