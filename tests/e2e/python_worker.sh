@@ -347,6 +347,25 @@ def in_thread(fn, *args):
     th.join(5)
     return raised[0]
 
+sync_n = [0]
+def sync(timeout=3.0):
+    """What the worker sent, heartbeats aside, until it answered a barrier: a
+    copy of escalation 9 (acted on), which it ACKs at once. It handles
+    messages in order, so what it does for those sent before comes first:
+    [(command, body)], or None when no barrier ACK came."""
+    sync_n[0] += 1
+    mid = "sync-%d" % sync_n[0]
+    send(rid, "ESCALATE", dict(esc, msg_id=mid))
+    out, end = [], time.monotonic() + timeout
+    while time.monotonic() < end:
+        g = recv(max(0.05, end - time.monotonic()))
+        if g is None:
+            break
+        if g[2] == b"ACK" and body(g) == {"re": mid}:
+            return out
+        out.append((g[2].decode(), body(g)))
+    return None
+
 def two_copies(e, wait):
     """Send ESCALATE e twice: what the worker sent after each copy."""
     send(rid, "ESCALATE", e)
@@ -440,6 +459,30 @@ send(rid, "DISPATCH", dict(dispatch, assignment_id=43, attempt=0))
 f = recv(0.5)
 report((f is None or f[2] != b"ACCEPT") and ("dispatch", 43, True) not in events,
        "a DISPATCH out of the spec's limits (attempt 0) is not acted on")
+
+# Whatever a broker message holds, it never ends the loop (it used to, when
+# the ERROR answer copied a msg_id that is none): answered with ERROR, with
+# re only when its msg_id is one (5.18), logged with no value of it unmasked.
+bad_utf8 = b"\x82\xa6msg_id\xa2\xff\xfe\xadescalation_id\x01"      # msg_id not UTF-8
+deep = [[[[[[[[[1]]]]]]]]]                                           # 9 levels: 111
+for cmd, b in [("ESCALATE", {"msg_id": "x" * 65, "escalation_id": 1}),
+               ("ESCALATE", {"msg_id": "a b", "escalation_id": 1}),
+               ("DISPATCH", {"msg_id": "y" * 100}),
+               ("ESCALATE", bad_utf8),
+               ("ESCALATE", dict(esc, msg_id="b-30", level=0)),
+               ("ESCALATE", dict(esc, msg_id="b-31", **{"13812345678": deep}))]:
+    send(rid, cmd, b)
+got = sync()
+answers = [(b.get("code"), b.get("re")) for c, b in got or [] if c == "ERROR"]
+report(got is not None and answers == [(105, None), (107, None), (103, None), (106, None),
+                                       (107, "b-30"), (111, "b-31")],
+       "broker messages that fail their checks: the loop goes on, each answered with ERROR, "
+       "re only when the msg_id is one (%s)" % (answers if got is not None else "loop dead"))
+drift = [x for x in warned if "nested too deep" in x] + \
+        [b.get("reason", "") for c, b in got or [] if c == "ERROR" and b.get("code") == 111]
+report(len(drift) == 2 and all("138****5678" in x and "1234" not in x for x in drift),
+       "an unknown key's name in the log and in the ERROR's reason is masked (%s)"
+       % [x.replace("1234", "<unmasked>") for x in drift])
 
 # sender-side limits
 try:

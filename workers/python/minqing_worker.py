@@ -476,8 +476,8 @@ def _check_map(m, fields, prefix=""):
         _str(prefix + "key", k)
         f = known.get(k)
         if f is None:
-            if _too_deep(v):
-                raise ProtocolError(111, "%s%s: nested too deep" % (prefix, k))
+            if _too_deep(v):            # the key is the broker's text: masked, ASCII
+                raise ProtocolError(111, "%s%s: nested too deep" % (prefix, _masked(k, 64)))
             continue
         if v is None:
             continue
@@ -528,18 +528,23 @@ def _pairs_to_map(pairs):
     return d
 
 
+def _valid_id(v):
+    """V when it is a msg_id (printable ASCII, 1..64 characters), else None:
+    only such a one may go back as an ERROR's re (5.18)."""
+    try:
+        _chk_printable("msg_id", v, 1, 64)
+        return v
+    except ProtocolError:
+        return None
+
+
 def _read_msg_id(body):
     """The body's msg_id, if it can be read (for ERROR re)."""
     try:
         m = msgpack.unpackb(body, raw=False, strict_map_key=False, unicode_errors="surrogateescape")
     except Exception:
         return None
-    v = m.get("msg_id") if isinstance(m, dict) else None
-    try:
-        _chk_printable("msg_id", v, 1, 64)
-        return v
-    except ProtocolError:
-        return None
+    return _valid_id(m.get("msg_id")) if isinstance(m, dict) else None
 
 
 def decode(frames, accept=RECEIVABLE):
@@ -572,11 +577,11 @@ def decode(frames, accept=RECEIVABLE):
         raise ProtocolError(110, "bytes after the body map", _read_msg_id(body))
     except (msgpack.exceptions.StackError, RecursionError):
         raise ProtocolError(111, "nested too deep", _read_msg_id(body))
-    except (ValueError, msgpack.UnpackException):
+    except Exception:               # whatever else msgpack may raise: never out of the loop
         raise ProtocolError(100, "not well-formed MessagePack", _read_msg_id(body))
     if not isinstance(m, dict):
         raise ProtocolError(104, "body: not a map")
-    re_ = m.get("msg_id") if isinstance(m.get("msg_id"), str) else None
+    re_ = _valid_id(m.get("msg_id"))
     if cmd not in accept:
         raise ProtocolError(102, "%s: not accepted by a worker" % cmd, re_)
     try:
@@ -1021,17 +1026,35 @@ class Worker(object):
         try:
             cmd, m = decode(frames)
         except ProtocolError as e:
-            self._drift("broker sent an invalid message: %d %s", e.code, _safe(e.reason))
-            name = frames[1] if len(frames) > 1 else b""
-            # 5.7: not before the REGISTER ACK (the answer is only a MAY)
-            if self.registered and e.code not in (100, 101, 108) and \
-                    name not in (b"ACK", b"ERROR", b"HEARTBEAT", b"DISCONNECT", b"SUBMIT_OK"):
-                body = {"code": e.code, "reason": e.reason[:256]}
-                if e.re:
-                    body["re"] = e.re
-                self._send(encode("ERROR", body))   # 5.18: MAY answer; the broker logs it
+            self._refuse_input(frames, e)
+            return
+        except Exception as e:               # a bug of ours: the message is dropped, not the loop
+            self._refuse_input(frames, ProtocolError(100, "undecodable (%s)" % type(e).__name__))
             return
         getattr(self, "_on_" + cmd)(m)
+
+    def _refuse_input(self, frames, e):
+        """A broker message that fails its checks (3.5): logged and dropped,
+        answered with ERROR when one may be (5.18: a MAY; the broker logs it),
+        with re only when its msg_id is one; never an exception out of the
+        loop, whatever the message holds. The reason names fields only (an
+        unknown key's name masked), never a value (6.1)."""
+        reason = _safe(e.reason, 256)
+        self._drift("broker sent an invalid message: %d %s", e.code, reason)
+        name = frames[1] if len(frames) > 1 else b""
+        # 5.7: not before the REGISTER ACK; nobody answers these (5.18)
+        if not self.registered or e.code in (100, 101, 108) or \
+                name in (b"ACK", b"ERROR", b"HEARTBEAT", b"DISCONNECT", b"SUBMIT_OK"):
+            return
+        body = {"code": e.code, "reason": reason}
+        if _valid_id(e.re) is not None:
+            body["re"] = e.re
+        try:
+            reply = encode("ERROR", body)
+        except ProtocolError as x:           # cannot happen with the checks above; never fatal
+            log.warning("no ERROR answer to that message: %s", _safe(x))
+            return
+        self._send(reply)
 
     def _on_HEARTBEAT(self, m):
         pass
