@@ -99,11 +99,39 @@ def on_escalate(w, e):
     if e["escalation_id"] in hold:
         return mq.HOLD
 
+fail_dispatch, fail_outcome, fail_register = set(), set(), [False]   # these callbacks raise once
+
+def on_dispatch(w, d, first):
+    events.append(("dispatch", d["assignment_id"], first))
+    if d["assignment_id"] in fail_dispatch:
+        fail_dispatch.discard(d["assignment_id"])
+        raise OSError("the ticket system is locked, caller 13912345678")
+    if first:
+        w.accept(d["assignment_id"])
+
+def on_outcome(w, o, ok, r):
+    events.append(("outcome", o.msg_id, ok, r.get("state"), r.get("code")))
+    if o.msg_id in fail_outcome:
+        fail_outcome.discard(o.msg_id)
+        raise KeyError("13712345678")
+
+def on_register(w, session):
+    events.append(("register", session))
+    if fail_register[0]:
+        fail_register[0] = False
+        raise RuntimeError("the adapter's bookkeeping failed")
+
+warned = []
+class Warned(logging.Handler):
+    def emit(self, r):
+        warned.append(r.getMessage())
+mq.log.addHandler(Warned(logging.WARNING))
+mq.log.setLevel(logging.WARNING)
+mq.log.propagate = False             # provoked: checked below, not printed
+
 w = mq.Worker(endpoint, "water", capacity=4, name="water@test",
               id_factory=lambda: next(ids), resend_s=1.0, retry_s=0.3,
-              on_dispatch=lambda w, d, first: (events.append(("dispatch", d["assignment_id"], first)),
-                                               first and w.accept(d["assignment_id"])),
-              on_outcome=lambda w, o, ok, r: events.append(("outcome", o.msg_id, ok, r.get("state"), r.get("code"))),
+              on_dispatch=on_dispatch, on_outcome=on_outcome, on_register=on_register,
               on_escalate=on_escalate)
 stop = threading.Event()
 t = threading.Thread(target=lambda: w.run(stop.is_set), daemon=True)
@@ -237,15 +265,22 @@ report(f is not None and f[2] == b"RESOLVED" and body(f)["msg_id"] == mid,
        "after the REGISTER ACK the unanswered RESOLVED is resent with its msg_id")
 send(rid, "ACK", {"re": mid, "case_id": 1001, "assignment_id": 42, "state": "resolved"})
 
-# ERROR 200 -> REGISTER again
+# ERROR 200 -> REGISTER again; on_register raises this time: the request
+# waiting for the REGISTER ACK is resent all the same (it waited for the
+# next registration, up to 23 hours)
 mid = w.progress(42, "x")
 f = recv()
 send(rid, "ERROR", {"re": mid, "code": 200, "reason": "not registered"})
 f = recv()
 report(f is not None and f[2] == b"REGISTER", "ERROR 200: the worker registers again")
+fail_register[0] = True
 send(rid, "ACK", {"re": body(f)["msg_id"], "heartbeat_ms": 400})
 f = recv()
-report(f is not None and f[2] == b"PROGRESS" and body(f)["msg_id"] == mid, "... and resends the request")
+end = time.monotonic() + 2               # on_register runs right after the resend
+while ("register", 3) not in events and time.monotonic() < end:
+    time.sleep(0.01)
+report(f is not None and f[2] == b"PROGRESS" and body(f)["msg_id"] == mid and ("register", 3) in events,
+       "... and resends the request, though on_register raised")
 send(rid, "ERROR", {"re": mid, "code": 203, "reason": "x"})
 
 # ESCALATE: ACK {re} on every copy, acted on once
@@ -264,12 +299,6 @@ report(all(a is not None and a[2] == b"ACK" and body(a) == {"re": "b-7"} for a i
 # notice as delivered and never send it again), and the next copy is handed
 # to on_escalate again; ACKed once it returns
 esc10 = dict(esc, msg_id="b-10", escalation_id=10)
-warned = []
-class Warned(logging.Handler):
-    def emit(self, r):
-        warned.append(r.getMessage())
-mq.log.addHandler(Warned(logging.WARNING))
-mq.log.setLevel(logging.WARNING)
 fail_once.add(10)
 send(rid, "ESCALATE", esc10)
 f = recv(0.8)
@@ -346,6 +375,10 @@ def in_thread(fn, *args):
     th.start()
     th.join(5)
     return raised[0]
+
+def body_of(sent, cmd):
+    """The body of the first CMD in a list of (command, body)."""
+    return next((b for c, b in sent if c == cmd), {})
 
 sync_n = [0]
 def sync(timeout=3.0):
@@ -483,6 +516,48 @@ drift = [x for x in warned if "nested too deep" in x] + \
 report(len(drift) == 2 and all("138****5678" in x and "1234" not in x for x in drift),
        "an unknown key's name in the log and in the ERROR's reason is masked (%s)"
        % [x.replace("1234", "<unmasked>") for x in drift])
+
+# on_dispatch raises: the loop goes on, the failure is logged masked, and
+# the next copy of the assignment comes as new (first=True): not taken
+fail_dispatch.add(45)
+send(rid, "DISPATCH", dict(dispatch, assignment_id=45, case_id=1045))
+got1 = sync()
+send(rid, "DISPATCH", dict(dispatch, assignment_id=45, case_id=1045, attempt=2))
+got2 = sync()
+failed = [x for x in warned if x.startswith("on_dispatch for assignment 45")]
+report(got1 == [] and got2 is not None and [c for c, _ in got2] == ["ACCEPT"]
+       and events.count(("dispatch", 45, True)) == 2,
+       "on_dispatch raised: the loop goes on, and the next copy comes with first=True "
+       "and is accepted (sent %s, then %s)" % (got1, got2))
+report(len(failed) == 1 and "OSError: the ticket system is locked, caller 139****5678" in failed[0]
+       and "12345678" not in failed[0],
+       "... its failure logged, the phone number masked (%s)" % [x.replace("1234", "<unmasked>") for x in failed])
+send(rid, "ACK", {"re": body_of(got2 or [], "ACCEPT").get("msg_id", "x"), "case_id": 1045,
+                 "assignment_id": 45, "state": "accepted"})
+
+# on_outcome raises: the loop goes on; the outcome is not sent again
+mid = w.contacted(45)
+f = recv()
+fail_outcome.add(mid)
+send(rid, "ACK", {"re": mid, "case_id": 1045, "assignment_id": 45, "state": "contacted"})
+got = sync()
+f = recv(1.3)                        # resend_s: 1 s
+report(got == [] and f is None and mid not in w.pending
+       and any(x.startswith("on_outcome for CONTACTED of assignment 45 failed: KeyError: '137****5678'")
+               for x in warned),
+       "on_outcome raised: the loop goes on, the outcome is settled and not resent, the failure "
+       "logged masked (sent %s, then %s)" % (got, f and f[2]))
+
+# a msg_id already pending, from another thread: ProtocolError in that thread
+errs = [in_thread(w.send_outcome, "ACCEPT", 46, None, "dup-46"),
+        in_thread(w.send_outcome, "ACCEPT", 46, None, "dup-46")]
+got = sync()                         # the loop may be inside a pass: the next one sends it
+got = got + sync() if got is not None else None
+report(errs[0] is None and isinstance(errs[1], mq.ProtocolError) and errs[1].code == 107
+       and got is not None and [(c, b["msg_id"]) for c, b in got] == [("ACCEPT", "dup-46")],
+       "a msg_id already pending, sent from another thread: ProtocolError 107 there, the loop "
+       "goes on, one ACCEPT sent (%r, sent %s)" % (errs, got))
+send(rid, "ACK", {"re": "dup-46", "case_id": 1046, "assignment_id": 46, "state": "accepted"})
 
 # sender-side limits
 try:

@@ -76,6 +76,7 @@ import socket
 import sys
 import threading
 import time
+import traceback
 
 import msgpack
 import zmq
@@ -641,6 +642,16 @@ def _masked(s, limit=200):
     return _safe(_NUMBER.sub(_mask_digits, str(s)), 1 << 20)[:limit]
 
 
+def _failure(e):
+    """An exception from an adapter's callback, for our log: its type, its
+    text masked (it may quote the case, 6.1) and where it was raised."""
+    where = ""
+    tb = traceback.extract_tb(e.__traceback__)
+    if tb:
+        where = " (%s:%d in %s)" % (os.path.basename(tb[-1].filename), tb[-1].lineno, tb[-1].name)
+    return "%s: %s%s" % (type(e).__name__, _masked(e), where)
+
+
 def _default_id_prefix(name):
     p = "".join(c for c in name if c.isascii() and (c.isalnum() or c in "_.-"))[:20]
     return p or "worker"
@@ -695,13 +706,25 @@ class Worker(object):
     threads: they then only queue what is to be sent, which the loop sends on
     its next pass (the socket stays in one thread).
 
+    An exception (an Exception) from a callback never ends the loop: it is
+    logged at WARNING, its type, its text with numbers masked as in
+    minqing-worker's log (the text may quote the case, 6.1) and where it was
+    raised, without the traceback; what the callback was told stays told,
+    but for on_dispatch and on_escalate (below). So does one from a
+    call_later function.
+
     on_dispatch(worker, dispatch, first): every DISPATCH; first is False for a
         redelivery of an assignment this process already has (do not start a
-        second piece of work: section 5.10).
+        second piece of work: section 5.10). If it raises for a first
+        delivery, the assignment is not taken: its next copy (the broker's
+        redelivery, after a reconnect or to a colleague) comes with first
+        True again, so make starting work twice harmless, or raise before
+        starting it. An outcome it queued before raising is sent all the same.
     on_outcome(worker, outcome, ok, reply): an outcome was ACKed (ok True,
         reply the ACK body) or dropped on an ERROR (ok False, reply the ERROR
         body; code 0 when it went unanswered for 23 hours, 8.2).
-        outcome.context is what the caller passed.
+        outcome.context is what the caller passed. Called once the outcome
+        is off the queue and those held behind it are on their way.
     on_escalate(worker, escalate): once per escalation_id that it handled:
         the Worker ACKs the ESCALATE only after on_escalate returns, and every
         later copy of it without calling on_escalate again. If on_escalate
@@ -731,7 +754,8 @@ class Worker(object):
         broker's resend brings it again once some are settled. An
         on_escalate that releases the notice itself and returns is not ACKed
         either.
-    on_register(worker, session): after each REGISTER ACK.
+    on_register(worker, session): after each REGISTER ACK, once the
+        outcomes and escalation ACKs waiting for it are sent.
 
     server_cert, cert: CURVE on a tcp:// endpoint (section 10), as
         minqing-worker's --server-cert and --cert: the broker's public
@@ -776,6 +800,8 @@ class Worker(object):
         self._counter = itertools.count(1)
         self._loop_thread = None
         self._inbox = collections.deque()   # outcomes queued by other threads
+        self._ids_lock = threading.Lock()
+        self._live_ids = set()              # msg_ids of outcomes queued or pending
         self._later = []                      # heap of (when, seq, fn): call_later
         self._id_factory = id_factory or (lambda: self._next_id(prefix))
         self.ctx = context or zmq.Context.instance()
@@ -881,12 +907,18 @@ class Worker(object):
     # -- outcomes --------------------------------------------------------------
     def send_outcome(self, command, assignment_id, context=None, msg_id=None, **fields):
         """Queue an outcome (checked against the spec now; ProtocolError if it
-        breaks it); sent at once when registered. Returns its msg_id."""
+        breaks it, or 107 if MSG_ID is that of an outcome still queued, in
+        the caller's thread); sent at once when registered. Returns its
+        msg_id."""
         if command not in OUTCOMES:
             raise ProtocolError(102, "%s is not an outcome" % command)
         mid = msg_id or self.new_msg_id()
         frames = encode(command, outcome_body(command, mid, assignment_id, **fields))
         o = Outcome(command, mid, assignment_id, frames, context)
+        with self._ids_lock:             # checked here, so that the caller gets the error
+            if mid in self._live_ids:
+                raise ProtocolError(107, "msg_id %s already pending" % mid)
+            self._live_ids.add(mid)
         if self._loop_thread not in (None, threading.get_ident()):
             self._inbox.append(o)
             return mid
@@ -894,8 +926,6 @@ class Worker(object):
         return mid
 
     def _add(self, o):
-        if o.msg_id in self.pending:
-            raise ProtocolError(107, "msg_id already pending")
         self.pending[o.msg_id] = o
         self._by_asg.setdefault(o.assignment_id, []).append(o)
         command, assignment_id = o.command, o.assignment_id
@@ -992,20 +1022,38 @@ class Worker(object):
                     break
 
     def _finish(self, o, ok, reply):
+        """O is answered (or given up): off the queue, the outcomes held
+        behind it released, and only then on_outcome, whose exception
+        cannot leave the queue half updated."""
         self._blocked.pop(o.msg_id, None)
         if self.pending.pop(o.msg_id, None) is not None:
             same = self._by_asg[o.assignment_id]
             same.remove(o)
             if not same:
                 del self._by_asg[o.assignment_id]
+        with self._ids_lock:
+            self._live_ids.discard(o.msg_id)
         if o.command in TERMINAL:
             self.terminal_sent.discard(o.assignment_id)
         if ok and self._final(o, reply):
             self._forget(o.assignment_id)
         elif not ok:
             self.session_held.discard(o.assignment_id)
+        self._release_held(o.assignment_id)
+        self._unblock()
         if self.on_outcome:
-            self.on_outcome(self, o, ok, reply)
+            self._call("on_outcome for %s of assignment %d" % (o.command, o.assignment_id),
+                       self.on_outcome, self, o, ok, reply)
+
+    def _call(self, what, fn, *args):
+        """Run an adapter's callback: (its result, None), or (None, the
+        exception) when it raised one, logged (masked), never raised into
+        the loop, whose state stays whole."""
+        try:
+            return fn(*args), None
+        except Exception as e:
+            log.warning("%s failed: %s", what, _failure(e))
+            return None, e
 
     @staticmethod
     def _final(o, ack):
@@ -1080,10 +1128,10 @@ class Worker(object):
             self._backoff = BACKOFF_MIN
             log.info("registered department=%s capacity=%d heartbeat_ms=%d session=%d pending=%d",
                      self.department, self.capacity, hb, self.sessions, len(self.pending))
-            if self.on_register:
-                self.on_register(self, self.sessions)
             self._resend_all()               # 8.2: every unanswered request after a REGISTER ACK
             self._flush_acks()               # ESCALATE ACKs held back until now (5.7)
+            if self.on_register:
+                self._call("on_register", self.on_register, self, self.sessions)
             return
         o = self.pending.get(re_)
         if o is None:
@@ -1095,8 +1143,6 @@ class Worker(object):
             self._drift("ACK of %s names assignment %s, not %s", o.command,
                         m.get("assignment_id"), o.assignment_id)
         self._finish(o, True, m)
-        self._release_held(o.assignment_id)
-        self._unblock()
 
     def _earlier_pending(self, o):
         same = self._by_asg.get(o.assignment_id)
@@ -1163,8 +1209,6 @@ class Worker(object):
         log.warning("dropped %s assignment=%s msg_id=%s: ERROR %d %s", o.command,
                     o.assignment_id, o.msg_id, code, _safe(m["reason"]))
         self._finish(o, False, m)
-        self._release_held(o.assignment_id)
-        self._unblock()
 
     def _on_DISPATCH(self, m):
         aid = m["assignment_id"]
@@ -1187,7 +1231,12 @@ class Worker(object):
                 self._drift("%d assignments held in this session, capacity %d (5.7)",
                             len(self.session_held), self.capacity)
         if self.on_dispatch:
-            self.on_dispatch(self, m, first)
+            _, failed = self._call("on_dispatch for assignment %d (attempt %d)" % (aid, m["attempt"]),
+                                   self.on_dispatch, self, m, first)
+            if failed is not None and first:
+                # not taken: its next copy comes as new again (first=True),
+                # as an escalation's does after on_escalate raised
+                self.assignments.discard(aid)
 
     def _on_ESCALATE(self, m):
         # 5.16: the broker records the ACK as "notified" and never sends the
@@ -1217,8 +1266,8 @@ class Worker(object):
                 with self._esc_lock:
                     self.held_escalations.pop(eid, None)
                     acked = eid in self.escalations
-                log.warning("on_escalate failed for escalation %d (case %d): %s: %s; %s",
-                            eid, m["case_id"], type(e).__name__, _masked(e),
+                log.warning("on_escalate failed for escalation %d (case %d): %s; %s",
+                            eid, m["case_id"], _failure(e),
                             "it had acknowledged it" if acked else
                             "not acknowledged, the broker sends it again")
                 return
@@ -1348,7 +1397,7 @@ class Worker(object):
     def _run_later(self):
         now = time.monotonic()
         while self._later and self._later[0][0] <= now:
-            heapq.heappop(self._later)[2]()
+            self._call("a call_later function", heapq.heappop(self._later)[2])
 
     def _timers(self):
         self._run_later()
