@@ -956,6 +956,105 @@ while read -r res what; do
 done < "$T/large.txt"
 [ -s "$T/large.txt" ] || not_ok "large queue: the script printed nothing"
 
+# --- 1e. the CLI stops cleanly: SIGTERM flushes the outcomes not yet ACKed -
+# (they used to be dropped, and the exit status was 0)
+bounded 60 "$PY" - "$WORKER" "ipc://$T/cli.sock" >"$T/cli.txt" 2>&1 <<'PY'
+import os, signal, subprocess, sys, time
+import zmq, msgpack
+worker, endpoint = sys.argv[1], sys.argv[2]
+SIG = b"MINQING/1"
+router = zmq.Context.instance().socket(zmq.ROUTER)
+router.setsockopt(zmq.LINGER, 0)
+router.bind(endpoint)
+
+def report(ok, what):
+    print("%d %s" % (1 if ok else 0, what), flush=True)
+
+def recv(timeout=3.0):
+    """(routing id, command, body) of the next message but a HEARTBEAT, or None."""
+    end = time.monotonic() + timeout
+    while router.poll(max(0, int((end - time.monotonic()) * 1000))):
+        f = router.recv_multipart()
+        if f[2] != b"HEARTBEAT":
+            return f[0], f[2].decode(), msgpack.unpackb(f[3], raw=False)
+    return None
+
+def send(rid, cmd, body):
+    router.send_multipart([rid, SIG, cmd.encode(), msgpack.packb(body)])
+
+def cli(*args):
+    p = subprocess.Popen([sys.executable, worker, "--endpoint", endpoint, "--department", "water",
+                          "--steps", "accept,resolved"] + list(args),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    rid, cmd, b = recv(5.0) or (None, None, None)
+    if cmd != "REGISTER":
+        p.kill()
+        return p, None
+    send(rid, "ACK", {"re": b["msg_id"], "heartbeat_ms": 5000})
+    send(rid, "DISPATCH", {"assignment_id": 5, "case_id": 1, "department": "water", "role": "lead",
+                           "attempt": 1, "received_at": 1, "contact_due": 0,
+                           "case": {"service_code": "water.leak", "description": "d", "external_id": "e1",
+                                    "channel": "hotline12345", "grid_code": "CG01-XH01-G0001"}})
+    return p, recv()
+
+def stopped(p, timeout=10):
+    """SIGTERM: (exit status, seconds it took, its output, what it sent meanwhile)."""
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    sent = []
+    while p.poll() is None and time.monotonic() - t0 < timeout:
+        g = recv(0.05)
+        if g is not None:
+            sent.append(g)
+    try:
+        rc = p.wait(1)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+    took = time.monotonic() - t0
+    while True:
+        g = recv(0.1)
+        if g is None:
+            break
+        sent.append(g)
+    return rc, took, p.stdout.read().decode(errors="replace"), sent
+
+# the ACCEPT gets ERROR 500 (retry later), then SIGTERM: it is resent, ACKed, then DISCONNECT
+p, acc = cli("--flush-timeout", "3000")
+if acc is None or acc[1] != "ACCEPT":
+    sys.exit("no ACCEPT: %r" % (acc,))
+send(acc[0], "ERROR", {"re": acc[2]["msg_id"], "code": 500, "reason": "database is locked"})
+time.sleep(0.2)
+t0 = time.monotonic()
+p.send_signal(signal.SIGTERM)
+again = recv(2.0)
+if again is not None and again[1] == "ACCEPT":
+    send(again[0], "ACK", {"re": again[2]["msg_id"], "case_id": 1, "assignment_id": 5, "state": "accepted"})
+rc, took, out, sent = stopped(p)
+report(acc[1] == "ACCEPT" and again is not None and again[2] == acc[2] and rc == 0
+       and [c for _, c, _ in sent] == ["DISCONNECT"] and time.monotonic() - t0 < 2.5,
+       "SIGTERM with an ACCEPT to retry: resent (same msg_id) and acknowledged, no new step "
+       "(RESOLVED) started, then DISCONNECT; exit 0 (exit %s, sent %s, %r)"
+       % (rc, [c for _, c, _ in sent], out[-300:]))
+
+# never acknowledged: exit 1 after --flush-timeout, saying how many were dropped
+p, acc = cli("--flush-timeout", "500")
+rc, took, out, sent = stopped(p)
+report(acc is not None and acc[1] == "ACCEPT" and rc == 1 and 0.4 < took < 3
+       and "stopped with 1 outcome(s) not acknowledged after 0.5 s: dropped" in out,
+       "SIGTERM with an ACCEPT never acknowledged: exit 1 after the 0.5 s flush, logging that "
+       "1 was dropped (exit %s after %.1f s, %r)" % (rc, took, out[-300:]))
+report(True, "CLI script ran to the end")
+PY
+while read -r res what; do
+  case "$res" in
+    1) ok "CLI: $what" ;;
+    0) not_ok "CLI: $what" ;;
+    *) diag "$res $what" ;;
+  esac
+done < "$T/cli.txt"
+grep -q "^1 CLI script ran to the end" "$T/cli.txt" || not_ok "CLI script ran to the end"
+
 # --- 2. routing.sh with Python workers, one kill -9 -----------------------
 write_config
 start_broker || exit 1

@@ -49,7 +49,13 @@ CLI (same log format as bench/simworker):
 
     minqing_worker.py --endpoint E --department D [--capacity N] [--name N]
                       [--steps accept,contacted,resolved] [--log FILE]
-                      [--delay MS] [--server-cert FILE --cert FILE] [-v]
+                      [--delay MS] [--server-cert FILE --cert FILE]
+                      [--flush-timeout MS] [-v]
+
+At SIGTERM or SIGINT it starts no new step, waits up to --flush-timeout
+(5000 ms, as minqing-worker) for the outcomes not yet acknowledged, then
+leaves (DISCONNECT); when some are left it logs how many and exits 1: the
+broker hands their assignments out again. A second signal ends the wait.
 
 --server-cert and --cert (as minqing-worker's) name CZMQ certificate files
 from `minqing keygen`: the broker's public one, and this worker's NAME (its
@@ -101,6 +107,8 @@ MAX_AGE_S = 23 * 3600         # 8.2: never resend a request older than the broke
 SEEN_MIN = 4096               # assignments remembered at least (as minqing-worker)
 MAX_ACKED_ESCALATIONS = 10000  # escalation_ids acted on, remembered (as libminqing)
 MAX_HELD_ESCALATIONS = 10000   # notices held (HOLD) at most (as libminqing's open ones)
+MAX_KEPT = 10000               # DISPATCH and ESCALATE kept during a flush, at most
+FLUSH_S = 5.0                  # the CLI's wait at SIGTERM (minqing-worker's)
 
 
 class _Hold(object):
@@ -830,6 +838,8 @@ class Worker(object):
         self.session_held = _Recent(self.remember)  # delivered in this session, not finished
         self.drift = 0                    # spec-drift warnings logged
         self.stopping = False
+        self._flushing = False
+        self._kept = collections.deque()   # (handler, message) that came during a flush
         self._backoff = BACKOFF_MIN
         self._reconnect_at = 0.0
         self._reg_id = None
@@ -1210,7 +1220,24 @@ class Worker(object):
                     o.assignment_id, o.msg_id, code, _safe(m["reason"]))
         self._finish(o, False, m)
 
+    def _keep(self, handler, m):
+        """During a flush, a DISPATCH or a new ESCALATE waits for the next
+        step() (as libminqing's flush keeps them for mq_worker_next): True
+        when it was kept. Past MAX_KEPT it is dropped (logged once): the
+        broker sends it again."""
+        if not self._flushing:
+            return False
+        if len(self._kept) < MAX_KEPT:
+            self._kept.append((handler, m))
+        elif len(self._kept) == MAX_KEPT:
+            log.warning("%d messages kept during the flush: later ones are left to the broker's resend",
+                        MAX_KEPT)
+            self._kept.append(None)          # logged: no more
+        return True
+
     def _on_DISPATCH(self, m):
+        if self._keep(self._on_DISPATCH, m):
+            return
         aid = m["assignment_id"]
         if m["department"] != self.department:
             self._drift("DISPATCH of assignment %d for department %s, we registered for %s (5.10)",
@@ -1252,7 +1279,7 @@ class Worker(object):
                 self.held_escalations[eid] = mid   # its ACK names the latest copy, as libminqing's
         if acted:
             self._ack_escalation(mid)
-        elif not held:
+        elif not held and not self._keep(self._on_ESCALATE, m):
             self._hand_over(eid, mid, m)
 
     def _hand_over(self, eid, mid, m):
@@ -1366,6 +1393,10 @@ class Worker(object):
         self._loop_thread = threading.get_ident()
         while self._inbox:
             self._add(self._inbox.popleft())
+        while self._kept and not self._flushing:   # what came during a flush
+            kept = self._kept.popleft()
+            if kept is not None:
+                kept[0](kept[1])
         if self._acks_owed:
             self._flush_acks()
         self._run_later()
@@ -1431,8 +1462,34 @@ class Worker(object):
         while not self.stopping and not (stop and stop()):
             self.step()
 
+    def unacked(self):
+        """Outcomes queued and not yet acknowledged (nor dropped)."""
+        return len(self.pending) + len(self._inbox)
+
+    def flush(self, timeout=FLUSH_S, stop=None):
+        """Run the loop until every outcome queued is acknowledged (or
+        dropped on an ERROR), for TIMEOUT seconds at most (None: no limit),
+        or until stop() returns true, as libminqing's mq_worker_flush; loop
+        thread only. Returns how many are left unacknowledged: 0 when none.
+        Meanwhile DISPATCH and new ESCALATE notices are not handed to the
+        callbacks: they wait for the next step() (after close(), they are
+        dropped, and the broker sends them again). WorkerError as step()."""
+        end = None if timeout is None else time.monotonic() + timeout
+        self._flushing = True
+        try:
+            while self.unacked() and not (stop and stop()):
+                left = 0.1 if end is None else end - time.monotonic()
+                if left <= 0:
+                    break
+                self.step(min(left, 0.1))
+        finally:
+            self._flushing = False
+        return self.unacked()
+
     def close(self, reason="worker stopping"):
-        """Leave: DISCONNECT if registered, then close the socket."""
+        """Leave: DISCONNECT if registered, then close the socket. Outcomes
+        not yet acknowledged are dropped with it (the broker hands their
+        assignments out again): call flush() first."""
         if self.sock is not None and self.registered:
             self._flush_acks()               # an ack_escalation the loop had no pass left for
             self._send(encode("DISCONNECT", {"reason": reason}))
@@ -1469,6 +1526,8 @@ class StepRunner(object):
             self._next(w, aid)
 
     def _next(self, w, aid):
+        if w.stopping:                    # SIGTERM: no new step, the last ones are flushed
+            return
         if self.delay > 0:
             w.call_later(self.delay, lambda: self._advance(w, aid))
         else:
@@ -1476,7 +1535,7 @@ class StepRunner(object):
 
     def _advance(self, w, aid):
         job = self.jobs.get(aid)
-        if job is None:
+        if job is None or w.stopping:
             return
         cid, _, i = job
         if i >= len(self.steps):
@@ -1534,6 +1593,9 @@ def main(argv=None):
                    help="CURVE on tcp://: the broker's public certificate (minqing keygen)")
     p.add_argument("--cert", metavar="FILE",
                    help="CURVE on tcp://: this worker's certificate, its secret key in FILE_secret")
+    p.add_argument("--flush-timeout", type=int, default=int(FLUSH_S * 1000), metavar="MS",
+                   help="at SIGTERM or SIGINT, how long to wait for the outcomes not yet "
+                        "acknowledged (%(default)s); exit 1 if some are left")
     p.add_argument("--verbose", "-v", action="store_true")
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
@@ -1556,19 +1618,40 @@ def main(argv=None):
     except CertError as e:
         p.error(str(e))
 
+    signals = [0]
+
     def stop(*_):
+        signals[0] += 1
         w.stopping = True
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    rc = 0
     try:
         w.run()
     except WorkerError as e:
         log.error("%s", e)
-        return 1
+        rc = 1
     finally:
-        w.close()
+        rc = max(rc, _shut_down(w, a.flush_timeout / 1000.0, lambda: signals[0] > 1))
         if logfile:
             logfile.close()
+    return rc
+
+
+def _shut_down(w, timeout, stop):
+    """As minqing-worker's at SIGTERM: the outcomes not yet acknowledged get
+    TIMEOUT seconds (a second signal ends the wait); those left are dropped,
+    and then the exit status is 1: the broker hands their assignments out
+    again, so the stop was not clean."""
+    try:
+        left = w.flush(timeout, stop)
+    except WorkerError as e:
+        log.error("%s", e)
+        left = w.unacked()
+    w.close()
+    if left:
+        log.error("stopped with %d outcome(s) not acknowledged after %.1f s: dropped", left, timeout)
+        return 1
     return 0
 
 
