@@ -79,6 +79,7 @@ import random
 import re
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -109,6 +110,13 @@ MAX_ACKED_ESCALATIONS = 10000  # escalation_ids acted on, remembered (as libminq
 MAX_HELD_ESCALATIONS = 10000   # notices held (HOLD) at most (as libminqing's open ones)
 MAX_KEPT = 10000               # DISPATCH and ESCALATE kept during a flush, at most
 FLUSH_S = 5.0                  # the CLI's wait at SIGTERM (minqing-worker's)
+HANDSHAKE_TRIES = 5            # CURVE handshakes failed in a row before the server key is doubted
+_HS_OK = getattr(zmq, "EVENT_HANDSHAKE_SUCCEEDED", 0)
+_HS_NO_DETAIL = getattr(zmq, "EVENT_HANDSHAKE_FAILED_NO_DETAIL", 0)
+_HS_PROTOCOL = getattr(zmq, "EVENT_HANDSHAKE_FAILED_PROTOCOL", 0)
+_HS_AUTH = getattr(zmq, "EVENT_HANDSHAKE_FAILED_AUTH", 0)
+_MECHANISM_MISMATCH = getattr(zmq, "PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH", 0x11000002)
+_monitors = itertools.count(1)  # names of handshake monitors, unique in the process
 
 
 class _Hold(object):
@@ -146,8 +154,11 @@ class ProtocolError(ValueError):
 
 class WorkerError(RuntimeError):
     """The broker refused the registration for good (204, 300, other 1xx-3xx),
-    or ended the session with 300 (the key was revoked: section 10). The
-    Worker has sent a new REGISTER meanwhile: step() again to go on."""
+    or ended the session with 300 (the key was revoked: section 10), or
+    refused the CURVE handshake (a key on none of its allowlists, no CURVE
+    on that endpoint, a server certificate that is not the broker's).
+    step() again to go on: the Worker registers again, less often while it
+    is refused, and keeps its outcomes for the session that follows."""
 
 
 class CertError(ValueError):
@@ -771,9 +782,13 @@ class Worker(object):
         NAME` (give NAME: its secret key is read from NAME_secret). The
         worker's public key must be in the broker's keys/workers/<department>/.
         CertError if one cannot be read, or if this worker's secret key file
-        is open to group or others (chmod 600 it); a key the broker does not
-        admit gets no answer at all (10), so the worker keeps reconnecting
-        with backoff.
+        is open to group or others (chmod 600 it). A key the broker does not
+        admit gets no answer at all (10): the worker watches its handshakes,
+        as libminqing does, and step() raises WorkerError at once, saying
+        why (the key on none of the broker's allowlists: ZAP status 400; no
+        CURVE on that endpoint, or CURVE there and none here; 5 handshakes
+        failed in a row: the server certificate is not the broker's); the
+        next step() tries a new connection after the backoff.
     """
 
     def __init__(self, endpoint, department, capacity=10, name=None,
@@ -814,6 +829,11 @@ class Worker(object):
         self._id_factory = id_factory or (lambda: self._next_id(prefix))
         self.ctx = context or zmq.Context.instance()
         self.sock = None
+        self._monitor = None               # the socket's handshakes (CURVE, tcp://)
+        self._hs_failed = 0
+        if self.curve is None and endpoint.startswith("tcp://"):
+            log.warning("%s without CURVE (server_cert and cert): unless the broker allows plain "
+                        "TCP, it refuses this worker", endpoint)
         self.registered = False
         self._send_blocked = False         # the send queue was full: wait POLLOUT
         self._blocked = {}                 # msg_id -> outcome held by ERROR 302, in order
@@ -869,6 +889,7 @@ class Worker(object):
         s.setsockopt(zmq.MAXMSGSIZE, MAXMSGSIZE)
         if self.curve:                    # a CURVE client of the broker (10)
             s.curve_serverkey, s.curve_publickey, s.curve_secretkey = self.curve
+        self._watch(s)
         s.connect(self.endpoint)
         self.sock = s
         now = time.monotonic()
@@ -879,8 +900,69 @@ class Worker(object):
         if self.sock is not None:
             self.sock.close(0)            # LINGER 0: drop what was queued for a dead broker
             self.sock = None
+        self._unwatch()
         self.registered = False
         self._send_blocked = False
+
+    def _watch(self, s):
+        """Watch the handshakes of socket S, with CURVE or on tcp:// (as
+        libminqing's mq_handshake.c): a key the broker refuses gets no
+        answer at all (10), and ZeroMQ does not say so unless asked."""
+        self._unwatch()
+        if not (self.curve or self.endpoint.startswith("tcp://")) or not _HS_AUTH:
+            return
+        addr = "inproc://minqing-worker-handshakes-%d-%d" % (os.getpid(), next(_monitors))
+        s.monitor(addr, _HS_OK | _HS_NO_DETAIL | _HS_PROTOCOL | _HS_AUTH)
+        m = self.ctx.socket(zmq.PAIR)
+        m.setsockopt(zmq.LINGER, 0)
+        m.connect(addr)
+        self._monitor = m
+
+    def _unwatch(self):
+        if self._monitor is not None:
+            self._monitor.close(0)
+            self._monitor = None
+        self._hs_failed = 0
+
+    def _check_handshake(self):
+        """Raise WorkerError, in libminqing's words, when the handshake cannot
+        succeed; the socket is then closed and a new one tried after the
+        backoff (the key may be allowed back)."""
+        refusal = None
+        while self._monitor is not None and refusal is None:
+            try:
+                frames = self._monitor.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                break
+            if len(frames[0]) < 6:
+                continue
+            event, value = struct.unpack("=HI", frames[0][:6])
+            if event == _HS_OK:
+                self._hs_failed = 0
+            elif event == _HS_NO_DETAIL:
+                self._hs_failed += 1
+            elif event in (_HS_AUTH, _HS_PROTOCOL):
+                refusal = (event, value)
+        if refusal is not None and refusal[0] == _HS_AUTH:
+            why = ("the broker at %s refused this client's CURVE key (ZAP status %d): its "
+                   "certificate is on none of the broker's allowlists" % (self.endpoint, refusal[1]))
+        elif refusal is not None:
+            why = "the %s handshake with %s failed (ZeroMQ protocol error 0x%x)%s" % (
+                "CURVE" if self.curve else "ZeroMQ", self.endpoint, refusal[1],
+                "" if refusal[1] != _MECHANISM_MISMATCH else
+                ": the broker does not use CURVE on this endpoint" if self.curve else
+                ": the broker uses CURVE on this endpoint, and this worker has no certificates "
+                "(server_cert and cert; the CLI's --server-cert and --cert)")
+        elif self.curve and self._hs_failed >= HANDSHAKE_TRIES:
+            # libminqing's words, and the other cause: a broker without CURVE
+            # there may hang up before ZeroMQ can tell a mechanism mismatch
+            why = ("the CURVE handshake with %s failed %d times in a row: is the server "
+                   "certificate the broker's own (server_cert in its config), and does the "
+                   "broker use CURVE on this endpoint?" % (self.endpoint, self._hs_failed))
+        else:
+            return
+        self._reconnect(why)
+        raise WorkerError(why)
 
     def _reconnect(self, why):
         log.info("reconnecting in %.2fs: %s", self._backoff, why)
@@ -1423,6 +1505,7 @@ class Worker(object):
                 self._handle(frames)
                 if self.sock is None:
                     return
+        self._check_handshake()
         self._timers()
 
     def _run_later(self):
@@ -1497,6 +1580,7 @@ class Worker(object):
         if self.sock is not None:
             self.sock.close()
             self.sock = None
+        self._unwatch()
         self.registered = False
 
 
