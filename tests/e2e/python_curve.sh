@@ -8,7 +8,10 @@
 # the broker's ipc:// endpoint, it gets no answer at all, and stops at once
 # saying why, as minqing-worker does; the water key cannot register as
 # another department (300); a certificate without its secret half, or whose
-# secret key file others can read, is refused before connecting.
+# secret key file others can read, is refused before connecting; a
+# --server-cert whose _secret beside it cannot be read or parsed (the
+# broker's own server_secret, another user's) is read from its public file,
+# as CZMQ's zcert_load and minqing-worker do.
 . "$(dirname "$0")/../lib.sh"
 WORKER=$ROOT/workers/python/minqing_worker.py
 K="$T/keys" C="$T/certs"
@@ -20,6 +23,10 @@ bounded "$BIN/minqing" keygen "$K/workers/water/water1" >/dev/null
 mv "$K/workers/water/water1_secret" "$C/"
 cp "$K/workers/water/water1" "$C/"
 cp "$C/water1" "$C/public-only"                 # a certificate without its _secret
+# the broker's public certificate with a server_secret beside it that the
+# worker cannot use: unreadable to a user (mode 000), and not ZPL for root
+cp "$K/server" "$C/server"
+echo "not a certificate" > "$C/server_secret" && chmod 000 "$C/server_secret"
 pw=$(free_ports)
 EP=tcp://127.0.0.1:$pw
 write_config "server_cert = $K/server
@@ -56,9 +63,9 @@ check "a --cert whose secret key file is mode 644: exit 2, naming it and the chm
 start_broker || exit 1
 check "the broker admits 1 key" grep -q 'event=broker.ready keys=1 ' "$T/broker.log"
 
-pyworker water1 water --server-cert "$K/server" --cert "$C/water1"
+pyworker water1 water --server-cert "$C/server" --cert "$C/water1"
 GOOD=$PY_PID
-check "with the broker's certificate and a key on workers/water/, the worker registers over CURVE" \
+check "with the broker's certificate (its unusable _secret beside it ignored) and a key on workers/water/, the worker registers over CURVE" \
   wait_for 10 grep -q ' registered department=water' "$T/water1.out"
 
 bounded 120 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 5 -t 60 -p curve -c water.leak >/dev/null

@@ -234,18 +234,32 @@ def _private(path):
                         "refusing to use it: chmod 600 %s" % (path, mode, path))
 
 
-def read_cert(path, secret=False):
-    """The Z85 keys of a CZMQ certificate, as CZMQ's zcert_load finds them:
-    PATH_secret when it exists, else PATH. Returns {"public": bytes,
-    "secret": bytes or None}; with SECRET true a missing secret key is an
-    error (a client's own certificate), and so is a file holding it that
-    group or others may read (mode 0600 wanted). Raises CertError."""
-    where = path + "_secret" if os.path.exists(path + "_secret") else path
+def _cert_keys(where):
     props = _zpl(where)
     keys = {"public": _z85_key(where, props, "public-key"),
             "secret": _z85_key(where, props, "secret-key")}
     if keys["public"] is None:
         raise CertError("%s: no curve public-key" % where)
+    return keys
+
+
+def read_cert(path, secret=False):
+    """The Z85 keys of a CZMQ certificate, as CZMQ's zcert_load loads them:
+    PATH_secret, or PATH when that cannot be read or parsed (the broker's
+    server_secret beside its public certificate, mode 0600 and another
+    user's: the public key is all a client needs). Returns {"public":
+    bytes, "secret": bytes or None}. With SECRET true (a client's own
+    certificate) there is no fallback: a PATH_secret that exists must be
+    readable, and the secret key is required, in a file that group or
+    others may not read (mode 0600). Raises CertError."""
+    where = path + "_secret" if os.path.exists(path + "_secret") else path
+    try:
+        keys = _cert_keys(where)
+    except CertError:
+        if secret or where == path:
+            raise
+        where = path
+        keys = _cert_keys(where)
     if secret and keys["secret"] is None:
         raise CertError("%s_secret: the client's secret key is missing" % path)
     if secret:
