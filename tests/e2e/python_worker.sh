@@ -615,7 +615,7 @@ import os, sys, threading, time
 sys.path.insert(0, os.path.dirname(sys.argv[1]))
 import zmq, msgpack
 import logging
-logging.basicConfig(level=logging.ERROR)     # the capacity drifts below are provoked
+logging.basicConfig(level=logging.ERROR)
 import minqing_worker as mq
 mq.MAX_ACKED_ESCALATIONS = 1024      # smaller bounds, reached sooner
 mq.MAX_HELD_ESCALATIONS = HELD_CAP = 1050
@@ -725,10 +725,12 @@ report(len(w.assignments) <= BOUND,
        "open assignments remembered: %d, at most %d" % (len(w.assignments), BOUND))
 report(all(aid % 2 for aid in w.assignments),
        "a resolved assignment is no longer kept with its DISPATCH")
-report(len(getattr(w, "finished", ())) <= BOUND and len(w.terminal_sent) == 0,
-       "finished ids remembered: %d, at most %d; RESOLVEDs pending: %d"
-       % (len(getattr(w, "finished", ())), BOUND, len(w.terminal_sent)))
-report(len(w.session_held) <= BOUND, "held in this session: %d, at most %d" % (len(w.session_held), BOUND))
+report(len(getattr(w, "finished", ())) <= BOUND,
+       "finished ids remembered: %d, at most %d" % (len(getattr(w, "finished", ())), BOUND))
+# the broker frees slots without telling (CANCEL, REASSIGN, a colleague's
+# take-over: 5.7, 11), so 5,000 left open at capacity 8 are no spec drift
+# (it warned "N assignments held in this session" after every admin cancel)
+report(w.drift == 0, "more assignments open than capacity is not logged as spec drift (%d)" % w.drift)
 report(len(w.escalations) <= 1024 and len(acted) == ESCALATIONS,
        "escalations remembered: %d of %d, at most 1024" % (len(w.escalations), ESCALATIONS))
 

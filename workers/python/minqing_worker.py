@@ -868,8 +868,6 @@ class Worker(object):
         self.max_held = MAX_HELD_ESCALATIONS
         self._held_full = False             # a notice was left to the broker: logged
         self._acks_owed = _Recent(MAX_ACKED_ESCALATIONS)  # escalation_id -> msg_id, ACK not yet sent
-        self.terminal_sent = set()        # assignment_ids with RESOLVED/RETURNED pending
-        self.session_held = _Recent(self.remember)  # delivered in this session, not finished
         self.drift = 0                    # spec-drift warnings logged
         self.stopping = False
         self._flushing = False
@@ -1034,10 +1032,6 @@ class Worker(object):
     def _add(self, o):
         self.pending[o.msg_id] = o
         self._by_asg.setdefault(o.assignment_id, []).append(o)
-        command, assignment_id = o.command, o.assignment_id
-        if command in TERMINAL:
-            self.terminal_sent.add(assignment_id)
-            self.session_held.discard(assignment_id)
         if self.registered and not self._send_blocked:
             self._transmit(o)
 
@@ -1139,12 +1133,8 @@ class Worker(object):
                 del self._by_asg[o.assignment_id]
         with self._ids_lock:
             self._live_ids.discard(o.msg_id)
-        if o.command in TERMINAL:
-            self.terminal_sent.discard(o.assignment_id)
         if ok and self._final(o, reply):
             self._forget(o.assignment_id)
-        elif not ok:
-            self.session_held.discard(o.assignment_id)
         self._release_held(o.assignment_id)
         self._unblock()
         if self.on_outcome:
@@ -1171,7 +1161,6 @@ class Worker(object):
     def _forget(self, assignment_id):
         """A final state (7.1): only the id is kept, for a late DISPATCH copy."""
         self.assignments.discard(assignment_id)
-        self.session_held.discard(assignment_id)
         self.finished.add(assignment_id)
 
     # -- receiving -------------------------------------------------------------
@@ -1230,7 +1219,6 @@ class Worker(object):
             self.heartbeat_ms = hb
             self.registered = True
             self.sessions += 1
-            self.session_held = _Recent(self.remember)
             self._backoff = BACKOFF_MIN
             log.info("registered department=%s capacity=%d heartbeat_ms=%d session=%d pending=%d",
                      self.department, self.capacity, hb, self.sessions, len(self.pending))
@@ -1344,15 +1332,10 @@ class Worker(object):
         first = not done and aid not in self.assignments
         if not done:
             self.assignments[aid] = {k: v for k, v in m.items() if k != "case"}   # no PD kept
-        # Capacity (5.7): the broker's credit for this session counts at least
-        # the first deliveries (attempt 1) it made to it that we have not
-        # finished. A hand-over (attempt > 1) may be finished by a colleague
-        # without our knowing, so it is left out of this lower bound.
-        if not done and aid not in self.terminal_sent and m["attempt"] == 1:
-            self.session_held.add(aid)
-            if len(self.session_held) > self.capacity:
-                self._drift("%d assignments held in this session, capacity %d (5.7)",
-                            len(self.session_held), self.capacity)
+        # No check against capacity (5.7): the broker frees a slot when it
+        # withdraws an assignment (CANCEL, REASSIGN) or a colleague takes it
+        # over (5.15), and tells this worker neither (11), so more DISPATCHes
+        # than capacity is no sign of a broker breaking the spec.
         if self.on_dispatch:
             _, failed = self._call("on_dispatch for assignment %d (attempt %d)" % (aid, m["attempt"]),
                                    self.on_dispatch, self, m, first)
