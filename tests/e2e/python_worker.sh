@@ -958,8 +958,11 @@ while read -r res what; do
 done < "$T/large.txt"
 [ -s "$T/large.txt" ] || not_ok "large queue: the script printed nothing"
 
-# --- 1e. the CLI stops cleanly: SIGTERM flushes the outcomes not yet ACKed -
-# (they used to be dropped, and the exit status was 0)
+# --- 1e. the CLI: a revoked key, and SIGTERM ---------------------------------
+# After a first session a refusal (ERROR 300: a key revoked, a reload) does
+# not stop it: it registers again, every 2, 4, then 8 s (it used to exit 1,
+# and the library to ask every second), outcomes kept. SIGTERM flushes the
+# outcomes not yet acknowledged (they used to be dropped, exit status 0).
 bounded 60 "$PY" - "$WORKER" "ipc://$T/cli.sock" >"$T/cli.txt" 2>&1 <<'PY'
 import os, signal, subprocess, sys, time
 import zmq, msgpack
@@ -1021,10 +1024,28 @@ def stopped(p, timeout=10):
         sent.append(g)
     return rc, took, p.stdout.read().decode(errors="replace"), sent
 
-# the ACCEPT gets ERROR 500 (retry later), then SIGTERM: it is resent, ACKed, then DISCONNECT
 p, acc = cli("--flush-timeout", "3000")
 if acc is None or acc[1] != "ACCEPT":
     sys.exit("no ACCEPT: %r" % (acc,))
+# the key is revoked: ERROR 300 without re ends the session; its next
+# REGISTER is refused too; it asks again 2 s later; readmitted, it resends
+# its ACCEPT (same msg_id)
+send(acc[0], "ERROR", {"code": 300, "reason": "this key is no longer allowed"})
+reg = recv()
+t0 = time.monotonic()
+if reg is not None and reg[1] == "REGISTER":
+    send(reg[0], "ERROR", {"re": reg[2]["msg_id"], "code": 300, "reason": "this key is no longer allowed"})
+reg2 = recv(3.5)
+gap = time.monotonic() - t0
+if reg2 is not None and reg2[1] == "REGISTER":
+    send(reg2[0], "ACK", {"re": reg2[2]["msg_id"], "heartbeat_ms": 5000})
+again = recv()
+report(p.poll() is None and reg is not None and reg[1] == "REGISTER" and reg2 is not None
+       and reg2[1] == "REGISTER" and 1.8 < gap < 3 and again is not None and again[2] == acc[2],
+       "a key revoked after its session (ERROR 300): it keeps running, registers again, and, "
+       "refused, asks again %.1f s later (2 s, not 1); readmitted, it resends its ACCEPT"
+       % gap)
+# the ACCEPT gets ERROR 500 (retry later), then SIGTERM: it is resent, ACKed, then DISCONNECT
 send(acc[0], "ERROR", {"re": acc[2]["msg_id"], "code": 500, "reason": "database is locked"})
 time.sleep(0.2)
 t0 = time.monotonic()
@@ -1038,6 +1059,10 @@ report(acc[1] == "ACCEPT" and again is not None and again[2] == acc[2] and rc ==
        "SIGTERM with an ACCEPT to retry: resent (same msg_id) and acknowledged, no new step "
        "(RESOLVED) started, then DISCONNECT; exit 0 (exit %s, sent %s, %r)"
        % (rc, [c for _, c, _ in sent], out[-300:]))
+report(out.count(" ERROR ") == 1 and "ERROR the broker no longer accepts this worker: 300 this key is "
+       "no longer allowed; registering again, 1 outcome(s) kept" in out
+       and "WARNING registered again after the refusal (session 2), 1 outcome(s) queued" in out,
+       "... it logged the refusal once, and its readmission (%r)" % out[-400:])
 
 # never acknowledged: exit 1 after --flush-timeout, saying how many were dropped
 p, acc = cli("--flush-timeout", "500")

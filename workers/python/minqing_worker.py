@@ -56,6 +56,11 @@ At SIGTERM or SIGINT it starts no new step, waits up to --flush-timeout
 (5000 ms, as minqing-worker) for the outcomes not yet acknowledged, then
 leaves (DISCONNECT); when some are left it logs how many and exits 1: the
 broker hands their assignments out again. A second signal ends the wait.
+A refusal before its first session (an unknown department, another
+department's key, a CURVE key or handshake the broker refuses) exits 1;
+after one (a key revoked, a reload that removed the department) it goes on,
+as minqing-worker does: logged at once and then once a minute, it registers
+again every 2, 4, then 8 s, its outcomes kept for the next session.
 
 --server-cert and --cert (as minqing-worker's) name CZMQ certificate files
 from `minqing keygen`: the broker's public one, and this worker's NAME (its
@@ -103,6 +108,7 @@ LIVENESS = 3                  # 5.8, 11: workers use 3
 DEFAULT_HEARTBEAT_MS = 1000   # 5.8: until the REGISTER ACK
 BACKOFF_MIN, BACKOFF_MAX = 0.25, 8.0
 REGISTER_RESEND_S = 1.0       # 5.7: RECOMMENDED every second
+REGISTER_REFUSED_MAX_S = 8.0  # ... doubling after each refusal up to this (as libminqing)
 MAXMSGSIZE = 131072           # 3.3
 MAX_AGE_S = 23 * 3600         # 8.2: never resend a request older than the broker's 24 h
 SEEN_MIN = 4096               # assignments remembered at least (as minqing-worker)
@@ -876,6 +882,7 @@ class Worker(object):
         self._reconnect_at = 0.0
         self._reg_id = None
         self._reg_next = 0.0
+        self._reg_every = REGISTER_RESEND_S   # longer after refusals, reset at the ACK
         self._conn_at = 0.0
         self._last_in = 0.0
         self._last_out = 0.0
@@ -1006,7 +1013,7 @@ class Worker(object):
         frames = encode("REGISTER", {"msg_id": self._reg_id, "department": self.department,
                                      "capacity": self.capacity, "worker": self.name})
         sent = self._send(frames)
-        self._reg_next = time.monotonic() + (REGISTER_RESEND_S if sent else 0.1)
+        self._reg_next = time.monotonic() + (self._reg_every if sent else 0.1)
 
     # -- outcomes --------------------------------------------------------------
     def send_outcome(self, command, assignment_id, context=None, msg_id=None, **fields):
@@ -1219,6 +1226,7 @@ class Worker(object):
             self.heartbeat_ms = hb
             self.registered = True
             self.sessions += 1
+            self._reg_every = REGISTER_RESEND_S
             self._backoff = BACKOFF_MIN
             log.info("registered department=%s capacity=%d heartbeat_ms=%d session=%d pending=%d",
                      self.department, self.capacity, hb, self.sessions, len(self.pending))
@@ -1266,6 +1274,10 @@ class Worker(object):
                 self._reg_next = time.monotonic() + self.retry_s
                 log.warning("REGISTER refused for now: %d %s", code, _safe(m["reason"]))
                 return
+            # refused until an operator acts (allows the key back, adds the
+            # department): asking every second would only fill two logs
+            self._reg_every = min(self._reg_every * 2, REGISTER_REFUSED_MAX_S)
+            self._reg_next = time.monotonic() + self._reg_every
             raise WorkerError("REGISTER refused: %d %s" % (code, _safe(m["reason"])))
         if code == 300 and self.registered:
             # 10: the key was revoked, the session is over; register again
@@ -1516,7 +1528,9 @@ class Worker(object):
             return
         now = time.monotonic()
         hb = self.heartbeat_ms / 1000.0
-        if now - self._last_in >= LIVENESS * hb:
+        # while registering, at least 3 REGISTER rounds (longer after refusals)
+        live = LIVENESS * (hb if self.registered else max(hb, self._reg_every))
+        if now - self._last_in >= live:
             self._reconnect("nothing from the broker for %.1fs" % (now - self._last_in)
                             if self.registered else "REGISTER not answered")
             return
@@ -1689,10 +1703,11 @@ def main(argv=None):
         p.error("--steps: comma-separated of %s" % ", ".join(STEPS))
     logfile = open(a.log, "a", encoding="utf-8") if a.log else None
     runner = StepRunner(steps, logfile, a.delay / 1000.0)
+    refusals = _Refusals()
     try:
         w = Worker(a.endpoint, a.department, a.capacity, a.name,
                    on_dispatch=runner.on_dispatch, on_outcome=runner.on_outcome,
-                   on_escalate=runner.on_escalate,
+                   on_escalate=runner.on_escalate, on_register=refusals.readmitted,
                    server_cert=a.server_cert, cert=a.cert)
     except ProtocolError as e:
         p.error("invalid registration: %s" % e.reason)
@@ -1708,15 +1723,48 @@ def main(argv=None):
     signal.signal(signal.SIGINT, stop)
     rc = 0
     try:
-        w.run()
-    except WorkerError as e:
-        log.error("%s", e)
-        rc = 1
+        while not w.stopping:
+            try:
+                w.run()
+            except WorkerError as e:
+                if w.sessions == 0:           # this configuration is refused: stop
+                    log.error("%s", e)
+                    rc = 1
+                    break
+                refusals.refused(w, e)        # the session ended (a key revoked): go on
     finally:
         rc = max(rc, _shut_down(w, a.flush_timeout / 1000.0, lambda: signals[0] > 1))
         if logfile:
             logfile.close()
     return rc
+
+
+class _Refusals(object):
+    """The CLI's refusals after a first session (a key revoked, a reload
+    that removed the department), as minqing-worker's: the worker goes on
+    registering (every 2, 4, then 8 s), outcomes kept; logged at once, then
+    once a minute while it lasts, and once more when readmitted."""
+    EVERY_S = 60.0
+
+    def __init__(self):
+        self.logged_at = None
+        self.repeated = 0
+
+    def refused(self, w, e):
+        self.repeated += 1
+        now = time.monotonic()
+        if self.logged_at is not None and now - self.logged_at < self.EVERY_S:
+            return
+        log.error("%s%s; registering again, %d outcome(s) kept", e,
+                  " (%d times since the last report)" % self.repeated if self.logged_at else "",
+                  w.unacked())
+        self.logged_at, self.repeated = now, 0
+
+    def readmitted(self, w, session):
+        if self.logged_at is not None:
+            log.warning("registered again after the refusal (session %d), %d outcome(s) queued",
+                        session, w.unacked())
+        self.logged_at, self.repeated = None, 0
 
 
 def _shut_down(w, timeout, stop):
