@@ -646,39 +646,119 @@ def _safe(s, limit=120):
     return s
 
 
-# a number as people write one: groups of 3 or more digits, half- or
-# full-width, joined by one separator as proto/mask.c takes them (' ', '-',
-# '.', their full-width forms, no-break and ideographic space, the dashes;
-# 138-1234-5678, １３８－１２３４－５６７８; not a date such as 2024-05-01)
-_D = "[0-9\uff10-\uff19]"
-_SEP = "[ .\\-\u00a0\u3000\u2010-\u2015\u2212\uff0d\uff0e]"
-_NUMBER = re.compile("%s{3,}(?:%s%s{3,})*|%s+" % (_D, _SEP, _D, _D))
+# Masking, as proto/mask.c's mask_text (so minqing-worker's log and `minqing
+# show`): every number of 7 or more digits, written as people write them.
+# Digits are 0-9 and the full-width ０-９; a number is groups of digits joined
+# where both groups have 3 or more, by a separator: up to 4 units, each a
+# space (ASCII, tab, ideographic, no-break) or a terminal escape (CSI, as in
+# a coloured line), at most one of them a mark (- . / _, their full-width
+# forms, the hyphens and dashes U+2010-2015, the minus sign). So
+# 138-1234-5678, 138 - 1234 - 5678, 138/1234/5678, 138\t1234\t5678,
+# １３８－１２３４－５６７８ are numbers; 2024-05-01 is not.
+
+_SPACES = frozenset(" \t\u3000\u00a0")
+_MARKS = frozenset("-./_\uff0d\uff0e\uff0f\u2010\u2011\u2012\u2013\u2014\u2015\u2212")
+_SEPARATOR_UNITS = 4
 
 
-def _mask_digits(m):
-    s = m.group()
-    d = sum(c.isdigit() for c in s)
-    if d < 7:
-        return s
-    first, last = (3, 4) if d >= 11 else (0, 2)
-    out, k = [], 0
-    for c in s:
-        if c.isdigit():
-            out.append(c if k < first or k >= d - last else "*")
+def _is_digit(c):
+    return "0" <= c <= "9" or "\uff10" <= c <= "\uff19"
+
+
+def _escape_at(s, i):
+    """The length of a terminal escape (ESC [, parameters of at most 3
+    digits each, a final byte) at s[i], 0 for none."""
+    if not s.startswith("\x1b[", i):
+        return 0
+    n, run = 2, 0
+    while i + n < len(s) and ("0" <= s[i + n] <= "9" or s[i + n] == ";"):
+        run = 0 if s[i + n] == ";" else run + 1
+        if run > 3 or n > 16:
+            return 0
+        n += 1
+    return n + 1 if i + n < len(s) and "@" <= s[i + n] <= "~" else 0
+
+
+def _separator_at(s, i):
+    at, marked = 0, False
+    for _ in range(_SEPARATOR_UNITS):
+        w = _escape_at(s, i + at) or (1 if i + at < len(s) and s[i + at] in _SPACES else 0)
+        if not w:
+            if marked or i + at >= len(s) or s[i + at] not in _MARKS:
+                break
+            marked, w = True, 1
+        at += w
+    return at
+
+
+def _digits_at(s, i):
+    n = i
+    while n < len(s) and _is_digit(s[n]):
+        n += 1
+    return n - i
+
+
+def _number_at(s, i):
+    """(its digits, its length) of the number at s[i]; (0, 0) for none."""
+    group = length = total = _digits_at(s, i)
+    while group >= 3:
+        sep = _separator_at(s, i + length)
+        nxt = _digits_at(s, i + length + sep) if sep else 0
+        if nxt < 3:
+            break
+        length, total, group = length + sep + nxt, total + nxt, nxt
+    return total, length
+
+
+def _mask_digits(s):
+    """Of a mobile or ID number (11 or more digits) the first 3 and last 4
+    stay, of a shorter one the last 2; escapes are copied, their digits not
+    counted."""
+    d, i = 0, 0
+    while i < len(s):
+        w = _escape_at(s, i)
+        d += 0 if w else _is_digit(s[i])
+        i += w or 1
+    first, last = (3, 4) if d >= 11 else (0, 2 if d > 2 else 0)
+    out, i, k = [], 0, 0
+    while i < len(s):
+        w = _escape_at(s, i)
+        if w:
+            out.append(s[i:i + w])
+            i += w
+            continue
+        if _is_digit(s[i]):
+            out.append(s[i] if k < first or k >= d - last else "*")
             k += 1
         else:
-            out.append(c)
+            out.append(s[i])
+        i += 1
+    return "".join(out)
+
+
+def _mask_text(s):
+    out, i = [], 0
+    while i < len(s):
+        digits, n = _number_at(s, i)
+        if digits >= 7:
+            out.append(_mask_digits(s[i:i + n]))
+        else:
+            n = n or 1
+            out.append(s[i:i + n])
+        i += n
     return "".join(out)
 
 
 def _masked(s, limit=200):
-    """An exception's text, for our log: _safe, and every number of 7 or more
-    digits masked as minqing-worker masks a command's stderr (proto/mask.c:
-    13812345678 -> 138****5678, 138-1234-5678 -> 138-****-5678, 86001234 ->
-    ******34), since a callback's message may quote a case."""
+    """An exception's text, for our log: every number of 7 or more digits
+    masked as minqing-worker masks a command's stderr (proto/mask.c:
+    13812345678 -> 138****5678, 138 - 1234 - 5678 -> 138 - **** - 5678,
+    86001234 -> ******34), since a callback's message may quote a case;
+    then _safe, cut to LIMIT characters."""
     # masked before _safe makes every other character '?', which would split
-    # １３８－１２３４－５６７８ into groups too short to mask; then cut
-    return _safe(_NUMBER.sub(_mask_digits, str(s)), 1 << 20)[:limit]
+    # １３８－１２３４－５６７８ into groups too short to mask; what lies past
+    # 4 x LIMIT (+64) cannot change what is shown: it is cut first
+    return _safe(_mask_text(str(s)[:4 * limit + 64]), 1 << 20)[:limit]
 
 
 def _failure(e):
