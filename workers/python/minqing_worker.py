@@ -15,6 +15,12 @@ Written from proto/PROTOCOL.md (MQP/1) alone, with pyzmq and msgpack
                   on_outcome=lambda w, o, ok, reply: ...)
     w.run()
 
+The callbacks run inside the loop, which also keeps the session alive:
+each must return well within the broker's heartbeat_ms (250 ms, as
+libminqing asks of its adapters), or the broker takes the worker for dead
+and hands its assignments to another (see Worker: slow work goes to a
+thread of its own).
+
 What the Worker does for you (section numbers are the spec's):
 
 * REGISTER and its ACK; re-register on DISCONNECT and ERROR 200 (5.7, 5.9);
@@ -825,6 +831,20 @@ class Worker(object):
     threads: they then only queue what is to be sent, which the loop sends on
     its next pass (the socket stays in one thread).
 
+    Time: heartbeats, liveness, resends and reconnection happen only inside
+    step(), and the callbacks run inside it. So each callback must return
+    well within heartbeat_ms (the broker's, given in the REGISTER ACK: 1000
+    ms by default, maybe shorter): in practice within 250 ms, as libminqing
+    asks of its adapters between two calls; and a caller that drives step()
+    itself calls it at least that often (run() does). After 3 heartbeats
+    without one, the broker takes the worker for dead: it hands the
+    assignments it had not accepted to a colleague at once (so they may be
+    worked twice), and the worker must register again. Slow work (a ticket
+    system's API, an SMS gateway) belongs in a thread of its own: it
+    reports with the outcome methods, which work from any thread; for an
+    escalation, on_escalate returns HOLD, and the thread calls
+    ack_escalation or release_escalation.
+
     An exception (an Exception) from a callback never ends the loop: it is
     logged at WARNING, its type, its text with numbers masked as in
     minqing-worker's log (the text may quote the case, 6.1) and where it was
@@ -1560,7 +1580,9 @@ class Worker(object):
 
     def step(self, timeout=0.1):
         """One pass: connect if due, wait up to TIMEOUT seconds for messages,
-        handle them, run the timers."""
+        handle them, run the timers. Call it at least every 250 ms (more
+        often with a heartbeat_ms under 1000), with callbacks that return as
+        fast: the session lives only inside it (see Worker)."""
         self._loop_thread = threading.get_ident()
         while self._inbox:
             self._add(self._inbox.popleft())
