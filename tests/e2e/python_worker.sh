@@ -1091,6 +1091,86 @@ while read -r res what; do
 done < "$T/cli.txt"
 grep -q "^1 CLI script ran to the end" "$T/cli.txt" || not_ok "CLI script ran to the end"
 
+# --- 1f. PROTOCOL.md Appendix B, the minimal worker, as written ---------------
+# It accepts a redelivered assignment again (its first ACCEPT was answered
+# ERROR 200: it used to send nothing, and the assignment stayed dispatched),
+# and sets ZMQ_MAXMSGSIZE (3.3): a frame over 131072 bytes never reaches it.
+sed -n '/^## Appendix B/,$p' "$SPEC" | sed -n '/^```python/,/^```$/p' | sed '1d;$d' > "$T/appendix_b.py"
+printf 'import sys\nrun(sys.argv[1])\n' >> "$T/appendix_b.py"
+bounded 60 "$PY" - "$T/appendix_b.py" "ipc://$T/appb.sock" >"$T/appb.txt" 2>&1 <<'PY'
+import subprocess, sys, time
+import zmq, msgpack
+SIG = b"MINQING/1"
+router = zmq.Context.instance().socket(zmq.ROUTER)
+router.setsockopt(zmq.LINGER, 0)
+router.bind(sys.argv[2])
+p = subprocess.Popen([sys.executable, sys.argv[1], sys.argv[2]])
+
+def report(ok, what):
+    print("%d %s" % (1 if ok else 0, what), flush=True)
+
+def recv(timeout=3.0, want=None):
+    """(routing id, command, body) of the next message (WANT only), or None."""
+    end = time.monotonic() + timeout
+    while router.poll(max(0, int((end - time.monotonic()) * 1000))):
+        f = router.recv_multipart()
+        if want is None or f[2] == want:
+            return f[0], f[2], msgpack.unpackb(f[3], raw=False)
+    return None
+
+def send(rid, cmd, body):
+    router.send_multipart([rid, SIG, cmd, body if isinstance(body, bytes) else msgpack.packb(body)])
+
+def dispatch(aid, attempt=1, pad=0):
+    d = {"assignment_id": aid, "case_id": aid, "department": "water", "role": "lead",
+         "attempt": attempt, "received_at": 1, "contact_due": 0,
+         "case": {"service_code": "water.leak", "description": "d" * pad, "external_id": "e%d" % aid,
+                  "channel": "hotline12345", "grid_code": "CG01-XH01-G0001"}}
+    return msgpack.packb(d)
+
+try:
+    reg = recv(5.0, b"REGISTER")
+    send(reg[0], b"ACK", {"re": reg[2]["msg_id"], "heartbeat_ms": 300})
+    send(reg[0], b"DISPATCH", dispatch(5))
+    acc = recv(want=b"ACCEPT")
+    send(reg[0], b"ERROR", {"re": acc[2]["msg_id"], "code": 200, "reason": "not registered"})
+    reg = recv(want=b"REGISTER")
+    send(reg[0], b"ACK", {"re": reg[2]["msg_id"], "heartbeat_ms": 300})
+    send(reg[0], b"DISPATCH", dispatch(5, attempt=2))
+    again = recv(want=b"ACCEPT")
+    report(acc[2]["assignment_id"] == 5 and again is not None and again[2]["assignment_id"] == 5
+           and again[2]["msg_id"] != acc[2]["msg_id"],
+           "a redelivery after an ERROR 200 to its ACCEPT is accepted again, with a new msg_id")
+    send(reg[0], b"DISPATCH", dispatch(7, pad=140000))          # a 140 kB frame
+    # silent from now on, the fake is given up after 3 heartbeats: a new REGISTER
+    seen, later = [], None
+    end = time.monotonic() + 5
+    while later is None and time.monotonic() < end:
+        g = recv(end - time.monotonic())
+        if g is not None:
+            seen.append(g[1].decode())
+            later = g if g[1] == b"REGISTER" else None
+    if later is not None:
+        send(later[0], b"ACK", {"re": later[2]["msg_id"], "heartbeat_ms": 300})
+        send(later[0], b"DISPATCH", dispatch(8))
+    got = recv(want=b"ACCEPT")
+    report("ACCEPT" not in seen and got is not None and got[2]["assignment_id"] == 8,
+           "a DISPATCH over ZMQ_MAXMSGSIZE never reaches it; the next one does (sent %s, then "
+           "accepted %s)" % (seen, got and got[2]["assignment_id"]))
+finally:
+    p.kill()
+    p.wait()
+report(True, "appendix B script ran to the end")
+PY
+while read -r res what; do
+  case "$res" in
+    1) ok "Appendix B: $what" ;;
+    0) not_ok "Appendix B: $what" ;;
+    *) diag "$res $what" ;;
+  esac
+done < "$T/appb.txt"
+grep -q "^1 appendix B script ran to the end" "$T/appb.txt" || not_ok "Appendix B script ran to the end"
+
 # --- 2. routing.sh with Python workers, one kill -9 -----------------------
 write_config
 start_broker || exit 1
