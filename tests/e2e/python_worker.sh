@@ -544,6 +544,25 @@ report(len(failed) == 1 and "OSError: the ticket system is locked, caller 139***
 send(rid, "ACK", {"re": body_of(got2 or [], "ACCEPT").get("msg_id", "x"), "case_id": 1045,
                  "assignment_id": 45, "state": "accepted"})
 
+# the case record is checked as the reference codec checks it: a media_url
+# with no host, a date with other digits than ASCII's are refused (ERROR
+# 107, no re: DISPATCH has no msg_id), not acted on; the shortest URL and a
+# fraction of a second are fine
+case = dispatch["case"]
+for aid, kw in [(60, {"media_url": "https://"}), (61, {"requested_datetime": "２０２４-05-01T08:30:00Z"}),
+                (62, {"requested_datetime": "2024-05-01T08:30:00.\u0661Z"}),
+                (63, {"media_url": "http://x", "requested_datetime": "2024-05-01T08:30:00.5+08:00"})]:
+    send(rid, "DISPATCH", dict(dispatch, assignment_id=aid, case=dict(case, **kw)))
+got = sync()
+report(got is not None and [(c, b.get("code"), b.get("re"), b.get("assignment_id")) for c, b in got]
+       == [("ERROR", 107, None, None)] * 3 + [("ACCEPT", None, None, 63)]
+       and [e for e in events if e[:2] in (("dispatch", 60), ("dispatch", 61), ("dispatch", 62))] == [],
+       "a case's media_url without a host, a date in full-width or Arabic-Indic digits: refused "
+       "with ERROR 107, not acted on; http://x and a date with .5 and a zone accepted (sent %s)"
+       % [(c, b.get("code")) for c, b in got or []])
+send(rid, "ACK", {"re": body_of(got or [], "ACCEPT").get("msg_id", "x"), "case_id": 1001,
+                 "assignment_id": 63, "state": "accepted"})
+
 # on_outcome raises: the loop goes on; the outcome is not sent again
 mid = w.contacted(45)
 f = recv()
@@ -730,8 +749,9 @@ settle(lambda: not w.pending and len(acted) == ESCALATIONS)
 print("# %d assignments and %d escalations served in %.1f s" % (N, ESCALATIONS, time.monotonic() - t0))
 report(answered == N + N // 2 + ESCALATIONS and not w.pending,
        "%d assignments (half resolved, half left open) and %d escalations all answered" % (N, ESCALATIONS))
-report(len(w.assignments) <= BOUND,
-       "open assignments remembered: %d, at most %d" % (len(w.assignments), BOUND))
+report(len(w.assignments) <= BOUND and all(v is None for v in w.assignments.values()),
+       "open assignments remembered: %d, at most %d, by their id alone (no DISPATCH field, "
+       "no unknown key kept)" % (len(w.assignments), BOUND))
 report(all(aid % 2 for aid in w.assignments),
        "a resolved assignment is no longer kept with its DISPATCH")
 report(len(getattr(w, "finished", ())) <= BOUND,
@@ -972,10 +992,10 @@ done < "$T/large.txt"
 # not stop it: it registers again, every 2, 4, then 8 s (it used to exit 1,
 # and the library to ask every second), outcomes kept. SIGTERM flushes the
 # outcomes not yet acknowledged (they used to be dropped, exit status 0).
-bounded 60 "$PY" - "$WORKER" "ipc://$T/cli.sock" >"$T/cli.txt" 2>&1 <<'PY'
+bounded 60 "$PY" - "$WORKER" "ipc://$T/cli.sock" "$T/cli.log" >"$T/cli.txt" 2>&1 <<'PY'
 import os, signal, subprocess, sys, time
 import zmq, msgpack
-worker, endpoint = sys.argv[1], sys.argv[2]
+worker, endpoint, logpath = sys.argv[1], sys.argv[2], sys.argv[3]
 SIG = b"MINQING/1"
 router = zmq.Context.instance().socket(zmq.ROUTER)
 router.setsockopt(zmq.LINGER, 0)
@@ -1074,12 +1094,22 @@ report(out.count(" ERROR ") == 1 and "ERROR the broker no longer accepts this wo
        "... it logged the refusal once, and its readmission (%r)" % out[-400:])
 
 # never acknowledged: exit 1 after --flush-timeout, saying how many were dropped
-p, acc = cli("--flush-timeout", "500")
+p, acc = cli("--flush-timeout", "500", "--log", logpath)
+send(acc[0], "ESCALATE", {"msg_id": "b-9", "escalation_id": 9, "case_id": 1, "level": 2,
+                          "ladder": "contact", "target": "street.CG01", "department": "water",
+                          "grid_code": "CG01-XH01-G0001", "community": "西湖社区",
+                          "street": "城关街道", "due_at": 0, "overdue_s": 60})
+esc_ack = recv()
 rc, took, out, sent = stopped(p)
 report(acc is not None and acc[1] == "ACCEPT" and rc == 1 and 0.4 < took < 3
        and "stopped with 1 outcome(s) not acknowledged after 0.5 s: dropped" in out,
        "SIGTERM with an ACCEPT never acknowledged: exit 1 after the 0.5 s flush, logging that "
        "1 was dropped (exit %s after %.1f s, %r)" % (rc, took, out[-300:]))
+lines = open(logpath, encoding="utf-8").read().splitlines()
+report(esc_ack is not None and esc_ack[1] == "ACK" and
+       lines == ["5 1 received 1", "9 1 escalation L2 contact street.CG01 城关街道"],
+       "--log: a DISPATCH and an escalation notice as simworker logs them, its street "
+       "included (%s)" % lines)
 report(True, "CLI script ran to the end")
 PY
 while read -r res what; do

@@ -51,7 +51,7 @@ Logging never prints personal data: messages are named by their ids only,
 the case record is never logged (6.1). Lines starting with "spec-drift:" say
 that the broker sent something PROTOCOL.md does not allow.
 
-CLI (same log format as bench/simworker):
+CLI (bench/simworker's --log lines, its outcomes logged when acknowledged):
 
     minqing_worker.py --endpoint E --department D [--capacity N] [--name N]
                       [--steps accept,contacted,resolved] [--log FILE]
@@ -74,9 +74,12 @@ secret key in NAME_secret, whose public NAME is in the broker's
 keys/workers/<department>/). A tcp:// endpoint needs them: the broker
 refuses plain TCP unless its config allows it.
 
---log gets "<assignment_id> <case_id> received <attempt>" for every DISPATCH
-and "<assignment_id> <case_id> <step> <attempt>" for every outcome the broker
-acknowledged (an outcome it refused is not logged there: it changed nothing).
+--log gets "<assignment_id> <case_id> received <attempt>" for every DISPATCH,
+"<assignment_id> <case_id> <step> <attempt>" for every outcome the broker
+acknowledged (simworker logs it when sent; an outcome the broker refused is
+not logged here: it changed nothing), and "<escalation_id> <case_id>
+escalation L<level> <ladder> <target> <street>" for every escalation notice,
+as simworker.
 """
 
 import argparse
@@ -289,8 +292,8 @@ _TOKEN = re.compile(r"[A-Za-z0-9_.\-]+\Z")
 _GRID = re.compile(r"[A-Za-z0-9_]+-[A-Za-z0-9_]+-[A-Za-z0-9_]+\Z")
 _PHONE = re.compile(r"[0-9+\- ()]+\Z")
 _DATETIME = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?"
-    r"(Z|[+-](\d{2}):(\d{2}))\Z")
+    r"([0-9]{4})-([0-9]{2})-([0-9]{2})[T ]([0-9]{2}):([0-9]{2}):([0-9]{2})(\.[0-9]{1,9})?"
+    r"(Z|[+-]([0-9]{2}):([0-9]{2}))\Z")     # ASCII digits: \d takes any script's
 
 
 def _is_int(v):
@@ -388,8 +391,8 @@ def _chk_email(name, v, lo=3, hi=254):
 
 def _chk_url(name, v, lo=8, hi=2048):
     _chk_printable(name, v, lo, hi)
-    if not (v.startswith("http://") or v.startswith("https://")):
-        raise ProtocolError(107, "%s: not an http(s) URL" % name)
+    if not ((len(v) > 7 and v.startswith("http://")) or (len(v) > 8 and v.startswith("https://"))):
+        raise ProtocolError(107, "%s: not an http(s) URL" % name)   # a host after the scheme
 
 
 def _chk_datetime(name, v, lo=20, hi=40):
@@ -964,7 +967,7 @@ class Worker(object):
         # Bounded: the broker holds at most `capacity` assignments open here, so
         # more than that are ones withdrawn without our knowing (11), oldest first.
         self.remember = max(4 * capacity, SEEN_MIN)
-        self.assignments = _Recent(self.remember)  # open: assignment_id -> last DISPATCH (without the case)
+        self.assignments = _Recent(self.remember)  # open assignment_ids (values None)
         self.finished = _Recent(self.remember)     # assignment_ids that reached a final state
         # Escalations: the loop thread and ack_escalation / release_escalation
         # callers change them together, under _esc_lock.
@@ -1443,7 +1446,7 @@ class Worker(object):
         done = aid in self.finished
         first = not done and aid not in self.assignments
         if not done:
-            self.assignments[aid] = {k: v for k, v in m.items() if k != "case"}   # no PD kept
+            self.assignments[aid] = None         # only the id: no case, no unknown keys
         # No check against capacity (5.7): the broker frees a slot when it
         # withdraws an assignment (CANCEL, REASSIGN) or a colleague takes it
         # over (5.15), and tells this worker neither (11), so more DISPATCHes
@@ -1772,8 +1775,9 @@ class StepRunner(object):
         self._next(w, aid)
 
     def on_escalate(self, w, e):
+        street = "".join(c if c.isprintable() else "?" for c in e["street"])   # one line
         self._line(e["escalation_id"], e["case_id"], "escalation",
-                   "L%d" % e["level"], e["ladder"], e["target"])
+                   "L%d" % e["level"], e["ladder"], e["target"], street)
 
 
 def main(argv=None):
