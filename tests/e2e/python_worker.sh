@@ -1031,10 +1031,12 @@ def cli(*args):
                                     "channel": "hotline12345", "grid_code": "CG01-XH01-G0001"}})
     return p, recv()
 
-def stopped(p, timeout=10):
-    """SIGTERM: (exit status, seconds it took, its output, what it sent meanwhile)."""
+def stopped(p, timeout=10, signalled=False):
+    """SIGTERM (once: a second one ends the flush), unless SIGNALLED: (exit
+    status, seconds it took, its output, what it sent meanwhile)."""
     t0 = time.monotonic()
-    p.send_signal(signal.SIGTERM)
+    if not signalled:
+        p.send_signal(signal.SIGTERM)
     sent = []
     while p.poll() is None and time.monotonic() - t0 < timeout:
         g = recv(0.05)
@@ -1082,7 +1084,7 @@ p.send_signal(signal.SIGTERM)
 again = recv(2.0)
 if again is not None and again[1] == "ACCEPT":
     send(again[0], "ACK", {"re": again[2]["msg_id"], "case_id": 1, "assignment_id": 5, "state": "accepted"})
-rc, took, out, sent = stopped(p)
+rc, took, out, sent = stopped(p, signalled=True)
 report(acc[1] == "ACCEPT" and again is not None and again[2] == acc[2] and rc == 0
        and [c for _, c, _ in sent] == ["DISCONNECT"] and time.monotonic() - t0 < 2.5,
        "SIGTERM with an ACCEPT to retry: resent (same msg_id) and acknowledged, no new step "
