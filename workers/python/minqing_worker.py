@@ -16,10 +16,10 @@ Written from proto/PROTOCOL.md (MQP/1) alone, with pyzmq and msgpack
     w.run()
 
 The callbacks run inside the loop, which also keeps the session alive:
-each must return well within the broker's heartbeat_ms (250 ms, as
-libminqing asks of its adapters), or the broker takes the worker for dead
-and hands its assignments to another (see Worker: slow work goes to a
-thread of its own).
+each must return well within the broker's heartbeat_ms, in practice within
+250 ms as libminqing asks of its adapters, or the broker takes the worker
+for dead and hands its assignments to another (see Worker: slow work goes
+to a thread of its own).
 
 What the Worker does for you (section numbers are the spec's):
 
