@@ -865,7 +865,9 @@ ctx = zmq.Context.instance()
 router = ctx.socket(zmq.ROUTER)
 router.setsockopt(zmq.LINGER, 0)
 router.bind(sys.argv[2])
-w = mq.Worker(sys.argv[2], "water", capacity=2, name="py-revoked")
+dispatched = []
+w = mq.Worker(sys.argv[2], "water", capacity=2, name="py-revoked",
+              on_dispatch=lambda w, d, first: dispatched.append((d["assignment_id"], first)))
 
 def pump_until(cmd, secs=3.0):
     end = time.monotonic() + secs
@@ -903,6 +905,28 @@ print("%d ERROR 300 without re after the REGISTER ACK: WorkerError raised (%s), 
       "sent, both ACCEPTs kept, the one whose copy got a 300 of its own too (%s)"
       % (acc2 is not None and err is not None and again is not None
          and mid in w.pending and mid2 in w.pending, err, list(w.pending)), flush=True)
+
+# flush(): the key is back; the REGISTER ACK, a DISPATCH and the ACKs of
+# both ACCEPTs wait on the socket. flush() returns once both are ACKed,
+# 0 left; the DISPATCH is handed to on_dispatch at the next step(), not
+# during the flush (an adapter flushing to stop starts no work)
+case = {"service_code": "water.leak", "description": "d", "external_id": "e70",
+        "channel": "hotline12345", "grid_code": "CG01-XH01-G0001"}
+for cmd, b in [("ACK", {"re": msgpack.unpackb(again[3])["msg_id"], "heartbeat_ms": 1000}),
+               ("DISPATCH", {"assignment_id": 70, "case_id": 70, "department": "water", "role": "lead",
+                             "attempt": 1, "received_at": 1, "contact_due": 0, "case": case}),
+               ("ACK", {"re": mid, "case_id": 61, "assignment_id": 61, "state": "accepted"}),
+               ("ACK", {"re": mid2, "case_id": 62, "assignment_id": 62, "state": "accepted"})]:
+    router.send_multipart([again[0], mq.SIGNATURE, cmd.encode(), msgpack.packb(b)])
+t0 = time.monotonic()
+left = w.flush(3.0)
+took = time.monotonic() - t0
+during = list(dispatched)
+w.step(0.05)
+print("%d flush() after the key is back: both ACCEPTs acknowledged, 0 left (%d, %.1f s); the "
+      "DISPATCH that came meanwhile handed over at the next step(), not during the flush (%s, then %s)"
+      % (left == 0 and took < 2 and during == [] and dispatched == [(70, True)], left, took,
+         during, dispatched), flush=True)
 PY
 while read -r res what; do
   if [ "$res" = 1 ]; then ok "revoked: $what"; else not_ok "revoked: $what"; fi
