@@ -1789,7 +1789,8 @@ def main(argv=None):
     p.add_argument("--steps", default="accept,contacted,resolved")
     p.add_argument("--delay", type=int, default=0, metavar="MS",
                    help="pause before each step, in milliseconds (like simworker -D)")
-    p.add_argument("--log", help="outcome log, one line per DISPATCH and per outcome ACKed")
+    p.add_argument("--log", help="outcome log, one line per DISPATCH, per outcome ACKed and per "
+                        "escalation notice, as simworker's")
     p.add_argument("--server-cert", metavar="FILE",
                    help="CURVE on tcp://: the broker's public certificate (minqing keygen)")
     p.add_argument("--cert", metavar="FILE",
