@@ -15,7 +15,8 @@
 # its send time (paced: its scheduled send time, start + k/PACE, so that a case
 # the producer held back counts that wait too); the worker takes it from its
 # receipt time (one machine, one clock). A paced run is marked behind when its
-# rate fell below 95 % of PACE or its producer sent a case over 10 ms late.
+# rate fell below 95 % of PACE or its producer sent a case later than a full
+# window's worth of cases (LAG_LIMIT = WINDOW / PACE: 64 ms at the defaults).
 # Systems: minqing (minqingd, build/loadgen, 4 build/simworker), beanstalkd -f 0
 # (fsync every write), Redis appendfsync always; and, labelled non-durable,
 # beanstalkd -f 50 and Redis appendfsync everysec. Servers listen on 127.0.0.1
@@ -35,6 +36,7 @@ cd "$(dirname "$0")/.."
 N=${N:-100000}
 WINDOW=${WINDOW:-64}
 PACE=${PACE:-1000}
+LAG_LIMIT=$(( WINDOW * 1000 / PACE ))   # ms: a full window of cases late
 PACE_N=${PACE_N:-30000}
 REPEAT=${REPEAT:-1}
 CAP=${CAP:-16}
@@ -143,10 +145,10 @@ result() {
       secs = ($4 - $3) / 1e9; rate = secs > 0 ? $1 / secs : 0
       printf "%.0f %s %s %s %.1f %.2f %d %.3f\n", rate, $5, $6, $7, $8 / 1024, $9 / hz,
         ($1 >= $2 && $11 == 1 && $12 == $2), $10 / 1e6 }' >> "$T/res.$1.$2"
-  tail -1 "$T/res.$1.$2" | awk -v s="$1" -v p="$2" -v r="$3" -v pace="$PACE" '{
+  tail -1 "$T/res.$1.$2" | awk -v s="$1" -v p="$2" -v r="$3" -v pace="$PACE" -v lim="$LAG_LIMIT" '{
       lag = ""
       if (p == "paced")
-        lag = sprintf(", max lag %s ms%s", $8, ($1 < 0.95 * pace || $8 > 10) ? " (behind)" : "")
+        lag = sprintf(", max lag %s ms%s", $8, ($1 < 0.95 * pace || $8 > lim) ? " (behind)" : "")
       printf "bench:   %s %s #%s: %s lifecycles/s, p50 %s p99 %s p99.9 %s ms%s, RSS %s MiB, CPU %s s%s\n",
         s, p, r, $1, $2, $3, $4, lag, $5, $6, $7 ? "" : " (INCOMPLETE)" }' >&2
 }
@@ -326,11 +328,11 @@ label() {
   esac
 }
 # a paced run that fell behind its pace is marked: its rate (median) below 95 %,
-# or its producer over 10 ms late for a send (the largest lag of the repeats)
+# or its producer later than LAG_LIMIT for a send (the largest lag of the repeats)
 pace_note() {
-  awk -v r="$(med "$1" paced 1)" -v l="$(most "$1" paced 8)" -v p="$PACE" 'BEGIN {
+  awk -v r="$(med "$1" paced 1)" -v l="$(most "$1" paced 8)" -v p="$PACE" -v lim="$LAG_LIMIT" 'BEGIN {
     why = r < 0.95 * p ? sprintf("%.0f/s", r) : ""
-    if (l > 10) why = why (why == "" ? "" : ", ") sprintf("lag %.0f ms", l)
+    if (l > lim) why = why (why == "" ? "" : ", ") sprintf("lag %.0f ms", l)
     if (why != "") printf " (behind: %s)", why }'
 }
 
@@ -360,7 +362,7 @@ echo
 echo "lifecycles/s: N / (first submit sent -> last outcome acknowledged). Paced latency runs from" \
      "each case's scheduled send (start + k/$PACE); paced max lag: the producer's largest send -" \
      "scheduled send, over the repeats; a paced run is marked behind below 95 % of $PACE/s or" \
-     "over 10 ms of lag. Ratio rows: minqing's" \
+     "over $LAG_LIMIT ms of lag (a window's worth of cases). Ratio rows: minqing's" \
      "figure / the peer's (above 1 is better for lifecycles/s, below 1 for latency, RSS, CPU)." \
      "n/c: saturation latencies are not compared, for they measure where each design keeps its" \
      "backlog: minqing's producer holds it in its window, before the stamp and outside the" \
