@@ -140,12 +140,14 @@ enum {
 /* Every case of the cohort, for the case figures, with the department whose
  * work the latest rating is about: the one whose lead share resolved the
  * rated round (the round before the redo an `unsatisfied` started, else the
- * current one), not the lead of now, which a return or a REASSIGN of the
- * redo changes. */
+ * current one; round 0 for an `unsatisfied` that IMPORT brought without a
+ * redo), not the lead of now, which a return or a REASSIGN of the redo
+ * changes. */
 static const char *const cases_sql =
     "SELECT coalesce((SELECT r.department FROM assignments r WHERE r.case_id = c.id"
     "     AND r.role = 'lead' AND r.state = 'resolved'"
-    "     AND r.round = c.redo_count - (c.rating IS 'unsatisfied') ORDER BY r.id DESC LIMIT 1),"
+    "     AND r.round = max(c.redo_count - (c.rating IS 'unsatisfied'), 0)"
+    "     ORDER BY r.id DESC LIMIT 1),"
     "     c.lead_department),"
     "  c.community, c.rating, c.redo_count, c.resolved_at, c.lead_department"
     " FROM cases c WHERE c.received_at >= ?1 AND c.received_at < ?2";

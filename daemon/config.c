@@ -213,18 +213,20 @@ static void problem_put(parser_t *p, int line, bool raw, const char *msg)
         return;
     }
     problem_t pr = {line, p->seq++, raw, NULL}, *slot = problem_slot(p, &pr);
-    if (!slot || p->nproblems == MAX_PROBLEMS)
-        p->dropped++;                   /* this one, or the one it replaces */
-    if (!slot)
+    if (!slot) {
+        p->dropped++;                   /* this one */
         return;
-    if (!(pr.msg = strdup(msg))) {
+    }
+    if (!(pr.msg = strdup(msg))) {      /* the one it would replace stays, counted */
         p->oom = true;
         return;
     }
-    if (slot == &p->problems[p->nproblems])
+    if (slot == &p->problems[p->nproblems]) {
         p->nproblems++;
-    else
+    } else {
+        p->dropped++;                   /* the one it replaces */
         free(slot->msg);
+    }
     *slot = pr;
 }
 
