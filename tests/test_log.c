@@ -21,8 +21,9 @@
 
 #include "log.h"
 
-/* The line one log_say writes to stderr, without its ts= and severity=. */
-static char *said(const char *text)
+/* The line one log_say (or, when whole, log_say_long) writes to stderr,
+ * without its ts= and severity=. */
+static char *say(const char *text, bool whole)
 {
     static char line[8192];
     FILE *f = tmpfile();
@@ -30,7 +31,7 @@ static char *said(const char *text)
     fflush(stderr);
     int saved = dup(2);
     assert_true(saved >= 0 && dup2(fileno(f), 2) == 2);
-    log_say(LOG_ERR, "config.invalid", text);
+    (whole ? log_say_long : log_say)(LOG_ERR, "config.invalid", text);
     dup2(saved, 2);
     close(saved);
     rewind(f);
@@ -40,6 +41,11 @@ static char *said(const char *text)
     char *ev = strstr(line, "event=");
     assert_non_null(ev);
     return ev;
+}
+
+static char *said(const char *text)
+{
+    return say(text, false);
 }
 
 static void valid_utf8_stays(void **state)
@@ -69,6 +75,21 @@ static void long_value_cut_between_characters(void **state)
     const char *v = said(text) + strlen("event=config.invalid msg=");
     assert_int_equal(strlen(v), 1 + 52 * 3);
     assert_null(strstr(v, "\\x"));
+    /* and the cut shows: the last character is an ellipsis, not a 街 */
+    assert_string_equal(v + strlen(v) - 3, "…");
+}
+
+/* A config message in the long field is whole: what to do comes last. */
+static void long_field_keeps_the_end(void **state)
+{
+    (void)state;
+    char text[700] = "/etc/minqing/minqing.conf:28: bad duration '400d' for deadline 'resolve'";
+    while (strlen(text) < 560)
+        strcat(text, " (want e.g. 30m)");
+    strcat(text, " at most 366d");
+    const char *v = say(text, true) + strlen("event=config.invalid msg=");
+    assert_int_equal(strlen(v), strlen(text) + 2);      /* quoted: it has spaces */
+    assert_non_null(strstr(v, "at most 366d\""));
 }
 
 /* The stderr lines n records of `event` (log_begin_limited) write, then a
@@ -121,6 +142,7 @@ int main(void)
         cmocka_unit_test(valid_utf8_stays),
         cmocka_unit_test(invalid_bytes_escaped),
         cmocka_unit_test(long_value_cut_between_characters),
+        cmocka_unit_test(long_field_keeps_the_end),
         cmocka_unit_test(a_flood_of_one_event_is_cut),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
