@@ -9,6 +9,7 @@
  * itself; state changes go through the broker (`minqing submit`).
  */
 #include "cli.h"
+#include "calendar.h"
 #include "store.h"
 
 #include <ctype.h>
@@ -407,43 +408,10 @@ int cli_parse_long(const char *s, long min, long max, long *out)
     return 0;
 }
 
-/* The local zone's name, from TZ or the /etc/localtime link; "" when
- * neither names one (a copied file). */
-static void zone_of(char *name, size_t size)
-{
-    char link[256];
-    const char *tz = getenv("TZ");
-    name[0] = '\0';
-    if (tz) {                           /* TZ set, even empty (UTC), wins */
-        snprintf(name, size, "%s", *tz == ':' ? tz + 1 : *tz ? tz : "UTC");
-        return;
-    }
-    ssize_t n = readlink("/etc/localtime", link, sizeof link - 1);
-    if (n > 0) {
-        link[n] = '\0';
-        const char *z = strstr(link, "zoneinfo/");
-        snprintf(name, size, "%s", z ? z + strlen("zoneinfo/") : link);
-    }
-}
-
-/* The local zone's abbreviation ("CST") and offset ("+0800") now; "?" when unknown. */
-static void zone_now(char abbr[16], char off[8])
-{
-    tzset();
-    time_t now = time(NULL);
-    struct tm tm;
-    snprintf(abbr, 16, "?"), snprintf(off, 8, "?");
-    if (localtime_r(&now, &tm)) {
-        strftime(abbr, 16, "%Z", &tm);
-        strftime(off, 8, "%z", &tm);
-    }
-}
-
 const char *cli_zone_name(char *buf, size_t size)
 {
     char name[256], abbr[16], off[8];
-    zone_of(name, sizeof name);
-    zone_now(abbr, off);
+    calendar_zone(name, sizeof name, abbr, off);
     snprintf(buf, size, "%s (%s, UTC%s now)", *name ? name : "the system's", abbr, off);
     return buf;
 }
@@ -451,12 +419,10 @@ const char *cli_zone_name(char *buf, size_t size)
 const char *cli_zone_id(char *buf, size_t size)
 {
     char name[256], abbr[16], off[8];
-    zone_of(name, sizeof name);
-    if (name[0]) {
+    calendar_zone(name, sizeof name, abbr, off);
+    if (name[0])
         snprintf(buf, size, "%s", name);
-    } else {
-        zone_now(abbr, off);
+    else
         snprintf(buf, size, "UTC%s", off);
-    }
     return buf;
 }

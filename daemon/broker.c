@@ -1836,34 +1836,6 @@ static void reload(broker_t *self)
     service_reloaded(st);
 }
 
-/* The zone the work calendar counts days, working hours and holidays in
- * (the process's: TZ, else /etc/localtime), for broker.ready: a server left
- * on a cloud image's UTC moves every working window by eight hours, and
- * nothing else would show it. The name as TZ or the link gives it, else
- * the abbreviation; the offset now, as +08:00. */
-static void local_zone(char *name, size_t len, char *off, size_t offlen)
-{
-    time_t now = time(NULL);
-    struct tm tm;
-    char link[256];
-    const char *tz = getenv("TZ");
-    ssize_t n = tz ? 0 : readlink("/etc/localtime", link, sizeof link - 1);
-    tzset();
-    snprintf(name, len, "?"), snprintf(off, offlen, "?");
-    if (localtime_r(&now, &tm)) {
-        int m = (int)(tm.tm_gmtoff / 60);
-        snprintf(off, offlen, "%c%02d:%02d", m < 0 ? '-' : '+', abs(m) / 60, abs(m) % 60);
-        strftime(name, len, "%Z", &tm);
-    }
-    if (tz) {                           /* set, even empty (UTC), it wins */
-        snprintf(name, len, "%s", *tz == ':' ? tz + 1 : *tz ? tz : "UTC");
-    } else if (n > 0) {
-        link[n] = '\0';
-        const char *z = strstr(link, "zoneinfo/");
-        snprintf(name, len, "%s", z ? z + strlen("zoneinfo/") : link);
-    }
-}
-
 int broker_run(broker_t *self)
 {
     zmq_pollitem_t items[] = {
@@ -1880,10 +1852,13 @@ int broker_run(broker_t *self)
     log_rec_t ready;
     log_begin(&ready, LOG_NOTICE, "broker.ready");
     log_u64(&ready, "keys", auth_keys(self->auth));     /* 0: ipc:// only, or no lists */
-    char zone[256], off[16];
-    local_zone(zone, sizeof zone, off, sizeof off);
-    log_str(&ready, "time_zone", zone);
-    log_str(&ready, "utc_offset", off);
+    /* a server left on a cloud image's UTC moves every working window by
+     * eight hours, and nothing else would show it */
+    char zone[256], abbr[16], off[8], hhmm[8];
+    calendar_zone(zone, sizeof zone, abbr, off);
+    snprintf(hhmm, sizeof hhmm, "%.3s:%.2s", off, off + 3);     /* +0800 -> +08:00 */
+    log_str(&ready, "time_zone", *zone ? zone : abbr);
+    log_str(&ready, "utc_offset", off[0] == '?' ? off : hhmm);
     log_str(&ready, "msg", "serving");
     log_end(&ready);
     service_ready(st);

@@ -497,3 +497,28 @@ int64_t calendar_add_workhours(const calendar_t *cal, int64_t start_ms, int64_t 
     }
     return start_ms + work_ms;
 }
+
+void calendar_zone(char *name, size_t size, char abbr[16], char off[8])
+{
+    char link[256];
+    const char *tz = getenv("TZ");
+    name[0] = '\0';
+    if (tz) {                           /* TZ set, even empty (UTC), wins */
+        snprintf(name, size, "%s", *tz == ':' ? tz + 1 : *tz ? tz : "UTC");
+    } else {
+        ssize_t n = readlink("/etc/localtime", link, sizeof link - 1);
+        if (n > 0) {
+            link[n] = '\0';
+            const char *z = strstr(link, "zoneinfo/");
+            snprintf(name, size, "%s", z ? z + strlen("zoneinfo/") : link);
+        }
+    }
+    tzset();
+    time_t now = time(NULL);
+    struct tm tm;
+    snprintf(abbr, 16, "?"), snprintf(off, 8, "?");
+    if (localtime_r(&now, &tm)) {
+        strftime(abbr, 16, "%Z", &tm);
+        strftime(off, 8, "%z", &tm);
+    }
+}

@@ -45,6 +45,10 @@ int calendar_load(calendar_t *cal, const char *path, char *err, size_t errlen);
 /* The last date (yyyymmdd) the holiday file lists, 0 if none: past it only
  * the weekdays count, and 春节 or 国庆 would be working days. */
 int32_t calendar_last_day(const calendar_t *cal);
+/* The local time zone the calendar counts in (TZ, else /etc/localtime): its
+ * name as TZ or the link gives it ("" when neither names one, a copied
+ * file), its abbreviation ("CST") and UTC offset ("+0800") now ("?" unknown). */
+void calendar_zone(char *name, size_t size, char abbr[16], char off[8]);
 /* Whether the local date yyyymmdd (a weekday 0..6) is a working day. */
 bool calendar_is_workday(const calendar_t *cal, int32_t yyyymmdd, int weekday);
 /* start + n working days, same time of day; a start outside working time
