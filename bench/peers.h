@@ -120,7 +120,8 @@ typedef struct {
     int port;
     long n, window, rate, workers, cap, timeout_s;
     const char *latpath;
-    bool find_port, probe;
+    int find_ports;                     /* -F COUNT: print that many free ports */
+    bool probe;
 } peer_opts_t;
 
 static inline void peer_usage(const char *prog, const char *what)
@@ -128,7 +129,7 @@ static inline void peer_usage(const char *prog, const char *what)
     fprintf(stderr,
         "usage: %s -p PORT -n N [-w WINDOW] [-r RATE] [-W WORKERS] [-c CAP] [-t TIMEOUT_S]\n"
         "          [-L LATFILE]\n"
-        "       %s -F            print a free TCP port on 127.0.0.1\n"
+        "       %s -F COUNT      print COUNT distinct free TCP ports on 127.0.0.1, one a line\n"
         "       %s -p PORT -P    wait up to 10 s for the server on 127.0.0.1:PORT to answer\n"
         "  %s\n"
         "  One producer submits N cases, WINDOW unacknowledged at most (default 64), at\n"
@@ -148,7 +149,7 @@ static inline void peer_parse(int argc, char **argv, peer_opts_t *o, const char 
 {
     *o = (peer_opts_t){.window = 64, .workers = 4, .cap = 16, .timeout_s = 300};
     int opt;
-    while ((opt = getopt(argc, argv, "p:n:w:r:W:c:t:L:FPh")) != -1) {
+    while ((opt = getopt(argc, argv, "p:n:w:r:W:c:t:L:F:Ph")) != -1) {
         switch (opt) {
         case 'p': o->port = atoi(optarg); break;
         case 'n': o->n = atol(optarg); break;
@@ -158,13 +159,16 @@ static inline void peer_parse(int argc, char **argv, peer_opts_t *o, const char 
         case 'c': o->cap = atol(optarg); break;
         case 't': o->timeout_s = atol(optarg); break;
         case 'L': o->latpath = optarg; break;
-        case 'F': o->find_port = true; break;
+        case 'F': o->find_ports = atoi(optarg); break;
         case 'P': o->probe = true; break;
         default: peer_usage(argv[0], what);
         }
     }
-    if (o->find_port)
+    if (o->find_ports != 0) {
+        if (o->find_ports < 1 || o->find_ports > 16)
+            peer_usage(argv[0], what);
         return;
+    }
     if (o->port <= 0 || o->port > 65535)
         peer_usage(argv[0], what);
     if (o->probe)
@@ -251,21 +255,28 @@ static inline int peer_pace_wait(peer_pace_t *p, int fd, long next, long infligh
     return fd >= 0 && pf[0].revents != 0;
 }
 
-/* Print a TCP port that was free on 127.0.0.1 a moment ago. */
-static inline int peer_print_free_port(void)
+/* Print N TCP ports that were free on 127.0.0.1 a moment ago. Every socket
+ * stays bound until all are printed, so that the kernel never hands out one
+ * port twice (three ports asked one at a time once came back equal). */
+static inline int peer_print_free_ports(int n)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t sl = sizeof sa;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 ||
-        getsockname(fd, (struct sockaddr *)&sa, &sl) != 0) {
-        perror("free port");
-        return 1;
+    int fds[16], rc = 0, i;
+    for (i = 0; i < n && rc == 0; i++) {
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t sl = sizeof sa;
+        fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+        if (fds[i] < 0 || bind(fds[i], (struct sockaddr *)&sa, sizeof sa) != 0 ||
+            getsockname(fds[i], (struct sockaddr *)&sa, &sl) != 0) {
+            perror("free port");
+            rc = 1;
+        } else
+            printf("%d\n", ntohs(sa.sin_port));
     }
-    printf("%d\n", ntohs(sa.sin_port));
-    close(fd);
-    return 0;
+    while (i-- > 0)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return rc;
 }
 
 /* A TCP connection to 127.0.0.1:port with Nagle off; -1 on failure. */

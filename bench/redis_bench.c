@@ -219,8 +219,8 @@ int main(int argc, char **argv)
     peer_opts_t o;
     peer_parse(argc, argv, &o,
                "Redis: XADD intake + ZADD deadline, XREADGROUP, HSET per outcome, ZREM, XACK");
-    if (o.find_port)
-        return peer_print_free_port();
+    if (o.find_ports)
+        return peer_print_free_ports(o.find_ports);
     if (o.probe)
         return probe(o.port);
 

@@ -118,7 +118,8 @@ reap() {
   [ "$GONE_RC" -eq 0 ] || { say "$3 exited with status $GONE_RC"; return 1; }
 }
 stop_pid() { kill -TERM "$1" 2>/dev/null || true; wait_gone "$1" 10 || true; }
-free_port() { "$B/beanstalk_bench" -F; }
+# free_ports N: N distinct TCP ports free on 127.0.0.1 a moment ago, on one line
+free_ports() { "$B/beanstalk_bench" -F "$1" | tr '\n' ' '; }
 # "peak_rss_kb cpu_ticks" of a live process: its CPU with that of the children
 # it has reaped (cutime+cstime), which holds Redis's AOF rewrites
 proc_figures() {
@@ -164,7 +165,10 @@ CODES="water.leak,road.pothole,wage.arrears,info.consult"
 # run_minqing PHASE REP COUNT RATE(0 = unpaced)
 run_minqing() {
   d="$T/minqing.$1.$2"; mkdir -p "$d"
-  pi=$(free_port); pw=$(free_port); pe=$(free_port)
+  read -r pi pw pe <<PORTS
+$(free_ports 3)
+PORTS
+  [ -n "$pe" ] || die "no free TCP ports on 127.0.0.1"
   cat > "$d/minqing.conf" <<CONF
 [broker]
 intake = tcp://127.0.0.1:$pi
@@ -230,7 +234,8 @@ CONF
 # redis_always or redis_everysec
 run_peer() {
   d="$T/$1.$2.$3"; mkdir -p "$d/data"
-  port=$(free_port)
+  port=$(free_ports 1); port=${port% }
+  [ -n "$port" ] || die "no free TCP port on 127.0.0.1"
   case "$1" in
     beanstalkd_f*)
       beanstalkd -l 127.0.0.1 -p "$port" -b "$d/data" -f "${1#beanstalkd_f}" 2> "$d/server.log" &
