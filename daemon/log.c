@@ -216,6 +216,8 @@ void log_long(log_rec_t *r, const char *key, const char *val)
 
 void log_u64(log_rec_t *r, const char *key, uint64_t val)
 {
+    if (!r->on)
+        return;                 /* a record below the level formats nothing */
     char b[24];
     snprintf(b, sizeof b, "%" PRIu64, val);
     log_str(r, key, b);
@@ -223,6 +225,8 @@ void log_u64(log_rec_t *r, const char *key, uint64_t val)
 
 void log_i64(log_rec_t *r, const char *key, int64_t val)
 {
+    if (!r->on)
+        return;                 /* a record below the level formats nothing */
     char b[24];
     snprintf(b, sizeof b, "%" PRId64, val);
     log_str(r, key, b);
