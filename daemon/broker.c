@@ -1852,6 +1852,7 @@ int broker_run(broker_t *self)
     log_rec_t ready;
     log_begin(&ready, LOG_NOTICE, "broker.ready");
     log_u64(&ready, "keys", auth_keys(self->auth));     /* 0: ipc:// only, or no lists */
+    log_u64(&ready, "schema", STORE_SCHEMA_VERSION);    /* what a good backup says */
     /* a server left on a cloud image's UTC moves every working window by
      * eight hours, and nothing else would show it */
     char zone[256], abbr[16], off[8], hhmm[8];

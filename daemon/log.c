@@ -32,21 +32,11 @@ static bool holding;
 static char *held;                  /* lines waiting for log_release */
 static size_t nheld, capheld;
 
-static bool stderr_is_journal(void)
-{
-    const char *js = getenv("JOURNAL_STREAM");
-    unsigned long long dev, ino;
-    struct stat st;
-    if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(2, &st) != 0)
-        return false;
-    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
-}
-
 void log_open(const char *name, int lvl)
 {
     ident = name;
     level = lvl;
-    journal = stderr_is_journal();
+    journal = loglevel_stderr_is_journal();
 }
 
 void log_set_level(int lvl)

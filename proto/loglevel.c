@@ -5,7 +5,10 @@
  */
 #include "loglevel.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 
 int loglevel_from_name(const char *name)
@@ -25,4 +28,14 @@ const char *loglevel_name(int level)
     static const char *const names[] = {"emerg", "alert", "crit", "err", "warning",
                                         "notice", "info", "debug"};
     return names[level & 7];
+}
+
+bool loglevel_stderr_is_journal(void)
+{
+    const char *js = getenv("JOURNAL_STREAM");
+    unsigned long long dev, ino;
+    struct stat st;
+    if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(2, &st) != 0)
+        return false;
+    return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
 }

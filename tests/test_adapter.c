@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "delivery.h"
@@ -239,6 +240,41 @@ static void long_record_cut_between_characters(void **state)
     }
 }
 
+static void log_err_as_journal(const void *arg)
+{
+    (void)arg;
+    struct stat st;
+    char js[64];
+    assert_int_equal(fstat(2, &st), 0);
+    snprintf(js, sizeof js, "%llu:%llu", (unsigned long long)st.st_dev,
+             (unsigned long long)st.st_ino);
+    setenv("JOURNAL_STREAM", js, 1);
+    wlog_set_level(LOG_INFO);           /* looks at stderr again */
+    wlog_say(LOG_ERR, "assignment.returned", "case_id", "7");
+    wlog_say(LOG_DEBUG, "below.level", "case_id", "7");
+    unsetenv("JOURNAL_STREAM");
+    wlog_set_level(LOG_INFO);
+    wlog_say(LOG_WARNING, "cmd.failed", "case_id", "7");
+}
+
+/* Under systemd each record carries its priority for the journal ("<3>"
+ * for err): without it every record lands at the unit's default, info, and
+ * `journalctl -p err` never shows a worker sending its cases back. */
+static void journal_lines_carry_their_priority(void **state)
+{
+    (void)state;
+    char out[4096];
+    capture_stderr(log_err_as_journal, NULL, out, sizeof out);
+    assert_non_null(strstr(out, "<3>ts="));
+    assert_non_null(strstr(out, " severity=err event=assignment.returned case_id=7\n"));
+    assert_null(strstr(out, "below.level"));
+    /* not the journal: the plain line, no prefix */
+    char *warn = strstr(out, "ts=");
+    assert_non_null(warn = strstr(warn + 1, "ts="));
+    assert_true(warn[-1] == '\n');
+    assert_non_null(strstr(warn, "severity=warning event=cmd.failed"));
+}
+
 /* At most 20 records per 10 s; the count held back is told when the
  * window has ended, or at the end of the source. */
 static void quota_counts_what_it_holds_back(void **state)
@@ -387,6 +423,7 @@ int main(void)
         cmocka_unit_test(reader_bounds_lines_per_call),
         cmocka_unit_test(reader_finish_ends_a_held_pipe),
         cmocka_unit_test(long_record_cut_between_characters),
+        cmocka_unit_test(journal_lines_carry_their_priority),
         cmocka_unit_test(quota_counts_what_it_holds_back),
         cmocka_unit_test(mask_widened_separators),
         cmocka_unit_test(numbers_start_with_a_digit),

@@ -2,7 +2,8 @@
  * wlog.c - minqing-worker's logfmt records on stderr (see wlog.h). Not the
  * broker's daemon/log.c: the adapter links libminqing, not the broker's
  * modules, and needs no journald fields, only lines the journal stores as
- * they are. The severity names are the broker's (proto/loglevel.c).
+ * they are, each with its priority as a "<N>" prefix when stderr is the
+ * journal. The severity names are the broker's (proto/loglevel.c).
  */
 #include "wlog.h"
 #include "loglevel.h"
@@ -16,10 +17,12 @@
 #include <unistd.h>
 
 static int log_level = LOG_INFO;
+static bool journal;            /* stderr is the journal: lines start "<N>" */
 
 void wlog_set_level(int level)
 {
     log_level = level;
+    journal = loglevel_stderr_is_journal();
 }
 
 /* Bytes left in the record for its fields: the last two are kept, for
@@ -99,8 +102,12 @@ bool wlog_begin(wlog_rec_t *r, int prio, const char *event)
     clock_gettime(CLOCK_REALTIME, &ts);
     localtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    r->len = (size_t)snprintf(r->buf, sizeof r->buf, "ts=%s.%03ld severity=%s", when,
-                              ts.tv_nsec / 1000000, loglevel_name(prio));
+    r->len = 0;
+    if (journal)
+        r->len = (size_t)snprintf(r->buf, sizeof r->buf, "<%d>", prio);
+    r->len += (size_t)snprintf(r->buf + r->len, sizeof r->buf - r->len,
+                               "ts=%s.%03ld severity=%s", when, ts.tv_nsec / 1000000,
+                               loglevel_name(prio));
     wlog_str(r, "event", event);
     return true;
 }

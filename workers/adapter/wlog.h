@@ -28,7 +28,10 @@ typedef struct {
     unsigned used, over;
 } wlog_quota_t;
 
-/* Records less severe than level (LOG_INFO until called) are dropped. */
+/* Records less severe than level (LOG_INFO until called) are dropped. Also
+ * looks whether stderr is the journal: then each line starts "<N>", the
+ * record's priority, which journald takes as the entry's (not the unit's
+ * default, info), so that `journalctl -p err` shows a worker's errors. */
 void wlog_set_level(int level);
 /* Start a record of event (e.g. "cmd.started") at prio; false when it is dropped. */
 bool wlog_begin(wlog_rec_t *r, int prio, const char *event);
