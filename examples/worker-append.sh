@@ -7,14 +7,17 @@
 #                  --concurrency 4 --exec examples/worker-append.sh
 #
 # The case arrives as one JSON object on stdin (see minqing-worker --help).
-# The file is $MINQING_APPEND_FILE (default /tmp/minqing-cases.txt); a line is
+# The file is $MINQING_APPEND_FILE (default cases.txt in the working directory:
+# under minqing-worker@.service that is /var/lib/minqing-worker/INSTANCE, kept
+# across restarts, where /tmp is private to the unit and emptied at each stop);
+# a line is
 #   case_id assignment_id attempt service_code grid_code priority
 # with no personal data: the ledger is read by more people than the case.
 # A retried run (after a failure) does not append the same assignment twice.
 # Each line printed on stdout is one outcome for minqing-worker to report.
 set -eu
 PY=/usr/bin/python3
-FILE=${MINQING_APPEND_FILE:-/tmp/minqing-cases.txt}
+FILE=${MINQING_APPEND_FILE:-cases.txt}
 
 line=$($PY -c '
 import json, sys

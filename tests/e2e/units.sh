@@ -78,4 +78,11 @@ check "minqingd.service: AF_NETLINK and sched_setscheduler stay allowed" \
   has minqingd.service 'RestrictAddressFamilies=.*AF_NETLINK.*' 'SystemCallFilter=sched_setscheduler'
 check "minqing-worker@.service: sched_setscheduler allowed, the broker's database hidden" \
   has minqing-worker@.service 'SystemCallFilter=sched_setscheduler' 'InaccessiblePaths=-/var/lib/minqing'
+check "minqingd.service: PrivateUsers=yes (what keeps a worker from the database by /proc/PID/root)" \
+  has minqingd.service 'PrivateUsers=yes'
+# on an adapter host for a remote broker, a worker must not start a local one
+check "minqing-worker@.service: ordered after minqingd, never pulls it in; gives up on a refusal loop" \
+  sh -c "! grep -q '^Wants=minqingd' '$ROOT/systemd/minqing-worker@.service' &&
+         grep -q '^After=minqingd.service' '$ROOT/systemd/minqing-worker@.service' &&
+         grep -q '^StartLimitBurst=5\$' '$ROOT/systemd/minqing-worker@.service'"
 finish
