@@ -32,7 +32,8 @@
 #     stderr is capped (100 outcomes, 20 records per 10 s), and the broker
 #     keeps the worker;
 # and before the broker starts: usage errors, and poll failing (worker.failed
-# names poll's error).
+# names poll's error); lost: a worker whose endpoint no broker binds says
+# worker.unregistered, naming it, after 10 s (checked at the end).
 # No phone number in any adapter log, no sanitizer report, all in < 60 s.
 . "$(dirname "$0")/../lib.sh"
 T0=$(now_ms)
@@ -84,6 +85,10 @@ check "an endpoint without ipc:// or tcp:// in the config file: exit 2 at its li
 bounded "$BIN/minqing-worker" --endpoint "$EP" --department 'Housing!' --exec true 2>"$T/bad-dept.out"
 check "a department that is no protocol token: exit 2" \
   sh -c "[ $? = 2 ] && grep -q 'department: bad value' '$T/bad-dept.out'"
+
+# lost: pointed at a socket no broker binds; looked at once the rest is done
+start_adapter lost-ep --endpoint "ipc://$T/nobody.sock" --department water --exec true
+LOST_EP=$ADAPTER_PID; LOST_T0=$(now_ms)
 
 # poll itself failing: prlimit lowers the adapter's RLIMIT_NOFILE to 1, below
 # the 2 fds it polls at the least, so poll fails with EINVAL. LeakSanitizer
@@ -341,11 +346,15 @@ check "the broker delivers it again, and it is resolved" wait_for 15 is water re
 check "the command ran a second time for it" sh -c "[ \$(wc -l < '$T/runs-lost.txt') = 2 ] &&
   [ \$(awk '{ print \$1 }' '$T/runs-lost.txt' | sort -u | wc -l) = 1 ]"
 
+check "a worker that never registers says worker.unregistered, naming its endpoint, after 10 s" \
+  wait_for $(( 13 - ($(now_ms) - LOST_T0) / 1000 )) \
+  grep -q "event=worker.unregistered endpoint=ipc://$T/nobody.sock waited_s=10 " "$T/mw-lost-ep.log"
+check "... once, not at every pass" sh -c "[ \$(grep -c 'event=worker.unregistered' '$T/mw-lost-ep.log') = 1 ]"
 rcs=""
-for p in $HRSS $SECURITY $STUBBORN $TRAFFIC $URBAN $DUMP $SUPERVISION $ECHO $AGAIN $LINGER $REACHED \
+for p in $LOST_EP $HRSS $SECURITY $STUBBORN $TRAFFIC $URBAN $DUMP $SUPERVISION $ECHO $AGAIN $LINGER $REACHED \
   $SILENT $RUNAWAY; do
   stop "$p"; rcs="$rcs$STOP_RC"; done
-check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 0000000000000
+check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 00000000000000
 stop "$BROKER_PID"
 check "no phone number in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '$PHONE'"
 check "no name of a resident in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '张'"

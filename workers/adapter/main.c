@@ -87,6 +87,7 @@
 #define FLUSH_MS         5000       /* SIGTERM: time for the last outcomes */
 #define SEEN_MIN         4096       /* finished assignment ids remembered */
 #define REFUSED_LOG_MS   60000      /* a refusal repeated: logged again after this */
+#define UNREGISTERED_MS  10000      /* no session yet after this: worker.unregistered */
 
 /* The broker refusing a worker that had a session: its key revoked by a
  * reload (PROTOCOL.md 10). Not the end: the adapter goes on, and says so. */
@@ -94,6 +95,8 @@ typedef struct {
     unsigned sessions;              /* mq_worker_sessions at the last look */
     unsigned repeated;              /* refusals since the last one logged */
     int64_t logged_at;              /* last refusal logged; 0: none since a session */
+    int64_t started;                /* first pass, monotonic ms */
+    int64_t unregistered_at;        /* worker.unregistered last logged; 0: never */
 } refusals_t;
 
 static int64_t now_ms(void)
@@ -235,6 +238,30 @@ static void note_session(adapter_t *ad, refusals_t *rf)
     rf->logged_at = 0, rf->repeated = 0;
 }
 
+/* No session yet, UNREGISTERED_MS after the start and once a minute after:
+ * a wrong endpoint, a broker that is down, or a CURVE key the broker does
+ * not list all look alike from here (the broker never answers), and the
+ * department's cases wait and escalate meanwhile. */
+static void note_unregistered(adapter_t *ad, refusals_t *rf, int64_t now)
+{
+    if (!rf->started)
+        rf->started = now;
+    if (mq_worker_sessions(ad->w) > 0 || ad->stopping)
+        return;
+    int64_t due = rf->unregistered_at ? rf->unregistered_at + REFUSED_LOG_MS
+                                      : rf->started + UNREGISTERED_MS;
+    if (now < due)
+        return;
+    wlog_rec_t r;
+    wlog_begin(&r, LOG_WARNING, "worker.unregistered");
+    wlog_str(&r, "endpoint", ad->cfg->endpoint);
+    wlog_fmt(&r, "waited_s", "%" PRId64, (now - rf->started) / 1000);
+    wlog_str(&r, "reason", "no answer from the broker: check the endpoint, that minqingd "
+                           "runs, and that the broker lists this worker's CURVE key");
+    wlog_end(&r);
+    rf->unregistered_at = now;
+}
+
 /* One pass: take work, start commands, enforce timeouts, wait, serve. 0, or
  * -1 with why the adapter cannot go on. */
 static int loop_once(adapter_t *ad, refusals_t *rf, pollset_t *ps, char *why, size_t len)
@@ -245,6 +272,7 @@ static int loop_once(adapter_t *ad, refusals_t *rf, pollset_t *ps, char *why, si
         return -1;
     }
     note_session(ad, rf);
+    note_unregistered(ad, rf, now);
     run_start_due(ad, now);
     for (job_t *j = ad->jobs; j; j = j->next)
         run_enforce_timeout(ad, j, now);
