@@ -87,7 +87,10 @@ static const struct broker_key {
     [K_DATABASE] = {"database", V_PATH, true, offsetof(config_t, database), 0, 0, NULL},
     [K_HEARTBEAT] = {"heartbeat", V_DURATION, false, offsetof(config_t, heartbeat_ms),
                      100, 60000, "100ms..60s"},
-    [K_LIVENESS] = {"liveness", V_NUMBER, false, offsetof(config_t, liveness), 1, 100, "1..100"},
+    /* 1 cannot work: a worker heartbeats after heartbeat_ms of silence, the
+     * very moment a broker at 1 takes it for dead (a worker that did what the
+     * protocol says was lost and re-registered within seconds) */
+    [K_LIVENESS] = {"liveness", V_NUMBER, false, offsetof(config_t, liveness), 2, 100, "2..100"},
     [K_AUTO_CLOSE] = {"auto_close", V_DURATION, false, offsetof(config_t, auto_close_ms),
                       0, MAX_DAYS * DAY_MS, "0 for off, or a duration up to 366d such as 3d"},
     [K_MANUAL] = {"manual_department", V_DEPT, true, 0, 0, 0, NULL},

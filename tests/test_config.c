@@ -393,6 +393,8 @@ static void test_error_bad_number(void **state)
     (void)state;
     refused(VALID "[broker]\nliveness = three\n", "t.conf:14: bad number 'three' for liveness");
     refused(VALID "[broker]\nliveness = 0\n", "t.conf:14: bad number '0' for liveness");
+    /* a worker heartbeats after heartbeat_ms of silence: at 1 it is already dead */
+    refused(VALID "[broker]\nliveness = 1\n", "t.conf:14: bad number '1' for liveness");
     refused(VALID "[broker]\nliveness = 101\n", "t.conf:14: bad number '101' for liveness");
     refused(VALID "[broker]\nliveness = 3x\n", "t.conf:14: bad number '3x' for liveness");
     /* on CURVE the limit is each key's, however many connections it opens */
