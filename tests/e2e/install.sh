@@ -109,7 +109,11 @@ check "the installed minqingd accepts the installed config (--check-config)" \
 grep -q ': ok (' "$T/check.out" || sed 's/^/# /' "$T/check.out"
 if [ -x "$D/usr/bin/minqing-worker" ]; then
   # no broker at that endpoint: the worker starts, waits, and stops on SIGTERM
-  "$D/usr/bin/minqing-worker" -c "$D/etc/minqing/workers/example.conf" \
+  # (its department is commented out: an example started as it is must not serve one)
+  bounded "$D/usr/bin/minqing-worker" -c "$D/etc/minqing/workers/example.conf" > "$T/asis.out" 2>&1
+  check "the example worker config, started as it is, stops with a config error (exit 2)" \
+    sh -c "[ $? = 2 ] && grep -q 'department' '$T/asis.out'"
+  "$D/usr/bin/minqing-worker" -c "$D/etc/minqing/workers/example.conf" --department housing \
     --endpoint "ipc://$T/none.sock" > "$T/worker.out" 2>&1 &
   WPID=$!
   PIDS="$PIDS $WPID"
