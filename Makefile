@@ -46,7 +46,7 @@ PROTO_SRC  := proto/msg.c proto/mpread.c proto/utf8.c proto/codec.c proto/mask.c
 PROTO_OBJ  := $(PROTO_SRC:%.c=$(O)/%.o)
 # the broker's modules, without main.c, so tests can link them
 CORE_SRC   := daemon/config.c daemon/calendar.c daemon/clock.c daemon/deadline.c \
-              daemon/escalation.c daemon/ladders.c daemon/timers.c daemon/service.c daemon/auth.c daemon/ratelimit.c daemon/log.c daemon/rowcache.c daemon/walbuf.c daemon/checkpointer.c daemon/store.c daemon/fsm.c daemon/route.c \
+              daemon/escalation.c daemon/ladders.c daemon/timers.c daemon/service.c daemon/auth.c daemon/ratelimit.c daemon/log.c daemon/rowcache.c daemon/walbuf.c daemon/checkpointer.c daemon/store.c daemon/fsm.c daemon/route.c daemon/holdback.c \
               daemon/session.c daemon/dispatch.c daemon/outbox.c daemon/apply.c daemon/notices.c daemon/requeue.c daemon/peers.c daemon/sockfile.c daemon/broker.c
 CORE_OBJ   := $(CORE_SRC:%.c=$(O)/%.o)
 LIB_SRC    := $(wildcard workers/mq_*.c)
@@ -62,7 +62,7 @@ PROGRAMS   := $(O)/minqingd $(O)/loadgen $(O)/simworker \
               $(if $(CLI_SRC),$(O)/minqing)
 UNIT_TESTS := test_codec test_config test_libminqing test_fsm test_dispatch test_store test_apply \
               test_calendar test_clock test_timers test_escalation test_ratelimit test_walbuf \
-              test_notices test_adapter test_log test_requeue test_auth
+              test_notices test_adapter test_log test_requeue test_auth test_holdback
 UNIT_BINS  := $(UNIT_TESTS:%=$(O)/tests/%)
 
 .PHONY: all deps run test test-bins test-faults test-faults-long fuzz fuzz-long fuzz-bin bench install uninstall clean

@@ -18,6 +18,7 @@
 #include "clock.h"
 #include "codec.h"
 #include "dispatch.h"
+#include "holdback.h"
 #include "escalation.h"
 #include "fsm.h"
 #include "ladders.h"
@@ -65,6 +66,7 @@ struct broker_t {
     codec_t *dec, *enc;
     sessions_t *sessions;
     dispatch_t *dispatch;
+    holdback_t *holdback;       /* outcomes held behind one a failed pass refused */
     outbox_t *outbox;
     apply_t apply;
     mqclock_t clock;
@@ -544,12 +546,13 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
     self->enc = codec_new();
     self->sessions = sessions_new();
     self->dispatch = dispatch_new(cfg->ndepts);
+    self->holdback = holdback_new();
     self->outbox = outbox_new();
     self->notices = notices_new(MAX_NOTICES);
     self->apply.store = self->store;
     self->apply.cfg = cfg;
     if (!self->store || !self->ctx || !self->dec || !self->enc || !self->sessions ||
-        !self->dispatch || !self->outbox || !self->timers || !self->notices) {
+        !self->dispatch || !self->holdback || !self->outbox || !self->timers || !self->notices) {
         if (self->store)
             snprintf(err, errlen, "out of memory");
         broker_destroy(&self);
@@ -605,6 +608,7 @@ void broker_destroy(broker_t **self_p)
     codec_destroy(&self->enc);
     sessions_destroy(&self->sessions);
     dispatch_destroy(&self->dispatch);
+    holdback_destroy(&self->holdback);
     outbox_destroy(&self->outbox);
     apply_free(&self->apply);
     timers_destroy(&self->timers);
@@ -739,6 +743,7 @@ static void abandon_pass(broker_t *self, msg_err_t rc, const char *why)
                 ? "the broker's disk is full; retry later"
                 : "the broker could not store this; retry later");
     forget_pass(self);
+    holdback_failed(self->holdback, mono_ms());
 }
 
 static void reply_applied(broker_t *self, void *sock, const zmq_msg_t *id, const msg_t *in,
@@ -992,11 +997,22 @@ static void mark_taken_up(broker_t *self, uint64_t asg)
 static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const msg_t *msg)
 {
     msg_t reply;
+    int64_t now = mono_ms();
+    if (!holdback_admit(self->holdback, msg->assignment_id, msg->msg_id, now)) {
+        send_error(self, self->workers, zmq_msg_data((zmq_msg_t *)id),
+                   zmq_msg_size((zmq_msg_t *)id), msg->msg_id, ERR_STORE_FAILED,
+                   "an earlier outcome of this assignment was not stored: it goes first; "
+                   "retry later");
+        return;
+    }
     if (!ensure_txn(self)) {
+        holdback_hold(self->holdback, msg->assignment_id, msg->msg_id, now);
         refuse_unstored(self, self->workers, id, msg->msg_id);
         return;
     }
     msg_err_t rc = apply_outcome(&self->apply, s->dept, s->name, msg, &reply);
+    if (rc == MSG_OK && !self->apply.replayed)
+        holdback_note(self->holdback, msg->assignment_id, msg->msg_id);
     /* A worker that takes up an assignment holds it, even if the broker had
      * given up on it (a slow worker's late ACCEPT): bind it here so that the
      * queued copy is not handed to a second worker. */
@@ -1013,6 +1029,8 @@ static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const 
         log_end(&r);
     }
     reply_applied(self, self->workers, id, msg, &reply, rc);
+    if (rc == ERR_STORE_FAILED || rc == ERR_STORE_FULL)     /* after the pass's own */
+        holdback_hold(self->holdback, msg->assignment_id, msg->msg_id, now);
 }
 
 static void on_worker(broker_t *self, inmsg_t *in)
@@ -1397,6 +1415,7 @@ static void end_pass(broker_t *self)
             self->stats.commits += dirty;
         self->txn = false;
     }
+    holdback_committed(self->holdback);     /* a failed commit moved them to the held */
     self->acked_in_pass = false;
     apply_effects(self);
     log_hold();
