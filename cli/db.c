@@ -191,6 +191,15 @@ sqlite3 *cli_db_open(const cli_t *cli, const char *cmd)
                  "first.", path, STORE_RESTORING);
         return NULL;
     }
+    /* before any open: SQLite, even read-only, would delete that -wal */
+    char why[4400];
+    if (store_check_wal(path, why, sizeof why)) {
+        cli_fail(CLI_RUNTIME, cmd, "%s; refusing to open it, as SQLite would delete that -wal "
+                 "and the commits in it. Nothing was read or changed. Copy the -wal somewhere "
+                 "safe, then restore the database from a backup (minqing restore; see its "
+                 "--help).", why);
+        return NULL;
+    }
     if (stat(path, &st) != 0) {
         int e = errno;
         if (e == ENOENT)

@@ -209,12 +209,24 @@ static int unknown_ids(const restore_t *r, const char *why)
                     r->db, why);
 }
 
+/* A replaced database whose -wal SQLite would delete if it were read. */
+static int wal_alone(const restore_t *r, const char *why)
+{
+    return cli_fail(CLI_RUNTIME, CMD, "%s; refusing to read its ids, as SQLite would delete "
+                    "that -wal and the commits in it. Move %s-wal to a safe place first (keep "
+                    "it: it may hold commits the backup lacks), then restore again with "
+                    "--skip-ids N: the ids that database gave out are then unknown (see --help). "
+                    "Nothing was changed.", why, r->db);
+}
+
 /* Where new ids start: above the replaced database's, or the backup's by
  * --skip-ids when those cannot be read; above both when both are known. */
 static int plan_floors(restore_t *r)
 {
     int64_t gave[STORE_IDS_COUNT] = {0};
-    char why[300] = "";
+    char why[4400] = "";
+    if (store_check_wal(r->db, why, sizeof why))
+        return wal_alone(r, why);
     if (ids_of(r->db, gave, why, sizeof why) && r->skip < 0)
         return unknown_ids(r, why);
     for (int t = 0; t < STORE_IDS_COUNT; t++) {

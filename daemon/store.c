@@ -652,7 +652,7 @@ static int migrate(sqlite3 *db, const char *path, int v, store_orphans_t *o, cha
 
 /* A database file missing or empty while its WAL holds frames was lost or
  * truncated, not never made: SQLite would delete that WAL, and the commits
- * in it, and start an empty database. */
+ * in it, at the first read (read-only too), and start an empty database. */
 static int check_wal(const char *path, bool missing, char *err, size_t errlen)
 {
     char wal[4096];
@@ -660,10 +660,28 @@ static int check_wal(const char *path, bool missing, char *err, size_t errlen)
     snprintf(wal, sizeof wal, "%s-wal", path);
     if (stat(wal, &st) != 0 || st.st_size == 0)
         return 0;
-    snprintf(err, errlen, "%s: %s, but its -wal holds %lld bytes: a %s database, not a new one; "
-             "refusing to start: restore it from a backup", path, missing ? "missing" : "empty",
-             (long long)st.st_size, missing ? "lost" : "truncated");
+    snprintf(err, errlen, "%s: %s, but its -wal holds %lld bytes: a %s database, not a new one",
+             path, missing ? "missing" : "empty", (long long)st.st_size,
+             missing ? "lost" : "truncated");
     return -1;
+}
+
+/* check_wal, as the broker says it. */
+static int lost_wal(const char *path, bool missing, char *err, size_t errlen)
+{
+    if (check_wal(path, missing, err, errlen) == 0)
+        return 0;
+    size_t n = strlen(err);
+    snprintf(err + n, errlen - n, "; refusing to start: restore it from a backup");
+    return -1;
+}
+
+int store_check_wal(const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) == 0)
+        return st.st_size == 0 ? check_wal(path, false, err, errlen) : 0;
+    return errno == ENOENT ? check_wal(path, true, err, errlen) : 0;
 }
 
 /* A file that exists but is not an empty or SQLite file is never initialised
@@ -673,12 +691,12 @@ static int check_header(const char *path, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
     if (!f)     /* a new database; any other error is sqlite3_open's to report */
-        return errno == ENOENT ? check_wal(path, true, err, errlen) : 0;
+        return errno == ENOENT ? lost_wal(path, true, err, errlen) : 0;
     char head[16] = {0};
     size_t n = fread(head, 1, sizeof head, f);
     fclose(f);
     if (n == 0)
-        return check_wal(path, false, err, errlen);
+        return lost_wal(path, false, err, errlen);
     if (n < sizeof head || memcmp(head, "SQLite format 3", 16) != 0) {
         snprintf(err, errlen, "%s: not a SQLite database (corrupt or truncated?); "
                  "refusing to start rather than overwrite it: restore it from a backup", path);

@@ -121,6 +121,11 @@ typedef struct {
 /* Open (creating or migrating) the database at path. NULL on error, with the
  * reason in err: unreadable, not a database, corrupt, or a future schema. */
 store_t *store_open(const char *path, char *err, size_t errlen);
+/* -1, with why in err, when the database file at path is missing or empty
+ * while its -wal is not: SQLite would delete that -wal, the only copy of
+ * its last commits, at the first read; nothing may open it (store_open
+ * refuses, and so must any reader). 0 otherwise. Opens nothing. */
+int store_check_wal(const char *path, char *err, size_t errlen);
 /* The SQL that takes the schema from version v to v + 1 (0 <= v <
  * STORE_SCHEMA_VERSION): tests build an older broker's database with it. */
 const char *store_migration(int v);

@@ -7,7 +7,8 @@
 # backup, one from a newer minqing, and a restore whose given-out ids it
 # cannot know, leaving the database as it was each time; and a restore
 # killed halfway keeps the broker from starting until a rerun puts back what
-# it had moved.
+# it had moved; and no reader or restore opens a database cut to nothing
+# beside its WAL, which SQLite would delete.
 . "$(dirname "$0")/../lib.sh"
 MQ="$BIN/minqing"
 write_config
@@ -246,6 +247,28 @@ check "a backup with no case: resend every case, in a sentence without a time" \
   sh -c "[ $rc = 0 ] && grep -q 'restored .*: 0 cases$' '$T/out' &&
          grep -q 'the backup holds no case: have the intake channels send again every case' '$T/out' &&
          ! grep -q 'since -' '$T/out'"
+
+# the database cut to nothing with its WAL beside it: minqingd refuses to
+# start, and no reader may open it, as SQLite deletes such a WAL, the only
+# copy of its last commits, at the first read (read-only too)
+mkdir "$T/held" && mv "$T/minqing.db" "$T/held/"
+: > "$T/minqing.db"
+head -c 4152 /dev/urandom > "$T/minqing.db-wal"
+walsum=$(cksum < "$T/minqing.db-wal")
+wal_kept() { [ "$(cksum < "$T/minqing.db-wal" 2>/dev/null)" = "$walsum" ] && [ ! -s "$T/minqing.db" ]; }
+for cmd in list "show 1" stats "backup $T/b-cut.db"; do
+  mq $cmd; rc=$?
+  check "minqing $cmd beside an empty database's WAL: exit 1, says why, the WAL kept" \
+    sh -c "[ $rc = 1 ] && grep -q 'empty, but its -wal holds 4152 bytes: a truncated database' '$T/err' &&
+           grep -q 'as SQLite would delete that -wal' '$T/err' && [ ! -e '$T/b-cut.db' ]" && wal_kept
+done
+for skip in "" "--skip-ids 1000"; do
+  mq restore $skip "$T/b1.db"; rc=$?
+  check "restore ${skip:+$skip }onto it: exit 1, says to move the WAL aside and give --skip-ids, the WAL kept" \
+    sh -c "[ $rc = 1 ] && grep -q 'empty, but its -wal holds 4152 bytes' '$T/err' &&
+           grep -q 'Move $T/minqing.db-wal to a safe place first.*--skip-ids N' '$T/err'" && wal_kept
+done
+mv "$T/minqing.db-wal" "$T/held/cut-wal" && rm "$T/minqing.db"
 
 check "no sanitizer report" no_sanitizer_reports
 finish
