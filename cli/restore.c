@@ -56,10 +56,12 @@ static void help(void)
         "\n"
         "Options:\n"
         "  -c, --config FILE  the broker's config, for its database (default %s)\n"
-        "      --skip-ids N   when the replaced database cannot be read (or is gone),\n"
-        "                     start new case, assignment and escalation ids N above\n"
-        "                     the backup's. Take a wide margin, e.g. 1000000: a gap\n"
-        "                     costs nothing, a reused id names another case\n"
+        "      --skip-ids N   when the replaced database cannot be read, is gone, or\n"
+        "                     is behind the backup (minqingd created it empty after\n"
+        "                     the loss), start new case, assignment and escalation\n"
+        "                     ids N (1 or more) above the backup's. Take a wide\n"
+        "                     margin, e.g. 1000000: a gap costs nothing, a reused id\n"
+        "                     names another case\n"
         "  -h, --help         this help\n"
         "\n"
         "Exit status: 0 restored; 1 minqingd is running, the backup is damaged or from\n"
@@ -209,6 +211,31 @@ static int unknown_ids(const restore_t *r, const char *why)
                     r->db, why);
 }
 
+/* Whether the replaced database has fewer ids than the backup in some table:
+ * then it does not follow on from the backup (minqingd created it empty on a
+ * new host or after the disk was lost, or it is another county's), and what
+ * the database the backup was made from gave out after it is unknown. */
+static bool behind(const restore_t *r, const int64_t gave[STORE_IDS_COUNT])
+{
+    for (int t = 0; t < STORE_IDS_COUNT; t++)
+        if (gave[t] < r->kept[t])
+            return true;
+    return false;
+}
+
+static int behind_backup(const restore_t *r, const int64_t gave[STORE_IDS_COUNT])
+{
+    return cli_fail(CLI_RUNTIME, CMD, "the database being replaced (%s) is behind the backup: "
+                    "its last ids are case %lld, assignment %lld, escalation %lld; the backup's "
+                    "%lld, %lld, %lld. It is not the database the backup was made from (minqingd "
+                    "creates an empty one on a new host or after the disk was lost), so the ids "
+                    "that one gave out after the backup are unknown. Give --skip-ids N: new case, "
+                    "assignment and escalation ids then start N above the backup's (see --help). "
+                    "Nothing was changed.", r->db, (long long)gave[0], (long long)gave[1],
+                    (long long)gave[2], (long long)r->kept[0], (long long)r->kept[1],
+                    (long long)r->kept[2]);
+}
+
 /* A replaced database whose -wal SQLite would delete if it were read. */
 static int wal_alone(const restore_t *r, const char *why)
 {
@@ -220,15 +247,19 @@ static int wal_alone(const restore_t *r, const char *why)
 }
 
 /* Where new ids start: above the replaced database's, or the backup's by
- * --skip-ids when those cannot be read; above both when both are known. */
+ * --skip-ids when those cannot be read or are behind the backup's; above
+ * both when both are known. */
 static int plan_floors(restore_t *r)
 {
     int64_t gave[STORE_IDS_COUNT] = {0};
     char why[4400] = "";
     if (store_check_wal(r->db, why, sizeof why))
         return wal_alone(r, why);
-    if (ids_of(r->db, gave, why, sizeof why) && r->skip < 0)
+    bool known = ids_of(r->db, gave, why, sizeof why) == 0;
+    if (!known && r->skip < 0)
         return unknown_ids(r, why);
+    if (known && behind(r, gave) && r->skip < 0)
+        return behind_backup(r, gave);
     for (int t = 0; t < STORE_IDS_COUNT; t++) {
         int64_t f = r->kept[t] + (r->skip > 0 ? r->skip : 0);
         r->floor[t] = gave[t] > f ? gave[t] : f;
@@ -342,10 +373,13 @@ int cmd_restore(cli_t *cli, int argc, char **argv)
             help();
             return CLI_OK;
         }
-        if (c == OPT_SKIP && cli_parse_long(optarg, 0, 1000000000L, &skip) == 0)
+        /* 0 would start new ids right above the backup's: the reuse the
+         * option is there to prevent */
+        if (c == OPT_SKIP && cli_parse_long(optarg, 1, 1000000000L, &skip) == 0)
             continue;
         if (c == OPT_SKIP)
-            return cli_usage(CMD, "--skip-ids: '%s' is not a count from 0 to 1000000000", optarg);
+            return cli_usage(CMD, "--skip-ids: '%s' is not a count from 1 to 1000000000 (take "
+                             "a wide margin, e.g. 1000000: see --help)", optarg);
         return CLI_USAGE;
     }
     if (argc - optind != 1)

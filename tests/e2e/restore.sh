@@ -5,10 +5,11 @@
 # aside; the ids given out after the backup are not given out again (case
 # ids went to residents, assignment ids to workers); it refuses a damaged
 # backup, one from a newer minqing, and a restore whose given-out ids it
-# cannot know, leaving the database as it was each time; and a restore
-# killed halfway keeps the broker from starting until a rerun puts back what
-# it had moved; and no reader or restore opens a database cut to nothing
-# beside its WAL, which SQLite would delete.
+# cannot know (no database, or one minqingd created empty after the loss),
+# leaving the database as it was each time; a restore killed halfway keeps
+# the broker from starting until a rerun puts back what it had moved; and no
+# reader or restore opens a database cut to nothing beside its WAL, which
+# SQLite would delete.
 . "$(dirname "$0")/../lib.sh"
 MQ="$BIN/minqing"
 write_config
@@ -87,12 +88,17 @@ check "--skip-ids 100: exit 0, case ids start 100 above the backup's floor ($NEX
   sh -c "[ $rc = 0 ] && grep -q 'new ids start above: case $NEXT,' '$T/out'"
 rm -f "$T/minqing.db"
 mq restore --skip-ids 0 "$T/b2.db"; rc=$?
-check "--skip-ids 0: case ids start above the backup's floor ($CASES), not its last id" \
-  sh -c "[ $rc = 0 ] && grep -q 'new ids start above: case $CASES,' '$T/out'"
+check "--skip-ids 0 (the backup's own ids again): exit 2, says why, writes nothing" \
+  sh -c "[ $rc = 2 ] && grep -q 'skip-ids: .0. is not a count from 1' '$T/err' &&
+         [ ! -e '$T/minqing.db' ]"
+mq restore --skip-ids 1 "$T/b2.db"; rc=$?
+check "--skip-ids 1: case ids start above the backup's floor ($CASES) plus 1, not its last id" \
+  sh -c "[ $rc = 0 ] && grep -q 'new ids start above: case $((CASES + 1)),' '$T/out'"
 start_broker || exit 1
 submit again 8 8
-check "and the broker gives the next case id $((CASES + 1))" \
-  test "$(sql "select id from cases where external_id = 'again-8'")" = $((CASES + 1))
+AGAIN8=$((CASES + 2))
+check "and the broker gives the next case id $AGAIN8" \
+  test "$(sql "select id from cases where external_id = 'again-8'")" = $AGAIN8
 stop_pid "$BROKER_PID"
 
 # restores killed while they moved files, as they leave them: the mark
@@ -135,9 +141,9 @@ rmdir "$T/minqing.db.restoring" && mv "$T/mark.saved" "$T/minqing.db.restoring"
 cp "$T/b1.db" "$T/minqing.db.restore-point.db"
 mq restore "$T/minqing.db.restore-point.db"; rc=$?
 diag "rerun: exit $rc: $(cat "$T/err")"
-check "the rerun puts the database back first: exit 0, ids above its case $((CASES + 1))" \
+check "the rerun puts the database back first: exit 0, ids above its case $AGAIN8" \
   sh -c "[ $rc = 0 ] && grep -q 'an earlier restore was interrupted: put back' '$T/err' &&
-         grep -q 'new ids start above: case $((CASES + 1)),' '$T/out'"
+         grep -q 'new ids start above: case $AGAIN8,' '$T/out'"
 check "and leaves no mark, no copy, nothing under the interrupted one's names; the backup kept" \
   sh -c "[ -z \"\$(ls '$T' | grep -e '\.restoring' -e 'restore-SIM' -e 'replaced-20260101-000000')\" ] &&
          [ -e '$T/minqing.db.restore-point.db' ]"
@@ -269,6 +275,25 @@ for skip in "" "--skip-ids 1000"; do
            grep -q 'Move $T/minqing.db-wal to a safe place first.*--skip-ids N' '$T/err'" && wal_kept
 done
 mv "$T/minqing.db-wal" "$T/held/cut-wal" && rm "$T/minqing.db"
+
+# a new host, or the disk lost: minqingd created an empty database before
+# the restore (systemctl enable --now). Its ids say nothing of those the lost
+# one gave out after the backup
+start_broker || exit 1
+stop_pid "$BROKER_PID"
+grep -q 'event=store.created' "$T/broker.log" || diag "no store.created in the broker log"
+B1=$(max_id cases "$T/b1.db")
+replaced=$(ls "$T" | grep -c replaced-)
+mq restore "$T/b1.db"; rc=$?
+diag "onto a new database: exit $rc: $(cat "$T/err")"
+check "restore onto a database minqingd just created: exit 1, says it is behind the backup, asks for --skip-ids" \
+  sh -c "[ $rc = 1 ] && grep -q 'is behind the backup: its last ids are case 0,' '$T/err' &&
+         grep -q 'Give --skip-ids N' '$T/err'"
+check "and changes nothing: no case in the database, nothing replaced" \
+  test "$(sqlite3 "$T/minqing.db" 'select count(*) from cases') $(ls "$T" | grep -c replaced-)" = "0 $replaced"
+mq restore --skip-ids 1000 "$T/b1.db"; rc=$?
+check "with --skip-ids 1000: exit 0, case ids start 1000 above the backup's last ($B1)" \
+  sh -c "[ $rc = 0 ] && grep -q 'new ids start above: case $((B1 + 1000)),' '$T/out'"
 
 check "no sanitizer report" no_sanitizer_reports
 finish
