@@ -54,7 +54,7 @@ static void help(void)
         "  -h, --help         this help\n"
         "\n"
         "Exit status: 0 copied; 1 the database cannot be read, DEST exists, or DEST\n"
-        "cannot be written.\n",
+        "cannot be written; 2 usage (DEST empty or ending in /).\n",
         CONFIG_DEFAULT_PATH);
 }
 
@@ -162,8 +162,14 @@ static int copy(sqlite3 *src, const char *dest)
                         "name)", dest);
     warn_left_over(dest);
     int fd = partial_open(dest);
-    if (fd < 0)
-        return cli_fail(CLI_RUNTIME, CMD, "%s: cannot create: %s", tmp, strerror(errno));
+    if (fd < 0) {
+        /* not `partial`: mkstemp has put a random name there */
+        int e = errno;
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s", dest);
+        return cli_fail(CLI_RUNTIME, CMD, "cannot create a file in %s/ (for %s): %s",
+                        dirname(dir), dest, strerror(e));
+    }
     int pages = 0;
     /* a rollback-journal file at rest, as the live database's WAL mode would
      * have every reader of the copy (sqlite3 -readonly, minqing restore)
@@ -206,12 +212,18 @@ int cmd_backup(cli_t *cli, int argc, char **argv)
     }
     if (argc - optind != 1)
         return cli_usage(CMD, "give the file to write the copy to");
+    /* else the whole database would be copied before the rename into place
+     * failed, to ".partial-XXXXXX" in the current directory for "" */
+    const char *dest = argv[optind];
+    if (!dest[0] || dest[strlen(dest) - 1] == '/')
+        return cli_usage(CMD, "'%s' names no file: give the file to write the copy to, such "
+                         "as /var/backups/minqing/minqing-2026-03-02.db", dest);
     if (cli_load_config(cli, CMD) != CLI_OK)
         return CLI_RUNTIME;
     sqlite3 *db = cli_db_open(cli, CMD);
     if (!db)
         return CLI_RUNTIME;
-    int rc = copy(db, argv[optind]);
+    int rc = copy(db, dest);
     sqlite3_close(db);
     return rc;
 }

@@ -2,9 +2,11 @@
 # backup.sh - `minqing backup` as operations use it: a copy of a live
 # database that the broker keeps writing to (cases arrive all through the
 # backup) finishes and is whole; it never overwrites a file (another backup,
-# the live database); and a backup that fails for want of space exits 1 and
-# leaves no file under the destination's name, which a restore would
-# otherwise take for a backup (an empty file starts as an empty database).
+# the live database); a destination that names no file is refused, and one
+# that cannot be created names its directory; and a backup that fails for
+# want of space exits 1 and leaves no file under the destination's name,
+# which a restore would otherwise take for a backup (an empty file starts as
+# an empty database).
 . "$(dirname "$0")/../lib.sh"
 MQ="$BIN/minqing"
 N=20000
@@ -60,6 +62,21 @@ rc=$?
 check "the live database as destination: exit 1, and the broker serves on" \
   sh -c "[ $rc = 1 ] && grep -q 'exists' '$T/live.err' && kill -0 $BROKER_PID &&
          [ \"\$(sqlite3 '$T/minqing.db' 'pragma quick_check')\" = ok ]"
+
+# a destination that names no file is refused before anything is copied;
+# one in a missing directory names that directory, not mkstemp's random name
+(cd "$T" && bounded "$MQ" -c "$T/minqing.conf" backup "" > /dev/null 2> "$T/empty.err"); rc=$?
+check "an empty destination: exit 2, says so, nothing copied to the current directory" \
+  sh -c "[ $rc = 2 ] && grep -q \"'' names no file\" '$T/empty.err' && ! ls -A '$T' | grep -q '^\.partial-'"
+mkdir "$T/dir"
+bounded "$MQ" -c "$T/minqing.conf" backup "$T/dir/" > /dev/null 2> "$T/dir.err"; rc=$?
+check "a destination ending in /: exit 2, says so, nothing copied into it" \
+  sh -c "[ $rc = 2 ] && grep -q 'dir/. names no file' '$T/dir.err' && [ -z \"\$(ls -A '$T/dir')\" ]"
+bounded "$MQ" -c "$T/minqing.conf" backup "$T/nodir/x.db" > /dev/null 2> "$T/nodir.err"; rc=$?
+diag "missing directory: $(cat "$T/nodir.err")"
+check "a destination in a missing directory: exit 1, names the directory, no random name" \
+  sh -c "[ $rc = 1 ] && grep -q 'cannot create a file in $T/nodir/ (for $T/nodir/x.db): No such file' '$T/nodir.err' &&
+         ! grep -q partial '$T/nodir.err'"
 
 # a backup ended by a signal (Ctrl-C, systemctl stop, a closed terminal)
 # removes its partial copy, which holds every resident's personal data, and
