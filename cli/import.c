@@ -63,7 +63,8 @@ static void help(void)
         "Exit status: 0 every line imported (or already there); 1 the file unreadable,\n"
         "the broker unreachable or refusing this client's key, or no line answered for\n"
         "the timeout (running the import again is safe); 2 usage error (or no --cert for\n"
-        "a CURVE endpoint), or some lines refused (each is printed with its line number)\n"
+        "a CURVE endpoint), or some lines refused (each is printed with its line number;\n"
+        "a line whose request would be over the protocol's 64 KB is refused unsent)\n"
         "while the others were imported.\n",
         CONFIG_DEFAULT_PATH);
 }
@@ -222,8 +223,11 @@ static int send_slot(import_t *im, slot_t *s)
     int rc = to_request(obj, s->line, &m, dept, &im->local_times);
     int64_t now = mono_ms();
     m.msg_id = slot_id(s, now);
+    /* too large, the broker's ERROR could not say which line: refused here */
     if (rc == CLI_OK && mq_client_send(im->client, &m, s->msg_id) != 0)
-        rc = CLI_RUNTIME;
+        rc = errno != EMSGSIZE ? CLI_RUNTIME
+                               : cli_fail(CLI_USAGE, CMD, "line %ld refused: %s (shorten its "
+                                          "longest text)", s->line, mq_strerror());
     s->tries++;
     s->due = now + RESEND_MS;
     int err = errno;            /* why a send failed, for the caller */
@@ -287,6 +291,17 @@ static void retry_later(import_t *im, slot_t *s, const msg_t *r)
     }
 }
 
+/* An ERROR that names no request and is not a "later": the broker could not
+ * read which (a body it could not decode). No line can be counted refused
+ * by it, but its reason is said, and kept for the give-up message. */
+static void unnamed_error(import_t *im, const msg_t *r)
+{
+    snprintf(im->last_error, sizeof im->last_error, "%s (%u): %s",
+             msg_err_name((msg_err_t)r->code), r->code, r->reason_text ? r->reason_text : "");
+    fprintf(stderr, "minqing %s: the broker refused a request without saying which: %s\n", CMD,
+            im->last_error);
+}
+
 static bool is_later(const msg_t *r)
 {
     return r->cmd == MSG_ERROR && (r->code >= 500 || r->code == ERR_RATE_LIMITED ||
@@ -311,6 +326,8 @@ static int collect(import_t *im, int wait_ms)
             retry_later(im, s, &r);
         else if (s)
             answered(im, s, &r);
+        else if (r.cmd == MSG_ERROR)
+            unnamed_error(im, &r);
     }
     return got < 0 ? cli_client_failed(im->cli, CMD, LISTS) : CLI_OK;
 }

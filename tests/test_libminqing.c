@@ -1516,6 +1516,37 @@ static void client_send_keeps_callers_id(void **state)
     mq_client_destroy(&c);
 }
 
+/* A request the broker would refuse as too large, with an ERROR that names
+ * no request, is not sent: the caller learns it at once (EMSGSIZE) instead
+ * of waiting for an answer that never names it. */
+static void client_refuses_oversized_body(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    static char text[MSG_MAX_BODY + 100];
+    msg_case_t k;
+    char id[32];
+    case_for_submit(&k);
+    k.description = text;
+    memset(text, 'x', MSG_MAX_BODY - 1000);     /* under the limit: goes */
+    assert_int_equal(mq_client_send_submit(c, &k, id), 0);
+    memset(text, 'x', sizeof text - 1);
+    errno = 0;
+    assert_int_equal(mq_client_send_submit(c, &k, id), -1);
+    assert_int_equal(errno, EMSGSIZE);
+    assert_non_null(strstr(mq_strerror(), "more than the broker takes (65536)"));
+    msg_t req;
+    msg_reset(&req, MSG_IMPORT);
+    req.kase = k;
+    req.state = STATE_RECEIVED;
+    req.received_at = 1700000000000;
+    MSG_SET(&req, MF_CASE), MSG_SET(&req, MF_STATE), MSG_SET(&req, MF_RECEIVED_AT);
+    errno = 0;
+    assert_int_equal(mq_client_send(c, &req, id), -1);
+    assert_int_equal(errno, EMSGSIZE);
+    mq_client_destroy(&c);
+}
+
 /* ---- signals ---------------------------------------------------------- */
 
 /* A caller that waits without a timeout and stops on a signal (its handler
@@ -1752,6 +1783,7 @@ int main(void)
         T(client_windowed),
         T(client_requests),
         T(client_send_keeps_callers_id),
+        T(client_refuses_oversized_body),
         T(worker_signal_ends_wait),
         T(client_signal_ends_wait),
         T(mask_text_hides_numbers),

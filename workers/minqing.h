@@ -152,7 +152,9 @@ int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_i
  * not written): that is how an unanswered request is sent again (PROTOCOL.md
  * 8.2), so that the broker answers the copy as it answered the first. The
  * request itself is left as it was given. An id is for one request only, and
- * not for longer than the broker's 24 hours of memory. */
+ * not for longer than the broker's 24 hours of memory. A request whose
+ * encoded body is over MSG_MAX_BODY is not sent: -1 with errno EMSGSIZE (the
+ * broker could not say which request it refused). */
 int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id);
 /* Receive one reply (SUBMIT_OK, ACK or ERROR) within timeout_ms (-1: forever)
  * into *reply; 1 when one came, 0 on timeout or when a signal was caught (so

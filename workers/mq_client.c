@@ -180,6 +180,13 @@ static int encode(mq_client_t *self, const msg_t *m)
     codec_error_t err;
     if (codec_encode(self->codec, m, self->out, &err))
         return mq_fail("%s: %s", msg_cmd_name(m->cmd), err.reason);
+    /* the broker answers such a body with an ERROR 108 that names no request
+     * (it cannot read the msg_id), so the caller would wait in vain */
+    if (self->out[2].size > MSG_MAX_BODY) {
+        errno = EMSGSIZE;
+        return mq_fail("%s: %zu bytes encoded, more than the broker takes (%d)",
+                       msg_cmd_name(m->cmd), self->out[2].size, MSG_MAX_BODY);
+    }
     return 0;
 }
 

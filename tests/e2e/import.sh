@@ -1,8 +1,8 @@
 #!/bin/sh
 # import.sh - `minqing import` migrates historical cases through the broker:
 # closed cases keep their history, open ones are dispatched like new ones, a
-# bad line (a history value of the wrong kind too) is refused by number while
-# the others go in, a second run creates nothing, a file that cannot be read
+# bad line (a history value of the wrong kind too, or one over the protocol's
+# 64 KB) is refused by number while the others go in, a second run creates nothing, a file that cannot be read
 # fails with the reason; and `minqing backup` copies the live database (mode
 # 0600) while the broker runs. import_retry.sh: a broker that does not answer.
 . "$(dirname "$0")/../lib.sh"
@@ -109,6 +109,23 @@ TZ=Asia/Shanghai import_err "$T/tz_local.jsonl"
 check "a time without an offset: read in the machine's zone, which the summary names" sh -c "[ $rc = 0 ] && \
   [ \"\$(sqlite3 '$T/minqing.db' \"select received_at from cases where external_id = 'z6'\")\" = 1614556800000 ] && \
   grep -q \"^times without an offset were read in this machine's time zone, Asia/Shanghai (CST, UTC+0800 now)\" '$T/out.log'"
+# a line whose request would be over the protocol's 64 KB (a transcribed
+# letter): the broker's ERROR for it cannot name the line, so it is refused
+# before sending, by number, instead of stalling the import
+bounded "$PY" - > "$T/big.jsonl" <<'PY'
+import json
+for i, text in enumerate(("短", "长" * 30000, "短")):
+    print(json.dumps({"service_code": "water.leak", "description": text, "external_id": "big-%d" % i,
+        "channel": "big", "grid_code": "CG01-XH01-G0001", "state": "received",
+        "received_at": "2024-03-01T08:00+08:00"}, ensure_ascii=False))
+PY
+t0=$(date +%s)
+import_err --timeout 5 "$T/big.jsonl"
+diag "over 64 KB: exit $rc in $(( $(date +%s) - t0 )) s: $(cat "$T/err.log")"
+check "a line over the protocol's 64 KB: exit 2, refused by its number with the size, the others imported" \
+  sh -c "[ $rc = 2 ] && grep -q 'line 2 refused: IMPORT: [0-9]* bytes encoded, more than the broker takes (65536)' '$T/err.log' &&
+         grep -q '^imported 2 cases (0 already there, 1 lines refused)' '$T/out.log' &&
+         [ \"\$(sqlite3 '$T/minqing.db' \"select group_concat(external_id) from cases where channel = 'big'\")\" = big-0,big-2 ]"
 import_err "$T/missing.jsonl"
 check "a file that cannot be opened: exit 1, with the reason" \
   sh -c "[ $rc = 1 ] && grep -q 'cannot open $T/missing.jsonl: No such file or directory' '$T/err.log'"
