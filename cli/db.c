@@ -353,6 +353,21 @@ static int utc_offset(const char *p, long *off_s)
  * without its dashes, seconds for milliseconds, a count. */
 #define MIN_UNIX_MS 100000000000LL
 
+/* ".250", ".2" or ".250000000" after the seconds: its milliseconds (beyond
+ * them dropped); -1 without a digit or with more than nine. */
+static int fraction_ms(const char **p, int *ms)
+{
+    const char *s = ++*p;
+    size_t n = strspn(s, "0123456789");
+    if (n < 1 || n > 9)
+        return -1;
+    *ms = 0;
+    for (size_t i = 0; i < 3; i++)
+        *ms = *ms * 10 + (i < n ? s[i] - '0' : 0);
+    *p = s + n;
+    return 0;
+}
+
 int cli_parse_time_zoned(const char *s, int64_t *ms, bool *local)
 {
     if (local)
@@ -368,7 +383,7 @@ int cli_parse_time_zoned(const char *s, int64_t *ms, bool *local)
         return *ms < MIN_UNIX_MS ? -1 : 0;
     }
     const char *p = s;
-    int y, mo, d, h = 0, mi = 0, sec = 0;
+    int y, mo, d, h = 0, mi = 0, sec = 0, frac_ms = 0;
     if (digits(&p, 4, &y) || (!compact && *p++ != '-') || digits(&p, 2, &mo) ||
         (!compact && *p++ != '-') || digits(&p, 2, &d))
         return -1;
@@ -378,6 +393,8 @@ int cli_parse_time_zoned(const char *s, int64_t *ms, bool *local)
         if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi))
             return -1;
         if (*p == ':' && (p++, digits(&p, 2, &sec)))
+            return -1;
+        if (*p == '.' && fraction_ms(&p, &frac_ms))     /* exports say 08:00:00.000Z */
             return -1;
     }
     long off_s = 0;
@@ -390,7 +407,7 @@ int cli_parse_time_zoned(const char *s, int64_t *ms, bool *local)
     time_t t = zoned ? timegm(&tm) : mktime(&tm);
     if (t == (time_t)-1 || tm.tm_mday != d || tm.tm_mon != mo - 1)   /* 2026-02-30 */
         return -1;
-    *ms = ((int64_t)t - off_s) * 1000;
+    *ms = ((int64_t)t - off_s) * 1000 + frac_ms;
     if (local)
         *local = !zoned;
     return 0;

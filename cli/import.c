@@ -11,6 +11,7 @@
 #include "minqing.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,8 +32,8 @@ static void help(void)
         "(as for minqing submit) plus its history:\n"
         "  state         required: received, dispatched, accepted, contacted, resolved,\n"
         "                closed, returned or cancelled\n"
-        "  received_at   required: unix ms, or \"2021-03-01T08:00[:SS]\" with an offset\n"
-        "                from UTC (\"+08:00\", \"+0800\" or \"Z\"), or without one in the\n"
+        "  received_at   required: unix ms (not seconds), or \"2021-03-01T08:00[:SS[.mmm]]\"\n"
+        "                with an offset from UTC (\"+08:00\", \"+0800\" or \"Z\"), or without one in the\n"
         "                time zone of the machine running the import (TZ, else\n"
         "                /etc/localtime; the summary names it): give the offset when\n"
         "                importing from a machine not set to the county's zone\n"
@@ -119,11 +120,14 @@ static int take_time(json_t *obj, const char *key, long line, int64_t *out, bool
     *out = 0;
     if (!v || json_is_null(v))
         return 0;
-    if (json_is_integer(v))
+    if (json_is_integer(v)) {
         *out = json_integer_value(v);
-    else if (!json_is_string(v) || cli_parse_time_zoned(json_string_value(v), out, &here))
+        if (*out > 0 && *out < 100000000000)    /* before 1973 in ms: an export in seconds */
+            return cli_fail(CLI_USAGE, CMD, "line %ld: %s %" PRId64 " looks like seconds: times "
+                            "are unix ms (times 1000)", line, key, *out), -1;
+    } else if (!json_is_string(v) || cli_parse_time_zoned(json_string_value(v), out, &here))
         return cli_fail(CLI_USAGE, CMD, "line %ld: %s must be unix ms or \"YYYY-MM-DDTHH:MM"
-                        "[:SS][+08:00|Z]\"", line, key), -1;
+                        "[:SS[.mmm]][+08:00|Z]\"", line, key), -1;
     *local |= here;
     return 0;
 }
@@ -154,7 +158,9 @@ static int to_request(json_t *obj, long line, msg_t *m, char dept[33], bool *loc
     if (st <= 0)
         return cli_fail(CLI_USAGE, CMD, "%s: state is required and must be a case state", src);
     m->state = (msg_state_t)st;
-    if (take_time(obj, "received_at", line, &m->received_at, local) || !m->received_at)
+    if (take_time(obj, "received_at", line, &m->received_at, local))
+        return CLI_USAGE;               /* said why */
+    if (!m->received_at)
         return cli_fail(CLI_USAGE, CMD, "%s: received_at is required", src);
     if (take_time(obj, "contacted_at", line, &m->contacted_at, local) ||
         take_time(obj, "resolved_at", line, &m->resolved_at, local) ||

@@ -109,6 +109,21 @@ TZ=Asia/Shanghai import_err "$T/tz_local.jsonl"
 check "a time without an offset: read in the machine's zone, which the summary names" sh -c "[ $rc = 0 ] && \
   [ \"\$(sqlite3 '$T/minqing.db' \"select received_at from cases where external_id = 'z6'\")\" = 1614556800000 ] && \
   grep -q \"^times without an offset were read in this machine's time zone, Asia/Shanghai (CST, UTC+0800 now)\" '$T/out.log'"
+# the commonest export forms: fractions of a second, and unix seconds (refused,
+# saying so once, where the broker would refuse 1.3 million lines one by one)
+F='"service_code": "water.leak", "description": "历史案件", "channel": "tzf", "grid_code": "CG01-XH01-G0001", "state": "cancelled"'
+cat > "$T/tzf.jsonl" <<JSON
+{$F, "external_id": "f1", "received_at": "2021-03-01T00:00:00.000Z"}
+{$F, "external_id": "f2", "received_at": "2021-03-01T08:00:00.25+08:00"}
+{$F, "external_id": "f3", "received_at": 1614556800}
+{$F, "external_id": "f4", "received_at": "2021-03-01T00:00:00.Z"}
+JSON
+import_err "$T/tzf.jsonl"
+check "fractions of a second (.000Z, .25+08:00) are read to the millisecond" \
+  test "$(sql "select group_concat(received_at) from (select received_at from cases where channel = 'tzf' order by external_id)")" = 1614556800000,1614556800250
+check "... a time in unix seconds is refused by line, once, saying it looks like seconds" sh -c "[ $rc = 2 ] && \
+  grep -q 'line 3: received_at 1614556800 looks like seconds' '$T/err.log' && [ \$(grep -c 'line 3' '$T/err.log') = 1 ] && \
+  grep -q 'line 4: received_at must be unix ms or' '$T/err.log'"
 # a line whose request would be over the protocol's 64 KB (a transcribed
 # letter): the broker's ERROR for it cannot name the line, so it is refused
 # before sending, by number, instead of stalling the import
