@@ -161,8 +161,10 @@ static void add_text(table_t *t, const view_t *v, const char *s)
     }
     size_t n = strlen(s) * 2 + 1;       /* masks never grow text; room anyway */
     char *buf = malloc(n);
-    if (!buf)
+    if (!buf) {
+        table_add(t, NULL);             /* a cell all the same, or the columns shift */
         return;
+    }
     if (v->unmask)
         snprintf(buf, n, "%s", s);
     else
@@ -228,8 +230,10 @@ static void print_case(const view_t *v, sqlite3_stmt *st)
     pair(t, "rating", rating_label(text(st, C_RATING)));
     table_add(t, "redo (重办)");
     table_addf(t, "%d", sqlite3_column_int(st, C_REDO));
-    if (text(st, C_MEDIA))
-        pair(t, "media", text(st, C_MEDIA));
+    if (text(st, C_MEDIA)) {        /* a photo's name is often the reporter's number */
+        table_add(t, "media");
+        add_text(t, v, text(st, C_MEDIA));
+    }
     table_print(t, stdout, 2);
     table_free(&t);
 

@@ -122,7 +122,7 @@ check "... saying it is not found and what to do" \
   sh -c "grep -q 'database $T/minqing.db not found' '$T/err.log' && grep -q -- '-c FILE' '$T/err.log' && grep -q 'systemctl status minqingd' '$T/err.log'"
 mq_err show 1; rc=$?
 check "show on a missing database exits 1" test "$rc" = 1
-case_json a.json water.leak CG01-XH02-G0031 HL-A '"phone": "13812345678", "last_name": "张", "first_name": "三", "address_string": "城关街道西湖社区幸福路12号3单元501", "lat": 36.06, "long": 103.83'
+case_json a.json water.leak CG01-XH02-G0031 HL-A '"phone": "13812345678", "last_name": "张", "first_name": "三", "address_string": "城关街道西湖社区幸福路12号3单元501", "lat": 36.06, "long": 103.83, "media_url": "https://img.example.cn/13812345678_1.jpg"'
 mq_err submit "$T/a.json"; rc=$?
 check "submit with no broker running exits 1, naming the socket" \
   sh -c "[ $rc = 1 ] && grep -q 'no socket at $T/intake.sock' '$T/err.log'"
@@ -238,6 +238,7 @@ mq show "$A" > "$T/show.txt"
 check "show exits 0" test $? = 0
 check "show masks the phone (138****5678)" sh -c "grep -q 'phone  *138\*\*\*\*5678' '$T/show.txt' && ! grep -q 13812345678 '$T/show.txt'"
 check "show masks the name (张*)" grep -q 'name  *张\*$' "$T/show.txt"
+check "show masks the number in a media link (138****5678_1.jpg)" grep -q 'media  *https://img.example.cn/138\*\*\*\*5678_1.jpg$' "$T/show.txt"
 check "show hides the location and cuts the address" sh -c "grep -q 'location  *(hidden)' '$T/show.txt' && ! grep -q 幸福路 '$T/show.txt'"
 sed -n '/^Audit trail/,$p' "$T/show.txt" | tail -n +3 | awk '{print $3}' > "$T/trail.txt"
 sql "select kind from events where case_id = $A order by id" > "$T/trail.db"
