@@ -20,7 +20,7 @@
 #define CMD "import"
 #define LISTS "keys/admin/"     /* the allowlist of keys that may IMPORT */
 #define RESEND_MS 5000          /* PROTOCOL.md 8.2: resend what is unanswered after 1 to 5 s */
-#define ID_LIFE_MS (24LL * 3600 * 1000)  /* PROTOCOL.md 8.2: no resend past the broker's memory */
+#define ID_LIFE_MS (23LL * 3600 * 1000)  /* PROTOCOL.md 8.2: no resend near the broker's 24 h memory (libminqing: 23 h) */
 
 static void help(void)
 {
