@@ -157,6 +157,11 @@ int cli_db_fail(sqlite3 *db, const char *cmd, const char *what)
 {
     if (held(db))
         return held_fail(cmd, sqlite3_db_filename(db, "main"));
+    int rc = sqlite3_errcode(db) & 0xff;
+    if (rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB)    /* trying again will not help */
+        return cli_fail(CLI_RUNTIME, cmd, "reading the database (%s): %s. Check it with "
+                        "sqlite3 -readonly FILE 'PRAGMA integrity_check', and restore it from a "
+                        "backup if it is damaged (docs/operations.md).", what, sqlite3_errmsg(db));
     return cli_fail(CLI_RUNTIME, cmd, "reading the database (%s): %s. If the broker is "
                     "writing heavily, try again.", what, sqlite3_errmsg(db));
 }
