@@ -1443,6 +1443,29 @@ static void client_windowed(void **state)
     mq_client_destroy(&c);
 }
 
+/* A case's priority reaches the broker without the caller setting its bit,
+ * as a string does: it used to be dropped, and an urgent case was filed as
+ * normal, with normal deadlines. Normal (0, the default) is not sent. */
+static void client_sends_priority(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    msg_case_t k;
+    case_for_submit(&k);
+    k.priority = PRIO_URGENT;
+    char id[32];
+    assert_int_equal(mq_client_send_submit(c, &k, id), 0);
+    assert_int_equal(fake_get(f, 1000), 1);
+    assert_true(MSG_HAS(&f->in.kase, CF_PRIORITY));
+    assert_int_equal(f->in.kase.priority, PRIO_URGENT);
+    k.priority = PRIO_NORMAL;
+    assert_int_equal(mq_client_send_submit(c, &k, id), 0);
+    assert_int_equal(fake_get(f, 1000), 1);
+    assert_false(MSG_HAS(&f->in.kase, CF_PRIORITY));
+    assert_int_equal(f->in.kase.priority, PRIO_NORMAL);
+    mq_client_destroy(&c);
+}
+
 /* FEEDBACK gets a msg_id when it has none, written to the caller's buffer,
  * and its ACK back. The request is left as it was given: a fresh id left in
  * it would live in the client, and the next request would overwrite it, so
@@ -1781,6 +1804,7 @@ int main(void)
         T(client_leaves_no_stale_copies),
         T(client_gives_up_after_23_hours),
         T(client_windowed),
+        T(client_sends_priority),
         T(client_requests),
         T(client_send_keeps_callers_id),
         T(client_refuses_oversized_body),

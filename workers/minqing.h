@@ -135,7 +135,11 @@ int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *
 mq_client_t *mq_client_new(const char *endpoint);
 /* Close and free the client; set *self_p to NULL. */
 void mq_client_destroy(mq_client_t **self_p);
-/* Submit a case and wait up to timeout_ms (-1: forever) for its id; resends
+/* The case's `present` bits: a non-NULL string and a priority other than
+ * PRIO_NORMAL (the default) are marked present here; lat and long are sent
+ * only with their bits set by the caller (MSG_SET(kase, CF_LAT), CF_LONG),
+ * as 0 is a place. Bits the caller set are kept.
+ * Submit a case and wait up to timeout_ms (-1: forever) for its id; resends
  * with the same msg_id until then, but for 23 hours at most (the broker's
  * memory of a msg_id is 24), then -1 with errno ETIMEDOUT. *duplicate (may be NULL) is true when
  * (channel, external_id) was known. On ERROR, mq_client_error() gives its

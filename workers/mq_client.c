@@ -26,8 +26,9 @@
  * reason, when the broker refuses the key or the handshake cannot succeed.
  *
  * Callers fill msg_case_t and msg_t without setting `present` bits for
- * strings and ids: a non-NULL string or a non-zero id or enum is taken as
- * present (none of those fields has 0 or NULL as a valid value). Bits the
+ * strings, ids and enums: a non-NULL string or a non-zero id or enum is
+ * taken as present (none of those fields has 0 or NULL as a valid value but
+ * the case's priority, whose 0, normal, is also its default). Bits the
  * caller did set are kept, which is how lat/long (0 is a place) are given.
  */
 #include "minqing.h"
@@ -137,8 +138,11 @@ static int wait_reply(mq_client_t *self, int64_t wait_ms)
 
 /* ---- building requests ----------------------------------------------- */
 
-/* A non-NULL string is a present field: callers need not set those bits. */
-static void mark_case_strings(msg_case_t *c)
+/* A non-NULL string is a present field: callers need not set those bits.
+ * Nor the priority's: normal is 0 and the wire's default, so marking any
+ * other value loses nothing (it was dropped, and an urgent case filed as
+ * normal, with normal deadlines). */
+static void mark_case_fields(msg_case_t *c)
 {
     static const struct { msg_case_field_t bit; size_t off; } strs[] = {
         {CF_SERVICE_CODE, offsetof(msg_case_t, service_code)},
@@ -157,6 +161,8 @@ static void mark_case_strings(msg_case_t *c)
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         if (*(const char *const *)(const void *)((const char *)c + strs[i].off))
             MSG_SET(c, strs[i].bit);
+    if (c->priority != PRIO_NORMAL)
+        MSG_SET(c, CF_PRIORITY);
 }
 
 /* The same for a request: a set field is a present field (0 and NULL are
@@ -213,7 +219,7 @@ static int encode_submit(mq_client_t *self, const msg_case_t *kase)
     mq_ids_next(&self->ids, self->id, sizeof self->id);
     m.msg_id = self->id;
     m.kase = *kase;
-    mark_case_strings(&m.kase);
+    mark_case_fields(&m.kase);
     MSG_SET(&m, MF_MSG_ID), MSG_SET(&m, MF_CASE);
     return encode(self, &m);
 }
@@ -382,7 +388,7 @@ int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id)
     }
     MSG_SET(&m, MF_MSG_ID);
     if (MSG_HAS(&m, MF_CASE))
-        mark_case_strings(&m.kase);
+        mark_case_fields(&m.kase);
     if (encode(self, &m) || send_out(self))
         return -1;
     if (fresh)
