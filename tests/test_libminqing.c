@@ -1506,6 +1506,49 @@ static void client_requests(void **state)
     mq_client_destroy(&c);
 }
 
+/* A request the broker would refuse with an ERROR that cannot name it (a
+ * caller's msg_id that is not printable ASCII of 1..64, a body over the
+ * limit) fails at once, unsent, with the codec's code: the blocking calls
+ * dropped that ERROR as stale and resent until their timeout (23 h with -1). */
+static void client_checks_before_sending(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    msg_t req, reply;
+    msg_reset(&req, MSG_FEEDBACK);
+    req.case_id = 1000, req.rating = RATING_SATISFIED;
+    req.msg_id = "feedback 1";
+    int64_t t0 = now_ms();
+    assert_int_equal(mq_client_request(c, &req, NULL, &reply, 3000), -1);
+    assert_true(now_ms() - t0 < 500);
+    assert_int_equal(mq_client_error(c), ERR_INVALID_VALUE);
+    assert_non_null(strstr(mq_strerror(), "msg_id"));
+    char longid[80];
+    memset(longid, 'a', 65);
+    longid[65] = '\0';
+    req.msg_id = longid;
+    MSG_SET(&req, MF_CASE_ID), MSG_SET(&req, MF_RATING);  /* mq_client_send's are the caller's */
+    assert_int_equal(mq_client_send(c, &req, NULL), -1);
+    assert_int_equal(mq_client_error(c), ERR_TOO_LONG);
+
+    msg_case_t k;
+    case_for_submit(&k);
+    char *big = malloc(70001);
+    assert_non_null(big);
+    memset(big, 'x', 70000);
+    big[70000] = '\0';
+    k.description = big;
+    t0 = now_ms();
+    assert_int_equal(mq_client_submit(c, &k, 3000, NULL, NULL), -1);
+    assert_true(now_ms() - t0 < 500);
+    assert_int_not_equal(mq_client_error(c), 0);
+    char id[32];
+    assert_int_equal(mq_client_send_submit(c, &k, id), -1);
+    free(big);
+    assert_int_equal(fake_recv(f, 200), 0);         /* nothing went out */
+    mq_client_destroy(&c);
+}
+
 /* mq_client_send gives a request without msg_id a fresh one, and leaves the
  * caller's request as it was; a request with its msg_id (a resend, as
  * `minqing import` sends an unanswered line again) goes with that id, so that
@@ -1808,10 +1851,13 @@ int main(void)
         T(client_requests),
         T(client_send_keeps_callers_id),
         T(client_refuses_oversized_body),
+        T(client_checks_before_sending),
         T(worker_signal_ends_wait),
         T(client_signal_ends_wait),
         T(mask_text_hides_numbers),
     };
 #undef T
+    if (getenv("MQ_TEST"))          /* a glob: run only the tests it names */
+        cmocka_set_test_filter(getenv("MQ_TEST"));
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

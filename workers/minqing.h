@@ -151,7 +151,8 @@ int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
 int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_id);
 /* Send any intake request (IMPORT, FEEDBACK, ...) without waiting: its fields
  * and their `present` bits are the caller's. A request without msg_id gets a
- * fresh one, written to msg_id (>= 32 bytes); replies carry it in `re`. A
+ * fresh one, written to msg_id (>= 32 bytes); replies carry it in `re`
+ * (not all ERRORs: see mq_client_recv). A
  * request with its msg_id set is sent with it (msg_id may then be NULL and is
  * not written): that is how an unanswered request is sent again (PROTOCOL.md
  * 8.2), so that the broker answers the copy as it answered the first. The
@@ -163,7 +164,10 @@ int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id);
 /* Receive one reply (SUBMIT_OK, ACK or ERROR) within timeout_ms (-1: forever)
  * into *reply; 1 when one came, 0 on timeout or when a signal was caught (so
  * that a caller's stop flag is seen, even with -1), -1 on error. Strings in
- * *reply stay valid until the next receive on this client. */
+ * *reply stay valid until the next receive on this client. An ERROR may come
+ * without `re` (301 RATE_LIMITED always does, as does the answer to a
+ * message the broker could not read): it names no request, so resend the
+ * unanswered ones later with their msg_ids. */
 int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms);
 /* Send an already filled request (FEEDBACK, CLOSE, REASSIGN, CANCEL) and wait
  * up to timeout_ms (-1: forever; resent for 23 hours at most from its first
@@ -175,7 +179,10 @@ int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms);
  * as it answered the first). */
 int mq_client_request(mq_client_t *self, const msg_t *request, char *msg_id, msg_t *reply,
                       int timeout_ms);
-/* Code of the last ERROR a client call got (0 if none). */
+/* Code of the last ERROR a client call got (0 if none), or of the check that
+ * refused a request before it was sent: every request is checked as the
+ * broker checks it (field limits, a caller's msg_id printable 0x21-0x7e and
+ * 1..64 characters, the body's size), and a bad one fails at once. */
 msg_err_t mq_client_error(const mq_client_t *self);
 
 /* Why the last call on this thread failed. */

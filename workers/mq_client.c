@@ -47,6 +47,7 @@ struct mq_client_t {
     mq_curve_t curve;
     mq_handshake_t hs;              /* with CURVE: why the connection cannot work */
     codec_t *codec;
+    codec_t *check;                 /* decodes each request before it goes (encode) */
     zmq_msg_t part[3];
     msg_t in;                       /* the last reply; strings in the codec */
     mq_ids_t ids;
@@ -63,7 +64,7 @@ struct mq_client_t {
 
 static int open_socket(mq_client_t *self, const char *endpoint)
 {
-    if (!(self->codec = codec_new()))
+    if (!(self->codec = codec_new()) || !(self->check = codec_new()))
         return mq_fail("out of memory");
     if (!(self->ctx = zmq_ctx_new()))
         return mq_fail("cannot create a zmq context: %s", zmq_strerror(errno));
@@ -103,6 +104,7 @@ void mq_client_destroy(mq_client_t **self_p)
     for (int i = 0; i < 3; i++)
         zmq_msg_close(&self->part[i]);
     codec_destroy(&self->codec);
+    codec_destroy(&self->check);
     free(self->endpoint);
     free(self);
     *self_p = NULL;
@@ -181,19 +183,21 @@ static void mark_request_fields(msg_t *r)
         MSG_SET(r, MF_CANCEL_REASON);
 }
 
+/* Encode m into self->out, checked as the broker will check it: the
+ * broker's ERROR for a bad msg_id or a body over the limit carries no `re`,
+ * so a blocking call would drop it as stale and resend until its timeout.
+ * A failure is the caller's, with the codec's code in mq_client_error. The
+ * check decodes into its own codec: a reply's strings stay the caller's. */
 static int encode(mq_client_t *self, const msg_t *m)
 {
-    codec_error_t err;
-    if (codec_encode(self->codec, m, self->out, &err))
-        return mq_fail("%s: %s", msg_cmd_name(m->cmd), err.reason);
-    /* the broker answers such a body with an ERROR 108 that names no request
-     * (it cannot read the msg_id), so the caller would wait in vain */
-    if (self->out[2].size > MSG_MAX_BODY) {
+    if (mq_encode_checked(self->codec, self->check, m, self->out, &self->error) == 0)
+        return 0;
+    if (self->error == ERR_TOO_LARGE) {     /* documented: the caller tells it by errno */
+        mq_fail("%s: %zu bytes encoded, more than the broker takes (%d)", msg_cmd_name(m->cmd),
+                self->out[2].size, MSG_MAX_BODY);
         errno = EMSGSIZE;
-        return mq_fail("%s: %zu bytes encoded, more than the broker takes (%d)",
-                       msg_cmd_name(m->cmd), self->out[2].size, MSG_MAX_BODY);
     }
-    return 0;
+    return -1;
 }
 
 static int send_out(mq_client_t *self)

@@ -188,6 +188,19 @@ void mq_socket_close(void **sock_p)
     *sock_p = NULL;
 }
 
+int mq_encode_checked(codec_t *enc, codec_t *dec, const msg_t *m, codec_frame_t frames[3],
+                      msg_err_t *code)
+{
+    codec_error_t err;
+    msg_t check;
+    int rc = codec_encode(enc, m, frames, &err);
+    if (rc == 0)
+        rc = codec_decode(dec, frames, 3, &check, &err);
+    if (code)
+        *code = rc ? err.code : MSG_OK;
+    return rc ? mq_fail("%s: %s", msg_cmd_name(m->cmd), err.reason) : 0;
+}
+
 int mq_send_frames(void *sock, const codec_frame_t frames[3])
 {
     /* ZeroMQ takes a multipart message whole or not at all, so only the

@@ -90,6 +90,16 @@ int mq_handshake_check(mq_handshake_t *self, const char *endpoint);
 /* Close the monitor and forget what it said. */
 void mq_handshake_close(mq_handshake_t *self);
 
+/* Encode m into frames (valid until the next encode on enc) and decode them
+ * back with dec (its arena is overwritten): the decoder's checks (lengths,
+ * charsets, ranges, a msg_id's printable 1..64, the body's size) catch a bad
+ * field here. The broker's ERROR for some of them (a bad msg_id, a body over
+ * the limit) cannot name the request, and a sender waiting for its `re`
+ * would resend it for ever. 0, or -1 recorded, with the codec's code in
+ * *code (may be NULL). */
+int mq_encode_checked(codec_t *enc, codec_t *dec, const msg_t *m, codec_frame_t frames[3],
+                      msg_err_t *code);
+
 /* Send three frames without blocking. 0 when queued; -1 when not (errno says
  * why: EAGAIN when the send queue is full). Nothing is recorded: callers that
  * retry anyway treat a failed send as a lost message. */

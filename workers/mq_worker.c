@@ -165,16 +165,13 @@ static void register_msg(const mq_worker_t *self, msg_t *m)
     }
 }
 
-/* Encode m and decode it again: the decoder's checks (lengths, charsets,
- * ranges) catch a bad field here rather than as a refusal from the broker. */
+/* Outcomes and REGISTER are checked before they are queued (mq_common.c):
+ * a bad field fails the call rather than coming back as a refusal. The
+ * check decodes with the codec that decodes next, never over the strings
+ * the adapter still reads. */
 static int encode_checked(mq_worker_t *self, msg_t *m, codec_frame_t frames[3])
 {
-    codec_error_t err;
-    msg_t check;
-    if (codec_encode(self->codec[0], m, frames, &err) ||
-        codec_decode(self->codec[self->rx], frames, 3, &check, &err))
-        return mq_fail("%s: %s", msg_cmd_name(m->cmd), err.reason);
-    return 0;
+    return mq_encode_checked(self->codec[0], self->codec[self->rx], m, frames, NULL);
 }
 
 mq_worker_t *mq_worker_new(const char *endpoint, const char *department,
