@@ -23,6 +23,8 @@
 #include "minqing.h"
 #include "mq_internal.h"       /* mq_clock_offset_ms */
 
+#include <czmq.h>                /* zcert: CURVE certificates for the fake */
+
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,7 +57,10 @@ typedef struct {
     msg_t in;                       /* the last message received */
     char why[256];                  /* what was wrong with it */
     bool answer_heartbeats;         /* like a live broker; off for silence */
+    struct zap_s *zap;              /* with CURVE (curve_broker) */
 } fake_t;
+
+static void zap_stop(fake_t *f);
 
 static int64_t now_ms(void)
 {
@@ -105,6 +110,7 @@ static void fake_reopen(fake_t *f)
 
 static void fake_destroy(fake_t *f)
 {
+    zap_stop(f);
     zmq_close(f->router);
     zmq_ctx_term(f->ctx);
     for (int i = 0; i < 4; i++)
@@ -207,6 +213,87 @@ static void send_cmd(fake_t *f, msg_cmd_t cmd)
     msg_t m;
     msg_reset(&m, cmd);
     fake_send(f, &m);
+}
+
+/* ---- CURVE: a broker that admits keys through ZAP ---------------------- */
+
+typedef struct zap_s {
+    void *rep;                      /* the ZAP handler, served by `thread` */
+    pthread_t thread;
+    atomic_bool allow, stop;
+    char server[128], client[128];  /* certificate files for the library */
+} zap_t;
+
+/* Answer ZAP requests (RFC 27): 200 while `allow`, else 400. */
+static void *zap_serve(void *arg)
+{
+    zap_t *z = arg;
+    while (!z->stop) {
+        zmq_pollitem_t item = {.socket = z->rep, .events = ZMQ_POLLIN};
+        if (zmq_poll(&item, 1, 20) <= 0)
+            continue;
+        char frame[8][256];
+        int size[8] = {0}, more = 1, n = 0;
+        size_t len = sizeof more;
+        while (more) {
+            size[n < 8 ? n : 7] = zmq_recv(z->rep, frame[n < 8 ? n : 7], 256, 0);
+            zmq_getsockopt(z->rep, ZMQ_RCVMORE, &more, &len);
+            n++;
+        }
+        const char *status = z->allow ? "200" : "400";
+        zmq_send(z->rep, "1.0", 3, ZMQ_SNDMORE);
+        zmq_send(z->rep, frame[1], size[1] < 256 ? (size_t)size[1] : 256, ZMQ_SNDMORE);
+        zmq_send(z->rep, status, 3, ZMQ_SNDMORE);
+        zmq_send(z->rep, "", 0, ZMQ_SNDMORE);
+        zmq_send(z->rep, "", 0, ZMQ_SNDMORE);
+        zmq_send(z->rep, "", 0, 0);
+    }
+    return NULL;
+}
+
+/* The fake broker again on its endpoint, as a CURVE server whose ZAP
+ * handler refuses the client's key until z->allow is set. */
+static zap_t *curve_broker(fake_t *f)
+{
+    zap_t *z = calloc(1, sizeof *z);
+    assert_non_null(z);
+    snprintf(z->server, sizeof z->server, "%s/server", f->dir);
+    snprintf(z->client, sizeof z->client, "%s/client", f->dir);
+    zcert_t *sc = zcert_new(), *cc = zcert_new();
+    assert_int_equal(zcert_save_public(sc, z->server), 0);
+    assert_int_equal(zcert_save(cc, z->client), 0);
+    int linger = 0, on = 1;
+    z->rep = zmq_socket(f->ctx, ZMQ_REP);
+    zmq_setsockopt(z->rep, ZMQ_LINGER, &linger, sizeof linger);
+    assert_int_equal(zmq_bind(z->rep, "inproc://zeromq.zap.01"), 0);
+    assert_int_equal(pthread_create(&z->thread, NULL, zap_serve, z), 0);
+    f->zap = z;
+    fake_close(f);
+    f->router = zmq_socket(f->ctx, ZMQ_ROUTER);
+    zmq_setsockopt(f->router, ZMQ_LINGER, &linger, sizeof linger);
+    zmq_setsockopt(f->router, ZMQ_CURVE_SERVER, &on, sizeof on);
+    zmq_setsockopt(f->router, ZMQ_CURVE_SECRETKEY, zcert_secret_txt(sc), 40);
+    assert_int_equal(zmq_bind(f->router, f->endpoint), 0);
+    zcert_destroy(&sc);
+    zcert_destroy(&cc);
+    return z;
+}
+
+static void zap_stop(fake_t *f)
+{
+    zap_t *z = f->zap;
+    if (!z)
+        return;
+    z->stop = true;
+    pthread_join(z->thread, NULL);
+    zmq_close(z->rep);
+    char secret[160];
+    snprintf(secret, sizeof secret, "%s_secret", z->client);
+    unlink(z->server);
+    unlink(z->client);
+    unlink(secret);
+    free(z);
+    f->zap = NULL;
 }
 
 /* ---- driving a worker ------------------------------------------------- */
@@ -866,6 +953,39 @@ static void worker_learns_key_revoked(void **state)
     assert_int_equal(mq_worker_refused(w), 0);
     assert_int_equal(mq_worker_unacked(w), 2);
     assert_int_equal(mq_worker_sessions(w), 2);
+    mq_worker_destroy(&w);
+}
+
+/* A worker whose CURVE key the broker refuses at the handshake: ZeroMQ never
+ * retries, and mq_worker_next used to fail at once on every call until the
+ * liveness timer replaced the socket (1.8 million calls in 8 s). It fails
+ * once per refused handshake, waits as usual in between, and connects
+ * afresh 2 s later, so a key allowlisted meanwhile registers. */
+static void worker_backs_off_when_handshake_refused(void **state)
+{
+    fake_t *f = *state;
+    zap_t *z = curve_broker(f);
+    mq_worker_t *w = mq_worker_new(f->endpoint, DEPT, 4, NULL);
+    assert_non_null(w);
+    assert_int_equal(mq_worker_set_certs(w, z->server, z->client), 0);
+    mq_assignment_t a;
+    mq_escalation_t e;
+    int calls = 0, refusals = 0;
+    int64_t end = now_ms() + 1500;
+    while (now_ms() < end && calls < 1000) {
+        calls++;
+        if (mq_worker_next(w, &a, &e, 100) != -1)
+            continue;
+        refusals++;
+        assert_int_equal(errno, EACCES);
+        assert_non_null(strstr(mq_strerror(), "refused this client's CURVE key"));
+    }
+    assert_int_equal(refusals, 1);
+    assert_true(calls <= 20);
+    z->allow = true;
+    send_ack(f, expect(f, w, MSG_REGISTER, 3000)->msg_id, 1000);
+    pump(w, 20);
+    assert_int_equal(mq_worker_sessions(w), 1);
     mq_worker_destroy(&w);
 }
 
@@ -1829,6 +1949,7 @@ int main(void)
         T(worker_resends_overtaken_outcome),
         T(worker_learns_key_revoked),
         T(worker_registers_less_often_when_refused),
+        T(worker_backs_off_when_handshake_refused),
         T(worker_resends_a_large_queue),
         T(worker_drains_a_large_queue),
         T(worker_gives_up_old_outcomes),

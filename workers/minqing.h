@@ -65,9 +65,10 @@ void mq_worker_destroy(mq_worker_t **self_p);
  * timeout or when a signal was caught (so that a loop whose handler sets a
  * stop flag sees it, even with -1), or -1 on a fatal error: among them the
  * broker refusing the registration, or ending the session because the key
- * was revoked (ERROR 300: errno EACCES; other refusals EPROTO), once per
- * refusal, with mq_strerror saying why; called again, the worker goes on
- * registering (every 2, 4, then 8 s while refused), and its outcomes stay
+ * was revoked (ERROR 300: errno EACCES; other refusals EPROTO), or refusing
+ * the CURVE handshake (see mq_worker_set_certs), once per refusal, with
+ * mq_strerror saying why; called again, the worker waits as usual and goes
+ * on registering (every 2, 4, then 8 s while refused), and its outcomes stay
  * queued (mq_worker_sessions tells a refused first registration from a
  * session that ended). Heartbeats,
  * resends, registration and reconnection happen only inside this call (and
@@ -121,7 +122,10 @@ int mq_worker_flush(mq_worker_t *self, int timeout_ms);
  * others may read, which is refused: chmod 600 it). A key the
  * broker refuses then fails the calls that wait (mq_worker_next, a client's
  * requests) with errno EACCES, and a handshake that cannot work (no CURVE
- * there, a wrong server certificate) with EPROTO, instead of a silent wait. */
+ * there, a wrong server certificate) with EPROTO, instead of a silent wait.
+ * A worker reports each refused handshake once and tries again on a fresh
+ * connection 2, 4, then 8 s later, so a key allowlisted meanwhile (and the
+ * broker reloaded) registers without a new object. */
 int mq_worker_set_certs(mq_worker_t *self, const char *server_cert, const char *client_cert);
 int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *client_cert);
 

@@ -12,7 +12,9 @@
  *
  * REGISTER is resent every second (same msg_id) until acknowledged; once
  * refused (ERROR 1xx-3xx: a key revoked, a department unknown), which only
- * an operator's change ends, every 2, 4, then 8 s. The
+ * an operator's change ends, every 2, 4, then 8 s. A CURVE handshake the
+ * broker refuses is treated alike: reported once, the socket closed, and a
+ * new one connected 2, 4, then 8 s later (BACKOFF). The
  * socket has ZMQ_IMMEDIATE, so nothing queues for a connection that is not up:
  * a REGISTER that finds no connection is sent as soon as the socket becomes
  * writable. In READY a HEARTBEAT goes out whenever nothing else did for
@@ -408,6 +410,36 @@ static int reconnect(mq_worker_t *self, int64_t now)
     if (self->backoff_ms > BACKOFF_MAX_MS)
         self->backoff_ms = BACKOFF_MAX_MS;
     return 0;
+}
+
+/* Asking a refusing broker every second would only fill two logs: after
+ * each refusal the next attempt waits longer, 2, 4, then 8 s. */
+static int64_t refusal_backoff(mq_worker_t *self)
+{
+    self->reg_every_ms *= 2;
+    if (self->reg_every_ms > REGISTER_REFUSED_MAX_MS)
+        self->reg_every_ms = REGISTER_REFUSED_MAX_MS;
+    return self->reg_every_ms;
+}
+
+/* The handshake cannot succeed (the broker refused the key, or speaks no
+ * CURVE there): ZeroMQ never retries such a connection, and the refusal
+ * stays on the socket, so each call would fail at once and a caller that
+ * calls again would spin. Report it once (mq_strerror and errno as
+ * mq_handshake_check left them), as a refused REGISTER is, and try again on
+ * a fresh socket on the refusal schedule. */
+static int handshake_refused(mq_worker_t *self, int64_t now)
+{
+    int err = errno;
+    char why[256];
+    snprintf(why, sizeof why, "%s", mq_strerror());
+    if (new_socket(self))
+        return -1;
+    self->state = W_BACKOFF;
+    self->reconnect_at = now + refusal_backoff(self);
+    mq_fail("%s", why);
+    errno = err;
+    return -1;
 }
 
 static int connect_now(mq_worker_t *self, int64_t now)
@@ -860,10 +892,7 @@ static void on_error(mq_worker_t *self, const msg_t *m, int64_t now)
         /* refused until an operator acts (allows the key back, adds the
          * department): asking every second would only fill two logs */
         refused(self, "registration refused", m);
-        self->reg_every_ms *= 2;
-        if (self->reg_every_ms > REGISTER_REFUSED_MAX_MS)
-            self->reg_every_ms = REGISTER_REFUSED_MAX_MS;
-        self->reg_due = now + self->reg_every_ms;
+        self->reg_due = now + refusal_backoff(self);
         return;
     }
     outcome_t **link = find_outcome(self, m->re);
@@ -1013,8 +1042,10 @@ static int run(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, int64_
 {
     for (;;) {
         expire_outcomes(self, mq_now());
-        if (service(self, mq_now()) || mq_handshake_check(&self->hs, self->endpoint))
+        if (service(self, mq_now()))
             return -1;
+        if (mq_handshake_check(&self->hs, self->endpoint))
+            return handshake_refused(self, mq_now());
         int rc = drain(self, a, e, stash);
         if (rc != MQ_NOTHING)
             return rc;
