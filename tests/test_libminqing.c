@@ -1669,6 +1669,36 @@ static void client_checks_before_sending(void **state)
     mq_client_destroy(&c);
 }
 
+/* A CURVE client whose key was refused at the handshake works once the key
+ * is allowed: the next call connects afresh (it kept the dead socket, and
+ * failed at once for ever). Not sooner than 1 s after the refusal: a call
+ * that cannot wait fails again at once. */
+static void client_retries_refused_handshake(void **state)
+{
+    fake_t *f = *state;
+    zap_t *z = curve_broker(f);
+    mq_client_t *c = mq_client_new(f->endpoint);
+    assert_non_null(c);
+    assert_int_equal(mq_client_set_certs(c, z->server, z->client), 0);
+    msg_case_t k;
+    case_for_submit(&k);
+    int64_t t0 = now_ms();
+    assert_int_equal(mq_client_submit(c, &k, 3000, NULL, NULL), -1);
+    assert_int_equal(errno, EACCES);
+    assert_true(now_ms() - t0 < 1000);
+    char id[32];
+    assert_int_equal(mq_client_send_submit(c, &k, id), -1);
+    assert_int_equal(errno, EACCES);
+    z->allow = true;
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_OK, 1);
+    uint64_t case_id = 0;
+    assert_int_equal(mq_client_submit(c, &k, 4000, &case_id, NULL), 0);
+    join_server(t, &s);
+    assert_int_equal(case_id, 1000);
+    mq_client_destroy(&c);
+}
+
 /* mq_client_send gives a request without msg_id a fresh one, and leaves the
  * caller's request as it was; a request with its msg_id (a resend, as
  * `minqing import` sends an unanswered line again) goes with that id, so that
@@ -1973,6 +2003,7 @@ int main(void)
         T(client_send_keeps_callers_id),
         T(client_refuses_oversized_body),
         T(client_checks_before_sending),
+        T(client_retries_refused_handshake),
         T(worker_signal_ends_wait),
         T(client_signal_ends_wait),
         T(mask_text_hides_numbers),

@@ -124,8 +124,9 @@ int mq_worker_flush(mq_worker_t *self, int timeout_ms);
  * requests) with errno EACCES, and a handshake that cannot work (no CURVE
  * there, a wrong server certificate) with EPROTO, instead of a silent wait.
  * A worker reports each refused handshake once and tries again on a fresh
- * connection 2, 4, then 8 s later, so a key allowlisted meanwhile (and the
- * broker reloaded) registers without a new object. */
+ * connection 2, 4, then 8 s later; a client tries again at its next call
+ * (see mq_client_new), so a key allowlisted meanwhile (and the broker
+ * reloaded) works without a new object. */
 int mq_worker_set_certs(mq_worker_t *self, const char *server_cert, const char *client_cert);
 int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *client_cert);
 
@@ -135,7 +136,10 @@ int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *
  * key or the handshake cannot succeed, every wait ends at once with -1,
  * errno EACCES (the key is on none of the broker's allowlists) or EPROTO (no
  * CURVE on that endpoint, or a server certificate that is not the broker's),
- * and mq_strerror() says which. */
+ * and mq_strerror() says which. The next call tries again on a fresh
+ * connection, so a key allowlisted meanwhile works; not sooner than 1 s
+ * after the failure (then 2, 4, 8 s after the next ones), which a call
+ * waits for within its timeout (a call that cannot wait fails again). */
 mq_client_t *mq_client_new(const char *endpoint);
 /* Close and free the client; set *self_p to NULL. */
 void mq_client_destroy(mq_client_t **self_p);

@@ -24,6 +24,8 @@
  * refused key would look like a stopped broker. So a CURVE client watches its
  * socket's handshakes through a monitor, and every wait ends at once, with the
  * reason, when the broker refuses the key or the handshake cannot succeed.
+ * ZeroMQ never retries such a connection, so a later call replaces the
+ * socket (rate-limited): an operator who allowlists the key fixes the client.
  *
  * Callers fill msg_case_t and msg_t without setting `present` bits for
  * strings, ids and enums: a non-NULL string or a non-zero id or enum is
@@ -36,16 +38,21 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define RESEND_EVERY_MS 1000
+#define REHANDSHAKE_MIN_MS 1000     /* a failed handshake tried again after this, */
+#define REHANDSHAKE_MAX_MS 8000     /* ... doubling after each failure up to this */
 
 struct mq_client_t {
     void *ctx, *sock;
     char *endpoint;                 /* kept to reconnect with CURVE keys */
     mq_curve_t curve;
     mq_handshake_t hs;              /* with CURVE: why the connection cannot work */
+    bool hs_failed;                 /* reported: a fresh socket at a later call */
+    int64_t rehandshake_at, rehandshake_ms;
     codec_t *codec;
     codec_t *check;                 /* decodes each request before it goes (encode) */
     zmq_msg_t part[3];
@@ -87,6 +94,7 @@ mq_client_t *mq_client_new(const char *endpoint)
     for (int i = 0; i < 3; i++)
         zmq_msg_init(&self->part[i]);
     mq_ids_init(&self->ids, NULL);
+    self->rehandshake_ms = REHANDSHAKE_MIN_MS;
     if (!(self->endpoint = strdup(endpoint)) || open_socket(self, endpoint))
         mq_client_destroy(&self);
     return self;
@@ -117,13 +125,32 @@ msg_err_t mq_client_error(const mq_client_t *self)
 
 /* ---- the CURVE handshake --------------------------------------------- */
 
+/* mq_handshake_check, remembering a failure: ZeroMQ never retries a refused
+ * handshake, and the monitor's verdict is final, so the socket is replaced
+ * at a later call (rehandshake), 1 s after the first failure, then 2, 4, 8. */
+static int check_handshake(mq_client_t *self)
+{
+    if (mq_handshake_check(&self->hs, self->endpoint) == 0)
+        return 0;
+    if (!self->hs_failed) {
+        int err = errno;
+        self->hs_failed = true;
+        self->rehandshake_at = mq_now() + self->rehandshake_ms;
+        self->rehandshake_ms *= 2;
+        if (self->rehandshake_ms > REHANDSHAKE_MAX_MS)
+            self->rehandshake_ms = REHANDSHAKE_MAX_MS;
+        errno = err;
+    }
+    return -1;
+}
+
 /* mq_poll for a reply, with the handshakes watched too when there is a
  * monitor: a refused key ends the wait at once, not at the caller's timeout. */
 static int wait_reply(mq_client_t *self, int64_t wait_ms)
 {
     if (!self->hs.monitor)
         return mq_poll(self->sock, ZMQ_POLLIN, wait_ms);
-    if (mq_handshake_check(&self->hs, self->endpoint))
+    if (check_handshake(self))
         return -1;
     zmq_pollitem_t items[2] = {{.socket = self->sock, .events = ZMQ_POLLIN},
                                {.socket = self->hs.monitor, .events = ZMQ_POLLIN}};
@@ -133,7 +160,7 @@ static int wait_reply(mq_client_t *self, int64_t wait_ms)
         return mq_fail("interrupted by a signal");
     if (rc < 0)
         return mq_fail("poll: %s", zmq_strerror(errno));
-    if (mq_handshake_check(&self->hs, self->endpoint))
+    if (check_handshake(self))
         return -1;
     return items[0].revents;
 }
@@ -207,7 +234,7 @@ static int send_out(mq_client_t *self)
     /* once the broker refused the key, ZeroMQ drops the connection and its
      * queue, and sends fail with EAGAIN: say why instead */
     int err = errno;
-    if (mq_handshake_check(&self->hs, self->endpoint))
+    if (check_handshake(self))
         return -1;
     errno = err;
     return mq_fail("send: %s", zmq_strerror(errno));
@@ -246,8 +273,10 @@ static int read_reply(mq_client_t *self)
     while ((rc = mq_recv_frames(self->sock, self->part, frames, &n)) == 1) {
         if (n != 3 || codec_decode(self->codec, frames, n, &self->in, &err))
             self->malformed++;
-        else if (is_reply(self->in.cmd))
+        else if (is_reply(self->in.cmd)) {
+            self->rehandshake_ms = REHANDSHAKE_MIN_MS;     /* a handshake worked */
             return 1;
+        }
     }
     return rc;
 }
@@ -327,7 +356,36 @@ static int reopen_socket(mq_client_t *self)
     mq_socket_close(&self->sock);
     self->hs = hs;
     self->sock = sock;
+    self->hs_failed = false;
     return 0;
+}
+
+/* Before a call: after a failed handshake has been reported, a fresh socket
+ * and monitor, so that a key allowlisted since (the broker reloaded) is
+ * tried again without a new object. Not before rehandshake_at, which is
+ * waited for within the caller's deadline, so that a caller calling again at
+ * once neither spins nor storms the broker with handshakes. 0, or -1 with
+ * the failure again (or EINTR) recorded. */
+static int rehandshake(mq_client_t *self, int64_t deadline)
+{
+    if (!self->hs_failed)
+        return 0;
+    int64_t now = mq_now();
+    int64_t until = self->rehandshake_at < deadline ? self->rehandshake_at : deadline;
+    if (until > now && poll(NULL, 0, (int)(until - now)) < 0)
+        return mq_fail("interrupted by a signal");
+    if (mq_now() < self->rehandshake_at)
+        return mq_handshake_check(&self->hs, self->endpoint);   /* the same verdict */
+    return reopen_socket(self);
+}
+
+/* What is left of timeout_ms (-1: forever) at this moment. */
+static int left_ms(int timeout_ms, int64_t deadline)
+{
+    if (timeout_ms < 0)
+        return -1;
+    int64_t left = deadline - mq_now();
+    return left > 0 ? (int)left : 0;
 }
 
 /* The caller stops waiting: its copies still queued are dropped with the
@@ -351,9 +409,10 @@ int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
     if (!self)
         return mq_fail("mq_client_submit: client is NULL");
     self->error = MSG_OK;
-    if (encode_submit(self, kase))
+    int64_t deadline = mq_deadline(timeout_ms);
+    if (encode_submit(self, kase) || rehandshake(self, deadline))
         return -1;
-    int rc = exchange(self, self->id, timeout_ms);
+    int rc = exchange(self, self->id, left_ms(timeout_ms, deadline));
     if (rc <= 0)
         return rc < 0 ? -1 : timed_out(self, "SUBMIT", self->id, timeout_ms);
     if (verdict(self, "SUBMIT", MSG_SUBMIT_OK))
@@ -370,7 +429,7 @@ int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_i
     if (!self || !msg_id)
         return mq_fail("mq_client_send_submit: client and msg_id buffer are required");
     self->error = MSG_OK;
-    if (encode_submit(self, kase) || send_out(self))
+    if (encode_submit(self, kase) || rehandshake(self, mq_now()) || send_out(self))
         return -1;
     memcpy(msg_id, self->id, sizeof self->id);
     return 0;
@@ -393,7 +452,7 @@ int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id)
     MSG_SET(&m, MF_MSG_ID);
     if (MSG_HAS(&m, MF_CASE))
         mark_case_fields(&m.kase);
-    if (encode(self, &m) || send_out(self))
+    if (encode(self, &m) || rehandshake(self, mq_now()) || send_out(self))
         return -1;
     if (fresh)
         memcpy(msg_id, self->id, sizeof self->id);
@@ -406,6 +465,8 @@ int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms)
         return mq_fail("mq_client_recv: client and reply are required");
     self->error = MSG_OK;
     int64_t deadline = mq_deadline(timeout_ms);
+    if (rehandshake(self, deadline))
+        return errno == EINTR ? 0 : -1;
     for (;;) {
         int rc = read_reply(self);
         if (rc < 0)
@@ -452,9 +513,10 @@ int mq_client_request(mq_client_t *self, const msg_t *request, char *msg_id, msg
     }
     MSG_SET(&m, MF_MSG_ID);
     mark_request_fields(&m);
-    if (encode(self, &m))
+    int64_t deadline = mq_deadline(timeout_ms);
+    if (encode(self, &m) || rehandshake(self, deadline))
         return -1;
-    int rc = exchange(self, m.msg_id, timeout_ms);
+    int rc = exchange(self, m.msg_id, left_ms(timeout_ms, deadline));
     if (rc <= 0)
         return rc < 0 ? -1 : timed_out(self, what, m.msg_id, timeout_ms);
     if (reply)
