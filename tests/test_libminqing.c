@@ -1292,6 +1292,56 @@ static void worker_flush_keeps_events(void **state)
     mq_worker_destroy(&w);
 }
 
+/* The broker's side of an adapter's slow loop: answer what came (a
+ * HEARTBEAT with a HEARTBEAT), send a heartbeat of its own, and count the
+ * REGISTERs, each one a session the worker gave up. */
+static int broker_beats(fake_t *f)
+{
+    int registers = 0;
+    while (fake_get(f, 0))
+        registers += f->in.cmd == MSG_REGISTER;
+    send_cmd(f, MSG_HEARTBEAT);
+    return registers;
+}
+
+/* Events kept by a flush are handed out after the session is serviced and
+ * the socket read (new events behind them), and the broker's liveness is
+ * judged on what was read: the kept events used to come out without either,
+ * so the heartbeats waited unread, and a worker whose adapter took 300 ms an
+ * event (under the 500-ms beat) took the live broker for dead and
+ * registered again. The same for a pause with the heartbeats waiting. */
+static void worker_serves_kept_events(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 500);
+    assert_int_equal(mq_worker_accept(w, 1), 0);
+    char id[65];
+    copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+    for (uint64_t i = 1; i <= 8; i++)
+        send_dispatch(f, 100 + i);
+    send_ack(f, id, 0);
+    assert_int_equal(mq_worker_flush(w, 1000), 0);
+    send_dispatch(f, 200);                          /* after the kept ones */
+    mq_assignment_t a;
+    mq_escalation_t e;
+    int registers = 0;
+    for (uint64_t i = 1; i <= 9; i++) {
+        assert_int_equal(mq_worker_next(w, &a, &e, 0), MQ_ASSIGNMENT);
+        assert_int_equal(a.assignment_id, i <= 8 ? 100 + i : 200);
+        usleep(300 * 1000);
+        registers += broker_beats(f);
+    }
+    usleep(1800 * 1000);                            /* a pause: beats wait in the socket */
+    registers += broker_beats(f);
+    for (int i = 0; i < 5; i++) {
+        pump(w, 100);
+        registers += broker_beats(f);
+    }
+    assert_int_equal(registers, 0);
+    assert_int_equal(mq_worker_sessions(w), 1);
+    mq_worker_destroy(&w);
+}
+
 /* A worker destroyed with a stash and a queue frees them (ASan checks). */
 static void worker_destroy_frees_queues(void **state)
 {
@@ -1989,6 +2039,7 @@ int main(void)
         T(worker_reconnects_after_silence),
         T(worker_idles_without_broker),
         T(worker_flush_keeps_events),
+        T(worker_serves_kept_events),
         T(worker_destroy_frees_queues),
         T(client_submits),
         T(client_resubmits_same_id),

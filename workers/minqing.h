@@ -111,7 +111,9 @@ unsigned mq_worker_refused(const mq_worker_t *self);
 unsigned mq_worker_sessions(const mq_worker_t *self);
 /* Wait up to timeout_ms (-1: forever) for every outcome to be acknowledged; 0
  * when none is left. A caught signal ends the wait: -1 with errno EINTR (call
- * it again to go on waiting). */
+ * it again to go on waiting). Assignments and escalations that come meanwhile
+ * are kept, in order, for mq_worker_next; mq_worker_fd does not signal them:
+ * after a flush, call mq_worker_next with timeout 0 until MQ_NOTHING. */
 int mq_worker_flush(mq_worker_t *self, int timeout_ms);
 
 /* Use CURVE on a tcp:// endpoint: server_cert is the broker's public

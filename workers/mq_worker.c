@@ -485,6 +485,19 @@ static bool writable(void *sock)
     return zmq_getsockopt(sock, ZMQ_EVENTS, &events, &size) == 0 && (events & ZMQ_POLLOUT);
 }
 
+/* Silence past the liveness window, judged on what was read: messages still
+ * waiting in the socket (the adapter was slow to call) are signs of life not
+ * yet counted, and a live broker must not be dropped for them. */
+static bool broker_silent(const mq_worker_t *self, int64_t now)
+{
+    if (now - self->last_recv < liveness_ms(self))
+        return false;
+    int events = 0;
+    size_t size = sizeof events;
+    return zmq_getsockopt(self->sock, ZMQ_EVENTS, &events, &size) != 0 ||
+           !(events & ZMQ_POLLIN);
+}
+
 /* Do whatever is due: connect, register (also as soon as a connection is up),
  * resend, heartbeat, or give the broker up. */
 static int service(mq_worker_t *self, int64_t now)
@@ -493,13 +506,13 @@ static int service(mq_worker_t *self, int64_t now)
     case W_BACKOFF:
         return now >= self->reconnect_at ? connect_now(self, now) : 0;
     case W_REGISTERING:
-        if (now - self->last_recv >= liveness_ms(self))
+        if (broker_silent(self, now))
             return reconnect(self, now);
         if (now >= self->reg_due || (self->reg_blocked && writable(self->sock)))
             send_register(self, now);
         return 0;
     case W_READY:
-        if (now - self->last_recv >= liveness_ms(self))
+        if (broker_silent(self, now))
             return reconnect(self, now);
         if (!self->send_blocked || writable(self->sock))
             send_due_outcomes(self, now);
@@ -1021,6 +1034,23 @@ static int unstash(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e)
     return deliver(self, a, e);
 }
 
+/* Hand out the oldest event kept by a flush, after servicing the session
+ * and reading the socket, whose new events go behind the kept ones: handed
+ * out without that, a flush's worth of events (up to the capacity, and
+ * escalations) let the heartbeats go unsent and unread, and the worker took
+ * a live broker for dead. A refusal is reported once the kept events are. */
+static int next_kept(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e)
+{
+    expire_outcomes(self, mq_now());
+    if (service(self, mq_now()))
+        return -1;
+    if (mq_handshake_check(&self->hs, self->endpoint))
+        return handshake_refused(self, mq_now());
+    if (drain(self, NULL, NULL, true) < 0)
+        return -1;
+    return unstash(self, a, e);
+}
+
 /* ---- the loop -------------------------------------------------------- */
 
 /* Sleep on the socket until it is readable, or writable when a REGISTER is
@@ -1075,7 +1105,7 @@ int mq_worker_next(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, in
     if (start(self))
         return -1;
     if (self->stash)
-        return unstash(self, a, e);
+        return next_kept(self, a, e);
     return run(self, a, e, deadline, false);
 }
 
