@@ -864,6 +864,38 @@ static void worker_retries_and_refuses(void **state)
     mq_worker_destroy(&w);
 }
 
+/* Retryable ERRORs in a row space an outcome's copies out, 1 s, then 2 s
+ * (doubling to a minute), and an ACK of anything (the broker works again)
+ * starts from 1 s: the whole queue used to go again every second, however
+ * long the broker's disk stayed full. */
+static void worker_backs_off_retries(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    assert_int_equal(mq_worker_accept(w, 71), 0);
+    char id[65];
+    copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+    const int64_t want[] = {1000, 2000, 1000};
+    for (int i = 0; i < 3; i++) {
+        if (i == 2) {                       /* another outcome's ACK */
+            assert_int_equal(mq_worker_accept(w, 72), 0);
+            assert_int_equal(expect(f, w, MSG_ACCEPT, 1000)->assignment_id, 72);
+            send_ack(f, f->in.msg_id, 0);
+            pump(w, 20);
+        }
+        send_error(f, id, ERR_STORE_FULL, "the broker's disk is full");
+        int64_t t0 = now_ms();
+        assert_string_equal(expect(f, w, MSG_ACCEPT, 3000)->msg_id, id);
+        int64_t waited = now_ms() - t0;
+        if (waited < want[i] - 200 || waited > want[i] + 500)
+            fail_msg("copy %d after %lld ms, not %lld", i + 2, (long long)waited,
+                     (long long)want[i]);
+    }
+    send_ack(f, id, 0);
+    expect_unacked(w, 0, 500);
+    mq_worker_destroy(&w);
+}
+
 /* An assignment's outcomes reach the broker in the order they were made: a
  * RESOLVED made while its ACCEPT waits for a retry (ERROR 5xx) is held until
  * the ACCEPT goes again, or it would be refused (203) and the department's
@@ -2025,6 +2057,7 @@ int main(void)
         T(worker_checks_outcomes),
         T(worker_resends_unacked),
         T(worker_retries_and_refuses),
+        T(worker_backs_off_retries),
         T(worker_keeps_order_per_assignment),
         T(worker_resends_overtaken_outcome),
         T(worker_learns_key_revoked),

@@ -25,14 +25,15 @@
  *
  * Outcomes (ACCEPT ... RETURNED) are queued in creation order and stay there
  * until the broker acknowledges their msg_id. They are sent when READY,
- * resent 5 s after each send, 1 s after an ERROR 5xx, 301 or 302, and all at
+ * resent 5 s after each send, 1 s after an ERROR 5xx, 301 or 302 (doubling
+ * to a minute while they come in a row, until an ACK), and all at
  * once after every registration; any other ERROR (1xx-3xx) drops one and
  * counts it as refused, with its reason left in mq_strerror. So does an
  * outcome still unacknowledged 23 hours after it was made: the broker
  * remembers a msg_id for 24 hours, and a later copy could be applied twice
  * (PROTOCOL.md 8.2; the hour is a margin for the two clocks). Queue nodes are
- * recycled, so steady traffic does not allocate. ACKs usually come back in
- * order, so the search from the head is short.
+ * recycled, so steady traffic does not allocate. Replies find their outcome
+ * through a map keyed by the counter that ends each msg_id.
  *
  * Escalations work the other way round (PROTOCOL.md 5.16): the broker resends
  * an ESCALATE until it gets ACK {re = its msg_id}, and nobody answers that
@@ -76,7 +77,8 @@
 #define REGISTER_EVERY_MS    1000   /* REGISTER resend while unanswered */
 #define REGISTER_REFUSED_MAX_MS 8000 /* ... doubling after each refusal up to this */
 #define RESEND_AFTER_MS      5000   /* an outcome not acknowledged */
-#define RETRY_AFTER_MS       1000   /* after an ERROR 5xx, 301 or 302 */
+#define RETRY_AFTER_MS       1000   /* after an ERROR 5xx, 301 or 302, */
+#define RETRY_MAX_MS        60000   /* ... doubling for each in a row up to this */
 #define DEFAULT_HEARTBEAT_MS 1000   /* until the broker's ACK names one */
 #define LIVENESS             3      /* heartbeats of silence = broker dead */
 #define BACKOFF_MIN_MS       250
@@ -87,12 +89,15 @@ typedef enum { W_BACKOFF, W_REGISTERING, W_READY } wstate_t;
 
 /* A queued outcome: its encoded body, kept for resending. */
 typedef struct outcome_s {
-    struct outcome_s *next;
+    struct outcome_s *next, **pprev;    /* pprev: the link pointing at it */
+    uint64_t key;                   /* its msg_id's counter: the by_id key */
     msg_cmd_t cmd;
     uint64_t assignment_id;         /* for error text */
     int64_t created;                /* when queued (ms), for MQ_RESEND_MAX_MS */
     int64_t due;                    /* next send (ms); 0: at registration */
     bool out;                       /* sent, and nothing since asks for it again */
+    int64_t retry_ms;               /* its last wait after a retryable ERROR */
+    unsigned retry_epoch;           /* ack_epoch then */
     struct outcome_s *before, *after;   /* its assignment's queued outcomes, in order */
     char msg_id[MQ_ID_SIZE];
     char *body;
@@ -139,6 +144,8 @@ struct mq_worker_t {
     mq_ids_t ids;
     outcome_t *head, **tail, *spare;
     mq_omap_t last;                 /* assignment_id -> its newest queued outcome */
+    mq_omap_t by_id;                /* msg_id's counter -> queued outcome */
+    unsigned ack_epoch;             /* ACKs received: a retry's backoff starts again */
     unsigned unacked, refused, malformed;
     event_t *stash, **stash_tail;
     mq_omap_t escs;                 /* escalation_id -> esc_ref_t, open or acknowledged */
@@ -253,6 +260,7 @@ void mq_worker_destroy(mq_worker_t **self_p)
     free_outcomes(self->head);
     free_outcomes(self->spare);
     mq_omap_free(&self->last);
+    mq_omap_free(&self->by_id);
     while (self->stash) {
         event_t *next = self->stash->next;
         free(self->stash);
@@ -543,13 +551,24 @@ static int64_t next_timer(const mq_worker_t *self)
 
 /* ---- the outcome queue ----------------------------------------------- */
 
-/* Link pointing at the outcome the broker answers with `re`, or NULL. */
+/* The counter that ends a msg_id made here (mq_ids_next: unique per worker,
+ * from 1), or 0 when id ends otherwise. */
+static uint64_t id_key(const char *id)
+{
+    const char *dash = strrchr(id, '-');
+    const char *p = dash ? dash + 1 : id;
+    char *end;
+    uint64_t key = strtoull(p, &end, 16);
+    return *p && !*end ? key : 0;
+}
+
+/* Link pointing at the outcome the broker answers with `re`, or NULL. Found
+ * by its counter, not by a walk: a worker back from an outage matches tens
+ * of thousands of replies against a queue as long. */
 static outcome_t **find_outcome(mq_worker_t *self, const char *re)
 {
-    for (outcome_t **link = &self->head; *link; link = &(*link)->next)
-        if (strcmp((*link)->msg_id, re) == 0)
-            return link;
-    return NULL;
+    outcome_t *o = mq_omap_get(&self->by_id, id_key(re));
+    return o && strcmp(o->msg_id, re) == 0 ? o->pprev : NULL;
 }
 
 static void drop_outcome(mq_worker_t *self, outcome_t **link)
@@ -561,7 +580,10 @@ static void drop_outcome(mq_worker_t *self, outcome_t **link)
         o->after->before = o->before;
     else            /* it was the newest: a removal never needs memory */
         mq_omap_put(&self->last, o->assignment_id, o->before);
+    mq_omap_put(&self->by_id, o->key, NULL);
     *link = o->next;
+    if (o->next)
+        o->next->pprev = link;
     if (self->tail == &o->next)
         self->tail = link;
     o->next = self->spare;
@@ -608,6 +630,7 @@ static int queue_outcome(mq_worker_t *self, msg_t *m)
         return -1;
     codec_frame_t frames[3];
     mq_ids_next(&self->ids, o->msg_id, sizeof o->msg_id);
+    o->key = self->ids.counter;
     m->msg_id = o->msg_id;
     MSG_SET(m, MF_MSG_ID);
     if (encode_checked(self, m, frames) || keep_body(o, &frames[2])) {
@@ -617,7 +640,9 @@ static int queue_outcome(mq_worker_t *self, msg_t *m)
     }
     int64_t now = mq_now();
     o->before = mq_omap_get(&self->last, m->assignment_id);
-    if (mq_omap_put(&self->last, m->assignment_id, o)) {
+    if (mq_omap_put(&self->by_id, o->key, o) ||
+        mq_omap_put(&self->last, m->assignment_id, o)) {
+        mq_omap_put(&self->by_id, o->key, NULL);
         o->next = self->spare;
         self->spare = o;
         return mq_fail("%s: out of memory", msg_cmd_name(m->cmd));
@@ -628,6 +653,8 @@ static int queue_outcome(mq_worker_t *self, msg_t *m)
     o->cmd = m->cmd;
     o->assignment_id = m->assignment_id;
     o->created = now;
+    o->retry_ms = 0;
+    o->pprev = self->tail;
     *self->tail = o;
     self->tail = &o->next;
     self->unacked++;
@@ -820,6 +847,7 @@ int mq_worker_release_escalation(mq_worker_t *self, const mq_escalation_t *e)
 
 static void on_ack(mq_worker_t *self, const msg_t *m, int64_t now)
 {
+    self->ack_epoch++;
     if (self->state == W_REGISTERING && strcmp(m->re, self->reg_id) == 0) {
         registered(self, m, now);
         return;
@@ -877,6 +905,21 @@ static void refused(mq_worker_t *self, const char *what, const msg_t *m)
     self->refusal_code = (msg_err_t)m->code;
 }
 
+/* The wait before an outcome goes again after a retryable ERROR: 1 s,
+ * doubling for each such ERROR in a row up to a minute; an ACK of anything
+ * since (the broker works again) starts it from 1 s. Every queued outcome
+ * resent each second while the broker's disk is full only added to its
+ * trouble (20,000 messages a second for a queue of 20,000). */
+static int64_t retry_delay(const mq_worker_t *self, outcome_t *o)
+{
+    if (o->retry_ms == 0 || o->retry_epoch != self->ack_epoch)
+        o->retry_ms = RETRY_AFTER_MS;
+    else if ((o->retry_ms *= 2) > RETRY_MAX_MS)
+        o->retry_ms = RETRY_MAX_MS;
+    o->retry_epoch = self->ack_epoch;
+    return o->retry_ms;
+}
+
 static void on_error(mq_worker_t *self, const msg_t *m, int64_t now)
 {
     bool retry = retryable(m->code);
@@ -915,7 +958,7 @@ static void on_error(mq_worker_t *self, const msg_t *m, int64_t now)
     if (retry || m->code == ERR_FORBIDDEN) {
         /* 300 here answers a copy sent before the session ended (the first
          * 300 ended it): kept for the next session, as the others */
-        o->due = now + RETRY_AFTER_MS, o->out = false;
+        o->due = now + retry_delay(self, o), o->out = false;
     } else if (m->code == ERR_ILLEGAL_TRANSITION && o->before) {
         /* it overtook an earlier outcome of its assignment that is still
          * unanswered (an ERROR 5xx, a lost copy): it goes again after that
