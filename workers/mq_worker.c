@@ -84,6 +84,7 @@
 #define BACKOFF_MIN_MS       250
 #define BACKOFF_MAX_MS       8000
 #define DISCONNECT_LINGER_MS 100    /* destroy: time for DISCONNECT to leave */
+#define SPARE_MAX            64     /* queue nodes kept for reuse */
 
 typedef enum { W_BACKOFF, W_REGISTERING, W_READY } wstate_t;
 
@@ -143,6 +144,7 @@ struct mq_worker_t {
     unsigned sessions;              /* REGISTER ACKs received */
     mq_ids_t ids;
     outcome_t *head, **tail, *spare;
+    unsigned nspare;
     mq_omap_t last;                 /* assignment_id -> its newest queued outcome */
     mq_omap_t by_id;                /* msg_id's counter -> queued outcome */
     unsigned ack_epoch;             /* ACKs received: a retry's backoff starts again */
@@ -571,6 +573,21 @@ static outcome_t **find_outcome(mq_worker_t *self, const char *re)
     return o && strcmp(o->msg_id, re) == 0 ? o->pprev : NULL;
 }
 
+/* Keep a node for the next outcome, or free it: steady traffic needs a few,
+ * and a drained backlog of tens of thousands (with bodies up to 6 KB) kept
+ * its memory until the worker was destroyed. */
+static void spare_node(mq_worker_t *self, outcome_t *o)
+{
+    if (self->nspare >= SPARE_MAX) {
+        free(o->body);
+        free(o);
+        return;
+    }
+    o->next = self->spare;
+    self->spare = o;
+    self->nspare++;
+}
+
 static void drop_outcome(mq_worker_t *self, outcome_t **link)
 {
     outcome_t *o = *link;
@@ -586,8 +603,7 @@ static void drop_outcome(mq_worker_t *self, outcome_t **link)
         o->next->pprev = link;
     if (self->tail == &o->next)
         self->tail = link;
-    o->next = self->spare;
-    self->spare = o;
+    spare_node(self, o);
     self->unacked--;
 }
 
@@ -596,6 +612,7 @@ static outcome_t *take_node(mq_worker_t *self)
     outcome_t *o = self->spare;
     if (o) {
         self->spare = o->next;
+        self->nspare--;
     } else if (!(o = calloc(1, sizeof *o))) {
         mq_fail("out of memory");
         return NULL;
@@ -634,8 +651,7 @@ static int queue_outcome(mq_worker_t *self, msg_t *m)
     m->msg_id = o->msg_id;
     MSG_SET(m, MF_MSG_ID);
     if (encode_checked(self, m, frames) || keep_body(o, &frames[2])) {
-        o->next = self->spare;
-        self->spare = o;
+        spare_node(self, o);
         return -1;
     }
     int64_t now = mq_now();
@@ -643,8 +659,7 @@ static int queue_outcome(mq_worker_t *self, msg_t *m)
     if (mq_omap_put(&self->by_id, o->key, o) ||
         mq_omap_put(&self->last, m->assignment_id, o)) {
         mq_omap_put(&self->by_id, o->key, NULL);
-        o->next = self->spare;
-        self->spare = o;
+        spare_node(self, o);
         return mq_fail("%s: out of memory", msg_cmd_name(m->cmd));
     }
     if (o->before)
