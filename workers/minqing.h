@@ -149,12 +149,15 @@ void mq_client_destroy(mq_client_t **self_p);
  * PRIO_NORMAL (the default) are marked present here; lat and long are sent
  * only with their bits set by the caller (MSG_SET(kase, CF_LAT), CF_LONG),
  * as 0 is a place. Bits the caller set are kept.
- * Submit a case and wait up to timeout_ms (-1: forever) for its id; resends
- * with the same msg_id until then, but for 23 hours at most (the broker's
- * memory of a msg_id is 24), then -1 with errno ETIMEDOUT. *duplicate (may be NULL) is true when
- * (channel, external_id) was known. On ERROR, mq_client_error() gives its
- * code. A caught signal ends the wait: -1 with errno EINTR (submitting again
- * is safe: the broker knows the case by channel and external_id). */
+ * Submit a case and wait up to timeout_ms (-1: forever) for its id; while no
+ * reply comes, resends with the same msg_id until then, but for 23 hours at
+ * most (the broker's memory of a msg_id is 24), then -1 with errno
+ * ETIMEDOUT. *duplicate (may be NULL) is true when (channel, external_id)
+ * was known. Any ERROR ends the wait at once: -1, with mq_client_error()
+ * giving its code. A 5xx (the broker's store failed, its disk is full, it is
+ * stopping) is not retried inside: the caller submits again later (a new
+ * msg_id, safe: the broker knows the case by channel and external_id). So
+ * does a caller whose wait a caught signal ended (-1 with errno EINTR). */
 int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
                      uint64_t *case_id, bool *duplicate);
 /* Send a SUBMIT without waiting; its msg_id is written to msg_id (>= 32 bytes). */
@@ -184,9 +187,12 @@ int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms);
  * send, counted over calls that send the same msg_id again) for its ACK or
  * ERROR. As with mq_client_send, a request without msg_id gets a fresh one,
  * written to msg_id (>= 32 bytes; NULL: not kept), and the request is left
- * as it was given. A caught signal ends the wait: -1 with errno EINTR; to
- * send it again, set its msg_id to that id (the broker then answers the copy
- * as it answered the first). */
+ * as it was given. Any ERROR ends the wait at once (mq_client_error: its
+ * code); a 5xx is not retried inside: the caller sends it again later with
+ * the same msg_id. So does a caller whose wait a caught signal ended (-1 with
+ * errno EINTR): to send it again, set its msg_id to that id (the broker then
+ * answers the copy as it answered the first). Strings in *reply stay valid
+ * until the next call that receives on this client. */
 int mq_client_request(mq_client_t *self, const msg_t *request, char *msg_id, msg_t *reply,
                       int timeout_ms);
 /* Code of the last ERROR a client call got (0 if none), or of the check that
