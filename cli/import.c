@@ -229,11 +229,14 @@ static int send_slot(import_t *im, slot_t *s)
     int rc = to_request(obj, s->line, &m, dept, &im->local_times);
     int64_t now = mono_ms();
     m.msg_id = slot_id(s, now);
-    /* too large, the broker's ERROR could not say which line: refused here */
+    /* a line the broker could not name in its ERROR (too large) is refused here */
     if (rc == CLI_OK && mq_client_send(im->client, &m, s->msg_id) != 0)
-        rc = errno != EMSGSIZE ? CLI_RUNTIME
-                               : cli_fail(CLI_USAGE, CMD, "line %ld refused: %s (shorten its "
-                                          "longest text)", s->line, mq_strerror());
+        /* libminqing checks a request as the broker would: a code means
+         * this line is bad, not the connection */
+        rc = mq_client_error(im->client) == MSG_OK
+                 ? CLI_RUNTIME
+                 : cli_fail(CLI_USAGE, CMD, "line %ld refused: %s%s", s->line, mq_strerror(),
+                            errno == EMSGSIZE ? " (shorten its longest text)" : "");
     s->tries++;
     s->due = now + RESEND_MS;
     int err = errno;            /* why a send failed, for the caller */

@@ -198,7 +198,9 @@ int mq_encode_checked(codec_t *enc, codec_t *dec, const msg_t *m, codec_frame_t 
         rc = codec_decode(dec, frames, 3, &check, &err);
     if (code)
         *code = rc ? err.code : MSG_OK;
-    return rc ? mq_fail("%s: %s", msg_cmd_name(m->cmd), err.reason) : 0;
+    /* worded as the broker's refusal is, which callers may already parse */
+    return rc ? mq_fail("%s not sent: %s (%u): %s", msg_cmd_name(m->cmd), msg_err_name(err.code),
+                        (unsigned)err.code, err.reason) : 0;
 }
 
 int mq_send_frames(void *sock, const codec_frame_t frames[3])
