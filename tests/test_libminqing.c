@@ -1871,8 +1871,11 @@ static void client_refuses_oversized_body(void **state)
     char id[32];
     case_for_submit(&k);
     k.description = text;
-    memset(text, 'x', MSG_MAX_BODY - 1000);     /* under the limit: goes */
+    memset(text, 'x', 4000);                    /* the longest description: goes */
     assert_int_equal(mq_client_send_submit(c, &k, id), 0);
+    memset(text, 'x', 5000);                    /* too long, but no ERROR without re */
+    assert_int_equal(mq_client_send_submit(c, &k, id), -1);
+    assert_int_equal(mq_client_error(c), ERR_TOO_LONG);
     memset(text, 'x', sizeof text - 1);
     errno = 0;
     assert_int_equal(mq_client_send_submit(c, &k, id), -1);
