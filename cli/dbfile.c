@@ -16,7 +16,9 @@ int dbfile_copy(sqlite3 *src, const char *path, const char *then_sql, int *pages
                 size_t len)
 {
     sqlite3 *out = NULL;
-    int rc = sqlite3_open_v2(path, &out, SQLITE_OPEN_READWRITE, NULL);
+    /* the copy is reopened by name, as root, in a directory its user may
+     * write to: a symlink swapped in meanwhile must not be followed */
+    int rc = sqlite3_open_v2(path, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
     /* no rollback journal: a failed copy is thrown away whole, and a journal
      * would be one more file to leave behind */
     if (rc == SQLITE_OK)
