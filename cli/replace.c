@@ -409,9 +409,17 @@ void replace_stale_copies(const char *db, const char *except, void (*fn)(const c
     for (struct dirent *e; d && (e = readdir(d));) {
         char path[8800], name[300];
         snprintf(name, sizeof name, "%s", e->d_name);
+        /* a copy's journal, from a kill while it was made; its -wal and -shm,
+         * from a kill while a WAL-mode backup was turned to rollback */
+        static const char *const sides[] = {"-journal", "-wal", "-shm"};
         size_t n = strlen(name);
-        if (n > 8 && strcmp(name + n - 8, "-journal") == 0)
-            name[n - 8] = '\0';             /* a copy's journal, from a kill while it was made */
+        for (size_t i = 0; i < sizeof sides / sizeof sides[0]; i++) {
+            size_t k = strlen(sides[i]);
+            if (n > k && strcmp(name + n - k, sides[i]) == 0) {
+                name[n - k] = '\0';
+                break;
+            }
+        }
         if (!name_of(name, prefix, "", 6, CLI_MKSTEMP_CHARS))
             continue;
         snprintf(path, sizeof path, "%s/%s", in, e->d_name);

@@ -150,6 +150,7 @@ check "and leaves no mark, no copy, nothing under the interrupted one's names; t
 # 4. killed after the copy was in place, before the mark went
 mark "$T/minqing.db.restore-Fin001" "$T/minqing.db"    # the copy, renamed in place
 cp "$T/b1.db" "$T/minqing.db.restore-Left01"     # and a copy killed before its mark
+echo wal > "$T/minqing.db.restore-Left02-wal"    # and a WAL-mode copy's -wal alone
 mq restore "$T/b1.db"; rc=$?
 check "a rerun after a finished one: says it had finished, moves nothing back" \
   sh -c "[ $rc = 0 ] && grep -q 'an earlier restore had finished' '$T/err' &&
@@ -157,7 +158,10 @@ check "a rerun after a finished one: says it had finished, moves nothing back" \
 check "and warns of the copy left beside the database, without deleting it" \
   sh -c "grep -q 'restore-Left01 is a copy left by a restore that was killed' '$T/err' &&
          [ -e '$T/minqing.db.restore-Left01' ]"
-rm -f "$T/minqing.db.restore-Left01"
+check "... and of a copy's -wal left alone (it holds residents' data too)" \
+  sh -c "grep -q 'restore-Left02-wal is a copy left by a restore that was killed' '$T/err' &&
+         [ -e '$T/minqing.db.restore-Left02-wal' ]"
+rm -f "$T/minqing.db.restore-Left01" "$T/minqing.db.restore-Left02-wal"
 # 4b. killed after the WAL went aside, before the database: then someone
 # wrote to the database. Its old WAL no longer fits it: nothing moves back
 DBID=$(ident "$T/minqing.db")
