@@ -108,10 +108,15 @@ static size_t one_of(const char *s, const char *const *set, size_t n)
 }
 
 /* A space between groups: ASCII, a tab, ideographic (what an input method
- * types in full-width mode), no-break. */
+ * types in full-width mode), no-break; and any other control byte but a
+ * newline or an escape's ESC, which a log line or `show` turns into a space
+ * or a '?' once masked: 1381234\x015678 is one number to whoever reads it. */
 static size_t space_at(const char *s)
 {
     static const char *const spaces[] = {" ", "\t", "\xe3\x80\x80", "\xc2\xa0"};
+    unsigned char c = (unsigned char)*s;
+    if (c > 0 && c < 0x20 && c != '\n' && c != '\033')
+        return 1;
     return one_of(s, spaces, sizeof spaces / sizeof spaces[0]);
 }
 

@@ -323,6 +323,10 @@ static void mask_widened_separators(void **state)
     expect_masked("138  1234  5678", "138  ****  5678");
     expect_masked("138 \033[31m1234\033[0m 5678", "138 \033[31m****\033[0m 5678");
     expect_masked("138     1234", "138     1234");  /* 5 spaces: two columns */
+    /* a control byte between the groups: shown as a space or '?' later */
+    expect_masked("tel 1381234\x01" "5678 ok", "tel 138****\x01" "5678 ok");
+    expect_masked("138\r1234\r5678", "138\r****\r5678");
+    expect_masked("1381234\n5678", "*****34\n5678");   /* two lines: two items */
 }
 
 /* ---- wconfig.c: option values ---- */
