@@ -28,3 +28,11 @@ bench_start notice
 t1=$(date +%s%N)
 grep -q broker.ready "$T/broker.log" || { echo "bench: the broker did not start" >&2; exit 1; }
 echo "bench: restart on it to broker.ready: $(( (t1 - t0) / 1000000 )) ms"
+# the monthly report on that volume: one month (June 2022), then all five years
+t0=$(date +%s%N)
+"$B/minqing" -c "$T/minqing.conf" stats --since 2022-06-01 --until 2022-07-01 > "$T/stats.txt" ||
+  { echo "bench: stats failed" >&2; exit 1; }
+t1=$(date +%s%N)
+"$B/minqing" -c "$T/minqing.conf" stats > "$T/stats-all.txt" || { echo "bench: stats failed" >&2; exit 1; }
+t2=$(date +%s%N)
+echo "bench: minqing stats, one month: $(( (t1 - t0) / 1000000 )) ms; all $N cases: $(( (t2 - t1) / 1000000 )) ms"
