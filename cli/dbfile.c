@@ -8,17 +8,38 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* path with its directory resolved (realpath), its last part as it is:
+ * SQLITE_OPEN_NOFOLLOW refuses a symlink anywhere in the path, and a
+ * database or backup directory may well be one (/var/lib/minqing -> /srv). */
+static int resolve_dir(const char *path, char *out, size_t len)
+{
+    char dir[PATH_MAX], base[PATH_MAX], real[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", path);
+    snprintf(base, sizeof base, "%s", path);
+    errno = 0;
+    if (!realpath(dirname(dir), real))
+        return -1;
+    return snprintf(out, len, "%s/%s", real, basename(base)) < (int)len ? 0 : -1;
+}
 
 int dbfile_copy(sqlite3 *src, const char *path, const char *then_sql, int *pages, char *why,
                 size_t len)
 {
     sqlite3 *out = NULL;
+    char at[PATH_MAX];
     /* the copy is reopened by name, as root, in a directory its user may
-     * write to: a symlink swapped in meanwhile must not be followed */
-    int rc = sqlite3_open_v2(path, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
+     * write to: a symlink swapped in for it meanwhile must not be followed */
+    if (resolve_dir(path, at, sizeof at)) {
+        snprintf(why, len, "%s: %s", path, strerror(errno ? errno : ENAMETOOLONG));
+        return SQLITE_CANTOPEN;
+    }
+    int rc = sqlite3_open_v2(at, &out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL);
     /* no rollback journal: a failed copy is thrown away whole, and a journal
      * would be one more file to leave behind */
     if (rc == SQLITE_OK)

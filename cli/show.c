@@ -237,16 +237,22 @@ static void print_case(const view_t *v, sqlite3_stmt *st)
     table_print(t, stdout, 2);
     table_free(&t);
 
-    char *desc = cli_clean(text(st, C_DESCRIPTION), true);
-    size_t n = desc ? strlen(desc) * 2 + 1 : 0;
-    char *masked = desc ? malloc(n) : NULL;
+    /* masked, then cleaned, as a table's cells are: the masker counts a
+     * control byte between a number's groups as a space, and would not
+     * see the '?' that cleaning makes of it */
+    const char *raw = text(st, C_DESCRIPTION);
+    size_t n = raw ? strlen(raw) * 2 + 1 : 0;
+    char *masked = raw ? malloc(n) : NULL;
     if (masked) {
         if (v->unmask)
-            snprintf(masked, n, "%s", desc);
+            snprintf(masked, n, "%s", raw);
         else
-            mask_text(desc, masked, n);
+            mask_text(raw, masked, n);
+    }
+    char *desc = masked ? cli_clean(masked, true) : NULL;
+    if (desc) {
         printf("\nDescription\n  ");
-        for (const char *p = masked; *p; p++) {
+        for (const char *p = desc; *p; p++) {
             if (*p == '\n')
                 fputs("\n  ", stdout);
             else

@@ -1011,7 +1011,9 @@ static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const 
         return;
     }
     msg_err_t rc = apply_outcome(&self->apply, s->dept, s->name, msg, &reply);
-    if (rc == MSG_OK && !self->apply.replayed)
+    /* an answer that waits for the commit (applied, or a refusal that went
+     * by this pass's state) becomes a 5xx if the commit fails: held then */
+    if (rc != ERR_STORE_FAILED && rc != ERR_STORE_FULL && !self->apply.replayed)
         holdback_note(self->holdback, msg->assignment_id, msg->msg_id);
     /* A worker that takes up an assignment holds it, even if the broker had
      * given up on it (a slow worker's late ACCEPT): bind it here so that the

@@ -109,14 +109,17 @@ static size_t one_of(const char *s, const char *const *set, size_t n)
 
 /* A space between groups: ASCII, a tab, ideographic (what an input method
  * types in full-width mode), no-break; and any other control byte but a
- * newline or an escape's ESC, which a log line or `show` turns into a space
- * or a '?' once masked: 1381234\x015678 is one number to whoever reads it. */
+ * newline (DEL, and an ESC that starts no terminal escape, too), which a log
+ * line or `show` turns into a space or a '?' once masked: 1381234\x015678 is
+ * one number to whoever reads it. */
 static size_t space_at(const char *s)
 {
     static const char *const spaces[] = {" ", "\t", "\xe3\x80\x80", "\xc2\xa0"};
     unsigned char c = (unsigned char)*s;
-    if (c > 0 && c < 0x20 && c != '\n' && c != '\033')
+    if ((c > 0 && c < 0x20 && c != '\n') || c == 0x7f)
         return 1;
+    if (c == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f)
+        return 2;                       /* a C1 control, U+0080..U+009F */
     return one_of(s, spaces, sizeof spaces / sizeof spaces[0]);
 }
 

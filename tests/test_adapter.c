@@ -327,6 +327,9 @@ static void mask_widened_separators(void **state)
     expect_masked("tel 1381234\x01" "5678 ok", "tel 138****\x01" "5678 ok");
     expect_masked("138\r1234\r5678", "138\r****\r5678");
     expect_masked("1381234\n5678", "*****34\n5678");   /* two lines: two items */
+    expect_masked("138123\033" "45678", "138***\033" "*5678");   /* an ESC that starts no escape */
+    expect_masked("138123\x7f" "45678", "138***\x7f" "*5678");   /* DEL */
+    expect_masked("138123\xc2\x85" "45678", "138***\xc2\x85" "*5678");   /* C1: NEL */
 }
 
 /* ---- wconfig.c: option values ---- */

@@ -72,6 +72,12 @@ mkdir "$T/dir"
 bounded "$MQ" -c "$T/minqing.conf" backup "$T/dir/" > /dev/null 2> "$T/dir.err"; rc=$?
 check "a destination ending in /: exit 2, says so, nothing copied into it" \
   sh -c "[ $rc = 2 ] && grep -q 'dir/. names no file' '$T/dir.err' && [ -z \"\$(ls -A '$T/dir')\" ]"
+# a backup directory that is a symlink (/var/backups/minqing -> /srv/...) is
+# fine; only the copy itself must never be one
+mkdir -p "$T/real" && ln -s "$T/real" "$T/linked"
+bounded "$MQ" -c "$T/minqing.conf" backup "$T/linked/via-link.db" > /dev/null 2> "$T/link.err"; rc=$?
+check "a backup into a directory reached by a symlink: exit 0, the copy there ($(cat "$T/link.err"))" \
+  sh -c "[ $rc = 0 ] && [ -s '$T/real/via-link.db' ]"
 bounded "$MQ" -c "$T/minqing.conf" backup "$T/nodir/x.db" > /dev/null 2> "$T/nodir.err"; rc=$?
 diag "missing directory: $(cat "$T/nodir.err")"
 check "a destination in a missing directory: exit 1, names the directory, no random name" \
