@@ -37,7 +37,7 @@ static void help(void)
         "                time zone of the machine running the import (TZ, else\n"
         "                /etc/localtime; the summary names it): give the offset when\n"
         "                importing from a machine not set to the county's zone\n"
-        "  department    the lead department (default: the route's)\n"
+        "  department    the lead department, by id or display name (default: the route's)\n"
         "  contacted_at, resolved_at, closed_at   times, as received_at; the one of\n"
         "                the state is required (contacted_at for contacted, resolved_at\n"
         "                for resolved, closed_at for closed), and the times must keep\n"
@@ -146,7 +146,8 @@ static int take_string(json_t *obj, const char *key, const char *src, const char
 
 /* Build the IMPORT request for one line; the history keys are taken out of
  * the object, and what remains must be a case record. CLI_OK or CLI_USAGE. */
-static int to_request(json_t *obj, long line, msg_t *m, char dept[33], bool *local)
+static int to_request(const config_t *cfg, json_t *obj, long line, msg_t *m, char dept[33],
+                      bool *local)
 {
     static const char *const history[] = {"state", "received_at", "department", "contacted_at",
                                           "resolved_at", "closed_at", "rating"};
@@ -175,7 +176,13 @@ static int to_request(json_t *obj, long line, msg_t *m, char dept[33], bool *loc
                         "unsatisfied", src);
     m->rating = (msg_rating_t)rt;
     if (d) {            /* copied: the key is taken out of the object below */
-        snprintf(dept, 33, "%s", d);
+        /* an export names departments as people do (水务局): the config maps
+         * them; one it does not know goes as it is, for the broker to judge */
+        const char *id = cfg ? cli_dept_lookup(cfg, d) : NULL;
+        if (!id && strlen(d) > 32)
+            return cli_fail(CLI_USAGE, CMD, "%s: department '%s' is no department of the "
+                            "config, nor an id (at most 32 bytes)", src, d);
+        snprintf(dept, 33, "%s", id ? id : d);
         m->department = dept;
     }
     int bits[] = {MF_CASE, MF_STATE, MF_RECEIVED_AT};
@@ -226,7 +233,7 @@ static int send_slot(import_t *im, slot_t *s)
     }
     msg_t m;
     char dept[33];
-    int rc = to_request(obj, s->line, &m, dept, &im->local_times);
+    int rc = to_request(im->cli->cfg, obj, s->line, &m, dept, &im->local_times);
     int64_t now = mono_ms();
     m.msg_id = slot_id(s, now);
     /* a line the broker could not name in its ERROR (too large) is refused here */

@@ -50,6 +50,18 @@ check "a bad rating or department: exit 2, the other lines imported" sh -c "[ $r
   [ \"\$(sqlite3 '$T/minqing.db' \"select group_concat(external_id || ':' || ifnull(rating, '-')) from (select * from cases where channel = 'legacy' order by external_id)\")\" = 'v1:basically_satisfied,v5:-' ]"
 check "... each refused line named by its number" sh -c "grep -q 'line 2: rating must be satisfied, basically_satisfied or unsatisfied' '$T/err.log' && \
   grep -q 'line 3: rating must be a string' '$T/err.log' && grep -q 'line 4: department must be a string' '$T/err.log'"
+# departments as an export names them: by display name (mapped through the
+# config), or unknown and over an id's 32 bytes (refused here, not cut)
+cat > "$T/names.jsonl" <<JSON
+{$H, "external_id": "n1", "department": "城管局"}
+{$H, "external_id": "n2", "department": "某某市某某区人民政府办公室信息公开科"}
+JSON
+import_err "$T/names.jsonl"
+check "a department given by its display name (城管局) is imported as its id (urban)" \
+  test "$(sql "select lead_department from cases where external_id = 'n1'")" = urban
+check "... an unknown one over 32 bytes is refused by line, not cut" sh -c "[ $rc = 2 ] && \
+  grep -q \"line 2: department '某某市某某区人民政府办公室信息公开科' is no department of the config\" '$T/err.log' && \
+  [ \"\$(sqlite3 '$T/minqing.db' \"select count(*) from cases where external_id = 'n2'\")\" = 0 ]"
 # a key given twice is refused with the line's number, as minqing submit
 # refuses it (which of the two the old system meant is not guessed); an
 # error in the case's fields is import's, not submit's
