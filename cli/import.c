@@ -362,13 +362,35 @@ static void resend_due(import_t *im)
 /* Wait a moment for replies and resend what is due. Every wait goes through
  * here, so the import gives up once the broker has answered no line for the
  * timeout (stopped, or failing every request) instead of waiting forever. */
+/* The numbers of the first lines still waiting, "12, 40, 77, ...", into buf. */
+static void waiting_lines(const import_t *im, char *buf, size_t len)
+{
+    size_t n = 0;
+    int shown = 0;
+    buf[0] = '\0';
+    for (long i = 0; i < im->window && n < len; i++) {
+        if (!im->slots[i].line)
+            continue;
+        if (shown == 5) {
+            snprintf(buf + n, len - n, ", ...");
+            return;
+        }
+        int k = snprintf(buf + n, len - n, "%s%ld", shown ? ", " : "", im->slots[i].line);
+        n += k > 0 ? (size_t)k : 0;
+        shown++;
+    }
+}
+
 static int step(import_t *im)
 {
-    if (im->inflight && mono_ms() - im->progress >= im->timeout_ms)
-        return cli_fail(CLI_RUNTIME, CMD, "no line answered for %ld s, %ld waiting%s%s. Is "
-                        "minqingd running? Running the import again is safe.",
-                        im->timeout_ms / 1000, im->inflight,
+    if (im->inflight && mono_ms() - im->progress >= im->timeout_ms) {
+        char lines[96];
+        waiting_lines(im, lines, sizeof lines);
+        return cli_fail(CLI_RUNTIME, CMD, "no line answered for %ld s, %ld waiting (lines %s)%s%s. "
+                        "Is minqingd running? Running the import again is safe.",
+                        im->timeout_ms / 1000, im->inflight, lines,
                         *im->last_error ? "; the broker's last answer: " : "", im->last_error);
+    }
     int rc = collect(im, 100);
     if (rc == CLI_OK)
         resend_due(im);

@@ -43,8 +43,8 @@ cases stop.jsonl stop 300
 kill -STOP "$BROKER_PID"
 imp stop.jsonl --timeout 2
 check "a stopped broker: exit 1 after --timeout 2 (exit $rc, $secs s)" sh -c "[ $rc = 1 ] && [ $secs -le 6 ]"
-check "... saying that no line was answered and that a rerun is safe" \
-  grep -q "no line answered for 2 s, 300 waiting.*Running the import again is safe" "$T/stop.jsonl.err"
+check "... saying that no line was answered, naming the first waiting, and that a rerun is safe" \
+  grep -q "no line answered for 2 s, 300 waiting (lines [0-9]*, [0-9]*, [0-9]*, [0-9]*, [0-9]*, \.\.\.).*Running the import again is safe" "$T/stop.jsonl.err"
 kill -CONT "$BROKER_PID"
 imp stop.jsonl
 check "run again: every line there, exit 0 (exit $rc)" sh -c "[ $rc = 0 ] && [ $(stored stop) = 300 ]"
