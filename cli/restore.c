@@ -128,6 +128,7 @@ static const char *const last_change_sql =
 static void examine(restore_t *r, sqlite3 *db, char *why, size_t len)
 {
     long version = 0;
+    const char *missing = NULL;
     char verdict[200] = "";
     if (cli_scalar(db, "PRAGMA user_version", &version))
         snprintf(why, len, "not a SQLite database, or unreadable: %s", sqlite3_errmsg(db));
@@ -136,6 +137,10 @@ static void examine(restore_t *r, sqlite3 *db, char *why, size_t len)
                  "it with that version", version, STORE_SCHEMA_VERSION);
     else if (version < 1)
         snprintf(why, len, "not a minqing database (schema version %ld)", version);
+    else if (store_missing_table(db, (int)version, &missing) || missing)
+        snprintf(why, len, "not a minqing database (schema version %ld, but %s%s)", version,
+                 missing ? "no table " : "its schema cannot be read: ",
+                 missing ? missing : sqlite3_errmsg(db));
     else if (text_of(db, "PRAGMA quick_check(1)", verdict, sizeof verdict) ||
              strcmp(verdict, "ok") != 0)
         snprintf(why, len, "damaged: %s", verdict[0] ? verdict : sqlite3_errmsg(db));

@@ -463,25 +463,31 @@ static const struct {
 /* A user_version is any program's to set: a file that claims schema v must
  * hold the tables of v too before a migration or even the switch to WAL
  * writes to it. Tables of its own beside ours are the operator's. */
-static int check_tables(sqlite3 *db, const char *path, int v, char *err, size_t errlen)
+int store_missing_table(sqlite3 *db, int v, const char **missing)
 {
     sqlite3_stmt *st;
     int rc = sqlite3_prepare_v2(db, "SELECT 1 FROM sqlite_master WHERE type = 'table'"
                                 " AND name = ?1", -1, &st, NULL);
-    const char *missing = NULL;
+    *missing = NULL;
     size_t n = sizeof our_tables / sizeof our_tables[0];
-    for (size_t i = 0; i < n && rc == SQLITE_OK && !missing; i++) {
+    for (size_t i = 0; i < n && rc == SQLITE_OK && !*missing; i++) {
         if (our_tables[i].since > v)
             continue;
         sqlite3_bind_text(st, 1, our_tables[i].name, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         sqlite3_reset(st);
         if (rc == SQLITE_DONE)
-            missing = our_tables[i].name;
+            *missing = our_tables[i].name;
         rc = rc == SQLITE_ROW || rc == SQLITE_DONE ? SQLITE_OK : rc;
     }
     sqlite3_finalize(st);
-    if (rc != SQLITE_OK) {
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+static int check_tables(sqlite3 *db, const char *path, int v, char *err, size_t errlen)
+{
+    const char *missing;
+    if (store_missing_table(db, v, &missing)) {
         snprintf(err, errlen, "%s: cannot read the schema: %s (corrupt, or not a database?)",
                  path, sqlite3_errmsg(db));
         return -1;

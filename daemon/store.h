@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+typedef struct sqlite3 sqlite3;     /* as sqlite3.h declares it (C11 allows both) */
+
 #define STORE_SCHEMA_VERSION 6
 
 /* The tables whose ids leave the broker (case ids go to residents,
@@ -126,6 +128,10 @@ store_t *store_open(const char *path, char *err, size_t errlen);
  * its last commits, at the first read; nothing may open it (store_open
  * refuses, and so must any reader). 0 otherwise. Opens nothing. */
 int store_check_wal(const char *path, char *err, size_t errlen);
+/* The first of minqing's tables of schema v that db lacks in *missing (NULL
+ * when it has them all): a user_version is any program's to set. -1 when
+ * the schema cannot be read. */
+int store_missing_table(sqlite3 *db, int v, const char **missing);
 /* The SQL that takes the schema from version v to v + 1 (0 <= v <
  * STORE_SCHEMA_VERSION): tests build an older broker's database with it. */
 const char *store_migration(int v);

@@ -226,6 +226,13 @@ mq restore "$T/future.db"; rc=$?
 check "a backup from a newer minqing: exit 1, says so, the database unchanged" \
   sh -c "[ $rc = 1 ] && grep -q 'made by a newer minqing (schema 99' '$T/err' &&
          [ \"\$(cksum < '$T/minqing.db')\" = '$sum' ]"
+# another program's file that claims our schema version: refused before the
+# good database is moved aside (the broker would refuse it only at its start)
+cp "$T/b2.db" "$T/notours.db" && sqlite3 "$T/notours.db" 'drop table rounds'
+mq restore "$T/notours.db"; rc=$?
+check "a backup at schema 6 without the rounds table: exit 1, says so, the database unchanged" \
+  sh -c "[ $rc = 1 ] && grep -q 'not a minqing database (schema version 6, but no table rounds)' '$T/err' &&
+         [ \"\$(cksum < '$T/minqing.db')\" = '$sum' ]"
 mq restore "$T/minqing.db"; rc=$?
 check "the database itself as backup: exit 2" test "$rc" = 2
 sed "s#^database = .*#database = minqing.db#" "$T/minqing.conf" > "$T/relative.conf"
