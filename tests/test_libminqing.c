@@ -2025,6 +2025,17 @@ static void client_gives_up_after_23_hours(void **state)
     assert_int_equal(errno, ETIMEDOUT);
     assert_non_null(strstr(mq_strerror(), "no reply in 23 hours"));
     assert_int_equal(fake_recv(f, 200), 0);
+    /* nor when another request went between (it used to reset the count,
+     * and a REASSIGN resent after the broker forgot it moves a second share) */
+    msg_t other;
+    msg_reset(&other, MSG_FEEDBACK);
+    other.case_id = 8, other.rating = RATING_SATISFIED;
+    other.msg_id = "between-1";
+    assert_int_equal(mq_client_request(c, &other, NULL, &reply, 100), -1);
+    assert_int_equal(fake_recv(f, 200), 1);         /* the other one went */
+    assert_int_equal(mq_client_request(c, &req, NULL, &reply, 1000), -1);
+    assert_non_null(strstr(mq_strerror(), "no reply in 23 hours"));
+    assert_int_equal(fake_recv(f, 200), 0);
     mq_client_destroy(&c);
 }
 

@@ -184,7 +184,8 @@ int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id);
 int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms);
 /* Send an already filled request (FEEDBACK, CLOSE, REASSIGN, CANCEL) and wait
  * up to timeout_ms (-1: forever; resent for 23 hours at most from its first
- * send, counted over calls that send the same msg_id again) for its ACK or
+ * send, counted over calls that send the same msg_id again, also with up to
+ * 15 other requests between) for its ACK or
  * ERROR. As with mq_client_send, a request without msg_id gets a fresh one,
  * written to msg_id (>= 32 bytes; NULL: not kept), and the request is left
  * as it was given. Any ERROR ends the wait at once (mq_client_error: its

@@ -43,6 +43,7 @@
 #include <string.h>
 
 #define RESEND_EVERY_MS 1000
+#define FIRSTS 16                   /* requests whose first send is remembered */
 #define REHANDSHAKE_MIN_MS 1000     /* a failed handshake tried again after this, */
 #define REHANDSHAKE_MAX_MS 8000     /* ... doubling after each failure up to this */
 
@@ -61,8 +62,15 @@ struct mq_client_t {
     char id[MQ_CLIENT_ID_SIZE];     /* msg_id of the submission in flight */
     char req_id[MQ_CLIENT_ID_SIZE]; /* msg_id given to a request without one */
     codec_frame_t out[3];           /* the encoded request, for resending */
-    char first_id[MQ_ID_SIZE];      /* the last request waited for (any caller's id), and */
-    int64_t first_sent;             /* when it was first sent: MQ_RESEND_MAX_MS counts from here */
+    /* the requests waited for lately (any caller's ids), each with when it
+     * was first sent: MQ_RESEND_MAX_MS counts from there, also when other
+     * requests went between a request's retries; the oldest is replaced */
+    struct {
+        char id[MQ_ID_SIZE];
+        int64_t sent;
+    } firsts[FIRSTS];
+    unsigned nextfirst;             /* the slot replaced next */
+    int64_t first_sent;             /* of the request in hand */
     msg_err_t error;
     unsigned malformed;
 };
@@ -286,14 +294,24 @@ static int read_reply(mq_client_t *self)
  * would wait, and over calls that send the same id again (after EINTR). 1
  * with the reply in self->in, 0 on timeout, -1 on error (errno EINTR when a
  * signal ended the wait). */
+/* When the request id was first sent: remembered from an earlier call, or
+ * now. */
+static int64_t first_send(mq_client_t *self, const char *id, int64_t now)
+{
+    for (unsigned i = 0; i < FIRSTS; i++)
+        if (strcmp(self->firsts[i].id, id) == 0)
+            return self->firsts[i].sent;
+    unsigned i = self->nextfirst++ % FIRSTS;
+    snprintf(self->firsts[i].id, sizeof self->firsts[i].id, "%s", id);
+    self->firsts[i].sent = now;
+    return now;
+}
+
 static int exchange(mq_client_t *self, const char *id, int timeout_ms)
 {
     int64_t start = mq_now(), deadline = mq_deadline(timeout_ms);
     int64_t resend = start + RESEND_EVERY_MS;
-    if (strcmp(self->first_id, id) != 0) {
-        snprintf(self->first_id, sizeof self->first_id, "%s", id);
-        self->first_sent = start;
-    }
+    self->first_sent = first_send(self, id, start);
     if (start - self->first_sent >= MQ_RESEND_MAX_MS)
         return 0;
     if (deadline - self->first_sent > MQ_RESEND_MAX_MS)
