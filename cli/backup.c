@@ -213,7 +213,8 @@ int cmd_backup(cli_t *cli, int argc, char **argv)
     if (argc - optind != 1)
         return cli_usage(CMD, "give the file to write the copy to");
     /* else the whole database would be copied before the rename into place
-     * failed, to ".partial-XXXXXX" in the current directory for "" */
+     * failed: for "", into a temporary ".partial-" file in the current
+     * directory */
     const char *dest = argv[optind];
     if (!dest[0] || dest[strlen(dest) - 1] == '/')
         return cli_usage(CMD, "'%s' names no file: give the file to write the copy to, such "
