@@ -236,10 +236,10 @@ static int send_slot(import_t *im, slot_t *s)
     int rc = to_request(im->cli->cfg, obj, s->line, &m, dept, &im->local_times);
     int64_t now = mono_ms();
     m.msg_id = slot_id(s, now);
-    /* a line the broker could not name in its ERROR (too large) is refused here */
+    /* libminqing checks a request as the broker would, before sending it: a
+     * code means this line is bad (too large, the broker's ERROR could not
+     * even have named it), not the connection */
     if (rc == CLI_OK && mq_client_send(im->client, &m, s->msg_id) != 0)
-        /* libminqing checks a request as the broker would: a code means
-         * this line is bad, not the connection */
         rc = mq_client_error(im->client) == MSG_OK
                  ? CLI_RUNTIME
                  : cli_fail(CLI_USAGE, CMD, "line %ld refused: %s%s", s->line, mq_strerror(),
