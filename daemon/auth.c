@@ -14,6 +14,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,7 +44,16 @@ struct auth_t {
     void *ctx;
     entry_t *keys;
     size_t nkeys;
+    bool local_on;              /* [local_users] given: ipc:// peers held to their roles */
+    entry_t *locals;            /* keyed LOCAL_PREFIX UID */
+    size_t nlocals;
+    entry_t admins[2];          /* root and the broker's own user, unless listed */
+    uid_t uid;                  /* the broker's own */
 };
+
+/* The user id of an ipc:// peer: not a key, but its Unix user's number. */
+#define LOCAL_PREFIX "unix:"
+
 
 /* ---- allowlists ------------------------------------------------------ */
 
@@ -197,6 +207,73 @@ static int load_lists(const config_t *cfg, entry_t **v, size_t *n, char *err, si
     return 0;
 }
 
+/* ---- local users ------------------------------------------------------ */
+
+static const auth_role_t local_roles[] = {
+    [CONFIG_LOCAL_ADMIN] = AUTH_ADMIN, [CONFIG_LOCAL_INTAKE] = AUTH_INTAKE,
+    [CONFIG_LOCAL_WORKER] = AUTH_WORKER,
+};
+
+static void local_entry(entry_t *e, uid_t uid, auth_role_t role, const char *dept,
+                        const char *user)
+{
+    snprintf(e->key, sizeof e->key, LOCAL_PREFIX "%u", (unsigned)uid);
+    e->role = role;
+    snprintf(e->dept, sizeof e->dept, "%s", dept ? dept : "");
+    /* ':' is never in a key's name, so the audit trail tells the two apart */
+    snprintf(e->name, sizeof e->name, LOCAL_PREFIX "%s", user);
+}
+
+/* [local_users] as entries, and root and the broker's own user as admins
+ * where the list does not name them: both can read the database anyway, and
+ * locking them out would only lock out the operator's CLI. */
+static int load_locals(auth_t *self, const config_t *cfg)
+{
+    entry_t *v = cfg->nlocal_users ? calloc(cfg->nlocal_users, sizeof *v) : NULL;
+    if (cfg->nlocal_users && !v)
+        return -1;
+    for (size_t i = 0; i < cfg->nlocal_users; i++) {
+        const config_local_user_t *u = &cfg->local_users[i];
+        local_entry(&v[i], u->uid, local_roles[u->role],
+                    u->role == CONFIG_LOCAL_WORKER ? cfg->depts[u->dept].id : NULL, u->user);
+    }
+    free(self->locals);
+    self->locals = v, self->nlocals = cfg->nlocal_users;
+    self->local_on = cfg->local_users_on;
+    uid_t me = self->uid = geteuid();
+    struct passwd *pw = getpwuid(me);
+    local_entry(&self->admins[0], 0, AUTH_ADMIN, NULL, "root");
+    local_entry(&self->admins[1], me, AUTH_ADMIN, NULL, pw ? pw->pw_name : "broker");
+    return 0;
+}
+
+bool auth_local_on(const auth_t *self)
+{
+    return self->local_on;
+}
+
+const char *auth_local_id(const auth_t *self, const char *peer_address, char *buf, size_t len)
+{
+    /* libzmq gives an ipc:// peer's address as "localhost:UID:GID:PID", the
+     * numbers from SO_PEERCRED: the kernel's word, not the peer's (a tcp://
+     * peer's is an IP address, an IPv6 one with colons of its own) */
+    const char *host = "localhost:";
+    unsigned uid;
+    int used = 0;
+    if (!peer_address || strncmp(peer_address, host, strlen(host)) != 0 ||
+        sscanf(peer_address + strlen(host) - 1, ":%u:%*u:%*u%n", &uid, &used) != 1 ||
+        peer_address[strlen(host) - 1 + (size_t)used])
+        return NULL;
+    /* without [local_users] file permissions decide, and let in root and the
+     * broker's user only: another user's connection was made while the
+     * section stood, and must not inherit their trust when a reload takes
+     * it out (auth_role refuses it) */
+    if (!self->local_on && (uid == 0 || uid == self->uid))
+        return NULL;
+    snprintf(buf, len, LOCAL_PREFIX "%u", uid);
+    return buf;
+}
+
 /* ---- lifecycle ------------------------------------------------------- */
 
 static int load_server(auth_t *self, const char *path, char *err, size_t errlen)
@@ -242,6 +319,11 @@ auth_t *auth_new(void *ctx, const config_t *cfg, char *err, size_t errlen)
         auth_destroy(&self);
         return NULL;
     }
+    if (load_locals(self, cfg)) {
+        snprintf(err, errlen, "out of memory");
+        auth_destroy(&self);
+        return NULL;
+    }
     return self;
 }
 
@@ -254,6 +336,7 @@ void auth_destroy(auth_t **self_p)
         zmq_close(self->zap);
     zcert_destroy(&self->server);
     free(self->keys);
+    free(self->locals);
     free(self);
     *self_p = NULL;
 }
@@ -264,6 +347,11 @@ int auth_reload(auth_t *self, const config_t *cfg, char *err, size_t errlen)
     size_t n;
     if (load_lists(cfg, &v, &n, err, errlen)) {
         free(v);
+        return -1;
+    }
+    if (load_locals(self, cfg)) {
+        free(v);
+        snprintf(err, errlen, "out of memory");
         return -1;
     }
     free(self->keys);
@@ -336,7 +424,7 @@ int auth_reload_check(const auth_t *self, const config_t *fresh, char *err, size
 {
     if (auth_check_file(fresh, err, errlen))
         return -1;
-    if (!self->zap || fresh->keys_dir)
+    if (!self->server || fresh->keys_dir)
         return 0;                   /* no tcp:// endpoint is a CURVE server */
     snprintf(err, errlen, "%s: keys is missing, but this broker serves CURVE (server_cert, "
              "read at start): without the key lists no client or worker would be admitted, "
@@ -345,29 +433,54 @@ int auth_reload_check(const auth_t *self, const config_t *fresh, char *err, size
     return -1;
 }
 
+/* The ZAP handler: every socket of this context that asks ZAP asks it. */
+static int zap_bind(auth_t *self, char *err, size_t errlen)
+{
+    if (self->zap)
+        return 0;
+    self->zap = zmq_socket(self->ctx, ZMQ_REP);
+    if (!self->zap || zmq_bind(self->zap, "inproc://zeromq.zap.01") != 0) {
+        snprintf(err, errlen, "ZAP handler: %s", zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Make sock's handshakes wait for the handler's yes in ZAP domain `domain`. */
+static int zap_enforce(void *sock, const char *domain, const char *endpoint, char *err,
+                       size_t errlen)
+{
+    int on = 1;
+    if (zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, domain, strlen(domain)) ||
+        zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &on, sizeof on)) {
+        snprintf(err, errlen, "%s: ZAP: %s", endpoint, zmq_strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 int auth_secure(auth_t *self, void *sock, const char *endpoint, char *err, size_t errlen)
 {
     if (plain_tcp_refused(self->server != NULL, self->plain_ok, endpoint, err, errlen))
         return -1;
     if (strncmp(endpoint, "tcp://", 6) != 0 || !self->server)
         return 0;
-    if (!self->zap) {
-        /* ZAP requests of every CURVE socket of this context come here */
-        self->zap = zmq_socket(self->ctx, ZMQ_REP);
-        if (!self->zap || zmq_bind(self->zap, "inproc://zeromq.zap.01") != 0) {
-            snprintf(err, errlen, "ZAP handler: %s", zmq_strerror(errno));
-            return -1;
-        }
-    }
+    if (zap_bind(self, err, errlen))
+        return -1;
     int on = 1;
     zcert_apply(self->server, sock);
-    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &on, sizeof on) ||
-        zmq_setsockopt(sock, ZMQ_ZAP_DOMAIN, "minqing", 7) ||
-        zmq_setsockopt(sock, ZMQ_ZAP_ENFORCE_DOMAIN, &on, sizeof on)) {
+    if (zmq_setsockopt(sock, ZMQ_CURVE_SERVER, &on, sizeof on)) {
         snprintf(err, errlen, "%s: CURVE: %s", endpoint, zmq_strerror(errno));
         return -1;
     }
-    return 0;
+    return zap_enforce(sock, "minqing", endpoint, err, errlen);
+}
+
+int auth_guard_local(auth_t *self, void *sock, const char *endpoint, char *err, size_t errlen)
+{
+    if (strncmp(endpoint, "ipc://", 6) != 0)
+        return 0;
+    return zap_bind(self, err, errlen) ? -1 : zap_enforce(sock, "local", endpoint, err, errlen);
 }
 
 void *auth_socket(auth_t *self)
@@ -375,12 +488,33 @@ void *auth_socket(auth_t *self)
     return self->zap;
 }
 
+static const entry_t *find_in(const entry_t *v, size_t n, const char *key)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i].key, key) == 0)
+            return &v[i];
+    return NULL;
+}
+
 static const entry_t *find(const auth_t *self, const char *key)
 {
-    for (size_t i = 0; i < self->nkeys; i++)
-        if (strcmp(self->keys[i].key, key) == 0)
-            return &self->keys[i];
-    return NULL;
+    if (strncmp(key, LOCAL_PREFIX, strlen(LOCAL_PREFIX)) != 0)
+        return find_in(self->keys, self->nkeys, key);
+    const entry_t *e = find_in(self->locals, self->nlocals, key);
+    return e ? e : find_in(self->admins, 2, key);
+}
+
+/* Whether a ZAP request may go on: a listed CURVE key, or on ipc:// (the
+ * event stream, where no message of the peer's could be refused instead) a
+ * Unix user that [local_users] lists, when there is that section. */
+static bool admitted(const auth_t *self, const char *mech, const char *address,
+                     const char *key)
+{
+    char id[32];
+    if (mech && strcmp(mech, "NULL") == 0)
+        return !self->local_on ||
+               (auth_local_id(self, address, id, sizeof id) && find(self, id));
+    return key[0] && find(self, key);
 }
 
 /* One ZAP request (RFC 27): version, request id, domain, address, identity,
@@ -392,23 +526,23 @@ static void serve_one(auth_t *self)
         return;
     char *version = zmsg_popstr(req), *id = zmsg_popstr(req);
     free(zmsg_popstr(req));         /* domain */
-    free(zmsg_popstr(req));         /* address */
+    char *address = zmsg_popstr(req);
     free(zmsg_popstr(req));         /* identity */
     char *mech = zmsg_popstr(req);
     zframe_t *cred = zmsg_pop(req);
     char key[41] = "";
     if (mech && strcmp(mech, "CURVE") == 0 && cred && zframe_size(cred) == 32)
         zmq_z85_encode(key, zframe_data(cred), 32);
-    bool ok = key[0] && find(self, key);
+    bool ok = admitted(self, mech, address, key);
     zmsg_t *rep = zmsg_new();
     zmsg_addstr(rep, "1.0");
     zmsg_addstr(rep, id ? id : "");
     zmsg_addstr(rep, ok ? "200" : "400");
-    zmsg_addstr(rep, ok ? "OK" : "unknown key");
+    zmsg_addstr(rep, ok ? "OK" : key[0] ? "unknown key" : "not in [local_users]");
     zmsg_addstr(rep, ok ? key : "");
     zmsg_addmem(rep, "", 0);
     zmsg_send(&rep, self->zap);
-    free(version), free(id), free(mech);
+    free(version), free(id), free(address), free(mech);
     zframe_destroy(&cred);
     zmsg_destroy(&req);
 }
@@ -435,6 +569,8 @@ auth_role_t auth_role(const auth_t *self, const char *user_id, const char **dept
     *dept = NULL;
     if (!user_id || !*user_id)
         return AUTH_LOCAL;
+    if (!self->local_on && strncmp(user_id, LOCAL_PREFIX, strlen(LOCAL_PREFIX)) == 0)
+        return AUTH_REVOKED;    /* a user [local_users] let in before a reload took it out */
     const entry_t *e = find(self, user_id);
     if (!e)
         return AUTH_REVOKED;

@@ -5,14 +5,17 @@
  * claims, decides its role: intake client, admin, or worker of one department.
  * The role is looked up again for every message, so removing a key and
  * reloading shuts a connected peer out at once. Keys are CZMQ zcert files
- * (`minqing keygen`). ipc:// endpoints are protected by file permissions and
- * carry no key: their peers are trusted as local.
+ * (`minqing keygen`). ipc:// endpoints carry no key: without [local_users]
+ * file permissions alone decide, and their peers are trusted as local; with
+ * it, a peer's Unix user (SO_PEERCRED, as libzmq reports it) takes the place
+ * of the key, looked up the same way ("unix:UID").
  */
 #ifndef MQ_AUTH_H
 #define MQ_AUTH_H
 
 #include "config.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef enum {
@@ -51,7 +54,19 @@ int auth_reload_check(const auth_t *self, const config_t *fresh, char *err, size
  * handler, no admission); refuse plain TCP unless the config allows it. 0, or
  * -1 with the reason in err. */
 int auth_secure(auth_t *self, void *sock, const char *endpoint, char *err, size_t errlen);
-/* The ZAP socket, for the broker's poll (NULL when no endpoint uses CURVE). */
+/* Make an ipc:// sock (before it binds) ask the ZAP handler about each
+ * connection, which refuses Unix users [local_users] does not list (every
+ * user without the section): for the event stream, where no message of the
+ * peer's arrives to be refused. Nothing for other transports. 0, or -1. */
+int auth_guard_local(auth_t *self, void *sock, const char *endpoint, char *err, size_t errlen);
+/* The user id ("unix:UID") of an ipc:// peer whose message's Peer-Address is
+ * peer_address, written into buf; NULL for a peer of another transport, and
+ * without [local_users] for root and the broker's own user (AUTH_LOCAL: the
+ * file's mode let them in). */
+const char *auth_local_id(const auth_t *self, const char *peer_address, char *buf, size_t len);
+/* Whether [local_users] holds ipc:// peers to their Unix users' roles. */
+bool auth_local_on(const auth_t *self);
+/* The ZAP socket, for the broker's poll (NULL when no endpoint asks ZAP). */
 void *auth_socket(auth_t *self);
 /* Answer the ZAP requests that are waiting. */
 void auth_serve(auth_t *self);
@@ -65,7 +80,8 @@ void auth_serve(auth_t *self);
 int auth_lists_check(const config_t *cfg, char *err, size_t errlen);
 /* Re-read the allowlists of cfg (the server key stays). 0, or -1 with err. */
 int auth_reload(auth_t *self, const config_t *cfg, char *err, size_t errlen);
-/* The role of a peer from the User-Id of its message (NULL: no key, local);
+/* The role of a peer from the User-Id of its message, or its auth_local_id
+ * (NULL: no key, local; AUTH_REVOKED: a key or user no longer listed);
  * for AUTH_WORKER, *dept gets its department id. */
 auth_role_t auth_role(const auth_t *self, const char *user_id, const char **dept);
 /* The name of the key with this User-Id (its file's name in the lists), for

@@ -80,6 +80,7 @@ struct broker_t {
     bool store_down;            /* the last BEGIN failed (logged once) */
     bool hints_lost;            /* a timer hint could not be kept: rebuild them (rebuild_hints) */
     bool acked_in_pass;         /* a notice left the list for an ACK this pass records */
+    char local_id[32];          /* peer_key's answer for an ipc:// peer */
     volatile sig_atomic_t stop, reload;
     int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms, last_trim;
     int64_t beat_ms;            /* the shortest heartbeat in force: see beat_sessions */
@@ -163,7 +164,8 @@ static void *open_socket(broker_t *self, int type, const char *endpoint, const c
             zmq_close(s);
         return NULL;
     }
-    if (auth_secure(self->auth, s, endpoint, err, errlen) != 0) {
+    if (auth_secure(self->auth, s, endpoint, err, errlen) != 0 ||
+        (type == ZMQ_XPUB && auth_guard_local(self->auth, s, endpoint, err, errlen) != 0)) {
         zmq_close(s);
         return NULL;
     }
@@ -181,6 +183,24 @@ static void *open_socket(broker_t *self, int type, const char *endpoint, const c
     }
     sockfile_note(file, endpoint);
     return s;
+}
+
+/* With [local_users] every local user may connect to the ipc:// sockets,
+ * and the broker holds each to its role; without, only the broker's own
+ * user (and root) can, as the file's mode says: at a start the umask's
+ * (systemd's UMask=0077), after a reload that took the section out 0600.
+ * 0, or -1 with err. */
+static int share_sockets(broker_t *self, bool start, char *err, size_t errlen)
+{
+    if (start && !auth_local_on(self->auth))
+        return 0;
+    for (size_t i = 0; i < sizeof self->files / sizeof self->files[0]; i++)
+        if (sockfile_share(&self->files[i], auth_local_on(self->auth)) != 0) {
+            snprintf(err, errlen, "%s: cannot set its mode for [local_users]: %s",
+                     self->files[i].path, strerror(errno));
+            return -1;
+        }
+    return 0;
 }
 
 /* Encode msg and send it now to the peer `id` on sock (not transactional). */
@@ -574,6 +594,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
                                       &self->files[1], err, errlen)) ||
         !(self->events = open_socket(self, ZMQ_XPUB, cfg->events_endpoint, "events",
                                      &self->listeners, &self->files[2], err, errlen)) ||
+        share_sockets(self, true, err, errlen) ||
         load_ladders(self, err, errlen) || load_open(self, err, errlen)) {
         broker_destroy(&self);
         return NULL;
@@ -797,41 +818,62 @@ static bool ensure_txn(broker_t *self)
     return ok;
 }
 
-/* The peer's key (its ZAP user id), or NULL on ipc:// where there is none. */
-static const char *peer_key(inmsg_t *in)
+/* The peer's key (its ZAP user id); on ipc:// its Unix user's id under
+ * [local_users], else NULL. Valid until the next call. */
+static const char *peer_key(broker_t *self, inmsg_t *in)
 {
+    if (in->n < 2)
+        return NULL;
     /* the ZAP user id travels as metadata on every frame the peer sent */
-    return in->n > 1 ? zmq_msg_gets(&in->part[1], "User-Id") : NULL;
+    const char *key = zmq_msg_gets(&in->part[1], "User-Id");
+    if (key && *key)
+        return key;
+    return auth_local_id(self->auth, zmq_msg_gets(&in->part[1], "Peer-Address"),
+                         self->local_id, sizeof self->local_id);
 }
 
-/* The role the peer's key gives it (AUTH_LOCAL on ipc://, no key). */
+/* The role the peer's key gives it (AUTH_LOCAL on ipc:// without [local_users]). */
 static auth_role_t peer_role(broker_t *self, inmsg_t *in, const char **dept)
 {
-    return auth_role(self->auth, peer_key(in), dept);
+    return auth_role(self->auth, peer_key(self, in), dept);
 }
 
 /* Refuse a message the peer's key does not allow, and log it as a security event. */
 static void forbid(broker_t *self, void *sock, inmsg_t *in, const msg_t *msg, const char *why)
 {
+    const char *key = peer_key(self, in);
     log_rec_t r;
     log_begin_limited(&r, LOG_WARNING, "security.refused");
     log_str(&r, "command", msg_cmd_name(msg->cmd));
+    if (key)
+        log_str(&r, "peer", key);       /* a public key, or unix:UID */
     log_str(&r, "msg", why);
     log_end(&r);
     send_error(self, sock, zmq_msg_data(&in->part[0]), zmq_msg_size(&in->part[0]), msg->msg_id,
                ERR_FORBIDDEN, why);
 }
 
+/* Whether the peer is held to its Unix user's role ([local_users]) rather
+ * than to a key: the refusals say which of the two to fix. */
+static bool by_user(broker_t *self, inmsg_t *in)
+{
+    const char *key = peer_key(self, in);
+    return key && strncmp(key, "unix:", 5) == 0;
+}
+
 /* What an intake peer's role allows: intake clients submit and rate; admins
  * (and local peers) may also close, reassign, cancel and import. */
-static const char *intake_forbidden(auth_role_t role, msg_cmd_t cmd)
+static const char *intake_forbidden(auth_role_t role, msg_cmd_t cmd, bool user)
 {
     if (role == AUTH_LOCAL || role == AUTH_ADMIN)
         return NULL;
     if (role == AUTH_INTAKE)
         return cmd == MSG_SUBMIT || cmd == MSG_FEEDBACK ? NULL
-               : "this command needs an admin key";
-    return role == AUTH_REVOKED ? "this key is no longer allowed" : "a worker key cannot use intake";
+               : user ? "this command needs a Unix user that [local_users] makes admin"
+                      : "this command needs an admin key";
+    if (role == AUTH_REVOKED)
+        return user ? "this Unix user is not in [local_users]" : "this key is no longer allowed";
+    return user ? "a worker's Unix user cannot use intake" : "a worker key cannot use intake";
 }
 
 static void on_intake(broker_t *self, inmsg_t *in)
@@ -840,7 +882,7 @@ static void on_intake(broker_t *self, inmsg_t *in)
     const zmq_msg_t *id = &in->part[0];
     /* the rate counts every message, well formed or not: it is what floods
      * look like; per key, so that more connections buy no more */
-    const char *key = peer_key(in);
+    const char *key = peer_key(self, in);
     bool allowed = key ? ratelimit_allow(self->rates, key, strlen(key), mono_ms(),
                                          self->cfg->intake_rate)
                        : ratelimit_allow(self->rates, zmq_msg_data((zmq_msg_t *)id),
@@ -854,7 +896,7 @@ static void on_intake(broker_t *self, inmsg_t *in)
     }
     if (in->n < 2 || decode(self, self->intake, in, &msg))
         return;
-    const char *dept, *no = intake_forbidden(peer_role(self, in, &dept), msg.cmd);
+    const char *dept, *no = intake_forbidden(peer_role(self, in, &dept), msg.cmd, by_user(self, in));
     if (no) {
         forbid(self, self->intake, in, &msg, no);
         return;
@@ -879,7 +921,7 @@ static void on_intake(broker_t *self, inmsg_t *in)
         /* the key that did it, in the audit trail: one stolen gateway key
          * reopening cases county-wide must be told from the others */
         const char *scope = msg.cmd == MSG_FEEDBACK ? "intake" : "admin";
-        const char *name = auth_name(self->auth, peer_key(in));
+        const char *name = auth_name(self->auth, peer_key(self, in));
         char actor[48];
         snprintf(actor, sizeof actor, "%s%s%s", scope, name ? ":" : "", name ? name : "");
         rc = apply_case_command(&self->apply, scope, actor, &msg, &reply);
@@ -1042,11 +1084,16 @@ static void on_worker(broker_t *self, inmsg_t *in)
     const void *idd = zmq_msg_data((zmq_msg_t *)id);
     size_t idlen = zmq_msg_size((zmq_msg_t *)id);
     session_t *s = sessions_find(self->sessions, idd, idlen);
-    const char *key = peer_key(in);
+    const char *key = peer_key(self, in);
     if (s && in->n > 1 && strcmp(s->key, key ? key : "") != 0) {
         /* another key took over the routing id (ZMQ_ROUTER_HANDOVER): it is
-         * not the worker that registered, and gets none of its work */
-        session_gone(self, s, "another key took over its routing id");
+         * not the worker that registered, and gets none of its work. On
+         * ipc://, a reload added [local_users] or took it out (a session
+         * registered on one side is judged again by its REGISTER) */
+        bool local = !s->key[0] || strncmp(s->key, "unix:", 5) == 0;
+        session_gone(self, s, local && (!key || strncmp(key, "unix:", 5) == 0)
+                     ? "[local_users] was added or taken out: it must register again"
+                     : "another key took over its routing id");
         s = NULL;
     }
     if (s)
@@ -1055,15 +1102,19 @@ static void on_worker(broker_t *self, inmsg_t *in)
         return;
     const char *key_dept;
     auth_role_t role = peer_role(self, in, &key_dept);
+    bool user = by_user(self, in);
     if (role != AUTH_LOCAL && role != AUTH_WORKER) {
         if (s)
             session_gone(self, s, "its key is no longer allowed");
         forbid(self, self->workers, in, &msg, role == AUTH_REVOKED
-               ? "this key is no longer allowed" : "not a worker key");
+               ? (user ? "this Unix user is not in [local_users]" : "this key is no longer allowed")
+               : (user ? "this Unix user is not a worker in [local_users]" : "not a worker key"));
         return;
     }
     if (msg.cmd == MSG_REGISTER && role == AUTH_WORKER && strcmp(key_dept, msg.department) != 0) {
-        forbid(self, self->workers, in, &msg, "this key belongs to another department");
+        forbid(self, self->workers, in, &msg, user
+               ? "this Unix user works for another department in [local_users]"
+               : "this key belongs to another department");
         return;
     }
     if (msg.cmd == MSG_REGISTER) {
@@ -1729,7 +1780,9 @@ static void drop_revoked(broker_t *self)
             (role == AUTH_WORKER && dept && strcmp(dept, self->cfg->depts[s->dept].id) == 0))
             i++;
         else
-            session_gone(self, s, "its key is no longer allowed");
+            session_gone(self, s, strncmp(s->key, "unix:", 5) == 0
+                         ? "its Unix user is no longer allowed ([local_users])"
+                         : "its key is no longer allowed");
     }
 }
 
@@ -1834,6 +1887,8 @@ static void reload(broker_t *self)
         if (fresh->heartbeat_ms < self->beat_ms)
             self->beat_ms = fresh->heartbeat_ms;    /* raised: the sessions keep it down */
         drop_revoked(self);
+        if (share_sockets(self, false, err, sizeof err) != 0)
+            log_say(LOG_ERR, "config.sockets", err);
         place_notices(self, "config.notices_stranded");
         warn_config(fresh);
         check_holidays(self, true);

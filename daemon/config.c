@@ -28,6 +28,7 @@
 #include <ini.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,6 +47,7 @@ typedef enum {
     SEC_NONE,                       /* before the first section header */
     SEC_BROKER, SEC_DEPTS, SEC_ROUTES, SEC_STREETS, SEC_COMMUNITIES,
     SEC_DEADLINES, SEC_CALENDAR, SEC_LADDER_CONTACT, SEC_LADDER_RESOLVE, SEC_TARGETS,
+    SEC_LOCAL_USERS,
     SEC_SKIP,                       /* unknown or broken header: already reported */
     SEC_COUNT
 } section_t;
@@ -55,7 +57,7 @@ static const char *const section_names[SEC_COUNT] = {
     [SEC_STREETS] = "streets", [SEC_COMMUNITIES] = "communities",
     [SEC_DEADLINES] = "deadlines", [SEC_CALENDAR] = "calendar",
     [SEC_LADDER_CONTACT] = "ladder.contact", [SEC_LADDER_RESOLVE] = "ladder.resolve",
-    [SEC_TARGETS] = "targets",
+    [SEC_TARGETS] = "targets", [SEC_LOCAL_USERS] = "local_users",
 };
 
 /* The section of each ladder, indexed by msg_ladder_t. */
@@ -115,7 +117,7 @@ static const char *const calendar_keys[CK_COUNT] = {
 
 typedef bool key_check_fn(const char *key);
 static key_check_fn dept_id_ok, service_code_ok, street_code_ok, community_code_ok,
-    deadline_key_ok, level_key_ok, target_ok;
+    deadline_key_ok, level_key_ok, target_ok, unix_user_ok;
 
 static const struct list_section {
     const char *noun;               /* "duplicate department 'x'" */
@@ -139,6 +141,8 @@ static const struct list_section {
     [SEC_LADDER_RESOLVE] = {"resolve ladder level", "resolve ladder level", level_key_ok,
                             "1..16", false},
     [SEC_TARGETS] = {"target", "target", target_ok, "1..64 of a-z 0-9 _ . -", false},
+    [SEC_LOCAL_USERS] = {"local user", "Unix user", unix_user_ok,
+                         "a user name, or a number (uid)", false},
 };
 
 typedef struct {
@@ -342,6 +346,21 @@ static bool target_ok(const char *key)
 {
     size_t n = span(key, is_dept_char);
     return n >= 1 && n <= 64 && !key[n];
+}
+
+/* a Unix user name as useradd takes it (1..32 of a-z A-Z 0-9 _ . -, not
+ * from '-', a trailing '$' for machine accounts), or a uid */
+static bool is_user_char(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           c == '_' || c == '.' || c == '-';
+}
+
+static bool unix_user_ok(const char *key)
+{
+    size_t n = span(key, is_user_char);
+    n += key[n] == '$';
+    return n >= 1 && n <= 32 && !key[n] && key[0] != '-';
 }
 
 /* a ladder level: 1..16, no leading zero */
@@ -1319,6 +1338,85 @@ static void warn_default_rules(parser_t *p)
     }
 }
 
+/* The uid of a [local_users] key: a name this host knows, or a number. The
+ * name is looked up at each load, so a user made after the broker started
+ * counts from the next reload. */
+static bool local_uid(parser_t *p, const entry_t *e, uid_t *uid, char **user)
+{
+    const char *end;
+    int64_t n = parse_digits(e->key, &end);
+    struct passwd *pw = NULL;
+    if (!*end && end != e->key) {
+        if (n < 0 || n >= INT32_MAX) {
+            problem_at(p, e->line, "local user '%s': uid out of range", e->key);
+            return false;
+        }
+        *uid = (uid_t)n;
+        pw = getpwuid(*uid);
+    } else if (!(pw = getpwnam(e->key))) {
+        problem_at(p, e->line, "local user '%s': no such user on this host (create it first, "
+                               "or give its uid)", e->key);
+        return false;
+    } else {
+        *uid = pw->pw_uid;
+    }
+    if (!(*user = strdup(pw ? pw->pw_name : e->key)))
+        p->oom = true;
+    return *user != NULL;
+}
+
+/* `admin`, `intake` or `worker DEPARTMENT`. */
+static bool local_role(parser_t *p, const entry_t *e, config_local_user_t *u)
+{
+    const char *v = e->value;
+    u->dept = -1;
+    if (!strcmp(v, "admin"))
+        u->role = CONFIG_LOCAL_ADMIN;
+    else if (!strcmp(v, "intake"))
+        u->role = CONFIG_LOCAL_INTAKE;
+    else if (!strncmp(v, "worker ", 7)) {
+        const char *d = v + 7 + strspn(v + 7, " ");
+        u->role = CONFIG_LOCAL_WORKER;
+        if ((u->dept = config_dept_find(p->cfg, d)) < 0) {
+            problem_at(p, e->line, "local user '%s': unknown department '%s'", e->key, d);
+            return false;
+        }
+    } else {
+        problem_at(p, e->line, "local user '%s': bad role '%s' (want admin, intake or "
+                               "worker DEPARTMENT)", e->key, v);
+        return false;
+    }
+    return true;
+}
+
+/* [local_users]: one role per uid, whichever way the user is written. */
+static void build_local_users(parser_t *p)
+{
+    entries_t *list = &p->lists[SEC_LOCAL_USERS];
+    config_t *cfg = p->cfg;
+    cfg->local_users_on = p->section_line[SEC_LOCAL_USERS] != 0;
+    if (list->n && !(cfg->local_users = calloc(list->n, sizeof *cfg->local_users))) {
+        p->oom = true;
+        return;
+    }
+    for (size_t i = 0; i < list->n; i++) {
+        config_local_user_t *u = &cfg->local_users[cfg->nlocal_users];
+        if (!local_uid(p, &list->v[i], &u->uid, &u->user))
+            continue;
+        size_t j = 0;
+        while (j < cfg->nlocal_users && cfg->local_users[j].uid != u->uid)
+            j++;
+        if (j < cfg->nlocal_users)
+            problem_at(p, list->v[i].line, "local user '%s' is uid %u, as '%s' is",
+                       list->v[i].key, (unsigned)u->uid, cfg->local_users[j].user);
+        if (j < cfg->nlocal_users || !local_role(p, &list->v[i], u)) {
+            free(u->user), u->user = NULL;
+            continue;
+        }
+        cfg->nlocal_users++;
+    }
+}
+
 static void finish(parser_t *p)
 {
     check_broker(p);
@@ -1328,6 +1426,7 @@ static void finish(parser_t *p)
     build_places(p, SEC_COMMUNITIES, &p->cfg->communities, &p->cfg->ncommunities);
     build_deadlines(p);
     build_ladders(p);
+    build_local_users(p);
     if (!p->nproblems) {        /* a refused file's would only add noise */
         warn_targets(p);
         warn_no_holidays(p);
@@ -1546,6 +1645,9 @@ void config_destroy(config_t **self_p)
             free(self->ladders[l][i].target);
         free(self->ladders[l]);
     }
+    for (size_t i = 0; i < self->nlocal_users; i++)
+        free(self->local_users[i].user);
+    free(self->local_users);
     free(self->warnings);
     free(self->deadlines);
     calendar_free(&self->calendar);

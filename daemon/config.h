@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define CONFIG_DEFAULT_PATH "/etc/minqing/minqing.conf"
 #define CONFIG_MAX_ROUTE_DEPTS 8
@@ -63,6 +64,16 @@ typedef struct {
     int dept;                   /* department whose workers get ESCALATE, or -1 ([targets]) */
 } config_level_t;
 
+/* [local_users]: what a Unix user's processes may do on ipc:// endpoints. */
+typedef enum { CONFIG_LOCAL_ADMIN, CONFIG_LOCAL_INTAKE, CONFIG_LOCAL_WORKER } config_local_role_t;
+
+typedef struct {
+    uid_t uid;
+    char *user;                 /* its name, or the number when the host has none */
+    config_local_role_t role;
+    int dept;                   /* CONFIG_LOCAL_WORKER: index into departments */
+} config_local_user_t;
+
 typedef struct {
     char *path;                 /* the file it came from */
     /* [broker] */
@@ -91,6 +102,12 @@ typedef struct {
     calendar_t calendar;
     config_level_t *ladders[3];         /* indexed by msg_ladder_t; levels in order */
     size_t nlevels[3];
+    /* [local_users]: with the section, ipc:// peers are held to their Unix
+     * user's role (root and the broker's own user: admin); without, every
+     * local peer may do anything */
+    bool local_users_on;
+    config_local_user_t *local_users;
+    size_t nlocal_users;
     /* "FILE:LINE: what\n" for each thing allowed that looks like a mistake (a
      * ladder target not in [targets]); NULL if none. Shown, never refused. */
     char *warnings;

@@ -22,6 +22,15 @@ void sockfile_note(sockfile_t *self, const char *endpoint)
     self->dev = st.st_dev, self->ino = st.st_ino, self->set = true;
 }
 
+int sockfile_share(const sockfile_t *self, bool all)
+{
+    struct stat st;
+    if (!self->set || stat(self->path, &st) != 0 || st.st_dev != self->dev ||
+        st.st_ino != self->ino)
+        return 0;                   /* not ours (any more): leave it alone */
+    return chmod(self->path, all ? 0666 : 0600);
+}
+
 void sockfile_remove(sockfile_t *self)
 {
     struct stat st;

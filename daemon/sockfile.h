@@ -25,6 +25,10 @@ typedef struct {
 /* Remember the file an endpoint just bound; nothing for other transports,
  * or when the file cannot be seen (then it is left alone at the stop). */
 void sockfile_note(sockfile_t *self, const char *endpoint);
+/* Let every local user connect (0666), or only the broker's (0600): with
+ * [local_users] the broker itself decides who may do what. 0, or -1 with
+ * errno; nothing to do (0) without a remembered file. */
+int sockfile_share(const sockfile_t *self, bool all);
 /* Remove the remembered file if it is still the one bound; forget it. */
 void sockfile_remove(sockfile_t *self);
 

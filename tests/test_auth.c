@@ -181,6 +181,52 @@ static void keys_named_by_their_files(void **state)
     }
 }
 
+/* [local_users]: the peer's Unix user, from libzmq's "localhost:UID:GID:PID"
+ * (never from a tcp:// peer's address, an IPv6 one with colons of its own),
+ * takes the place of a key; root and the broker's user stay admin; and a
+ * user let in while the section stood is refused once a reload takes it out. */
+static void local_users_hold_ipc_peers_to_their_roles(void **state)
+{
+    (void)state;
+    config_dept_t depts[] = {{"water", "水务局"}, {"hrss", "人社局"}};
+    config_local_user_t users[] = {
+        {65534, "nobody", CONFIG_LOCAL_WORKER, 0}, {1, "daemon", CONFIG_LOCAL_INTAKE, -1},
+    };
+    config_t cfg = {.depts = depts, .ndepts = 2, .local_users_on = true,
+                    .local_users = users, .nlocal_users = 2};
+    char err[256], buf[32], me[32];
+    auth_t *auth = auth_new(NULL, &cfg, err, sizeof err);
+    assert_non_null(auth);
+    const char *dept;
+    assert_string_equal(auth_local_id(auth, "localhost:65534:65534:4242", buf, sizeof buf),
+                        "unix:65534");
+    assert_int_equal(auth_role(auth, buf, &dept), AUTH_WORKER);
+    assert_string_equal(dept, "water");
+    assert_string_equal(auth_name(auth, buf), "unix:nobody");
+    assert_int_equal(auth_role(auth, auth_local_id(auth, "localhost:1:1:7", buf, sizeof buf),
+                               &dept), AUTH_INTAKE);
+    assert_int_equal(auth_role(auth, auth_local_id(auth, "localhost:2:2:7", buf, sizeof buf),
+                               &dept), AUTH_REVOKED);
+    assert_int_equal(auth_role(auth, auth_local_id(auth, "localhost:0:0:7", buf, sizeof buf),
+                               &dept), AUTH_ADMIN);
+    snprintf(me, sizeof me, "localhost:%u:0:7", (unsigned)geteuid());
+    assert_int_equal(auth_role(auth, auth_local_id(auth, me, buf, sizeof buf), &dept),
+                     AUTH_ADMIN);
+    assert_null(auth_local_id(auth, "2001:db8::10:20:30", buf, sizeof buf));
+    assert_null(auth_local_id(auth, "127.0.0.1", buf, sizeof buf));
+    assert_null(auth_local_id(auth, "localhost:1:1", buf, sizeof buf));
+    assert_null(auth_local_id(auth, "localhost:1:1:7x", buf, sizeof buf));
+    assert_null(auth_local_id(auth, NULL, buf, sizeof buf));
+    /* the section taken out: root is local again, a user it let in is not */
+    config_t plain = {.depts = depts, .ndepts = 2};
+    assert_int_equal(auth_reload(auth, &plain, err, sizeof err), 0);
+    assert_null(auth_local_id(auth, "localhost:0:0:7", buf, sizeof buf));
+    assert_int_equal(auth_role(auth, auth_local_id(auth, "localhost:65534:65534:7", buf,
+                                                   sizeof buf), &dept), AUTH_REVOKED);
+    assert_int_equal(auth_role(auth, NULL, &dept), AUTH_LOCAL);
+    auth_destroy(&auth);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -189,6 +235,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(without_a_zap_handler_a_stranger_still_gets_nothing_through,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(keys_named_by_their_files, setup, teardown),
+        cmocka_unit_test(local_users_hold_ipc_peers_to_their_roles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
