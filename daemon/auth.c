@@ -209,8 +209,11 @@ static int load_lists(const config_t *cfg, entry_t **v, size_t *n, char *err, si
 
 /* ---- local users ------------------------------------------------------ */
 
+/* A local admin may do anything, as every local peer may without the
+ * section: also work for any department, so that the workers left running as
+ * the broker's user keep working while others get users of their own. */
 static const auth_role_t local_roles[] = {
-    [CONFIG_LOCAL_ADMIN] = AUTH_ADMIN, [CONFIG_LOCAL_INTAKE] = AUTH_INTAKE,
+    [CONFIG_LOCAL_ADMIN] = AUTH_LOCAL, [CONFIG_LOCAL_INTAKE] = AUTH_INTAKE,
     [CONFIG_LOCAL_WORKER] = AUTH_WORKER,
 };
 
@@ -242,8 +245,8 @@ static int load_locals(auth_t *self, const config_t *cfg)
     self->local_on = cfg->local_users_on;
     uid_t me = self->uid = geteuid();
     struct passwd *pw = getpwuid(me);
-    local_entry(&self->admins[0], 0, AUTH_ADMIN, NULL, "root");
-    local_entry(&self->admins[1], me, AUTH_ADMIN, NULL, pw ? pw->pw_name : "broker");
+    local_entry(&self->admins[0], 0, AUTH_LOCAL, NULL, "root");
+    local_entry(&self->admins[1], me, AUTH_LOCAL, NULL, pw ? pw->pw_name : "broker");
     return 0;
 }
 

@@ -68,6 +68,28 @@ check "nobody's worker for hrss is refused at REGISTER, with the reason in the l
   wait_for 10 grep -q 'event=security.refused command=REGISTER peer=unix:65534 msg="this Unix user works for another department in \[local_users\]"' "$T/broker.log"
 check "and the hrss case waits for a worker of its own: no assignment of it was delivered" \
   test "$(sql "select count(*) from events where case_id = $B and kind = 'dispatched'")" = 0
+start_worker hrss roothrss
+check "a worker left running as root (an admin) still works for any department: hrss's case resolves" \
+  wait_for 15 state_is "$B" resolved
+
+# the event stream: a listed user follows it, an unlisted one is refused at the handshake
+tail_as() {
+  timeout 20 setpriv --reuid="$1" --regid="$(id -g "$1")" --clear-groups "$MQ" -c "$CONF" tail \
+    --count 1 > "$T/tail-$1.out" 2>&1 &
+  PIDS="$PIDS $!"
+}
+tail_as nobody; NT=$!
+tail_as bin; BT=$!
+i=0
+while [ $i -lt 30 ] && ! gone "$NT"; do      # events go only to subscribers: until one has
+  i=$((i + 1))
+  sed "s/LU-2/LU-T$i/" "$T/b.json" | bounded "$MQ" -c "$CONF" submit - >/dev/null 2>>"$T/cli.log"
+  sleep 0.3
+done
+check "a user [local_users] lists (nobody) follows the event stream" grep -q 'received' "$T/tail-nobody.out"
+bin_waits() { ! gone "$BT" && ! grep -q ' case ' "$T/tail-bin.out"; }
+check "an unlisted user (bin) gets no event of the same cases" bin_waits
+kill "$BT" 2>/dev/null
 
 # the section taken out by a reload: ipc:// back to the broker's user alone
 sed -i '/^\[local_users\]/,$d' "$CONF"
