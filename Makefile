@@ -127,12 +127,15 @@ run: deps all
 
 test-bins: $(UNIT_BINS) $(PROGRAMS)
 
+# Builds and tests use every core (JOBS=1: one at a time, as a debugging aid).
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+
 test:
 	@sh scripts/deps.sh test
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory SAN=1 test-bins
-	@$(MAKE) --no-print-directory fuzz-bin
-	@sh tests/run.sh
+	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@$(MAKE) --no-print-directory -j$(JOBS) SAN=1 test-bins
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz-bin
+	@JOBS=$(JOBS) sh tests/run.sh
 
 # The fault-injection suite (README, "Fault injection"): the fault scripts of
 # `make test` alone; LONG=1 runs the broker kill -9 test for ROUNDS rounds and
@@ -143,8 +146,8 @@ ROUNDS   ?= 50
 DURATION ?= 600
 test-faults:
 	@sh scripts/deps.sh test
-	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory SAN=1 test-bins
+	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@$(MAKE) --no-print-directory -j$(JOBS) SAN=1 test-bins
 ifeq ($(LONG),1)
 	@$(MAKE) --no-print-directory LSAN=1 build/lsan/minqingd
 	@ROUNDS=$(ROUNDS) DURATION=$(DURATION) TEST_TIMEOUT=$$(( $(DURATION) + 600 )) \
