@@ -53,6 +53,7 @@ struct auth_t {
 
 /* The user id of an ipc:// peer: not a key, but its Unix user's number. */
 #define LOCAL_PREFIX "unix:"
+#define DOMAIN_EVENTS "local-events"    /* the ZAP domain of the ipc:// event stream */
 
 
 /* ---- allowlists ------------------------------------------------------ */
@@ -227,14 +228,50 @@ static void local_entry(entry_t *e, uid_t uid, auth_role_t role, const char *dep
     snprintf(e->name, sizeof e->name, LOCAL_PREFIX "%s", user);
 }
 
+/* Whether uid is one of this process's user namespace (/proc/self/uid_map):
+ * under systemd's PrivateUsers=yes only root and the broker's own user are,
+ * and the kernel reports every other peer as the overflow uid (65534), so a
+ * role given to another user would never apply, or apply to all of them. */
+static int uid_mapped(uid_t uid, char *err, size_t errlen)
+{
+    FILE *f = fopen("/proc/self/uid_map", "r");
+    if (!f) {
+        snprintf(err, errlen, "/proc/self/uid_map: %s: cannot tell which Unix users the "
+                 "broker can see", strerror(errno));
+        return -1;
+    }
+    unsigned long in, out, count;
+    bool found = false;
+    for (int i = 0; i < 340 && !found && fscanf(f, "%lu %lu %lu", &in, &out, &count) == 3; i++)
+        found = uid >= in && uid - in < count;
+    fclose(f);
+    return found ? 1 : 0;
+}
+
 /* [local_users] as entries, and root and the broker's own user as admins
  * where the list does not name them: both can read the database anyway, and
- * locking them out would only lock out the operator's CLI. */
-static int load_locals(auth_t *self, const config_t *cfg)
+ * locking them out would only lock out the operator's CLI. 0, or -1 with err. */
+static int load_locals(auth_t *self, const config_t *cfg, char *err, size_t errlen)
 {
+    for (size_t i = 0; i < cfg->nlocal_users; i++) {
+        const config_local_user_t *u = &cfg->local_users[i];
+        int mapped = uid_mapped(u->uid, err, errlen);
+        if (mapped < 0)
+            return -1;
+        if (!mapped) {
+            snprintf(err, errlen, "[local_users] %s (uid %u): the broker cannot see this "
+                     "user: it runs in a user namespace of its own (PrivateUsers=yes in "
+                     "minqingd.service), where every other user's connection looks alike; "
+                     "give it a drop-in with PrivateUsers=no (docs/operations.md, Endpoints)",
+                     u->user, (unsigned)u->uid);
+            return -1;
+        }
+    }
     entry_t *v = cfg->nlocal_users ? calloc(cfg->nlocal_users, sizeof *v) : NULL;
-    if (cfg->nlocal_users && !v)
+    if (cfg->nlocal_users && !v) {
+        snprintf(err, errlen, "out of memory");
         return -1;
+    }
     for (size_t i = 0; i < cfg->nlocal_users; i++) {
         const config_local_user_t *u = &cfg->local_users[i];
         local_entry(&v[i], u->uid, local_roles[u->role],
@@ -250,31 +287,66 @@ static int load_locals(auth_t *self, const config_t *cfg)
     return 0;
 }
 
+int auth_locals_check(const config_t *cfg, char *err, size_t errlen)
+{
+    auth_t probe = {0};
+    int rc = load_locals(&probe, cfg, err, errlen);
+    free(probe.locals);
+    return rc;
+}
+
 bool auth_local_on(const auth_t *self)
 {
     return self->local_on;
 }
 
-const char *auth_local_id(const auth_t *self, const char *peer_address, char *buf, size_t len)
+/* The uid in an ipc:// peer's address: libzmq gives it as
+ * "localhost:UID:GID:PID", the numbers from SO_PEERCRED, the kernel's word
+ * and not the peer's (a tcp:// peer's is an IP address, an IPv6 one with
+ * colons of its own). false if address is not such. */
+static bool address_uid(const char *address, uid_t *uid)
 {
-    /* libzmq gives an ipc:// peer's address as "localhost:UID:GID:PID", the
-     * numbers from SO_PEERCRED: the kernel's word, not the peer's (a tcp://
-     * peer's is an IP address, an IPv6 one with colons of its own) */
     const char *host = "localhost:";
-    unsigned uid;
-    int used = 0;
-    if (!peer_address || strncmp(peer_address, host, strlen(host)) != 0 ||
-        sscanf(peer_address + strlen(host) - 1, ":%u:%*u:%*u%n", &uid, &used) != 1 ||
-        peer_address[strlen(host) - 1 + (size_t)used])
-        return NULL;
-    /* without [local_users] file permissions decide, and let in root and the
-     * broker's user only: another user's connection was made while the
-     * section stood, and must not inherit their trust when a reload takes
-     * it out (auth_role refuses it) */
-    if (!self->local_on && (uid == 0 || uid == self->uid))
-        return NULL;
-    snprintf(buf, len, LOCAL_PREFIX "%u", uid);
-    return buf;
+    if (!address || strncmp(address, host, strlen(host)) != 0)
+        return false;
+    const char *p = address + strlen(host);
+    unsigned long v[3];
+    for (int i = 0; i < 3; i++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        char *end;
+        v[i] = strtoul(p, &end, 10);
+        if (*end != (i < 2 ? ':' : '\0') || v[i] > UINT32_MAX - 1)
+            return false;
+        p = end + 1;
+    }
+    *uid = (uid_t)v[0];
+    return true;
+}
+
+/* A "unix:UID" user id's uid; false if it is not one. */
+static bool id_uid(const char *user_id, uid_t *uid)
+{
+    char *end;
+    size_t n = strlen(LOCAL_PREFIX);
+    if (strncmp(user_id, LOCAL_PREFIX, n) != 0 || user_id[n] < '0' || user_id[n] > '9')
+        return false;
+    unsigned long v = strtoul(user_id + n, &end, 10);
+    *uid = (uid_t)v;
+    return !*end && v < UINT32_MAX;
+}
+
+/* Root and the broker's own user, who may do anything without the section
+ * (the file's mode lets in no one else), and are admins by default with it. */
+static bool trusted_uid(const auth_t *self, uid_t uid)
+{
+    return uid == 0 || uid == self->uid;
+}
+
+bool auth_by_connection(const auth_t *self, const char *user_id)
+{
+    uid_t uid;
+    return !user_id || !*user_id || (!self->local_on && id_uid(user_id, &uid));
 }
 
 /* ---- lifecycle ------------------------------------------------------- */
@@ -322,8 +394,7 @@ auth_t *auth_new(void *ctx, const config_t *cfg, char *err, size_t errlen)
         auth_destroy(&self);
         return NULL;
     }
-    if (load_locals(self, cfg)) {
-        snprintf(err, errlen, "out of memory");
+    if (load_locals(self, cfg, err, errlen)) {
         auth_destroy(&self);
         return NULL;
     }
@@ -346,15 +417,14 @@ void auth_destroy(auth_t **self_p)
 
 int auth_reload(auth_t *self, const config_t *cfg, char *err, size_t errlen)
 {
+    /* the users first, and whatever becomes of the key lists: a user taken
+     * out of [local_users] must lose its role with this reload */
+    if (load_locals(self, cfg, err, errlen))
+        return -1;
     entry_t *v;
     size_t n;
     if (load_lists(cfg, &v, &n, err, errlen)) {
         free(v);
-        return -1;
-    }
-    if (load_locals(self, cfg)) {
-        free(v);
-        snprintf(err, errlen, "out of memory");
         return -1;
     }
     free(self->keys);
@@ -404,8 +474,18 @@ int auth_check(const config_t *cfg, const char **key, char *err, size_t errlen)
     for (size_t i = 0; i < 3 && rc == 0; i++) {
         *key = names[i];
         rc = plain_tcp_refused(probe.server != NULL, probe.plain_ok, eps[i], err, errlen);
+        if (rc == 0 && cfg->local_users_on && !probe.server && !strncmp(eps[i], "tcp://", 6)) {
+            snprintf(err, errlen, "%s: plain tcp:// (allow_plain_tcp) beside [local_users]: "
+                     "a peer there has no Unix user to hold it to, and would have every "
+                     "role; give it CURVE (server_cert) or make it ipc://", eps[i]);
+            rc = -1;
+        }
     }
     zcert_destroy(&probe.server);
+    if (rc == 0) {
+        *key = "local_users";       /* no [broker] line: said as "FILE: what" */
+        rc = auth_locals_check(cfg, err, errlen);
+    }
     return rc;
 }
 
@@ -479,11 +559,14 @@ int auth_secure(auth_t *self, void *sock, const char *endpoint, char *err, size_
     return zap_enforce(sock, "minqing", endpoint, err, errlen);
 }
 
-int auth_guard_local(auth_t *self, void *sock, const char *endpoint, char *err, size_t errlen)
+int auth_guard_local(auth_t *self, void *sock, const char *endpoint, bool events, char *err,
+                     size_t errlen)
 {
     if (strncmp(endpoint, "ipc://", 6) != 0)
         return 0;
-    return zap_bind(self, err, errlen) ? -1 : zap_enforce(sock, "local", endpoint, err, errlen);
+    if (zap_bind(self, err, errlen))
+        return -1;
+    return zap_enforce(sock, events ? DOMAIN_EVENTS : "local", endpoint, err, errlen);
 }
 
 void *auth_socket(auth_t *self)
@@ -507,45 +590,56 @@ static const entry_t *find(const auth_t *self, const char *key)
     return e ? e : find_in(self->admins, 2, key);
 }
 
-/* Whether a ZAP request may go on: a listed CURVE key, or on ipc:// (the
- * event stream, where no message of the peer's could be refused instead) a
- * Unix user that [local_users] lists, when there is that section. */
-static bool admitted(const auth_t *self, const char *mech, const char *address,
-                     const char *key)
+/* The answer to a ZAP request over ipc:// (mechanism NULL): every peer gets
+ * its Unix user as its user id, which libzmq then puts on each of its
+ * messages in place of any User-Id the peer itself announced, and which
+ * auth_role judges per message (a refusal there is an ERROR the peer can
+ * read). The event stream (domain DOMAIN_EVENTS) admits only the users who
+ * may follow it: nothing a peer sends there could be refused instead. */
+static bool local_answer(const auth_t *self, const char *domain, const char *address,
+                         char *user_id, size_t len)
 {
-    char id[32];
-    if (mech && strcmp(mech, "NULL") == 0)
-        return !self->local_on ||
-               (auth_local_id(self, address, id, sizeof id) && find(self, id));
-    return key[0] && find(self, key);
+    uid_t uid;
+    if (!address_uid(address, &uid))
+        return !self->local_on;     /* no SO_PEERCRED: local as before, unless held */
+    snprintf(user_id, len, LOCAL_PREFIX "%u", (unsigned)uid);
+    if (!domain || strcmp(domain, DOMAIN_EVENTS) != 0)
+        return true;
+    const char *dept;
+    return auth_role(self, user_id, &dept) != AUTH_REVOKED;
 }
 
 /* One ZAP request (RFC 27): version, request id, domain, address, identity,
- * mechanism, credentials; the reply's user id is the client's Z85 key. */
+ * mechanism, credentials; the reply's user id is the client's Z85 key, or
+ * on ipc:// its Unix user ("unix:UID"). */
 static void serve_one(auth_t *self)
 {
     zmsg_t *req = zmsg_recv_nowait(self->zap);
     if (!req)
         return;
     char *version = zmsg_popstr(req), *id = zmsg_popstr(req);
-    free(zmsg_popstr(req));         /* domain */
-    char *address = zmsg_popstr(req);
+    char *domain = zmsg_popstr(req), *address = zmsg_popstr(req);
     free(zmsg_popstr(req));         /* identity */
     char *mech = zmsg_popstr(req);
     zframe_t *cred = zmsg_pop(req);
-    char key[41] = "";
-    if (mech && strcmp(mech, "CURVE") == 0 && cred && zframe_size(cred) == 32)
-        zmq_z85_encode(key, zframe_data(cred), 32);
-    bool ok = admitted(self, mech, address, key);
+    char user[41] = "";
+    bool ok;
+    if (mech && strcmp(mech, "NULL") == 0) {
+        ok = local_answer(self, domain, address, user, sizeof user);
+    } else {
+        if (mech && strcmp(mech, "CURVE") == 0 && cred && zframe_size(cred) == 32)
+            zmq_z85_encode(user, zframe_data(cred), 32);
+        ok = user[0] && find(self, user);
+    }
     zmsg_t *rep = zmsg_new();
     zmsg_addstr(rep, "1.0");
     zmsg_addstr(rep, id ? id : "");
     zmsg_addstr(rep, ok ? "200" : "400");
-    zmsg_addstr(rep, ok ? "OK" : key[0] ? "unknown key" : "not in [local_users]");
-    zmsg_addstr(rep, ok ? key : "");
+    zmsg_addstr(rep, ok ? "OK" : "not allowed");
+    zmsg_addstr(rep, ok ? user : "");
     zmsg_addmem(rep, "", 0);
     zmsg_send(&rep, self->zap);
-    free(version), free(id), free(address), free(mech);
+    free(version), free(id), free(domain), free(address), free(mech);
     zframe_destroy(&cred);
     zmsg_destroy(&req);
 }
@@ -563,20 +657,33 @@ void auth_serve(auth_t *self)
 
 const char *auth_name(const auth_t *self, const char *user_id)
 {
-    const entry_t *e = user_id && *user_id ? find(self, user_id) : NULL;
+    uid_t uid;
+    if (!user_id || !*user_id || (!self->local_on && id_uid(user_id, &uid)))
+        return NULL;            /* no key, or local as without the section */
+    const entry_t *e = find(self, user_id);
     return e ? e->name : NULL;
 }
 
 auth_role_t auth_role(const auth_t *self, const char *user_id, const char **dept)
 {
     *dept = NULL;
+    uid_t uid;
     if (!user_id || !*user_id)
-        return AUTH_LOCAL;
-    if (!self->local_on && strncmp(user_id, LOCAL_PREFIX, strlen(LOCAL_PREFIX)) == 0)
-        return AUTH_REVOKED;    /* a user [local_users] let in before a reload took it out */
+        return AUTH_LOCAL;      /* inproc://, or plain tcp:// where the config allows it */
+    if (!id_uid(user_id, &uid)) {
+        const entry_t *e = find_in(self->keys, self->nkeys, user_id);
+        if (!e)
+            return AUTH_REVOKED;
+        *dept = e->dept;
+        return e->role;
+    }
+    /* without the section only root and the broker's user may connect: any
+     * other was let in while it stood, and keeps no trust once it is gone */
+    if (!self->local_on)
+        return trusted_uid(self, uid) ? AUTH_LOCAL : AUTH_REVOKED;
     const entry_t *e = find(self, user_id);
     if (!e)
         return AUTH_REVOKED;
-    *dept = e->dept;
+    *dept = e->dept[0] ? e->dept : NULL;
     return e->role;
 }

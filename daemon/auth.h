@@ -55,15 +55,20 @@ int auth_reload_check(const auth_t *self, const config_t *fresh, char *err, size
  * -1 with the reason in err. */
 int auth_secure(auth_t *self, void *sock, const char *endpoint, char *err, size_t errlen);
 /* Make an ipc:// sock (before it binds) ask the ZAP handler about each
- * connection, which refuses Unix users [local_users] does not list (every
- * user without the section): for the event stream, where no message of the
- * peer's arrives to be refused. Nothing for other transports. 0, or -1. */
-int auth_guard_local(auth_t *self, void *sock, const char *endpoint, char *err, size_t errlen);
-/* The user id ("unix:UID") of an ipc:// peer whose message's Peer-Address is
- * peer_address, written into buf; NULL for a peer of another transport, and
- * without [local_users] for root and the broker's own user (AUTH_LOCAL: the
- * file's mode let them in). */
-const char *auth_local_id(const auth_t *self, const char *peer_address, char *buf, size_t len);
+ * connection: the handler gives the peer its Unix user (SO_PEERCRED) as its
+ * user id, "unix:UID", judged per message by auth_role. On the event stream
+ * (`events`), where no message of the peer's arrives to be refused, it
+ * refuses at the handshake the users auth_role would refuse. Nothing for
+ * other transports. 0, or -1 with err. */
+int auth_guard_local(auth_t *self, void *sock, const char *endpoint, bool events, char *err,
+                     size_t errlen);
+/* What [local_users] of cfg would refuse at a start or reload: a user the
+ * broker cannot see (a user namespace of its own). 0, or -1 with err. */
+int auth_locals_check(const config_t *cfg, char *err, size_t errlen);
+/* Whether a peer with this user id is counted and trusted by connection, as
+ * every ipc:// peer was before [local_users]: no key, or a Unix user while
+ * there is no such section (then only root and the broker's user get in). */
+bool auth_by_connection(const auth_t *self, const char *user_id);
 /* Whether [local_users] holds ipc:// peers to their Unix users' roles. */
 bool auth_local_on(const auth_t *self);
 /* The ZAP socket, for the broker's poll (NULL when no endpoint asks ZAP). */
@@ -80,8 +85,8 @@ void auth_serve(auth_t *self);
 int auth_lists_check(const config_t *cfg, char *err, size_t errlen);
 /* Re-read the allowlists of cfg (the server key stays). 0, or -1 with err. */
 int auth_reload(auth_t *self, const config_t *cfg, char *err, size_t errlen);
-/* The role of a peer from the User-Id of its message, or its auth_local_id
- * (NULL: no key, local; AUTH_REVOKED: a key or user no longer listed);
+/* The role of a peer from the User-Id of its message: a key, or "unix:UID"
+ * on ipc:// (NULL: no key, local; AUTH_REVOKED: a key or user not listed);
  * for AUTH_WORKER, *dept gets its department id. */
 auth_role_t auth_role(const auth_t *self, const char *user_id, const char **dept);
 /* The name of the key with this User-Id (its file's name in the lists), for

@@ -80,7 +80,6 @@ struct broker_t {
     bool store_down;            /* the last BEGIN failed (logged once) */
     bool hints_lost;            /* a timer hint could not be kept: rebuild them (rebuild_hints) */
     bool acked_in_pass;         /* a notice left the list for an ACK this pass records */
-    char local_id[32];          /* peer_key's answer for an ipc:// peer */
     volatile sig_atomic_t stop, reload;
     int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms, last_trim;
     int64_t beat_ms;            /* the shortest heartbeat in force: see beat_sessions */
@@ -165,7 +164,7 @@ static void *open_socket(broker_t *self, int type, const char *endpoint, const c
         return NULL;
     }
     if (auth_secure(self->auth, s, endpoint, err, errlen) != 0 ||
-        (type == ZMQ_XPUB && auth_guard_local(self->auth, s, endpoint, err, errlen) != 0)) {
+        auth_guard_local(self->auth, s, endpoint, type == ZMQ_XPUB, err, errlen) != 0) {
         zmq_close(s);
         return NULL;
     }
@@ -818,30 +817,26 @@ static bool ensure_txn(broker_t *self)
     return ok;
 }
 
-/* The peer's key (its ZAP user id); on ipc:// its Unix user's id under
- * [local_users], else NULL. Valid until the next call. */
-static const char *peer_key(broker_t *self, inmsg_t *in)
+/* The peer's user id from ZAP: its CURVE key, or on ipc:// its Unix user
+ * ("unix:UID"); NULL without (inproc://, plain tcp://). Every ipc:// and
+ * CURVE socket asks ZAP, whose answer replaces a User-Id the peer announced. */
+static const char *peer_key(inmsg_t *in)
 {
-    if (in->n < 2)
-        return NULL;
     /* the ZAP user id travels as metadata on every frame the peer sent */
-    const char *key = zmq_msg_gets(&in->part[1], "User-Id");
-    if (key && *key)
-        return key;
-    return auth_local_id(self->auth, zmq_msg_gets(&in->part[1], "Peer-Address"),
-                         self->local_id, sizeof self->local_id);
+    const char *key = in->n > 1 ? zmq_msg_gets(&in->part[1], "User-Id") : NULL;
+    return key && *key ? key : NULL;
 }
 
 /* The role the peer's key gives it (AUTH_LOCAL on ipc:// without [local_users]). */
 static auth_role_t peer_role(broker_t *self, inmsg_t *in, const char **dept)
 {
-    return auth_role(self->auth, peer_key(self, in), dept);
+    return auth_role(self->auth, peer_key(in), dept);
 }
 
 /* Refuse a message the peer's key does not allow, and log it as a security event. */
 static void forbid(broker_t *self, void *sock, inmsg_t *in, const msg_t *msg, const char *why)
 {
-    const char *key = peer_key(self, in);
+    const char *key = peer_key(in);
     log_rec_t r;
     log_begin_limited(&r, LOG_WARNING, "security.refused");
     log_str(&r, "command", msg_cmd_name(msg->cmd));
@@ -855,9 +850,9 @@ static void forbid(broker_t *self, void *sock, inmsg_t *in, const msg_t *msg, co
 
 /* Whether the peer is held to its Unix user's role ([local_users]) rather
  * than to a key: the refusals say which of the two to fix. */
-static bool by_user(broker_t *self, inmsg_t *in)
+static bool by_user(inmsg_t *in)
 {
-    const char *key = peer_key(self, in);
+    const char *key = peer_key(in);
     return key && strncmp(key, "unix:", 5) == 0;
 }
 
@@ -882,7 +877,9 @@ static void on_intake(broker_t *self, inmsg_t *in)
     const zmq_msg_t *id = &in->part[0];
     /* the rate counts every message, well formed or not: it is what floods
      * look like; per key, so that more connections buy no more */
-    const char *key = peer_key(self, in);
+    const char *key = peer_key(in);
+    if (auth_by_connection(self->auth, key))
+        key = NULL;
     bool allowed = key ? ratelimit_allow(self->rates, key, strlen(key), mono_ms(),
                                          self->cfg->intake_rate)
                        : ratelimit_allow(self->rates, zmq_msg_data((zmq_msg_t *)id),
@@ -896,7 +893,7 @@ static void on_intake(broker_t *self, inmsg_t *in)
     }
     if (in->n < 2 || decode(self, self->intake, in, &msg))
         return;
-    const char *dept, *no = intake_forbidden(peer_role(self, in, &dept), msg.cmd, by_user(self, in));
+    const char *dept, *no = intake_forbidden(peer_role(self, in, &dept), msg.cmd, by_user(in));
     if (no) {
         forbid(self, self->intake, in, &msg, no);
         return;
@@ -921,7 +918,7 @@ static void on_intake(broker_t *self, inmsg_t *in)
         /* the key that did it, in the audit trail: one stolen gateway key
          * reopening cases county-wide must be told from the others */
         const char *scope = msg.cmd == MSG_FEEDBACK ? "intake" : "admin";
-        const char *name = auth_name(self->auth, peer_key(self, in));
+        const char *name = auth_name(self->auth, peer_key(in));
         char actor[48];
         snprintf(actor, sizeof actor, "%s%s%s", scope, name ? ":" : "", name ? name : "");
         rc = apply_case_command(&self->apply, scope, actor, &msg, &reply);
@@ -984,10 +981,11 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
      * be claimed by any other key that connects: the ROUTER hands it over,
      * and the DISPATCHes, with residents' names and phones, would go to that
      * connection until this session timed out. With a key, it is refused. */
-    if (key && idlen > 0 && ((const unsigned char *)idd)[0] != 0) {
+    if (!auth_by_connection(self->auth, key) && idlen > 0 && ((const unsigned char *)idd)[0] != 0) {
         send_error(self, self->workers, idd, idlen, msg->msg_id, ERR_FORBIDDEN,
-                   "a worker on a CURVE endpoint must not set its own routing id "
-                   "(ZMQ_ROUTING_ID): another key could take it over (PROTOCOL.md 2.2)");
+                   "a worker held to a key or to its Unix user ([local_users]) must not set "
+                   "its own routing id (ZMQ_ROUTING_ID): another could take it over "
+                   "(PROTOCOL.md 2.2)");
         return;
     }
     int64_t now = mono_ms();
@@ -1084,16 +1082,12 @@ static void on_worker(broker_t *self, inmsg_t *in)
     const void *idd = zmq_msg_data((zmq_msg_t *)id);
     size_t idlen = zmq_msg_size((zmq_msg_t *)id);
     session_t *s = sessions_find(self->sessions, idd, idlen);
-    const char *key = peer_key(self, in);
+    const char *key = peer_key(in);
     if (s && in->n > 1 && strcmp(s->key, key ? key : "") != 0) {
-        /* another key took over the routing id (ZMQ_ROUTER_HANDOVER): it is
-         * not the worker that registered, and gets none of its work. On
-         * ipc://, a reload added [local_users] or took it out (a session
-         * registered on one side is judged again by its REGISTER) */
-        bool local = !s->key[0] || strncmp(s->key, "unix:", 5) == 0;
-        session_gone(self, s, local && (!key || strncmp(key, "unix:", 5) == 0)
-                     ? "[local_users] was added or taken out: it must register again"
-                     : "another key took over its routing id");
+        /* another key or Unix user took over the routing id
+         * (ZMQ_ROUTER_HANDOVER): it is not the worker that registered, and
+         * gets none of its work */
+        session_gone(self, s, "another key or Unix user took over its routing id");
         s = NULL;
     }
     if (s)
@@ -1102,7 +1096,7 @@ static void on_worker(broker_t *self, inmsg_t *in)
         return;
     const char *key_dept;
     auth_role_t role = peer_role(self, in, &key_dept);
-    bool user = by_user(self, in);
+    bool user = by_user(in);
     if (role != AUTH_LOCAL && role != AUTH_WORKER) {
         if (s)
             session_gone(self, s, "its key is no longer allowed");

@@ -181,10 +181,9 @@ static void keys_named_by_their_files(void **state)
     }
 }
 
-/* [local_users]: the peer's Unix user, from libzmq's "localhost:UID:GID:PID"
- * (never from a tcp:// peer's address, an IPv6 one with colons of its own),
- * takes the place of a key; root and the broker's user stay admin; and a
- * user let in while the section stood is refused once a reload takes it out. */
+/* [local_users]: a peer's Unix user id ("unix:UID", from ZAP) takes the
+ * place of a key; root and the broker's user may do anything; a user let in
+ * while the section stood is refused once a reload takes it out. */
 static void local_users_hold_ipc_peers_to_their_roles(void **state)
 {
     (void)state;
@@ -194,39 +193,74 @@ static void local_users_hold_ipc_peers_to_their_roles(void **state)
     };
     config_t cfg = {.depts = depts, .ndepts = 2, .local_users_on = true,
                     .local_users = users, .nlocal_users = 2};
-    char err[256], buf[32], me[32];
+    char err[256], me[32];
     auth_t *auth = auth_new(NULL, &cfg, err, sizeof err);
     assert_non_null(auth);
     const char *dept;
-    assert_string_equal(auth_local_id(auth, "localhost:65534:65534:4242", buf, sizeof buf),
-                        "unix:65534");
-    assert_int_equal(auth_role(auth, buf, &dept), AUTH_WORKER);
+    assert_int_equal(auth_role(auth, "unix:65534", &dept), AUTH_WORKER);
     assert_string_equal(dept, "water");
-    assert_string_equal(auth_name(auth, buf), "unix:nobody");
-    assert_int_equal(auth_role(auth, auth_local_id(auth, "localhost:1:1:7", buf, sizeof buf),
-                               &dept), AUTH_INTAKE);
-    assert_int_equal(auth_role(auth, auth_local_id(auth, "localhost:2:2:7", buf, sizeof buf),
-                               &dept), AUTH_REVOKED);
+    assert_string_equal(auth_name(auth, "unix:65534"), "unix:nobody");
+    assert_int_equal(auth_role(auth, "unix:1", &dept), AUTH_INTAKE);
+    assert_int_equal(auth_role(auth, "unix:2", &dept), AUTH_REVOKED);
+    assert_int_equal(auth_role(auth, "unix:65534x", &dept), AUTH_REVOKED);
     /* admins may do anything a local peer may, working for any department too */
-    assert_int_equal(auth_role(auth, auth_local_id(auth, "localhost:0:0:7", buf, sizeof buf),
-                               &dept), AUTH_LOCAL);
-    assert_string_equal(auth_name(auth, buf), "unix:root");
-    snprintf(me, sizeof me, "localhost:%u:0:7", (unsigned)geteuid());
-    assert_int_equal(auth_role(auth, auth_local_id(auth, me, buf, sizeof buf), &dept),
-                     AUTH_LOCAL);
-    assert_null(auth_local_id(auth, "2001:db8::10:20:30", buf, sizeof buf));
-    assert_null(auth_local_id(auth, "127.0.0.1", buf, sizeof buf));
-    assert_null(auth_local_id(auth, "localhost:1:1", buf, sizeof buf));
-    assert_null(auth_local_id(auth, "localhost:1:1:7x", buf, sizeof buf));
-    assert_null(auth_local_id(auth, NULL, buf, sizeof buf));
-    /* the section taken out: root is local again, a user it let in is not */
+    assert_int_equal(auth_role(auth, "unix:0", &dept), AUTH_LOCAL);
+    assert_string_equal(auth_name(auth, "unix:0"), "unix:root");
+    snprintf(me, sizeof me, "unix:%u", (unsigned)geteuid());
+    assert_int_equal(auth_role(auth, me, &dept), AUTH_LOCAL);
+    assert_false(auth_by_connection(auth, "unix:0"));      /* counted and named by user */
+    assert_true(auth_by_connection(auth, NULL));
+    /* the section taken out: root is local as before, a user it let in is not */
     config_t plain = {.depts = depts, .ndepts = 2};
     assert_int_equal(auth_reload(auth, &plain, err, sizeof err), 0);
-    assert_null(auth_local_id(auth, "localhost:0:0:7", buf, sizeof buf));
-    assert_int_equal(auth_role(auth, auth_local_id(auth, "localhost:65534:65534:7", buf,
-                                                   sizeof buf), &dept), AUTH_REVOKED);
+    assert_int_equal(auth_role(auth, "unix:0", &dept), AUTH_LOCAL);
+    assert_null(auth_name(auth, "unix:0"));
+    assert_true(auth_by_connection(auth, "unix:0"));
+    assert_int_equal(auth_role(auth, "unix:65534", &dept), AUTH_REVOKED);
     assert_int_equal(auth_role(auth, NULL, &dept), AUTH_LOCAL);
     auth_destroy(&auth);
+}
+
+/* On ipc:// the ZAP handler gives every connection its Unix user as its
+ * User-Id, from the kernel: the message arrives carrying "unix:EUID". */
+static void an_ipc_peer_carries_its_unix_user(void **state)
+{
+    (void)state;
+    config_t cfg = {0};
+    char err[256], dir[] = "/tmp/mq-auth-ipc-XXXXXX", ep[96], want[32];
+    assert_non_null(mkdtemp(dir));
+    snprintf(ep, sizeof ep, "ipc://%s/w.sock", dir);
+    void *ctx = zmq_ctx_new();
+    auth_t *auth = auth_new(ctx, &cfg, err, sizeof err);
+    assert_non_null(auth);
+    void *router = zmq_socket(ctx, ZMQ_ROUTER), *dealer = zmq_socket(ctx, ZMQ_DEALER);
+    int zero = 0;
+    zmq_setsockopt(router, ZMQ_LINGER, &zero, sizeof zero);
+    zmq_setsockopt(dealer, ZMQ_LINGER, &zero, sizeof zero);
+    assert_int_equal(auth_guard_local(auth, router, ep, false, err, sizeof err), 0);
+    assert_int_equal(zmq_bind(router, ep), 0);
+    assert_int_equal(zmq_connect(dealer, ep), 0);
+    assert_int_equal(zmq_send(dealer, "hi", 2, 0), 2);
+    zmq_msg_t id;
+    zmq_msg_init(&id);
+    int got = -1;
+    for (int i = 0; i < 200 && got < 0; i++) {         /* 2 s at most */
+        auth_serve(auth);
+        got = zmq_msg_recv(&id, router, ZMQ_DONTWAIT);
+        if (got < 0)
+            usleep(10000);
+    }
+    assert_true(got >= 0);
+    snprintf(want, sizeof want, "unix:%u", (unsigned)geteuid());
+    assert_non_null(zmq_msg_gets(&id, "User-Id"));
+    assert_string_equal(zmq_msg_gets(&id, "User-Id"), want);
+    zmq_msg_close(&id);
+    zmq_close(dealer), zmq_close(router);
+    auth_destroy(&auth);
+    zmq_ctx_term(ctx);
+    char sock[96];
+    snprintf(sock, sizeof sock, "%s/w.sock", dir);
+    unlink(sock), rmdir(dir);
 }
 
 int main(void)
@@ -238,6 +272,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(keys_named_by_their_files, setup, teardown),
         cmocka_unit_test(local_users_hold_ipc_peers_to_their_roles),
+        cmocka_unit_test(an_ipc_peer_carries_its_unix_user),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

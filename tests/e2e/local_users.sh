@@ -4,12 +4,13 @@
 # CURVE key does on tcp://: a department's adapter gets only its own cases and
 # cannot submit, an intake user cannot cancel, an unlisted user gets a clear
 # refusal, root stays admin; a reload that takes the section out locks the
-# sockets to the broker's user again. Runs programs as nobody, daemon and bin.
+# sockets to the broker's user again. Runs programs as daemon, sys and bin
+# (not nobody: the overflow uid, as every unmapped user looks in a namespace).
 . "$(dirname "$0")/../lib.sh"
 MQ="$BIN/minqing"
 chmod 711 "$T"                  # other users reach the sockets, not the files
 write_config
-printf '\n[local_users]\nnobody = worker water\ndaemon = intake\n' >> "$T/minqing.conf"
+printf '\n[local_users]\ndaemon = worker water\nsys = intake\n' >> "$T/minqing.conf"
 CONF="$T/minqing.conf"
 chmod 644 "$CONF"
 # as USER COMMAND...: run it as USER (and USER's group), bounded
@@ -19,7 +20,7 @@ line_of() { grep -n "^$1 = " "$CONF" | cut -d: -f1; }
 
 # refusals of the section itself, each at its line
 cp "$CONF" "$T/bad.conf"
-printf 'no-such-user-x = admin\nbin = supervisor\n65534 = intake\nroot = worker nowhere\n' >> "$T/bad.conf"
+printf 'no-such-user-x = admin\nbin = supervisor\n1 = intake\nroot = worker nowhere\n' >> "$T/bad.conf"
 bounded "$BIN/minqingd" --check-config -c "$T/bad.conf" > "$T/bad.log" 2>&1; rc=$?
 n=$(grep -c '' "$T/bad.conf")
 check "--check-config refuses (exit 2) a user the host does not know, at its line" \
@@ -27,9 +28,19 @@ check "--check-config refuses (exit 2) a user the host does not know, at its lin
 check "... a role that is not admin, intake or worker DEPARTMENT" \
   grep -qF "bad.conf:$((n - 2)): local user 'bin': bad role 'supervisor' (want admin, intake or worker DEPARTMENT)" "$T/bad.log"
 check "... one user written twice, by name and by uid" \
-  grep -qF "bad.conf:$((n - 1)): local user '65534' is uid 65534, as 'nobody' is" "$T/bad.log"
+  grep -qF "bad.conf:$((n - 1)): local user '1' is uid 1, as 'daemon' is" "$T/bad.log"
 check "... and a worker of an unknown department" \
   grep -qF "bad.conf:$n: local user 'root': unknown department 'nowhere'" "$T/bad.log"
+
+# a broker in a user namespace of its own (systemd's PrivateUsers=yes) sees
+# every other user as the overflow uid: a role for one would never apply
+unshare --user --map-root-user "$BIN/minqingd" --check-config -c "$CONF" > "$T/ns.log" 2>&1; rc=$?
+check "a broker that cannot see a listed user (a user namespace) refuses the file, saying why" \
+  sh -c "[ $rc -eq 2 ] && grep -qF \"[local_users] daemon (uid 1): the broker cannot see this user\" '$T/ns.log' && grep -q 'PrivateUsers=no' '$T/ns.log'"
+sed 's|^intake = .*|intake = tcp://127.0.0.1:1\nallow_plain_tcp = yes|' "$CONF" > "$T/plain.conf"
+bounded "$BIN/minqingd" --check-config -c "$T/plain.conf" > "$T/plain.log" 2>&1; rc=$?
+check "plain tcp:// beside [local_users] is refused: its peers would have every role" \
+  sh -c "[ $rc -eq 2 ] && grep -q 'plain tcp:// (allow_plain_tcp) beside \[local_users\]' '$T/plain.log'"
 
 start_broker || exit 1
 mode() { stat -c %a "$1"; }
@@ -39,14 +50,14 @@ check "with [local_users] the socket files are open to every local user (0666): 
 printf '{"service_code": "water.leak", "grid_code": "CG01-XH02-G0031", "external_id": "LU-1", "channel": "hotline12345", "description": "居民反映：水管漏水"}\n' > "$T/a.json"
 printf '{"service_code": "wage.arrears", "grid_code": "CG01-XH02-G0032", "external_id": "LU-2", "channel": "hotline12345", "description": "居民反映：欠薪"}\n' > "$T/b.json"
 chmod 644 "$T/a.json" "$T/b.json"
-A=$(as daemon "$MQ" -c "$CONF" submit "$T/a.json" 2>"$T/daemon.err")
-check "an intake user (daemon) submits a case ($A)" sh -c "echo '$A' | grep -qx '[0-9][0-9]*'"
-as daemon "$MQ" -c "$CONF" cancel "$A" --reason duplicate > "$T/cancel.out" 2>&1; rc=$?
+A=$(as sys "$MQ" -c "$CONF" submit "$T/a.json" 2>"$T/sys.err")
+check "an intake user (sys) submits a case ($A)" sh -c "echo '$A' | grep -qx '[0-9][0-9]*'"
+as sys "$MQ" -c "$CONF" cancel "$A" --reason duplicate > "$T/cancel.out" 2>&1; rc=$?
 check "but may not cancel it: refused with the reason (exit 1 or 2)" \
   sh -c "[ $rc -ne 0 ] && grep -q 'needs a Unix user that \[local_users\] makes admin' '$T/cancel.out'"
-as nobody "$MQ" -c "$CONF" submit "$T/b.json" > "$T/nobody.out" 2>&1; rc=$?
-check "a worker's user (nobody) may not submit" \
-  sh -c "[ $rc -ne 0 ] && grep -q \"a worker's Unix user cannot use intake\" '$T/nobody.out'"
+as daemon "$MQ" -c "$CONF" submit "$T/b.json" > "$T/daemon.out" 2>&1; rc=$?
+check "a worker's user (daemon) may not submit" \
+  sh -c "[ $rc -ne 0 ] && grep -q \"a worker's Unix user cannot use intake\" '$T/daemon.out'"
 as bin "$MQ" -c "$CONF" submit "$T/b.json" > "$T/bin.out" 2>&1; rc=$?
 check "a user [local_users] does not list (bin) is refused, and told why" \
   sh -c "[ $rc -ne 0 ] && grep -q 'this Unix user is not in \[local_users\]' '$T/bin.out'"
@@ -55,17 +66,17 @@ check "and the log names the Unix user it refused (security.refused peer=unix:2)
 B=$("$MQ" -c "$CONF" submit "$T/b.json" 2>>"$T/cli.log")
 check "root is admin without being listed: it submits ($B)" sh -c "echo '$B' | grep -qx '[0-9][0-9]*'"
 
-# workers: nobody works for water only
-setpriv --reuid=nobody --regid=nogroup --clear-groups "$BIN/simworker" -e "ipc://$T/workers.sock" \
+# workers: daemon works for water only
+setpriv --reuid=daemon --regid=daemon --clear-groups "$BIN/simworker" -e "ipc://$T/workers.sock" \
   -d hrss -n wronghrss > "$T/w-hrss.out" 2>&1 &
 PIDS="$PIDS $!"
-setpriv --reuid=nobody --regid=nogroup --clear-groups "$BIN/simworker" -e "ipc://$T/workers.sock" \
-  -d water -n nobodywater > "$T/w-water.out" 2>&1 &
+setpriv --reuid=daemon --regid=daemon --clear-groups "$BIN/simworker" -e "ipc://$T/workers.sock" \
+  -d water -n daemonwater > "$T/w-water.out" 2>&1 &
 PIDS="$PIDS $!"
-check "nobody's worker for water gets the water case and resolves it" \
+check "daemon's worker for water gets the water case and resolves it" \
   wait_for 15 state_is "$A" resolved
-check "nobody's worker for hrss is refused at REGISTER, with the reason in the log" \
-  wait_for 10 grep -q 'event=security.refused command=REGISTER peer=unix:65534 msg="this Unix user works for another department in \[local_users\]"' "$T/broker.log"
+check "daemon's worker for hrss is refused at REGISTER, with the reason in the log" \
+  wait_for 10 grep -q 'event=security.refused command=REGISTER peer=unix:1 msg="this Unix user works for another department in \[local_users\]"' "$T/broker.log"
 check "and the hrss case waits for a worker of its own: no assignment of it was delivered" \
   test "$(sql "select count(*) from events where case_id = $B and kind = 'dispatched'")" = 0
 start_worker hrss roothrss
@@ -78,7 +89,7 @@ tail_as() {
     --count 1 > "$T/tail-$1.out" 2>&1 &
   PIDS="$PIDS $!"
 }
-tail_as nobody; NT=$!
+tail_as daemon; NT=$!
 tail_as bin; BT=$!
 i=0
 while [ $i -lt 30 ] && ! gone "$NT"; do      # events go only to subscribers: until one has
@@ -86,7 +97,7 @@ while [ $i -lt 30 ] && ! gone "$NT"; do      # events go only to subscribers: un
   sed "s/LU-2/LU-T$i/" "$T/b.json" | bounded "$MQ" -c "$CONF" submit - >/dev/null 2>>"$T/cli.log"
   sleep 0.3
 done
-check "a user [local_users] lists (nobody) follows the event stream" grep -q 'received' "$T/tail-nobody.out"
+check "a user [local_users] lists (daemon) follows the event stream" grep -q ' case ' "$T/tail-daemon.out"
 bin_waits() { ! gone "$BT" && ! grep -q ' case ' "$T/tail-bin.out"; }
 check "an unlisted user (bin) gets no event of the same cases" bin_waits
 kill "$BT" 2>/dev/null
@@ -96,9 +107,9 @@ sed -i '/^\[local_users\]/,$d' "$CONF"
 kill -HUP "$BROKER_PID"
 check "a reload without [local_users] sets the socket files back to 0600" \
   wait_for 10 sh -c "[ \$(stat -c %a '$T/intake.sock') = 600 ] && [ \$(stat -c %a '$T/workers.sock') = 600 ]"
-check "and ends the session of nobody's worker, connected before: it is no root nor the broker's user" \
-  wait_for 5 grep -q 'event=worker.lost worker=water:nobodywater#[0-9]* department=water reason="its Unix user is no longer allowed' "$T/broker.log"
-as daemon "$MQ" -c "$CONF" submit -t 1 "$T/b.json" > "$T/after.out" 2>&1; rc=$?
+check "and ends the session of daemon's worker, connected before: it is no root nor the broker's user" \
+  wait_for 5 grep -q 'event=worker.lost worker=water:daemonwater#[0-9]* department=water reason="its Unix user is no longer allowed' "$T/broker.log"
+as sys "$MQ" -c "$CONF" submit -t 1 "$T/b.json" > "$T/after.out" 2>&1; rc=$?
 check "and another user cannot connect at all any more (exit 1)" test "$rc" = 1
 stop_pid "$BROKER_PID"
 check "no sanitizer reports" no_sanitizer_reports
