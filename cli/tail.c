@@ -221,8 +221,10 @@ static int subscribe(tail_t *self, void *ctx, void *sock, const char *endpoint)
     }
     if (mq_curve_apply(&self->curve.keys, sock))
         return cli_fail(CLI_RUNTIME, CMD, "%s", mq_strerror());
-    /* a refused key gets no events and no word: only the handshake says so */
-    if (self->curve.keys.on && mq_handshake_watch(&self->hs, ctx, sock))
+    /* a refused key, or Unix user on ipc:// ([local_users]), gets no events
+     * and no word: only the handshake says so */
+    if ((self->curve.keys.on || !strncmp(endpoint, "ipc://", 6)) &&
+        mq_handshake_watch(&self->hs, ctx, sock))
         return cli_fail(CLI_RUNTIME, CMD, "%s", mq_strerror());
     if (zmq_connect(sock, endpoint))
         return cli_fail(CLI_RUNTIME, CMD, "cannot connect to %s: %s (check [broker] events in "

@@ -49,6 +49,7 @@ struct auth_t {
     size_t nlocals;
     entry_t admins[2];          /* root and the broker's own user, unless listed */
     uid_t uid;                  /* the broker's own */
+    bool plain_tcp;             /* a plain tcp:// endpoint is bound (until a restart) */
 };
 
 /* The user id of an ipc:// peer: not a key, but its Unix user's number. */
@@ -300,6 +301,11 @@ bool auth_local_on(const auth_t *self)
     return self->local_on;
 }
 
+bool auth_holds_peers(const auth_t *self)
+{
+    return self->server || self->local_on;
+}
+
 /* The uid in an ipc:// peer's address: libzmq gives it as
  * "localhost:UID:GID:PID", the numbers from SO_PEERCRED, the kernel's word
  * and not the peer's (a tcp:// peer's is an IP address, an IPv6 one with
@@ -507,6 +513,13 @@ int auth_reload_check(const auth_t *self, const config_t *fresh, char *err, size
 {
     if (auth_check_file(fresh, err, errlen))
         return -1;
+    if (fresh->local_users_on && self->plain_tcp) {
+        snprintf(err, errlen, "%s: [local_users], but this broker serves plain tcp:// "
+                 "(allow_plain_tcp, endpoints change at a restart), where a peer has no Unix "
+                 "user to hold it to and would keep every role: restart the broker on the "
+                 "new endpoints instead", fresh->path);
+        return -1;
+    }
     if (!self->server || fresh->keys_dir)
         return 0;                   /* no tcp:// endpoint is a CURVE server */
     snprintf(err, errlen, "%s: keys is missing, but this broker serves CURVE (server_cert, "
@@ -546,8 +559,12 @@ int auth_secure(auth_t *self, void *sock, const char *endpoint, char *err, size_
 {
     if (plain_tcp_refused(self->server != NULL, self->plain_ok, endpoint, err, errlen))
         return -1;
-    if (strncmp(endpoint, "tcp://", 6) != 0 || !self->server)
+    if (strncmp(endpoint, "tcp://", 6) != 0)
         return 0;
+    if (!self->server) {
+        self->plain_tcp = true;     /* allow_plain_tcp: no user, no key there */
+        return 0;
+    }
     if (zap_bind(self, err, errlen))
         return -1;
     int on = 1;
@@ -582,9 +599,12 @@ static const entry_t *find_in(const entry_t *v, size_t n, const char *key)
     return NULL;
 }
 
+static bool id_uid(const char *user_id, uid_t *uid);
+
 static const entry_t *find(const auth_t *self, const char *key)
 {
-    if (strncmp(key, LOCAL_PREFIX, strlen(LOCAL_PREFIX)) != 0)
+    uid_t uid;
+    if (!id_uid(key, &uid))
         return find_in(self->keys, self->nkeys, key);
     const entry_t *e = find_in(self->locals, self->nlocals, key);
     return e ? e : find_in(self->admins, 2, key);

@@ -71,6 +71,9 @@ int auth_locals_check(const config_t *cfg, char *err, size_t errlen);
 bool auth_by_connection(const auth_t *self, const char *user_id);
 /* Whether [local_users] holds ipc:// peers to their Unix users' roles. */
 bool auth_local_on(const auth_t *self);
+/* Whether some peers are held to a key or a Unix user (CURVE, [local_users]):
+ * then no connection may take over another's routing id. */
+bool auth_holds_peers(const auth_t *self);
 /* The ZAP socket, for the broker's poll (NULL when no endpoint asks ZAP). */
 void *auth_socket(auth_t *self);
 /* Answer the ZAP requests that are waiting. */

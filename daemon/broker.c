@@ -184,6 +184,18 @@ static void *open_socket(broker_t *self, int type, const char *endpoint, const c
     return s;
 }
 
+/* A ROUTER hands a routing id over to the newest connection that claims it.
+ * Where peers are held to keys or Unix users, that would let any of them
+ * claim a worker's id (one it set itself, or guessed) and take its
+ * DISPATCHes: off then, so the first connection keeps it. */
+static int hold_routing_ids(broker_t *self, char *err, size_t errlen)
+{
+    if (set_int(self->workers, ZMQ_ROUTER_HANDOVER, !auth_holds_peers(self->auth)) == 0)
+        return 0;
+    snprintf(err, errlen, "workers socket: ZMQ_ROUTER_HANDOVER: %s", zmq_strerror(errno));
+    return -1;
+}
+
 /* With [local_users] every local user may connect to the ipc:// sockets,
  * and the broker holds each to its role; without, only the broker's own
  * user (and root) can, as the file's mode says: at a start the umask's
@@ -593,7 +605,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
                                       &self->files[1], err, errlen)) ||
         !(self->events = open_socket(self, ZMQ_XPUB, cfg->events_endpoint, "events",
                                      &self->listeners, &self->files[2], err, errlen)) ||
-        share_sockets(self, true, err, errlen) ||
+        share_sockets(self, true, err, errlen) || hold_routing_ids(self, err, errlen) ||
         load_ladders(self, err, errlen) || load_open(self, err, errlen)) {
         broker_destroy(&self);
         return NULL;
@@ -1881,7 +1893,8 @@ static void reload(broker_t *self)
         if (fresh->heartbeat_ms < self->beat_ms)
             self->beat_ms = fresh->heartbeat_ms;    /* raised: the sessions keep it down */
         drop_revoked(self);
-        if (share_sockets(self, false, err, sizeof err) != 0)
+        if (share_sockets(self, false, err, sizeof err) != 0 ||
+            hold_routing_ids(self, err, sizeof err) != 0)
             log_say(LOG_ERR, "config.sockets", err);
         place_notices(self, "config.notices_stranded");
         warn_config(fresh);

@@ -493,6 +493,9 @@ static const char *endpoint_problem(const char *v)
     const char *want = "want ipc://PATH, tcp://HOST:PORT or inproc://NAME";
     if (!printable_ascii(v))
         return want;
+    if (!strncmp(v, "ipc://", 6) && v[6] == '@')
+        return "ipc://@NAME is an abstract socket, which has no file mode: any local user "
+               "could connect; give a path";
     if (!strncmp(v, "ipc://", 6))
         return !v[6] ? want : strlen(v + 6) > IPC_PATH_MAX ? "ipc path longer than 107 bytes" : NULL;
     if (!strncmp(v, "inproc://", 9))

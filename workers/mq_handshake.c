@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #define HANDSHAKE_TRIES 5       /* failed in a row before the server key is doubted */
 
@@ -64,6 +65,12 @@ static bool next_event(void *monitor, uint16_t *event, uint32_t *value)
 /* Why the connection cannot work: recorded; -1. */
 static int refused(const mq_handshake_t *self, const char *endpoint)
 {
+    if (self->refusal == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && !strncmp(endpoint, "ipc://", 6)) {
+        errno = EACCES;
+        return mq_fail("the broker at %s refused this process's Unix user (uid %u, ZAP status %"
+                       PRIu32 "): the broker's [local_users] does not let it follow the event "
+                       "stream", endpoint, (unsigned)geteuid(), self->value);
+    }
     if (self->refusal == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH) {
         errno = EACCES;
         return mq_fail("the broker at %s refused this client's CURVE key (ZAP status %" PRIu32 "): its "
