@@ -263,6 +263,29 @@ static void an_ipc_peer_carries_its_unix_user(void **state)
     unlink(sock), rmdir(dir);
 }
 
+/* Endpoints change at a restart: a reload that adds [local_users] while a
+ * plain tcp:// endpoint serves (whose peers have no user) is refused. */
+static void a_reload_may_not_add_local_users_beside_plain_tcp(void **state)
+{
+    (void)state;
+    config_t running = {.allow_plain_tcp = 1, .path = "minqing.conf"};
+    char err[512];
+    void *ctx = zmq_ctx_new(), *sock = zmq_socket(ctx, ZMQ_ROUTER);
+    auth_t *auth = auth_new(ctx, &running, err, sizeof err);
+    assert_non_null(auth);
+    assert_int_equal(auth_secure(auth, sock, "tcp://127.0.0.1:1", err, sizeof err), 0);
+    config_t fresh = {.path = "minqing.conf", .intake_endpoint = "ipc:///tmp/i.sock",
+                      .worker_endpoint = "ipc:///tmp/w.sock", .events_endpoint = "ipc:///tmp/e.sock",
+                      .local_users_on = true};
+    assert_int_equal(auth_reload_check(auth, &fresh, err, sizeof err), -1);
+    assert_non_null(strstr(err, "[local_users], but this broker serves plain tcp://"));
+    fresh.local_users_on = false;
+    assert_int_equal(auth_reload_check(auth, &fresh, err, sizeof err), 0);
+    zmq_close(sock);
+    auth_destroy(&auth);
+    zmq_ctx_term(ctx);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +296,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(keys_named_by_their_files, setup, teardown),
         cmocka_unit_test(local_users_hold_ipc_peers_to_their_roles),
         cmocka_unit_test(an_ipc_peer_carries_its_unix_user),
+        cmocka_unit_test(a_reload_may_not_add_local_users_beside_plain_tcp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
