@@ -349,6 +349,12 @@ static bool trusted_uid(const auth_t *self, uid_t uid)
     return uid == 0 || uid == self->uid;
 }
 
+bool auth_is_user(const char *user_id)
+{
+    uid_t uid;
+    return user_id && id_uid(user_id, &uid);
+}
+
 bool auth_by_connection(const auth_t *self, const char *user_id)
 {
     uid_t uid;
@@ -598,8 +604,6 @@ static const entry_t *find_in(const entry_t *v, size_t n, const char *key)
             return &v[i];
     return NULL;
 }
-
-static bool id_uid(const char *user_id, uid_t *uid);
 
 static const entry_t *find(const auth_t *self, const char *key)
 {

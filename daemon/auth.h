@@ -65,6 +65,8 @@ int auth_guard_local(auth_t *self, void *sock, const char *endpoint, bool events
 /* What [local_users] of cfg would refuse at a start or reload: a user the
  * broker cannot see (a user namespace of its own). 0, or -1 with err. */
 int auth_locals_check(const config_t *cfg, char *err, size_t errlen);
+/* Whether a user id is an ipc:// peer's Unix user ("unix:UID"), not a key. */
+bool auth_is_user(const char *user_id);
 /* Whether a peer with this user id is counted and trusted by connection, as
  * every ipc:// peer was before [local_users]: no key, or a Unix user while
  * there is no such section (then only root and the broker's user get in). */

@@ -864,8 +864,7 @@ static void forbid(broker_t *self, void *sock, inmsg_t *in, const msg_t *msg, co
  * than to a key: the refusals say which of the two to fix. */
 static bool by_user(inmsg_t *in)
 {
-    const char *key = peer_key(in);
-    return key && strncmp(key, "unix:", 5) == 0;
+    return auth_is_user(peer_key(in));
 }
 
 /* What an intake peer's role allows: intake clients submit and rate; admins
@@ -992,7 +991,9 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
     /* A routing id the peer chose (ZeroMQ's own start with a zero byte) can
      * be claimed by any other key that connects: the ROUTER hands it over,
      * and the DISPATCHes, with residents' names and phones, would go to that
-     * connection until this session timed out. With a key, it is refused. */
+     * connection until this session timed out. Held to a key or a Unix
+     * user ([local_users]), it is refused (and the workers socket hands no
+     * routing id over then: hold_routing_ids). */
     if (!auth_by_connection(self->auth, key) && idlen > 0 && ((const unsigned char *)idd)[0] != 0) {
         send_error(self, self->workers, idd, idlen, msg->msg_id, ERR_FORBIDDEN,
                    "a worker held to a key or to its Unix user ([local_users]) must not set "
@@ -1111,7 +1112,8 @@ static void on_worker(broker_t *self, inmsg_t *in)
     bool user = by_user(in);
     if (role != AUTH_LOCAL && role != AUTH_WORKER) {
         if (s)
-            session_gone(self, s, "its key is no longer allowed");
+            session_gone(self, s, user ? "its Unix user is no longer allowed ([local_users])"
+                                       : "its key is no longer allowed");
         forbid(self, self->workers, in, &msg, role == AUTH_REVOKED
                ? (user ? "this Unix user is not in [local_users]" : "this key is no longer allowed")
                : (user ? "this Unix user is not a worker in [local_users]" : "not a worker key"));
@@ -1786,7 +1788,7 @@ static void drop_revoked(broker_t *self)
             (role == AUTH_WORKER && dept && strcmp(dept, self->cfg->depts[s->dept].id) == 0))
             i++;
         else
-            session_gone(self, s, strncmp(s->key, "unix:", 5) == 0
+            session_gone(self, s, auth_is_user(s->key)
                          ? "its Unix user is no longer allowed ([local_users])"
                          : "its key is no longer allowed");
     }
