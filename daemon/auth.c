@@ -50,6 +50,7 @@ struct auth_t {
     entry_t admins[2];          /* root and the broker's own user, unless listed */
     uid_t uid;                  /* the broker's own */
     bool plain_tcp;             /* a plain tcp:// endpoint is bound (until a restart) */
+    bool narrowed;              /* the last reload took a key or a user off (auth_narrowed) */
 };
 
 /* The user id of an ipc:// peer: not a key, but its Unix user's number. */
@@ -427,21 +428,57 @@ void auth_destroy(auth_t **self_p)
     *self_p = NULL;
 }
 
+/* Whether the event stream admits the peer with this user id (a key, or a
+ * Unix user, "unix:UID"): what its ZAP answer would be now. */
+static bool follows(const auth_t *self, const char *user_id)
+{
+    const char *dept;
+    return auth_role(self, user_id, &dept) != AUTH_REVOKED;
+}
+
+/* Whether a peer admitted before (old keys, old users) is not now. */
+static bool lost_any(const auth_t *self, const entry_t *keys, size_t nkeys, const entry_t *users,
+                     size_t nusers, bool users_on)
+{
+    for (size_t i = 0; i < nkeys; i++)
+        if (!follows(self, keys[i].key))
+            return true;
+    for (size_t i = 0; users_on && i < nusers; i++)
+        if (!follows(self, users[i].key))
+            return true;
+    return false;
+}
+
 int auth_reload(auth_t *self, const config_t *cfg, char *err, size_t errlen)
 {
+    entry_t *old_users = self->locals;
+    size_t nold_users = self->nlocals;
+    bool old_on = self->local_on;
+    self->locals = NULL, self->nlocals = 0;
     /* the users first, and whatever becomes of the key lists: a user taken
      * out of [local_users] must lose its role with this reload */
-    if (load_locals(self, cfg, err, errlen))
-        return -1;
-    entry_t *v;
-    size_t n;
-    if (load_lists(cfg, &v, &n, err, errlen)) {
-        free(v);
+    if (load_locals(self, cfg, err, errlen)) {
+        self->locals = old_users, self->nlocals = nold_users;
         return -1;
     }
-    free(self->keys);
-    self->keys = v, self->nkeys = n;
-    return 0;
+    entry_t *v;
+    size_t n;
+    bool lists_ok = load_lists(cfg, &v, &n, err, errlen) == 0;
+    entry_t *gone = lists_ok ? self->keys : NULL;   /* kept on failure: nothing lost */
+    size_t ngone = lists_ok ? self->nkeys : 0;
+    if (lists_ok)
+        self->keys = v, self->nkeys = n;
+    else
+        free(v);
+    self->narrowed = lost_any(self, gone, ngone, old_users, nold_users, old_on);
+    free(gone);
+    free(old_users);
+    return lists_ok ? 0 : -1;
+}
+
+bool auth_narrowed(const auth_t *self)
+{
+    return self->narrowed;
 }
 
 size_t auth_keys(const auth_t *self)

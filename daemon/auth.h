@@ -88,8 +88,12 @@ void auth_serve(auth_t *self);
  * mistyped one would admit nobody); lists in it that do not exist admit
  * nobody of their role. 0, or -1 with "PATH: what" in err. */
 int auth_lists_check(const config_t *cfg, char *err, size_t errlen);
-/* Re-read the allowlists of cfg (the server key stays). 0, or -1 with err. */
+/* Re-read the allowlists and [local_users] of cfg (the server key stays).
+ * 0, or -1 with err (the users are taken all the same, the key lists kept). */
 int auth_reload(auth_t *self, const config_t *cfg, char *err, size_t errlen);
+/* Whether the last auth_reload took off a key or a Unix user that could
+ * follow the event stream: its open connection there must be made again. */
+bool auth_narrowed(const auth_t *self);
 /* The role of a peer from the User-Id of its message: a key, or "unix:UID"
  * on ipc:// (NULL: no key, local; AUTH_REVOKED: a key or user not listed);
  * for AUTH_WORKER, *dept gets its department id. */

@@ -196,6 +196,31 @@ static int hold_routing_ids(broker_t *self, char *err, size_t errlen)
     return -1;
 }
 
+/* A key or a Unix user taken off the lists keeps its open connection to the
+ * event stream, where it sends nothing that could be refused: unbind the
+ * endpoint and bind it again, so that every follower reconnects through ZAP
+ * (ZeroMQ does so by itself), where the ones no longer listed stay out. The
+ * endpoint bound, not the one written (a tcp:// port of *). 0, or -1 with
+ * err: the stream is down until a restart then. */
+static int rebind_events(broker_t *self, char *err, size_t errlen)
+{
+    char ep[256];
+    size_t len = sizeof ep;
+    if (zmq_getsockopt(self->events, ZMQ_LAST_ENDPOINT, ep, &len) != 0 ||
+        zmq_unbind(self->events, ep) != 0 || zmq_bind(self->events, ep) != 0) {
+        snprintf(err, errlen, "the event stream could not be bound again to cut off a "
+                 "removed key or user (%s): restart the broker", zmq_strerror(errno));
+        return -1;
+    }
+    sockfile_note(&self->files[2], ep);
+    if (auth_local_on(self->auth) && sockfile_share(&self->files[2], true) != 0) {
+        snprintf(err, errlen, "%s: cannot set its mode for [local_users]: %s",
+                 self->files[2].path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 /* With [local_users] every local user may connect to the ipc:// sockets,
  * and the broker holds each to its role; without, only the broker's own
  * user (and root) can, as the file's mode says: at a start the umask's
@@ -1896,7 +1921,8 @@ static void reload(broker_t *self)
             self->beat_ms = fresh->heartbeat_ms;    /* raised: the sessions keep it down */
         drop_revoked(self);
         if (share_sockets(self, false, err, sizeof err) != 0 ||
-            hold_routing_ids(self, err, sizeof err) != 0)
+            hold_routing_ids(self, err, sizeof err) != 0 ||
+            (auth_narrowed(self->auth) && rebind_events(self, err, sizeof err) != 0))
             log_say(LOG_ERR, "config.sockets", err);
         place_notices(self, "config.notices_stranded");
         warn_config(fresh);

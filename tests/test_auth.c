@@ -213,6 +213,9 @@ static void local_users_hold_ipc_peers_to_their_roles(void **state)
     /* the section taken out: root is local as before, a user it let in is not */
     config_t plain = {.depts = depts, .ndepts = 2};
     assert_int_equal(auth_reload(auth, &plain, err, sizeof err), 0);
+    assert_true(auth_narrowed(auth));       /* nobody and daemon may no longer follow events */
+    assert_int_equal(auth_reload(auth, &plain, err, sizeof err), 0);
+    assert_false(auth_narrowed(auth));      /* nothing more taken off */
     assert_int_equal(auth_role(auth, "unix:0", &dept), AUTH_LOCAL);
     assert_null(auth_name(auth, "unix:0"));
     assert_true(auth_by_connection(auth, "unix:0"));

@@ -138,6 +138,19 @@ check "a worker's routing id is not handed over: the DISPATCH goes to the worker
 check "not to another user's connection claiming the same id" sh -c "! grep -q DISPATCH '$T/thief.out'"
 kill "$VP" "$TP" 2>/dev/null
 
+# followers of the event stream before the reload: daemon (listed) and root
+timeout 30 setpriv --reuid=daemon --regid=daemon --clear-groups "$MQ" -c "$CONF" tail \
+  > "$T/follow-daemon.out" 2>&1 &
+FD=$!; PIDS="$PIDS $FD"
+timeout 30 "$MQ" -c "$CONF" tail > "$T/follow-root.out" 2>&1 &
+FR=$!; PIDS="$PIDS $FR"
+i=0
+until grep -q ' case ' "$T/follow-daemon.out" && grep -q ' case ' "$T/follow-root.out" || [ $i -ge 30 ]; do
+  i=$((i + 1))
+  sed "s/LU-2/LU-F$i/" "$T/b.json" | bounded "$MQ" -c "$CONF" submit - >/dev/null 2>>"$T/cli.log"
+  sleep 0.3
+done
+
 # the section taken out by a reload: ipc:// back to the broker's user alone
 sed -i '/^\[local_users\]/,$d' "$CONF"
 kill -HUP "$BROKER_PID"
@@ -147,6 +160,15 @@ check "and ends the session of daemon's worker, connected before: it is no root 
   wait_for 5 grep -q 'event=worker.lost worker=water:daemonwater#[0-9]* department=water reason="its Unix user is no longer allowed' "$T/broker.log"
 as sys "$MQ" -c "$CONF" submit -t 1 "$T/b.json" > "$T/after.out" 2>&1; rc=$?
 check "and another user cannot connect at all any more (exit 1)" test "$rc" = 1
+sleep 0.5                       # the followers have reconnected, or tried to
+n_root=$(grep -c ' case ' "$T/follow-root.out")
+n_daemon=$(grep -c ' case ' "$T/follow-daemon.out")
+sed "s/LU-2/LU-AFTER/" "$T/b.json" | bounded "$MQ" -c "$CONF" submit - >/dev/null 2>>"$T/cli.log"
+check "root's event stream follows on across the reload: it gets the events of a case submitted after it" \
+  wait_for 10 sh -c "[ \$(grep -c ' case ' '$T/follow-root.out') -gt $n_root ]"
+check "daemon's, open before the reload, is cut off: not one of them (the stream was bound again)" \
+  test "$(grep -c ' case ' "$T/follow-daemon.out")" = "$n_daemon"
+kill "$FR" "$FD" 2>/dev/null
 stop_pid "$BROKER_PID"
 check "no sanitizer reports" no_sanitizer_reports
 finish
