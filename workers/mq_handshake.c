@@ -29,8 +29,11 @@ int mq_handshake_watch(mq_handshake_t *self, void *ctx, void *sock)
     snprintf(addr, sizeof addr, "inproc://mq-handshakes-%u", atomic_fetch_add(&serial, 1) + 1);
     int events = ZMQ_EVENT_HANDSHAKE_SUCCEEDED | ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL |
                  ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL | ZMQ_EVENT_HANDSHAKE_FAILED_AUTH;
-    int linger = 0;
+    int linger = 0, mech = ZMQ_NULL;
+    size_t len = sizeof mech;
     mq_handshake_close(self);
+    zmq_getsockopt(sock, ZMQ_MECHANISM, &mech, &len);
+    self->curve = mech == ZMQ_CURVE;
     if (zmq_socket_monitor(sock, addr, events) || !(self->monitor = zmq_socket(ctx, ZMQ_PAIR)) ||
         zmq_setsockopt(self->monitor, ZMQ_LINGER, &linger, sizeof linger) ||
         zmq_connect(self->monitor, addr))
@@ -65,7 +68,7 @@ static bool next_event(void *monitor, uint16_t *event, uint32_t *value)
 /* Why the connection cannot work: recorded; -1. */
 static int refused(const mq_handshake_t *self, const char *endpoint)
 {
-    if (self->refusal == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && !strncmp(endpoint, "ipc://", 6)) {
+    if (self->refusal == ZMQ_EVENT_HANDSHAKE_FAILED_AUTH && !self->curve) {
         errno = EACCES;
         return mq_fail("the broker at %s refused this process's Unix user (uid %u, ZAP status %"
                        PRIu32 "): the broker's [local_users] does not let it follow the event "

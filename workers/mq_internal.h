@@ -78,6 +78,7 @@ typedef struct {
     int refusal;                /* ZMQ_EVENT_HANDSHAKE_FAILED_AUTH or _PROTOCOL: for good */
     uint32_t value;             /* its ZAP status or protocol error */
     unsigned failed;            /* handshakes failed in a row without a reason */
+    bool curve;                 /* the socket uses CURVE (else, on ipc://, its Unix user counts) */
 } mq_handshake_t;
 
 /* Watch sock's handshakes; call before sock connects (events that come
