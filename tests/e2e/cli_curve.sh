@@ -115,6 +115,18 @@ check "tail with a key on no allowlist: exit 1 within 5 s instead of waiting for
 mq tail_nocert tail
 check "tail without --cert: exit 2, asking for it (exit $rc)" \
   sh -c "[ $rc = 2 ] && grep -q 'give this client.s certificate with --cert' '$T/tail_nocert.log'"
+# a key taken off its list at a reload is cut off the event stream as well:
+# the broker binds it again, and the follower's reconnection is refused
+timeout -s KILL 20 "$MQ" -c "$T/minqing.conf" tail --cert "$T/clients/admin1" \
+  > "$T/follow.out" 2> "$T/follow.log" &
+FOL=$!
+PIDS="$PIDS $FOL"
+wait_for 10 grep -q following "$T/follow.log"
+sleep 0.5                       # its handshake is done
+rm "$K/admin/admin1"
+kill -HUP "$BROKER_PID"
+check "a key taken off its list at a reload loses the event stream: tail ends, saying the key was refused" \
+  wait_for 10 sh -c "grep -q 'refused this client.s CURVE key' '$T/follow.log' && ! kill -0 $FOL 2>/dev/null"
 
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
