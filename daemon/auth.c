@@ -454,6 +454,7 @@ int auth_reload(auth_t *self, const config_t *cfg, char *err, size_t errlen)
     entry_t *old_users = self->locals;
     size_t nold_users = self->nlocals;
     bool old_on = self->local_on;
+    self->narrowed = false;
     self->locals = NULL, self->nlocals = 0;
     /* the users first, and whatever becomes of the key lists: a user taken
      * out of [local_users] must lose its role with this reload */

@@ -80,6 +80,8 @@ struct broker_t {
     bool store_down;            /* the last BEGIN failed (logged once) */
     bool hints_lost;            /* a timer hint could not be kept: rebuild them (rebuild_hints) */
     bool acked_in_pass;         /* a notice left the list for an ACK this pass records */
+    bool events_unbound;        /* rebind_events could not bind the stream again yet */
+    char events_ep[256];        /* the event stream's endpoint as bound */
     volatile sig_atomic_t stop, reload;
     int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms, last_trim;
     int64_t beat_ms;            /* the shortest heartbeat in force: see beat_sessions */
@@ -196,29 +198,61 @@ static int hold_routing_ids(broker_t *self, char *err, size_t errlen)
     return -1;
 }
 
+/* Bind the event stream to ep, which it left a moment ago: the old listener
+ * closes asynchronously, and a tcp:// port is "in use" until it has (about
+ * one bind in 30 right after the unbind), so try for up to `tries` times
+ * 10 ms. */
+static int bind_events(broker_t *self, const char *ep, int tries)
+{
+    int rc = zmq_bind(self->events, ep);
+    for (int i = 1; i < tries && rc != 0 && errno == EADDRINUSE; i++) {
+        usleep(10000);
+        rc = zmq_bind(self->events, ep);
+    }
+    return rc;
+}
+
 /* A key or a Unix user taken off the lists keeps its open connection to the
  * event stream, where it sends nothing that could be refused: unbind the
  * endpoint and bind it again, so that every follower reconnects through ZAP
  * (ZeroMQ does so by itself), where the ones no longer listed stay out. The
- * endpoint bound, not the one written (a tcp:// port of *). 0, or -1 with
- * err: the stream is down until a restart then. */
+ * endpoint bound, not the one written (a tcp:// port of *). A bind that
+ * fails for a second is tried again at each housekeeping (retry_events), once
+ * and without waiting. 0, or -1 with err. */
 static int rebind_events(broker_t *self, char *err, size_t errlen)
 {
-    char ep[256];
-    size_t len = sizeof ep;
-    if (zmq_getsockopt(self->events, ZMQ_LAST_ENDPOINT, ep, &len) != 0 ||
-        zmq_unbind(self->events, ep) != 0 || zmq_bind(self->events, ep) != 0) {
-        snprintf(err, errlen, "the event stream could not be bound again to cut off a "
-                 "removed key or user (%s): restart the broker", zmq_strerror(errno));
+    int tries = self->events_unbound ? 1 : 100;
+    size_t len = sizeof self->events_ep;
+    if (!self->events_unbound &&
+        (zmq_getsockopt(self->events, ZMQ_LAST_ENDPOINT, self->events_ep, &len) != 0 ||
+         zmq_unbind(self->events, self->events_ep) != 0)) {
+        snprintf(err, errlen, "the event stream could not be unbound to cut off a removed "
+                 "key or user (%s): restart the broker", zmq_strerror(errno));
         return -1;
     }
-    sockfile_note(&self->files[2], ep);
-    if (auth_local_on(self->auth) && sockfile_share(&self->files[2], true) != 0) {
-        snprintf(err, errlen, "%s: cannot set its mode for [local_users]: %s",
-                 self->files[2].path, strerror(errno));
+    peers_reset(self->listeners);
+    self->events_unbound = bind_events(self, self->events_ep, tries) != 0;
+    if (self->events_unbound) {
+        snprintf(err, errlen, "the event stream %s could not be bound again after cutting off "
+                 "a removed key or user (%s): no monitor gets events until it is; tried "
+                 "again after every pass", self->events_ep, zmq_strerror(errno));
+        return -1;
+    }
+    sockfile_note(&self->files[2], self->events_ep);
+    if (sockfile_share(&self->files[2], auth_local_on(self->auth)) != 0) {
+        snprintf(err, errlen, "%s: cannot set its mode: %s", self->files[2].path,
+                 strerror(errno));
         return -1;
     }
     return 0;
+}
+
+/* After a failed rebind_events, until the stream is bound. */
+static void retry_events(broker_t *self)
+{
+    char err[400];
+    if (self->events_unbound && rebind_events(self, err, sizeof err) == 0)
+        log_say(LOG_NOTICE, "config.events_bound", "the event stream is bound again");
 }
 
 /* With [local_users] every local user may connect to the ipc:// sockets,
@@ -1251,6 +1285,7 @@ static void housekeeping(broker_t *self, int64_t now)
     if (store_checkpoint_error(self->store, why, sizeof why))
         log_say(LOG_ERR, "store.checkpoint_failed", why);
     self->beat_ms = beat_sessions(self, now);
+    retry_events(self);
 }
 
 /* ---- after the commit ------------------------------------------------ */
@@ -1920,9 +1955,13 @@ static void reload(broker_t *self)
         if (fresh->heartbeat_ms < self->beat_ms)
             self->beat_ms = fresh->heartbeat_ms;    /* raised: the sessions keep it down */
         drop_revoked(self);
-        if (share_sockets(self, false, err, sizeof err) != 0 ||
-            hold_routing_ids(self, err, sizeof err) != 0 ||
-            (auth_narrowed(self->auth) && rebind_events(self, err, sizeof err) != 0))
+        /* each on its own: a removed key must lose the event stream even
+         * if a socket file's mode could not be set */
+        if (share_sockets(self, false, err, sizeof err) != 0)
+            log_say(LOG_ERR, "config.sockets", err);
+        if (hold_routing_ids(self, err, sizeof err) != 0)
+            log_say(LOG_ERR, "config.sockets", err);
+        if (auth_narrowed(self->auth) && rebind_events(self, err, sizeof err) != 0)
             log_say(LOG_ERR, "config.sockets", err);
         place_notices(self, "config.notices_stranded");
         warn_config(fresh);

@@ -51,6 +51,12 @@ void peers_destroy(peers_t **self_p)
     *self_p = NULL;
 }
 
+void peers_reset(peers_t *self)
+{
+    peers_update(self);         /* what came before the unbind is gone with it */
+    self->n = 0;
+}
+
 void *peers_socket(peers_t *self)
 {
     return self->pair;

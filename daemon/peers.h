@@ -23,6 +23,9 @@ void peers_destroy(peers_t **self_p);
 void *peers_socket(peers_t *self);
 /* Read the events that are waiting (up to 1,000), and count. */
 void peers_update(peers_t *self);
+/* Forget every connection counted: after an unbind, which drops them all
+ * without a "disconnected" event for each. */
+void peers_reset(peers_t *self);
 /* Connections accepted and not yet gone. */
 size_t peers_count(const peers_t *self);
 
