@@ -228,11 +228,10 @@ static void local_users_hold_ipc_peers_to_their_roles(void **state)
  * User-Id, from the kernel: the message arrives carrying "unix:EUID". */
 static void an_ipc_peer_carries_its_unix_user(void **state)
 {
-    (void)state;
+    fix_t *f = *state;              /* for its directory */
     config_t cfg = {0};
-    char err[256], dir[] = "/tmp/mq-auth-ipc-XXXXXX", ep[96], want[32];
-    assert_non_null(mkdtemp(dir));
-    snprintf(ep, sizeof ep, "ipc://%s/w.sock", dir);
+    char err[256], ep[96], want[32];
+    snprintf(ep, sizeof ep, "ipc://%s/w.sock", f->dir);
     void *ctx = zmq_ctx_new();
     auth_t *auth = auth_new(ctx, &cfg, err, sizeof err);
     assert_non_null(auth);
@@ -261,9 +260,7 @@ static void an_ipc_peer_carries_its_unix_user(void **state)
     zmq_close(dealer), zmq_close(router);
     auth_destroy(&auth);
     zmq_ctx_term(ctx);
-    char sock[96];
-    snprintf(sock, sizeof sock, "%s/w.sock", dir);
-    unlink(sock), rmdir(dir);
+    unlink(ep + strlen("ipc://"));  /* teardown removes the directory */
 }
 
 /* Endpoints change at a restart: a reload that adds [local_users] while a
@@ -298,7 +295,7 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(keys_named_by_their_files, setup, teardown),
         cmocka_unit_test(local_users_hold_ipc_peers_to_their_roles),
-        cmocka_unit_test(an_ipc_peer_carries_its_unix_user),
+        cmocka_unit_test_setup_teardown(an_ipc_peer_carries_its_unix_user, setup, teardown),
         cmocka_unit_test(a_reload_may_not_add_local_users_beside_plain_tcp),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
