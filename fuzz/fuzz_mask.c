@@ -4,8 +4,8 @@
  * mask_text sees raw bytes from outside (a department command's stderr, in
  * any encoding), so it is fuzzed with anything. Whatever the input and the
  * output size, every mask must end its output inside the buffer, write valid
- * UTF-8 (never half a character), and leave no 7 digits in a row: the
- * shortest number it promises to hide.
+ * UTF-8 (never half a character), and leave no 7 digits in a row, nor 7
+ * single digits a space apart: the shortest number it promises to hide.
  */
 #include "mask.h"
 #include "utf8.h"
@@ -26,6 +26,22 @@ static bool digits_in_row(const char *out, size_t run)
     return false;
 }
 
+/* Whether out has `run` single ASCII digits in a row, each one space from
+ * the next (1 3 8 1 2 3 4): a number typed digit by digit. */
+static bool spaced_digits_in_row(const char *out, size_t run)
+{
+    size_t n = 0;
+    for (const char *s = out; *s; s++) {
+        bool single = *s >= '0' && *s <= '9' && (s == out || s[-1] == ' ') &&
+                      !(s[1] >= '0' && s[1] <= '9');
+        if (single && (n = n + 1) >= run)
+            return true;
+        if (!single && !(*s == ' ' && n && s[1] >= '0' && s[1] <= '9'))
+            n = 0;
+    }
+    return false;
+}
+
 static void check(const char *out, size_t size, size_t max_digits)
 {
     size_t len = strnlen(out, size);
@@ -33,7 +49,7 @@ static void check(const char *out, size_t size, size_t max_digits)
         abort();                            /* not terminated inside the buffer */
     if (!utf8_valid(out, len, NULL))
         abort();                            /* half a character, or a stray byte */
-    if (digits_in_row(out, max_digits + 1))
+    if (digits_in_row(out, max_digits + 1) || spaced_digits_in_row(out, max_digits + 1))
         abort();                            /* a number left readable */
 }
 

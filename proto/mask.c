@@ -6,7 +6,8 @@
  * the address cut after its first third. Free text (the description, the
  * handlers' notes) is masked too, as far as a program can: every number of 7
  * or more digits, which is where phone and ID numbers hide, written as people
- * write them (138-1234-5678, 138 / 1234 / 5678, full-width １３８…). Text
+ * write them (138-1234-5678, 138 / 1234 / 5678, 1 3 8 1 2 3 4 …,
+ * full-width １３８…). Text
  * from outside (a command's stderr) need not be UTF-8: a byte that starts
  * no valid character is written as '?', so that it cannot swallow the
  * digits after it. `--unmask` shows all of it; docs/stats.md and `minqing
@@ -172,16 +173,24 @@ static size_t separator_at(const char *s)
     return at;
 }
 
+/* Whether groups of a and b digits, one separator apart, are one number:
+ * both of 3 or more (138-1234-5678; not a date such as 2024-05-01), or both
+ * of one, the way a number read out is typed digit by digit (1 3 8 1 2 …).
+ * A group of two joins nothing, so 2024 05 01 and 10-30 stay as they are. */
+static bool groups_join(size_t a, size_t b)
+{
+    return (a >= 3 && b >= 3) || (a == 1 && b == 1);
+}
+
 /* The number at s: groups of digits joined by one separator (separator_at)
- * where both groups have 3 or more (138-1234-5678, 0755 8600 1234,
- * １３８－１２３４－５６７８; not a date such as 2024-05-01 or 2024/05/01).
- * Its bytes in *len; its digits returned. */
+ * where groups_join (138-1234-5678, 0755 8600 1234, １３８－１２３４－５６７８,
+ * 1 3 8 1 2 3 4 5 6 7 8). Its bytes in *len; its digits returned. */
 static size_t number_at(const char *s, size_t *len)
 {
     size_t glen, group = digits_at(s, &glen), total = group, at = glen, sep;
-    while (group >= 3 && (sep = separator_at(s + at)) != 0) {
+    while (group != 0 && (sep = separator_at(s + at)) != 0) {
         size_t nlen, next = digits_at(s + at + sep, &nlen);
-        if (next < 3)
+        if (!groups_join(group, next))
             break;
         at += sep + nlen, total += next, group = next;
     }

@@ -21,9 +21,10 @@ void mask_email(const char *email, char *out, size_t size);
 /* The first third of the characters (at most 8) and "***". */
 void mask_address(const char *address, char *out, size_t size);
 /* Free text: every number of 7 or more digits (a phone or ID number inside a
- * description or a note; digits full-width or not, in groups of 3 or more
- * joined by a space, or by one '-', '.', '/', '_' or a dash with at most one
- * space on either side, or split by a terminal escape) masked as mask_phone
+ * description or a note; digits full-width or not, in groups of 3 or more,
+ * or one by one, joined by a space, or by one '-', '.', '/', '_' or a dash
+ * with at most one space on either side, or split by a terminal escape;
+ * 1 3 8 1 2 3 4 5 6 7 8 is one number, 2024 05 01 is none) masked as mask_phone
  * does; a byte that starts no UTF-8 character becomes '?'; the rest
  * unchanged. */
 void mask_text(const char *text, char *out, size_t size);

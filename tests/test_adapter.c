@@ -332,6 +332,21 @@ static void mask_widened_separators(void **state)
     expect_masked("138123\xc2\x85" "45678", "138***\xc2\x85" "*5678");   /* C1: NEL */
 }
 
+/* A number read out on the phone is often typed digit by digit: spaced
+ * single digits are one number; a date or a time in groups of two is none. */
+static void mask_single_digits(void **state)
+{
+    (void)state;
+    expect_masked("电话 1 3 8 1 2 3 4 5 6 7 8 谢谢", "电话 1 3 8 * * * * 5 6 7 8 谢谢");
+    expect_masked("1-3-8-1-2-3-4-5-6-7-8", "1-3-8-*-*-*-*-5-6-7-8");
+    expect_masked("\uff11 \uff13 \uff18 \uff11 \uff12 \uff13 \uff14 \uff15 \uff16 \uff17 \uff18",
+                  "\uff11 \uff13 \uff18 * * * * \uff15 \uff16 \uff17 \uff18");
+    expect_masked("8 6 0 0 1 2 3 4", "* * * * * * 3 4");
+    expect_masked("1 3 8 1234 5678", "1 3 8 **** **78");  /* two numbers: each masked or short */
+    expect_masked("1 2 3 4 5 6 people", "1 2 3 4 5 6 people");
+    expect_masked("2024 05 01 10 30, 1 - 2", "2024 05 01 10 30, 1 - 2");
+}
+
 /* ---- wconfig.c: option values ---- */
 
 /* wconfig_parse of the required options and one more; its status, and its
@@ -433,6 +448,7 @@ int main(void)
         cmocka_unit_test(journal_lines_carry_their_priority),
         cmocka_unit_test(quota_counts_what_it_holds_back),
         cmocka_unit_test(mask_widened_separators),
+        cmocka_unit_test(mask_single_digits),
         cmocka_unit_test(numbers_start_with_a_digit),
         cmocka_unit_test(empty_name_refused),
         cmocka_unit_test(assignment_without_memory_is_returned),
