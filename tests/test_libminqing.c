@@ -354,6 +354,16 @@ static void copy_id(char *dst, const char *src)
     strcpy(dst, src);
 }
 
+/* A registered worker that has sent its ACCEPT of asg; the ACCEPT's msg_id
+ * in id, still unacknowledged. */
+static mq_worker_t *accepting_worker(fake_t *f, uint64_t asg, char id[65])
+{
+    mq_worker_t *w = registered_worker(f, 1000);
+    assert_int_equal(mq_worker_accept(w, asg), 0);
+    copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+    return w;
+}
+
 /* Pump until the worker has no outcome left unacknowledged. */
 static void expect_unacked(mq_worker_t *w, unsigned n, int timeout_ms)
 {
@@ -818,10 +828,8 @@ static void worker_checks_outcomes(void **state)
 static void worker_resends_unacked(void **state)
 {
     fake_t *f = *state;
-    mq_worker_t *w = registered_worker(f, 1000);
-    assert_int_equal(mq_worker_accept(w, 11), 0);
     char id[65];
-    copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+    mq_worker_t *w = accepting_worker(f, 11, id);
     int64_t t0 = now_ms();
     const msg_t *again = expect(f, w, MSG_ACCEPT, 6500);
     assert_true(now_ms() - t0 >= 4500);
@@ -839,10 +847,8 @@ static void worker_resends_unacked(void **state)
 static void worker_retries_and_refuses(void **state)
 {
     fake_t *f = *state;
-    mq_worker_t *w = registered_worker(f, 1000);
-    assert_int_equal(mq_worker_accept(w, 21), 0);
     char id[65];
-    copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+    mq_worker_t *w = accepting_worker(f, 21, id);
     send_error(f, id, ERR_SHUTTING_DOWN, "broker is stopping");
     int64_t t0 = now_ms();
     assert_int_equal(mq_worker_progress(w, 22, "在修"), 0);     /* another assignment: not held */
@@ -876,10 +882,8 @@ static void worker_retries_and_refuses(void **state)
 static void worker_backs_off_retries(void **state)
 {
     fake_t *f = *state;
-    mq_worker_t *w = registered_worker(f, 1000);
-    assert_int_equal(mq_worker_accept(w, 71), 0);
     char id[65];
-    copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+    mq_worker_t *w = accepting_worker(f, 71, id);
     const int64_t want[] = {1000, 2000, 1000};
     for (int i = 0; i < 3; i++) {
         if (i == 2) {                       /* another outcome's ACK */
@@ -910,10 +914,8 @@ static void worker_backs_off_retries(void **state)
 static void worker_keeps_order_per_assignment(void **state)
 {
     fake_t *f = *state;
-    mq_worker_t *w = registered_worker(f, 1000);
-    assert_int_equal(mq_worker_accept(w, 31), 0);
     char acc[65];
-    copy_id(acc, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+    mq_worker_t *w = accepting_worker(f, 31, acc);
     send_error(f, acc, ERR_STORE_FULL, "the broker's disk is full");
     pump(w, 50);
     assert_int_equal(mq_worker_resolved(w, 31, "fixed", "已修复"), 0);
@@ -1146,10 +1148,8 @@ static void worker_gives_up_old_outcomes(void **state)
 {
     fake_t *f = *state;
     const int64_t hour = 3600000;
-    mq_worker_t *w = registered_worker(f, 1000);
-    assert_int_equal(mq_worker_accept(w, 61), 0);
     char id[65];
-    copy_id(id, expect(f, w, MSG_ACCEPT, 1000)->msg_id);
+    mq_worker_t *w = accepting_worker(f, 61, id);
 
     time_passes(f, w, 23 * hour - 60000);           /* 1 minute short of 23 h */
     assert_string_equal(expect(f, w, MSG_ACCEPT, 1000)->msg_id, id);
