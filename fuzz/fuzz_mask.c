@@ -66,6 +66,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in[size - 1] = '\0';
     mask_text(in, out, outsize);
     check(out, outsize, 6);
+    /* the resident's own values out of raw text: in place, never longer,
+     * never half a character where the text had whole ones */
+    static const mask_person_t person = {"小明", "王", "文三路123号", "a@b.cn"};
+    char *known = strdup(in);
+    if (!known)
+        abort();
+    mask_known(known, &person);
+    if (strlen(known) > strlen(in) || strstr(known, "王小明") || strstr(known, "文三路123号") ||
+        (utf8_valid(in, strlen(in), NULL) && !utf8_valid(known, strlen(known), NULL)))
+        abort();
+    free(known);
     mask_phone(in, out, outsize);
     check(out, outsize, 4);
     /* names, e-mails and addresses come decoded: valid UTF-8 */

@@ -109,13 +109,18 @@ static size_t one_of(const char *s, const char *const *set, size_t n)
 }
 
 /* A space between groups: ASCII, a tab, ideographic (what an input method
- * types in full-width mode), no-break; and any other control byte but a
+ * types in full-width mode), no-break, zero-width; and any other control byte but a
  * newline (DEL, and an ESC that starts no terminal escape, too), which a log
  * line or `show` turns into a space or a '?' once masked: 1381234\x015678 is
  * one number to whoever reads it. */
 static size_t space_at(const char *s)
 {
-    static const char *const spaces[] = {" ", "\t", "\xe3\x80\x80", "\xc2\xa0"};
+    static const char *const spaces[] = {
+        " ", "\t", "\xe3\x80\x80", "\xc2\xa0",
+        /* zero-width space, joiners, word joiner, BOM: text pasted from a
+         * web page or a chat app carries them unseen */
+        "\xe2\x80\x8b", "\xe2\x80\x8c", "\xe2\x80\x8d", "\xe2\x81\xa0", "\xef\xbb\xbf",
+    };
     unsigned char c = (unsigned char)*s;
     if ((c > 0 && c < 0x20 && c != '\n') || c == 0x7f)
         return 1;
@@ -124,8 +129,17 @@ static size_t space_at(const char *s)
     return one_of(s, spaces, sizeof spaces / sizeof spaces[0]);
 }
 
+/* A comma between groups (138，1234，5678, 138、1234): it also separates
+ * the items of a list, so it joins groups only under number_at's rules. */
+static size_t list_mark_at(const char *s)
+{
+    static const char *const lists[] = {",", "\xef\xbc\x8c", "\xe3\x80\x81"};  /* , ， 、 */
+    return one_of(s, lists, sizeof lists / sizeof lists[0]);
+}
+
 /* A mark between groups, typed half- or full-width: hyphens and dashes,
- * stops, slashes, underscores. */
+ * stops, slashes, underscores, colons, tildes, middle dots, the Chinese full
+ * stop; or a comma (list_mark_at). */
 static size_t mark_at(const char *s)
 {
     static const char *const marks[] = {
@@ -134,8 +148,12 @@ static size_t mark_at(const char *s)
         "\xe2\x80\x90", "\xe2\x80\x91", "\xe2\x80\x92", /* hyphen .. figure dash */
         "\xe2\x80\x93", "\xe2\x80\x94", "\xe2\x80\x95", /* en, em dash, bar */
         "\xe2\x88\x92",                      /* minus sign */
+        ":", "~", "\xef\xbc\x9a", "\xef\xbd\x9e", /* : ~ and full-width */
+        "\xe3\x80\x82",                      /* 。 */
+        "\xc2\xb7", "\xe3\x83\xbb",         /* middle dots · ・ */
     };
-    return one_of(s, marks, sizeof marks / sizeof marks[0]);
+    size_t n = one_of(s, marks, sizeof marks / sizeof marks[0]);
+    return n ? n : list_mark_at(s);
 }
 
 /* A terminal escape (CSI: ESC [, parameters, a final byte, as in a
@@ -158,41 +176,63 @@ static size_t escape_at(const char *s)
  * between the groups of a number (138-1234-5678, 138 - 1234 - 5678,
  * 138/1234/5678, 138\t1234\t5678, columns padded with spaces), and the
  * terminal escapes that colour them: up to SEPARATOR_UNITS spaces and
- * escapes, and at most one mark among them. */
-static size_t separator_at(const char *s)
+ * escapes, and at most one mark among them, which may be doubled or
+ * tripled (138--1234, 138——1234: a Chinese dash is typed as two). *list
+ * says whether that mark is a comma. */
+static size_t separator_at(const char *s, bool *list)
 {
     size_t at = 0, w;
     bool marked = false;
+    *list = false;
     for (int units = 0; units < SEPARATOR_UNITS; units++, at += w) {
         if ((w = escape_at(s + at)) != 0 || (w = space_at(s + at)) != 0)
             continue;
         if (marked || (w = mark_at(s + at)) == 0)
             break;
         marked = true;
+        *list = list_mark_at(s + at) != 0;
+        for (size_t m = w; w < 3 * m && strncmp(s + at + w, s + at, m) == 0;)
+            w += m;
     }
     return at;
 }
 
 /* Whether groups of a and b digits, one separator apart, are one number:
  * both of 3 or more (138-1234-5678; not a date such as 2024-05-01), or both
- * of one, the way a number read out is typed digit by digit (1 3 8 1 2 …).
- * A group of two joins nothing, so 2024 05 01 and 10-30 stay as they are. */
+ * of one or both of two, the way a number read out is typed digit by digit
+ * or in pairs (1 3 8 1 2 …, 13 81 23 …). */
 static bool groups_join(size_t a, size_t b)
 {
-    return (a >= 3 && b >= 3) || (a == 1 && b == 1);
+    return (a >= 3 && b >= 3) || (a == b && a <= 2);
 }
 
-/* The number at s: groups of digits joined by one separator (separator_at)
+/* The number at s: groups of digits joined by separators (separator_at)
  * where groups_join (138-1234-5678, 0755 8600 1234, １３８－１２３４－５６７８,
- * 1 3 8 1 2 3 4 5 6 7 8). Its bytes in *len; its digits returned. */
+ * 1 3 8 1 2 3 4 5 6 7 8). Groups of one or two join only by the same
+ * separator throughout, so that a date and a time (05-01 10:30) stay what
+ * they are; so do groups joined by a comma, and never a whole number of 7
+ * digits to another: 138-1234-5678, 13912345678 is a list of two. Where the
+ * separator changes before 7 digits, the number is its first group alone,
+ * and the next starts after it. Its bytes in *len; its digits returned. */
 static size_t number_at(const char *s, size_t *len)
 {
-    size_t glen, group = digits_at(s, &glen), total = group, at = glen, sep;
-    while (group != 0 && (sep = separator_at(s + at)) != 0) {
+    size_t glen, group = digits_at(s, &glen), total = group, at = glen, sep, last = 0;
+    const size_t first = group, first_len = glen;
+    bool list, was_list = false;
+    while (group != 0 && (sep = separator_at(s + at, &list)) != 0) {
         size_t nlen, next = digits_at(s + at + sep, &nlen);
-        if (!groups_join(group, next))
+        bool same = last == 0 || (sep == last && memcmp(s + at - glen - last, s + at, sep) == 0);
+        if (!same && (group < 3 || list || was_list) && total < 7) {
+            /* the separator changed: the last group may start a number of
+             * its own with the new one (1-3 8 1 2 3 4 5 6 7 8) */
+            *len = first_len;
+            return first;
+        }
+        if (!groups_join(group, next) || ((group < 3 || list || was_list) && !same) ||
+            (list && (group >= 7 || next >= 7)))
             break;
-        at += sep + nlen, total += next, group = next;
+        was_list = list;
+        at += sep + nlen, total += next, group = next, last = sep, glen = nlen;
     }
     *len = at;
     return total;
@@ -250,6 +290,15 @@ void mask_name(const char *name, char *out, size_t size)
     }
 }
 
+/* The e-mail address at s, whose local part ends at its '@': the first
+ * character, "***", and the '@' and domain, n bytes from s in all. */
+static void put_email(out_t *o, const char *s, const char *at, size_t n)
+{
+    put_char(o, s);
+    put(o, "***", 3);
+    put(o, at, n - (size_t)(at - s));
+}
+
 void mask_email(const char *email, char *out, size_t size)
 {
     out_t o;
@@ -261,9 +310,35 @@ void mask_email(const char *email, char *out, size_t size)
         mask_name(email, out, size);
         return;
     }
-    put_char(&o, email);
-    put(&o, "***", 3);
-    put(&o, at, strlen(at));
+    put_email(&o, email, at, strlen(email));
+}
+
+static bool ascii_alnum(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static bool local_char(char c)
+{
+    return ascii_alnum(c) || (c != '\0' && strchr("._%+-", c));
+}
+
+/* The length of the e-mail address at s (local@label.label, ASCII, as
+ * people write them in a description or a note: zhang.san@163.com,
+ * 12345678@qq.com), 0 for none; its '@' in *at. A full stop after it ends
+ * the sentence, not the domain. */
+static size_t email_at(const char *s, const char **at)
+{
+    size_t n = 0, dots = 0;
+    while (local_char(s[n]))
+        n++;
+    if (n == 0 || s[n] != '@')
+        return 0;
+    *at = s + n++;
+    size_t domain = n;
+    while (ascii_alnum(s[n]) || s[n] == '-' || (s[n] == '.' && ascii_alnum(s[n + 1])))
+        dots += s[n++] == '.';
+    return dots && n > domain && ascii_alnum(s[domain]) ? n : 0;
 }
 
 void mask_address(const char *address, char *out, size_t size)
@@ -288,7 +363,16 @@ void mask_text(const char *text, char *out, size_t size)
     if (!text)
         return;
     for (const char *s = text; *s;) {
-        size_t len, digits = number_at(s, &len);
+        const char *at;
+        size_t len;
+        /* an address starts where a word does: trying inside one would read
+         * the rest of a long word again at every character */
+        if ((s == text || !local_char(s[-1])) && email_at(s, &at) != 0) {
+            put_email(&o, s, at, (size_t)(at - s) + 1);
+            s = at + 1;             /* the domain as any text: 13812345678.cn is a number */
+            continue;
+        }
+        size_t digits = number_at(s, &len);
         if (digits >= 7)
             mask_digits(&o, s, len);
         else if (len)
@@ -297,4 +381,55 @@ void mask_text(const char *text, char *out, size_t size)
             len = put_char(&o, s);
         s += len;
     }
+}
+
+/* The length of value at s, 0 when s does not start with it, or when it
+ * is shorter than 2 characters: a one-character surname would mask that
+ * character wherever it appears. */
+static size_t known_at(const char *s, const char *value)
+{
+    size_t len = value ? strlen(value) : 0;
+    if (len == 0 || value[step(value)] == '\0')
+        return 0;
+    return strncmp(s, value, len) == 0 ? len : 0;
+}
+
+/* The length of the name a then b at s, written together or one space
+ * apart (王小明, 王 小明, Xiaoming Wang), 0 for none. */
+static size_t name_at(const char *s, const char *a, const char *b)
+{
+    size_t na = a ? strlen(a) : 0, nb = b ? strlen(b) : 0;
+    if (!na || !nb || strncmp(s, a, na) != 0)
+        return 0;
+    size_t gap = s[na] == ' ' ? 1 : 0;
+    return strncmp(s + na + gap, b, nb) == 0 ? na + gap + nb : 0;
+}
+
+static size_t max_size(size_t a, size_t b)
+{
+    return a > b ? a : b;
+}
+
+/* The length of the longest of the person's values at s, 0 for none. */
+static size_t person_at(const char *s, const mask_person_t *p)
+{
+    size_t n = max_size(name_at(s, p->last, p->first), name_at(s, p->first, p->last));
+    n = max_size(n, max_size(known_at(s, p->first), known_at(s, p->last)));
+    return max_size(n, max_size(known_at(s, p->address), known_at(s, p->email)));
+}
+
+void mask_known(char *text, const mask_person_t *person)
+{
+    char *w = text;
+    for (const char *r = text; *r;) {
+        size_t len = person_at(r, person);
+        if (!len) {
+            *w++ = *r++;
+            continue;
+        }
+        /* w <= r: each character becomes one '*', read before it is written */
+        for (const char *end = r + len; r < end; *w++ = '*')
+            r += step(r);
+    }
+    *w = '\0';
 }

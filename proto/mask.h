@@ -21,12 +21,23 @@ void mask_email(const char *email, char *out, size_t size);
 /* The first third of the characters (at most 8) and "***". */
 void mask_address(const char *address, char *out, size_t size);
 /* Free text: every number of 7 or more digits (a phone or ID number inside a
- * description or a note; digits full-width or not, in groups of 3 or more,
- * or one by one, joined by a space, or by one '-', '.', '/', '_' or a dash
- * with at most one space on either side, or split by a terminal escape;
- * 1 3 8 1 2 3 4 5 6 7 8 is one number, 2024 05 01 is none) masked as mask_phone
- * does; a byte that starts no UTF-8 character becomes '?'; the rest
- * unchanged. */
+ * description or a note) masked as mask_phone does, and every e-mail address
+ * as mask_email does. Digits may be full-width, and in groups of 3 or more
+ * (or one by one, or in pairs) joined by spaces, zero-width characters,
+ * terminal escapes and one mark (- . / _ , : ~, a dash, their full-width
+ * forms, 、 。 ·): 138-1234-5678 and 1 3 8 1 2 3 4 5 6 7 8 are numbers,
+ * 2024-05-01 is none. A byte that starts no UTF-8 character becomes '?';
+ * the rest is unchanged. */
 void mask_text(const char *text, char *out, size_t size);
+/* A resident's own values, as the case gives them; any may be NULL. */
+typedef struct {
+    const char *first, *last, *address, *email;
+} mask_person_t;
+
+/* In place: every occurrence in text of the person's name (given or family
+ * name of 2 or more characters, or both, together or a space apart, in
+ * either order), address or e-mail becomes a '*' for each of its
+ * characters (王小明 -> ***); the longest first. Text never grows. Free text that may quote the case gets this, then mask_text. */
+void mask_known(char *text, const mask_person_t *person);
 
 #endif

@@ -318,7 +318,7 @@ static void mask_widened_separators(void **state)
     expect_masked("tel:13812\033[0m345678 x", "tel:138**\033[0m**5678 x");
     expect_masked("\033[31m13812345678\033[0m", "\033[31m138****5678\033[0m");
     expect_masked("2024/05/01 2024 - 05 - 01 120/300 3 - 4", "2024/05/01 2024 - 05 - 01 120/300 3 - 4");
-    expect_masked("138 -- 1234", "138 -- 1234");    /* two marks: no number */
+    expect_masked("138 -/ 1234", "138 -/ 1234");    /* two marks: no number */
     expect_masked("138\t1234\t5678", "138\t****\t5678");
     expect_masked("138  1234  5678", "138  ****  5678");
     expect_masked("138 \033[31m1234\033[0m 5678", "138 \033[31m****\033[0m 5678");
@@ -344,7 +344,52 @@ static void mask_single_digits(void **state)
     expect_masked("8 6 0 0 1 2 3 4", "* * * * * * 3 4");
     expect_masked("1 3 8 1234 5678", "1 3 8 **** **78");  /* two numbers: each masked or short */
     expect_masked("1 2 3 4 5 6 people", "1 2 3 4 5 6 people");
-    expect_masked("2024 05 01 10 30, 1 - 2", "2024 05 01 10 30, 1 - 2");
+    expect_masked("2024-05-01 10:30, 1 - 2", "2024-05-01 10:30, 1 - 2");
+    expect_masked("138 12 34 56 78", "138 ** ** ** 78");   /* in pairs */
+}
+
+/* The separators of numbers pasted from chat apps and web pages, and the
+ * e-mail addresses of free text; a list of numbers stays a list. */
+static void mask_pasted_text(void **state)
+{
+    (void)state;
+    expect_masked("电话138，1234，5678。", "电话138，****，5678。");
+    expect_masked("138、1234、5678", "138、****、5678");
+    expect_masked("138\u200b1234\u200b5678", "138\u200b****\u200b5678");
+    expect_masked("138--1234--5678; 138\u2014\u20141234\u2014\u20145678",
+                  "138--****--5678; 138\u2014\u2014****\u2014\u20145678");
+    expect_masked("138:1234:5678; 138\u00b71234\u00b75678", "138:****:5678; 138\u00b7****\u00b75678");
+    expect_masked("13812345678、13987654321", "138****5678、139****4321");
+    expect_masked("138-1234-5678, 139 8765 4321", "138-****-5678, 139 **** 4321");
+    expect_masked("1,234,567 元, 10:30:45", "1,234,567 元, 10:30:45");
+    expect_masked("邮箱zhang.san@example.com。QQ 12345678@qq.com",
+                  "邮箱z***@example.com。QQ 1***@qq.com");
+    expect_masked("user@localhost, a@b, @x.com, x@.com", "user@localhost, a@b, @x.com, x@.com");
+}
+
+static void expect_known(const char *text, const char *want)
+{
+    const mask_person_t p = {"小明", "王", "文三路123号4栋", "zhang.san@example.com"};
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", text);
+    mask_known(buf, &p);
+    assert_string_equal(buf, want);
+}
+
+/* The resident's own name, address and e-mail, however a command prints
+ * them; a one-character surname alone is not looked for (it would mask that
+ * character everywhere). */
+static void mask_known_values(void **state)
+{
+    (void)state;
+    expect_known("居民王小明住文三路123号4栋", "居民***住*********");
+    expect_known("王 小明, 小明王, 小明, 王师傅", "****, ***, **, 王师傅");
+    expect_known("mail zhang.san@example.com.", "mail *********************.");
+    expect_known("文三路123号 only part", "文三路123号 only part");
+    const mask_person_t none = {NULL, "", NULL, NULL};
+    char buf[] = "王小明";
+    mask_known(buf, &none);
+    assert_string_equal(buf, "王小明");
 }
 
 /* ---- wconfig.c: option values ---- */
@@ -449,6 +494,8 @@ int main(void)
         cmocka_unit_test(quota_counts_what_it_holds_back),
         cmocka_unit_test(mask_widened_separators),
         cmocka_unit_test(mask_single_digits),
+        cmocka_unit_test(mask_pasted_text),
+        cmocka_unit_test(mask_known_values),
         cmocka_unit_test(numbers_start_with_a_digit),
         cmocka_unit_test(empty_name_refused),
         cmocka_unit_test(assignment_without_memory_is_returned),

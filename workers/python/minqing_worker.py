@@ -656,22 +656,35 @@ def _safe(s, limit=120):
 
 
 # Masking, as proto/mask.c's mask_text (so minqing-worker's log and `minqing
-# show`): every number of 7 or more digits, written as people write them.
-# Digits are 0-9 and the full-width ０-９; a number is groups of digits joined
-# where both groups have 3 or more, by a separator: up to 4 units, each a
-# space (ASCII, tab, ideographic, no-break) or a terminal escape (CSI, as in
-# a coloured line), at most one of them a mark (- . / _, their full-width
-# forms, the hyphens and dashes U+2010-2015, the minus sign). So
-# 138-1234-5678, 138 - 1234 - 5678, 138/1234/5678, 138\t1234\t5678,
-# １３８－１２３４－５６７８ are numbers; 2024-05-01 is not.
+# show`): every number of 7 or more digits, written as people write them, and
+# every e-mail address. Digits are 0-9 and the full-width ０-９; a number is
+# groups of digits joined by a separator: up to 4 units, each a space (ASCII,
+# tab, ideographic, no-break, zero-width, a control character but newline) or
+# a terminal escape (CSI, as in a coloured line), at most one of them a mark
+# (- . / _ : ~ 。 · ・, the full-width forms, the hyphens and dashes
+# U+2010-2015, the minus sign, or a comma , ， 、), which may be doubled or
+# tripled. Groups of 3 or more join; so do groups of one or of two, by the
+# same separator throughout; groups joined by a comma also need the same
+# separator throughout, and a comma never joins a group of 7 digits; where
+# the separator changes before 7 digits, the number is its first group alone
+# and the next one starts after it. So
+# 138-1234-5678, 138 - 1234 - 5678, 138，1234，5678, 1 3 8 1 2 3 4 5 6 7 8
+# and １３８－１２３４－５６７８ are numbers; 2024-05-01 10:30 is none, and
+# 13812345678、13912345678 is two.
 
-_SPACES = frozenset(" \t\u3000\u00a0")
-_MARKS = frozenset("-./_\uff0d\uff0e\uff0f\u2010\u2011\u2012\u2013\u2014\u2015\u2212")
+_SPACES = frozenset(" \t\u3000\u00a0\u200b\u200c\u200d\u2060\ufeff")
+_LIST_MARKS = frozenset(",\uff0c\u3001")
+_MARKS = frozenset("-./_\uff0d\uff0e\uff0f\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
+                   ":~\uff1a\uff5e\u3002\u00b7\u30fb") | _LIST_MARKS
 _SEPARATOR_UNITS = 4
 
 
 def _is_digit(c):
     return "0" <= c <= "9" or "\uff10" <= c <= "\uff19"
+
+
+def _is_space(c):
+    return c in _SPACES or (c != "\n" and (c < " " or "\x7f" <= c <= "\x9f"))
 
 
 def _escape_at(s, i):
@@ -689,15 +702,19 @@ def _escape_at(s, i):
 
 
 def _separator_at(s, i):
-    at, marked = 0, False
+    """(its length, whether its mark is a comma) of the separator at s[i]."""
+    at, marked, is_list = 0, False, False
     for _ in range(_SEPARATOR_UNITS):
-        w = _escape_at(s, i + at) or (1 if i + at < len(s) and s[i + at] in _SPACES else 0)
+        j = i + at
+        w = _escape_at(s, j) or (1 if j < len(s) and _is_space(s[j]) else 0)
         if not w:
-            if marked or i + at >= len(s) or s[i + at] not in _MARKS:
+            if marked or j >= len(s) or s[j] not in _MARKS:
                 break
-            marked, w = True, 1
+            marked, is_list, w = True, s[j] in _LIST_MARKS, 1
+            while w < 3 and j + w < len(s) and s[j + w] == s[j]:
+                w += 1
         at += w
-    return at
+    return at, is_list
 
 
 def _digits_at(s, i):
@@ -710,13 +727,48 @@ def _digits_at(s, i):
 def _number_at(s, i):
     """(its digits, its length) of the number at s[i]; (0, 0) for none."""
     group = length = total = _digits_at(s, i)
-    while group >= 3:
-        sep = _separator_at(s, i + length)
-        nxt = _digits_at(s, i + length + sep) if sep else 0
-        if nxt < 3:
+    last, was_list = None, False
+    while group:
+        sep, is_list = _separator_at(s, i + length)
+        if not sep:
             break
-        length, total, group = length + sep + nxt, total + nxt, nxt
+        nxt = _digits_at(s, i + length + sep)
+        here = s[i + length:i + length + sep]
+        same = last is None or here == last
+        if not same and (group < 3 or is_list or was_list) and total < 7:
+            first = _digits_at(s, i)    # the last group may start a number of its own
+            return first, first
+        joins = (group >= 3 and nxt >= 3) or (group == nxt and group <= 2)
+        if (not joins or ((group < 3 or is_list or was_list) and not same)
+                or (is_list and (group >= 7 or nxt >= 7))):
+            break
+        length, total, group, last, was_list = length + sep + nxt, total + nxt, nxt, here, is_list
     return total, length
+
+
+def _local_char(c):
+    return c.isascii() and (c.isalnum() or c in "._%+-")
+
+
+def _email_at(s, i):
+    """(its length, where its '@' is) of the e-mail address at s[i]
+    (local@label.label, ASCII); (0, 0) for none. A full stop after it ends
+    the sentence, not the domain."""
+    n = i
+    while n < len(s) and _local_char(s[n]):
+        n += 1
+    if n == i or n >= len(s) or s[n] != "@":
+        return 0, 0
+    at, n = n, n + 1
+    domain, dots = n, 0
+    while n < len(s) and s[n].isascii() and (
+            s[n].isalnum() or s[n] == "-"
+            or (s[n] == "." and n + 1 < len(s) and s[n + 1].isascii() and s[n + 1].isalnum())):
+        dots += s[n] == "."
+        n += 1
+    if dots and n > domain and s[domain].isascii() and s[domain].isalnum():
+        return n - i, at
+    return 0, 0
 
 
 def _mask_digits(s):
@@ -748,6 +800,12 @@ def _mask_digits(s):
 def _mask_text(s):
     out, i = [], 0
     while i < len(s):
+        if i == 0 or not _local_char(s[i - 1]):
+            n, at = _email_at(s, i)
+            if n:
+                out.append(s[i] + "***@")
+                i = at + 1      # the domain as any text: 13812345678.cn is a number
+                continue
         digits, n = _number_at(s, i)
         if digits >= 7:
             out.append(_mask_digits(s[i:i + n]))
