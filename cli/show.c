@@ -32,8 +32,9 @@ static void help(void)
         "\n"
         "The resident's personal data is masked by default: phone 138****5678, name\n"
         "张*, e-mail z***@example.com, the address cut after its first third, the\n"
-        "location hidden, and numbers of 7 or more digits in the description and notes\n"
-        "(phone or ID numbers). --unmask shows everything. The database is readable only\n"
+        "location hidden; in the description, the notes, the external id and the media\n"
+        "link, numbers of 7 or more digits (phone or ID numbers), e-mail addresses, and\n"
+        "the resident's own name, address and e-mail. --unmask shows everything. The database is readable only\n"
         "by the broker's user and root, so whoever runs this can read it anyway: the\n"
         "mask is against screens being seen, shared or pasted, and --unmask is the\n"
         "deliberate act of looking (个人信息保护法). Do not paste unmasked output.\n"
@@ -77,6 +78,7 @@ typedef struct {
     const config_t *cfg;
     bool unmask;
     int64_t now;
+    char *known[4];                 /* the resident's first, last name, address, e-mail */
 } view_t;
 
 static const char *text(sqlite3_stmt *st, int col)
@@ -152,25 +154,29 @@ static void add_time(table_t *t, int64_t ms)
     table_add(t, cli_time(ms, buf, sizeof buf));
 }
 
-/* Free text: masked digit runs unless unmasked. */
+/* Free text as shown (malloc'd; NULL when out of memory): unless unmasked,
+ * the resident's own name, address and e-mail, and every phone or ID number
+ * and e-mail address, masked. */
+static char *shown_text(const view_t *v, const char *s)
+{
+    char *copy = strdup(s);
+    if (!copy || v->unmask)
+        return copy;
+    mask_person_t person = {v->known[0], v->known[1], v->known[2], v->known[3]};
+    mask_known(copy, &person);
+    size_t n = strlen(copy) * 2 + 8;    /* an e-mail's "***" may grow it */
+    char *out = malloc(n);
+    if (out)
+        mask_text(copy, out, n);
+    free(copy);
+    return out;
+}
+
 static void add_text(table_t *t, const view_t *v, const char *s)
 {
-    if (!s) {
-        table_add(t, NULL);
-        return;
-    }
-    size_t n = strlen(s) * 2 + 1;       /* masks never grow text; room anyway */
-    char *buf = malloc(n);
-    if (!buf) {
-        table_add(t, NULL);             /* a cell all the same, or the columns shift */
-        return;
-    }
-    if (v->unmask)
-        snprintf(buf, n, "%s", s);
-    else
-        mask_text(s, buf, n);
-    table_add(t, buf);
-    free(buf);
+    char *shown = s ? shown_text(v, s) : NULL;
+    table_add(t, shown);                /* NULL: a cell all the same, or the columns shift */
+    free(shown);
 }
 
 static void pair(table_t *t, const char *key, const char *value)
@@ -192,7 +198,10 @@ static void print_case(const view_t *v, sqlite3_stmt *st)
     table_add(t, "service");
     table_addf(t, "%s (priority %s)", text(st, C_SERVICE), text(st, C_PRIORITY));
     table_add(t, "channel");
-    table_addf(t, "%s, external id %s", text(st, C_CHANNEL), text(st, C_EXTERNAL_ID));
+    /* a channel's ticket number may be the caller's phone number */
+    char *ext = shown_text(v, text(st, C_EXTERNAL_ID) ? text(st, C_EXTERNAL_ID) : "");
+    table_addf(t, "%s, external id %s", text(st, C_CHANNEL), ext ? ext : "?");
+    free(ext);
     table_add(t, "grid");
     table_addf(t, "%s: %s, %s", text(st, C_GRID),
                config_community_name(cfg, text(st, C_COMMUNITY)),
@@ -241,14 +250,7 @@ static void print_case(const view_t *v, sqlite3_stmt *st)
      * control byte between a number's groups as a space, and would not
      * see the '?' that cleaning makes of it */
     const char *raw = text(st, C_DESCRIPTION);
-    size_t n = raw ? strlen(raw) * 2 + 1 : 0;
-    char *masked = raw ? malloc(n) : NULL;
-    if (masked) {
-        if (v->unmask)
-            snprintf(masked, n, "%s", raw);
-        else
-            mask_text(raw, masked, n);
-    }
+    char *masked = raw ? shown_text(v, raw) : NULL;
     char *desc = masked ? cli_clean(masked, true) : NULL;
     if (desc) {
         printf("\nDescription\n  ");
@@ -468,6 +470,9 @@ int cmd_show(cli_t *cli, int argc, char **argv)
     sqlite3_bind_int64(st, 1, id);
     int step = sqlite3_step(st);
     if (step == SQLITE_ROW) {
+        const int cols[] = {C_FIRST, C_LAST, C_ADDRESS, C_EMAIL};
+        for (int i = 0; i < 4; i++)
+            v.known[i] = text(st, cols[i]) ? strdup(text(st, cols[i])) : NULL;
         print_case(&v, st);
         print_resident(&v, st);
     } else if (step == SQLITE_DONE) {
@@ -484,5 +489,7 @@ int cmd_show(cli_t *cli, int argc, char **argv)
         rc = print_trail(&v, db, id);
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     sqlite3_close(db);
+    for (int i = 0; i < 4; i++)
+        free(v.known[i]);
     return rc;
 }

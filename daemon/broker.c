@@ -1425,7 +1425,7 @@ static void ack_refused(const session_t *s, const char *re, const char *why)
     log_rec_t r;
     log_begin_limited(&r, LOG_WARNING, "escalation.ack_refused");
     log_str(&r, "worker", s->name);
-    log_str(&r, "re", re);
+    log_text(&r, "re", re);         /* the peer's text past "esc-N": masked */
     log_str(&r, "reason", why);
     log_end(&r);
 }

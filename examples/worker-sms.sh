@@ -11,10 +11,10 @@
 # (--capacity: cases stay open with the department after this script, and
 # the broker counts them against the worker's capacity.)
 #
-# The address may appear in the text: it goes to the grid worker of the
-# assigned department, who needs it. The resident's phone number must not:
-# stderr ends up in the adapter's log (journald), and logs carry no personal
-# data. A real gateway would pass the number to its API, never print it.
+# The stub prints what it would send, without the resident's address or
+# phone number: stderr ends up in the adapter's log (journald), and logs
+# carry no personal data. A real gateway would pass the address and the
+# number to its API, never print them.
 set -eu
 PY=/usr/bin/python3
 
@@ -23,8 +23,7 @@ import json, sys, time
 a = json.load(sys.stdin)
 c = a["case"]
 due = time.strftime("%H:%M", time.localtime(a["contact_due"] / 1000)) if a["contact_due"] else "尽快"
-where = c.get("address_string") or c["grid_code"]
-print("【12345】请于%s前联系居民，案件号%d，地址%s" % (due, a["case_id"], where))
+print("【12345】请于%s前联系居民，案件号%d，网格%s" % (due, a["case_id"], c["grid_code"]))
 ')
 echo "sms-stub: to the grid worker of ${MINQING_DEPARTMENT}: $text" >&2
 echo '{"event":"accepted"}'

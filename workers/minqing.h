@@ -206,11 +206,13 @@ msg_err_t mq_client_error(const mq_client_t *self);
 const char *mq_strerror(void);
 
 /* Copy free text into out (size bytes, cut at a character boundary) with
- * every number of 7 or more digits masked as `minqing show` masks it
- * (13812345678 -> 138****5678, 138-1234-5678 -> 138-****-5678, full-width
- * digits too; a byte that starts no UTF-8 character -> '?'): for an adapter that logs text it did not
- * write, where a phone or ID number may hide. Names and addresses cannot be
- * recognised in free text and pass unchanged. */
+ * every number of 7 or more digits and every e-mail address masked as
+ * `minqing show` masks them (13812345678 -> 138****5678, 138-1234-5678 ->
+ * 138-****-5678, 1 3 8 1 2 3 4 5 6 7 8, full-width digits too;
+ * zhang@163.com -> z***@163.com; a byte that starts no UTF-8 character ->
+ * '?'): for an adapter that logs text it did not write, where a phone or ID
+ * number may hide. Names and addresses cannot be recognised in free text
+ * and pass unchanged. */
 void mq_mask_text(const char *text, char *out, size_t size);
 
 #endif

@@ -408,6 +408,17 @@ import json, sys
 w = [d for d in json.load(open('$T/stats-changed.json'))['departments'] if d['id'] == 'security'][0]
 sys.exit((w['response']['num'], w['response']['den']) != (0, 1))"
 
+# free text that quotes the resident: the case's own name and address, any
+# e-mail address, a phone number in the channel's ticket number
+printf '{"service_code": "water.leak", "grid_code": "CG01-XH02-G0031", "channel": "hotline12345", "external_id": "13912345678-1", "description": "张三来电，住幸福路12号，邮箱 zhang.san@example.com，电话 139 1234 5678", "last_name": "张", "first_name": "三", "address_string": "幸福路12号", "email": "zs@example.com"}\n' > "$T/quoted.json"
+Q=$(mq submit "$T/quoted.json")
+mq show "$Q" > "$T/show-quoted.txt"
+check "show masks the resident's name and address in the description, e-mail addresses and numbers" \
+  grep -q '\*\*来电，住\*\*\*\*\*\*，邮箱 z\*\*\*@example.com，电话 139 \*\*\*\* 5678' "$T/show-quoted.txt"
+check "and the phone number in the external id; none of it whole anywhere" sh -c \
+  "grep -q 'external id 139\*\*\*\*5678-1' '$T/show-quoted.txt' &&
+   ! grep -q -e 张三 -e 幸福路 -e zhang.san -e 13912345678 -e '1234 5678' '$T/show-quoted.txt'"
+
 stop_pid "$BROKER_PID"
 
 # 10. a database another process holds (minqingd starting or migrating it, a

@@ -251,7 +251,7 @@ check "urban: the 3 SMS cases contacted" wait_for 20 is urban contacted 3
 check "each was accepted, then contacted" test "$(sql "select count(*) from outcomes where scope = 'urban' and kind in ('ACCEPT', 'CONTACTED')")" = 6
 missing=0
 for c in $(sql "select case_id from assignments where department = 'urban'"); do
-  grep -q "event=cmd.stderr .*text=\"sms-stub: to the grid worker of urban: 【12345】请于[0-2][0-9]:[0-5][0-9]前联系居民，案件号$c，地址" "$T/mw-urban.log" ||
+  grep -q "event=cmd.stderr .*text=\"sms-stub: to the grid worker of urban: 【12345】请于[0-2][0-9]:[0-5][0-9]前联系居民，案件号$c，网格" "$T/mw-urban.log" ||
     missing=$((missing + 1))
 done
 check "the SMS text for each case is on stderr ($missing missing)" test "$missing" = 0
@@ -326,6 +326,9 @@ check "echo: both cases resolved" wait_for 10 is echo resolved 2
 check "the stderr lines are logged with the phone masked" \
   test "$(logged echo 'event=cmd.stderr .*text="echo_phone.sh: calling the resident at 138\*\*\*\*[0-9]\{4\}"')" = 2
 check "and without the number" sh -c "! grep -q '$PHONE' '$T/mw-echo.log'"
+check "the resident's own name and address are masked too" \
+  test "$(logged echo 'event=cmd.stderr .*text="echo_phone.sh: resident \*\*, living at \*\{11\}"')" = 2
+check "and never logged whole" sh -c "! grep -q -e '张三' -e '幸福小区' '$T/mw-echo.log'"
 
 # 9. the broker gone at the stop: the RESOLVED cannot be flushed
 start_adapter lost --endpoint "$EP" --department water --exec "sh '$S/slow.sh' '$T/runs-lost.txt' 3"

@@ -24,22 +24,52 @@ void job_add_var(job_t *self, const char *name, const char *fmt, ...)
     self->nvars++;
 }
 
+static char *dup_field(json_t *kase, const char *key)
+{
+    const char *v = json_string_value(json_object_get(kase, key));
+    return v && *v ? strdup(v) : NULL;
+}
+
+/* The resident's values a command might print with its progress: masked
+ * out of its stderr (output.c) even where they are not numbers. A value
+ * that cannot be copied is not looked for; the line still goes through
+ * mask_text. */
+static void keep_known(job_t *j, json_t *input)
+{
+    json_t *kase = json_object_get(input, "case");
+    j->known[JOB_FIRST] = dup_field(kase, "first_name");
+    j->known[JOB_LAST] = dup_field(kase, "last_name");
+    j->known[JOB_ADDRESS] = dup_field(kase, "address_string");
+    j->known[JOB_EMAIL] = dup_field(kase, "email");
+}
+
+mask_person_t job_person(const job_t *self)
+{
+    return (mask_person_t){self->known[JOB_FIRST], self->known[JOB_LAST],
+                           self->known[JOB_ADDRESS], self->known[JOB_EMAIL]};
+}
+
 job_t *job_new(job_kind_t kind, uint64_t id, uint64_t case_id, const char *department,
                json_t *input)
 {
     job_t *j = calloc(1, sizeof *j);
+    if (!j) {
+        json_decref(input);
+        return NULL;
+    }
+    j->run = (job_run_t){.in_fd = -1, .out.fd = -1, .err.fd = -1};
     char *text = input ? json_dumps(input, JSON_COMPACT | JSON_REAL_PRECISION(15)) : NULL;
+    if (input)
+        keep_known(j, input);
     json_decref(input);
-    if (!j || !text) {
-        free(j);
-        free(text);
+    if (!text) {
+        job_destroy(&j);
         return NULL;
     }
     size_t len = strlen(text);
     text[len++] = '\n';             /* json_dumps' NUL becomes the newline */
-    *j = (job_t){.kind = kind, .id = id, .case_id = case_id, .department = department,
-                 .input = text, .input_len = len,
-                 .run = {.in_fd = -1, .out.fd = -1, .err.fd = -1}};
+    j->kind = kind, j->id = id, j->case_id = case_id, j->department = department;
+    j->input = text, j->input_len = len;
     bool assignment = kind == JOB_ASSIGNMENT;
     job_add_var(j, "MINQING_TYPE", "%s", assignment ? "assignment" : "escalation");
     job_add_var(j, assignment ? "MINQING_ASSIGNMENT_ID" : "MINQING_ESCALATION_ID",
@@ -58,6 +88,8 @@ void job_destroy(job_t **self)
     reader_reset(&j->run.out);
     reader_reset(&j->run.err);
     free(j->input);
+    for (int i = 0; i < JOB_KNOWN; i++)
+        free(j->known[i]);
     free(j);
     *self = NULL;
 }

@@ -7,6 +7,7 @@
 #ifndef ADAPTER_JOB_H
 #define ADAPTER_JOB_H
 
+#include "mask.h"
 #include "reader.h"
 #include "wlog.h"
 
@@ -16,6 +17,8 @@
 #include <sys/types.h>
 
 #define JOB_MAX_VARS 8              /* MINQING_* variables of one job */
+/* The resident's values a stderr line is masked of (job_person) */
+enum { JOB_FIRST, JOB_LAST, JOB_ADDRESS, JOB_EMAIL, JOB_KNOWN };
 
 typedef enum { JOB_ASSIGNMENT, JOB_ESCALATION } job_kind_t;
 
@@ -44,6 +47,7 @@ typedef struct job_s {
     char *input;                    /* the JSON for stdin, newline-terminated */
     size_t input_len;
     char vars[JOB_MAX_VARS][80];    /* NAME=value for the child's environment */
+    char *known[JOB_KNOWN];         /* the case's names, address, e-mail; NULL if none */
     int nvars;
     unsigned runs;                  /* commands started so far */
     int64_t start_at;               /* waiting: not before this (backoff) */
@@ -63,6 +67,8 @@ void job_destroy(job_t **self);
 /* Add NAME=value (formatted as by printf) to the command's environment. */
 __attribute__((format(printf, 3, 4)))
 void job_add_var(job_t *self, const char *name, const char *fmt, ...);
+/* The resident's own values, for mask_known (pointers into self). */
+mask_person_t job_person(const job_t *self);
 /* Add the ids that name the job in the log: never anything personal. */
 void job_log_ids(wlog_rec_t *r, const job_t *self);
 

@@ -219,9 +219,10 @@ static void on_stdout_line(void *arg, unsigned lineno, char *line, size_t len, b
 }
 
 /* One line of the command's stderr, passed on with the job's ids, within
- * the run's budget (a line over it costs no masking, no write). What looks
- * like a phone or ID number is masked, the whole line before it is cut to
- * the record's size, so that a number at the cut is still seen whole. */
+ * the run's budget (a line over it costs no masking, no write). The case's
+ * own name, address and e-mail, and whatever looks like a phone or ID
+ * number or an e-mail address, are masked, the whole line before it is cut
+ * to the record's size, so that a number at the cut is still seen whole. */
 static void on_stderr_line(void *arg, unsigned lineno, char *line, size_t len, bool whole)
 {
     (void)lineno, (void)whole;
@@ -232,6 +233,8 @@ static void on_stderr_line(void *arg, unsigned lineno, char *line, size_t len, b
     if (!within_budget(j, &j->run.err_quota, "cmd.stderr", ctx->now))
         return;
     line[len] = '\0';
+    mask_person_t person = job_person(j);
+    mask_known(line, &person);
     mq_mask_text(line, masked, sizeof masked);
     wlog_begin(&r, LOG_INFO, "cmd.stderr");
     job_log_ids(&r, j);
