@@ -640,11 +640,16 @@ msg_err_t apply_case_command(apply_t *a, const char *scope, const char *actor, c
 
 /* ---- dispatch -------------------------------------------------------- */
 
+uint32_t apply_next_attempt(uint32_t attempt)
+{
+    return attempt < MSG_MAX_ATTEMPT ? attempt + 1 : MSG_MAX_ATTEMPT;
+}
+
 msg_err_t apply_dispatched(apply_t *a, store_assignment_t *as, const char *worker,
                            store_case_t *c)
 {
     msg_state_t from = as->state;
-    as->attempt++;
+    as->attempt = apply_next_attempt(as->attempt);
     snprintf(as->worker, sizeof as->worker, "%s", worker);
     as->updated_at = a->now;
     if (as->state == STATE_RECEIVED)

@@ -90,6 +90,9 @@ msg_err_t apply_outcome(apply_t *a, int dept, const char *worker, const msg_t *i
  * `actor`. */
 msg_err_t apply_case_command(apply_t *a, const char *scope, const char *actor, const msg_t *in,
                              msg_t *reply);
+/* The attempt a DISPATCH after `attempt` carries: one more, up to the
+ * protocol's MSG_MAX_ATTEMPT, which every later one repeats. */
+uint32_t apply_next_attempt(uint32_t attempt);
 /* Record that assignment *asg was sent to `worker` (attempt, state, event);
  * *c is left holding its case, as the DISPATCH needs it. */
 msg_err_t apply_dispatched(apply_t *a, store_assignment_t *asg, const char *worker,

@@ -1593,7 +1593,7 @@ static int deliver(broker_t *self, uint64_t asg, session_t *s)
         return -2;
     store_case_t c;
     store_assignment_t sent = a;
-    sent.attempt++;                 /* what apply_dispatched will record */
+    sent.attempt = apply_next_attempt(a.attempt);   /* what apply_dispatched will record */
     msg_t m;
     msg_reset(&m, MSG_DISPATCH);
     if (store_case_get(self->store, a.case_id, &c) != 1 || build_dispatch(self, &sent, &c, &m))

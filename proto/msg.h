@@ -18,6 +18,7 @@
 #define MSG_MAX_BODY      65536         /* bytes in the msgpack body frame */
 #define MSG_MAX_DEPTH     8             /* nesting of unknown values we skip */
 #define MSG_MAX_KEYS      64            /* entries in any one map */
+#define MSG_MAX_ATTEMPT   1000000       /* DISPATCH attempt: the count stops there */
 
 typedef enum {
     MSG_NONE = 0,

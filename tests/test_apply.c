@@ -901,6 +901,25 @@ static void dispatched_counts_attempts(void **state)
     assert_int_equal(case_state(c), STATE_ACCEPTED);
 }
 
+/* The count stops at the protocol's limit: a DISPATCH past it would be
+ * refused by a worker that checks (PROTOCOL.md, DISPATCH attempt 1..1000000). */
+static void dispatched_attempts_stop_at_the_limit(void **state)
+{
+    (void)state;
+    submit("water.leak");
+    dispatched(1, "water:w1#1");
+    store_assignment_t a = get_asg(1);
+    a.attempt = MSG_MAX_ATTEMPT - 1;
+    pass_begin();
+    assert_int_equal(store_assignment_update(g.st, &a), 0);
+    pass_end(MSG_OK);
+    dispatched(1, "water:w2#2");
+    assert_int_equal(get_asg(1).attempt, MSG_MAX_ATTEMPT);
+    dispatched(1, "water:w3#3");
+    assert_int_equal(get_asg(1).attempt, MSG_MAX_ATTEMPT);
+    assert_int_equal(apply_next_attempt(0), 1);
+}
+
 /* ---- IMPORT --------------------------------------------------------------- */
 
 #define DAY_MS INT64_C(86400000)
@@ -1069,6 +1088,7 @@ int main(void)
         T(close_only_resolved),
         T(cancel_withdraws_everything),
         T(dispatched_counts_attempts),
+        T(dispatched_attempts_stop_at_the_limit),
         T(import_requires_time_of_state),
         T(import_history_in_order),
         T(import_returned_goes_to_dispatch),
