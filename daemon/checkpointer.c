@@ -18,9 +18,11 @@
  * thread is done, so after each pass checkpointer_poke asks the writer to
  * copy what is left itself, between two of its transactions (store_maintain):
  * a few frames, or none (then no fsync), and the next transaction starts the
- * WAL over. Should the thread fall behind or fail (a full disk), the store
- * checkpoints in its own commit past a hard limit, which is what SQLite would
- * have done anyway.
+ * WAL over. A larger backlog stays the thread's: after a long reader (a
+ * backup) ends, copying gigabytes in the loop stopped it for seconds, and
+ * every worker took it for dead. Should the thread fail (a full disk), the
+ * store checkpoints in its own commit past a hard limit, which is what SQLite
+ * would have done anyway.
  *
  * Durability is SQLite's: the checkpoint connection runs synchronous=FULL, so
  * the WAL is synced before its pages are copied and the database file before
@@ -43,11 +45,28 @@ struct checkpointer_t {
     bool started, due, stop;
     bool busy;                  /* a checkpoint is running */
     bool passed;                /* one has finished: the writer copies what is left */
+    bool failing;               /* the last pass failed (not BUSY) */
     int pages;                  /* the WAL length that calls for a checkpoint */
+    int backfilled;             /* frames copied, as the last pass left them */
     unsigned long runs, failed;
     bool new_error;
     char error[160];            /* SQLite's message for the last failure */
 };
+
+/* What a pass leaves: the writer finishes the last few frames (passed);
+ * a backlog, which a reader kept from being copied (a `minqing backup`
+ * holds one for minutes) or that commits outpaced, is copied here, pass
+ * after pass while each gets further, never in the writer's loop. */
+static void after_pass(checkpointer_t *self, int rc, int log, int done)
+{
+    bool ok = rc == SQLITE_OK;
+    self->runs += ok;                   /* completed passes */
+    self->failing = rc != SQLITE_OK && rc != SQLITE_BUSY;
+    self->passed = ok && log - done <= self->pages;
+    if (ok && !self->passed && done != self->backfilled)
+        self->due = true;
+    self->backfilled = ok ? done : self->backfilled;
+}
 
 static void *run(void *arg)
 {
@@ -61,11 +80,11 @@ static void *run(void *arg)
         self->due = false;
         self->busy = true;
         pthread_mutex_unlock(&self->lock);
-        int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        int log = 0, done = 0;
+        int rc = sqlite3_wal_checkpoint_v2(self->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
         pthread_mutex_lock(&self->lock);
         self->busy = false;
-        self->passed = rc == SQLITE_OK;
-        self->runs += rc == SQLITE_OK;      /* completed passes */
+        after_pass(self, rc, log, done);
         /* BUSY: another checkpoint (the writer's own, past the limit) runs */
         if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
             self->failed++;
@@ -165,6 +184,14 @@ void checkpointer_counts(checkpointer_t *self, unsigned long *done, unsigned lon
     *done = self->runs;
     *failed = self->failed;
     pthread_mutex_unlock(&self->lock);
+}
+
+bool checkpointer_failing(checkpointer_t *self)
+{
+    pthread_mutex_lock(&self->lock);
+    bool failing = self->failing;
+    pthread_mutex_unlock(&self->lock);
+    return failing;
 }
 
 bool checkpointer_error(checkpointer_t *self, char *buf, size_t len)

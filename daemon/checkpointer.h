@@ -21,10 +21,13 @@ checkpointer_t *checkpointer_new(const char *path, const char *vfs, int pages,
  * connection; *self_p = NULL. */
 void checkpointer_destroy(checkpointer_t **self_p);
 /* After a commit that left `pages` frames in the WAL: wake the thread when
- * they are enough. True once the thread has finished a pass: the writer
- * should copy what is left itself, between transactions, so that the WAL
- * starts over. */
+ * they are enough. True once the thread has finished a pass that left at
+ * most `pages` frames: the writer should copy those itself, between
+ * transactions, so that the WAL starts over. */
 bool checkpointer_poke(checkpointer_t *self, int pages);
+/* True while the thread's last checkpoint failed (a full disk, an I/O
+ * error): the writer must copy the WAL back itself. */
+bool checkpointer_failing(checkpointer_t *self);
 /* How many checkpoints the thread has completed, and how many failed. */
 void checkpointer_counts(checkpointer_t *self, unsigned long *done, unsigned long *failed);
 /* True, with SQLite's message in buf, when a checkpoint failed since the

@@ -289,9 +289,9 @@ const char *store_migration(int v)
 
 /* The WAL length (frames of a page each) at which the checkpointer copies it
  * back: about 4 MB, a checkpoint every half second at 1,000 cases/s, short
- * enough not to flood the disk the commits fsync on. Past CKPT_LIMIT (the
- * thread fell behind or fails) the writer checkpoints itself, as SQLite's
- * automatic checkpoint would. */
+ * enough not to flood the disk the commits fsync on. Past CKPT_LIMIT, while
+ * the thread fails, the writer checkpoints itself, as SQLite's automatic
+ * checkpoint would. */
 #define CKPT_PAGES 1000
 #define CKPT_LIMIT 20000
 #define CKPT_PATIENCE 16        /* commits store_maintain waits for an idle moment */
@@ -301,6 +301,7 @@ struct store_t {
     sqlite3 *db;
     checkpointer_t *ckpt;       /* NULL for :memory: */
     bool ckpt_due;              /* the checkpointer asks the writer to finish (store_maintain) */
+    unsigned long writer_checkpoints;   /* in a commit, past CKPT_LIMIT */
     unsigned ckpt_waited;       /* commits since it asked */
     sqlite3_stmt *q[Q_COUNT];
     rowcache_t *cases, *asgs;   /* updated rows not yet written (see HELD_ROWS) */
@@ -877,7 +878,9 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
     store_t *self = arg;
     if (!self->ckpt)
         return SQLITE_OK;           /* stopped for the shutdown checkpoint */
-    if (pages >= CKPT_LIMIT) {      /* the thread fell behind: what SQLite would do */
+    if (pages >= CKPT_LIMIT && checkpointer_failing(self->ckpt)) {
+        /* the thread fails (a full disk): what SQLite would do */
+        self->writer_checkpoints++;
         sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
         self->ckpt_due = false;
     } else if (self->ckpt_due) {
@@ -1026,6 +1029,11 @@ unsigned long store_checkpoints(store_t *self)
     if (self->ckpt)
         checkpointer_counts(self->ckpt, &done, &failed);
     return done;
+}
+
+unsigned long store_writer_checkpoints(const store_t *self)
+{
+    return self->writer_checkpoints;
 }
 
 int store_checkpoint(store_t *self)

@@ -201,6 +201,9 @@ int store_maintain(store_t *self, bool idle);
 bool store_checkpoint_error(store_t *self, char *buf, size_t len);
 /* Background checkpoints completed so far. */
 unsigned long store_checkpoints(store_t *self);
+/* Checkpoints a commit made itself past the WAL's hard limit, because the
+ * background ones failed: each stops the loop while the WAL is copied. */
+unsigned long store_writer_checkpoints(const store_t *self);
 
 /* Id of the case with this (channel, external_id), and the msg_id of the
  * SUBMIT that created it (into msg_id, >= 65 bytes): 1 found, 0 not, -1 error. */

@@ -982,6 +982,51 @@ static void wal_starts_over_under_load(void **state)
     assert_string_equal(peek("SELECT count(*) FROM cases"), "4000");
 }
 
+/* A reader (a `minqing backup`, `minqing stats`) keeps the WAL from being
+ * copied, and it grows past the writer's hard limit. Once the reader ends,
+ * the backlog is the checkpoint thread's to copy: a commit that copied it
+ * stopped the broker's loop for seconds per gigabyte, long enough for every
+ * worker to take the broker for dead. The WAL still starts over. */
+static void wal_backlog_is_the_threads(void **state)
+{
+    (void)state;
+    char wal[160], ext[32];
+    snprintf(wal, sizeof wal, "%s-wal", g_path);
+    sqlite3 *reader;
+    assert_int_equal(sqlite3_open(g_path, &reader), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM cases;", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    unsigned before = wal_restarts(wal);
+    struct stat sw = {0};
+    for (int i = 0; i < 2000 && (stat(wal, &sw) != 0 || sw.st_size < 90L * 1000 * 1000); i++) {
+        begin();
+        for (int k = 0; k < 100; k++) {     /* an import's batch */
+            snprintf(ext, sizeof ext, "R-%d-%d", i, k);
+            add_case("hotline", ext);
+        }
+        commit();
+        assert_int_equal(store_maintain(g_st, true), 0);
+    }
+    if (sw.st_size < 90L * 1000 * 1000)   /* past 20,000 frames of 4 kB */
+        fail_msg("the WAL reached only %lld bytes", (long long)sw.st_size);
+    assert_int_equal(wal_restarts(wal), before);    /* the reader held it */
+    assert_int_equal(sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(reader);
+    /* commits go on at about 100/s until the WAL has started over */
+    for (int i = 0; i < 1000 && wal_restarts(wal) == before; i++) {
+        begin();
+        snprintf(ext, sizeof ext, "S-%d", i);
+        add_case("hotline", ext);
+        commit();
+        assert_int_equal(store_maintain(g_st, true), 0);
+        usleep(10 * 1000);
+    }
+    assert_true(wal_restarts(wal) > before);
+    assert_int_equal(store_writer_checkpoints(g_st), 0);
+    char buf[64];
+    assert_false(store_checkpoint_error(g_st, buf, sizeof buf));
+}
+
 static void rollback_discards(void **state)
 {
     (void)state;
@@ -1589,6 +1634,7 @@ int main(void)
         T(ids_start_above_restore_floors),
         T(rollback_discards),
         T(wal_starts_over_under_load),
+        T(wal_backlog_is_the_threads),
         T(held_rows_written_at_commit),
         T(close_rolls_back),
         T(begin_gives_up_soon_while_locked),
