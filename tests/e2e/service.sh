@@ -4,7 +4,8 @@
 #    configured interval, STOPPING=1 on SIGTERM;
 #  - a holiday file whose last day has passed is reported at start;
 #  - SIGHUP reloads a good config (new routes apply at once) and refuses a
-#    broken one (errors logged with file and line, the old config stays);
+#    broken one (errors logged with file and line, the old config stays),
+#    which --check-config, the unit's check before the SIGHUP, fails on too;
 #  - SIGTERM under load: exit 0 within 5 s, nothing acknowledged is lost;
 #  - SIGTERM while a reader holds the database: exit 0 within 3 s, after
 #    EXTEND_TIMEOUT_USEC, store.checkpoint_incomplete logged, the WAL left
@@ -43,6 +44,11 @@ kill -HUP "$BROKER_PID"
 check "a broken config is refused, naming file and line" \
   wait_for 5 grep -q "event=config.invalid msg=\"$T/minqing.conf:[0-9]*: .*nosuchdept" "$T/broker.log"
 check "and the running config stays" grep -q 'event=config.kept' "$T/broker.log"
+# the unit's first ExecReload= runs this check: `systemctl reload` fails on
+# the file rather than signalling a broker that will refuse it
+bounded "$BIN/minqingd" --check-config -c "$T/minqing.conf" >/dev/null 2>&1
+rc=$?
+check "--check-config (ExecReload's first command) fails on that file: exit 2 (was $rc)" test "$rc" = 2
 bounded 65 "$BIN/loadgen" -e "ipc://$T/intake.sock" -n 1 -p keep -c noise.night -t 5 >/dev/null
 check "cases still route by the old config" test "$(sql "select lead_department from cases where external_id = 'keep-0'")" = security
 cp "$T/good.conf" "$T/minqing.conf"
