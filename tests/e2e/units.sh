@@ -76,6 +76,8 @@ check "minqingd.service: reload checks the config, then sends SIGHUP" \
   awk '/^ExecReload=/ { r[++n] = $0 } END {
          exit !(n == 2 && r[1] == "ExecReload=/usr/bin/minqingd --check-config -c /etc/minqing/minqing.conf" &&
                 r[2] == "ExecReload=/bin/kill -HUP $MAINPID") }' "$ROOT/systemd/minqingd.service"
+check "minqingd.service: journald's rate limit raised, so escalations reach the journal" \
+  has minqingd.service 'LogRateLimitIntervalSec=30s' 'LogRateLimitBurst=50000'
 check "minqingd.service: runs as minqing with owner-only files" \
   has minqingd.service 'User=minqing' 'Group=minqing' 'UMask=0077' 'StateDirectory=minqing' 'RuntimeDirectory=minqing'
 check "minqingd.service: no IPAddressDeny= (tcp:// endpoints serve the county LAN)" \
