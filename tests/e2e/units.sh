@@ -76,6 +76,9 @@ check "minqingd.service: reload checks the config, then sends SIGHUP" \
   awk '/^ExecReload=/ { r[++n] = $0 } END {
          exit !(n == 2 && r[1] == "ExecReload=/usr/bin/minqingd --check-config -c /etc/minqing/minqing.conf" &&
                 r[2] == "ExecReload=/bin/kill -HUP $MAINPID") }' "$ROOT/systemd/minqingd.service"
+# a start that fails after a long integrity check must still reach the limit
+check "minqingd.service: gives up after 5 starts in 15 minutes" \
+  has minqingd.service 'StartLimitIntervalSec=15min' 'StartLimitBurst=5'
 check "minqingd.service: journald's rate limit raised, so escalations reach the journal" \
   has minqingd.service 'LogRateLimitIntervalSec=30s' 'LogRateLimitBurst=50000'
 check "minqingd.service: runs as minqing with owner-only files" \
