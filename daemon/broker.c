@@ -672,6 +672,28 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
     return self;
 }
 
+/* The stop's checkpoint copies the whole WAL into the database file:
+ * systemd's stop timeout is moved on first, lest SIGKILL cut a large one
+ * short (the next start then replays it, many times slower). When it cannot
+ * finish, it says so in a record of its own: broker.stopped says the last
+ * transaction was committed, which holds either way, as nothing in the WAL
+ * is lost. */
+static void final_checkpoint(store_t *store)
+{
+    service_extend_stop(store_checkpoint_expect_ms(store));
+    if (store_checkpoint(store) == 0)
+        return;
+    char why[160];
+    snprintf(why, sizeof why, "%s; the next start replays the WAL",
+             store_locked(store) ? "a reader (minqing backup?) holds the database"
+                                 : store_errmsg(store));
+    log_rec_t r;
+    log_begin(&r, LOG_WARNING, "store.checkpoint_incomplete");
+    log_i64(&r, "wal_bytes", store_wal_bytes(store));
+    log_str(&r, "msg", why);
+    log_end(&r);
+}
+
 void broker_destroy(broker_t **self_p)
 {
     if (!self_p || !*self_p)
@@ -684,7 +706,7 @@ void broker_destroy(broker_t **self_p)
             outbox_flush(self->outbox);
         else if (self->txn)
             store_rollback(self->store);
-        store_checkpoint(self->store);
+        final_checkpoint(self->store);
         store_close(&self->store);
     }
     store_set_progress(NULL, NULL);         /* it pointed at this broker */

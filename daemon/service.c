@@ -51,3 +51,9 @@ void service_stopping(void)
 {
     sd_notify(0, "STOPPING=1\nSTATUS=stopping: finishing the transaction in hand");
 }
+
+void service_extend_stop(int64_t ms)
+{
+    sd_notifyf(0, "EXTEND_TIMEOUT_USEC=%lld\nSTATUS=stopping: copying the WAL into the database",
+               (long long)ms * 1000);
+}

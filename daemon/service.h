@@ -25,5 +25,9 @@ void service_reloading(void);
 void service_reloaded(const char *status);
 /* Shutdown started. */
 void service_stopping(void);
+/* Still stopping, and making progress: systemd's stop timeout is moved to ms
+ * from now, for the last checkpoint of a large WAL (which a SIGKILL would
+ * leave for the next start to replay, many times slower). */
+void service_extend_stop(int64_t ms);
 
 #endif

@@ -45,6 +45,9 @@ extern const char *const store_id_tables[STORE_IDS_COUNT];
 #define STORE_OPEN_BUSY_MS 5000
 #define STORE_BUSY_MS 100
 #define STORE_BUSY_PAUSE_MS 1000
+/* The stop's checkpoint waits this long for a reader (a minqing backup, which
+ * may take minutes) before it leaves the WAL for the next start to replay. */
+#define STORE_STOP_BUSY_MS 1000
 
 typedef struct store_t store_t;
 
@@ -190,8 +193,15 @@ bool store_locked(const store_t *self);
 /* SQLite's message for the last failure. */
 const char *store_errmsg(const store_t *self);
 /* Checkpoint the WAL into the main file and truncate it (on clean shutdown:
- * the background checkpoints stop). */
+ * the background checkpoints stop). 0, or -1 (store_errmsg) when it could not
+ * finish: store_locked() when a reader held on past STORE_STOP_BUSY_MS. The
+ * WAL then keeps what was not copied, and the next open replays it. */
 int store_checkpoint(store_t *self);
+/* The WAL file's size in bytes (0 when there is none, or for :memory:). */
+int64_t store_wal_bytes(const store_t *self);
+/* How long store_checkpoint may take, from the WAL's size (see
+ * CKPT_MS_PER_100MB in store.c). */
+int64_t store_checkpoint_expect_ms(const store_t *self);
 /* Between transactions: finish the WAL checkpoint the background thread
  * left (a few fsyncs); `idle`: nothing waits, else only once it has waited
  * a while. 0, or -1 (store_errmsg). */

@@ -1172,6 +1172,37 @@ static void begin_gives_up_soon_while_locked(void **state)
     commit();
 }
 
+/* A reader in a read transaction (minqing backup, an sqlite3 shell) over
+ * commits it does not see: the stop's checkpoint waits for it about
+ * STORE_STOP_BUSY_MS, not the 5 s it waited (past systemd's stop timeout
+ * with a large WAL), and says it did not finish; every commit is there all
+ * the same once the reader is gone. */
+static void stop_checkpoint_gives_a_reader_a_second(void **state)
+{
+    (void)state;
+    begin();
+    add_case("hotline", "R-1");
+    commit();
+    sqlite3 *reader = peek_open();
+    assert_int_equal(sqlite3_exec(reader, "BEGIN; SELECT count(*) FROM cases", NULL, NULL, NULL),
+                     SQLITE_OK);
+    begin();
+    add_case("hotline", "R-2");
+    commit();
+    assert_true(store_wal_bytes(g_st) > 0);
+    assert_true(store_checkpoint_expect_ms(g_st) >= 10000);
+    int64_t t0 = now_ms();
+    assert_int_equal(store_checkpoint(g_st), -1);
+    int64_t took = now_ms() - t0;
+    if (took < STORE_STOP_BUSY_MS / 2 || took > STORE_STOP_BUSY_MS + 1000)
+        fail_msg("the checkpoint gave up after %" PRId64 " ms", took);
+    assert_true(store_locked(g_st));
+    assert_true(store_wal_bytes(g_st) > 0);
+    sqlite3_close(reader);
+    reopen();
+    assert_string_equal(peek("SELECT count(*) FROM cases"), "2");
+}
+
 /* Another process takes the write lock for half a second; returns once it
  * holds it, with its pid for lock_released. */
 static pid_t lock_held_a_moment(void)
@@ -1638,6 +1669,7 @@ int main(void)
         T(held_rows_written_at_commit),
         T(close_rolls_back),
         T(begin_gives_up_soon_while_locked),
+        T(stop_checkpoint_gives_a_reader_a_second),
         T(patient_begin_waits_for_a_passing_lock),
         T(open_waits_for_a_passing_lock),
         T(refuses_garbage),

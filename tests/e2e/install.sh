@@ -84,12 +84,15 @@ check "and the library masks with its own code (13812345678 -> 138****5678)" \
 U=$D/usr/lib/systemd/system
 check "minqingd.service starts /usr/bin/minqingd" \
   grep -qx 'ExecStart=/usr/bin/minqingd -c /etc/minqing/minqing.conf' "$U/minqingd.service"
+check "and its reload checks the config with /usr/bin/minqingd" \
+  grep -qx 'ExecReload=/usr/bin/minqingd --check-config -c /etc/minqing/minqing.conf' "$U/minqingd.service"
 check "minqing-worker@.service starts /usr/bin/minqing-worker" \
   grep -qx 'ExecStart=/usr/bin/minqing-worker -c /etc/minqing/workers/%i.conf' "$U/minqing-worker@.service"
 # PREFIX is what the units say, whatever it is
 bounded make -C "$ROOT" --no-print-directory -o all SAN= DESTDIR="$T/other" PREFIX=/opt/mq install > "$T/install2.log" 2>&1
-check "with PREFIX=/opt/mq the unit starts /opt/mq/bin/minqingd" \
-  grep -qx 'ExecStart=/opt/mq/bin/minqingd -c /etc/minqing/minqing.conf' "$T/other/opt/mq/lib/systemd/system/minqingd.service"
+check "with PREFIX=/opt/mq the unit starts /opt/mq/bin/minqingd, and checks a reload's config with it" sh -c "
+  grep -qx 'ExecStart=/opt/mq/bin/minqingd -c /etc/minqing/minqing.conf' '$T/other/opt/mq/lib/systemd/system/minqingd.service' &&
+  grep -qx 'ExecReload=/opt/mq/bin/minqingd --check-config -c /etc/minqing/minqing.conf' '$T/other/opt/mq/lib/systemd/system/minqingd.service'"
 
 C=$D/etc/minqing/minqing.conf
 check "the installed config has the production paths" sh -c "

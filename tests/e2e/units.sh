@@ -46,6 +46,8 @@ check "systemd-analyze verify minqingd.service: no error, no warning" verify min
 check "systemd-analyze verify minqing-worker@.service: no error, no warning" verify minqing-worker@.service
 check "the units start the installed programs" \
   grep -q "^ExecStart=$T/bin/minqing-worker -c /etc/minqing/workers/%i.conf\$" "$T/units/minqing-worker@.service"
+check "the reload checks the config with the installed minqingd" \
+  grep -q "^ExecReload=$T/bin/minqingd --check-config -c /etc/minqing/minqing.conf\$" "$T/units/minqingd.service"
 
 # exposure UNIT_FILE: the overall exposure level, e.g. 1.2
 exposure() {
@@ -66,8 +68,19 @@ has() {
 }
 check "minqingd.service: Type=notify, NotifyAccess=main" \
   has minqingd.service 'Type=notify' 'NotifyAccess=main'
-check "minqingd.service: a watchdog, reload by SIGHUP, clean stop in 10 s" \
-  has minqingd.service 'WatchdogSec=30s' 'ExecReload=/bin/kill -HUP \$MAINPID' 'TimeoutStopSec=10s'
+check "minqingd.service: a watchdog, reload by SIGHUP, 90 s for the stop's checkpoint" \
+  has minqingd.service 'WatchdogSec=30s' 'ExecReload=/bin/kill -HUP \$MAINPID' 'TimeoutStopSec=90s'
+# a broken file fails `systemctl reload` (the check runs before the SIGHUP),
+# rather than being refused in the journal alone
+check "minqingd.service: reload checks the config, then sends SIGHUP" \
+  awk '/^ExecReload=/ { r[++n] = $0 } END {
+         exit !(n == 2 && r[1] == "ExecReload=/usr/bin/minqingd --check-config -c /etc/minqing/minqing.conf" &&
+                r[2] == "ExecReload=/bin/kill -HUP $MAINPID") }' "$ROOT/systemd/minqingd.service"
+# a start that fails after a long integrity check must still reach the limit
+check "minqingd.service: gives up after 5 starts in 15 minutes" \
+  has minqingd.service 'StartLimitIntervalSec=15min' 'StartLimitBurst=5'
+check "minqingd.service: journald's rate limit raised, so escalations reach the journal" \
+  has minqingd.service 'LogRateLimitIntervalSec=30s' 'LogRateLimitBurst=50000'
 check "minqingd.service: runs as minqing with owner-only files" \
   has minqingd.service 'User=minqing' 'Group=minqing' 'UMask=0077' 'StateDirectory=minqing' 'RuntimeDirectory=minqing'
 check "minqingd.service: no IPAddressDeny= (tcp:// endpoints serve the county LAN)" \
