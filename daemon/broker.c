@@ -144,6 +144,14 @@ static void seed_routing_ids(void)
  * to the next pass), and a burst of events for a monitor; a reply dropped on
  * a full queue is asked for again (PROTOCOL.md 8.2). */
 #define QUEUE_PER_PEER 10000
+/* A monitor's queue: the stream is lossy (PROTOCOL.md 5.20), and 10,000
+ * events held for each monitor that stopped reading cost 2.2 MB apiece, 2 GB
+ * for a thousand of them. */
+#define QUEUE_PER_MONITOR 1000
+/* What a monitor sends is subscriptions, topics of at most 65 bytes: a
+ * larger message is dropped with its connection. 128 kB subscriptions cost
+ * the XPUB 4 MB each, and the loop seconds to take them in. */
+#define MAX_SUBSCRIPTION 128
 
 /* A socket of type, bound to endpoint. With `watch`, its connections are
  * counted from before it binds, so that none is missed (a monitor that
@@ -154,10 +162,13 @@ static void *open_socket(broker_t *self, int type, const char *endpoint, const c
 {
     seed_routing_ids();
     void *s = zmq_socket(self->ctx, type);
-    int64_t maxmsg = 2 * MSG_MAX_BODY;      /* larger bodies still get TOO_LARGE */
+    bool pub = type == ZMQ_XPUB;
+    /* larger bodies than the protocol's still get TOO_LARGE */
+    int64_t maxmsg = pub ? MAX_SUBSCRIPTION : 2 * MSG_MAX_BODY;
     if (!s || set_int(s, ZMQ_LINGER, 2000) ||
         zmq_setsockopt(s, ZMQ_MAXMSGSIZE, &maxmsg, sizeof maxmsg) ||
-        set_int(s, ZMQ_SNDHWM, QUEUE_PER_PEER) || set_int(s, ZMQ_RCVHWM, QUEUE_PER_PEER) ||
+        set_int(s, ZMQ_SNDHWM, pub ? QUEUE_PER_MONITOR : QUEUE_PER_PEER) ||
+        set_int(s, ZMQ_RCVHWM, QUEUE_PER_PEER) ||
         (type == ZMQ_ROUTER && (set_int(s, ZMQ_ROUTER_MANDATORY, 1) ||
                                 set_int(s, ZMQ_ROUTER_HANDOVER, 1)))) {
         snprintf(err, errlen, "%s socket: %s", what, zmq_strerror(errno));
@@ -1032,7 +1043,12 @@ static void session_gone(broker_t *self, session_t *s, const char *why)
      * a restarted adapter usually registers before the old session expires */
     size_t moved = dispatch_release(self->dispatch, s, s->last_recv);
     log_rec_t r;
-    log_begin(&r, LOG_WARNING, "worker.lost");
+    /* a session that held nothing and lived a few heartbeats (a peer that
+     * connects and vanishes in a loop) is logged within the flood limit */
+    if (moved == 0 && s->last_recv - s->registered_at < 3 * s->heartbeat_ms)
+        log_begin_limited(&r, LOG_WARNING, "worker.lost");
+    else
+        log_begin(&r, LOG_WARNING, "worker.lost");
     log_str(&r, "worker", s->name);
     log_str(&r, "department", s->dept >= 0 ? self->cfg->depts[s->dept].id : "-");
     log_str(&r, "reason", why);
@@ -1083,6 +1099,7 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
         return;
     }
     int64_t now = mono_ms();
+    bool again = s != NULL;
     if (s && s->dept != dept)           /* same peer, new department: start over */
         dispatch_release(self->dispatch, s, now);
     if (!s && !(s = sessions_add(self->sessions, idd, idlen))) {
@@ -1104,7 +1121,10 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
     MSG_SET(&ack, MF_RE), MSG_SET(&ack, MF_HEARTBEAT_MS);
     send_to_session(self, s, &ack);
     log_rec_t r;
-    log_begin(&r, LOG_INFO, "worker.registered");
+    if (again)                          /* a REGISTER loop on one connection */
+        log_begin_limited(&r, LOG_INFO, "worker.registered");
+    else
+        log_begin(&r, LOG_INFO, "worker.registered");
     log_str(&r, "worker", s->name);
     log_str(&r, "department", self->cfg->depts[dept].id);
     log_u64(&r, "capacity", s->capacity);

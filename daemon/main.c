@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+
+#define FILES_WANTED 4096           /* below this, broker.files_limit warns */
 
 static broker_t *running;
 static volatile sig_atomic_t reload_pending;   /* a SIGHUP while the broker was starting */
@@ -57,6 +60,40 @@ static void install_signals(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* Every connection holds a descriptor, and libzmq aborts the process when
+ * its listener's accept() finds none left (EMFILE): about 1,000 monitors or
+ * workers would have killed the broker at the usual soft limit of 1,024,
+ * and again at each restart while they reconnected. The hard limit is the
+ * administrator's (LimitNOFILE= in the unit); the soft one is ours to raise.
+ * The limit in force, for the log. */
+static rlim_t raise_files_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rlim_t want = rl.rlim_max;
+        rl.rlim_cur = want;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur;
+}
+
+/* Few descriptors: each peer takes one, and a peer past the last makes
+ * libzmq abort, so say how many there are while it is still time. */
+static void say_files_limit(rlim_t files)
+{
+    if (files == 0 || files == RLIM_INFINITY || files >= FILES_WANTED)
+        return;
+    log_rec_t r;
+    log_begin(&r, LOG_WARNING, "broker.files_limit");
+    log_u64(&r, "limit", (uint64_t)files);
+    log_str(&r, "msg", "few open files allowed: a connection past the limit aborts the broker "
+            "(libzmq); raise LimitNOFILE= (65536 in the shipped unit)");
+    log_end(&r);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -90,6 +127,7 @@ int main(int argc, char **argv)
         return 2;
     }
     log_open("minqingd", level);
+    rlim_t files = raise_files_limit();
     char err[8192] = "";
     config_t *cfg = config_load(path, err, sizeof err);
     if (!cfg) {
@@ -114,6 +152,7 @@ int main(int argc, char **argv)
     /* a SIGHUP while the database loads (minutes, for a large one) must not
      * kill the broker: it is kept and served once the loop runs */
     catch_signal(SIGHUP);
+    say_files_limit(files);
     broker_t *b = broker_new(cfg, err, sizeof err);
     if (!b) {
         log_say(LOG_CRIT, "broker.start_failed", err);

@@ -68,6 +68,8 @@ has() {
 }
 check "minqingd.service: Type=notify, NotifyAccess=main" \
   has minqingd.service 'Type=notify' 'NotifyAccess=main'
+check "minqingd.service: 65,536 open files (a descriptor per connection)" \
+  has minqingd.service 'LimitNOFILE=65536'
 check "minqingd.service: a watchdog, reload by SIGHUP, 90 s for the stop's checkpoint" \
   has minqingd.service 'WatchdogSec=30s' 'ExecReload=/bin/kill -HUP \$MAINPID' 'TimeoutStopSec=90s'
 # a broken file fails `systemctl reload` (the check runs before the SIGHUP),
