@@ -76,6 +76,31 @@ check "a key given twice: that line refused by its number, the others imported" 
   [ \"\$(sqlite3 '$T/minqing.db' \"select group_concat(external_id) from cases where external_id like 'k%'\")\" = k3 ]"
 check "a field error names minqing import, not submit" sh -c \
   "grep -q \"^minqing import: line 2: unknown field 'lon': Open311 calls it 'long' (see minqing import --help)\" '$T/err.log' && ! grep -q 'minqing submit' '$T/err.log'"
+# the same (channel, external_id) twice in one file: the broker keeps the
+# first, and the second line, whose record is not imported, is refused by
+# FILE:LINE with the case and the line that has it. A run again finds the
+# others already there, says so in one line with their numbers, and refuses
+# the repeat again
+P='"service_code": "water.leak", "description": "历史案件", "channel": "dupch", "grid_code": "CG01-XH01-G0001", "state": "cancelled", "received_at": 1561939200000'
+cat > "$T/dup.jsonl" <<JSON
+{$P, "external_id": "d1"}
+{$P, "external_id": "d2"}
+{$P, "external_id": "d1", "phone": "13800000000"}
+JSON
+import_err "$T/dup.jsonl"
+D1=$(sql "select id from cases where channel = 'dupch' and external_id = 'd1'")
+diag "a repeated external_id: exit $rc: $(cat "$T/err.log")"
+check "a line repeating an earlier line's (channel, external_id): exit 2, refused by FILE:LINE, naming the case and the first line" \
+  sh -c "[ $rc = 2 ] && [ -n '$D1' ] && grep -q '^imported 2 cases (0 already there, 1 lines refused)' '$T/out.log' &&
+         grep -q '^minqing import: $T/dup.jsonl:3: external_id d1 (channel dupch) is case $D1, already imported from line 1 in this run; not imported\$' '$T/err.log' &&
+         [ \"\$(sqlite3 '$T/minqing.db' \"select ifnull(phone, '-') from cases where id = '$D1'\")\" = - ]"
+import_err "$T/dup.jsonl"
+diag "run again: exit $rc: $(cat "$T/err.log")"
+check "... run again: the two cases already there, named in one line with their numbers; the repeat refused again" \
+  sh -c "[ $rc = 2 ] && grep -q '^imported 2 cases (2 already there, 1 lines refused)' '$T/out.log' &&
+         grep -q '^minqing import: 2 lines named cases already in the database before this run (lines 1, 2), left as they are' '$T/err.log' &&
+         grep -q 'dup.jsonl:3: external_id d1 (channel dupch) is case $D1, as is line 1, which was already there before this run; not imported' '$T/err.log' &&
+         [ \$(wc -l < '$T/err.log') = 2 ]"
 # a case imported as resolved with no contacted_at: its resolution was the
 # contact (PROTOCOL.md 7.2), so it is not overdue for one
 printf '{"service_code": "water.leak", "description": "历史案件", "external_id": "r1", "channel": "legacy2", "grid_code": "CG01-XH01-G0001", "state": "resolved", "received_at": 1561939200000, "resolved_at": 1562025600000}\n' > "$T/resolved.jsonl"
