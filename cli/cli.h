@@ -84,6 +84,17 @@ struct json_t;
  * owned by `obj`); `cmd` ("submit", "import") and `src` name the command and
  * the input in messages. Every problem is printed; CLI_OK or CLI_USAGE. */
 int cli_case_from_json(struct json_t *obj, const char *cmd, const char *src, msg_case_t *kase);
+/* The first bytes of an input (its first line, or more), for the encodings
+ * Windows exports come in: NULL when it is UTF-8, *skip then the length of
+ * a UTF-8 BOM at its start (0 or 3); else the UTF-16 it is in ("UTF-16" with
+ * a BOM, "UTF-16LE" or "UTF-16BE" by where the NUL bytes of its first line
+ * fall), which cli_utf16_fail refuses. */
+const char *cli_text_utf16(const char *buf, size_t len, size_t *skip);
+/* Say that the input `name` (NULL: standard input) is in UTF-16 `enc`, and
+ * how to convert it; returns CLI_USAGE. */
+int cli_utf16_fail(const char *cmd, const char *name, const char *enc);
+/* Added, once a run, to a refusal for invalid UTF-8: the likeliest cause. */
+#define CLI_GBK_HINT " (a GBK export? iconv -f GBK -t UTF-8)"
 
 /* ---- db.c: config, database, time, errors ----------------------------- */
 

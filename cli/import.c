@@ -49,6 +49,7 @@ static void help(void)
         "returned goes to the broker's manual_department, as a live return does. With\n"
         "auto_close set, a case imported as resolved is closed as of resolved_at +\n"
         "auto_close. Progress goes to stderr; the summary to stdout.\n"
+        "The file is UTF-8 (a BOM at its start is skipped); one in UTF-16 is refused.\n"
         "A line whose (channel, external_id) an earlier line of the file had is refused\n"
         "(FILE:LINE, naming the case and that line): the first record is kept. Lines\n"
         "whose case was there before the run count as already there, left as they are;\n"
@@ -68,9 +69,9 @@ static void help(void)
         "Exit status: 0 every line imported (or already there); 1 the file unreadable,\n"
         "the broker unreachable or refusing this client's key, or no line answered for\n"
         "the timeout (running the import again is safe); 2 usage error (or no --cert for\n"
-        "a CURVE endpoint), or some lines refused (each is printed with its line number;\n"
-        "a line whose request would be over the protocol's 64 KB is refused unsent)\n"
-        "while the others were imported.\n",
+        "a CURVE endpoint), the file in UTF-16, or some lines refused (each is printed\n"
+        "with its line number; a line whose request would be over the protocol's 64 KB\n"
+        "is refused unsent) while the others were imported.\n",
         CONFIG_DEFAULT_PATH);
 }
 
@@ -269,6 +270,17 @@ static const char *slot_id(slot_t *s, int64_t now)
     return NULL;
 }
 
+/* The hint for a line that is not UTF-8, the first time one is: an export
+ * from a Chinese Windows system is GBK unless told otherwise, and every
+ * line of it would repeat the hint. */
+static const char *gbk_hint(import_t *im, const json_error_t *e)
+{
+    if (json_error_code(e) != json_error_invalid_utf8 || im->gbk_hinted)
+        return "";
+    im->gbk_hinted = true;
+    return CLI_GBK_HINT;
+}
+
 /* Send the line in slot s (again), to be sent once more if unanswered by
  * s->due. CLI_OK, CLI_USAGE (a bad line, said why) or CLI_RUNTIME (not sent:
  * mq_strerror says why). */
@@ -282,8 +294,8 @@ static int send_slot(import_t *im, slot_t *s)
         if (obj)
             cli_fail(CLI_USAGE, CMD, "line %ld: not a JSON object", s->line);
         else
-            cli_fail(CLI_USAGE, CMD, "line %ld: not valid JSON (column %d: %s)", s->line,
-                     jerr.column, jsonerr_problem(&jerr));
+            cli_fail(CLI_USAGE, CMD, "line %ld: not valid JSON (column %d: %s)%s", s->line,
+                     jerr.column, jsonerr_problem(&jerr), gbk_hint(im, &jerr));
         json_decref(obj);
         return CLI_USAGE;
     }
@@ -591,9 +603,12 @@ static int run(import_t *im, FILE *in, const char *name)
     ssize_t len;
     int rc = CLI_OK;
     while (rc == CLI_OK && (len = getline(&line, &cap, in)) >= 0) {
-        im->lines++;
-        if (strspn(line, " \t\r\n") != (size_t)len)
-            rc = send_line(im, line);
+        size_t skip = 0;
+        const char *utf16 = ++im->lines == 1 ? cli_text_utf16(line, (size_t)len, &skip) : NULL;
+        if (utf16)              /* every line would be refused: said once */
+            rc = cli_utf16_fail(CMD, in == stdin ? NULL : name, utf16);
+        else if (strspn(line + skip, " \t\r\n") != (size_t)len - skip)
+            rc = send_line(im, line + skip);
     }
     /* getline says -1 at the end and on an error alike; the lines already
      * sent are still waited for, so that the summary is true */

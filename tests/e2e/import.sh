@@ -101,6 +101,32 @@ check "... run again: the two cases already there, named in one line with their 
          grep -q '^minqing import: 2 lines named cases already in the database before this run (lines 1, 2), left as they are' '$T/err.log' &&
          grep -q 'dup.jsonl:3: external_id d1 (channel dupch) is case $D1, as is line 1, which was already there before this run; not imported' '$T/err.log' &&
          [ \$(wc -l < '$T/err.log') = 2 ]"
+# encodings of Windows exports: a UTF-8 BOM at the start is skipped; UTF-16
+# ("Unicode text", with a BOM or without) is refused once, whole, with the
+# iconv that converts it; GBK lines are refused by number, with a hint at
+# GBK once, not on every line
+E='"service_code": "water.leak", "description": "历史案件", "channel": "enc", "grid_code": "CG01-XH01-G0001", "state": "cancelled", "received_at": 1561939200000'
+{ printf '\357\273\277'; printf '{%s, "external_id": "%s"}\n' "$E" bom1 "$E" bom2; } > "$T/bom.jsonl"
+import_err "$T/bom.jsonl"
+check "a UTF-8 BOM at the start: skipped, both lines imported, exit 0 ($(cat "$T/err.log"))" \
+  sh -c "[ $rc = 0 ] && grep -q '^imported 2 cases (0 already there, 0 lines refused)' '$T/out.log'"
+printf '{%s, "external_id": "%s"}\n' "$E" u16a "$E" u16b > "$T/u8.jsonl"
+iconv -f UTF-8 -t UTF-16 "$T/u8.jsonl" > "$T/u16.jsonl"
+import_err "$T/u16.jsonl"
+check "a UTF-16 file: refused once, whole, with the iconv that converts it, exit 2" \
+  sh -c "[ $rc = 2 ] && [ \$(wc -l < '$T/err.log') = 1 ] &&
+         grep -qF 'minqing import: $T/u16.jsonl is UTF-16 (a Windows \"Unicode text\" export): convert it with iconv -f UTF-16 -t UTF-8 $T/u16.jsonl > $T/u16.jsonl.utf8' '$T/err.log' &&
+         grep -q '^imported 0 cases (0 already there, 0 lines refused)' '$T/out.log'"
+iconv -f UTF-8 -t UTF-16LE "$T/u8.jsonl" > "$T/u16le.jsonl"
+import_err - < "$T/u16le.jsonl"
+check "... UTF-16LE without a BOM on standard input: the same, naming UTF-16LE" \
+  sh -c "[ $rc = 2 ] && grep -q 'standard input is UTF-16LE (a Windows \"Unicode text\" export): convert it with iconv -f UTF-16LE -t UTF-8' '$T/err.log' &&
+         [ \$(sqlite3 '$T/minqing.db' \"select count(*) from cases where external_id like 'u16%'\") = 0 ]"
+printf '{%s, "external_id": "%s"}\n' "$E" gbk1 "$E" gbk2 "$E" gbk3 | iconv -f UTF-8 -t GBK > "$T/gbk.jsonl"
+import_err "$T/gbk.jsonl"
+check "GBK lines: each refused by number as invalid UTF-8, the GBK hint given once, exit 2" \
+  sh -c "[ $rc = 2 ] && [ \$(grep -c 'line [123]: not valid JSON (column [0-9]*: invalid UTF-8)' '$T/err.log') = 3 ] &&
+         [ \$(grep -c 'a GBK export? iconv -f GBK -t UTF-8' '$T/err.log') = 1 ]"
 # a case imported as resolved with no contacted_at: its resolution was the
 # contact (PROTOCOL.md 7.2), so it is not overdue for one
 printf '{"service_code": "water.leak", "description": "历史案件", "external_id": "r1", "channel": "legacy2", "grid_code": "CG01-XH01-G0001", "state": "resolved", "received_at": 1561939200000, "resolved_at": 1562025600000}\n' > "$T/resolved.jsonl"
