@@ -165,6 +165,9 @@ const char *cli_dept_lookup(const config_t *cfg, const char *what);
  * result code, SQLITE_DONE on success, else the reason in why. */
 int dbfile_copy(sqlite3 *src, const char *path, const char *then_sql, int *pages, char *why,
                 size_t len);
+/* Remove a copy that failed: path and the -wal, -shm and -journal SQLite
+ * may have made beside it. */
+void dbfile_remove(const char *path);
 /* fsync a file, or with dir the directory it is in: 0 or -1 (errno). */
 int dbfile_sync(const char *path, bool dir);
 /* Rename `from` to `to` unless `to` exists: 0, or -1 (errno; EEXIST). */

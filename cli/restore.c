@@ -314,7 +314,7 @@ static int make_copy(restore_t *r, sqlite3 *src, char *tmp, size_t len)
         dbfile_sync(tmp, false) != 0)
         snprintf(why, sizeof why, "cannot sync it: %s", strerror(errno));
     if (why[0]) {
-        unlink(tmp);
+        dbfile_remove(tmp);
         return cli_fail(CLI_RUNTIME, CMD, "copying %s beside the database failed: %s. Nothing "
                         "was changed.", r->backup, why);
     }
