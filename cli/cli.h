@@ -147,6 +147,10 @@ const char *cli_zone_id(char *buf, size_t size);
 /* The usage error for `s`, which cli_parse_time refused as option `opt`'s
  * value: what the forms are (and, for digits, why). Returns CLI_USAGE. */
 int cli_time_usage(const char *cmd, const char *opt, const char *s);
+/* CLI_OK when since is before until (the cases received in [since, until)),
+ * else a usage error naming both times as read, and since as the default
+ * (unix time 0) when it was not given; returns CLI_USAGE then. */
+int cli_range_check(const char *cmd, int64_t since, int64_t until, bool since_given);
 /* Parse a decimal count in [min, max]; 0 on success, -1 if bad. */
 int cli_parse_long(const char *s, long min, long max, long *out);
 

@@ -428,6 +428,31 @@ int cli_time_usage(const char *cmd, const char *opt, const char *s)
                      "(local time, or with an offset: +08:00, Z) or unix ms", opt, s);
 }
 
+/* A time for a message: local, to the second, 0 and before 1970 too
+ * (cli_time shows 0 as "-", for a time not set). */
+static const char *said_time(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000 - (ms % 1000 < 0));  /* rounded down, also below 0 */
+    struct tm tm;
+    if (!localtime_r(&t, &tm) || !strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm))
+        snprintf(buf, size, "%lld ms", (long long)ms);
+    return buf;
+}
+
+int cli_range_check(const char *cmd, int64_t since, int64_t until, bool since_given)
+{
+    char s[64], u[64], zone[128];
+    if (since < until)
+        return CLI_OK;
+    said_time(since, s, sizeof s);
+    said_time(until, u, sizeof u);
+    cli_zone_id(zone, sizeof zone);
+    if (!since_given)
+        return cli_usage(cmd, "--until %s (local time, %s) is not after the default --since, "
+                         "%s (unix time 0): give a later --until", u, zone, s);
+    return cli_usage(cmd, "--since %s must be before --until %s (local time, %s)", s, u, zone);
+}
+
 int cli_parse_long(const char *s, long min, long max, long *out)
 {
     if (!s || !*s || strspn(s, "0123456789") != strlen(s) || strlen(s) > 18)

@@ -112,6 +112,14 @@ check "no command: exit 2, naming every command" \
 check "a bad option exits 2" test "$(code "$MQ" -c "$CONF" list --frobnicate)" = 2
 check "an option without its value exits 2" test "$(code "$MQ" -c "$CONF" stats --since)" = 2
 check "a bad time exits 2" test "$(code "$MQ" -c "$CONF" list --since 2026-02-30)" = 2
+# an empty range is refused before anything is read, by list as by stats,
+# naming the times as read (and the default --since when none was given)
+TZ=UTC bounded "$MQ" -c "$CONF" list --since 2026-12-01 --until 2026-11-01 > "$T/out.log" 2> "$T/err.log"; rc=$?
+check "list --since after --until: exit 2, as stats, naming both times" \
+  sh -c "[ $rc = 2 ] && [ ! -s '$T/out.log' ] && grep -q '^minqing list: --since 2026-12-01 00:00:00 must be before --until 2026-11-01 00:00:00 (local time, ' '$T/err.log'"
+TZ=UTC bounded "$MQ" -c "$CONF" stats --until 1970-01-01T00:00Z > /dev/null 2> "$T/err.log"; rc=$?
+check "stats --until 1970 without --since: exit 2, naming the default --since it is not after" \
+  sh -c "[ $rc = 2 ] && grep -q '^minqing stats: --until 1970-01-01 00:00:00 (local time, .*) is not after the default --since, 1970-01-01 00:00:00 (unix time 0): give a later --until' '$T/err.log'"
 check "a bad state exits 2" test "$(code "$MQ" -c "$CONF" list --state done)" = 2
 check "show without a number exits 2" test "$(code "$MQ" -c "$CONF" show abc)" = 2
 check "--json and --csv together exit 2" test "$(code "$MQ" -c "$CONF" stats --json --csv)" = 2
