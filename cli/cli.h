@@ -132,7 +132,7 @@ const char *cli_time_ms(int64_t ms, char *buf, size_t size);
 /* Parse "2026-11-01" or "20261101" (a day's start), "2026-11-01T08:00[:SS]"
  * (or a space for T) or unix ms (other digits only, from 10^11: 1973) into
  * unix ms; 0 on success, -1 if bad. A time may end in an offset from UTC
- * ("Z", "+08:00", "+0800", "-05:00"); without one, a date or time is local:
+ * ("Z", "+08:00", "+0800", "-05:00", "+08"); without one, a date or time is local:
  * in this process's time zone (TZ, else /etc/localtime). */
 int cli_parse_time(const char *s, int64_t *ms);
 /* The same, and *local (when not NULL) says whether it was read in the local

@@ -332,11 +332,12 @@ int cli_parse_time(const char *s, int64_t *ms)
     return cli_parse_time_zoned(s, ms, NULL);
 }
 
-/* An offset from UTC after a time: "Z", "+08:00", "+0800" or "-05:00";
- * *off_s its seconds east of UTC. 0, or -1 when it is not one. */
+/* An offset from UTC after a time: "Z", "+08:00", "+0800", "-05:00" or
+ * "+08" (PostgreSQL's output); *off_s its seconds east of UTC. 0, or -1
+ * when it is not one. */
 static int utc_offset(const char *p, long *off_s)
 {
-    int h, m;
+    int h, m = 0;
     if (*p == 'Z' && !p[1]) {
         *off_s = 0;
         return 0;
@@ -346,9 +347,12 @@ static int utc_offset(const char *p, long *off_s)
     int sign = *p++ == '-' ? -1 : 1;
     if (digits(&p, 2, &h))
         return -1;
+    bool hours_only = !*p;          /* "+08" */
     if (*p == ':')
         p++;
-    if (digits(&p, 2, &m) || *p || h > 14 || m > 59)
+    if (!hours_only && digits(&p, 2, &m))
+        return -1;
+    if (*p || h > 14 || m > 59)
         return -1;
     *off_s = sign * (h * 3600L + m * 60L);
     return 0;

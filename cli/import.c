@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,8 +33,9 @@ static void help(void)
         "(as for minqing submit) plus its history:\n"
         "  state         required: received, dispatched, accepted, contacted, resolved,\n"
         "                closed, returned or cancelled\n"
-        "  received_at   required: unix ms (not seconds), or \"2021-03-01T08:00[:SS[.mmm]]\"\n"
-        "                with an offset from UTC (\"+08:00\", \"+0800\" or \"Z\"), or without one in the\n"
+        "  received_at   required: unix ms (not seconds; a whole number, 1561939200000.0\n"
+        "                too), or \"2021-03-01T08:00[:SS[.mmm]]\" with an offset from UTC\n"
+        "                (\"+08:00\", \"+0800\", \"+08\" or \"Z\"), or without one in the\n"
         "                time zone of the machine running the import (TZ, else\n"
         "                /etc/localtime; the summary names it): give the offset when\n"
         "                importing from a machine not set to the county's zone\n"
@@ -168,8 +170,25 @@ static int64_t backoff_ms(int tries)
     return (int64_t)1000 << doublings;
 }
 
-/* A time field: unix ms or a time string, with an offset from UTC or read
- * in this machine's time zone (*local set then); absent is 0. */
+/* Unix ms from a JSON real: pandas writes a column of integers as reals
+ * (1561939200000.0) once one of them is null. A whole one is taken, one
+ * with a fraction or past year 30000 refused, saying which. 0 or -1. */
+static int real_ms(json_t *v, const char *key, long line, int64_t *out)
+{
+    double d = json_real_value(v);
+    if (d != floor(d))
+        return cli_fail(CLI_USAGE, CMD, "line %ld: %s %.17g has a fraction of a millisecond: "
+                        "times are whole unix ms", line, key, d), -1;
+    if (fabs(d) >= 1e15)
+        return cli_fail(CLI_USAGE, CMD, "line %ld: %s %.17g is out of range for unix ms", line,
+                        key, d), -1;
+    *out = (int64_t)d;
+    return 0;
+}
+
+/* A time field: unix ms (an integer, or a real with nothing after the
+ * point) or a time string, with an offset from UTC or read in this
+ * machine's time zone (*local set then); absent is 0. */
 static int take_time(json_t *obj, const char *key, long line, int64_t *out, bool *local)
 {
     json_t *v = json_object_get(obj, key);
@@ -177,8 +196,11 @@ static int take_time(json_t *obj, const char *key, long line, int64_t *out, bool
     *out = 0;
     if (!v || json_is_null(v))
         return 0;
-    if (json_is_integer(v)) {
-        *out = json_integer_value(v);
+    if (json_is_number(v)) {
+        if (json_is_integer(v))
+            *out = json_integer_value(v);
+        else if (real_ms(v, key, line, out))
+            return -1;
         if (*out > 0 && *out < 100000000000)    /* before 1973 in ms: an export in seconds */
             return cli_fail(CLI_USAGE, CMD, "line %ld: %s %" PRId64 " looks like seconds: times "
                             "are unix ms (times 1000)", line, key, *out), -1;

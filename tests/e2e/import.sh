@@ -187,6 +187,29 @@ check "fractions of a second (.000Z, .25+08:00) are read to the millisecond" \
 check "... a time in unix seconds is refused by line, once, saying it looks like seconds" sh -c "[ $rc = 2 ] && \
   grep -q 'line 3: received_at 1614556800 looks like seconds' '$T/err.log' && [ \$(grep -c 'line 3' '$T/err.log') = 1 ] && \
   grep -q 'line 4: received_at must be unix ms or' '$T/err.log'"
+# the forms other tools write: pandas writes a column of ms as reals once
+# one of its values is null (1561939200000.0; one with a fraction of a ms is
+# refused, saying so), PostgreSQL writes the offset as "+08", which list
+# --since reads too
+G='"service_code": "water.leak", "description": "历史案件", "channel": "forms", "grid_code": "CG01-XH01-G0001", "state": "closed"'
+cat > "$T/forms.jsonl" <<JSON
+{$G, "external_id": "p1", "received_at": 1561939200000.0, "closed_at": 1.5620256e12}
+{$G, "external_id": "p2", "received_at": 1561939200000.5, "closed_at": 1562025600000}
+{$G, "external_id": "p3", "received_at": "2019-07-01 08:00:00+08", "closed_at": "2019-07-02 08:00:00+08"}
+{$G, "external_id": "p4", "received_at": 1561939200.0, "closed_at": 1562025600000}
+JSON
+import_err "$T/forms.jsonl"
+diag "pandas and PostgreSQL forms: exit $rc: $(cat "$T/err.log")"
+check "a real with nothing after the point, and a +08 offset, are read as the same ms" \
+  test "$(sql "select group_concat(external_id || '=' || received_at || '/' || closed_at) from (select * from cases where channel = 'forms' order by external_id)")" = \
+       p1=1561939200000/1562025600000,p3=1561939200000/1562025600000
+check "... a real with a fraction refused, saying so; one in seconds as for an integer" sh -c "[ $rc = 2 ] &&
+  grep -q 'line 2: received_at 1561939200000.5 has a fraction of a millisecond: times are whole unix ms' '$T/err.log' &&
+  grep -q 'line 4: received_at 1561939200 looks like seconds' '$T/err.log'"
+P3=$(sql "select id from cases where channel = 'forms' and external_id = 'p3'")
+bounded "$BIN/minqing" -c "$T/minqing.conf" list --limit 0 --since "2019-07-01 08:00:00+08" --until "2019-07-01 08:00:01+08" > "$T/list08.txt" 2>&1; rc=$?
+check "list --since with PostgreSQL's +08: exit 0, the case received then listed" \
+  sh -c "[ $rc = 0 ] && [ -n '$P3' ] && grep -q '^ *$P3 ' '$T/list08.txt'"
 # a line whose request would be over the protocol's 64 KB (a transcribed
 # letter): the broker's ERROR for it cannot name the line, so it is refused
 # before sending, by number, instead of stalling the import
