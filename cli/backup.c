@@ -54,7 +54,7 @@ static void help(void)
         "  -h, --help         this help\n"
         "\n"
         "Exit status: 0 copied; 1 the database cannot be read, DEST exists, or DEST\n"
-        "cannot be written; 2 usage (DEST empty or ending in /).\n",
+        "cannot be written; 2 usage (DEST empty, ending in / or a directory).\n",
         CONFIG_DEFAULT_PATH);
 }
 
@@ -243,9 +243,13 @@ int cmd_backup(cli_t *cli, int argc, char **argv)
      * failed: for "", into a temporary ".partial-" file in the current
      * directory */
     const char *dest = argv[optind];
+    struct stat st;
     if (!dest[0] || dest[strlen(dest) - 1] == '/')
         return cli_usage(CMD, "'%s' names no file: give the file to write the copy to, such "
                          "as /var/backups/minqing/minqing-2026-03-02.db", dest);
+    if (stat(dest, &st) == 0 && S_ISDIR(st.st_mode))    /* as for "dir/": not "exists" */
+        return cli_usage(CMD, "%s is a directory: give a file name in it, such as "
+                         "%s/minqing-2026-03-02.db", dest, dest);
     if (cli_load_config(cli, CMD) != CLI_OK)
         return CLI_RUNTIME;
     sqlite3 *db = cli_db_open(cli, CMD);

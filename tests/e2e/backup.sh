@@ -72,6 +72,9 @@ mkdir "$T/dir"
 bounded "$MQ" -c "$T/minqing.conf" backup "$T/dir/" > /dev/null 2> "$T/dir.err"; rc=$?
 check "a destination ending in /: exit 2, says so, nothing copied into it" \
   sh -c "[ $rc = 2 ] && grep -q 'dir/. names no file' '$T/dir.err' && [ -z \"\$(ls -A '$T/dir')\" ]"
+bounded "$MQ" -c "$T/minqing.conf" backup "$T/dir" > /dev/null 2> "$T/dir.err"; rc=$?
+check "a destination that is a directory: exit 2, as for dir/, saying to give a file name in it" \
+  sh -c "[ $rc = 2 ] && grep -q '$T/dir is a directory: give a file name in it' '$T/dir.err' && [ -z \"\$(ls -A '$T/dir')\" ]"
 # a backup directory that is a symlink (/var/backups/minqing -> /srv/...) is
 # fine; only the copy itself must never be one
 mkdir -p "$T/real" && ln -s "$T/real" "$T/linked"
