@@ -404,9 +404,9 @@ static int took(import_t *im, const slot_t *s, const msg_t *r)
     long first = (long)(o->line2 / 2);
     bool created = o->line2 & 1;
     if (!r->duplicate && !created) {
-        /* this line made the case, and `first`, whose answer came before
-         * (this one's was lost and it was sent again), repeats it: counted
-         * already there, it is refused instead, and this one imported */
+        /* this line made the case, and `first`, answered first (this one
+         * went again: unanswered, or asked to retry later), repeats it:
+         * counted already there, it is refused instead, this one imported */
         o->line2 = mine;
         im->dups--;
         repeated(im, s->text, r->case_id, first, s->line, true);
