@@ -54,7 +54,7 @@ static void help(void)
         "  -h, --help         this help\n"
         "\n"
         "Exit status: 0 copied; 1 the database cannot be read, DEST exists, or DEST\n"
-        "cannot be written; 2 usage (DEST empty or ending in /).\n",
+        "cannot be written; 2 usage (DEST empty, ending in / or a directory).\n",
         CONFIG_DEFAULT_PATH);
 }
 
@@ -62,9 +62,14 @@ static void help(void)
 
 #define PARTIAL ".partial-"
 
-/* The copy being written, and whether a signal that ends the backup must
- * remove it first. */
-static char partial[4096];
+/* What SQLite may make beside the copy: a -wal while it is turned from WAL
+ * to a rollback-journal file (no -shm: dbfile_copy locks it exclusively). */
+static const char *const sides[] = {"-wal", "-shm", "-journal"};
+#define NSIDES (sizeof sides / sizeof sides[0])
+
+/* The copy being written and the files beside it, and whether a signal
+ * that ends the backup must remove them first. */
+static char partial[4096], partial_side[NSIDES][4200];
 static volatile sig_atomic_t armed;
 static const int ending[] = {SIGINT, SIGTERM, SIGHUP};
 #define NENDING (sizeof ending / sizeof ending[0])
@@ -74,8 +79,10 @@ static struct sigaction before[NENDING];
  * handler returns, so the process ends as it would have, by that signal. */
 static void on_ending(int sig)
 {
+    for (size_t i = 0; armed && i < NSIDES; i++)
+        unlink(partial_side[i]);    /* unlink and raise are async-signal-safe */
     if (armed)
-        unlink(partial);            /* unlink and raise are async-signal-safe */
+        unlink(partial);
     raise(sig);
 }
 
@@ -95,6 +102,8 @@ static int partial_open(const char *dest)
     int e = errno;
     if (fd >= 0) {
         flock(fd, LOCK_EX | LOCK_NB);
+        for (size_t i = 0; i < NSIDES; i++)
+            snprintf(partial_side[i], sizeof partial_side[i], "%s%s", partial, sides[i]);
         struct sigaction sa = {.sa_handler = on_ending, .sa_flags = SA_RESETHAND};
         sigemptyset(&sa.sa_mask);
         for (size_t i = 0; i < NENDING; i++)
@@ -116,19 +125,34 @@ static void partial_close(int fd)
     close(fd);
 }
 
-/* A regular file that no running backup holds (partial_open's lock). */
-static bool left_over(const char *path)
+/* Whether a running backup writes the partial copy at path (partial_open's
+ * lock): its -wal or -shm are then its own too. */
+static bool in_use(const char *path)
 {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    struct stat st;
-    bool left = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-                flock(fd, LOCK_SH | LOCK_NB) == 0;
+    bool used = fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) != 0;
     if (fd >= 0)
         close(fd);
-    return left;
+    return used;
 }
 
-/* Warn of each partial copy a killed backup left beside dest. */
+/* Whether name is a partial copy, "DEST.partial-XXXXXX", or a file SQLite
+ * made beside one (XXXXXX-wal, -shm, -journal); the copy's name in copy. */
+static bool partial_name(const char *name, char *copy, size_t len)
+{
+    const char *tail = strrchr(name, '.');
+    if (!tail || strncmp(tail, PARTIAL, strlen(PARTIAL)) != 0 ||
+        strspn(tail += strlen(PARTIAL), CLI_MKSTEMP_CHARS) != 6)
+        return false;
+    bool side = !tail[6];
+    for (size_t i = 0; !side && i < NSIDES; i++)
+        side = strcmp(tail + 6, sides[i]) == 0;
+    snprintf(copy, len, "%.*s", (int)(tail + 6 - name), name);
+    return side;
+}
+
+/* Warn of each partial copy, and file beside one, that a killed backup
+ * left beside dest. */
 static void warn_left_over(const char *dest)
 {
     char dir[4096];
@@ -136,13 +160,13 @@ static void warn_left_over(const char *dest)
     const char *in = dirname(dir);
     DIR *d = opendir(in);
     for (struct dirent *e; d && (e = readdir(d));) {
-        const char *tail = strrchr(e->d_name, '.');
-        if (!tail || strncmp(tail, PARTIAL, strlen(PARTIAL)) != 0 ||
-            strlen(tail += strlen(PARTIAL)) != 6 || strspn(tail, CLI_MKSTEMP_CHARS) != 6)
+        char path[4400], copy[300], copy_path[4400];
+        struct stat st;
+        if (!partial_name(e->d_name, copy, sizeof copy))
             continue;
-        char path[4400];
         snprintf(path, sizeof path, "%s/%s", in, e->d_name);
-        if (left_over(path))
+        snprintf(copy_path, sizeof copy_path, "%s/%s", in, copy);
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && !in_use(copy_path))
             fprintf(stderr, "minqing %s: warning: %s is a copy left by a backup that was killed; "
                     "it holds residents' data: delete it\n", CMD, path);
     }
@@ -155,7 +179,7 @@ static void warn_left_over(const char *dest)
 static int copy(sqlite3 *src, const char *dest)
 {
     const char *tmp = partial;
-    char why[200];
+    char why[300];
     struct stat st;
     if (lstat(dest, &st) == 0)
         return cli_fail(CLI_RUNTIME, CMD, "%s: exists; refusing to overwrite it (give a new "
@@ -173,8 +197,11 @@ static int copy(sqlite3 *src, const char *dest)
     int pages = 0;
     /* a rollback-journal file at rest, as the live database's WAL mode would
      * have every reader of the copy (sqlite3 -readonly, minqing restore)
-     * create a -wal and -shm beside it, or fail where it cannot */
-    int rc = dbfile_copy(src, tmp, "PRAGMA journal_mode = DELETE", &pages, why, sizeof why);
+     * create a -wal and -shm beside it, or fail where it cannot. OFF, not
+     * DELETE: the two bytes of the header that say so are written without a
+     * journal, so that a disk with room for the copy takes it (a copy torn
+     * meanwhile is never renamed into place) */
+    int rc = dbfile_copy(src, tmp, "PRAGMA journal_mode = OFF", &pages, why, sizeof why);
     if (rc == SQLITE_DONE && dbfile_sync(tmp, false) != 0) {
         rc = SQLITE_IOERR;
         snprintf(why, sizeof why, "cannot sync the copy: %s", strerror(errno));
@@ -184,7 +211,7 @@ static int copy(sqlite3 *src, const char *dest)
         snprintf(why, sizeof why, "cannot rename the copy into place: %s", strerror(errno));
     }
     if (rc != SQLITE_DONE)
-        unlink(tmp);
+        dbfile_remove(tmp);
     partial_close(fd);
     if (rc != SQLITE_DONE)
         return cli_fail(CLI_RUNTIME, CMD, "%s: backup failed: %s", dest, why);
@@ -216,9 +243,13 @@ int cmd_backup(cli_t *cli, int argc, char **argv)
      * failed: for "", into a temporary ".partial-" file in the current
      * directory */
     const char *dest = argv[optind];
+    struct stat st;
     if (!dest[0] || dest[strlen(dest) - 1] == '/')
         return cli_usage(CMD, "'%s' names no file: give the file to write the copy to, such "
                          "as /var/backups/minqing/minqing-2026-03-02.db", dest);
+    if (stat(dest, &st) == 0 && S_ISDIR(st.st_mode))    /* as for "dir/": not "exists" */
+        return cli_usage(CMD, "%s is a directory: give a file name in it, such as "
+                         "%s/minqing-2026-03-02.db", dest, dest);
     if (cli_load_config(cli, CMD) != CLI_OK)
         return CLI_RUNTIME;
     sqlite3 *db = cli_db_open(cli, CMD);

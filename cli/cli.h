@@ -84,6 +84,17 @@ struct json_t;
  * owned by `obj`); `cmd` ("submit", "import") and `src` name the command and
  * the input in messages. Every problem is printed; CLI_OK or CLI_USAGE. */
 int cli_case_from_json(struct json_t *obj, const char *cmd, const char *src, msg_case_t *kase);
+/* The first bytes of an input (its first line, or more), for the encodings
+ * Windows exports come in: NULL when it is UTF-8, *skip then the length of
+ * a UTF-8 BOM at its start (0 or 3); else the UTF-16 it is in ("UTF-16" with
+ * a BOM, "UTF-16LE" or "UTF-16BE" by where the NUL bytes of its first line
+ * fall), which cli_utf16_fail refuses. */
+const char *cli_text_utf16(const char *buf, size_t len, size_t *skip);
+/* Say that the input `name` (NULL: standard input) is in UTF-16 `enc`, and
+ * how to convert it; returns CLI_USAGE. */
+int cli_utf16_fail(const char *cmd, const char *name, const char *enc);
+/* Added, once a run, to a refusal for invalid UTF-8: the likeliest cause. */
+#define CLI_GBK_HINT " (a GBK export? iconv -f GBK -t UTF-8)"
 
 /* ---- db.c: config, database, time, errors ----------------------------- */
 
@@ -121,7 +132,7 @@ const char *cli_time_ms(int64_t ms, char *buf, size_t size);
 /* Parse "2026-11-01" or "20261101" (a day's start), "2026-11-01T08:00[:SS]"
  * (or a space for T) or unix ms (other digits only, from 10^11: 1973) into
  * unix ms; 0 on success, -1 if bad. A time may end in an offset from UTC
- * ("Z", "+08:00", "+0800", "-05:00"); without one, a date or time is local:
+ * ("Z", "+08:00", "+0800", "-05:00", "+08"); without one, a date or time is local:
  * in this process's time zone (TZ, else /etc/localtime). */
 int cli_parse_time(const char *s, int64_t *ms);
 /* The same, and *local (when not NULL) says whether it was read in the local
@@ -136,6 +147,10 @@ const char *cli_zone_id(char *buf, size_t size);
 /* The usage error for `s`, which cli_parse_time refused as option `opt`'s
  * value: what the forms are (and, for digits, why). Returns CLI_USAGE. */
 int cli_time_usage(const char *cmd, const char *opt, const char *s);
+/* CLI_OK when since is before until (the cases received in [since, until)),
+ * else a usage error naming both times as read, and since as the default
+ * (unix time 0) when it was not given; returns CLI_USAGE then. */
+int cli_range_check(const char *cmd, int64_t since, int64_t until, bool since_given);
 /* Parse a decimal count in [min, max]; 0 on success, -1 if bad. */
 int cli_parse_long(const char *s, long min, long max, long *out);
 
@@ -154,6 +169,9 @@ const char *cli_dept_lookup(const config_t *cfg, const char *what);
  * result code, SQLITE_DONE on success, else the reason in why. */
 int dbfile_copy(sqlite3 *src, const char *path, const char *then_sql, int *pages, char *why,
                 size_t len);
+/* Remove a copy that failed: path and the -wal, -shm and -journal SQLite
+ * may have made beside it. */
+void dbfile_remove(const char *path);
 /* fsync a file, or with dir the directory it is in: 0 or -1 (errno). */
 int dbfile_sync(const char *path, bool dir);
 /* Rename `from` to `to` unless `to` exists: 0, or -1 (errno; EEXIST). */

@@ -332,11 +332,12 @@ int cli_parse_time(const char *s, int64_t *ms)
     return cli_parse_time_zoned(s, ms, NULL);
 }
 
-/* An offset from UTC after a time: "Z", "+08:00", "+0800" or "-05:00";
- * *off_s its seconds east of UTC. 0, or -1 when it is not one. */
+/* An offset from UTC after a time: "Z", "+08:00", "+0800", "-05:00" or
+ * "+08" (PostgreSQL's output); *off_s its seconds east of UTC. 0, or -1
+ * when it is not one. */
 static int utc_offset(const char *p, long *off_s)
 {
-    int h, m;
+    int h, m = 0;
     if (*p == 'Z' && !p[1]) {
         *off_s = 0;
         return 0;
@@ -346,9 +347,12 @@ static int utc_offset(const char *p, long *off_s)
     int sign = *p++ == '-' ? -1 : 1;
     if (digits(&p, 2, &h))
         return -1;
+    bool hours_only = !*p;          /* "+08" */
     if (*p == ':')
         p++;
-    if (digits(&p, 2, &m) || *p || h > 14 || m > 59)
+    if (!hours_only && digits(&p, 2, &m))
+        return -1;
+    if (*p || h > 14 || m > 59)
         return -1;
     *off_s = sign * (h * 3600L + m * 60L);
     return 0;
@@ -426,6 +430,31 @@ int cli_time_usage(const char *cmd, const char *opt, const char *s)
                          opt, s);
     return cli_usage(cmd, "%s: '%s' is not a time: use 2026-11-01, 20261101, 2026-11-01T08:00 "
                      "(local time, or with an offset: +08:00, Z) or unix ms", opt, s);
+}
+
+/* A time for a message: local, to the second, 0 and before 1970 too
+ * (cli_time shows 0 as "-", for a time not set). */
+static const char *said_time(int64_t ms, char *buf, size_t size)
+{
+    time_t t = (time_t)(ms / 1000 - (ms % 1000 < 0));  /* rounded down, also below 0 */
+    struct tm tm;
+    if (!localtime_r(&t, &tm) || !strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm))
+        snprintf(buf, size, "%lld ms", (long long)ms);
+    return buf;
+}
+
+int cli_range_check(const char *cmd, int64_t since, int64_t until, bool since_given)
+{
+    char s[64], u[64], zone[128];
+    if (since < until)
+        return CLI_OK;
+    said_time(since, s, sizeof s);
+    said_time(until, u, sizeof u);
+    cli_zone_id(zone, sizeof zone);
+    if (!since_given)
+        return cli_usage(cmd, "--until %s (local time, %s) is not after the default --since, "
+                         "%s (unix time 0): give a later --until", u, zone, s);
+    return cli_usage(cmd, "--since %s must be before --until %s (local time, %s)", s, u, zone);
 }
 
 int cli_parse_long(const char *s, long min, long max, long *out)

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,8 +33,9 @@ static void help(void)
         "(as for minqing submit) plus its history:\n"
         "  state         required: received, dispatched, accepted, contacted, resolved,\n"
         "                closed, returned or cancelled\n"
-        "  received_at   required: unix ms (not seconds), or \"2021-03-01T08:00[:SS[.mmm]]\"\n"
-        "                with an offset from UTC (\"+08:00\", \"+0800\" or \"Z\"), or without one in the\n"
+        "  received_at   required: unix ms (not seconds; a whole number, 1561939200000.0\n"
+        "                too), or \"2021-03-01T08:00[:SS[.mmm]]\" with an offset from UTC\n"
+        "                (\"+08:00\", \"+0800\", \"+08\" or \"Z\"), or without one in the\n"
         "                time zone of the machine running the import (TZ, else\n"
         "                /etc/localtime; the summary names it): give the offset when\n"
         "                importing from a machine not set to the county's zone\n"
@@ -49,6 +51,11 @@ static void help(void)
         "returned goes to the broker's manual_department, as a live return does. With\n"
         "auto_close set, a case imported as resolved is closed as of resolved_at +\n"
         "auto_close. Progress goes to stderr; the summary to stdout.\n"
+        "The file is UTF-8 (a BOM at its start is skipped); one in UTF-16 is refused.\n"
+        "A line whose (channel, external_id) an earlier line of the file had is refused\n"
+        "(FILE:LINE, naming the case and that line): the first record is kept. Lines\n"
+        "whose case was there before the run count as already there, left as they are;\n"
+        "stderr says how many, and the first of their line numbers.\n"
         "\n"
         "Options:\n"
         "  -c, --config FILE      the broker's config (default %s)\n"
@@ -64,9 +71,9 @@ static void help(void)
         "Exit status: 0 every line imported (or already there); 1 the file unreadable,\n"
         "the broker unreachable or refusing this client's key, or no line answered for\n"
         "the timeout (running the import again is safe); 2 usage error (or no --cert for\n"
-        "a CURVE endpoint), or some lines refused (each is printed with its line number;\n"
-        "a line whose request would be over the protocol's 64 KB is refused unsent)\n"
-        "while the others were imported.\n",
+        "a CURVE endpoint), the file in UTF-16, or some lines refused (each is printed\n"
+        "with its line number; a line whose request would be over the protocol's 64 KB\n"
+        "is refused unsent) while the others were imported.\n",
         CONFIG_DEFAULT_PATH);
 }
 
@@ -79,9 +86,26 @@ typedef struct {
     int tries;                  /* sends so far; the backoff grows with them */
 } slot_t;
 
+/* Which line got each case id this run, so that a line naming a case an
+ * earlier line of the same file already got is told from a case that was
+ * in the database before the run. Open addressing on the case id (never 0),
+ * grown at 3/4 full: 16 bytes a slot, some 32 MB for 1.3 million lines. */
+typedef struct {
+    uint64_t id;                /* 0: free */
+    uint64_t line2;             /* the line, times 2, plus 1 when it created the case */
+} owner_t;
+
+typedef struct {
+    owner_t *slots;
+    size_t cap, used;           /* cap a power of 2 */
+} owners_t;
+
 typedef struct {
     cli_t *cli;
     mq_client_t *client;
+    const char *file;           /* the input, for FILE:LINE in messages */
+    owners_t owners;
+    bool gbk_hinted;            /* the GBK hint said once per run */
     slot_t *slots;
     long window, inflight;
     long done, dups, refused, lines;
@@ -91,6 +115,41 @@ typedef struct {
     int64_t hold_until;         /* monotonic ms: nothing goes out before (after a 301) */
     char last_error[160];       /* the broker's last "retry later", for the give-up message */
 } import_t;
+
+/* ---- which line got which case ------------------------------------------ */
+
+static size_t owner_hash(uint64_t id)
+{
+    id ^= id >> 33;             /* case ids are sequential: mixed, so that they spread */
+    id *= 0xff51afd7ed558ccdULL;
+    id ^= id >> 33;
+    return (size_t)id;
+}
+
+/* The slot of case id: its own, or the free one where it would go. */
+static owner_t *owner_slot(const owners_t *o, uint64_t id)
+{
+    size_t i = owner_hash(id) & (o->cap - 1);
+    while (o->slots[i].id && o->slots[i].id != id)
+        i = (i + 1) & (o->cap - 1);
+    return &o->slots[i];
+}
+
+/* Room for one more id; 0, or -1 when out of memory. */
+static int owners_room(owners_t *o)
+{
+    if (o->cap && (o->used + 1) * 4 <= o->cap * 3)
+        return 0;
+    owners_t bigger = {.cap = o->cap ? o->cap * 2 : 1024, .used = o->used};
+    if (!(bigger.slots = calloc(bigger.cap, sizeof *bigger.slots)))
+        return -1;
+    for (size_t i = 0; i < o->cap; i++)
+        if (o->slots[i].id)
+            *owner_slot(&bigger, o->slots[i].id) = o->slots[i];
+    free(o->slots);
+    *o = bigger;
+    return 0;
+}
 
 static int64_t mono_ms(void)
 {
@@ -111,8 +170,25 @@ static int64_t backoff_ms(int tries)
     return (int64_t)1000 << doublings;
 }
 
-/* A time field: unix ms or a time string, with an offset from UTC or read
- * in this machine's time zone (*local set then); absent is 0. */
+/* Unix ms from a JSON real: pandas writes a column of integers as reals
+ * (1561939200000.0) once one of them is null. A whole one is taken, one
+ * with a fraction or past year 30000 refused, saying which. 0 or -1. */
+static int real_ms(json_t *v, const char *key, long line, int64_t *out)
+{
+    double d = json_real_value(v);
+    if (d != floor(d))
+        return cli_fail(CLI_USAGE, CMD, "line %ld: %s %.17g has a fraction of a millisecond: "
+                        "times are whole unix ms", line, key, d), -1;
+    if (fabs(d) >= 1e15)
+        return cli_fail(CLI_USAGE, CMD, "line %ld: %s %.17g is out of range for unix ms", line,
+                        key, d), -1;
+    *out = (int64_t)d;
+    return 0;
+}
+
+/* A time field: unix ms (an integer, or a real with nothing after the
+ * point) or a time string, with an offset from UTC or read in this
+ * machine's time zone (*local set then); absent is 0. */
 static int take_time(json_t *obj, const char *key, long line, int64_t *out, bool *local)
 {
     json_t *v = json_object_get(obj, key);
@@ -120,8 +196,11 @@ static int take_time(json_t *obj, const char *key, long line, int64_t *out, bool
     *out = 0;
     if (!v || json_is_null(v))
         return 0;
-    if (json_is_integer(v)) {
-        *out = json_integer_value(v);
+    if (json_is_number(v)) {
+        if (json_is_integer(v))
+            *out = json_integer_value(v);
+        else if (real_ms(v, key, line, out))
+            return -1;
         if (*out > 0 && *out < 100000000000)    /* before 1973 in ms: an export in seconds */
             return cli_fail(CLI_USAGE, CMD, "line %ld: %s %" PRId64 " looks like seconds: times "
                             "are unix ms (times 1000)", line, key, *out), -1;
@@ -213,6 +292,17 @@ static const char *slot_id(slot_t *s, int64_t now)
     return NULL;
 }
 
+/* The hint for a line that is not UTF-8, the first time one is: an export
+ * from a Chinese Windows system is GBK unless told otherwise, and every
+ * line of it would repeat the hint. */
+static const char *gbk_hint(import_t *im, const json_error_t *e)
+{
+    if (json_error_code(e) != json_error_invalid_utf8 || im->gbk_hinted)
+        return "";
+    im->gbk_hinted = true;
+    return CLI_GBK_HINT;
+}
+
 /* Send the line in slot s (again), to be sent once more if unanswered by
  * s->due. CLI_OK, CLI_USAGE (a bad line, said why) or CLI_RUNTIME (not sent:
  * mq_strerror says why). */
@@ -226,8 +316,8 @@ static int send_slot(import_t *im, slot_t *s)
         if (obj)
             cli_fail(CLI_USAGE, CMD, "line %ld: not a JSON object", s->line);
         else
-            cli_fail(CLI_USAGE, CMD, "line %ld: not valid JSON (column %d: %s)", s->line,
-                     jerr.column, jsonerr_problem(&jerr));
+            cli_fail(CLI_USAGE, CMD, "line %ld: not valid JSON (column %d: %s)%s", s->line,
+                     jerr.column, jsonerr_problem(&jerr), gbk_hint(im, &jerr));
         json_decref(obj);
         return CLI_USAGE;
     }
@@ -268,24 +358,83 @@ static void free_slot(import_t *im, slot_t *s)
     im->inflight--;
 }
 
-/* A line answered for good: imported (or already there), or refused. */
-static void answered(import_t *im, slot_t *s, const msg_t *r)
+/* Say that `line` names case id, which line `first` got earlier in this
+ * run (`created`: made it, else found it already there), and count it
+ * refused: its record is not in minqing, and the operator must see which.
+ * text is a line of the case, for its channel and external_id. */
+static void repeated(import_t *im, const char *text, uint64_t id, long line, long first,
+                     bool created)
 {
-    if (r->cmd == MSG_SUBMIT_OK) {
+    json_t *obj = json_loads(text, 0, NULL);
+    const char *e = json_string_value(json_object_get(obj, "external_id"));
+    const char *c = json_string_value(json_object_get(obj, "channel"));
+    char *ext = cli_clean(e ? e : "?", false), *chan = cli_clean(c ? c : "?", false);
+    cli_fail(CLI_USAGE, CMD, "%s:%ld: external_id %s (channel %s) is case %" PRIu64 ", %s %ld%s; "
+             "not imported", im->file, line, ext ? ext : "?", chan ? chan : "?", id,
+             created ? "already imported from line" : "as is line", first,
+             created ? " in this run" : ", which was already there before this run");
+    free(ext);
+    free(chan);
+    json_decref(obj);
+    im->refused++;
+}
+
+/* A line the broker took (SUBMIT_OK): a case imported, or already there
+ * before this run; or the case an earlier line of this run got (the same
+ * channel and external_id twice in the file), refused. 0, or -1 when out
+ * of memory. */
+static int took(import_t *im, const slot_t *s, const msg_t *r)
+{
+    if (!r->case_id) {          /* nothing to key on (a broker always gives it) */
         im->done++;
         im->dups += r->duplicate;
+        return 0;
+    }
+    if (owners_room(&im->owners))
+        return -1;
+    owner_t *o = owner_slot(&im->owners, r->case_id);
+    uint64_t mine = (uint64_t)s->line * 2 + !r->duplicate;
+    if (!o->id) {
+        *o = (owner_t){r->case_id, mine};
+        im->owners.used++;
+        im->done++;
+        im->dups += r->duplicate;
+        return 0;
+    }
+    long first = (long)(o->line2 / 2);
+    bool created = o->line2 & 1;
+    if (!r->duplicate && !created) {
+        /* this line made the case, and `first`, answered first (this one
+         * went again: unanswered, or asked to retry later), repeats it:
+         * counted already there, it is refused instead, this one imported */
+        o->line2 = mine;
+        im->dups--;
+        repeated(im, s->text, r->case_id, first, s->line, true);
+        return 0;
+    }
+    repeated(im, s->text, r->case_id, s->line, first, created);
+    return 0;
+}
+
+/* A line answered for good: imported (or already there), or refused.
+ * CLI_OK, or CLI_RUNTIME after saying why. */
+static int answered(import_t *im, slot_t *s, const msg_t *r)
+{
+    if (r->cmd == MSG_SUBMIT_OK) {
+        if (took(im, s, r))
+            return cli_fail(CLI_RUNTIME, CMD, "out of memory keeping which case each line got");
     } else if (r->cmd == MSG_ERROR) {
         cli_fail(CLI_USAGE, CMD, "line %ld refused: %s", s->line, r->reason_text);
         im->refused++;
     } else {
-        return;
+        return CLI_OK;
     }
     free_slot(im, s);
     im->progress = mono_ms();
     im->last_error[0] = '\0';
     if ((im->done + im->refused) % 100000 == 0)
         fprintf(stderr, "minqing import: %ld imported, %.0f per second\n", im->done,
-                (double)im->done / elapsed(im));
+                (double)im->done / elapsed(im));    return CLI_OK;
 }
 
 /* An ERROR that says "later" (5xx, 301, 302): the line goes again after its
@@ -340,9 +489,9 @@ static int collect(import_t *im, int wait_ms)
             continue;               /* to a copy of a line already answered */
         if (is_later(&r))
             retry_later(im, s, &r);
-        else if (s)
-            answered(im, s, &r);
-        else if (r.cmd == MSG_ERROR)
+        else if (s && answered(im, s, &r) != CLI_OK)
+            return CLI_RUNTIME;
+        else if (!s && r.cmd == MSG_ERROR)
             unnamed_error(im, &r);
     }
     return got < 0 ? cli_client_failed(im->cli, CMD, LISTS) : CLI_OK;
@@ -426,6 +575,49 @@ static int send_line(import_t *im, const char *line)
     return rc == CLI_USAGE ? CLI_OK : rc;
 }
 
+/* The first lines (up to 5, smallest first) that named a case already
+ * there before this run, into first; how many. */
+static int first_already_there(const owners_t *o, long first[5])
+{
+    int n = 0;
+    for (size_t i = 0; i < o->cap; i++) {
+        if (!o->slots[i].id || (o->slots[i].line2 & 1))
+            continue;
+        long line = (long)(o->slots[i].line2 / 2);
+        int at = n < 5 ? n++ : 5;
+        while (at > 0 && first[at - 1] > line) {
+            if (at < 5)
+                first[at] = first[at - 1];
+            at--;
+        }
+        if (at < 5)
+            first[at] = line;
+    }
+    return n;
+}
+
+/* A run again is quiet, but says in one line which lines found their case
+ * already there: a record the old system changed since the first run is
+ * not imported, and the operator should know where to look. */
+static void say_already_there(const import_t *im)
+{
+    long first[5];
+    char lines[96] = "";
+    size_t len = 0;
+    if (!im->dups)
+        return;
+    int n = first_already_there(&im->owners, first);
+    for (int i = 0; i < n && len < sizeof lines; i++) {
+        int k = snprintf(lines + len, sizeof lines - len, "%s%ld", i ? ", " : "", first[i]);
+        len += k > 0 ? (size_t)k : 0;
+    }
+    bool one = im->dups == 1;
+    fprintf(stderr, "minqing %s: %ld line%s named %s already in the database before this run "
+            "(line%s %s%s), left as %s: a change the old system made since is not imported\n",
+            CMD, im->dups, one ? "" : "s", one ? "a case" : "cases", one ? "" : "s", lines,
+            im->dups > n ? ", ..." : "", one ? "it is" : "they are");
+}
+
 static int run(import_t *im, FILE *in, const char *name)
 {
     char *line = NULL;
@@ -433,9 +625,12 @@ static int run(import_t *im, FILE *in, const char *name)
     ssize_t len;
     int rc = CLI_OK;
     while (rc == CLI_OK && (len = getline(&line, &cap, in)) >= 0) {
-        im->lines++;
-        if (strspn(line, " \t\r\n") != (size_t)len)
-            rc = send_line(im, line);
+        size_t skip = 0;
+        const char *utf16 = ++im->lines == 1 ? cli_text_utf16(line, (size_t)len, &skip) : NULL;
+        if (utf16)              /* every line would be refused: said once */
+            rc = cli_utf16_fail(CMD, in == stdin ? NULL : name, utf16);
+        else if (strspn(line + skip, " \t\r\n") != (size_t)len - skip)
+            rc = send_line(im, line + skip);
     }
     /* getline says -1 at the end and on an error alike; the lines already
      * sent are still waited for, so that the summary is true */
@@ -491,8 +686,10 @@ int cmd_import(cli_t *cli, int argc, char **argv)
     if (rc == CLI_OK && !(im.slots = calloc((size_t)im.window, sizeof *im.slots)))
         rc = cli_fail(CLI_RUNTIME, CMD, "out of memory");
     im.start = im.progress = mono_ms();
+    im.file = in == stdin ? "(stdin)" : path;
     if (rc == CLI_OK)
         rc = run(&im, in, in == stdin ? "standard input" : path);
+    say_already_there(&im);
     double secs = elapsed(&im);
     printf("imported %ld cases (%ld already there, %ld lines refused) in %.1f s = %.0f per second\n",
            im.done, im.dups, im.refused, secs, secs > 0 ? (double)im.done / secs : 0.0);
@@ -503,6 +700,7 @@ int cmd_import(cli_t *cli, int argc, char **argv)
     for (long i = 0; im.slots && i < im.window; i++)
         free(im.slots[i].text);
     free(im.slots);
+    free(im.owners.slots);
     mq_client_destroy(&im.client);
     if (in != stdin)
         fclose(in);

@@ -38,7 +38,7 @@ static void help(void)
         "                       contact, or the resolution deadline passed without\n"
         "                       resolution (closed and cancelled cases never are)\n"
         "      --since T        only cases received at or after T\n"
-        "      --until T        only cases received before T\n"
+        "      --until T        only cases received before T (after --since)\n"
         "  -n, --limit N        at most N cases (default %d; 0: all)\n"
         "  -c, --config FILE    the broker's config, for the database and names\n"
         "                       (default %s)\n"
@@ -49,7 +49,7 @@ static void help(void)
         "in milliseconds (13 digits). --since 2026-11-01 --until 2026-12-01 is November.\n"
         "\n"
         "Exit status: 0 listed (even none); 1 database missing or unreadable; 2 bad\n"
-        "option.\n",
+        "option (a --since not before --until too).\n",
         DEFAULT_LIMIT, CONFIG_DEFAULT_PATH);
 }
 
@@ -103,7 +103,7 @@ int cmd_list(cli_t *cli, int argc, char **argv)
     const char *state = NULL, *dept = NULL, *community = NULL;
     int64_t since = 0, until = INT64_MAX;
     long limit = DEFAULT_LIMIT;
-    bool overdue = false;
+    bool overdue = false, since_given = false;
     int c;
     while ((c = cli_getopt(cli, CMD, argc, argv, ":hc:s:d:on:", opts)) != -1) {
         switch (c) {
@@ -121,6 +121,7 @@ int cmd_list(cli_t *cli, int argc, char **argv)
         case 'U':
             if (cli_parse_time(optarg, c == 'S' ? &since : &until))
                 return cli_time_usage(CMD, c == 'S' ? "--since" : "--until", optarg);
+            since_given |= c == 'S';
             break;
         case 'n':
             if (cli_parse_long(optarg, 0, 1000000000L, &limit))
@@ -131,6 +132,9 @@ int cmd_list(cli_t *cli, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
+    /* an empty range is a mistake, not "no case matches": as stats says */
+    if (cli_range_check(CMD, since, until, since_given))
+        return CLI_USAGE;
     int rc = cli_load_config(cli, CMD);
     if (rc)
         return rc;

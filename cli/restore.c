@@ -167,6 +167,17 @@ static const char *backup_uri(const char *path, char *uri, size_t len)
     return uri;
 }
 
+/* Whether SQLite could not open the backup for its -wal: a WAL database is
+ * read with a -shm beside it, which a read-only directory (a mounted backup
+ * medium) cannot take, and SQLite then says only "unable to open". */
+static bool wal_in_read_only_dir(const char *path)
+{
+    char wal[4200], dir[4200];
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    snprintf(dir, sizeof dir, "%s", path);
+    return access(wal, F_OK) == 0 && access(dirname(dir), W_OK) != 0;
+}
+
 /* Open the backup read-only in *out, once it is known to be sound. */
 static int check_backup(restore_t *r, sqlite3 **out)
 {
@@ -181,6 +192,10 @@ static int check_backup(restore_t *r, sqlite3 **out)
         snprintf(why, sizeof why, "%s", *out ? sqlite3_errmsg(*out) : "out of memory");
     else
         examine(r, *out, why, sizeof why);
+    if (why[0] && wal_in_read_only_dir(r->backup))
+        return cli_fail(CLI_RUNTIME, CMD, "%s: it has a -wal and its directory is read-only: "
+                        "copy both files to a writable directory first. Nothing was changed.",
+                        r->backup);
     if (why[0])
         return cli_fail(CLI_RUNTIME, CMD, "%s: %s. Nothing was changed.", r->backup, why);
     return CLI_OK;
@@ -314,7 +329,7 @@ static int make_copy(restore_t *r, sqlite3 *src, char *tmp, size_t len)
         dbfile_sync(tmp, false) != 0)
         snprintf(why, sizeof why, "cannot sync it: %s", strerror(errno));
     if (why[0]) {
-        unlink(tmp);
+        dbfile_remove(tmp);
         return cli_fail(CLI_RUNTIME, CMD, "copying %s beside the database failed: %s. Nothing "
                         "was changed.", r->backup, why);
     }

@@ -78,7 +78,7 @@ static void help(void)
         "\n"
         "Options:\n"
         "      --since T              cases received at or after T\n"
-        "      --until T              cases received before T\n"
+        "      --until T              cases received before T (after --since)\n"
         "  -m, --min-assignments N    rank only departments with N or more assignments\n"
         "                             in the period (default %d)\n"
         "  -j, --json                 JSON (every count, rate and the lists)\n"
@@ -919,6 +919,7 @@ int cmd_stats(cli_t *cli, int argc, char **argv)
     };
     stats_t s = {.since = 0, .until = INT64_MAX, .min_assignments = DEFAULT_MIN_ASSIGNMENTS};
     char format = 't';
+    bool since_given = false;
     int c;
     while ((c = cli_getopt(cli, CMD, argc, argv, ":hc:m:j", opts)) != -1) {
         switch (c) {
@@ -927,6 +928,7 @@ int cmd_stats(cli_t *cli, int argc, char **argv)
         case 'U':
             if (cli_parse_time(optarg, c == 'S' ? &s.since : &s.until))
                 return cli_time_usage(CMD, c == 'S' ? "--since" : "--until", optarg);
+            since_given |= c == 'S';
             break;
         case 'm':
             if (cli_parse_long(optarg, 0, 1000000000L, &s.min_assignments))
@@ -943,8 +945,8 @@ int cmd_stats(cli_t *cli, int argc, char **argv)
     }
     if (optind < argc)
         return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
-    if (s.since >= s.until)
-        return cli_usage(CMD, "--since must be before --until");
+    if (cli_range_check(CMD, s.since, s.until, since_given))
+        return CLI_USAGE;
     int rc = cli_load_config(cli, CMD);
     if (rc)
         return rc;

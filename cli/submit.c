@@ -40,7 +40,8 @@ static void help(void)
         "  optional  address_string, first_name, last_name, phone, email, media_url,\n"
         "            requested_datetime, lat, long (numbers), priority (low, normal,\n"
         "            high, urgent)\n"
-        "A null value is the same as leaving the field out. Example:\n"
+        "A null value is the same as leaving the field out. The case is UTF-8 (a BOM at\n"
+        "its start is skipped); one in UTF-16 is refused. Example:\n"
         "  {\"service_code\": \"water.leak\", \"description\": \"楼道水管漏水\",\n"
         "   \"external_id\": \"HL-20261101-0001\", \"channel\": \"hotline12345\",\n"
         "   \"grid_code\": \"CG01-XH02-G0031\", \"phone\": \"13812345678\"}\n"
@@ -58,8 +59,8 @@ static void help(void)
         "Submitting the same case again is always safe: the broker deduplicates by\n"
         "(channel, external_id). Exit status: 0 submitted (or duplicate); 1 broker\n"
         "unreachable, failing or refusing this client's key; 2 bad option (or no --cert\n"
-        "for a CURVE endpoint), unreadable or invalid case (the broker's reason is\n"
-        "printed).\n",
+        "for a CURVE endpoint), unreadable, UTF-16 or invalid case (the broker's reason\n"
+        "is printed).\n",
         CONFIG_DEFAULT_PATH);
 }
 
@@ -147,6 +148,56 @@ int cli_case_from_json(json_t *obj, const char *cmd, const char *src, msg_case_t
     return bad ? CLI_USAGE : CLI_OK;
 }
 
+/* ---- the input's encoding ----------------------------------------------- */
+
+const char *cli_text_utf16(const char *buf, size_t len, size_t *skip)
+{
+    *skip = 0;
+    if (len >= 2 && (memcmp(buf, "\xff\xfe", 2) == 0 || memcmp(buf, "\xfe\xff", 2) == 0))
+        return "UTF-16";
+    const char *nl = memchr(buf, '\n', len);
+    const char *nul = memchr(buf, '\0', nl ? (size_t)(nl - buf) + 1 : len);
+    if (nul)    /* ASCII in UTF-16: its NUL byte after it (LE) or before it (BE) */
+        return (nul - buf) % 2 ? "UTF-16LE" : "UTF-16BE";
+    if (len >= 3 && memcmp(buf, "\xef\xbb\xbf", 3) == 0)
+        *skip = 3;              /* Notepad's "UTF-8 with BOM": the rest is UTF-8 */
+    return NULL;
+}
+
+int cli_utf16_fail(const char *cmd, const char *name, const char *enc)
+{
+    if (!name)
+        return cli_fail(CLI_USAGE, cmd, "standard input is %s (a Windows \"Unicode text\" "
+                        "export): convert it with iconv -f %s -t UTF-8 first", enc, enc);
+    return cli_fail(CLI_USAGE, cmd, "%s is %s (a Windows \"Unicode text\" export): convert it "
+                    "with iconv -f %s -t UTF-8 %s > %s.utf8", name, enc, enc, name, name);
+}
+
+/* The case's input, as jansson reads it (json_load_callback): a UTF-8 BOM
+ * at its start skipped, UTF-16 found, which jansson would call invalid
+ * UTF-8 at column 1. */
+typedef struct {
+    FILE *f;
+    bool begun;
+    const char *utf16;          /* the UTF-16 found, reading stopped */
+} case_in_t;
+
+static size_t case_bytes(void *buf, size_t len, void *data)
+{
+    case_in_t *in = data;
+    size_t n = fread(buf, 1, len, in->f), skip = 0;
+    if (!in->begun) {
+        in->begun = true;
+        if ((in->utf16 = cli_text_utf16(buf, n, &skip)))
+            return (size_t)-1;
+        memmove(buf, (char *)buf + skip, n - skip);
+        n -= skip;
+    }
+    return n == 0 && ferror(in->f) ? (size_t)-1 : n;
+}
+
+/* The case read from path (NULL or "-": standard input); NULL after saying
+ * why it cannot be read or is not JSON. */
 static json_t *read_case(const char *path)
 {
     json_error_t err;
@@ -154,17 +205,28 @@ static json_t *read_case(const char *path)
     if (std_in && isatty(STDIN_FILENO))
         fprintf(stderr, "minqing submit: reading the case from the terminal; end it with "
                 "Ctrl-D (or give a file: minqing submit case.json)\n");
-    json_t *root = std_in ? json_loadf(stdin, JSON_REJECT_DUPLICATES, &err)
-                          : json_load_file(path, JSON_REJECT_DUPLICATES, &err);
-    if (!root) {
-        if (err.line < 1)
-            cli_fail(CLI_USAGE, CMD, "cannot read %s: %s", std_in ? "standard input" : path,
-                     err.text);
-        else
-            cli_fail(CLI_USAGE, CMD, "%s:%d:%d: not valid JSON: %s", std_in ? "(stdin)" : path,
-                     err.line, err.column, jsonerr_problem(&err));
+    case_in_t in = {.f = std_in ? stdin : fopen(path, "r")};
+    if (!in.f) {
+        cli_fail(CLI_USAGE, CMD, "cannot read %s: %s", path, strerror(errno));
+        return NULL;
     }
-    return root;
+    json_t *root = json_load_callback(case_bytes, &in, JSON_REJECT_DUPLICATES, &err);
+    int e = errno;
+    bool unreadable = ferror(in.f);
+    if (!std_in)
+        fclose(in.f);
+    if (root)
+        return root;
+    if (in.utf16)
+        cli_utf16_fail(CMD, std_in ? NULL : path, in.utf16);
+    else if (unreadable)
+        cli_fail(CLI_USAGE, CMD, "cannot read %s: %s", std_in ? "standard input" : path,
+                 strerror(e));
+    else
+        cli_fail(CLI_USAGE, CMD, "%s:%d:%d: not valid JSON: %s%s", std_in ? "(stdin)" : path,
+                 err.line, err.column, jsonerr_problem(&err),
+                 json_error_code(&err) == json_error_invalid_utf8 ? CLI_GBK_HINT : "");
+    return NULL;
 }
 
 /* Say what went wrong with the SUBMIT and how to go on. */

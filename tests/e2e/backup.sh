@@ -72,6 +72,9 @@ mkdir "$T/dir"
 bounded "$MQ" -c "$T/minqing.conf" backup "$T/dir/" > /dev/null 2> "$T/dir.err"; rc=$?
 check "a destination ending in /: exit 2, says so, nothing copied into it" \
   sh -c "[ $rc = 2 ] && grep -q 'dir/. names no file' '$T/dir.err' && [ -z \"\$(ls -A '$T/dir')\" ]"
+bounded "$MQ" -c "$T/minqing.conf" backup "$T/dir" > /dev/null 2> "$T/dir.err"; rc=$?
+check "a destination that is a directory: exit 2, as for dir/, saying to give a file name in it" \
+  sh -c "[ $rc = 2 ] && grep -q '$T/dir is a directory: give a file name in it' '$T/dir.err' && [ -z \"\$(ls -A '$T/dir')\" ]"
 # a backup directory that is a symlink (/var/backups/minqing -> /srv/...) is
 # fine; only the copy itself must never be one
 mkdir -p "$T/real" && ln -s "$T/real" "$T/linked"
@@ -120,7 +123,10 @@ diag "$(cat "$T/signals.out" | tr '\n' ' ')"
 # a copy left by a backup killed with SIGKILL is named; one that a running
 # backup is writing (its lock held) is not
 : > "$T/old.db.partial-AbC123"
+: > "$T/old.db.partial-AbC123-wal"
+: > "$T/gone.db.partial-DeF456-shm"
 : > "$T/busy.db.partial-XyZ789"
+: > "$T/busy.db.partial-XyZ789-wal"
 "$PY" -c 'import fcntl, sys, time
 f = open(sys.argv[1]); fcntl.flock(f, fcntl.LOCK_EX); print("held", flush=True); time.sleep(60)' \
   "$T/busy.db.partial-XyZ789" > "$T/held.out" 2>&1 &
@@ -133,16 +139,20 @@ check "a backup warns of a partial copy a killed backup left, not of one in use,
   sh -c "[ $rc = 0 ] && [ -s '$T/next.db' ] &&
          grep -q 'warning: $T/old.db.partial-AbC123 is a copy left by a backup that was killed' '$T/stale.err' &&
          ! grep -q busy.db '$T/stale.err'"
+check "... and of a -wal or -shm left beside a partial copy, or alone, not of one beside a copy in use" \
+  sh -c "grep -q 'warning: $T/old.db.partial-AbC123-wal is a copy left by a backup that was killed' '$T/stale.err' &&
+         grep -q 'warning: $T/gone.db.partial-DeF456-shm is a copy left by a backup that was killed' '$T/stale.err'"
 stop_pid "$HOLD"
-rm -f "$T/old.db.partial-AbC123" "$T/busy.db.partial-XyZ789"
+rm -f "$T/old.db.partial-AbC123" "$T/old.db.partial-AbC123-wal" "$T/gone.db.partial-DeF456-shm" \
+  "$T/busy.db.partial-XyZ789" "$T/busy.db.partial-XyZ789-wal"
 
 # a full disk: no file of that name, nothing partial left
 if [ "$(id -u)" = 0 ] && mkdir -p "$T/small" && mount -t tmpfs -o size=1m tmpfs "$T/small" 2>/dev/null; then
   trap 'umount "$T/small" 2>/dev/null; cleanup' EXIT
   bounded "$MQ" -c "$T/minqing.conf" backup "$T/small/full.db" > /dev/null 2> "$T/full.err"
   rc=$?
-  check "a backup that runs out of space: exit 1, the reason given" \
-    sh -c "[ $rc = 1 ] && grep -q 'full.db: backup failed: database or disk is full' '$T/full.err'"
+  check "a backup that runs out of space: exit 1, saying the file system is full" \
+    sh -c "[ $rc = 1 ] && grep -q 'full.db: backup failed: no space left on its file system (database or disk is full)' '$T/full.err'"
   check "and no file is left, under its name or beside it" test -z "$(ls -A "$T/small")"
   umount "$T/small"
 else
@@ -151,5 +161,31 @@ else
 fi
 
 stop_pid "$BROKER_PID"
+
+# a disk with room for the copy and not a byte more (the broker stopped, so
+# that the database keeps its size; its file is still in WAL mode): the copy
+# is turned from WAL to a rollback-journal file with no -shm or journal
+# beside it, and fits. With no inode left for the -wal SQLite opens
+# meanwhile, the backup fails, says the file system is full, leaves nothing.
+bytes=$(( $(sql 'pragma page_count') * $(sql 'pragma page_size') ))
+if [ "$(id -u)" = 0 ] && mkdir -p "$T/exact" && mount -t tmpfs -o size=$bytes tmpfs "$T/exact" 2>/dev/null; then
+  trap 'umount "$T/exact" 2>/dev/null; cleanup' EXIT
+  bounded "$MQ" -c "$T/minqing.conf" backup "$T/exact/b.db" > /dev/null 2> "$T/exact.err"; rc=$?
+  diag "exactly $bytes bytes free: exit $rc, left $(ls -A "$T/exact" | tr '\n' ' ')$(cat "$T/exact.err")"
+  check "a disk with room for the copy and no more: exit 0, the copy whole, nothing beside it" \
+    sh -c "[ $rc = 0 ] && [ \"\$(ls -A '$T/exact')\" = b.db ] &&
+           [ \"\$(sqlite3 -readonly '$T/exact/b.db' 'pragma integrity_check')\" = ok ]"
+  umount "$T/exact"
+  mount -t tmpfs -o size=$((bytes * 2)),nr_inodes=2 tmpfs "$T/exact"
+  bounded "$MQ" -c "$T/minqing.conf" backup "$T/exact/b.db" > /dev/null 2> "$T/inodes.err"; rc=$?
+  check "no inode left for the -wal: exit 1, the file system said to be full, nothing left ($(cat "$T/inodes.err"))" \
+    sh -c "[ $rc = 1 ] && grep -q 'b.db: backup failed: no space left on its file system' '$T/inodes.err' &&
+           [ -z \"\$(ls -A '$T/exact')\" ]"
+  umount "$T/exact"
+  trap cleanup EXIT
+else
+  ok "a disk with room for the copy and no more # SKIP needs root to mount a small tmpfs"
+  ok "no inode left # SKIP"
+fi
 check "no sanitizer report" no_sanitizer_reports
 finish

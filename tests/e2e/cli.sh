@@ -112,6 +112,14 @@ check "no command: exit 2, naming every command" \
 check "a bad option exits 2" test "$(code "$MQ" -c "$CONF" list --frobnicate)" = 2
 check "an option without its value exits 2" test "$(code "$MQ" -c "$CONF" stats --since)" = 2
 check "a bad time exits 2" test "$(code "$MQ" -c "$CONF" list --since 2026-02-30)" = 2
+# an empty range is refused before anything is read, by list as by stats,
+# naming the times as read (and the default --since when none was given)
+TZ=UTC bounded "$MQ" -c "$CONF" list --since 2026-12-01 --until 2026-11-01 > "$T/out.log" 2> "$T/err.log"; rc=$?
+check "list --since after --until: exit 2, as stats, naming both times" \
+  sh -c "[ $rc = 2 ] && [ ! -s '$T/out.log' ] && grep -q '^minqing list: --since 2026-12-01 00:00:00 must be before --until 2026-11-01 00:00:00 (local time, ' '$T/err.log'"
+TZ=UTC bounded "$MQ" -c "$CONF" stats --until 1970-01-01T00:00Z > /dev/null 2> "$T/err.log"; rc=$?
+check "stats --until 1970 without --since: exit 2, naming the default --since it is not after" \
+  sh -c "[ $rc = 2 ] && grep -q '^minqing stats: --until 1970-01-01 00:00:00 (local time, .*) is not after the default --since, 1970-01-01 00:00:00 (unix time 0): give a later --until' '$T/err.log'"
 check "a bad state exits 2" test "$(code "$MQ" -c "$CONF" list --state done)" = 2
 check "show without a number exits 2" test "$(code "$MQ" -c "$CONF" show abc)" = 2
 check "--json and --csv together exit 2" test "$(code "$MQ" -c "$CONF" stats --json --csv)" = 2
@@ -197,6 +205,8 @@ sleep 1                             # and its subscription has reached the broke
 A=$(mq submit "$T/a.json")
 check "submit prints the new case's id ($A)" sh -c "echo '$A' | grep -qx '[0-9][0-9]*'"
 check "submitting it again prints the same id, as a duplicate" test "$(mq submit - < "$T/a.json")" = "$A (duplicate)"
+check "a case file with a UTF-8 BOM (Notepad's) is read as one without" \
+  test "$( { printf '\357\273\277'; cat "$T/a.json"; } | mq submit -)" = "$A (duplicate)"
 case_json b.json water.outage CG01-XH02-G0032 HL-B
 case_json c.json water.leak CG01-NM05-G0007 HL-C
 case_json d.json road.pothole CG01-NM05-G0008 HL-D
@@ -219,6 +229,14 @@ printf '{"service_code": "water.leak", "phone" "13912345678"}\n' > "$T/broken.js
 mq_err submit "$T/broken.json"; rc=$?
 check "JSON that does not parse: exit 2, file:line:column, the input not quoted" \
   sh -c "[ $rc = 2 ] && grep -q 'broken.json:1:.*not valid JSON' '$T/err.log' && ! grep -q 13912345678 '$T/err.log'"
+iconv -f UTF-8 -t UTF-16 "$T/a.json" > "$T/a16.json"
+mq_err submit "$T/a16.json"; rc=$?
+check "a UTF-16 case file: exit 2, saying so, with the iconv that converts it" \
+  sh -c "[ $rc = 2 ] && grep -qF 'minqing submit: $T/a16.json is UTF-16 (a Windows \"Unicode text\" export): convert it with iconv -f UTF-16 -t UTF-8 $T/a16.json > $T/a16.json.utf8' '$T/err.log'"
+iconv -f UTF-8 -t GBK "$T/a.json" > "$T/agbk.json"
+mq_err submit - < "$T/agbk.json"; rc=$?
+check "a GBK case: exit 2, invalid UTF-8, with a hint at GBK" \
+  sh -c "[ $rc = 2 ] && grep -qF '(stdin):1:' '$T/err.log' && grep -qF 'not valid JSON: invalid UTF-8 (a GBK export? iconv -f GBK -t UTF-8)' '$T/err.log'"
 
 # 4. feedback, close, redo
 in_state() { [ "$(sql "select count(*) from cases where id in ($1) and state = '$2'")" = "$3" ]; }

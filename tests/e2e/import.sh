@@ -76,6 +76,57 @@ check "a key given twice: that line refused by its number, the others imported" 
   [ \"\$(sqlite3 '$T/minqing.db' \"select group_concat(external_id) from cases where external_id like 'k%'\")\" = k3 ]"
 check "a field error names minqing import, not submit" sh -c \
   "grep -q \"^minqing import: line 2: unknown field 'lon': Open311 calls it 'long' (see minqing import --help)\" '$T/err.log' && ! grep -q 'minqing submit' '$T/err.log'"
+# the same (channel, external_id) twice in one file: the broker keeps the
+# first, and the second line, whose record is not imported, is refused by
+# FILE:LINE with the case and the line that has it. A run again finds the
+# others already there, says so in one line with their numbers, and refuses
+# the repeat again
+P='"service_code": "water.leak", "description": "历史案件", "channel": "dupch", "grid_code": "CG01-XH01-G0001", "state": "cancelled", "received_at": 1561939200000'
+cat > "$T/dup.jsonl" <<JSON
+{$P, "external_id": "d1"}
+{$P, "external_id": "d2"}
+{$P, "external_id": "d1", "phone": "13800000000"}
+JSON
+import_err "$T/dup.jsonl"
+D1=$(sql "select id from cases where channel = 'dupch' and external_id = 'd1'")
+diag "a repeated external_id: exit $rc: $(cat "$T/err.log")"
+check "a line repeating an earlier line's (channel, external_id): exit 2, refused by FILE:LINE, naming the case and the first line" \
+  sh -c "[ $rc = 2 ] && [ -n '$D1' ] && grep -q '^imported 2 cases (0 already there, 1 lines refused)' '$T/out.log' &&
+         grep -q '^minqing import: $T/dup.jsonl:3: external_id d1 (channel dupch) is case $D1, already imported from line 1 in this run; not imported\$' '$T/err.log' &&
+         [ \"\$(sqlite3 '$T/minqing.db' \"select ifnull(phone, '-') from cases where id = '$D1'\")\" = - ]"
+import_err "$T/dup.jsonl"
+diag "run again: exit $rc: $(cat "$T/err.log")"
+check "... run again: the two cases already there, named in one line with their numbers; the repeat refused again" \
+  sh -c "[ $rc = 2 ] && grep -q '^imported 2 cases (2 already there, 1 lines refused)' '$T/out.log' &&
+         grep -q '^minqing import: 2 lines named cases already in the database before this run (lines 1, 2), left as they are' '$T/err.log' &&
+         grep -q 'dup.jsonl:3: external_id d1 (channel dupch) is case $D1, as is line 1, which was already there before this run; not imported' '$T/err.log' &&
+         [ \$(wc -l < '$T/err.log') = 2 ]"
+# encodings of Windows exports: a UTF-8 BOM at the start is skipped; UTF-16
+# ("Unicode text", with a BOM or without) is refused once, whole, with the
+# iconv that converts it; GBK lines are refused by number, with a hint at
+# GBK once, not on every line
+E='"service_code": "water.leak", "description": "历史案件", "channel": "enc", "grid_code": "CG01-XH01-G0001", "state": "cancelled", "received_at": 1561939200000'
+{ printf '\357\273\277'; printf '{%s, "external_id": "%s"}\n' "$E" bom1 "$E" bom2; } > "$T/bom.jsonl"
+import_err "$T/bom.jsonl"
+check "a UTF-8 BOM at the start: skipped, both lines imported, exit 0 ($(cat "$T/err.log"))" \
+  sh -c "[ $rc = 0 ] && grep -q '^imported 2 cases (0 already there, 0 lines refused)' '$T/out.log'"
+printf '{%s, "external_id": "%s"}\n' "$E" u16a "$E" u16b > "$T/u8.jsonl"
+iconv -f UTF-8 -t UTF-16 "$T/u8.jsonl" > "$T/u16.jsonl"
+import_err "$T/u16.jsonl"
+check "a UTF-16 file: refused once, whole, with the iconv that converts it, exit 2" \
+  sh -c "[ $rc = 2 ] && [ \$(wc -l < '$T/err.log') = 1 ] &&
+         grep -qF 'minqing import: $T/u16.jsonl is UTF-16 (a Windows \"Unicode text\" export): convert it with iconv -f UTF-16 -t UTF-8 $T/u16.jsonl > $T/u16.jsonl.utf8' '$T/err.log' &&
+         grep -q '^imported 0 cases (0 already there, 0 lines refused)' '$T/out.log'"
+iconv -f UTF-8 -t UTF-16LE "$T/u8.jsonl" > "$T/u16le.jsonl"
+import_err - < "$T/u16le.jsonl"
+check "... UTF-16LE without a BOM on standard input: the same, naming UTF-16LE" \
+  sh -c "[ $rc = 2 ] && grep -q 'standard input is UTF-16LE (a Windows \"Unicode text\" export): convert it with iconv -f UTF-16LE -t UTF-8' '$T/err.log' &&
+         [ \$(sqlite3 '$T/minqing.db' \"select count(*) from cases where external_id like 'u16%'\") = 0 ]"
+printf '{%s, "external_id": "%s"}\n' "$E" gbk1 "$E" gbk2 "$E" gbk3 | iconv -f UTF-8 -t GBK > "$T/gbk.jsonl"
+import_err "$T/gbk.jsonl"
+check "GBK lines: each refused by number as invalid UTF-8, the GBK hint given once, exit 2" \
+  sh -c "[ $rc = 2 ] && [ \$(grep -c 'line [123]: not valid JSON (column [0-9]*: invalid UTF-8)' '$T/err.log') = 3 ] &&
+         [ \$(grep -c 'a GBK export? iconv -f GBK -t UTF-8' '$T/err.log') = 1 ]"
 # a case imported as resolved with no contacted_at: its resolution was the
 # contact (PROTOCOL.md 7.2), so it is not overdue for one
 printf '{"service_code": "water.leak", "description": "历史案件", "external_id": "r1", "channel": "legacy2", "grid_code": "CG01-XH01-G0001", "state": "resolved", "received_at": 1561939200000, "resolved_at": 1562025600000}\n' > "$T/resolved.jsonl"
@@ -136,6 +187,29 @@ check "fractions of a second (.000Z, .25+08:00) are read to the millisecond" \
 check "... a time in unix seconds is refused by line, once, saying it looks like seconds" sh -c "[ $rc = 2 ] && \
   grep -q 'line 3: received_at 1614556800 looks like seconds' '$T/err.log' && [ \$(grep -c 'line 3' '$T/err.log') = 1 ] && \
   grep -q 'line 4: received_at must be unix ms or' '$T/err.log'"
+# the forms other tools write: pandas writes a column of ms as reals once
+# one of its values is null (1561939200000.0; one with a fraction of a ms is
+# refused, saying so), PostgreSQL writes the offset as "+08", which list
+# --since reads too
+G='"service_code": "water.leak", "description": "历史案件", "channel": "forms", "grid_code": "CG01-XH01-G0001", "state": "closed"'
+cat > "$T/forms.jsonl" <<JSON
+{$G, "external_id": "p1", "received_at": 1561939200000.0, "closed_at": 1.5620256e12}
+{$G, "external_id": "p2", "received_at": 1561939200000.5, "closed_at": 1562025600000}
+{$G, "external_id": "p3", "received_at": "2019-07-01 08:00:00+08", "closed_at": "2019-07-02 08:00:00+08"}
+{$G, "external_id": "p4", "received_at": 1561939200.0, "closed_at": 1562025600000}
+JSON
+import_err "$T/forms.jsonl"
+diag "pandas and PostgreSQL forms: exit $rc: $(cat "$T/err.log")"
+check "a real with nothing after the point, and a +08 offset, are read as the same ms" \
+  test "$(sql "select group_concat(external_id || '=' || received_at || '/' || closed_at) from (select * from cases where channel = 'forms' order by external_id)")" = \
+       p1=1561939200000/1562025600000,p3=1561939200000/1562025600000
+check "... a real with a fraction refused, saying so; one in seconds as for an integer" sh -c "[ $rc = 2 ] &&
+  grep -q 'line 2: received_at 1561939200000.5 has a fraction of a millisecond: times are whole unix ms' '$T/err.log' &&
+  grep -q 'line 4: received_at 1561939200 looks like seconds' '$T/err.log'"
+P3=$(sql "select id from cases where channel = 'forms' and external_id = 'p3'")
+bounded "$BIN/minqing" -c "$T/minqing.conf" list --limit 0 --since "2019-07-01 08:00:00+08" --until "2019-07-01 08:00:01+08" > "$T/list08.txt" 2>&1; rc=$?
+check "list --since with PostgreSQL's +08: exit 0, the case received then listed" \
+  sh -c "[ $rc = 0 ] && [ -n '$P3' ] && grep -q '^ *$P3 ' '$T/list08.txt'"
 # a line whose request would be over the protocol's 64 KB (a transcribed
 # letter): the broker's ERROR for it cannot name the line, so it is refused
 # before sending, by number, instead of stalling the import

@@ -48,6 +48,12 @@ check "... saying that no line was answered, naming the first waiting, and that 
 kill -CONT "$BROKER_PID"
 imp stop.jsonl
 check "run again: every line there, exit 0 (exit $rc)" sh -c "[ $rc = 0 ] && [ $(stored stop) = 300 ]"
+imp stop.jsonl
+check "once more: exit 0, every line already there (exit $rc): $(head -c 60 "$T/stop.jsonl.out")" \
+  sh -c "[ $rc = 0 ] && grep -q '^imported 300 cases (300 already there, 0 lines refused)' '$T/stop.jsonl.out'"
+check "... said in one line on stderr, with the first line numbers: $(head -c 160 "$T/stop.jsonl.err")" \
+  sh -c "[ \$(wc -l < '$T/stop.jsonl.err') = 1 ] &&
+         grep -q '^minqing import: 300 lines named cases already in the database before this run (lines 1, 2, 3, 4, 5, \.\.\.), left as they are' '$T/stop.jsonl.err'"
 
 # 3. the broker killed with requests in its socket and started again: they are
 # lost, and the import sends them again. The lines come through a fifo so that

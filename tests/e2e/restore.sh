@@ -64,6 +64,22 @@ check "mode 0600, the replaced database's owner; its lock file too" \
   test "$(stat -c '%a %U' "$T/minqing.db") $(stat -c %U "$T/minqing.db.lock")" = \
        "600 $(stat -c %U "$T/$OLD") $(stat -c %U "$T/$OLD")"
 check "no file left beside the backup" test "$(ls "$T" | grep -c '^b1\.db')" = 1
+# a database with its -wal (the replaced one, to be restored back) on a
+# read-only medium: SQLite cannot make the -shm it reads a WAL with, and
+# says only "unable to open database file"; restore says what to do
+if [ "$(id -u)" = 0 ] && mkdir "$T/ro" && mount -t tmpfs -o size=64m tmpfs "$T/ro" 2>/dev/null; then
+  trap 'umount "$T/ro" 2>/dev/null; cleanup' EXIT
+  cp "$T/$OLD" "$T/ro/old.db" && cp "$T/$OLD-wal" "$T/ro/old.db-wal" && mount -o remount,ro "$T/ro"
+  mq restore "$T/ro/old.db"; rc=$?
+  diag "a -wal in a read-only directory: exit $rc: $(cat "$T/err")"
+  check "a backup with its -wal in a read-only directory: exit 1, says to copy both files to a writable one" \
+    sh -c "[ $rc = 1 ] && grep -q 'old.db: it has a -wal and its directory is read-only: copy both files to a writable directory first. Nothing was changed.' '$T/err' &&
+           [ \"\$(sqlite3 '$T/minqing.db' 'select group_concat(external_id) from cases')\" = before-1,before-2,before-3 ]"
+  umount "$T/ro"
+  trap cleanup EXIT
+else
+  ok "a -wal in a read-only directory # SKIP needs root to mount a tmpfs"
+fi
 
 start_broker || exit 1
 check "the broker logs where ids start" grep -q "event=broker.ids_after_restore cases=$CASES assignments=$ASGS" "$T/broker.log"
