@@ -21,6 +21,7 @@
 #define CMD "import"
 #define LISTS "keys/admin/"     /* the allowlist of keys that may IMPORT */
 #define RESEND_MS 5000          /* PROTOCOL.md 8.2: resend what is unanswered after 1 to 5 s */
+#define QUEUE_FULL_MS 200       /* a line ZeroMQ's full queue did not take: tried again after */
 #define ID_LIFE_MS (23LL * 3600 * 1000)  /* PROTOCOL.md 8.2: no resend near the broker's 24 h memory (libminqing: 23 h) */
 
 static void help(void)
@@ -565,6 +566,13 @@ static int send_line(import_t *im, const char *line)
     im->inflight++;
     im->progress = mono_ms();
     int rc = send_slot(im, s);
+    if (rc == CLI_RUNTIME && errno == EAGAIN) {
+        /* ZeroMQ's queue to the broker is full (copies resent to a broker
+         * that is slow or stopped fill it): the line waits in its slot and
+         * goes again shortly, as a resent one would */
+        s->due = im->progress + QUEUE_FULL_MS;
+        return CLI_OK;
+    }
     if (rc == CLI_RUNTIME && errno == EACCES)
         cli_client_failed(im->cli, CMD, LISTS);
     else if (rc == CLI_RUNTIME)
