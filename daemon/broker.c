@@ -148,10 +148,12 @@ static void seed_routing_ids(void)
  * events held for each monitor that stopped reading cost 2.2 MB apiece, 2 GB
  * for a thousand of them. */
 #define QUEUE_PER_MONITOR 1000
-/* What a monitor sends is subscriptions, topics of at most 65 bytes: a
- * larger message is dropped with its connection. 128 kB subscriptions cost
- * the XPUB 4 MB each, and the loop seconds to take them in. */
-#define MAX_SUBSCRIPTION 128
+/* What a monitor sends is subscriptions, topics of at most 65 bytes, and
+ * its handshake, whose CURVE commands ZeroMQ holds to the same limit (128
+ * bytes failed them): a larger message is dropped with its connection.
+ * 128-kB subscriptions cost the XPUB 4 MB each, and the loop seconds to
+ * take them in. */
+#define MAX_SUBSCRIPTION 1024
 
 /* A socket of type, bound to endpoint. With `watch`, its connections are
  * counted from before it binds, so that none is missed (a monitor that
