@@ -177,14 +177,13 @@ rss0=$(rss_kb "$BROKER_PID")
 bounded 120 "$PY" - "ipc://$T/events.sock" "$BIN/loadgen" "ipc://$T/intake.sock" > "$T/slow.txt" 2>&1 <<'PY'
 import subprocess, sys, time, zmq
 ctx = zmq.Context()
-subs = []
-for _ in range(30):
+def monitor():                    # subscribed to everything, reading nothing
     s = ctx.socket(zmq.SUB)
-    s.setsockopt(zmq.LINGER, 0)
-    s.setsockopt(zmq.RCVHWM, 100)
-    s.setsockopt(zmq.SUBSCRIBE, b"")
+    for opt, value in ((zmq.LINGER, 0), (zmq.RCVHWM, 100), (zmq.SUBSCRIBE, b"")):
+        s.setsockopt(opt, value)
     s.connect(sys.argv[1])
-    subs.append(s)
+    return s
+subs = [monitor() for _ in range(30)]
 time.sleep(1)
 r = subprocess.run([sys.argv[2], "-e", sys.argv[3], "-n", "6000", "-p", "hp7", "-c", "water.leak",
                     "-t", "60"], capture_output=True, timeout=90)
