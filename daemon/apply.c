@@ -776,8 +776,12 @@ msg_err_t apply_timer(apply_t *a, uint64_t case_id, int ladder)
         !escalation_next(a->cfg, ladder, ladder_due(&c, ladder), *ladder_level(&c, ladder),
                          &level, &at))
         return MSG_OK;
-    if (at > a->now)
-        return push_timer(a, c.id, ladder, at);     /* an early or stale hint */
+    /* a rung fires once its time has passed, not at it: a contact in that
+     * very millisecond is on time (show and stats count done <= due as met),
+     * and an escalation of a case the county's figures call met is a 督办
+     * nobody can explain */
+    if (at >= a->now)
+        return push_timer(a, c.id, ladder, at + 1); /* an early or stale hint */
     const config_level_t *rung = escalation_level(a->cfg, ladder, level);
     fired_t *f = NULL;
     msg_err_t rc = record_fired(a, &c, ladder, level, rung, &f);

@@ -791,6 +791,26 @@ static void redo_after_lead_removed(void **state)
     config_destroy(&nowater);
 }
 
+/* A deadline is missed once it has passed, not at it: a contact in its very
+ * millisecond is met (show and stats: done <= due), so the first rung (at
+ * offset 0 by default) fires a millisecond later, not at the deadline. */
+static void escalation_waits_for_the_deadline_to_pass(void **state)
+{
+    (void)state;
+    uint64_t c = submit("water.leak");
+    int64_t due = get_case(c).contact_due;
+    g.now = due - 1000;                     /* pass_begin adds a second */
+    pass_begin();
+    assert_int_equal(g.now, due);
+    assert_int_equal(pass_end(apply_timer(&g.a, c, LADDER_CONTACT)), MSG_OK);
+    assert_int_equal(g.a.nfired, 0);
+    g.now = due + 1 - 1000;
+    pass_begin();
+    assert_int_equal(pass_end(apply_timer(&g.a, c, LADDER_CONTACT)), MSG_OK);
+    assert_int_equal(g.a.nfired, 1);
+    assert_int_equal(g.a.fired[0].level, 1);
+}
+
 /* A closed case reopens too, and is no longer closed. */
 static void feedback_unsatisfied_reopens_closed(void **state)
 {
@@ -1089,6 +1109,7 @@ int main(void)
         T(cancel_withdraws_everything),
         T(dispatched_counts_attempts),
         T(dispatched_attempts_stop_at_the_limit),
+        T(escalation_waits_for_the_deadline_to_pass),
         T(import_requires_time_of_state),
         T(import_history_in_order),
         T(import_returned_goes_to_dispatch),
