@@ -136,8 +136,9 @@ static bool in_use(const char *path)
     return used;
 }
 
-/* Whether name is a partial copy, "DEST.partial-XXXXXX", or a file SQLite
- * made beside one (XXXXXX-wal, -shm, -journal); the copy's name in copy. */
+/* Whether name is a partial copy (DEST.partial- and the six characters
+ * mkstemp chose) or a file SQLite made beside one (the copy's name and -wal,
+ * -shm or -journal); the copy's name in copy. */
 static bool partial_name(const char *name, char *copy, size_t len)
 {
     const char *tail = strrchr(name, '.');

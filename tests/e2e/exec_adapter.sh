@@ -251,11 +251,11 @@ check "urban: the 3 SMS cases contacted" wait_for 20 is urban contacted 3
 check "each was accepted, then contacted" test "$(sql "select count(*) from outcomes where scope = 'urban' and kind in ('ACCEPT', 'CONTACTED')")" = 6
 missing=0
 for c in $(sql "select case_id from assignments where department = 'urban'"); do
-  grep -q "event=cmd.stderr .*text=\"sms-stub: to the grid worker of urban: 【12345】请于[0-2][0-9]:[0-5][0-9]前联系居民，案件号$c，网格" "$T/mw-urban.log" ||
+  grep -q "event=cmd.stderr .*text=\"sms-example: to the grid worker of urban: 【12345】请于[0-2][0-9]:[0-5][0-9]前联系居民，案件号$c，网格" "$T/mw-urban.log" ||
     missing=$((missing + 1))
 done
 check "the SMS text for each case is on stderr ($missing missing)" test "$missing" = 0
-check "and has no phone number" sh -c "! grep 'sms-stub' '$T/mw-urban.log' | grep -q '$PHONE'"
+check "and has no phone number" sh -c "! grep 'sms-example' '$T/mw-urban.log' | grep -q '$PHONE'"
 
 # 10. a process left holding the pipes, a failure after contact, silence, a flood
 check "linger: exit 0 with a process left on its pipes: done by the exit status" \
