@@ -571,23 +571,32 @@ static int32_t local_day(int64_t now_ms)
     return (tm.tm_year + 1900) * 10000 + (tm.tm_mon + 1) * 100 + tm.tm_mday;
 }
 
-/* Past the holiday file's last day only the weekdays count, and 春节 or 国庆
- * would be working days for every deadline: say so at start, at reload, and
- * on the first pass of each day (a broker that runs for months crosses New
- * Year without a reload). */
+/* A holiday file that does not list this year's days makes 春节 and 国庆
+ * working days for every deadline; one without next year's, installed too
+ * late, does the same from 1 January: say so at start, at reload, and on the
+ * first pass of each day (a broker runs for months without a reload). */
 static void warn_holidays_end(const config_t *cfg, int32_t today)
 {
-    int32_t last = calendar_last_day(&cfg->calendar);
-    if (!last || last >= today)
+    calendar_cover_t cover = calendar_coverage(&cfg->calendar, today);
+    if (cover == CALENDAR_COVERED)
         return;
-    char day[16];
+    int32_t last = calendar_last_day(&cfg->calendar);
+    char day[16], msg[240];
     snprintf(day, sizeof day, "%04d-%02d-%02d", last / 10000, last / 100 % 100, last % 100);
+    int year = today / 10000 + (cover == CALENDAR_NEXT_YEAR);
+    if (cover == CALENDAR_ENDED)
+        snprintf(msg, sizeof msg, "the holiday file lists no day of %d: its holidays count as "
+                 "working days until a file with them is installed and the broker reloaded",
+                 year);
+    else
+        snprintf(msg, sizeof msg, "the holiday file lists no day of %d: install one with them "
+                 "and reload before 1 January, or New Year's Day and the Spring Festival "
+                 "count as working days", year);
     log_rec_t r;
-    log_begin(&r, LOG_WARNING, "calendar.holidays_ended");
+    log_begin(&r, LOG_WARNING, cover == CALENDAR_ENDED ? "calendar.holidays_ended"
+                                                       : "calendar.holidays_next_year");
     log_str(&r, "last_listed", day);
-    log_str(&r, "msg", "the holiday file lists no day from today on: holidays count as "
-            "working days until a file with the coming holidays is installed and the "
-            "broker reloaded");
+    log_str(&r, "msg", msg);
     log_end(&r);
 }
 

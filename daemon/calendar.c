@@ -375,6 +375,18 @@ int32_t calendar_last_day(const calendar_t *cal)
     return h > m ? h : m;
 }
 
+calendar_cover_t calendar_coverage(const calendar_t *cal, int32_t today)
+{
+    int32_t last = calendar_last_day(cal);
+    if (!last)
+        return CALENDAR_COVERED;
+    if (last / 10000 < today / 10000)
+        return CALENDAR_ENDED;
+    if (last / 10000 == today / 10000 && today / 100 % 100 == 12)
+        return CALENDAR_NEXT_YEAR;
+    return CALENDAR_COVERED;
+}
+
 /* ---- days ------------------------------------------------------------ */
 
 static bool has_day(const int32_t *v, size_t n, int32_t day)

@@ -45,6 +45,14 @@ int calendar_load(calendar_t *cal, const char *path, char *err, size_t errlen);
 /* The last date (yyyymmdd) the holiday file lists, 0 if none: past it only
  * the weekdays count, and 春节 or 国庆 would be working days. */
 int32_t calendar_last_day(const calendar_t *cal);
+/* What the holiday file leaves out on local date `today` (yyyymmdd). A file
+ * lists one year's days, and after 国庆 none are left that year: "no day
+ * from today on" would cry wolf for three months a year and then say nothing
+ * new on 1 January. So: ENDED when it lists no day of today's year or later;
+ * NEXT_YEAR in December when it lists none of the coming year; COVERED
+ * otherwise, and without a file (then the weekdays alone count, as chosen). */
+typedef enum { CALENDAR_COVERED, CALENDAR_NEXT_YEAR, CALENDAR_ENDED } calendar_cover_t;
+calendar_cover_t calendar_coverage(const calendar_t *cal, int32_t today);
 /* The local time zone the calendar counts in (TZ, else /etc/localtime): its
  * name as TZ or the link gives it ("" when neither names one, a copied
  * file), its abbreviation ("CST") and UTC offset ("+0800") now ("?" unknown). */

@@ -679,6 +679,37 @@ static void last_listed_day(void **state)
     calendar_free(&cal);
 }
 
+/* The warnings a file's years call for: none all year for one year's file
+ * (not from the day after 国庆), the next year's from 1 December, ended on
+ * 1 January; a file that reaches into the next year covers its December. */
+static void holiday_file_coverage(void **state)
+{
+    (void)state;
+    calendar_t cal;
+    calendar_init(&cal);
+    assert_int_equal(calendar_coverage(&cal, 20261215), CALENDAR_COVERED);  /* no file */
+    calendar_free(&cal);
+    char path[128], err[256] = "";
+    write_file("year_2026.txt", "2026-01-01 holiday\n2026-10-07 holiday\n2026-10-10 workday\n",
+               path, sizeof path);
+    calendar_init(&cal);
+    assert_int_equal(calendar_load(&cal, path, err, sizeof err), 0);
+    unlink(path);
+    assert_int_equal(calendar_coverage(&cal, 20260101), CALENDAR_COVERED);
+    assert_int_equal(calendar_coverage(&cal, 20261011), CALENDAR_COVERED);
+    assert_int_equal(calendar_coverage(&cal, 20261130), CALENDAR_COVERED);
+    assert_int_equal(calendar_coverage(&cal, 20261201), CALENDAR_NEXT_YEAR);
+    assert_int_equal(calendar_coverage(&cal, 20261231), CALENDAR_NEXT_YEAR);
+    assert_int_equal(calendar_coverage(&cal, 20270101), CALENDAR_ENDED);
+    assert_int_equal(calendar_coverage(&cal, 20271215), CALENDAR_ENDED);
+    assert_int_equal(calendar_coverage(&cal, 20251215), CALENDAR_COVERED);  /* installed early */
+    calendar_free(&cal);
+    load_national_day(&cal);            /* its last day is 2027-01-01 */
+    assert_int_equal(calendar_coverage(&cal, 20261215), CALENDAR_COVERED);
+    assert_int_equal(calendar_coverage(&cal, 20271201), CALENDAR_NEXT_YEAR);
+    calendar_free(&cal);
+}
+
 static void weekdays_change_workdays(void **state)
 {
     (void)state;
@@ -986,6 +1017,7 @@ int main(void)
         cmocka_unit_test(many_conflicts_capped),
         cmocka_unit_test(bad_lines_capped),
         cmocka_unit_test(last_listed_day),
+        cmocka_unit_test(holiday_file_coverage),
         cmocka_unit_test(weekdays_change_workdays),
         cmocka_unit_test(workdays_plain),
         cmocka_unit_test(workdays_weekend),
