@@ -31,6 +31,7 @@
 #include "service.h"
 #include "session.h"
 #include "sockfile.h"
+#include "stall.h"
 #include "store.h"
 #include "timers.h"
 
@@ -84,6 +85,7 @@ struct broker_t {
     char events_ep[256];        /* the event stream's endpoint as bound */
     volatile sig_atomic_t stop, reload;
     int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms, last_trim;
+    int64_t last_census;        /* when check_stalls last counted (once a second) */
     int64_t beat_ms;            /* the shortest heartbeat in force: see beat_sessions */
     int64_t last_extend;        /* EXTEND_TIMEOUT_USEC last sent while starting, 0: never */
     int32_t holidays_day;       /* local YYYYMMDD of the last holiday file check */
@@ -1163,6 +1165,7 @@ static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const 
 {
     msg_t reply;
     int64_t now = mono_ms();
+    s->last_outcome = now;          /* a sign of work, refused or not (stall.h) */
     if (!holdback_admit(self->holdback, msg->assignment_id, msg->msg_id, now)) {
         send_error(self, self->workers, zmq_msg_data((zmq_msg_t *)id),
                    zmq_msg_size((zmq_msg_t *)id), msg->msg_id, ERR_STORE_FAILED,
@@ -1326,6 +1329,36 @@ static int64_t beat_sessions(broker_t *self, int64_t now)
     return shortest;
 }
 
+/* Tell the operator of workers that hold cases they do not take up, and of
+ * those that took them up again (stall.h). Once a second: a pass over the
+ * bindings, against a limit of minutes. */
+static void check_stalls(broker_t *self, int64_t now)
+{
+    if (now - self->last_census < 1000)
+        return;
+    self->last_census = now;
+    dispatch_census(self->dispatch, self->sessions);
+    for (size_t i = 0; i < sessions_count(self->sessions); i++) {
+        session_t *s = sessions_at(self->sessions, i);
+        int64_t quiet = stall_quiet(s, now);
+        stall_change_t change = stall_update(s, now, self->cfg->stalled_after_ms);
+        if (change == STALL_SAME)
+            continue;
+        log_rec_t r;
+        log_begin(&r, change == STALL_BEGAN ? LOG_WARNING : LOG_NOTICE,
+                  change == STALL_BEGAN ? "worker.stalled" : "worker.resumed");
+        log_str(&r, "worker", s->name);
+        log_str(&r, "department", self->cfg->depts[s->dept].id);
+        log_u64(&r, "unaccepted", s->unaccepted);
+        if (change == STALL_BEGAN) {
+            log_i64(&r, "quiet_s", quiet / 1000);
+            log_str(&r, "msg", "holds cases it has not accepted, reports nothing, answers "
+                    "heartbeats: if stuck, restart it; they go to the next worker");
+        }
+        log_end(&r);
+    }
+}
+
 static void housekeeping(broker_t *self, int64_t now)
 {
     if (now - self->last_housekeeping < self->beat_ms / 4)
@@ -1338,6 +1371,7 @@ static void housekeeping(broker_t *self, int64_t now)
     if (store_checkpoint_error(self->store, why, sizeof why))
         log_say(LOG_ERR, "store.checkpoint_failed", why);
     self->beat_ms = beat_sessions(self, now);
+    check_stalls(self, now);
     retry_events(self);
 }
 

@@ -71,7 +71,8 @@ typedef enum { V_ENDPOINT, V_PATH, V_DURATION, V_NUMBER, V_DEPT, V_BOOL } vkind_
 
 enum {
     K_INTAKE, K_WORKERS, K_EVENTS, K_DATABASE, K_HEARTBEAT, K_LIVENESS,
-    K_AUTO_CLOSE, K_MANUAL, K_SERVER_CERT, K_KEYS, K_PLAIN_TCP, K_INTAKE_RATE, K_COUNT
+    K_AUTO_CLOSE, K_MANUAL, K_SERVER_CERT, K_KEYS, K_PLAIN_TCP, K_INTAKE_RATE, K_STALLED,
+    K_COUNT
 };
 _Static_assert(K_COUNT <= CONFIG_BROKER_KEYS, "config_t.broker_line is too short");
 
@@ -103,6 +104,8 @@ static const struct broker_key {
     [K_INTAKE_RATE] = {"intake_rate", V_NUMBER, false, offsetof(config_t, intake_rate),
                        1, 1000000, "1..1000000 messages a second per intake key, or per "
                        "connection on ipc://"},
+    [K_STALLED] = {"stalled_after", V_DURATION, false, offsetof(config_t, stalled_after_ms),
+                   0, DAY_MS, "0 for off, or a duration up to 1d such as 10m"},
 };
 
 /* ---- [calendar] keys ------------------------------------------------------ */
@@ -1509,6 +1512,7 @@ static config_t *config_new(const char *path)
     self->liveness = 3;
     self->auto_close_ms = 0;
     self->intake_rate = 100000;
+    self->stalled_after_ms = 10 * 60 * 1000;
     self->manual_dept = -1;
     self->default_route = -1;
     calendar_init(&self->calendar);

@@ -365,6 +365,15 @@ void dispatch_unmark_accepted(dispatch_t *self, uint64_t asg)
         sl->accepted = false;
 }
 
+void dispatch_census(const dispatch_t *self, sessions_t *sessions)
+{
+    for (size_t i = 0; i < sessions_count(sessions); i++)
+        sessions_at(sessions, i)->unaccepted = 0;
+    for (size_t i = 0; i < self->nslots; i++)
+        if (self->slots[i].key && self->slots[i].holder && !self->slots[i].accepted)
+            self->slots[i].holder->unaccepted++;
+}
+
 /* Requeue up to *cap of the assignments s holds (fewer, and *cap lowered,
  * when memory is short); how many there were. */
 static size_t release_batch(dispatch_t *self, session_t *s, int64_t now, size_t *cap)

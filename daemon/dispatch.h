@@ -71,6 +71,9 @@ void dispatch_unmark_accepted(dispatch_t *self, uint64_t asg);
 /* A session died at `now`: requeue what it held (unaccepted first in line,
  * accepted as orphans) and zero its inflight. Returns how many were requeued. */
 size_t dispatch_release(dispatch_t *self, session_t *s, int64_t now);
+/* Set each session's `unaccepted` to the assignments it holds and has not
+ * taken up (one pass over the bindings: for stall.h, not for a hot path). */
+void dispatch_census(const dispatch_t *self, sessions_t *sessions);
 /* Assignments waiting (ready + orphaned) in dept, and in all departments. */
 size_t dispatch_waiting(const dispatch_t *self, int dept);
 size_t dispatch_waiting_total(const dispatch_t *self);

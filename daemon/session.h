@@ -22,6 +22,11 @@ typedef struct {
     int64_t last_recv, last_send;
     char name[80];              /* label for logs and the audit trail */
     char key[48];               /* its CURVE public key (Z85), "" on ipc:// */
+    /* for stall.h: what it holds and has not taken up (dispatch_census), and
+     * since when; its last outcome; whether it was reported stalled */
+    uint32_t unaccepted;
+    int64_t waiting_since, last_outcome;
+    bool stalled;
 } session_t;
 
 typedef struct sessions_t sessions_t;

@@ -10,7 +10,8 @@
  * death time; bind, unbind and release for their effect on inflight; and
  * the open-addressing holder map, through tens of thousands of random
  * binds and unbinds checked against a plain reference array, for growth
- * and backward-shift deletion.
+ * and backward-shift deletion. The census of what each worker holds and has
+ * not taken up, and stall.c's rule on it, end the file.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 
 #include "dispatch.h"
+#include "stall.h"
 
 #define NDEPTS 3
 
@@ -538,6 +540,70 @@ static void a_failed_insert_is_remembered(void **state)
     assert_true(dispatch_lost(g_d));
 }
 
+/* The census counts, per session, the held assignments not yet taken up:
+ * an ACCEPT (mark) takes one off, a rolled-back one puts it back, a hand-over
+ * moves it, and a session holding nothing counts 0, not its last count. */
+static void census_counts_unaccepted(void **state)
+{
+    (void)state;
+    sessions_t *ss = sessions_new();
+    assert_non_null(ss);
+    session_t *a = sessions_add(ss, "a", 1), *b = sessions_add(ss, "b", 1);
+    a->dept = b->dept = 0;
+    for (uint64_t asg = 1; asg <= 5; asg++)
+        assert_int_equal(dispatch_bind(g_d, asg, asg <= 3 ? a : b), 0);
+    b->unaccepted = 99;             /* a stale count is overwritten */
+    dispatch_census(g_d, ss);
+    assert_int_equal(a->unaccepted, 3);
+    assert_int_equal(b->unaccepted, 2);
+    assert_true(dispatch_mark_accepted(g_d, 1));
+    assert_true(dispatch_mark_accepted(g_d, 4));
+    dispatch_census(g_d, ss);
+    assert_int_equal(a->unaccepted, 2);
+    assert_int_equal(b->unaccepted, 1);
+    dispatch_unmark_accepted(g_d, 4);
+    assert_int_equal(dispatch_bind(g_d, 2, b), 0);  /* b's late ACCEPT takes it over */
+    dispatch_census(g_d, ss);
+    assert_int_equal(a->unaccepted, 1);
+    assert_int_equal(b->unaccepted, 3);
+    dispatch_release(g_d, b, 10);
+    dispatch_census(g_d, ss);
+    assert_int_equal(b->unaccepted, 0);
+    for (size_t i = 0; i < sessions_count(ss);)
+        dispatch_release(g_d, sessions_at(ss, i), 10), sessions_remove(ss, sessions_at(ss, i));
+    sessions_destroy(&ss);
+}
+
+/* A worker is stalled once it has held unaccepted work `after` ms without an
+ * outcome, counted from the later of the two: not at once for an idle
+ * worker's first case, never while it reports, reported once, and back when
+ * it reports again or holds nothing unaccepted; 0 turns it off. */
+static void stall_rules(void **state)
+{
+    (void)state;
+    session_t s = worker(0, 1);
+    s.last_outcome = 1000;
+    assert_int_equal(stall_update(&s, 50000, 600), STALL_SAME);    /* nothing held */
+    s.unaccepted = 2;
+    assert_int_equal(stall_update(&s, 60000, 600), STALL_SAME);    /* idle long before: now */
+    assert_int_equal(stall_quiet(&s, 60599), 599);
+    assert_int_equal(stall_update(&s, 60599, 600), STALL_SAME);
+    assert_int_equal(stall_update(&s, 60600, 600), STALL_BEGAN);
+    assert_int_equal(stall_update(&s, 90000, 600), STALL_SAME);    /* said once */
+    s.last_outcome = 90100;                                          /* a PROGRESS */
+    assert_int_equal(stall_update(&s, 90200, 600), STALL_ENDED);
+    assert_int_equal(stall_update(&s, 90699, 600), STALL_SAME);
+    assert_int_equal(stall_update(&s, 90700, 600), STALL_BEGAN);
+    s.unaccepted = 0;                                                /* it let go */
+    assert_int_equal(stall_update(&s, 90800, 600), STALL_ENDED);
+    s.unaccepted = 1;                                                /* a new case */
+    assert_int_equal(stall_update(&s, 200000, 600), STALL_SAME);
+    assert_int_equal(stall_update(&s, 200599, 600), STALL_SAME);
+    assert_int_equal(stall_update(&s, 999999, 0), STALL_SAME);      /* off */
+    assert_int_equal(stall_update(&s, 999999, 600), STALL_BEGAN);
+    assert_int_equal(stall_update(&s, 999999, 0), STALL_ENDED);     /* turned off by a reload */
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -559,6 +625,8 @@ int main(void)
         T(holder_map_random),
         T(release_many),
         T(a_failed_insert_is_remembered),
+        T(census_counts_unaccepted),
+        T(stall_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

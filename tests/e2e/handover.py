@@ -10,81 +10,23 @@ import os
 import signal
 import sys
 import time
-import zmq
-import msgpack
 
 from tap import tap, finish
+import peer
+from peer import mid, pump_all, first_dispatch
 
 d = sys.argv[1]
-ctx = zmq.Context()
-SIG = b"MINQING/1"
-serial = 0
-
-
-def mid(prefix):
-    global serial
-    serial += 1
-    return "%s-%d" % (prefix, serial)
-
-
-class Peer:
-    """A DEALER on one endpoint that files DISPATCHes apart from replies."""
-
-    def __init__(self, name):
-        self.s = ctx.socket(zmq.DEALER)
-        self.s.setsockopt(zmq.LINGER, 0)
-        self.s.connect("ipc://%s/%s.sock" % (d, name))
-        self.dispatched = []
-
-    def send(self, cmd, body):
-        self.s.send_multipart([SIG, cmd, msgpack.packb(body)])
-
-    def pump(self, seconds, want_re=None):
-        """Read for up to `seconds` (heartbeating), until the reply to want_re."""
-        end = time.time() + seconds
-        while time.time() < end:
-            if not self.s.poll(200):
-                continue
-            f = self.s.recv_multipart()
-            b = msgpack.unpackb(f[2], raw=False)
-            if f[1] == b"DISPATCH":
-                self.dispatched.append((b["assignment_id"], b["attempt"]))
-            elif f[1] == b"HEARTBEAT":
-                self.send(b"HEARTBEAT", {})
-            elif want_re is not None and b.get("re") == want_re:
-                return f[1].decode(), b
-        return None, None
-
-    def ask(self, cmd, body):
-        body = dict(body, msg_id=mid(cmd.decode().lower()))
-        self.send(cmd, body)
-        return self.pump(5, body["msg_id"])
-
-    def got(self, asg):
-        return [a for a in self.dispatched if a[0] == asg]
 
 
 def worker():
-    w = Peer("workers")
-    cmd, _ = w.ask(b"REGISTER", {"department": "water", "capacity": 4})
-    return w if cmd == "ACK" else None
+    return peer.worker(d)
 
 
-def pump_all(peers, seconds):
-    end = time.time() + seconds
-    while time.time() < end:
-        for p in peers:
-            p.pump(0.05)
-
-
-intake = Peer("intake")
+intake = peer.Peer(d, "intake")
 
 
 def submit(ext):
-    cmd, b = intake.ask(b"SUBMIT", {"case": {
-        "service_code": "water.leak", "description": "水管漏水", "external_id": ext,
-        "channel": "hotline", "grid_code": "CG01-XH02-G0031"}})
-    return b["case_id"] if cmd == "SUBMIT_OK" else 0
+    return peer.submit(intake, ext)
 
 
 def registered(w, who):
@@ -93,13 +35,6 @@ def registered(w, who):
         print("Bail out! %s could not register" % who)
         sys.exit(1)
     return w
-
-
-def first_dispatch(w):
-    end = time.time() + 5
-    while not w.dispatched and time.time() < end:
-        w.pump(0.2)
-    return w.dispatched[0][0] if w.dispatched else 0
 
 
 # 1. ACCEPT and DISCONNECT in one breath: the broker reads both in one pass,
