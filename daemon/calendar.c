@@ -375,16 +375,35 @@ int32_t calendar_last_day(const calendar_t *cal)
     return h > m ? h : m;
 }
 
+/* Whether a sorted list has a day in [from, to]. */
+static bool has_day_within(const int32_t *v, size_t n, int32_t from, int32_t to)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {               /* the first day >= from */
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < from)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && v[lo] <= to;
+}
+
+static bool year_listed(const calendar_t *cal, int32_t year)
+{
+    int32_t from = year * 10000 + 108, to = year * 10000 + 1231;
+    return has_day_within(cal->holidays, cal->nholidays, from, to) ||
+           has_day_within(cal->makeup, cal->nmakeup, from, to);
+}
+
 calendar_cover_t calendar_coverage(const calendar_t *cal, int32_t today)
 {
-    int32_t last = calendar_last_day(cal);
-    if (!last)
+    if (!calendar_last_day(cal))
         return CALENDAR_COVERED;
-    if (last / 10000 < today / 10000)
-        return CALENDAR_ENDED;
-    if (last / 10000 == today / 10000 && today / 100 % 100 == 12)
-        return CALENDAR_NEXT_YEAR;
-    return CALENDAR_COVERED;
+    int32_t year = today / 10000;
+    if (today / 100 % 100 == 12)
+        return year_listed(cal, year + 1) ? CALENDAR_COVERED : CALENDAR_NEXT_YEAR;
+    return year_listed(cal, year) ? CALENDAR_COVERED : CALENDAR_ENDED;
 }
 
 /* ---- days ------------------------------------------------------------ */

@@ -48,9 +48,12 @@ int32_t calendar_last_day(const calendar_t *cal);
 /* What the holiday file leaves out on local date `today` (yyyymmdd). A file
  * lists one year's days, and after 国庆 none are left that year: "no day
  * from today on" would cry wolf for three months a year and then say nothing
- * new on 1 January. So: ENDED when it lists no day of today's year or later;
- * NEXT_YEAR in December when it lists none of the coming year; COVERED
- * otherwise, and without a file (then the weekdays alone count, as chosen). */
+ * new on 1 January. A year counts as listed with a day of it after 7
+ * January (元旦 of the next year appended to this year's file is not the
+ * next year's notice, whose 春节 is 21 January at the earliest). So:
+ * NEXT_YEAR in December when the coming year is not listed; ENDED in the
+ * other months when this year is not; COVERED otherwise, and without a file
+ * (then the weekdays alone count, as chosen). */
 typedef enum { CALENDAR_COVERED, CALENDAR_NEXT_YEAR, CALENDAR_ENDED } calendar_cover_t;
 calendar_cover_t calendar_coverage(const calendar_t *cal, int32_t today);
 /* The local time zone the calendar counts in (TZ, else /etc/localtime): its

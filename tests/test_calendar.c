@@ -679,9 +679,20 @@ static void last_listed_day(void **state)
     calendar_free(&cal);
 }
 
+/* Load a holiday file of these lines into cal. */
+static void load_days(calendar_t *cal, const char *text)
+{
+    char path[128], err[256] = "";
+    write_file("days.txt", text, path, sizeof path);
+    calendar_init(cal);
+    assert_int_equal(calendar_load(cal, path, err, sizeof err), 0);
+    unlink(path);
+}
+
 /* The warnings a file's years call for: none all year for one year's file
  * (not from the day after 国庆), the next year's from 1 December, ended on
- * 1 January; a file that reaches into the next year covers its December. */
+ * 1 January. A year counts with a day after 7 January: next year's 元旦
+ * appended, or a typo decades ahead, covers nothing. */
 static void holiday_file_coverage(void **state)
 {
     (void)state;
@@ -689,24 +700,31 @@ static void holiday_file_coverage(void **state)
     calendar_init(&cal);
     assert_int_equal(calendar_coverage(&cal, 20261215), CALENDAR_COVERED);  /* no file */
     calendar_free(&cal);
-    char path[128], err[256] = "";
-    write_file("year_2026.txt", "2026-01-01 holiday\n2026-10-07 holiday\n2026-10-10 workday\n",
-               path, sizeof path);
-    calendar_init(&cal);
-    assert_int_equal(calendar_load(&cal, path, err, sizeof err), 0);
-    unlink(path);
+    load_days(&cal, "2026-01-01 holiday\n2026-10-07 holiday\n2026-10-10 workday\n");
     assert_int_equal(calendar_coverage(&cal, 20260101), CALENDAR_COVERED);
     assert_int_equal(calendar_coverage(&cal, 20261011), CALENDAR_COVERED);
     assert_int_equal(calendar_coverage(&cal, 20261130), CALENDAR_COVERED);
     assert_int_equal(calendar_coverage(&cal, 20261201), CALENDAR_NEXT_YEAR);
     assert_int_equal(calendar_coverage(&cal, 20261231), CALENDAR_NEXT_YEAR);
     assert_int_equal(calendar_coverage(&cal, 20270101), CALENDAR_ENDED);
-    assert_int_equal(calendar_coverage(&cal, 20271215), CALENDAR_ENDED);
+    assert_int_equal(calendar_coverage(&cal, 20271001), CALENDAR_ENDED);
     assert_int_equal(calendar_coverage(&cal, 20251215), CALENDAR_COVERED);  /* installed early */
     calendar_free(&cal);
-    load_national_day(&cal);            /* its last day is 2027-01-01 */
+    load_national_day(&cal);            /* 2026's days and 2027-01-01 */
+    assert_int_equal(calendar_coverage(&cal, 20261015), CALENDAR_COVERED);
+    assert_int_equal(calendar_coverage(&cal, 20261215), CALENDAR_NEXT_YEAR);
+    assert_int_equal(calendar_coverage(&cal, 20270201), CALENDAR_ENDED);
+    assert_int_equal(calendar_coverage(&cal, 20271001), CALENDAR_ENDED);
+    calendar_free(&cal);
+    load_days(&cal, "2027-02-06 holiday\n");     /* next year's file, installed */
     assert_int_equal(calendar_coverage(&cal, 20261215), CALENDAR_COVERED);
-    assert_int_equal(calendar_coverage(&cal, 20271201), CALENDAR_NEXT_YEAR);
+    assert_int_equal(calendar_coverage(&cal, 20260601), CALENDAR_ENDED);
+    calendar_free(&cal);
+    load_days(&cal, "2026-02-16 holiday\n2062-10-01 holiday\n");   /* a typo */
+    assert_int_equal(calendar_coverage(&cal, 20270301), CALENDAR_ENDED);
+    calendar_free(&cal);
+    load_days(&cal, "2027-01-24 workday\n");       /* make-up days count too */
+    assert_int_equal(calendar_coverage(&cal, 20261215), CALENDAR_COVERED);
     calendar_free(&cal);
 }
 
