@@ -1123,6 +1123,7 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
     s->dept = dept;
     s->capacity = msg->capacity;
     s->registered_at = now;
+    stall_forget(s);                    /* a new name: its report starts over */
     s->last_recv = now;
     s->heartbeat_ms = self->cfg->heartbeat_ms;
     snprintf(s->key, sizeof s->key, "%s", key ? key : "");
@@ -1165,7 +1166,6 @@ static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const 
 {
     msg_t reply;
     int64_t now = mono_ms();
-    s->last_outcome = now;          /* a sign of work, refused or not (stall.h) */
     if (!holdback_admit(self->holdback, msg->assignment_id, msg->msg_id, now)) {
         send_error(self, self->workers, zmq_msg_data((zmq_msg_t *)id),
                    zmq_msg_size((zmq_msg_t *)id), msg->msg_id, ERR_STORE_FAILED,
@@ -1188,7 +1188,7 @@ static void on_outcome(broker_t *self, session_t *s, const zmq_msg_t *id, const 
      * queued copy is not handed to a second worker. */
     if (rc == MSG_OK && !self->apply.replayed && msg->cmd != MSG_RESOLVED &&
         msg->cmd != MSG_RETURNED && dispatch_holder(self->dispatch, msg->assignment_id) != s)
-        dispatch_bind(self->dispatch, msg->assignment_id, s);
+        dispatch_bind(self->dispatch, msg->assignment_id, s, now);
     if (rc == MSG_OK && !self->apply.replayed && fsm_assignment_taken_up(reply.state))
         mark_taken_up(self, msg->assignment_id);
     if (rc == ERR_NOT_YOUR_ASSIGNMENT) {
@@ -1329,31 +1329,49 @@ static int64_t beat_sessions(broker_t *self, int64_t now)
     return shortest;
 }
 
-/* Tell the operator of workers that hold cases they do not take up, and of
- * those that took them up again (stall.h). Once a second: a pass over the
- * bindings, against a limit of minutes. */
+/* The case and assignment a late worker's oldest unaccepted case is, for
+ * `minqing show` (the case id from the store; "-" if that read fails). */
+static void log_oldest(broker_t *self, log_rec_t *r, const session_t *s, int64_t now)
+{
+    store_assignment_t a;
+    if (store_assignment_get(self->store, s->oldest_asg, &a) == 1)
+        log_u64(r, "case_id", a.case_id);
+    else
+        log_str(r, "case_id", "-");
+    log_u64(r, "assignment_id", s->oldest_asg);
+    log_i64(r, "oldest_s", stall_oldest(s, now) / 1000);
+}
+
+/* Tell the operator of workers that hold cases they do not take up, and
+ * when they no longer do (stall.h). Once a second: a pass over the
+ * bindings, against a limit of minutes; not at all when it is off. */
 static void check_stalls(broker_t *self, int64_t now)
 {
+    int64_t within = self->cfg->accept_within_ms;
     if (now - self->last_census < 1000)
         return;
     self->last_census = now;
-    dispatch_census(self->dispatch, self->sessions);
+    if (within > 0)
+        dispatch_census(self->dispatch, self->sessions);
     for (size_t i = 0; i < sessions_count(self->sessions); i++) {
         session_t *s = sessions_at(self->sessions, i);
-        int64_t quiet = stall_quiet(s, now);
-        stall_change_t change = stall_update(s, now, self->cfg->stalled_after_ms);
+        if (within <= 0) {
+            stall_forget(s);        /* turned off by a reload: nothing ended */
+            continue;
+        }
+        stall_change_t change = stall_update(s, now, within);
         if (change == STALL_SAME)
             continue;
         log_rec_t r;
         log_begin(&r, change == STALL_BEGAN ? LOG_WARNING : LOG_NOTICE,
-                  change == STALL_BEGAN ? "worker.stalled" : "worker.resumed");
+                  change == STALL_BEGAN ? "worker.unaccepted" : "worker.caught_up");
         log_str(&r, "worker", s->name);
         log_str(&r, "department", self->cfg->depts[s->dept].id);
         log_u64(&r, "unaccepted", s->unaccepted);
         if (change == STALL_BEGAN) {
-            log_i64(&r, "quiet_s", quiet / 1000);
-            log_str(&r, "msg", "holds cases it has not accepted, reports nothing, answers "
-                    "heartbeats: if stuck, restart it; they go to the next worker");
+            log_oldest(self, &r, s, now);
+            log_str(&r, "msg", "holds cases it has not accepted: stuck (restart it, they go "
+                    "to the next worker) or more queued than it handles");
         }
         log_end(&r);
     }
@@ -1688,7 +1706,7 @@ static int deliver(broker_t *self, uint64_t asg, session_t *s)
     if (send_now(self, self->workers, s->id, s->idlen, &m) != 0)
         return -1;
     s->last_send = mono_ms();
-    dispatch_bind(self->dispatch, asg, s);
+    dispatch_bind(self->dispatch, asg, s, s->last_send);
     if (fsm_assignment_taken_up(a.state))
         dispatch_mark_accepted(self->dispatch, asg);     /* still an orphan if s dies too */
     apply_reset(&self->apply, clock_now(&self->clock));

@@ -87,7 +87,7 @@ typedef struct {
     char *keys_dir;             /* allowlists: DIR/intake, DIR/admin, DIR/workers/<dept> */
     int allow_plain_tcp;        /* tcp:// without CURVE, loudly */
     int intake_rate;            /* messages a second per intake key (ipc://: per connection) */
-    int64_t stalled_after_ms;   /* stalled_after = 10m: worker.stalled (stall.h); 0 = off */
+    int64_t accept_within_ms;   /* accept_within = 10m: worker.unaccepted (stall.h); 0 = off */
     int broker_line[CONFIG_BROKER_KEYS];    /* where each key was set: config_key_line */
     /* [departments], [routes], [streets], [communities] */
     config_dept_t *depts;

@@ -20,6 +20,7 @@ typedef struct {
     uint64_t key;               /* 0 = empty slot (ids start at 1) */
     session_t *holder;
     bool accepted;
+    int64_t at;                 /* held since (dispatch_bind) */
 } slot_t;
 
 struct dispatch_t {
@@ -319,14 +320,14 @@ static void erase(dispatch_t *self, size_t i)
     self->nheld--;
 }
 
-int dispatch_bind(dispatch_t *self, uint64_t asg, session_t *s)
+int dispatch_bind(dispatch_t *self, uint64_t asg, session_t *s, int64_t at)
 {
     if ((self->nheld + 1) * 4 > self->nslots * 3 && grow_slots(self))
         return -1;
     slot_t *old = find(self, asg);
     if (old && old->holder)
         old->holder->inflight--;
-    insert(self, (slot_t){asg, s, false});
+    insert(self, (slot_t){asg, s, false, at});
     s->inflight++;
     return 0;
 }
@@ -341,6 +342,12 @@ session_t *dispatch_unbind(dispatch_t *self, uint64_t asg)
         s->inflight--;
     erase(self, (size_t)(sl - self->slots));
     return s;
+}
+
+int64_t dispatch_bound_at(const dispatch_t *self, uint64_t asg)
+{
+    slot_t *sl = find(self, asg);
+    return sl ? sl->at : 0;
 }
 
 session_t *dispatch_holder(const dispatch_t *self, uint64_t asg)
@@ -369,9 +376,14 @@ void dispatch_census(const dispatch_t *self, sessions_t *sessions)
 {
     for (size_t i = 0; i < sessions_count(sessions); i++)
         sessions_at(sessions, i)->unaccepted = 0;
-    for (size_t i = 0; i < self->nslots; i++)
-        if (self->slots[i].key && self->slots[i].holder && !self->slots[i].accepted)
-            self->slots[i].holder->unaccepted++;
+    for (size_t i = 0; i < self->nslots; i++) {
+        const slot_t *sl = &self->slots[i];
+        session_t *s = sl->holder;
+        if (!sl->key || !s || sl->accepted)
+            continue;
+        if (!s->unaccepted++ || sl->at < s->oldest_at)
+            s->oldest_at = sl->at, s->oldest_asg = sl->key;
+    }
 }
 
 /* Requeue up to *cap of the assignments s holds (fewer, and *cap lowered,

@@ -57,8 +57,11 @@ long dispatch_orphans(const dispatch_t *self, dispatch_orphan_t **out);
 int dispatch_orphan_cmp(const void *a, const void *b);
 /* When the first orphan of dept died (the since of dispatch_orphan); false if none. */
 bool dispatch_orphan_since(const dispatch_t *self, int dept, int64_t *since);
-/* Record that s holds asg (s->inflight grows). 0 or -1 (memory). */
-int dispatch_bind(dispatch_t *self, uint64_t asg, session_t *s);
+/* Record that s holds asg since `at` (monotonic ms; s->inflight grows). 0 or
+ * -1 (memory). */
+int dispatch_bind(dispatch_t *self, uint64_t asg, session_t *s, int64_t at);
+/* Since when asg is held (dispatch_bind's `at`); 0 when it is not. */
+int64_t dispatch_bound_at(const dispatch_t *self, uint64_t asg);
 /* Forget who holds asg (its inflight shrinks); returns that session or NULL. */
 session_t *dispatch_unbind(dispatch_t *self, uint64_t asg);
 /* The session holding asg, or NULL. */
@@ -71,8 +74,9 @@ void dispatch_unmark_accepted(dispatch_t *self, uint64_t asg);
 /* A session died at `now`: requeue what it held (unaccepted first in line,
  * accepted as orphans) and zero its inflight. Returns how many were requeued. */
 size_t dispatch_release(dispatch_t *self, session_t *s, int64_t now);
-/* Set each session's `unaccepted` to the assignments it holds and has not
- * taken up (one pass over the bindings: for stall.h, not for a hot path). */
+/* Set each session's `unaccepted`, `oldest_asg` and `oldest_at` from the
+ * assignments it holds and has not taken up (one pass over the bindings:
+ * for stall.h, not for a hot path). */
 void dispatch_census(const dispatch_t *self, sessions_t *sessions);
 /* Assignments waiting (ready + orphaned) in dept, and in all departments. */
 size_t dispatch_waiting(const dispatch_t *self, int dept);

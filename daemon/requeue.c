@@ -67,7 +67,7 @@ static void rebind_one(void *arg, const store_assignment_t *a)
     bool accepted = fsm_assignment_taken_up(a->state);
     int rc;
     if (holder) {
-        rc = dispatch_bind(r->fresh, a->id, holder);
+        rc = dispatch_bind(r->fresh, a->id, holder, dispatch_bound_at(r->from->running, a->id));
         if (accepted)
             dispatch_mark_accepted(r->fresh, a->id);
     } else if (accepted) {

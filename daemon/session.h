@@ -22,11 +22,14 @@ typedef struct {
     int64_t last_recv, last_send;
     char name[80];              /* label for logs and the audit trail */
     char key[48];               /* its CURVE public key (Z85), "" on ipc:// */
-    /* for stall.h: what it holds and has not taken up (dispatch_census), and
-     * since when; its last outcome; whether it was reported stalled */
+    /* for stall.h: what it holds and has not taken up (dispatch_census):
+     * how many, the oldest and since when; whether that was reported, and
+     * when the report last ended */
     uint32_t unaccepted;
-    int64_t waiting_since, last_outcome;
-    bool stalled;
+    uint64_t oldest_asg;
+    int64_t oldest_at;
+    bool late;
+    int64_t late_ended;
 } session_t;
 
 typedef struct sessions_t sessions_t;

@@ -1,31 +1,33 @@
 /*
- * stall.c - workers that hold assignments without taking them up (see
- * stall.h).
+ * stall.c - workers that hold cases without taking them up (see stall.h).
  *
- * Measured from the later of two times: when the worker last reported an
- * outcome, and when it began to hold unaccepted work. An idle worker that
- * gets a case after a quiet hour is not stalled at once, and a worker that
- * works through a queue, reporting as it goes, never is.
+ * Per case, not per worker: a worker that reports on other cases while one
+ * sits untouched is late with that one all the same, and the resident's
+ * deadline runs from the case. The census (dispatch_census) finds each
+ * worker's oldest unaccepted case; this file only decides when to speak.
  */
 #include "stall.h"
 
-int64_t stall_quiet(const session_t *s, int64_t now)
+int64_t stall_oldest(const session_t *s, int64_t now)
 {
-    if (!s->unaccepted || !s->waiting_since)
-        return 0;
-    int64_t from = s->waiting_since > s->last_outcome ? s->waiting_since : s->last_outcome;
-    return now - from;
+    return s->unaccepted ? now - s->oldest_at : 0;
 }
 
-stall_change_t stall_update(session_t *s, int64_t now, int64_t after_ms)
+void stall_forget(session_t *s)
 {
-    if (!s->unaccepted)
-        s->waiting_since = 0;
-    else if (!s->waiting_since)
-        s->waiting_since = now;
-    bool stalled = after_ms > 0 && s->unaccepted && stall_quiet(s, now) >= after_ms;
-    if (stalled == s->stalled)
+    s->late = false;
+    s->late_ended = 0;
+}
+
+stall_change_t stall_update(session_t *s, int64_t now, int64_t within_ms)
+{
+    bool late = within_ms > 0 && s->unaccepted && stall_oldest(s, now) >= within_ms;
+    if (late == s->late)
         return STALL_SAME;
-    s->stalled = stalled;
-    return stalled ? STALL_BEGAN : STALL_ENDED;
+    if (late && s->late_ended && now - s->late_ended < within_ms)
+        return STALL_SAME;
+    s->late = late;
+    if (!late)
+        s->late_ended = now;
+    return late ? STALL_BEGAN : STALL_ENDED;
 }

@@ -1,16 +1,16 @@
 /*
- * stall.h - workers that hold assignments without taking them up.
+ * stall.h - workers that hold cases without taking them up.
  *
- * A worker that answers heartbeats is alive to the broker, which keeps its
- * assignments with it: an adapter whose loop runs but whose handling is
- * stuck (a hung call into the department's system, a bug that drops what it
- * receives) holds its share of the department's cases until someone
- * restarts it, and only the contact deadline's escalation shows it. The
- * broker does not take the cases back by itself: a slow worker would then
- * do one twice, with another worker of its department, and a DISPATCH is
- * idempotent only per worker. It tells the operator instead, as soon as a
- * worker has held work it has not accepted for a while without reporting
- * anything at all.
+ * The broker keeps an assignment with the live worker it gave it to. A
+ * worker that answers heartbeats but does not accept (its handling stuck on
+ * a hung call into the department's system, a bug that drops one case while
+ * it works the others, more cases queued in the adapter than it gets
+ * through) keeps them from the department until someone acts, and only the
+ * contact deadline's escalation would show it. The broker does not take
+ * them back by itself: a slow worker would then handle a case twice, with
+ * another worker of its department, and a DISPATCH is idempotent only per
+ * worker. It tells the operator instead, once a worker has held a case
+ * unaccepted for `accept_within`, and again when it holds none that long.
  */
 #ifndef MQ_STALL_H
 #define MQ_STALL_H
@@ -21,11 +21,14 @@
 
 typedef enum { STALL_SAME, STALL_BEGAN, STALL_ENDED } stall_change_t;
 
-/* From s->unaccepted (dispatch_census) at monotonic `now`: whether s has now
- * held unaccepted work and reported no outcome for `after_ms` (0: never),
- * or no longer does; STALL_SAME when its state did not change. */
-stall_change_t stall_update(session_t *s, int64_t now, int64_t after_ms);
-/* How long s has held unaccepted work without reporting an outcome, ms. */
-int64_t stall_quiet(const session_t *s, int64_t now);
+/* From s's census (dispatch_census) at monotonic `now`: whether s now holds
+ * a case unaccepted for `within_ms` or longer (BEGAN), or no longer does
+ * (ENDED); SAME otherwise. A report does not begin again within `within_ms`
+ * of its end, so a queue hovering at the limit does not flood the log. */
+stall_change_t stall_update(session_t *s, int64_t now, int64_t within_ms);
+/* Forget s's report without a word (a re-registration, the check turned off). */
+void stall_forget(session_t *s);
+/* How long s has held its oldest unaccepted case, ms (0: none). */
+int64_t stall_oldest(const session_t *s, int64_t now);
 
 #endif

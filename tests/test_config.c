@@ -281,7 +281,7 @@ static void test_defaults_and_values(void **state)
     assert_int_equal(cfg->heartbeat_ms, 1000);
     assert_int_equal(cfg->liveness, 3);
     assert_int_equal(cfg->auto_close_ms, 0);
-    assert_int_equal(cfg->stalled_after_ms, 10 * 60 * 1000);
+    assert_int_equal(cfg->accept_within_ms, 10 * 60 * 1000);
     assert_string_equal(cfg->path, "t.conf");
     assert_int_equal(cfg->nstreets + cfg->ncommunities, 0);
     assert_string_equal(config_street_name(cfg, "CG01"), "CG01");
@@ -292,8 +292,8 @@ static void test_defaults_and_values(void **state)
     assert_int_equal(cfg->liveness, 100);
     assert_int_equal(cfg->auto_close_ms, 3 * 86400 * 1000);
     config_destroy(&cfg);
-    cfg = accepted(VALID "[broker]\nstalled_after = 0\n");
-    assert_int_equal(cfg->stalled_after_ms, 0);
+    cfg = accepted(VALID "[broker]\naccept_within = 0\n");
+    assert_int_equal(cfg->accept_within_ms, 0);
     config_destroy(&cfg);
 }
 
@@ -390,8 +390,10 @@ static void test_error_bad_duration(void **state)
     refused(VALID "[broker]\nauto_close = 9223372036854775807ms\n",
             "bad duration '9223372036854775807ms' for auto_close (want 0 for off, or a duration up "
             "to 366d such as 3d)");
-    refused(VALID "[broker]\nstalled_after = 2d\n", "t.conf:14: bad duration '2d' for "
-            "stalled_after (want 0 for off, or a duration up to 1d such as 10m)");
+    refused(VALID "[broker]\naccept_within = 2d\n", "t.conf:14: bad duration '2d' for "
+            "accept_within (want 0 for off, or 1s..1d such as 10m)");
+    refused(VALID "[broker]\naccept_within = 500ms\n", "t.conf:14: bad duration '500ms' for "
+            "accept_within (want 0 for off, or 1s..1d such as 10m)");
 }
 
 static void test_error_bad_number(void **state)

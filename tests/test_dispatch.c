@@ -291,9 +291,9 @@ static void bind_unbind_inflight(void **state)
 {
     (void)state;
     session_t a = worker(0, 0), b = worker(0, 0);
-    assert_int_equal(dispatch_bind(g_d, 1, &a), 0);
-    assert_int_equal(dispatch_bind(g_d, 2, &a), 0);
-    assert_int_equal(dispatch_bind(g_d, 3, &b), 0);
+    assert_int_equal(dispatch_bind(g_d, 1, &a, 0), 0);
+    assert_int_equal(dispatch_bind(g_d, 2, &a, 0), 0);
+    assert_int_equal(dispatch_bind(g_d, 3, &b, 0), 0);
     assert_int_equal(a.inflight, 2);
     assert_int_equal(b.inflight, 1);
     assert_int_equal(dispatch_held(g_d), 3);
@@ -309,13 +309,13 @@ static void bind_unbind_inflight(void **state)
     assert_int_equal(dispatch_held(g_d), 2);
 
     /* binding a held assignment to another worker moves the credit */
-    assert_int_equal(dispatch_bind(g_d, 2, &b), 0);
+    assert_int_equal(dispatch_bind(g_d, 2, &b, 0), 0);
     assert_int_equal(a.inflight, 0);
     assert_int_equal(b.inflight, 2);
     assert_ptr_equal(dispatch_holder(g_d, 2), &b);
     assert_int_equal(dispatch_held(g_d), 2);
     /* and to the same worker again changes nothing */
-    assert_int_equal(dispatch_bind(g_d, 2, &b), 0);
+    assert_int_equal(dispatch_bind(g_d, 2, &b, 0), 0);
     assert_int_equal(b.inflight, 2);
     assert_int_equal(dispatch_held(g_d), 2);
 }
@@ -326,8 +326,8 @@ static void release_requeues(void **state)
     session_t dead = worker(1, 100), other = worker(1, 100);
     wait_all(1, (uint64_t[]){99}, 1, false);
     for (uint64_t asg = 10; asg <= 13; asg++)
-        assert_int_equal(dispatch_bind(g_d, asg, &dead), 0);
-    assert_int_equal(dispatch_bind(g_d, 20, &other), 0);
+        assert_int_equal(dispatch_bind(g_d, asg, &dead, 0), 0);
+    assert_int_equal(dispatch_bind(g_d, 20, &other, 0), 0);
     assert_true(dispatch_mark_accepted(g_d, 11));
     assert_false(dispatch_mark_accepted(g_d, 11));      /* already marked: no change */
     assert_true(dispatch_mark_accepted(g_d, 12));
@@ -364,7 +364,7 @@ static void release_finds_more_than_inflight(void **state)
     (void)state;
     session_t dead = worker(1, 100);
     for (uint64_t asg = 1; asg <= 200; asg++)
-        assert_int_equal(dispatch_bind(g_d, asg, &dead), 0);
+        assert_int_equal(dispatch_bind(g_d, asg, &dead, 0), 0);
     dead.inflight = 1;
     assert_int_equal(dispatch_release(g_d, &dead, 50), 200);
     assert_int_equal(dispatch_held(g_d), 0);
@@ -378,9 +378,9 @@ static void rebind_forgets_accepted(void **state)
 {
     (void)state;
     session_t a = worker(0, 0), b = worker(0, 0);
-    assert_int_equal(dispatch_bind(g_d, 1, &a), 0);
+    assert_int_equal(dispatch_bind(g_d, 1, &a, 0), 0);
     dispatch_mark_accepted(g_d, 1);
-    assert_int_equal(dispatch_bind(g_d, 1, &b), 0);
+    assert_int_equal(dispatch_bind(g_d, 1, &b, 0), 0);
     assert_int_equal(dispatch_release(g_d, &b, 50), 1);
     assert_int_equal(take(0, 0), 1);
 }
@@ -389,7 +389,7 @@ static void release_of_idle_worker(void **state)
 {
     (void)state;
     session_t a = worker(2, 0), b = worker(2, 0);
-    assert_int_equal(dispatch_bind(g_d, 1, &b), 0);
+    assert_int_equal(dispatch_bind(g_d, 1, &b, 0), 0);
     assert_int_equal(dispatch_release(g_d, &a, 10), 0);
     assert_int_equal(a.inflight, 0);
     assert_int_equal(dispatch_waiting(g_d, 2), 0);
@@ -423,7 +423,7 @@ static void ref_init(ref_t *r)
 
 static void ref_bind(ref_t *r, size_t i, int s)
 {
-    assert_int_equal(dispatch_bind(g_d, r->key[i], &r->sess[s]), 0);
+    assert_int_equal(dispatch_bind(g_d, r->key[i], &r->sess[s], 0), 0);
     r->nheld += r->holder[i] < 0;
     r->holder[i] = s;
 }
@@ -533,16 +533,17 @@ static void a_failed_insert_is_remembered(void **state)
     assert_true(dispatch_take(g_d, 0, 0, &item));
     assert_int_equal(dispatch_putback(g_d, 0, &item), 0);
     session_t w = worker(0, 0);
-    assert_int_equal(dispatch_bind(g_d, 5, &w), 0);
+    assert_int_equal(dispatch_bind(g_d, 5, &w, 0), 0);
     dispatch_release(g_d, &w, 20);
     assert_false(dispatch_lost(g_d));
     assert_int_equal(dispatch_wait(g_d, NDEPTS, 6, false), -1);     /* no such queue */
     assert_true(dispatch_lost(g_d));
 }
 
-/* The census counts, per session, the held assignments not yet taken up:
- * an ACCEPT (mark) takes one off, a rolled-back one puts it back, a hand-over
- * moves it, and a session holding nothing counts 0, not its last count. */
+/* The census counts, per session, the held assignments not yet taken up,
+ * and finds the oldest: an ACCEPT (mark) takes one off, a rolled-back one
+ * puts it back, a hand-over moves it, and a session holding nothing counts
+ * 0, not its last count. */
 static void census_counts_unaccepted(void **state)
 {
     (void)state;
@@ -550,22 +551,31 @@ static void census_counts_unaccepted(void **state)
     assert_non_null(ss);
     session_t *a = sessions_add(ss, "a", 1), *b = sessions_add(ss, "b", 1);
     a->dept = b->dept = 0;
+    int64_t at[] = {0, 500, 300, 400, 700, 600};
     for (uint64_t asg = 1; asg <= 5; asg++)
-        assert_int_equal(dispatch_bind(g_d, asg, asg <= 3 ? a : b), 0);
+        assert_int_equal(dispatch_bind(g_d, asg, asg <= 3 ? a : b, at[asg]), 0);
+    assert_int_equal(dispatch_bound_at(g_d, 2), 300);
+    assert_int_equal(dispatch_bound_at(g_d, 99), 0);
     b->unaccepted = 99;             /* a stale count is overwritten */
     dispatch_census(g_d, ss);
     assert_int_equal(a->unaccepted, 3);
+    assert_int_equal(a->oldest_asg, 2);
+    assert_int_equal(a->oldest_at, 300);
     assert_int_equal(b->unaccepted, 2);
-    assert_true(dispatch_mark_accepted(g_d, 1));
+    assert_int_equal(b->oldest_asg, 5);
+    assert_true(dispatch_mark_accepted(g_d, 2));    /* the oldest taken up */
     assert_true(dispatch_mark_accepted(g_d, 4));
     dispatch_census(g_d, ss);
     assert_int_equal(a->unaccepted, 2);
+    assert_int_equal(a->oldest_asg, 3);
+    assert_int_equal(a->oldest_at, 400);
     assert_int_equal(b->unaccepted, 1);
     dispatch_unmark_accepted(g_d, 4);
-    assert_int_equal(dispatch_bind(g_d, 2, b), 0);  /* b's late ACCEPT takes it over */
+    assert_int_equal(dispatch_bind(g_d, 1, b, 800), 0);    /* b's late ACCEPT takes it over */
     dispatch_census(g_d, ss);
     assert_int_equal(a->unaccepted, 1);
     assert_int_equal(b->unaccepted, 3);
+    assert_int_equal(b->oldest_asg, 5);
     dispatch_release(g_d, b, 10);
     dispatch_census(g_d, ss);
     assert_int_equal(b->unaccepted, 0);
@@ -574,34 +584,34 @@ static void census_counts_unaccepted(void **state)
     sessions_destroy(&ss);
 }
 
-/* A worker is stalled once it has held unaccepted work `after` ms without an
- * outcome, counted from the later of the two: not at once for an idle
- * worker's first case, never while it reports, reported once, and back when
- * it reports again or holds nothing unaccepted; 0 turns it off. */
+/* A worker is late once its oldest unaccepted case has waited `within` ms,
+ * whatever else it reports; said once, ended when none waits that long,
+ * not begun again within `within` of that end; 0 is off. */
 static void stall_rules(void **state)
 {
     (void)state;
     session_t s = worker(0, 1);
-    s.last_outcome = 1000;
     assert_int_equal(stall_update(&s, 50000, 600), STALL_SAME);    /* nothing held */
-    s.unaccepted = 2;
-    assert_int_equal(stall_update(&s, 60000, 600), STALL_SAME);    /* idle long before: now */
-    assert_int_equal(stall_quiet(&s, 60599), 599);
+    s.unaccepted = 2, s.oldest_at = 60000;
+    assert_int_equal(stall_oldest(&s, 60599), 599);
     assert_int_equal(stall_update(&s, 60599, 600), STALL_SAME);
     assert_int_equal(stall_update(&s, 60600, 600), STALL_BEGAN);
     assert_int_equal(stall_update(&s, 90000, 600), STALL_SAME);    /* said once */
-    s.last_outcome = 90100;                                          /* a PROGRESS */
-    assert_int_equal(stall_update(&s, 90200, 600), STALL_ENDED);
-    assert_int_equal(stall_update(&s, 90699, 600), STALL_SAME);
-    assert_int_equal(stall_update(&s, 90700, 600), STALL_BEGAN);
+    s.oldest_at = 89800;                                             /* the oldest accepted */
+    assert_int_equal(stall_update(&s, 90000, 600), STALL_ENDED);
+    assert_int_equal(stall_update(&s, 90400, 600), STALL_SAME);    /* late again, but just ended */
+    assert_int_equal(stall_update(&s, 90599, 600), STALL_SAME);
+    assert_int_equal(stall_update(&s, 90600, 600), STALL_BEGAN);
     s.unaccepted = 0;                                                /* it let go */
-    assert_int_equal(stall_update(&s, 90800, 600), STALL_ENDED);
-    s.unaccepted = 1;                                                /* a new case */
-    assert_int_equal(stall_update(&s, 200000, 600), STALL_SAME);
-    assert_int_equal(stall_update(&s, 200599, 600), STALL_SAME);
+    assert_int_equal(stall_oldest(&s, 99999), 0);
+    assert_int_equal(stall_update(&s, 91000, 600), STALL_ENDED);
+    s.unaccepted = 1, s.oldest_at = 100000;
     assert_int_equal(stall_update(&s, 999999, 0), STALL_SAME);      /* off */
+    stall_forget(&s);                                                /* a re-registration */
     assert_int_equal(stall_update(&s, 999999, 600), STALL_BEGAN);
-    assert_int_equal(stall_update(&s, 999999, 0), STALL_ENDED);     /* turned off by a reload */
+    stall_forget(&s);
+    assert_int_equal(s.late, false);
+    assert_int_equal(stall_update(&s, 999999, 600), STALL_BEGAN);   /* begins again at once */
 }
 
 int main(void)

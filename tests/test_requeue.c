@@ -141,7 +141,7 @@ static void holders_orphans_and_waiting_kept(void **state)
     uint64_t orphan = assignment("water", STATE_CONTACTED);
     uint64_t back = assignment("water", STATE_ACCEPTED);    /* in no running queue */
     assignment("urban", STATE_RECEIVED);
-    assert_int_equal(dispatch_bind(g.running, held, g.holder), 0);
+    assert_int_equal(dispatch_bind(g.running, held, g.holder, 0), 0);
     assert_int_equal(dispatch_orphan(g.running, config_dept_find(g.old, "water"), orphan,
                                      DIED_AT), 0);
     requeue_t q;
@@ -170,7 +170,7 @@ static void failed_rebuild_changes_nothing(void **state)
 {
     (void)state;
     uint64_t held = assignment("water", STATE_ACCEPTED);
-    assert_int_equal(dispatch_bind(g.running, held, g.holder), 0);
+    assert_int_equal(dispatch_bind(g.running, held, g.holder, 0), 0);
     uint32_t before = g.holder->inflight;
     sqlite3 *db;
     assert_int_equal(sqlite3_open(g.path, &db), SQLITE_OK);
