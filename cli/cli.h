@@ -210,6 +210,12 @@ int replace_swap(const char *db, const char *copy, char *replaced, size_t rlen, 
 /* Call fn with each copy a killed restore left beside db ("<db>.restore-XXXXXX",
  * and its -journal), but `except` (the backup being restored; NULL: none). */
 void replace_stale_copies(const char *db, const char *except, void (*fn)(const char *path));
+/* Remove each mark a killed restore began to write beside db and never put
+ * in place ("<db>.restoring.new-" and mkstemp's six characters: nothing
+ * moves before the mark is in place), and call fn with its path and true;
+ * with false for a file of that name that is not a mark, left as it is.
+ * Under the lock only. */
+void replace_stale_marks(const char *db, void (*fn)(const char *path, bool removed));
 
 /* ---- connect.c: the broker's endpoints, with CURVE --------------------- */
 

@@ -58,7 +58,8 @@ static void help(void)
         "its copy is removed first and nothing is changed; while it moves the files (a\n"
         "moment), only once they are moved and the restore is reported. A copy left by\n"
         "a restore killed otherwise (SIGKILL, a crash), DATABASE.restore-*, is named\n"
-        "in a warning (it holds residents' data: delete it).\n"
+        "in a warning (it holds residents' data: delete it); a mark it began to write,\n"
+        "DATABASE.restoring.new-*, is removed (nothing had moved after it).\n"
         "\n"
         "Options:\n"
         "  -c, --config FILE  the broker's config, for its database (default %s)\n"
@@ -349,6 +350,16 @@ static void warn_stale(const char *path)
             "holds residents' data: delete it\n", CMD, path);
 }
 
+static void said_stale_mark(const char *path, bool removed)
+{
+    if (removed)
+        fprintf(stderr, "minqing %s: removed %s, a mark a killed restore began to write and "
+                "never put in place (nothing had moved)\n", CMD, path);
+    else
+        fprintf(stderr, "minqing %s: warning: %s has the name of a mark a killed restore began "
+                "to write, but is not one: left as it is\n", CMD, path);
+}
+
 /* On a new host restore may create the lock file: it belongs to the
  * database's owner, or the broker could not open it. Only one this run
  * created (`existed` false): a lock file already there is left as it is. */
@@ -456,8 +467,10 @@ int cmd_restore(cli_t *cli, int argc, char **argv)
                                                          : CLI_OK;
     if (rc == CLI_OK && err[0])
         fprintf(stderr, "minqing %s: %s\n", CMD, err);
-    if (rc == CLI_OK)
+    if (rc == CLI_OK) {
+        replace_stale_marks(r.db, said_stale_mark);
         replace_stale_copies(r.db, r.backup, warn_stale);
+    }
     sqlite3 *src = NULL;
     char tmp[4200];
     int fd = -1;

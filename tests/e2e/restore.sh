@@ -178,6 +178,23 @@ check "... and of a copy's -wal left alone (it holds residents' data too)" \
   sh -c "grep -q 'restore-Left02-wal is a copy left by a restore that was killed' '$T/err' &&
          [ -e '$T/minqing.db.restore-Left02-wal' ]"
 rm -f "$T/minqing.db.restore-Left01" "$T/minqing.db.restore-Left02-wal"
+# 4a. killed while it wrote its mark (beside, to be renamed into place):
+# nothing had moved. The next restore removes such a mark, whole or empty,
+# and names a file of that name that is no mark, leaving it
+mark "$T/minqing.db.restore-Mrk001"
+mv "$T/minqing.db.restoring" "$T/minqing.db.restoring.new-Kil001"
+: > "$T/minqing.db.restoring.new-Kil002"
+echo "notes" > "$T/minqing.db.restoring.new-Notes1"
+mq restore "$T/b1.db"; rc=$?
+diag "beside unplaced marks: exit $rc: $(tr '\n' ' ' < "$T/err")"
+check "a mark a killed restore began to write, whole or empty: removed, and said" \
+  sh -c "[ $rc = 0 ] && grep -q 'removed $T/minqing.db.restoring.new-Kil001, a mark a killed restore began to write' '$T/err' &&
+         grep -q 'removed $T/minqing.db.restoring.new-Kil002, a mark' '$T/err' &&
+         [ ! -e '$T/minqing.db.restoring.new-Kil001' ] && [ ! -e '$T/minqing.db.restoring.new-Kil002' ]"
+check "... a file of that name that is no mark: named, left as it is" \
+  sh -c "grep -q 'warning: $T/minqing.db.restoring.new-Notes1 has the name of a mark .* but is not one: left as it is' '$T/err' &&
+         [ \"\$(cat '$T/minqing.db.restoring.new-Notes1')\" = notes ]"
+rm -f "$T/minqing.db.restoring.new-Notes1"
 # 4b. killed after the WAL went aside, before the database: then someone
 # wrote to the database. Its old WAL no longer fits it: nothing moves back
 DBID=$(ident "$T/minqing.db")
