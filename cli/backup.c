@@ -16,20 +16,17 @@
  * overwrites another file, or the live database. The temporary file holds
  * every resident's personal data under a name nothing else cleans up: a
  * signal that ends the backup (Ctrl-C, systemctl stop, a closed terminal)
- * removes it, and a backup names in a warning any that a backup killed
- * otherwise (SIGKILL, a crash) left beside its destination.
+ * removes it (partial.c), and a backup names in a warning any that a backup
+ * killed otherwise (SIGKILL, a crash) left beside its destination.
  */
 #include "cli.h"
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <libgen.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -67,75 +64,6 @@ static void help(void)
 static const char *const sides[] = {"-wal", "-shm", "-journal"};
 #define NSIDES (sizeof sides / sizeof sides[0])
 
-/* The copy being written and the files beside it, and whether a signal
- * that ends the backup must remove them first. */
-static char partial[4096], partial_side[NSIDES][4200];
-static volatile sig_atomic_t armed;
-static const int ending[] = {SIGINT, SIGTERM, SIGHUP};
-#define NENDING (sizeof ending / sizeof ending[0])
-static struct sigaction before[NENDING];
-
-/* Installed with SA_RESETHAND: the raise takes the default action once the
- * handler returns, so the process ends as it would have, by that signal. */
-static void on_ending(int sig)
-{
-    for (size_t i = 0; armed && i < NSIDES; i++)
-        unlink(partial_side[i]);    /* unlink and raise are async-signal-safe */
-    if (armed)
-        unlink(partial);
-    raise(sig);
-}
-
-/* Create DEST.partial-XXXXXX (mode 0600, its name in `partial`), locked
- * while in use (so that no other backup warns of it), and removed by the
- * signals that would end the backup, unless they are ignored (nohup). Its
- * fd, or -1 (errno). */
-static int partial_open(const char *dest)
-{
-    sigset_t block, old;
-    sigemptyset(&block);
-    for (size_t i = 0; i < NENDING; i++)
-        sigaddset(&block, ending[i]);
-    sigprocmask(SIG_BLOCK, &block, &old);   /* none between its creation and its arming */
-    snprintf(partial, sizeof partial, "%s" PARTIAL "XXXXXX", dest);
-    int fd = mkstemp(partial);
-    int e = errno;
-    if (fd >= 0) {
-        flock(fd, LOCK_EX | LOCK_NB);
-        for (size_t i = 0; i < NSIDES; i++)
-            snprintf(partial_side[i], sizeof partial_side[i], "%s%s", partial, sides[i]);
-        struct sigaction sa = {.sa_handler = on_ending, .sa_flags = SA_RESETHAND};
-        sigemptyset(&sa.sa_mask);
-        for (size_t i = 0; i < NENDING; i++)
-            if (sigaction(ending[i], NULL, &before[i]) == 0 && before[i].sa_handler != SIG_IGN)
-                sigaction(ending[i], &sa, NULL);
-        armed = 1;
-    }
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    errno = e;
-    return fd;
-}
-
-/* The partial copy is renamed into place or removed: signals act as before. */
-static void partial_close(int fd)
-{
-    armed = 0;
-    for (size_t i = 0; i < NENDING; i++)
-        sigaction(ending[i], &before[i], NULL);
-    close(fd);
-}
-
-/* Whether a running backup writes the partial copy at path (partial_open's
- * lock): its -wal or -shm are then its own too. */
-static bool in_use(const char *path)
-{
-    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    bool used = fd >= 0 && flock(fd, LOCK_SH | LOCK_NB) != 0;
-    if (fd >= 0)
-        close(fd);
-    return used;
-}
-
 /* Whether name is a partial copy (DEST.partial- and the six characters
  * mkstemp chose) or a file SQLite made beside one (the copy's name and -wal,
  * -shm or -journal); the copy's name in copy. */
@@ -167,7 +95,7 @@ static void warn_left_over(const char *dest)
             continue;
         snprintf(path, sizeof path, "%s/%s", in, e->d_name);
         snprintf(copy_path, sizeof copy_path, "%s/%s", in, copy);
-        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && !in_use(copy_path))
+        if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && !partial_in_use(copy_path))
             fprintf(stderr, "minqing %s: warning: %s is a copy left by a backup that was killed; "
                     "it holds residents' data: delete it\n", CMD, path);
     }
@@ -179,16 +107,16 @@ static void warn_left_over(const char *dest)
 
 static int copy(sqlite3 *src, const char *dest)
 {
-    const char *tmp = partial;
-    char why[300];
+    char tmp[4200], why[300];
     struct stat st;
     if (lstat(dest, &st) == 0)
         return cli_fail(CLI_RUNTIME, CMD, "%s: exists; refusing to overwrite it (give a new "
                         "name)", dest);
     warn_left_over(dest);
-    int fd = partial_open(dest);
+    snprintf(tmp, sizeof tmp, "%s" PARTIAL "XXXXXX", dest);
+    int fd = partial_open(tmp);
     if (fd < 0) {
-        /* not `partial`: mkstemp has put a random name there */
+        /* not tmp: mkstemp has put a random name there */
         int e = errno;
         char dir[4096];
         snprintf(dir, sizeof dir, "%s", dest);

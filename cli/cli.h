@@ -7,6 +7,7 @@
  *   db.c     the config, the database opened read-only, times in and out,
  *            option-parsing glue and error messages that say what to do;
  *   dbfile.c the database as a file: copied, synced, renamed into place;
+ *   partial.c a copy in progress, removed by a signal that ends the command;
  *   replace.c the database's files replaced by a copy, safe from a crash;
  *   connect.c  the broker's endpoints with CURVE: which certificates, and
  *            why the broker refused a key;
@@ -27,6 +28,7 @@
 #include "msg.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -177,6 +179,23 @@ int dbfile_sync(const char *path, bool dir);
 /* Rename `from` to `to` unless `to` exists: 0, or -1 (errno; EEXIST). */
 int dbfile_put(const char *from, const char *to);
 
+/* ---- partial.c: a copy in progress (backup, restore) ------------------- */
+
+/* Create the file the mkstemp template `tmpl` names (its name written back;
+ * mode 0600), locked while in use (partial_in_use), and have SIGINT, SIGTERM
+ * and SIGHUP, unless ignored (nohup), remove it and the -wal, -shm and
+ * -journal SQLite may make beside it, then end the process as they would
+ * have. One copy at a time. Its fd, or -1 (errno). */
+int partial_open(char *tmpl);
+/* The copy was renamed into place or removed: those signals act as before;
+ * fd (-1: none) is closed. */
+void partial_close(int fd);
+/* Block those signals until sigprocmask(SIG_SETMASK, old, NULL): for a step
+ * that must not be cut short. */
+void partial_block(sigset_t *old);
+/* Whether a running command holds the copy at path (partial_open's lock). */
+bool partial_in_use(const char *path);
+
 /* ---- replace.c: the database's files replaced under a mark (restore) ----- */
 
 /* Finish what a restore killed while it moved files left (the mark
@@ -191,6 +210,12 @@ int replace_swap(const char *db, const char *copy, char *replaced, size_t rlen, 
 /* Call fn with each copy a killed restore left beside db ("<db>.restore-XXXXXX",
  * and its -journal), but `except` (the backup being restored; NULL: none). */
 void replace_stale_copies(const char *db, const char *except, void (*fn)(const char *path));
+/* Remove each mark a killed restore began to write beside db and never put
+ * in place ("<db>.restoring.new-" and mkstemp's six characters: nothing
+ * moves before the mark is in place), and call fn with its path and true;
+ * with false for a file of that name that is not a mark, left as it is.
+ * Under the lock only. */
+void replace_stale_marks(const char *db, void (*fn)(const char *path, bool removed));
 
 /* ---- connect.c: the broker's endpoints, with CURVE --------------------- */
 

@@ -14,8 +14,10 @@
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define CMD "import"
@@ -23,6 +25,10 @@
 #define RESEND_MS 5000          /* PROTOCOL.md 8.2: resend what is unanswered after 1 to 5 s */
 #define QUEUE_FULL_MS 200       /* a line ZeroMQ's full queue did not take: tried again after */
 #define ID_LIFE_MS (23LL * 3600 * 1000)  /* PROTOCOL.md 8.2: no resend near the broker's 24 h memory (libminqing: 23 h) */
+#define STOP_WAIT_MS 3000       /* stopped: how long the answers to the lines in flight are waited for */
+
+/* The signal (SIGINT, SIGTERM) that stopped the import; 0 while none has. */
+static volatile sig_atomic_t stopped_by;
 
 static void help(void)
 {
@@ -57,6 +63,11 @@ static void help(void)
         "(FILE:LINE, naming the case and that line): the first record is kept. Lines\n"
         "whose case was there before the run count as already there, left as they are;\n"
         "stderr says how many, and the first of their line numbers.\n"
+        "Ctrl-C (SIGINT) or SIGTERM stops the import: no more lines are sent, the\n"
+        "answers to those in flight are waited for (3 s at most), and stderr says how\n"
+        "many lines were stored, sent but not answered, and not sent; a second Ctrl-C\n"
+        "ends it at once. Run the same import again to go on: the broker knows the\n"
+        "lines already stored by (channel, external_id) and leaves them as they are.\n"
         "\n"
         "Options:\n"
         "  -c, --config FILE      the broker's config (default %s)\n"
@@ -74,7 +85,9 @@ static void help(void)
         "the timeout (running the import again is safe); 2 usage error (or no --cert for\n"
         "a CURVE endpoint), the file in UTF-16, or some lines refused (each is printed\n"
         "with its line number; a line whose request would be over the protocol's 64 KB\n"
-        "is refused unsent) while the others were imported.\n",
+        "is refused unsent) while the others were imported. Stopped by SIGINT or\n"
+        "SIGTERM, it ends by that signal after saying where it stands (status 130 or\n"
+        "143 in the shell, which then stops a script too).\n",
         CONFIG_DEFAULT_PATH);
 }
 
@@ -500,11 +513,12 @@ static int collect(import_t *im, int wait_ms)
 
 /* Send again what is due: lost to a broker restart, unanswered by a broker
  * slower than RESEND_MS, refused by a 301 that could not say which, or after
- * a 5xx. Each copy has the line's msg_id (send_slot). */
+ * a 5xx. Each copy has the line's msg_id (send_slot). A stopped import sends
+ * nothing more: its summary must stay true once printed. */
 static void resend_due(import_t *im)
 {
     int64_t now = mono_ms();
-    for (long i = 0; now >= im->hold_until && i < im->window; i++)
+    for (long i = 0; !stopped_by && now >= im->hold_until && i < im->window; i++)
         if (im->slots[i].line && now >= im->slots[i].due)
             (void)send_slot(im, &im->slots[i]);     /* a failed send is one more loss */
 }
@@ -550,11 +564,13 @@ static int step(import_t *im)
 /* Send a new line from a free slot; a bad line is counted refused. */
 static int send_line(import_t *im, const char *line)
 {
-    while (im->inflight == im->window || mono_ms() < im->hold_until) {
+    while (!stopped_by && (im->inflight == im->window || mono_ms() < im->hold_until)) {
         int rc = step(im);
         if (rc != CLI_OK)
             return rc;
     }
+    if (stopped_by)
+        return CLI_OK;          /* the summary counts the line not sent */
     slot_t *s = im->slots;
     while (s->line)
         s++;
@@ -626,13 +642,100 @@ static void say_already_there(const import_t *im)
             im->dups > n ? ", ..." : "", one ? "it is" : "they are");
 }
 
+/* ---- stopped by a signal --------------------------------------------- */
+
+static const int stopping[] = {SIGINT, SIGTERM};
+#define NSTOPPING (sizeof stopping / sizeof stopping[0])
+static struct sigaction before[NSTOPPING];
+
+/* The first signal stops the sending; the actions before are put back at
+ * once, so that a second one (Ctrl-C again) ends the import at once. */
+static void on_stop(int sig)
+{
+    stopped_by = sig;
+    for (size_t i = 0; i < NSTOPPING; i++)
+        sigaction(stopping[i], &before[i], NULL);   /* async-signal-safe */
+}
+
+/* Catch SIGINT and SIGTERM, unless ignored (nohup, a script's background
+ * job). No SA_RESTART: the wait for the broker's answers must wake. */
+static void catch_stop(void)
+{
+    struct sigaction sa = {.sa_handler = on_stop};
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < NSTOPPING; i++)
+        sigaddset(&sa.sa_mask, stopping[i]);
+    for (size_t i = 0; i < NSTOPPING; i++)
+        if (sigaction(stopping[i], NULL, &before[i]) == 0 && before[i].sa_handler != SIG_IGN)
+            sigaction(stopping[i], &sa, NULL);
+}
+
+/* Stopped: the answers to the lines in flight, waited for a moment (none
+ * sent again), so that those the broker stored count as stored. */
+static int drain(import_t *im)
+{
+    int64_t until = mono_ms() + STOP_WAIT_MS;
+    int rc = CLI_OK;
+    for (int64_t now = mono_ms(); rc == CLI_OK && im->inflight > 0 && now < until; now = mono_ms())
+        rc = collect(im, (int)(until - now));
+    return rc;
+}
+
+/* The lines of the input after those read, for the numbers of a stopped
+ * import; -1 for a pipe or a terminal, whose rest may never come. */
+static long lines_left(FILE *in)
+{
+    struct stat st;
+    if (fstat(fileno(in), &st) != 0 || !S_ISREG(st.st_mode))
+        return -1;
+    static char buf[1 << 16];
+    long n = 0;
+    char last = '\n';
+    for (size_t got; (got = fread(buf, 1, sizeof buf, in)) > 0; last = buf[got - 1])
+        for (const char *p = buf; (p = memchr(p, '\n', (size_t)(buf + got - p))); p++)
+            n++;
+    return ferror(in) ? -1 : n + (last != '\n');
+}
+
+/* Where a stopped import stands. Each line read is stored (the broker
+ * acknowledged it), refused, in flight (sent, its answer not come: stored
+ * or not, a run again tells) or not sent; `left`, the lines not read (-1:
+ * unknown), are not sent either. */
+static void say_stopped(const import_t *im, long left, const char *name)
+{
+    long unsent = im->lines - im->done - im->refused - im->inflight + (left > 0 ? left : 0);
+    char of[48] = "", rest[4200] = "";
+    if (left >= 0)
+        snprintf(of, sizeof of, ", of %ld lines", im->lines + left);
+    else
+        snprintf(rest, sizeof rest, " (and the rest of %s, not read)", name);
+    fprintf(stderr, "minqing %s: stopped by %s after %.1f s%s: %ld stored (%ld imported, %ld "
+            "already there), %ld sent but not answered, %ld not sent%s, %ld refused\n", CMD,
+            stopped_by == SIGINT ? "SIGINT (Ctrl-C)" : "SIGTERM", elapsed(im), of, im->done,
+            im->done - im->dups, im->dups, im->inflight, unsent, rest, im->refused);
+    fprintf(stderr, "minqing %s: running the same import again on the whole input is safe and "
+            "goes on: the broker knows a line already stored by its (channel, external_id) and "
+            "leaves its case as it is (counted as already there), and imports the others\n", CMD);
+}
+
+/* A stopped import ends by the signal that stopped it, as it would have
+ * without its summary, so that a shell running it in a script stops too. */
+static void end_by(int sig)
+{
+    struct sigaction dfl = {.sa_handler = SIG_DFL};
+    fflush(stdout);
+    sigemptyset(&dfl.sa_mask);
+    sigaction(sig, &dfl, NULL);
+    raise(sig);
+}
+
 static int run(import_t *im, FILE *in, const char *name)
 {
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
     int rc = CLI_OK;
-    while (rc == CLI_OK && (len = getline(&line, &cap, in)) >= 0) {
+    while (rc == CLI_OK && !stopped_by && (len = getline(&line, &cap, in)) >= 0) {
         size_t skip = 0;
         const char *utf16 = ++im->lines == 1 ? cli_text_utf16(line, (size_t)len, &skip) : NULL;
         if (utf16)              /* every line would be refused: said once */
@@ -642,13 +745,15 @@ static int run(import_t *im, FILE *in, const char *name)
     }
     /* getline says -1 at the end and on an error alike; the lines already
      * sent are still waited for, so that the summary is true */
-    bool unreadable = rc == CLI_OK && ferror(in);
+    bool unreadable = rc == CLI_OK && ferror(in) && !stopped_by;    /* not a read the signal cut */
     if (unreadable)
         cli_fail(CLI_RUNTIME, CMD, "%s: cannot read line %ld: %s", name, im->lines + 1,
                  strerror(errno));
     free(line);
-    while (rc == CLI_OK && im->inflight > 0)
+    while (rc == CLI_OK && im->inflight > 0 && !stopped_by)
         rc = step(im);
+    if (rc == CLI_OK && stopped_by)
+        rc = drain(im);
     return unreadable ? CLI_RUNTIME : rc;
 }
 
@@ -695,8 +800,13 @@ int cmd_import(cli_t *cli, int argc, char **argv)
         rc = cli_fail(CLI_RUNTIME, CMD, "out of memory");
     im.start = im.progress = mono_ms();
     im.file = in == stdin ? "(stdin)" : path;
-    if (rc == CLI_OK)
-        rc = run(&im, in, in == stdin ? "standard input" : path);
+    const char *name = in == stdin ? "standard input" : path;
+    if (rc == CLI_OK) {
+        catch_stop();
+        rc = run(&im, in, name);
+    }
+    bool stopped = rc == CLI_OK && stopped_by;
+    long left = stopped ? lines_left(in) : 0;
     say_already_there(&im);
     double secs = elapsed(&im);
     printf("imported %ld cases (%ld already there, %ld lines refused) in %.1f s = %.0f per second\n",
@@ -705,6 +815,8 @@ int cmd_import(cli_t *cli, int argc, char **argv)
     if (im.local_times)
         printf("times without an offset were read in this machine's time zone, %s\n",
                cli_zone_name(zone, sizeof zone));
+    if (stopped)
+        say_stopped(&im, left, name);
     for (long i = 0; im.slots && i < im.window; i++)
         free(im.slots[i].text);
     free(im.slots);
@@ -712,5 +824,7 @@ int cmd_import(cli_t *cli, int argc, char **argv)
     mq_client_destroy(&im.client);
     if (in != stdin)
         fclose(in);
+    if (stopped_by)             /* after a failure too: the operator asked for the end */
+        end_by(stopped_by);
     return rc != CLI_OK ? rc : im.refused ? CLI_USAGE : CLI_OK;
 }

@@ -78,7 +78,9 @@ static void usage(FILE *out)
         "  1  runtime error: broker unreachable, database or config missing or unreadable\n"
         "  2  usage error: bad option or argument, a case refused as invalid, or a\n"
         "     request the case's state does not allow\n"
-        "  3  not found: no case with that id\n",
+        "  3  not found: no case with that id\n"
+        "  130, 143  import stopped by Ctrl-C (SIGINT) or SIGTERM: it ends by that\n"
+        "     signal after saying where it stands (see 'minqing import --help')\n",
         CONFIG_DEFAULT_PATH);
 }
 

@@ -24,7 +24,10 @@
  *     name; a -shm or an empty -wal a reader made under DB's name goes.
  * Nothing is guessed: a mark that cannot be read, or that names files other
  * than DB's own, stops the restore too (a mark is only ever root's or the
- * database owner's, and restore often runs as root).
+ * database owner's, and restore often runs as root). A mark a kill left
+ * half-written beside (DB.restoring.new-, before its rename into place)
+ * preceded every move, so the next restore removes it; a stray copy it
+ * only names, as its name alone does not prove it is not the operator's.
  */
 #include "cli.h"
 #include "store.h"
@@ -398,24 +401,26 @@ int replace_swap(const char *db, const char *copy, char *replaced, size_t rlen, 
     return -1;
 }
 
-void replace_stale_copies(const char *db, const char *except, void (*fn)(const char *path))
+/* Call fn(path, arg) for each file beside db whose name is db's, then
+ * `tail` and the six characters mkstemp chose, with (sides) -journal, -wal
+ * or -shm after them or not. */
+static void each_beside(const char *db, const char *tail, bool sides,
+                        void (*fn)(const char *path, void *arg), void *arg)
 {
     char dir[4300], base[4300], prefix[4400];
     snprintf(dir, sizeof dir, "%s", db);
     snprintf(base, sizeof base, "%s", db);
-    snprintf(prefix, sizeof prefix, "%s.restore-", basename(base));
+    snprintf(prefix, sizeof prefix, "%s%s", basename(base), tail);
     const char *in = dirname(dir);
     DIR *d = opendir(in);
     for (struct dirent *e; d && (e = readdir(d));) {
         char path[8800], name[300];
         snprintf(name, sizeof name, "%s", e->d_name);
-        /* a copy's journal, from a kill while it was made; its -wal and -shm,
-         * from a kill while a WAL-mode backup was turned to rollback */
-        static const char *const sides[] = {"-journal", "-wal", "-shm"};
+        static const char *const side[] = {"-journal", "-wal", "-shm"};
         size_t n = strlen(name);
-        for (size_t i = 0; i < sizeof sides / sizeof sides[0]; i++) {
-            size_t k = strlen(sides[i]);
-            if (n > k && strcmp(name + n - k, sides[i]) == 0) {
+        for (size_t i = 0; sides && i < sizeof side / sizeof side[0]; i++) {
+            size_t k = strlen(side[i]);
+            if (n > k && strcmp(name + n - k, side[i]) == 0) {
                 name[n - k] = '\0';
                 break;
             }
@@ -423,9 +428,61 @@ void replace_stale_copies(const char *db, const char *except, void (*fn)(const c
         if (!name_of(name, prefix, "", 6, CLI_MKSTEMP_CHARS))
             continue;
         snprintf(path, sizeof path, "%s/%s", in, e->d_name);
-        if (!(except && same_file(path, except)))
-            fn(path);
+        fn(path, arg);
     }
     if (d)
         closedir(d);
+}
+
+typedef struct {
+    const char *except;
+    void (*fn)(const char *path);
+} copies_t;
+
+static void stale_copy(const char *path, void *arg)
+{
+    const copies_t *c = arg;
+    if (!(c->except && same_file(path, c->except)))
+        c->fn(path);
+}
+
+void replace_stale_copies(const char *db, const char *except, void (*fn)(const char *path))
+{
+    /* a copy's journal, from a kill while it was made; its -wal and -shm,
+     * from a kill while a WAL-mode backup was turned to rollback */
+    copies_t c = {except, fn};
+    each_beside(db, ".restore-", true, stale_copy, &c);
+}
+
+/* Whether the file at path is a mark that mark_write began: empty (killed
+ * before a byte was written), or beginning as a mark of db does. A file of
+ * that name with anything else in it is not restore's to remove. */
+static bool unplaced_mark(const char *path, const char *db)
+{
+    char head[4400], want[4400];
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    ssize_t n = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size < 16384
+                    ? read(fd, head, sizeof head) : -1;
+    if (fd >= 0)
+        close(fd);
+    int k = snprintf(want, sizeof want, "replaced %s.replaced-", db);
+    return n >= 0 && memcmp(head, want, (size_t)(n < k ? n : k)) == 0;
+}
+
+typedef struct {
+    const char *db;
+    void (*fn)(const char *path, bool removed);
+} marks_t;
+
+static void stale_mark(const char *path, void *arg)
+{
+    const marks_t *m = arg;
+    m->fn(path, unplaced_mark(path, m->db) && unlink(path) == 0);
+}
+
+void replace_stale_marks(const char *db, void (*fn)(const char *path, bool removed))
+{
+    marks_t m = {db, fn};
+    each_beside(db, STORE_RESTORING ".new-", false, stale_mark, &m);
 }

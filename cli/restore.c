@@ -21,6 +21,7 @@
 
 #include <errno.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -53,6 +54,12 @@ static void help(void)
         "not given out again: new ones start above the replaced database's last ids.\n"
         "A restore killed while it moved files leaves DATABASE.restoring, beside which\n"
         "minqingd does not start: run it again, and it puts back what was moved first.\n"
+        "Ctrl-C, SIGTERM or SIGHUP ends it by that signal: while it copies the backup,\n"
+        "its copy is removed first and nothing is changed; while it moves the files (a\n"
+        "moment), only once they are moved and the restore is reported. A copy left by\n"
+        "a restore killed otherwise (SIGKILL, a crash), DATABASE.restore-*, is named\n"
+        "in a warning (it holds residents' data: delete it); a mark it began to write,\n"
+        "DATABASE.restoring.new-*, is removed (nothing had moved after it).\n"
         "\n"
         "Options:\n"
         "  -c, --config FILE  the broker's config, for its database (default %s)\n"
@@ -309,20 +316,19 @@ static int owner(const char *db, struct stat *st)
 }
 
 /* Copy the backup to a new file beside the database, with the floors, the
- * database's owner and mode 0600, synced; its name in tmp. */
-static int make_copy(restore_t *r, sqlite3 *src, char *tmp, size_t len)
+ * database's owner and mode 0600, synced; its name in tmp, and in *fd the
+ * copy held open (partial_open: a signal that ends restore removes it). */
+static int make_copy(restore_t *r, sqlite3 *src, char *tmp, size_t len, int *fd)
 {
     snprintf(tmp, len, "%s.restore-XXXXXX", r->db);
-    int fd = mkstemp(tmp);                              /* mode 0600 */
-    if (fd < 0)
+    if ((*fd = partial_open(tmp)) < 0)
         return cli_fail(CLI_RUNTIME, CMD, "%s: cannot create: %s. Nothing was changed.", tmp,
                         strerror(errno));
     struct stat st;
     char why[300] = "", sql[1024];
-    if (owner(r->db, &st) != 0 || fchown(fd, st.st_uid, st.st_gid) != 0)
+    if (owner(r->db, &st) != 0 || fchown(*fd, st.st_uid, st.st_gid) != 0)
         snprintf(why, sizeof why, "cannot give it the database's owner: %s (run as root or "
                  "the database's user)", strerror(errno));
-    close(fd);
     finishing_sql(r, sql, sizeof sql);
     int pages = 0;
     if (!why[0] && dbfile_copy(src, tmp, sql, &pages, why, sizeof why) == SQLITE_DONE &&
@@ -330,6 +336,8 @@ static int make_copy(restore_t *r, sqlite3 *src, char *tmp, size_t len)
         snprintf(why, sizeof why, "cannot sync it: %s", strerror(errno));
     if (why[0]) {
         dbfile_remove(tmp);
+        partial_close(*fd);
+        *fd = -1;
         return cli_fail(CLI_RUNTIME, CMD, "copying %s beside the database failed: %s. Nothing "
                         "was changed.", r->backup, why);
     }
@@ -340,6 +348,16 @@ static void warn_stale(const char *path)
 {
     fprintf(stderr, "minqing %s: warning: %s is a copy left by a restore that was killed; it "
             "holds residents' data: delete it\n", CMD, path);
+}
+
+static void said_stale_mark(const char *path, bool removed)
+{
+    if (removed)
+        fprintf(stderr, "minqing %s: removed %s, a mark a killed restore began to write and "
+                "never put in place (nothing had moved)\n", CMD, path);
+    else
+        fprintf(stderr, "minqing %s: warning: %s has the name of a mark a killed restore began "
+                "to write, but is not one: left as it is\n", CMD, path);
 }
 
 /* On a new host restore may create the lock file: it belongs to the
@@ -375,6 +393,28 @@ static void report(const restore_t *r)
     else            /* a backup of a new database, or a hand-made one */
         printf("the backup holds no %s: have the intake channels send again every case they have "
                "sent to this broker\n", r->cases ? "audit trail" : "case");
+}
+
+/* The copy in the database's place, and the report. A signal that would
+ * end restore meanwhile waits until the files have moved and the report
+ * says so (cut short, the move would leave the mark, beside which minqingd
+ * does not start), then ends it as it would have. */
+static int put_in_place(restore_t *r, const char *tmp, int fd)
+{
+    char err[9000];
+    sigset_t old;
+    int rc = CLI_OK;
+    partial_block(&old);
+    if (replace_swap(r->db, tmp, r->replaced, sizeof r->replaced, err, sizeof err)) {
+        unlink(tmp);
+        rc = cli_fail(CLI_RUNTIME, CMD, "%s.", err);
+    } else {
+        report(r);
+    }
+    partial_close(fd);
+    fflush(stdout);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return rc;
 }
 
 int cmd_restore(cli_t *cli, int argc, char **argv)
@@ -427,23 +467,22 @@ int cmd_restore(cli_t *cli, int argc, char **argv)
                                                          : CLI_OK;
     if (rc == CLI_OK && err[0])
         fprintf(stderr, "minqing %s: %s\n", CMD, err);
-    if (rc == CLI_OK)
+    if (rc == CLI_OK) {
+        replace_stale_marks(r.db, said_stale_mark);
         replace_stale_copies(r.db, r.backup, warn_stale);
+    }
     sqlite3 *src = NULL;
     char tmp[4200];
+    int fd = -1;
     if (rc == CLI_OK)
         rc = check_backup(&r, &src);
     if (rc == CLI_OK)
         rc = plan_floors(&r);
     if (rc == CLI_OK)
-        rc = make_copy(&r, src, tmp, sizeof tmp);
+        rc = make_copy(&r, src, tmp, sizeof tmp, &fd);
     sqlite3_close(src);
-    if (rc == CLI_OK && replace_swap(r.db, tmp, r.replaced, sizeof r.replaced, err, sizeof err)) {
-        unlink(tmp);
-        rc = cli_fail(CLI_RUNTIME, CMD, "%s.", err);
-    }
     if (rc == CLI_OK)
-        report(&r);
+        rc = put_in_place(&r, tmp, fd);
     close(lock);
     return rc;
 }

@@ -178,6 +178,23 @@ check "... and of a copy's -wal left alone (it holds residents' data too)" \
   sh -c "grep -q 'restore-Left02-wal is a copy left by a restore that was killed' '$T/err' &&
          [ -e '$T/minqing.db.restore-Left02-wal' ]"
 rm -f "$T/minqing.db.restore-Left01" "$T/minqing.db.restore-Left02-wal"
+# 4a. killed while it wrote its mark (beside, to be renamed into place):
+# nothing had moved. The next restore removes such a mark, whole or empty,
+# and names a file of that name that is no mark, leaving it
+mark "$T/minqing.db.restore-Mrk001"
+mv "$T/minqing.db.restoring" "$T/minqing.db.restoring.new-Kil001"
+: > "$T/minqing.db.restoring.new-Kil002"
+echo "notes" > "$T/minqing.db.restoring.new-Notes1"
+mq restore "$T/b1.db"; rc=$?
+diag "beside unplaced marks: exit $rc: $(tr '\n' ' ' < "$T/err")"
+check "a mark a killed restore began to write, whole or empty: removed, and said" \
+  sh -c "[ $rc = 0 ] && grep -q 'removed $T/minqing.db.restoring.new-Kil001, a mark a killed restore began to write' '$T/err' &&
+         grep -q 'removed $T/minqing.db.restoring.new-Kil002, a mark' '$T/err' &&
+         [ ! -e '$T/minqing.db.restoring.new-Kil001' ] && [ ! -e '$T/minqing.db.restoring.new-Kil002' ]"
+check "... a file of that name that is no mark: named, left as it is" \
+  sh -c "grep -q 'warning: $T/minqing.db.restoring.new-Notes1 has the name of a mark .* but is not one: left as it is' '$T/err' &&
+         [ \"\$(cat '$T/minqing.db.restoring.new-Notes1')\" = notes ]"
+rm -f "$T/minqing.db.restoring.new-Notes1"
 # 4b. killed after the WAL went aside, before the database: then someone
 # wrote to the database. Its old WAL no longer fits it: nothing moves back
 DBID=$(ident "$T/minqing.db")
@@ -321,6 +338,59 @@ check "and changes nothing: no case in the database, nothing replaced" \
 mq restore --skip-ids 1000 "$T/b1.db"; rc=$?
 check "with --skip-ids 1000: exit 0, case ids start 1000 above the backup's last ($B1)" \
   sh -c "[ $rc = 0 ] && grep -q 'new ids start above: case $((B1 + 1000)),' '$T/out'"
+
+# a restore ended by a signal (Ctrl-C, systemctl stop, a closed terminal)
+# while it copies the backup beside the database removes its copy, which
+# holds every resident's personal data, and ends by that signal with the
+# database as it was; one killed (SIGKILL) leaves it, and the next restore
+# names it. Each signal is sent once the copy has begun (a restore that
+# finished first is tried again), on a database of its own: one that
+# finished changes nothing the rest of this test reads
+mkdir "$T/sig"
+sed "s#^database = .*#database = $T/sig/minqing.db#" "$T/minqing.conf" > "$T/sig.conf"
+cp "$T/b1.db" "$T/sig/minqing.db"
+cp "$T/b1.db" "$T/big.db"
+sqlite3 "$T/big.db" "create table ballast (b blob);
+  with recursive n(i) as (select 1 union all select i + 1 from n where i < 80)
+  insert into ballast select randomblob(1000000) from n"
+bounded 150 "$PY" - "$MQ" "$T" > "$T/signals.out" 2>&1 <<'PY'
+import os, signal, subprocess, sys, zlib
+import time
+mq, t = sys.argv[1], sys.argv[2]
+ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+def default_signals():
+    for s in ENDING:
+        signal.signal(s, signal.SIG_DFL)
+def left():
+    return sorted(f for f in os.listdir(t + "/sig") if ".restore-" in f or ".restoring" in f)
+def crc():
+    with open(t + "/sig/minqing.db", "rb") as f:
+        return zlib.crc32(f.read())
+for sig in ENDING + (signal.SIGKILL,):
+    for attempt in range(5):
+        before = crc()
+        p = subprocess.Popen([mq, "-c", t + "/sig.conf", "restore", t + "/big.db"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             preexec_fn=default_signals)
+        end = time.monotonic() + 20
+        while p.poll() is None and time.monotonic() < end and not left():
+            time.sleep(0.001)
+        p.send_signal(sig)
+        rc = p.wait(timeout=30)
+        if rc != 0:
+            break
+    print(sig.name, rc, "unchanged" if crc() == before else "changed", ",".join(left()) or "none left")
+PY
+diag "$(tr '\n' ' ' < "$T/signals.out")"
+check "a restore ended by SIGINT, SIGTERM or SIGHUP while it copies: ended by it, the database unchanged, no copy left" \
+  test "$(head -3 "$T/signals.out" | tr '\n' ' ')" = "SIGINT -2 unchanged none left SIGTERM -15 unchanged none left SIGHUP -1 unchanged none left "
+KILLED=$(sed -n 's/^SIGKILL -9 unchanged \(minqing\.db\.restore-[A-Za-z0-9]\{6\}\)\(,.*\)*$/\1/p' "$T/signals.out")
+check "one killed with SIGKILL while it copies: the database unchanged, its copy left ($(tail -1 "$T/signals.out"))" \
+  test -n "$KILLED"
+bounded "$MQ" -c "$T/sig.conf" restore "$T/b1.db" > "$T/out" 2> "$T/err"; rc=$?
+check "... which the next restore names, as a copy a killed restore left, holding residents' data" \
+  sh -c "[ $rc = 0 ] && grep -q 'warning: $T/sig/$KILLED is a copy left by a restore that was killed; it holds residents' '$T/err'"
+rm -f "$T/sig/$KILLED"*
 
 check "no sanitizer report" no_sanitizer_reports
 finish
