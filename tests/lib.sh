@@ -190,6 +190,19 @@ start_worker() {
 cases_in() { sql "select count(*) from cases where state = '$1'"; }
 all_resolved() { [ "$(sql "select count(*) from cases where state != 'resolved'")" = 0 ] && [ "$(sql 'select count(*) from cases')" = "$1" ]; }
 
+# legacy_cases FILE PREFIX N: $T/FILE, N closed historical cases to import
+# (channel legacy), external ids PREFIX-0 ...
+legacy_cases() {
+  bounded "$PY" - "$2" "$3" > "$T/$1" <<'PY'
+import json, sys
+for i in range(int(sys.argv[2])):
+    print(json.dumps({"service_code": "water.leak", "description": "历史案件：楼道积水。",
+        "channel": "legacy", "external_id": "%s-%d" % (sys.argv[1], i),
+        "grid_code": "CG01-XH01-G0001", "state": "closed", "received_at": 1561939200000 + i,
+        "closed_at": 1562025600000 + i}, ensure_ascii=False))
+PY
+}
+
 # count_in FILE PATTERN: lines of FILE matching PATTERN (0 when FILE is missing)
 count_in() { cat "$1" 2>/dev/null | grep -c -- "$2"; }
 

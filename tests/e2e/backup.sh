@@ -91,13 +91,10 @@ check "a destination in a missing directory: exit 1, names the directory, no ran
 # removes its partial copy, which holds every resident's personal data, and
 # ends by that signal; each is sent once the copy has begun (a backup that
 # finished first is tried again)
-bounded 150 "$PY" - "$MQ" "$T" > "$T/signals.out" 2>&1 <<'PY'
+bounded 150 env PYTHONPATH="$ROOT/tests/e2e" "$PY" - "$MQ" "$T" > "$T/signals.out" 2>&1 <<'PY'
 import os, signal, subprocess, sys, time
 mq, t = sys.argv[1], sys.argv[2]
-ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-def default_signals():
-    for s in ENDING:
-        signal.signal(s, signal.SIG_DFL)
+from ending import ENDING, default_signals
 for sig in ENDING:
     for attempt in range(5):
         dest = "%s/sig-%s-%d.db" % (t, sig.name, attempt)

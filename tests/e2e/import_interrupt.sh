@@ -11,17 +11,6 @@ MQ="$BIN/minqing"
 write_config "intake_rate = 1000"
 start_broker || exit 1
 
-# cases FILE PREFIX N: N closed historical cases, external ids PREFIX-0 ...
-cases() {
-  bounded "$PY" - "$2" "$3" > "$T/$1" <<'PY'
-import json, sys
-for i in range(int(sys.argv[2])):
-    print(json.dumps({"service_code": "water.leak", "description": "历史案件：楼道积水。",
-        "channel": "legacy", "external_id": "%s-%d" % (sys.argv[1], i),
-        "grid_code": "CG01-XH01-G0001", "state": "closed", "received_at": 1561939200000 + i,
-        "closed_at": 1562025600000 + i}, ensure_ascii=False))
-PY
-}
 stored() { sql "select count(*) from cases where external_id like '$1-%'"; }
 at_least() { [ "$(stored "$1")" -ge "$2" ]; }
 # imp_bg FILE: the import in the background, with SIGINT and SIGTERM at their
@@ -53,7 +42,7 @@ catches_int() {
 # 1. Ctrl-C while lines are being stored: a summary whose numbers add up,
 # and a run again that imports the rest
 N=8000
-cases int.jsonl int $N
+legacy_cases int.jsonl int $N
 imp_bg int.jsonl
 wait_for 30 at_least int 1000 || diag "fewer than 1000 lines stored in 30 s: $(stored int)"
 kill -INT "$IMP"; signalled=$(now_ms)
@@ -80,7 +69,7 @@ check "run again: exit 0, every line stored, those stored before counted already
 # 2. SIGTERM while the broker answers nothing (stopped): the answers are
 # waited for a few seconds, not for --timeout
 M=2000
-cases term.jsonl term $M
+legacy_cases term.jsonl term $M
 imp_bg term.jsonl
 wait_for 30 at_least term 200 || diag "fewer than 200 lines stored in 30 s: $(stored term)"
 kill -STOP "$BROKER_PID"

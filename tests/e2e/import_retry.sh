@@ -10,18 +10,6 @@ MQ="$BIN/minqing"
 write_config "intake_rate = 100"
 start_broker || exit 1
 
-# cases FILE PREFIX N: N closed historical cases, external ids PREFIX-0 ...
-cases() {
-  bounded "$PY" - "$2" "$3" > "$T/$1" <<'PY'
-import json, sys
-for i in range(int(sys.argv[2])):
-    print(json.dumps({"service_code": "water.leak", "description": "历史案件：楼道积水。",
-        "channel": "legacy", "external_id": "%s-%d" % (sys.argv[1], i),
-        "grid_code": "CG01-XH01-G0001", "state": "closed", "received_at": 1561939200000 + i,
-        "closed_at": 1562025600000 + i},
-        ensure_ascii=False))
-PY
-}
 stored() { sql "select count(*) from cases where external_id like '$1-%'"; }
 # imp FILE [OPTIONS]: the import, killed after 20 s; sets rc and secs
 imp() {
@@ -32,14 +20,14 @@ imp() {
 }
 
 # 1. 400 lines at 100 a second, 150 in flight: most are refused with a 301
-cases rate.jsonl rate 400
+legacy_cases rate.jsonl rate 400
 imp rate.jsonl --window 150
 check "over intake_rate: every line imported after the 301s, exit 0 (exit $rc, $secs s)" \
   sh -c "[ $rc = 0 ] && [ $(stored rate) = 400 ]"
 
 # 2. a stopped broker: the import gives up after --timeout, and a second run
 # once the broker goes on finds every line
-cases stop.jsonl stop 300
+legacy_cases stop.jsonl stop 300
 kill -STOP "$BROKER_PID"
 imp stop.jsonl --timeout 2
 check "a stopped broker: exit 1 after --timeout 2 (exit $rc, $secs s)" sh -c "[ $rc = 1 ] && [ $secs -le 6 ]"
@@ -58,7 +46,7 @@ check "... said in one line on stderr, with the first line numbers: $(head -c 16
 # 3. the broker killed with requests in its socket and started again: they are
 # lost, and the import sends them again. The lines come through a fifo so that
 # the connection is up (line 1 answered) before the broker stops.
-cases restart.jsonl restart 200
+legacy_cases restart.jsonl restart 200
 mkfifo "$T/fifo"
 "$MQ" -c "$T/minqing.conf" import - < "$T/fifo" > "$T/restart.out" 2> "$T/restart.err" &
 IMP=$!
@@ -82,7 +70,7 @@ check "a broker restarted under the import: the lost lines sent again, exit 0 (e
 # every line goes twice. The copy keeps the line's msg_id, so the broker
 # answers it as it answered the first, and each line counts as imported,
 # not as already there (40 lines, 80 copies: within intake_rate's burst).
-cases slow.jsonl slow 40
+legacy_cases slow.jsonl slow 40
 kill -STOP "$BROKER_PID"
 t0=$(now_ms)
 "$MQ" -c "$T/minqing.conf" import "$T/slow.jsonl" > "$T/slow.out" 2> "$T/slow.err" &

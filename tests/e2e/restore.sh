@@ -353,14 +353,11 @@ cp "$T/b1.db" "$T/big.db"
 sqlite3 "$T/big.db" "create table ballast (b blob);
   with recursive n(i) as (select 1 union all select i + 1 from n where i < 80)
   insert into ballast select randomblob(1000000) from n"
-bounded 150 "$PY" - "$MQ" "$T" > "$T/signals.out" 2>&1 <<'PY'
+bounded 150 env PYTHONPATH="$ROOT/tests/e2e" "$PY" - "$MQ" "$T" > "$T/signals.out" 2>&1 <<'PY'
 import os, signal, subprocess, sys, zlib
 import time
 mq, t = sys.argv[1], sys.argv[2]
-ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-def default_signals():
-    for s in ENDING:
-        signal.signal(s, signal.SIG_DFL)
+from ending import ENDING, default_signals
 def left():
     return sorted(f for f in os.listdir(t + "/sig") if ".restore-" in f or ".restoring" in f)
 def crc():
