@@ -86,6 +86,7 @@ struct broker_t {
     volatile sig_atomic_t stop, reload;
     int64_t last_housekeeping, last_status, last_watchdog, watchdog_ms, last_trim;
     int64_t last_census;        /* when check_stalls last counted (once a second) */
+    int64_t census_within;      /* the accept_within it counted against */
     int64_t beat_ms;            /* the shortest heartbeat in force: see beat_sessions */
     int64_t last_extend;        /* EXTEND_TIMEOUT_USEC last sent while starting, 0: never */
     int32_t holidays_day;       /* local YYYYMMDD of the last holiday file check */
@@ -1113,8 +1114,10 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
     }
     int64_t now = mono_ms();
     bool again = s != NULL;
-    if (s && s->dept != dept)           /* same peer, new department: start over */
+    if (s && s->dept != dept) {         /* same peer, new department: start over */
         dispatch_release(self->dispatch, s, now);
+        stall_forget(s);                /* it holds nothing: its report ends unsaid */
+    }
     if (!s && !(s = sessions_add(self->sessions, idd, idlen))) {
         send_error(self, self->workers, idd, idlen, msg->msg_id, ERR_STORE_FAILED,
                    "out of memory for a new session; register again later");
@@ -1123,7 +1126,6 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
     s->dept = dept;
     s->capacity = msg->capacity;
     s->registered_at = now;
-    stall_forget(s);                    /* a new name: its report starts over */
     s->last_recv = now;
     s->heartbeat_ms = self->cfg->heartbeat_ms;
     snprintf(s->key, sizeof s->key, "%s", key ? key : "");
@@ -1344,21 +1346,25 @@ static void log_oldest(broker_t *self, log_rec_t *r, const session_t *s, int64_t
 
 /* Tell the operator of workers that hold cases they do not take up, and
  * when they no longer do (stall.h). Once a second: a pass over the
- * bindings, against a limit of minutes; not at all when it is off. */
+ * bindings, against a limit of minutes; not at all when it is off. A
+ * reload that changes the limit starts every report over, silently:
+ * nothing a worker did ended it. */
 static void check_stalls(broker_t *self, int64_t now)
 {
     int64_t within = self->cfg->accept_within_ms;
     if (now - self->last_census < 1000)
         return;
     self->last_census = now;
+    bool changed = within != self->census_within;
+    self->census_within = within;
     if (within > 0)
         dispatch_census(self->dispatch, self->sessions);
     for (size_t i = 0; i < sessions_count(self->sessions); i++) {
         session_t *s = sessions_at(self->sessions, i);
-        if (within <= 0) {
-            stall_forget(s);        /* turned off by a reload: nothing ended */
+        if (changed)
+            stall_forget(s);
+        if (within <= 0)
             continue;
-        }
         stall_change_t change = stall_update(s, now, within);
         if (change == STALL_SAME)
             continue;
@@ -1389,7 +1395,6 @@ static void housekeeping(broker_t *self, int64_t now)
     if (store_checkpoint_error(self->store, why, sizeof why))
         log_say(LOG_ERR, "store.checkpoint_failed", why);
     self->beat_ms = beat_sessions(self, now);
-    check_stalls(self, now);
     retry_events(self);
 }
 
@@ -2135,6 +2140,7 @@ int broker_run(broker_t *self)
         end_pass(self);
         if (self->reload)
             reload(self);           /* between a commit and the next writes */
+        check_stalls(self, mono_ms());  /* what the commit made so, not a pass that may fail */
         dispatch_all(self);
         if (self->hints_lost && !self->txn)
             rebuild_hints(self);

@@ -105,7 +105,9 @@ static const struct broker_key {
     [K_INTAKE_RATE] = {"intake_rate", V_NUMBER, false, offsetof(config_t, intake_rate),
                        1, 1000000, "1..1000000 messages a second per intake key, or per "
                        "connection on ipc://"},
-    /* at least the census's second (stall.h): below it every check would differ */
+    /* the census runs once a second at most (stall.h), and no more often
+     * than the loop wakes, a quarter heartbeat when idle: a shorter limit
+     * could not be kept */
     [K_ACCEPT_WITHIN] = {"accept_within", V_OFF_DURATION, false,
                          offsetof(config_t, accept_within_ms), 1000, DAY_MS,
                          "0 for off, or 1s..1d such as 10m"},

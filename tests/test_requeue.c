@@ -130,9 +130,9 @@ static void requeue_only_when_the_list_changes(void **state)
     assert_true(requeue_needed(g.old, g.cfg));      /* one gone, the others renumbered */
 }
 
-/* Who holds what survives the renumbering; the rest waits or stays an
- * orphan with its holder's death time; a removed department's work is
- * counted. */
+/* Who holds what, and since when, survives the renumbering; the rest waits
+ * or stays an orphan with its holder's death time; a removed department's
+ * work is counted. */
 static void holders_orphans_and_waiting_kept(void **state)
 {
     (void)state;
@@ -140,20 +140,31 @@ static void holders_orphans_and_waiting_kept(void **state)
     uint64_t held = assignment("water", STATE_ACCEPTED);
     uint64_t orphan = assignment("water", STATE_CONTACTED);
     uint64_t back = assignment("water", STATE_ACCEPTED);    /* in no running queue */
+    uint64_t unaccepted = assignment("water", STATE_DISPATCHED);
     assignment("urban", STATE_RECEIVED);
-    assert_int_equal(dispatch_bind(g.running, held, g.holder, 0), 0);
+    assert_int_equal(dispatch_bind(g.running, held, g.holder, 4321), 0);
+    assert_true(dispatch_mark_accepted(g.running, held));
+    assert_int_equal(dispatch_bind(g.running, unaccepted, g.holder, 777), 0);
     assert_int_equal(dispatch_orphan(g.running, config_dept_find(g.old, "water"), orphan,
                                      DIED_AT), 0);
     requeue_t q;
     requeue_from_t f = from();
     assert_int_equal(requeue_build(&q, &f), 0);
     assert_int_equal(q.stranded, 1);
-    assert_int_equal(g.progress, 5);
+    assert_int_equal(g.progress, 6);
     dispatch_t *fresh = requeue_take(&q);
     assert_non_null(fresh);
     assert_null(q.fresh);
     assert_ptr_equal(dispatch_holder(fresh, held), g.holder);
-    assert_int_equal(g.holder->inflight, 1);        /* counted once, by the bind */
+    assert_int_equal(g.holder->inflight, 2);        /* counted once, by the bind */
+    /* the case held unaccepted keeps its time, or a reload would restart
+     * (or, at 0, set off) worker.unaccepted's clock (stall.h) */
+    assert_int_equal(dispatch_bound_at(fresh, held), 4321);
+    assert_int_equal(dispatch_bound_at(fresh, unaccepted), 777);
+    dispatch_census(fresh, g.sessions);
+    assert_int_equal(g.holder->unaccepted, 1);
+    assert_int_equal(g.holder->oldest_asg, unaccepted);
+    assert_int_equal(g.holder->oldest_at, 777);
     assert_int_equal(orphan_since(fresh, orphan), DIED_AT);
     assert_int_equal(orphan_since(fresh, back), NOW);
     int water = config_dept_find(g.cfg, "water");

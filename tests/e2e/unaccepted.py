@@ -2,12 +2,16 @@
 is reported (worker.unaccepted, naming the case) once accept_within has
 passed, once, and worker.caught_up follows its ACCEPT; so is a worker that
 drops one case while it accepts and resolves the others; a worker that
-accepts at once is never reported.
+accepts at once is never reported; a reload that raises accept_within ends
+a report without a worker.caught_up, which would say the worker caught up.
 
-Usage: unaccepted.py DIR   (DIR holds intake.sock, workers.sock and
-broker.log; the broker runs with accept_within = 2s). Prints TAP lines.
+Usage: unaccepted.py DIR BROKER_PID   (DIR holds intake.sock, workers.sock,
+minqing.conf and broker.log; the broker runs with accept_within = 2s).
+Prints TAP lines.
 """
+import os
 import re
+import signal
 import sys
 import time
 
@@ -100,4 +104,23 @@ while time.time() < end:
     peer.pump_all([stuck, skipper], 0.05)
 tap(taken and not lines("worker.unaccepted", "good"),
     "a worker that accepts what it gets (%d) is never reported" % len(taken))
+
+# 4. a reload that raises the limit: the late worker has not caught up
+late = registered(peer.worker(d, capacity=32, label="late"), "late")
+peer.submit(intake, "l-1")
+peer.first_dispatch(late)
+others = [stuck, skipper, good]
+tap(pump_until([late] + others, 6, lambda: lines("worker.unaccepted", "late")),
+    "a worker with more credit than the others gets a case and is reported")
+conf = os.path.join(d, "minqing.conf")
+with open(conf, encoding="utf-8") as f:
+    text = f.read()
+with open(conf, "w", encoding="utf-8") as f:
+    f.write(text.replace("accept_within = 2s", "accept_within = 1h"))
+os.kill(int(sys.argv[2]), signal.SIGHUP)
+tap(pump_until([late] + others, 5, lambda: "event=config.reloaded" in open(LOG).read()),
+    "the broker reloads with accept_within = 1h")
+peer.pump_all([late] + others, 2.5)
+tap(not lines("worker.caught_up", "late") and len(lines("worker.unaccepted", "late")) == 1,
+    "no worker.caught_up for a worker that still holds the case, and no new report")
 finish()
