@@ -1547,10 +1547,26 @@ static void ack_refused(const session_t *s, const char *re, const char *why)
  * the copies of one acknowledged already change nothing (the first time
  * stands). A notice held back (MAX_NOTICES) was never sent: its ACK waits for
  * the copy it will be sent. */
+/* The id of a notice's msg_id "esc-<id>", exactly as send_notices makes it
+ * (sscanf would take "esc-1/x" or "esc- 1" for 1); false if it is none. */
+static bool notice_id(const char *re, uint64_t *id)
+{
+    if (!re || strncmp(re, "esc-", 4) != 0 || re[4] < '1' || re[4] > '9')
+        return false;
+    uint64_t v = 0;
+    for (const char *p = re + 4; *p; p++) {
+        if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10)
+            return false;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *id = v;
+    return true;
+}
+
 static void notice_acked(broker_t *self, const session_t *s, const char *re)
 {
-    unsigned long long id;
-    if (!re || sscanf(re, "esc-%llu", &id) != 1)
+    uint64_t id;
+    if (!notice_id(re, &id))
         return;
     int taken = notices_take(self->notices, id, self->cfg->depts[s->dept].id);
     if (taken < 0)

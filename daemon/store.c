@@ -92,8 +92,11 @@ static const char *const sql[Q_COUNT] = {
                        " WHERE id = ?1 AND notified_at IS NULL",
     [Q_ESC_RETARGET] = "UPDATE escalations SET notify = ?2 WHERE id = ?1 AND notified_at IS NULL",
     [Q_ESC_UNNOTIFIED] =
+        /* the department the rung fired for, as logged then: the case's lead
+         * of now may differ (a reassignment, a return) */
         "SELECT e.id, e.case_id, e.level, e.ladder, e.target, e.notify, e.due_at, e.overdue_s,"
-        " c.lead_department, c.grid_code, c.street, c.community FROM escalations e"
+        " coalesce(e.department, c.lead_department), c.grid_code, c.street, c.community"
+        " FROM escalations e"
         " JOIN cases c ON c.id = e.case_id"
         " WHERE e.notified_at IS NULL AND e.notify IS NOT NULL ORDER BY e.id",
     [Q_CASE_RECORD] =

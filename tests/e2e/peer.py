@@ -26,6 +26,7 @@ class Peer:
         self.s.setsockopt(zmq.LINGER, 0)
         self.s.connect("ipc://%s/%s.sock" % (d, name))
         self.dispatched = []
+        self.escalations = []
 
     def send(self, cmd, body):
         self.s.send_multipart([SIG, cmd, msgpack.packb(body)])
@@ -40,6 +41,8 @@ class Peer:
             b = msgpack.unpackb(f[2], raw=False)
             if f[1] == b"DISPATCH":
                 self.dispatched.append((b["assignment_id"], b["attempt"]))
+            elif f[1] == b"ESCALATE":
+                self.escalations.append(b)
             elif f[1] == b"HEARTBEAT":
                 self.send(b"HEARTBEAT", {})
             elif want_re is not None and b.get("re") == want_re:
