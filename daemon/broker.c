@@ -356,6 +356,22 @@ static void warn_created(broker_t *self)
     log_end(&r);
 }
 
+/* An upgrade's migration leaves no other trace: the operator learns that it
+ * ran, from which schema, and what it cost the start. */
+static void log_migrated(broker_t *self)
+{
+    int64_t ms;
+    int from = store_migrated_from(self->store, &ms);
+    if (!from)
+        return;
+    log_rec_t r;
+    log_begin(&r, LOG_NOTICE, "store.migrated");
+    log_i64(&r, "from", from);
+    log_i64(&r, "to", STORE_SCHEMA_VERSION);
+    log_i64(&r, "ms", ms);
+    log_end(&r);
+}
+
 /* The schema upgrade kept rows whose REFERENCES names a row not there (a
  * case deleted in the sqlite3 shell) rather than refuse to start over rows
  * an older broker ran with: the operator hears of them, with the first few. */
@@ -681,6 +697,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
     warn_plain_tcp(cfg);
     warn_config(cfg);
     warn_created(self);
+    log_migrated(self);
     warn_orphans(self);
     check_holidays(self, true);
     if (!(self->intake = open_socket(self, ZMQ_ROUTER, cfg->intake_endpoint, "intake", NULL,

@@ -151,6 +151,8 @@ static const char *const sql[Q_COUNT] = {
     [Q_ROLLBACK] = "ROLLBACK",
 };
 
+static int64_t mono_ms(void);
+
 /* Schema migrations: migrations[v] takes a database from user_version v to v+1. */
 static const char *const migrations[STORE_SCHEMA_VERSION] = {
     "CREATE TABLE cases ("
@@ -311,6 +313,8 @@ struct store_t {
     bool in_txn, dirty;
     bool lost;                  /* SQLite ended the transaction itself (see txn_lost) */
     bool created;               /* store_open found no database and made one */
+    int migrated_from;          /* store_migrated_from */
+    int64_t migrate_ms;
     store_orphans_t orphans;    /* what its migrations kept (store_orphans) */
     int64_t floor[STORE_IDS_COUNT]; /* next ids above these (0: none; see ID_ABOVE) */
     bool floor_used[STORE_IDS_COUNT];   /* a row of this transaction went above it */
@@ -650,11 +654,19 @@ static int migrate(sqlite3 *db, const char *path, int v, store_orphans_t *o, cha
                    size_t errlen)
 {
     char why[600];
+    bool upgrade = v > 0;           /* a new database's tables are small */
     int rc = exec(db, "PRAGMA foreign_keys = OFF; PRAGMA legacy_alter_table = ON", why,
                   sizeof why);
-    for (; rc == 0 && v < STORE_SCHEMA_VERSION; v++)
+    for (; rc == 0 && v < STORE_SCHEMA_VERSION; v++) {
         if ((rc = migrate_one(db, v, o, why, sizeof why)) != 0)
             snprintf(err, errlen, "%s: migration to schema %d failed: %s", path, v + 1, why);
+        /* A step that rebuilds a table writes it all into the WAL: copied
+         * back and truncated before the next, the migration needs room for
+         * one table's copy, not the sum of every step's (a failure here
+         * only costs that room) */
+        else if (upgrade)
+            (void)sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    }
     if (rc == 0 && (rc = exec(db, "PRAGMA legacy_alter_table = OFF", why, sizeof why)) != 0)
         snprintf(err, errlen, "%s: %s", path, why);
     return rc;
@@ -820,8 +832,11 @@ static int configure(store_t *self, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s (corrupt, or not a database?)", path, why);
         return -1;
     }
+    int64_t t0 = mono_ms();
     if (migrate(self->db, path, version, &self->orphans, err, errlen))
         return -1;
+    if (version > 0 && version < STORE_SCHEMA_VERSION)
+        self->migrated_from = version, self->migrate_ms = mono_ms() - t0;
     if (exec(self->db, "PRAGMA foreign_keys = ON", why, sizeof why)) {
         snprintf(err, errlen, "%s: %s", path, why);
         return -1;
@@ -980,6 +995,12 @@ store_t *store_open(const char *path, char *err, size_t errlen)
 const store_orphans_t *store_orphans(const store_t *self)
 {
     return &self->orphans;
+}
+
+int store_migrated_from(const store_t *self, int64_t *ms)
+{
+    *ms = self->migrate_ms;
+    return self->migrated_from;
 }
 
 bool store_created(const store_t *self)

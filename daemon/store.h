@@ -158,6 +158,9 @@ const store_orphans_t *store_orphans(const store_t *self);
  * created a new one: the caller logs store.created, as a wrong path or a
  * lost file would look the same. */
 bool store_created(const store_t *self);
+/* The schema version store_open found and migrated from, and how long the
+ * migration took (ms); 0 when it found none to migrate (new or current). */
+int store_migrated_from(const store_t *self, int64_t *ms);
 /* fn(arg, 0) is called now and then (every STORE_PROGRESS_STEPS SQLite
  * steps) while a statement of a store opened after this call runs: the
  * migrations in store_open, a reload's large UPDATEs, the scans at start; and
