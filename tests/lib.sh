@@ -190,6 +190,20 @@ start_worker() {
 cases_in() { sql "select count(*) from cases where state = '$1'"; }
 all_resolved() { [ "$(sql "select count(*) from cases where state != 'resolved'")" = 0 ] && [ "$(sql 'select count(*) from cases')" = "$1" ]; }
 
+# tap_script BOUND SCRIPT ARGS...: a Python TAP script run against the
+# broker start_broker started (BOUND seconds at most); then the broker must
+# still be up, is stopped, and left no sanitizer report. The test's status:
+# the script's and finish's.
+tap_script() {
+  tap_bound=$1; shift
+  bounded "$tap_bound" "$PY" "$@"
+  tap_rc=$?
+  check "broker still running" kill -0 "$BROKER_PID"
+  stop_pid "$BROKER_PID"
+  check "no sanitizer report" no_sanitizer_reports
+  finish && [ $tap_rc -eq 0 ]
+}
+
 # legacy_cases FILE PREFIX N: $T/FILE, N closed historical cases to import
 # (channel legacy), external ids PREFIX-0 ...
 legacy_cases() {

@@ -7,9 +7,4 @@
 . "$(dirname "$0")/../lib.sh"
 write_config "accept_within = 2s"
 start_broker || exit 1
-bounded 90 "$PY" "$ROOT/tests/e2e/unaccepted.py" "$T" "$BROKER_PID"
-rc=$?
-check "broker still running" kill -0 "$BROKER_PID"
-stop_pid "$BROKER_PID"
-check "no sanitizer report" no_sanitizer_reports
-finish && [ $rc -eq 0 ]
+tap_script 90 "$ROOT/tests/e2e/unaccepted.py" "$T" "$BROKER_PID"
