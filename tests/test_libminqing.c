@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -2066,6 +2067,103 @@ static void client_signal_ends_wait(void **state)
     mq_client_destroy(&c);
 }
 
+/* ---- fork ------------------------------------------------------------- */
+
+/* The exit code of child pid, within 5 s; meanwhile the fake broker
+ * acknowledges REGISTERs and answers heartbeats, from whichever process.
+ * A child still running then is killed: -1. */
+static int child_exit(fake_t *f, pid_t pid)
+{
+    int64_t deadline = now_ms() + 5000;
+    int st;
+    while (now_ms() < deadline) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        while (fake_recv(f, 20) == 1) {
+            if (f->in.cmd == MSG_REGISTER)
+                send_ack(f, f->in.msg_id, 1000);
+            else if (f->in.cmd == MSG_HEARTBEAT)
+                send_cmd(f, MSG_HEARTBEAT);
+        }
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+/* The child's copy of a ZeroMQ context has no I/O threads: a worker or
+ * client used before fork() hung there (mq_worker_next(-1) for ever) or
+ * failed with EINTR, which callers retry. Now every call fails with ECHILD
+ * and says why. A worker not yet used when the process forks (a daemon
+ * that forks after mq_worker_new) works in the child, and the parent's
+ * objects keep working after the child has destroyed its copies. */
+static void forked_child_fails_clearly(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *fresh = mq_worker_new(f->endpoint, DEPT, 1, "forked");
+    assert_non_null(fresh);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        mq_assignment_t a;
+        mq_escalation_t e;
+        int64_t deadline = now_ms() + 3000;
+        while (mq_worker_sessions(fresh) == 0 && now_ms() < deadline)
+            if (mq_worker_next(fresh, &a, &e, 50) < 0)
+                _exit(10);
+        _exit(mq_worker_sessions(fresh) > 0 ? 0 : 11);
+    }
+    assert_int_equal(child_exit(f, pid), 0);
+    mq_worker_destroy(&fresh);
+    while (fake_recv(f, 100) == 1)      /* the child's DISCONNECT */
+        ;
+
+    mq_worker_t *w = registered_worker(f, 1000);
+    mq_client_t *c = mq_client_new(f->endpoint);
+    msg_case_t k;
+    case_for_submit(&k);
+    char id[32];
+    assert_int_equal(mq_client_send_submit(c, &k, id), 0);
+    assert_int_equal(fake_get(f, 1000), 1);
+    assert_int_equal(f->in.cmd, MSG_SUBMIT);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        mq_assignment_t a;
+        mq_escalation_t e;
+        msg_t r;
+        errno = 0;
+        if (mq_worker_next(w, &a, &e, -1) != -1 || errno != ECHILD)
+            _exit(1);
+        if (!strstr(mq_strerror(), "used in a forked child: create a new worker there"))
+            _exit(2);
+        errno = 0;
+        if (mq_worker_accept(w, 5) != -1 || errno != ECHILD || mq_worker_unacked(w) != 0)
+            _exit(3);
+        errno = 0;
+        if (mq_worker_flush(w, -1) != -1 || errno != ECHILD)
+            _exit(4);
+        errno = 0;
+        if (mq_client_recv(c, &r, -1) != -1 || errno != ECHILD)
+            _exit(5);
+        errno = 0;
+        if (mq_client_submit(c, &k, -1, NULL, NULL) != -1 || errno != ECHILD ||
+            !strstr(mq_strerror(), "create a new client there"))
+            _exit(6);
+        mq_worker_destroy(&w);
+        mq_client_destroy(&c);
+        _exit(0);
+    }
+    assert_int_equal(child_exit(f, pid), 0);
+    assert_int_equal(mq_worker_accept(w, 6), 0);
+    assert_int_equal(expect(f, w, MSG_ACCEPT, 1000)->assignment_id, 6);
+    assert_int_equal(mq_client_send_submit(c, &k, id), 0);
+    assert_int_equal(fake_get(f, 1000), 1);
+    assert_string_equal(f->in.msg_id, id);
+    mq_worker_destroy(&w);
+    mq_client_destroy(&c);
+}
+
 /* ---- masking ---------------------------------------------------------- */
 
 /* What an adapter logs from a command keeps no phone or ID number whole. */
@@ -2154,6 +2252,7 @@ int main(void)
         T(client_retries_refused_handshake),
         T(worker_signal_ends_wait),
         T(client_signal_ends_wait),
+        T(forked_child_fails_clearly),
         T(mask_text_hides_numbers),
     };
 #undef T

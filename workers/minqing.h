@@ -11,6 +11,9 @@
  * a lost ack is always safe: the broker applies it once and acks it again.
  * Functions return 0 on success and -1 on error unless stated; mq_strerror()
  * then says why. The objects are not thread-safe: use one per thread.
+ * Nor do they survive fork(): a client, or a worker once a call connected
+ * it, fails every call in a forked child (-1, errno ECHILD); create a new
+ * one there (destroying the copy frees it, the parent's stays up).
  */
 #ifndef MINQING_H
 #define MINQING_H

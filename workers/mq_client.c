@@ -12,7 +12,8 @@
  * many submissions in flight and match replies itself.
  *
  * The context and socket are made in mq_client_new (one context per client,
- * nothing shared). Unlike the worker's, the socket has no ZMQ_IMMEDIATE: a
+ * nothing shared); a forked child's calls fail (mq_forked), as the copy of
+ * the context it inherits has no I/O threads behind it. Unlike the worker's, the socket has no ZMQ_IMMEDIATE: a
  * request made before the connection is up (just after mq_client_new, or
  * while the broker restarts) waits in ZeroMQ's queue instead of failing, and
  * the copies a resend adds are harmless because of the msg_id. The encoded
@@ -41,6 +42,7 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RESEND_EVERY_MS 1000
 #define FIRSTS 16                   /* requests whose first send is remembered */
@@ -49,6 +51,7 @@
 
 struct mq_client_t {
     void *ctx, *sock;
+    pid_t pid;                      /* the process that created ctx */
     char *endpoint;                 /* kept to reconnect with CURVE keys */
     mq_curve_t curve;
     mq_handshake_t hs;              /* with CURVE: why the connection cannot work */
@@ -83,6 +86,7 @@ static int open_socket(mq_client_t *self, const char *endpoint)
         return mq_fail("out of memory");
     if (!(self->ctx = zmq_ctx_new()))
         return mq_fail("cannot create a zmq context: %s", zmq_strerror(errno));
+    self->pid = getpid();
     if (!(self->sock = mq_dealer_new(self->ctx, false, &self->curve)))
         return -1;
     if (zmq_connect(self->sock, endpoint))
@@ -113,10 +117,14 @@ void mq_client_destroy(mq_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     mq_client_t *self = *self_p;
-    mq_handshake_close(&self->hs);
-    mq_socket_close(&self->sock);
-    if (self->ctx)
-        zmq_ctx_term(self->ctx);
+    /* in a forked child the sockets are the parent's: zmq_ctx_term would
+     * hang there, so only the memory goes */
+    if (!mq_forked(self->pid, "mq_client_destroy", "client")) {
+        mq_handshake_close(&self->hs);
+        mq_socket_close(&self->sock);
+        if (self->ctx)
+            zmq_ctx_term(self->ctx);
+    }
     for (int i = 0; i < 3; i++)
         zmq_msg_close(&self->part[i]);
     codec_destroy(&self->codec);
@@ -426,6 +434,8 @@ int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
 {
     if (!self)
         return mq_fail("mq_client_submit: client is NULL");
+    if (mq_forked(self->pid, "mq_client_submit", "client"))
+        return -1;
     self->error = MSG_OK;
     int64_t deadline = mq_deadline(timeout_ms);
     if (encode_submit(self, kase) || rehandshake(self, deadline))
@@ -446,6 +456,8 @@ int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_i
 {
     if (!self || !msg_id)
         return mq_fail("mq_client_send_submit: client and msg_id buffer are required");
+    if (mq_forked(self->pid, "mq_client_send_submit", "client"))
+        return -1;
     self->error = MSG_OK;
     if (encode_submit(self, kase) || rehandshake(self, mq_now()) || send_out(self))
         return -1;
@@ -459,6 +471,8 @@ int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id)
     if (!self || !request || (fresh && !msg_id))
         return mq_fail("mq_client_send: client, request and (for a request without msg_id) "
                        "msg_id buffer are required");
+    if (mq_forked(self->pid, "mq_client_send", "client"))
+        return -1;
     self->error = MSG_OK;
     /* sent from a copy, so that a fresh id is not left in the caller's
      * request, where a later, different request would reuse it */
@@ -481,6 +495,8 @@ int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms)
 {
     if (!self || !reply)
         return mq_fail("mq_client_recv: client and reply are required");
+    if (mq_forked(self->pid, "mq_client_recv", "client"))
+        return -1;
     self->error = MSG_OK;
     int64_t deadline = mq_deadline(timeout_ms);
     if (rehandshake(self, deadline))
@@ -514,6 +530,8 @@ int mq_client_request(mq_client_t *self, const msg_t *request, char *msg_id, msg
 {
     if (!self || !request)
         return mq_fail("mq_client_request: client and request are required");
+    if (mq_forked(self->pid, "mq_client_request", "client"))
+        return -1;
     self->error = MSG_OK;
     const char *what = msg_cmd_name(request->cmd);
     if (!is_request(request->cmd))
@@ -546,6 +564,8 @@ int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *
 {
     if (!self)
         return mq_fail("mq_client_set_certs: no client");
+    if (mq_forked(self->pid, "mq_client_set_certs", "client"))
+        return -1;
     if (mq_curve_load(&self->curve, server_cert, client_cert))
         return -1;
     /* the socket mq_client_new connected carries no keys: replace it */

@@ -48,6 +48,15 @@ int mq_fail(const char *fmt, ...)
     return -1;
 }
 
+int mq_forked(pid_t owner, const char *fn, const char *what)
+{
+    if (!owner || owner == getpid())
+        return 0;
+    mq_fail("%s: used in a forked child: create a new %s there", fn, what);
+    errno = ECHILD;
+    return -1;
+}
+
 /* ---- msg_ids ---------------------------------------------------------- */
 
 /* 32 bits from the kernel; a clock-and-address mix only if both sources fail. */
