@@ -1442,6 +1442,7 @@ static void worker_destroy_frees_queues(void **state)
 typedef enum {
     SERVE_OK, SERVE_IGNORE_FIRST, SERVE_ERROR, SERVE_STALE_FIRST,
     SERVE_TIME_PASSES,              /* no reply: the 1st copy 23 h - 1 min, the 2nd 61 s */
+    SERVE_RATE_LIMITED,             /* ERROR 301 without re to every copy */
 } serve_mode_t;
 
 typedef struct {
@@ -1452,6 +1453,8 @@ typedef struct {
     char ids[4][65];                /* msg_ids of the first requests */
     char service_code[65];
     char error[256];                /* a bad message from the library */
+    int64_t at[8];                  /* when the first requests came (ms) */
+    atomic_bool done;               /* the test has what it needs: stop */
 } server_t;
 
 static void reply_to(server_t *s)
@@ -1460,6 +1463,10 @@ static void reply_to(server_t *s)
     msg_t m;
     if (s->mode == SERVE_ERROR) {
         send_error(f, f->in.msg_id, ERR_INVALID_VALUE, "case.phone: must be digits");
+        return;
+    }
+    if (s->mode == SERVE_RATE_LIMITED) {    /* as the broker sends it: no re */
+        send_error(f, NULL, ERR_RATE_LIMITED, "over this client's rate (intake_rate)");
         return;
     }
     if (s->mode == SERVE_STALE_FIRST && s->seen == 1) {
@@ -1490,7 +1497,7 @@ static void *serve(void *arg)
     int64_t deadline = now_ms() + 5000;
     int replied = 0;
     while ((s->mode == SERVE_TIME_PASSES ? s->seen < 2 : replied < s->replies) &&
-           now_ms() < deadline) {
+           now_ms() < deadline && !atomic_load(&s->done)) {
         int rc = fake_recv(s->f, 50);
         if (rc < 0) {
             snprintf(s->error, sizeof s->error, "%s", s->f->why);
@@ -1500,6 +1507,8 @@ static void *serve(void *arg)
             continue;
         if (s->seen < 4)
             strcpy(s->ids[s->seen], s->f->in.msg_id);
+        if (s->seen < 8)
+            s->at[s->seen] = now_ms();
         if (s->seen == 0 && s->f->in.cmd == MSG_SUBMIT)
             strcpy(s->service_code, s->f->in.kase.service_code);
         s->seen++;
@@ -1595,6 +1604,42 @@ static void client_gets_error(void **state)
     assert_int_equal(mq_client_error(c), ERR_INVALID_VALUE);
     assert_non_null(strstr(mq_strerror(), "case.phone"));
     assert_int_equal(case_id, 0);
+    mq_client_destroy(&c);
+}
+
+/* ERROR 301 RATE_LIMITED names no request: a blocking call dropped it as
+ * stale, resent every second (each copy counting against the rate) and
+ * timed out with mq_client_error 0, as if the broker were down. Now the
+ * resends slow down after each 301 (1 s, then 2 s), and the timeout says
+ * 301. */
+static void client_reports_rate_limit(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_RATE_LIMITED, 100);
+    msg_case_t k;
+    case_for_submit(&k);
+    errno = 0;
+    assert_int_equal(mq_client_submit(c, &k, 3500, NULL, NULL), -1);
+    atomic_store(&s.done, true);
+    join_server(t, &s);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(mq_client_error(c), ERR_RATE_LIMITED);
+    assert_non_null(strstr(mq_strerror(), "RATE_LIMITED 301"));
+    assert_int_equal(s.seen, 3);                /* at 0, 1 and 3 s; not 0, 1, 2, 3 */
+    assert_true(s.at[2] - s.at[1] >= 1800);
+    assert_string_equal(s.ids[0], s.ids[2]);
+
+    msg_t req, reply;                           /* a request likewise */
+    msg_reset(&req, MSG_FEEDBACK);
+    req.case_id = 9, req.rating = RATING_SATISFIED;
+    t = start_server(&s, f, SERVE_RATE_LIMITED, 100);
+    assert_int_equal(mq_client_request(c, &req, NULL, &reply, 500), -1);
+    atomic_store(&s.done, true);
+    join_server(t, &s);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(mq_client_error(c), ERR_RATE_LIMITED);
     mq_client_destroy(&c);
 }
 
@@ -2240,6 +2285,7 @@ int main(void)
         T(client_resubmits_same_id),
         T(client_gets_error),
         T(client_drops_stale_replies),
+        T(client_reports_rate_limit),
         T(client_times_out),
         T(client_leaves_no_stale_copies),
         T(client_gives_up_after_23_hours),

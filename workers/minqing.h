@@ -156,8 +156,10 @@ void mq_client_destroy(mq_client_t **self_p);
  * reply comes, resends with the same msg_id until then, but for 23 hours at
  * most (the broker's memory of a msg_id is 24), then -1 with errno
  * ETIMEDOUT. *duplicate (may be NULL) is true when (channel, external_id)
- * was known. Any ERROR ends the wait at once: -1, with mq_client_error()
- * giving its code. A 5xx (the broker's store failed, its disk is full, it is
+ * was known. An ERROR naming it ends the wait at once: -1, with
+ * mq_client_error() giving its code; a 301 RATE_LIMITED names none: the
+ * resends slow down (1 s doubling to 8 s), and a timeout after one gives
+ * mq_client_error() 301, not 0 (a broker that is down). A 5xx (the broker's store failed, its disk is full, it is
  * stopping) is not retried inside: the caller submits again later (a new
  * msg_id, safe: the broker knows the case by channel and external_id). So
  * does a caller whose wait a caught signal ended (-1 with errno EINTR). */
@@ -191,8 +193,8 @@ int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms);
  * 15 other requests between) for its ACK or
  * ERROR. As with mq_client_send, a request without msg_id gets a fresh one,
  * written to msg_id (>= 32 bytes; NULL: not kept), and the request is left
- * as it was given. Any ERROR ends the wait at once (mq_client_error: its
- * code); a 5xx is not retried inside: the caller sends it again later with
+ * as it was given. An ERROR naming it ends the wait at once (mq_client_error:
+ * its code; a 301 as with mq_client_submit); a 5xx is not retried inside: the caller sends it again later with
  * the same msg_id. So does a caller whose wait a caught signal ended (-1 with
  * errno EINTR): to send it again, set its msg_id to that id (the broker then
  * answers the copy as it answered the first). Strings in *reply stay valid

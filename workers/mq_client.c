@@ -45,6 +45,8 @@
 #include <unistd.h>
 
 #define RESEND_EVERY_MS 1000
+#define LIMITED_MIN_MS 1000         /* after a 301: the next resend in 1 s, */
+#define LIMITED_MAX_MS 8000         /* ... doubling for each in a row up to this */
 #define FIRSTS 16                   /* requests whose first send is remembered */
 #define REHANDSHAKE_MIN_MS 1000     /* a failed handshake tried again after this, */
 #define REHANDSHAKE_MAX_MS 8000     /* ... doubling after each failure up to this */
@@ -75,6 +77,7 @@ struct mq_client_t {
     unsigned nextfirst;             /* the slot replaced next */
     int64_t first_sent;             /* of the request in hand */
     msg_err_t error;
+    bool limited;                   /* a 301 came during the wait in hand */
     unsigned malformed;
 };
 
@@ -318,7 +321,8 @@ static int64_t first_send(mq_client_t *self, const char *id, int64_t now)
 static int exchange(mq_client_t *self, const char *id, int timeout_ms)
 {
     int64_t start = mq_now(), deadline = mq_deadline(timeout_ms);
-    int64_t resend = start + RESEND_EVERY_MS;
+    int64_t resend = start + RESEND_EVERY_MS, limited_ms = 0;
+    self->limited = false;
     self->first_sent = first_send(self, id, start);
     if (start - self->first_sent >= MQ_RESEND_MAX_MS)
         return 0;
@@ -328,9 +332,21 @@ static int exchange(mq_client_t *self, const char *id, int timeout_ms)
         return -1;
     for (;;) {
         int rc;
-        while ((rc = read_reply(self)) == 1)
+        while ((rc = read_reply(self)) == 1) {
             if (MSG_HAS(&self->in, MF_RE) && strcmp(self->in.re, id) == 0)
                 return 1;           /* else a stale reply: dropped */
+            if (self->in.cmd == MSG_ERROR && self->in.code == ERR_RATE_LIMITED) {
+                /* it names no request, and may be this one's: each copy
+                 * counts against the rate, so resending on the usual beat
+                 * kept the client over it, and a timeout said nothing of
+                 * why (timed_out reports it) */
+                limited_ms = limited_ms ? limited_ms * 2 : LIMITED_MIN_MS;
+                if (limited_ms > LIMITED_MAX_MS)
+                    limited_ms = LIMITED_MAX_MS;
+                resend = mq_now() + limited_ms;
+                self->limited = true;
+            }
+        }
         if (rc < 0)
             return -1;
         int64_t now = mq_now();
@@ -420,6 +436,12 @@ static int timed_out(mq_client_t *self, const char *what, const char *id, int ti
 {
     reopen_socket(self);
     errno = ETIMEDOUT;
+    if (self->limited) {
+        self->error = ERR_RATE_LIMITED;
+        return mq_fail("%s %s: no reply within %d ms: the broker refused copies as over this "
+                       "client's rate (RATE_LIMITED 301); send it again later",
+                       what, id, timeout_ms);
+    }
     if (mq_now() - self->first_sent >= MQ_RESEND_MAX_MS)
         return mq_fail("%s %s: no reply in 23 hours; given up, since the broker forgets a "
                        "msg_id after 24 and a later copy could be applied twice",
