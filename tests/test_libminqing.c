@@ -1656,6 +1656,8 @@ static void client_drops_stale_replies(void **state)
     assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), 0);
     join_server(t, &s);
     assert_int_equal(case_id, 1000);
+    msg_t r;                        /* a client that only blocks keeps none */
+    assert_int_equal(mq_client_recv(c, &r, 50), 0);
     mq_client_destroy(&c);
 }
 
@@ -1734,6 +1736,50 @@ static void client_windowed(void **state)
     }
     msg_t r;
     assert_int_equal(mq_client_recv(c, &r, 1000), 1);
+    assert_int_equal(r.cmd, MSG_ERROR);
+    assert_int_equal(mq_client_error(c), ERR_RATE_LIMITED);
+    assert_int_equal(mq_client_recv(c, &r, 50), 0);
+    mq_client_destroy(&c);
+}
+
+/* A blocking call between windowed submissions used to drop their replies
+ * as stale: a caller then waited in mq_client_recv for answers already
+ * read. They are kept, in order, for mq_client_recv. */
+static void client_keeps_windowed_replies(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    msg_case_t k;
+    case_for_submit(&k);
+    char ids[3][32];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(mq_client_send_submit(c, &k, ids[i]), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fake_get(f, 1000), 1);
+        msg_t m;
+        msg_reset(&m, MSG_SUBMIT_OK);
+        SET(&m, MF_RE, re, ids[i]);
+        SET(&m, MF_CASE_ID, case_id, 700 + (uint64_t)i);
+        SET(&m, MF_DUPLICATE, duplicate, false);
+        fake_send(f, &m);
+    }
+    send_error(f, NULL, ERR_RATE_LIMITED, "slow down");
+    usleep(100 * 1000);             /* the replies are in the client's socket */
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_OK, 1);
+    msg_t req, r;
+    msg_reset(&req, MSG_FEEDBACK);
+    req.case_id = 700, req.rating = RATING_SATISFIED;
+    assert_int_equal(mq_client_request(c, &req, NULL, &r, 2000), 0);
+    join_server(t, &s);
+    assert_int_equal(r.cmd, MSG_ACK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mq_client_recv(c, &r, 500), 1);
+        assert_int_equal(r.cmd, MSG_SUBMIT_OK);
+        assert_string_equal(r.re, ids[i]);
+        assert_int_equal(r.case_id, 700 + (uint64_t)i);
+    }
+    assert_int_equal(mq_client_recv(c, &r, 500), 1);
     assert_int_equal(r.cmd, MSG_ERROR);
     assert_int_equal(mq_client_error(c), ERR_RATE_LIMITED);
     assert_int_equal(mq_client_recv(c, &r, 50), 0);
@@ -2290,6 +2336,7 @@ int main(void)
         T(client_leaves_no_stale_copies),
         T(client_gives_up_after_23_hours),
         T(client_windowed),
+        T(client_keeps_windowed_replies),
         T(client_sends_priority),
         T(client_requests),
         T(client_send_keeps_callers_id),

@@ -185,7 +185,8 @@ int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id);
  * *reply stay valid until the next receive on this client. An ERROR may come
  * without `re` (301 RATE_LIMITED always does, as does the answer to a
  * message the broker could not read): it names no request, so resend the
- * unanswered ones later with their msg_ids. */
+ * unanswered ones later with their msg_ids. Replies a blocking call on this
+ * client read for other requests come here first (up to 1024 are kept). */
 int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms);
 /* Send an already filled request (FEEDBACK, CLOSE, REASSIGN, CANCEL) and wait
  * up to timeout_ms (-1: forever; resent for 23 hours at most from its first

@@ -7,9 +7,11 @@
  * the broker applies a msg_id once and answers repeats from memory. The
  * blocking calls therefore resend their request every second until the reply
  * whose `re` names it arrives or the caller's timeout passes; replies naming
- * anything else are answers to requests already given up on, and are dropped.
- * For throughput, mq_client_send_submit and mq_client_recv let the caller keep
- * many submissions in flight and match replies itself.
+ * anything else are answers to requests already given up on, and are dropped,
+ * unless the client also sent without waiting: then they may answer those,
+ * and are kept (bounded) for mq_client_recv. For throughput,
+ * mq_client_send_submit and mq_client_recv let the caller keep many
+ * submissions in flight and match replies itself.
  *
  * The context and socket are made in mq_client_new (one context per client,
  * nothing shared); a forked child's calls fail (mq_forked), as the copy of
@@ -48,8 +50,18 @@
 #define LIMITED_MIN_MS 1000         /* after a 301: the next resend in 1 s, */
 #define LIMITED_MAX_MS 8000         /* ... doubling for each in a row up to this */
 #define FIRSTS 16                   /* requests whose first send is remembered */
+#define KEPT_MAX 1024               /* replies kept for mq_client_recv, at most, */
+#define KEPT_MAX_BYTES (1 << 20)    /* ... and their bodies' bytes */
 #define REHANDSHAKE_MIN_MS 1000     /* a failed handshake tried again after this, */
 #define REHANDSHAKE_MAX_MS 8000     /* ... doubling after each failure up to this */
+
+/* A reply a blocking call read that was not its own: its body. */
+typedef struct kept_s {
+    struct kept_s *next;
+    msg_cmd_t cmd;
+    size_t size;
+    char body[];
+} kept_t;
 
 struct mq_client_t {
     void *ctx, *sock;
@@ -63,6 +75,10 @@ struct mq_client_t {
     codec_t *check;                 /* decodes each request before it goes (encode) */
     zmq_msg_t part[3];
     msg_t in;                       /* the last reply; strings in the codec */
+    codec_frame_t in_body;          /* its body, in part[2] until the next read */
+    bool windowed;                  /* sent without waiting: others' replies are kept */
+    kept_t *kept, **kept_tail;
+    size_t nkept, kept_bytes;
     mq_ids_t ids;
     char id[MQ_CLIENT_ID_SIZE];     /* msg_id of the submission in flight */
     char req_id[MQ_CLIENT_ID_SIZE]; /* msg_id given to a request without one */
@@ -109,6 +125,7 @@ mq_client_t *mq_client_new(const char *endpoint)
     for (int i = 0; i < 3; i++)
         zmq_msg_init(&self->part[i]);
     mq_ids_init(&self->ids, NULL);
+    self->kept_tail = &self->kept;
     self->rehandshake_ms = REHANDSHAKE_MIN_MS;
     if (!(self->endpoint = strdup(endpoint)) || open_socket(self, endpoint))
         mq_client_destroy(&self);
@@ -130,6 +147,11 @@ void mq_client_destroy(mq_client_t **self_p)
     }
     for (int i = 0; i < 3; i++)
         zmq_msg_close(&self->part[i]);
+    while (self->kept) {
+        kept_t *next = self->kept->next;
+        free(self->kept);
+        self->kept = next;
+    }
     codec_destroy(&self->codec);
     codec_destroy(&self->check);
     free(self->endpoint);
@@ -294,6 +316,7 @@ static int read_reply(mq_client_t *self)
             self->malformed++;
         else if (is_reply(self->in.cmd)) {
             self->rehandshake_ms = REHANDSHAKE_MIN_MS;     /* a handshake worked */
+            self->in_body = frames[2];
             return 1;
         }
     }
@@ -318,6 +341,48 @@ static int64_t first_send(mq_client_t *self, const char *id, int64_t now)
     return now;
 }
 
+/* A blocking call read a reply not its own (self->in): keep it for
+ * mq_client_recv when requests sent without waiting may be waiting for it.
+ * Past the bounds it is dropped: the caller resends what stays unanswered. */
+static void keep_reply(mq_client_t *self)
+{
+    if (!self->windowed || self->nkept >= KEPT_MAX ||
+        self->kept_bytes + self->in_body.size > KEPT_MAX_BYTES)
+        return;
+    kept_t *k = malloc(sizeof *k + self->in_body.size);
+    if (!k)
+        return;
+    k->next = NULL;
+    k->cmd = self->in.cmd;
+    k->size = self->in_body.size;
+    memcpy(k->body, self->in_body.data, k->size);
+    *self->kept_tail = k;
+    self->kept_tail = &k->next;
+    self->nkept++;
+    self->kept_bytes += k->size;
+}
+
+/* The oldest kept reply, decoded into self->in: 1, or 0 when none is kept. */
+static int unkeep_reply(mq_client_t *self)
+{
+    while (self->kept) {
+        kept_t *k = self->kept;
+        if (!(self->kept = k->next))
+            self->kept_tail = &self->kept;
+        self->nkept--;
+        self->kept_bytes -= k->size;
+        const char *name = msg_cmd_name(k->cmd);
+        codec_frame_t frames[3] = {{MSG_SIGNATURE, strlen(MSG_SIGNATURE)},
+                                   {name, strlen(name)}, {k->body, k->size}};
+        codec_error_t err;
+        int rc = codec_decode(self->codec, frames, 3, &self->in, &err);
+        free(k);
+        if (rc == 0)        /* it decoded once already */
+            return 1;
+    }
+    return 0;
+}
+
 static int exchange(mq_client_t *self, const char *id, int timeout_ms)
 {
     int64_t start = mq_now(), deadline = mq_deadline(timeout_ms);
@@ -334,7 +399,8 @@ static int exchange(mq_client_t *self, const char *id, int timeout_ms)
         int rc;
         while ((rc = read_reply(self)) == 1) {
             if (MSG_HAS(&self->in, MF_RE) && strcmp(self->in.re, id) == 0)
-                return 1;           /* else a stale reply: dropped */
+                return 1;
+            keep_reply(self);       /* or dropped as stale */
             if (self->in.cmd == MSG_ERROR && self->in.code == ERR_RATE_LIMITED) {
                 /* it names no request, and may be this one's: each copy
                  * counts against the rate, so resending on the usual beat
@@ -483,6 +549,7 @@ int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_i
     self->error = MSG_OK;
     if (encode_submit(self, kase) || rehandshake(self, mq_now()) || send_out(self))
         return -1;
+    self->windowed = true;
     memcpy(msg_id, self->id, sizeof self->id);
     return 0;
 }
@@ -508,6 +575,7 @@ int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id)
         mark_case_fields(&m.kase);
     if (encode(self, &m) || rehandshake(self, mq_now()) || send_out(self))
         return -1;
+    self->windowed = true;
     if (fresh)
         memcpy(msg_id, self->id, sizeof self->id);
     return 0;
@@ -520,6 +588,12 @@ int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms)
     if (mq_forked(self->pid, "mq_client_recv", "client"))
         return -1;
     self->error = MSG_OK;
+    if (unkeep_reply(self)) {
+        if (self->in.cmd == MSG_ERROR)
+            self->error = (msg_err_t)self->in.code;
+        *reply = self->in;
+        return 1;
+    }
     int64_t deadline = mq_deadline(timeout_ms);
     if (rehandshake(self, deadline))
         return errno == EINTR ? 0 : -1;
