@@ -467,6 +467,55 @@ static void worker_waits_for_broker(void **state)
     mq_worker_destroy(&w);
 }
 
+/* What the header promises callers who look at errno: a flush that runs
+ * out of time says ETIMEDOUT (it left a poll's EAGAIN), an outcome over the
+ * body limit EMSGSIZE and a bad one EINVAL (both left errno as it was), as
+ * the client says them; set_certs refuses NULL paths instead of failing on
+ * a file named "(null)"; the arguments the outcome calls may leave NULL. */
+static void worker_says_why_in_errno(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    assert_int_equal(mq_worker_accept(w, 3), 0);
+    errno = 0;
+    assert_int_equal(mq_worker_flush(w, 100), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_non_null(strstr(mq_strerror(), "still unacknowledged"));
+
+    static char huge[MSG_MAX_BODY + 100];
+    memset(huge, 'n', sizeof huge - 1);
+    errno = 0;
+    assert_int_equal(mq_worker_contacted(w, 3, huge), -1);
+    assert_int_equal(errno, EMSGSIZE);
+    errno = 0;
+    assert_int_equal(mq_worker_progress(w, 3, NULL), -1);      /* needs a note */
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(mq_worker_resolved(w, 3, "fixed", NULL), -1);
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(mq_worker_returned(w, 3, RETURN_NONE, NULL), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(mq_worker_contacted(w, 3, NULL), 0);
+    assert_int_equal(mq_worker_returned(w, 3, RETURN_OTHER, NULL), 0);
+    assert_int_equal(mq_worker_unacked(w), 3);
+    mq_worker_destroy(&w);
+
+    w = mq_worker_new(f->endpoint, DEPT, 1, NULL);
+    mq_client_t *c = mq_client_new(f->endpoint);
+    errno = 0;
+    assert_int_equal(mq_worker_set_certs(w, NULL, NULL), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_null(strstr(mq_strerror(), "(null)"));
+    errno = 0;
+    assert_int_equal(mq_client_set_certs(c, "broker.cert", NULL), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_null(strstr(mq_strerror(), "(null)"));
+    assert_non_null(strstr(mq_strerror(), "client_cert"));
+    mq_client_destroy(&c);
+    mq_worker_destroy(&w);
+}
+
 /* A long department is cut so that ids stay within 64 characters; two
  * workers of one department never share ids. */
 static void worker_ids_are_unique_and_short(void **state)
@@ -2300,6 +2349,7 @@ int main(void)
         T(worker_registers),
         T(worker_ids_are_unique_and_short),
         T(worker_waits_for_broker),
+        T(worker_says_why_in_errno),
         T(worker_fd_loop),
         T(worker_receives_events),
         T(worker_acknowledges_escalations),

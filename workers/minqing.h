@@ -89,7 +89,9 @@ int mq_worker_fd(mq_worker_t *self);
 /* Report outcomes of an assignment. They are queued and sent at once; each is
  * resent until the broker acknowledges it, for 23 hours at most: an older one
  * could be applied twice (PROTOCOL.md 8.2), so it is dropped and counted by
- * mq_worker_refused. */
+ * mq_worker_refused. A note may be NULL but progress's; resolved needs result
+ * and summary, returned a reason other than RETURN_NONE. An outcome the broker
+ * would refuse fails at once: errno EINVAL, or EMSGSIZE when over MSG_MAX_BODY. */
 int mq_worker_accept(mq_worker_t *self, uint64_t assignment_id);
 int mq_worker_contacted(mq_worker_t *self, uint64_t assignment_id, const char *note);
 int mq_worker_progress(mq_worker_t *self, uint64_t assignment_id, const char *note);
@@ -113,7 +115,8 @@ unsigned mq_worker_refused(const mq_worker_t *self);
  * worker first registered, one more at each registration after it. */
 unsigned mq_worker_sessions(const mq_worker_t *self);
 /* Wait up to timeout_ms (-1: forever) for every outcome to be acknowledged; 0
- * when none is left. A caught signal ends the wait: -1 with errno EINTR (call
+ * when none is left; -1 with errno ETIMEDOUT when some still are at the
+ * timeout. A caught signal ends the wait: -1 with errno EINTR (call
  * it again to go on waiting). Assignments and escalations that come meanwhile
  * are kept, in order, for mq_worker_next; mq_worker_fd does not signal them:
  * after a flush, call mq_worker_next with timeout 0 until MQ_NOTHING. */
@@ -122,7 +125,8 @@ int mq_worker_flush(mq_worker_t *self, int timeout_ms);
 /* Use CURVE on a tcp:// endpoint: server_cert is the broker's public
  * certificate, client_cert this client's certificate (with its _secret file
  * beside it), both zcert files from `minqing keygen`. Call it right after
- * mq_worker_new / mq_client_new. 0, or -1 (mq_strerror says why: a file that
+ * mq_worker_new / mq_client_new. 0, or -1 (NULL for either: errno EINVAL;
+ * otherwise mq_strerror says why: a file that
  * cannot be read, a missing secret key, or a secret key file that group or
  * others may read, which is refused: chmod 600 it). A key the
  * broker refuses then fails the calls that wait (mq_worker_next, a client's
@@ -208,7 +212,7 @@ int mq_client_request(mq_client_t *self, const msg_t *request, char *msg_id, msg
  * 1..64 characters, the body's size), and a bad one fails at once. */
 msg_err_t mq_client_error(const mq_client_t *self);
 
-/* Why the last call on this thread failed. */
+/* Why the last call on this thread that failed did; a success keeps it. */
 const char *mq_strerror(void);
 
 /* Copy free text into out (size bytes, cut at a character boundary) with

@@ -143,6 +143,13 @@ static mq_curve_bad_t curve_unusable(zcert_t *server, zcert_t *client,
 
 int mq_curve_load(mq_curve_t *curve, const char *server_cert, const char *client_cert)
 {
+    if (!server_cert || !client_cert) {
+        curve->bad = !server_cert ? MQ_CURVE_SERVER : MQ_CURVE_CLIENT;
+        mq_fail("CURVE needs the broker's certificate and this client's: %s is NULL",
+                !server_cert ? "server_cert" : "client_cert");
+        errno = EINVAL;
+        return -1;
+    }
     zcert_t *server = server_cert ? zcert_load(server_cert) : NULL;
     zcert_t *client = client_cert ? zcert_load(client_cert) : NULL;
     curve->bad = curve_unusable(server, client, server_cert, client_cert);

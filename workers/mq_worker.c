@@ -186,7 +186,11 @@ static void register_msg(const mq_worker_t *self, msg_t *m)
  * the adapter still reads. */
 static int encode_checked(mq_worker_t *self, msg_t *m, codec_frame_t frames[3])
 {
-    return mq_encode_checked(self->codec[0], self->codec[self->rx], m, frames, NULL);
+    msg_err_t code;
+    if (mq_encode_checked(self->codec[0], self->codec[self->rx], m, frames, &code) == 0)
+        return 0;
+    errno = code == ERR_TOO_LARGE ? EMSGSIZE : EINVAL;     /* as the client says it */
+    return -1;
 }
 
 mq_worker_t *mq_worker_new(const char *endpoint, const char *department,
@@ -1189,9 +1193,11 @@ int mq_worker_flush(mq_worker_t *self, int timeout_ms)
         return 0;
     if (run(self, NULL, NULL, deadline, true) < 0)
         return -1;
-    if (self->unacked > 0)
+    if (self->unacked > 0) {
+        errno = ETIMEDOUT;          /* not what a poll on the way left there */
         return mq_fail("%u outcome(s) still unacknowledged after %d ms", self->unacked,
                        timeout_ms);
+    }
     return 0;
 }
 
