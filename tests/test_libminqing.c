@@ -1730,6 +1730,48 @@ static void client_times_out(void **state)
     assert_null(mq_client_new("no-endpoint"));
 }
 
+/* A submission that timed out, submitted again as the header says, went
+ * with a new msg_id, and the broker called the caller's own case a
+ * duplicate (it knew channel and external_id from the first copy). The
+ * same client now resends the unanswered msg_id; another case, or the same
+ * one once answered, gets a fresh one. */
+static void client_resubmits_unanswered_id(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    msg_case_t k;
+    case_for_submit(&k);
+    assert_int_equal(mq_client_submit(c, &k, 300, NULL, NULL), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(fake_get(f, 500), 1);     /* the first copy came; its reply is lost */
+    char first[65];
+    copy_id(first, f->in.msg_id);
+    while (fake_get(f, 50) == 1)
+        ;
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_OK, 1);
+    uint64_t case_id = 0;
+    assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), 0);
+    join_server(t, &s);
+    assert_string_equal(s.ids[0], first);
+    t = start_server(&s, f, SERVE_OK, 1);     /* answered: a fresh id */
+    assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), 0);
+    join_server(t, &s);
+    assert_string_not_equal(s.ids[0], first);
+
+    assert_int_equal(mq_client_submit(c, &k, 300, NULL, NULL), -1);
+    assert_int_equal(fake_get(f, 500), 1);
+    copy_id(first, f->in.msg_id);
+    while (fake_get(f, 50) == 1)
+        ;
+    k.external_id = "wx-89";                    /* another case: a fresh id */
+    t = start_server(&s, f, SERVE_OK, 1);
+    assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), 0);
+    join_server(t, &s);
+    assert_string_not_equal(s.ids[0], first);
+    mq_client_destroy(&c);
+}
+
 /* A request the caller gave up on leaves no copies behind: with the broker
  * down, each resend waits in ZeroMQ's queue, and a broker that came back
  * later would get them all, and apply one again once it no longer remembers
@@ -2384,6 +2426,7 @@ int main(void)
         T(client_reports_rate_limit),
         T(client_times_out),
         T(client_leaves_no_stale_copies),
+        T(client_resubmits_unanswered_id),
         T(client_gives_up_after_23_hours),
         T(client_windowed),
         T(client_keeps_windowed_replies),

@@ -163,10 +163,14 @@ void mq_client_destroy(mq_client_t **self_p);
  * was known. An ERROR naming it ends the wait at once: -1, with
  * mq_client_error() giving its code; a 301 RATE_LIMITED names none: the
  * resends slow down (1 s doubling to 8 s), and a timeout after one gives
- * mq_client_error() 301, not 0 (a broker that is down). A 5xx (the broker's store failed, its disk is full, it is
- * stopping) is not retried inside: the caller submits again later (a new
- * msg_id, safe: the broker knows the case by channel and external_id). So
- * does a caller whose wait a caught signal ended (-1 with errno EINTR). */
+ * mq_client_error() 301, not 0 (a broker that is down). A 5xx (the
+ * broker's store failed, its disk is full, it is stopping) is not retried
+ * inside: the caller submits again later (a new msg_id, safe: the broker
+ * knows the case by channel and external_id). So does a caller whose wait a
+ * signal or the timeout ended (EINTR, ETIMEDOUT): this client then resends
+ * with the unanswered msg_id if channel and external_id are the same. With a
+ * new msg_id (after a 5xx, or from another client), *duplicate may be the
+ * caller's own earlier attempt: do not tell the resident it is another's. */
 int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
                      uint64_t *case_id, bool *duplicate);
 /* Send a SUBMIT without waiting; its msg_id is written to msg_id (>= 32 bytes). */

@@ -81,6 +81,11 @@ struct mq_client_t {
     size_t nkept, kept_bytes;
     mq_ids_t ids;
     char id[MQ_CLIENT_ID_SIZE];     /* msg_id of the submission in flight */
+    /* a submission left unanswered (EINTR, ETIMEDOUT), by "channel\nexternal_id":
+     * submitted again, it goes with its msg_id, so that the broker answers the
+     * copy as the first and does not call the caller's own case a duplicate */
+    char *retry_key;
+    char retry_id[MQ_CLIENT_ID_SIZE];
     char req_id[MQ_CLIENT_ID_SIZE]; /* msg_id given to a request without one */
     codec_frame_t out[3];           /* the encoded request, for resending */
     /* the requests waited for lately (any caller's ids), each with when it
@@ -154,6 +159,7 @@ void mq_client_destroy(mq_client_t **self_p)
     }
     codec_destroy(&self->codec);
     codec_destroy(&self->check);
+    free(self->retry_key);
     free(self->endpoint);
     free(self);
     *self_p = NULL;
@@ -281,14 +287,41 @@ static int send_out(mq_client_t *self)
     return mq_fail("send: %s", zmq_strerror(errno));
 }
 
-/* Encode SUBMIT {msg_id, case} with a fresh id into self->out. */
-static int encode_submit(mq_client_t *self, const msg_case_t *kase)
+/* "channel\nexternal_id" of a case (malloc'd), or NULL without both. */
+static char *case_key(const msg_case_t *kase)
+{
+    if (!kase || !kase->channel || !kase->external_id)
+        return NULL;
+    size_t n = strlen(kase->channel) + strlen(kase->external_id) + 2;
+    char *key = malloc(n);
+    if (key)
+        snprintf(key, n, "%s\n%s", kase->channel, kase->external_id);
+    return key;
+}
+
+/* Remember the submission in hand as unanswered (keep), or forget any. */
+static void note_unanswered(mq_client_t *self, const msg_case_t *kase, bool keep)
+{
+    free(self->retry_key);
+    self->retry_key = keep ? case_key(kase) : NULL;
+    if (self->retry_key)
+        memcpy(self->retry_id, self->id, sizeof self->id);
+}
+
+/* Encode SUBMIT {msg_id, case} into self->out: with the msg_id of the same
+ * case left unanswered when `retry`, else a fresh one. */
+static int encode_submit(mq_client_t *self, const msg_case_t *kase, bool retry)
 {
     if (!kase)
         return mq_fail("SUBMIT: no case");
     msg_t m;
     msg_reset(&m, MSG_SUBMIT);
-    mq_ids_next(&self->ids, self->id, sizeof self->id);
+    char *key = retry && self->retry_key ? case_key(kase) : NULL;
+    if (key && strcmp(key, self->retry_key) == 0)
+        memcpy(self->id, self->retry_id, sizeof self->id);
+    else
+        mq_ids_next(&self->ids, self->id, sizeof self->id);
+    free(key);
     m.msg_id = self->id;
     m.kase = *kase;
     mark_case_fields(&m.kase);
@@ -526,11 +559,20 @@ int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
         return -1;
     self->error = MSG_OK;
     int64_t deadline = mq_deadline(timeout_ms);
-    if (encode_submit(self, kase) || rehandshake(self, deadline))
+    if (encode_submit(self, kase, true) || rehandshake(self, deadline))
         return -1;
     int rc = exchange(self, self->id, left_ms(timeout_ms, deadline));
-    if (rc <= 0)
-        return rc < 0 ? -1 : timed_out(self, "SUBMIT", self->id, timeout_ms);
+    if (rc <= 0) {
+        if (rc == 0)
+            timed_out(self, "SUBMIT", self->id, timeout_ms);
+        /* unanswered, not refused: the same msg_id next time, while the
+         * broker remembers it (past 23 hours a copy could be applied twice) */
+        int err = errno;
+        note_unanswered(self, kase, mq_now() - self->first_sent < MQ_RESEND_MAX_MS);
+        errno = err;
+        return -1;
+    }
+    note_unanswered(self, kase, false);
     if (verdict(self, "SUBMIT", MSG_SUBMIT_OK))
         return -1;
     if (case_id)
@@ -547,7 +589,7 @@ int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_i
     if (mq_forked(self->pid, "mq_client_send_submit", "client"))
         return -1;
     self->error = MSG_OK;
-    if (encode_submit(self, kase) || rehandshake(self, mq_now()) || send_out(self))
+    if (encode_submit(self, kase, false) || rehandshake(self, mq_now()) || send_out(self))
         return -1;
     self->windowed = true;
     memcpy(msg_id, self->id, sizeof self->id);
