@@ -203,11 +203,12 @@ int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms);
  * ERROR. As with mq_client_send, a request without msg_id gets a fresh one,
  * written to msg_id (>= 32 bytes; NULL: not kept), and the request is left
  * as it was given. An ERROR naming it ends the wait at once (mq_client_error:
- * its code; a 301 as with mq_client_submit); a 5xx is not retried inside: the caller sends it again later with
- * the same msg_id. So does a caller whose wait a caught signal ended (-1 with
- * errno EINTR): to send it again, set its msg_id to that id (the broker then
- * answers the copy as it answered the first). Strings in *reply stay valid
- * until the next call that receives on this client. */
+ * its code; a 301 as with mq_client_submit); a 5xx is not retried inside:
+ * the caller sends it again later with the same msg_id. So does a caller
+ * whose wait a caught signal ended (-1 with errno EINTR): to send it again,
+ * set its msg_id to that id (the broker then answers the copy as it answered
+ * the first). Strings in *reply stay valid until the next call that
+ * receives on this client. */
 int mq_client_request(mq_client_t *self, const msg_t *request, char *msg_id, msg_t *reply,
                       int timeout_ms);
 /* Code of the last ERROR a client call got (0 if none), or of the check that

@@ -15,9 +15,10 @@
  *
  * The context and socket are made in mq_client_new (one context per client,
  * nothing shared); a forked child's calls fail (mq_forked), as the copy of
- * the context it inherits has no I/O threads behind it. Unlike the worker's, the socket has no ZMQ_IMMEDIATE: a
- * request made before the connection is up (just after mq_client_new, or
- * while the broker restarts) waits in ZeroMQ's queue instead of failing, and
+ * the context it inherits has no I/O threads behind it. Unlike the worker's,
+ * the socket has no ZMQ_IMMEDIATE: a request made before the connection is
+ * up (just after mq_client_new, or while the broker restarts) waits in
+ * ZeroMQ's queue instead of failing, and
  * the copies a resend adds are harmless because of the msg_id. The encoded
  * request stays in the codec's buffer while it is being resent; replies decode
  * into the same codec's arena, which is separate.
