@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -463,6 +464,55 @@ static void worker_waits_for_broker(void **state)
     assert_int_equal(mq_worker_accept(w, 9), 0);
     send_ack(f, expect(f, w, MSG_ACCEPT, 1000)->msg_id, 0);
     expect_unacked(w, 0, 500);
+    mq_worker_destroy(&w);
+}
+
+/* What the header promises callers who look at errno: a flush that runs
+ * out of time says ETIMEDOUT (it left a poll's EAGAIN), an outcome over the
+ * body limit EMSGSIZE and a bad one EINVAL (both left errno as it was), as
+ * the client says them; set_certs refuses NULL paths instead of failing on
+ * a file named "(null)"; the arguments the outcome calls may leave NULL. */
+static void worker_says_why_in_errno(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *w = registered_worker(f, 1000);
+    assert_int_equal(mq_worker_accept(w, 3), 0);
+    errno = 0;
+    assert_int_equal(mq_worker_flush(w, 100), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_non_null(strstr(mq_strerror(), "still unacknowledged"));
+
+    static char huge[MSG_MAX_BODY + 100];
+    memset(huge, 'n', sizeof huge - 1);
+    errno = 0;
+    assert_int_equal(mq_worker_contacted(w, 3, huge), -1);
+    assert_int_equal(errno, EMSGSIZE);
+    errno = 0;
+    assert_int_equal(mq_worker_progress(w, 3, NULL), -1);      /* needs a note */
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(mq_worker_resolved(w, 3, "fixed", NULL), -1);
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(mq_worker_returned(w, 3, RETURN_NONE, NULL), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(mq_worker_contacted(w, 3, NULL), 0);
+    assert_int_equal(mq_worker_returned(w, 3, RETURN_OTHER, NULL), 0);
+    assert_int_equal(mq_worker_unacked(w), 3);
+    mq_worker_destroy(&w);
+
+    w = mq_worker_new(f->endpoint, DEPT, 1, NULL);
+    mq_client_t *c = mq_client_new(f->endpoint);
+    errno = 0;
+    assert_int_equal(mq_worker_set_certs(w, NULL, NULL), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_null(strstr(mq_strerror(), "(null)"));
+    errno = 0;
+    assert_int_equal(mq_client_set_certs(c, "broker.cert", NULL), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_null(strstr(mq_strerror(), "(null)"));
+    assert_non_null(strstr(mq_strerror(), "client_cert"));
+    mq_client_destroy(&c);
     mq_worker_destroy(&w);
 }
 
@@ -1441,6 +1491,7 @@ static void worker_destroy_frees_queues(void **state)
 typedef enum {
     SERVE_OK, SERVE_IGNORE_FIRST, SERVE_ERROR, SERVE_STALE_FIRST,
     SERVE_TIME_PASSES,              /* no reply: the 1st copy 23 h - 1 min, the 2nd 61 s */
+    SERVE_RATE_LIMITED,             /* ERROR 301 without re to every copy */
 } serve_mode_t;
 
 typedef struct {
@@ -1451,6 +1502,8 @@ typedef struct {
     char ids[4][65];                /* msg_ids of the first requests */
     char service_code[65];
     char error[256];                /* a bad message from the library */
+    int64_t at[8];                  /* when the first requests came (ms) */
+    atomic_bool done;               /* the test has what it needs: stop */
 } server_t;
 
 static void reply_to(server_t *s)
@@ -1459,6 +1512,10 @@ static void reply_to(server_t *s)
     msg_t m;
     if (s->mode == SERVE_ERROR) {
         send_error(f, f->in.msg_id, ERR_INVALID_VALUE, "case.phone: must be digits");
+        return;
+    }
+    if (s->mode == SERVE_RATE_LIMITED) {    /* as the broker sends it: no re */
+        send_error(f, NULL, ERR_RATE_LIMITED, "over this client's rate (intake_rate)");
         return;
     }
     if (s->mode == SERVE_STALE_FIRST && s->seen == 1) {
@@ -1489,7 +1546,7 @@ static void *serve(void *arg)
     int64_t deadline = now_ms() + 5000;
     int replied = 0;
     while ((s->mode == SERVE_TIME_PASSES ? s->seen < 2 : replied < s->replies) &&
-           now_ms() < deadline) {
+           now_ms() < deadline && !atomic_load(&s->done)) {
         int rc = fake_recv(s->f, 50);
         if (rc < 0) {
             snprintf(s->error, sizeof s->error, "%s", s->f->why);
@@ -1499,6 +1556,8 @@ static void *serve(void *arg)
             continue;
         if (s->seen < 4)
             strcpy(s->ids[s->seen], s->f->in.msg_id);
+        if (s->seen < 8)
+            s->at[s->seen] = now_ms();
         if (s->seen == 0 && s->f->in.cmd == MSG_SUBMIT)
             strcpy(s->service_code, s->f->in.kase.service_code);
         s->seen++;
@@ -1597,6 +1656,42 @@ static void client_gets_error(void **state)
     mq_client_destroy(&c);
 }
 
+/* ERROR 301 RATE_LIMITED names no request: a blocking call dropped it as
+ * stale, resent every second (each copy counting against the rate) and
+ * timed out with mq_client_error 0, as if the broker were down. Now the
+ * resends slow down after each 301 (1 s, then 2 s), and the timeout says
+ * 301. */
+static void client_reports_rate_limit(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_RATE_LIMITED, 100);
+    msg_case_t k;
+    case_for_submit(&k);
+    errno = 0;
+    assert_int_equal(mq_client_submit(c, &k, 3500, NULL, NULL), -1);
+    atomic_store(&s.done, true);
+    join_server(t, &s);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(mq_client_error(c), ERR_RATE_LIMITED);
+    assert_non_null(strstr(mq_strerror(), "RATE_LIMITED 301"));
+    assert_int_equal(s.seen, 3);                /* at 0, 1 and 3 s; not 0, 1, 2, 3 */
+    assert_true(s.at[2] - s.at[1] >= 1800);
+    assert_string_equal(s.ids[0], s.ids[2]);
+
+    msg_t req, reply;                           /* a request likewise */
+    msg_reset(&req, MSG_FEEDBACK);
+    req.case_id = 9, req.rating = RATING_SATISFIED;
+    t = start_server(&s, f, SERVE_RATE_LIMITED, 100);
+    assert_int_equal(mq_client_request(c, &req, NULL, &reply, 500), -1);
+    atomic_store(&s.done, true);
+    join_server(t, &s);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(mq_client_error(c), ERR_RATE_LIMITED);
+    mq_client_destroy(&c);
+}
+
 /* A reply naming another msg_id is stale and dropped. */
 static void client_drops_stale_replies(void **state)
 {
@@ -1610,6 +1705,8 @@ static void client_drops_stale_replies(void **state)
     assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), 0);
     join_server(t, &s);
     assert_int_equal(case_id, 1000);
+    msg_t r;                        /* a client that only blocks keeps none */
+    assert_int_equal(mq_client_recv(c, &r, 50), 0);
     mq_client_destroy(&c);
 }
 
@@ -1631,6 +1728,48 @@ static void client_times_out(void **state)
     assert_int_equal(mq_client_submit(c, NULL, 300, NULL, NULL), -1);
     mq_client_destroy(&c);
     assert_null(mq_client_new("no-endpoint"));
+}
+
+/* A submission that timed out, submitted again as the header says, went
+ * with a new msg_id, and the broker called the caller's own case a
+ * duplicate (it knew channel and external_id from the first copy). The
+ * same client now resends the unanswered msg_id; another case, or the same
+ * one once answered, gets a fresh one. */
+static void client_resubmits_unanswered_id(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    msg_case_t k;
+    case_for_submit(&k);
+    assert_int_equal(mq_client_submit(c, &k, 300, NULL, NULL), -1);
+    assert_int_equal(errno, ETIMEDOUT);
+    assert_int_equal(fake_get(f, 500), 1);     /* the first copy came; its reply is lost */
+    char first[65];
+    copy_id(first, f->in.msg_id);
+    while (fake_get(f, 50) == 1)
+        ;
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_OK, 1);
+    uint64_t case_id = 0;
+    assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), 0);
+    join_server(t, &s);
+    assert_string_equal(s.ids[0], first);
+    t = start_server(&s, f, SERVE_OK, 1);     /* answered: a fresh id */
+    assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), 0);
+    join_server(t, &s);
+    assert_string_not_equal(s.ids[0], first);
+
+    assert_int_equal(mq_client_submit(c, &k, 300, NULL, NULL), -1);
+    assert_int_equal(fake_get(f, 500), 1);
+    copy_id(first, f->in.msg_id);
+    while (fake_get(f, 50) == 1)
+        ;
+    k.external_id = "wx-89";                    /* another case: a fresh id */
+    t = start_server(&s, f, SERVE_OK, 1);
+    assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), 0);
+    join_server(t, &s);
+    assert_string_not_equal(s.ids[0], first);
+    mq_client_destroy(&c);
 }
 
 /* A request the caller gave up on leaves no copies behind: with the broker
@@ -1688,6 +1827,50 @@ static void client_windowed(void **state)
     }
     msg_t r;
     assert_int_equal(mq_client_recv(c, &r, 1000), 1);
+    assert_int_equal(r.cmd, MSG_ERROR);
+    assert_int_equal(mq_client_error(c), ERR_RATE_LIMITED);
+    assert_int_equal(mq_client_recv(c, &r, 50), 0);
+    mq_client_destroy(&c);
+}
+
+/* A blocking call between windowed submissions used to drop their replies
+ * as stale: a caller then waited in mq_client_recv for answers already
+ * read. They are kept, in order, for mq_client_recv. */
+static void client_keeps_windowed_replies(void **state)
+{
+    fake_t *f = *state;
+    mq_client_t *c = mq_client_new(f->endpoint);
+    msg_case_t k;
+    case_for_submit(&k);
+    char ids[3][32];
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(mq_client_send_submit(c, &k, ids[i]), 0);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(fake_get(f, 1000), 1);
+        msg_t m;
+        msg_reset(&m, MSG_SUBMIT_OK);
+        SET(&m, MF_RE, re, ids[i]);
+        SET(&m, MF_CASE_ID, case_id, 700 + (uint64_t)i);
+        SET(&m, MF_DUPLICATE, duplicate, false);
+        fake_send(f, &m);
+    }
+    send_error(f, NULL, ERR_RATE_LIMITED, "slow down");
+    usleep(100 * 1000);             /* the replies are in the client's socket */
+    server_t s;
+    pthread_t t = start_server(&s, f, SERVE_OK, 1);
+    msg_t req, r;
+    msg_reset(&req, MSG_FEEDBACK);
+    req.case_id = 700, req.rating = RATING_SATISFIED;
+    assert_int_equal(mq_client_request(c, &req, NULL, &r, 2000), 0);
+    join_server(t, &s);
+    assert_int_equal(r.cmd, MSG_ACK);
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(mq_client_recv(c, &r, 500), 1);
+        assert_int_equal(r.cmd, MSG_SUBMIT_OK);
+        assert_string_equal(r.re, ids[i]);
+        assert_int_equal(r.case_id, 700 + (uint64_t)i);
+    }
+    assert_int_equal(mq_client_recv(c, &r, 500), 1);
     assert_int_equal(r.cmd, MSG_ERROR);
     assert_int_equal(mq_client_error(c), ERR_RATE_LIMITED);
     assert_int_equal(mq_client_recv(c, &r, 50), 0);
@@ -2066,6 +2249,103 @@ static void client_signal_ends_wait(void **state)
     mq_client_destroy(&c);
 }
 
+/* ---- fork ------------------------------------------------------------- */
+
+/* The exit code of child pid, within 5 s; meanwhile the fake broker
+ * acknowledges REGISTERs and answers heartbeats, from whichever process.
+ * A child still running then is killed: -1. */
+static int child_exit(fake_t *f, pid_t pid)
+{
+    int64_t deadline = now_ms() + 5000;
+    int st;
+    while (now_ms() < deadline) {
+        if (waitpid(pid, &st, WNOHANG) == pid)
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        while (fake_recv(f, 20) == 1) {
+            if (f->in.cmd == MSG_REGISTER)
+                send_ack(f, f->in.msg_id, 1000);
+            else if (f->in.cmd == MSG_HEARTBEAT)
+                send_cmd(f, MSG_HEARTBEAT);
+        }
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, &st, 0);
+    return -1;
+}
+
+/* The child's copy of a ZeroMQ context has no I/O threads: a worker or
+ * client used before fork() hung there (mq_worker_next(-1) for ever) or
+ * failed with EINTR, which callers retry. Now every call fails with ECHILD
+ * and says why. A worker not yet used when the process forks (a daemon
+ * that forks after mq_worker_new) works in the child, and the parent's
+ * objects keep working after the child has destroyed its copies. */
+static void forked_child_fails_clearly(void **state)
+{
+    fake_t *f = *state;
+    mq_worker_t *fresh = mq_worker_new(f->endpoint, DEPT, 1, "forked");
+    assert_non_null(fresh);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        mq_assignment_t a;
+        mq_escalation_t e;
+        int64_t deadline = now_ms() + 3000;
+        while (mq_worker_sessions(fresh) == 0 && now_ms() < deadline)
+            if (mq_worker_next(fresh, &a, &e, 50) < 0)
+                _exit(10);
+        _exit(mq_worker_sessions(fresh) > 0 ? 0 : 11);
+    }
+    assert_int_equal(child_exit(f, pid), 0);
+    mq_worker_destroy(&fresh);
+    while (fake_recv(f, 100) == 1)      /* the child's DISCONNECT */
+        ;
+
+    mq_worker_t *w = registered_worker(f, 1000);
+    mq_client_t *c = mq_client_new(f->endpoint);
+    msg_case_t k;
+    case_for_submit(&k);
+    char id[32];
+    assert_int_equal(mq_client_send_submit(c, &k, id), 0);
+    assert_int_equal(fake_get(f, 1000), 1);
+    assert_int_equal(f->in.cmd, MSG_SUBMIT);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        mq_assignment_t a;
+        mq_escalation_t e;
+        msg_t r;
+        errno = 0;
+        if (mq_worker_next(w, &a, &e, -1) != -1 || errno != ECHILD)
+            _exit(1);
+        if (!strstr(mq_strerror(), "used in a forked child: create a new worker there"))
+            _exit(2);
+        errno = 0;
+        if (mq_worker_accept(w, 5) != -1 || errno != ECHILD || mq_worker_unacked(w) != 0)
+            _exit(3);
+        errno = 0;
+        if (mq_worker_flush(w, -1) != -1 || errno != ECHILD)
+            _exit(4);
+        errno = 0;
+        if (mq_client_recv(c, &r, -1) != -1 || errno != ECHILD)
+            _exit(5);
+        errno = 0;
+        if (mq_client_submit(c, &k, -1, NULL, NULL) != -1 || errno != ECHILD ||
+            !strstr(mq_strerror(), "create a new client there"))
+            _exit(6);
+        mq_worker_destroy(&w);
+        mq_client_destroy(&c);
+        _exit(0);
+    }
+    assert_int_equal(child_exit(f, pid), 0);
+    assert_int_equal(mq_worker_accept(w, 6), 0);
+    assert_int_equal(expect(f, w, MSG_ACCEPT, 1000)->assignment_id, 6);
+    assert_int_equal(mq_client_send_submit(c, &k, id), 0);
+    assert_int_equal(fake_get(f, 1000), 1);
+    assert_string_equal(f->in.msg_id, id);
+    mq_worker_destroy(&w);
+    mq_client_destroy(&c);
+}
+
 /* ---- masking ---------------------------------------------------------- */
 
 /* What an adapter logs from a command keeps no phone or ID number whole. */
@@ -2111,6 +2391,7 @@ int main(void)
         T(worker_registers),
         T(worker_ids_are_unique_and_short),
         T(worker_waits_for_broker),
+        T(worker_says_why_in_errno),
         T(worker_fd_loop),
         T(worker_receives_events),
         T(worker_acknowledges_escalations),
@@ -2142,10 +2423,13 @@ int main(void)
         T(client_resubmits_same_id),
         T(client_gets_error),
         T(client_drops_stale_replies),
+        T(client_reports_rate_limit),
         T(client_times_out),
         T(client_leaves_no_stale_copies),
+        T(client_resubmits_unanswered_id),
         T(client_gives_up_after_23_hours),
         T(client_windowed),
+        T(client_keeps_windowed_replies),
         T(client_sends_priority),
         T(client_requests),
         T(client_send_keeps_callers_id),
@@ -2154,6 +2438,7 @@ int main(void)
         T(client_retries_refused_handshake),
         T(worker_signal_ends_wait),
         T(client_signal_ends_wait),
+        T(forked_child_fails_clearly),
         T(mask_text_hides_numbers),
     };
 #undef T

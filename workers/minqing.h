@@ -11,6 +11,9 @@
  * a lost ack is always safe: the broker applies it once and acks it again.
  * Functions return 0 on success and -1 on error unless stated; mq_strerror()
  * then says why. The objects are not thread-safe: use one per thread.
+ * Nor do they survive fork(): a client, or a worker once a call connected
+ * it, fails every call in a forked child (-1, errno ECHILD); create a new
+ * one there (destroying the copy frees it, the parent's stays up).
  */
 #ifndef MINQING_H
 #define MINQING_H
@@ -86,7 +89,9 @@ int mq_worker_fd(mq_worker_t *self);
 /* Report outcomes of an assignment. They are queued and sent at once; each is
  * resent until the broker acknowledges it, for 23 hours at most: an older one
  * could be applied twice (PROTOCOL.md 8.2), so it is dropped and counted by
- * mq_worker_refused. */
+ * mq_worker_refused. A note may be NULL but progress's; resolved needs result
+ * and summary, returned a reason other than RETURN_NONE. An outcome the broker
+ * would refuse fails at once: errno EINVAL, or EMSGSIZE when over MSG_MAX_BODY. */
 int mq_worker_accept(mq_worker_t *self, uint64_t assignment_id);
 int mq_worker_contacted(mq_worker_t *self, uint64_t assignment_id, const char *note);
 int mq_worker_progress(mq_worker_t *self, uint64_t assignment_id, const char *note);
@@ -110,7 +115,8 @@ unsigned mq_worker_refused(const mq_worker_t *self);
  * worker first registered, one more at each registration after it. */
 unsigned mq_worker_sessions(const mq_worker_t *self);
 /* Wait up to timeout_ms (-1: forever) for every outcome to be acknowledged; 0
- * when none is left. A caught signal ends the wait: -1 with errno EINTR (call
+ * when none is left; -1 with errno ETIMEDOUT when some still are at the
+ * timeout. A caught signal ends the wait: -1 with errno EINTR (call
  * it again to go on waiting). Assignments and escalations that come meanwhile
  * are kept, in order, for mq_worker_next; mq_worker_fd does not signal them:
  * after a flush, call mq_worker_next with timeout 0 until MQ_NOTHING. */
@@ -119,7 +125,8 @@ int mq_worker_flush(mq_worker_t *self, int timeout_ms);
 /* Use CURVE on a tcp:// endpoint: server_cert is the broker's public
  * certificate, client_cert this client's certificate (with its _secret file
  * beside it), both zcert files from `minqing keygen`. Call it right after
- * mq_worker_new / mq_client_new. 0, or -1 (mq_strerror says why: a file that
+ * mq_worker_new / mq_client_new. 0, or -1 (NULL for either: errno EINVAL;
+ * otherwise mq_strerror says why: a file that
  * cannot be read, a missing secret key, or a secret key file that group or
  * others may read, which is refused: chmod 600 it). A key the
  * broker refuses then fails the calls that wait (mq_worker_next, a client's
@@ -153,11 +160,17 @@ void mq_client_destroy(mq_client_t **self_p);
  * reply comes, resends with the same msg_id until then, but for 23 hours at
  * most (the broker's memory of a msg_id is 24), then -1 with errno
  * ETIMEDOUT. *duplicate (may be NULL) is true when (channel, external_id)
- * was known. Any ERROR ends the wait at once: -1, with mq_client_error()
- * giving its code. A 5xx (the broker's store failed, its disk is full, it is
- * stopping) is not retried inside: the caller submits again later (a new
- * msg_id, safe: the broker knows the case by channel and external_id). So
- * does a caller whose wait a caught signal ended (-1 with errno EINTR). */
+ * was known. An ERROR naming it ends the wait at once: -1, with
+ * mq_client_error() giving its code; a 301 RATE_LIMITED names none: the
+ * resends slow down (1 s doubling to 8 s), and a timeout after one gives
+ * mq_client_error() 301, not 0 (a broker that is down). A 5xx (the
+ * broker's store failed, its disk is full, it is stopping) is not retried
+ * inside: the caller submits again later (a new msg_id, safe: the broker
+ * knows the case by channel and external_id). So does a caller whose wait a
+ * signal or the timeout ended (EINTR, ETIMEDOUT): this client then resends
+ * with the unanswered msg_id if channel and external_id are the same. With a
+ * new msg_id (after a 5xx, or from another client), *duplicate may be the
+ * caller's own earlier attempt: do not tell the resident it is another's. */
 int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
                      uint64_t *case_id, bool *duplicate);
 /* Send a SUBMIT without waiting; its msg_id is written to msg_id (>= 32 bytes). */
@@ -180,7 +193,8 @@ int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id);
  * *reply stay valid until the next receive on this client. An ERROR may come
  * without `re` (301 RATE_LIMITED always does, as does the answer to a
  * message the broker could not read): it names no request, so resend the
- * unanswered ones later with their msg_ids. */
+ * unanswered ones later with their msg_ids. Replies a blocking call on this
+ * client read for other requests come here first (up to 1024 are kept). */
 int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms);
 /* Send an already filled request (FEEDBACK, CLOSE, REASSIGN, CANCEL) and wait
  * up to timeout_ms (-1: forever; resent for 23 hours at most from its first
@@ -188,12 +202,13 @@ int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms);
  * 15 other requests between) for its ACK or
  * ERROR. As with mq_client_send, a request without msg_id gets a fresh one,
  * written to msg_id (>= 32 bytes; NULL: not kept), and the request is left
- * as it was given. Any ERROR ends the wait at once (mq_client_error: its
- * code); a 5xx is not retried inside: the caller sends it again later with
- * the same msg_id. So does a caller whose wait a caught signal ended (-1 with
- * errno EINTR): to send it again, set its msg_id to that id (the broker then
- * answers the copy as it answered the first). Strings in *reply stay valid
- * until the next call that receives on this client. */
+ * as it was given. An ERROR naming it ends the wait at once (mq_client_error:
+ * its code; a 301 as with mq_client_submit); a 5xx is not retried inside:
+ * the caller sends it again later with the same msg_id. So does a caller
+ * whose wait a caught signal ended (-1 with errno EINTR): to send it again,
+ * set its msg_id to that id (the broker then answers the copy as it answered
+ * the first). Strings in *reply stay valid until the next call that
+ * receives on this client. */
 int mq_client_request(mq_client_t *self, const msg_t *request, char *msg_id, msg_t *reply,
                       int timeout_ms);
 /* Code of the last ERROR a client call got (0 if none), or of the check that
@@ -202,7 +217,7 @@ int mq_client_request(mq_client_t *self, const msg_t *request, char *msg_id, msg
  * 1..64 characters, the body's size), and a bad one fails at once. */
 msg_err_t mq_client_error(const mq_client_t *self);
 
-/* Why the last call on this thread failed. */
+/* Why the last call on this thread that failed did; a success keeps it. */
 const char *mq_strerror(void);
 
 /* Copy free text into out (size bytes, cut at a character boundary) with

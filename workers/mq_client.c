@@ -7,14 +7,18 @@
  * the broker applies a msg_id once and answers repeats from memory. The
  * blocking calls therefore resend their request every second until the reply
  * whose `re` names it arrives or the caller's timeout passes; replies naming
- * anything else are answers to requests already given up on, and are dropped.
- * For throughput, mq_client_send_submit and mq_client_recv let the caller keep
- * many submissions in flight and match replies itself.
+ * anything else are answers to requests already given up on, and are dropped,
+ * unless the client also sent without waiting: then they may answer those,
+ * and are kept (bounded) for mq_client_recv. For throughput,
+ * mq_client_send_submit and mq_client_recv let the caller keep many
+ * submissions in flight and match replies itself.
  *
  * The context and socket are made in mq_client_new (one context per client,
- * nothing shared). Unlike the worker's, the socket has no ZMQ_IMMEDIATE: a
- * request made before the connection is up (just after mq_client_new, or
- * while the broker restarts) waits in ZeroMQ's queue instead of failing, and
+ * nothing shared); a forked child's calls fail (mq_forked), as the copy of
+ * the context it inherits has no I/O threads behind it. Unlike the worker's,
+ * the socket has no ZMQ_IMMEDIATE: a request made before the connection is
+ * up (just after mq_client_new, or while the broker restarts) waits in
+ * ZeroMQ's queue instead of failing, and
  * the copies a resend adds are harmless because of the msg_id. The encoded
  * request stays in the codec's buffer while it is being resent; replies decode
  * into the same codec's arena, which is separate.
@@ -41,14 +45,28 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define RESEND_EVERY_MS 1000
+#define LIMITED_MIN_MS 1000         /* after a 301: the next resend in 1 s, */
+#define LIMITED_MAX_MS 8000         /* ... doubling for each in a row up to this */
 #define FIRSTS 16                   /* requests whose first send is remembered */
+#define KEPT_MAX 1024               /* replies kept for mq_client_recv, at most, */
+#define KEPT_MAX_BYTES (1 << 20)    /* ... and their bodies' bytes */
 #define REHANDSHAKE_MIN_MS 1000     /* a failed handshake tried again after this, */
 #define REHANDSHAKE_MAX_MS 8000     /* ... doubling after each failure up to this */
 
+/* A reply a blocking call read that was not its own: its body. */
+typedef struct kept_s {
+    struct kept_s *next;
+    msg_cmd_t cmd;
+    size_t size;
+    char body[];
+} kept_t;
+
 struct mq_client_t {
     void *ctx, *sock;
+    pid_t pid;                      /* the process that created ctx */
     char *endpoint;                 /* kept to reconnect with CURVE keys */
     mq_curve_t curve;
     mq_handshake_t hs;              /* with CURVE: why the connection cannot work */
@@ -58,8 +76,17 @@ struct mq_client_t {
     codec_t *check;                 /* decodes each request before it goes (encode) */
     zmq_msg_t part[3];
     msg_t in;                       /* the last reply; strings in the codec */
+    codec_frame_t in_body;          /* its body, in part[2] until the next read */
+    bool windowed;                  /* sent without waiting: others' replies are kept */
+    kept_t *kept, **kept_tail;
+    size_t nkept, kept_bytes;
     mq_ids_t ids;
     char id[MQ_CLIENT_ID_SIZE];     /* msg_id of the submission in flight */
+    /* a submission left unanswered (EINTR, ETIMEDOUT), by "channel\nexternal_id":
+     * submitted again, it goes with its msg_id, so that the broker answers the
+     * copy as the first and does not call the caller's own case a duplicate */
+    char *retry_key;
+    char retry_id[MQ_CLIENT_ID_SIZE];
     char req_id[MQ_CLIENT_ID_SIZE]; /* msg_id given to a request without one */
     codec_frame_t out[3];           /* the encoded request, for resending */
     /* the requests waited for lately (any caller's ids), each with when it
@@ -72,6 +99,7 @@ struct mq_client_t {
     unsigned nextfirst;             /* the slot replaced next */
     int64_t first_sent;             /* of the request in hand */
     msg_err_t error;
+    bool limited;                   /* a 301 came during the wait in hand */
     unsigned malformed;
 };
 
@@ -83,6 +111,7 @@ static int open_socket(mq_client_t *self, const char *endpoint)
         return mq_fail("out of memory");
     if (!(self->ctx = zmq_ctx_new()))
         return mq_fail("cannot create a zmq context: %s", zmq_strerror(errno));
+    self->pid = getpid();
     if (!(self->sock = mq_dealer_new(self->ctx, false, &self->curve)))
         return -1;
     if (zmq_connect(self->sock, endpoint))
@@ -102,6 +131,7 @@ mq_client_t *mq_client_new(const char *endpoint)
     for (int i = 0; i < 3; i++)
         zmq_msg_init(&self->part[i]);
     mq_ids_init(&self->ids, NULL);
+    self->kept_tail = &self->kept;
     self->rehandshake_ms = REHANDSHAKE_MIN_MS;
     if (!(self->endpoint = strdup(endpoint)) || open_socket(self, endpoint))
         mq_client_destroy(&self);
@@ -113,14 +143,24 @@ void mq_client_destroy(mq_client_t **self_p)
     if (!self_p || !*self_p)
         return;
     mq_client_t *self = *self_p;
-    mq_handshake_close(&self->hs);
-    mq_socket_close(&self->sock);
-    if (self->ctx)
-        zmq_ctx_term(self->ctx);
+    /* in a forked child the sockets are the parent's: zmq_ctx_term would
+     * hang there, so only the memory goes */
+    if (!mq_forked(self->pid, "mq_client_destroy", "client")) {
+        mq_handshake_close(&self->hs);
+        mq_socket_close(&self->sock);
+        if (self->ctx)
+            zmq_ctx_term(self->ctx);
+    }
     for (int i = 0; i < 3; i++)
         zmq_msg_close(&self->part[i]);
+    while (self->kept) {
+        kept_t *next = self->kept->next;
+        free(self->kept);
+        self->kept = next;
+    }
     codec_destroy(&self->codec);
     codec_destroy(&self->check);
+    free(self->retry_key);
     free(self->endpoint);
     free(self);
     *self_p = NULL;
@@ -248,14 +288,41 @@ static int send_out(mq_client_t *self)
     return mq_fail("send: %s", zmq_strerror(errno));
 }
 
-/* Encode SUBMIT {msg_id, case} with a fresh id into self->out. */
-static int encode_submit(mq_client_t *self, const msg_case_t *kase)
+/* "channel\nexternal_id" of a case (malloc'd), or NULL without both. */
+static char *case_key(const msg_case_t *kase)
+{
+    if (!kase || !kase->channel || !kase->external_id)
+        return NULL;
+    size_t n = strlen(kase->channel) + strlen(kase->external_id) + 2;
+    char *key = malloc(n);
+    if (key)
+        snprintf(key, n, "%s\n%s", kase->channel, kase->external_id);
+    return key;
+}
+
+/* Remember the submission in hand as unanswered (keep), or forget any. */
+static void note_unanswered(mq_client_t *self, const msg_case_t *kase, bool keep)
+{
+    free(self->retry_key);
+    self->retry_key = keep ? case_key(kase) : NULL;
+    if (self->retry_key)
+        memcpy(self->retry_id, self->id, sizeof self->id);
+}
+
+/* Encode SUBMIT {msg_id, case} into self->out: with the msg_id of the same
+ * case left unanswered when `retry`, else a fresh one. */
+static int encode_submit(mq_client_t *self, const msg_case_t *kase, bool retry)
 {
     if (!kase)
         return mq_fail("SUBMIT: no case");
     msg_t m;
     msg_reset(&m, MSG_SUBMIT);
-    mq_ids_next(&self->ids, self->id, sizeof self->id);
+    char *key = retry && self->retry_key ? case_key(kase) : NULL;
+    if (key && strcmp(key, self->retry_key) == 0)
+        memcpy(self->id, self->retry_id, sizeof self->id);
+    else
+        mq_ids_next(&self->ids, self->id, sizeof self->id);
+    free(key);
     m.msg_id = self->id;
     m.kase = *kase;
     mark_case_fields(&m.kase);
@@ -283,6 +350,7 @@ static int read_reply(mq_client_t *self)
             self->malformed++;
         else if (is_reply(self->in.cmd)) {
             self->rehandshake_ms = REHANDSHAKE_MIN_MS;     /* a handshake worked */
+            self->in_body = frames[2];
             return 1;
         }
     }
@@ -307,10 +375,53 @@ static int64_t first_send(mq_client_t *self, const char *id, int64_t now)
     return now;
 }
 
+/* A blocking call read a reply not its own (self->in): keep it for
+ * mq_client_recv when requests sent without waiting may be waiting for it.
+ * Past the bounds it is dropped: the caller resends what stays unanswered. */
+static void keep_reply(mq_client_t *self)
+{
+    if (!self->windowed || self->nkept >= KEPT_MAX ||
+        self->kept_bytes + self->in_body.size > KEPT_MAX_BYTES)
+        return;
+    kept_t *k = malloc(sizeof *k + self->in_body.size);
+    if (!k)
+        return;
+    k->next = NULL;
+    k->cmd = self->in.cmd;
+    k->size = self->in_body.size;
+    memcpy(k->body, self->in_body.data, k->size);
+    *self->kept_tail = k;
+    self->kept_tail = &k->next;
+    self->nkept++;
+    self->kept_bytes += k->size;
+}
+
+/* The oldest kept reply, decoded into self->in: 1, or 0 when none is kept. */
+static int unkeep_reply(mq_client_t *self)
+{
+    while (self->kept) {
+        kept_t *k = self->kept;
+        if (!(self->kept = k->next))
+            self->kept_tail = &self->kept;
+        self->nkept--;
+        self->kept_bytes -= k->size;
+        const char *name = msg_cmd_name(k->cmd);
+        codec_frame_t frames[3] = {{MSG_SIGNATURE, strlen(MSG_SIGNATURE)},
+                                   {name, strlen(name)}, {k->body, k->size}};
+        codec_error_t err;
+        int rc = codec_decode(self->codec, frames, 3, &self->in, &err);
+        free(k);
+        if (rc == 0)        /* it decoded once already */
+            return 1;
+    }
+    return 0;
+}
+
 static int exchange(mq_client_t *self, const char *id, int timeout_ms)
 {
     int64_t start = mq_now(), deadline = mq_deadline(timeout_ms);
-    int64_t resend = start + RESEND_EVERY_MS;
+    int64_t resend = start + RESEND_EVERY_MS, limited_ms = 0;
+    self->limited = false;
     self->first_sent = first_send(self, id, start);
     if (start - self->first_sent >= MQ_RESEND_MAX_MS)
         return 0;
@@ -320,9 +431,22 @@ static int exchange(mq_client_t *self, const char *id, int timeout_ms)
         return -1;
     for (;;) {
         int rc;
-        while ((rc = read_reply(self)) == 1)
+        while ((rc = read_reply(self)) == 1) {
             if (MSG_HAS(&self->in, MF_RE) && strcmp(self->in.re, id) == 0)
-                return 1;           /* else a stale reply: dropped */
+                return 1;
+            keep_reply(self);       /* or dropped as stale */
+            if (self->in.cmd == MSG_ERROR && self->in.code == ERR_RATE_LIMITED) {
+                /* it names no request, and may be this one's: each copy
+                 * counts against the rate, so resending on the usual beat
+                 * kept the client over it, and a timeout said nothing of
+                 * why (timed_out reports it) */
+                limited_ms = limited_ms ? limited_ms * 2 : LIMITED_MIN_MS;
+                if (limited_ms > LIMITED_MAX_MS)
+                    limited_ms = LIMITED_MAX_MS;
+                resend = mq_now() + limited_ms;
+                self->limited = true;
+            }
+        }
         if (rc < 0)
             return -1;
         int64_t now = mq_now();
@@ -412,6 +536,12 @@ static int timed_out(mq_client_t *self, const char *what, const char *id, int ti
 {
     reopen_socket(self);
     errno = ETIMEDOUT;
+    if (self->limited) {
+        self->error = ERR_RATE_LIMITED;
+        return mq_fail("%s %s: no reply within %d ms: the broker refused copies as over this "
+                       "client's rate (RATE_LIMITED 301); send it again later",
+                       what, id, timeout_ms);
+    }
     if (mq_now() - self->first_sent >= MQ_RESEND_MAX_MS)
         return mq_fail("%s %s: no reply in 23 hours; given up, since the broker forgets a "
                        "msg_id after 24 and a later copy could be applied twice",
@@ -426,13 +556,24 @@ int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
 {
     if (!self)
         return mq_fail("mq_client_submit: client is NULL");
+    if (mq_forked(self->pid, "mq_client_submit", "client"))
+        return -1;
     self->error = MSG_OK;
     int64_t deadline = mq_deadline(timeout_ms);
-    if (encode_submit(self, kase) || rehandshake(self, deadline))
+    if (encode_submit(self, kase, true) || rehandshake(self, deadline))
         return -1;
     int rc = exchange(self, self->id, left_ms(timeout_ms, deadline));
-    if (rc <= 0)
-        return rc < 0 ? -1 : timed_out(self, "SUBMIT", self->id, timeout_ms);
+    if (rc <= 0) {
+        if (rc == 0)
+            timed_out(self, "SUBMIT", self->id, timeout_ms);
+        /* unanswered, not refused: the same msg_id next time, while the
+         * broker remembers it (past 23 hours a copy could be applied twice) */
+        int err = errno;
+        note_unanswered(self, kase, mq_now() - self->first_sent < MQ_RESEND_MAX_MS);
+        errno = err;
+        return -1;
+    }
+    note_unanswered(self, kase, false);
     if (verdict(self, "SUBMIT", MSG_SUBMIT_OK))
         return -1;
     if (case_id)
@@ -446,9 +587,12 @@ int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_i
 {
     if (!self || !msg_id)
         return mq_fail("mq_client_send_submit: client and msg_id buffer are required");
-    self->error = MSG_OK;
-    if (encode_submit(self, kase) || rehandshake(self, mq_now()) || send_out(self))
+    if (mq_forked(self->pid, "mq_client_send_submit", "client"))
         return -1;
+    self->error = MSG_OK;
+    if (encode_submit(self, kase, false) || rehandshake(self, mq_now()) || send_out(self))
+        return -1;
+    self->windowed = true;
     memcpy(msg_id, self->id, sizeof self->id);
     return 0;
 }
@@ -459,6 +603,8 @@ int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id)
     if (!self || !request || (fresh && !msg_id))
         return mq_fail("mq_client_send: client, request and (for a request without msg_id) "
                        "msg_id buffer are required");
+    if (mq_forked(self->pid, "mq_client_send", "client"))
+        return -1;
     self->error = MSG_OK;
     /* sent from a copy, so that a fresh id is not left in the caller's
      * request, where a later, different request would reuse it */
@@ -472,6 +618,7 @@ int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id)
         mark_case_fields(&m.kase);
     if (encode(self, &m) || rehandshake(self, mq_now()) || send_out(self))
         return -1;
+    self->windowed = true;
     if (fresh)
         memcpy(msg_id, self->id, sizeof self->id);
     return 0;
@@ -481,7 +628,15 @@ int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms)
 {
     if (!self || !reply)
         return mq_fail("mq_client_recv: client and reply are required");
+    if (mq_forked(self->pid, "mq_client_recv", "client"))
+        return -1;
     self->error = MSG_OK;
+    if (unkeep_reply(self)) {
+        if (self->in.cmd == MSG_ERROR)
+            self->error = (msg_err_t)self->in.code;
+        *reply = self->in;
+        return 1;
+    }
     int64_t deadline = mq_deadline(timeout_ms);
     if (rehandshake(self, deadline))
         return errno == EINTR ? 0 : -1;
@@ -514,6 +669,8 @@ int mq_client_request(mq_client_t *self, const msg_t *request, char *msg_id, msg
 {
     if (!self || !request)
         return mq_fail("mq_client_request: client and request are required");
+    if (mq_forked(self->pid, "mq_client_request", "client"))
+        return -1;
     self->error = MSG_OK;
     const char *what = msg_cmd_name(request->cmd);
     if (!is_request(request->cmd))
@@ -546,6 +703,8 @@ int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *
 {
     if (!self)
         return mq_fail("mq_client_set_certs: no client");
+    if (mq_forked(self->pid, "mq_client_set_certs", "client"))
+        return -1;
     if (mq_curve_load(&self->curve, server_cert, client_cert))
         return -1;
     /* the socket mq_client_new connected carries no keys: replace it */

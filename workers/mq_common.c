@@ -48,6 +48,15 @@ int mq_fail(const char *fmt, ...)
     return -1;
 }
 
+int mq_forked(pid_t owner, const char *fn, const char *what)
+{
+    if (!owner || owner == getpid())
+        return 0;
+    mq_fail("%s: used in a forked child: create a new %s there", fn, what);
+    errno = ECHILD;
+    return -1;
+}
+
 /* ---- msg_ids ---------------------------------------------------------- */
 
 /* 32 bits from the kernel; a clock-and-address mix only if both sources fail. */
@@ -134,6 +143,13 @@ static mq_curve_bad_t curve_unusable(zcert_t *server, zcert_t *client,
 
 int mq_curve_load(mq_curve_t *curve, const char *server_cert, const char *client_cert)
 {
+    if (!server_cert || !client_cert) {
+        curve->bad = !server_cert ? MQ_CURVE_SERVER : MQ_CURVE_CLIENT;
+        mq_fail("CURVE needs the broker's certificate and this client's: %s is NULL",
+                !server_cert ? "server_cert" : "client_cert");
+        errno = EINVAL;
+        return -1;
+    }
     zcert_t *server = server_cert ? zcert_load(server_cert) : NULL;
     zcert_t *client = client_cert ? zcert_load(client_cert) : NULL;
     curve->bad = curve_unusable(server, client, server_cert, client_cert);

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <zmq.h>
 
 #define MQ_MAX_MESSAGE 131072  /* the largest frame a peer may send (PROTOCOL.md 3.3) */
@@ -35,6 +36,12 @@ typedef struct {
 void mq_ids_init(mq_ids_t *ids, const char *tag);
 /* Write the next id into out (size bytes, at least MQ_CLIENT_ID_SIZE). */
 void mq_ids_next(mq_ids_t *ids, char *out, size_t size);
+
+/* A ZeroMQ context does not survive fork(): its I/O threads stay in the
+ * parent, and a child that polls its copy waits for ever. -1 with errno
+ * ECHILD, recorded ("fn: used in a forked child: create a new `what`
+ * there"), when this process is not `owner` (0: no context yet); else 0. */
+int mq_forked(pid_t owner, const char *fn, const char *what);
 
 /* Milliseconds on the monotonic clock (plus mq_clock_offset_ms). */
 int64_t mq_now(void);

@@ -53,7 +53,9 @@
  *
  * The socket changes on every reconnect, and with it mq_worker_fd's answer.
  * The zmq context and socket are created on first use, not in mq_worker_new,
- * so an adapter may fork (daemonise) after creating its worker. One context
+ * so an adapter may fork (daemonise) after creating its worker; once they
+ * exist, a forked child's calls fail (mq_forked) instead of waiting on a
+ * context whose threads stayed in the parent. One context
  * per worker: nothing is shared between objects or threads (but a counter
  * that names handshake monitors, mq_handshake.c, which is atomic).
  *
@@ -73,6 +75,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define REGISTER_EVERY_MS    1000   /* REGISTER resend while unanswered */
 #define REGISTER_REFUSED_MAX_MS 8000 /* ... doubling after each refusal up to this */
@@ -125,6 +128,7 @@ struct mq_worker_t {
     char *endpoint, *department, *name;
     unsigned capacity;
     void *ctx, *sock;               /* created on first use */
+    pid_t pid;                      /* the process that created ctx */
     mq_curve_t curve;
     mq_handshake_t hs;              /* with CURVE: a refused key, which ZeroMQ never retries */
     codec_t *codec[2];
@@ -182,7 +186,11 @@ static void register_msg(const mq_worker_t *self, msg_t *m)
  * the adapter still reads. */
 static int encode_checked(mq_worker_t *self, msg_t *m, codec_frame_t frames[3])
 {
-    return mq_encode_checked(self->codec[0], self->codec[self->rx], m, frames, NULL);
+    msg_err_t code;
+    if (mq_encode_checked(self->codec[0], self->codec[self->rx], m, frames, &code) == 0)
+        return 0;
+    errno = code == ERR_TOO_LARGE ? EMSGSIZE : EINVAL;     /* as the client says it */
+    return -1;
 }
 
 mq_worker_t *mq_worker_new(const char *endpoint, const char *department,
@@ -253,12 +261,16 @@ void mq_worker_destroy(mq_worker_t **self_p)
     if (!self_p || !*self_p)
         return;
     mq_worker_t *self = *self_p;
-    if (self->sock && self->state != W_BACKOFF)
-        say_goodbye(self);
-    mq_handshake_close(&self->hs);
-    mq_socket_close(&self->sock);
-    if (self->ctx)
-        zmq_ctx_term(self->ctx);
+    /* in a forked child the sockets are the parent's: closing them here
+     * would hang in zmq_ctx_term, so only the memory goes */
+    if (!mq_forked(self->pid, "mq_worker_destroy", "worker")) {
+        if (self->sock && self->state != W_BACKOFF)
+            say_goodbye(self);
+        mq_handshake_close(&self->hs);
+        mq_socket_close(&self->sock);
+        if (self->ctx)
+            zmq_ctx_term(self->ctx);
+    }
     free_outcomes(self->head);
     free_outcomes(self->spare);
     mq_omap_free(&self->last);
@@ -295,12 +307,15 @@ static int new_socket(mq_worker_t *self)
 
 /* First use: the context and an unconnected socket; the first service pass
  * connects at once (BACKOFF with a timer already due). */
-static int start(mq_worker_t *self)
+static int start(mq_worker_t *self, const char *fn)
 {
+    if (mq_forked(self->pid, fn, "worker"))
+        return -1;
     if (self->started)
         return 0;
     if (!self->ctx && !(self->ctx = zmq_ctx_new()))   /* kept if a first try failed */
         return mq_fail("cannot create a zmq context: %s", zmq_strerror(errno));
+    self->pid = getpid();
     if (new_socket(self))
         return -1;
     mq_ids_init(&self->ids, self->department);
@@ -640,7 +655,7 @@ static int queue_outcome(mq_worker_t *self, msg_t *m)
 {
     if (!self)
         return mq_fail("%s: worker is NULL", msg_cmd_name(m->cmd));
-    if (start(self))
+    if (start(self, msg_cmd_name(m->cmd)))
         return -1;
     outcome_t *o = take_node(self);
     if (!o)
@@ -836,7 +851,7 @@ static esc_ref_t *received_escalation(mq_worker_t *self, const mq_escalation_t *
 int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e)
 {
     esc_ref_t *ref = received_escalation(self, e, "mq_worker_ack_escalation");
-    if (!ref)
+    if (!ref || mq_forked(self->pid, "mq_worker_ack_escalation", "worker"))
         return -1;
     if (!ref->acked)
         close_escalation(self, ref);
@@ -1160,7 +1175,7 @@ int mq_worker_next(mq_worker_t *self, mq_assignment_t *a, mq_escalation_t *e, in
     if (!self || !a || !e)
         return mq_fail("mq_worker_next: worker, assignment and escalation are required");
     int64_t deadline = mq_deadline(timeout_ms);
-    if (start(self))
+    if (start(self, "mq_worker_next"))
         return -1;
     if (self->stash)
         return next_kept(self, a, e);
@@ -1171,14 +1186,18 @@ int mq_worker_flush(mq_worker_t *self, int timeout_ms)
 {
     if (!self)
         return mq_fail("mq_worker_flush: worker is NULL");
+    if (mq_forked(self->pid, "mq_worker_flush", "worker"))
+        return -1;
     int64_t deadline = mq_deadline(timeout_ms);
     if (self->unacked == 0)
         return 0;
     if (run(self, NULL, NULL, deadline, true) < 0)
         return -1;
-    if (self->unacked > 0)
+    if (self->unacked > 0) {
+        errno = ETIMEDOUT;          /* not what a poll on the way left there */
         return mq_fail("%u outcome(s) still unacknowledged after %d ms", self->unacked,
                        timeout_ms);
+    }
     return 0;
 }
 
@@ -1186,7 +1205,7 @@ int mq_worker_fd(mq_worker_t *self)
 {
     if (!self)
         return mq_fail("mq_worker_fd: worker is NULL");
-    if (start(self))
+    if (start(self, "mq_worker_fd"))
         return -1;
     int fd;
     size_t size = sizeof fd;
