@@ -306,6 +306,17 @@ static void zap_stop(fake_t *f)
 
 #define SET(m, bit, field, v) ((m)->field = (v), MSG_SET((m), (bit)))
 
+/* The broker's SUBMIT_OK to request re: case case_id, not a duplicate. */
+static void send_submit_ok(fake_t *f, const char *re, uint64_t case_id)
+{
+    msg_t m;
+    msg_reset(&m, MSG_SUBMIT_OK);
+    SET(&m, MF_RE, re, re);
+    SET(&m, MF_CASE_ID, case_id, case_id);
+    SET(&m, MF_DUPLICATE, duplicate, false);
+    fake_send(f, &m);
+}
+
 static const char DEPT[] = "water";
 
 /* Let the worker run for up to ms; it must not produce an event. */
@@ -1519,11 +1530,7 @@ static void reply_to(server_t *s)
         return;
     }
     if (s->mode == SERVE_STALE_FIRST && s->seen == 1) {
-        msg_reset(&m, MSG_SUBMIT_OK);
-        SET(&m, MF_RE, re, "someone-else");
-        SET(&m, MF_CASE_ID, case_id, 1);
-        SET(&m, MF_DUPLICATE, duplicate, false);
-        fake_send(f, &m);
+        send_submit_ok(f, "someone-else", 1);
     }
     if (f->in.cmd != MSG_SUBMIT) {
         msg_reset(&m, MSG_ACK);
@@ -1533,11 +1540,7 @@ static void reply_to(server_t *s)
         fake_send(f, &m);
         return;
     }
-    msg_reset(&m, MSG_SUBMIT_OK);
-    SET(&m, MF_RE, re, f->in.msg_id);
-    SET(&m, MF_CASE_ID, case_id, 999 + (uint64_t)s->seen);    /* 1000 for the first */
-    SET(&m, MF_DUPLICATE, duplicate, false);
-    fake_send(f, &m);
+    send_submit_ok(f, f->in.msg_id, 999 + (uint64_t)s->seen);   /* 1000 for the first */
 }
 
 static void *serve(void *arg)
@@ -1619,15 +1622,25 @@ static void client_submits(void **state)
     assert_null(c);
 }
 
+/* A client of f, a server thread answering in mode (at most max requests)
+ * and a case to submit. */
+static mq_client_t *client_served(fake_t *f, server_t *s, pthread_t *t, int mode, int max,
+                                  msg_case_t *k)
+{
+    mq_client_t *c = mq_client_new(f->endpoint);
+    *t = start_server(s, f, mode, max);
+    case_for_submit(k);
+    return c;
+}
+
 /* The first SUBMIT is lost: the same bytes go again a second later. */
 static void client_resubmits_same_id(void **state)
 {
     fake_t *f = *state;
-    mq_client_t *c = mq_client_new(f->endpoint);
     server_t s;
-    pthread_t t = start_server(&s, f, SERVE_IGNORE_FIRST, 1);
+    pthread_t t;
     msg_case_t k;
-    case_for_submit(&k);
+    mq_client_t *c = client_served(f, &s, &t, SERVE_IGNORE_FIRST, 1, &k);
     uint64_t case_id = 0;
     int64_t t0 = now_ms();
     assert_int_equal(mq_client_submit(c, &k, 3000, &case_id, NULL), 0);
@@ -1642,11 +1655,10 @@ static void client_resubmits_same_id(void **state)
 static void client_gets_error(void **state)
 {
     fake_t *f = *state;
-    mq_client_t *c = mq_client_new(f->endpoint);
     server_t s;
-    pthread_t t = start_server(&s, f, SERVE_ERROR, 1);
+    pthread_t t;
     msg_case_t k;
-    case_for_submit(&k);
+    mq_client_t *c = client_served(f, &s, &t, SERVE_ERROR, 1, &k);
     uint64_t case_id = 0;
     assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), -1);
     join_server(t, &s);
@@ -1664,11 +1676,10 @@ static void client_gets_error(void **state)
 static void client_reports_rate_limit(void **state)
 {
     fake_t *f = *state;
-    mq_client_t *c = mq_client_new(f->endpoint);
     server_t s;
-    pthread_t t = start_server(&s, f, SERVE_RATE_LIMITED, 100);
+    pthread_t t;
     msg_case_t k;
-    case_for_submit(&k);
+    mq_client_t *c = client_served(f, &s, &t, SERVE_RATE_LIMITED, 100, &k);
     errno = 0;
     assert_int_equal(mq_client_submit(c, &k, 3500, NULL, NULL), -1);
     atomic_store(&s.done, true);
@@ -1696,11 +1707,10 @@ static void client_reports_rate_limit(void **state)
 static void client_drops_stale_replies(void **state)
 {
     fake_t *f = *state;
-    mq_client_t *c = mq_client_new(f->endpoint);
     server_t s;
-    pthread_t t = start_server(&s, f, SERVE_STALE_FIRST, 1);
+    pthread_t t;
     msg_case_t k;
-    case_for_submit(&k);
+    mq_client_t *c = client_served(f, &s, &t, SERVE_STALE_FIRST, 1, &k);
     uint64_t case_id = 0;
     assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), 0);
     join_server(t, &s);
@@ -1791,16 +1801,24 @@ static void client_leaves_no_stale_copies(void **state)
     mq_client_destroy(&c);
 }
 
+/* A client with three windowed submissions of one case sent to f; their
+ * msg_ids into ids. */
+static mq_client_t *send_three(fake_t *f, char ids[3][32])
+{
+    mq_client_t *c = mq_client_new(f->endpoint);
+    msg_case_t k;
+    case_for_submit(&k);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(mq_client_send_submit(c, &k, ids[i]), 0);
+    return c;
+}
+
 /* Many submissions in flight; replies matched by re, in any order. */
 static void client_windowed(void **state)
 {
     fake_t *f = *state;
-    mq_client_t *c = mq_client_new(f->endpoint);
-    msg_case_t k;
-    case_for_submit(&k);
     char ids[3][32];
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(mq_client_send_submit(c, &k, ids[i]), 0);
+    mq_client_t *c = send_three(f, ids);
     assert_string_not_equal(ids[0], ids[1]);
     assert_string_not_equal(ids[1], ids[2]);
     char got[3][65];
@@ -1809,14 +1827,8 @@ static void client_windowed(void **state)
         strcpy(got[i], f->in.msg_id);
         assert_string_equal(got[i], ids[i]);
     }
-    for (int i = 2; i >= 0; i--) {
-        msg_t m;
-        msg_reset(&m, MSG_SUBMIT_OK);
-        SET(&m, MF_RE, re, got[i]);
-        SET(&m, MF_CASE_ID, case_id, 500 + (uint64_t)i);
-        SET(&m, MF_DUPLICATE, duplicate, false);
-        fake_send(f, &m);
-    }
+    for (int i = 2; i >= 0; i--)
+        send_submit_ok(f, got[i], 500 + (uint64_t)i);
     send_error(f, got[0], ERR_RATE_LIMITED, "slow down");
     for (int i = 2; i >= 0; i--) {
         msg_t r;
@@ -1839,20 +1851,11 @@ static void client_windowed(void **state)
 static void client_keeps_windowed_replies(void **state)
 {
     fake_t *f = *state;
-    mq_client_t *c = mq_client_new(f->endpoint);
-    msg_case_t k;
-    case_for_submit(&k);
     char ids[3][32];
-    for (int i = 0; i < 3; i++)
-        assert_int_equal(mq_client_send_submit(c, &k, ids[i]), 0);
+    mq_client_t *c = send_three(f, ids);
     for (int i = 0; i < 3; i++) {
         assert_int_equal(fake_get(f, 1000), 1);
-        msg_t m;
-        msg_reset(&m, MSG_SUBMIT_OK);
-        SET(&m, MF_RE, re, ids[i]);
-        SET(&m, MF_CASE_ID, case_id, 700 + (uint64_t)i);
-        SET(&m, MF_DUPLICATE, duplicate, false);
-        fake_send(f, &m);
+        send_submit_ok(f, ids[i], 700 + (uint64_t)i);
     }
     send_error(f, NULL, ERR_RATE_LIMITED, "slow down");
     usleep(100 * 1000);             /* the replies are in the client's socket */
