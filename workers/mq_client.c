@@ -66,7 +66,7 @@ typedef struct kept_s {
 
 struct mq_client_t {
     void *ctx, *sock;
-    pid_t pid;                      /* the process that created ctx */
+    unsigned stamp;                 /* mq_fork_stamp of the process that created ctx */
     char *endpoint;                 /* kept to reconnect with CURVE keys */
     mq_curve_t curve;
     mq_handshake_t hs;              /* with CURVE: why the connection cannot work */
@@ -111,7 +111,7 @@ static int open_socket(mq_client_t *self, const char *endpoint)
         return mq_fail("out of memory");
     if (!(self->ctx = zmq_ctx_new()))
         return mq_fail("cannot create a zmq context: %s", zmq_strerror(errno));
-    self->pid = getpid();
+    self->stamp = mq_fork_stamp();
     if (!(self->sock = mq_dealer_new(self->ctx, false, &self->curve)))
         return -1;
     if (zmq_connect(self->sock, endpoint))
@@ -145,7 +145,7 @@ void mq_client_destroy(mq_client_t **self_p)
     mq_client_t *self = *self_p;
     /* in a forked child the sockets are the parent's: zmq_ctx_term would
      * hang there, so only the memory goes */
-    if (!mq_forked(self->pid, "mq_client_destroy", "client")) {
+    if (!mq_forked(self->stamp, "mq_client_destroy", "client")) {
         mq_handshake_close(&self->hs);
         mq_socket_close(&self->sock);
         if (self->ctx)
@@ -556,7 +556,7 @@ int mq_client_submit(mq_client_t *self, const msg_case_t *kase, int timeout_ms,
 {
     if (!self)
         return mq_fail("mq_client_submit: client is NULL");
-    if (mq_forked(self->pid, "mq_client_submit", "client"))
+    if (mq_forked(self->stamp, "mq_client_submit", "client"))
         return -1;
     self->error = MSG_OK;
     int64_t deadline = mq_deadline(timeout_ms);
@@ -587,7 +587,7 @@ int mq_client_send_submit(mq_client_t *self, const msg_case_t *kase, char *msg_i
 {
     if (!self || !msg_id)
         return mq_fail("mq_client_send_submit: client and msg_id buffer are required");
-    if (mq_forked(self->pid, "mq_client_send_submit", "client"))
+    if (mq_forked(self->stamp, "mq_client_send_submit", "client"))
         return -1;
     self->error = MSG_OK;
     if (encode_submit(self, kase, false) || rehandshake(self, mq_now()) || send_out(self))
@@ -603,7 +603,7 @@ int mq_client_send(mq_client_t *self, msg_t *request, char *msg_id)
     if (!self || !request || (fresh && !msg_id))
         return mq_fail("mq_client_send: client, request and (for a request without msg_id) "
                        "msg_id buffer are required");
-    if (mq_forked(self->pid, "mq_client_send", "client"))
+    if (mq_forked(self->stamp, "mq_client_send", "client"))
         return -1;
     self->error = MSG_OK;
     /* sent from a copy, so that a fresh id is not left in the caller's
@@ -628,7 +628,7 @@ int mq_client_recv(mq_client_t *self, msg_t *reply, int timeout_ms)
 {
     if (!self || !reply)
         return mq_fail("mq_client_recv: client and reply are required");
-    if (mq_forked(self->pid, "mq_client_recv", "client"))
+    if (mq_forked(self->stamp, "mq_client_recv", "client"))
         return -1;
     self->error = MSG_OK;
     if (unkeep_reply(self)) {
@@ -669,7 +669,7 @@ int mq_client_request(mq_client_t *self, const msg_t *request, char *msg_id, msg
 {
     if (!self || !request)
         return mq_fail("mq_client_request: client and request are required");
-    if (mq_forked(self->pid, "mq_client_request", "client"))
+    if (mq_forked(self->stamp, "mq_client_request", "client"))
         return -1;
     self->error = MSG_OK;
     const char *what = msg_cmd_name(request->cmd);
@@ -703,7 +703,7 @@ int mq_client_set_certs(mq_client_t *self, const char *server_cert, const char *
 {
     if (!self)
         return mq_fail("mq_client_set_certs: no client");
-    if (mq_forked(self->pid, "mq_client_set_certs", "client"))
+    if (mq_forked(self->stamp, "mq_client_set_certs", "client"))
         return -1;
     if (mq_curve_load(&self->curve, server_cert, client_cert))
         return -1;

@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -48,9 +49,31 @@ int mq_fail(const char *fmt, ...)
     return -1;
 }
 
-int mq_forked(pid_t owner, const char *fn, const char *what)
+/* Forks this process is a child of, counted by a handler fork() runs in
+ * the child: getpid() would cost a system call on every call of the
+ * library, a measurable share of a worker's at thousands a second. */
+static unsigned forks;
+static pthread_once_t forks_once = PTHREAD_ONCE_INIT;
+
+static void count_fork(void)
 {
-    if (!owner || owner == getpid())
+    forks++;
+}
+
+static void watch_forks(void)
+{
+    (void)pthread_atfork(NULL, NULL, count_fork);
+}
+
+unsigned mq_fork_stamp(void)
+{
+    pthread_once(&forks_once, watch_forks);
+    return forks + 1;
+}
+
+int mq_forked(unsigned owner, const char *fn, const char *what)
+{
+    if (!owner || owner == mq_fork_stamp())
         return 0;
     mq_fail("%s: used in a forked child: create a new %s there", fn, what);
     errno = ECHILD;

@@ -38,10 +38,13 @@ void mq_ids_init(mq_ids_t *ids, const char *tag);
 void mq_ids_next(mq_ids_t *ids, char *out, size_t size);
 
 /* A ZeroMQ context does not survive fork(): its I/O threads stay in the
- * parent, and a child that polls its copy waits for ever. -1 with errno
- * ECHILD, recorded ("fn: used in a forked child: create a new `what`
- * there"), when this process is not `owner` (0: no context yet); else 0. */
-int mq_forked(pid_t owner, const char *fn, const char *what);
+ * parent, and a child that polls its copy waits for ever. mq_fork_stamp()
+ * names this process among its forks (never 0), without a system call: it
+ * is checked on every call. mq_forked: -1 with errno ECHILD, recorded ("fn:
+ * used in a forked child: create a new `what` there"), when the stamp is no
+ * longer `owner` (0: no context yet); else 0. */
+unsigned mq_fork_stamp(void);
+int mq_forked(unsigned owner, const char *fn, const char *what);
 
 /* Milliseconds on the monotonic clock (plus mq_clock_offset_ms). */
 int64_t mq_now(void);

@@ -128,7 +128,7 @@ struct mq_worker_t {
     char *endpoint, *department, *name;
     unsigned capacity;
     void *ctx, *sock;               /* created on first use */
-    pid_t pid;                      /* the process that created ctx */
+    unsigned stamp;                 /* mq_fork_stamp of the process that created ctx */
     mq_curve_t curve;
     mq_handshake_t hs;              /* with CURVE: a refused key, which ZeroMQ never retries */
     codec_t *codec[2];
@@ -263,7 +263,7 @@ void mq_worker_destroy(mq_worker_t **self_p)
     mq_worker_t *self = *self_p;
     /* in a forked child the sockets are the parent's: closing them here
      * would hang in zmq_ctx_term, so only the memory goes */
-    if (!mq_forked(self->pid, "mq_worker_destroy", "worker")) {
+    if (!mq_forked(self->stamp, "mq_worker_destroy", "worker")) {
         if (self->sock && self->state != W_BACKOFF)
             say_goodbye(self);
         mq_handshake_close(&self->hs);
@@ -309,13 +309,13 @@ static int new_socket(mq_worker_t *self)
  * connects at once (BACKOFF with a timer already due). */
 static int start(mq_worker_t *self, const char *fn)
 {
-    if (mq_forked(self->pid, fn, "worker"))
+    if (mq_forked(self->stamp, fn, "worker"))
         return -1;
     if (self->started)
         return 0;
     if (!self->ctx && !(self->ctx = zmq_ctx_new()))   /* kept if a first try failed */
         return mq_fail("cannot create a zmq context: %s", zmq_strerror(errno));
-    self->pid = getpid();
+    self->stamp = mq_fork_stamp();
     if (new_socket(self))
         return -1;
     mq_ids_init(&self->ids, self->department);
@@ -851,7 +851,7 @@ static esc_ref_t *received_escalation(mq_worker_t *self, const mq_escalation_t *
 int mq_worker_ack_escalation(mq_worker_t *self, const mq_escalation_t *e)
 {
     esc_ref_t *ref = received_escalation(self, e, "mq_worker_ack_escalation");
-    if (!ref || mq_forked(self->pid, "mq_worker_ack_escalation", "worker"))
+    if (!ref || mq_forked(self->stamp, "mq_worker_ack_escalation", "worker"))
         return -1;
     if (!ref->acked)
         close_escalation(self, ref);
@@ -1186,7 +1186,7 @@ int mq_worker_flush(mq_worker_t *self, int timeout_ms)
 {
     if (!self)
         return mq_fail("mq_worker_flush: worker is NULL");
-    if (mq_forked(self->pid, "mq_worker_flush", "worker"))
+    if (mq_forked(self->stamp, "mq_worker_flush", "worker"))
         return -1;
     int64_t deadline = mq_deadline(timeout_ms);
     if (self->unacked == 0)
