@@ -229,6 +229,10 @@ install: all
 
 uninstall:
 	@d='$(DESTDIR)'; p='$(PREFIX)'; \
+	if [ ! -e "$$d$$p/bin/minqingd" ] && [ ! -e "$$d$$p/bin/minqing" ]; then \
+	  echo "uninstall: no minqing under $$d$$p: was it installed with another PREFIX? (this one is $$p)" >&2; \
+	  exit 1; \
+	fi; \
 	rm -f "$$d$$p/bin/minqingd" "$$d$$p/bin/minqing" "$$d$$p/bin/minqing-worker" \
 	      "$$d$$p/lib/systemd/system/minqingd.service" \
 	      "$$d$$p/lib/systemd/system/minqing-worker@.service" \

@@ -11,7 +11,8 @@
 #  - a second install keeps an edited config;
 #  - sysusers.d and tmpfiles.d files are accepted by systemd-sysusers and
 #    systemd-tmpfiles on the DESTDIR root (as root only: tmpfiles chowns);
-#  - `make uninstall` removes what install laid, and keeps /etc/minqing.
+#  - `make uninstall` removes what install laid, and keeps /etc/minqing;
+#    with nothing to remove (another PREFIX) it fails and says so.
 . "$(dirname "$0")/../lib.sh"
 D=$T/root
 # a make started by `make test` must not pass its flags on, nor SAN=1; and
@@ -162,4 +163,10 @@ done
 check "it removes the programs, units, man pages, library and headers (left:${left:- none})" test -z "$left"
 check "it keeps /etc/minqing (the operator's config), and says so" \
   sh -c "cmp -s '$C' '$T/edited.conf' && [ -f '$D/etc/minqing/holidays.txt' ] && grep -q 'kept' '$T/uninstall.log'"
+# with nothing there (another PREFIX, or done already) it says so and fails,
+# not "uninstalled" while the programs stay under the other prefix
+mk uninstall > "$T/uninstall2.log" 2>&1
+check "make uninstall where nothing is installed fails" test $? != 0
+check "and asks whether another PREFIX was used" \
+  grep -q "no minqing under $D/usr: was it installed with another PREFIX" "$T/uninstall2.log"
 finish
