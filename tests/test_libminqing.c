@@ -1623,49 +1623,48 @@ static void client_submits(void **state)
 }
 
 /* A client of f, a server thread answering in mode (at most max requests)
- * and a case to submit. */
-static mq_client_t *client_served(fake_t *f, server_t *s, pthread_t *t, int mode, int max,
-                                  msg_case_t *k)
+ * and a case to submit: what the blocking-submit tests start from. */
+typedef struct {
+    server_t s;
+    pthread_t t;
+    msg_case_t k;
+    mq_client_t *c;
+} served_t;
+
+static void client_served(served_t *v, fake_t *f, int mode, int max)
 {
-    mq_client_t *c = mq_client_new(f->endpoint);
-    *t = start_server(s, f, mode, max);
-    case_for_submit(k);
-    return c;
+    v->c = mq_client_new(f->endpoint);
+    v->t = start_server(&v->s, f, mode, max);
+    case_for_submit(&v->k);
 }
 
 /* The first SUBMIT is lost: the same bytes go again a second later. */
 static void client_resubmits_same_id(void **state)
 {
-    fake_t *f = *state;
-    server_t s;
-    pthread_t t;
-    msg_case_t k;
-    mq_client_t *c = client_served(f, &s, &t, SERVE_IGNORE_FIRST, 1, &k);
+    served_t v;
+    client_served(&v, *state, SERVE_IGNORE_FIRST, 1);
     uint64_t case_id = 0;
     int64_t t0 = now_ms();
-    assert_int_equal(mq_client_submit(c, &k, 3000, &case_id, NULL), 0);
+    assert_int_equal(mq_client_submit(v.c, &v.k, 3000, &case_id, NULL), 0);
     assert_true(now_ms() - t0 >= 900);
-    join_server(t, &s);
-    assert_int_equal(s.seen, 2);
-    assert_string_equal(s.ids[0], s.ids[1]);
+    join_server(v.t, &v.s);
+    assert_int_equal(v.s.seen, 2);
+    assert_string_equal(v.s.ids[0], v.s.ids[1]);
     assert_int_equal(case_id, 1001);
-    mq_client_destroy(&c);
+    mq_client_destroy(&v.c);
 }
 
 static void client_gets_error(void **state)
 {
-    fake_t *f = *state;
-    server_t s;
-    pthread_t t;
-    msg_case_t k;
-    mq_client_t *c = client_served(f, &s, &t, SERVE_ERROR, 1, &k);
+    served_t v;
+    client_served(&v, *state, SERVE_ERROR, 1);
     uint64_t case_id = 0;
-    assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), -1);
-    join_server(t, &s);
-    assert_int_equal(mq_client_error(c), ERR_INVALID_VALUE);
+    assert_int_equal(mq_client_submit(v.c, &v.k, 2000, &case_id, NULL), -1);
+    join_server(v.t, &v.s);
+    assert_int_equal(mq_client_error(v.c), ERR_INVALID_VALUE);
     assert_non_null(strstr(mq_strerror(), "case.phone"));
     assert_int_equal(case_id, 0);
-    mq_client_destroy(&c);
+    mq_client_destroy(&v.c);
 }
 
 /* ERROR 301 RATE_LIMITED names no request: a blocking call dropped it as
@@ -1675,49 +1674,43 @@ static void client_gets_error(void **state)
  * 301. */
 static void client_reports_rate_limit(void **state)
 {
-    fake_t *f = *state;
-    server_t s;
-    pthread_t t;
-    msg_case_t k;
-    mq_client_t *c = client_served(f, &s, &t, SERVE_RATE_LIMITED, 100, &k);
+    served_t v;
+    client_served(&v, *state, SERVE_RATE_LIMITED, 100);
     errno = 0;
-    assert_int_equal(mq_client_submit(c, &k, 3500, NULL, NULL), -1);
-    atomic_store(&s.done, true);
-    join_server(t, &s);
+    assert_int_equal(mq_client_submit(v.c, &v.k, 3500, NULL, NULL), -1);
+    atomic_store(&v.s.done, true);
+    join_server(v.t, &v.s);
     assert_int_equal(errno, ETIMEDOUT);
-    assert_int_equal(mq_client_error(c), ERR_RATE_LIMITED);
+    assert_int_equal(mq_client_error(v.c), ERR_RATE_LIMITED);
     assert_non_null(strstr(mq_strerror(), "RATE_LIMITED 301"));
-    assert_int_equal(s.seen, 3);                /* at 0, 1 and 3 s; not 0, 1, 2, 3 */
-    assert_true(s.at[2] - s.at[1] >= 1800);
-    assert_string_equal(s.ids[0], s.ids[2]);
+    assert_int_equal(v.s.seen, 3);                /* at 0, 1 and 3 s; not 0, 1, 2, 3 */
+    assert_true(v.s.at[2] - v.s.at[1] >= 1800);
+    assert_string_equal(v.s.ids[0], v.s.ids[2]);
 
     msg_t req, reply;                           /* a request likewise */
     msg_reset(&req, MSG_FEEDBACK);
     req.case_id = 9, req.rating = RATING_SATISFIED;
-    t = start_server(&s, f, SERVE_RATE_LIMITED, 100);
-    assert_int_equal(mq_client_request(c, &req, NULL, &reply, 500), -1);
-    atomic_store(&s.done, true);
-    join_server(t, &s);
+    v.t = start_server(&v.s, *state, SERVE_RATE_LIMITED, 100);
+    assert_int_equal(mq_client_request(v.c, &req, NULL, &reply, 500), -1);
+    atomic_store(&v.s.done, true);
+    join_server(v.t, &v.s);
     assert_int_equal(errno, ETIMEDOUT);
-    assert_int_equal(mq_client_error(c), ERR_RATE_LIMITED);
-    mq_client_destroy(&c);
+    assert_int_equal(mq_client_error(v.c), ERR_RATE_LIMITED);
+    mq_client_destroy(&v.c);
 }
 
 /* A reply naming another msg_id is stale and dropped. */
 static void client_drops_stale_replies(void **state)
 {
-    fake_t *f = *state;
-    server_t s;
-    pthread_t t;
-    msg_case_t k;
-    mq_client_t *c = client_served(f, &s, &t, SERVE_STALE_FIRST, 1, &k);
+    served_t v;
+    client_served(&v, *state, SERVE_STALE_FIRST, 1);
     uint64_t case_id = 0;
-    assert_int_equal(mq_client_submit(c, &k, 2000, &case_id, NULL), 0);
-    join_server(t, &s);
+    assert_int_equal(mq_client_submit(v.c, &v.k, 2000, &case_id, NULL), 0);
+    join_server(v.t, &v.s);
     assert_int_equal(case_id, 1000);
     msg_t r;                        /* a client that only blocks keeps none */
-    assert_int_equal(mq_client_recv(c, &r, 50), 0);
-    mq_client_destroy(&c);
+    assert_int_equal(mq_client_recv(v.c, &r, 50), 0);
+    mq_client_destroy(&v.c);
 }
 
 static void client_times_out(void **state)
