@@ -672,6 +672,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
     self->timers = timers_new();
     store_set_progress(store_busy, self);
     self->store = store_open(cfg->database, err, errlen);
+    int refused = !self->store && errno == EUCLEAN;
     self->ctx = zmq_ctx_new();
     self->dec = codec_new();
     self->enc = codec_new();
@@ -687,6 +688,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
         if (self->store)
             snprintf(err, errlen, "out of memory");
         broker_destroy(&self);
+        errno = refused ? EUCLEAN : ENOMEM;
         return NULL;
     }
     if (!(self->rates = ratelimit_new(4096)) ||

@@ -14,7 +14,8 @@
 typedef struct broker_t broker_t;
 
 /* Open the store, bind every socket and load the open assignments. Takes
- * ownership of cfg. NULL on error, with the reason in err. */
+ * ownership of cfg. NULL on error, with the reason in err, and errno EUCLEAN
+ * when the database file is refused (see store_open): a start again fails. */
 broker_t *broker_new(config_t *cfg, char *err, size_t errlen);
 /* Commit what is in hand, checkpoint the WAL, close everything; *self_p = NULL. */
 void broker_destroy(broker_t **self_p);

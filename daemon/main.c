@@ -8,6 +8,7 @@
 #include "log.h"
 #include "loglevel.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -155,8 +156,11 @@ int main(int argc, char **argv)
     say_files_limit(files);
     broker_t *b = broker_new(cfg, err, sizeof err);
     if (!b) {
+        /* a refused database is not retried by systemd, like a bad config:
+         * restarting cannot mend it, and each start reads the whole file */
+        int rc = errno == EUCLEAN ? 2 : 1;
         log_say(LOG_CRIT, "broker.start_failed", err);
-        return 1;
+        return rc;
     }
     running = b;
     install_signals();

@@ -383,6 +383,22 @@ static int exec(sqlite3 *db, const char *text, char *err, size_t errlen)
     return -1;
 }
 
+/* -1 with errno set for a failed read of the file: EUCLEAN when SQLite
+ * found it damaged or not a database (store_open's refusal), else EIO. */
+static int read_failed(sqlite3 *db)
+{
+    int c = sqlite3_errcode(db) & 0xff;
+    errno = c == SQLITE_CORRUPT || c == SQLITE_NOTADB ? EUCLEAN : EIO;
+    return -1;
+}
+
+/* -1 with errno EUCLEAN: the file itself is refused (store_open). */
+static int refused(void)
+{
+    errno = EUCLEAN;
+    return -1;
+}
+
 /* quick_check reports damage as result rows, not as an error: anything but
  * one "ok" row refuses the file, with SQLite's description of the damage. */
 static int quick_check(sqlite3 *db, char *why, size_t len)
@@ -394,12 +410,13 @@ static int quick_check(sqlite3 *db, char *why, size_t len)
         rc = r && strcmp(r, "ok") == 0 ? 0 : -1;
         if (rc)
             snprintf(why, len, "%s", r ? r : "no verdict");
-    } else {
-        snprintf(why, len, "%s", sqlite3_errmsg(db));
-        rc = -1;
+        sqlite3_finalize(st);
+        return rc ? refused() : 0;
     }
+    snprintf(why, len, "%s", sqlite3_errmsg(db));
+    read_failed(db);
     sqlite3_finalize(st);
-    return rc;
+    return -1;
 }
 
 static int user_version(sqlite3 *db, int *v)
@@ -430,7 +447,7 @@ static int not_ours(const char *path, int v, const char *why, char *err, size_t 
 {
     snprintf(err, errlen, "%s: a SQLite database, but not minqing's (schema version %d, %s); "
              "refusing to touch it: check `database =`", path, v, why);
-    return -1;
+    return refused();
 }
 
 /* The database's schema version, refusing one newer than this binary's
@@ -440,12 +457,12 @@ static int check_version(sqlite3 *db, const char *path, int *v, char *err, size_
     if (user_version(db, v)) {
         snprintf(err, errlen, "%s: cannot read the schema version: %s (is it a minqing database?)",
                  path, sqlite3_errmsg(db));
-        return -1;
+        return read_failed(db);
     }
     if (*v > STORE_SCHEMA_VERSION) {
         snprintf(err, errlen, "%s: schema version %d is newer than this minqingd (%d); "
                  "refusing to touch it: run a newer minqingd", path, *v, STORE_SCHEMA_VERSION);
-        return -1;
+        return refused();
     }
     /* Version 0 with tables in it, or a negative one, is another program's
      * database (a mistyped `database =`): creating ours inside it would mix
@@ -498,7 +515,7 @@ static int check_tables(sqlite3 *db, const char *path, int v, char *err, size_t 
     if (store_missing_table(db, v, &missing)) {
         snprintf(err, errlen, "%s: cannot read the schema: %s (corrupt, or not a database?)",
                  path, sqlite3_errmsg(db));
-        return -1;
+        return read_failed(db);
     }
     if (!missing)
         return 0;
@@ -695,7 +712,7 @@ static int lost_wal(const char *path, bool missing, char *err, size_t errlen)
         return 0;
     size_t n = strlen(err);
     snprintf(err + n, errlen - n, "; refusing to start: restore it from a backup");
-    return -1;
+    return refused();
 }
 
 int store_check_wal(const char *path, char *err, size_t errlen)
@@ -722,7 +739,7 @@ static int check_header(const char *path, char *err, size_t errlen)
     if (n < sizeof head || memcmp(head, "SQLite format 3", 16) != 0) {
         snprintf(err, errlen, "%s: not a SQLite database (corrupt or truncated?); "
                  "refusing to start rather than overwrite it: restore it from a backup", path);
-        return -1;
+        return refused();
     }
     return 0;
 }
@@ -830,7 +847,7 @@ static int configure(store_t *self, const char *path, char *err, size_t errlen)
     if (exec(self->db, "PRAGMA journal_mode = WAL", why, sizeof why) ||
         exec(self->db, "PRAGMA synchronous = FULL", why, sizeof why)) {
         snprintf(err, errlen, "%s: %s (corrupt, or not a database?)", path, why);
-        return -1;
+        return read_failed(self->db);
     }
     int64_t t0 = mono_ms();
     if (migrate(self->db, path, version, &self->orphans, err, errlen))
@@ -887,7 +904,7 @@ static int restoring(const char *path, char *err, size_t errlen)
     snprintf(err, errlen, "%s: a minqing restore of this database did not finish; refusing to "
              "start: run the same minqing restore again, which puts back what it had moved "
              "and restores (do not open the database meanwhile, not even with sqlite3)", mark);
-    return -1;
+    return refused();
 }
 
 /* After each commit, with the WAL's length in frames. */
@@ -949,8 +966,18 @@ static int start_checkpointer(store_t *self, const char *path, const char *vfs, 
     return 0;
 }
 
+/* store_open's way out: NULL, with the errno of the failure. */
+static store_t *open_failed(store_t **self_p)
+{
+    int e = errno;
+    store_close(self_p);
+    errno = e;
+    return NULL;
+}
+
 store_t *store_open(const char *path, char *err, size_t errlen)
 {
+    errno = 0;                      /* a failure that sets none is no refusal */
     store_t *self = calloc(1, sizeof *self);
     if (!self) {
         snprintf(err, errlen, "out of memory");
@@ -961,16 +988,13 @@ store_t *store_open(const char *path, char *err, size_t errlen)
     self->asgs = rowcache_new(HELD_ROWS, sizeof(store_assignment_t));
     if (!self->cases || !self->asgs) {
         snprintf(err, errlen, "out of memory");
-        store_close(&self);
-        return NULL;
+        return open_failed(&self);
     }
     /* the files are looked at under the lock: a restore moves them under it */
     if (strcmp(path, ":memory:") != 0 &&
         ((self->lockfd = store_lock(path, err, errlen)) < 0 || restoring(path, err, errlen) ||
-         check_header(path, err, errlen))) {
-        store_close(&self);
-        return NULL;
-    }
+         check_header(path, err, errlen)))
+        return open_failed(&self);
     sqlite_setup();
     const char *vfs = walbuf_register();
     mode_t old = umask(077);                /* residents' data: owner only */
@@ -979,15 +1003,12 @@ store_t *store_open(const char *path, char *err, size_t errlen)
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot open: %s", path,
                  self->db ? sqlite3_errmsg(self->db) : "out of memory");
-        store_close(&self);
-        return NULL;
+        return open_failed(&self);
     }
     if (progress_fn)
         sqlite3_progress_handler(self->db, STORE_PROGRESS_STEPS, on_progress, NULL);
-    if (configure(self, path, err, errlen) || start_checkpointer(self, path, vfs, err, errlen)) {
-        store_close(&self);
-        return NULL;
-    }
+    if (configure(self, path, err, errlen) || start_checkpointer(self, path, vfs, err, errlen))
+        return open_failed(&self);
     sqlite3_busy_timeout(self->db, STORE_BUSY_MS);     /* from now on the loop waits */
     return self;
 }

@@ -124,7 +124,9 @@ typedef struct {
 } store_applied_t;
 
 /* Open (creating or migrating) the database at path. NULL on error, with the
- * reason in err: unreadable, not a database, corrupt, or a future schema. */
+ * reason in err; errno EUCLEAN when the file itself is refused (damaged, not a
+ * database, another program's, a future schema, an unfinished restore), which
+ * no retry mends. */
 store_t *store_open(const char *path, char *err, size_t errlen);
 /* -1, with why in err, when the database file at path is missing or empty
  * while its -wal is not: SQLite would delete that -wal, the only copy of
