@@ -358,10 +358,6 @@ static int utc_offset(const char *p, long *off_s)
     return 0;
 }
 
-/* Unix ms below this (1973-03-03) are a mistake, not a time: a date
- * without its dashes, seconds for milliseconds, a count. */
-#define MIN_UNIX_MS 100000000000LL
-
 /* ".250", ".2" or ".250000000" after the seconds: its milliseconds (beyond
  * them dropped); -1 without a digit or with more than nine. */
 static int fraction_ms(const char **p, int *ms)
@@ -386,10 +382,10 @@ int cli_parse_time_zoned(const char *s, int64_t *ms, bool *local)
     size_t n = strlen(s);
     bool compact = n == 8 && strspn(s, "0123456789") == n;     /* 20261201 */
     if (!compact && strspn(s, "0123456789") == n) {
-        if (n > 15)                     /* beyond year 30000: surely a mistake */
+        if (n != 13)    /* 2001..2286, as the help says: a digit more or less is a typo */
             return -1;
         *ms = strtoll(s, NULL, 10);
-        return *ms < MIN_UNIX_MS ? -1 : 0;
+        return 0;
     }
     const char *p = s;
     int y, mo, d, h = 0, mi = 0, sec = 0, frac_ms = 0;

@@ -72,7 +72,8 @@ static void help(void)
         "Then the red list and the yellow list (红黄榜): the best and the worst five\n"
         "departments by score = 100 x the mean of response, on-time and satisfaction\n"
         "(those with a base), among departments with at least N assignments; with\n"
-        "fewer than ten ranked, each list takes half of them, so none is on both.\n"
+        "fewer than ten ranked, each list takes half of them, so none is on both;\n"
+        "none scoring as well as the red list's last is on the yellow one.\n"
         "Rates show as percent with their counts (66.7%% 2/3); '-' when nothing counts.\n"
         "docs/stats.md defines every figure exactly.\n"
         "\n"
@@ -192,7 +193,7 @@ typedef struct {
     int levels;                     /* escalation levels to show: config's, or more if seen */
     group_t depts, communities;
     agg_t **red, **yellow;
-    size_t nlist;
+    size_t nred, nyellow;           /* on each list */
 } stats_t;
 
 static agg_t *find(group_t *g, const char *key)
@@ -467,9 +468,11 @@ static void count_rating(agg_t *a, sqlite3_stmt *st)
  * counts cases (a department's comes from its shares: count_redo). */
 static bool case_row(stats_t *s, sqlite3_stmt *st, agg_t *d, agg_t *c)
 {
+    size_t rated = (size_t)(d - s->depts.v);   /* finding the lead may move the array */
     agg_t *lead = find(&s->depts, col_text(st, C_LEAD));
     if (!lead)
         return false;
+    d = &s->depts.v[rated];
     lead->lead_cases++;
     c->received++;
     c->lead_cases++;
@@ -521,11 +524,23 @@ static void score(agg_t *a)
     a->score = n ? 100.0 * sum / n : 0;
 }
 
+/* v rounded to 1/scale, half away from zero: every output (table, CSV,
+ * JSON) and the ranking print and compare the same figure. */
+static double shown(double v, double scale)
+{
+    return (double)llround(v * scale) / scale;
+}
+
 /* The score as published (to 0.01): two scores that print alike tie, and
  * the tie rules decide, not the last bits of a division. */
 static long long published(const agg_t *a)
 {
     return llround(a->score * 100);
+}
+
+static double score_shown(const agg_t *a)
+{
+    return (double)published(a) / 100;
 }
 
 /* Best first: higher score, then more assignments (more evidence), then id. */
@@ -559,7 +574,7 @@ static int rank(stats_t *s)
         a->ranked = a->scored && a->assignments >= s->min_assignments;
         n += a->ranked;
     }
-    s->nlist = n / 2 < LIST_SIZE ? n / 2 : LIST_SIZE;
+    s->nred = n / 2 < LIST_SIZE ? n / 2 : LIST_SIZE;
     s->red = calloc(n ? n : 1, sizeof *s->red);
     s->yellow = calloc(n ? n : 1, sizeof *s->yellow);
     if (!s->red || !s->yellow)
@@ -572,9 +587,16 @@ static int rank(stats_t *s)
      * (the one with the most assignments) first */
     if (n > 1)
         qsort(s->red, n, sizeof *s->red, by_best);
-    memcpy(s->yellow, s->red + s->nlist, (n - s->nlist) * sizeof *s->yellow);
-    if (n - s->nlist > 1)
-        qsort(s->yellow, n - s->nlist, sizeof *s->yellow, by_worst);
+    /* nor one that scores as well as the red list's last: a department is
+     * not shamed for a score another is praised for (with ties, the yellow
+     * list is shorter, or empty) */
+    size_t rest = 0;
+    for (size_t i = s->nred; s->nred && i < n; i++)
+        if (published(s->red[i]) < published(s->red[s->nred - 1]))
+            s->yellow[rest++] = s->red[i];
+    if (rest > 1)
+        qsort(s->yellow, rest, sizeof *s->yellow, by_worst);
+    s->nyellow = rest < s->nred ? rest : s->nred;
     return CLI_OK;
 }
 
@@ -599,15 +621,10 @@ static int by_key(const void *x, const void *y)
 
 /* ---- output: JSON ---------------------------------------------------- */
 
-static double round_to(double v, double unit)
-{
-    return round(v / unit) * unit;
-}
-
 static json_t *j_ratio(const ratio_t *r)
 {
     return json_pack("{s:I, s:I, s:o}", "num", (json_int_t)r->num, "den", (json_int_t)r->den,
-                     "rate", has(r) ? json_real(round_to(rate(r), 0.0001)) : json_null());
+                     "rate", has(r) ? json_real(shown(rate(r), 10000)) : json_null());
 }
 
 static json_t *j_time(int64_t ms)
@@ -636,13 +653,13 @@ static json_t *j_figures(const stats_t *s, const agg_t *a)
                      "reminders", (json_int_t)a->reminders);
 }
 
-static json_t *j_list(const stats_t *s, agg_t *const *list)
+static json_t *j_list(const stats_t *s, agg_t *const *list, size_t n)
 {
     json_t *arr = json_array();
-    for (size_t i = 0; i < s->nlist; i++)
+    for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, json_pack("{s:I, s:s, s:s, s:f}", "rank", (json_int_t)(i + 1),
                               "id", list[i]->key, "name", cli_dept_name(s->cfg, list[i]->key),
-                              "score", round_to(list[i]->score, 0.01)));
+                              "score", score_shown(list[i])));
     return arr;
 }
 
@@ -660,7 +677,7 @@ static int print_json(const stats_t *s)
         json_t *f = j_figures(s, a);
         json_object_update(o, f);
         json_decref(f);
-        json_object_set_new(o, "score", a->scored ? json_real(round_to(a->score, 0.01))
+        json_object_set_new(o, "score", a->scored ? json_real(score_shown(a))
                                                   : json_null());
         json_object_set_new(o, "ranked", json_boolean(a->ranked));
         json_array_append_new(depts, o);
@@ -681,7 +698,8 @@ static int print_json(const stats_t *s)
                              "time_zone", cli_zone_id(zone, sizeof zone),
                              "min_assignments", (json_int_t)s->min_assignments,
                              "levels", s->levels, "departments", depts, "communities", comms,
-                             "red_list", j_list(s, s->red), "yellow_list", j_list(s, s->yellow));
+                             "red_list", j_list(s, s->red, s->nred),
+                             "yellow_list", j_list(s, s->yellow, s->nyellow));
     if (!root)
         return cli_fail(CLI_RUNTIME, CMD, "out of memory");
     int rc = json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER |
@@ -712,7 +730,7 @@ static void csv_ratio(const ratio_t *r)
 {
     printf(",%ld,%ld,", r->num, r->den);
     if (has(r))
-        printf("%.4f", rate(r));
+        printf("%.4f", shown(rate(r), 10000));
 }
 
 static void csv_row(const stats_t *s, const char *scope, const agg_t *a, const char *name,
@@ -734,8 +752,8 @@ static void csv_row(const stats_t *s, const char *scope, const agg_t *a, const c
         printf(",%ld", a->esc[l - 1]);
     printf(",%ld,", a->reminders);
     if (dept && a->scored)
-        printf("%.2f", a->score);
-    size_t r = dept ? place(s->red, s->nlist, a) : 0, y = dept ? place(s->yellow, s->nlist, a) : 0;
+        printf("%.2f", score_shown(a));
+    size_t r = dept ? place(s->red, s->nred, a) : 0, y = dept ? place(s->yellow, s->nyellow, a) : 0;
     if (r)
         printf(",red,%zu\n", r);
     else if (y)
@@ -770,7 +788,7 @@ static int print_csv(const stats_t *s)
 static void t_ratio(table_t *t, const ratio_t *r)
 {
     if (has(r))
-        table_addf(t, "%.1f%% %ld/%ld", 100.0 * rate(r), r->num, r->den);
+        table_addf(t, "%.1f%% %ld/%ld", shown(100.0 * rate(r), 10), r->num, r->den);
     else
         table_add(t, "-");
 }
@@ -815,7 +833,7 @@ static void t_section(const stats_t *s, const group_t *g, bool dept)
             table_addf(t, "%ld", a->esc[l - 1]);
         table_addf(t, "%ld", a->reminders);
         if (dept && a->scored)
-            table_addf(t, "%.2f", a->score);
+            table_addf(t, "%.2f", score_shown(a));
         else if (dept)
             table_add(t, "-");
     }
@@ -826,12 +844,16 @@ static void t_section(const stats_t *s, const group_t *g, bool dept)
     table_free(&t);
 }
 
-static void t_list(const stats_t *s, const char *title, agg_t *const *list)
+static void t_list(const stats_t *s, const char *title, agg_t *const *list, size_t n)
 {
     printf("\n%s\n", title);
-    if (!s->nlist) {
+    if (!s->nred) {
         printf("  (fewer than two departments ranked: at least %ld assignments and a score "
                "each)\n", s->min_assignments);
+        return;
+    }
+    if (!n) {
+        printf("  (none of the others scores below the red list)\n");
         return;
     }
     table_t *t = table_new(4);
@@ -839,10 +861,10 @@ static void t_list(const stats_t *s, const char *title, agg_t *const *list)
         return;
     table_align(t, 0, ALIGN_RIGHT), table_align(t, 2, ALIGN_RIGHT);
     table_align(t, 3, ALIGN_RIGHT);
-    for (size_t i = 0; i < s->nlist; i++) {
+    for (size_t i = 0; i < n; i++) {
         table_addf(t, "%zu", i + 1);
         table_addf(t, "%s (%s)", cli_dept_name(s->cfg, list[i]->key), list[i]->key);
-        table_addf(t, "%.2f", list[i]->score);
+        table_addf(t, "%.2f", score_shown(list[i]));
         table_addf(t, "%ld assignment%s", list[i]->assignments,
                    list[i]->assignments == 1 ? "" : "s");
     }
@@ -864,10 +886,10 @@ static int print_table(const stats_t *s)
     printf("\n社区 Communities\n");
     t_section(s, &s->communities, false);
     char title[128];
-    snprintf(title, sizeof title, "红榜 Red list: the best %zu by score", s->nlist);
-    t_list(s, s->nlist ? title : "红榜 Red list", s->red);
-    snprintf(title, sizeof title, "黄榜 Yellow list: the worst %zu by score", s->nlist);
-    t_list(s, s->nlist ? title : "黄榜 Yellow list", s->yellow);
+    snprintf(title, sizeof title, "红榜 Red list: the best %zu by score", s->nred);
+    t_list(s, s->nred ? title : "红榜 Red list", s->red, s->nred);
+    snprintf(title, sizeof title, "黄榜 Yellow list: the worst %zu by score", s->nyellow);
+    t_list(s, s->nyellow ? title : "黄榜 Yellow list", s->yellow, s->nyellow);
     printf("\nscore = 100 x mean(response, on-time, satisfaction) over those with a base;\n"
            "ranked: departments with %ld or more assignments. Rates: percent and counts;\n"
            "'-': nothing to count yet. Every figure is defined in docs/stats.md.\n",
