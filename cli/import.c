@@ -57,7 +57,10 @@ static void help(void)
         "as contacted has made its contact: no contact escalation). A case imported as\n"
         "returned goes to the broker's manual_department, as a live return does. With\n"
         "auto_close set, a case imported as resolved is closed as of resolved_at +\n"
-        "auto_close. Progress goes to stderr; the summary to stdout.\n"
+        "auto_close. Every case's deadlines are the config's [deadlines] rules of now,\n"
+        "counted from received_at; working days by the holiday file, which must list\n"
+        "the years imported (a case of a year it leaves out is named and counted).\n"
+        "Progress goes to stderr; the summary to stdout.\n"
         "The file is UTF-8 (a BOM at its start is skipped); one in UTF-16 is refused.\n"
         "A line whose (channel, external_id) an earlier line of the file had is refused\n"
         "(FILE:LINE, naming the case and that line): the first record is kept. Lines\n"
@@ -124,6 +127,9 @@ typedef struct {
     long window, inflight;
     long done, dups, refused, lines;
     bool local_times;           /* a time string without an offset was read */
+    bool check_years;           /* working-day deadlines and a holiday file */
+    long unlisted;              /* cases received in a year the holiday file leaves out */
+    int first_year, last_year;  /* of those */
     long timeout_ms;            /* give up after this long without progress */
     int64_t start, progress;    /* monotonic ms; progress: a line last sent or answered */
     int64_t hold_until;         /* monotonic ms: nothing goes out before (after a 301) */
@@ -317,6 +323,31 @@ static const char *gbk_hint(import_t *im, const json_error_t *e)
     return CLI_GBK_HINT;
 }
 
+/* A case received in a year the holiday file does not list gets its
+ * working-day deadlines over that year's 春节 and 国庆 as if they were
+ * working days, for good (the broker computes them at the import): said at
+ * the first such case, while the operator can still stop, and counted. */
+static void check_year(import_t *im, int64_t received_at, long line)
+{
+    time_t t = (time_t)(received_at / 1000);
+    struct tm tm;
+    if (!im->check_years || !localtime_r(&t, &tm) ||
+        calendar_year_listed(&im->cli->cfg->calendar, tm.tm_year + 1900))
+        return;
+    int year = tm.tm_year + 1900;
+    if (!im->unlisted++) {
+        im->first_year = im->last_year = year;
+        fprintf(stderr, "minqing import: line %ld: received in %d, a year the holiday file "
+                "([calendar] holidays) does not list: working-day deadlines count its public "
+                "holidays as working days (add that year's dates to the file before "
+                "importing: docs/operations.md, Holidays)\n", line, year);
+    }
+    if (year < im->first_year)
+        im->first_year = year;
+    if (year > im->last_year)
+        im->last_year = year;
+}
+
 /* Send the line in slot s (again), to be sent once more if unanswered by
  * s->due. CLI_OK, CLI_USAGE (a bad line, said why) or CLI_RUNTIME (not sent:
  * mq_strerror says why). */
@@ -338,6 +369,8 @@ static int send_slot(import_t *im, slot_t *s)
     msg_t m;
     char dept[33];
     int rc = to_request(im->cli->cfg, obj, s->line, &m, dept, &im->local_times);
+    if (rc == CLI_OK && s->tries == 0)
+        check_year(im, m.received_at, s->line);
     int64_t now = mono_ms();
     m.msg_id = slot_id(s, now);
     /* libminqing checks a request as the broker would, before sending it: a
@@ -795,6 +828,9 @@ int cmd_import(cli_t *cli, int argc, char **argv)
         return cli_fail(CLI_RUNTIME, CMD, "cannot open %s: %s", path, strerror(errno));
     int rc = cli_load_config(cli, CMD);
     if (rc == CLI_OK)
+        im.check_years = config_counts_working_time(cli->cfg) &&
+                         calendar_last_day(&cli->cfg->calendar) != 0;
+    if (rc == CLI_OK)
         rc = cli_client_open(cli, CMD, LISTS, &im.client);
     if (rc == CLI_OK && !(im.slots = calloc((size_t)im.window, sizeof *im.slots)))
         rc = cli_fail(CLI_RUNTIME, CMD, "out of memory");
@@ -815,6 +851,10 @@ int cmd_import(cli_t *cli, int argc, char **argv)
     if (im.local_times)
         printf("times without an offset were read in this machine's time zone, %s\n",
                cli_zone_name(zone, sizeof zone));
+    if (im.unlisted)
+        printf("%ld cases were received in %d..%d, in years the holiday file does not list: "
+               "their working-day deadlines count those years' public holidays as working days\n",
+               im.unlisted, im.first_year, im.last_year);
     if (stopped)
         say_stopped(&im, left, name);
     for (long i = 0; im.slots && i < im.window; i++)

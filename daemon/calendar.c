@@ -396,6 +396,11 @@ static bool year_listed(const calendar_t *cal, int32_t year)
            has_day_within(cal->makeup, cal->nmakeup, from, to);
 }
 
+bool calendar_year_listed(const calendar_t *cal, int32_t year)
+{
+    return !calendar_last_day(cal) || year_listed(cal, year);
+}
+
 calendar_cover_t calendar_coverage(const calendar_t *cal, int32_t today)
 {
     if (!calendar_last_day(cal))

@@ -56,6 +56,9 @@ int32_t calendar_last_day(const calendar_t *cal);
  * (then the weekdays alone count, as chosen). */
 typedef enum { CALENDAR_COVERED, CALENDAR_NEXT_YEAR, CALENDAR_ENDED } calendar_cover_t;
 calendar_cover_t calendar_coverage(const calendar_t *cal, int32_t today);
+/* Whether the holiday file lists the year (as calendar_coverage counts a
+ * year); true without a file, when the weekdays alone count by choice. */
+bool calendar_year_listed(const calendar_t *cal, int32_t year);
 /* The local time zone the calendar counts in (TZ, else /etc/localtime): its
  * name as TZ or the link gives it ("" when neither names one, a copied
  * file), its abbreviation ("CST") and UTC offset ("+0800") now ("?" unknown). */
