@@ -124,6 +124,13 @@ add_department() { sed -i "s/^hrss = 人社局\$/hrss = 人社局\n$1 = $2/" "$T
 supervision_config() {
   write_config "auto_close = 0"
   fast_ladder
+  supervision_targets
+  bounded "$BIN/minqingd" --check-config -c "$T/minqing.conf" >/dev/null
+}
+
+# supervision_targets: every rung's notice to a supervision department (added),
+# and the names of a street and a community
+supervision_targets() {
   cat >> "$T/minqing.conf" <<CONF
 
 [targets]
@@ -137,7 +144,17 @@ CG01 = 城关街道
 CG01-XH01 = 西湖社区
 CONF
   add_department supervision 督办中心
-  bounded "$BIN/minqingd" --check-config -c "$T/minqing.conf" >/dev/null
+}
+
+# old_db_config: the config tests/fixtures/make_old_db.sh runs an older
+# broker with, and upgrade.sh the current one on its database: water.leak's
+# contact deadline 1 s, a two-rung contact ladder
+old_db_config() {
+  write_config "auto_close = 0"
+  contact_ladder 30m "1 = 0 community
+2 = 1s street"
+  sed -i 's/^contact = 30m$/contact = 30m\nwater.leak.contact = 1s/' "$T/minqing.conf"
+  supervision_targets
 }
 
 # free_ports [N]: N (1) distinct TCP ports on 127.0.0.1 that nothing listens

@@ -9,28 +9,7 @@
 FIX="$ROOT/tests/fixtures"
 CUR=$(sed -n 's/^#define STORE_SCHEMA_VERSION \([0-9]*\).*/\1/p' "$ROOT/daemon/store.h")
 
-# the config make_old_db.sh ran the older broker with
-write_config "auto_close = 0"
-cat >> "$T/minqing.conf" <<CONF
-
-[deadlines]
-contact = 30m
-water.leak.contact = 1s
-
-[ladder.contact]
-1 = 0 community
-2 = 1s street
-
-[targets]
-community = supervision
-street = supervision
-
-[streets]
-CG01 = 城关街道
-[communities]
-CG01-XH01 = 西湖社区
-CONF
-add_department supervision 督办中心
+old_db_config                   # the config make_old_db.sh ran the older broker with
 
 # schema FILE: the database's tables, indexes and triggers, one a line, sorted
 schema() {
