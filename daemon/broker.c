@@ -273,16 +273,13 @@ static void retry_events(broker_t *self)
 
 /* With [local_users] every local user may connect to the ipc:// sockets,
  * and the broker holds each to its role; without, only the broker's own
- * user (and root) can, as the file's mode says: at a start the umask's
- * (systemd's UMask=0077), after a reload that took the section out 0600.
- * 0, or -1 with err. */
-static int share_sockets(broker_t *self, bool start, char *err, size_t errlen)
+ * user (and root) can, as the file's mode says: 0600, whatever the umask
+ * the broker was started with (PROTOCOL.md 10). 0, or -1 with err. */
+static int share_sockets(broker_t *self, char *err, size_t errlen)
 {
-    if (start && !auth_local_on(self->auth))
-        return 0;
     for (size_t i = 0; i < sizeof self->files / sizeof self->files[0]; i++)
         if (sockfile_share(&self->files[i], auth_local_on(self->auth)) != 0) {
-            snprintf(err, errlen, "%s: cannot set its mode for [local_users]: %s",
+            snprintf(err, errlen, "%s: cannot set its mode: %s",
                      self->files[i].path, strerror(errno));
             return -1;
         }
@@ -708,7 +705,7 @@ broker_t *broker_new(config_t *cfg, char *err, size_t errlen)
                                       &self->files[1], err, errlen)) ||
         !(self->events = open_socket(self, ZMQ_XPUB, cfg->events_endpoint, "events",
                                      &self->listeners, &self->files[2], err, errlen)) ||
-        share_sockets(self, true, err, errlen) || hold_routing_ids(self, err, errlen) ||
+        share_sockets(self, err, errlen) || hold_routing_ids(self, err, errlen) ||
         load_ladders(self, err, errlen) || load_open(self, err, errlen)) {
         broker_destroy(&self);
         return NULL;
@@ -1004,7 +1001,8 @@ static const char *intake_forbidden(auth_role_t role, msg_cmd_t cmd, bool user)
                       : "this command needs an admin key";
     if (role == AUTH_REVOKED)
         return user ? "this Unix user is not in [local_users]" : "this key is no longer allowed";
-    return user ? "a worker's Unix user cannot use intake" : "a worker key cannot use intake";
+    return user ? "a worker's Unix user cannot use intake ([local_users])"
+                : "a worker key cannot use intake";
 }
 
 static void on_intake(broker_t *self, inmsg_t *in)
@@ -1110,14 +1108,8 @@ static void name_session(session_t *s, const char *dept, const char *label)
 static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const msg_t *msg,
                         const char *key)
 {
-    int dept = config_dept_find(self->cfg, msg->department);
     const void *idd = zmq_msg_data((zmq_msg_t *)id);
     size_t idlen = zmq_msg_size((zmq_msg_t *)id);
-    if (dept < 0) {
-        send_error(self, self->workers, idd, idlen, msg->msg_id, ERR_UNKNOWN_DEPARTMENT,
-                   "no such department in the broker's config");
-        return;
-    }
     /* A routing id the peer chose (ZeroMQ's own start with a zero byte) can
      * be claimed by any other key that connects: the ROUTER hands it over,
      * and the DISPATCHes, with residents' names and phones, would go to that
@@ -1129,6 +1121,14 @@ static void on_register(broker_t *self, session_t *s, const zmq_msg_t *id, const
                    "a worker held to a key or to its Unix user ([local_users]) must not set "
                    "its own routing id (ZMQ_ROUTING_ID): another could take it over "
                    "(PROTOCOL.md 2.2)");
+        return;
+    }
+    /* after the rights, as PROTOCOL.md 3.5 orders them: a refused peer does
+     * not learn which departments exist */
+    int dept = config_dept_find(self->cfg, msg->department);
+    if (dept < 0) {
+        send_error(self, self->workers, idd, idlen, msg->msg_id, ERR_UNKNOWN_DEPARTMENT,
+                   "no such department in the broker's config");
         return;
     }
     int64_t now = mono_ms();
@@ -2102,7 +2102,7 @@ static void reload(broker_t *self)
         drop_revoked(self);
         /* each on its own: a removed key must lose the event stream even
          * if a socket file's mode could not be set */
-        if (share_sockets(self, false, err, sizeof err) != 0)
+        if (share_sockets(self, err, sizeof err) != 0)
             log_say(LOG_ERR, "config.sockets", err);
         if (hold_routing_ids(self, err, sizeof err) != 0)
             log_say(LOG_ERR, "config.sockets", err);

@@ -58,6 +58,21 @@ check "but may not cancel it: refused with the reason (exit 1 or 2)" \
 as daemon "$MQ" -c "$CONF" submit "$T/b.json" > "$T/daemon.out" 2>&1; rc=$?
 check "a worker's user (daemon) may not submit" \
   sh -c "[ $rc -ne 0 ] && grep -q \"a worker's Unix user cannot use intake\" '$T/daemon.out'"
+# root (admin) with a routing id of its own, for a department that does
+# not exist: the right comes first (PROTOCOL.md 3.5), so a refused peer
+# does not learn from a 204 which departments exist
+code=$(bounded "$PY" - "ipc://$T/workers.sock" <<'PY'
+import sys, msgpack, zmq
+s = zmq.Context().socket(zmq.DEALER)
+s.setsockopt(zmq.LINGER, 0)
+s.setsockopt(zmq.ROUTING_ID, b"my-own-id")
+s.connect(sys.argv[1])
+s.send_multipart([b"MINQING/1", b"REGISTER",
+                  msgpack.packb({"msg_id": "r1", "department": "nowhere", "capacity": 1})])
+print(msgpack.unpackb(s.recv_multipart()[2])["code"] if s.poll(5000) else "timeout")
+PY
+)
+check "a routing id of its own and an unknown department: 300, not 204 ($code)" test "$code" = 300
 as bin "$MQ" -c "$CONF" submit "$T/b.json" > "$T/bin.out" 2>&1; rc=$?
 check "a user [local_users] does not list (bin) is refused, and told why" \
   sh -c "[ $rc -ne 0 ] && grep -q 'this Unix user is not in \[local_users\]' '$T/bin.out'"
@@ -169,6 +184,15 @@ check "root's event stream follows on across the reload: it gets the events of a
 check "daemon's, open before the reload, is cut off: not one of them (the stream was bound again)" \
   test "$(grep -c ' case ' "$T/follow-daemon.out")" = "$n_daemon"
 kill "$FR" "$FD" 2>/dev/null
+stop_pid "$BROKER_PID"
+
+# started without the section under a loose umask (by hand, not by systemd's
+# UMask=0077): the socket files are 0600 all the same (PROTOCOL.md 10)
+(umask 002; exec "$BIN/minqingd" -c "$CONF" -l notice >>"$T/broker.log" 2>&1) &
+BROKER_PID=$!
+PIDS="$PIDS $BROKER_PID"
+check "a broker started under umask 002 without [local_users] makes its socket files 0600" \
+  wait_for 10 sh -c "[ \$(stat -c %a '$T/intake.sock') = 600 ] && [ \$(stat -c %a '$T/workers.sock') = 600 ] && [ \$(stat -c %a '$T/events.sock') = 600 ]"
 stop_pid "$BROKER_PID"
 check "no sanitizer reports" no_sanitizer_reports
 finish
