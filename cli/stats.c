@@ -122,6 +122,7 @@ static void help(void)
     "     AND e.kind IN ('contacted', 'resolved')),"                                          \
     "  (SELECT min(e.at) FROM events e JOIN assignments r ON r.id = e.assignment_id"          \
     "     WHERE e.case_id = a.case_id AND r.round = a.round AND e.kind = 'imported'),"       \
+    "  c.state = 'cancelled' AND a.round = c.redo_count,"                                     \
     KEPT " FROM assignments a JOIN cases c ON c.id = a.case_id" JOIN                         \
     " WHERE c.received_at >= ?1 AND c.received_at < ?2"                                       \
     " ORDER BY a.case_id, a.id"
@@ -134,7 +135,7 @@ enum {
     A_DEPT, A_COMMUNITY, A_STATE, A_ROUND, A_REDO, A_SERVICE, A_PRIORITY, A_RECEIVED,
     A_CONTACT_DUE, A_RESOLVE_DUE, A_CASE_CONTACTED, A_CASE_RESOLVED, A_CONTACT_AT,
     A_RESOLVE_AT, A_ENDED_AT, A_ROUND_START, A_IMPORTED, A_CASE_ID, A_ROLE, A_CREATED,
-    A_ROUND_CONTACT, A_ROUND_IMPORTED, A_KEPT, A_KEPT_CONTACT_DUE, A_KEPT_RESOLVE_DUE,
+    A_ROUND_CONTACT, A_ROUND_IMPORTED, A_VOID, A_KEPT, A_KEPT_CONTACT_DUE, A_KEPT_RESOLVE_DUE,
     A_KEPT_CONTACTED, A_KEPT_RESOLVED,
 };
 
@@ -155,11 +156,13 @@ static const char *const cases_sql =
 
 enum { C_RATED_DEPT, C_COMMUNITY, C_RATING, C_REDO, C_RESOLVED, C_LEAD };
 
-/* Every escalation of the cohort's cases. */
+/* Every escalation of the cohort's cases, but those of a round a CANCEL
+ * ended (read_share). */
 static const char *const escalations_sql =
     "SELECT coalesce(e.department, c.lead_department), c.community, e.level, e.overdue_s"
     " FROM escalations e JOIN cases c ON c.id = e.case_id"
-    " WHERE c.received_at >= ?1 AND c.received_at < ?2";
+    " WHERE c.received_at >= ?1 AND c.received_at < ?2"
+    "  AND NOT (c.state = 'cancelled' AND e.round = c.redo_count)";
 
 /* ---- figures ---------------------------------------------------------- */
 
@@ -366,6 +369,14 @@ static share_t read_share(const stats_t *s, sqlite3_stmt *st)
         .withdrawn = strcmp(state, "cancelled") == 0,
         .lead = strcmp(col_text(st, A_ROLE), "lead") == 0,
     };
+    /* the round a CANCEL ended (作废: a duplicate, an invalid report, one
+     * withdrawn) is held to no deadline, as 12345 assessments leave void
+     * orders out (a duplicate would charge the same lateness twice); rounds
+     * a redo ended before it keep their figures */
+    if (sqlite3_column_int(st, A_VOID)) {
+        sh.response = sh.on_time = FIG_NONE;
+        return sh;
+    }
     int64_t contact_at = col_time(st, A_CONTACT_AT), resolve_at = col_time(st, A_RESOLVE_AT);
     int64_t ended = col_time(st, A_ENDED_AT);
     if (col_time(st, A_IMPORTED))

@@ -34,7 +34,8 @@ check "three departments tie at 100: red water, and no one on the yellow list ($
 
 # November's history from the old system: returned after contact, cancelled
 # after contact, returned with no time at all (received 2 November, 08:00
-# Beijing time; the resolution deadline, 5 days on, long past)
+# Beijing time; the resolution deadline, 5 days on, long past). The
+# cancelled one is void (作废) and held to no deadline; r1 counts its contact.
 H='"service_code": "water.leak", "description": "历史案件", "channel": "legacy", "grid_code": "CG01-XH01-G0001", "department": "water", "received_at": "2026-11-02T08:00+08:00"'
 cat > "$T/old.jsonl" <<JSON
 {$H, "external_id": "r1", "state": "returned", "contacted_at": "2026-11-02T08:10+08:00"}
@@ -49,7 +50,7 @@ figures=$(bounded "$PY" -c 'import json, sys
 w = [d for d in json.load(open(sys.argv[1]))["departments"] if d["id"] == "water"][0]
 print(" ".join("%s=%d/%d" % (k, w[k]["num"], w[k]["den"]) for k in ("response", "on_time_resolution", "return")))' "$T/nov.json")
 check "shares ended in the old system at an unknown time miss no deadline ($figures)" \
-  test "$figures" = "response=2/2 on_time_resolution=0/0 return=2/3"
+  test "$figures" = "response=1/1 on_time_resolution=0/0 return=2/3"
 # the dispatch centre's shares, made at the import for r1 and r2, came after
 # r1's resident was reached and after both deadlines had passed: not its misses
 dispatch=$(bounded "$PY" -c 'import json, sys
@@ -113,6 +114,19 @@ jan=$(date -d '2027-01-05T08:00+08:00' +%s)000
       VALUES (last_insert_rowid(), 'traffic', 'lead', 'resolved', 1, $jan, $jan + 120000);"
     k=$((k + 1))
   done
+  # water: a duplicate report, not contacted, escalated, then cancelled (作废)
+  echo "INSERT INTO cases (channel, external_id, service_code, description, grid_code, street,
+      community, priority, lead_department, state, received_at, contact_due)
+      VALUES ('hotline', 'jan-void', 'water.leak', '-', 'CG01-XH01-G0001', 'CG01', 'CG01-XH01',
+      'normal', 'water', 'cancelled', $jan, $jan + 1800000);"
+  echo "INSERT INTO assignments (case_id, department, role, state, attempt, created_at, updated_at)
+      VALUES (last_insert_rowid(), 'water', 'lead', 'cancelled', 1, $jan, $jan + 7200000);"
+  echo "INSERT INTO events (case_id, assignment_id, at, kind, department, actor, from_state, to_state)
+      SELECT case_id, id, $jan + 7200000, 'cancelled', 'water', 'admin', 'dispatched', 'cancelled'
+      FROM assignments WHERE id = last_insert_rowid();"
+  echo "INSERT INTO escalations (case_id, round, ladder, level, target, department, due_at, fired_at,
+      overdue_s, offset_ms) SELECT id, 0, 'contact', 1, 'community', 'water', $jan + 1800000,
+      $jan + 1800000, 0, 0 FROM cases WHERE external_id = 'jan-void';"
   echo "COMMIT;"
 } > "$T/jan.sql"
 sql < "$T/jan.sql"
@@ -123,6 +137,12 @@ w = [d for d in json.load(open(sys.argv[1]))["departments"] if d["id"] == "water
 print("%d/%d" % (w["satisfaction"]["num"], w["satisfaction"]["den"]))' "$T/jan.json")
 check "a lead with no share, after 32 departments: the rating counts for water ($sat)" \
   test "$sat" = "1/1"
+void=$(bounded "$PY" -c 'import json, sys
+w = [d for d in json.load(open(sys.argv[1]))["departments"] if d["id"] == "water"][0]
+print("received=%d response=%d/%d escalations=%d" % (w["received"], w["response"]["num"],
+      w["response"]["den"], w["escalations"]["total"]))' "$T/jan.json")
+check "a cancelled duplicate is received, but held to no deadline and no escalation ($void)" \
+  test "$void" = "received=2 response=0/0 escalations=0"
 # one rounding everywhere (half away from zero): the ranking's score is the one printed
 for f in table csv; do
   opt=; [ $f = table ] || opt=--$f
