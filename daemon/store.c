@@ -399,6 +399,15 @@ static int refused(void)
     return -1;
 }
 
+/* A verdict row that says a page could not be read ("unable to get the
+ * page. error code=8458", SQLITE_IOERR_READ) is the disk's trouble, which
+ * may pass, not damage in the file. */
+static bool read_trouble(const char *verdict)
+{
+    return strstr(verdict, "error code=") || strstr(verdict, "unable to get the page") ||
+           strstr(verdict, "Failed to read");
+}
+
 /* quick_check reports damage as result rows, not as an error: anything but
  * one "ok" row refuses the file, with SQLite's description of the damage. */
 static int quick_check(sqlite3 *db, char *why, size_t len)
@@ -410,8 +419,11 @@ static int quick_check(sqlite3 *db, char *why, size_t len)
         rc = r && strcmp(r, "ok") == 0 ? 0 : -1;
         if (rc)
             snprintf(why, len, "%s", r ? r : "no verdict");
+        bool io = rc && r && read_trouble(r);
         sqlite3_finalize(st);
-        return rc ? refused() : 0;
+        if (io)
+            errno = EIO;
+        return rc ? (io ? -1 : refused()) : 0;
     }
     snprintf(why, len, "%s", sqlite3_errmsg(db));
     read_failed(db);

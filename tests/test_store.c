@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -1534,14 +1535,27 @@ static bool g_disk_full;
 static sqlite3_vfs g_shim, *g_real_vfs;
 static io_shim_t g_io[IO_SHIM_PAIRS];
 
+/* ... and reads of the database file (g_path) from g_read_fail_from on fail
+ * as on a bad disk, while it is not negative */
+static sqlite3_int64 g_read_fail_from = -1;
+static const sqlite3_file *g_db_file;
+
 static int shim_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 {
     return g_disk_full ? SQLITE_FULL : io_shim_real(g_io, f)->xWrite(f, buf, n, off);
 }
 
+static int shim_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
+{
+    if (f == g_db_file && g_read_fail_from >= 0 && off >= g_read_fail_from)
+        return SQLITE_IOERR_READ;
+    return io_shim_real(g_io, f)->xRead(f, buf, n, off);
+}
+
 static void edit_io(sqlite3_io_methods *m)
 {
     m->xWrite = shim_write;
+    m->xRead = shim_read;
 }
 
 static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
@@ -1550,12 +1564,15 @@ static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int fl
     int rc = g_real_vfs->xOpen(g_real_vfs, name, f, flags, out);
     if (rc != SQLITE_OK || !f->pMethods)
         return rc;
+    if (name && strcmp(name, g_path) == 0)
+        g_db_file = f;
     return io_shim_swap(g_io, f, edit_io);
 }
 
 static int teardown_full(void **state)
 {
     g_disk_full = false;
+    g_read_fail_from = -1;
     teardown(state);
     sqlite3_vfs_unregister(&g_shim);
     return 0;
@@ -1579,6 +1596,39 @@ static int setup_full(void **state)
         return 0;
     teardown_full(state);
     return -1;
+}
+
+/* A page the integrity check cannot read is the disk's trouble, not damage:
+ * errno EIO, so the broker exits 1 and systemd tries again, where a refused
+ * file (EUCLEAN) exits 2 for good. */
+static void unreadable_page_is_no_refusal(void **state)
+{
+    (void)state;
+    begin();
+    for (int i = 0; i < 40; i++) {
+        char ext[16];
+        snprintf(ext, sizeof ext, "R-%d", i);
+        add_case("hotline", ext);
+    }
+    commit();
+    store_close(&g_st);
+    g_read_fail_from = 4096;            /* page 1 reads, the rest fails */
+    errno = 0;
+    g_st = store_open(g_path, g_err, sizeof g_err);
+    int e = errno;
+    assert_null(g_st);
+    assert_int_equal(e, EIO);
+    g_read_fail_from = -1;              /* the disk is back: the file was sound */
+    reopen();
+    /* while a file SQLite finds not to be a database is refused */
+    char p[256];
+    path_in_dir(p, sizeof p, "junk.db");
+    write_file(p, "this is a text file, not a database at all\n");
+    errno = 0;
+    store_t *st = store_open(p, g_err, sizeof g_err);
+    e = errno;
+    assert_null(st);
+    assert_int_equal(e, EUCLEAN);
 }
 
 static void disk_full_is_store_full(void **state)
@@ -1710,6 +1760,7 @@ int main(void)
         T(refuses_damaged_tree),
         T(refuses_damaged_backup_untouched),
         cmocka_unit_test_setup_teardown(disk_full_is_store_full, setup_full, teardown_full),
+        cmocka_unit_test_setup_teardown(unreadable_page_is_no_refusal, setup_full, teardown_full),
         cmocka_unit_test_setup_teardown(failure_mid_transaction_writes_nothing_after, setup_full,
                                         teardown_full),
     };
