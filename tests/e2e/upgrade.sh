@@ -2,18 +2,28 @@
 # upgrade.sh - the current broker on each database an older minqingd wrote
 # (tests/fixtures/schema-N.sql, made by tests/fixtures/make_old_db.sh from
 # that version's own binary): it migrates to the schema a new database gets,
-# keeps every row, counts the ratings and the redo as before, sends no
+# keeps every row and every value, counts the ratings and the redo as before, sends no
 # escalation or notice again, and serves the work left open to the workers
 # that come back.
 . "$(dirname "$0")/../lib.sh"
 FIX="$ROOT/tests/fixtures"
 CUR=$(sed -n 's/^#define STORE_SCHEMA_VERSION \([0-9]*\).*/\1/p' "$ROOT/daemon/store.h")
+check "the schema version is read from daemon/store.h ($CUR)" test "${CUR:-0}" -ge 2 || CUR=1
 
 old_db_config                   # the config make_old_db.sh ran the older broker with
 
 # schema FILE: the database's tables, indexes and triggers, one a line, sorted
 schema() {
   sqlite3 "$1" .schema | sed 's/IF NOT EXISTS //; s/"//g' | tr -s ' \n' ' ' | sed 's/; /;\n/g' | sort
+}
+# changed OLD NEW: the rows of OLD's tables, in OLD's columns, that NEW does
+# not hold as they were ("table:count" for each table with any)
+changed() {
+  for t in $(sqlite3 "$1" "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'"); do
+    cols=$(sqlite3 "$1" "select group_concat('\"' || name || '\"', ',') from pragma_table_info('$t')")
+    n=$(sqlite3 "$2" "attach '$1' as o; select count(*) from (select $cols from o.\"$t\" except select $cols from main.\"$t\")")
+    [ "$n" = 0 ] || printf '%s:%s ' "$t" "$n"
+  done
 }
 counts() {   # counts FILE: rows of the tables every version has
   sqlite3 "$1" "select (select count(*) from cases), (select count(*) from assignments),
@@ -29,6 +39,7 @@ for v in $(seq 1 $((CUR - 1))); do
   rm -f "$T"/minqing.db* "$T"/old.db "$T"/w-*.log "$T"/worker-*.out
   sqlite3 "$T/old.db" < "$FIX/schema-$v.sql"
   cp "$T/old.db" "$T/minqing.db"
+  sqlite3 "$T/minqing.db" "pragma journal_mode = wal" > /dev/null   # as a broker leaves it
   rows=$(counts "$T/old.db")        # (start_broker has a $before of its own)
   : > "$T/broker.log"
   start_broker || { not_ok "schema $v: the broker starts on it"; continue; }
@@ -39,6 +50,8 @@ for v in $(seq 1 $((CUR - 1))); do
     cmp -s "$T/migrated.schema" "$T/fresh.schema"
   check "schema $v: every case, assignment, event, outcome and escalation kept ($rows)" \
     test "$(counts "$T/minqing.db")" = "$rows"
+  lost=$(changed "$T/old.db" "$T/minqing.db")
+  check "schema $v: every value of every old column kept (${lost:-none changed})" test -z "$lost"
   # the resident's two ratings and the redo count as the older broker left them
   bounded "$BIN/minqing" -c "$T/minqing.conf" stats > "$T/stats.out" 2>&1
   check "schema $v: stats counts hrss's two ratings and its redo" \
