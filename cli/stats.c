@@ -535,18 +535,26 @@ static void score(agg_t *a)
     a->score = n ? 100.0 * sum / n : 0;
 }
 
-/* v rounded to 1/scale, half away from zero: every output (table, CSV,
- * JSON) and the ranking print and compare the same figure. */
+/* x rounded half away from zero as on paper: a tie that binary fractions
+ * put a hair below .5 (23/80 x 1000 is 287.4999...) is nudged up first;
+ * figures are ratios of counts, and no other comes that close to a tie. */
+static long long on_paper(double x)
+{
+    return llround(x * (1 + 1e-12));
+}
+
+/* v rounded to 1/scale: every output (table, CSV, JSON) and the ranking
+ * print and compare the same figure. */
 static double shown(double v, double scale)
 {
-    return (double)llround(v * scale) / scale;
+    return (double)on_paper(v * scale) / scale;
 }
 
 /* The score as published (to 0.01): two scores that print alike tie, and
  * the tie rules decide, not the last bits of a division. */
 static long long published(const agg_t *a)
 {
-    return llround(a->score * 100);
+    return on_paper(a->score * 100);
 }
 
 static double score_shown(const agg_t *a)

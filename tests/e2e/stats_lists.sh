@@ -114,6 +114,19 @@ jan=$(date -d '2027-01-05T08:00+08:00' +%s)000
       VALUES (last_insert_rowid(), 'traffic', 'lead', 'resolved', 1, $jan, $jan + 120000);"
     k=$((k + 1))
   done
+  # hrss: 80 cases rated, 23 satisfied: 28.75 %, which binary puts a hair below
+  k=0
+  while [ $k -lt 80 ]; do
+    rating="'unsatisfied'"
+    [ $k -ge 23 ] || rating="'satisfied'"
+    echo "INSERT INTO cases (channel, external_id, service_code, description, grid_code, street,
+      community, priority, lead_department, state, received_at, resolved_at, rating)
+      VALUES ('hotline', 'jan-h$k', 'wage.arrears', '-', 'CG01-XH01-G0001', 'CG01', 'CG01-XH01',
+      'normal', 'hrss', 'resolved', $jan, $jan + 120000, $rating);"
+    echo "INSERT INTO assignments (case_id, department, role, state, attempt, created_at, updated_at)
+      VALUES (last_insert_rowid(), 'hrss', 'lead', 'resolved', 1, $jan, $jan + 120000);"
+    k=$((k + 1))
+  done
   # water: a duplicate report, not contacted, escalated, then cancelled (作废)
   echo "INSERT INTO cases (channel, external_id, service_code, description, grid_code, street,
       community, priority, lead_department, state, received_at, contact_due)
@@ -151,6 +164,8 @@ for f in table csv; do
 done
 check "the table prints traffic's score 3.125 as 3.13, as JSON does" \
   sh -c "grep -E '\(traffic\) .* 3\.13\$' '$T/jan.table' && grep -q '\"score\": 3.13' '$T/jan.json'"
+check "hrss's satisfaction 23/80 shows as 28.8 %, rounded half up as on paper" \
+  grep -qE '\(hrss\) .* 28\.8% 23/80 .* 28\.75$' "$T/jan.table"
 check "the CSV prints its satisfaction 1/32 as 0.0313 and its score as 3.13, as JSON does" \
   sh -c "grep '^department,traffic,' '$T/jan.csv' | grep -q ',1,32,0\.0313,.*,3\.13' &&
     grep -q '\"rate\": 0.0313' '$T/jan.json'"
