@@ -323,15 +323,26 @@ static const char *gbk_hint(import_t *im, const json_error_t *e)
     return CLI_GBK_HINT;
 }
 
+/* Whether a deadline of the case counts working time (wd, wh). */
+static bool working_time(const config_t *cfg, const msg_case_t *k)
+{
+    for (int ladder = LADDER_CONTACT; ladder < LADDER_COUNT; ladder++) {
+        const config_dur_t *d = config_deadline(cfg, ladder, k->service_code, k->priority);
+        if (d && d->kind != DUR_WALL)
+            return true;
+    }
+    return false;
+}
+
 /* A case received in a year the holiday file does not list gets its
  * working-day deadlines over that year's 春节 and 国庆 as if they were
  * working days, for good (the broker computes them at the import): said at
  * the first such case, while the operator can still stop, and counted. */
-static void check_year(import_t *im, int64_t received_at, long line)
+static void check_year(import_t *im, const msg_t *m, long line)
 {
-    time_t t = (time_t)(received_at / 1000);
+    time_t t = (time_t)(m->received_at / 1000);
     struct tm tm;
-    if (!im->check_years || !localtime_r(&t, &tm) ||
+    if (!im->check_years || !working_time(im->cli->cfg, &m->kase) || !localtime_r(&t, &tm) ||
         calendar_year_listed(&im->cli->cfg->calendar, tm.tm_year + 1900))
         return;
     int year = tm.tm_year + 1900;
@@ -370,7 +381,7 @@ static int send_slot(import_t *im, slot_t *s)
     char dept[33];
     int rc = to_request(im->cli->cfg, obj, s->line, &m, dept, &im->local_times);
     if (rc == CLI_OK && s->tries == 0)
-        check_year(im, m.received_at, s->line);
+        check_year(im, &m, s->line);
     int64_t now = mono_ms();
     m.msg_id = slot_id(s, now);
     /* libminqing checks a request as the broker would, before sending it: a
@@ -828,8 +839,7 @@ int cmd_import(cli_t *cli, int argc, char **argv)
         return cli_fail(CLI_RUNTIME, CMD, "cannot open %s: %s", path, strerror(errno));
     int rc = cli_load_config(cli, CMD);
     if (rc == CLI_OK)
-        im.check_years = config_counts_working_time(cli->cfg) &&
-                         calendar_last_day(&cli->cfg->calendar) != 0;
+        im.check_years = calendar_last_day(&cli->cfg->calendar) != 0;
     if (rc == CLI_OK)
         rc = cli_client_open(cli, CMD, LISTS, &im.client);
     if (rc == CLI_OK && !(im.slots = calloc((size_t)im.window, sizeof *im.slots)))
@@ -852,8 +862,9 @@ int cmd_import(cli_t *cli, int argc, char **argv)
         printf("times without an offset were read in this machine's time zone, %s\n",
                cli_zone_name(zone, sizeof zone));
     if (im.unlisted)
-        printf("%ld cases were received in %d..%d, in years the holiday file does not list: "
-               "their working-day deadlines count those years' public holidays as working days\n",
+        printf("%ld lines were of cases received in %d..%d, in years the holiday file does not "
+               "list: their working-day deadlines count those years' public holidays as "
+               "working days\n",
                im.unlisted, im.first_year, im.last_year);
     if (stopped)
         say_stopped(&im, left, name);

@@ -1706,14 +1706,6 @@ int config_dept_find(const config_t *self, const char *id)
     return -1;
 }
 
-bool config_counts_working_time(const config_t *self)
-{
-    for (size_t i = 0; i < self->ndeadlines; i++)
-        if (self->deadlines[i].dur.kind != DUR_WALL)
-            return true;
-    return false;
-}
-
 const config_route_t *config_route(const config_t *self, const char *service_code)
 {
     if (!self)

@@ -131,9 +131,6 @@ int config_target_dept(const config_t *self, const char *target);
 int config_key_line(const config_t *self, const char *key);
 /* Index of the department with this id, or -1. */
 int config_dept_find(const config_t *self, const char *id);
-/* Whether a [deadlines] rule counts working time (wd, wh): then the holiday
- * file decides where its deadlines fall. */
-bool config_counts_working_time(const config_t *self);
 /* The route for a service code: its own, else the default route. */
 const config_route_t *config_route(const config_t *self, const char *service_code);
 /* Parse a duration with a unit ("250ms", "2s", "30m", "4h", "3d") into ms; -1 if bad. */

@@ -63,24 +63,27 @@ stop_pid "$BROKER_PID"
 year=$(date +%Y)
 printf '%s-10-01 holiday\n' "$year" > "$T/holidays.txt"
 printf '\n[calendar]\nholidays = %s\n' "$T/holidays.txt" >> "$T/minqing.conf"
-sed -i 's/^\[deadlines\]$/[deadlines]\nresolve = 5wd/' "$T/minqing.conf"
+sed -i 's/^\[deadlines\]$/[deadlines]\nresolve = 5wd\npet.lost.resolve = 3d/' "$T/minqing.conf"
 start_broker || exit 1
 Y="\"service_code\": \"water.leak\", \"description\": \"历史案件\", \"channel\": \"legacy\", \"grid_code\": \"CG01-XH01-G0001\", \"state\": \"closed\""
 {
   echo "{$Y, \"external_id\": \"y1\", \"received_at\": $R, \"resolved_at\": $((R + 1)), \"closed_at\": $((R + 2))}"
   echo "{$Y, \"external_id\": \"y2\", \"received_at\": \"$year-03-02T08:00+08:00\", \"resolved_at\": \"$year-03-02T09:00+08:00\", \"closed_at\": \"$year-03-02T10:00+08:00\"}"
   echo "{$Y, \"external_id\": \"y3\", \"received_at\": $((R + 1000)), \"resolved_at\": $((R + 1001)), \"closed_at\": $((R + 1002))}"
+  # wall-clock deadlines alone (contact 2 s, pet.lost's resolve 3 d): no holiday matters
+  echo "{$Y, \"external_id\": \"y4\", \"received_at\": $((R + 2000)), \"resolved_at\": $((R + 2001)), \"closed_at\": $((R + 2002))}" |
+    sed 's/"water.leak"/"pet.lost"/'
 } > "$T/years.jsonl"
 bounded "$BIN/minqing" -c "$T/minqing.conf" import "$T/years.jsonl" > "$T/years.out" 2> "$T/years.err"
 check "a case of a year the holiday file leaves out is named at once, by line and year" \
   sh -c "[ \$(grep -c 'a year the holiday file' '$T/years.err') = 1 ] && grep -q '^minqing import: line 1: received in 2019, ' '$T/years.err'"
-check "and the summary counts the two of 2019" \
-  grep -q '^2 cases were received in 2019..2019, in years the holiday file does not list' "$T/years.out"
+check "and the summary counts the two of 2019 whose deadlines count working days" \
+  grep -q '^2 lines were of cases received in 2019..2019, in years the holiday file does not list' "$T/years.out"
 printf '2019-10-01 holiday\n' >> "$T/holidays.txt"
 sed -i 's/"external_id": "y/"external_id": "z/' "$T/years.jsonl"
 bounded "$BIN/minqing" -c "$T/minqing.conf" import "$T/years.jsonl" > "$T/years.out" 2> "$T/years.err"
 check "with 2019 listed, nothing is said" \
-  sh -c "grep -q '^imported 3 cases' '$T/years.out' && ! grep -q 'holiday file' '$T/years.out' '$T/years.err'"
+  sh -c "grep -q '^imported 4 cases' '$T/years.out' && ! grep -q 'holiday file' '$T/years.out' '$T/years.err'"
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
 finish
