@@ -146,6 +146,10 @@ const char *cli_zone_name(char *buf, size_t size);
 /* The local time zone in short, for headers: "Asia/Shanghai", or "UTC+0800"
  * when nothing names it. */
 const char *cli_zone_id(char *buf, size_t size);
+/* On stderr, when TZ names another zone than this system's (/etc/localtime),
+ * which the broker counts days and months in: a report read in the shell's
+ * zone puts the first hours of a month into the one before. */
+void cli_warn_zone(const char *cmd);
 /* The usage error for `s`, which cli_parse_time refused as option `opt`'s
  * value: what the forms are (and, for digits, why). Returns CLI_USAGE. */
 int cli_time_usage(const char *cmd, const char *opt, const char *s);

@@ -472,6 +472,39 @@ const char *cli_zone_name(char *buf, size_t size)
     return buf;
 }
 
+/* The UTC offsets, in seconds, of now and of half a year on (summer time)
+ * in the zone TZ names now. */
+static void zone_offsets(long off[2])
+{
+    tzset();
+    time_t t[2] = {time(NULL), time(NULL) + 183 * 86400};
+    for (int i = 0; i < 2; i++) {
+        struct tm tm;
+        off[i] = localtime_r(&t[i], &tm) ? tm.tm_gmtoff : 0;
+    }
+}
+
+void cli_warn_zone(const char *cmd)
+{
+    const char *set = getenv("TZ");
+    if (!set)
+        return;
+    char tz[256], name[256], abbr[16], off[8];
+    snprintf(tz, sizeof tz, "%s", set);
+    long shell[2], sys[2];
+    zone_offsets(shell);
+    unsetenv("TZ");
+    zone_offsets(sys);
+    calendar_zone(name, sizeof name, abbr, off);    /* the system's */
+    setenv("TZ", tz, 1);
+    tzset();
+    if (shell[0] != sys[0] || shell[1] != sys[1])
+        fprintf(stderr, "minqing %s: TZ=%s is set: times are read and shown in it, not in this "
+                "system's zone (%s, UTC%s), which the broker counts days and months in "
+                "(unless its unit sets TZ): unset TZ for the county's figures\n", cmd, tz,
+                name[0] ? name : abbr, off);
+}
+
 const char *cli_zone_id(char *buf, size_t size)
 {
     char name[256], abbr[16], off[8];

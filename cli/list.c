@@ -135,6 +135,7 @@ int cmd_list(cli_t *cli, int argc, char **argv)
     /* an empty range is a mistake, not "no case matches": as stats says */
     if (cli_range_check(CMD, since, until, since_given))
         return CLI_USAGE;
+    cli_warn_zone(CMD);
     int rc = cli_load_config(cli, CMD);
     if (rc)
         return rc;

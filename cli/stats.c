@@ -988,6 +988,7 @@ int cmd_stats(cli_t *cli, int argc, char **argv)
         return cli_usage(CMD, "unexpected argument '%s'", argv[optind]);
     if (cli_range_check(CMD, s.since, s.until, since_given))
         return CLI_USAGE;
+    cli_warn_zone(CMD);
     int rc = cli_load_config(cli, CMD);
     if (rc)
         return rc;

@@ -169,6 +169,15 @@ check "hrss's satisfaction 23/80 shows as 28.8 %, rounded half up as on paper" \
 check "the CSV prints its satisfaction 1/32 as 0.0313 and its score as 3.13, as JSON does" \
   sh -c "grep '^department,traffic,' '$T/jan.csv' | grep -q ',1,32,0\.0313,.*,3\.13' &&
     grep -q '\"rate\": 0.0313' '$T/jan.json'"
+# a shell whose TZ is not the system's (the broker's) zone is told so
+TZ=MQT-5:45 bounded "$BIN/minqing" -c "$T/minqing.conf" stats > /dev/null 2>"$T/zone.err"
+check "stats in a TZ other than the system's says so, and how to get the county's figures" \
+  grep -q '^minqing stats: TZ=MQT-5:45 is set: .* unset TZ for the county' "$T/zone.err"
+sys=$(readlink /etc/localtime | sed 's|.*zoneinfo/||')
+if [ -n "$sys" ]; then
+  TZ=$sys bounded "$BIN/minqing" -c "$T/minqing.conf" list --limit 0 > /dev/null 2>"$T/zone.err"
+  check "TZ naming the system's own zone ($sys): nothing said" test ! -s "$T/zone.err"
+fi
 bounded "$BIN/minqing" -c "$T/minqing.conf" stats --since 17934624000000 > /dev/null 2>"$T/digits.err"
 check "unix ms with a digit too many (the year 2538) is refused, as the help says: 13 digits" \
   sh -c "[ $? = 2 ] && grep -q 'is not a time' '$T/digits.err'"
