@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <string.h>
+#include <strings.h>
 
 /* An output buffer that never cuts a character in two, and stops at the
  * first one that does not fit: what it holds is always a prefix of the
@@ -108,21 +109,44 @@ static size_t one_of(const char *s, const char *const *set, size_t n)
     return 0;
 }
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* A byte escape at s, as a URL (%E5, %20) or Python's bytes (\xe5) write
+ * one, hex in either case: its length (3 or 4), the byte in *b; 0 for none. */
+static size_t byte_escape_at(const char *s, unsigned char *b)
+{
+    size_t n = s[0] == '%' ? 1 : s[0] == '\\' && s[1] == 'x' ? 2 : 0;
+    int hi, lo;
+    if (!n || (hi = hex_digit(s[n])) < 0 || (lo = hex_digit(s[n + 1])) < 0)
+        return 0;
+    *b = (unsigned char)(hi << 4 | lo);
+    return n + 2;
+}
+
 /* A space between groups: ASCII, a tab, ideographic (what an input method
- * types in full-width mode), no-break, zero-width; and any other control byte but a
- * newline (DEL, and an ESC that starts no terminal escape, too), which a log
- * line or `show` turns into a space or a '?' once masked: 1381234\x015678 is
- * one number to whoever reads it. */
+ * types in full-width mode), no-break, zero-width; a newline (an exception's
+ * text, a worker's reason: 138\n0013\n8000 is one number to whoever reads it
+ * in the log, where it shows as \n or '?'); '+', a URL's space
+ * (to=138+0013+8000); and any other control byte (DEL, and an ESC that
+ * starts no terminal escape, too), which a log line or `show` turns into a
+ * space or a '?' once masked: 1381234\x015678 is one number to whoever
+ * reads it. */
 static size_t space_at(const char *s)
 {
     static const char *const spaces[] = {
-        " ", "\t", "\xe3\x80\x80", "\xc2\xa0",
+        " ", "\t", "+", "\xe3\x80\x80", "\xc2\xa0",
         /* zero-width space, joiners, word joiner, BOM: text pasted from a
          * web page or a chat app carries them unseen */
         "\xe2\x80\x8b", "\xe2\x80\x8c", "\xe2\x80\x8d", "\xe2\x81\xa0", "\xef\xbb\xbf",
     };
     unsigned char c = (unsigned char)*s;
-    if ((c > 0 && c < 0x20 && c != '\n') || c == 0x7f)
+    if ((c > 0 && c < 0x20) || c == 0x7f)
         return 1;
     if (c == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f)
         return 2;                       /* a C1 control, U+0080..U+009F */
@@ -139,7 +163,8 @@ static size_t list_mark_at(const char *s)
 
 /* A mark between groups, typed half- or full-width: hyphens and dashes,
  * stops, slashes, underscores, colons, tildes, middle dots, the Chinese full
- * stop; or a comma (list_mark_at). */
+ * stop, bars and asterisks (a table's columns, 138*0013*8000); or a comma
+ * (list_mark_at). */
 static size_t mark_at(const char *s)
 {
     static const char *const marks[] = {
@@ -151,6 +176,7 @@ static size_t mark_at(const char *s)
         ":", "~", "\xef\xbc\x9a", "\xef\xbd\x9e", /* : ~ and full-width */
         "\xe3\x80\x82",                      /* 。 */
         "\xc2\xb7", "\xe3\x83\xbb",         /* middle dots · ・ */
+        "|", "*", "\xef\xbd\x9c", "\xef\xbc\x8a", /* | * and full-width */
     };
     size_t n = one_of(s, marks, sizeof marks / sizeof marks[0]);
     return n ? n : list_mark_at(s);
@@ -170,6 +196,18 @@ static size_t escape_at(const char *s)
     return s[n] >= '@' && s[n] <= '~' ? n + 1 : 0;
 }
 
+/* A URL's percent-escape of an ASCII space (%20, %2B: mark false) or mark
+ * (%2D, %2F, %3A, %2C: mark true) at s, as in to=%2B86%20138%200013%208000:
+ * 3, or 0 for none. */
+static size_t pct_separator_at(const char *s, bool mark)
+{
+    unsigned char b;
+    if (s[0] != '%' || byte_escape_at(s, &b) == 0 || b == 0 || b >= 0x80)
+        return 0;
+    const char c[2] = {(char)b, '\0'};
+    return (mark ? mark_at(c) : space_at(c)) != 0 ? 3 : 0;
+}
+
 #define SEPARATOR_UNITS 4   /* "138 - 1234", "138  1234", "138 \033[31m1234" */
 
 /* The length of the group separator at s, 0 for none: what people put
@@ -185,12 +223,13 @@ static size_t separator_at(const char *s, bool *list)
     bool marked = false;
     *list = false;
     for (int units = 0; units < SEPARATOR_UNITS; units++, at += w) {
-        if ((w = escape_at(s + at)) != 0 || (w = space_at(s + at)) != 0)
+        if ((w = escape_at(s + at)) != 0 || (w = space_at(s + at)) != 0 ||
+            (w = pct_separator_at(s + at, false)) != 0)
             continue;
-        if (marked || (w = mark_at(s + at)) == 0)
+        if (marked || ((w = mark_at(s + at)) == 0 && (w = pct_separator_at(s + at, true)) == 0))
             break;
         marked = true;
-        *list = list_mark_at(s + at) != 0;
+        *list = list_mark_at(s + at) != 0 || strncasecmp(s + at, "%2C", 3) == 0;
         for (size_t m = w; w < 3 * m && strncmp(s + at + w, s + at, m) == 0;)
             w += m;
     }
@@ -238,18 +277,30 @@ static size_t number_at(const char *s, size_t *len)
     return total;
 }
 
+/* A unit among a number's digits that mask_digits copies as it is: a
+ * terminal escape; in free text (not a phone field: url) a percent-escaped
+ * separator too, whose hex may be digits. */
+static size_t copied_unit_at(const char *s, bool url)
+{
+    size_t n = escape_at(s);
+    if (!n && url && s[0] == '%' && (n = pct_separator_at(s, false)) == 0)
+        n = pct_separator_at(s, true);
+    return n;
+}
+
 /* Mask the digits of s[0..n): of a mobile or ID number (11 or more digits)
- * the first 3 and last 4 stay, of a shorter one the last 2. A terminal
- * escape among them is copied as it is, its digits not counted. */
-static void mask_digits(out_t *o, const char *s, size_t n)
+ * the first 3 and last 4 stay, of a shorter one the last 2. A unit
+ * copied_unit_at finds among them is copied as it is, its digits not
+ * counted. */
+static void mask_digits(out_t *o, const char *s, size_t n, bool url)
 {
     size_t d = 0;
     for (size_t i = 0, w; i < n; i += w ? w : 1)
-        if ((w = escape_at(s + i)) == 0)
+        if ((w = copied_unit_at(s + i, url)) == 0)
             d += (w = digit_at(s + i)) != 0;
     size_t first = d >= 11 ? 3 : 0, last = d >= 11 ? 4 : d > 2 ? 2 : 0;
     for (size_t i = 0, k = 0; i < n;) {
-        size_t w = digit_at(s + i), e = escape_at(s + i);
+        size_t w = digit_at(s + i), e = copied_unit_at(s + i, url);
         if (e) {
             put(o, s + i, e);
             i += e;
@@ -270,7 +321,7 @@ void mask_phone(const char *phone, char *out, size_t size)
     out_t o;
     begin(&o, out, size);
     if (phone)
-        mask_digits(&o, phone, strlen(phone));
+        mask_digits(&o, phone, strlen(phone), false);
 }
 
 void mask_name(const char *name, char *out, size_t size)
@@ -356,31 +407,53 @@ void mask_address(const char *address, char *out, size_t size)
     put(&o, "***", 3);
 }
 
+/* The number right after a percent-escaped separator at s (%20138%200013...,
+ * where the escape's hex would otherwise start the digits): its length with
+ * the escape, 0 for none of 7 digits or more; *esc: the escape's length. */
+static size_t escaped_number_at(const char *s, size_t *esc)
+{
+    size_t len;
+    if (s[0] != '%' || ((*esc = pct_separator_at(s, false)) == 0 &&
+                        (*esc = pct_separator_at(s, true)) == 0))
+        return 0;
+    return number_at(s + *esc, &len) >= 7 ? *esc + len : 0;
+}
+
+/* Mask the item at s (text starts at text): an e-mail address, a number,
+ * or one character. The bytes it took. */
+static size_t mask_item(out_t *o, const char *text, const char *s)
+{
+    const char *at;
+    size_t len, n;
+    /* an address starts where a word does: trying inside one would read
+     * the rest of a long word again at every character */
+    if ((s == text || !local_char(s[-1])) && email_at(s, &at) != 0) {
+        put_email(o, s, at, (size_t)(at - s) + 1);
+        return (size_t)(at - s) + 1;    /* the domain as any text: 13812345678.cn is a number */
+    }
+    if ((len = escaped_number_at(s, &n)) != 0) {
+        put(o, s, n);
+        mask_digits(o, s + n, len - n, true);
+        return len;
+    }
+    if (number_at(s, &len) >= 7)
+        mask_digits(o, s, len, true);
+    else if (len)
+        put(o, s, len);
+    else
+        len = put_char(o, s);
+    return len;
+}
+
 void mask_text(const char *text, char *out, size_t size)
 {
     out_t o;
     begin(&o, out, size);
     if (!text)
         return;
-    for (const char *s = text; *s;) {
-        const char *at;
-        size_t len;
-        /* an address starts where a word does: trying inside one would read
-         * the rest of a long word again at every character */
-        if ((s == text || !local_char(s[-1])) && email_at(s, &at) != 0) {
-            put_email(&o, s, at, (size_t)(at - s) + 1);
-            s = at + 1;             /* the domain as any text: 13812345678.cn is a number */
-            continue;
-        }
-        size_t digits = number_at(s, &len);
-        if (digits >= 7)
-            mask_digits(&o, s, len);
-        else if (len)
-            put(&o, s, len);
-        else
-            len = put_char(&o, s);
-        s += len;
-    }
+    /* once full, nothing more is written: the rest costs nothing */
+    for (const char *s = text; *s && !o.full;)
+        s += mask_item(&o, text, s);
 }
 
 /* The length of value at s, 0 when s does not start with it, or when it

@@ -23,11 +23,12 @@ void mask_address(const char *address, char *out, size_t size);
 /* Free text: every number of 7 or more digits (a phone or ID number inside a
  * description or a note) masked as mask_phone does, and every e-mail address
  * as mask_email does. Digits may be full-width, and in groups of 3 or more
- * (or one by one, or in pairs) joined by spaces, zero-width characters,
- * terminal escapes and one mark (- . / _ , : ~, a dash, their full-width
- * forms, 、 。 ·): 138-1234-5678 and 1 3 8 1 2 3 4 5 6 7 8 are numbers,
- * 2024-05-01 is none. A byte that starts no UTF-8 character becomes '?';
- * the rest is unchanged. */
+ * (or one by one, or in pairs) joined by spaces (a newline, '+' and %20 of
+ * a URL among them), zero-width characters, terminal escapes and one mark
+ * (- . / _ , : ~ | *, a dash, their full-width forms, 、 。 ·, their %XX
+ * forms): 138-1234-5678, 138+1234+5678 and 1 3 8 1 2 3 4 5 6 7 8 are
+ * numbers, 2024-05-01 is none. A byte that starts no UTF-8 character
+ * becomes '?'; the rest is unchanged. */
 void mask_text(const char *text, char *out, size_t size);
 /* A resident's own values, as the case gives them; any may be NULL. */
 typedef struct {

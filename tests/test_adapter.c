@@ -326,7 +326,7 @@ static void mask_widened_separators(void **state)
     /* a control byte between the groups: shown as a space or '?' later */
     expect_masked("tel 1381234\x01" "5678 ok", "tel 138****\x01" "5678 ok");
     expect_masked("138\r1234\r5678", "138\r****\r5678");
-    expect_masked("1381234\n5678", "*****34\n5678");   /* two lines: two items */
+    expect_masked("1381234\n5678", "138****\n5678");   /* a newline: shown as \n or '?' */
     expect_masked("138123\033" "45678", "138***\033" "*5678");   /* an ESC that starts no escape */
     expect_masked("138123\x7f" "45678", "138***\x7f" "*5678");   /* DEL */
     expect_masked("138123\xc2\x85" "45678", "138***\xc2\x85" "*5678");   /* C1: NEL */
@@ -390,6 +390,25 @@ static void mask_known_values(void **state)
     char buf[] = "王小明";
     mask_known(buf, &none);
     assert_string_equal(buf, "王小明");
+}
+
+/* F2, F5 of the review: a phone number URL-encoded by a command that calls
+ * an SMS gateway (set -x, curl -v, an HTTP client's exception), and the
+ * separators of a table or a message split over lines. */
+static void mask_url_encoded_numbers(void **state)
+{
+    (void)state;
+    expect_masked("to=%2B86+138+0013+8000", "to=%2B86+138+****+8000");
+    expect_masked("to=138%200013%208000", "to=138%20****%208000");
+    expect_masked("to=%2B86%20138%200013%208000", "to=%2B86%20138%20****%208000");
+    expect_masked("%2b86%2d138%2d0013%2d8000", "%2b86%2d138%2d****%2d8000");
+    expect_masked("138+0013+8000 2+2", "138+****+8000 2+2");
+    expect_masked("%2012345", "%*****45");      /* no number after the escape: as before */
+    expect_masked("138|0013|8000", "138|****|8000");
+    expect_masked("138*0013*8000", "138******8000");
+    expect_masked("138\uff5c0013\uff5c8000", "138\uff5c****\uff5c8000");
+    expect_masked("bad row:\n138\n0013\n8000", "bad row:\n138\n****\n8000");
+    expect_masked("| 100 | 200 |", "| 100 | 200 |");
 }
 
 /* ---- wconfig.c: option values ---- */
@@ -496,6 +515,7 @@ int main(void)
         cmocka_unit_test(mask_single_digits),
         cmocka_unit_test(mask_pasted_text),
         cmocka_unit_test(mask_known_values),
+        cmocka_unit_test(mask_url_encoded_numbers),
         cmocka_unit_test(numbers_start_with_a_digit),
         cmocka_unit_test(empty_name_refused),
         cmocka_unit_test(assignment_without_memory_is_returned),

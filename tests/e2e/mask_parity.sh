@@ -5,7 +5,9 @@
 # two must not drift apart as either learns a new way people write numbers.
 # The same texts go through both: the forms in PROTOCOL.md and the unit
 # tests, and 3,000 random ones drawn from digits, separators, e-mail
-# characters and Chinese text (seeded, so a failure repeats).
+# characters, escapes and Chinese text (seeded, so a failure repeats). The
+# forms a review found leaking (URL-encoded numbers, bars and newlines
+# between groups) must come out of both as written here.
 . "$(dirname "$0")/../lib.sh"
 
 cat > "$T/mask_nul.c" <<'EOF'
@@ -54,9 +56,21 @@ fixed = [
     "13812345678、13987654321", "138-1234-5678, 139 8765 4321", "1,234,567 元, 10:30:45",
     "邮箱zhang.san@example.com。QQ 12345678@qq.com", "user@localhost, a@b, @x.com, x@.com",
 ]
+# (text, as both must mask it): the review's forms, and figures that stay
+expected = [
+    ("to=%2B86+138+0013+8000", "to=%2B86+138+****+8000"),
+    ("to=%2B86%20138%200013%208000", "to=%2B86%20138%20****%208000"),
+    ("to=138%200013%208000&x=138+0013+8000", "to=138%20****%208000&x=138+****+8000"),
+    ("%2b86%2d138%2d0013%2d8000", "%2b86%2d138%2d****%2d8000"),
+    ("x=%2012345", "x=%*****45"),
+    ("138|0013|8000", "138|****|8000"), ("138*0013*8000", "138******8000"),
+    ("bad row:\n138\n0013\n8000", "bad row:\n138\n****\n8000"),
+]
+fixed += [t for t, _ in expected]
 pieces = (list("0123456789") * 4 + ["１", "８", " ", " ", "-", "--", ".", "/", "_", ",", ":",
           "~", "，", "、", "。", "·", "\u3000", "\u00a0", "\u200b", "\u2014", "\t", "\r", "\x7f",
-          "\x1b[0m", "\x1b[", "@", "@", "a", "Z", "%", "+", "电", "话", "\n", "1@q.cn"])
+          "\x1b[0m", "\x1b[", "@", "@", "a", "Z", "%", "+", "电", "话", "\n", "1@q.cn",
+          "%20", "%2B", "%2d", "%2C", "%0A", "|", "*", "\uff5c", "\uff0a", "1", "B"])
 rng = random.Random(20261207)
 texts = fixed + ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
                  for _ in range(3000)]
@@ -69,9 +83,17 @@ bad = [(t, a, mw._mask_text(t)) for t, a in zip(texts, c_out) if a != mw._mask_t
 for t, a, p in bad[:5]:
     print("# %r: C %r, Python %r" % (t, a, p))
 print("# %d texts, %d masked differently" % (len(texts), len(bad)))
-sys.exit(1 if bad else 0)
+c_of = dict(zip(texts, c_out))
+wrong = [(t, w, c_of[t], mw._mask_text(t)) for t, w in expected
+         if c_of[t] != w or mw._mask_text(t) != w]
+for t, w, a, p in wrong:
+    print("# %r: want %r, C %r, Python %r" % (t, w, a, p))
+sys.exit((1 if bad else 0) | (2 if wrong else 0))
 EOF
 bounded "$PY" "$T/parity.py" "$ROOT" "$T/mask_nul"
-check "3,026 texts: the Python library masks each exactly as proto/mask.c does" test $? = 0
+rc=$?
+check "the fixed texts and 3,000 random ones: the Python library masks each exactly as proto/mask.c does" \
+  test $((rc & 1)) = 0 -a "$rc" -lt 4
+check "the forms a review found leaking: both mask each as they must" test $((rc & 2)) = 0 -a "$rc" -lt 4
 
 finish

@@ -659,24 +659,26 @@ def _safe(s, limit=120):
 # show`): every number of 7 or more digits, written as people write them, and
 # every e-mail address. Digits are 0-9 and the full-width ０-９; a number is
 # groups of digits joined by a separator: up to 4 units, each a space (ASCII,
-# tab, ideographic, no-break, zero-width, a control character but newline) or
-# a terminal escape (CSI, as in a coloured line), at most one of them a mark
-# (- . / _ : ~ 。 · ・, the full-width forms, the hyphens and dashes
-# U+2010-2015, the minus sign, or a comma , ， 、), which may be doubled or
+# tab, newline, '+' or %20 and %2B of a URL, ideographic, no-break,
+# zero-width, any other control character) or a terminal escape (CSI, as in
+# a coloured line), at most one of them a mark (- . / _ : ~ | * 。 · ・, the
+# full-width forms, the hyphens and dashes U+2010-2015, the minus sign, or a
+# comma , ， 、, or the %XX of an ASCII one), which may be doubled or
 # tripled. Groups of 3 or more join; so do groups of one or of two, by the
 # same separator throughout; groups joined by a comma also need the same
 # separator throughout, and a comma never joins a group of 7 digits; where
 # the separator changes before 7 digits, the number is its first group alone
-# and the next one starts after it. So
-# 138-1234-5678, 138 - 1234 - 5678, 138，1234，5678, 1 3 8 1 2 3 4 5 6 7 8
-# and １３８－１２３４－５６７８ are numbers; 2024-05-01 10:30 is none, and
+# and the next one starts after it. So 138-1234-5678, 138 - 1234 - 5678,
+# 138，1234，5678, 138+1234+5678, 1 3 8 1 2 3 4 5 6 7 8 and
+# １３８－１２３４－５６７８ are numbers; 2024-05-01 10:30 is none, and
 # 13812345678、13912345678 is two.
 
-_SPACES = frozenset(" \t\u3000\u00a0\u200b\u200c\u200d\u2060\ufeff")
+_SPACES = frozenset(" \t+\u3000\u00a0\u200b\u200c\u200d\u2060\ufeff")
 _LIST_MARKS = frozenset(",\uff0c\u3001")
 _MARKS = frozenset("-./_\uff0d\uff0e\uff0f\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
-                   ":~\uff1a\uff5e\u3002\u00b7\u30fb") | _LIST_MARKS
+                   ":~\uff1a\uff5e\u3002\u00b7\u30fb|*\uff5c\uff0a") | _LIST_MARKS
 _SEPARATOR_UNITS = 4
+_HEX = "0123456789abcdefABCDEF"
 
 
 def _is_digit(c):
@@ -684,7 +686,26 @@ def _is_digit(c):
 
 
 def _is_space(c):
-    return c in _SPACES or (c != "\n" and (c < " " or "\x7f" <= c <= "\x9f"))
+    return c in _SPACES or c < " " or "\x7f" <= c <= "\x9f"
+
+
+def _byte_escape_at(s, i):
+    """(the byte, its length) of a byte escape at s[i]: %XX (a URL) or \\xNN
+    (Python's bytes), hex in either case; (0, 0) for none."""
+    n = 1 if s.startswith("%", i) else 2 if s.startswith("\\x", i) else 0
+    h = s[i + n:i + n + 2]
+    if not n or len(h) != 2 or h[0] not in _HEX or h[1] not in _HEX:
+        return 0, 0
+    return int(h, 16), n + 2
+
+
+def _pct_separator_at(s, i, mark):
+    """3 for a URL's %XX of an ASCII space (%20, %2B; mark false) or mark (%2D,
+    %2C ...; mark true) at s[i], else 0."""
+    b, w = _byte_escape_at(s, i) if s.startswith("%", i) else (0, 0)
+    if not w or b == 0 or b >= 0x80:
+        return 0
+    return 3 if (chr(b) in _MARKS if mark else _is_space(chr(b))) else 0
 
 
 def _escape_at(s, i):
@@ -701,18 +722,26 @@ def _escape_at(s, i):
     return n + 1 if i + n < len(s) and "@" <= s[i + n] <= "~" else 0
 
 
+def _copied_unit_at(s, i):
+    """A terminal escape or a %XX separator among a number's digits: copied."""
+    return _escape_at(s, i) or _pct_separator_at(s, i, False) or _pct_separator_at(s, i, True)
+
+
 def _separator_at(s, i):
     """(its length, whether its mark is a comma) of the separator at s[i]."""
     at, marked, is_list = 0, False, False
     for _ in range(_SEPARATOR_UNITS):
         j = i + at
-        w = _escape_at(s, j) or (1 if j < len(s) and _is_space(s[j]) else 0)
+        w = (_escape_at(s, j) or (1 if j < len(s) and _is_space(s[j]) else 0)
+             or _pct_separator_at(s, j, False))
         if not w:
-            if marked or j >= len(s) or s[j] not in _MARKS:
+            w = 1 if j < len(s) and s[j] in _MARKS else _pct_separator_at(s, j, True)
+            if marked or not w:
                 break
-            marked, is_list, w = True, s[j] in _LIST_MARKS, 1
-            while w < 3 and j + w < len(s) and s[j + w] == s[j]:
-                w += 1
+            marked, is_list = True, s[j] in _LIST_MARKS or s[j:j + 3].upper() == "%2C"
+            m = w
+            while w < 3 * m and s[j + w:j + w + m] == s[j:j + m]:
+                w += m
         at += w
     return at, is_list
 
@@ -773,17 +802,17 @@ def _email_at(s, i):
 
 def _mask_digits(s):
     """Of a mobile or ID number (11 or more digits) the first 3 and last 4
-    stay, of a shorter one the last 2; escapes are copied, their digits not
-    counted."""
+    stay, of a shorter one the last 2; terminal escapes and %XX separators
+    are copied, their digits not counted."""
     d, i = 0, 0
     while i < len(s):
-        w = _escape_at(s, i)
+        w = _copied_unit_at(s, i)
         d += 0 if w else _is_digit(s[i])
         i += w or 1
     first, last = (3, 4) if d >= 11 else (0, 2 if d > 2 else 0)
     out, i, k = [], 0, 0
     while i < len(s):
-        w = _escape_at(s, i)
+        w = _copied_unit_at(s, i)
         if w:
             out.append(s[i:i + w])
             i += w
@@ -797,21 +826,38 @@ def _mask_digits(s):
     return "".join(out)
 
 
+def _escaped_number_at(s, i):
+    """(its length with the escape, the escape's) of a number of 7 or more
+    digits right after a %XX separator at s[i] (%20138%200013...); (0, 0)."""
+    esc = _pct_separator_at(s, i, False) or _pct_separator_at(s, i, True)
+    if not esc:
+        return 0, 0
+    digits, n = _number_at(s, i + esc)
+    return (esc + n, esc) if digits >= 7 else (0, 0)
+
+
+def _mask_item(s, i):
+    """(masked, its length in s) of the item at s[i]: an e-mail address, a
+    number, or one character."""
+    if i == 0 or not _local_char(s[i - 1]):
+        n, at = _email_at(s, i)
+        if n:       # the domain as any text: 13812345678.cn is a number
+            return s[i] + "***@", at + 1 - i
+    n, esc = _escaped_number_at(s, i)
+    if n:
+        return s[i:i + esc] + _mask_digits(s[i + esc:i + n]), n
+    digits, n = _number_at(s, i)
+    if digits >= 7:
+        return _mask_digits(s[i:i + n]), n
+    n = n or 1
+    return s[i:i + n], n
+
+
 def _mask_text(s):
     out, i = [], 0
     while i < len(s):
-        if i == 0 or not _local_char(s[i - 1]):
-            n, at = _email_at(s, i)
-            if n:
-                out.append(s[i] + "***@")
-                i = at + 1      # the domain as any text: 13812345678.cn is a number
-                continue
-        digits, n = _number_at(s, i)
-        if digits >= 7:
-            out.append(_mask_digits(s[i:i + n]))
-        else:
-            n = n or 1
-            out.append(s[i:i + n])
+        piece, n = _mask_item(s, i)
+        out.append(piece)
         i += n
     return "".join(out)
 
