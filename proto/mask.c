@@ -129,6 +129,22 @@ static size_t byte_escape_at(const char *s, unsigned char *b)
     return n + 2;
 }
 
+/* A JSON escape \uXXXX at s (either case): 6, the code point in *cp; 0 for
+ * none. */
+static size_t u_escape_at(const char *s, unsigned *cp)
+{
+    if (s[0] != '\\' || s[1] != 'u')
+        return 0;
+    *cp = 0;
+    for (int i = 2; i < 6; i++) {
+        int d = hex_digit(s[i]);
+        if (d < 0)
+            return 0;
+        *cp = *cp << 4 | (unsigned)d;
+    }
+    return 6;
+}
+
 /* A space between groups: ASCII, a tab, ideographic (what an input method
  * types in full-width mode), no-break, zero-width; a newline (an exception's
  * text, a worker's reason: 138\n0013\n8000 is one number to whoever reads it
@@ -407,6 +423,36 @@ void mask_address(const char *address, char *out, size_t size)
     put(&o, "***", 3);
 }
 
+/* One escaped non-ASCII character at s, as a program prints text it was
+ * given (a name, an address, a whole case) in JSON (\u5c0f), as Python
+ * bytes (\xe5\xb0\x8f) or in a URL (%E5%B0%8F): the escapes' length, 0 for
+ * none. Bytes that make no UTF-8 character (GBK's %CD%F5) count one by
+ * one. Nobody reads such text in a log without decoding it, and anyone who
+ * decodes it reads the resident's name, address and description: it is
+ * masked whatever it says, as mask_known cannot know a neighbour's name. */
+static size_t escaped_char_at(const char *s)
+{
+    unsigned cp;
+    unsigned char b[4];
+    if (u_escape_at(s, &cp))
+        return cp >= 0x80 ? 6 : 0;
+    size_t w = byte_escape_at(s, &b[0]), at = w, n = 1, want;
+    if (!w || b[0] < 0x80)
+        return 0;
+    for (want = utf8_seqlen(b[0]); n < want; n++) {
+        size_t v = byte_escape_at(s + at, &b[n]);
+        if (!v)
+            break;
+        at += v;
+    }
+    return n == want && want > 1 && utf8_valid((const char *)b, n, NULL) ? at : w;
+}
+
+static bool ascii_digit(char c)
+{
+    return c >= '0' && c <= '9';
+}
+
 /* The number right after a percent-escaped separator at s (%20138%200013...,
  * where the escape's hex would otherwise start the digits): its length with
  * the escape, 0 for none of 7 digits or more; *esc: the escape's length. */
@@ -419,8 +465,8 @@ static size_t escaped_number_at(const char *s, size_t *esc)
     return number_at(s + *esc, &len) >= 7 ? *esc + len : 0;
 }
 
-/* Mask the item at s (text starts at text): an e-mail address, a number,
- * or one character. The bytes it took. */
+/* Mask the item at s (text starts at text): an e-mail address, an escaped
+ * character, a number, or one character. The bytes it took. */
 static size_t mask_item(out_t *o, const char *text, const char *s)
 {
     const char *at;
@@ -430,6 +476,10 @@ static size_t mask_item(out_t *o, const char *text, const char *s)
     if ((s == text || !local_char(s[-1])) && email_at(s, &at) != 0) {
         put_email(o, s, at, (size_t)(at - s) + 1);
         return (size_t)(at - s) + 1;    /* the domain as any text: 13812345678.cn is a number */
+    }
+    if ((len = escaped_char_at(s)) != 0) {
+        put(o, "*", 1);
+        return len;
     }
     if ((len = escaped_number_at(s, &n)) != 0) {
         put(o, s, n);
@@ -456,53 +506,257 @@ void mask_text(const char *text, char *out, size_t size)
         s += mask_item(&o, text, s);
 }
 
-/* The length of value at s, 0 when s does not start with it, or when it
- * is shorter than 2 characters: a one-character surname would mask that
- * character wherever it appears. */
-static size_t known_at(const char *s, const char *value)
+/* ---- the resident's own values (mask_known) ---- */
+
+#define PHONE_DIGITS 32     /* the codec allows 32 characters */
+#define PHONE_GAP    8      /* other units between two digits of the case's phone */
+
+typedef enum { NO_MATCH, WHOLE } found_t;
+
+/* Where a value was found: its bytes in the text, its characters. */
+typedef struct {
+    size_t len, chars;
+} span_t;
+
+/* Code point cp (no surrogate) as UTF-8 in b: its length. */
+static size_t utf8_put(unsigned cp, unsigned char b[4])
 {
-    size_t len = value ? strlen(value) : 0;
-    if (len == 0 || value[step(value)] == '\0')
+    static const unsigned char lead[] = {0, 0, 0xc0, 0xe0, 0xf0};
+    size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (n == 1) {
+        b[0] = (unsigned char)cp;
+        return 1;
+    }
+    for (size_t i = n - 1; i > 0; i--, cp >>= 6)
+        b[i] = (unsigned char)(0x80 | (cp & 0x3f));
+    b[0] = (unsigned char)(lead[n] | cp);
+    return n;
+}
+
+/* One unit of text as a program may print it, its bytes decoded into b (*n
+ * of them): a JSON escape (\u5c0f, a surrogate pair as one character), a
+ * byte escape (%E5, \xe5), or a character as it is (a stray byte alone).
+ * Its length in the text; 0 at its end. */
+static size_t unit_at(const char *t, unsigned char b[4], size_t *n)
+{
+    unsigned cp, lo;
+    size_t w = u_escape_at(t, &cp);
+    if (w && cp >= 0xd800 && cp < 0xdc00 && u_escape_at(t + 6, &lo) && lo >= 0xdc00 && lo < 0xe000)
+        cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00), w = 12;
+    if (w && (cp < 0xd800 || cp >= 0xe000)) {
+        *n = utf8_put(cp, b);
+        return w;
+    }
+    if ((w = byte_escape_at(t, b)) != 0) {
+        *n = 1;
+        return w;
+    }
+    if (!*t)
         return 0;
-    return strncmp(s, value, len) == 0 ? len : 0;
+    *n = step(t);
+    memcpy(b, t, *n);
+    return *n;
 }
 
-/* The length of the name a then b at s, written together or one space
- * apart (王小明, 王 小明, Xiaoming Wang), 0 for none. */
-static size_t name_at(const char *s, const char *a, const char *b)
+/* Whether a unit's bytes u[0..n) are the next of value v; '+' is a space,
+ * as a URL writes one. */
+static bool unit_is(const unsigned char *u, size_t n, const char *v)
 {
-    size_t na = a ? strlen(a) : 0, nb = b ? strlen(b) : 0;
-    if (!na || !nb || strncmp(s, a, na) != 0)
-        return 0;
-    size_t gap = s[na] == ' ' ? 1 : 0;
-    return strncmp(s + na + gap, b, nb) == 0 ? na + gap + nb : 0;
+    if (n == 1 && u[0] == '+' && *v == ' ')
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (!v[i] || u[i] != (unsigned char)v[i])
+            return false;
+    return true;
 }
 
-static size_t max_size(size_t a, size_t b)
+/* Value v at text t, unit by unit, raw or escaped or both: WHOLE and
+ * where, else NO_MATCH. */
+static found_t value_at(const char *t, const char *v, span_t *m)
 {
-    return a > b ? a : b;
+    *m = (span_t){0, 0};
+    if (*t != *v && !strchr("%\\+", *t))
+        return NO_MATCH;            /* most places: no unit there can start it */
+    for (size_t i = 0; v[i];) {
+        unsigned char b[4];
+        size_t n, w = unit_at(t + m->len, b, &n);
+        if (w == 0)
+            return NO_MATCH;
+        if (!unit_is(b, n, v + i)) {
+            /* an escape's first byte may be the value's own '%' or '\' */
+            if (w == n || !unit_is((const unsigned char *)t + m->len, 1, v + i))
+                return NO_MATCH;
+            w = n = 1;
+        }
+        for (size_t k = 0; k < n; k++)
+            m->chars += ((unsigned char)v[i + k] & 0xc0) != 0x80;
+        m->len += w, i += n;
+    }
+    return WHOLE;
 }
 
-/* The length of the longest of the person's values at s, 0 for none. */
-static size_t person_at(const char *s, const mask_person_t *p)
+/* As value_at, for a value of 2 or more characters: a one-character
+ * surname would mask that character wherever it appears. */
+static found_t known_at(const char *t, const char *v, span_t *m)
 {
-    size_t n = max_size(name_at(s, p->last, p->first), name_at(s, p->first, p->last));
-    n = max_size(n, max_size(known_at(s, p->first), known_at(s, p->last)));
-    return max_size(n, max_size(known_at(s, p->address), known_at(s, p->email)));
+    if (!v || !*v || v[step(v)] == '\0')
+        return NO_MATCH;
+    return value_at(t, v, m);
+}
+
+/* The name a then b at t, together or one space apart (王小明, 王 小明,
+ * Xiaoming Wang, Xiaoming+Wang, Xiaoming%20Wang): as value_at. */
+static found_t name_at(const char *t, const char *a, const char *b, span_t *m)
+{
+    span_t gap = {0, 0}, rest = {0, 0};
+    if (!a || !*a || !b || !*b)
+        return NO_MATCH;
+    found_t f = value_at(t, a, m);
+    if (f != WHOLE)
+        return f;
+    const char *r = t + m->len;
+    if ((f = value_at(r, b, &rest)) == NO_MATCH && value_at(r, " ", &gap) == WHOLE)
+        f = value_at(r + gap.len, b, &rest);
+    m->len += gap.len + rest.len, m->chars += gap.chars + rest.chars;
+    return f;
+}
+
+/* The digit a unit stands for ('0'..'9', full-width too), 0 for none. */
+static char unit_digit(const unsigned char *b, size_t n)
+{
+    if (n == 1 && b[0] >= '0' && b[0] <= '9')
+        return (char)b[0];
+    if (n == 3 && b[0] == 0xef && b[1] == 0xbc && b[2] >= 0x90 && b[2] <= 0x99)
+        return (char)('0' + (b[2] - 0x90));
+    return 0;
+}
+
+/* Whether a unit may stand between two digits of the phone: a space, a
+ * mark, any other ASCII but a letter or digit, or a byte of another
+ * encoding (GBK's full-width dash); never a letter, which may be part of
+ * another value, left unmasked inside the phone. */
+static bool gap_unit(const unsigned char *b, size_t n)
+{
+    char c[5] = {0};
+    memcpy(c, b, n);
+    return n == 1 ? !ascii_alnum(c[0]) : space_at(c) || mark_at(c);
+}
+
+/* The case's phone at t: its digits in order, raw, full-width or escaped,
+ * with up to PHONE_GAP gap_units between two of them, whatever a program
+ * put between its groups (138 0013 8000, 138%200013%208000, a GBK dash,
+ * columns padded with spaces). As value_at. */
+static found_t phone_at(const char *t, const char *digits, span_t *m)
+{
+    size_t d = 0, gap = 0;
+    *m = (span_t){0, 0};
+    if (!*digits || (!digit_at(t) && *t != '%' && *t != '\\'))
+        return NO_MATCH;
+    while (digits[d]) {
+        unsigned char b[4];
+        size_t n, w = unit_at(t + m->len, b, &n);
+        char c = unit_digit(b, n);
+        if (w == 0)
+            return NO_MATCH;
+        if (c == digits[d])
+            d++, gap = 0;
+        else if (c || d == 0 || !gap_unit(b, n) || ++gap > PHONE_GAP)
+            return NO_MATCH;
+        m->len += w, m->chars++;
+    }
+    return WHOLE;
+}
+
+/* The digits of the case's phone to look for, without a country code
+ * (+86 138 0013 8000: 13800138000, as programs print it more often, and it
+ * is found inside 8613800138000 too); "" for fewer than 7: a short one
+ * (12345, the hotline's own number) would mask ordinary figures. */
+static void phone_digits(const char *phone, char d[PHONE_DIGITS + 1])
+{
+    size_t n = 0;
+    for (const char *p = phone; p && *p && n < PHONE_DIGITS; p++)
+        if (ascii_digit(*p))
+            d[n++] = *p;
+    d[n] = '\0';
+    bool plus = phone && memchr(phone, '+', strcspn(phone, "0123456789")) != NULL;
+    const char *national = strncmp(d, "0086", 4) == 0             ? d + 4
+                           : plus && strncmp(d, "86", 2) == 0 ? d + 2 : d;
+    size_t len = strlen(national);
+    memmove(d, national, len + 1);
+    if (len < 7)
+        d[0] = '\0';
+}
+
+typedef struct {
+    const mask_person_t *p;
+    char phone[PHONE_DIGITS + 1];
+} known_t;
+
+/* Keep f and its span s in *best, *bs when it is the better find: the
+ * longer value. */
+static void keep_best(found_t f, const span_t *s, bool phone, found_t *best, span_t *bs,
+                      bool *is_phone)
+{
+    if (f == WHOLE && (*best != WHOLE || s->len > bs->len))
+        *best = f, *bs = *s, *is_phone = phone;
+}
+
+/* The longest of the person's values at t; *phone: whether it is the phone. */
+static found_t person_at(const char *t, const known_t *k, span_t *m, bool *phone)
+{
+    const mask_person_t *p = k->p;
+    found_t best = NO_MATCH, f[7];
+    span_t s[7];
+    f[0] = name_at(t, p->last, p->first, &s[0]);
+    f[1] = name_at(t, p->first, p->last, &s[1]);
+    f[2] = known_at(t, p->first, &s[2]);
+    f[3] = known_at(t, p->last, &s[3]);
+    f[4] = known_at(t, p->address, &s[4]);
+    f[5] = known_at(t, p->email, &s[5]);
+    f[6] = phone_at(t, k->phone, &s[6]);
+    for (int i = 0; i < 7; i++)
+        keep_best(f[i], &s[i], i == 6, &best, m, phone);
+    return best;
+}
+
+/* The case's phone found at r (len bytes), written from w (w <= r) as
+ * mask_digits would: the first 3 and last 4 of 11 or more digits, or the
+ * last 2, stay; what is between them stays too. Where it ends. */
+static char *put_phone(char *w, const char *r, size_t len, const char *digits)
+{
+    size_t d = strlen(digits), first = d >= 11 ? 3 : 0, last = d >= 11 ? 4 : 2;
+    for (size_t at = 0, k = 0, n, u; at < len; at += u) {
+        unsigned char b[4];
+        u = unit_at(r + at, b, &n);
+        bool digit = unit_digit(b, n) != 0, keep = !digit || k < first || k >= d - last;
+        k += digit;
+        if (keep)
+            memmove(w, r + at, u);  /* w <= r + at: read before written over */
+        else
+            *w = '*';
+        w += keep ? u : 1;
+    }
+    return w;
 }
 
 void mask_known(char *text, const mask_person_t *person)
 {
+    known_t k = {person, ""};
+    phone_digits(person->phone, k.phone);
     char *w = text;
     for (const char *r = text; *r;) {
-        size_t len = person_at(r, person);
-        if (!len) {
+        span_t m = {0, 0};
+        bool phone = false;
+        found_t f = person_at(r, &k, &m, &phone);
+        if (f != WHOLE) {
             *w++ = *r++;
             continue;
         }
-        /* w <= r: each character becomes one '*', read before it is written */
-        for (const char *end = r + len; r < end; *w++ = '*')
-            r += step(r);
+        if (phone)
+            w = put_phone(w, r, m.len, k.phone);
+        else
+            memset(w, '*', m.chars), w += m.chars;  /* a '*' a character: never more */
+        r += m.len;
     }
     *w = '\0';
 }

@@ -27,18 +27,26 @@ void mask_address(const char *address, char *out, size_t size);
  * a URL among them), zero-width characters, terminal escapes and one mark
  * (- . / _ , : ~ | *, a dash, their full-width forms, 、 。 ·, their %XX
  * forms): 138-1234-5678, 138+1234+5678 and 1 3 8 1 2 3 4 5 6 7 8 are
- * numbers, 2024-05-01 is none. A byte that starts no UTF-8 character
- * becomes '?'; the rest is unchanged. */
+ * numbers, 2024-05-01 is none. Escaped non-ASCII text
+ * (\u738b, \xe7\x8e\x8b, %E7%8E%8B: a name, an address) becomes a '*' a
+ * character. A byte that starts no UTF-8 character becomes '?'; the rest is
+ * unchanged. */
 void mask_text(const char *text, char *out, size_t size);
 /* A resident's own values, as the case gives them; any may be NULL. */
 typedef struct {
-    const char *first, *last, *address, *email;
+    const char *first, *last, *address, *email, *phone;
 } mask_person_t;
 
 /* In place: every occurrence in text of the person's name (given or family
  * name of 2 or more characters, or both, together or a space apart, in
  * either order), address or e-mail becomes a '*' for each of its
- * characters (王小明 -> ***); the longest first. Text never grows. Free text that may quote the case gets this, then mask_text. */
+ * characters (王小明 -> ***); the longest first. Each character may be
+ * written as it is or escaped: \uXXXX (JSON), \xNN (Python bytes), %XX or '+' for a space
+ * (a URL). The phone is looked for by its digits (without +86, and 7 or
+ * more), in order, with up to 8 characters or escapes but letters between
+ * two of them (138 0013 8000, 138%200013%208000, a GBK dash), and masked as
+ * mask_text masks a number (138 **** 8000). Text never grows. Free text
+ * that may quote the case gets this, then mask_text. */
 void mask_known(char *text, const mask_person_t *person);
 
 #endif

@@ -220,9 +220,10 @@ static void on_stdout_line(void *arg, unsigned lineno, char *line, size_t len, b
 
 /* One line of the command's stderr, passed on with the job's ids, within
  * the run's budget (a line over it costs no masking, no write). The case's
- * own name, address and e-mail, and whatever looks like a phone or ID
- * number or an e-mail address, are masked, the whole line before it is cut
- * to the record's size, so that a number at the cut is still seen whole. */
+ * own name, address, e-mail and phone, and whatever looks like a phone or
+ * ID number, an e-mail address or escaped text, are masked,
+ * the whole line before it is cut to the record's size, so that a number
+ * at the cut is still seen whole. */
 static void on_stderr_line(void *arg, unsigned lineno, char *line, size_t len, bool whole)
 {
     (void)lineno, (void)whole;

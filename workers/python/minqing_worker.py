@@ -671,7 +671,8 @@ def _safe(s, limit=120):
 # and the next one starts after it. So 138-1234-5678, 138 - 1234 - 5678,
 # 138，1234，5678, 138+1234+5678, 1 3 8 1 2 3 4 5 6 7 8 and
 # １３８－１２３４－５６７８ are numbers; 2024-05-01 10:30 is none, and
-# 13812345678、13912345678 is two.
+# 13812345678、13912345678 is two. An escaped non-ASCII character (\u738b,
+# \xe7\x8e\x8b, %E7%8E%8B: a name, an address) becomes one '*'.
 
 _SPACES = frozenset(" \t+\u3000\u00a0\u200b\u200c\u200d\u2060\ufeff")
 _LIST_MARKS = frozenset(",\uff0c\u3001")
@@ -697,6 +698,14 @@ def _byte_escape_at(s, i):
     if not n or len(h) != 2 or h[0] not in _HEX or h[1] not in _HEX:
         return 0, 0
     return int(h, 16), n + 2
+
+
+def _u_escape_at(s, i):
+    """(the code point, 6) of a JSON escape \\uXXXX at s[i]; (0, 0) for none."""
+    h = s[i + 2:i + 6]
+    if not s.startswith("\\u", i) or len(h) != 4 or any(c not in _HEX for c in h):
+        return 0, 0
+    return int(h, 16), 6
 
 
 def _pct_separator_at(s, i, mark):
@@ -826,6 +835,38 @@ def _mask_digits(s):
     return "".join(out)
 
 
+def _utf8_len(b):
+    """The length of the UTF-8 sequence a byte starts (1 for none), as
+    proto/utf8.c's utf8_seqlen."""
+    return 2 if 0xc2 <= b <= 0xdf else 3 if 0xe0 <= b <= 0xef else 4 if 0xf0 <= b <= 0xf4 else 1
+
+
+def _escaped_char_at(s, i):
+    """The length of the escapes of one non-ASCII character at s[i] (\\u5c0f,
+    \\xe5\\xb0\\x8f, %E5%B0%8F; bytes that make no UTF-8 character one by
+    one), 0 for none: escaped text is a name or an address as often as not."""
+    cp, w = _u_escape_at(s, i)
+    if w:
+        return w if cp >= 0x80 else 0
+    b, w = _byte_escape_at(s, i)
+    if not w or b < 0x80:
+        return 0
+    bs, at, want = [b], w, _utf8_len(b)
+    while len(bs) < want:
+        c, v = _byte_escape_at(s, i + at)
+        if not v:
+            break
+        bs.append(c)
+        at += v
+    if len(bs) == want > 1:
+        try:
+            bytes(bs).decode("utf-8")
+            return at
+        except UnicodeDecodeError:
+            pass
+    return w
+
+
 def _escaped_number_at(s, i):
     """(its length with the escape, the escape's) of a number of 7 or more
     digits right after a %XX separator at s[i] (%20138%200013...); (0, 0)."""
@@ -837,12 +878,15 @@ def _escaped_number_at(s, i):
 
 
 def _mask_item(s, i):
-    """(masked, its length in s) of the item at s[i]: an e-mail address, a
-    number, or one character."""
+    """(masked, its length in s) of the item at s[i]: an e-mail address, an
+    escaped character, a number, or one character."""
     if i == 0 or not _local_char(s[i - 1]):
         n, at = _email_at(s, i)
         if n:       # the domain as any text: 13812345678.cn is a number
             return s[i] + "***@", at + 1 - i
+    n = _escaped_char_at(s, i)
+    if n:
+        return "*", n
     n, esc = _escaped_number_at(s, i)
     if n:
         return s[i:i + esc] + _mask_digits(s[i + esc:i + n]), n
