@@ -453,6 +453,34 @@ static bool ascii_digit(char c)
     return c >= '0' && c <= '9';
 }
 
+/* A latitude or longitude as programs print one (36.061089, 103.834304,
+ * "lat":36.061089, POINT(103.834304 36.061089)): a whole number from 1 to
+ * 180 without a leading zero, a '.', and 4 or more decimals, which place a
+ * point within about 10 m: a resident's home. Its length, 0 for none; the
+ * length of its whole part in *whole. It starts after no digit and no '.',
+ * and is followed by no '.' and digit, so that a version or an IP address
+ * (1.2.3, 10.0.12.34) and 138.0013.8000 are none. Other figures seldom look
+ * like it: amounts have 2 decimals, times and durations 3, values below 1
+ * start with 0; one that does loses its decimals. */
+static size_t coordinate_at(const char *text, const char *s, size_t *whole)
+{
+    size_t i = 0, f = 0;
+    int v = 0;
+    if ((s > text && (ascii_digit(s[-1]) || s[-1] == '.')) || s[0] < '1' || s[0] > '9')
+        return 0;
+    while (i < 4 && ascii_digit(s[i]))
+        v = v * 10 + (s[i++] - '0');
+    if (i > 3 || v > 180 || s[i] != '.')
+        return 0;
+    while (ascii_digit(s[i + 1 + f]))
+        f++;
+    size_t end = i + 1 + f;
+    if (f < 4 || (s[end] == '.' && ascii_digit(s[end + 1])))
+        return 0;
+    *whole = i;
+    return end;
+}
+
 /* The number right after a percent-escaped separator at s (%20138%200013...,
  * where the escape's hex would otherwise start the digits): its length with
  * the escape, 0 for none of 7 digits or more; *esc: the escape's length. */
@@ -466,7 +494,7 @@ static size_t escaped_number_at(const char *s, size_t *esc)
 }
 
 /* Mask the item at s (text starts at text): an e-mail address, an escaped
- * character, a number, or one character. The bytes it took. */
+ * character, a coordinate, a number, or one character. The bytes it took. */
 static size_t mask_item(out_t *o, const char *text, const char *s)
 {
     const char *at;
@@ -479,6 +507,12 @@ static size_t mask_item(out_t *o, const char *text, const char *s)
     }
     if ((len = escaped_char_at(s)) != 0) {
         put(o, "*", 1);
+        return len;
+    }
+    if ((len = coordinate_at(text, s, &n)) != 0) {
+        put(o, s, n + 1);
+        for (size_t i = n + 1; i < len; i++)
+            put(o, "*", 1);
         return len;
     }
     if ((len = escaped_number_at(s, &n)) != 0) {

@@ -27,7 +27,8 @@ void mask_address(const char *address, char *out, size_t size);
  * a URL among them), zero-width characters, terminal escapes and one mark
  * (- . / _ , : ~ | *, a dash, their full-width forms, 、 。 ·, their %XX
  * forms): 138-1234-5678, 138+1234+5678 and 1 3 8 1 2 3 4 5 6 7 8 are
- * numbers, 2024-05-01 is none. Escaped non-ASCII text
+ * numbers, 2024-05-01 is none. A coordinate (1 to 180, 4 or more decimals:
+ * 36.061089) keeps its whole part (36.******). Escaped non-ASCII text
  * (\u738b, \xe7\x8e\x8b, %E7%8E%8B: a name, an address) becomes a '*' a
  * character. A byte that starts no UTF-8 character becomes '?'; the rest is
  * unchanged. */

@@ -427,6 +427,20 @@ static void mask_escaped_text(void **state)
     expect_masked("\\u0041 %41 \\x41 %20 \\u00 %zz", "\\u0041 %41 \\x41 %20 \\u00 %zz");
 }
 
+/* F3: a coordinate as programs print one keeps its whole part; the figures
+ * of an ordinary log line keep theirs. */
+static void mask_coordinates(void **state)
+{
+    (void)state;
+    expect_masked("geocode 36.061089,103.834304", "geocode 36.******,103.******");
+    expect_masked("{\"lat\":36.061089,\"long\":103.834304}", "{\"lat\":36.******,\"long\":103.******}");
+    expect_masked("POINT(103.834304 36.061089) lat=-33.8688", "POINT(103.****** 36.******) lat=-33.****");
+    expect_masked("0.123456 1.234 s 12.50 元 v1.2.3 10.0.12.34 99.5% 3.14 05.12345 36.061 1.2.3456",
+                  "0.123456 1.234 s 12.50 元 v1.2.3 10.0.12.34 99.5% 3.14 05.12345 36.061 1.2.3456");
+    expect_masked("138.0013.8000", "138.****.8000");     /* a second dot: a number */
+    expect_masked("200.12345", "***.***45");             /* over 180: a number */
+}
+
 /* the case of the review, as the adapter keeps it from the job's input */
 static const mask_person_t resident = {"小明", "王", "甘肃省兰州市城关区幸福小区3栋2单元501室",
                                        "xiaoming.wang@163.com", "+86 138 0013 8000"};
@@ -584,6 +598,7 @@ int main(void)
         cmocka_unit_test(mask_known_values),
         cmocka_unit_test(mask_url_encoded_numbers),
         cmocka_unit_test(mask_escaped_text),
+        cmocka_unit_test(mask_coordinates),
         cmocka_unit_test(mask_known_escaped),
         cmocka_unit_test(job_keeps_the_phone),
         cmocka_unit_test(numbers_start_with_a_digit),

@@ -2,8 +2,8 @@
 # mask_adapter.sh - minqing-worker logs a command's stderr with none of the
 # resident's personal data, however the command printed it (the review of
 # personal data in logs): the case as json.dumps prints it (\uXXXX), as
-# Python bytes, URL-encoded in an SMS gateway's URL under set -x, and the
-# phone in a table row. Each
+# Python bytes, URL-encoded in an SMS gateway's URL under set -x, the
+# coordinates of a geocoder's error, and the phone in a table row. Each
 # logged text is decoded, as anyone reading the journal could decode it,
 # before it is searched; an ordinary line stays as it was.
 . "$(dirname "$0")/../lib.sh"
@@ -23,12 +23,14 @@ CASE=$(bounded "$PY" "$S/submit_resident.py" "$T" test.leaky)
 check "the resident's case submitted (case $CASE)" test -n "$CASE"
 check "the command ran and resolved it" \
   wait_for 15 grep -q 'event=outcome.sent .*outcome=resolved' "$T/mw-leaky.log"
-check "its 6 stderr lines are logged" \
-  test "$(grep -c 'event=cmd.stderr .*department=leaky' "$T/mw-leaky.log")" = 6
+check "its 7 stderr lines are logged" \
+  test "$(grep -c 'event=cmd.stderr .*department=leaky' "$T/mw-leaky.log")" = 7
 bounded "$PY" "$S/decoded_log.py" "$T/mw-leaky.log" > "$T/decoded.txt"
 rc=$?
 [ "$rc" = 0 ] || sed 's/^/# /' "$T/decoded.txt" | cut -c1-300
-check "decoded, none shows the resident's name, address, e-mail or phone" test "$rc" = 0
+check "decoded, none shows the resident's name, address, e-mail, phone or coordinates" test "$rc" = 0
+check "the coordinates keep their whole part" \
+  grep -q 'text="geocode 36\.\*\{6\},103\.\*\{6\} -> no grid; (36\.\*\{6\}, 103\.\*\{6\})"' "$T/mw-leaky.log"
 check "the URL-encoded phone is masked as a number is" grep -q 'text="+ phone=%2B86%20138%20\*\*\*\*%208000"' "$T/mw-leaky.log"
 check "an ordinary line is logged as it was" \
   grep -q 'text="took 1.234 s, ratio 0.123456, v1.2.3 on 10.0.12.34, 2024-05-01 10:30"' "$T/mw-leaky.log"

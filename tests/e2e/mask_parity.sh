@@ -6,8 +6,8 @@
 # The same texts go through both: the forms in PROTOCOL.md and the unit
 # tests, and 3,000 random ones drawn from digits, separators, e-mail
 # characters, escapes and Chinese text (seeded, so a failure repeats). The
-# forms a review found leaking (URL-encoded and escaped text, bars and
-# newlines between groups) must come out of both as written here.
+# forms a review found leaking (URL-encoded and escaped text, coordinates,
+# bars and newlines between groups) must come out of both as written here.
 . "$(dirname "$0")/../lib.sh"
 
 cat > "$T/mask_nul.c" <<'EOF'
@@ -69,13 +69,19 @@ expected = [
      '{"first_name": "**", "x": "**501*"}'),
     ("name=%E7%8E%8B%e5%b0%8f b'\\xe7\\x8e\\x8b' %CD%F5 %E7%8E", "name=** b'*' ** **"),
     ("\\u0041 %41 \\x41 %20 \\u00 %zz", "\\u0041 %41 \\x41 %20 \\u00 %zz"),
+    ("geocode 36.061089,103.834304 POINT(103.834304 36.061089)",
+     "geocode 36.******,103.****** POINT(103.****** 36.******)"),
+    ('"lat": 36.061089, "long": 103.834304, lat=-33.8688',
+     '"lat": 36.******, "long": 103.******, lat=-33.****'),
+    ("0.123456 1.234 s 12.50 元 v1.2.3 10.0.12.34 99.5% 3.14 05.12345 36.061 1.2.3456",
+     "0.123456 1.234 s 12.50 元 v1.2.3 10.0.12.34 99.5% 3.14 05.12345 36.061 1.2.3456"),
 ]
 fixed += [t for t, _ in expected]
 pieces = (list("0123456789") * 4 + ["１", "８", " ", " ", "-", "--", ".", "/", "_", ",", ":",
           "~", "，", "、", "。", "·", "\u3000", "\u00a0", "\u200b", "\u2014", "\t", "\r", "\x7f",
           "\x1b[0m", "\x1b[", "@", "@", "a", "Z", "%", "+", "电", "话", "\n", "1@q.cn",
           "%20", "%2B", "%2d", "%2C", "%0A", "|", "*", "\uff5c", "\uff0a", "\\u738b", "\\u",
-          "\\xe7", "%E7", "%8e", "%B0", "1", "B"])
+          "\\xe7", "%E7", "%8e", "%B0", "36.061089", "1", "B", "0."])
 rng = random.Random(20261207)
 texts = fixed + ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
                  for _ in range(3000)]

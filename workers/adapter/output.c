@@ -221,7 +221,7 @@ static void on_stdout_line(void *arg, unsigned lineno, char *line, size_t len, b
 /* One line of the command's stderr, passed on with the job's ids, within
  * the run's budget (a line over it costs no masking, no write). The case's
  * own name, address, e-mail and phone, and whatever looks like a phone or
- * ID number, an e-mail address or escaped text, are masked,
+ * ID number, an e-mail address, a coordinate or escaped text, are masked,
  * the whole line before it is cut to the record's size, so that a number
  * at the cut is still seen whole. */
 static void on_stderr_line(void *arg, unsigned lineno, char *line, size_t len, bool whole)

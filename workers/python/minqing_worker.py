@@ -671,8 +671,10 @@ def _safe(s, limit=120):
 # and the next one starts after it. So 138-1234-5678, 138 - 1234 - 5678,
 # 138，1234，5678, 138+1234+5678, 1 3 8 1 2 3 4 5 6 7 8 and
 # １３８－１２３４－５６７８ are numbers; 2024-05-01 10:30 is none, and
-# 13812345678、13912345678 is two. An escaped non-ASCII character (\u738b,
-# \xe7\x8e\x8b, %E7%8E%8B: a name, an address) becomes one '*'.
+# 13812345678、13912345678 is two. A coordinate (1 to 180, a '.', 4 or more
+# decimals) keeps its whole part: 36.061089 -> 36.******. An escaped
+# non-ASCII character (\u738b, \xe7\x8e\x8b, %E7%8E%8B: a name, an
+# address) becomes one '*'.
 
 _SPACES = frozenset(" \t+\u3000\u00a0\u200b\u200c\u200d\u2060\ufeff")
 _LIST_MARKS = frozenset(",\uff0c\u3001")
@@ -867,6 +869,26 @@ def _escaped_char_at(s, i):
     return w
 
 
+def _coordinate_at(s, i):
+    """(its length, its whole part's) of a coordinate at s[i]: 1 to 180
+    without a leading zero, a '.', 4 or more decimals (a home, to within
+    10 m), after no digit or '.', followed by no '.' and digit (a version, an
+    IP address); (0, 0) for none."""
+    if (i > 0 and ("0" <= s[i - 1] <= "9" or s[i - 1] == ".")) or not "1" <= s[i] <= "9":
+        return 0, 0
+    n = i
+    while n < len(s) and n - i < 4 and "0" <= s[n] <= "9":
+        n += 1
+    if n - i > 3 or int(s[i:n]) > 180 or not s.startswith(".", n):
+        return 0, 0
+    f = n + 1
+    while f < len(s) and "0" <= s[f] <= "9":
+        f += 1
+    if f - n - 1 < 4 or (s.startswith(".", f) and f + 1 < len(s) and "0" <= s[f + 1] <= "9"):
+        return 0, 0
+    return f - i, n - i
+
+
 def _escaped_number_at(s, i):
     """(its length with the escape, the escape's) of a number of 7 or more
     digits right after a %XX separator at s[i] (%20138%200013...); (0, 0)."""
@@ -879,7 +901,7 @@ def _escaped_number_at(s, i):
 
 def _mask_item(s, i):
     """(masked, its length in s) of the item at s[i]: an e-mail address, an
-    escaped character, a number, or one character."""
+    escaped character, a coordinate, a number, or one character."""
     if i == 0 or not _local_char(s[i - 1]):
         n, at = _email_at(s, i)
         if n:       # the domain as any text: 13812345678.cn is a number
@@ -887,6 +909,9 @@ def _mask_item(s, i):
     n = _escaped_char_at(s, i)
     if n:
         return "*", n
+    n, whole = _coordinate_at(s, i)
+    if n:
+        return s[i:i + whole + 1] + "*" * (n - whole - 1), n
     n, esc = _escaped_number_at(s, i)
     if n:
         return s[i:i + esc] + _mask_digits(s[i + esc:i + n]), n

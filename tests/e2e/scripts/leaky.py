@@ -1,6 +1,6 @@
 """leaky.py - a careless command: it prints the case it was given on stderr
 in each form a program may print it (json.dumps, Python bytes, a URL under
-set -x, a table row) and an ordinary progress line;
+set -x, a geocoder's error, a table row) and an ordinary progress line;
 then resolves the case. minqing-worker must mask them before they reach its log."""
 import json
 import sys
@@ -15,6 +15,7 @@ query = urllib.parse.urlencode({"to": c["phone"], "name": name, "addr": c["addre
                                 "mail": c["email"]})
 print("+ curl -s http://127.0.0.1:9/sms/send?" + query, file=err)
 print("+ phone=" + urllib.parse.quote(c["phone"]), file=err)
+print("geocode %s,%s -> no grid; %r" % (c["lat"], c["long"], (c["lat"], c["long"])), file=err)
 print("row|" + c["phone"].replace(" ", "|") + "|", file=err)
 print("took 1.234 s, ratio 0.123456, v1.2.3 on 10.0.12.34, 2024-05-01 10:30", file=err)
 err.flush()
