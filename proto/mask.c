@@ -540,12 +540,35 @@ void mask_text(const char *text, char *out, size_t size)
         s += mask_item(&o, text, s);
 }
 
+/* One pass: a place where nothing can run across is after a character that
+ * no number, e-mail address or escape holds, or after a space that follows
+ * no digit (marks and escapes between: 138 - 0013 runs on, a word does not). */
+size_t mask_cut_point(const char *text)
+{
+    size_t keep = 0, w;
+    bool digit = false;     /* the last character but marks and spaces was a digit */
+    for (size_t at = 0; text[at]; at += w) {
+        char c = text[at];
+        if ((w = digit_at(text + at)) != 0)
+            digit = true;
+        else if ((w = escape_at(text + at)) != 0 || (w = mark_at(text + at)) != 0 || c == '+')
+            w = w ? w : 1;                  /* between a number's groups, or in a word */
+        else if (ascii_alnum(c) || strchr("%@\\", c))
+            w = 1, digit = false;           /* a word: an address, an escape */
+        else if ((w = space_at(text + at)) != 0)
+            keep = digit ? keep : at + w;   /* after a word: nothing runs across it */
+        else
+            w = step(text + at), keep = at + w, digit = false;
+    }
+    return keep;
+}
+
 /* ---- the resident's own values (mask_known) ---- */
 
 #define PHONE_DIGITS 32     /* the codec allows 32 characters */
 #define PHONE_GAP    8      /* other units between two digits of the case's phone */
 
-typedef enum { NO_MATCH, WHOLE } found_t;
+typedef enum { NO_MATCH, WHOLE, CUT_SHORT } found_t;
 
 /* Where a value was found: its bytes in the text, its characters. */
 typedef struct {
@@ -604,8 +627,9 @@ static bool unit_is(const unsigned char *u, size_t n, const char *v)
     return true;
 }
 
-/* Value v at text t, unit by unit, raw or escaped or both: WHOLE and
- * where, else NO_MATCH. */
+/* Value v at text t, unit by unit, raw or escaped or both: WHOLE and where;
+ * CUT_SHORT when the text ends inside it (where: the rest of the text);
+ * else NO_MATCH. */
 static found_t value_at(const char *t, const char *v, span_t *m)
 {
     *m = (span_t){0, 0};
@@ -615,7 +639,7 @@ static found_t value_at(const char *t, const char *v, span_t *m)
         unsigned char b[4];
         size_t n, w = unit_at(t + m->len, b, &n);
         if (w == 0)
-            return NO_MATCH;
+            return i ? CUT_SHORT : NO_MATCH;
         if (!unit_is(b, n, v + i)) {
             /* an escape's first byte may be the value's own '%' or '\' */
             if (w == n || !unit_is((const unsigned char *)t + m->len, 1, v + i))
@@ -651,6 +675,8 @@ static found_t name_at(const char *t, const char *a, const char *b, span_t *m)
     const char *r = t + m->len;
     if ((f = value_at(r, b, &rest)) == NO_MATCH && value_at(r, " ", &gap) == WHOLE)
         f = value_at(r + gap.len, b, &rest);
+    if (f == NO_MATCH && r[gap.len] == '\0')
+        f = CUT_SHORT;              /* the text ends after the first name */
     m->len += gap.len + rest.len, m->chars += gap.chars + rest.chars;
     return f;
 }
@@ -691,7 +717,7 @@ static found_t phone_at(const char *t, const char *digits, span_t *m)
         size_t n, w = unit_at(t + m->len, b, &n);
         char c = unit_digit(b, n);
         if (w == 0)
-            return NO_MATCH;
+            return d ? CUT_SHORT : NO_MATCH;
         if (c == digits[d])
             d++, gap = 0;
         else if (c || d == 0 || !gap_unit(b, n) || ++gap > PHONE_GAP)
@@ -726,12 +752,12 @@ typedef struct {
     char phone[PHONE_DIGITS + 1];
 } known_t;
 
-/* Keep f and its span s in *best, *bs when it is the better find: the
- * longer value. */
+/* Keep f and its span s in *best, *bs when it is the better find: a whole
+ * value over a cut one, a longer over a shorter. */
 static void keep_best(found_t f, const span_t *s, bool phone, found_t *best, span_t *bs,
                       bool *is_phone)
 {
-    if (f == WHOLE && (*best != WHOLE || s->len > bs->len))
+    if (f == WHOLE ? (*best != WHOLE || s->len > bs->len) : (f == CUT_SHORT && *best == NO_MATCH))
         *best = f, *bs = *s, *is_phone = phone;
 }
 
@@ -773,7 +799,7 @@ static char *put_phone(char *w, const char *r, size_t len, const char *digits)
     return w;
 }
 
-void mask_known(char *text, const mask_person_t *person)
+static void known_pass(char *text, const mask_person_t *person, bool cut)
 {
     known_t k = {person, ""};
     phone_digits(person->phone, k.phone);
@@ -782,6 +808,11 @@ void mask_known(char *text, const mask_person_t *person)
         span_t m = {0, 0};
         bool phone = false;
         found_t f = person_at(r, &k, &m, &phone);
+        if (f == CUT_SHORT && cut) {
+            for (; *r; *w++ = '*')  /* w <= r: read before written over */
+                r += step(r);
+            break;
+        }
         if (f != WHOLE) {
             *w++ = *r++;
             continue;
@@ -793,4 +824,14 @@ void mask_known(char *text, const mask_person_t *person)
         r += m.len;
     }
     *w = '\0';
+}
+
+void mask_known(char *text, const mask_person_t *person)
+{
+    known_pass(text, person, false);
+}
+
+void mask_known_cut(char *text, const mask_person_t *person)
+{
+    known_pass(text, person, true);
 }

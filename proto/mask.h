@@ -33,6 +33,12 @@ void mask_address(const char *address, char *out, size_t size);
  * character. A byte that starts no UTF-8 character becomes '?'; the rest is
  * unchanged. */
 void mask_text(const char *text, char *out, size_t size);
+/* Of a text cut from a longer one (a command's line over the adapter's
+ * buffer), the length mask_text may be given: up to the last place no
+ * number, e-mail address or escape can run across (after a character that
+ * can be in none, or after a space that follows no digit). What is after it
+ * may be a piece of one the cut left, and would be shown unmasked. */
+size_t mask_cut_point(const char *text);
 /* A resident's own values, as the case gives them; any may be NULL. */
 typedef struct {
     const char *first, *last, *address, *email, *phone;
@@ -49,5 +55,9 @@ typedef struct {
  * mask_text masks a number (138 **** 8000). Text never grows. Free text
  * that may quote the case gets this, then mask_text. */
 void mask_known(char *text, const mask_person_t *person);
+/* mask_known for a text cut from a longer one: a value the text's end cuts
+ * short (甘肃省兰州 of the address, xiaoming.wang@16 of the e-mail) is
+ * masked too, to the end. */
+void mask_known_cut(char *text, const mask_person_t *person);
 
 #endif

@@ -492,6 +492,36 @@ static void job_keeps_the_phone(void **state)
     job_destroy(&j);
 }
 
+/* F6: a text cut from a longer one: the case's value the cut ends inside is
+ * masked to the end, and what mask_text may see stops before a piece of a
+ * number or an address the cut left. */
+static void expect_cut(const char *text, const char *want)
+{
+    char buf[512], out[1024];
+    snprintf(buf, sizeof buf, "%s", text);
+    mask_known_cut(buf, &resident);
+    buf[mask_cut_point(buf)] = '\0';
+    mask_text(buf, out, sizeof out);
+    assert_string_equal(out, want);
+}
+
+static void mask_cut_text(void **state)
+{
+    (void)state;
+    expect_cut("dump: a@x.cn xiaoming.wang@16", "dump: a***@x.cn ");
+    expect_cut("to zhang.san@163", "to ");
+    expect_cut("address 甘肃省兰州市城关", "address ");
+    expect_cut("name \\u738b\\u5c0f", "name ");
+    expect_cut("tel 139 1234 56", "tel ");
+    expect_cut("tel 139 - 1234 - 56", "tel ");
+    expect_cut("(tel 139)1234", "(tel 139)");
+    expect_cut("居民来电说12", "居民来电说");
+    expect_cut("all of it", "all of ");
+    char whole[] = "dump: xiaoming.wang@16";
+    mask_known(whole, &resident);                /* not cut: what is not the value stays */
+    assert_string_equal(whole, "dump: xiaoming.wang@16");
+}
+
 /* ---- wconfig.c: option values ---- */
 
 /* wconfig_parse of the required options and one more; its status, and its
@@ -601,6 +631,7 @@ int main(void)
         cmocka_unit_test(mask_coordinates),
         cmocka_unit_test(mask_known_escaped),
         cmocka_unit_test(job_keeps_the_phone),
+        cmocka_unit_test(mask_cut_text),
         cmocka_unit_test(numbers_start_with_a_digit),
         cmocka_unit_test(empty_name_refused),
         cmocka_unit_test(assignment_without_memory_is_returned),

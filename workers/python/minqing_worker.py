@@ -922,11 +922,14 @@ def _mask_item(s, i):
     return s[i:i + n], n
 
 
-def _mask_text(s):
-    out, i = [], 0
-    while i < len(s):
+def _mask_text(s, limit=None):
+    """s masked; with LIMIT, only as far as its first LIMIT characters
+    masked need: those are the same as the whole text's."""
+    out, i, shown = [], 0, 0
+    while i < len(s) and (limit is None or shown < limit):
         piece, n = _mask_item(s, i)
         out.append(piece)
+        shown += len(piece)
         i += n
     return "".join(out)
 
@@ -938,9 +941,11 @@ def _masked(s, limit=200):
     86001234 -> ******34), since a callback's message may quote a case;
     then _safe, cut to LIMIT characters."""
     # masked before _safe makes every other character '?', which would split
-    # １３８－１２３４－５６７８ into groups too short to mask; what lies past
-    # 4 x LIMIT (+64) cannot change what is shown: it is cut first
-    return _safe(_mask_text(str(s)[:4 * limit + 64]), 1 << 20)[:limit]
+    # １３８－１２３４－５６７８ into groups too short to mask; and before it is
+    # cut, item by item until LIMIT characters are shown: masking shrinks
+    # text (an e-mail's local part to 'x***'), and text cut first could show
+    # a piece of an address that no longer looks like one
+    return _safe(_mask_text(str(s), limit), 1 << 20)[:limit]
 
 
 def _failure(e):

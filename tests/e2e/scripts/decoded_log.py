@@ -6,7 +6,7 @@ import re
 import sys
 import urllib.parse
 
-LEAKS = ["小明", "王小", "甘肃", "幸福小区", "李建国", "xiaoming", "061089", "834304"]
+LEAKS = ["小明", "王小", "甘肃", "幸福小区", "李建国", "xiaoming", "zhang.san", "061089", "834304"]
 
 
 def decoded(text):
