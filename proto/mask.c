@@ -575,6 +575,11 @@ typedef struct {
     size_t len, chars;
 } span_t;
 
+static unsigned char fold(unsigned char c)
+{
+    return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
+}
+
 /* Code point cp (no surrogate) as UTF-8 in b: its length. */
 static size_t utf8_put(unsigned cp, unsigned char b[4])
 {
@@ -615,14 +620,14 @@ static size_t unit_at(const char *t, unsigned char b[4], size_t *n)
     return *n;
 }
 
-/* Whether a unit's bytes u[0..n) are the next of value v; '+' is a space,
- * as a URL writes one. */
+/* Whether a unit's bytes u[0..n) are the next of value v: ASCII letters in
+ * either case (WANG XIAOMING), and '+' for a space, as a URL writes one. */
 static bool unit_is(const unsigned char *u, size_t n, const char *v)
 {
     if (n == 1 && u[0] == '+' && *v == ' ')
         return true;
     for (size_t i = 0; i < n; i++)
-        if (!v[i] || u[i] != (unsigned char)v[i])
+        if (!v[i] || fold(u[i]) != fold((unsigned char)v[i]))
             return false;
     return true;
 }
@@ -633,7 +638,7 @@ static bool unit_is(const unsigned char *u, size_t n, const char *v)
 static found_t value_at(const char *t, const char *v, span_t *m)
 {
     *m = (span_t){0, 0};
-    if (*t != *v && !strchr("%\\+", *t))
+    if (fold((unsigned char)*t) != fold((unsigned char)*v) && !strchr("%\\+", *t))
         return NO_MATCH;            /* most places: no unit there can start it */
     for (size_t i = 0; v[i];) {
         unsigned char b[4];

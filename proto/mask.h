@@ -47,8 +47,9 @@ typedef struct {
 /* In place: every occurrence in text of the person's name (given or family
  * name of 2 or more characters, or both, together or a space apart, in
  * either order), address or e-mail becomes a '*' for each of its
- * characters (王小明 -> ***); the longest first. Each character may be
- * written as it is or escaped: \uXXXX (JSON), \xNN (Python bytes), %XX or '+' for a space
+ * characters (王小明 -> ***); the longest first. ASCII letters match in
+ * either case (WANG XIAOMING), and each character may be written as it is
+ * or escaped: \uXXXX (JSON), \xNN (Python bytes), %XX or '+' for a space
  * (a URL). The phone is looked for by its digits (without +86, and 7 or
  * more), in order, with up to 8 characters or escapes but letters between
  * two of them (138 0013 8000, 138%200013%208000, a GBK dash), and masked as

@@ -492,6 +492,17 @@ static void job_keeps_the_phone(void **state)
     job_destroy(&j);
 }
 
+/* F4: the case's ASCII values match in any case. */
+static void mask_known_any_case(void **state)
+{
+    (void)state;
+    const mask_person_t p = {"Xiaoming", "Wang", "Rm 501 Bldg 3 Xingfu Garden", "Xiaoming.Wang@163.com", NULL};
+    char buf[] = "WANG XIAOMING, xiaoming wang, RM 501 BLDG 3 XINGFU GARDEN, XIAOMING.WANG@163.COM";
+    mask_known(buf, &p);
+    assert_string_equal(buf, "*************, *************, ***************************, "
+                             "*********************");
+}
+
 /* F6: a text cut from a longer one: the case's value the cut ends inside is
  * masked to the end, and what mask_text may see stops before a piece of a
  * number or an address the cut left. */
@@ -631,6 +642,7 @@ int main(void)
         cmocka_unit_test(mask_coordinates),
         cmocka_unit_test(mask_known_escaped),
         cmocka_unit_test(job_keeps_the_phone),
+        cmocka_unit_test(mask_known_any_case),
         cmocka_unit_test(mask_cut_text),
         cmocka_unit_test(numbers_start_with_a_digit),
         cmocka_unit_test(empty_name_refused),
