@@ -31,7 +31,9 @@ void mask_address(const char *address, char *out, size_t size);
  * 36.061089) keeps its whole part (36.******). Escaped non-ASCII text
  * (\u738b, \xe7\x8e\x8b, %E7%8E%8B: a name, an address) becomes a '*' a
  * character. A byte that starts no UTF-8 character becomes '?'; the rest is
- * unchanged. */
+ * unchanged. Not recognised: names and addresses in plain text, numbers in
+ * Chinese numerals or circled digits, e-mail addresses written with ＠,
+ * %40 or (at). */
 void mask_text(const char *text, char *out, size_t size);
 /* Of a text cut from a longer one (a command's line over the adapter's
  * buffer), the length mask_text may be given: up to the last place no

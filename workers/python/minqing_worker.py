@@ -49,7 +49,11 @@ What the Worker does for you (section numbers are the spec's):
 
 Logging never prints personal data: messages are named by their ids only,
 the case record is never logged (6.1). Lines starting with "spec-drift:" say
-that the broker sent something PROTOCOL.md does not allow.
+that the broker sent something PROTOCOL.md does not allow. The text of an
+exception from a callback is logged masked as minqing-worker masks a
+command's stderr (numbers, e-mail addresses, coordinates, escaped text), but
+the library does not know the case: names and addresses in it are logged as
+they are (docs/operations.md, "Personal data"), so keep them out.
 
 CLI (bench/simworker's --log lines, its outcomes logged when acknowledged):
 
