@@ -162,7 +162,8 @@ static char *shown_text(const view_t *v, const char *s)
     char *copy = strdup(s);
     if (!copy || v->unmask)
         return copy;
-    mask_person_t person = {v->known[0], v->known[1], v->known[2], v->known[3]};
+    /* no phone: the description shows it as mask_text shows any number */
+    mask_person_t person = {v->known[0], v->known[1], v->known[2], v->known[3], NULL};
     mask_known(copy, &person);
     size_t n = strlen(copy) * 2 + 8;    /* an e-mail's "***" may grow it */
     char *out = malloc(n);

@@ -67,16 +67,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     mask_text(in, out, outsize);
     check(out, outsize, 6);
     /* the resident's own values out of raw text: in place, never longer,
-     * never half a character where the text had whole ones */
-    static const mask_person_t person = {"小明", "王", "文三路123号", "a@b.cn"};
-    char *known = strdup(in);
-    if (!known)
-        abort();
-    mask_known(known, &person);
-    if (strlen(known) > strlen(in) || strstr(known, "王小明") || strstr(known, "文三路123号") ||
-        (utf8_valid(in, strlen(in), NULL) && !utf8_valid(known, strlen(known), NULL)))
-        abort();
-    free(known);
+     * never half a character where the text had whole ones; and so for a
+     * cut text, whose end is masked too, and what of it mask_text may see */
+    static const mask_person_t person = {"小明", "王", "文三路123号", "a@b.cn", "+86 138 0013 8000"};
+    for (int cut = 0; cut < 2; cut++) {
+        char *known = strdup(in);
+        if (!known)
+            abort();
+        (cut ? mask_known_cut : mask_known)(known, &person);
+        if (strlen(known) > strlen(in) || strstr(known, "王小明") || strstr(known, "文三路123号") ||
+            strstr(known, "13800138000") ||
+            (utf8_valid(in, strlen(in), NULL) && !utf8_valid(known, strlen(known), NULL)))
+            abort();
+        if (cut && mask_cut_point(known) > strlen(known))
+            abort();
+        free(known);
+    }
     mask_phone(in, out, outsize);
     check(out, outsize, 4);
     /* names, e-mails and addresses come decoded: valid UTF-8 */

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "delivery.h"
+#include "job.h"
 #include "mask.h"
 #include "reader.h"
 #include "utf8.h"
@@ -326,7 +327,7 @@ static void mask_widened_separators(void **state)
     /* a control byte between the groups: shown as a space or '?' later */
     expect_masked("tel 1381234\x01" "5678 ok", "tel 138****\x01" "5678 ok");
     expect_masked("138\r1234\r5678", "138\r****\r5678");
-    expect_masked("1381234\n5678", "*****34\n5678");   /* two lines: two items */
+    expect_masked("1381234\n5678", "138****\n5678");   /* a newline: shown as \n or '?' */
     expect_masked("138123\033" "45678", "138***\033" "*5678");   /* an ESC that starts no escape */
     expect_masked("138123\x7f" "45678", "138***\x7f" "*5678");   /* DEL */
     expect_masked("138123\xc2\x85" "45678", "138***\xc2\x85" "*5678");   /* C1: NEL */
@@ -369,7 +370,7 @@ static void mask_pasted_text(void **state)
 
 static void expect_known(const char *text, const char *want)
 {
-    const mask_person_t p = {"小明", "王", "文三路123号4栋", "zhang.san@example.com"};
+    const mask_person_t p = {"小明", "王", "文三路123号4栋", "zhang.san@example.com", NULL};
     char buf[256];
     snprintf(buf, sizeof buf, "%s", text);
     mask_known(buf, &p);
@@ -386,10 +387,150 @@ static void mask_known_values(void **state)
     expect_known("王 小明, 小明王, 小明, 王师傅", "****, ***, **, 王师傅");
     expect_known("mail zhang.san@example.com.", "mail *********************.");
     expect_known("文三路123号 only part", "文三路123号 only part");
-    const mask_person_t none = {NULL, "", NULL, NULL};
+    const mask_person_t none = {NULL, "", NULL, NULL, NULL};
     char buf[] = "王小明";
     mask_known(buf, &none);
     assert_string_equal(buf, "王小明");
+}
+
+/* F2, F5 of the review: a phone number URL-encoded by a command that calls
+ * an SMS gateway (set -x, curl -v, an HTTP client's exception), and the
+ * separators of a table or a message split over lines. */
+static void mask_url_encoded_numbers(void **state)
+{
+    (void)state;
+    expect_masked("to=%2B86+138+0013+8000", "to=%2B86+138+****+8000");
+    expect_masked("to=138%200013%208000", "to=138%20****%208000");
+    expect_masked("to=%2B86%20138%200013%208000", "to=%2B86%20138%20****%208000");
+    expect_masked("%2b86%2d138%2d0013%2d8000", "%2b86%2d138%2d****%2d8000");
+    expect_masked("138+0013+8000 2+2", "138+****+8000 2+2");
+    expect_masked("%2012345", "%*****45");      /* no number after the escape: as before */
+    expect_masked("138|0013|8000", "138|****|8000");
+    expect_masked("138*0013*8000", "138******8000");
+    expect_masked("138\uff5c0013\uff5c8000", "138\uff5c****\uff5c8000");
+    expect_masked("bad row:\n138\n0013\n8000", "bad row:\n138\n****\n8000");
+    expect_masked("| 100 | 200 |", "| 100 | 200 |");
+}
+
+/* F1: text a command printed escaped, JSON's \uXXXX (json.dumps, PHP's
+ * json_encode), Python's bytes, a URL's %XX: masked whatever it says, one
+ * '*' a character; escaped ASCII stays readable. */
+static void mask_escaped_text(void **state)
+{
+    (void)state;
+    expect_masked("\\u738b\\u5c0f\\u660e", "***");
+    expect_masked("\\u738B\\u5C0F \\ud842\\udfb7", "** **");
+    expect_masked("name=%E7%8E%8B%E5%B0%8F%E6%98%8E&n=%e7%8e%8b", "name=***&n=*");
+    expect_masked("b'\\xe7\\x8e\\x8b'", "b'*'");
+    expect_masked("%CD%F5 %E7%8E", "** **");     /* GBK, a character cut short */
+    expect_masked("\\u5355\\u5143501\\u5ba4", "**501*");
+    expect_masked("\\u0041 %41 \\x41 %20 \\u00 %zz", "\\u0041 %41 \\x41 %20 \\u00 %zz");
+}
+
+/* F3: a coordinate as programs print one keeps its whole part; the figures
+ * of an ordinary log line keep theirs. */
+static void mask_coordinates(void **state)
+{
+    (void)state;
+    expect_masked("geocode 36.061089,103.834304", "geocode 36.******,103.******");
+    expect_masked("{\"lat\":36.061089,\"long\":103.834304}", "{\"lat\":36.******,\"long\":103.******}");
+    expect_masked("POINT(103.834304 36.061089) lat=-33.8688", "POINT(103.****** 36.******) lat=-33.****");
+    expect_masked("0.123456 1.234 s 12.50 元 v1.2.3 10.0.12.34 99.5% 3.14 05.12345 36.061 1.2.3456",
+                  "0.123456 1.234 s 12.50 元 v1.2.3 10.0.12.34 99.5% 3.14 05.12345 36.061 1.2.3456");
+    expect_masked("138.0013.8000", "138.****.8000");     /* a second dot: a number */
+    expect_masked("200.12345", "***.***45");             /* over 180: a number */
+}
+
+/* the case of the review, as the adapter keeps it from the job's input */
+static const mask_person_t resident = {"小明", "王", "甘肃省兰州市城关区幸福小区3栋2单元501室",
+                                       "xiaoming.wang@163.com", "+86 138 0013 8000"};
+
+static void expect_resident(const char *text, const char *want)
+{
+    char buf[512], out[1024];
+    snprintf(buf, sizeof buf, "%s", text);
+    mask_known(buf, &resident);
+    mask_text(buf, out, sizeof out);
+    assert_string_equal(out, want);
+}
+
+/* F1: the case's own values however a command escaped them, and its phone
+ * by its digits whatever stands between them. */
+static void mask_known_escaped(void **state)
+{
+    (void)state;
+    expect_resident("{\"first_name\": \"\\u5c0f\\u660e\", \"last_name\": \"\\u738b\"}",
+                    "{\"first_name\": \"**\", \"last_name\": \"*\"}");
+    expect_resident("addr=%E7%94%98%E8%82%83%E7%9C%81%E5%85%B0%E5%B7%9E%E5%B8%82%E5%9F%8E%E5%85%B3"
+                    "%E5%8C%BA%E5%B9%B8%E7%A6%8F%E5%B0%8F%E5%8C%BA3%E6%A0%8B2%E5%8D%95%E5%85%83501"
+                    "%E5%AE%A4 mail=xiaoming.wang%40163.com", "addr=********************** mail=*********************");
+    expect_resident("to=%2B86+138+0013+8000 tel 138\xa3\xad" "0013\xa3\xad" "8000",
+                    "to=%2B86+138+****+8000 tel 138??****??8000");
+    expect_resident("8613800138000 and 138       0013      8000", "86138****8000 and 138       ****      8000");
+    expect_resident("12345 热线, 1 3 8 0 0 1 3 8 0 0 0", "12345 热线, 1 3 8 * * * * 8 0 0 0");
+    expect_resident("王小明13800138000", "***138****8000");
+    /* mask_known alone, not mask_text's escaped text: each escape decoded */
+    char buf[] = "\\u738B\\u5C0F\\u660E %E7%8E%8b%E5%B0%8F%E6%98%8E \\xe7\\x8e\\x8b\\xe5\\xb0\\x8f\\xe6"
+                 "\\x98\\x8e Zo\\u00eb \\ud842\\udfb7\\u91ce";
+    const mask_person_t p = {"小明", "王", NULL, NULL, NULL}, q = {"Zoë", "𠮷野", NULL, NULL, NULL};
+    mask_known(buf, &p);
+    mask_known(buf, &q);
+    assert_string_equal(buf, "*** *** *** ******");     /* Zoë 𠮷野: one name */
+}
+
+/* The adapter keeps the phone of the job's case for mask_known. */
+static void job_keeps_the_phone(void **state)
+{
+    (void)state;
+    json_t *in = json_pack("{s:{s:s, s:s}}", "case", "phone", "+86 138 0013 8000", "first_name", "小明");
+    job_t *j = job_new(JOB_ASSIGNMENT, 1, 1, "water", in);
+    assert_non_null(j);
+    mask_person_t p = job_person(j);
+    char line[] = "+ curl http://sms/send?to=138%200013%208000";
+    mask_known(line, &p);
+    assert_string_equal(line, "+ curl http://sms/send?to=138%20****%208000");
+    job_destroy(&j);
+}
+
+/* F4: the case's ASCII values match in any case. */
+static void mask_known_any_case(void **state)
+{
+    (void)state;
+    const mask_person_t p = {"Xiaoming", "Wang", "Rm 501 Bldg 3 Xingfu Garden", "Xiaoming.Wang@163.com", NULL};
+    char buf[] = "WANG XIAOMING, xiaoming wang, RM 501 BLDG 3 XINGFU GARDEN, XIAOMING.WANG@163.COM";
+    mask_known(buf, &p);
+    assert_string_equal(buf, "*************, *************, ***************************, "
+                             "*********************");
+}
+
+/* F6: a text cut from a longer one: the case's value the cut ends inside is
+ * masked to the end, and what mask_text may see stops before a piece of a
+ * number or an address the cut left. */
+static void expect_cut(const char *text, const char *want)
+{
+    char buf[512], out[1024];
+    snprintf(buf, sizeof buf, "%s", text);
+    mask_known_cut(buf, &resident);
+    buf[mask_cut_point(buf)] = '\0';
+    mask_text(buf, out, sizeof out);
+    assert_string_equal(out, want);
+}
+
+static void mask_cut_text(void **state)
+{
+    (void)state;
+    expect_cut("dump: a@x.cn xiaoming.wang@16", "dump: a***@x.cn ");
+    expect_cut("to zhang.san@163", "to ");
+    expect_cut("address 甘肃省兰州市城关", "address ");
+    expect_cut("name \\u738b\\u5c0f", "name ");
+    expect_cut("tel 139 1234 56", "tel ");
+    expect_cut("tel 139 - 1234 - 56", "tel ");
+    expect_cut("(tel 139)1234", "(tel 139)");
+    expect_cut("居民来电说12", "居民来电说");
+    expect_cut("all of it", "all of ");
+    char whole[] = "dump: xiaoming.wang@16";
+    mask_known(whole, &resident);                /* not cut: what is not the value stays */
+    assert_string_equal(whole, "dump: xiaoming.wang@16");
 }
 
 /* ---- wconfig.c: option values ---- */
@@ -496,6 +637,13 @@ int main(void)
         cmocka_unit_test(mask_single_digits),
         cmocka_unit_test(mask_pasted_text),
         cmocka_unit_test(mask_known_values),
+        cmocka_unit_test(mask_url_encoded_numbers),
+        cmocka_unit_test(mask_escaped_text),
+        cmocka_unit_test(mask_coordinates),
+        cmocka_unit_test(mask_known_escaped),
+        cmocka_unit_test(job_keeps_the_phone),
+        cmocka_unit_test(mask_known_any_case),
+        cmocka_unit_test(mask_cut_text),
         cmocka_unit_test(numbers_start_with_a_digit),
         cmocka_unit_test(empty_name_refused),
         cmocka_unit_test(assignment_without_memory_is_returned),

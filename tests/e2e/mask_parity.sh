@@ -5,7 +5,10 @@
 # two must not drift apart as either learns a new way people write numbers.
 # The same texts go through both: the forms in PROTOCOL.md and the unit
 # tests, and 3,000 random ones drawn from digits, separators, e-mail
-# characters and Chinese text (seeded, so a failure repeats).
+# characters, escapes and Chinese text (seeded, so a failure repeats). The
+# forms a review found leaking (URL-encoded and escaped text, coordinates,
+# bars and newlines between groups) must come out of both as written here,
+# and the Python library must mask an exception's text before it cuts it.
 . "$(dirname "$0")/../lib.sh"
 
 cat > "$T/mask_nul.c" <<'EOF'
@@ -54,9 +57,32 @@ fixed = [
     "13812345678、13987654321", "138-1234-5678, 139 8765 4321", "1,234,567 元, 10:30:45",
     "邮箱zhang.san@example.com。QQ 12345678@qq.com", "user@localhost, a@b, @x.com, x@.com",
 ]
+# (text, as both must mask it): the review's forms, and figures that stay
+expected = [
+    ("to=%2B86+138+0013+8000", "to=%2B86+138+****+8000"),
+    ("to=%2B86%20138%200013%208000", "to=%2B86%20138%20****%208000"),
+    ("to=138%200013%208000&x=138+0013+8000", "to=138%20****%208000&x=138+****+8000"),
+    ("%2b86%2d138%2d0013%2d8000", "%2b86%2d138%2d****%2d8000"),
+    ("x=%2012345", "x=%*****45"),
+    ("138|0013|8000", "138|****|8000"), ("138*0013*8000", "138******8000"),
+    ("bad row:\n138\n0013\n8000", "bad row:\n138\n****\n8000"),
+    ('{"first_name": "\\u5c0f\\u660e", "x": "\\u5355\\u5143501\\u5BA4"}',
+     '{"first_name": "**", "x": "**501*"}'),
+    ("name=%E7%8E%8B%e5%b0%8f b'\\xe7\\x8e\\x8b' %CD%F5 %E7%8E", "name=** b'*' ** **"),
+    ("\\u0041 %41 \\x41 %20 \\u00 %zz", "\\u0041 %41 \\x41 %20 \\u00 %zz"),
+    ("geocode 36.061089,103.834304 POINT(103.834304 36.061089)",
+     "geocode 36.******,103.****** POINT(103.****** 36.******)"),
+    ('"lat": 36.061089, "long": 103.834304, lat=-33.8688',
+     '"lat": 36.******, "long": 103.******, lat=-33.****'),
+    ("0.123456 1.234 s 12.50 元 v1.2.3 10.0.12.34 99.5% 3.14 05.12345 36.061 1.2.3456",
+     "0.123456 1.234 s 12.50 元 v1.2.3 10.0.12.34 99.5% 3.14 05.12345 36.061 1.2.3456"),
+]
+fixed += [t for t, _ in expected]
 pieces = (list("0123456789") * 4 + ["１", "８", " ", " ", "-", "--", ".", "/", "_", ",", ":",
           "~", "，", "、", "。", "·", "\u3000", "\u00a0", "\u200b", "\u2014", "\t", "\r", "\x7f",
-          "\x1b[0m", "\x1b[", "@", "@", "a", "Z", "%", "+", "电", "话", "\n", "1@q.cn"])
+          "\x1b[0m", "\x1b[", "@", "@", "a", "Z", "%", "+", "电", "话", "\n", "1@q.cn",
+          "%20", "%2B", "%2d", "%2C", "%0A", "|", "*", "\uff5c", "\uff0a", "\\u738b", "\\u",
+          "\\xe7", "%E7", "%8e", "%B0", "36.061089", "1", "B", "0."])
 rng = random.Random(20261207)
 texts = fixed + ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 40)))
                  for _ in range(3000)]
@@ -69,9 +95,40 @@ bad = [(t, a, mw._mask_text(t)) for t, a in zip(texts, c_out) if a != mw._mask_t
 for t, a, p in bad[:5]:
     print("# %r: C %r, Python %r" % (t, a, p))
 print("# %d texts, %d masked differently" % (len(texts), len(bad)))
-sys.exit(1 if bad else 0)
+c_of = dict(zip(texts, c_out))
+wrong = [(t, w, c_of[t], mw._mask_text(t)) for t, w in expected
+         if c_of[t] != w or mw._mask_text(t) != w]
+for t, w, a, p in wrong:
+    print("# %r: want %r, C %r, Python %r" % (t, w, a, p))
+sys.exit((1 if bad else 0) | (2 if wrong else 0))
 EOF
 bounded "$PY" "$T/parity.py" "$ROOT" "$T/mask_nul"
-check "3,026 texts: the Python library masks each exactly as proto/mask.c does" test $? = 0
+rc=$?
+check "the fixed texts and 3,000 random ones: the Python library masks each exactly as proto/mask.c does" \
+  test $((rc & 1)) = 0 -a "$rc" -lt 4
+check "the forms a review found leaking: both mask each as they must" test $((rc & 2)) = 0 -a "$rc" -lt 4
+
+cat > "$T/masked.py" <<'EOF'
+import random, sys
+sys.path.insert(0, sys.argv[1] + "/workers/python")
+import minqing_worker as mw
+# an exception as smtplib's SMTPRecipientsRefused: long staff addresses,
+# which shrink to c***@gov.cn, then the resident's where the text was cut;
+# and any text: what is shown is the whole text masked, then cut
+staff = ["county-12345-hotline-supervision-office-notifications-%06d@gov.cn" % i for i in range(12)]
+smtp = "SMTPRecipientsRefused: " + ", ".join(staff + ["xiaoming.wang@163.com"])
+fails = [(smtp, mw._masked(smtp))] if "xiaoming" in mw._masked(smtp) else []
+rng = random.Random(20261208)
+pieces = ["a" * 70 + "@x.cn ", "13800138000 ", "\\u738b", "%E7%8E%8B", "word ", "电话", "36.061089 "]
+for _ in range(300):
+    t = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 30)))
+    fails += [(t, mw._masked(t, n)) for n in (7, 40, 200)
+              if mw._masked(t, n) != mw._safe(mw._mask_text(t), 1 << 20)[:n]]
+for t, m in fails[:3]:
+    print("# %r: %r" % (t[-80:], m[-80:]))
+sys.exit(1 if fails else 0)
+EOF
+bounded "$PY" "$T/masked.py" "$ROOT"
+check "the Python library masks an exception's text whole before it cuts it" test $? = 0
 
 finish

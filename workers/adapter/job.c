@@ -31,9 +31,10 @@ static char *dup_field(json_t *kase, const char *key)
 }
 
 /* The resident's values a command might print with its progress: masked
- * out of its stderr (output.c) even where they are not numbers. A value
- * that cannot be copied is not looked for; the line still goes through
- * mask_text. */
+ * out of its stderr (output.c) even where they are not numbers, and however
+ * the command escaped them (mask_known); the phone by its digits, whatever
+ * separates them. A value that cannot be copied is not looked for; the line
+ * still goes through mask_text. */
 static void keep_known(job_t *j, json_t *input)
 {
     json_t *kase = json_object_get(input, "case");
@@ -41,12 +42,14 @@ static void keep_known(job_t *j, json_t *input)
     j->known[JOB_LAST] = dup_field(kase, "last_name");
     j->known[JOB_ADDRESS] = dup_field(kase, "address_string");
     j->known[JOB_EMAIL] = dup_field(kase, "email");
+    j->known[JOB_PHONE] = dup_field(kase, "phone");
 }
 
 mask_person_t job_person(const job_t *self)
 {
     return (mask_person_t){self->known[JOB_FIRST], self->known[JOB_LAST],
-                           self->known[JOB_ADDRESS], self->known[JOB_EMAIL]};
+                           self->known[JOB_ADDRESS], self->known[JOB_EMAIL],
+                           self->known[JOB_PHONE]};
 }
 
 job_t *job_new(job_kind_t kind, uint64_t id, uint64_t case_id, const char *department,

@@ -18,7 +18,7 @@
 
 #define JOB_MAX_VARS 8              /* MINQING_* variables of one job */
 /* The resident's values a stderr line is masked of (job_person) */
-enum { JOB_FIRST, JOB_LAST, JOB_ADDRESS, JOB_EMAIL, JOB_KNOWN };
+enum { JOB_FIRST, JOB_LAST, JOB_ADDRESS, JOB_EMAIL, JOB_PHONE, JOB_KNOWN };
 
 typedef enum { JOB_ASSIGNMENT, JOB_ESCALATION } job_kind_t;
 
@@ -47,7 +47,7 @@ typedef struct job_s {
     char *input;                    /* the JSON for stdin, newline-terminated */
     size_t input_len;
     char vars[JOB_MAX_VARS][80];    /* NAME=value for the child's environment */
-    char *known[JOB_KNOWN];         /* the case's names, address, e-mail; NULL if none */
+    char *known[JOB_KNOWN];         /* the case's names, address, e-mail, phone; NULL if none */
     int nvars;
     unsigned runs;                  /* commands started so far */
     int64_t start_at;               /* waiting: not before this (backoff) */

@@ -47,11 +47,12 @@
  * Logs are logfmt lines on stderr and never carry personal data: a job is
  * named by assignment_id, case_id and department, a bad stdout line by its
  * number and what is wrong with it, never by its text. The command's own
- * stderr is passed on (event=cmd.stderr) with every number of 7 or more digits
- * and every e-mail address masked, as `minqing show` masks free text
- * (13812345678 -> 138****5678), and the case's own name, address and e-mail
- * too; other people's names and addresses cannot be recognised there, so
- * keeping them out of stderr stays the command's responsibility.
+ * stderr is passed on (event=cmd.stderr) with every number of 7 or more digits,
+ * every e-mail address, coordinate and escaped non-ASCII character masked, as
+ * `minqing show` masks free text (13812345678 -> 138****5678), and the case's
+ * own name, address, e-mail and phone too, however the command escaped them;
+ * other people's names and addresses cannot be recognised there, so keeping
+ * them out of stderr stays the command's responsibility.
  */
 
 /*

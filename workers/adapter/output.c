@@ -220,12 +220,16 @@ static void on_stdout_line(void *arg, unsigned lineno, char *line, size_t len, b
 
 /* One line of the command's stderr, passed on with the job's ids, within
  * the run's budget (a line over it costs no masking, no write). The case's
- * own name, address and e-mail, and whatever looks like a phone or ID
- * number or an e-mail address, are masked, the whole line before it is cut
- * to the record's size, so that a number at the cut is still seen whole. */
+ * own name, address, e-mail and phone, and whatever looks like a phone or
+ * ID number, an e-mail address, a coordinate or escaped text, are masked,
+ * the whole line before it is cut to the record's size, so that a number
+ * at the cut is still seen whole. A line the reader had to cut (not whole)
+ * loses what its cut may have split: masking can shrink what is before it
+ * (a long e-mail address to a***@x.cn) until that piece, which no longer
+ * looks like anything, would be shown. */
 static void on_stderr_line(void *arg, unsigned lineno, char *line, size_t len, bool whole)
 {
-    (void)lineno, (void)whole;
+    (void)lineno;
     line_ctx_t *ctx = arg;
     job_t *j = ctx->j;
     wlog_rec_t r;
@@ -234,7 +238,12 @@ static void on_stderr_line(void *arg, unsigned lineno, char *line, size_t len, b
         return;
     line[len] = '\0';
     mask_person_t person = job_person(j);
-    mask_known(line, &person);
+    if (whole) {
+        mask_known(line, &person);
+    } else {
+        mask_known_cut(line, &person);
+        line[mask_cut_point(line)] = '\0';
+    }
     mq_mask_text(line, masked, sizeof masked);
     wlog_begin(&r, LOG_INFO, "cmd.stderr");
     job_log_ids(&r, j);

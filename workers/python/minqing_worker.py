@@ -49,7 +49,11 @@ What the Worker does for you (section numbers are the spec's):
 
 Logging never prints personal data: messages are named by their ids only,
 the case record is never logged (6.1). Lines starting with "spec-drift:" say
-that the broker sent something PROTOCOL.md does not allow.
+that the broker sent something PROTOCOL.md does not allow. The text of an
+exception from a callback is logged masked as minqing-worker masks a
+command's stderr (numbers, e-mail addresses, coordinates, escaped text), but
+the library does not know the case: names and addresses in it are logged as
+they are (docs/operations.md, "Personal data"), so keep them out.
 
 CLI (bench/simworker's --log lines, its outcomes logged when acknowledged):
 
@@ -659,24 +663,29 @@ def _safe(s, limit=120):
 # show`): every number of 7 or more digits, written as people write them, and
 # every e-mail address. Digits are 0-9 and the full-width ０-９; a number is
 # groups of digits joined by a separator: up to 4 units, each a space (ASCII,
-# tab, ideographic, no-break, zero-width, a control character but newline) or
-# a terminal escape (CSI, as in a coloured line), at most one of them a mark
-# (- . / _ : ~ 。 · ・, the full-width forms, the hyphens and dashes
-# U+2010-2015, the minus sign, or a comma , ， 、), which may be doubled or
+# tab, newline, '+' or %20 and %2B of a URL, ideographic, no-break,
+# zero-width, any other control character) or a terminal escape (CSI, as in
+# a coloured line), at most one of them a mark (- . / _ : ~ | * 。 · ・, the
+# full-width forms, the hyphens and dashes U+2010-2015, the minus sign, or a
+# comma , ， 、, or the %XX of an ASCII one), which may be doubled or
 # tripled. Groups of 3 or more join; so do groups of one or of two, by the
 # same separator throughout; groups joined by a comma also need the same
 # separator throughout, and a comma never joins a group of 7 digits; where
 # the separator changes before 7 digits, the number is its first group alone
-# and the next one starts after it. So
-# 138-1234-5678, 138 - 1234 - 5678, 138，1234，5678, 1 3 8 1 2 3 4 5 6 7 8
-# and １３８－１２３４－５６７８ are numbers; 2024-05-01 10:30 is none, and
-# 13812345678、13912345678 is two.
+# and the next one starts after it. So 138-1234-5678, 138 - 1234 - 5678,
+# 138，1234，5678, 138+1234+5678, 1 3 8 1 2 3 4 5 6 7 8 and
+# １３８－１２３４－５６７８ are numbers; 2024-05-01 10:30 is none, and
+# 13812345678、13912345678 is two. A coordinate (1 to 180, a '.', 4 or more
+# decimals) keeps its whole part: 36.061089 -> 36.******. An escaped
+# non-ASCII character (\u738b, \xe7\x8e\x8b, %E7%8E%8B: a name, an
+# address) becomes one '*'.
 
-_SPACES = frozenset(" \t\u3000\u00a0\u200b\u200c\u200d\u2060\ufeff")
+_SPACES = frozenset(" \t+\u3000\u00a0\u200b\u200c\u200d\u2060\ufeff")
 _LIST_MARKS = frozenset(",\uff0c\u3001")
 _MARKS = frozenset("-./_\uff0d\uff0e\uff0f\u2010\u2011\u2012\u2013\u2014\u2015\u2212"
-                   ":~\uff1a\uff5e\u3002\u00b7\u30fb") | _LIST_MARKS
+                   ":~\uff1a\uff5e\u3002\u00b7\u30fb|*\uff5c\uff0a") | _LIST_MARKS
 _SEPARATOR_UNITS = 4
+_HEX = "0123456789abcdefABCDEF"
 
 
 def _is_digit(c):
@@ -684,7 +693,34 @@ def _is_digit(c):
 
 
 def _is_space(c):
-    return c in _SPACES or (c != "\n" and (c < " " or "\x7f" <= c <= "\x9f"))
+    return c in _SPACES or c < " " or "\x7f" <= c <= "\x9f"
+
+
+def _byte_escape_at(s, i):
+    """(the byte, its length) of a byte escape at s[i]: %XX (a URL) or \\xNN
+    (Python's bytes), hex in either case; (0, 0) for none."""
+    n = 1 if s.startswith("%", i) else 2 if s.startswith("\\x", i) else 0
+    h = s[i + n:i + n + 2]
+    if not n or len(h) != 2 or h[0] not in _HEX or h[1] not in _HEX:
+        return 0, 0
+    return int(h, 16), n + 2
+
+
+def _u_escape_at(s, i):
+    """(the code point, 6) of a JSON escape \\uXXXX at s[i]; (0, 0) for none."""
+    h = s[i + 2:i + 6]
+    if not s.startswith("\\u", i) or len(h) != 4 or any(c not in _HEX for c in h):
+        return 0, 0
+    return int(h, 16), 6
+
+
+def _pct_separator_at(s, i, mark):
+    """3 for a URL's %XX of an ASCII space (%20, %2B; mark false) or mark (%2D,
+    %2C ...; mark true) at s[i], else 0."""
+    b, w = _byte_escape_at(s, i) if s.startswith("%", i) else (0, 0)
+    if not w or b == 0 or b >= 0x80:
+        return 0
+    return 3 if (chr(b) in _MARKS if mark else _is_space(chr(b))) else 0
 
 
 def _escape_at(s, i):
@@ -701,18 +737,26 @@ def _escape_at(s, i):
     return n + 1 if i + n < len(s) and "@" <= s[i + n] <= "~" else 0
 
 
+def _copied_unit_at(s, i):
+    """A terminal escape or a %XX separator among a number's digits: copied."""
+    return _escape_at(s, i) or _pct_separator_at(s, i, False) or _pct_separator_at(s, i, True)
+
+
 def _separator_at(s, i):
     """(its length, whether its mark is a comma) of the separator at s[i]."""
     at, marked, is_list = 0, False, False
     for _ in range(_SEPARATOR_UNITS):
         j = i + at
-        w = _escape_at(s, j) or (1 if j < len(s) and _is_space(s[j]) else 0)
+        w = (_escape_at(s, j) or (1 if j < len(s) and _is_space(s[j]) else 0)
+             or _pct_separator_at(s, j, False))
         if not w:
-            if marked or j >= len(s) or s[j] not in _MARKS:
+            w = 1 if j < len(s) and s[j] in _MARKS else _pct_separator_at(s, j, True)
+            if marked or not w:
                 break
-            marked, is_list, w = True, s[j] in _LIST_MARKS, 1
-            while w < 3 and j + w < len(s) and s[j + w] == s[j]:
-                w += 1
+            marked, is_list = True, s[j] in _LIST_MARKS or s[j:j + 3].upper() == "%2C"
+            m = w
+            while w < 3 * m and s[j + w:j + w + m] == s[j:j + m]:
+                w += m
         at += w
     return at, is_list
 
@@ -773,17 +817,17 @@ def _email_at(s, i):
 
 def _mask_digits(s):
     """Of a mobile or ID number (11 or more digits) the first 3 and last 4
-    stay, of a shorter one the last 2; escapes are copied, their digits not
-    counted."""
+    stay, of a shorter one the last 2; terminal escapes and %XX separators
+    are copied, their digits not counted."""
     d, i = 0, 0
     while i < len(s):
-        w = _escape_at(s, i)
+        w = _copied_unit_at(s, i)
         d += 0 if w else _is_digit(s[i])
         i += w or 1
     first, last = (3, 4) if d >= 11 else (0, 2 if d > 2 else 0)
     out, i, k = [], 0, 0
     while i < len(s):
-        w = _escape_at(s, i)
+        w = _copied_unit_at(s, i)
         if w:
             out.append(s[i:i + w])
             i += w
@@ -797,21 +841,99 @@ def _mask_digits(s):
     return "".join(out)
 
 
-def _mask_text(s):
-    out, i = [], 0
-    while i < len(s):
-        if i == 0 or not _local_char(s[i - 1]):
-            n, at = _email_at(s, i)
-            if n:
-                out.append(s[i] + "***@")
-                i = at + 1      # the domain as any text: 13812345678.cn is a number
-                continue
-        digits, n = _number_at(s, i)
-        if digits >= 7:
-            out.append(_mask_digits(s[i:i + n]))
-        else:
-            n = n or 1
-            out.append(s[i:i + n])
+def _utf8_len(b):
+    """The length of the UTF-8 sequence a byte starts (1 for none), as
+    proto/utf8.c's utf8_seqlen."""
+    return 2 if 0xc2 <= b <= 0xdf else 3 if 0xe0 <= b <= 0xef else 4 if 0xf0 <= b <= 0xf4 else 1
+
+
+def _escaped_char_at(s, i):
+    """The length of the escapes of one non-ASCII character at s[i] (\\u5c0f,
+    \\xe5\\xb0\\x8f, %E5%B0%8F; bytes that make no UTF-8 character one by
+    one), 0 for none: escaped text is a name or an address as often as not."""
+    cp, w = _u_escape_at(s, i)
+    if w:
+        return w if cp >= 0x80 else 0
+    b, w = _byte_escape_at(s, i)
+    if not w or b < 0x80:
+        return 0
+    bs, at, want = [b], w, _utf8_len(b)
+    while len(bs) < want:
+        c, v = _byte_escape_at(s, i + at)
+        if not v:
+            break
+        bs.append(c)
+        at += v
+    if len(bs) == want > 1:
+        try:
+            bytes(bs).decode("utf-8")
+            return at
+        except UnicodeDecodeError:
+            pass
+    return w
+
+
+def _coordinate_at(s, i):
+    """(its length, its whole part's) of a coordinate at s[i]: 1 to 180
+    without a leading zero, a '.', 4 or more decimals (a home, to within
+    10 m), after no digit or '.', followed by no '.' and digit (a version, an
+    IP address); (0, 0) for none."""
+    if (i > 0 and ("0" <= s[i - 1] <= "9" or s[i - 1] == ".")) or not "1" <= s[i] <= "9":
+        return 0, 0
+    n = i
+    while n < len(s) and n - i < 4 and "0" <= s[n] <= "9":
+        n += 1
+    if n - i > 3 or int(s[i:n]) > 180 or not s.startswith(".", n):
+        return 0, 0
+    f = n + 1
+    while f < len(s) and "0" <= s[f] <= "9":
+        f += 1
+    if f - n - 1 < 4 or (s.startswith(".", f) and f + 1 < len(s) and "0" <= s[f + 1] <= "9"):
+        return 0, 0
+    return f - i, n - i
+
+
+def _escaped_number_at(s, i):
+    """(its length with the escape, the escape's) of a number of 7 or more
+    digits right after a %XX separator at s[i] (%20138%200013...); (0, 0)."""
+    esc = _pct_separator_at(s, i, False) or _pct_separator_at(s, i, True)
+    if not esc:
+        return 0, 0
+    digits, n = _number_at(s, i + esc)
+    return (esc + n, esc) if digits >= 7 else (0, 0)
+
+
+def _mask_item(s, i):
+    """(masked, its length in s) of the item at s[i]: an e-mail address, an
+    escaped character, a coordinate, a number, or one character."""
+    if i == 0 or not _local_char(s[i - 1]):
+        n, at = _email_at(s, i)
+        if n:       # the domain as any text: 13812345678.cn is a number
+            return s[i] + "***@", at + 1 - i
+    n = _escaped_char_at(s, i)
+    if n:
+        return "*", n
+    n, whole = _coordinate_at(s, i)
+    if n:
+        return s[i:i + whole + 1] + "*" * (n - whole - 1), n
+    n, esc = _escaped_number_at(s, i)
+    if n:
+        return s[i:i + esc] + _mask_digits(s[i + esc:i + n]), n
+    digits, n = _number_at(s, i)
+    if digits >= 7:
+        return _mask_digits(s[i:i + n]), n
+    n = n or 1
+    return s[i:i + n], n
+
+
+def _mask_text(s, limit=None):
+    """s masked; with LIMIT, only as far as its first LIMIT characters
+    masked need: those are the same as the whole text's."""
+    out, i, shown = [], 0, 0
+    while i < len(s) and (limit is None or shown < limit):
+        piece, n = _mask_item(s, i)
+        out.append(piece)
+        shown += len(piece)
         i += n
     return "".join(out)
 
@@ -823,9 +945,11 @@ def _masked(s, limit=200):
     86001234 -> ******34), since a callback's message may quote a case;
     then _safe, cut to LIMIT characters."""
     # masked before _safe makes every other character '?', which would split
-    # １３８－１２３４－５６７８ into groups too short to mask; what lies past
-    # 4 x LIMIT (+64) cannot change what is shown: it is cut first
-    return _safe(_mask_text(str(s)[:4 * limit + 64]), 1 << 20)[:limit]
+    # １３８－１２３４－５６７８ into groups too short to mask; and before it is
+    # cut, item by item until LIMIT characters are shown: masking shrinks
+    # text (an e-mail's local part to 'x***'), and text cut first could show
+    # a piece of an address that no longer looks like one
+    return _safe(_mask_text(str(s), limit), 1 << 20)[:limit]
 
 
 def _failure(e):
