@@ -294,7 +294,7 @@ check "its 30 garbage lines: 20 records, then one saying suppressed=10" sh -c "
 check "the broker never lost the flooded worker" sh -c "! grep -q 'event=worker.lost .*runaway' '$T/broker.log'"
 
 # 6. every field of the record, the variables, an escalation
-FULL=$(bounded "$PY" "$S/submit_full.py" "$T")
+FULL=$(bounded "$PY" "$S/submit_case.py" "$T" full)
 check "a case with every field submitted (case $FULL)" test -n "$FULL"
 check "the supervision adapter ran the escalation notice and acknowledged it" \
   wait_for 10 grep -q "event=escalation.acked escalation_id=[0-9]* case_id=$FULL " "$T/mw-supervision.log"

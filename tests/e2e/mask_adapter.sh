@@ -20,7 +20,7 @@ PIDS="$PIDS $!"
 ADAPTER=$!
 wait_for 10 grep -q 'event=worker.registered\|event=worker.started' "$T/mw-leaky.log"
 
-CASE=$(bounded "$PY" "$S/submit_resident.py" "$T" test.leaky)
+CASE=$(bounded "$PY" "$S/submit_case.py" "$T" resident test.leaky)
 check "the resident's case submitted (case $CASE)" test -n "$CASE"
 check "the command ran and resolved it" \
   wait_for 15 grep -q 'event=outcome.sent .*outcome=resolved' "$T/mw-leaky.log"

@@ -87,46 +87,36 @@ stop_pid "$BROKER_PID"
 # that one moved the table under the rated department's entry: the rating
 # was counted through a freed pointer and lost.
 jan=$(date -d '2027-01-05T08:00+08:00' +%s)000
+# resolved EXT LEAD DEPT RATING: a January case led by LEAD, rated RATING (an
+# SQL value), resolved by DEPT's lead share
+resolved() {
+  echo "INSERT INTO cases (channel, external_id, service_code, description, grid_code, street,
+    community, priority, lead_department, state, received_at, resolved_at, rating)
+    VALUES ('hotline', '$1', 'water.leak', '-', 'CG01-XH01-G0001', 'CG01', 'CG01-XH01',
+    'normal', '$2', 'resolved', $jan, $jan + 120000, $4);"
+  echo "INSERT INTO assignments (case_id, department, role, state, attempt, created_at, updated_at)
+    VALUES (last_insert_rowid(), '$3', 'lead', 'resolved', 1, $jan, $jan + 120000);"
+}
+# rated DEPT N SATISFIED: N of DEPT's cases rated, the first SATISFIED satisfied
+rated() {
+  k=0
+  while [ $k -lt "$2" ]; do
+    rating="'unsatisfied'"
+    [ $k -ge "$3" ] || rating="'satisfied'"
+    resolved "jan-$1-$k" "$1" "$1" "$rating"
+    k=$((k + 1))
+  done
+}
 {
   echo "BEGIN;"
   k=0
-  while [ $k -le 26 ]; do
-    lead=old$k rating=NULL dept=old$k
-    [ $k -lt 26 ] || lead=gone rating="'satisfied'" dept=water
-    echo "INSERT INTO cases (channel, external_id, service_code, description, grid_code, street,
-      community, priority, lead_department, state, received_at, contacted_at, resolved_at, rating)
-      VALUES ('hotline', 'jan-$k', 'water.leak', '-', 'CG01-XH01-G0001', 'CG01', 'CG01-XH01',
-      'normal', '$lead', 'resolved', $jan, $jan + 60000, $jan + 120000, $rating);"
-    echo "INSERT INTO assignments (case_id, department, role, state, attempt, created_at, updated_at)
-      VALUES (last_insert_rowid(), '$dept', 'lead', 'resolved', 1, $jan, $jan + 120000);"
+  while [ $k -lt 26 ]; do
+    resolved "jan-$k" "old$k" "old$k" NULL
     k=$((k + 1))
   done
-  # traffic: 32 cases rated, one satisfied: a score of 3.125, a rate of 0.03125
-  k=0
-  while [ $k -lt 32 ]; do
-    rating="'unsatisfied'"
-    [ $k -gt 0 ] || rating="'satisfied'"
-    echo "INSERT INTO cases (channel, external_id, service_code, description, grid_code, street,
-      community, priority, lead_department, state, received_at, resolved_at, rating)
-      VALUES ('hotline', 'jan-t$k', 'road.pothole', '-', 'CG01-XH01-G0001', 'CG01', 'CG01-XH01',
-      'normal', 'traffic', 'resolved', $jan, $jan + 120000, $rating);"
-    echo "INSERT INTO assignments (case_id, department, role, state, attempt, created_at, updated_at)
-      VALUES (last_insert_rowid(), 'traffic', 'lead', 'resolved', 1, $jan, $jan + 120000);"
-    k=$((k + 1))
-  done
-  # hrss: 80 cases rated, 23 satisfied: 28.75 %, which binary puts a hair below
-  k=0
-  while [ $k -lt 80 ]; do
-    rating="'unsatisfied'"
-    [ $k -ge 23 ] || rating="'satisfied'"
-    echo "INSERT INTO cases (channel, external_id, service_code, description, grid_code, street,
-      community, priority, lead_department, state, received_at, resolved_at, rating)
-      VALUES ('hotline', 'jan-h$k', 'wage.arrears', '-', 'CG01-XH01-G0001', 'CG01', 'CG01-XH01',
-      'normal', 'hrss', 'resolved', $jan, $jan + 120000, $rating);"
-    echo "INSERT INTO assignments (case_id, department, role, state, attempt, created_at, updated_at)
-      VALUES (last_insert_rowid(), 'hrss', 'lead', 'resolved', 1, $jan, $jan + 120000);"
-    k=$((k + 1))
-  done
+  resolved jan-gone gone water "'satisfied'"
+  rated traffic 32 1    # a score of 3.125, a rate of 0.03125
+  rated hrss 80 23      # 28.75 %, which binary puts a hair below
   # water: a duplicate report, not contacted, escalated, then cancelled (作废)
   echo "INSERT INTO cases (channel, external_id, service_code, description, grid_code, street,
       community, priority, lead_department, state, received_at, contact_due)

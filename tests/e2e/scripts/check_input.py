@@ -1,9 +1,13 @@
 """check_input.py DIR CASE_ID - check what dump.sh kept of the assignment and
-of the escalation of case CASE_ID (submitted by submit_full.py): the JSON on
+of the escalation of case CASE_ID (submitted by submit_case.py full): the JSON on
 stdin and the MINQING_* environment. Prints what differs; exit 1 if anything."""
 import glob
 import json
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from submit_case import CASES  # noqa: E402
 
 d, case_id = sys.argv[1], int(sys.argv[2])
 bad = []
@@ -37,15 +41,7 @@ if a:
     expect("attempt", a.get("attempt"), 1)
     expect("contact_due - received_at", a["contact_due"] - a["received_at"], 1000)
     expect("resolve_due - received_at", a["resolve_due"] - a["received_at"], 3600000)
-    want = {
-        "service_code": "test.dump", "description": "楼道灯坏了，晚上看不见路",
-        "external_id": "full-1", "channel": "miniprogram", "grid_code": "CG01-XH01-G0001",
-        "address_string": "城关区西湖街道幸福小区3号楼", "first_name": "四", "last_name": "李",
-        "phone": "13912345678", "email": "resident@example.com",
-        "media_url": "https://example.com/photo.jpg",
-        "requested_datetime": "2024-05-01T08:30:00+08:00",
-        "lat": 36.06, "long": 103.83, "priority": "high",
-    }
+    want = CASES["full"]
     expect("case", a.get("case"), want)
     for key in ("lat", "long"):
         if not isinstance(a["case"].get(key), float):
