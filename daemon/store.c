@@ -667,9 +667,17 @@ static int migrate_one(sqlite3 *db, int v, store_orphans_t *o, char *why, size_t
                      find_orphans(db, rb, o, why, len))) ||
              exec(db, bump, why, len) || exec(db, "COMMIT", why, len);
     kept_free(&kept);
-    if (rc)
-        exec(db, "ROLLBACK", bump, sizeof bump);
-    return rc ? -1 : 0;
+    if (!rc)
+        return 0;
+    /* SQL the file's own contents refuse (a table of ours the operator
+     * made: "table ladders already exists") fails at every start: a
+     * refusal; a full disk, a read error or a lock may pass */
+    int code = sqlite3_errcode(db) & 0xff;
+    int e = code == SQLITE_ERROR || code == SQLITE_CONSTRAINT || code == SQLITE_CORRUPT ||
+            code == SQLITE_NOTADB ? EUCLEAN : EIO;
+    exec(db, "ROLLBACK", bump, sizeof bump);
+    errno = e;
+    return -1;
 }
 
 /* Bring the schema from version v to STORE_SCHEMA_VERSION. Foreign keys are
@@ -877,7 +885,7 @@ static int configure(store_t *self, const char *path, char *err, size_t errlen)
                                NULL) != SQLITE_OK) {
             snprintf(err, errlen, "%s: preparing statement %d: %s", path, i,
                      sqlite3_errmsg(self->db));
-            return -1;
+            return refused();       /* the schema is not ours: so at every start */
         }
     return 0;
 }

@@ -887,6 +887,30 @@ static void migration_keeps_the_operators_views(void **state)
 /* The operator's triggers and indexes on a rebuilt table went with the old
  * table, silently; they are made again, and fire on the broker's rows. Our
  * own index the migration dropped on purpose (outcomes_case) stays gone. */
+/* A table of ours the operator made in an old database stops the migration
+ * at every start: a refusal (errno EUCLEAN: the broker exits 2, which
+ * systemd does not retry), not a failure that may pass. */
+static void migration_in_the_way_is_refused(void **state)
+{
+    (void)state;
+    make_old_database(3, "CREATE TABLE ladders (x);");
+    errno = 0;
+    g_st = store_open(g_path, g_err, sizeof g_err);
+    int e = errno;
+    assert_null(g_st);
+    assert_int_equal(e, EUCLEAN);
+    assert_contains(g_err, "table ladders already exists");
+    /* schema 6's rounds made IF NOT EXISTS: the operator's is kept, and our
+     * statements cannot be prepared on it, at every start too */
+    make_old_database(5, "CREATE TABLE rounds (x);");
+    errno = 0;
+    g_st = store_open(g_path, g_err, sizeof g_err);
+    e = errno;
+    assert_null(g_st);
+    assert_int_equal(e, EUCLEAN);
+    assert_contains(g_err, "preparing statement");
+}
+
 static void migration_keeps_the_operators_triggers(void **state)
 {
     (void)state;
@@ -1540,9 +1564,14 @@ static io_shim_t g_io[IO_SHIM_PAIRS];
 static sqlite3_int64 g_read_fail_from = -1;
 static const sqlite3_file *g_db_file;
 
+static bool g_wal_full;                 /* writes to the WAL fail */
+static const sqlite3_file *g_wal_file;
+
 static int shim_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
 {
-    return g_disk_full ? SQLITE_FULL : io_shim_real(g_io, f)->xWrite(f, buf, n, off);
+    if (g_disk_full || (g_wal_full && f == g_wal_file))
+        return SQLITE_FULL;
+    return io_shim_real(g_io, f)->xWrite(f, buf, n, off);
 }
 
 static int shim_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
@@ -1564,14 +1593,17 @@ static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int fl
     int rc = g_real_vfs->xOpen(g_real_vfs, name, f, flags, out);
     if (rc != SQLITE_OK || !f->pMethods)
         return rc;
+    size_t n = name ? strlen(name) : 0;
     if (name && strcmp(name, g_path) == 0)
         g_db_file = f;
+    else if (n > 4 && strcmp(name + n - 4, "-wal") == 0)
+        g_wal_file = f;
     return io_shim_swap(g_io, f, edit_io);
 }
 
 static int teardown_full(void **state)
 {
-    g_disk_full = false;
+    g_disk_full = g_wal_full = false;
     g_read_fail_from = -1;
     teardown(state);
     sqlite3_vfs_unregister(&g_shim);
@@ -1629,6 +1661,24 @@ static void unreadable_page_is_no_refusal(void **state)
     e = errno;
     assert_null(st);
     assert_int_equal(e, EUCLEAN);
+}
+
+/* A migration a full disk stops may pass once there is room: EIO, retried.
+ * (The switch to WAL writes the database and its rollback journal; the
+ * migration's first write, to the WAL, is the one that fails.) */
+static void full_disk_migration_is_no_refusal(void **state)
+{
+    (void)state;
+    make_old_database(3, "");
+    g_wal_full = true;
+    errno = 0;
+    g_st = store_open(g_path, g_err, sizeof g_err);
+    int e = errno;
+    g_wal_full = false;
+    assert_null(g_st);
+    assert_int_equal(e, EIO);
+    assert_contains(g_err, "migration to schema 4 failed");
+    open_migrated();                    /* room again: it migrates */
 }
 
 static void disk_full_is_store_full(void **state)
@@ -1742,6 +1792,7 @@ int main(void)
         T(migration_is_told_and_keeps_the_wal_small),
         T(migration_keeps_the_operators_views),
         T(migration_keeps_the_operators_triggers),
+        T(migration_in_the_way_is_refused),
         T(ids_start_above_restore_floors),
         T(rollback_discards),
         T(wal_starts_over_under_load),
@@ -1761,6 +1812,8 @@ int main(void)
         T(refuses_damaged_backup_untouched),
         cmocka_unit_test_setup_teardown(disk_full_is_store_full, setup_full, teardown_full),
         cmocka_unit_test_setup_teardown(unreadable_page_is_no_refusal, setup_full, teardown_full),
+        cmocka_unit_test_setup_teardown(full_disk_migration_is_no_refusal, setup_full,
+                                        teardown_full),
         cmocka_unit_test_setup_teardown(failure_mid_transaction_writes_nothing_after, setup_full,
                                         teardown_full),
     };
