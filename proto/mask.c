@@ -549,6 +549,8 @@ size_t mask_cut_point(const char *text)
     bool digit = false;     /* the last character but marks and spaces was a digit */
     for (size_t at = 0; text[at]; at += w) {
         char c = text[at];
+        if (c == '\033' && !escape_at(text + at))
+            break;                          /* an escape the cut split, between digits maybe */
         if ((w = digit_at(text + at)) != 0)
             digit = true;
         else if ((w = escape_at(text + at)) != 0 || (w = mark_at(text + at)) != 0 || c == '+')
@@ -557,6 +559,8 @@ size_t mask_cut_point(const char *text)
             w = 1, digit = false;           /* a word: an address, an escape */
         else if ((w = space_at(text + at)) != 0)
             keep = digit ? keep : at + w;   /* after a word: nothing runs across it */
+        else if (!seq(text + at))
+            w = 1;                          /* a stray byte: maybe a character the cut split */
         else
             w = step(text + at), keep = at + w, digit = false;
     }
@@ -804,11 +808,25 @@ static char *put_phone(char *w, const char *r, size_t len, const char *digits)
     return w;
 }
 
+static bool ascii_letter(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+/* Whether a name or address found at r (m) is part of a longer word: a
+ * letter before or after it where it begins or ends with one (the surname
+ * Li in "client", Ma in "format"), which is not the resident's. */
+static bool inside_word(char before, const char *r, const span_t *m)
+{
+    return (ascii_letter(before) && ascii_letter(r[0])) ||
+           (ascii_letter(r[m->len - 1]) && ascii_letter(r[m->len]));
+}
+
 static void known_pass(char *text, const mask_person_t *person, bool cut)
 {
     known_t k = {person, ""};
     phone_digits(person->phone, k.phone);
-    char *w = text;
+    char *w = text, before = '\0';    /* the byte before r as it was: w may have overwritten it */
     for (const char *r = text; *r;) {
         span_t m = {0, 0};
         bool phone = false;
@@ -818,10 +836,12 @@ static void known_pass(char *text, const mask_person_t *person, bool cut)
                 r += step(r);
             break;
         }
-        if (f != WHOLE) {
+        if (f != WHOLE || (!phone && inside_word(before, r, &m))) {
+            before = *r;
             *w++ = *r++;
             continue;
         }
+        before = r[m.len - 1];
         if (phone)
             w = put_phone(w, r, m.len, k.phone);
         else

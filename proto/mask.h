@@ -25,9 +25,9 @@ void mask_address(const char *address, char *out, size_t size);
  * as mask_email does. Digits may be full-width, and in groups of 3 or more
  * (or one by one, or in pairs) joined by spaces (a newline, '+' and %20 of
  * a URL among them), zero-width characters, terminal escapes and one mark
- * (- . / _ , : ~ | *, a dash, their full-width forms, 、 。 ·, their %XX
- * forms): 138-1234-5678, 138+1234+5678 and 1 3 8 1 2 3 4 5 6 7 8 are
- * numbers, 2024-05-01 is none. A coordinate (1 to 180, 4 or more decimals:
+ * (- . / _ , : ~ | *, a dash, their full-width forms, 、 。 ·; the %XX
+ * forms of the ASCII ones, not yet of the others): 138-1234-5678,
+ * 138+1234+5678 and 1 3 8 1 2 3 4 5 6 7 8 are numbers, 2024-05-01 is none. A coordinate (1 to 180, 4 or more decimals:
  * 36.061089) keeps its whole part (36.******). Escaped non-ASCII text
  * (\u738b, \xe7\x8e\x8b, %E7%8E%8B: a name, an address) becomes a '*' a
  * character. A byte that starts no UTF-8 character becomes '?'; the rest is
@@ -50,7 +50,8 @@ typedef struct {
  * name of 2 or more characters, or both, together or a space apart, in
  * either order), address or e-mail becomes a '*' for each of its
  * characters (王小明 -> ***); the longest first. ASCII letters match in
- * either case (WANG XIAOMING), and each character may be written as it is
+ * either case (WANG XIAOMING), a value that begins or ends with a letter
+ * only as a word of its own (the surname Li, not the li of "client"), and each character may be written as it is
  * or escaped: \uXXXX (JSON), \xNN (Python bytes), %XX or '+' for a space
  * (a URL). The phone is looked for by its digits (without +86, and 7 or
  * more), in order, with up to 8 characters or escapes but letters between

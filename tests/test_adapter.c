@@ -501,6 +501,11 @@ static void mask_known_any_case(void **state)
     mask_known(buf, &p);
     assert_string_equal(buf, "*************, *************, ***************************, "
                              "*********************");
+    /* but a name of letters is a word of its own: not the Li of "client" */
+    const mask_person_t li = {"Na", "Li", NULL, NULL, NULL};
+    char line[] = "delivered to client line, Li Na called; LI, na";
+    mask_known(line, &li);
+    assert_string_equal(line, "delivered to client line, ***** called; **, **");
 }
 
 /* F6: a text cut from a longer one: the case's value the cut ends inside is
@@ -528,6 +533,11 @@ static void mask_cut_text(void **state)
     expect_cut("(tel 139)1234", "(tel 139)");
     expect_cut("居民来电说12", "居民来电说");
     expect_cut("all of it", "all of ");
+    /* a cut inside a character or an escape that sits between digits (the
+     * reader cuts at a byte count): the digits before it are not shown */
+    expect_cut("tel \xef\xbc\x91\xef\xbc\x93\xef\xbc\x99\xef\xbc\x99\xef\xbc", "tel ");
+    expect_cut("tel 139912\xe3\x80", "tel ");
+    expect_cut("tel 139912\033[3", "tel ");
     char whole[] = "dump: xiaoming.wang@16";
     mask_known(whole, &resident);                /* not cut: what is not the value stays */
     assert_string_equal(whole, "dump: xiaoming.wang@16");

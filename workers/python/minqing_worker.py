@@ -948,8 +948,11 @@ def _masked(s, limit=200):
     # １３８－１２３４－５６７８ into groups too short to mask; and before it is
     # cut, item by item until LIMIT characters are shown: masking shrinks
     # text (an e-mail's local part to 'x***'), and text cut first could show
-    # a piece of an address that no longer looks like one
-    return _safe(_mask_text(str(s), limit), 1 << 20)[:limit]
+    # a piece of an address that no longer looks like one. The text is first
+    # cut far beyond LIMIT: one item (a run of 4 MiB of digits) would
+    # otherwise be masked whole, seconds on the thread that owes heartbeats;
+    # what that cut changes is past the LIMIT characters shown
+    return _safe(_mask_text(str(s)[:limit * 16], limit), 1 << 20)[:limit]
 
 
 def _failure(e):
