@@ -127,8 +127,8 @@ typedef struct {
     long window, inflight;
     long done, dups, refused, lines;
     bool local_times;           /* a time string without an offset was read */
-    bool check_years;           /* working-day deadlines and a holiday file */
-    long unlisted;              /* cases received in a year the holiday file leaves out */
+    bool check_years;           /* a holiday file is named (check_year: per case) */
+    long unlisted;              /* lines of cases received in a year it leaves out */
     int first_year, last_year;  /* of those */
     long timeout_ms;            /* give up after this long without progress */
     int64_t start, progress;    /* monotonic ms; progress: a line last sent or answered */
