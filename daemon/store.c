@@ -383,12 +383,17 @@ static int exec(sqlite3 *db, const char *text, char *err, size_t errlen)
     return -1;
 }
 
+/* Whether SQLite's error code says the file is damaged or not a database. */
+static bool damaged(int code)
+{
+    return code == SQLITE_CORRUPT || code == SQLITE_NOTADB;
+}
+
 /* -1 with errno set for a failed read of the file: EUCLEAN when SQLite
  * found it damaged or not a database (store_open's refusal), else EIO. */
 static int read_failed(sqlite3 *db)
 {
-    int c = sqlite3_errcode(db) & 0xff;
-    errno = c == SQLITE_CORRUPT || c == SQLITE_NOTADB ? EUCLEAN : EIO;
+    errno = damaged(sqlite3_errcode(db) & 0xff) ? EUCLEAN : EIO;
     return -1;
 }
 
@@ -673,8 +678,7 @@ static int migrate_one(sqlite3 *db, int v, store_orphans_t *o, char *why, size_t
      * made: "table ladders already exists") fails at every start: a
      * refusal; a full disk, a read error or a lock may pass */
     int code = sqlite3_errcode(db) & 0xff;
-    int e = code == SQLITE_ERROR || code == SQLITE_CONSTRAINT || code == SQLITE_CORRUPT ||
-            code == SQLITE_NOTADB ? EUCLEAN : EIO;
+    int e = code == SQLITE_ERROR || code == SQLITE_CONSTRAINT || damaged(code) ? EUCLEAN : EIO;
     exec(db, "ROLLBACK", bump, sizeof bump);
     errno = e;
     return -1;
