@@ -7,10 +7,10 @@
  * handlers' notes) is masked too, as far as a program can: every number of 7
  * or more digits, which is where phone and ID numbers hide, written as people
  * write them (138-1234-5678, 138 / 1234 / 5678, 1 3 8 1 2 3 4 …,
- * full-width １３８…). Text
- * from outside (a command's stderr) need not be UTF-8: a byte that starts
- * no valid character is written as '?', so that it cannot swallow the
- * digits after it. `--unmask` shows all of it; docs/stats.md and `minqing
+ * full-width １３８…), and as programs print them (138%EF%BC%8D1234 in a
+ * URL, 138\u30001234 in JSON). Text from outside (a command's stderr)
+ * need not be UTF-8: a byte that starts no valid character is written as
+ * '?', so that it cannot swallow the digits after it. `--unmask` shows all of it; docs/stats.md and `minqing
  * show --help` explain why that is allowed.
  */
 #include "mask.h"
@@ -145,6 +145,21 @@ static size_t u_escape_at(const char *s, unsigned *cp)
     return 6;
 }
 
+/* Code point cp (no surrogate) as UTF-8 in b: its length. */
+static size_t utf8_put(unsigned cp, unsigned char b[4])
+{
+    static const unsigned char lead[] = {0, 0, 0xc0, 0xe0, 0xf0};
+    size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+    if (n == 1) {
+        b[0] = (unsigned char)cp;
+        return 1;
+    }
+    for (size_t i = n - 1; i > 0; i--, cp >>= 6)
+        b[i] = (unsigned char)(0x80 | (cp & 0x3f));
+    b[0] = (unsigned char)(lead[n] | cp);
+    return n;
+}
+
 /* A space between groups: ASCII, a tab, ideographic (what an input method
  * types in full-width mode), no-break, zero-width; a newline (an exception's
  * text, a worker's reason: 138\n0013\n8000 is one number to whoever reads it
@@ -212,16 +227,65 @@ static size_t escape_at(const char *s)
     return s[n] >= '@' && s[n] <= '~' ? n + 1 : 0;
 }
 
-/* A URL's percent-escape of an ASCII space (%20, %2B: mark false) or mark
- * (%2D, %2F, %3A, %2C: mark true) at s, as in to=%2B86%20138%200013%208000:
- * 3, or 0 for none. */
-static size_t pct_separator_at(const char *s, bool mark)
+/* The one character the escapes at s spell, as a program prints text it
+ * was given: a URL's %2D or %EF%BC%8D, Python's \xef\xbc\x8d, JSON's \u3000
+ * (no surrogate). Its UTF-8 in c, NUL-terminated; the escapes' length, 0
+ * for none or for bytes that make no character (GBK's %A3%AD). */
+static size_t escaped_unit_at(const char *s, char c[5])
 {
-    unsigned char b;
-    if (s[0] != '%' || byte_escape_at(s, &b) == 0 || b == 0 || b >= 0x80)
+    unsigned cp;
+    unsigned char b[4];
+    size_t at = u_escape_at(s, &cp), want, n;
+    memset(c, 0, 5);
+    if (at) {
+        if (cp >= 0xd800 && cp < 0xe000)
+            return 0;
+        utf8_put(cp, (unsigned char *)c);
+        return at;
+    }
+    if ((at = byte_escape_at(s, &b[0])) == 0)
         return 0;
-    const char c[2] = {(char)b, '\0'};
-    return (mark ? mark_at(c) : space_at(c)) != 0 ? 3 : 0;
+    for (want = utf8_seqlen(b[0]), n = 1; n < want; n++) {
+        size_t w = byte_escape_at(s + at, &b[n]);
+        if (!w)
+            return 0;
+        at += w;
+    }
+    if (!utf8_valid((const char *)b, want, NULL))
+        return 0;
+    memcpy(c, b, want);
+    return at;
+}
+
+/* Two byte escapes of one character in GBK, the encoding of older county
+ * systems (%A3%AD, a full-width dash), that make no UTF-8 character: the
+ * escapes' length, 0 for none. */
+static size_t gbk_escape_at(const char *s)
+{
+    unsigned char lead, trail;
+    size_t a = byte_escape_at(s, &lead), b = a ? byte_escape_at(s + a, &trail) : 0;
+    if (!b || lead < 0x81 || lead == 0xff || trail < 0x40 || trail == 0x7f || trail == 0xff)
+        return 0;
+    return a + b;
+}
+
+/* A separator's unit written as escapes (escaped_unit_at): a space (mark
+ * false: %20, %2B, %E3%80%80, \u3000) or a mark (mark true: %2D, %2C,
+ * %EF%BC%8D, \uff0d, or any character in GBK) between the groups of a
+ * number that a URL, JSON or a Python repr shows, as in
+ * to=%2B86%20138%200013%208000. The escapes' length, 0 for none; *list
+ * whether the mark is a comma. */
+static size_t escaped_separator_at(const char *s, bool mark, bool *list)
+{
+    char c[5];
+    size_t w = escaped_unit_at(s, c);
+    if (!w)
+        return mark ? gbk_escape_at(s) : 0;
+    if (!c[0] || (mark ? mark_at(c) : space_at(c)) == 0)
+        return 0;
+    if (list)
+        *list = list_mark_at(c) != 0;
+    return w;
 }
 
 #define SEPARATOR_UNITS 4   /* "138 - 1234", "138  1234", "138 \033[31m1234" */
@@ -240,12 +304,15 @@ static size_t separator_at(const char *s, bool *list)
     *list = false;
     for (int units = 0; units < SEPARATOR_UNITS; units++, at += w) {
         if ((w = escape_at(s + at)) != 0 || (w = space_at(s + at)) != 0 ||
-            (w = pct_separator_at(s + at, false)) != 0)
+            (w = escaped_separator_at(s + at, false, NULL)) != 0)
             continue;
-        if (marked || ((w = mark_at(s + at)) == 0 && (w = pct_separator_at(s + at, true)) == 0))
+        if (marked)
+            break;
+        if ((w = mark_at(s + at)) != 0)
+            *list = list_mark_at(s + at) != 0;
+        else if ((w = escaped_separator_at(s + at, true, list)) == 0)
             break;
         marked = true;
-        *list = list_mark_at(s + at) != 0 || strncasecmp(s + at, "%2C", 3) == 0;
         for (size_t m = w; w < 3 * m && strncmp(s + at + w, s + at, m) == 0;)
             w += m;
     }
@@ -294,13 +361,13 @@ static size_t number_at(const char *s, size_t *len)
 }
 
 /* A unit among a number's digits that mask_digits copies as it is: a
- * terminal escape; in free text (not a phone field: url) a percent-escaped
+ * terminal escape; in free text (not a phone field: url) an escaped
  * separator too, whose hex may be digits. */
 static size_t copied_unit_at(const char *s, bool url)
 {
     size_t n = escape_at(s);
-    if (!n && url && s[0] == '%' && (n = pct_separator_at(s, false)) == 0)
-        n = pct_separator_at(s, true);
+    if (!n && url && (n = escaped_separator_at(s, false, NULL)) == 0)
+        n = escaped_separator_at(s, true, NULL);
     return n;
 }
 
@@ -481,14 +548,14 @@ static size_t coordinate_at(const char *text, const char *s, size_t *whole)
     return end;
 }
 
-/* The number right after a percent-escaped separator at s (%20138%200013...,
+/* The number right after an escaped separator at s (%20138%200013...,
  * where the escape's hex would otherwise start the digits): its length with
  * the escape, 0 for none of 7 digits or more; *esc: the escape's length. */
 static size_t escaped_number_at(const char *s, size_t *esc)
 {
     size_t len;
-    if (s[0] != '%' || ((*esc = pct_separator_at(s, false)) == 0 &&
-                        (*esc = pct_separator_at(s, true)) == 0))
+    if ((*esc = escaped_separator_at(s, false, NULL)) == 0 &&
+        (*esc = escaped_separator_at(s, true, NULL)) == 0)
         return 0;
     return number_at(s + *esc, &len) >= 7 ? *esc + len : 0;
 }
@@ -582,21 +649,6 @@ typedef struct {
 static unsigned char fold(unsigned char c)
 {
     return c >= 'A' && c <= 'Z' ? (unsigned char)(c + ('a' - 'A')) : c;
-}
-
-/* Code point cp (no surrogate) as UTF-8 in b: its length. */
-static size_t utf8_put(unsigned cp, unsigned char b[4])
-{
-    static const unsigned char lead[] = {0, 0, 0xc0, 0xe0, 0xf0};
-    size_t n = cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
-    if (n == 1) {
-        b[0] = (unsigned char)cp;
-        return 1;
-    }
-    for (size_t i = n - 1; i > 0; i--, cp >>= 6)
-        b[i] = (unsigned char)(0x80 | (cp & 0x3f));
-    b[0] = (unsigned char)(lead[n] | cp);
-    return n;
 }
 
 /* One unit of text as a program may print it, its bytes decoded into b (*n

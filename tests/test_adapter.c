@@ -405,6 +405,14 @@ static void mask_url_encoded_numbers(void **state)
     expect_masked("%2b86%2d138%2d0013%2d8000", "%2b86%2d138%2d****%2d8000");
     expect_masked("138+0013+8000 2+2", "138+****+8000 2+2");
     expect_masked("%2012345", "%*****45");      /* no number after the escape: as before */
+    /* a non-ASCII separator escaped: a full-width dash or comma in a URL (in
+     * UTF-8 or GBK), an ideographic space in JSON and in Python's bytes */
+    expect_masked("to=138%EF%BC%8D0013%EF%BC%8D8000", "to=138%EF%BC%8D****%EF%BC%8D8000");
+    expect_masked("to=138%A3%AD0013%A3%AD8000", "to=138%A3%AD****%A3%AD8000");
+    expect_masked("138\\u30000013\\u30008000", "138\\u3000****\\u30008000");
+    expect_masked("138\\xe3\\x80\\x800013\\xe3\\x80\\x808000",
+                  "138\\xe3\\x80\\x80****\\xe3\\x80\\x808000");
+    expect_masked("13800138000%EF%BC%8C13912345678", "138****8000*139****5678");
     expect_masked("138|0013|8000", "138|****|8000");
     expect_masked("138*0013*8000", "138******8000");
     expect_masked("138\uff5c0013\uff5c8000", "138\uff5c****\uff5c8000");

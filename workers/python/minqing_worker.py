@@ -663,12 +663,13 @@ def _safe(s, limit=120):
 # show`): every number of 7 or more digits, written as people write them, and
 # every e-mail address. Digits are 0-9 and the full-width ０-９; a number is
 # groups of digits joined by a separator: up to 4 units, each a space (ASCII,
-# tab, newline, '+' or %20 and %2B of a URL, ideographic, no-break,
-# zero-width, any other control character) or a terminal escape (CSI, as in
-# a coloured line), at most one of them a mark (- . / _ : ~ | * 。 · ・, the
-# full-width forms, the hyphens and dashes U+2010-2015, the minus sign, or a
-# comma , ， 、, or the %XX of an ASCII one), which may be doubled or
-# tripled. Groups of 3 or more join; so do groups of one or of two, by the
+# tab, newline, '+', ideographic, no-break, zero-width, any other control
+# character) or a terminal escape (CSI, as in a coloured line), at most one
+# of them a mark (- . / _ : ~ | * 。 · ・, the full-width forms, the hyphens
+# and dashes U+2010-2015, the minus sign, or a comma , ， 、), which may be
+# doubled or tripled. A space or mark may be written as escapes, as a URL,
+# JSON or a Python repr shows it (%20, %2D, %EF%BC%8D, \u3000, \xe3\x80\x80);
+# so may any character in GBK as a mark (%A3%AD, a full-width dash). Groups of 3 or more join; so do groups of one or of two, by the
 # same separator throughout; groups joined by a comma also need the same
 # separator throughout, and a comma never joins a group of 7 digits; where
 # the separator changes before 7 digits, the number is its first group alone
@@ -714,13 +715,50 @@ def _u_escape_at(s, i):
     return int(h, 16), 6
 
 
-def _pct_separator_at(s, i, mark):
-    """3 for a URL's %XX of an ASCII space (%20, %2B; mark false) or mark (%2D,
-    %2C ...; mark true) at s[i], else 0."""
-    b, w = _byte_escape_at(s, i) if s.startswith("%", i) else (0, 0)
-    if not w or b == 0 or b >= 0x80:
+def _escaped_unit_at(s, i):
+    """(the character, the escapes' length) that the escapes at s[i] spell:
+    %2D or %EF%BC%8D (a URL), \\xef\\xbc\\x8d (Python's bytes), \\u3000
+    (JSON; no surrogate); ("", 0) for none or for bytes that make no
+    character, as proto/mask.c's escaped_unit_at."""
+    cp, w = _u_escape_at(s, i)
+    if w:
+        return ("", 0) if 0xd800 <= cp < 0xe000 else (chr(cp), w)
+    b, w = _byte_escape_at(s, i)
+    if not w:
+        return "", 0
+    bs, at = [b], w
+    while len(bs) < _utf8_len(b):
+        c, v = _byte_escape_at(s, i + at)
+        if not v:
+            return "", 0
+        bs.append(c)
+        at += v
+    try:
+        return bytes(bs).decode("utf-8"), at
+    except UnicodeDecodeError:
+        return "", 0
+
+
+def _gbk_escape_at(s, i):
+    """The length of two byte escapes of one character in GBK (%A3%AD, a
+    full-width dash) that make no UTF-8 character, 0 for none."""
+    lead, a = _byte_escape_at(s, i)
+    trail, b = _byte_escape_at(s, i + a) if a else (0, 0)
+    if not b or not 0x81 <= lead <= 0xfe or not 0x40 <= trail <= 0xfe or trail == 0x7f:
         return 0
-    return 3 if (chr(b) in _MARKS if mark else _is_space(chr(b))) else 0
+    return a + b
+
+
+def _escaped_separator_at(s, i, mark):
+    """The escapes' length of a space (mark false: %20, %2B, %E3%80%80,
+    \\u3000) or a mark (mark true: %2D, %2C, %EF%BC%8D, \\uff0d, or any
+    character in GBK) written as escapes at s[i], else 0."""
+    c, w = _escaped_unit_at(s, i)
+    if not w:
+        return _gbk_escape_at(s, i) if mark else 0
+    if c == "\0":
+        return 0
+    return w if (c in _MARKS if mark else _is_space(c)) else 0
 
 
 def _escape_at(s, i):
@@ -738,8 +776,8 @@ def _escape_at(s, i):
 
 
 def _copied_unit_at(s, i):
-    """A terminal escape or a %XX separator among a number's digits: copied."""
-    return _escape_at(s, i) or _pct_separator_at(s, i, False) or _pct_separator_at(s, i, True)
+    """A terminal escape or an escaped separator among a number's digits: copied."""
+    return _escape_at(s, i) or _escaped_separator_at(s, i, False) or _escaped_separator_at(s, i, True)
 
 
 def _separator_at(s, i):
@@ -748,12 +786,14 @@ def _separator_at(s, i):
     for _ in range(_SEPARATOR_UNITS):
         j = i + at
         w = (_escape_at(s, j) or (1 if j < len(s) and _is_space(s[j]) else 0)
-             or _pct_separator_at(s, j, False))
+             or _escaped_separator_at(s, j, False))
         if not w:
-            w = 1 if j < len(s) and s[j] in _MARKS else _pct_separator_at(s, j, True)
+            raw = j < len(s) and s[j] in _MARKS
+            w = 1 if raw else _escaped_separator_at(s, j, True)
             if marked or not w:
                 break
-            marked, is_list = True, s[j] in _LIST_MARKS or s[j:j + 3].upper() == "%2C"
+            marked = True
+            is_list = (s[j] if raw else _escaped_unit_at(s, j)[0]) in _LIST_MARKS
             m = w
             while w < 3 * m and s[j + w:j + w + m] == s[j:j + m]:
                 w += m
@@ -817,8 +857,8 @@ def _email_at(s, i):
 
 def _mask_digits(s):
     """Of a mobile or ID number (11 or more digits) the first 3 and last 4
-    stay, of a shorter one the last 2; terminal escapes and %XX separators
-    are copied, their digits not counted."""
+    stay, of a shorter one the last 2; terminal escapes and escaped
+    separators are copied, their digits not counted."""
     d, i = 0, 0
     while i < len(s):
         w = _copied_unit_at(s, i)
@@ -895,8 +935,8 @@ def _coordinate_at(s, i):
 
 def _escaped_number_at(s, i):
     """(its length with the escape, the escape's) of a number of 7 or more
-    digits right after a %XX separator at s[i] (%20138%200013...); (0, 0)."""
-    esc = _pct_separator_at(s, i, False) or _pct_separator_at(s, i, True)
+    digits right after an escaped separator at s[i] (%20138%200013...); (0, 0)."""
+    esc = _escaped_separator_at(s, i, False) or _escaped_separator_at(s, i, True)
     if not esc:
         return 0, 0
     digits, n = _number_at(s, i + esc)
