@@ -838,8 +838,10 @@ int cmd_import(cli_t *cli, int argc, char **argv)
     if (!in)
         return cli_fail(CLI_RUNTIME, CMD, "cannot open %s: %s", path, strerror(errno));
     int rc = cli_load_config(cli, CMD);
-    if (rc == CLI_OK)
+    if (rc == CLI_OK) {
         im.check_years = calendar_last_day(&cli->cfg->calendar) != 0;
+        cli_warn_zone(CMD);     /* times without an offset, and check_year, read in TZ */
+    }
     if (rc == CLI_OK)
         rc = cli_client_open(cli, CMD, LISTS, &im.client);
     if (rc == CLI_OK && !(im.slots = calloc((size_t)im.window, sizeof *im.slots)))

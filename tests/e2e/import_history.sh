@@ -84,6 +84,12 @@ sed -i 's/"external_id": "y/"external_id": "z/' "$T/years.jsonl"
 bounded "$BIN/minqing" -c "$T/minqing.conf" import "$T/years.jsonl" > "$T/years.out" 2> "$T/years.err"
 check "with 2019 listed, nothing is said" \
   sh -c "grep -q '^imported 4 cases' '$T/years.out' && ! grep -q 'holiday file' '$T/years.out' '$T/years.err'"
+# a shell whose TZ is not the system's: times without an offset, and the
+# year a case falls in, are read in it, not in the broker's zone
+sed -i 's/"external_id": "z/"external_id": "t/' "$T/years.jsonl"
+TZ=MQT-5:45 bounded "$BIN/minqing" -c "$T/minqing.conf" import "$T/years.jsonl" > "$T/years.out" 2> "$T/years.err"
+check "an import in a TZ other than the system's says so" \
+  grep -q '^minqing import: TZ=MQT-5:45 is set: ' "$T/years.err"
 stop_pid "$BROKER_PID"
 check "no sanitizer report" no_sanitizer_reports
 finish
