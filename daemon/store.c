@@ -7,6 +7,7 @@
  * trail is append-only by construction, not by convention.
  */
 #include "store.h"
+#include "evbuf.h"
 #include "rowcache.h"
 #include "walbuf.h"
 #include "checkpointer.h"
@@ -30,7 +31,7 @@ enum {
     Q_CASE_OPEN,
     Q_ESC_ADD, Q_ESC_ADD_ABOVE, Q_ESC_NOTIFIED, Q_ESC_RETARGET, Q_ESC_UNNOTIFIED, Q_COUNTS,
     Q_ASG_INSERT, Q_ASG_INSERT_ABOVE, Q_ASG_GET, Q_ASG_UPDATE, Q_ASG_OF_CASE, Q_ASG_OPEN,
-    Q_EVENT_ADD, Q_APPLIED_FIND, Q_APPLIED_ADD,
+    Q_EVENT_ADD, Q_EVENT_ADD_BATCH, Q_APPLIED_FIND, Q_APPLIED_ADD,
     Q_RUNGS_GET, Q_RUNGS_CLEAR, Q_RUNGS_ADD, Q_CONTACT_MOVE, Q_RESOLVE_MOVE, Q_LEVELS_SETTLE, Q_ESC_ADOPT,
     Q_ROUND_KEEP,
     Q_BEGIN, Q_COMMIT, Q_ROLLBACK,
@@ -61,6 +62,15 @@ enum {
 /* An assignment still open: the condition of the partial index
  * assignments_open, repeated word for word where a query should use it. */
 #define ASG_OPEN "state <> 'resolved' AND state <> 'returned' AND state <> 'cancelled'"
+
+/* An event's 9 columns; EVENT_ROWS_16: the rows of a full evbuf */
+#define EVENT_INSERT \
+    "INSERT INTO events (case_id, assignment_id, at, kind, department, actor," \
+    " from_state, to_state, detail) VALUES "
+#define EVENT_COLUMNS 9
+#define EVENT_ROW "(?,?,?,?,?,?,?,?,?)"
+#define EVENT_ROWS_4 EVENT_ROW "," EVENT_ROW "," EVENT_ROW "," EVENT_ROW
+#define EVENT_ROWS_16 EVENT_ROWS_4 "," EVENT_ROWS_4 "," EVENT_ROWS_4 "," EVENT_ROWS_4
 
 static const char *const sql[Q_COUNT] = {
     [Q_CASE_LOOKUP] = "SELECT id, submit_msg_id FROM cases WHERE channel = ?1 AND external_id = ?2",
@@ -117,9 +127,8 @@ static const char *const sql[Q_COUNT] = {
     [Q_ASG_OPEN] =
         "SELECT id, case_id, department, role, state, attempt, worker, created_at, updated_at, round"
         " FROM assignments WHERE " ASG_OPEN " ORDER BY id",
-    [Q_EVENT_ADD] =
-        "INSERT INTO events (case_id, assignment_id, at, kind, department, actor,"
-        " from_state, to_state, detail) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+    [Q_EVENT_ADD] = EVENT_INSERT EVENT_ROW,
+    [Q_EVENT_ADD_BATCH] = EVENT_INSERT EVENT_ROWS_16,
     [Q_APPLIED_FIND] =
         "SELECT kind, case_id, assignment_id, state, at FROM outcomes"
         " WHERE scope = ?1 AND msg_id = ?2",
@@ -310,6 +319,7 @@ struct store_t {
     unsigned ckpt_waited;       /* commits since it asked */
     sqlite3_stmt *q[Q_COUNT];
     rowcache_t *cases, *asgs;   /* updated rows not yet written (see HELD_ROWS) */
+    evbuf_t *events;            /* events not yet written (evbuf.h) */
     bool in_txn, dirty;
     bool lost;                  /* SQLite ended the transaction itself (see txn_lost) */
     bool created;               /* store_open found no database and made one */
@@ -325,6 +335,7 @@ struct store_t {
 };
 
 static int write_held(store_t *self);
+static int write_events(store_t *self);
 static int write_case(store_t *self, const store_case_t *c);
 static int write_assignment(store_t *self, const store_assignment_t *a);
 static void copy_col(char *dst, size_t len, sqlite3_stmt *st, int col);
@@ -341,6 +352,7 @@ static bool txn_lost(store_t *self)
 {
     if (self->in_txn && !self->lost && sqlite3_get_autocommit(self->db)) {
         self->lost = true;
+        evbuf_clear(self->events);
         rowcache_clear(self->cases);
         rowcache_clear(self->asgs);
     }
@@ -1010,7 +1022,8 @@ store_t *store_open(const char *path, char *err, size_t errlen)
     self->lockfd = -1;
     self->cases = rowcache_new(HELD_ROWS, sizeof(store_case_t));
     self->asgs = rowcache_new(HELD_ROWS, sizeof(store_assignment_t));
-    if (!self->cases || !self->asgs) {
+    self->events = evbuf_new();
+    if (!self->cases || !self->asgs || !self->events) {
         snprintf(err, errlen, "out of memory");
         return open_failed(&self);
     }
@@ -1066,6 +1079,7 @@ void store_close(store_t **self_p)
     sqlite3_close(self->db);
     rowcache_destroy(&self->cases);
     rowcache_destroy(&self->asgs);
+    evbuf_destroy(&self->events);
     if (self->lockfd >= 0)
         close(self->lockfd);        /* releases the flock */
     free(self);
@@ -1289,6 +1303,7 @@ int store_commit(store_t *self)
 
 void store_rollback(store_t *self)
 {
+    evbuf_clear(self->events);
     rowcache_clear(self->cases);
     rowcache_clear(self->asgs);
     if (sqlite3_get_autocommit(self->db) == 0)
@@ -1309,7 +1324,7 @@ bool store_dirty(const store_t *self)
 /* Write every held row to the database, and hold none. */
 static int write_held(store_t *self)
 {
-    int rc = 0;
+    int rc = write_events(self);
     for (size_t i = 0; rc == 0 && i < rowcache_count(self->cases); i++)
         rc = write_case(self, rowcache_at(self->cases, i));
     for (size_t i = 0; rc == 0 && i < rowcache_count(self->asgs); i++)
@@ -1616,19 +1631,55 @@ int store_open_assignments(store_t *self, void (*fn)(void *arg, const store_assi
 
 /* ---- audit trail and applied messages -------------------------------- */
 
+/* Bind e to the EVENT_COLUMNS parameters after the first `at` of st. */
+static void bind_event(sqlite3_stmt *st, int at, const store_event_t *e)
+{
+    sqlite3_bind_int64(st, at + 1, (sqlite3_int64)e->case_id);
+    bind_id(st, at + 2, e->assignment_id);
+    sqlite3_bind_int64(st, at + 3, e->at);
+    bind_text(st, at + 4, e->kind);
+    bind_text(st, at + 5, e->department);
+    bind_text(st, at + 6, e->actor ? e->actor : "broker");
+    bind_enum(st, at + 7, msg_state_names, STATE_COUNT, e->from);
+    bind_enum(st, at + 8, msg_state_names, STATE_COUNT, e->to);
+    bind_text(st, at + 9, e->detail);
+}
+
+static int write_event(store_t *self, const store_event_t *e)
+{
+    bind_event(self->q[Q_EVENT_ADD], 0, e);
+    return run_write(self, self->q[Q_EVENT_ADD]);
+}
+
+/* Write the held events: a full buffer in one statement, else one by one. */
+static int write_events(store_t *self)
+{
+    size_t n = evbuf_count(self->events);
+    int rc = 0;
+    if (n == EVBUF_BATCH) {
+        sqlite3_stmt *st = self->q[Q_EVENT_ADD_BATCH];
+        for (size_t i = 0; i < n; i++)
+            bind_event(st, (int)i * EVENT_COLUMNS, evbuf_at(self->events, i));
+        rc = run_write(self, st);
+    }
+    for (size_t i = 0; n < EVBUF_BATCH && rc == 0 && i < n; i++)
+        rc = write_event(self, evbuf_at(self->events, i));
+    evbuf_clear(self->events);
+    return rc;
+}
+
 int store_event_add(store_t *self, const store_event_t *e)
 {
-    sqlite3_stmt *st = self->q[Q_EVENT_ADD];
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)e->case_id);
-    bind_id(st, 2, e->assignment_id);
-    sqlite3_bind_int64(st, 3, e->at);
-    bind_text(st, 4, e->kind);
-    bind_text(st, 5, e->department);
-    bind_text(st, 6, e->actor ? e->actor : "broker");
-    bind_enum(st, 7, msg_state_names, STATE_COUNT, e->from);
-    bind_enum(st, 8, msg_state_names, STATE_COUNT, e->to);
-    bind_text(st, 9, e->detail);
-    return run_write(self, st);
+    if (!self->in_txn)
+        return write_event(self, e);
+    if (evbuf_add(self->events, e) != 0) {     /* full: write what it holds */
+        if (write_events(self))
+            return -1;
+        if (evbuf_add(self->events, e) != 0)   /* longer than the buffer holds */
+            return write_event(self, e);
+    }
+    self->dirty = true;
+    return 0;
 }
 
 int store_applied_find(store_t *self, const char *scope, const char *msg_id, store_applied_t *out)

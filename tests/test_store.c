@@ -462,6 +462,47 @@ static void events_append_only(void **state)
     assert_string_equal(peek("SELECT count(*) FROM events"), "4");
 }
 
+/* Events are held and written sixteen to a statement (evbuf.h): each still
+ * lands once, in the order added, with its own strings (the caller's buffer
+ * is reused at once), a detail longer than the buffer holds too; none is
+ * on disk before the commit, and a rolled-back pass leaves none. */
+static void events_held_until_commit(void **state)
+{
+    (void)state;
+    static char detail[20000], kind[16];
+    begin();
+    uint64_t c = add_case("hotline", "E-2");
+    for (int i = 0; i < 40; i++) {
+        size_t len = i == 7 ? sizeof detail - 1 : i % 3 == 0 ? 900 : 5;
+        memset(detail, 'a' + i % 26, len);
+        detail[len] = '\0';
+        snprintf(kind, sizeof kind, "k%02d", i);
+        store_event_t e = {.case_id = c, .at = i, .kind = kind, .actor = "broker", .detail = detail};
+        assert_int_equal(store_event_add(g_st, &e), 0);
+    }
+    memset(detail, 'z', 64);
+    assert_true(store_dirty(g_st));
+    assert_string_equal(peek("SELECT count(*) FROM events"), "0");
+    commit();
+    assert_string_equal(peek("SELECT count(*) FROM events"), "40");
+    assert_string_equal(peek("SELECT count(*) FROM events WHERE kind = printf('k%02d', at)"
+                             " AND detail = substr(replace(hex(zeroblob(20000)), '00',"
+                             " char(97 + at % 26)), 1, CASE WHEN at = 7 THEN 19999"
+                             " WHEN at % 3 = 0 THEN 900 ELSE 5 END)"), "40");
+    assert_string_equal(peek("SELECT group_concat(at, ',') FROM (SELECT at FROM events ORDER BY id)"),
+                        "0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,"
+                        "26,27,28,29,30,31,32,33,34,35,36,37,38,39");
+    begin();
+    for (int i = 0; i < 20; i++) {
+        store_event_t e = {.case_id = c, .at = 100 + i, .kind = "gone", .actor = "broker"};
+        assert_int_equal(store_event_add(g_st, &e), 0);
+    }
+    store_rollback(g_st);
+    begin();
+    commit();
+    assert_string_equal(peek("SELECT count(*) FROM events"), "40");
+}
+
 /* ---- applied messages -------------------------------------------------- */
 
 static void applied_find_add(void **state)
@@ -1779,6 +1820,7 @@ int main(void)
         T(assignment_round_trip),
         T(assignments_of_case_and_open),
         T(events_append_only),
+        T(events_held_until_commit),
         T(applied_find_add),
         T(commit_survives_reopen),
         T(ladder_saved_with_moved_counts),
