@@ -41,11 +41,12 @@ static void help(void)
         "  state         required: received, dispatched, accepted, contacted, resolved,\n"
         "                closed, returned or cancelled\n"
         "  received_at   required: unix ms (not seconds; a whole number, 1561939200000.0\n"
-        "                too), or \"2021-03-01T08:00[:SS[.mmm]]\" with an offset from UTC\n"
-        "                (\"+08:00\", \"+0800\", \"+08\" or \"Z\"), or without one in the\n"
-        "                time zone of the machine running the import (TZ, else\n"
-        "                /etc/localtime; the summary names it): give the offset when\n"
-        "                importing from a machine not set to the county's zone\n"
+        "                and \"1561939200000\" too), or \"2021-03-01T08:00[:SS[.mmm]]\"\n"
+        "                with an offset from UTC (\"+08:00\", \"+0800\", \"+08\" or \"Z\"),\n"
+        "                or without one in the time zone of the machine running the\n"
+        "                import (TZ, else /etc/localtime; the summary names it): give\n"
+        "                the offset when importing from a machine not set to the\n"
+        "                county's zone\n"
         "  department    the lead department, by id or display name (default: the route's)\n"
         "  contacted_at, resolved_at, closed_at   times, as received_at; the one of\n"
         "                the state is required (contacted_at for contacted, resolved_at\n"
@@ -216,8 +217,15 @@ static int take_time(json_t *obj, const char *key, long line, int64_t *out, bool
     *out = 0;
     if (!v || json_is_null(v))
         return 0;
-    if (json_is_number(v)) {
-        if (json_is_integer(v))
+    const char *s = json_string_value(v);
+    size_t n = s ? strlen(s) : 0;
+    /* "1561939200000", as some exports quote every value: as the number,
+     * so that one in seconds is told so too (8 digits are a date) */
+    bool quoted = n > 0 && n != 8 && n <= 18 && strspn(s, "0123456789") == n;
+    if (json_is_number(v) || quoted) {
+        if (quoted)
+            *out = strtoll(s, NULL, 10);
+        else if (json_is_integer(v))
             *out = json_integer_value(v);
         else if (real_ms(v, key, line, out))
             return -1;
