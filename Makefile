@@ -46,7 +46,7 @@ PROTO_SRC  := proto/msg.c proto/mpread.c proto/utf8.c proto/codec.c proto/mask.c
 PROTO_OBJ  := $(PROTO_SRC:%.c=$(O)/%.o)
 # the broker's modules, without main.c, so tests can link them
 CORE_SRC   := daemon/config.c daemon/calendar.c daemon/clock.c daemon/deadline.c \
-              daemon/escalation.c daemon/ladders.c daemon/timers.c daemon/service.c daemon/auth.c daemon/ratelimit.c daemon/log.c daemon/rowcache.c daemon/evbuf.c daemon/walbuf.c daemon/checkpointer.c daemon/store.c daemon/fsm.c daemon/route.c daemon/holdback.c \
+              daemon/escalation.c daemon/ladders.c daemon/timers.c daemon/service.c daemon/auth.c daemon/ratelimit.c daemon/log.c daemon/rowcache.c daemon/evbuf.c daemon/roundcache.c daemon/walbuf.c daemon/checkpointer.c daemon/store.c daemon/fsm.c daemon/route.c daemon/holdback.c \
               daemon/session.c daemon/stall.c daemon/dispatch.c daemon/outbox.c daemon/apply.c daemon/notices.c daemon/requeue.c daemon/peers.c daemon/sockfile.c daemon/broker.c
 CORE_OBJ   := $(CORE_SRC:%.c=$(O)/%.o)
 LIB_SRC    := $(wildcard workers/mq_*.c)

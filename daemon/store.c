@@ -9,6 +9,7 @@
 #include "store.h"
 #include "evbuf.h"
 #include "rowcache.h"
+#include "roundcache.h"
 #include "walbuf.h"
 #include "checkpointer.h"
 
@@ -300,6 +301,9 @@ const char *store_migration(int v)
  * (dispatched, accepted, contacted, resolved, each with its assignment):
  * writing each row once instead takes a sixth off the broker's work. */
 #define HELD_ROWS 1024
+/* Cases whose round store_round_assignments keeps (roundcache.h): more than
+ * a pass of 64 submissions and their outcomes touches. */
+#define ROUND_SLOTS 128
 
 /* The WAL length (frames of a page each) at which the checkpointer copies it
  * back: about 4 MB, a checkpoint every half second at 1,000 cases/s, short
@@ -320,6 +324,7 @@ struct store_t {
     sqlite3_stmt *q[Q_COUNT];
     rowcache_t *cases, *asgs;   /* updated rows not yet written (see HELD_ROWS) */
     evbuf_t *events;            /* events not yet written (evbuf.h) */
+    roundcache_t *rounds;       /* store_round_assignments' answers (roundcache.h) */
     bool in_txn, dirty;
     bool lost;                  /* SQLite ended the transaction itself (see txn_lost) */
     bool created;               /* store_open found no database and made one */
@@ -353,6 +358,7 @@ static bool txn_lost(store_t *self)
     if (self->in_txn && !self->lost && sqlite3_get_autocommit(self->db)) {
         self->lost = true;
         evbuf_clear(self->events);
+        roundcache_clear(self->rounds);
         rowcache_clear(self->cases);
         rowcache_clear(self->asgs);
     }
@@ -1023,7 +1029,8 @@ store_t *store_open(const char *path, char *err, size_t errlen)
     self->cases = rowcache_new(HELD_ROWS, sizeof(store_case_t));
     self->asgs = rowcache_new(HELD_ROWS, sizeof(store_assignment_t));
     self->events = evbuf_new();
-    if (!self->cases || !self->asgs || !self->events) {
+    self->rounds = roundcache_new(ROUND_SLOTS);
+    if (!self->cases || !self->asgs || !self->events || !self->rounds) {
         snprintf(err, errlen, "out of memory");
         return open_failed(&self);
     }
@@ -1080,6 +1087,7 @@ void store_close(store_t **self_p)
     rowcache_destroy(&self->cases);
     rowcache_destroy(&self->asgs);
     evbuf_destroy(&self->events);
+    roundcache_destroy(&self->rounds);
     if (self->lockfd >= 0)
         close(self->lockfd);        /* releases the flock */
     free(self);
@@ -1293,6 +1301,7 @@ int store_commit(store_t *self)
 {
     if (txn_lost(self) || write_held(self) || run(self, self->q[Q_COMMIT]))
         return -1;
+    roundcache_clear(self->rounds);
     self->in_txn = false;
     self->dirty = false;
     for (int t = 0; t < STORE_IDS_COUNT; t++)
@@ -1304,6 +1313,7 @@ int store_commit(store_t *self)
 void store_rollback(store_t *self)
 {
     evbuf_clear(self->events);
+    roundcache_clear(self->rounds);
     rowcache_clear(self->cases);
     rowcache_clear(self->asgs);
     if (sqlite3_get_autocommit(self->db) == 0)
@@ -1550,6 +1560,7 @@ int store_assignment_insert(store_t *self, store_assignment_t *a)
         return -1;
     floor_passed(self, STORE_IDS_ASSIGNMENTS);
     a->id = (uint64_t)sqlite3_last_insert_rowid(self->db);
+    roundcache_forget(self->rounds, a->case_id);
     return 0;
 }
 
@@ -1578,6 +1589,7 @@ int store_assignment_update(store_t *self, const store_assignment_t *a)
 static int write_assignment(store_t *self, const store_assignment_t *a)
 {
     sqlite3_stmt *st = self->q[Q_ASG_UPDATE];
+    roundcache_forget(self->rounds, a->case_id);    /* its round's rows change now */
     sqlite3_bind_int64(st, 1, (sqlite3_int64)a->id);
     bind_enum(st, 2, msg_state_names, STATE_COUNT, a->state);
     sqlite3_bind_int(st, 3, (int)a->attempt);
@@ -1586,13 +1598,28 @@ static int write_assignment(store_t *self, const store_assignment_t *a)
     return run_write(self, st);
 }
 
+/* The held rows in place of the database's among out[0..n): n. */
+static int overlay_held(store_t *self, store_assignment_t *out, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const store_assignment_t *held = rowcache_get(self->asgs, out[i].id);
+        if (held)
+            out[i] = *held;
+    }
+    return n;
+}
+
 int store_round_assignments(store_t *self, uint64_t case_id, int round, store_assignment_t *out,
                             int max)
 {
+    int n = self->in_txn ? roundcache_get(self->rounds, case_id, round, out, max) : -1;
+    if (n >= 0)
+        return overlay_held(self, out, n);
     sqlite3_stmt *st = self->q[Q_ASG_OF_CASE];
     sqlite3_bind_int64(st, 1, (sqlite3_int64)case_id);
     sqlite3_bind_int(st, 2, round);
-    int n = 0, rc;
+    int rc;
+    n = 0;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < max)
         read_assignment(st, &out[n++]);
     done(st);
@@ -1605,12 +1632,11 @@ int store_round_assignments(store_t *self, uint64_t case_id, int round, store_as
                  round);
         return -1;
     }
-    for (int i = 0; i < n; i++) {       /* the database is behind the held rows */
-        const store_assignment_t *held = rowcache_get(self->asgs, out[i].id);
-        if (held)
-            out[i] = *held;
-    }
-    return rc == SQLITE_DONE ? n : fail(self, rc);
+    if (rc != SQLITE_DONE)
+        return fail(self, rc);
+    if (self->in_txn)
+        roundcache_put(self->rounds, case_id, round, out, n);
+    return overlay_held(self, out, n);
 }
 
 int store_open_assignments(store_t *self, void (*fn)(void *arg, const store_assignment_t *a),
