@@ -220,8 +220,9 @@ static int take_time(json_t *obj, const char *key, long line, int64_t *out, bool
     const char *s = json_string_value(v);
     size_t n = s ? strlen(s) : 0;
     /* "1561939200000", as some exports quote every value: as the number,
-     * so that one in seconds is told so too (8 digits are a date) */
-    bool quoted = n > 0 && n != 8 && n <= 18 && strspn(s, "0123456789") == n;
+     * and "1561939200" told it looks like seconds; other lengths are dates
+     * (20190701, 201907010800) or typos, which cli_parse_time_zoned refuses */
+    bool quoted = (n == 10 || n == 13) && strspn(s, "0123456789") == n;
     if (json_is_number(v) || quoted) {
         if (quoted)
             *out = strtoll(s, NULL, 10);

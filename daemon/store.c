@@ -1698,6 +1698,8 @@ int store_event_add(store_t *self, const store_event_t *e)
 {
     if (!self->in_txn)
         return write_event(self, e);
+    if (txn_lost(self))
+        return -1;
     if (evbuf_add(self->events, e) != 0) {     /* full: write what it holds */
         if (write_events(self))
             return -1;

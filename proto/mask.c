@@ -227,15 +227,57 @@ static size_t escape_at(const char *s)
     return s[n] >= '@' && s[n] <= '~' ? n + 1 : 0;
 }
 
+/* GBK's spaces and marks (the encoding of older county systems, as a URL
+ * or Python's bytes write it: %A3%AD, \xa3\xad), as UTF-8: the ideographic
+ * space, 、 。 · — ～ and the full-width * , - . / : |. Only these: any other
+ * character between two numbers (年, 元, 室) keeps them apart, as it does
+ * in UTF-8. */
+static const struct {
+    unsigned char lead, trail;
+    const char *utf8;
+} gbk_separators[] = {
+    {0xa1, 0xa1, "\xe3\x80\x80"}, {0xa1, 0xa2, "\xe3\x80\x81"}, {0xa1, 0xa3, "\xe3\x80\x82"},
+    {0xa1, 0xa4, "\xc2\xb7"},     {0xa1, 0xaa, "\xe2\x80\x94"}, {0xa1, 0xab, "\xef\xbd\x9e"},
+    {0xa3, 0xaa, "\xef\xbc\x8a"}, {0xa3, 0xac, "\xef\xbc\x8c"}, {0xa3, 0xad, "\xef\xbc\x8d"},
+    {0xa3, 0xae, "\xef\xbc\x8e"}, {0xa3, 0xaf, "\xef\xbc\x8f"}, {0xa3, 0xba, "\xef\xbc\x9a"},
+    {0xa3, 0xfc, "\xef\xbd\x9c"},
+};
+
+/* Byte escapes at s that make one character: its UTF-8 (want bytes, as
+ * the first byte says) or GBK's space or mark (gbk_separators), in c; the
+ * escapes' length, 0 for none. */
+static size_t escaped_bytes_at(const char *s, char c[5])
+{
+    unsigned char b[4];
+    size_t first = byte_escape_at(s, &b[0]), at = first, want = utf8_seqlen(b[0]), n = 1;
+    if (!first)
+        return 0;
+    for (size_t w; n < want && (w = byte_escape_at(s + at, &b[n])) != 0; n++)
+        at += w;
+    if (n == want && utf8_valid((const char *)b, want, NULL)) {
+        memcpy(c, b, want);
+        return at;
+    }
+    size_t second = byte_escape_at(s + first, &b[1]);
+    for (size_t i = 0; second && i < sizeof gbk_separators / sizeof gbk_separators[0]; i++)
+        if (gbk_separators[i].lead == b[0] && gbk_separators[i].trail == b[1]) {
+            strcpy(c, gbk_separators[i].utf8);
+            return first + second;
+        }
+    return 0;
+}
+
 /* The one character the escapes at s spell, as a program prints text it
- * was given: a URL's %2D or %EF%BC%8D, Python's \xef\xbc\x8d, JSON's \u3000
- * (no surrogate). Its UTF-8 in c, NUL-terminated; the escapes' length, 0
- * for none or for bytes that make no character (GBK's %A3%AD). */
+ * was given: a URL's %2D or %EF%BC%8D (GBK's %A3%AD: escaped_bytes_at),
+ * Python's \xef\xbc\x8d, or in the repr of a str \xa0 (a byte of no UTF-8
+ * character alone: the code point), JSON's \u3000 (no surrogate), and the
+ * \t, \n and \r both write. Its UTF-8 in c, NUL-terminated; the escapes'
+ * length, 0 for none. */
 static size_t escaped_unit_at(const char *s, char c[5])
 {
     unsigned cp;
-    unsigned char b[4];
-    size_t at = u_escape_at(s, &cp), want, n;
+    unsigned char b;
+    size_t at = u_escape_at(s, &cp);
     memset(c, 0, 5);
     if (at) {
         if (cp >= 0xd800 && cp < 0xe000)
@@ -243,45 +285,28 @@ static size_t escaped_unit_at(const char *s, char c[5])
         utf8_put(cp, (unsigned char *)c);
         return at;
     }
-    if ((at = byte_escape_at(s, &b[0])) == 0)
-        return 0;
-    for (want = utf8_seqlen(b[0]), n = 1; n < want; n++) {
-        size_t w = byte_escape_at(s + at, &b[n]);
-        if (!w)
-            return 0;
-        at += w;
+    if (s[0] == '\\' && s[1] && strchr("tnr", s[1])) {
+        c[0] = s[1] == 't' ? '\t' : s[1] == 'n' ? '\n' : '\r';
+        return 2;
     }
-    if (!utf8_valid((const char *)b, want, NULL))
+    if ((at = escaped_bytes_at(s, c)) != 0)
+        return at;
+    if (s[0] != '\\' || byte_escape_at(s, &b) == 0 || b < 0x80)
         return 0;
-    memcpy(c, b, want);
-    return at;
-}
-
-/* Two byte escapes of one character in GBK, the encoding of older county
- * systems (%A3%AD, a full-width dash), that make no UTF-8 character: the
- * escapes' length, 0 for none. */
-static size_t gbk_escape_at(const char *s)
-{
-    unsigned char lead, trail;
-    size_t a = byte_escape_at(s, &lead), b = a ? byte_escape_at(s + a, &trail) : 0;
-    if (!b || lead < 0x81 || lead == 0xff || trail < 0x40 || trail == 0x7f || trail == 0xff)
-        return 0;
-    return a + b;
+    utf8_put(b, (unsigned char *)c);
+    return 4;
 }
 
 /* A separator's unit written as escapes (escaped_unit_at): a space (mark
- * false: %20, %2B, %E3%80%80, \u3000) or a mark (mark true: %2D, %2C,
- * %EF%BC%8D, \uff0d, or any character in GBK) between the groups of a
- * number that a URL, JSON or a Python repr shows, as in
- * to=%2B86%20138%200013%208000. The escapes' length, 0 for none; *list
- * whether the mark is a comma. */
+ * false: %20, %2B, %E3%80%80, \u3000, \t) or a mark (mark true: %2D, %2C,
+ * %EF%BC%8D, %A3%AD, \uff0d) between the groups of a number that a URL,
+ * JSON or a Python repr shows, as in to=%2B86%20138%200013%208000. The
+ * escapes' length, 0 for none; *list whether the mark is a comma. */
 static size_t escaped_separator_at(const char *s, bool mark, bool *list)
 {
     char c[5];
     size_t w = escaped_unit_at(s, c);
-    if (!w)
-        return mark ? gbk_escape_at(s) : 0;
-    if (!c[0] || (mark ? mark_at(c) : space_at(c)) == 0)
+    if (!w || !c[0] || (mark ? mark_at(c) : space_at(c)) == 0)
         return 0;
     if (list)
         *list = list_mark_at(c) != 0;
@@ -620,7 +645,9 @@ size_t mask_cut_point(const char *text)
             break;                          /* an escape the cut split, between digits maybe */
         if ((w = digit_at(text + at)) != 0)
             digit = true;
-        else if ((w = escape_at(text + at)) != 0 || (w = mark_at(text + at)) != 0 || c == '+')
+        else if ((w = escape_at(text + at)) != 0 || (w = mark_at(text + at)) != 0 || c == '+' ||
+                 (w = escaped_separator_at(text + at, false, NULL)) != 0 ||
+                 (w = escaped_separator_at(text + at, true, NULL)) != 0)
             w = w ? w : 1;                  /* between a number's groups, or in a word */
         else if (ascii_alnum(c) || strchr("%@\\", c))
             w = 1, digit = false;           /* a word: an address, an escape */

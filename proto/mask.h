@@ -25,9 +25,11 @@ void mask_address(const char *address, char *out, size_t size);
  * as mask_email does. Digits may be full-width, and in groups of 3 or more
  * (or one by one, or in pairs) joined by spaces (a newline, '+' and %20 of
  * a URL among them), zero-width characters, terminal escapes and one mark
- * (- . / _ , : ~ | *, a dash, their full-width forms, 、 。 ·; the %XX
- * forms of the ASCII ones, not yet of the others): 138-1234-5678,
- * 138+1234+5678 and 1 3 8 1 2 3 4 5 6 7 8 are numbers, 2024-05-01 is none. A coordinate (1 to 180, 4 or more decimals:
+ * (- . / _ , : ~ | *, a dash, their full-width forms, 、 。 ·), each of
+ * them also written as escapes (%2D, %EF%BC%8D, GBK's %A3%AD, \u3000,
+ * \xe3\x80\x80, \t; copied as they are between the masked digits):
+ * 138-1234-5678, 138+1234+5678 and 1 3 8 1 2 3 4 5 6 7 8 are numbers,
+ * 2024-05-01 is none. A coordinate (1 to 180, 4 or more decimals:
  * 36.061089) keeps its whole part (36.******). Escaped non-ASCII text
  * (\u738b, \xe7\x8e\x8b, %E7%8E%8B: a name, an address) becomes a '*' a
  * character. A byte that starts no UTF-8 character becomes '?'; the rest is

@@ -413,6 +413,12 @@ static void mask_url_encoded_numbers(void **state)
     expect_masked("138\\xe3\\x80\\x800013\\xe3\\x80\\x808000",
                   "138\\xe3\\x80\\x80****\\xe3\\x80\\x808000");
     expect_masked("13800138000%EF%BC%8C13912345678", "138****8000*139****5678");
+    /* \t, \n as JSON and Python write them; a str's repr of a no-break
+     * space, \xa0; GBK's marks only, not any character (2024年1000元) */
+    expect_masked("tel 138\\t0013\\n8000", "tel 138\\t****\\n8000");
+    expect_masked("tel 138\\t0013\\t8000", "tel 138\\t****\\t8000");
+    expect_masked("'138\\xa00013\\xa08000'", "'138\\xa0****\\xa08000'");
+    expect_masked("q=2024%C4%EA1000%D4%AA 1203%CA%D25678", "q=2024**1000* 1203**5678");
     expect_masked("138|0013|8000", "138|****|8000");
     expect_masked("138*0013*8000", "138******8000");
     expect_masked("138\uff5c0013\uff5c8000", "138\uff5c****\uff5c8000");
@@ -546,6 +552,10 @@ static void mask_cut_text(void **state)
     expect_cut("tel \xef\xbc\x91\xef\xbc\x93\xef\xbc\x99\xef\xbc\x99\xef\xbc", "tel ");
     expect_cut("tel 139912\xe3\x80", "tel ");
     expect_cut("tel 139912\033[3", "tel ");
+    /* an escaped mark and a space after it join a number's groups: no cut there */
+    expect_cut("id 620102%EF%BC%8D 1990010112", "id ");
+    expect_cut("id 620102\\uff0d 1990010112", "id ");
+    expect_cut("tel 138001%A3%AD 38000", "tel ");
     char whole[] = "dump: xiaoming.wang@16";
     mask_known(whole, &resident);                /* not cut: what is not the value stays */
     assert_string_equal(whole, "dump: xiaoming.wang@16");

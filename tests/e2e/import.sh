@@ -199,6 +199,7 @@ cat > "$T/forms.jsonl" <<JSON
 {$G, "external_id": "p4", "received_at": 1561939200.0, "closed_at": 1562025600000}
 {$G, "external_id": "p5", "received_at": "1561939200000", "closed_at": "1562025600000"}
 {$G, "external_id": "p6", "received_at": "1561939200", "closed_at": 1562025600000}
+{$G, "external_id": "p7", "received_at": "201907010800", "closed_at": 1562025600000}
 JSON
 import_err "$T/forms.jsonl"
 diag "pandas and PostgreSQL forms: exit $rc: $(cat "$T/err.log")"
@@ -208,8 +209,9 @@ check "a real with nothing after the point, and a +08 offset, are read as the sa
 check "... a real with a fraction refused, saying so; one in seconds as for an integer" sh -c "[ $rc = 2 ] &&
   grep -q 'line 2: received_at 1561939200000.5 has a fraction of a millisecond: times are whole unix ms' '$T/err.log' &&
   grep -q 'line 4: received_at 1561939200 looks like seconds' '$T/err.log'"
-check "... ms quoted as a string read as the number, and seconds quoted refused as seconds" \
-  grep -q 'line 6: received_at 1561939200 looks like seconds' "$T/err.log"
+check "... ms quoted as a string read as the number, seconds quoted refused as seconds, other digit strings as before" \
+  sh -c "grep -q 'line 6: received_at 1561939200 looks like seconds' '$T/err.log' &&
+         grep -q 'line 7: received_at must be unix ms or' '$T/err.log'"
 P3=$(sql "select id from cases where channel = 'forms' and external_id = 'p3'")
 bounded "$BIN/minqing" -c "$T/minqing.conf" list --limit 0 --since "2019-07-01 08:00:00+08" --until "2019-07-01 08:00:01+08" > "$T/list08.txt" 2>&1; rc=$?
 check "list --since with PostgreSQL's +08: exit 0, the case received then listed" \

@@ -668,8 +668,8 @@ def _safe(s, limit=120):
 # of them a mark (- . / _ : ~ | * 。 · ・, the full-width forms, the hyphens
 # and dashes U+2010-2015, the minus sign, or a comma , ， 、), which may be
 # doubled or tripled. A space or mark may be written as escapes, as a URL,
-# JSON or a Python repr shows it (%20, %2D, %EF%BC%8D, \u3000, \xe3\x80\x80);
-# so may any character in GBK as a mark (%A3%AD, a full-width dash). Groups of 3 or more join; so do groups of one or of two, by the
+# JSON or a Python repr shows it (%20, %2D, %EF%BC%8D, GBK's %A3%AD, \u3000,
+# \xe3\x80\x80, \xa0, \t). Groups of 3 or more join; so do groups of one or of two, by the
 # same separator throughout; groups joined by a comma also need the same
 # separator throughout, and a comma never joins a group of 7 digits; where
 # the separator changes before 7 digits, the number is its first group alone
@@ -715,48 +715,66 @@ def _u_escape_at(s, i):
     return int(h, 16), 6
 
 
-def _escaped_unit_at(s, i):
-    """(the character, the escapes' length) that the escapes at s[i] spell:
-    %2D or %EF%BC%8D (a URL), \\xef\\xbc\\x8d (Python's bytes), \\u3000
-    (JSON; no surrogate); ("", 0) for none or for bytes that make no
-    character, as proto/mask.c's escaped_unit_at."""
-    cp, w = _u_escape_at(s, i)
-    if w:
-        return ("", 0) if 0xd800 <= cp < 0xe000 else (chr(cp), w)
-    b, w = _byte_escape_at(s, i)
-    if not w:
+# GBK's spaces and marks (%A3%AD, \\xa3\\xad: older county systems), as
+# proto/mask.c's gbk_separators: only these join a number's groups, not any
+# character (2024年1000元).
+_GBK_SEPARATORS = {
+    (0xa1, 0xa1): "\u3000", (0xa1, 0xa2): "\u3001", (0xa1, 0xa3): "\u3002",
+    (0xa1, 0xa4): "\u00b7", (0xa1, 0xaa): "\u2014", (0xa1, 0xab): "\uff5e",
+    (0xa3, 0xaa): "\uff0a", (0xa3, 0xac): "\uff0c", (0xa3, 0xad): "\uff0d",
+    (0xa3, 0xae): "\uff0e", (0xa3, 0xaf): "\uff0f", (0xa3, 0xba): "\uff1a",
+    (0xa3, 0xfc): "\uff5c",
+}
+_SHORT_ESCAPES = {"t": "\t", "n": "\n", "r": "\r"}
+
+
+def _escaped_bytes_at(s, i):
+    """(the character, the escapes' length) of byte escapes at s[i] that make
+    one UTF-8 character or GBK's space or mark; ("", 0) for none."""
+    b, first = _byte_escape_at(s, i)
+    if not first:
         return "", 0
-    bs, at = [b], w
+    bs, at = [b], first
     while len(bs) < _utf8_len(b):
         c, v = _byte_escape_at(s, i + at)
         if not v:
-            return "", 0
+            break
         bs.append(c)
         at += v
-    try:
-        return bytes(bs).decode("utf-8"), at
-    except UnicodeDecodeError:
-        return "", 0
+    if len(bs) == _utf8_len(b):
+        try:
+            return bytes(bs).decode("utf-8"), at
+        except UnicodeDecodeError:
+            pass
+    trail, second = _byte_escape_at(s, i + first)
+    c = _GBK_SEPARATORS.get((b, trail)) if second else None
+    return (c, first + second) if c else ("", 0)
 
 
-def _gbk_escape_at(s, i):
-    """The length of two byte escapes of one character in GBK (%A3%AD, a
-    full-width dash) that make no UTF-8 character, 0 for none."""
-    lead, a = _byte_escape_at(s, i)
-    trail, b = _byte_escape_at(s, i + a) if a else (0, 0)
-    if not b or not 0x81 <= lead <= 0xfe or not 0x40 <= trail <= 0xfe or trail == 0x7f:
-        return 0
-    return a + b
+def _escaped_unit_at(s, i):
+    """(the character, the escapes' length) that the escapes at s[i] spell:
+    %2D or %EF%BC%8D (a URL; GBK's %A3%AD), \\xef\\xbc\\x8d (Python's
+    bytes) or \\xa0 alone (a str's repr: the code point), \\u3000 (JSON; no
+    surrogate), \\t \\n \\r; ("", 0) for none, as proto/mask.c's
+    escaped_unit_at."""
+    cp, w = _u_escape_at(s, i)
+    if w:
+        return ("", 0) if 0xd800 <= cp < 0xe000 else (chr(cp), w)
+    if s.startswith("\\", i) and s[i + 1:i + 2] in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[s[i + 1]], 2
+    c, w = _escaped_bytes_at(s, i)
+    if w:
+        return c, w
+    b, w = _byte_escape_at(s, i) if s.startswith("\\", i) else (0, 0)
+    return (chr(b), w) if w and b >= 0x80 else ("", 0)
 
 
 def _escaped_separator_at(s, i, mark):
     """The escapes' length of a space (mark false: %20, %2B, %E3%80%80,
-    \\u3000) or a mark (mark true: %2D, %2C, %EF%BC%8D, \\uff0d, or any
-    character in GBK) written as escapes at s[i], else 0."""
+    \\u3000, \\t) or a mark (mark true: %2D, %2C, %EF%BC%8D, %A3%AD,
+    \\uff0d) written as escapes at s[i], else 0."""
     c, w = _escaped_unit_at(s, i)
-    if not w:
-        return _gbk_escape_at(s, i) if mark else 0
-    if c == "\0":
+    if not w or c == "\0":
         return 0
     return w if (c in _MARKS if mark else _is_space(c)) else 0
 
