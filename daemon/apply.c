@@ -707,6 +707,15 @@ msg_err_t apply_arm(apply_t *a, const store_case_t *c)
     return rc;
 }
 
+/* Whole seconds from the deadline to now, away from zero: the rung at the
+ * deadline fires the millisecond after it, and is 1 s overdue, not 0, which
+ * a reader takes for "not late" (PROTOCOL.md: positive past the deadline). */
+static int64_t overdue_s(int64_t now, int64_t due)
+{
+    int64_t d = now - due;
+    return d > 0 ? (d + 999) / 1000 : -((999 - d) / 1000);
+}
+
 /* Close a case resolved auto_close ago. It is closed as of the time it came
  * due, not of the pass that closes it: a case imported as resolved long ago
  * (or one whose close came due while the broker was stopped, or that a
@@ -731,7 +740,7 @@ static msg_err_t record_fired(apply_t *a, store_case_t *c, int ladder, int level
     store_escalation_t e = {
         .case_id = c->id, .round = c->redo_count, .level = level, .ladder = (msg_ladder_t)ladder,
         .target = rung->target, .department = c->lead, .due_at = due, .fired_at = a->now,
-        .overdue_s = (a->now - due) / 1000,
+        .overdue_s = overdue_s(a->now, due),
         .notify = rung->dept >= 0 ? a->cfg->depts[rung->dept].id : NULL,
         .offset_ms = rung->offset_ms,
     };

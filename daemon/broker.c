@@ -1458,7 +1458,7 @@ static void queue_notice(broker_t *self, const fired_t *f)
 static void announce_fired(broker_t *self, const fired_t *f)
 {
     log_rec_t r;
-    log_begin(&r, escalation_priority(f->level), "escalated");
+    log_begin(&r, escalation_priority(self->cfg, f->ladder, f->level), "escalated");
     log_msgid(&r, ESCALATION_MESSAGE_ID);
     log_u64(&r, "case_id", f->case_id);
     log_str(&r, "department", f->lead);

@@ -534,6 +534,22 @@ int64_t calendar_add_workhours(const calendar_t *cal, int64_t start_ms, int64_t 
     return start_ms + work_ms;
 }
 
+int calendar_week_days(const calendar_t *cal)
+{
+    int n = 0;
+    for (int d = 0; d < 7; d++)
+        n += (cal->weekdays >> d) & 1;
+    return n;
+}
+
+int64_t calendar_week_ms(const calendar_t *cal)
+{
+    int64_t day = 0;
+    for (int w = 0; w < cal->nhours; w++)
+        day += (cal->hours[w].end - cal->hours[w].start) * 60000LL;
+    return day * calendar_week_days(cal);
+}
+
 void calendar_zone(char *name, size_t size, char abbr[16], char off[8])
 {
     char link[256];

@@ -70,5 +70,12 @@ bool calendar_is_workday(const calendar_t *cal, int32_t yyyymmdd, int weekday);
 int64_t calendar_add_workdays(const calendar_t *cal, int64_t start_ms, int64_t n);
 /* start + work_ms of working time. Unix ms in and out. */
 int64_t calendar_add_workhours(const calendar_t *cal, int64_t start_ms, int64_t work_ms);
+/* Ordinary weeks the two above are sure to reach past: their walk stops
+ * after ten years (then a deadline would fall back to wall time), less a
+ * month a year of holidays. */
+#define CALENDAR_REACH_WEEKS 470
+/* The working days, and the working ms, of an ordinary week (no holiday). */
+int calendar_week_days(const calendar_t *cal);
+int64_t calendar_week_ms(const calendar_t *cal);
 
 #endif

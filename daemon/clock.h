@@ -7,8 +7,10 @@
  * escalations at once, or skip them. The rule: between two readings, this
  * clock advances by the monotonic time that passed; if the system clock then
  * disagrees, the difference is absorbed at most 1% of elapsed time at a time
- * (a one-hour step takes 100 hours to absorb), so escalations are never more
- * than 1% early or late, and never come in a flood. It never goes backwards.
+ * (a one-hour step takes 100 hours to absorb), so escalations never come in
+ * a flood; until a step is absorbed, they fire early or late by what is
+ * left of it, against the system clock (a restart takes the system time at
+ * once: docs/operations.md). It never goes backwards.
  * The sources are injectable so tests can step the "system clock" at will.
  */
 #ifndef MQ_CLOCK_H
@@ -27,7 +29,7 @@ typedef struct {
 } mqclock_t;
 
 /* Start the clock at the system time. NULL sources mean CLOCK_REALTIME and
- * CLOCK_MONOTONIC; tests pass their own. */
+ * CLOCK_BOOTTIME (monotonic, and counting a suspend); tests pass their own. */
 void clock_init(mqclock_t *c, clock_source_t wall, clock_source_t mono, void *arg);
 /* The clock's time now, in unix ms. */
 int64_t clock_now(mqclock_t *c);

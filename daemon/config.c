@@ -1029,6 +1029,25 @@ static void build_routes(parser_t *p)
                    "no default route (add 'default = DEPARTMENT' to [routes])");
 }
 
+/* Whether a working-time deadline ends within the weeks the calendar walks
+ * (CALENDAR_REACH_WEEKS): past them it would fall back to wall time, and
+ * 8784wh of one working hour a day would end before 2000wh. (The whole
+ * [calendar] is read by now: the rules are built once the file is.) */
+static bool deadline_reached(parser_t *p, const entry_t *e, const config_dur_t *d)
+{
+    const calendar_t *cal = &p->cfg->calendar;
+    int64_t max = d->kind == DUR_WORKDAYS  ? (int64_t)calendar_week_days(cal) * CALENDAR_REACH_WEEKS
+                  : d->kind == DUR_WORKHOURS ? calendar_week_ms(cal) * CALENDAR_REACH_WEEKS
+                                             : d->amount;
+    if (d->amount <= max)
+        return true;
+    problem_at(p, e->line, "deadline '%s' = %s does not end within %d weeks of the working "
+               "time [calendar] weekdays and hours give (at most %" PRId64 "%s)", e->key,
+               e->value, CALENDAR_REACH_WEEKS,
+               d->kind == DUR_WORKDAYS ? max : max / 3600000, d->kind == DUR_WORKDAYS ? "wd" : "wh");
+    return false;
+}
+
 /* One [deadlines] line into the next free rule; false if it is bad. */
 static bool deadline_rule(parser_t *p, const entry_t *e, config_deadline_t *d)
 {
@@ -1042,6 +1061,8 @@ static bool deadline_rule(parser_t *p, const entry_t *e, config_deadline_t *d)
                    MAX_DAYS * 24);
         return false;
     }
+    if (!deadline_reached(p, e, &d->dur))
+        return false;
     if (code_len && !(d->service_code = strndup(e->key, code_len))) {
         p->oom = true;
         return false;

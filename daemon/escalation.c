@@ -75,7 +75,11 @@ void escalation_remap(const config_t *cfg, int ladder, const escalation_rung_t *
     }
 }
 
-int escalation_priority(int level)
+int escalation_priority(const config_t *cfg, int ladder, int level)
 {
-    return level <= 1 ? LOG_WARNING : level == 2 ? LOG_ERR : LOG_CRIT;
+    const config_level_t *rung = escalation_level(cfg, ladder, level);
+    int rank = rung ? 0 : level;        /* a rung a reload removed: by its number */
+    for (int k = 1; rung && rung->offset_ms >= 0 && k <= level; k++)
+        rank += escalation_level(cfg, ladder, k)->offset_ms >= 0;
+    return rank <= 1 ? LOG_WARNING : rank == 2 ? LOG_ERR : LOG_CRIT;
 }

@@ -39,7 +39,11 @@ void escalation_remap(const config_t *cfg, int ladder, const escalation_rung_t *
                       int *map);
 /* The rung itself (level 1-based), or NULL. */
 const config_level_t *escalation_level(const config_t *cfg, int ladder, int level);
-/* Log priority of a level: LOG_WARNING for 1, LOG_ERR for 2, LOG_CRIT for 3 and up. */
-int escalation_priority(int level);
+/* Log priority of a rung, by its place among the ladder's rungs at or after
+ * the deadline, so that a reminder (催办) before them does not move the
+ * others: LOG_WARNING for the first (community) and for a reminder,
+ * LOG_ERR for the second (street office), LOG_CRIT from the third (county
+ * supervision). A level the ladder no longer has goes by its number. */
+int escalation_priority(const config_t *cfg, int ladder, int level);
 
 #endif

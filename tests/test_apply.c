@@ -809,6 +809,8 @@ static void escalation_waits_for_the_deadline_to_pass(void **state)
     assert_int_equal(pass_end(apply_timer(&g.a, c, LADDER_CONTACT)), MSG_OK);
     assert_int_equal(g.a.nfired, 1);
     assert_int_equal(g.a.fired[0].level, 1);
+    /* a millisecond past it is 1 s overdue: 0 would read as "not late" */
+    assert_int_equal(g.a.fired[0].overdue_s, 1);
 }
 
 /* A closed case reopens too, and is no longer closed. */

@@ -817,6 +817,16 @@ static void test_error_deadlines(void **state)
     cfg = accepted(VALID "[deadlines]\na.resolve = 366d\nb.resolve = 366wd\nc.resolve = 8784wh\n"
                          "d.resolve = 1ms\n");
     config_destroy(&cfg);
+    /* one working hour a day: 8784wh would outrun the ten years the calendar
+     * walks, and fall back to wall time (257 days, before 2000wh's 2,799) */
+    refused(VALID "[calendar]\nhours = 09:00-10:00\n[deadlines]\nc.resolve = 8784wh\n",
+            "t.conf:16: deadline 'c.resolve' = 8784wh does not end within 470 weeks of the "
+            "working time [calendar] weekdays and hours give (at most 2350wh)");
+    cfg = accepted(VALID "[deadlines]\nc.resolve = 2350wh\n[calendar]\nhours = 09:00-10:00\n");
+    config_destroy(&cfg);
+    cfg = accepted(VALID "[deadlines]\nc.resolve = 470wh\nd.resolve = 366wd\n"
+                         "[calendar]\nhours = 09:00-10:00\nweekdays = sat\n");
+    config_destroy(&cfg);
 }
 
 /* a temporary file with this text; the caller unlinks it */

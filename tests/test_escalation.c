@@ -291,15 +291,24 @@ static void remap_a_moved_rung_counts_as_fired(void **state)
     cfg.ladders[LADDER_RESOLVE] = was, cfg.nlevels[LADDER_RESOLVE] = nwas;
 }
 
+/* By the rung's place at or after the deadline: the resolve ladder's two
+ * reminders are warnings and do not push its later rungs up (its first rung
+ * after the deadline is a warning, its second err), as numbering them would;
+ * a level no ladder has goes by its number. */
 static void priorities(void **state)
 {
     (void)state;
-    assert_int_equal(escalation_priority(1), LOG_WARNING);
-    assert_int_equal(escalation_priority(2), LOG_ERR);
-    assert_int_equal(escalation_priority(3), LOG_CRIT);
-    assert_int_equal(escalation_priority(4), LOG_CRIT);
-    assert_int_equal(escalation_priority(7), LOG_CRIT);
-    assert_int_equal(escalation_priority(1000), LOG_CRIT);
+    config_t cfg;
+    make_config(&cfg);
+    assert_int_equal(escalation_priority(&cfg, LADDER_CONTACT, 1), LOG_WARNING);
+    assert_int_equal(escalation_priority(&cfg, LADDER_CONTACT, 2), LOG_ERR);
+    assert_int_equal(escalation_priority(&cfg, LADDER_CONTACT, 3), LOG_CRIT);
+    assert_int_equal(escalation_priority(&cfg, LADDER_RESOLVE, 1), LOG_WARNING);
+    assert_int_equal(escalation_priority(&cfg, LADDER_RESOLVE, 2), LOG_WARNING);
+    assert_int_equal(escalation_priority(&cfg, LADDER_RESOLVE, 3), LOG_WARNING);
+    assert_int_equal(escalation_priority(&cfg, LADDER_RESOLVE, 4), LOG_ERR);
+    assert_int_equal(escalation_priority(&cfg, LADDER_CONTACT, 4), LOG_CRIT);
+    assert_int_equal(escalation_priority(&cfg, LADDER_CONTACT, 1000), LOG_CRIT);
 }
 
 static void message_id_format(void **state)
