@@ -34,6 +34,7 @@ typedef struct {
     const char *db, *backup;
     long skip;                          /* --skip-ids N, or -1 */
     int64_t kept[STORE_IDS_COUNT];      /* the backup's last ids */
+    long newer;                         /* the replaced database's cases above the backup's */
     int64_t floor[STORE_IDS_COUNT];     /* the ids new rows start above */
     long cases;                         /* in the backup */
     long last_change;                   /* its last event's time: 0 none */
@@ -273,6 +274,20 @@ static int wal_alone(const restore_t *r, const char *why)
                     "Nothing was changed.", why, r->db);
 }
 
+/* How many cases of the database at path have ids above `above` (0 when
+ * it cannot tell): the ones a restore of an older backup leaves behind. */
+static void cases_above(const char *path, int64_t above, long *n)
+{
+    sqlite3 *db = NULL;
+    char q[128];
+    *n = 0;
+    snprintf(q, sizeof q, "SELECT count(*) FROM cases WHERE id > %lld", (long long)above);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+        (sqlite3_busy_timeout(db, 5000), cli_scalar(db, q, n)) != 0)
+        *n = 0;
+    sqlite3_close(db);
+}
+
 /* Where new ids start: above the replaced database's, or the backup's by
  * --skip-ids when those cannot be read or are behind the backup's; above
  * both when both are known. */
@@ -291,6 +306,8 @@ static int plan_floors(restore_t *r)
         int64_t f = r->kept[t] + (r->skip > 0 ? r->skip : 0);
         r->floor[t] = gave[t] > f ? gave[t] : f;
     }
+    if (known)
+        cases_above(r->db, r->kept[0], &r->newer);
     return CLI_OK;
 }
 
@@ -378,7 +395,12 @@ static void report(const restore_t *r)
     printf("restored %s to %s: %ld case%s\n", r->backup, r->db, r->cases, r->cases == 1 ? "" : "s");
     printf("new ids start above: case %lld, assignment %lld, escalation %lld\n",
            (long long)r->floor[0], (long long)r->floor[1], (long long)r->floor[2]);
-    if (r->replaced[0])
+    if (r->replaced[0] && r->newer > 0)
+        /* an older backup than meant, maybe: say what only the old file holds */
+        printf("the replaced database is %s: it holds %ld case%s the backup lacks (ids "
+               "above %lld), now in it alone; keep it until they are sent again\n",
+               r->replaced, r->newer, r->newer == 1 ? "" : "s", (long long)r->kept[0]);
+    else if (r->replaced[0])
         printf("the replaced database is %s (delete it once the restore is checked)\n",
                r->replaced);
     printf("next: start minqingd, then the workers; ");

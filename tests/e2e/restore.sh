@@ -50,6 +50,8 @@ mq restore "$T/b1.db"; rc=$?
 diag "restore: exit $rc: $(cat "$T/out" "$T/err")"
 check "restore with the broker stopped: exit 0" test "$rc" = 0
 check "it says where new ids start" grep -q "new ids start above: case $CASES, assignment $ASGS," "$T/out"
+check "and that the replaced database alone holds the 3 cases after it, to be kept" \
+  grep -q "it holds 3 cases the backup lacks (ids above 3), now in it alone; keep it" "$T/out"
 OLD=$(ls "$T" | grep '^minqing\.db\.replaced-[0-9-]*$')
 # read-only, so that no checkpoint folds the WAL into the file
 check "the replaced database is kept, with its WAL, and holds all 6 cases" \
