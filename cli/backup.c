@@ -17,7 +17,9 @@
  * every resident's personal data under a name nothing else cleans up: a
  * signal that ends the backup (Ctrl-C, systemctl stop, a closed terminal)
  * removes it (partial.c), and a backup names in a warning any that a backup
- * killed otherwise (SIGKILL, a crash) left beside its destination.
+ * killed otherwise (SIGKILL, a crash) left beside its destination. A restore
+ * may move the live files while they are read (it waits for the broker, not
+ * for readers): a backup whose database was replaced meanwhile fails.
  */
 #include "cli.h"
 
@@ -50,8 +52,9 @@ static void help(void)
         "  -c, --config FILE  the broker's config, for its database (default %s)\n"
         "  -h, --help         this help\n"
         "\n"
-        "Exit status: 0 copied; 1 the database cannot be read, DEST exists, or DEST\n"
-        "cannot be written; 2 usage (DEST empty, ending in / or a directory).\n",
+        "Exit status: 0 copied; 1 the database cannot be read, a restore replaced it\n"
+        "meanwhile, DEST exists, or DEST cannot be written; 2 usage (DEST empty, ending\n"
+        "in / or a directory).\n",
         CONFIG_DEFAULT_PATH);
 }
 
@@ -105,7 +108,7 @@ static void warn_left_over(const char *dest)
 
 /* ---- the copy ------------------------------------------------------------ */
 
-static int copy(sqlite3 *src, const char *dest)
+static int copy(const cli_t *cli, sqlite3 *src, const struct stat *live, const char *dest)
 {
     char tmp[4200], why[300];
     struct stat st;
@@ -131,6 +134,16 @@ static int copy(sqlite3 *src, const char *dest)
      * journal, so that a disk with room for the copy takes it (a copy torn
      * meanwhile is never renamed into place) */
     int rc = dbfile_copy(src, tmp, "PRAGMA journal_mode = OFF", &pages, why, sizeof why);
+    /* a restore that moved the live files while they were read leaves a
+     * copy that may be an old database without its last commits (its WAL
+     * moved aside before SQLite opened it), which no one would notice
+     * until it was restored */
+    if (rc == SQLITE_DONE && cli_db_moved(cli, live)) {
+        rc = SQLITE_ABORT;
+        snprintf(why, sizeof why, "%s was replaced while it was copied (a minqing restore "
+                 "ran), so the copy may lack its last commits; run the backup again once the "
+                 "restore is done", cli->cfg->database);
+    }
     if (rc == SQLITE_DONE && dbfile_sync(tmp, false) != 0) {
         rc = SQLITE_IOERR;
         snprintf(why, sizeof why, "cannot sync the copy: %s", strerror(errno));
@@ -181,10 +194,13 @@ int cmd_backup(cli_t *cli, int argc, char **argv)
                          "%s/minqing-2026-03-02.db", dest, dest);
     if (cli_load_config(cli, CMD) != CLI_OK)
         return CLI_RUNTIME;
+    struct stat live = {0};                     /* before the open: see copy() */
+    if (stat(cli->cfg->database, &live) != 0)
+        live.st_ino = 0;
     sqlite3 *db = cli_db_open(cli, CMD);
     if (!db)
         return CLI_RUNTIME;
-    int rc = copy(db, dest);
+    int rc = copy(cli, db, &live, dest);
     sqlite3_close(db);
     return rc;
 }

@@ -33,6 +33,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <stdio.h>
 
 /* Exit codes, documented in `minqing --help`. */
@@ -116,6 +117,10 @@ int cli_load_config(cli_t *cli, const char *cmd);
 /* Open the broker's database read-only (a WAL reader that never writes).
  * NULL after printing what is wrong and what to do (exit CLI_RUNTIME). */
 sqlite3 *cli_db_open(const cli_t *cli, const char *cmd);
+/* Whether a minqing restore may have moved the database's files since
+ * `before` (a stat of it taken before cli_db_open; st_ino 0 if there was
+ * none): its mark is beside it, or another file is under its name. */
+bool cli_db_moved(const cli_t *cli, const struct stat *before);
 /* The first column of the first row of `sql`, as an integer: 0, or -1 when
  * it fails or gives no row. */
 int cli_scalar(sqlite3 *db, const char *sql, long *out);

@@ -275,6 +275,14 @@ sqlite3 *cli_db_open(const cli_t *cli, const char *cmd)
     return db;
 }
 
+bool cli_db_moved(const cli_t *cli, const struct stat *before)
+{
+    struct stat now;
+    const char *path = cli->cfg->database;
+    return access_mark(path) || stat(path, &now) != 0 || !before->st_ino ||
+           now.st_dev != before->st_dev || now.st_ino != before->st_ino;
+}
+
 /* ---- time ------------------------------------------------------------ */
 
 int64_t cli_now_ms(void)

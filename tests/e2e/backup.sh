@@ -184,5 +184,34 @@ else
   ok "a disk with room for the copy and no more # SKIP needs root to mount a small tmpfs"
   ok "no inode left # SKIP"
 fi
+# a restore that replaces the database while a backup reads it (which may
+# have moved its WAL aside before SQLite opened it) fails the backup, which
+# leaves nothing under its name. The backup is held at its first read by a
+# connection in exclusive locking mode while the file under the database's
+# name changes, as a restore changes it.
+"$PY" -c 'import os, sqlite3, sys, time
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("PRAGMA locking_mode = EXCLUSIVE"); db.execute("BEGIN EXCLUSIVE")
+print("held", flush=True)
+for _ in range(2000):
+    if os.path.exists(sys.argv[2]): break
+    time.sleep(0.01)
+db.execute("COMMIT"); db.close()' "$T/minqing.db" "$T/go" > "$T/excl.out" 2>&1 &
+HOLD=$!
+PIDS="$PIDS $HOLD"
+wait_for 10 grep -q held "$T/excl.out"
+"$MQ" -c "$T/minqing.conf" backup "$T/during.db" > /dev/null 2> "$T/during.err" &
+BK=$!
+PIDS="$PIDS $BK"
+wait_for 10 sh -c "ls -l /proc/$BK/fd 2>/dev/null | grep -q '$T/minqing.db\$'"
+mv "$T/minqing.db" "$T/minqing.db.before" && cp "$T/next.db" "$T/minqing.db"
+: > "$T/go"
+wait_for 15 sh -c "! kill -0 $BK 2>/dev/null"
+wait "$BK"; rc=$?
+diag "a backup across a replacement: exit $rc, $(cat "$T/during.err")"
+check "a backup during which the database is replaced: exit 1, says so, leaves no file" \
+  sh -c "[ $rc = 1 ] && grep -q 'minqing.db was replaced while it was copied (a minqing restore ran)' '$T/during.err' &&
+         ! ls '$T' | grep -q '^during\.db'"
+stop_pid "$HOLD"
 check "no sanitizer report" no_sanitizer_reports
 finish
