@@ -348,28 +348,40 @@ static const char *col_text(sqlite3_stmt *st, int i);
 
 /* ---- errors ---------------------------------------------------------- */
 
+/* The transaction can no longer commit: the held rows are dropped, nothing
+ * more is written, and the commit fails, until the caller rolls back. */
+static void spoil(store_t *self)
+{
+    self->lost = true;
+    evbuf_clear(self->events);
+    roundcache_clear(self->rounds);
+    rowcache_clear(self->cases);
+    rowcache_clear(self->asgs);
+}
+
 /* After some errors (a full disk, an I/O error) SQLite rolls the whole
  * transaction back by itself and returns to autocommit, where every later
- * statement would commit on its own: half a pass on disk. Once that is seen,
- * the held rows are dropped, nothing more is written, and the commit fails,
- * until the caller rolls back. */
+ * statement would commit on its own: half a pass on disk. */
 static bool txn_lost(store_t *self)
 {
-    if (self->in_txn && !self->lost && sqlite3_get_autocommit(self->db)) {
-        self->lost = true;
-        evbuf_clear(self->events);
-        roundcache_clear(self->rounds);
-        rowcache_clear(self->cases);
-        rowcache_clear(self->asgs);
-    }
+    if (self->in_txn && !self->lost && sqlite3_get_autocommit(self->db))
+        spoil(self);
     return self->lost;
 }
 
+/* A failed statement spoils the transaction, also where SQLite undid only
+ * that statement (a full disk or no memory under a statement journal): the
+ * held rows a failed write of them dropped are missing, and the rest must
+ * not commit as if they were not. A constraint alone leaves the transaction
+ * whole: the statement is undone and nothing else was touched. */
 static int fail(store_t *self, int rc)
 {
+    if ((rc & 0xff) == SQLITE_IOERR && walbuf_take_full())
+        rc = SQLITE_FULL;       /* the WAL shim's, so that SQLite rolled all back */
     self->last_rc = rc;
     snprintf(self->errmsg, sizeof self->errmsg, "%s", sqlite3_errmsg(self->db));
-    txn_lost(self);
+    if (self->in_txn && !self->lost && (rc & 0xff) != SQLITE_CONSTRAINT)
+        spoil(self);
     return -1;
 }
 
@@ -1277,6 +1289,7 @@ int store_begin(store_t *self)
         return -1;
     }
     self->busy_until = 0;
+    walbuf_take_full();         /* a failure reported before is not this one's */
     if (run(self, self->q[Q_BEGIN])) {
         if (store_locked(self))
             self->busy_until = mono_ms() + STORE_BUSY_PAUSE_MS;
@@ -1342,6 +1355,8 @@ static int write_held(store_t *self)
     if (rc == 0) {
         rowcache_clear(self->cases);
         rowcache_clear(self->asgs);
+    } else if (self->in_txn && !self->lost) {
+        spoil(self);            /* held rows not written, or dropped: never commit without them */
     }
     return rc;
 }

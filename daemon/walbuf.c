@@ -204,13 +204,37 @@ static int wb_close(sqlite3_file *file)
     return rc != SQLITE_OK ? rc : rc2;
 }
 
+static _Thread_local bool flush_full;   /* see walbuf_take_full */
+
+bool walbuf_take_full(void)
+{
+    bool was = flush_full;
+    flush_full = false;
+    return was;
+}
+
+/* A flush that fails in a call other than a write or a sync: an I/O error,
+ * whatever the cause. The frames it dropped were spilled by a transaction
+ * still open, and SQLite answers SQLITE_FULL from a read by undoing only the
+ * statement: the transaction would go on, and commit, over frames that are
+ * not in the file. An I/O error makes SQLite roll all of it back. (A failed
+ * write or sync needs no such care: SQLite stops the pager at once.) */
+static int flush_or_ioerr(wbfile_t *f)
+{
+    int rc = flush(f);
+    if (rc == SQLITE_OK)
+        return rc;
+    flush_full = (rc & 0xff) == SQLITE_FULL;
+    return SQLITE_IOERR_WRITE;
+}
+
 /* The calls after which the bytes must be in the file: write them first. */
-#define FLUSHED(f, call)                            \
-    do {                                            \
-        int rc_ = flush((wbfile_t *)(f));           \
-        if (rc_ != SQLITE_OK)                       \
-            return rc_;                             \
-        return call;                                \
+#define FLUSHED(f, call)                                    \
+    do {                                                    \
+        int rc_ = flush_or_ioerr((wbfile_t *)(f));          \
+        if (rc_ != SQLITE_OK)                               \
+            return rc_;                                     \
+        return call;                                        \
     } while (0)
 #define REAL(f) (((wbfile_t *)(f))->real)
 
@@ -233,7 +257,8 @@ static int wb_truncate(sqlite3_file *f, sqlite3_int64 size)
 
 static int wb_sync(sqlite3_file *f, int flags)
 {
-    FLUSHED(f, walsync_sync((wbfile_t *)f, flags));
+    int rc = flush((wbfile_t *)f);
+    return rc != SQLITE_OK ? rc : walsync_sync((wbfile_t *)f, flags);
 }
 
 static int wb_size(sqlite3_file *f, sqlite3_int64 *size)

@@ -1859,6 +1859,35 @@ static void failure_mid_transaction_writes_nothing_after(void **state)
     commit();
 }
 
+/* A held row whose write fails without SQLite undoing the transaction (here
+ * a trigger refusing an event, at the status line's count mid-pass, whose
+ * result the broker does not look at) spoils the transaction: the commit
+ * is refused and nothing of it lands, not the rest without that row. */
+static void a_held_row_refused_spoils_the_commit(void **state)
+{
+    (void)state;
+    sqlite3 *peer = peek_open();
+    assert_int_equal(sqlite3_exec(peer, "CREATE TRIGGER refuse BEFORE INSERT ON events WHEN "
+                                  "NEW.detail = 'refuse me' BEGIN SELECT RAISE(ABORT, "
+                                  "'refused'); END", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(peer);
+    begin();
+    uint64_t c = add_case("hotline", "H-1");
+    store_event_t e = {.case_id = c, .at = 1, .kind = "note", .actor = "broker",
+                       .detail = "refuse me"};
+    assert_int_equal(store_event_add(g_st, &e), 0);             /* held */
+    uint64_t open, overdue;
+    assert_int_equal(store_counts(g_st, 0, &open, &overdue), -1);
+    assert_int_equal(store_commit(g_st), -1);
+    store_rollback(g_st);
+    uint64_t id;
+    assert_int_equal(store_case_lookup(g_st, "hotline", "H-1", &id, g_msg_id), 0);
+    assert_string_equal(peek("SELECT count(*) FROM events"), "0");
+    begin();                                    /* and the store goes on */
+    add_case("hotline", "H-2");
+    commit();
+}
+
 int main(void)
 {
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
@@ -1871,6 +1900,7 @@ int main(void)
         T(assignments_of_case_and_open),
         T(events_append_only),
         T(events_held_until_commit),
+        T(a_held_row_refused_spoils_the_commit),
         T(round_answer_follows_the_rows),
         T(applied_find_add),
         T(commit_survives_reopen),

@@ -347,6 +347,57 @@ static void a_refused_commit_stays_refused_after_a_crash(void **state)
     sqlite3_close(db);
 }
 
+/* A transaction that outgrew the page cache spilled pages to the WAL, held
+ * in the shim's buffer. A later statement reads one back, the flush before
+ * that read hits a full disk, and the spilled frames are dropped. SQLite,
+ * told of an I/O error, rolls the whole transaction back: told SQLITE_FULL
+ * it undid that one statement and committed the rest over frames that were
+ * never in the file, which a crash then lost, with the commits after them,
+ * and a live reader found the database malformed. */
+static void a_spill_a_full_disk_dropped_rolls_back_whole(void **state)
+{
+    (void)state;
+    sqlite3 *db = open_db();
+    exec_ok(db, "PRAGMA cache_size = 8;"
+                "CREATE TABLE t (id INTEGER PRIMARY KEY, k INT NOT NULL UNIQUE, v TEXT NOT NULL);"
+                "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 3000) "
+                "INSERT INTO t SELECT i, i, printf('%.200c', 'a') FROM c;"
+                "PRAGMA wal_checkpoint(TRUNCATE);"
+                "BEGIN IMMEDIATE;"
+                "UPDATE t SET v = printf('%.200c', 'b') WHERE id <= 1000");   /* spills */
+    assert_false(walbuf_take_full());
+    g_wal_full = true;
+    int rc = sqlite3_exec(db, "UPDATE t SET v = printf('%.200c', 'c') WHERE id <= 3", NULL,
+                          NULL, NULL);
+    g_wal_full = false;
+    assert_int_equal(rc & 0xff, SQLITE_IOERR);
+    assert_true(walbuf_take_full());            /* the cause, for the broker's 501 */
+    assert_false(walbuf_take_full());
+    assert_int_equal(sqlite3_get_autocommit(db), 1);    /* all of it rolled back */
+    assert_int_not_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    exec_ok(db, "INSERT INTO t VALUES (3001, 3001, 'after')");  /* and it writes on */
+    char from[128], to[128];
+    snprintf(from, sizeof from, "%s-wal", g_path);
+    snprintf(to, sizeof to, "%s/c.db-wal", g_dir);
+    copy_file(from, to);
+    snprintf(to, sizeof to, "%s/c.db", g_dir);
+    copy_file(g_path, to);
+    sqlite3 *crashed = NULL;
+    assert_int_equal(sqlite3_open_v2(to, &crashed, SQLITE_OPEN_READWRITE, "unix"), SQLITE_OK);
+    sqlite3_stmt *st;
+    assert_int_equal(sqlite3_prepare_v2(crashed, "SELECT (SELECT count(*) FROM t), (SELECT "
+                                        "count(*) FROM t WHERE v GLOB '[bc]*'), "
+                                        "(SELECT * FROM pragma_integrity_check)", -1, &st,
+                                        NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 3001);
+    assert_int_equal(sqlite3_column_int(st, 1), 0);     /* nothing of the spilled one */
+    assert_string_equal((const char *)sqlite3_column_text(st, 2), "ok");
+    sqlite3_finalize(st);
+    sqlite3_close(crashed);
+    sqlite3_close(db);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -356,6 +407,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(a_reopened_wal_is_synced_once, setup, teardown),
         cmocka_unit_test_setup_teardown(commits_read_back_after_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(a_refused_commit_stays_refused_after_a_crash, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(a_spill_a_full_disk_dropped_rolls_back_whole, setup,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, NULL);
