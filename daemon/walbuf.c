@@ -342,6 +342,10 @@ static int wb_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int f
         !(f->real->pMethods->xDeviceCharacteristics(f->real) & SQLITE_IOCAP_POWERSAFE_OVERWRITE)) {
         free(f->buf);
         f->buf = NULL;
+        /* SQLite closes a file whose open failed only if the open left it
+         * methods, and this one has none (base.pMethods): close it here */
+        if (rc != SQLITE_OK && f->real->pMethods)
+            f->real->pMethods->xClose(f->real);
         if (rc != SQLITE_OK || !f->real->pMethods)
             return rc;
     }
