@@ -376,10 +376,11 @@ static bool txn_lost(store_t *self)
  * whole: the statement is undone and nothing else was touched. */
 static int fail(store_t *self, int rc)
 {
-    if ((rc & 0xff) == SQLITE_IOERR && walbuf_take_full())
-        rc = SQLITE_FULL;       /* the WAL shim's, so that SQLite rolled all back */
-    self->last_rc = rc;
-    snprintf(self->errmsg, sizeof self->errmsg, "%s", sqlite3_errmsg(self->db));
+    /* the WAL shim's I/O error, that SQLite might roll all back, for a full disk */
+    bool full = (rc & 0xff) == SQLITE_IOERR && walbuf_take_full();
+    self->last_rc = full ? SQLITE_FULL : rc;
+    snprintf(self->errmsg, sizeof self->errmsg, "%s",
+             full ? sqlite3_errstr(SQLITE_FULL) : sqlite3_errmsg(self->db));
     if (self->in_txn && !self->lost && (rc & 0xff) != SQLITE_CONSTRAINT)
         spoil(self);
     return -1;

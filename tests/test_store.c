@@ -1840,6 +1840,7 @@ static void failure_mid_transaction_writes_nothing_after(void **state)
     assert_int_equal(store_counts(g_st, 0, &open, &overdue), -1);
     g_disk_full = false;
     assert_int_equal(store_errcode(g_st), ERR_STORE_FULL);
+    assert_contains(store_errmsg(g_st), "full");      /* the log's store.failed says so */
     /* the pass goes on (another message): nothing may land */
     msg_case_t r = record("hotline", "LATE");
     store_case_t m = case_meta();

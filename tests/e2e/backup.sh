@@ -204,7 +204,7 @@ wait_for 10 grep -q held "$T/excl.out"
 BK=$!
 PIDS="$PIDS $BK"
 wait_for 10 sh -c "ls -l /proc/$BK/fd 2>/dev/null | grep -q '$T/minqing.db\$'"
-mv "$T/minqing.db" "$T/minqing.db.before" && cp "$T/next.db" "$T/minqing.db"
+mv "$T/minqing.db" "$T/minqing.db.before" && ln "$T/next.db" "$T/minqing.db"
 : > "$T/go"
 wait_for 15 sh -c "! kill -0 $BK 2>/dev/null"
 wait "$BK"; rc=$?
