@@ -315,6 +315,21 @@ static void copy_file(const char *from, const char *to)
     assert_int_equal(fclose(out), 0);
 }
 
+/* The files as a kill -9 would leave them now (the connection still open),
+ * opened and recovered by a fresh connection on the plain unix VFS. */
+static sqlite3 *crash_copy(void)
+{
+    char from[128], to[128];
+    snprintf(from, sizeof from, "%s-wal", g_path);
+    snprintf(to, sizeof to, "%s/c.db-wal", g_dir);
+    copy_file(from, to);
+    snprintf(to, sizeof to, "%s/c.db", g_dir);
+    copy_file(g_path, to);
+    sqlite3 *crashed = NULL;
+    assert_int_equal(sqlite3_open_v2(to, &crashed, SQLITE_OPEN_READWRITE, "unix"), SQLITE_OK);
+    return crashed;
+}
+
 /* A commit the full disk refused (the broker answered 501) stays refused
  * after a crash, also when space returned and the connection went on
  * reading: what the failed flush could not write used to stay held, and the
@@ -332,14 +347,7 @@ static void a_refused_commit_stays_refused_after_a_crash(void **state)
                      SQLITE_FULL);
     g_wal_full = false;
     assert_int_equal(count_rows(db), 1);            /* space is back: it reads on */
-    char from[128], to[128];
-    snprintf(from, sizeof from, "%s-wal", g_path);
-    snprintf(to, sizeof to, "%s/c.db-wal", g_dir);
-    copy_file(from, to);
-    snprintf(to, sizeof to, "%s/c.db", g_dir);
-    copy_file(g_path, to);
-    sqlite3 *crashed = NULL;
-    assert_int_equal(sqlite3_open_v2(to, &crashed, SQLITE_OPEN_READWRITE, "unix"), SQLITE_OK);
+    sqlite3 *crashed = crash_copy();
     assert_int_equal(count_rows(crashed), 1);
     sqlite3_close(crashed);
     exec_ok(db, "INSERT INTO t VALUES ('after')"); /* and it writes on */
@@ -376,14 +384,7 @@ static void a_spill_a_full_disk_dropped_rolls_back_whole(void **state)
     assert_int_equal(sqlite3_get_autocommit(db), 1);    /* all of it rolled back */
     assert_int_not_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
     exec_ok(db, "INSERT INTO t VALUES (3001, 3001, 'after')");  /* and it writes on */
-    char from[128], to[128];
-    snprintf(from, sizeof from, "%s-wal", g_path);
-    snprintf(to, sizeof to, "%s/c.db-wal", g_dir);
-    copy_file(from, to);
-    snprintf(to, sizeof to, "%s/c.db", g_dir);
-    copy_file(g_path, to);
-    sqlite3 *crashed = NULL;
-    assert_int_equal(sqlite3_open_v2(to, &crashed, SQLITE_OPEN_READWRITE, "unix"), SQLITE_OK);
+    sqlite3 *crashed = crash_copy();
     sqlite3_stmt *st;
     assert_int_equal(sqlite3_prepare_v2(crashed, "SELECT (SELECT count(*) FROM t), (SELECT "
                                         "count(*) FROM t WHERE v GLOB '[bc]*'), "
