@@ -19,6 +19,8 @@
 #define MSG_MAX_DEPTH     8             /* nesting of unknown values we skip */
 #define MSG_MAX_KEYS      64            /* entries in any one map */
 #define MSG_MAX_ATTEMPT   1000000       /* DISPATCH attempt: the count stops there */
+#define MSG_NOTE_CHARS    1000          /* an outcome's note, in characters */
+#define MSG_SUMMARY_CHARS 2000          /* a RESOLVED's summary, in characters */
 
 typedef enum {
     MSG_NONE = 0,

@@ -31,6 +31,11 @@
 #     of --capacity for good); runaway: a flood of progress lines, garbage and
 #     stderr is capped (100 outcomes, 20 records per 10 s), and the broker
 #     keeps the worker;
+# 11. direct: a command that prints resolved alone, no accepted before it, with
+#     a summary past the protocol's 2,000 characters: resolved, the summary cut
+#     to 2,000; badresult: one that accepts, then prints a resolved line the
+#     protocol refuses (a result that is no token): the run fails and the case
+#     is returned, naming why, rather than held open for good;
 # and before the broker starts: usage errors, and poll failing (worker.failed
 # names poll's error); lost: a worker whose endpoint no broker binds says
 # worker.unregistered, naming it, after 10 s (checked at the end).
@@ -108,7 +113,7 @@ else
 fi
 
 write_config
-sed -i 's/^hrss = 人社局$/hrss = 人社局\necho = 测试回显部门\nlinger = 测试后台部门\nreached = 测试联系后失败部门\nsilent = 测试无输出部门\nrunaway = 测试刷屏部门\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心/' \
+sed -i 's/^hrss = 人社局$/hrss = 人社局\necho = 测试回显部门\nlinger = 测试后台部门\nreached = 测试联系后失败部门\nsilent = 测试无输出部门\nrunaway = 测试刷屏部门\nstubborn = 测试挂起部门\ndump = 测试转储部门\nsupervision = 督办中心\ndirect = 测试直接办结部门\nbadresult = 测试结果无效部门/' \
   "$T/minqing.conf"
 cat >> "$T/minqing.conf" <<CONF
 test.hang = security
@@ -121,6 +126,8 @@ test.linger = linger
 test.reached = reached
 test.silent = silent
 test.runaway = runaway
+test.direct = direct
+test.badresult = badresult
 
 [deadlines]
 contact = 30m
@@ -182,12 +189,18 @@ start_adapter silent --endpoint "$EP" --department silent --on-failure return --
 SILENT=$ADAPTER_PID
 start_adapter runaway --endpoint "$EP" --department runaway --exec "sh '$S/runaway.sh' 200000"
 RUNAWAY=$ADAPTER_PID
+start_adapter direct --endpoint "$EP" --department direct --exec "sh '$S/resolve_only.sh' fixed 2500"
+DIRECT=$ADAPTER_PID
+start_adapter badresult --endpoint "$EP" --department badresult --retries 0 \
+  --exec "sh '$S/resolve_only.sh' 已办结 10 accepted"
+BADRESULT=$ADAPTER_PID
 
 submit 20 good water.leak && submit 2 fail wage.arrears && submit 2 hang test.hang &&
   submit 1 stub test.stubborn && submit 2 junk test.garbage && submit 3 sms test.sms &&
   submit 2 echo test.echo && submit 1 linger test.linger && submit 1 reached test.reached &&
-  submit 2 silent test.silent && submit 1 runaway test.runaway
-check "loadgen: all 37 submissions acknowledged" test $? = 0
+  submit 2 silent test.silent && submit 1 runaway test.runaway && submit 1 direct test.direct &&
+  submit 1 badresult test.badresult
+check "loadgen: all 39 submissions acknowledged" test $? = 0
 
 # 1. the good script
 check "water: all 20 cases resolved" wait_for 20 is water resolved 20
@@ -330,6 +343,18 @@ check "the resident's own name and address are masked too" \
   test "$(logged echo 'event=cmd.stderr .*text="echo_phone.sh: resident \*\*, living at \*\{11\}"')" = 2
 check "and never logged whole" sh -c "! grep -q -e '张三' -e '幸福小区' '$T/mw-echo.log'"
 
+# 11. resolved alone; a resolved line the protocol refuses
+check "direct: a command that prints resolved alone: the case is resolved" wait_for 10 is direct resolved 1
+check "accepted for it first, as RESOLVED needs" test "$(sql "select group_concat(kind) from
+  (select kind from events where department = 'direct' order by id)")" = routed,dispatched,accepted,resolved
+check "its 2,500-character summary cut to the protocol's 2,000" \
+  test "$(sql "select length(summary) from outcomes where scope = 'direct' and kind = 'RESOLVED'")" = 2000
+check "badresult: accepted, then a resolved line whose result is no token: the case is returned" \
+  wait_for 10 is badresult returned 1
+check "the run failed, naming the refused line, and the note says so" sh -c "
+  grep -q 'event=cmd.failed .*reason=\"its resolved line was refused: refused by libminqing' '$T/mw-badresult.log' &&
+  grep -q 'event=assignment.returned .*its resolved line was refused' '$T/mw-badresult.log'"
+
 # 9. the broker gone at the stop: the RESOLVED cannot be flushed
 start_adapter lost --endpoint "$EP" --department water --exec "sh '$S/slow.sh' '$T/runs-lost.txt' 3"
 LOST=$ADAPTER_PID
@@ -355,9 +380,9 @@ check "a worker that never registers says worker.unregistered, naming its endpoi
 check "... once, not at every pass" sh -c "[ \$(grep -c 'event=worker.unregistered' '$T/mw-lost-ep.log') = 1 ]"
 rcs=""
 for p in $LOST_EP $HRSS $SECURITY $STUBBORN $TRAFFIC $URBAN $DUMP $SUPERVISION $ECHO $AGAIN $LINGER $REACHED \
-  $SILENT $RUNAWAY; do
+  $SILENT $RUNAWAY $DIRECT $BADRESULT; do
   stop "$p"; rcs="$rcs$STOP_RC"; done
-check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 00000000000000
+check "every adapter stops on SIGTERM with exit 0 ($rcs)" test "$rcs" = 0000000000000000
 stop "$BROKER_PID"
 check "no phone number in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '$PHONE'"
 check "no name of a resident in any adapter log" sh -c "! cat '$T'/mw-*.log | grep -q '张'"

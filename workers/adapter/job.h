@@ -37,6 +37,7 @@ typedef struct {
     unsigned dropped;               /* outcomes past the run's limit, not sent */
     wlog_quota_t err_quota, garbage_quota;  /* cmd.stderr, cmd.garbage records */
     char spawn_error[128];
+    char refused[200];              /* why its resolved or returned line was refused */
 } job_run_t;
 
 typedef struct job_s {
@@ -53,6 +54,7 @@ typedef struct job_s {
     int64_t start_at;               /* waiting: not before this (backoff) */
     bool running;                   /* `run` is the current run */
     bool done;                      /* resolved or returned was reported */
+    bool accepted;                  /* accepted was reported (RESOLVED needs it first) */
     bool reached;                   /* contacted or progress was reported: the resident
                                        heard from the department */
     job_run_t run;

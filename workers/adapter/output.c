@@ -7,6 +7,8 @@
  */
 #include "output.h"
 #include "jsonerr.h"
+#include "msg.h"
+#include "utf8.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -81,12 +83,40 @@ static int sent(int rc, char *why, size_t len)
     return rc;
 }
 
+/* A note or summary longer than the protocol takes is cut to it, at a
+ * character, rather than refused: a refused resolved line would lose the
+ * department's result for the sake of its tail. */
+static const char *fit(const char *s, size_t max_chars, char *buf, size_t size)
+{
+    size_t i = 0, len = s ? strlen(s) : 0;
+    for (size_t chars = 0; i < len && chars < max_chars; chars++)
+        i += utf8_seqlen((unsigned char)s[i]);
+    if (i >= len || i >= size)
+        return s;               /* fits (or is not UTF-8: libminqing says so) */
+    memcpy(buf, s, i);
+    buf[i] = '\0';
+    return buf;
+}
+
+static int accept_once(mq_worker_t *w, job_t *j, char *why, size_t len)
+{
+    int rc = j->accepted ? 0 : sent(mq_worker_accept(w, j->id), why, len);
+    j->accepted |= rc == 0;
+    return rc;
+}
+
+/* RESOLVED needs an ACCEPT or a CONTACTED first (PROTOCOL.md 7.2), else
+ * the broker refuses it (203) and the assignment stays open, its slot
+ * held: a command that prints resolved alone is accepted for it. An ACCEPT
+ * after a CONTACTED changes nothing (=). */
 static int report_resolved(mq_worker_t *w, job_t *j, json_t *o, char *why, size_t len)
 {
     const char *result, *summary;
+    char cut[4 * MSG_SUMMARY_CHARS + 1];
     if (member(o, "result", true, &result, why, len) ||
-        member(o, "summary", true, &summary, why, len))
+        member(o, "summary", true, &summary, why, len) || accept_once(w, j, why, len))
         return -1;
+    summary = fit(summary, MSG_SUMMARY_CHARS, cut, sizeof cut);
     int rc = sent(mq_worker_resolved(w, j->id, result, summary), why, len);
     j->done = rc == 0;
     return rc;
@@ -121,15 +151,17 @@ static int reached(job_t *j, int rc)
 static int report(mq_worker_t *w, job_t *j, json_t *o, char *why, size_t len)
 {
     const char *event, *note;
+    char cut[4 * MSG_NOTE_CHARS + 1];
     if (member(o, "event", true, &event, why, len) || member(o, "note", false, &note, why, len))
         return -1;
+    note = fit(note, MSG_NOTE_CHARS, cut, sizeof cut);
     if (!strcmp(event, "accepted"))
-        return sent(mq_worker_accept(w, j->id), why, len);
+        return accept_once(w, j, why, len);
     if (!strcmp(event, "contacted"))
         return reached(j, sent(mq_worker_contacted(w, j->id, note), why, len));
     if (!strcmp(event, "progress"))
-        return member(o, "note", true, &note, why, len)
-                   ? -1 : reached(j, sent(mq_worker_progress(w, j->id, note), why, len));
+        return !note ? member(o, "note", true, &note, why, len)
+                     : reached(j, sent(mq_worker_progress(w, j->id, note), why, len));
     if (!strcmp(event, "resolved"))
         return report_resolved(w, j, o, why, len);
     if (!strcmp(event, "returned"))
@@ -147,6 +179,14 @@ static void log_garbage(const job_t *j, unsigned lineno, size_t len, const char 
     wlog_fmt(&r, "bytes", "%zu", len);
     wlog_str(&r, "reason", why);
     wlog_end(&r);
+}
+
+/* Whether the line is a resolved or returned one: refused, it fails the
+ * run, which would otherwise look finished and hold the assignment open. */
+static bool final_event(json_t *o)
+{
+    const char *e = json_string_value(json_object_get(o, "event"));
+    return e && (!strcmp(e, "resolved") || !strcmp(e, "returned"));
 }
 
 /* Past OUTCOMES_MAX in a run, an accepted, contacted or progress line is
@@ -212,6 +252,9 @@ static void on_stdout_line(void *arg, unsigned lineno, char *line, size_t len, b
         json_decref(o);
         return;
     }
+    if (o && final_event(o))
+        snprintf(j->run.refused, sizeof j->run.refused, "its %.8s line was refused: %.160s",
+                 json_string_value(json_object_get(o, "event")), why);
     json_decref(o);
     j->run.garbage++;
     if (within_budget(j, &j->run.garbage_quota, "cmd.garbage", ctx->now))

@@ -40,6 +40,8 @@ static bool failure(const adapter_t *ad, const job_t *j, char *why, size_t len)
         snprintf(why, len, "printed only garbage (%u line%s)", j->run.garbage, j->run.garbage > 1 ? "s" : "");
     else if (j->kind == JOB_ASSIGNMENT && !j->run.events)   /* else open for good, a slot held */
         snprintf(why, len, "printed no outcome");
+    else if (j->kind == JOB_ASSIGNMENT && j->run.refused[0])    /* the same, after accepted */
+        snprintf(why, len, "%s", j->run.refused);
     else
         return false;
     return true;
