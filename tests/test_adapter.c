@@ -25,6 +25,7 @@
 #include "job.h"
 #include "mask.h"
 #include "reader.h"
+#include "seen.h"
 #include "utf8.h"
 #include "wconfig.h"
 #include "wlog.h"
@@ -652,6 +653,29 @@ static void assignment_without_memory_is_returned(void **state)
     wconfig_destroy(&ad.cfg);
 }
 
+/* An assignment left open with the department comes again with every new
+ * session, however many cases finished since: the ids of finished ones,
+ * which come by the thousand, must not push it out, or its command runs
+ * again (a second SMS to the resident, a CONTACTED refused). */
+static void open_assignments_outlast_finished_ones(void **state)
+{
+    (void)state;
+    seen_t *s = seen_new(4);
+    assert_non_null(s);
+    seen_keep(s, 100);
+    for (uint64_t id = 1; id <= 10; id++)
+        seen_add(s, id);
+    assert_true(seen_has(s, 100));
+    assert_false(seen_has(s, 6));               /* the finished ones: the last 4 */
+    assert_true(seen_has(s, 7));
+    assert_true(seen_has(s, 10));
+    for (uint64_t id = 200; id < 204; id++)     /* open ones push out open ones only */
+        seen_keep(s, id);
+    assert_false(seen_has(s, 100));
+    assert_true(seen_has(s, 10));
+    seen_destroy(&s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -675,6 +699,7 @@ int main(void)
         cmocka_unit_test(numbers_start_with_a_digit),
         cmocka_unit_test(empty_name_refused),
         cmocka_unit_test(assignment_without_memory_is_returned),
+        cmocka_unit_test(open_assignments_outlast_finished_ones),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

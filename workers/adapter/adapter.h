@@ -24,7 +24,7 @@ typedef struct {
     bool stopping;
     int64_t stop_at;
     unsigned refused;               /* mq_worker_refused already logged */
-    seen_t *seen;                   /* finished assignments */
+    seen_t *seen;                   /* assignments finished, or left open, here */
 } adapter_t;
 
 #endif

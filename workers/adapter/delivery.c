@@ -32,7 +32,7 @@ static bool refuse_delivery(const adapter_t *ad, job_kind_t kind, uint64_t id,
     const char *why = ad->stopping ? "stopping: left with the broker"
                     : find_job(ad, kind, id) ? "duplicate: already running or waiting"
                     : kind == JOB_ASSIGNMENT && seen_has(ad->seen, id)
-                        ? "duplicate: already finished here"
+                        ? "duplicate: already finished here, or left open with the department"
                     : NULL;
     if (!why)
         return false;

@@ -58,8 +58,8 @@
 /*
  * The modules, one idea each: wconfig (options, the INI file, --help), wlog
  * (logfmt records), job (one assignment or notice), input (its JSON on the
- * command's stdin), seen (assignments finished lately), delivery (taking
- * work from the broker), spawn and run (starting, timing out, reaping
+ * command's stdin), seen (assignments finished lately, or left open),
+ * delivery (taking work from the broker), spawn and run (starting, timing out, reaping
  * commands), reader and output (the command's stdout and stderr), settle
  * (the end of a run: done, retried, returned), pollset; this file is the
  * loop that drives them.
@@ -87,7 +87,7 @@
 #define POLL_MAX_MS      250        /* mq_worker_next at least this often */
 #define STOP_WAIT_MS     10000      /* SIGTERM: time left to running commands */
 #define FLUSH_MS         5000       /* SIGTERM: time for the last outcomes */
-#define SEEN_MIN         4096       /* finished assignment ids remembered */
+#define SEEN_MIN         4096       /* finished, and open, assignment ids remembered */
 #define REFUSED_LOG_MS   60000      /* a refusal repeated: logged again after this */
 #define UNREGISTERED_MS  10000      /* no session yet after this: worker.unregistered */
 

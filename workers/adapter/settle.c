@@ -80,7 +80,10 @@ static void succeeded(adapter_t *ad, job_t *j)
                    acked ? "result" : "reason", acked ? "exited 0" : mq_strerror());
         return;
     }
-    seen_add(ad->seen, j->id);
+    if (j->done)
+        seen_add(ad->seen, j->id);
+    else
+        seen_keep(ad->seen, j->id);
     log_end_of(ad, j, LOG_INFO, "cmd.done", "result",
                j->done ? "reported resolved or returned"
                        : "exited 0; the assignment stays open with the department");
@@ -95,7 +98,7 @@ static void keep_open(adapter_t *ad, job_t *j)
     log_end_of(ad, j, LOG_ERR, "assignment.kept_open", "reason",
                "the command failed after reporting contacted or progress: not run again nor "
                "returned; the assignment stays open with the department");
-    seen_add(ad->seen, j->id);
+    seen_keep(ad->seen, j->id);
 }
 
 static void retry_later(adapter_t *ad, job_t *j, int64_t now)
