@@ -130,9 +130,7 @@ static void take_escalation(adapter_t *ad, const mq_escalation_t *e)
               e->ladder < LADDER_COUNT && e->ladder ? msg_ladder_names[e->ladder] : "?");
 }
 
-/* Outcomes the broker refused (ERROR 1xx-3xx) since the last look: the
- * library counts them, the log says so once per batch. */
-static void note_refusals(adapter_t *ad)
+void delivery_note_refusals(adapter_t *ad)
 {
     unsigned refused = mq_worker_refused(ad->w);
     if (refused == ad->refused)
@@ -156,6 +154,6 @@ int delivery_take(adapter_t *ad)
         else
             take_escalation(ad, &e);
     }
-    note_refusals(ad);
+    delivery_note_refusals(ad);
     return ev < 0 ? -1 : 0;
 }

@@ -16,5 +16,8 @@
 int delivery_take(adapter_t *ad);
 /* Hand a notice back to libminqing unacknowledged; false with mq_strerror(). */
 bool delivery_release(adapter_t *ad, uint64_t escalation_id);
+/* Log the outcomes the broker refused (ERROR 1xx-3xx) since the last look,
+ * which the library counts: one outcome.refused record, with the last reason. */
+void delivery_note_refusals(adapter_t *ad);
 
 #endif

@@ -340,6 +340,8 @@ static int shut_down(adapter_t *ad, int rc)
     if (mq_worker_flush(ad->w, FLUSH_MS)) {
         wlog_say(LOG_ERR, "worker.flush_failed", "reason", mq_strerror());
         rc = 1;
+    } else {
+        delivery_note_refusals(ad);     /* a last RESOLVED refused (203) is said too */
     }
     unsigned dropped = mq_worker_unacked(ad->w);
     mq_worker_destroy(&ad->w);
