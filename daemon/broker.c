@@ -751,12 +751,15 @@ void broker_destroy(broker_t **self_p)
         store_close(&self->store);
     }
     store_set_progress(NULL, NULL);         /* it pointed at this broker */
-    auth_destroy(&self->auth);
     ratelimit_destroy(&self->rates);
     if (self->intake) zmq_close(self->intake);
     if (self->workers) zmq_close(self->workers);
     if (self->events) zmq_close(self->events);
     peers_destroy(&self->listeners);
+    /* the ZAP handler last: a handshake still under way on a socket above
+     * may have sent it a request, which then stays in its pipe for the
+     * context to free, rather than go to a handler already gone */
+    auth_destroy(&self->auth);
     if (self->ctx) zmq_ctx_term(self->ctx);
     codec_destroy(&self->dec);
     codec_destroy(&self->enc);

@@ -19,7 +19,10 @@ set -u
 cd "$(dirname "$0")/.."
 
 SAN=build/san
-export ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_leaks=1:${ASAN_OPTIONS:-}"
+# fast_unwind_on_malloc=0: an allocation made inside libzmq (no frame
+# pointers) still shows who asked for it, as a leak report must; the suite
+# takes about 5 % longer
+export ASAN_OPTIONS="abort_on_error=1:halt_on_error=1:detect_leaks=1:fast_unwind_on_malloc=0:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:${UBSAN_OPTIONS:-}"
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export MQ_BIN="$SAN"          # e2e scripts run the sanitized programs
